@@ -1,0 +1,279 @@
+"""The ``newsletter`` command. Builds the real collaborators; the only place that prints or exits.
+
+Exit codes: 0 success, 1 a ``NewsletterError`` (``Error:`` and ``Hint:`` on stderr), 2 usage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import webbrowser
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from newsletter import __version__, pipeline
+from newsletter.config import Config, load_config
+from newsletter.errors import NewsletterError
+from newsletter.models import FeedResult
+from newsletter.store import Store
+
+DEFAULT_CONFIG = "config.yaml"
+
+
+class UserError(click.ClickException):
+    """A ``NewsletterError`` on its way out: ``Error: ...`` then ``Hint: ...``, exit 1."""
+
+    exit_code = 1
+
+    def __init__(self, error: NewsletterError) -> None:
+        text = error.message + (f"\nHint: {error.hint}" if error.hint else "")
+        super().__init__(text)
+
+
+class NewsletterGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NewsletterError as exc:
+            raise UserError(exc) from None
+
+
+class State:
+    """What every command needs, made on first use so that --help works without a config."""
+
+    def __init__(self, config_path: Path) -> None:
+        self.config_path = config_path
+        self._config: Config | None = None
+        self.console = Console(highlight=False, soft_wrap=True)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def store(self) -> Store:
+        return Store.open(self.config.database_url)
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+@click.group(cls=NewsletterGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="NEWSLETTER_CONFIG",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    help="Config file (or set NEWSLETTER_CONFIG).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log what each stage does.")
+@click.version_option(__version__, prog_name="newsletter")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path, verbose: bool) -> None:
+    """A daily industry-insights email built from RSS/Atom feeds, grouped by sector."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = State(config_path)
+
+
+@cli.command()
+@pass_state
+def collect(state: State) -> None:
+    """Fetch every feed once and store new stories.
+
+    Prints one line per feed: new stories, stories in the feed, or the error. Exits 1 only when
+    every feed failed.
+
+    Example: newsletter --config examples/demo/config.yaml collect
+    """
+    config = state.config
+    store = state.store()
+    try:
+        results = pipeline.collect_all(config, store, now=_now())
+    finally:
+        store.close()
+    _print_collect(state.console, results)
+    if results and all(r.status == "failed" for r in results):
+        raise NewsletterError(
+            f"none of the {len(results)} feeds could be collected",
+            hint="Check the network and the feed URLs in config.yaml; the lines above say why.",
+        )
+
+
+@cli.command()
+@click.option(
+    "--since", type=click.FloatRange(min=0), help="Only stories published in the last HOURS."
+)
+@click.option("--sector", "sector", metavar="SLUG", help="Only stories that fit this sector.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@pass_state
+def stories(state: State, since: float | None, sector: str | None, as_json: bool) -> None:
+    """List stored stories with their sectors, best first.
+
+    Example: newsletter stories --since 24 --sector oil-gas --json
+    """
+    config = state.config
+    if sector is not None:
+        _check_slugs(config, [sector], "--sector")
+    store = state.store()
+    try:
+        cutoff = _now() - timedelta(hours=since) if since is not None else None
+        items = pipeline.load_stories(config, store, since=cutoff)
+    finally:
+        store.close()
+    if sector is not None:
+        items = [s for s in items if sector in s.sectors]
+    if as_json:
+        payload = [
+            {
+                "id": s.id,
+                "title": s.title,
+                "url": s.url,
+                "source": s.source,
+                "published": s.published.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                "summary": s.summary,
+                "sectors": list(s.sectors),
+            }
+            for s in items
+        ]
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    table = Table(show_lines=False)
+    table.add_column("published (UTC)", no_wrap=True)
+    table.add_column("source")
+    table.add_column("sectors")
+    table.add_column("title")
+    for s in items:
+        table.add_row(
+            f"{s.published:%Y-%m-%d %H:%M}",
+            escape(s.source),
+            escape(", ".join(s.sectors) or "—"),
+            escape(s.title),
+        )
+    state.console.print(table)
+    state.console.print(f"{len(items)} stories")
+
+
+@cli.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default="preview",
+    show_default=True,
+    help="Folder for digest.html and digest.txt.",
+)
+@click.option("--sectors", metavar="SLUG,...", help="Preview one reader's choice of sectors.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the HTML in a browser.")
+@click.option(
+    "--collect/--no-collect",
+    default=True,
+    show_default=True,
+    help="Fetch the feeds first, as the daily send does.",
+)
+@pass_state
+def preview(
+    state: State, out_dir: Path, sectors: str | None, open_browser: bool, collect: bool
+) -> None:
+    """Build today's edition and write it to files without sending.
+
+    Example: newsletter --config examples/demo/config.yaml preview --sectors oil-gas,evs-battery
+    """
+    config = state.config
+    chosen = _parse_slugs(config, sectors)
+    console = state.console
+    store = state.store()
+    try:
+        now = _now()
+        if collect:
+            _print_collect(console, pipeline.collect_all(config, store, now=now))
+        result = pipeline.preview(config, store, out_dir=out_dir, now=now, sectors=chosen)
+    finally:
+        store.close()
+    console.print(f"\n[bold]Subject:[/] {escape(result.email.subject)}")
+    if not result.sections:
+        console.print("[yellow]No stories fit any sector today: the edition is empty.[/]")
+    for section in result.sections:
+        more = f" (+{len(section.more)} more)" if section.more else ""
+        count = len(section.stories)
+        console.print(
+            f"  {escape(section.sector.name)}: {count} {'story' if count == 1 else 'stories'}{more}"
+        )
+    for path in (result.html_path, result.text_path):
+        console.print(f"Wrote {escape(str(path))} ({_size(path.stat().st_size)})")
+    if open_browser:
+        webbrowser.open(result.html_path.resolve().as_uri())
+
+
+def _print_collect(console: Console, results: Sequence[FeedResult]) -> None:
+    for r in results:
+        name = escape(r.feed.name)
+        if r.status == "ok":
+            changed = f", {r.updated} updated" if r.updated else ""
+            console.print(f"[green]ok[/]     {name}: {r.new} new{changed}, {r.found} in feed")
+            for warning in r.warnings:
+                console.print(f"       [yellow]warning:[/] {escape(warning)}")
+        else:
+            console.print(f"[red]failed[/] {name}: {escape(r.error or 'unknown error')}")
+    failed = sum(r.status == "failed" for r in results)
+    new = sum(r.new for r in results)
+    summary = f"{len(results)} feeds, {new} new stories"
+    console.print(summary + (f", [red]{failed} failed[/]" if failed else ""))
+
+
+def _parse_slugs(config: Config, value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    slugs = tuple(s.strip() for s in value.split(",") if s.strip())
+    _check_slugs(config, slugs, "--sectors")
+    return slugs
+
+
+def _check_slugs(config: Config, slugs: Sequence[str], option: str) -> None:
+    unknown = [s for s in slugs if s not in config.sector_slugs]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown sector {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(config.sector_slugs)}",
+            param_hint=option,
+        )
+
+
+def _size(size: int) -> str:
+    return f"{size / 1024:.1f} KB" if size >= 1024 else f"{size} bytes"
+
+
+def _now() -> datetime:
+    override = os.environ.get("NEWSLETTER_NOW")  # for reproducible demos and tests
+    if not override:
+        return datetime.now(UTC)
+    try:
+        when = datetime.fromisoformat(override)
+    except ValueError:
+        raise NewsletterError(
+            f"NEWSLETTER_NOW: {override!r} is not an ISO 8601 date and time",
+            hint="Use a form like 2026-11-25T06:00:00Z, or unset NEWSLETTER_NOW.",
+        ) from None
+    if when.tzinfo is None:
+        raise NewsletterError(
+            f"NEWSLETTER_NOW: {override!r} has no time zone",
+            hint="Add one, e.g. 2026-11-25T06:00:00Z or 2026-11-25T07:00:00+01:00.",
+        )
+    return when.astimezone(UTC)
+
+
+def main() -> None:
+    cli(prog_name="newsletter")

@@ -1,0 +1,389 @@
+"""config.yaml → a typed, validated ``Config``.
+
+Every error names the file, the line and the key path, e.g.
+``config.yaml, line 12: schedule.timezone: unknown time zone 'Europe/Londn'``.
+Relative paths in the file (database, outbox, templates, local feed files) resolve against the
+folder of the config file, so ``newsletter --config some/where/config.yaml`` works from anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from newsletter.errors import ConfigError
+from newsletter.models import FeedSource, Sector
+
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _weighted(value: Any) -> Any:
+    """Keywords may be a list (each weighs 1) or a mapping of keyword to weight."""
+    if isinstance(value, list):
+        return {str(item): 1.0 for item in value}
+    return value
+
+
+class PublicationConfig(_Strict):
+    name: str = Field("Top Insights Today", min_length=1, max_length=120)
+    url: str = "https://example.com"  # the publisher's site; shown in the footer
+    contact_url: str = "https://example.com/contact"  # named in our User-Agent when fetching
+
+
+class SectorConfig(_Strict):
+    slug: str = Field(pattern=SLUG_PATTERN)
+    name: str = Field(min_length=1)
+    description: str = ""  # one line, shown on the sign-up page
+    # keyword or phrase → weight; matched on whole words, case-insensitively.
+    # A trailing * matches any ending: "refiner*" matches refiner, refiners, refinery.
+    keywords: Annotated[dict[str, float], BeforeValidator(_weighted)] = Field(min_length=1)
+    exclude: list[str] = []  # any of these in a story rules this sector out
+
+
+class FeedConfig(_Strict):
+    name: str = Field(min_length=1)
+    url: str = Field(min_length=1)  # http(s) URL, or a file path relative to this config file
+    sector: str | None = None  # optional hint: a sector slug
+    weight: float = Field(1.0, gt=0, le=10)  # trust in this feed, used when ranking
+
+
+class ClassifyConfig(_Strict):
+    title_weight: float = Field(2.0, ge=1)  # a match in the headline counts this many times
+    min_score: float = Field(1.0, gt=0)  # below this a story does not fit the sector
+    hint_bonus: float = Field(0.5, ge=0)  # added to the feed's hinted sector when the text fits it
+
+
+class DigestConfig(_Strict):
+    per_sector: int = Field(5, ge=1, le=50)  # stories per sector; the rest become "more" links
+    max_age_hours: int = Field(36, ge=1)  # older stories are left out of the edition
+
+
+class ScheduleConfig(_Strict):
+    send_at: time = time(7, 0)  # local time of the daily send
+    timezone: str = "UTC"  # IANA name, e.g. Europe/London; also decides the edition's date
+    collect_every_minutes: int = Field(30, ge=5)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class CollectConfig(_Strict):
+    timeout_seconds: float = Field(20.0, gt=0, le=300)  # per feed, the whole request
+    max_concurrency: int = Field(20, ge=1, le=500)  # fetches under way at once
+
+
+class OutboxConfig(_Strict):
+    dir: Path = Path("outbox")
+
+
+class SmtpConfig(_Strict):
+    host: str = "localhost"
+    port: int = Field(25, ge=1, le=65535)
+    username: str | None = None
+    # the name of the environment variable that holds the password, never the password itself
+    password_env: str = "SMTP_PASSWORD"  # noqa: S105
+    security: Literal["none", "starttls", "tls"] = "none"
+
+
+class SendgridConfig(_Strict):
+    api_key_env: str = "SENDGRID_API_KEY"  # the key is read from this environment variable
+    api_host: str = "https://api.sendgrid.com"  # https://api.eu.sendgrid.com for EU accounts
+
+
+class DeliveryConfig(_Strict):
+    backend: Literal["outbox", "smtp", "sendgrid"] = "outbox"
+    from_address: str = "Top Insights Today <insights@example.com>"
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    sendgrid: SendgridConfig = Field(default_factory=SendgridConfig)
+
+
+class PreviewConfig(_Strict):
+    dir: Path = Path("preview")  # used by `preview` when --out is not given; relative to the cwd
+
+
+class ConfigFile(_Strict):
+    """The file as written. ``load_config`` turns it into a ``Config`` with resolved paths."""
+
+    publication: PublicationConfig = Field(default_factory=PublicationConfig)
+    database: str = "sqlite:///newsletter.db"  # any SQLAlchemy URL
+    templates: Path | None = None  # a folder whose templates override the built-in ones
+    # in display order; or `sectors_file: other.yaml` to use the sectors of another config file
+    sectors: list[SectorConfig] = Field(min_length=1)
+    feeds: list[FeedConfig] = []
+    classify: ClassifyConfig = Field(default_factory=ClassifyConfig)
+    digest: DigestConfig = Field(default_factory=DigestConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    collect: CollectConfig = Field(default_factory=CollectConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The validated configuration, with every relative path resolved."""
+
+    path: Path
+    file: ConfigFile
+    database_url: str
+    templates_dir: Path | None
+    outbox_dir: Path
+
+    @property
+    def publication(self) -> PublicationConfig:
+        return self.file.publication
+
+    @property
+    def sectors(self) -> tuple[Sector, ...]:
+        return tuple(Sector(s.slug, s.name, s.description) for s in self.file.sectors)
+
+    @property
+    def sector_slugs(self) -> tuple[str, ...]:
+        return tuple(s.slug for s in self.file.sectors)
+
+    @property
+    def feeds(self) -> tuple[FeedSource, ...]:
+        return tuple(
+            FeedSource(
+                name=f.name,
+                url=f.url,
+                location=_feed_location(f.url, self.path.parent),
+                sector=f.sector,
+                weight=f.weight,
+            )
+            for f in self.file.feeds
+        )
+
+
+def load_config(path: Path) -> Config:
+    """Read, validate and resolve a config file, or raise ``ConfigError`` naming what is wrong."""
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: config file not found",
+            hint="Pass --config PATH (or set NEWSLETTER_CONFIG), "
+            "or try the demo: newsletter --config examples/demo/config.yaml preview",
+        )
+    text = path.read_text(encoding="utf-8")
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"{path}{where}: not valid YAML: {problem}",
+            hint="Check the indentation and quoting around that line.",
+        ) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of keys (publication, sectors, feeds, ...) at the top",
+            hint="See the README's configuration section for an example.",
+        )
+    if "sectors_file" in data:
+        included = _included_sectors(path, root, data.pop("sectors_file"))
+        data = {**data, "sectors": included}
+    try:
+        parsed = ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(path, root, exc) from None
+    _check_references(path, root, parsed)
+    base = path.parent.resolve()
+    templates_dir = _resolve(parsed.templates, base) if parsed.templates else None
+    if templates_dir is not None and not templates_dir.is_dir():
+        raise ConfigError(
+            f"{_where(path, root, ('templates',))}: templates: folder {templates_dir} not found",
+            hint="Create it (newsletter init DIR copies the default templates), "
+            "or remove the key to use the built-in templates.",
+        )
+    return Config(
+        path=path,
+        file=parsed,
+        database_url=_resolve_database(parsed.database, base),
+        templates_dir=templates_dir,
+        outbox_dir=_resolve(parsed.delivery.outbox.dir, base),
+    )
+
+
+class _SectorsFile(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    sectors: list[SectorConfig] = Field(min_length=1)
+
+
+def _included_sectors(path: Path, root: yaml.Node | None, value: object) -> list[dict[str, Any]]:
+    """``sectors_file: other.yaml`` takes the ``sectors`` list of another config file."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(
+            f"{_where(path, root, ('sectors_file',))}: sectors_file: expected a file path",
+            hint="Give the path of a YAML file with a `sectors:` list, relative to this file.",
+        )
+    other = _resolve(Path(value), path.parent)
+    if not other.is_file():
+        raise ConfigError(
+            f"{_where(path, root, ('sectors_file',))}: sectors_file: file {other} not found",
+            hint="Give the path of a YAML file with a `sectors:` list, relative to this file.",
+        )
+    text = other.read_text(encoding="utf-8")
+    try:
+        other_root = yaml.compose(text)
+        parsed = _SectorsFile.model_validate(yaml.safe_load(text) or {})
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"{other}: not valid YAML: {exc}", hint="Check the indentation and quoting."
+        ) from None
+    except ValidationError as exc:
+        raise _config_error(other, other_root, exc) from None
+    return [sector.model_dump() for sector in parsed.sectors]
+
+
+def _check_references(path: Path, root: yaml.Node | None, parsed: ConfigFile) -> None:
+    slugs = [s.slug for s in parsed.sectors]
+    seen: set[str] = set()
+    for i, slug in enumerate(slugs):
+        if slug in seen:
+            loc = ("sectors", i, "slug")
+            raise ConfigError(
+                f"{_where(path, root, loc)}: {_dotted(loc)}: sector {slug!r} is defined twice",
+                hint="Each sector needs its own slug.",
+            )
+        seen.add(slug)
+    urls: set[str] = set()
+    for i, feed in enumerate(parsed.feeds):
+        if feed.sector is not None and feed.sector not in seen:
+            loc = ("feeds", i, "sector")
+            raise ConfigError(
+                f"{_where(path, root, loc)}: {_dotted(loc)}: unknown sector {feed.sector!r}"
+                f" (feed {feed.name!r})",
+                hint=f"Use one of the configured sector slugs: {', '.join(slugs)}.",
+            )
+        if feed.url in urls:
+            loc = ("feeds", i, "url")
+            raise ConfigError(
+                f"{_where(path, root, loc)}: {_dotted(loc)}: feed {feed.url!r} is listed twice",
+                hint="Remove the second entry.",
+            )
+        urls.add(feed.url)
+        scheme = urlsplit(feed.url).scheme.lower()
+        if len(scheme) > 1 and scheme not in {"http", "https", "file"}:
+            loc = ("feeds", i, "url")
+            raise ConfigError(
+                f"{_where(path, root, loc)}: {_dotted(loc)}: unsupported scheme {scheme!r}",
+                hint="A feed is an http(s) URL or a path to a local file.",
+            )
+
+
+def _config_error(path: Path, root: yaml.Node | None, exc: ValidationError) -> ConfigError:
+    """The first validation error, phrased for a person: file, line, key path, what to do."""
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    dotted = _dotted(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        parent = loc[:-1]
+        known = _known_keys(parent)
+        message = f"unknown key {loc[-1]!r}"
+        hint = f"Known keys here: {', '.join(known)}." if known else "Remove the key."
+    elif kind == "missing":
+        message = "required key is missing"
+        hint = "Add it; see the README's configuration section."
+    else:
+        message = err["msg"].removeprefix("Value error, ")
+        shown = err.get("input")
+        if shown is not None and not isinstance(shown, dict | list):
+            message += f" (got {shown!r})"
+        hint = "Fix the value; see the README's configuration section for each key."
+    more = len(exc.errors()) - 1
+    if more:
+        hint += f" ({more} more problem{'s' if more > 1 else ''} after this one.)"
+    return ConfigError(f"{_where(path, root, loc)}: {dotted}: {message}", hint=hint)
+
+
+def _known_keys(parent: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = ConfigFile
+    for part in parent:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", (annotation,))
+        nested = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if nested is None:
+            return []
+        model = nested
+    return list(model.model_fields)
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _where(path: Path, root: yaml.Node | None, loc: tuple[Any, ...]) -> str:
+    """``path, line N`` for the deepest YAML node along ``loc`` that exists."""
+    node = root
+    line: int | None = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                    child = value
+                    line = key.start_mark.line + 1
+                    break
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(node.value)
+        ):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return f"{path}, line {line}" if line is not None else str(path)
+
+
+def _resolve(value: Path, base: Path) -> Path:
+    value = value.expanduser()
+    return value if value.is_absolute() else base / value
+
+
+def _resolve_database(url: str, base: Path) -> str:
+    """Make a relative SQLite path absolute against the config folder; other URLs pass through."""
+    match = re.match(r"^(sqlite(?:\+\w+)?:///)(.*)$", url)
+    if not match or not match.group(2) or match.group(2).startswith(("/", ":memory:")):
+        return url
+    prefix, rest = match.groups()
+    return prefix + str(base / rest)
+
+
+def _feed_location(url: str, base: Path) -> str:
+    parts = urlsplit(url)
+    if parts.scheme.lower() in {"http", "https"}:
+        return url
+    if parts.scheme.lower() == "file":
+        return parts.path
+    return str(_resolve(Path(url), base.resolve()))

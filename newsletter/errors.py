@@ -1,0 +1,42 @@
+"""Errors the user can act on. Each carries a ``hint``; only ``cli.py`` turns them into output.
+
+NewsletterError
+ ├─ ConfigError        config.yaml is missing or invalid
+ ├─ FeedError          one feed could not be fetched or parsed (others go on)
+ ├─ TemplateError      a template or its MJML could not be rendered
+ ├─ DeliveryError      the mail provider refused or failed
+ └─ SubscriberError    bad address, unknown token, ...
+"""
+
+from __future__ import annotations
+
+
+class NewsletterError(Exception):
+    """Base of every error the user can act on."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class ConfigError(NewsletterError):
+    """config.yaml is missing or invalid; the message names the file and the key path."""
+
+
+class FeedError(NewsletterError):
+    """One feed could not be fetched or parsed."""
+
+
+class TemplateError(NewsletterError):
+    """A template could not be rendered; the message names the file and line."""
+
+
+class DeliveryError(NewsletterError):
+    """The mail provider refused or failed."""
+
+
+class SubscriberError(NewsletterError):
+    """A subscriber operation failed: bad address, unknown token, ..."""

@@ -1,0 +1,94 @@
+"""The vocabulary every stage speaks: frozen dataclasses and nothing else.
+
+No third-party types appear here; a stage that talks to a library converts at its own edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Sector:
+    """A section of the digest, such as ``oil-gas``."""
+
+    slug: str
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSource:
+    """One configured feed. ``url`` is an http(s) URL or an absolute local file path."""
+
+    name: str
+    url: str  # as written in config.yaml: the feed's identity in the store
+    location: str  # where to read it from: the URL, or the resolved local path
+    sector: str | None = None  # optional sector hint
+    weight: float = 1.0  # how much the editor trusts this feed; used in ranking
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """One item from a feed, cleaned: plain-text summary, UTC times, http(s) link."""
+
+    id: str  # stable: from the GUID, else the canonical link, else a hash of the text
+    title: str
+    url: str
+    summary: str  # plain text, already sanitised
+    source: str  # the feed's name
+    published: datetime  # timezone-aware UTC
+    feed_url: str = ""  # the configured feed it came from
+    sectors: tuple[str, ...] = ()  # slugs, best first
+    also_in: tuple[str, ...] = ()  # other outlets that carried the same story (set by digest)
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One sector of an edition: its stories best first, and further headlines as "more"."""
+
+    sector: Sector
+    stories: tuple[Story, ...]
+    more: tuple[Story, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """The day's issue, frozen once built.
+
+    Each section holds every story that fits its sector, ranked; a story that fits two sectors is
+    a candidate in both. ``digest.layout`` turns this into what one reader sees: each story once,
+    in the reader's best-fitting chosen sector, at most ``per_sector`` per section.
+    """
+
+    publication: str
+    edition_date: date
+    sections: tuple[Section, ...]
+    per_sector: int = 5
+
+    @property
+    def story_ids(self) -> frozenset[str]:
+        return frozenset(story.id for section in self.sections for story in section.stories)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    """The email for one combination of sectors."""
+
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedResult:
+    """What collecting one feed did: counts on success, the error otherwise."""
+
+    feed: FeedSource
+    status: str  # "ok" or "failed"
+    found: int = 0  # entries read from the feed
+    new: int = 0  # stories not seen before
+    updated: int = 0  # stories whose title or summary changed
+    error: str | None = None
+    warnings: tuple[str, ...] = ()

@@ -1,0 +1,75 @@
+"""The SQLAlchemy tables. The schema itself is created and changed only by Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes in, the same out, on every database (SQLite drops zones)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass a timezone-aware one")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC)
+
+
+metadata = MetaData()
+
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", Text, nullable=False, unique=True),  # as configured: the feed's identity
+    Column("current_url", Text, nullable=True),  # after a permanent redirect
+    Column("name", Text, nullable=False),
+    Column("sector_hint", String(64), nullable=True),
+    Column("etag", Text, nullable=True),
+    Column("last_modified", Text, nullable=True),
+    Column("status", String(16), nullable=False, default="active"),
+    Column("last_success", UTCDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_error_at", UTCDateTime(), nullable=True),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+)
+
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("feed_id", Integer, ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("published", UTCDateTime(), nullable=False),
+    Column("first_seen", UTCDateTime(), nullable=False),
+    Column("updated", UTCDateTime(), nullable=False),
+    Index("ix_stories_published", "published"),
+    Index("ix_stories_url", "url"),
+)

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from newsletter.config import Config, load_config
+from tests.feedserver import FeedServer, serve
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "examples" / "demo"
+SHARED = ROOT.parent / "shared"
+NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    with serve() as server:
+        yield server
+
+
+def write_config(folder: Path, data: dict[str, object]) -> Path:
+    """Write a config file whose sectors come from the root config.yaml."""
+    folder.mkdir(parents=True, exist_ok=True)
+    body = {"sectors_file": str(ROOT / "config.yaml"), **data}
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(body, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def demo_dir(tmp_path: Path) -> Path:
+    """A copy of examples/demo whose sectors_file points at the repository's config.yaml."""
+    target = tmp_path / "demo"
+    shutil.copytree(DEMO, target, ignore=shutil.ignore_patterns("*.db*", "outbox", "preview"))
+    path = target / "config.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("../../config.yaml", str(ROOT / "config.yaml")), encoding="utf-8")
+    return target
+
+
+@pytest.fixture
+def demo_config(demo_dir: Path) -> Config:
+    return load_config(demo_dir / "config.yaml")

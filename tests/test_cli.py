@@ -1,0 +1,225 @@
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter.cli import cli
+from tests.conftest import ROOT, write_config
+from tests.feedserver import FeedServer
+
+FIXED_NOW = "2026-11-25T06:00:00+00:00"
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    runner = CliRunner()
+    result = runner.invoke(cli, list(args), env={"NEWSLETTER_NOW": FIXED_NOW, **(env or {})})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_demo_preview_writes_both_files_and_says_where(demo_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "preview"
+    code, stdout, stderr = run(
+        "--config", str(demo_dir / "config.yaml"), "preview", "--out", str(out)
+    )
+    assert code == 0, stderr
+    html = (out / "digest.html").read_text(encoding="utf-8")
+    text = (out / "digest.txt").read_text(encoding="utf-8")
+    for path in (out / "digest.html", out / "digest.txt"):
+        size = path.stat().st_size
+        shown = f"{size / 1024:.1f} KB"
+        assert f"Wrote {path} ({shown})" in stdout
+    assert "failed Northwind Commodities: received an HTML page, not a feed" in stdout
+    assert "ok     Meridian Energy Wire: 5 new, 5 in feed" in stdout
+    assert "Subject: Top Insights Today, 25 Nov 2026: " in stdout
+
+    # Each sector with stories appears, with its stories, and each story once.
+    for name in (
+        "EVs &amp; Battery Technology",
+        "Oil &amp; Gas",
+        "Rare Earths &amp; Commodities",
+        "Mining &amp; Metals",
+        "ESG &amp; Renewable Energy",
+        "AI &amp; Semiconductors",
+        "Aerospace &amp; Defense",
+        "Sanctions &amp; Regulation",
+        "Business &amp; Politics",
+    ):
+        assert name in html
+    links = re.findall(r'href="(https://[^"]+)"', html)
+    story_links = [link for link in links if link != "https://example.com"]
+    assert len(story_links) == len(set(story_links))
+    # The story carried by two feeds appears once, naming the other outlet.
+    assert html.count("Ministers agree review of the price cap") == 1
+    assert text.count("Ministers agree review of the price cap") == 1
+    assert "also in Policy Desk" in text
+    # The near-identical headline from a second outlet is merged too.
+    assert text.lower().count("copper hits 18-month high") == 1
+    # Off-topic stories stay out.
+    for off_topic in ("marathon", "podcasts", "Celebrity chef"):
+        assert off_topic not in html and off_topic not in text
+    # No markup or scripts from the feeds leak into the email.
+    assert "alert(" not in html and "pixel.gif" not in html
+
+
+def test_preview_for_one_readers_sectors(demo_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "p"
+    code, stdout, _ = run(
+        "--config",
+        str(demo_dir / "config.yaml"),
+        "preview",
+        "--out",
+        str(out),
+        "--sectors",
+        "evs-battery,aerospace-defense",
+    )
+    assert code == 0
+    text = (out / "digest.txt").read_text(encoding="utf-8")
+    assert re.findall(r"^== (.+) ==$", text, re.M) == [
+        "EVs & Battery Technology",
+        "Aerospace & Defense",
+    ]
+    assert "EVs & Battery Technology: 3 stories" in stdout
+
+
+def test_preview_rejects_unknown_sector(demo_dir: Path, tmp_path: Path) -> None:
+    code, _, stderr = run(
+        "--config",
+        str(demo_dir / "config.yaml"),
+        "preview",
+        "--out",
+        str(tmp_path / "p"),
+        "--sectors",
+        "oil-gas,crypto",
+    )
+    assert code == 2
+    assert "unknown sector 'crypto'" in stderr and "oil-gas" in stderr
+    assert not (tmp_path / "p").exists()
+
+
+def test_stories_json_follows_the_contract(demo_dir: Path) -> None:
+    config = str(demo_dir / "config.yaml")
+    assert run("--config", config, "collect")[0] == 0
+    code, stdout, _ = run("--config", config, "stories", "--json")
+    assert code == 0
+    items = json.loads(stdout)
+    assert len(items) == 30  # every entry of the eight readable demo feeds
+    for item in items:
+        assert set(item) >= {"id", "title", "url", "source", "published", "summary", "sectors"}
+        assert item["url"].startswith("https://")
+        assert item["published"].endswith("Z")
+        assert datetime.fromisoformat(item["published"]).utcoffset() == timedelta(0)
+        assert "<" not in item["summary"]
+        assert all(isinstance(s, str) for s in item["sectors"])
+    by_title = {item["title"]: item for item in items}
+    assert by_title["Harbour city marathon draws a record field of runners"]["sectors"] == []
+    assert (
+        by_title["Brent crude climbs above $84 as OPEC+ signals deeper output cuts"]["sectors"][0]
+        == "oil-gas"
+    )
+    export = by_title["New export controls target advanced chip-making tools"]["sectors"]
+    assert set(export[:2]) == {"ai-semiconductors", "sanctions-regulation"}  # fits two, ranked
+    storage = by_title["Grid operator fast-tracks battery storage connections"]
+    assert storage["summary"].startswith("Projects that are ready to build will jump the queue")
+    assert "pixel" not in storage["summary"] and "alert" not in storage["summary"]
+
+
+def test_stories_filters_by_sector_and_age(demo_dir: Path) -> None:
+    config = str(demo_dir / "config.yaml")
+    run("--config", config, "collect")
+    _, stdout, _ = run("--config", config, "stories", "--json", "--sector", "aerospace-defense")
+    assert {i["source"] for i in json.loads(stdout)} == {"Hangar & Harbor"}
+    _, stdout, _ = run("--config", config, "stories", "--json", "--since", "12")
+    recent = json.loads(stdout)
+    assert recent and all(i["published"] >= "2026-11-24T18:00:00Z" for i in recent)
+    code, stdout, _ = run("--config", config, "stories")
+    assert code == 0 and "30 stories" in stdout
+
+
+def test_config_error_exits_1_with_error_and_hint_and_writes_nothing(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path, {"feeds": [{"name": "X", "url": "https://x.example.com/f", "sector": "oil"}]}
+    )
+    code, _, stderr = run("--config", str(path), "preview", "--out", str(tmp_path / "p"))
+    assert code == 1
+    assert stderr.startswith(f"Error: {path}, line ")
+    assert "feeds[0].sector: unknown sector 'oil'" in stderr
+    assert "\nHint: Use one of the configured sector slugs" in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]  # no database, no preview
+
+
+def test_missing_config_file_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, stderr = run("collect")
+    assert code == 1
+    assert "Error: config.yaml: config file not found" in stderr
+    assert "Hint: Pass --config PATH" in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_config_from_environment_variable(demo_dir: Path) -> None:
+    code, stdout, _ = run("collect", env={"NEWSLETTER_CONFIG": str(demo_dir / "config.yaml")})
+    assert code == 0 and "Charge Lane: 4 new, 4 in feed" in stdout
+
+
+def test_collect_over_http_reports_each_failure_by_name(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    good = (ROOT / "examples/demo/feeds/charge-lane.xml").read_bytes()
+    feeds = [
+        {"name": "Good Feed", "url": feed_server.add("/good.xml", good)},
+        {"name": "Gone Feed", "url": feed_server.url("/gone.xml")},
+        {
+            "name": "Not XML",
+            "url": feed_server.add("/x", "hello, world", headers={"Content-Type": "text/plain"}),
+        },
+        {"name": "Slow Feed", "url": feed_server.add("/slow.xml", good, delay=3.0)},
+    ]
+    path = write_config(tmp_path, {"feeds": feeds, "collect": {"timeout_seconds": 0.5}})
+    code, stdout, _ = run("--config", str(path), "collect")
+    assert code == 0
+    assert "ok     Good Feed: 4 new, 4 in feed" in stdout
+    assert "failed Gone Feed: HTTP 404 Not Found" in stdout
+    assert "failed Not XML: not a readable feed" in stdout
+    assert "failed Slow Feed: timed out after 0.5 s" in stdout
+    assert "4 feeds, 4 new stories, 3 failed" in stdout
+    code, stdout, _ = run("--config", str(path), "collect")
+    assert "ok     Good Feed: 0 new, 4 in feed" in stdout  # seen again: not duplicated
+
+
+def test_collect_exits_1_when_every_feed_fails(feed_server: FeedServer, tmp_path: Path) -> None:
+    path = write_config(tmp_path, {"feeds": [{"name": "Gone", "url": feed_server.url("/gone")}]})
+    code, stdout, stderr = run("--config", str(path), "collect")
+    assert code == 1
+    assert "failed Gone: HTTP 404 Not Found" in stdout
+    assert "Error: none of the 1 feeds could be collected" in stderr
+
+
+COMMANDS = ["collect", "stories", "preview"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_and_is_in_the_readme(command: str) -> None:
+    code, stdout, _ = run(command, "--help")
+    assert code == 0 and "Example:" in stdout
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"`newsletter {command}" in readme or f"newsletter {command}" in readme
+
+
+def test_readme_lists_every_command() -> None:
+    assert sorted(cli.commands) == sorted(COMMANDS)
+
+
+def test_bad_now_override_is_a_clear_error(demo_dir: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        cli,
+        ["--config", str(demo_dir / "config.yaml"), "collect"],
+        env={"NEWSLETTER_NOW": "tomorrow"},
+    )
+    assert result.exit_code == 1
+    assert "Error: NEWSLETTER_NOW: 'tomorrow' is not an ISO 8601 date and time" in result.stderr

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from newsletter.config import load_config
+from newsletter.errors import ConfigError
+from tests.conftest import DEMO, ROOT, write_config
+
+DESIGN_SLUGS = (
+    "evs-battery",
+    "oil-gas",
+    "rare-earths-commodities",
+    "mining-metals",
+    "esg-renewables",
+    "ai-semiconductors",
+    "aerospace-defense",
+    "sanctions-regulation",
+    "business-politics",
+)
+
+
+def test_root_config_has_the_nine_sectors_and_real_feeds() -> None:
+    config = load_config(ROOT / "config.yaml")
+    assert config.sector_slugs == DESIGN_SLUGS
+    assert all(s.description and len(s.keywords) >= 10 for s in config.file.sectors)
+    assert config.feeds and all(f.url.startswith("https://") for f in config.feeds)
+    hinted = {f.sector for f in config.feeds}
+    assert hinted == set(DESIGN_SLUGS)  # a starting feed for every sector
+    assert config.file.delivery.backend == "outbox"
+    assert config.database_url == f"sqlite:///{ROOT / 'newsletter.db'}"
+
+
+def test_demo_paths_resolve_against_the_config_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir("/")
+    config = load_config(DEMO / "config.yaml")
+    assert config.database_url == f"sqlite:///{DEMO.resolve() / 'newsletter.db'}"
+    assert config.outbox_dir == DEMO.resolve() / "outbox"
+    assert config.sector_slugs == DESIGN_SLUGS  # taken from ../../config.yaml
+    for feed in config.feeds:
+        assert Path(feed.location).is_absolute()
+        assert Path(feed.location).is_file(), feed.location
+
+
+def _error(tmp_path: Path, data: dict[str, object]) -> ConfigError:
+    path = write_config(tmp_path, data)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return info.value
+
+
+def test_unknown_key_names_file_line_path_and_known_keys(tmp_path: Path) -> None:
+    err = _error(tmp_path, {"digest": {"per_sector": 3, "per_sectr": 4}})
+    assert str(tmp_path / "config.yaml") in err.message
+    assert "line 4" in err.message  # sectors_file, digest, per_sector, per_sectr
+    assert "digest.per_sectr: unknown key 'per_sectr'" in err.message
+    assert err.hint is not None and "per_sector" in err.hint and "max_age_hours" in err.hint
+
+
+def test_wrong_type_names_the_key_path(tmp_path: Path) -> None:
+    err = _error(tmp_path, {"digest": {"per_sector": "many"}})
+    assert "digest.per_sector:" in err.message
+    assert "'many'" in err.message
+    assert err.hint
+
+
+def test_unknown_sector_hint_names_the_feed(tmp_path: Path) -> None:
+    feeds = [
+        {"name": "Good", "url": "https://a.example.com/feed", "sector": "oil-gas"},
+        {"name": "Typo", "url": "https://b.example.com/feed", "sector": "oil-and-gas"},
+    ]
+    err = _error(tmp_path, {"feeds": feeds})
+    assert "feeds[1].sector: unknown sector 'oil-and-gas'" in err.message
+    assert "'Typo'" in err.message
+    assert err.hint is not None and "oil-gas" in err.hint and "business-politics" in err.hint
+
+
+def test_bad_timezone(tmp_path: Path) -> None:
+    err = _error(tmp_path, {"schedule": {"timezone": "Europe/Londn"}})
+    assert "schedule.timezone: unknown time zone 'Europe/Londn'" in err.message
+
+
+def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "nope.yaml")
+    assert "nope.yaml: config file not found" in info.value.message
+    assert info.value.hint is not None and "--config" in info.value.hint
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("publication:\n  name: [unclosed\ndatabase: x\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "not valid YAML" in info.value.message
+    assert ", line " in info.value.message
+
+
+def test_missing_sectors_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("sectors_file: elsewhere.yaml\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "sectors_file: file" in info.value.message and "not found" in info.value.message
+
+
+def test_duplicate_feed_and_unsupported_scheme(tmp_path: Path) -> None:
+    feed = {"name": "A", "url": "https://a.example.com/feed"}
+    err = _error(tmp_path, {"feeds": [feed, {**feed, "name": "B"}]})
+    assert "feeds[1].url" in err.message and "twice" in err.message
+    err = _error(tmp_path, {"feeds": [{"name": "F", "url": "ftp://x.example.com/feed"}]})
+    assert "unsupported scheme 'ftp'" in err.message
+
+
+def test_keywords_as_list_weigh_one(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "sectors:\n  - {slug: energy, name: Energy, keywords: [oil, gas]}\n", encoding="utf-8"
+    )
+    config = load_config(path)
+    assert config.file.sectors[0].keywords == {"oil": 1.0, "gas": 1.0}

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from newsletter.models import FeedSource, Story
+from newsletter.store import Store
+from newsletter.store.tables import metadata
+from tests.conftest import NOW
+
+FEED = FeedSource(name="Wire", url="https://wire.example.com/feed", location="x", sector="oil-gas")
+
+
+def _story(n: int, **changes: object) -> Story:
+    story = Story(
+        id=f"id{n}",
+        title=f"Title {n}",
+        url=f"https://wire.example.com/{n}",
+        summary=f"Summary {n}",
+        source="ignored",
+        published=NOW - timedelta(hours=n),
+    )
+    return dataclasses.replace(story, **changes)  # type: ignore[arg-type]
+
+
+def test_migrations_create_the_schema_the_tables_describe(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'sub' / 'n.db'}")
+    assert (tmp_path / "sub" / "n.db").is_file()
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        assert diff == []
+        assert MigrationContext.configure(conn).get_current_revision() == "0001"
+    assert {"feeds", "stories", "alembic_version"} <= set(inspect(store.engine).get_table_names())
+    store.close()
+    Store.open(f"sqlite:///{tmp_path / 'sub' / 'n.db'}").close()  # a second open is a no-op
+
+
+def test_save_stories_inserts_then_updates_without_duplicates(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'n.db'}")
+    store.sync_feeds([FEED])
+    assert store.save_stories(FEED, [_story(1), _story(2)], now=NOW) == (2, 0)
+    assert store.save_stories(FEED, [_story(1), _story(2)], now=NOW) == (0, 0)
+    changed = _story(1, title="Title 1, updated")
+    assert store.save_stories(FEED, [changed, _story(3)], now=NOW) == (1, 1)
+    stored = store.stories()
+    assert [s.id for s in stored] == ["id1", "id2", "id3"]  # newest first
+    assert stored[0].title == "Title 1, updated"
+    assert stored[0].source == "Wire" and stored[0].feed_url == FEED.url
+    assert stored[0].published == NOW - timedelta(hours=1)
+    assert stored[0].published.tzinfo is UTC
+    assert [s.id for s in store.stories(since=NOW - timedelta(hours=2))] == ["id1", "id2"]
+    assert store.story_count() == 3
+
+
+def test_times_round_trip_as_utc(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'n.db'}")
+    store.sync_feeds([FEED])
+    from zoneinfo import ZoneInfo
+
+    local = datetime(2026, 3, 29, 2, 30, tzinfo=ZoneInfo("America/New_York"))
+    store.save_stories(FEED, [_story(1, published=local)], now=NOW)
+    (story,) = store.stories()
+    assert story.published == local and story.published.tzinfo is UTC
+
+
+def test_feed_health_is_recorded(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'n.db'}")
+    store.sync_feeds([FEED])
+    store.record_failure(FEED, "HTTP 500", now=NOW)
+    store.record_failure(FEED, "HTTP 502", now=NOW)
+    from sqlalchemy import select
+
+    from newsletter.store.tables import feeds
+
+    with store.engine.connect() as conn:
+        row = conn.execute(select(feeds)).one()
+    assert (row.consecutive_failures, row.last_error, row.sector_hint) == (2, "HTTP 502", "oil-gas")
+    store.record_success(FEED, now=NOW)
+    with store.engine.connect() as conn:
+        row = conn.execute(select(feeds)).one()
+    assert (row.consecutive_failures, row.last_success) == (0, NOW)
