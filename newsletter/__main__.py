@@ -1,3 +1,4 @@
 from newsletter.cli import main
 
-main()
+if __name__ == "__main__":  # also imported by parse worker processes, which must not run the CLI
+    main()

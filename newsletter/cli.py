@@ -22,8 +22,8 @@ from rich.table import Table
 from newsletter import __version__, pipeline
 from newsletter.config import Config, load_config
 from newsletter.errors import NewsletterError
-from newsletter.models import FeedResult
 from newsletter.store import Store
+from newsletter.store.store import FeedHealth
 
 DEFAULT_CONFIG = "config.yaml"
 
@@ -90,23 +90,25 @@ def cli(ctx: click.Context, config_path: Path, verbose: bool) -> None:
 
 
 @cli.command()
+@click.option("--retry-gone", is_flag=True, help="Fetch feeds that answered 410 Gone again.")
 @pass_state
-def collect(state: State) -> None:
+def collect(state: State, retry_gone: bool) -> None:
     """Fetch every feed once and store new stories.
 
-    Prints one line per feed: new stories, stories in the feed, or the error. Exits 1 only when
-    every feed failed.
+    Prints one line per feed: new stories and stories in the feed, "not modified", or the error.
+    Exits 1 only when every feed failed.
 
     Example: newsletter --config examples/demo/config.yaml collect
     """
     config = state.config
     store = state.store()
     try:
-        results = pipeline.collect_all(config, store, now=_now())
+        report = pipeline.collect_all(config, store, now=_now(), retry_gone=retry_gone)
     finally:
         store.close()
-    _print_collect(state.console, results)
-    if results and all(r.status == "failed" for r in results):
+    _print_collect(state.console, report)
+    results = report.results
+    if results and all(r.status in {"failed", "gone"} for r in results):
         raise NewsletterError(
             f"none of the {len(results)} feeds could be collected",
             hint="Check the network and the feed URLs in config.yaml; the lines above say why.",
@@ -218,20 +220,115 @@ def preview(
         webbrowser.open(result.html_path.resolve().as_uri())
 
 
-def _print_collect(console: Console, results: Sequence[FeedResult]) -> None:
-    for r in results:
+def _print_collect(console: Console, report: pipeline.CollectReport) -> None:
+    for r in report.results:
         name = escape(r.feed.name)
         if r.status == "ok":
             changed = f", {r.updated} updated" if r.updated else ""
             console.print(f"[green]ok[/]     {name}: {r.new} new{changed}, {r.found} in feed")
-            for warning in r.warnings:
-                console.print(f"       [yellow]warning:[/] {escape(warning)}")
+        elif r.status == "not-modified":
+            console.print(f"[green]ok[/]     {name}: not modified")
+        elif r.status == "gone":
+            console.print(
+                f"[red]gone[/]   {name}: {escape(r.error or '')}; remove it from the config,"
+                " or try again with --retry-gone"
+            )
         else:
             console.print(f"[red]failed[/] {name}: {escape(r.error or 'unknown error')}")
-    failed = sum(r.status == "failed" for r in results)
+        if r.moved_to:
+            console.print(
+                f"       [yellow]moved permanently[/] to {escape(r.moved_to)}: now fetched from"
+                " there; update the feed's url in the config"
+            )
+        for warning in r.warnings:
+            console.print(f"       [yellow]warning:[/] {escape(warning)}")
+    results = report.results
+    failed = sum(r.status in {"failed", "gone"} for r in results)
     new = sum(r.new for r in results)
     summary = f"{len(results)} feeds, {new} new stories"
-    console.print(summary + (f", [red]{failed} failed[/]" if failed else ""))
+    if failed:
+        summary += f", [red]{failed} failed[/]"
+    if report.pruned:
+        summary += f", {report.pruned} old stories pruned"
+    console.print(f"{summary} ({report.seconds:.1f} s)")
+
+
+@cli.command()
+@pass_state
+def status(state: State) -> None:
+    """Show the health of each feed: last success, last error, failures, recent stories.
+
+    A feed failing for longer than collect.flag_failing_after_hours is flagged.
+
+    Example: newsletter --config examples/demo/config.yaml status
+    """
+    config = state.config
+    now = _now()
+    store = state.store()
+    try:
+        health = {h.url: h for h in store.feed_health(now=now)}
+    finally:
+        store.close()
+    flag_after = timedelta(hours=config.file.collect.flag_failing_after_hours)
+    table = Table(title="Feeds", title_justify="left")
+    for column in ("feed", "status", "last success", "failures", "last 24 h"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("note", overflow="fold")
+    flagged = 0
+    for feed in config.feeds:
+        h = health.get(feed.url)
+        if h is None:
+            table.add_row(escape(feed.name), "new", "never", "0", "0", "not fetched yet")
+            continue
+        label, note, is_flagged = _feed_status(h, now, flag_after)
+        flagged += is_flagged
+        table.add_row(
+            escape(feed.name),
+            label,
+            _ago(h.last_success, now),
+            str(h.consecutive_failures),
+            str(h.stories_last_day),
+            escape(note),
+        )
+    console = state.console
+    console.print(table)
+    if flagged:
+        console.print(
+            f"[red]{flagged} feed{'s' if flagged > 1 else ''} failing for more than "
+            f"{config.file.collect.flag_failing_after_hours} hours:[/] check the URL, or remove "
+            "the feed from the config."
+        )
+
+
+def _feed_status(h: FeedHealth, now: datetime, flag_after: timedelta) -> tuple[str, str, bool]:
+    """(status label, note, flagged) for one feed."""
+    if h.status == "gone":
+        note = (
+            f"410 Gone {_ago(h.last_error_at, now)}: remove it from the config, "
+            "or `collect --retry-gone`"
+        )
+        return "[red]gone[/]", note, False
+    if h.consecutive_failures:
+        since = now - (h.failing_since or h.last_error_at or now)
+        if since >= flag_after:
+            return f"[red bold]FAILING {_span(since)}[/]", h.last_error or "", True
+        return "[yellow]failing[/]", h.last_error or "", False
+    if h.current_url:
+        return "[green]ok[/]", f"moved permanently to {h.current_url}: update the config", False
+    return "[green]ok[/]", "", False
+
+
+def _ago(when: datetime | None, now: datetime) -> str:
+    return "never" if when is None else f"{_span(now - when)} ago"
+
+
+def _span(delta: timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
 
 
 def _parse_slugs(config: Config, value: str | None) -> tuple[str, ...]:

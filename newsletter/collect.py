@@ -1,107 +1,212 @@
-"""Fetch feeds concurrently, then parse the bytes into ``Story`` objects.
+"""Fetch feeds concurrently and politely, then parse each answer into stories.
 
-``fetch_feed``/``fetch_all`` do the I/O (httpx, or a local file); ``parse_feed`` is pure: bytes and
-response headers in, cleaned stories out. One broken feed never stops the others: its error comes
-back in its ``FetchResult`` or as a ``FeedError`` from ``parse_feed``.
+``fetch_feed`` does the I/O for one feed: a conditional GET (ETag, Last-Modified), redirects
+followed by hand (301/308 are reported so the store can remember them, 302/307 are not, and only
+a bounded number), a total deadline on top of connect and read timeouts, and a cap on the body
+both as sent and after decompression (decompressed here, in bounded steps, so a gzip bomb costs
+at most the cap). ``collect_feeds`` runs every feed under a global and a per-host limit and parses
+each answer as it arrives. One broken feed never stops the others: its error comes back in its
+``Collected``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import calendar
-import hashlib
-import html
 import logging
-import re
-from collections.abc import Mapping, Sequence
+import multiprocessing
+import ssl
+import time
+import zlib
+from collections import defaultdict
+from collections.abc import AsyncIterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
-import feedparser
+import certifi
 import httpx
-import nh3
 
 from newsletter import __version__
 from newsletter.errors import FeedError
-from newsletter.models import FeedSource, Story
+from newsletter.models import FeedSource, FeedState, Story
+from newsletter.parse import parse_feed
 
 logger = logging.getLogger(__name__)
 
-TEASER_LENGTH = 300
-DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_PERMANENT = frozenset({301, 308})
 
-# Query parameters that only track the click; dropped from canonical links.
-_TRACKING_PARAMS = frozenset(
-    {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "yclid", "_hsenc"}
-)
-_TRACKING_PREFIXES = ("utm_", "_hs", "pk_", "mtm_")
-_BLOCK_TAG = re.compile(
-    r"<\s*/?\s*(?:p|br|div|li|ul|ol|h[1-6]|tr|td|th|blockquote|section)\b[^>]*>", re.I
-)
-_TAG = re.compile(r"<[a-zA-Z!/?]")
-_TAG_LIKE = re.compile(r"<[a-zA-Z!/?][^>]*>?")
-_SPACE = re.compile(r"\s+")
+
+@dataclass(frozen=True, slots=True)
+class FetchLimits:
+    total_timeout: float = 20.0  # seconds for the whole fetch of one feed, redirects included
+    connect_timeout: float = 10.0
+    read_timeout: float = 15.0  # the longest wait for the next bytes
+    max_bytes: int = 10 * 1024 * 1024  # the body, as sent and after decompression
+    max_concurrency: int = 128  # fetches under way at once
+    max_per_host: int = 4  # fetches under way at once to one host
+    max_redirects: int = 5
 
 
 @dataclass(frozen=True, slots=True)
 class FetchResult:
-    """The raw answer for one feed: bytes and lower-cased headers, or what went wrong."""
+    """The answer for one feed: bytes and lower-cased headers, or not-modified, gone, an error."""
 
     feed: FeedSource
     content: bytes | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     status: int | None = None
     error: str | None = None
+    not_modified: bool = False
+    gone: bool = False
+    moved_to: str | None = None  # the end of an unbroken chain of permanent redirects
+    final_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
+    """A fetch and, when it brought a feed, the stories parsed from it."""
+
+    fetch: FetchResult
+    stories: tuple[Story, ...] = ()
+    warnings: tuple[str, ...] = ()
+    error: str | None = None  # the fetch's error, or why the body is not a feed
+    seconds: float = 0.0
 
 
 def user_agent(contact_url: str) -> str:
     return f"newsletter/{__version__} (+{contact_url})"
 
 
+class _TooBig(Exception):
+    pass
+
+
 async def fetch_feed(
     client: httpx.AsyncClient,
     feed: FeedSource,
+    state: FeedState | None = None,
     *,
-    timeout: float,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    limits: FetchLimits = FetchLimits(),
 ) -> FetchResult:
-    """Fetch one feed within ``timeout`` seconds in all and ``max_bytes`` after decompression."""
+    """Fetch one feed within ``limits``; never raises for network trouble, it reports it."""
     if not feed.location.startswith(("http://", "https://")):
-        return _read_file(feed, max_bytes)
+        return _read_file(feed, limits.max_bytes)
+    state = state or FeedState()
+    url = state.current_url or feed.location
+    headers: dict[str, str] = {}
+    if state.etag:
+        headers["If-None-Match"] = state.etag
+    if state.last_modified:
+        headers["If-Modified-Since"] = state.last_modified
+    moved_to: str | None = None
+    permanent_chain = True
     try:
-        async with asyncio.timeout(timeout):
-            async with client.stream("GET", feed.location) as response:
-                if response.status_code >= 400:
-                    reason = response.reason_phrase or "error"
-                    return FetchResult(
-                        feed,
-                        status=response.status_code,
-                        error=f"HTTP {response.status_code} {reason}",
-                    )
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > max_bytes:
+        async with asyncio.timeout(limits.total_timeout):
+            for _ in range(limits.max_redirects + 1):
+                request = client.build_request("GET", url, headers=headers)
+                response = await client.send(request, stream=True)
+                try:
+                    code = response.status_code
+                    if code in _REDIRECTS:
+                        target = _redirect_target(url, response)
+                        if code in _PERMANENT and permanent_chain:
+                            moved_to = target
+                        else:
+                            permanent_chain = False
+                        url = target
+                        continue
+                    if code == 304:
+                        return FetchResult(feed, status=304, not_modified=True, moved_to=moved_to)
+                    if code == 410:
                         return FetchResult(
-                            feed,
-                            status=response.status_code,
-                            error=f"response larger than {max_bytes:,} bytes; gave up",
+                            feed, status=410, gone=True, error="HTTP 410 Gone: the feed was removed"
                         )
-                    chunks.append(chunk)
-                headers = {k.lower(): v for k, v in response.headers.items()}
-                return FetchResult(feed, b"".join(chunks), headers, response.status_code)
+                    if code >= 400:
+                        reason = response.reason_phrase or "error"
+                        return FetchResult(
+                            feed, status=code, error=f"HTTP {code} {reason}", moved_to=moved_to
+                        )
+                    body = await _read_body(response, limits.max_bytes)
+                    lowered = {k.lower(): v for k, v in response.headers.items()}
+                    lowered.setdefault("content-location", url)
+                    lowered.pop("content-encoding", None)  # decoded already
+                    return FetchResult(feed, body, lowered, code, moved_to=moved_to, final_url=url)
+                finally:
+                    await response.aclose()
+            return FetchResult(feed, error=f"more than {limits.max_redirects} redirects")
     except TimeoutError:
-        return FetchResult(feed, error=f"timed out after {timeout:g} s")
-    except httpx.TimeoutException:
-        return FetchResult(feed, error=f"timed out after {timeout:g} s")
-    except httpx.HTTPError as exc:
-        return FetchResult(
-            feed, error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return FetchResult(feed, error=f"timed out after {limits.total_timeout:g} s")
+    except httpx.TimeoutException as exc:
+        kind = {"ConnectTimeout": "connecting", "ReadTimeout": "waiting for data"}.get(
+            type(exc).__name__, "on the network"
         )
+        return FetchResult(feed, error=f"timed out {kind}")
+    except _TooBig as exc:
+        return FetchResult(feed, error=str(exc))
+    except FeedError as exc:
+        return FetchResult(feed, error=exc.message)
+    except httpx.HTTPError as exc:
+        return FetchResult(feed, error=_describe_http_error(exc))
+
+
+def _redirect_target(url: str, response: httpx.Response) -> str:
+    location = response.headers.get("location")
+    if not location:
+        raise FeedError(f"HTTP {response.status_code} redirect without a Location header")
+    target = urljoin(url, str(location))
+    if urlsplit(target).scheme not in {"http", "https"}:
+        raise FeedError(f"redirected to a non-web address: {target}")
+    return target
+
+
+def _describe_http_error(exc: httpx.HTTPError) -> str:
+    cause = exc.__cause__ or exc.__context__
+    detail = str(exc) or (str(cause) if cause else "")
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
+    """The body, decompressed here in bounded steps; raises ``_TooBig`` past ``max_bytes``."""
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    too_big = _TooBig(f"response larger than {max_bytes:,} bytes; gave up")
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_big
+    decoder = _decoder(encoding)
+    out = bytearray()
+    received = 0
+    async for chunk in response.aiter_raw():
+        received += len(chunk)
+        if received > max_bytes:
+            raise too_big
+        if decoder is None:
+            out += chunk
+            continue
+        data = chunk
+        while data:
+            try:
+                piece = decoder.decompress(data, max_bytes - len(out) + 1)
+            except zlib.error as exc:
+                raise FeedError(f"the {encoding} body is corrupt: {exc}") from None
+            out += piece
+            if len(out) > max_bytes:
+                raise too_big
+            data = decoder.unconsumed_tail
+    return bytes(out)
+
+
+def _decoder(encoding: str) -> zlib._Decompress | None:
+    if encoding in {"", "identity"}:
+        return None
+    if encoding in {"gzip", "x-gzip"}:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return zlib.decompressobj(zlib.MAX_WBITS | 32)  # zlib or gzip header, auto-detected
+    raise FeedError(f"unsupported Content-Encoding {encoding!r}")
 
 
 def _read_file(feed: FeedSource, max_bytes: int) -> FetchResult:
@@ -109,188 +214,155 @@ def _read_file(feed: FeedSource, max_bytes: int) -> FetchResult:
     try:
         if path.stat().st_size > max_bytes:
             return FetchResult(feed, error=f"file larger than {max_bytes:,} bytes; gave up")
-        return FetchResult(feed, path.read_bytes())
+        return FetchResult(feed, path.read_bytes(), status=200)
     except FileNotFoundError:
         return FetchResult(feed, error=f"file not found: {path}")
     except OSError as exc:
         return FetchResult(feed, error=f"cannot read {path}: {exc.strerror}")
 
 
-async def fetch_all(
+def make_client(
+    limits: FetchLimits,
+    *,
+    contact_url: str,
+    transport: httpx.AsyncBaseTransport | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    max_connections: int | None = None,
+) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        headers={
+            "User-Agent": user_agent(contact_url),
+            "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, "
+            "text/xml;q=0.9, */*;q=0.5",
+            "Accept-Encoding": "gzip, deflate",
+        },
+        timeout=httpx.Timeout(
+            limits.read_timeout,
+            connect=limits.connect_timeout,
+            pool=limits.total_timeout,
+        ),
+        follow_redirects=False,  # followed by hand, to tell permanent from temporary
+        limits=httpx.Limits(
+            max_connections=max_connections or limits.max_concurrency,
+            max_keepalive_connections=max_connections or limits.max_concurrency,
+        ),
+        verify=ssl_context or True,
+        transport=transport,
+    )
+
+
+class _Clients:
+    """One HTTP client per host, sharing one TLS context.
+
+    httpcore's pool looks at every connection for every request, so one big pool for hundreds
+    of feeds spends most of its time choosing a connection; a small pool per host does not.
+    """
+
+    def __init__(
+        self, limits: FetchLimits, contact_url: str, transport: httpx.AsyncBaseTransport | None
+    ) -> None:
+        self._limits = limits
+        self._contact_url = contact_url
+        self._transport = transport
+        self._ssl: ssl.SSLContext | None = None
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def for_host(self, host: str) -> httpx.AsyncClient:
+        client = self._clients.get(host)
+        if client is None:
+            if self._ssl is None:
+                self._ssl = ssl.create_default_context(cafile=certifi.where())
+            client = make_client(
+                self._limits,
+                contact_url=self._contact_url,
+                transport=self._transport,
+                ssl_context=self._ssl,
+                max_connections=self._limits.max_per_host,
+            )
+            self._clients[host] = client
+        return client
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+
+
+async def collect_feeds(
     feeds: Sequence[FeedSource],
     *,
-    timeout: float,
-    max_concurrency: int,
+    states: Mapping[str, FeedState],
+    now: datetime,
     contact_url: str,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    limits: FetchLimits = FetchLimits(),
     transport: httpx.AsyncBaseTransport | None = None,
-) -> list[FetchResult]:
-    """Fetch every feed, at most ``max_concurrency`` at once; results in the order of ``feeds``."""
-    limit = asyncio.Semaphore(max_concurrency)
+    parse_workers: int = 1,
+) -> AsyncIterator[Collected]:
+    """Fetch and parse every feed, yielding one ``Collected`` per feed as each is done.
 
-    async def one(client: httpx.AsyncClient, feed: FeedSource) -> FetchResult:
-        async with limit:
-            return await fetch_feed(client, feed, timeout=timeout, max_bytes=max_bytes)
-
-    async with httpx.AsyncClient(
-        headers={"User-Agent": user_agent(contact_url)},
-        timeout=httpx.Timeout(timeout),
-        follow_redirects=True,
-        max_redirects=5,
-        limits=httpx.Limits(max_connections=max_concurrency),
-        transport=transport,
-    ) as client:
-        return list(await asyncio.gather(*(one(client, feed) for feed in feeds)))
-
-
-def parse_feed(
-    content: bytes, feed: FeedSource, *, headers: Mapping[str, str], now: datetime
-) -> tuple[list[Story], list[str]]:
-    """Parse feed bytes into stories (and warnings), or raise ``FeedError`` saying what came."""
-    parsed: Any = feedparser.parse(
-        content, response_headers={k.lower(): v for k, v in headers.items()}
+    Each answer is parsed as soon as it arrives, while other fetches wait on the network, and
+    the caller can store it at once. With ``parse_workers`` above 1, parsing (feedparser is
+    CPU-bound) runs in that many processes.
+    """
+    overall = asyncio.Semaphore(limits.max_concurrency)
+    per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
+        lambda: asyncio.Semaphore(limits.max_per_host)
     )
-    entries = parsed.get("entries") or []
-    warnings: list[str] = []
-    if not entries:
-        if parsed.get("version") and not parsed.get("bozo"):
-            return [], warnings
-        raise FeedError(
-            describe_non_feed(content, parsed),
-            hint=f"Check that {feed.url} is the address of an RSS or Atom feed.",
-        )
-    if parsed.get("bozo"):
-        warnings.append(f"feed is not well-formed ({parsed.get('bozo_exception')}); used anyway")
-    stories: list[Story] = []
-    skipped = 0
-    for entry in entries:
-        story = _entry_to_story(entry, feed, now)
-        if story is None:
-            skipped += 1
+    pool = _parse_pool(parse_workers)
+    loop = asyncio.get_running_loop()
+    clients = _Clients(limits, contact_url, transport)
+    broken: list[bool] = []  # set once the worker pool has failed
+
+    async def one(feed: FeedSource) -> Collected:
+        state = states.get(feed.url)
+        host = urlsplit((state and state.current_url) or feed.location).netloc.lower()
+        async with per_host[host], overall:
+            started = time.perf_counter()
+            fetched = await fetch_feed(clients.for_host(host), feed, state, limits=limits)
+        if fetched.content is None:
+            return Collected(fetched, error=fetched.error, seconds=time.perf_counter() - started)
+        job = (fetched.content, feed, dict(fetched.headers), now)
+        if pool is None or broken:
+            stories, warnings, error = parse_job(*job)
         else:
-            stories.append(story)
-    if skipped:
-        warnings.append(
-            f"{skipped} entr{'y' if skipped == 1 else 'ies'} without an http(s) link skipped"
-        )
-    return stories, warnings
-
-
-def describe_non_feed(content: bytes, parsed: Any) -> str:
-    """Say what was received instead of a feed."""
-    head = content[:2048].lstrip().lower()
-    if not head:
-        return "empty response, not a feed"
-    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head[:512]:
-        return "received an HTML page, not a feed"
-    if b"<urlset" in head or b"<sitemapindex" in head:
-        return "received a sitemap, not a feed"
-    if head.startswith((b"{", b"[")):
-        return "received JSON, not an RSS or Atom feed"
-    problem = parsed.get("bozo_exception")
-    return f"not a readable feed ({problem})" if problem else "not a readable feed"
-
-
-def _entry_to_story(entry: Any, feed: FeedSource, now: datetime) -> Story | None:
-    link = _story_link(entry)
-    if link is None:
-        return None
-    title = to_plain_text(entry.get("title") or "")
-    raw_summary = entry.get("summary") or ""
-    if not raw_summary and entry.get("content"):
-        raw_summary = entry["content"][0].get("value") or ""
-    summary = teaser(to_plain_text(raw_summary))
-    if not title:
-        if not summary:
-            return None
-        title = teaser(summary, 100)
-    guid = entry.get("id") or ""
-    published = _entry_time(entry, now)
-    return Story(
-        id=story_id(feed.url, guid=guid, link=link, title=title, summary=summary),
-        title=title,
-        url=link,
-        summary=summary,
-        source=feed.name,
-        published=published,
-        feed_url=feed.url,
-    )
-
-
-def _story_link(entry: Any) -> str | None:
-    candidates: list[str] = []
-    if entry.get("link"):
-        candidates.append(entry["link"])
-    for item in entry.get("links") or []:
-        if item.get("rel", "alternate") == "alternate" and item.get("href"):
-            candidates.append(item["href"])
-    guid = entry.get("id") or ""
-    if guid:
-        candidates.append(guid)
-    for candidate in candidates:
-        candidate = candidate.strip()
-        if urlsplit(candidate).scheme.lower() in {"http", "https"} and urlsplit(candidate).netloc:
-            return canonical_url(candidate)
-    return None
-
-
-def _entry_time(entry: Any, now: datetime) -> datetime:
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
-        if value:
             try:
-                when = datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
-            except (OverflowError, ValueError, OSError):
-                continue
-            return min(when, now)  # a date in the future is clamped to now
-    return now
+                stories, warnings, error = await loop.run_in_executor(pool, parse_job, *job)
+            except BrokenProcessPool as exc:  # a worker died: parse here from now on
+                if not broken:
+                    logger.warning("parse workers failed (%s); parsing in this process", exc)
+                broken.append(True)
+                stories, warnings, error = parse_job(*job)
+        seconds = time.perf_counter() - started
+        return Collected(fetched, tuple(stories), tuple(warnings), error, seconds)
+
+    try:
+        tasks = [asyncio.ensure_future(one(feed)) for feed in feeds]
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                yield await next_done
+        finally:
+            for task in tasks:
+                task.cancel()
+            await clients.aclose()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
-def canonical_url(url: str) -> str:
-    """The link without tracking parameters or fragment, with scheme and host lower-cased."""
-    parts = urlsplit(url.strip())
-    query = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if k.lower() not in _TRACKING_PARAMS and not k.lower().startswith(_TRACKING_PREFIXES)
-    ]
-    return urlunsplit(
-        (parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", urlencode(query), "")
-    )
+def _parse_pool(workers: int) -> ProcessPoolExecutor | None:
+    if workers <= 1:
+        return None
+    # forkserver: workers start from a clean process, never from this threaded one.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["newsletter.parse"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
-def story_id(feed_url: str, *, guid: str, link: str, title: str, summary: str) -> str:
-    """Stable id within a feed: from the GUID, else the canonical link, else the text."""
-    if guid:
-        key = "guid\n" + guid.strip()
-    elif link:
-        key = "link\n" + canonical_url(link)
-    else:
-        key = "text\n" + title + "\n" + summary
-    return hashlib.sha256(f"{feed_url}\n{key}".encode()).hexdigest()[:16]
-
-
-def to_plain_text(fragment: str) -> str:
-    """Sanitise HTML with nh3 and return plain text: no tags, entities decoded, spaces collapsed."""
-    text = fragment
-    for _ in range(3):  # double-encoded HTML ("&lt;b&gt;") shows its tags only after unescaping
-        text = _BLOCK_TAG.sub(" ", text)
-        text = html.unescape(nh3.clean(text, tags=set(), attributes={}))
-        if not _TAG.search(text):
-            break
-    else:  # still tags after three rounds: drop what looks like one rather than keep markup
-        text = _TAG_LIKE.sub("", text)
-    return _SPACE.sub(" ", text).strip()
-
-
-def teaser(text: str, length: int = TEASER_LENGTH) -> str:
-    """Cut plain text at a sentence end, else a word boundary, near ``length`` characters."""
-    if len(text) <= length:
-        return text
-    window = text[: length + 1]
-    sentence_end = max(window.rfind(mark) for mark in (". ", "! ", "? "))
-    if sentence_end >= length // 2:
-        return window[: sentence_end + 1]
-    space = window.rfind(" ")
-    cut = window[:space] if space >= length // 2 else window[:length]
-    return cut.rstrip(" ,;:-") + "…"
+def parse_job(
+    content: bytes, feed: FeedSource, headers: Mapping[str, str], now: datetime
+) -> tuple[list[Story], list[str], str | None]:
+    """``parse_feed`` for a worker process: errors come back as text, not as exceptions."""
+    try:
+        stories, warnings = parse_feed(content, feed, headers=headers, now=now)
+    except FeedError as exc:
+        return [], [], exc.message
+    return stories, warnings, None

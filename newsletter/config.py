@@ -86,8 +86,17 @@ class ScheduleConfig(_Strict):
 
 
 class CollectConfig(_Strict):
-    timeout_seconds: float = Field(20.0, gt=0, le=300)  # per feed, the whole request
-    max_concurrency: int = Field(20, ge=1, le=500)  # fetches under way at once
+    timeout_seconds: float = Field(20.0, gt=0, le=300)  # per feed, in all, redirects included
+    connect_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    read_timeout_seconds: float = Field(15.0, gt=0, le=300)  # the longest wait for more bytes
+    max_bytes: int = Field(10 * 1024 * 1024, ge=1024)  # a feed's body, as sent and decompressed
+    max_concurrency: int = Field(128, ge=1, le=1000)  # fetches under way at once
+    max_per_host: int = Field(4, ge=1, le=100)  # fetches under way at once to one host
+    max_redirects: int = Field(5, ge=0, le=20)
+    # processes that parse feeds; 0 = one per CPU when there are at least 50 feeds, else none
+    parse_workers: int = Field(0, ge=0, le=64)
+    keep_days: int = Field(30, ge=1)  # stories older than this are pruned
+    flag_failing_after_hours: int = Field(48, ge=1)  # `status` flags a feed failing this long
 
 
 class OutboxConfig(_Strict):

@@ -30,6 +30,16 @@ class FeedSource:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedState:
+    """What the store remembers between fetches of one feed."""
+
+    current_url: str | None = None  # where a permanent redirect led; None: the configured URL
+    etag: str | None = None
+    last_modified: str | None = None
+    status: str = "active"  # active | gone
+
+
+@dataclass(frozen=True, slots=True)
 class Story:
     """One item from a feed, cleaned: plain-text summary, UTC times, http(s) link."""
 
@@ -86,9 +96,11 @@ class FeedResult:
     """What collecting one feed did: counts on success, the error otherwise."""
 
     feed: FeedSource
-    status: str  # "ok" or "failed"
-    found: int = 0  # entries read from the feed
+    status: str  # ok | not-modified | failed | gone | skipped
+    found: int = 0  # stories read from the feed
     new: int = 0  # stories not seen before
     updated: int = 0  # stories whose title or summary changed
     error: str | None = None
     warnings: tuple[str, ...] = ()
+    moved_to: str | None = None  # a permanent redirect to this URL was recorded
+    seconds: float = 0.0  # time spent fetching and parsing

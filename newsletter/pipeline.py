@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,13 +20,39 @@ import httpx
 
 from newsletter import digest, render
 from newsletter.classify import Classifier, SectorRule
-from newsletter.collect import fetch_all, parse_feed
+from newsletter.collect import Collected, FetchLimits, collect_feeds
 from newsletter.config import Config
-from newsletter.errors import FeedError
 from newsletter.models import Edition, FeedResult, RenderedEmail, Section, Story
 from newsletter.store import Store
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CollectReport:
+    results: tuple[FeedResult, ...]  # one per configured feed, in config order
+    pruned: int  # old stories deleted
+    seconds: float
+
+
+def fetch_limits(config: Config) -> FetchLimits:
+    settings = config.file.collect
+    return FetchLimits(
+        total_timeout=settings.timeout_seconds,
+        connect_timeout=settings.connect_timeout_seconds,
+        read_timeout=settings.read_timeout_seconds,
+        max_bytes=settings.max_bytes,
+        max_concurrency=settings.max_concurrency,
+        max_per_host=settings.max_per_host,
+        max_redirects=settings.max_redirects,
+    )
+
+
+def parse_workers(configured: int, feeds: int) -> int:
+    """Processes for parsing: as configured, or one per CPU when there are many feeds."""
+    if configured:
+        return configured
+    return (os.cpu_count() or 1) if feeds >= 50 else 1
 
 
 def collect_all(
@@ -33,40 +61,75 @@ def collect_all(
     *,
     now: datetime,
     transport: httpx.AsyncBaseTransport | None = None,
-) -> list[FeedResult]:
-    """Fetch every configured feed once and store new stories; one result per feed, in order."""
+    retry_gone: bool = False,
+) -> CollectReport:
+    """Fetch every configured feed once, store new stories and feed health, prune old stories."""
+    started = time.perf_counter()
     sources = config.feeds
     store.sync_feeds(sources)
-    settings = config.file.collect
-    fetched = asyncio.run(
-        fetch_all(
-            sources,
-            timeout=settings.timeout_seconds,
-            max_concurrency=settings.max_concurrency,
+    states = store.feed_states()
+    results: dict[str, FeedResult] = {}
+    active = []
+    for feed in sources:
+        state = states.get(feed.url)
+        if state is not None and state.status == "gone":
+            if not retry_gone:
+                results[feed.url] = FeedResult(
+                    feed, "gone", error="skipped: the server said 410 Gone"
+                )
+                continue
+            store.reactivate(feed)
+        active.append(feed)
+
+    async def fetch_and_store() -> None:
+        # each feed is stored as soon as it is parsed, while the others are still on the way
+        async for item in collect_feeds(
+            active,
+            states=states,
+            now=now,
             contact_url=config.publication.contact_url,
+            limits=fetch_limits(config),
             transport=transport,
-        )
+            parse_workers=parse_workers(config.file.collect.parse_workers, len(active)),
+        ):
+            results[item.fetch.feed.url] = _record(store, item, now)
+
+    asyncio.run(fetch_and_store())
+    pruned = store.prune(before=now - timedelta(days=config.file.collect.keep_days))
+    ordered = tuple(results[feed.url] for feed in sources)
+    return CollectReport(ordered, pruned, time.perf_counter() - started)
+
+
+def _record(store: Store, item: Collected, now: datetime) -> FeedResult:
+    """Write one feed's outcome to the store; the result says what happened."""
+    fetch, feed = item.fetch, item.fetch.feed
+    if fetch.not_modified:
+        store.record_not_modified(feed, now=now, moved_to=fetch.moved_to)
+        return FeedResult(feed, "not-modified", moved_to=fetch.moved_to, seconds=item.seconds)
+    if item.error is not None:
+        store.record_failure(feed, item.error, now=now, status=fetch.status, gone=fetch.gone)
+        logger.info("feed %s failed: %s", feed.name, item.error)
+        status = "gone" if fetch.gone else "failed"
+        return FeedResult(feed, status, error=item.error, seconds=item.seconds)
+    new, updated = store.record_fetched(
+        feed,
+        item.stories,
+        now=now,
+        status=fetch.status,
+        etag=fetch.headers.get("etag"),
+        last_modified=fetch.headers.get("last-modified"),
+        moved_to=fetch.moved_to,
     )
-    results: list[FeedResult] = []
-    for item in fetched:
-        feed = item.feed
-        if item.error is not None or item.content is None:
-            error = item.error or "no content"
-            store.record_failure(feed, error, now=now)
-            results.append(FeedResult(feed, "failed", error=error))
-            logger.info("feed %s failed: %s", feed.name, error)
-            continue
-        try:
-            found, warnings = parse_feed(item.content, feed, headers=item.headers, now=now)
-        except FeedError as exc:
-            store.record_failure(feed, exc.message, now=now)
-            results.append(FeedResult(feed, "failed", error=exc.message))
-            logger.info("feed %s failed: %s", feed.name, exc.message)
-            continue
-        new, updated = store.save_stories(feed, found, now=now)
-        store.record_success(feed, now=now)
-        results.append(FeedResult(feed, "ok", len(found), new, updated, warnings=tuple(warnings)))
-    return results
+    return FeedResult(
+        feed,
+        "ok",
+        len(item.stories),
+        new,
+        updated,
+        warnings=item.warnings,
+        moved_to=fetch.moved_to,
+        seconds=item.seconds,
+    )
 
 
 def make_classifier(config: Config) -> Classifier:

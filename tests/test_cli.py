@@ -199,7 +199,7 @@ def test_collect_exits_1_when_every_feed_fails(feed_server: FeedServer, tmp_path
     assert "Error: none of the 1 feeds could be collected" in stderr
 
 
-COMMANDS = ["collect", "stories", "preview"]
+COMMANDS = ["collect", "stories", "preview", "status"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -223,3 +223,38 @@ def test_bad_now_override_is_a_clear_error(demo_dir: Path) -> None:
     )
     assert result.exit_code == 1
     assert "Error: NEWSLETTER_NOW: 'tomorrow' is not an ISO 8601 date and time" in result.stderr
+
+
+def test_status_shows_each_feeds_health(feed_server: FeedServer, tmp_path: Path) -> None:
+    good = (ROOT / "examples/demo/feeds/charge-lane.xml").read_bytes()
+    feeds = [
+        {"name": "Healthy", "url": feed_server.add("/good.xml", good)},
+        {"name": "Broken", "url": feed_server.url("/missing.xml")},
+        {
+            "name": "Moved",
+            "url": feed_server.add("/old", status=301, headers={"Location": "/new.xml"}),
+        },
+        {"name": "Removed", "url": feed_server.add("/gone", status=410)},
+        {"name": "Never", "url": "https://never.example.com/feed"},
+    ]
+    feed_server.add("/new.xml", good.replace(b"chargelane", b"moved"))
+    path = write_config(tmp_path, {"feeds": feeds[:4]})
+    days_ago = "2026-11-21T06:00:00+00:00"
+    first = CliRunner().invoke(
+        cli, ["--config", str(path), "collect"], env={"NEWSLETTER_NOW": days_ago}
+    )
+    assert "moved permanently to " + feed_server.url("/new.xml") in first.stdout
+    assert "gone   Removed: HTTP 410 Gone: the feed was removed" in first.stdout
+    code, stdout, _ = run("--config", str(path), "collect")
+    assert "gone   Removed: skipped: the server said 410 Gone" in stdout
+    path = write_config(tmp_path, {"feeds": feeds})
+    code, stdout, _ = run("--config", str(path), "status", env={"COLUMNS": "200"})
+    assert code == 0
+    rows = {line.split("│")[1].strip(): line for line in stdout.splitlines() if "│" in line}
+    assert "ok" in rows["Healthy"] and "4 days ago" not in rows["Healthy"]
+    assert "FAILING 4 days" in rows["Broken"] and "HTTP 404" in rows["Broken"]
+    assert f"moved permanently to {feed_server.url('/new.xml')}: update the config" in rows["Moved"]
+    assert "gone" in rows["Removed"]
+    assert "not fetched yet" in rows["Never"]
+    assert "failing" not in rows["Healthy"]
+    assert "1 feed failing for more than 48 hours" in stdout

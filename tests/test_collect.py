@@ -1,205 +1,271 @@
+"""Fetching against real local HTTP servers: failures, limits, politeness, conditional GET."""
+
 from __future__ import annotations
 
 import asyncio
+import gzip
 import time
-from datetime import UTC, datetime, timedelta
+import zlib
+from pathlib import Path
 
 import pytest
 
-from newsletter.collect import (
-    canonical_url,
-    fetch_all,
-    parse_feed,
-    teaser,
-    to_plain_text,
-)
-from newsletter.errors import FeedError
-from newsletter.models import FeedSource
-from tests.conftest import NOW
-from tests.feedserver import FeedServer
+from newsletter import pipeline
+from newsletter.collect import Collected, FetchLimits, collect_feeds
+from newsletter.config import Config, load_config
+from newsletter.models import FeedSource, FeedState
+from newsletter.store import Store
+from tests.conftest import NOW, ROOT, write_config
+from tests.feedserver import FeedServer, Tracker, http_date, serve
 
-FEED = FeedSource(name="Test Wire", url="https://wire.example.com/feed", location="x")
-
-RSS = """<?xml version="1.0" encoding="UTF-8"?>
-<rss version="2.0"><channel><title>Test Wire</title><link>https://wire.example.com/</link>
-<description>x</description>
-<item>
-  <title>Refinery restarts after &lt;b&gt;storm&lt;/b&gt; &amp;amp; outage</title>
-  <link>https://wire.example.com/a?id=7&amp;utm_source=rss&amp;fbclid=zz#top</link>
-  <guid isPermaLink="false">a-7</guid>
-  <pubDate>Tue, 24 Nov 2026 10:00:00 +0100</pubDate>
-  <description><![CDATA[<p>The plant is back.</p><script>alert(1)</script>
-    <img src="https://t.example.net/p.gif" width="1" height="1"><p>Output&nbsp;resumes &amp;
-    rises.</p> <a href="javascript:alert(2)">click</a>]]></description>
-</item>
-<item>
-  <title>No date on this one</title>
-  <link>https://wire.example.com/b</link>
-  <description>Plain words.</description>
-</item>
-<item>
-  <title>From the future</title>
-  <link>https://wire.example.com/c</link>
-  <pubDate>Fri, 01 Jan 2100 00:00:00 +0000</pubDate>
-</item>
-<item>
-  <title>Bad link</title>
-  <link>javascript:alert(3)</link>
-</item>
-</channel></rss>
-"""
+FEED_XML = (ROOT / "examples/demo/feeds/charge-lane.xml").read_bytes()
+QUICK = FetchLimits(total_timeout=1.0, connect_timeout=1.0, read_timeout=1.0, max_bytes=1_000_000)
 
 
-def test_parse_feed_cleans_stories() -> None:
-    stories, warnings = parse_feed(RSS.encode(), FEED, headers={}, now=NOW)
-    assert [s.title for s in stories] == [
-        "Refinery restarts after storm & outage",
-        "No date on this one",
-        "From the future",
-    ]
-    first = stories[0]
-    assert first.url == "https://wire.example.com/a?id=7"
-    assert first.summary == "The plant is back. Output resumes & rises. click"
-    assert first.published == datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-    assert first.source == "Test Wire" and first.feed_url == FEED.url
-    assert stories[1].published == NOW  # missing date: first seen
-    assert stories[2].published == NOW  # future date: clamped
-    assert any("without an http(s) link" in w for w in warnings)
-    for story in stories:
-        assert "<" not in story.summary and "javascript" not in story.summary
+def source(url: str, name: str = "") -> FeedSource:
+    return FeedSource(name=name or url.rsplit("/", 1)[-1], url=url, location=url)
 
 
-def test_story_ids_are_stable_and_per_feed() -> None:
-    once, _ = parse_feed(RSS.encode(), FEED, headers={}, now=NOW)
-    again, _ = parse_feed(RSS.encode(), FEED, headers={}, now=NOW + timedelta(hours=1))
-    assert [s.id for s in once] == [s.id for s in again]
-    assert len({s.id for s in once}) == len(once)
-    other = FeedSource(name="Other", url="https://other.example.com/feed", location="x")
-    theirs, _ = parse_feed(RSS.encode(), other, headers={}, now=NOW)
-    assert not {s.id for s in once} & {s.id for s in theirs}
+def collect(
+    sources: list[FeedSource],
+    limits: FetchLimits = QUICK,
+    states: dict[str, FeedState] | None = None,
+) -> dict[str, Collected]:
+    async def run() -> list[Collected]:
+        return [
+            item
+            async for item in collect_feeds(
+                sources,
+                states=states or {},
+                now=NOW,
+                contact_url="https://pub.example.com/c",
+                limits=limits,
+            )
+        ]
+
+    return {c.fetch.feed.name: c for c in asyncio.run(run())}
 
 
-def test_charset_from_headers_is_used() -> None:
-    body = (
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-        "<item><title>Caf\u00e9 cr\u00e8me</title><link>https://x.example.com/1</link></item>"
-        "</channel></rss>"
-    ).encode("latin-1")
-    stories, _ = parse_feed(
-        body, FEED, headers={"Content-Type": "application/rss+xml; charset=ISO-8859-1"}, now=NOW
-    )
-    assert stories[0].title == "Caf\u00e9 cr\u00e8me"
-
-
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        (b"", "empty response"),
-        (b"<!DOCTYPE html><html><body><h1>Welcome</h1></body></html>", "HTML page"),
-        (
-            b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-            b"<url><loc>https://x.example.com/</loc></url></urlset>",
-            "sitemap",
-        ),
-        (b'{"items": []}', "JSON"),
-    ],
-)
-def test_not_a_feed_says_what_was_received(body: bytes, expected: str) -> None:
-    with pytest.raises(FeedError) as info:
-        parse_feed(body, FEED, headers={}, now=NOW)
-    assert expected in info.value.message
-    assert info.value.hint is not None and FEED.url in info.value.hint
-
-
-def test_empty_but_valid_feed_is_not_an_error() -> None:
-    body = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
-    assert parse_feed(body, FEED, headers={}, now=NOW) == ([], [])
-
-
-def test_plain_text_handles_double_encoding_and_entities() -> None:
-    assert to_plain_text("&lt;p&gt;Hello &amp;amp; bye&lt;/p&gt;") == "Hello & bye"
-    assert to_plain_text("<p>One</p><p>Two</p>") == "One Two"
-    assert to_plain_text("a &lt; b") == "a < b"
-    assert to_plain_text("<style>p{color:red}</style>Text") == "Text"
-
-
-def test_teaser_cuts_at_sentence_then_word() -> None:
-    first = "This first sentence runs long enough to pass half of the limit."
-    assert teaser(first + " " + "word " * 80, 100) == first
-    early = "Too early. " + "word " * 80  # a sentence end before half the limit is not used
-    assert teaser(early, 100).endswith("word…")
-    words = "alpha beta gamma delta " * 30
-    cut = teaser(words, 100)
-    assert cut.endswith("…") and len(cut) <= 101
-    assert cut[:-1].split()[-1] in {"alpha", "beta", "gamma", "delta"}
-    assert teaser("short", 100) == "short"
-
-
-def test_canonical_url_drops_tracking_only() -> None:
-    url = "HTTPS://News.Example.com/x?b=2&utm_medium=rss&a=1&gclid=9#frag"
-    assert canonical_url(url) == "https://news.example.com/x?b=2&a=1"
-
-
-def _source(server: FeedServer, path: str, name: str) -> FeedSource:
-    url = server.url(path)
-    return FeedSource(name=name, url=url, location=url)
-
-
-def test_fetch_all_reports_failures_by_name_and_collects_the_rest(
-    feed_server: FeedServer,
-) -> None:
-    feed_server.add("/good.xml", RSS)
-    feed_server.add("/slow.xml", RSS, delay=3.0)
-    feed_server.add(
-        "/page.html", "<html><body>hi</body></html>", headers={"Content-Type": "text/html"}
-    )
-    sources = [
-        _source(feed_server, "/good.xml", "Good"),
-        _source(feed_server, "/missing.xml", "Missing"),
-        _source(feed_server, "/slow.xml", "Slow"),
-        _source(feed_server, "/page.html", "Page"),
-    ]
+def test_failures_are_reported_by_name_and_the_rest_collected(feed_server: FeedServer) -> None:
+    good = source(feed_server.add("/good.xml", FEED_XML), "Good")
+    missing = source(feed_server.url("/missing.xml"), "Missing")
+    slow = source(feed_server.add("/slow.xml", FEED_XML, delay=30), "Slow")
+    page = source(feed_server.add("/page", "<html><body>hi</body></html>"), "Page")
     started = time.monotonic()
-    results = asyncio.run(
-        fetch_all(sources, timeout=0.5, max_concurrency=4, contact_url="https://pub.example.com/c")
-    )
-    assert time.monotonic() - started < 2.5  # the slow server cost its timeout, not its delay
-    by_name = {r.feed.name: r for r in results}
-    assert [r.feed.name for r in results] == ["Good", "Missing", "Slow", "Page"]
-    assert by_name["Good"].error is None and by_name["Good"].content == RSS.encode()
-    assert by_name["Good"].headers["content-type"] == "application/rss+xml"
-    assert by_name["Missing"].error == "HTTP 404 Not Found"
-    assert by_name["Slow"].error == "timed out after 0.5 s"
-    page = by_name["Page"]
-    assert page.content is not None
-    with pytest.raises(FeedError, match="HTML page"):
-        parse_feed(page.content, page.feed, headers=page.headers, now=NOW)
+    results = collect([good, missing, slow, page])
+    assert time.monotonic() - started < 2.5  # the silent server cost its timeout, not 30 s
+    assert len(results["Good"].stories) == 4 and results["Good"].error is None
+    assert results["Missing"].error == "HTTP 404 Not Found"
+    assert results["Slow"].error is not None and "timed out" in results["Slow"].error
+    assert results["Page"].error == "received an HTML page, not a feed"
     agents = {headers.get("User-Agent") for _, headers in feed_server.requests}
     assert agents == {"newsletter/0.1.0 (+https://pub.example.com/c)"}
 
 
-def test_fetch_reads_local_files_and_reports_missing_ones(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "feed.xml"
-    path.write_text(RSS, encoding="utf-8")
-    sources = [
-        FeedSource(name="Here", url="feed.xml", location=str(path)),
-        FeedSource(name="Gone", url="gone.xml", location=str(tmp_path / "gone.xml")),
-    ]
-    here, gone = asyncio.run(fetch_all(sources, timeout=1, max_concurrency=2, contact_url="x"))
-    assert here.content == RSS.encode() and here.error is None
-    assert gone.error is not None and "file not found" in gone.error
+def test_a_server_that_drips_costs_only_the_total_timeout(feed_server: FeedServer) -> None:
+    drip = source(feed_server.add("/drip.xml", FEED_XML, drip=0.2), "Drip")
+    good = source(feed_server.add("/good.xml", FEED_XML), "Good")
+    started = time.monotonic()
+    results = collect([drip, good])
+    assert time.monotonic() - started < 2.0  # 1 s total timeout, though every read is quick
+    assert results["Drip"].error == "timed out after 1 s"
+    assert len(results["Good"].stories) == 4
 
 
-def test_body_larger_than_the_cap_is_refused(feed_server: FeedServer) -> None:
-    feed_server.add("/big.xml", b"<rss>" + b" " * 200_000 + b"</rss>")
-    (result,) = asyncio.run(
-        fetch_all(
-            [_source(feed_server, "/big.xml", "Big")],
-            timeout=2,
-            max_concurrency=1,
-            contact_url="x",
-            max_bytes=50_000,
-        )
+def test_huge_body_is_cut_off_at_the_cap(feed_server: FeedServer) -> None:
+    limits = FetchLimits(total_timeout=10, max_bytes=5_000_000)
+    big = source(feed_server.add("/big.xml", FEED_XML, stream=200 * 1024 * 1024), "Big")
+    declared = source(feed_server.add("/declared.xml", FEED_XML + b" " * 6_000_000), "Declared")
+    good = source(feed_server.add("/good.xml", FEED_XML), "Good")
+    started = time.monotonic()
+    results = collect([big, declared, good], limits)
+    assert time.monotonic() - started < 5
+    assert results["Big"].error == "response larger than 5,000,000 bytes; gave up"
+    assert results["Declared"].error == "response larger than 5,000,000 bytes; gave up"
+    assert len(results["Good"].stories) == 4
+
+
+def _gzip_bomb(size: int) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = b"\0" * (1024 * 1024)
+    return b"".join(packer.compress(block) for _ in range(size // len(block))) + packer.flush()
+
+
+def test_gzip_bomb_is_cut_off_at_the_decompressed_cap(feed_server: FeedServer) -> None:
+    bomb = _gzip_bomb(200 * 1024 * 1024)
+    assert len(bomb) < 300_000
+    headers = {"Content-Type": "application/rss+xml", "Content-Encoding": "gzip"}
+    url = feed_server.add("/bomb.xml", bomb, headers=headers)
+    zipped = feed_server.add("/zipped.xml", gzip.compress(FEED_XML), headers=headers)
+    limits = FetchLimits(total_timeout=10, max_bytes=5_000_000)
+    started = time.monotonic()
+    results = collect([source(url, "Bomb"), source(zipped, "Zipped")], limits)
+    assert time.monotonic() - started < 3
+    assert results["Bomb"].error == "response larger than 5,000,000 bytes; gave up"
+    assert len(results["Zipped"].stories) == 4  # an honest gzip body is decoded
+    assert all("gzip" in h.get("Accept-Encoding", "") for _, h in feed_server.requests)
+
+
+def test_concurrency_is_bounded_per_host_and_overall() -> None:
+    tracker = Tracker()
+    with serve("127.0.0.1", tracker) as one, serve("127.0.0.2", tracker) as two:
+        sources = [
+            source(server.add(f"/f{i}.xml", FEED_XML, delay=0.2), f"{server.base}/{i}")
+            for server in (one, two)
+            for i in range(6)
+        ]
+        per_host = FetchLimits(max_concurrency=50, max_per_host=2)
+        collect(sources[:6], per_host)
+        assert tracker.peak == 2
+        tracker.peak = 0
+        collect(sources, FetchLimits(max_concurrency=3, max_per_host=2))
+        assert tracker.peak == 3
+
+
+def test_redirect_loops_are_bounded(feed_server: FeedServer) -> None:
+    feed_server.add("/a", status=302, headers={"Location": "/b"})
+    feed_server.add("/b", status=302, headers={"Location": "/a"})
+    results = collect([source(feed_server.url("/a"), "Loop")])
+    assert results["Loop"].error == "more than 5 redirects"
+
+
+def test_redirect_to_a_non_web_address_is_refused(feed_server: FeedServer) -> None:
+    feed_server.add("/r", status=301, headers={"Location": "file:///etc/passwd"})
+    results = collect([source(feed_server.url("/r"), "Sly")])
+    assert results["Sly"].error == "redirected to a non-web address: file:///etc/passwd"
+
+
+def test_nothing_listening_is_a_clear_error() -> None:
+    results = collect([source("http://127.0.0.1:9/feed.xml", "Closed")])
+    error = results["Closed"].error
+    assert error is not None and error.startswith("ConnectError")
+
+
+# Through the pipeline and the store: what is remembered between runs.
+
+
+def _config(tmp_path: Path, feeds: list[dict[str, object]]) -> Config:
+    path = write_config(tmp_path, {"feeds": feeds, "collect": {"timeout_seconds": 2}})
+    return load_config(path)
+
+
+def test_conditional_get_stores_nothing_new_on_304(feed_server: FeedServer, tmp_path: Path) -> None:
+    stamp = http_date(1_790_000_000)
+    etag_url = feed_server.add("/etag.xml", FEED_XML, etag='"v1"')
+    lm_url = feed_server.add(
+        "/lm.xml", FEED_XML.replace(b"chargelane", b"lane"), last_modified=stamp
     )
-    assert result.content is None
-    assert result.error == "response larger than 50,000 bytes; gave up"
+    config = _config(tmp_path, [{"name": "ETag", "url": etag_url}, {"name": "LM", "url": lm_url}])
+    store = Store.open(config.database_url)
+    first = pipeline.collect_all(config, store, now=NOW)
+    assert [(r.status, r.new) for r in first.results] == [("ok", 4), ("ok", 4)]
+    second = pipeline.collect_all(config, store, now=NOW)
+    assert [(r.status, r.new) for r in second.results] == [("not-modified", 0)] * 2
+    sent = [h for path, h in feed_server.requests if path == "/etag.xml"]
+    assert "If-None-Match" not in sent[0] and sent[1]["If-None-Match"] == '"v1"'
+    sent = [h for path, h in feed_server.requests if path == "/lm.xml"]
+    assert sent[1]["If-Modified-Since"] == stamp
+    assert store.story_count() == 8
+    (health,) = [h for h in store.feed_health(now=NOW) if h.name == "ETag"]
+    assert (health.last_status, health.consecutive_failures) == (304, 0)
+
+
+def test_permanent_redirect_updates_the_url_and_temporary_does_not(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    new_home = feed_server.add("/new.xml", FEED_XML)
+    feed_server.add("/old.xml", status=301, headers={"Location": "/new.xml"})
+    feed_server.add("/temp.xml", status=307, headers={"Location": "/new.xml"})
+    config = _config(
+        tmp_path,
+        [
+            {"name": "Moved", "url": feed_server.url("/old.xml")},
+            {"name": "Temp", "url": feed_server.url("/temp.xml")},
+        ],
+    )
+    store = Store.open(config.database_url)
+    report = pipeline.collect_all(config, store, now=NOW)
+    assert report.results[0].moved_to == new_home and report.results[1].moved_to is None
+    states = store.feed_states()
+    assert states[feed_server.url("/old.xml")].current_url == new_home
+    assert states[feed_server.url("/temp.xml")].current_url is None
+    feed_server.requests.clear()
+    pipeline.collect_all(config, store, now=NOW)
+    assert sorted(path for path, _ in feed_server.requests) == ["/new.xml", "/new.xml", "/temp.xml"]
+
+
+def test_gone_feed_is_disabled_until_retried(feed_server: FeedServer, tmp_path: Path) -> None:
+    url = feed_server.add("/gone.xml", status=410)
+    config = _config(tmp_path, [{"name": "Gone", "url": url}])
+    store = Store.open(config.database_url)
+    (result,) = pipeline.collect_all(config, store, now=NOW).results
+    assert (result.status, result.error) == ("gone", "HTTP 410 Gone: the feed was removed")
+    feed_server.requests.clear()
+    (result,) = pipeline.collect_all(config, store, now=NOW).results
+    assert result.status == "gone" and "skipped" in (result.error or "")
+    assert feed_server.requests == []
+    feed_server.add("/gone.xml", FEED_XML)  # it came back
+    (result,) = pipeline.collect_all(config, store, now=NOW, retry_gone=True).results
+    assert (result.status, result.new) == ("ok", 4)
+
+
+def test_changed_story_is_updated_not_duplicated(feed_server: FeedServer, tmp_path: Path) -> None:
+    url = feed_server.add("/f.xml", FEED_XML)
+    config = _config(tmp_path, [{"name": "F", "url": url}])
+    store = Store.open(config.database_url)
+    pipeline.collect_all(config, store, now=NOW)
+    feed_server.add("/f.xml", FEED_XML.replace(b"Motorway charging network", b"Motorway network"))
+    (result,) = pipeline.collect_all(config, store, now=NOW).results
+    assert (result.new, result.updated) == (0, 1)
+    titles = [s.title for s in store.stories()]
+    assert len(titles) == 4 and "Motorway network adds 600 ultra-rapid chargers" in titles
+
+
+@pytest.mark.parametrize("keep_days", [1, 30])
+def test_old_stories_are_pruned(feed_server: FeedServer, tmp_path: Path, keep_days: int) -> None:
+    url = feed_server.add("/f.xml", FEED_XML)  # stories dated 23-24 Nov 2026
+    path = write_config(
+        tmp_path, {"feeds": [{"name": "F", "url": url}], "collect": {"keep_days": keep_days}}
+    )
+    config = load_config(path)
+    store = Store.open(config.database_url)
+    pipeline.collect_all(config, store, now=NOW)
+    feed_server.add("/f.xml", b'<rss version="2.0"><channel><title>t</title></channel></rss>')
+    later = NOW.replace(day=27)
+    report = pipeline.collect_all(config, store, now=later)
+    assert report.pruned == (4 if keep_days == 1 else 0)
+    assert store.story_count() == (0 if keep_days == 1 else 4)
+
+
+BROKEN_WORKERS = """
+import asyncio, os, sys
+from datetime import datetime, UTC
+from newsletter.collect import collect_feeds
+from newsletter.models import FeedSource
+
+if __name__ == "__mp_main__":  # a parse worker: die as it starts, breaking the pool
+    os._exit(3)
+
+async def run():
+    feeds = [FeedSource(f"F{i}", f"f{i}.xml", sys.argv[1]) for i in range(4)]
+    return [c async for c in collect_feeds(
+        feeds, states={}, now=datetime.now(UTC), contact_url="x", parse_workers=2)]
+
+if __name__ == "__main__":
+    print(sorted(len(c.stories) for c in asyncio.run(run())))
+"""
+
+
+def test_parsing_goes_on_in_process_when_the_workers_die(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "broken_workers.py"
+    script.write_text(BROKEN_WORKERS, encoding="utf-8")
+    feed = ROOT / "examples/demo/feeds/charge-lane.xml"
+    done = subprocess.run(
+        [sys.executable, str(script), str(feed)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[4, 4, 4, 4]"
+    assert "parse workers failed" in done.stderr

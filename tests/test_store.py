@@ -4,12 +4,16 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, text
 
 from newsletter.models import FeedSource, Story
 from newsletter.store import Store
+from newsletter.store.store import MIGRATIONS
 from newsletter.store.tables import metadata
 from tests.conftest import NOW
 
@@ -34,7 +38,8 @@ def test_migrations_create_the_schema_the_tables_describe(tmp_path: Path) -> Non
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
         assert diff == []
-        assert MigrationContext.configure(conn).get_current_revision() == "0001"
+        head = ScriptDirectory.from_config(_alembic()).get_current_head()
+        assert MigrationContext.configure(conn).get_current_revision() == head
     assert {"feeds", "stories", "alembic_version"} <= set(inspect(store.engine).get_table_names())
     store.close()
     Store.open(f"sqlite:///{tmp_path / 'sub' / 'n.db'}").close()  # a second open is a no-op
@@ -71,16 +76,51 @@ def test_times_round_trip_as_utc(tmp_path: Path) -> None:
 def test_feed_health_is_recorded(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'n.db'}")
     store.sync_feeds([FEED])
-    store.record_failure(FEED, "HTTP 500", now=NOW)
-    store.record_failure(FEED, "HTTP 502", now=NOW)
-    from sqlalchemy import select
+    store.record_failure(FEED, "HTTP 500", now=NOW - timedelta(days=3), status=500)
+    store.record_failure(FEED, "HTTP 502", now=NOW, status=502)
+    (health,) = store.feed_health(now=NOW)
+    assert (health.consecutive_failures, health.last_error, health.last_status) == (
+        2,
+        "HTTP 502",
+        502,
+    )
+    assert health.failing_since == NOW - timedelta(days=3)  # the first failure in the run
+    assert health.status == "active" and health.last_success is None
+    store.record_fetched(
+        FEED, [_story(1), _story(30)], now=NOW, status=200, etag='"e"', last_modified=None
+    )
+    (health,) = store.feed_health(now=NOW)
+    assert (health.consecutive_failures, health.failing_since, health.last_success) == (
+        0,
+        None,
+        NOW,
+    )
+    assert health.stories_last_day == 1  # the other story is 30 hours old
+    assert store.feed_states()[FEED.url].etag == '"e"'
+    store.record_failure(FEED, "HTTP 410 Gone", now=NOW, status=410, gone=True)
+    assert store.feed_states()[FEED.url].status == "gone"
 
-    from newsletter.store.tables import feeds
 
-    with store.engine.connect() as conn:
-        row = conn.execute(select(feeds)).one()
-    assert (row.consecutive_failures, row.last_error, row.sector_hint) == (2, "HTTP 502", "oil-gas")
-    store.record_success(FEED, now=NOW)
-    with store.engine.connect() as conn:
-        row = conn.execute(select(feeds)).one()
-    assert (row.consecutive_failures, row.last_success) == (0, NOW)
+def test_upgrade_from_the_first_schema_keeps_the_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    config = _alembic()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(
+            text(
+                "INSERT INTO feeds (url, name, status, consecutive_failures) "
+                "VALUES ('https://old.example.com/f', 'Old', 'active', 3)"
+            )
+        )
+    engine.dispose()
+    store = Store.open(url)
+    (health,) = store.feed_health(now=NOW)
+    assert (health.name, health.consecutive_failures, health.failing_since) == ("Old", 3, None)
+
+
+def _alembic() -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config

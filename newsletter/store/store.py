@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +13,22 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.errors import NewsletterError
-from newsletter.models import FeedSource, Story
+from newsletter.models import FeedSource, FeedState, Story
 from newsletter.store.tables import feeds, stories
 
 logger = logging.getLogger(__name__)
@@ -94,25 +105,125 @@ class Store:
                         )
                     )
 
-    def record_success(self, source: FeedSource, *, now: datetime) -> None:
+    def feed_states(self) -> dict[str, FeedState]:
+        """What each known feed's next fetch needs: current URL, validators, status."""
+        query = select(
+            feeds.c.url, feeds.c.current_url, feeds.c.etag, feeds.c.last_modified, feeds.c.status
+        )
+        with self.engine.connect() as conn:
+            return {
+                row.url: FeedState(row.current_url, row.etag, row.last_modified, row.status)
+                for row in conn.execute(query)
+            }
+
+    def record_fetched(
+        self,
+        source: FeedSource,
+        items: Iterable[Story],
+        *,
+        now: datetime,
+        status: int | None,
+        etag: str | None,
+        last_modified: str | None,
+        moved_to: str | None = None,
+    ) -> tuple[int, int]:
+        """Store a feed's stories and, in the same transaction, its validators and good health.
+
+        Returns (new, updated). The validators are saved only with the stories they describe, so
+        a crash between the two can never make a later 304 hide stories that were not stored.
+        """
+        with self.engine.begin() as conn:
+            feed_id = conn.execute(select(feeds.c.id).where(feeds.c.url == source.url)).scalar_one()
+            counts = self._save_stories(conn, feed_id, items, now)
+            values: dict[str, Any] = {
+                "etag": etag,
+                "last_modified": last_modified,
+                "last_status": status,
+                **_healthy(now),
+                **_moved(source, moved_to, now),
+            }
+            conn.execute(update(feeds).where(feeds.c.id == feed_id).values(values))
+        return counts
+
+    def record_not_modified(
+        self, source: FeedSource, *, now: datetime, moved_to: str | None = None
+    ) -> None:
+        """A 304: nothing new, and the feed is healthy."""
         with self.engine.begin() as conn:
             conn.execute(
                 update(feeds)
                 .where(feeds.c.url == source.url)
-                .values(last_success=now, consecutive_failures=0, status="active")
+                .values(last_status=304, **_healthy(now), **_moved(source, moved_to, now))
             )
 
-    def record_failure(self, source: FeedSource, error: str, *, now: datetime) -> None:
+    def record_failure(
+        self,
+        source: FeedSource,
+        error: str,
+        *,
+        now: datetime,
+        status: int | None = None,
+        gone: bool = False,
+    ) -> None:
+        """A failed fetch or parse; a 410 marks the feed gone, so it is no longer fetched."""
+        values: dict[str, Any] = {
+            "last_error": error,
+            "last_error_at": now,
+            "last_fetched": now,
+            "last_status": status,
+            "consecutive_failures": feeds.c.consecutive_failures + 1,
+            "failing_since": func.coalesce(feeds.c.failing_since, now),
+        }
+        if gone:
+            values["status"] = "gone"
         with self.engine.begin() as conn:
-            conn.execute(
-                update(feeds)
-                .where(feeds.c.url == source.url)
-                .values(
-                    last_error=error,
-                    last_error_at=now,
-                    consecutive_failures=feeds.c.consecutive_failures + 1,
+            conn.execute(update(feeds).where(feeds.c.url == source.url).values(values))
+
+    def reactivate(self, source: FeedSource) -> None:
+        """Fetch a gone feed again (``collect --retry-gone``)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(feeds).where(feeds.c.url == source.url).values(status="active"))
+
+    def feed_health(self, *, now: datetime) -> list[FeedHealth]:
+        """Every known feed's health, with its stories published in the last day."""
+        recent = (
+            select(stories.c.feed_id, func.count().label("n"))
+            .where(stories.c.published >= now - timedelta(days=1))
+            .group_by(stories.c.feed_id)
+            .subquery()
+        )
+        query = (
+            select(feeds, func.coalesce(recent.c.n, 0).label("last_day"))
+            .outerjoin(recent, recent.c.feed_id == feeds.c.id)
+            .order_by(feeds.c.name)
+        )
+        with self.engine.connect() as conn:
+            return [
+                FeedHealth(
+                    url=row.url,
+                    name=row.name,
+                    status=row.status,
+                    current_url=row.current_url,
+                    last_success=row.last_success,
+                    last_error=row.last_error,
+                    last_error_at=row.last_error_at,
+                    consecutive_failures=row.consecutive_failures,
+                    failing_since=row.failing_since,
+                    last_status=row.last_status,
+                    last_fetched=row.last_fetched,
+                    moved_at=row.moved_at,
+                    stories_last_day=int(row.last_day),
                 )
+                for row in conn.execute(query)
+            ]
+
+    def prune(self, *, before: datetime) -> int:
+        """Delete stories published and first seen before ``before``; returns how many."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                delete(stories).where(stories.c.published < before, stories.c.first_seen < before)
             )
+        return int(result.rowcount or 0)
 
     # stories -----------------------------------------------------------------------------------
 
@@ -120,44 +231,52 @@ class Store:
         self, source: FeedSource, items: Iterable[Story], *, now: datetime
     ) -> tuple[int, int]:
         """Insert new stories and update changed ones; returns (new, updated)."""
-        new = changed = 0
         with self.engine.begin() as conn:
             feed_id = conn.execute(select(feeds.c.id).where(feeds.c.url == source.url)).scalar_one()
-            batch = {story.id: story for story in items}
-            existing = {
-                row.id: row
-                for row in conn.execute(
-                    select(stories.c.id, stories.c.title, stories.c.summary, stories.c.url).where(
-                        stories.c.id.in_(list(batch))
-                    )
+            return self._save_stories(conn, feed_id, items, now)
+
+    @staticmethod
+    def _save_stories(
+        conn: Connection, feed_id: int, items: Iterable[Story], now: datetime
+    ) -> tuple[int, int]:
+        batch = {story.id: story for story in items}
+        if not batch:
+            return 0, 0
+        existing = {
+            row.id: (row.title, row.summary, row.url)
+            for row in conn.execute(
+                select(stories.c.id, stories.c.title, stories.c.summary, stories.c.url).where(
+                    stories.c.id.in_(list(batch))
                 )
+            )
+        }
+        fresh = [
+            {
+                "id": story.id,
+                "feed_id": feed_id,
+                "url": story.url,
+                "title": story.title,
+                "summary": story.summary,
+                "published": story.published,
+                "first_seen": now,
+                "updated": now,
             }
-            for story in batch.values():
-                row = existing.get(story.id)
-                if row is None:
-                    conn.execute(
-                        insert(stories).values(
-                            id=story.id,
-                            feed_id=feed_id,
-                            url=story.url,
-                            title=story.title,
-                            summary=story.summary,
-                            published=story.published,
-                            first_seen=now,
-                            updated=now,
-                        )
-                    )
-                    new += 1
-                elif (row.title, row.summary, row.url) != (story.title, story.summary, story.url):
-                    conn.execute(
-                        update(stories)
-                        .where(stories.c.id == story.id)
-                        .values(
-                            title=story.title, summary=story.summary, url=story.url, updated=now
-                        )
-                    )
-                    changed += 1
-        return new, changed
+            for story in batch.values()
+            if story.id not in existing
+        ]
+        if fresh:
+            conn.execute(insert(stories), fresh)
+        changed = 0
+        for story in batch.values():
+            old = existing.get(story.id)
+            if old is not None and old != (story.title, story.summary, story.url):
+                conn.execute(
+                    update(stories)
+                    .where(stories.c.id == story.id)
+                    .values(title=story.title, summary=story.summary, url=story.url, updated=now)
+                )
+                changed += 1
+        return len(fresh), changed
 
     def stories(self, *, since: datetime | None = None) -> list[Story]:
         """Stored stories, newest first; ``since`` keeps those published at or after it."""
@@ -195,9 +314,45 @@ class Store:
             return int(conn.execute(select(func.count()).select_from(stories)).scalar_one())
 
 
+def _healthy(now: datetime) -> dict[str, Any]:
+    return {
+        "last_success": now,
+        "last_fetched": now,
+        "consecutive_failures": 0,
+        "failing_since": None,
+        "status": "active",
+    }
+
+
+def _moved(source: FeedSource, moved_to: str | None, now: datetime) -> dict[str, Any]:
+    if moved_to is None:
+        return {}
+    return {"current_url": None if moved_to == source.url else moved_to, "moved_at": now}
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHealth:
+    """One feed as ``newsletter status`` shows it."""
+
+    url: str
+    name: str
+    status: str
+    current_url: str | None
+    last_success: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    consecutive_failures: int
+    failing_since: datetime | None
+    last_status: int | None
+    last_fetched: datetime | None
+    moved_at: datetime | None
+    stories_last_day: int
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; commits skip the fsync
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()

@@ -52,11 +52,15 @@ feeds = Table(
     Column("sector_hint", String(64), nullable=True),
     Column("etag", Text, nullable=True),
     Column("last_modified", Text, nullable=True),
-    Column("status", String(16), nullable=False, default="active"),
+    Column("status", String(16), nullable=False, default="active"),  # active | gone
     Column("last_success", UTCDateTime(), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("last_error_at", UTCDateTime(), nullable=True),
     Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("failing_since", UTCDateTime(), nullable=True),  # first failure after a success
+    Column("last_status", Integer, nullable=True),  # HTTP status of the last fetch
+    Column("last_fetched", UTCDateTime(), nullable=True),
+    Column("moved_at", UTCDateTime(), nullable=True),  # when current_url was last changed
 )
 
 stories = Table(
@@ -72,4 +76,5 @@ stories = Table(
     Column("updated", UTCDateTime(), nullable=False),
     Index("ix_stories_published", "published"),
     Index("ix_stories_url", "url"),
+    Index("ix_stories_feed_published", "feed_id", "published"),
 )

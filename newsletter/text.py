@@ -1,0 +1,86 @@
+"""Plain text and links from feed HTML: sanitised (nh3), entities decoded, cut to a teaser. Pure."""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+import nh3
+
+TEASER_LENGTH = 300
+
+# Query parameters that only track the click; dropped from canonical links.
+_TRACKING_PARAMS = frozenset(
+    {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "yclid", "_hsenc"}
+)
+_TRACKING_PREFIXES = ("utm_", "_hs", "pk_", "mtm_")
+_MAYBE_TRACKING = re.compile(
+    r"(?i)(?:^|&)(?:utm_|_hs|pk_|mtm_|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|igshid|yclid)"
+)
+_BLOCK_TAG = re.compile(
+    r"<\s*/?\s*(?:p|br|div|li|ul|ol|h[1-6]|tr|td|th|blockquote|section)\b[^>]*>", re.I
+)
+_TAG = re.compile(r"<[a-zA-Z!/?]")
+_TAG_LIKE = re.compile(r"<[a-zA-Z!/?][^>]*>?")
+# Script-bearing URL schemes that survive as text (e.g. a link's text that is its own href).
+_SCRIPT_SCHEME = re.compile(r"(?i)\b(?:javascript|vbscript|livescript)\s*:|\bdata:[a-z]+/[\w.+-]+")
+# Built once: a Cleaner keeps nothing but text (script and style content are dropped whole).
+_TEXT_ONLY = nh3.Cleaner(tags=set(), attributes={})
+
+
+def to_plain_text(fragment: str) -> str:
+    """Sanitise HTML with nh3 and return plain text: no tags, entities decoded, spaces collapsed."""
+    if "<" not in fragment and "&" not in fragment:
+        text = fragment  # already plain: the common case for titles
+    else:
+        text = fragment
+        for _ in range(3):  # double-encoded HTML ("&lt;b&gt;") shows its tags after unescaping
+            text = _BLOCK_TAG.sub(" ", text)
+            text = html.unescape(_TEXT_ONLY.clean(text))
+            if not _TAG.search(text):
+                break
+        else:  # still tags after three rounds: drop what looks like one rather than keep markup
+            text = _TAG_LIKE.sub("", text)
+    if ":" in text:
+        text = _SCRIPT_SCHEME.sub("", text)
+    return " ".join(text.split())
+
+
+def teaser(text: str, length: int = TEASER_LENGTH) -> str:
+    """Cut plain text at a sentence end, else a word boundary, near ``length`` characters."""
+    if len(text) <= length:
+        return text
+    window = text[: length + 1]
+    sentence_end = max(window.rfind(mark) for mark in (". ", "! ", "? "))
+    if sentence_end >= length // 2:
+        return window[: sentence_end + 1]
+    space = window.rfind(" ")
+    cut = window[:space] if space >= length // 2 else window[:length]
+    return cut.rstrip(" ,;:-") + "…"
+
+
+def web_url(candidate: str) -> str | None:
+    """The canonical form of an absolute http(s) URL, or None for anything else."""
+    parts = urlsplit(candidate.strip())
+    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
+        return None
+    return _canonical(parts)
+
+
+def canonical_url(url: str) -> str:
+    """The link without tracking parameters or fragment, with scheme and host lower-cased."""
+    return _canonical(urlsplit(url.strip()))
+
+
+def _canonical(parts: SplitResult) -> str:
+    query = parts.query
+    if query and _MAYBE_TRACKING.search(query):
+        # drop tracking parameters, keeping the others exactly as written
+        kept = [p for p in query.split("&") if not _tracking(p.split("=", 1)[0].lower())]
+        query = "&".join(kept)
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", query, ""))
+
+
+def _tracking(key: str) -> bool:
+    return key in _TRACKING_PARAMS or key.startswith(_TRACKING_PREFIXES)

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from newsletter.errors import FeedError
+from newsletter.models import FeedSource
+from newsletter.parse import parse_feed
+from tests.conftest import NOW
+
+FEED = FeedSource(name="Test Wire", url="https://wire.example.com/feed", location="x")
+
+RSS = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Test Wire</title><link>https://wire.example.com/</link>
+<description>x</description>
+<item>
+  <title>Refinery restarts after &lt;b&gt;storm&lt;/b&gt; &amp;amp; outage</title>
+  <link>https://wire.example.com/a?id=7&amp;utm_source=rss&amp;fbclid=zz#top</link>
+  <guid isPermaLink="false">a-7</guid>
+  <pubDate>Tue, 24 Nov 2026 10:00:00 +0100</pubDate>
+  <description><![CDATA[<p>The plant is back.</p><script>alert(1)</script>
+    <img src="https://t.example.net/p.gif" width="1" height="1"><p>Output&nbsp;resumes &amp;
+    rises.</p> <a href="javascript:alert(2)">click</a>]]></description>
+</item>
+<item>
+  <title>No date on this one</title>
+  <link>https://wire.example.com/b</link>
+  <description>Plain words.</description>
+</item>
+<item>
+  <title>From the future</title>
+  <link>https://wire.example.com/c</link>
+  <pubDate>Fri, 01 Jan 2100 00:00:00 +0000</pubDate>
+</item>
+<item>
+  <title>Bad link</title>
+  <link>javascript:alert(3)</link>
+</item>
+</channel></rss>
+"""
+
+
+def test_parse_feed_cleans_stories() -> None:
+    stories, warnings = parse_feed(RSS.encode(), FEED, headers={}, now=NOW)
+    assert [s.title for s in stories] == [
+        "Refinery restarts after storm & outage",
+        "No date on this one",
+        "From the future",
+    ]
+    first = stories[0]
+    assert first.url == "https://wire.example.com/a?id=7"
+    assert first.summary == "The plant is back. Output resumes & rises. click"
+    assert first.published == datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    assert first.source == "Test Wire" and first.feed_url == FEED.url
+    assert stories[1].published == NOW  # missing date: first seen
+    assert stories[2].published == NOW  # future date: clamped
+    assert any("without an http(s) link" in w for w in warnings)
+    for story in stories:
+        assert "<" not in story.summary and "javascript" not in story.summary
+
+
+def test_story_ids_are_stable_and_per_feed() -> None:
+    once, _ = parse_feed(RSS.encode(), FEED, headers={}, now=NOW)
+    again, _ = parse_feed(RSS.encode(), FEED, headers={}, now=NOW + timedelta(hours=1))
+    assert [s.id for s in once] == [s.id for s in again]
+    assert len({s.id for s in once}) == len(once)
+    other = FeedSource(name="Other", url="https://other.example.com/feed", location="x")
+    theirs, _ = parse_feed(RSS.encode(), other, headers={}, now=NOW)
+    assert not {s.id for s in once} & {s.id for s in theirs}
+
+
+def test_charset_from_headers_is_used() -> None:
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        "<item><title>Caf\u00e9 cr\u00e8me</title><link>https://x.example.com/1</link></item>"
+        "</channel></rss>"
+    ).encode("latin-1")
+    stories, _ = parse_feed(
+        body, FEED, headers={"Content-Type": "application/rss+xml; charset=ISO-8859-1"}, now=NOW
+    )
+    assert stories[0].title == "Caf\u00e9 cr\u00e8me"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"", "empty response"),
+        (b"<!DOCTYPE html><html><body><h1>Welcome</h1></body></html>", "HTML page"),
+        (
+            b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            b"<url><loc>https://x.example.com/</loc></url></urlset>",
+            "sitemap",
+        ),
+        (b'{"items": []}', "JSON"),
+    ],
+)
+def test_not_a_feed_says_what_was_received(body: bytes, expected: str) -> None:
+    with pytest.raises(FeedError) as info:
+        parse_feed(body, FEED, headers={}, now=NOW)
+    assert expected in info.value.message
+    assert info.value.hint is not None and FEED.url in info.value.hint
+
+
+def test_empty_but_valid_feed_is_not_an_error() -> None:
+    body = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
+    assert parse_feed(body, FEED, headers={}, now=NOW) == ([], [])
+
+
+def test_relative_links_resolve_against_the_feed_address() -> None:
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        b"<item><title>Relative</title><link>/news/1</link></item></channel></rss>"
+    )
+    headers = {"content-location": "https://news.example.com/feed.xml"}
+    stories, _ = parse_feed(body, FEED, headers=headers, now=NOW)
+    assert [s.url for s in stories] == ["https://news.example.com/news/1"]
+
+
+def test_bozo_feed_with_readable_entries_is_used_with_a_warning() -> None:
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        b"<item><title>Broken &nbsp; entity</title><link>https://x.example.com/1</link></item>"
+        b"<item><title>Second</title><link>https://x.example.com/2</link></item>"
+        b"</channel>"  # the closing </rss> is missing
+    )
+    stories, warnings = parse_feed(body, FEED, headers={}, now=NOW)
+    assert [s.url for s in stories] == ["https://x.example.com/1", "https://x.example.com/2"]
+    assert any("not well-formed" in w for w in warnings)
+
+
+def test_two_entries_with_one_guid_become_one_story() -> None:
+    item = "<item><guid>same</guid><title>{}</title><link>https://x.example.com/{}</link></item>"
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        + item.format("First", 1)
+        + item.format("Second", 2)
+        + "</channel></rss>"
+    ).encode()
+    stories, _ = parse_feed(body, FEED, headers={}, now=NOW)
+    assert [s.title for s in stories] == ["First"]
