@@ -35,11 +35,40 @@ from newsletter.config import load_config  # noqa: E402
 from newsletter.models import FeedSource  # noqa: E402
 from newsletter.store import Store  # noqa: E402
 
-WORDS = (
-    "crude output refinery copper lithium battery grid solar turbine chip foundry wafer tariff "
-    "sanctions regulator market shares profit quarter pipeline tanker cargo demand supply price "
-    "plant capacity contract project investors forecast outlook export import"
-).split()
+WORDS = [
+    "crude",
+    "output",
+    "refinery",
+    "copper",
+    "lithium",
+    "battery",
+    "grid",
+    "solar",
+    "turbine",
+    "chip",
+    "foundry",
+    "wafer",
+    "tariff",
+    "sanctions",
+    "regulator",
+    "market",
+    "shares",
+    "profit",
+    "quarter",
+    "pipeline",
+    "tanker",
+    "cargo",
+    "demand",
+    "supply",
+    "price",
+    "plant",
+    "capacity",
+    "contract",
+    "project",
+    "investors",
+    "forecast",
+    "outlook",
+]
 
 
 def feed_body(n: int, items: int) -> bytes:

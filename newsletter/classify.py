@@ -1,20 +1,24 @@
 """Sectors for a story, ranked, from the configured keyword rules. Pure.
 
-Text is split into lower-case word tokens; a keyword or phrase matches a run of whole tokens, so
-"ev" never matches inside "every" and "rare earth" also matches "rare-earth". A keyword ending in
-``*`` matches any token that starts with it. Headline matches count ``title_weight`` times; a feed's
-sector hint adds ``hint_bonus`` to that sector when the text already fits it; any exclusion term
-rules a sector out. Sectors scoring at least ``min_score`` are returned, best first.
+Text is split into lower-case word tokens (letters and digits apart: "600MW" is "600", "mw"); a
+keyword or phrase matches a run of whole tokens, so "ev" never matches inside "every" and "rare
+earth" also matches "rare-earth". A keyword ending in ``*`` matches any token that starts with it;
+a plain "s" plural matches too. Each phrase counts at most twice per field, and a headline match
+counts ``title_weight`` times. A feed's sector hint adds ``hint_bonus`` to that sector when the
+text already fits it; any exclusion term rules a sector out. The off-topic rules score like a
+sector: a sector must beat them. Sectors that reach ``min_score`` and at least
+``secondary_ratio`` of the best one are returned, best first.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-_TOKEN = re.compile(r"[^\W_]+")
+_TOKEN = re.compile(r"[^\W\d_]+|\d+")
+_MAX_COUNT = 2  # occurrences of one phrase counted per field
 
 
 def tokens(text: str) -> list[str]:
@@ -24,8 +28,11 @@ def tokens(text: str) -> list[str]:
 @dataclass(frozen=True, slots=True)
 class SectorRule:
     slug: str
-    keywords: dict[str, float]
+    keywords: Mapping[str, float]
     exclude: Sequence[str] = ()
+    # A fallback sector (Business & Politics) yields first place to an industry sector whose
+    # headline alone is decisive (scores twice ``min_score``): corporate news goes to its industry.
+    fallback: bool = False
 
 
 @dataclass(slots=True)
@@ -45,14 +52,19 @@ class Classifier:
         self,
         rules: Sequence[SectorRule],
         *,
+        off_topic: Mapping[str, float] | None = None,
         title_weight: float = 2.0,
         min_score: float = 1.0,
         hint_bonus: float = 0.5,
+        secondary_ratio: float = 0.0,
     ) -> None:
         self.slugs = tuple(rule.slug for rule in rules)
+        self._fallback = tuple(rule.fallback for rule in rules)
         self.title_weight = title_weight
         self.min_score = min_score
         self.hint_bonus = hint_bonus
+        self.secondary_ratio = secondary_ratio
+        self._off = len(rules)  # the off-topic rules score in the slot after the sectors
         self._keywords = _Index()
         self._excludes = _Index()
         for i, rule in enumerate(rules):
@@ -60,34 +72,57 @@ class Classifier:
                 _add(self._keywords, phrase, i, weight)
             for phrase in rule.exclude:
                 _add(self._excludes, phrase, i, 1.0)
+        for phrase, weight in (off_topic or {}).items():
+            _add(self._keywords, phrase, self._off, weight)
 
     def scores(self, title: str, summary: str = "", hint: str | None = None) -> dict[str, float]:
-        """Score per sector (only sectors with a match), before the threshold."""
-        totals = [0.0] * len(self.slugs)
+        """Score per sector with a match, before thresholds; ``""`` holds the off-topic score."""
+        totals, _ = self._score(title, summary, hint)
+        out = {slug: score for slug, score in zip(self.slugs, totals, strict=False) if score > 0}
+        if totals[self._off] > 0:
+            out[""] = totals[self._off]
+        return out
+
+    def _score(self, title: str, summary: str, hint: str | None) -> tuple[list[float], list[float]]:
+        """(total, headline-only) score per sector; the last slot is the off-topic score."""
+        totals = [0.0] * (len(self.slugs) + 1)
         title_tokens = tokens(title)
         summary_tokens = tokens(summary)
         for i, weight in _matches(self._keywords, title_tokens):
             totals[i] += weight * self.title_weight
+        headline = list(totals)
         for i, weight in _matches(self._keywords, summary_tokens):
             totals[i] += weight
-        for i, _ in _matches(self._excludes, title_tokens):
-            totals[i] = 0.0
-        for i, _ in _matches(self._excludes, summary_tokens):
-            totals[i] = 0.0
+        for field_tokens in (title_tokens, summary_tokens):
+            for i, _ in _matches(self._excludes, field_tokens):
+                totals[i] = headline[i] = 0.0
         if hint is not None and hint in self.slugs:
             i = self.slugs.index(hint)
             if totals[i] > 0:
                 totals[i] += self.hint_bonus
-        return {slug: score for slug, score in zip(self.slugs, totals, strict=True) if score > 0}
+        return totals, headline
 
     def classify(self, title: str, summary: str = "", hint: str | None = None) -> tuple[str, ...]:
         """Sector slugs the story fits, best first; empty when it fits none."""
-        scored = self.scores(title, summary, hint)
-        ranked = sorted(
-            (slug for slug, score in scored.items() if score >= self.min_score),
-            key=lambda slug: (-scored[slug], self.slugs.index(slug)),
-        )
-        return tuple(ranked)
+        totals, headline = self._score(title, summary, hint)
+        floor = max(self.min_score, totals[self._off] + 1e-9)
+        fitting = {i: score for i, score in enumerate(totals[: self._off]) if score >= floor}
+        if not fitting:
+            return ()
+        decisive = 2 * self.min_score
+
+        def rank(i: int) -> tuple[bool, float, int]:
+            # a fallback sector goes behind any sector with a decisive headline of its own
+            demoted = self._fallback[i] and any(
+                not self._fallback[j] and headline[j] >= decisive for j in fitting
+            )
+            return (demoted, -fitting[i], i)
+
+        ranked = sorted(fitting, key=rank)
+        # further sectors need a share of the first one's score; a demoted fallback always stays
+        cut = fitting[ranked[0]] * self.secondary_ratio
+        kept = [ranked[0], *(i for i in ranked[1:] if fitting[i] >= cut or rank(i)[0])]
+        return tuple(self.slugs[i] for i in kept)
 
 
 def _add(index: _Index, phrase: str, sector: int, weight: float) -> None:
@@ -106,32 +141,50 @@ def _add(index: _Index, phrase: str, sector: int, weight: float) -> None:
 
 
 def _matches(index: _Index, words: list[str]) -> Iterable[tuple[int, float]]:
-    """Each (sector, weight) matched; a phrase is counted once per story field."""
-    seen: dict[tuple[str, ...] | str, list[tuple[int, float]]] = {}
+    """Each (sector, weight) matched, a phrase counted at most ``_MAX_COUNT`` times.
+
+    Within one sector the longest phrase wins: the words of "stock market" do not count again
+    as "stock" and "market*" for the same sector.
+    """
+    found: list[tuple[int, int, tuple[str, ...] | str, list[tuple[int, float]]]] = []
     prefixes = tuple(index.prefixes)
+    exact = index.exact
     for pos, word in enumerate(words):
-        hits = index.exact.get((word,))
+        hits = exact.get((word,))
         if hits is not None:
-            seen[(word,)] = hits
-        elif word.endswith("s") and (word[:-1],) in index.exact:
-            seen[(word[:-1],)] = index.exact[(word[:-1],)]  # simple plural
+            found.append((pos, 1, (word,), hits))
+        elif word.endswith("s") and (word[:-1],) in exact:
+            found.append((pos, 1, (word[:-1],), exact[(word[:-1],)]))  # a plain plural
         if word in index.starts:
             for n in range(2, index.longest + 1):
                 key = tuple(words[pos : pos + n])
                 if len(key) < n:
                     break
-                hits = index.exact.get(key)
+                hits = exact.get(key)
                 if hits is None and key[-1].endswith("s"):
                     key = (*key[:-1], key[-1][:-1])
-                    hits = index.exact.get(key)
+                    hits = exact.get(key)
                 if hits is not None:
-                    seen[key] = hits
+                    found.append((pos, n, key, hits))
         if prefixes and word.startswith(prefixes):
             for prefix in prefixes:
                 if word.startswith(prefix):
-                    seen[prefix] = index.prefixes[prefix]
+                    found.append((pos, 1, prefix, index.prefixes[prefix]))
+    if not found:
+        return ()
+    found.sort(key=lambda item: -item[1])  # longest first
+    covered: defaultdict[int, set[int]] = defaultdict(set)  # sector → word positions used
+    counts: dict[tuple[int, tuple[str, ...] | str], int] = {}
     merged: defaultdict[int, float] = defaultdict(float)
-    for hits in seen.values():
+    for pos, length, phrase, hits in found:
+        span = range(pos, pos + length)
         for sector, weight in hits:
-            merged[sector] += weight
+            used = covered[sector]
+            if any(i in used for i in span):
+                continue
+            used.update(span)
+            seen = counts.get((sector, phrase), 0)
+            if seen < _MAX_COUNT:
+                counts[(sector, phrase)] = seen + 1
+                merged[sector] += weight
     return merged.items()

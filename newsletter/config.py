@@ -50,6 +50,9 @@ class SectorConfig(_Strict):
     # A trailing * matches any ending: "refiner*" matches refiner, refiners, refinery.
     keywords: Annotated[dict[str, float], BeforeValidator(_weighted)] = Field(min_length=1)
     exclude: list[str] = []  # any of these in a story rules this sector out
+    # a catch-all sector (Business & Politics): an industry sector whose headline alone fits
+    # decisively goes first, so corporate news lands in the company's industry
+    fallback: bool = False
 
 
 class FeedConfig(_Strict):
@@ -63,6 +66,9 @@ class ClassifyConfig(_Strict):
     title_weight: float = Field(2.0, ge=1)  # a match in the headline counts this many times
     min_score: float = Field(1.0, gt=0)  # below this a story does not fit the sector
     hint_bonus: float = Field(0.5, ge=0)  # added to the feed's hinted sector when the text fits it
+    secondary_ratio: float = Field(0.5, ge=0, le=1)  # a further sector needs this share of the best
+    # words of stories to leave out (sport, celebrity, health, ...): a sector must outscore them
+    off_topic: Annotated[dict[str, float], BeforeValidator(_weighted)] = Field(default_factory=dict)
 
 
 class DigestConfig(_Strict):

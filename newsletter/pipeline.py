@@ -133,13 +133,18 @@ def _record(store: Store, item: Collected, now: datetime) -> FeedResult:
 
 
 def make_classifier(config: Config) -> Classifier:
-    rules = [SectorRule(s.slug, dict(s.keywords), tuple(s.exclude)) for s in config.file.sectors]
+    rules = [
+        SectorRule(s.slug, dict(s.keywords), tuple(s.exclude), s.fallback)
+        for s in config.file.sectors
+    ]
     settings = config.file.classify
     return Classifier(
         rules,
+        off_topic=settings.off_topic,
         title_weight=settings.title_weight,
         min_score=settings.min_score,
         hint_bonus=settings.hint_bonus,
+        secondary_ratio=settings.secondary_ratio,
     )
 
 
