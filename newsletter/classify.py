@@ -25,6 +25,11 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text.lower())
 
 
+def headline_key(title: str) -> str:
+    """A headline with case and punctuation gone, for comparing headlines."""
+    return " ".join(tokens(title))
+
+
 @dataclass(frozen=True, slots=True)
 class SectorRule:
     slug: str

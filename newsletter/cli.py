@@ -205,9 +205,13 @@ def preview(
         result = pipeline.preview(config, store, out_dir=out_dir, now=now, sectors=chosen)
     finally:
         store.close()
+    built = result.built
+    if result.email is None or result.html_path is None or result.text_path is None:
+        console.print(f"\n[yellow]No edition for {built.edition_date}:[/] {escape(built.reason)}")
+        return
+    if built.overrides_file is not None:
+        console.print(f"\nEditor's overrides: {escape(str(built.overrides_file))}")
     console.print(f"\n[bold]Subject:[/] {escape(result.email.subject)}")
-    if not result.sections:
-        console.print("[yellow]No stories fit any sector today: the edition is empty.[/]")
     for section in result.sections:
         more = f" (+{len(section.more)} more)" if section.more else ""
         count = len(section.stories)

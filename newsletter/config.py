@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from newsletter.errors import ConfigError
-from newsletter.models import FeedSource, Sector
+from newsletter.models import FeedSource, Overrides, Sector
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
@@ -74,6 +74,19 @@ class ClassifyConfig(_Strict):
 class DigestConfig(_Strict):
     per_sector: int = Field(5, ge=1, le=50)  # stories per sector; the rest become "more" links
     max_age_hours: int = Field(36, ge=1)  # older stories are left out of the edition
+    freshness_half_life_hours: float = Field(12, gt=0)  # a story's rank halves at this age
+    overrides_dir: Path = Path(
+        "overrides"
+    )  # the editor's YYYY-MM-DD.yaml files (pins, drops, note)
+
+
+class OverridesFile(_Strict):
+    """``overrides/YYYY-MM-DD.yaml``: the editor's choices for one day's edition."""
+
+    note: str = Field("", max_length=600)  # shown above the sections
+    pin: list[str] = []  # story ids (as `stories --json` shows them) or links, top first
+    drop: list[str] = []  # story ids or links to leave out
+    drop_feeds: list[str] = []  # feed names or URLs to leave out for the day
 
 
 class ScheduleConfig(_Strict):
@@ -160,6 +173,7 @@ class Config:
     database_url: str
     templates_dir: Path | None
     outbox_dir: Path
+    overrides_dir: Path
 
     @property
     def publication(self) -> PublicationConfig:
@@ -236,6 +250,7 @@ def load_config(path: Path) -> Config:
         database_url=_resolve_database(parsed.database, base),
         templates_dir=templates_dir,
         outbox_dir=_resolve(parsed.delivery.outbox.dir, base),
+        overrides_dir=_resolve(parsed.digest.overrides_dir, base),
     )
 
 
@@ -268,6 +283,36 @@ def _included_sectors(path: Path, root: yaml.Node | None, value: object) -> list
     except ValidationError as exc:
         raise _config_error(other, other_root, exc) from None
     return [sector.model_dump() for sector in parsed.sectors]
+
+
+def load_overrides(config: Config, edition_date: date) -> tuple[Overrides, Path | None]:
+    """The editor's overrides for a day, and the file they came from (None when there is none)."""
+    path = config.overrides_dir / f"{edition_date.isoformat()}.yaml"
+    if not path.is_file():
+        return Overrides(), None
+    text = path.read_text(encoding="utf-8")
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"{path}: not valid YAML: {exc}", hint="Check the indentation and quoting."
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: expected keys note, pin, drop, drop_feeds",
+            hint="See the README's section on editor overrides.",
+        )
+    try:
+        parsed = OverridesFile.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(path, root, exc, model=OverridesFile) from None
+    return (
+        Overrides(
+            parsed.note.strip(), tuple(parsed.pin), tuple(parsed.drop), tuple(parsed.drop_feeds)
+        ),
+        path,
+    )
 
 
 def _check_references(path: Path, root: yaml.Node | None, parsed: ConfigFile) -> None:
@@ -306,7 +351,13 @@ def _check_references(path: Path, root: yaml.Node | None, parsed: ConfigFile) ->
             )
 
 
-def _config_error(path: Path, root: yaml.Node | None, exc: ValidationError) -> ConfigError:
+def _config_error(
+    path: Path,
+    root: yaml.Node | None,
+    exc: ValidationError,
+    *,
+    model: type[BaseModel] | None = None,
+) -> ConfigError:
     """The first validation error, phrased for a person: file, line, key path, what to do."""
     err = exc.errors()[0]
     loc = tuple(err["loc"])
@@ -314,7 +365,7 @@ def _config_error(path: Path, root: yaml.Node | None, exc: ValidationError) -> C
     kind = err["type"]
     if kind == "extra_forbidden":
         parent = loc[:-1]
-        known = _known_keys(parent)
+        known = _known_keys(parent, model or ConfigFile)
         message = f"unknown key {loc[-1]!r}"
         hint = f"Known keys here: {', '.join(known)}." if known else "Remove the key."
     elif kind == "missing":
@@ -332,8 +383,7 @@ def _config_error(path: Path, root: yaml.Node | None, exc: ValidationError) -> C
     return ConfigError(f"{_where(path, root, loc)}: {dotted}: {message}", hint=hint)
 
 
-def _known_keys(parent: tuple[Any, ...]) -> list[str]:
-    model: type[BaseModel] = ConfigFile
+def _known_keys(parent: tuple[Any, ...], model: type[BaseModel]) -> list[str]:
     for part in parent:
         if isinstance(part, int):
             continue

@@ -1,18 +1,26 @@
-"""Stories → the day's ``Edition``: recent, on-topic, duplicates merged, ranked. Pure.
+"""Stories → the day's ``Edition``: recent, on-topic, new, duplicates merged, ranked. Pure.
 
-``build_edition`` clusters the same story carried by several feeds (same canonical link, or the same
-headline once case and punctuation are ignored) into one, which lists the other outlets and ranks
-higher for being carried by them. ``layout`` gives what one reader sees.
+``build_edition`` clusters the same story carried by several feeds (the same canonical link, or
+near-identical headlines by rapidfuzz) into one, which names the other outlets and ranks higher
+for being carried by them. Stories already sent in an earlier edition are left out, and so are
+their duplicates. Within a sector, stories rank by freshness, outlets and the feed's weight; the
+editor's pins come first and drops never appear. ``layout`` gives what one reader sees.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+import math
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
-from newsletter.classify import tokens
-from newsletter.models import Edition, Section, Sector, Story
+from rapidfuzz import fuzz, process
+
+from newsletter.classify import headline_key
+from newsletter.models import Edition, Overrides, Section, Sector, Seen, Story
+
+SAME_HEADLINE = 90  # rapidfuzz token_sort_ratio at or above which two headlines are one story
+_MIN_FUZZY_WORDS = 4  # shorter headlines must match exactly
 
 
 def build_edition(
@@ -25,35 +33,95 @@ def build_edition(
     per_sector: int = 5,
     max_age: timedelta = timedelta(hours=36),
     feed_weights: Mapping[str, float] | None = None,
+    feed_names: Mapping[str, str] | None = None,
+    seen: Seen | None = None,
+    overrides: Overrides | None = None,
+    half_life: timedelta = timedelta(hours=12),
 ) -> Edition:
-    """Cluster duplicates, rank, and gather each sector's candidates for the day."""
+    """Cluster duplicates, drop what was sent or dropped, rank, and gather each sector's stories."""
     weights = feed_weights or {}
-    fresh = [s for s in stories if s.sectors and now - max_age <= s.published]
-    merged = [_merge(group, weights) for group in cluster(fresh)]
-    merged.sort(
-        key=lambda s: (
-            -(1 + len(s.also_in)),
-            -weights.get(s.feed_url, 1.0),
-            -s.published.timestamp(),
-            s.id,
-        )
-    )
+    seen = seen or Seen()
+    overrides = overrides or Overrides()
+    dropped_feeds = _feeds_named(overrides.drop_feeds, feed_names or {})
+    drops = set(overrides.drop)
+    pins = {key: rank for rank, key in enumerate(overrides.pin)}
+    fresh = [
+        s
+        for s in stories
+        if s.sectors
+        and now - max_age <= s.published
+        and s.feed_url not in dropped_feeds
+        and s.id not in drops
+        and s.url not in drops
+    ]
+    groups = [g for g in cluster(fresh) if not _already_sent(g, seen)]
+    merged = [_merge(group, weights) for group in groups]
+    pin_rank = {}
+    for group, story in zip(groups, merged, strict=True):
+        ranks = [pins[key] for s in group for key in (s.id, s.url) if key in pins]
+        if ranks:
+            pin_rank[story.id] = min(ranks)
+
+    def order(story: Story) -> tuple[int, float, str]:
+        pinned = pin_rank.get(story.id, len(pins))
+        return (pinned, -_score(story, weights, now, half_life), story.id)
+
+    merged.sort(key=order)
     sections = []
     for sector in sectors:
         picks = tuple(s for s in merged if sector.slug in s.sectors)
         if picks:
             sections.append(Section(sector, picks))
-    return Edition(publication, edition_date, tuple(sections), per_sector)
+    return Edition(
+        publication,
+        edition_date,
+        tuple(sections),
+        per_sector,
+        note=overrides.note,
+        pinned=tuple(sorted(pin_rank, key=pin_rank.__getitem__)),
+    )
 
 
-def _rank_key(story: Story, weights: Mapping[str, float]) -> tuple[float, float, float, str]:
-    """More outlets first, then the more trusted feed, then the fresher story."""
+def _score(
+    story: Story, weights: Mapping[str, float], now: datetime, half_life: timedelta
+) -> float:
+    """Feed weight, times 1.6 for a second outlet (2.2 for a third...), halved per half-life."""
     outlets = 1 + len(story.also_in)
-    return (-outlets, -weights.get(story.feed_url, 1.0), -story.published.timestamp(), story.id)
+    age = max(0.0, (now - story.published).total_seconds())
+    freshness = math.pow(0.5, age / half_life.total_seconds())
+    return weights.get(story.feed_url, 1.0) * (1 + 0.6 * (outlets - 1)) * freshness
+
+
+def _feeds_named(names: Collection[str], feed_names: Mapping[str, str]) -> set[str]:
+    """Feed URLs for the given names or URLs (``feed_names`` maps URL → name)."""
+    wanted = {n.casefold() for n in names}
+    return {url for url, name in feed_names.items() if url in names or name.casefold() in wanted}
+
+
+def _already_sent(group: Sequence[Story], seen: Seen) -> bool:
+    for story in group:
+        if story.id in seen.ids or story.url in seen.urls:
+            return True
+    if seen.headlines:
+        for story in group:
+            if _similar(headline_key(story.title), seen.headlines):
+                return True
+    return False
+
+
+def _similar(key: str, others: Sequence[str]) -> bool:
+    if key in others:
+        return True
+    if len(key.split()) < _MIN_FUZZY_WORDS:
+        return False
+    found = process.extractOne(
+        key, others, scorer=fuzz.token_sort_ratio, processor=None, score_cutoff=SAME_HEADLINE
+    )
+    return found is not None
 
 
 def cluster(stories: Sequence[Story]) -> list[list[Story]]:
-    """Groups of stories that are the same news: same canonical link or same headline."""
+    """Groups of stories that are the same news: same canonical link or near-identical headline."""
     parent = list(range(len(stories)))
 
     def find(i: int) -> int:
@@ -62,14 +130,30 @@ def cluster(stories: Sequence[Story]) -> list[list[Story]]:
             i = parent[i]
         return i
 
-    first_by_key: dict[tuple[str, str], int] = {}
+    def join(i: int, j: int) -> None:
+        parent[find(i)] = find(j)
+
+    first_by_url: dict[str, int] = {}
+    keys = [headline_key(s.title) for s in stories]
     for i, story in enumerate(stories):
-        for key in (("url", story.url), ("title", " ".join(tokens(story.title)))):
-            if not key[1]:
-                continue
-            j = first_by_key.setdefault(key, i)
-            if j != i:
-                parent[find(i)] = find(j)
+        j = first_by_url.setdefault(story.url, i)
+        if j != i:
+            join(i, j)
+    for i, key in enumerate(keys):
+        if len(key.split()) < _MIN_FUZZY_WORDS:
+            matches = [(k, 100.0, j) for j, k in enumerate(keys) if k == key]
+        else:
+            matches = process.extract(
+                key,
+                keys,
+                scorer=fuzz.token_sort_ratio,
+                processor=None,
+                score_cutoff=SAME_HEADLINE,
+                limit=None,
+            )
+        for _, _, j in matches:
+            if j != i and stories[j].feed_url != stories[i].feed_url:
+                join(i, j)
     groups: dict[int, list[Story]] = {}
     for i, story in enumerate(stories):
         groups.setdefault(find(i), []).append(story)

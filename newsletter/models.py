@@ -76,10 +76,31 @@ class Edition:
     edition_date: date
     sections: tuple[Section, ...]
     per_sector: int = 5
+    note: str = ""  # the editor's note, shown above the sections
+    pinned: tuple[str, ...] = ()  # ids of stories the editor pinned to the top of their sector
 
     @property
     def story_ids(self) -> frozenset[str]:
         return frozenset(story.id for section in self.sections for story in section.stories)
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What earlier editions sent: a story matching any of these is not picked again."""
+
+    ids: frozenset[str] = frozenset()
+    urls: frozenset[str] = frozenset()
+    headlines: tuple[str, ...] = ()  # normalised with ``classify.headline_key``
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """The editor's choices for one day: pins, drops and a note."""
+
+    note: str = ""
+    pin: tuple[str, ...] = ()  # story ids or links, best first
+    drop: tuple[str, ...] = ()  # story ids or links
+    drop_feeds: tuple[str, ...] = ()  # feed names or URLs
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,7 +21,7 @@ import httpx
 from newsletter import digest, render
 from newsletter.classify import Classifier, SectorRule
 from newsletter.collect import Collected, FetchLimits, collect_feeds
-from newsletter.config import Config
+from newsletter.config import Config, load_overrides
 from newsletter.models import Edition, FeedResult, RenderedEmail, Section, Story
 from newsletter.store import Store
 
@@ -161,29 +161,65 @@ def load_stories(config: Config, store: Store, *, since: datetime | None = None)
     ]
 
 
-def build(config: Config, store: Store, *, now: datetime) -> Edition:
-    """Today's edition (in the schedule's time zone) from the stored stories."""
+@dataclass(frozen=True, slots=True)
+class Built:
+    """The day's edition, or None with the reason there is none."""
+
+    edition: Edition | None
+    edition_date: date
+    reason: str = ""
+    overrides_file: Path | None = None
+
+
+def edition_date_for(config: Config, now: datetime) -> date:
+    """The edition's date: today in the schedule's time zone."""
+    return now.astimezone(ZoneInfo(config.file.schedule.timezone)).date()
+
+
+def build(config: Config, store: Store, *, now: datetime) -> Built:
+    """Today's edition from the stored stories: new ones only, with the editor's overrides."""
     settings = config.file.digest
     max_age = timedelta(hours=settings.max_age_hours)
-    return digest.build_edition(
-        load_stories(config, store, since=now - max_age),
+    day = edition_date_for(config, now)
+    overrides, overrides_file = load_overrides(config, day)
+    stories = load_stories(config, store, since=now - max_age)
+    edition = digest.build_edition(
+        stories,
         config.sectors,
         publication=config.publication.name,
-        edition_date=now.astimezone(ZoneInfo(config.file.schedule.timezone)).date(),
+        edition_date=day,
         now=now,
         per_sector=settings.per_sector,
         max_age=max_age,
         feed_weights={feed.url: feed.weight for feed in config.feeds},
+        feed_names={feed.url: feed.name for feed in config.feeds},
+        seen=store.sent_before(day),
+        overrides=overrides,
+        half_life=timedelta(hours=settings.freshness_half_life_hours),
     )
+    if edition.sections:
+        return Built(edition, day, overrides_file=overrides_file)
+    on_topic = sum(1 for s in stories if s.sectors)
+    reason = (
+        f"no new story fits any sector: {len(stories)} stories from the last "
+        f"{settings.max_age_hours} hours, {on_topic} of them in a sector, and those were all "
+        "sent before or dropped by the editor"
+        if on_topic
+        else f"no story from the last {settings.max_age_hours} hours fits any sector "
+        f"({len(stories)} stories considered)"
+    )
+    logger.warning("no edition for %s: %s", day, reason)
+    return Built(None, day, reason, overrides_file)
 
 
 @dataclass(frozen=True, slots=True)
 class PreviewResult:
-    edition: Edition
+    built: Built
+    edition: Edition | None
     sections: tuple[Section, ...]
-    email: RenderedEmail
-    html_path: Path
-    text_path: Path
+    email: RenderedEmail | None
+    html_path: Path | None
+    text_path: Path | None
 
 
 def preview(
@@ -194,8 +230,14 @@ def preview(
     now: datetime,
     sectors: Sequence[str] = (),
 ) -> PreviewResult:
-    """Build today's edition and write ``digest.html`` and ``digest.txt`` without sending."""
-    edition = build(config, store, now=now)
+    """Build today's edition and write ``digest.html`` and ``digest.txt`` without sending.
+
+    When there is no edition today, nothing is written and the result says why.
+    """
+    built = build(config, store, now=now)
+    if built.edition is None:
+        return PreviewResult(built, None, (), None, None, None)
+    edition = built.edition
     sections = digest.layout(edition, sectors)
     env = render.make_environment(config.templates_dir)
     email = render.render_email(env, edition, sections, site_url=config.publication.url)
@@ -204,4 +246,4 @@ def preview(
     text_path = out_dir / "digest.txt"
     html_path.write_text(email.html, encoding="utf-8")
     text_path.write_text(email.text, encoding="utf-8")
-    return PreviewResult(edition, sections, email, html_path, text_path)
+    return PreviewResult(built, edition, sections, email, html_path, text_path)

@@ -87,3 +87,38 @@ def test_default_rules_place_plain_headlines(title: str, summary: str, expected:
 def test_default_rules_leave_off_topic_out(title: str) -> None:
     clf = make_classifier(load_config(Path(ROOT / "config.yaml")))
     assert clf.classify(title) == ()
+
+
+def test_off_topic_words_must_be_outscored() -> None:
+    clf = Classifier(RULES, off_topic={"football": 3, "final": 1}, title_weight=2, min_score=2)
+    assert clf.classify("Crude tanker delays the football final") == ()  # oil 6 vs off-topic 8
+    assert clf.classify("Crude and refiners slump", "The football final was delayed.") == ("oil",)
+
+
+def test_longest_phrase_of_a_sector_wins_over_its_words() -> None:
+    rules = [SectorRule("m", {"stock market": 3, "stock": 2, "market*": 1})]
+    clf = Classifier(rules, title_weight=1, min_score=1)
+    assert clf.scores("Stock market falls") == {"m": 3.0}
+    assert clf.scores("Stock and market news") == {"m": 3.0}
+
+
+def test_a_phrase_counts_at_most_twice_per_field() -> None:
+    clf = Classifier([SectorRule("ai", {"ai": 2})], title_weight=1, min_score=1)
+    assert clf.scores("AI, AI, AI and more AI") == {"ai": 4.0}
+
+
+def test_fallback_sector_yields_to_a_decisive_industry_headline() -> None:
+    rules = [
+        SectorRule("chips", {"chipmaker": 3}),
+        SectorRule("business", {"qtr": 2, "net": 1, "shr": 2, "profit": 2}, fallback=True),
+    ]
+    clf = Classifier(rules, title_weight=2, min_score=3)
+    summary = "Shr 12 cts vs 10 cts. Net profit rose. Shr up again; net profit up."
+    assert clf.classify("Chipmaker 2nd qtr net", summary) == ("chips", "business")
+    assert clf.classify("Retailer 2nd qtr net", summary) == ("business",)
+
+
+def test_digits_and_letters_are_separate_tokens() -> None:
+    clf = Classifier([SectorRule("power", {"mw": 2, "v2g": 3})], title_weight=2, min_score=3)
+    assert clf.classify("Investor buys 600MW wind project") == ("power",)
+    assert clf.classify("V2G trial starts") == ("power",)

@@ -258,3 +258,58 @@ def test_status_shows_each_feeds_health(feed_server: FeedServer, tmp_path: Path)
     assert "not fetched yet" in rows["Never"]
     assert "failing" not in rows["Healthy"]
     assert "1 feed failing for more than 48 hours" in stdout
+
+
+def test_editor_overrides_show_in_preview(demo_dir: Path, tmp_path: Path) -> None:
+    config = str(demo_dir / "config.yaml")
+    run("--config", config, "collect")
+    _, stdout, _ = run("--config", config, "stories", "--json")
+    ids = {item["title"]: item["id"] for item in json.loads(stdout)}
+    overrides = demo_dir / "overrides" / "2026-11-25.yaml"
+    overrides.parent.mkdir()
+    overrides.write_text(
+        "note: Markets in the US are closed for Thanksgiving on Thursday.\n"
+        f"pin: [{ids['Steelmaker idles a blast furnace as demand softens']}]\n"
+        "drop: [https://gridgreen.example.com/news/offshore-wind-auction-42gw]\n"
+        "drop_feeds: [Hangar & Harbor]\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "p"
+    code, stdout, _ = run("--config", config, "preview", "--no-collect", "--out", str(out))
+    assert code == 0 and f"Editor's overrides: {overrides}" in stdout
+    text = (out / "digest.txt").read_text(encoding="utf-8")
+    html = (out / "digest.html").read_text(encoding="utf-8")
+    assert "From the editor:\n  Markets in the US are closed for Thanksgiving" in text
+    assert "Markets in the US are closed for Thanksgiving on Thursday." in html
+    mining = text.split("== Mining & Metals ==")[1]
+    assert mining.index("Steelmaker idles") < mining.index("Copper hits 18-month high")
+    assert "Offshore wind auction" not in text and "Offshore wind auction" not in html
+    assert "Aerospace & Defense" not in text and "Hangar & Harbor" not in text
+
+
+def test_bad_overrides_file_names_the_file(demo_dir: Path, tmp_path: Path) -> None:
+    overrides = demo_dir / "overrides" / "2026-11-25.yaml"
+    overrides.parent.mkdir()
+    overrides.write_text("pin: [abc]\npinned: [oops]\n", encoding="utf-8")
+    code, _, stderr = run(
+        "--config", str(demo_dir / "config.yaml"), "preview", "--out", str(tmp_path / "p")
+    )
+    assert code == 1
+    assert f"Error: {overrides}, line 2: pinned: unknown key 'pinned'" in stderr
+    assert "Known keys here: note, pin, drop, drop_feeds" in stderr
+    assert not (tmp_path / "p").exists()
+
+
+def test_preview_says_why_there_is_no_edition(tmp_path: Path) -> None:
+    feed = tmp_path / "sport.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+        "<title>Local team wins the cup final</title><link>https://s.example.com/1</link>"
+        "<pubDate>Wed, 25 Nov 2026 04:00:00 +0000</pubDate></item></channel></rss>",
+        encoding="utf-8",
+    )
+    path = write_config(tmp_path, {"feeds": [{"name": "Sport", "url": str(feed)}]})
+    code, stdout, _ = run("--config", str(path), "preview", "--out", str(tmp_path / "p"))
+    assert code == 0
+    assert "No edition for 2026-11-25: no story from the last 36 hours fits any sector" in stdout
+    assert not (tmp_path / "p").exists()

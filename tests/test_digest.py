@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from newsletter.classify import headline_key
 from newsletter.digest import build_edition, layout
-from newsletter.models import Sector, Story
+from newsletter.models import Overrides, Sector, Seen, Story
 from tests.conftest import NOW
 
 SECTORS = (Sector("oil-gas", "Oil & Gas"), Sector("sanctions", "Sanctions"), Sector("evs", "EVs"))
@@ -104,3 +105,117 @@ def test_layout_keeps_per_sector_and_offers_the_rest_as_more() -> None:
     (section,) = layout(edition)
     assert [s.id for s in section.stories] == ["s1", "s2", "s3"]  # freshest first
     assert [s.id for s in section.more] == ["s4", "s5", "s6", "s7"]
+
+
+def test_near_identical_headlines_from_other_outlets_merge_and_name_them() -> None:
+    stories = [
+        _story(
+            "a",
+            "Ministers agree review of the price cap on Russian refined products",
+            ("sanctions",),
+            source="Alpha",
+            hours=3,
+        ),
+        _story(
+            "b",
+            "Ministers agree to review price cap on Russian refined products",
+            ("sanctions",),
+            source="Beta",
+            hours=2,
+        ),
+        _story(
+            "c",
+            "Ministers agree review of the price cap on Russian refined products!",
+            ("sanctions",),
+            source="Gamma",
+            hours=1,
+        ),
+        _story(
+            "d",
+            "Nickel hits 18-month high on Indonesian export curbs",
+            ("sanctions",),
+            source="Delta",
+        ),
+        _story(
+            "e",
+            "Copper hits 18-month high on Chilean mine disruption",
+            ("sanctions",),
+            source="Delta",
+            hours=1.5,
+        ),
+    ]
+    edition = build_edition(stories, SECTORS, publication="P", edition_date=NOW.date(), now=NOW)
+    (section,) = edition.sections
+    kept = {s.id: s for s in section.stories}
+    assert set(kept) == {"a", "d", "e"}  # similar-looking but different news stay apart
+    assert kept["a"].also_in == ("Beta", "Gamma")
+    assert section.stories[0].id == "a"  # three outlets outrank fresher single reports
+
+
+def test_ranking_weighs_freshness_outlets_and_feed_weight() -> None:
+    old_trusted = _story("t", "Trusted but older report", ("evs",), source="Trusted", hours=10)
+    fresh = _story("f", "Fresh report from a normal feed", ("evs",), source="Normal", hours=1)
+    edition = build_edition(
+        [old_trusted, fresh], SECTORS, publication="P", edition_date=NOW.date(), now=NOW
+    )
+    assert [s.id for s in edition.sections[0].stories] == ["f", "t"]
+    weighted = build_edition(
+        [old_trusted, fresh],
+        SECTORS,
+        publication="P",
+        edition_date=NOW.date(),
+        now=NOW,
+        feed_weights={"feed:Trusted": 3.0},
+    )
+    assert [s.id for s in weighted.sections[0].stories] == ["t", "f"]
+
+
+def test_stories_sent_before_are_not_picked_again_nor_their_copies() -> None:
+    sent = _story(
+        "s",
+        "Battery maker opens its third gigafactory in Europe",
+        ("evs",),
+        source="Alpha",
+        url="https://alpha.example.com/gigafactory",
+    )
+    copy = _story(
+        "c",
+        "Battery maker opens third gigafactory in Europe",
+        ("evs",),
+        source="Beta",
+        url="https://beta.example.com/other-link",
+    )
+    new = _story("n", "Charging network doubles its rapid chargers", ("evs",))
+    seen = Seen(
+        ids=frozenset({"s"}), urls=frozenset({sent.url}), headlines=(headline_key(sent.title),)
+    )
+    edition = build_edition(
+        [sent, copy, new], SECTORS, publication="P", edition_date=NOW.date(), now=NOW, seen=seen
+    )
+    assert [s.id for sec in edition.sections for s in sec.stories] == ["n"]
+
+
+def test_editor_pins_drops_and_note() -> None:
+    stories = [
+        _story("a", "First story about electric cars", ("evs",), source="Alpha", hours=1),
+        _story("b", "Second story about electric cars", ("evs",), source="Alpha", hours=2),
+        _story("c", "Third story about electric cars", ("evs",), source="Beta", hours=3),
+        _story("d", "Fourth story about electric cars", ("evs",), source="Gamma", hours=4),
+    ]
+    overrides = Overrides(
+        note="Markets are closed on Thursday.",
+        pin=("https://gamma.example.com/d",),
+        drop=("a",),
+        drop_feeds=("beta",),
+    )
+    edition = build_edition(
+        stories,
+        SECTORS,
+        publication="P",
+        edition_date=NOW.date(),
+        now=NOW,
+        overrides=overrides,
+        feed_names={"feed:Beta": "Beta"},
+    )
+    assert [s.id for s in edition.sections[0].stories] == ["d", "b"]
+    assert edition.note == "Markets are closed on Thursday." and edition.pinned == ("d",)

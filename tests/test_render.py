@@ -51,9 +51,11 @@ def demo_preview(demo_config: Config, tmp_path: Path) -> pipeline.PreviewResult:
 
 
 def test_demo_edition_matches_golden_files(demo_preview: pipeline.PreviewResult) -> None:
-    check_golden("demo.html", demo_preview.email.html)
-    check_golden("demo.txt", demo_preview.email.text)
-    assert demo_preview.email.subject == (
+    email = demo_preview.email
+    assert email is not None
+    check_golden("demo.html", email.html)
+    check_golden("demo.txt", email.text)
+    assert email.subject == (
         "Top Insights Today, 25 Nov 2026: "
         "Budget electric hatchback tops European EV sales in October"
     )
@@ -66,6 +68,7 @@ def test_one_readers_combination_matches_golden_files(demo_config: Config, tmp_p
         demo_config, store, out_dir=tmp_path, now=NOW, sectors=("sanctions-regulation", "oil-gas")
     )
     assert [s.sector.slug for s in result.sections] == ["oil-gas", "sanctions-regulation"]
+    assert result.email is not None
     check_golden("demo-oil-sanctions.txt", result.email.text)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,11 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from newsletter.classify import headline_key
 from newsletter.errors import NewsletterError
-from newsletter.models import FeedSource, FeedState, Story
-from newsletter.store.tables import feeds, stories
+from newsletter.models import Edition, FeedSource, FeedState, Seen, Story
+from newsletter.store.snapshot import edition_from_json, edition_to_json
+from newsletter.store.tables import edition_stories, editions, feeds, stories
 
 logger = logging.getLogger(__name__)
 
@@ -309,9 +311,78 @@ class Store:
                 for row in conn.execute(query)
             ]
 
+    # editions ----------------------------------------------------------------------------------
+
+    def save_edition(self, edition: Edition, *, status: str, now: datetime) -> None:
+        """Store (or replace) the edition of its date with its stories; a sent one stays as sent."""
+        carried = {
+            s.id: {"story_id": s.id, "url": s.url, "headline": headline_key(s.title)}
+            for section in edition.sections
+            for s in section.stories
+        }
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(editions.c.id, editions.c.status).where(
+                    editions.c.edition_date == edition.edition_date
+                )
+            ).one_or_none()
+            values: dict[str, Any] = {
+                "status": status,
+                "built_at": now,
+                "snapshot": edition_to_json(edition),
+                "sent_at": now if status == "sent" else None,
+            }
+            if row is None:
+                inserted = conn.execute(
+                    insert(editions).values(edition_date=edition.edition_date, **values)
+                )
+                edition_id = inserted.inserted_primary_key[0]  # type: ignore[index]
+            else:
+                if row.status in SENT:
+                    raise NewsletterError(
+                        f"the edition of {edition.edition_date} was already sent",
+                        hint="A sent edition is never rebuilt.",
+                    )
+                edition_id = row.id
+                conn.execute(update(editions).where(editions.c.id == row.id).values(values))
+                conn.execute(delete(edition_stories).where(edition_stories.c.edition_id == row.id))
+            if carried:
+                conn.execute(
+                    insert(edition_stories),
+                    [{"edition_id": edition_id, **item} for item in carried.values()],
+                )
+
+    def edition(self, edition_date: date) -> tuple[Edition, str] | None:
+        """The stored edition of a date and its status, if there is one."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(editions.c.snapshot, editions.c.status).where(
+                    editions.c.edition_date == edition_date
+                )
+            ).one_or_none()
+        return None if row is None else (edition_from_json(row.snapshot), row.status)
+
+    def sent_before(self, edition_date: date) -> Seen:
+        """The stories of editions sent (or being sent) before ``edition_date``."""
+        query = (
+            select(edition_stories.c.story_id, edition_stories.c.url, edition_stories.c.headline)
+            .join(editions, editions.c.id == edition_stories.c.edition_id)
+            .where(editions.c.status.in_(SENT), editions.c.edition_date < edition_date)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return Seen(
+            ids=frozenset(r.story_id for r in rows),
+            urls=frozenset(r.url for r in rows),
+            headlines=tuple(sorted({r.headline for r in rows})),
+        )
+
     def story_count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(stories)).scalar_one())
+
+
+SENT = ("sending", "sent")
 
 
 def _healthy(now: datetime) -> dict[str, Any]:

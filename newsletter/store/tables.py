@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -77,4 +78,26 @@ stories = Table(
     Index("ix_stories_published", "published"),
     Index("ix_stories_url", "url"),
     Index("ix_stories_feed_published", "feed_id", "published"),
+)
+
+editions = Table(
+    "editions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("edition_date", Date, nullable=False, unique=True),
+    Column("status", String(16), nullable=False),  # draft | frozen | sending | sent
+    Column("built_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=True),
+    Column("snapshot", Text, nullable=False),  # the Edition as JSON, frozen once sending starts
+)
+
+# The stories an edition carried (every candidate, "more" headlines included), so that a later
+# edition never picks them, or a copy of them from another outlet, again.
+edition_stories = Table(
+    "edition_stories",
+    metadata,
+    Column("edition_id", Integer, ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True),
+    Column("story_id", String(32), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("headline", Text, nullable=False),
 )

@@ -1,0 +1,77 @@
+"""An ``Edition`` as JSON and back: the snapshot stored with each edition."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+from newsletter.models import Edition, Section, Sector, Story
+
+
+def edition_to_json(edition: Edition) -> str:
+    """An edition as JSON, for the snapshot that is frozen once sending starts."""
+
+    def story(s: Story) -> dict[str, Any]:
+        return {
+            "id": s.id,
+            "title": s.title,
+            "url": s.url,
+            "summary": s.summary,
+            "source": s.source,
+            "published": s.published.isoformat(),
+            "feed_url": s.feed_url,
+            "sectors": list(s.sectors),
+            "also_in": list(s.also_in),
+        }
+
+    return json.dumps(
+        {
+            "publication": edition.publication,
+            "edition_date": edition.edition_date.isoformat(),
+            "per_sector": edition.per_sector,
+            "note": edition.note,
+            "pinned": list(edition.pinned),
+            "sections": [
+                {
+                    "sector": {
+                        "slug": sec.sector.slug,
+                        "name": sec.sector.name,
+                        "description": sec.sector.description,
+                    },
+                    "stories": [story(s) for s in sec.stories],
+                }
+                for sec in edition.sections
+            ],
+        },
+        ensure_ascii=False,
+    )
+
+
+def edition_from_json(text: str) -> Edition:
+    data = json.loads(text)
+
+    def story(d: dict[str, Any]) -> Story:
+        return Story(
+            id=d["id"],
+            title=d["title"],
+            url=d["url"],
+            summary=d["summary"],
+            source=d["source"],
+            published=datetime.fromisoformat(d["published"]),
+            feed_url=d["feed_url"],
+            sectors=tuple(d["sectors"]),
+            also_in=tuple(d["also_in"]),
+        )
+
+    return Edition(
+        publication=data["publication"],
+        edition_date=date.fromisoformat(data["edition_date"]),
+        sections=tuple(
+            Section(Sector(**sec["sector"]), tuple(story(s) for s in sec["stories"]))
+            for sec in data["sections"]
+        ),
+        per_sector=data["per_sector"],
+        note=data["note"],
+        pinned=tuple(data["pinned"]),
+    )

@@ -1,0 +1,126 @@
+"""The stages composed over a real store: editions that never repeat, days without one."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from newsletter import digest, pipeline
+from newsletter.config import load_config
+from newsletter.store import Store
+from tests.conftest import NOW, ROOT, write_config
+from tests.feedserver import FeedServer
+
+ITEM = (
+    "<item><title>{title}</title><link>https://{host}.example.com/{slug}</link>"
+    "<pubDate>{date}</pubDate><description>{summary}</description></item>"
+)
+
+
+def _feed(*items: str) -> bytes:
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        + "".join(items)
+        + "</channel></rss>"
+    ).encode()
+
+
+def _item(
+    title: str,
+    slug: str,
+    hours_before_now: float,
+    host: str = "a",
+    summary: str = "Crude oil and gas prices moved as refiners cut runs.",
+) -> str:
+    when = NOW - timedelta(hours=hours_before_now)
+    return ITEM.format(
+        title=title,
+        slug=slug,
+        host=host,
+        date=when.strftime("%a, %d %b %Y %H:%M:%S +0000"),
+        summary=summary,
+    )
+
+
+def test_no_story_repeats_across_consecutive_editions(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    one = feed_server.add(
+        "/one.xml",
+        _feed(
+            _item("Brent crude rises on supply worries", "brent", 5),
+            _item("Refinery outage lifts diesel prices", "diesel", 6),
+        ),
+    )
+    two = feed_server.add("/two.xml", _feed())
+    config = load_config(
+        write_config(
+            tmp_path, {"feeds": [{"name": "One", "url": one}, {"name": "Two", "url": two}]}
+        )
+    )
+    store = Store.open(config.database_url)
+    pipeline.collect_all(config, store, now=NOW)
+    day_one = pipeline.build(config, store, now=NOW).edition
+    assert day_one is not None
+    first_ids = day_one.story_ids
+    assert len(first_ids) == 2
+    store.save_edition(day_one, status="sent", now=NOW)
+
+    # Early the next day, before anything new arrives: no edition, and the reason says why.
+    built = pipeline.build(config, store, now=NOW + timedelta(hours=20))
+    assert built.edition is None
+    assert "no new story fits any sector" in built.reason and "sent before" in built.reason
+
+    tomorrow = NOW + timedelta(days=1)
+    feed_server.add(
+        "/one.xml",
+        _feed(
+            _item("Brent crude rises on supply worries", "brent", 29),  # still in the feed
+            _item("Refinery outage lifts diesel prices", "diesel", 30),
+            _item("LNG cargoes head to Europe as gas prices climb", "lng", 2),
+        ),
+    )
+    feed_server.add(
+        "/two.xml",
+        _feed(  # another outlet's copy of yesterday's story
+            _item("Refinery outage lifts diesel prices!", "diesel-copy", 3, host="b"),
+        ),
+    )
+    pipeline.collect_all(config, store, now=tomorrow)
+    day_two = pipeline.build(config, store, now=tomorrow).edition
+    assert day_two is not None
+    titles = [s.title for sec in digest.layout(day_two) for s in sec.stories]
+    assert titles == ["LNG cargoes head to Europe as gas prices climb"]
+    assert not day_two.story_ids & first_ids
+    store.save_edition(day_two, status="sent", now=tomorrow)
+
+
+def test_a_draft_does_not_count_as_sent(feed_server: FeedServer, tmp_path: Path) -> None:
+    url = feed_server.add("/f.xml", _feed(_item("Brent crude rises on supply worries", "b", 2)))
+    config = load_config(write_config(tmp_path, {"feeds": [{"name": "F", "url": url}]}))
+    store = Store.open(config.database_url)
+    pipeline.collect_all(config, store, now=NOW)
+    draft = pipeline.build(config, store, now=NOW).edition
+    assert draft is not None
+    store.save_edition(draft, status="draft", now=NOW)
+    again = pipeline.build(config, store, now=NOW + timedelta(hours=1)).edition
+    assert again is not None and again.story_ids == draft.story_ids
+    stored = store.edition(NOW.date())
+    assert stored is not None and stored[1] == "draft" and stored[0] == draft
+
+
+def test_no_edition_when_nothing_fits(tmp_path: Path) -> None:
+    feed = tmp_path / "sport.xml"
+    feed.write_bytes(
+        _feed(_item("Local team wins the football final", "final", 2, summary="A late goal."))
+    )
+    config = load_config(write_config(tmp_path, {"feeds": [{"name": "Sport", "url": str(feed)}]}))
+    store = Store.open(config.database_url)
+    pipeline.collect_all(config, store, now=NOW)
+    result = pipeline.preview(config, store, out_dir=tmp_path / "out", now=NOW)
+    assert result.email is None and not (tmp_path / "out").exists()
+    assert (
+        result.built.reason
+        == "no story from the last 36 hours fits any sector (1 stories considered)"
+    )
+    assert (ROOT / "config.yaml").is_file()
