@@ -47,6 +47,7 @@ class _Index:
     exact: dict[tuple[str, ...], list[tuple[int, float]]] = field(default_factory=dict)
     prefixes: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     starts: set[str] = field(default_factory=set)  # first tokens of multi-token phrases
+    prefix_sizes: tuple[int, ...] = ()  # the lengths of the prefixes, for lookups by slice
     longest: int = 1
 
 
@@ -70,13 +71,15 @@ class Classifier:
         self.hint_bonus = hint_bonus
         self.secondary_ratio = secondary_ratio
         self._off = len(rules)  # the off-topic rules score in the slot after the sectors
+        # one index for everything, so each field is scanned once: sector i's exclusions score
+        # in slot ``_excluded + i``
+        self._excluded = len(rules) + 1
         self._keywords = _Index()
-        self._excludes = _Index()
         for i, rule in enumerate(rules):
             for phrase, weight in rule.keywords.items():
                 _add(self._keywords, phrase, i, weight)
             for phrase in rule.exclude:
-                _add(self._excludes, phrase, i, 1.0)
+                _add(self._keywords, phrase, self._excluded + i, 1.0)
         for phrase, weight in (off_topic or {}).items():
             _add(self._keywords, phrase, self._off, weight)
 
@@ -90,16 +93,14 @@ class Classifier:
 
     def _score(self, title: str, summary: str, hint: str | None) -> tuple[list[float], list[float]]:
         """(total, headline-only) score per sector; the last slot is the off-topic score."""
-        totals = [0.0] * (len(self.slugs) + 1)
-        title_tokens = tokens(title)
-        summary_tokens = tokens(summary)
-        for i, weight in _matches(self._keywords, title_tokens):
+        totals = [0.0] * (self._excluded * 2)
+        for i, weight in _matches(self._keywords, tokens(title)):
             totals[i] += weight * self.title_weight
         headline = list(totals)
-        for i, weight in _matches(self._keywords, summary_tokens):
+        for i, weight in _matches(self._keywords, tokens(summary)):
             totals[i] += weight
-        for field_tokens in (title_tokens, summary_tokens):
-            for i, _ in _matches(self._excludes, field_tokens):
+        for i in range(len(self.slugs)):
+            if totals[self._excluded + i]:  # an exclusion term appeared
                 totals[i] = headline[i] = 0.0
         if hint is not None and hint in self.slugs:
             i = self.slugs.index(hint)
@@ -137,6 +138,7 @@ def _add(index: _Index, phrase: str, sector: int, weight: float) -> None:
         return
     if wildcard and len(words) == 1:
         index.prefixes.setdefault(words[0], []).append((sector, weight))
+        index.prefix_sizes = tuple(sorted({len(p) for p in index.prefixes}))
         return
     key = tuple(words)
     index.exact.setdefault(key, []).append((sector, weight))
@@ -172,9 +174,10 @@ def _matches(index: _Index, words: list[str]) -> Iterable[tuple[int, float]]:
                 if hits is not None:
                     found.append((pos, n, key, hits))
         if prefixes and word.startswith(prefixes):
-            for prefix in prefixes:
-                if word.startswith(prefix):
-                    found.append((pos, 1, prefix, index.prefixes[prefix]))
+            for size in index.prefix_sizes:
+                hits = index.prefixes.get(word[:size])
+                if hits is not None:
+                    found.append((pos, 1, word[:size], hits))
     if not found:
         return ()
     found.sort(key=lambda item: -item[1])  # longest first
