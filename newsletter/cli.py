@@ -22,6 +22,7 @@ from rich.table import Table
 from newsletter import __version__, pipeline
 from newsletter.config import Config, load_config
 from newsletter.errors import NewsletterError
+from newsletter.scaffold import init_publication
 from newsletter.store import Store
 from newsletter.store.store import FeedHealth
 
@@ -186,11 +187,24 @@ def stories(state: State, since: float | None, sector: str | None, as_json: bool
     show_default=True,
     help="Fetch the feeds first, as the daily send does.",
 )
+@click.option("--serve", is_flag=True, help="Serve a live preview page that follows your edits.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: address.")
+@click.option("--port", default=8001, show_default=True, help="With --serve: port.")
 @pass_state
 def preview(
-    state: State, out_dir: Path, sectors: str | None, open_browser: bool, collect: bool
+    state: State,
+    out_dir: Path,
+    sectors: str | None,
+    open_browser: bool,
+    collect: bool,
+    serve: bool,
+    host: str,
+    port: int,
 ) -> None:
     """Build today's edition and write it to files without sending.
+
+    With --serve, show it instead on a local page (desktop and phone widths side by side) that
+    reloads when a template or the config changes.
 
     Example: newsletter --config examples/demo/config.yaml preview --sectors oil-gas,evs-battery
     """
@@ -202,6 +216,10 @@ def preview(
         now = _now()
         if collect:
             _print_collect(console, pipeline.collect_all(config, store, now=now))
+        if serve:
+            store.close()
+            _serve_preview(state, chosen, host, port, open_browser)
+            return
         result = pipeline.preview(config, store, out_dir=out_dir, now=now, sectors=chosen)
     finally:
         store.close()
@@ -217,6 +235,12 @@ def preview(
         count = len(section.stories)
         console.print(
             f"  {escape(section.sector.name)}: {count} {'story' if count == 1 else 'stories'}{more}"
+        )
+    console.print(f"[bold]Preheader:[/] {escape(result.email.preheader)}")
+    if result.email.trimmed:
+        console.print(
+            f"[yellow]Trimmed {result.email.trimmed} headlines to stay under "
+            f"{config.file.email.max_kb} KB[/] (Gmail clips larger emails)"
         )
     for path in (result.html_path, result.text_path):
         console.print(f"Wrote {escape(str(path))} ({_size(path.stat().st_size)})")
@@ -255,6 +279,38 @@ def _print_collect(console: Console, report: pipeline.CollectReport) -> None:
     if report.pruned:
         summary += f", {report.pruned} old stories pruned"
     console.print(f"{summary} ({report.seconds:.1f} s)")
+
+
+def _serve_preview(
+    state: State, chosen: tuple[str, ...], host: str, port: int, open_browser: bool
+) -> None:
+    import uvicorn
+
+    from newsletter.web.preview import create_app
+
+    app = create_app(state.config_path, sectors=chosen, now=_now)
+    url = f"http://{host}:{port}/"
+    state.console.print(f"\nLive preview at {url} (edit the templates or the config; Ctrl-C stops)")
+    if open_browser:
+        webbrowser.open(url)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@pass_state
+def init(state: State, folder: Path) -> None:
+    """Start a new publication in FOLDER: a commented config.yaml and templates to edit.
+
+    Example: newsletter init my-briefing && newsletter --config my-briefing/config.yaml preview
+    """
+    written = init_publication(folder)
+    for path in written:
+        state.console.print(f"Wrote {escape(str(path))}")
+    state.console.print(
+        f"Next: add your feeds to {escape(str(written[0]))}, then run "
+        f"newsletter --config {escape(str(written[0]))} preview"
+    )
 
 
 @cli.command()

@@ -40,6 +40,19 @@ class PublicationConfig(_Strict):
     name: str = Field("Top Insights Today", min_length=1, max_length=120)
     url: str = "https://example.com"  # the publisher's site; shown in the footer
     contact_url: str = "https://example.com/contact"  # named in our User-Agent when fetching
+    # where readers reach the web app (sign-up, preferences, unsubscribe): links in every email
+    base_url: str = "http://localhost:8000"
+    postal_address: str = "Top Insights Today, 1 Example Street, London EC1A 1AA, United Kingdom"
+    privacy_url: str = "https://example.com/privacy"
+    language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # the email's lang
+
+
+class EmailConfig(_Strict):
+    # Jinja templates over: publication, edition_date, top (the first story), story_count,
+    # sectors (the reader's sector names)
+    subject: str = "{{ publication }}, {{ edition_date | shortdate }}: {{ top.title }}"
+    preheader: str = "{{ story_count }} stories across {{ sectors | length }} sectors this morning"
+    max_kb: int = Field(100, ge=20)  # past this the "more" headlines are trimmed (Gmail clips)
 
 
 class SectorConfig(_Strict):
@@ -162,6 +175,7 @@ class ConfigFile(_Strict):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     collect: CollectConfig = Field(default_factory=CollectConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    email: EmailConfig = Field(default_factory=EmailConfig)
 
 
 @dataclass(frozen=True, slots=True)

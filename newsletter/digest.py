@@ -114,10 +114,18 @@ def _similar(key: str, others: Sequence[str]) -> bool:
         return True
     if len(key.split()) < _MIN_FUZZY_WORDS:
         return False
-    found = process.extractOne(
-        key, others, scorer=fuzz.token_sort_ratio, processor=None, score_cutoff=SAME_HEADLINE
-    )
-    return found is not None
+    mine = sorted(w for w in key.split() if w.isdigit())
+    for other, _, _ in process.extract(
+        key,
+        others,
+        scorer=fuzz.token_sort_ratio,
+        processor=None,
+        score_cutoff=SAME_HEADLINE,
+        limit=None,
+    ):
+        if sorted(w for w in other.split() if w.isdigit()) == mine:
+            return True
+    return False
 
 
 def cluster(stories: Sequence[Story]) -> list[list[Story]]:
@@ -135,6 +143,7 @@ def cluster(stories: Sequence[Story]) -> list[list[Story]]:
 
     first_by_url: dict[str, int] = {}
     keys = [headline_key(s.title) for s in stories]
+    numbers = [sorted(w for w in key.split() if w.isdigit()) for key in keys]
     for i, story in enumerate(stories):
         j = first_by_url.setdefault(story.url, i)
         if j != i:
@@ -152,7 +161,8 @@ def cluster(stories: Sequence[Story]) -> list[list[Story]]:
                 limit=None,
             )
         for _, _, j in matches:
-            if j != i and stories[j].feed_url != stories[i].feed_url:
+            same_numbers = numbers[i] == numbers[j]  # "18-month" vs "24-month" are not one story
+            if j != i and stories[j].feed_url != stories[i].feed_url and same_numbers:
                 join(i, j)
     groups: dict[int, list[Story]] = {}
     for i, story in enumerate(stories):
@@ -173,8 +183,9 @@ def _merge(group: list[Story], weights: Mapping[str, float]) -> Story:
 def layout(edition: Edition, chosen: Sequence[str] = ()) -> tuple[Section, ...]:
     """What one reader sees: each story once, in the reader's best-fitting chosen sector.
 
-    ``chosen`` empty means every sector. Each section keeps ``per_sector`` stories; the rest of its
-    stories become its ``more`` headlines. Sections left with nothing are dropped.
+    ``chosen`` empty means every sector, in the configured order; otherwise sections come in the
+    reader's order. Each section keeps ``per_sector`` stories; the rest of its stories become its
+    ``more`` headlines. Sections left with nothing are dropped.
     """
     wanted = set(chosen) if chosen else {s.sector.slug for s in edition.sections}
     placed: set[str] = set()
@@ -192,4 +203,7 @@ def layout(edition: Edition, chosen: Sequence[str] = ()) -> tuple[Section, ...]:
         if mine:
             keep = edition.per_sector
             out.append(Section(section.sector, tuple(mine[:keep]), tuple(mine[keep:])))
+    if chosen:
+        order = {slug: i for i, slug in enumerate(chosen)}
+        out.sort(key=lambda section: order[section.sector.slug])
     return tuple(out)

@@ -110,6 +110,8 @@ class RenderedEmail:
     subject: str
     html: str
     text: str
+    preheader: str = ""
+    trimmed: int = 0  # stories and headlines left out to stay under the size limit
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,12 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -94,7 +96,7 @@ def collect_all(
         ):
             results[item.fetch.feed.url] = _record(store, item, now)
 
-    asyncio.run(fetch_and_store())
+    _run(fetch_and_store())
     pruned = store.prune(before=now - timedelta(days=config.file.collect.keep_days))
     ordered = tuple(results[feed.url] for feed in sources)
     return CollectReport(ordered, pruned, time.perf_counter() - started)
@@ -130,6 +132,17 @@ def _record(store: Store, item: Collected, now: datetime) -> FeedResult:
         moved_to=fetch.moved_to,
         seconds=item.seconds,
     )
+
+
+def _run(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run to the end, also when called from code that already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coroutine)
+        return
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, coroutine).result()
 
 
 def make_classifier(config: Config) -> Classifier:
@@ -212,6 +225,19 @@ def build(config: Config, store: Store, *, now: datetime) -> Built:
     return Built(None, day, reason, overrides_file)
 
 
+def render_settings(config: Config) -> render.RenderSettings:
+    publication, email = config.publication, config.file.email
+    return render.RenderSettings(
+        site_url=publication.url,
+        postal_address=publication.postal_address,
+        privacy_url=publication.privacy_url,
+        language=publication.language,
+        subject=email.subject,
+        preheader=email.preheader,
+        max_bytes=email.max_kb * 1024,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class PreviewResult:
     built: Built
@@ -240,7 +266,8 @@ def preview(
     edition = built.edition
     sections = digest.layout(edition, sectors)
     env = render.make_environment(config.templates_dir)
-    email = render.render_email(env, edition, sections, site_url=config.publication.url)
+    variant = render.render_email(env, edition, sections, settings=render_settings(config))
+    email = render.Personalizer(variant).fill(render.preview_values(config.publication.base_url))
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path = out_dir / "digest.html"
     text_path = out_dir / "digest.txt"

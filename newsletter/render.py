@@ -2,14 +2,20 @@
 
 One Jinja environment is built here, with every filter registered in it. Autoescape is on for the
 MJML/HTML templates and off for plain text; undefined names are errors (StrictUndefined).
-Templates in the configured folder override the built-in ones of the same name.
+Templates in the publisher's folder override the built-in ones of the same name.
+
+An email is rendered once per combination of sectors, with placeholders (``%%name%%``) where the
+per-reader values go; ``Personalizer`` fills them in for each reader without rendering again.
 """
 
 from __future__ import annotations
 
+import html as html_lib
+import re
 import textwrap
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -17,11 +23,36 @@ import jinja2
 import mjml
 
 from newsletter.errors import TemplateError
-from newsletter.models import Edition, RenderedEmail, Section
+from newsletter.models import Edition, RenderedEmail, Section, Story
+from newsletter.text import teaser
 
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
+TEMPLATE_NAMES = (HTML_TEMPLATE, TEXT_TEMPLATE)
+
+# Per-reader values, filled in after rendering. The same markers go to SendGrid as substitutions.
+READER_FIELDS = ("unsubscribe_url", "preferences_url", "greeting")
+_PLACEHOLDER = re.compile(r"%%(" + "|".join(READER_FIELDS) + r")%%")
+_BETWEEN_LINES = re.compile(r">\s*\n\s*<")
+
+
+def placeholder(field: str) -> str:
+    return f"%%{field}%%"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderSettings:
+    """What the templates need besides the edition; built from the config by the pipeline."""
+
+    site_url: str = "https://example.com"
+    postal_address: str = ""
+    privacy_url: str = "https://example.com/privacy"
+    language: str = "en"
+    subject: str = "{{ publication }}, {{ edition_date | shortdate }}: {{ top.title }}"
+    preheader: str = "{{ story_count }} stories across {{ sectors | length }} sectors this morning"
+    max_bytes: int = 100 * 1024
+    teaser_length: int = 220  # the top story keeps its whole summary
 
 
 def make_environment(template_dir: Path | None = None) -> jinja2.Environment:
@@ -35,7 +66,7 @@ def make_environment(template_dir: Path | None = None) -> jinja2.Environment:
         autoescape=jinja2.select_autoescape(
             enabled_extensions=("mjml.j2", "html.j2", "mjml", "html"),
             disabled_extensions=("txt.j2", "txt"),
-            default_for_string=True,
+            default_for_string=False,  # subject and preheader are plain text
             default=True,
         ),
         trim_blocks=True,
@@ -43,14 +74,21 @@ def make_environment(template_dir: Path | None = None) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["longdate"] = longdate
+    env.filters["shortdate"] = shortdate
     env.filters["hhmm"] = hhmm
     env.filters["wrap"] = wrap
+    env.filters["teaser"] = teaser
     return env
 
 
 def longdate(value: date) -> str:
     """Wednesday, 25 November 2026."""
     return f"{value:%A}, {value.day} {value:%B %Y}"
+
+
+def shortdate(value: date) -> str:
+    """25 Nov 2026."""
+    return f"{value.day} {value:%b %Y}"
 
 
 def hhmm(value: datetime) -> str:
@@ -70,31 +108,81 @@ def wrap(text: str, width: int = 72, indent: str = "") -> str:
     )
 
 
-def subject_line(edition: Edition, sections: Sequence[Section]) -> str:
-    top = next((section.stories[0].title for section in sections if section.stories), None)
-    day = f"{edition.edition_date.day} {edition.edition_date:%b %Y}"
-    return f"{edition.publication}, {day}: {top}" if top else f"{edition.publication}, {day}"
-
-
 def render_email(
     env: jinja2.Environment,
     edition: Edition,
     sections: Sequence[Section],
     *,
-    site_url: str,
+    settings: RenderSettings = RenderSettings(),
 ) -> RenderedEmail:
-    """Render one variant of the edition (one combination of sectors) to HTML and plain text."""
-    subject = subject_line(edition, sections)
-    context = {
-        "edition": edition,
+    """Render one variant (one combination of sectors) to HTML and text, with placeholders.
+
+    Past ``settings.max_bytes`` of HTML the "more" headlines are dropped first, then the
+    lowest-ranked stories of the longest sections, until it fits; ``trimmed`` says how many.
+    """
+    email = _render(env, edition, sections, settings)
+    trimmed = 0
+    if _size(email) > settings.max_bytes and any(s.more for s in sections):
+        trimmed = sum(len(s.more) for s in sections)
+        sections = [replace(s, more=()) for s in sections]
+        email = _render(env, edition, sections, settings)
+    while _size(email) > settings.max_bytes:
+        longest = max(range(len(sections)), key=lambda i: len(sections[i].stories))
+        if len(sections[longest].stories) <= 1:
+            break
+        cut = sections[longest]
+        sections = [
+            *sections[:longest],
+            replace(cut, stories=cut.stories[:-1]),
+            *sections[longest + 1 :],
+        ]
+        trimmed += 1
+        email = _render(env, edition, sections, settings)
+    return replace(email, trimmed=trimmed)
+
+
+def _size(email: RenderedEmail) -> int:
+    return len(email.html.encode("utf-8"))
+
+
+def _render(
+    env: jinja2.Environment,
+    edition: Edition,
+    sections: Sequence[Section],
+    settings: RenderSettings,
+) -> RenderedEmail:
+    top, rest = split_top_story(sections)
+    more = [(section.sector.name, story) for section in rest for story in section.more]
+    story_count = sum(len(s.stories) for s in rest) + (1 if top else 0)
+    names = [s.sector.name for s in sections]
+    values: dict[str, object] = {
         "publication": edition.publication,
-        "site_url": site_url,
-        "sections": sections,
-        "subject": subject,
-        "story_count": sum(len(s.stories) for s in sections),
+        "edition_date": edition.edition_date,
+        "top": top,
+        "story_count": story_count,
+        "sectors": names,
     }
-    mjml_source = _render(env, HTML_TEMPLATE, context)
-    text = _render(env, TEXT_TEMPLATE, context)
+    subject = " ".join(_render_string(env, settings.subject, values, "email.subject").split())
+    preheader = " ".join(_render_string(env, settings.preheader, values, "email.preheader").split())
+    context = {
+        **values,
+        "edition": edition,
+        "note": edition.note,
+        "sections": rest,
+        "more": more,
+        "subject": subject,
+        "preheader": preheader,
+        "site_url": settings.site_url,
+        "postal_address": settings.postal_address,
+        "privacy_url": settings.privacy_url,
+        "lang": settings.language,
+        "teaser_length": settings.teaser_length,
+        "unsubscribe_url": placeholder("unsubscribe_url"),
+        "preferences_url": placeholder("preferences_url"),
+        "greeting": placeholder("greeting"),
+    }
+    mjml_source = _render_template(env, HTML_TEMPLATE, context)
+    text = _render_template(env, TEXT_TEMPLATE, context)
     try:
         html = mjml.mjml2html(mjml_source, disable_comments=True)
     except ValueError as exc:
@@ -102,10 +190,33 @@ def render_email(
             f"{_template_path(env, HTML_TEMPLATE)}: the rendered MJML is not valid: {exc}",
             hint="Check that every mj-* tag in the template is closed and correctly nested.",
         ) from None
-    return RenderedEmail(subject=subject, html=html, text=text)
+    html = _BETWEEN_LINES.sub("><", html)  # line breaks between tags only: inline spaces stay
+    return RenderedEmail(subject=subject, html=html, text=text, preheader=preheader)
 
 
-def _render(env: jinja2.Environment, name: str, context: dict[str, object]) -> str:
+def split_top_story(sections: Sequence[Section]) -> tuple[Story | None, list[Section]]:
+    """The lead story (most outlets among the sections' first stories), and the rest."""
+    leads = [(i, s.stories[0]) for i, s in enumerate(sections) if s.stories]
+    if not leads:
+        return None, list(sections)
+    index, top = max(leads, key=lambda pair: (len(pair[1].also_in), -pair[0]))
+    rest = [replace(s, stories=s.stories[1:]) if i == index else s for i, s in enumerate(sections)]
+    return top, [s for s in rest if s.stories or s.more]
+
+
+def _render_string(
+    env: jinja2.Environment, source: str, values: Mapping[str, object], key: str
+) -> str:
+    try:
+        return env.from_string(source).render(values)
+    except jinja2.TemplateError as exc:
+        raise TemplateError(
+            f"config: {key}: {exc}",
+            hint=f"Fix the template in `{key}`; it may use {', '.join(values)}.",
+        ) from None
+
+
+def _render_template(env: jinja2.Environment, name: str, context: Mapping[str, object]) -> str:
     try:
         return env.get_template(name).render(context)
     except jinja2.TemplateSyntaxError as exc:
@@ -117,10 +228,11 @@ def _render(env: jinja2.Environment, name: str, context: dict[str, object]) -> s
         raise TemplateError(
             f"template {exc.name} not found", hint="Check the `templates` folder in config.yaml."
         ) from None
-    except jinja2.UndefinedError as exc:
+    except jinja2.TemplateError as exc:
         raise TemplateError(
             f"{_failing_line(exc, env, name)}: {exc.message}",
-            hint="The template uses a name the renderer does not provide; see docs/templates.md.",
+            hint="The template uses a name or value the renderer does not provide; "
+            "see the README's Templates section.",
         ) from None
 
 
@@ -138,3 +250,35 @@ def _template_path(env: jinja2.Environment, name: str) -> str:
     except jinja2.TemplateError:
         return name
     return template.filename or name
+
+
+class Personalizer:
+    """One variant, split once at its placeholders, filled in quickly for each reader."""
+
+    def __init__(self, email: RenderedEmail) -> None:
+        self.email = email
+        self._html = _PLACEHOLDER.split(email.html)
+        self._text = _PLACEHOLDER.split(email.text)
+
+    def fill(self, values: Mapping[str, str]) -> RenderedEmail:
+        """The email for one reader; values are escaped for the HTML part."""
+        escaped = {k: html_lib.escape(v, quote=True) for k, v in values.items()}
+        return replace(self.email, html=_join(self._html, escaped), text=_join(self._text, values))
+
+
+def _join(parts: list[str], values: Mapping[str, str]) -> str:
+    # re.split with one group: text, field, text, field, ..., text
+    out = parts[:]
+    for i in range(1, len(out), 2):
+        out[i] = values.get(out[i], "")
+    return "".join(out)
+
+
+def preview_values(base_url: str) -> dict[str, str]:
+    """Stand-in reader values for previews."""
+    base = base_url.rstrip("/")
+    return {
+        "unsubscribe_url": f"{base}/unsubscribe/PREVIEW",
+        "preferences_url": f"{base}/preferences/PREVIEW",
+        "greeting": "Good morning.",
+    }

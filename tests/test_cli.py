@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
+from newsletter.config import load_config
 from tests.conftest import ROOT, write_config
 from tests.feedserver import FeedServer
 
@@ -54,7 +55,9 @@ def test_demo_preview_writes_both_files_and_says_where(demo_dir: Path, tmp_path:
     story_links = [link for link in links if link != "https://example.com"]
     assert len(story_links) == len(set(story_links))
     # The story carried by two feeds appears once, naming the other outlet.
-    assert html.count("Ministers agree review of the price cap") == 1
+    assert (
+        html.count(">Ministers agree review of the price cap on Russian refined products</a>") == 1
+    )
     assert text.count("Ministers agree review of the price cap") == 1
     assert "also in Policy Desk" in text
     # The near-identical headline from a second outlet is merged too.
@@ -80,6 +83,7 @@ def test_preview_for_one_readers_sectors(demo_dir: Path, tmp_path: Path) -> None
     assert code == 0
     text = (out / "digest.txt").read_text(encoding="utf-8")
     assert re.findall(r"^== (.+) ==$", text, re.M) == [
+        "Top story",
         "EVs & Battery Technology",
         "Aerospace & Defense",
     ]
@@ -199,7 +203,7 @@ def test_collect_exits_1_when_every_feed_fails(feed_server: FeedServer, tmp_path
     assert "Error: none of the 1 feeds could be collected" in stderr
 
 
-COMMANDS = ["collect", "stories", "preview", "status"]
+COMMANDS = ["collect", "stories", "preview", "status", "init"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -312,4 +316,35 @@ def test_preview_says_why_there_is_no_edition(tmp_path: Path) -> None:
     code, stdout, _ = run("--config", str(path), "preview", "--out", str(tmp_path / "p"))
     assert code == 0
     assert "No edition for 2026-11-25: no story from the last 36 hours fits any sector" in stdout
+    assert not (tmp_path / "p").exists()
+
+
+def test_init_starts_a_publication_that_previews(tmp_path: Path) -> None:
+    folder = tmp_path / "briefing"
+    code, stdout, _ = run("init", str(folder))
+    assert code == 0 and f"Wrote {folder / 'config.yaml'}" in stdout
+    assert (folder / "templates" / "digest.mjml.j2").is_file()
+    assert (folder / "templates" / "digest.txt.j2").is_file()
+    config = load_config(folder / "config.yaml")
+    assert config.templates_dir == (folder / "templates").resolve()
+    assert config.sector_slugs[0] == "evs-battery" and len(config.feeds) > 10
+    code, _, stderr = run("init", str(folder))
+    assert code == 1 and "already exists; nothing was written" in stderr
+
+
+def test_template_error_in_preview_names_the_file_and_line(demo_dir: Path, tmp_path: Path) -> None:
+    templates = demo_dir / "mytemplates"
+    templates.mkdir()
+    (templates / "digest.txt.j2").write_text(
+        "{{ publication }}\n{% for s in sections %}\n{{ s.sector.nme.upper() }}\n{% endfor %}\n",
+        encoding="utf-8",
+    )
+    config = demo_dir / "config.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + "\ntemplates: mytemplates\n", encoding="utf-8"
+    )
+    code, _, stderr = run("--config", str(config), "preview", "--out", str(tmp_path / "p"))
+    assert code == 1
+    assert f"Error: {templates / 'digest.txt.j2'}, line 3:" in stderr and "nme" in stderr
+    assert "Hint:" in stderr
     assert not (tmp_path / "p").exists()

@@ -35,6 +35,7 @@ def test_wheel_runs_the_demo_preview_outside_the_checkout(demo_dir: Path, tmp_pa
     assert "newsletter/templates/digest.mjml.j2" in names
     assert "newsletter/templates/digest.txt.j2" in names
     assert "newsletter/store/migrations/env.py" in names
+    assert "newsletter/defaults/config.yaml" in names  # for `newsletter init`
     assert any(n.startswith("newsletter/store/migrations/versions/0001") for n in names)
 
     site = tmp_path / "site"

@@ -11,7 +11,7 @@ from newsletter import pipeline, render
 from newsletter.config import Config
 from newsletter.digest import build_edition, layout
 from newsletter.errors import TemplateError
-from newsletter.models import Edition, Section, Sector, Story
+from newsletter.models import Edition, Overrides, Section, Sector, Story
 from newsletter.store import Store
 from tests.conftest import NOW
 
@@ -57,7 +57,7 @@ def test_demo_edition_matches_golden_files(demo_preview: pipeline.PreviewResult)
     check_golden("demo.txt", email.text)
     assert email.subject == (
         "Top Insights Today, 25 Nov 2026: "
-        "Budget electric hatchback tops European EV sales in October"
+        "Ministers agree review of the price cap on Russian refined products"
     )
 
 
@@ -67,7 +67,7 @@ def test_one_readers_combination_matches_golden_files(demo_config: Config, tmp_p
     result = pipeline.preview(
         demo_config, store, out_dir=tmp_path, now=NOW, sectors=("sanctions-regulation", "oil-gas")
     )
-    assert [s.sector.slug for s in result.sections] == ["oil-gas", "sanctions-regulation"]
+    assert [s.sector.slug for s in result.sections] == ["sanctions-regulation", "oil-gas"]
     assert result.email is not None
     check_golden("demo-oil-sanctions.txt", result.email.text)
 
@@ -100,7 +100,7 @@ def test_html_is_escaped_and_text_is_not() -> None:
         render.make_environment(),
         edition,
         sections,
-        site_url="https://example.com",
+        settings=render.RenderSettings(site_url="https://example.com"),
     )
     assert "<script>alert(1)</script>" not in email.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; Oil &amp; gas" in email.html
@@ -134,7 +134,7 @@ def test_template_errors_name_the_file(tmp_path: Path, template: str, expected: 
     (folder / "digest.mjml.j2").write_text(template, encoding="utf-8")
     edition, sections = _edition_with("Crude rises")
     with pytest.raises(TemplateError) as info:
-        render.render_email(render.make_environment(folder), edition, sections, site_url="x")
+        render.render_email(render.make_environment(folder), edition, sections)
     for text in expected:
         assert text.format(path=folder / "digest.mjml.j2") in info.value.message
     assert info.value.hint
@@ -144,3 +144,111 @@ def test_builtin_templates_ship_inside_the_package() -> None:
     assert (render.BUILTIN_TEMPLATES / render.HTML_TEMPLATE).is_file()
     assert (render.BUILTIN_TEMPLATES / render.TEXT_TEMPLATE).is_file()
     assert render.BUILTIN_TEMPLATES.parent.name == "newsletter"
+
+
+def _full_edition(teaser_words: int = 50, per_sector: int = 5, more: int = 5) -> Edition:
+    """A full nine-sector edition with long headlines and teasers: the size worst case."""
+    sectors = [Sector(f"s{i}", f"Sector number {i}") for i in range(9)]
+    stories = [
+        Story(
+            id=f"{i}-{j}",
+            title=f"A long headline about development {1000 + i * 100 + j} that readers follow",
+            url=f"https://news{i}.example.com/2026/11/25/sector-{i}/story-{j}?id={i * 100 + j}",
+            summary=" ".join(["Words of the teaser that readers will skim."] * (teaser_words // 8)),
+            source=f"Outlet {j}",
+            published=NOW - timedelta(minutes=10 * j + i),
+            feed_url=f"feed{j}",
+            sectors=(f"s{i}",),
+            also_in=("Another Outlet", "A Third Outlet") if j == 0 else (),
+        )
+        for i in range(9)
+        for j in range(per_sector + more)
+    ]
+    return build_edition(
+        stories,
+        sectors,
+        publication="Top Insights Today",
+        edition_date=NOW.date(),
+        now=NOW,
+        per_sector=per_sector,
+        max_age=timedelta(days=2),
+        overrides=Overrides(note="A short note."),
+    )
+
+
+def test_full_nine_sector_edition_stays_under_90_kb() -> None:
+    edition = _full_edition()
+    sections = layout(edition)
+    assert sum(len(s.stories) for s in sections) == 45 and all(len(s.more) == 5 for s in sections)
+    email = render.render_email(render.make_environment(), edition, sections)
+    assert email.trimmed == 0
+    assert len(email.html.encode()) <= 90 * 1024
+    assert "<!--[if mso | IE]>" in email.html  # Outlook's conditional comments survive minifying
+
+
+def test_too_big_an_edition_loses_its_more_headlines_first() -> None:
+    edition = _full_edition()
+    sections = layout(edition)
+    full = render.render_email(render.make_environment(), edition, sections)
+    size = len(full.html.encode())
+    settings = render.RenderSettings(max_bytes=size - 1000)
+    trimmed = render.render_email(render.make_environment(), edition, sections, settings=settings)
+    assert trimmed.trimmed == 45  # the 9 x 5 "more" headlines, and no story
+    assert "Read more insights" not in trimmed.html
+    assert trimmed.html.count("<h3") == full.html.count("<h3")
+    tighter = render.RenderSettings(max_bytes=size // 2)
+    cut = render.render_email(render.make_environment(), edition, sections, settings=tighter)
+    assert cut.trimmed > 45 and len(cut.html.encode()) <= size // 2
+
+
+def test_accessible_structure() -> None:
+    edition = _full_edition(per_sector=2, more=1)
+    email = render.render_email(render.make_environment(), edition, layout(edition))
+    assert '<html lang="en"' in email.html
+    assert email.html.count("<h1") == 1 and "<h2" in email.html and "<h3" in email.html
+    for text in re.findall(r"<a [^>]*>(.*?)</a>", email.html, re.S):
+        assert len(text.strip()) >= 5, text  # every link says where it goes
+    assert "click here" not in email.html.lower()
+
+
+def test_readers_get_their_own_links_and_greeting_escaped() -> None:
+    edition = _full_edition(per_sector=1, more=0)
+    variant = render.render_email(render.make_environment(), edition, layout(edition))
+    assert "%%unsubscribe_url%%" in variant.html and "%%greeting%%" in variant.text
+    personalizer = render.Personalizer(variant)
+    mine = personalizer.fill(
+        {
+            "unsubscribe_url": "https://pub.example.com/unsubscribe/tok1?a=1&b=2",
+            "preferences_url": "https://pub.example.com/preferences/tok1",
+            "greeting": "Good morning, <Ana>.",
+        }
+    )
+    assert 'href="https://pub.example.com/unsubscribe/tok1?a=1&amp;b=2"' in mine.html
+    assert "Good morning, &lt;Ana&gt;." in mine.html and "<Ana>" not in mine.html
+    assert "Unsubscribe: https://pub.example.com/unsubscribe/tok1?a=1&b=2" in mine.text
+    assert "Good morning, <Ana>." in mine.text
+    assert "%%" not in mine.html and "%%" not in mine.text
+    other = personalizer.fill(
+        {
+            "unsubscribe_url": "https://x.example.com/u/2",
+            "preferences_url": "https://x.example.com/p/2",
+            "greeting": "Hi.",
+        }
+    )
+    assert "tok1" not in other.html
+
+
+def test_subject_and_preheader_come_from_the_config_templates() -> None:
+    edition = _full_edition(per_sector=1, more=0)
+    settings = render.RenderSettings(
+        subject="{{ publication }} | {{ edition_date | shortdate }} | {{ story_count }} stories",
+        preheader="Led by {{ top.source }}",
+    )
+    email = render.render_email(
+        render.make_environment(), edition, layout(edition), settings=settings
+    )
+    assert email.subject == "Top Insights Today | 25 Nov 2026 | 9 stories"
+    assert email.preheader == "Led by Outlet 0"
+    bad = render.RenderSettings(subject="{{ no_such_thing.title }}")
+    with pytest.raises(TemplateError, match=r"config: email\.subject"):
+        render.render_email(render.make_environment(), edition, layout(edition), settings=bad)

@@ -1,0 +1,52 @@
+"""The rendered email in a real browser, at phone and desktop widths."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser
+
+from newsletter import pipeline
+from newsletter.config import Config
+from newsletter.store import Store
+from tests.browser import chromium
+from tests.conftest import NOW
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def demo_html(demo_config: Config, tmp_path: Path) -> Path:
+    store = Store.open(demo_config.database_url)
+    pipeline.collect_all(demo_config, store, now=NOW)
+    result = pipeline.preview(demo_config, store, out_dir=tmp_path / "out", now=NOW)
+    assert result.html_path is not None
+    return result.html_path
+
+
+@pytest.mark.parametrize("width", [375, 600])
+def test_email_fits_the_screen_with_safe_links_and_alt_text(
+    browser: Browser, demo_html: Path, width: int
+) -> None:
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(demo_html.as_uri())
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width, f"horizontal scrolling at {width}px: {scroll_width}px wide"
+    hrefs = page.eval_on_selector_all("a", "links => links.map(a => a.getAttribute('href'))")
+    assert len(hrefs) > 20
+    assert all(h and h.startswith(("https://", "http://")) for h in hrefs), hrefs
+    images = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.getAttribute('alt'))")
+    assert all(alt is not None and alt.strip() for alt in images)
+    # every heading and story link can be seen and read
+    assert page.locator("h1").count() == 1
+    first_story = page.locator("h3 a").first
+    assert first_story.is_visible()
+    box = first_story.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+    page.close()

@@ -1,0 +1,89 @@
+"""`preview --serve`: the live page follows template and config edits and shows errors."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+
+from newsletter import pipeline
+from newsletter.config import load_config
+from newsletter.scaffold import init_publication
+from newsletter.store import Store
+from newsletter.web.preview import create_app
+from tests.browser import chromium
+from tests.conftest import NOW
+from tests.webserver import running
+
+
+def _publication(demo_dir: Path) -> Path:
+    """The demo with its own copy of the templates, as `newsletter init` makes them."""
+    init_publication(demo_dir / "pub")
+    config = demo_dir / "config.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + "\ntemplates: pub/templates\n", encoding="utf-8"
+    )
+    loaded = load_config(config)
+    store = Store.open(loaded.database_url)
+    pipeline.collect_all(loaded, store, now=NOW)
+    store.close()
+    return config
+
+
+def test_template_edits_show_on_reload_and_errors_show_on_the_page(demo_dir: Path) -> None:
+    config = _publication(demo_dir)
+    template = demo_dir / "pub" / "templates" / "digest.mjml.j2"
+    with running(create_app(config, now=lambda: NOW)) as base:
+        first = httpx.get(f"{base}/digest.html")
+        assert first.status_code == 200 and "Top story" in first.text
+        version = httpx.get(f"{base}/version").json()["version"]
+
+        time.sleep(0.01)
+        template.write_text(
+            template.read_text(encoding="utf-8").replace("Top story", "Lead story of the day"),
+            encoding="utf-8",
+        )
+        assert httpx.get(f"{base}/version").json()["version"] != version
+        second = httpx.get(f"{base}/digest.html")
+        assert "Lead story of the day" in second.text and "Top story" not in second.text
+
+        original = template.read_text(encoding="utf-8")
+        lines = original.splitlines()
+        lines[9] = lines[9] + " {{ missing_value.attribute }}"
+        template.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        broken = httpx.get(f"{base}/digest.html")
+        assert broken.status_code == 500
+        assert f"{template}, line 10" in broken.text and "missing_value" in broken.text
+
+        template.write_text(original.replace("{% endfor %}", "{% endfr %}", 1), encoding="utf-8")
+        syntax = httpx.get(f"{base}/digest.html")
+        assert syntax.status_code == 500 and f"{template}, line " in syntax.text
+
+        template.write_text(original, encoding="utf-8")
+        assert httpx.get(f"{base}/digest.html").status_code == 200  # the server lived on
+        text = httpx.get(f"{base}/digest.txt")
+        assert text.status_code == 200 and "== Top story ==" in text.text
+
+
+def test_the_page_shows_both_widths_and_reloads_itself(demo_dir: Path) -> None:
+    config = _publication(demo_dir)
+    template = demo_dir / "pub" / "templates" / "digest.mjml.j2"
+    with running(create_app(config, now=lambda: NOW)) as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(f"{base}/")
+        frames = page.locator("iframe")
+        assert frames.count() == 2
+        assert [frames.nth(i).get_attribute("width") for i in range(2)] == ["640", "375"]
+        phone = page.frame_locator("iframe").nth(1)
+        assert phone.locator("h2").first.inner_text().lower() == "top story"
+        template.write_text(
+            template.read_text(encoding="utf-8").replace("Top story", "Lead story"),
+            encoding="utf-8",
+        )
+        page.wait_for_function(
+            "() => (document.querySelectorAll('iframe')[1]?.contentDocument"
+            "?.querySelector('h2')?.innerText || '').toLowerCase() === 'lead story'",
+            timeout=10_000,
+        )
+        page.close()
