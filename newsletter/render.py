@@ -10,10 +10,12 @@ per-reader values go; ``Personalizer`` fills them in for each reader without ren
 
 from __future__ import annotations
 
+import difflib
 import html as html_lib
 import re
 import textwrap
 import traceback
+import xml.parsers.expat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -35,6 +37,8 @@ TEMPLATE_NAMES = (HTML_TEMPLATE, TEXT_TEMPLATE)
 READER_FIELDS = ("unsubscribe_url", "preferences_url", "greeting")
 _PLACEHOLDER = re.compile(r"%%(" + "|".join(READER_FIELDS) + r")%%")
 _BETWEEN_LINES = re.compile(r">\s*\n\s*<")
+_TAG_MISMATCH = xml.parsers.expat.errors.XML_ERROR_TAG_MISMATCH
+_JINJA = re.compile(r"{{.*?}}|{%.*?%}|{#.*?#}")
 
 
 def placeholder(field: str) -> str:
@@ -187,11 +191,45 @@ def _render(
         html = mjml.mjml2html(mjml_source, disable_comments=True)
     except ValueError as exc:
         raise TemplateError(
-            f"{_template_path(env, HTML_TEMPLATE)}: the rendered MJML is not valid: {exc}",
+            f"{_mjml_error_place(env, mjml_source)}: the rendered MJML is not valid: {exc}",
             hint="Check that every mj-* tag in the template is closed and correctly nested.",
         ) from None
     html = _BETWEEN_LINES.sub("><", html)  # line breaks between tags only: inline spaces stay
     return RenderedEmail(subject=subject, html=html, text=text, preheader=preheader)
+
+
+def _mjml_error_place(env: jinja2.Environment, source: str) -> str:
+    """``template, line N`` of the likely cause of an MJML error (MRML gives no position).
+
+    The rendered MJML is read as XML: a mismatched tag is where the reader stops; an element
+    never closed is where it was opened. That line of output is traced back to the template line
+    whose literal text is most like it.
+    """
+    path = _template_path(env, HTML_TEMPLATE)
+    opened: list[int] = []
+    parser = xml.parsers.expat.ParserCreate()
+    parser.StartElementHandler = lambda name, attrs: opened.append(parser.CurrentLineNumber)
+    parser.EndElementHandler = lambda name: opened.pop() if opened else None
+    try:
+        parser.Parse(source, True)
+        return path
+    except xml.parsers.expat.ExpatError as exc:
+        mismatch = exc.code == xml.parsers.expat.errors.codes[_TAG_MISMATCH]
+        unclosed = mismatch or exc.lineno >= source.count("\n")
+        line = opened[-1] if unclosed and opened else exc.lineno
+    rendered = source.splitlines()[line - 1] if 0 < line <= len(source.splitlines()) else ""
+    try:
+        template_lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return path
+    literal = [_JINJA.sub("", text).strip() for text in template_lines]
+    target = rendered.strip()
+    best = max(
+        range(len(template_lines)),
+        key=lambda i: difflib.SequenceMatcher(None, literal[i], target).ratio(),
+        default=None,
+    )
+    return path if best is None else f"{path}, line {best + 1}"
 
 
 def split_top_story(sections: Sequence[Section]) -> tuple[Story | None, list[Section]]:

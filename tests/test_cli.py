@@ -348,3 +348,24 @@ def test_template_error_in_preview_names_the_file_and_line(demo_dir: Path, tmp_p
     assert f"Error: {templates / 'digest.txt.j2'}, line 3:" in stderr and "nme" in stderr
     assert "Hint:" in stderr
     assert not (tmp_path / "p").exists()
+
+
+def test_mjml_error_in_preview_names_the_file_and_line(demo_dir: Path, tmp_path: Path) -> None:
+    templates = demo_dir / "mytemplates"
+    templates.mkdir()
+    (templates / "digest.mjml.j2").write_text(
+        "<mjml>\n<mj-body>\n{% for section in sections %}\n<mj-section>\n<mj-column>\n"
+        "<mj-text>{{ section.sector.name }}</mj-text>\n</mj-section>\n{% endfor %}\n"
+        "</mj-body>\n</mjml>\n",
+        encoding="utf-8",
+    )
+    config = demo_dir / "config.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + "\ntemplates: mytemplates\n", encoding="utf-8"
+    )
+    code, _, stderr = run("--config", str(config), "preview", "--out", str(tmp_path / "p"))
+    assert code == 1
+    assert (
+        f"Error: {templates / 'digest.mjml.j2'}, line 5: the rendered MJML is not valid" in stderr
+    )
+    assert "Hint: Check that every mj-* tag" in stderr

@@ -122,9 +122,10 @@ def test_html_is_escaped_and_text_is_not() -> None:
             "<mjml>\n<mj-body>\n{% for x in %}\n</mj-body></mjml>\n",
             ["{path}, line 3"],
         ),
-        (  # MJML that MRML cannot compile
-            "<mjml><mj-body><mj-section><mj-column>\n</mjml>\n",
-            ["{path}: the rendered MJML is not valid"],
+        (  # MJML that MRML cannot compile: an element never closed
+            "<mjml>\n<mj-body>\n<mj-section>\n<mj-column>\n"
+            "<mj-text>{{ publication }}</mj-text>\n</mj-section>\n</mj-body>\n</mjml>\n",
+            ["{path}, line 4: the rendered MJML is not valid"],
         ),
     ],
 )
