@@ -10,7 +10,7 @@ import logging
 import os
 import webbrowser
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +188,7 @@ def stories(state: State, since: float | None, sector: str | None, as_json: bool
     help="Fetch the feeds first, as the daily send does.",
 )
 @click.option("--serve", is_flag=True, help="Serve a live preview page that follows your edits.")
+@click.option("--send-to", metavar="ADDRESS", help="Also send one copy, marked as a test.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: address.")
 @click.option("--port", default=8001, show_default=True, help="With --serve: port.")
 @pass_state
@@ -200,6 +201,7 @@ def preview(
     serve: bool,
     host: str,
     port: int,
+    send_to: str | None,
 ) -> None:
     """Build today's edition and write it to files without sending.
 
@@ -244,6 +246,8 @@ def preview(
         )
     for path in (result.html_path, result.text_path):
         console.print(f"Wrote {escape(str(path))} ({_size(path.stat().st_size)})")
+    if send_to:
+        _send_test(state, result, send_to)
     if open_browser:
         webbrowser.open(result.html_path.resolve().as_uri())
 
@@ -281,6 +285,30 @@ def _print_collect(console: Console, report: pipeline.CollectReport) -> None:
     console.print(f"{summary} ({report.seconds:.1f} s)")
 
 
+def _send_test(state: State, result: pipeline.PreviewResult, address: str) -> None:
+    from newsletter.delivery import send_test
+    from newsletter.mailers import make_mailer
+    from newsletter.render import make_environment, render_email
+    from newsletter.subscriptions import normalise_email
+
+    config = state.config
+    assert result.edition is not None
+    env = make_environment(config.templates_dir)
+    variant = render_email(
+        env, result.edition, result.sections, settings=pipeline.render_settings(config)
+    )
+    mailer = make_mailer(config)
+    try:
+        message_id = send_test(
+            config, mailer, variant, normalise_email(address), day=result.built.edition_date
+        )
+    finally:
+        mailer.close()
+    state.console.print(
+        f"Sent a test copy to {escape(address)} through {mailer.name} ({message_id})"
+    )
+
+
 def _serve_preview(
     state: State, chosen: tuple[str, ...], host: str, port: int, open_browser: bool
 ) -> None:
@@ -316,7 +344,8 @@ def init(state: State, folder: Path) -> None:
 @cli.command()
 @pass_state
 def status(state: State) -> None:
-    """Show the health of each feed: last success, last error, failures, recent stories.
+    """Show each feed's health (last success, last error, failures, recent stories) and the
+    recent editions with their delivery counts.
 
     A feed failing for longer than collect.flag_failing_after_hours is flagged.
 
@@ -327,6 +356,7 @@ def status(state: State) -> None:
     store = state.store()
     try:
         health = {h.url: h for h in store.feed_health(now=now)}
+        editions = store.recent_editions()
     finally:
         store.close()
     flag_after = timedelta(hours=config.file.collect.flag_failing_after_hours)
@@ -358,6 +388,26 @@ def status(state: State) -> None:
             f"{config.file.collect.flag_failing_after_hours} hours:[/] check the URL, or remove "
             "the feed from the config."
         )
+    _print_editions(console, editions)
+
+
+def _print_editions(console: Console, editions: list[tuple[date, str, dict[str, int]]]) -> None:
+    table = Table(title="Recent editions", title_justify="left")
+    for column in ("date", "status", "sent", "failed", "skipped", "waiting"):
+        table.add_column(column, no_wrap=True)
+    for day, status, counts in editions:
+        waiting = counts.get("pending", 0) + counts.get("claimed", 0)
+        table.add_row(
+            day.isoformat(),
+            status,
+            str(counts.get("sent", 0)),
+            str(counts.get("failed", 0)),
+            str(counts.get("skipped", 0)),
+            str(waiting),
+        )
+    if not editions:
+        table.add_row("none yet", "", "", "", "", "")
+    console.print(table)
 
 
 def _feed_status(h: FeedHealth, now: datetime, flag_after: timedelta) -> tuple[str, str, bool]:
@@ -434,3 +484,7 @@ def _now() -> datetime:
 
 def main() -> None:
     cli(prog_name="newsletter")
+
+
+# The delivery commands live in their own module; importing it registers them on `cli`.
+from newsletter import cli_delivery  # noqa: E402, F401

@@ -147,11 +147,15 @@ class SmtpConfig(_Strict):
 class SendgridConfig(_Strict):
     api_key_env: str = "SENDGRID_API_KEY"  # the key is read from this environment variable
     api_host: str = "https://api.sendgrid.com"  # https://api.eu.sendgrid.com for EU accounts
+    timeout_seconds: float = Field(30, gt=0, le=300)  # one request
+    max_retries: int = Field(4, ge=0, le=10)  # for 5xx answers and timeouts, with backoff
 
 
 class DeliveryConfig(_Strict):
     backend: Literal["outbox", "smtp", "sendgrid"] = "outbox"
     from_address: str = "Top Insights Today <insights@example.com>"
+    batch_size: int = Field(1000, ge=1, le=1000)  # readers per batch (SendGrid allows 1,000)
+    claim_timeout_minutes: float = Field(30, gt=0)  # a batch claimed longer ago is sent again
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     sendgrid: SendgridConfig = Field(default_factory=SendgridConfig)

@@ -5,6 +5,7 @@ No third-party types appear here; a stage that talks to a library converts at it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -127,3 +128,45 @@ class FeedResult:
     warnings: tuple[str, ...] = ()
     moved_to: str | None = None  # a permanent redirect to this URL was recorded
     seconds: float = 0.0  # time spent fetching and parsing
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """A reader. ``sectors`` empty means every sector."""
+
+    id: int
+    email: str  # normalised
+    name: str = ""
+    sectors: tuple[str, ...] = ()
+    status: str = "confirmed"  # pending | confirmed | unsubscribed | bounced
+    token: str = ""  # secret, in the reader's unsubscribe and preferences links
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One reader of one batch, with the values that fill their copy's placeholders."""
+
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    name: str
+    values: Mapping[str, str]  # unsubscribe_url, preferences_url, greeting
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What a mailer did with one batch: provider message ids, or errors, per delivery id."""
+
+    sent: Mapping[int, str]  # delivery id → message id
+    failed: Mapping[int, str]  # delivery id → error
+
+
+@dataclass(frozen=True, slots=True)
+class SendReport:
+    edition_date: date
+    sent: int
+    failed: int
+    skipped: int
+    already_sent: int
+    seconds: float
+    dry_run: bool = False

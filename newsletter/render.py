@@ -35,7 +35,8 @@ TEMPLATE_NAMES = (HTML_TEMPLATE, TEXT_TEMPLATE)
 
 # Per-reader values, filled in after rendering. The same markers go to SendGrid as substitutions.
 READER_FIELDS = ("unsubscribe_url", "preferences_url", "greeting")
-_PLACEHOLDER = re.compile(r"%%(" + "|".join(READER_FIELDS) + r")%%")
+# The HTML part holds %%field%% (filled HTML-escaped), the text part %%field.text%% (filled raw).
+_PLACEHOLDER = re.compile(r"%%((?:" + "|".join(READER_FIELDS) + r")(?:\.text)?)%%")
 _BETWEEN_LINES = re.compile(r">\s*\n\s*<")
 _TAG_MISMATCH = xml.parsers.expat.errors.XML_ERROR_TAG_MISMATCH
 _JINJA = re.compile(r"{{.*?}}|{%.*?%}|{#.*?#}")
@@ -181,12 +182,11 @@ def _render(
         "privacy_url": settings.privacy_url,
         "lang": settings.language,
         "teaser_length": settings.teaser_length,
-        "unsubscribe_url": placeholder("unsubscribe_url"),
-        "preferences_url": placeholder("preferences_url"),
-        "greeting": placeholder("greeting"),
+        **{field: placeholder(field) for field in READER_FIELDS},
     }
     mjml_source = _render_template(env, HTML_TEMPLATE, context)
-    text = _render_template(env, TEXT_TEMPLATE, context)
+    text_context = {**context, **{f: placeholder(f"{f}.text") for f in READER_FIELDS}}
+    text = _render_template(env, TEXT_TEMPLATE, text_context)
     try:
         html = mjml.mjml2html(mjml_source, disable_comments=True)
     except ValueError as exc:
@@ -300,15 +300,24 @@ class Personalizer:
 
     def fill(self, values: Mapping[str, str]) -> RenderedEmail:
         """The email for one reader; values are escaped for the HTML part."""
-        escaped = {k: html_lib.escape(v, quote=True) for k, v in values.items()}
-        return replace(self.email, html=_join(self._html, escaped), text=_join(self._text, values))
+        filled = substitutions(values)
+        return replace(self.email, html=_join(self._html, filled), text=_join(self._text, filled))
 
 
-def _join(parts: list[str], values: Mapping[str, str]) -> str:
+def substitutions(values: Mapping[str, str]) -> dict[str, str]:
+    """Placeholder → value for one reader: HTML-escaped for the HTML part, raw for the text."""
+    out: dict[str, str] = {}
+    for field, value in values.items():
+        out[placeholder(field)] = html_lib.escape(value, quote=True)
+        out[placeholder(f"{field}.text")] = value
+    return out
+
+
+def _join(parts: list[str], filled: Mapping[str, str]) -> str:
     # re.split with one group: text, field, text, field, ..., text
     out = parts[:]
     for i in range(1, len(out), 2):
-        out[i] = values.get(out[i], "")
+        out[i] = filled.get(placeholder(out[i]), "")
     return "".join(out)
 
 

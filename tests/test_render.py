@@ -215,7 +215,7 @@ def test_accessible_structure() -> None:
 def test_readers_get_their_own_links_and_greeting_escaped() -> None:
     edition = _full_edition(per_sector=1, more=0)
     variant = render.render_email(render.make_environment(), edition, layout(edition))
-    assert "%%unsubscribe_url%%" in variant.html and "%%greeting%%" in variant.text
+    assert "%%unsubscribe_url%%" in variant.html and "%%greeting.text%%" in variant.text
     personalizer = render.Personalizer(variant)
     mine = personalizer.fill(
         {

@@ -25,11 +25,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from newsletter.classify import headline_key
 from newsletter.errors import NewsletterError
 from newsletter.models import Edition, FeedSource, FeedState, Seen, Story
+from newsletter.store.ledger import LedgerQueries
 from newsletter.store.snapshot import edition_from_json, edition_to_json
 from newsletter.store.tables import edition_stories, editions, feeds, stories
 
@@ -42,8 +43,8 @@ class StoreError(NewsletterError):
     """The database could not be opened or migrated."""
 
 
-class Store:
-    """Feeds and stories (and, later, editions, subscribers and deliveries) in one database."""
+class Store(LedgerQueries):
+    """Feeds, stories, editions, subscribers and the send ledger, in one database."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -313,8 +314,18 @@ class Store:
 
     # editions ----------------------------------------------------------------------------------
 
-    def save_edition(self, edition: Edition, *, status: str, now: datetime) -> None:
-        """Store (or replace) the edition of its date with its stories; a sent one stays as sent."""
+    def save_edition(self, edition: Edition, *, status: str, now: datetime) -> bool:
+        """Store (or replace) the edition of its date with its stories; False if it is frozen.
+
+        A frozen, sending or sent edition is never replaced (it is what readers get), so two
+        senders that build at once both end up sending the first one stored.
+        """
+        try:
+            return self._save_edition(edition, status=status, now=now)
+        except IntegrityError:  # another process stored this date's edition first
+            return False
+
+    def _save_edition(self, edition: Edition, *, status: str, now: datetime) -> bool:
         carried = {
             s.id: {"story_id": s.id, "url": s.url, "headline": headline_key(s.title)}
             for section in edition.sections
@@ -338,11 +349,8 @@ class Store:
                 )
                 edition_id = inserted.inserted_primary_key[0]  # type: ignore[index]
             else:
-                if row.status in SENT:
-                    raise NewsletterError(
-                        f"the edition of {edition.edition_date} was already sent",
-                        hint="A sent edition is never rebuilt.",
-                    )
+                if row.status in FROZEN:
+                    return False
                 edition_id = row.id
                 conn.execute(update(editions).where(editions.c.id == row.id).values(values))
                 conn.execute(delete(edition_stories).where(edition_stories.c.edition_id == row.id))
@@ -351,6 +359,7 @@ class Store:
                     insert(edition_stories),
                     [{"edition_id": edition_id, **item} for item in carried.values()],
                 )
+        return True
 
     def edition(self, edition_date: date) -> tuple[Edition, str] | None:
         """The stored edition of a date and its status, if there is one."""
@@ -383,6 +392,7 @@ class Store:
 
 
 SENT = ("sending", "sent")
+FROZEN = ("frozen", "sending", "sent")
 
 
 def _healthy(now: datetime) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 
@@ -100,4 +101,38 @@ edition_stories = Table(
     Column("story_id", String(32), primary_key=True),
     Column("url", Text, nullable=False),
     Column("headline", Text, nullable=False),
+)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),  # normalised
+    Column("name", String(200), nullable=False),
+    Column("sectors", Text, nullable=False),  # JSON list of slugs; [] = every sector
+    Column("status", String(16), nullable=False),  # pending | confirmed | unsubscribed | bounced
+    Column("token", String(64), nullable=False, unique=True),  # secret; revocable
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_subscribers_status", "status"),
+)
+
+# The send ledger: one row per (edition, reader). A batch is claimed, sent, then recorded.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("edition_id", Integer, ForeignKey("editions.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("status", String(16), nullable=False),  # pending | claimed | sent | failed | skipped
+    Column("claim", String(64), nullable=True),  # who holds it: host:pid:random
+    Column("claimed_at", UTCDateTime(), nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=True),
+    Column("message_id", String(200), nullable=True),
+    Column("error", Text, nullable=True),
+    UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
+    Index("ix_deliveries_edition_status", "edition_id", "status"),
 )

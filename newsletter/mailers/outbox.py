@@ -1,0 +1,55 @@
+"""The default mailer: one ``.eml`` file per reader, in a folder per edition."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from newsletter.mailers.message import personal_messages
+from newsletter.models import BatchResult, Recipient, RenderedEmail
+
+
+class OutboxMailer:
+    name = "outbox"
+    max_batch = 1000
+
+    def __init__(self, folder: Path, *, from_address: str) -> None:
+        self.folder = folder
+        self.from_address = from_address
+
+    def send_batch(
+        self,
+        email: RenderedEmail,
+        recipients: Sequence[Recipient],
+        *,
+        edition_id: int,
+        edition_date: date,
+        dry_run: bool = False,
+    ) -> BatchResult:
+        if dry_run:  # writes nothing
+            return BatchResult(sent={r.delivery_id: "dry-run" for r in recipients}, failed={})
+        target = self.folder / edition_date.isoformat()
+        target.mkdir(parents=True, exist_ok=True)
+        sent: dict[int, str] = {}
+        failed: dict[int, str] = {}
+        for recipient, message in personal_messages(
+            email,
+            recipients,
+            from_address=self.from_address,
+            edition_id=edition_id,
+            edition_date=edition_date,
+        ):
+            path = target / f"{recipient.subscriber_id:08d}.eml"
+            partial = path.with_suffix(".eml.part")
+            try:
+                partial.write_bytes(bytes(message))
+                partial.replace(path)  # a reader's file is complete or absent
+            except OSError as exc:
+                failed[recipient.delivery_id] = f"cannot write {path}: {exc.strerror}"
+                continue
+            sent[recipient.delivery_id] = str(message["Message-ID"])
+        return BatchResult(sent=sent, failed=failed)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,160 @@
+"""SendGrid: one request per batch of at most 1,000 readers, one personalization each.
+
+Each reader's links and greeting go as substitutions, so the variant is sent as is. Rate limits
+(429) wait until ``X-RateLimit-Reset`` (or ``Retry-After``) and go on; 5xx answers and timeouts
+are retried with backoff, then the batch fails and the send goes on; 400 fails the batch with
+SendGrid's message; 401 and 403 stop the whole send, since no batch can succeed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.error
+from collections.abc import Callable, Sequence
+from datetime import date
+from email.utils import parseaddr
+from typing import Any
+
+import sendgrid
+from python_http_client import exceptions as http_errors
+
+from newsletter.errors import DeliveryError
+from newsletter.mailers.message import list_headers
+from newsletter.models import BatchResult, Recipient, RenderedEmail
+from newsletter.render import substitutions
+
+logger = logging.getLogger(__name__)
+
+MAX_WAIT = 120.0  # seconds: the longest a rate limit is waited out in one go
+
+
+class SendgridMailer:
+    name = "sendgrid"
+    max_batch = 1000
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        api_host: str,
+        from_address: str,
+        timeout: float = 30,
+        max_retries: int = 4,
+        backoff: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = sendgrid.SendGridAPIClient(api_key=api_key, host=api_host.rstrip("/"))
+        self._client.client.timeout = timeout
+        self.api_host = api_host
+        name, address = parseaddr(from_address)
+        self.sender = {"email": address, **({"name": name} if name else {})}
+        self.max_retries, self.backoff = max_retries, backoff
+        self._sleep, self._clock = sleep, clock
+        self.requests = 0
+
+    def payload(
+        self,
+        email: RenderedEmail,
+        recipients: Sequence[Recipient],
+        *,
+        edition_id: int,
+        edition_date: date,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        return {
+            "personalizations": [
+                {
+                    "to": [{"email": r.email, **({"name": r.name} if r.name else {})}],
+                    "substitutions": substitutions(r.values),
+                    "custom_args": {
+                        "edition_id": str(edition_id),
+                        "subscriber_id": str(r.subscriber_id),
+                    },
+                    "headers": list_headers(r.values["unsubscribe_url"]),
+                }
+                for r in recipients
+            ],
+            "from": self.sender,
+            "subject": email.subject,
+            "content": [
+                {"type": "text/plain", "value": email.text},
+                {"type": "text/html", "value": email.html},
+            ],
+            "categories": [f"edition-{edition_date.isoformat()}"],
+            "mail_settings": {"sandbox_mode": {"enable": dry_run}},
+        }
+
+    def send_batch(
+        self,
+        email: RenderedEmail,
+        recipients: Sequence[Recipient],
+        *,
+        edition_id: int,
+        edition_date: date,
+        dry_run: bool = False,
+    ) -> BatchResult:
+        if len(recipients) > self.max_batch:
+            raise ValueError(f"a SendGrid batch holds at most {self.max_batch} readers")
+        body = self.payload(
+            email, recipients, edition_id=edition_id, edition_date=edition_date, dry_run=dry_run
+        )
+        failures = 0
+        while True:
+            self.requests += 1
+            try:
+                response = self._client.client.mail.send.post(request_body=body)
+            except (http_errors.UnauthorizedError, http_errors.ForbiddenError) as exc:
+                raise DeliveryError(
+                    f"SendGrid refused the API key (HTTP {exc.status_code}): {_message(exc)}",
+                    hint="Check the key in the environment variable named by "
+                    "delivery.sendgrid.api_key_env, and that it may send mail.",
+                ) from None
+            except http_errors.TooManyRequestsError as exc:
+                wait = self._rate_limit_wait(exc)
+                logger.info("SendGrid rate limit: waiting %.1f s", wait)
+                self._sleep(wait)
+                continue
+            except http_errors.HTTPError as exc:
+                status = int(getattr(exc, "status_code", 0) or 0)
+                if status < 500:
+                    error = f"SendGrid HTTP {status}: {_message(exc)}"
+                    return BatchResult(sent={}, failed={r.delivery_id: error for r in recipients})
+                problem = f"SendGrid HTTP {status}"
+            except (TimeoutError, urllib.error.URLError, OSError) as exc:
+                problem = f"SendGrid did not answer: {exc}"
+            else:
+                message_id = response.headers.get("X-Message-Id", "") if response.headers else ""
+                return BatchResult(
+                    sent={r.delivery_id: f"{message_id}.{r.subscriber_id}" for r in recipients},
+                    failed={},
+                )
+            failures += 1
+            if failures > self.max_retries:
+                error = f"{problem}, {failures} attempts"
+                return BatchResult(sent={}, failed={r.delivery_id: error for r in recipients})
+            self._sleep(self.backoff * 2 ** (failures - 1))
+
+    def _rate_limit_wait(self, exc: http_errors.HTTPError) -> float:
+        headers = getattr(exc, "headers", None) or {}
+        reset = headers.get("X-RateLimit-Reset")
+        if reset and reset.strip().isdigit():
+            return min(MAX_WAIT, max(0.0, float(reset) - self._clock()) + 0.05)
+        retry = headers.get("Retry-After")
+        if retry and retry.strip().replace(".", "", 1).isdigit():
+            return min(MAX_WAIT, float(retry))
+        return 1.0
+
+    def close(self) -> None:
+        pass
+
+
+def _message(exc: http_errors.HTTPError) -> str:
+    body = getattr(exc, "body", b"") or b""
+    try:
+        data = json.loads(body)
+        return "; ".join(str(e.get("message", e)) for e in data.get("errors", [])) or str(data)
+    except (ValueError, AttributeError, TypeError):
+        return body.decode("utf-8", "replace")[:300] if isinstance(body, bytes) else str(body)

@@ -1,0 +1,124 @@
+"""SMTP: one connection for the whole send, STARTTLS or TLS, transient 4xx answers retried."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import smtplib
+import ssl
+import time
+from collections.abc import Sequence
+from datetime import date
+
+from newsletter.errors import DeliveryError
+from newsletter.mailers.message import personal_messages
+from newsletter.models import BatchResult, Recipient, RenderedEmail
+
+logger = logging.getLogger(__name__)
+
+
+class SmtpMailer:
+    name = "smtp"
+    max_batch = 100
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        security: str = "none",
+        username: str | None = None,
+        password: str | None = None,
+        from_address: str,
+        timeout: float = 30,
+        retries: int = 3,
+        backoff: float = 1.0,
+    ) -> None:
+        self.host, self.port, self.security = host, port, security
+        self.username, self._password = username, password
+        self.from_address = from_address
+        self.timeout, self.retries, self.backoff = timeout, retries, backoff
+        self._smtp: smtplib.SMTP | None = None
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._smtp is not None:
+            return self._smtp
+        try:
+            if self.security == "tls":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
+                )
+            else:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                if self.security == "starttls":
+                    smtp.starttls(context=ssl.create_default_context())
+            if self.username:
+                smtp.login(self.username, self._password or "")
+        except smtplib.SMTPAuthenticationError as exc:
+            raise DeliveryError(
+                f"SMTP server {self.host}:{self.port} refused the login: {exc.smtp_code}",
+                hint="Check delivery.smtp.username and the password in its environment variable.",
+            ) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DeliveryError(
+                f"cannot connect to SMTP server {self.host}:{self.port}: {exc}",
+                hint="Check delivery.smtp.host, port and security in the config.",
+            ) from None
+        self._smtp = smtp
+        return smtp
+
+    def send_batch(
+        self,
+        email: RenderedEmail,
+        recipients: Sequence[Recipient],
+        *,
+        edition_id: int,
+        edition_date: date,
+        dry_run: bool = False,
+    ) -> BatchResult:
+        if dry_run:
+            return BatchResult(sent={r.delivery_id: "dry-run" for r in recipients}, failed={})
+        sent: dict[int, str] = {}
+        failed: dict[int, str] = {}
+        for recipient, message in personal_messages(
+            email,
+            recipients,
+            from_address=self.from_address,
+            edition_id=edition_id,
+            edition_date=edition_date,
+        ):
+            error = self._send(message)
+            if error is None:
+                sent[recipient.delivery_id] = str(message["Message-ID"])
+            else:
+                failed[recipient.delivery_id] = error
+        return BatchResult(sent=sent, failed=failed)
+
+    def _send(self, message: object) -> str | None:
+        """None when sent; else why not. 4xx and dropped connections are retried."""
+        last = ""
+        for attempt in range(self.retries + 1):
+            try:
+                self._connection().send_message(message)  # type: ignore[arg-type]
+                return None
+            except smtplib.SMTPRecipientsRefused as exc:
+                codes = [code for code, _ in exc.recipients.values()]
+                if all(500 <= code < 600 for code in codes):
+                    return f"refused: {exc.recipients}"
+                last = f"refused for now: {exc.recipients}"
+            except smtplib.SMTPResponseException as exc:
+                if 500 <= exc.smtp_code < 600:
+                    return f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"
+                last = f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                last = f"connection lost: {exc}"
+                self._smtp = None
+            if attempt < self.retries:
+                time.sleep(self.backoff * 2**attempt)
+        return last
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                self._smtp.quit()
+            self._smtp = None

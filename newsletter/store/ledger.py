@@ -1,0 +1,317 @@
+"""Subscribers and the send ledger: the queries behind ``newsletter send``.
+
+The ledger has one row per (edition, reader), unique. A send claims a batch of rows (status
+``claimed``, with its own claim id), sends it, then records each row as ``sent``, ``failed`` or
+``skipped``. A claim whose process has died is released by the next send, so nobody is missed;
+only the readers of the batch that was in flight when a process died can get a second copy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Engine,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+
+from newsletter.models import Subscriber
+from newsletter.store.tables import deliveries, editions, subscribers
+
+ACTIVE = "confirmed"
+
+
+def _subscriber(row: Any) -> Subscriber:
+    return Subscriber(
+        id=row.id,
+        email=row.email,
+        name=row.name,
+        sectors=tuple(json.loads(row.sectors)),
+        status=row.status,
+        token=row.token,
+    )
+
+
+class LedgerQueries:
+    """Mixed into ``Store``: subscribers, editions' ids and statuses, and deliveries."""
+
+    engine: Engine
+
+    # subscribers -------------------------------------------------------------------------------
+
+    def upsert_subscriber(
+        self,
+        email: str,
+        *,
+        name: str,
+        sectors: Sequence[str],
+        status: str,
+        token: str,
+        now: datetime,
+    ) -> tuple[Subscriber, bool]:
+        """Add a reader, or update the name and sectors of a known one; (reader, created)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(subscribers).where(subscribers.c.email == email)).first()
+            if row is None:
+                conn.execute(
+                    insert(subscribers).values(
+                        email=email,
+                        name=name,
+                        sectors=json.dumps(list(sectors)),
+                        status=status,
+                        token=token,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                created = True
+            else:
+                conn.execute(
+                    update(subscribers)
+                    .where(subscribers.c.id == row.id)
+                    .values(name=name, sectors=json.dumps(list(sectors)), updated_at=now)
+                )
+                created = False
+            row = conn.execute(select(subscribers).where(subscribers.c.email == email)).one()
+        return _subscriber(row), created
+
+    def subscriber_list(self, *, status: str | None = None) -> list[Subscriber]:
+        query = select(subscribers).order_by(subscribers.c.id)
+        if status is not None:
+            query = query.where(subscribers.c.status == status)
+        with self.engine.connect() as conn:
+            return [_subscriber(row) for row in conn.execute(query)]
+
+    def set_subscriber_status(self, email: str, status: str, *, now: datetime) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(subscribers)
+                .where(subscribers.c.email == email)
+                .values(status=status, updated_at=now)
+            )
+        return bool(result.rowcount)
+
+    # editions ----------------------------------------------------------------------------------
+
+    def edition_ref(self, edition_date: date) -> tuple[int, str] | None:
+        """(id, status) of the stored edition of a date."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(editions.c.id, editions.c.status).where(
+                    editions.c.edition_date == edition_date
+                )
+            ).first()
+        return None if row is None else (row.id, row.status)
+
+    def set_edition_status(self, edition_id: int, status: str, *, now: datetime) -> None:
+        values: dict[str, Any] = {"status": status}
+        if status == "sent":
+            values["sent_at"] = now
+        with self.engine.begin() as conn:
+            conn.execute(update(editions).where(editions.c.id == edition_id).values(values))
+
+    def recent_editions(self, limit: int = 7) -> list[tuple[date, str, dict[str, int]]]:
+        """The latest editions with their delivery counts by status."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(editions.c.id, editions.c.edition_date, editions.c.status)
+                .order_by(editions.c.edition_date.desc())
+                .limit(limit)
+            ).all()
+            out = []
+            for row in rows:
+                counts = {
+                    str(status): int(n)
+                    for status, n in conn.execute(
+                        select(deliveries.c.status, func.count())
+                        .where(deliveries.c.edition_id == row.id)
+                        .group_by(deliveries.c.status)
+                    )
+                }
+                out.append((row.edition_date, row.status, counts))
+        return out
+
+    # deliveries --------------------------------------------------------------------------------
+
+    def seed_deliveries(self, edition_id: int) -> int:
+        """A pending row for every confirmed reader who has none for this edition yet."""
+        have = select(deliveries.c.subscriber_id).where(deliveries.c.edition_id == edition_id)
+        source = select(
+            literal(edition_id, Integer),
+            subscribers.c.id,
+            literal("pending", String),
+            literal(0, Integer),
+        ).where(subscribers.c.status == ACTIVE, subscribers.c.id.not_in(have))
+        # rows of one sector combination get neighbouring ids, so a batch claimed in id order
+        # holds few combinations: few requests per batch
+        source = source.order_by(subscribers.c.sectors, subscribers.c.id)
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(deliveries).from_select(
+                    ["edition_id", "subscriber_id", "status", "attempts"], source
+                )
+            )
+        return int(result.rowcount or 0)
+
+    def release_abandoned(
+        self, edition_id: int, *, alive: Callable[[str], bool], stale_before: datetime
+    ) -> int:
+        """Put claims of dead (or long-silent) senders back in the queue; returns how many."""
+        with self.engine.begin() as conn:
+            claims = conn.execute(
+                select(deliveries.c.claim, func.min(deliveries.c.claimed_at))
+                .where(deliveries.c.edition_id == edition_id, deliveries.c.status == "claimed")
+                .group_by(deliveries.c.claim)
+            ).all()
+            released = 0
+            for claim, claimed_at in claims:
+                if claim is None or not alive(claim) or claimed_at < stale_before:
+                    result = conn.execute(
+                        update(deliveries)
+                        .where(
+                            deliveries.c.edition_id == edition_id,
+                            deliveries.c.status == "claimed",
+                            deliveries.c.claim == claim,
+                        )
+                        .values(status="pending", claim=None, claimed_at=None)
+                    )
+                    released += int(result.rowcount or 0)
+        return released
+
+    def claim_batch(
+        self, edition_id: int, *, claim: str, size: int, now: datetime
+    ) -> list[tuple[int, Subscriber]]:
+        """Claim up to ``size`` pending rows for this sender; (delivery id, reader) pairs.
+
+        One UPDATE with the status checked again in its own WHERE: two senders at once can never
+        both claim a row.
+        """
+        pending = (
+            select(deliveries.c.id)
+            .where(deliveries.c.edition_id == edition_id, deliveries.c.status == "pending")
+            .order_by(deliveries.c.id)
+            .limit(size)
+            .scalar_subquery()
+        )
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_(pending), deliveries.c.status == "pending")
+                .values(
+                    status="claimed",
+                    claim=claim,
+                    claimed_at=now,
+                    attempts=deliveries.c.attempts + 1,
+                )
+            )
+            rows = conn.execute(
+                select(deliveries.c.id.label("delivery_id"), subscribers)
+                .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+                .where(
+                    and_(
+                        deliveries.c.edition_id == edition_id,
+                        deliveries.c.status == "claimed",
+                        deliveries.c.claim == claim,
+                    )
+                )
+                .order_by(deliveries.c.id)
+            ).all()
+        return [(row.delivery_id, _subscriber(row)) for row in rows]
+
+    def record_deliveries(
+        self,
+        *,
+        sent: Mapping[int, str] | None = None,
+        failed: Mapping[int, str] | None = None,
+        skipped: Mapping[int, str] | None = None,
+        now: datetime,
+    ) -> None:
+        """Record the outcome of a claimed batch (delivery id → message id or error) at once."""
+        rows = [
+            {"row_id": i, "status": "sent", "message_id": v, "error": None, "sent_at": now}
+            for i, v in (sent or {}).items()
+        ]
+        rows += [
+            {"row_id": i, "status": "failed", "message_id": None, "error": v, "sent_at": None}
+            for i, v in (failed or {}).items()
+        ]
+        rows += [
+            {"row_id": i, "status": "skipped", "message_id": None, "error": v, "sent_at": None}
+            for i, v in (skipped or {}).items()
+        ]
+        if not rows:
+            return
+        statement = (
+            update(deliveries)
+            .where(deliveries.c.id == bindparam("row_id"))
+            .values(
+                status=bindparam("status"),
+                message_id=bindparam("message_id"),
+                error=bindparam("error"),
+                sent_at=bindparam("sent_at"),
+                claim=None,
+            )
+        )
+        with self.engine.begin() as conn:
+            conn.execute(statement, rows)  # one executemany for the whole batch
+
+    def retry_failed(self, edition_id: int) -> int:
+        """Queue this edition's failed deliveries again; returns how many."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(deliveries)
+                .where(deliveries.c.edition_id == edition_id, deliveries.c.status == "failed")
+                .values(status="pending", error=None)
+            )
+        return int(result.rowcount or 0)
+
+    def release_claim(self, claim: str) -> None:
+        """Give a claimed batch back untouched (the send stopped before sending it)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.claim == claim, deliveries.c.status == "claimed")
+                .values(status="pending", claim=None, claimed_at=None)
+            )
+
+    def delivery_counts(self, edition_id: int) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(deliveries.c.status, func.count())
+                .where(deliveries.c.edition_id == edition_id)
+                .group_by(deliveries.c.status)
+            ).all()
+        return {status: int(n) for status, n in rows}
+
+    def deliveries_of(self, edition_id: int) -> list[tuple[str, str, int]]:
+        """(reader's email, status, attempts) for every row of an edition."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(subscribers.c.email, deliveries.c.status, deliveries.c.attempts)
+                .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+                .where(deliveries.c.edition_id == edition_id)
+                .order_by(subscribers.c.email)
+            ).all()
+        return [(r.email, r.status, r.attempts) for r in rows]
+
+    def confirmed_readers(self, *, after_id: int, size: int) -> list[Subscriber]:
+        """Confirmed readers in id order, a page at a time (for a dry run)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(subscribers)
+                .where(subscribers.c.status == ACTIVE, subscribers.c.id > after_id)
+                .order_by(subscribers.c.id)
+                .limit(size)
+            ).all()
+        return [_subscriber(row) for row in rows]

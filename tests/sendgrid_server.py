@@ -1,0 +1,171 @@
+"""A local stand-in for SendGrid's ``/v3/mail/send`` that enforces the documented limits.
+
+At most 1,000 personalizations and 1,000 recipients per request, each address once per
+request, the required fields (from, subject, content, personalizations with ``to``), content
+types in order (text/plain first), at most 10,000 bytes of substitutions and of custom_args per
+personalization, 30 MB per request, a valid API key. Faults can be queued: a 429 with a reset
+time, 500, a silent wait longer than the client's timeout, 400.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+MAX_PERSONALIZATIONS = 1000
+MAX_RECIPIENTS = 1000
+MAX_BYTES = 30 * 1024 * 1024
+
+
+def problems(body: dict[str, Any]) -> list[str]:
+    """What SendGrid would refuse in this request (empty when it is acceptable)."""
+    errors: list[str] = []
+    people = body.get("personalizations")
+    if not isinstance(people, list) or not people:
+        return [
+            "The personalizations field is required and must have at least one personalization."
+        ]
+    if len(people) > MAX_PERSONALIZATIONS:
+        errors.append("The personalizations field must have at most 1000 personalizations.")
+    seen: set[str] = set()
+    recipients = 0
+    for p in people:
+        if not p.get("to"):
+            errors.append("The to array is required for all personalization objects.")
+        for kind in ("to", "cc", "bcc"):
+            for person in p.get(kind, []):
+                address = str(person.get("email", "")).lower()
+                if "@" not in address:
+                    errors.append(f"Invalid email address {address!r}.")
+                if address in seen:
+                    errors.append(f"Each email address must be unique in a request: {address}.")
+                seen.add(address)
+                recipients += 1
+        for key in ("substitutions", "custom_args"):
+            if len(json.dumps(p.get(key, {}))) > 10_000:
+                errors.append(f"The {key} of a personalization must be at most 10000 bytes.")
+    if recipients > MAX_RECIPIENTS:
+        errors.append("The total number of recipients must be at most 1000.")
+    if not body.get("from", {}).get("email"):
+        errors.append("The from object must be provided for every email send.")
+    if not body.get("subject") and not all(p.get("subject") for p in people):
+        errors.append("The subject is required.")
+    content = body.get("content")
+    if not content or not all(c.get("type") and c.get("value") for c in content):
+        errors.append("The content value must be a string at least one character in length.")
+    elif any(c["type"] == "text/plain" for c in content) and content[0]["type"] != "text/plain":
+        errors.append("If present, text/plain content must be first.")
+    if len(body.get("categories", [])) > 10:
+        errors.append("Too many categories: at most 10.")
+    return errors
+
+
+class SendgridServer:
+    def __init__(self, api_key: str = "SG.test-key", *, keep_bodies: bool = True) -> None:
+        self.api_key = api_key
+        self.keep_bodies = keep_bodies
+        self.faults: deque[tuple[str, float]] = deque()
+        self.accepted: list[dict[str, Any]] = []
+        self.requests = 0
+        self.recipients: dict[str, int] = {}
+        self.delay = 0.0  # seconds before each answer
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                raw = self.rfile.read(length)
+                with server.lock:
+                    server.requests += 1
+                    fault = server.faults.popleft() if server.faults else None
+                if server.delay:
+                    time.sleep(server.delay)
+                if self.path != "/v3/mail/send":
+                    return self._answer(404, {"errors": [{"message": "not found"}]})
+                if self.headers.get("Authorization") != f"Bearer {server.api_key}":
+                    return self._answer(
+                        401,
+                        {
+                            "errors": [
+                                {
+                                    "message": "The provided "
+                                    "authorization grant is invalid, expired, or revoked"
+                                }
+                            ]
+                        },
+                    )
+                if fault is not None:
+                    kind, value = fault
+                    if kind == "429":
+                        reset = int(time.time() + value)
+                        return self._answer(
+                            429,
+                            {"errors": [{"message": "too many requests"}]},
+                            {"X-RateLimit-Reset": str(reset)},
+                        )
+                    if kind == "500":
+                        return self._answer(500, {"errors": [{"message": "internal error"}]})
+                    if kind == "timeout":
+                        time.sleep(value)
+                        return self._answer(503, {"errors": [{"message": "late"}]})
+                    if kind == "400":
+                        return self._answer(400, {"errors": [{"message": "forced bad request"}]})
+                if length > MAX_BYTES:
+                    return self._answer(413, {"errors": [{"message": "too large"}]})
+                body = json.loads(raw)
+                found = problems(body)
+                if found:
+                    return self._answer(400, {"errors": [{"message": m} for m in found]})
+                with server.lock:
+                    for p in body["personalizations"]:
+                        for person in p["to"]:
+                            address = person["email"].lower()
+                            server.recipients[address] = server.recipients.get(address, 0) + 1
+                    if server.keep_bodies:
+                        server.accepted.append(body)
+                self._answer(202, None, {"X-Message-Id": secrets.token_hex(8)})
+
+            def _answer(
+                self, status: int, payload: object, headers: dict[str, str] | None = None
+            ) -> None:
+                data = b"" if payload is None else json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    for key, value in (headers or {}).items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.block_on_close = False
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+
+@contextmanager
+def sendgrid_server(**kwargs: Any) -> Iterator[SendgridServer]:
+    server = SendgridServer(**kwargs)
+    thread = threading.Thread(target=server.httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()

@@ -1,0 +1,245 @@
+"""The three mailers against real local parts: a /v3/mail/send server, aiosmtpd, files."""
+
+from __future__ import annotations
+
+import email
+import socket
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from newsletter import render
+from newsletter.digest import build_edition, layout
+from newsletter.errors import DeliveryError
+from newsletter.mailers.outbox import OutboxMailer
+from newsletter.mailers.sendgrid import SendgridMailer
+from newsletter.mailers.smtp import SmtpMailer
+from newsletter.models import Recipient, RenderedEmail, Sector, Story
+from tests.conftest import NOW
+from tests.sendgrid_server import SendgridServer, problems, sendgrid_server
+
+DAY = NOW.date()
+
+
+@pytest.fixture(scope="module")
+def variant() -> RenderedEmail:
+    story = Story(
+        id="a",
+        title="Crude & <gas> prices rise",
+        url="https://x.example.com/a",
+        summary="Brent rose.",
+        source="Wire",
+        published=NOW - timedelta(hours=1),
+        sectors=("oil-gas",),
+    )
+    edition = build_edition(
+        [story], [Sector("oil-gas", "Oil & Gas")], publication="Briefing", edition_date=DAY, now=NOW
+    )
+    return render.render_email(render.make_environment(), edition, layout(edition))
+
+
+def readers(n: int, start: int = 0) -> list[Recipient]:
+    return [
+        Recipient(
+            delivery_id=i,
+            subscriber_id=1000 + i,
+            email=f"reader{i}@example.com",
+            name=f"Reader {i}" if i % 2 else "",
+            values={
+                "unsubscribe_url": f"https://pub.example.com/unsubscribe/t{i}?a=1&b=2",
+                "preferences_url": f"https://pub.example.com/preferences/t{i}",
+                "greeting": f"Good morning, <R{i}>." if i % 2 else "Good morning.",
+            },
+        )
+        for i in range(start, start + n)
+    ]
+
+
+def mailer(server: SendgridServer, **kwargs: float) -> SendgridMailer:
+    return SendgridMailer(
+        api_key=server.api_key,
+        api_host=server.url,
+        from_address="Briefing <news@pub.example.com>",
+        timeout=kwargs.get("timeout", 30),
+        max_retries=int(kwargs.get("max_retries", 4)),
+        backoff=kwargs.get("backoff", 1.0),
+    )
+
+
+@pytest.fixture
+def sendgrid() -> Iterator[SendgridServer]:
+    with sendgrid_server() as server:
+        yield server
+
+
+def test_sendgrid_batch_is_one_request_with_a_personalization_per_reader(
+    sendgrid: SendgridServer, variant: RenderedEmail
+) -> None:
+    result = mailer(sendgrid).send_batch(variant, readers(1000), edition_id=7, edition_date=DAY)
+    assert len(result.sent) == 1000 and not result.failed
+    assert sendgrid.requests == 1
+    (body,) = sendgrid.accepted
+    first = body["personalizations"][1]
+    assert first["to"] == [{"email": "reader1@example.com", "name": "Reader 1"}]
+    assert first["custom_args"] == {"edition_id": "7", "subscriber_id": "1001"}
+    assert first["headers"] == {
+        "List-Unsubscribe": "<https://pub.example.com/unsubscribe/t1?a=1&b=2>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+    subs = first["substitutions"]
+    assert subs["%%unsubscribe_url%%"] == "https://pub.example.com/unsubscribe/t1?a=1&amp;b=2"
+    assert subs["%%unsubscribe_url.text%%"] == "https://pub.example.com/unsubscribe/t1?a=1&b=2"
+    assert subs["%%greeting%%"] == "Good morning, &lt;R1&gt;."
+    assert subs["%%greeting.text%%"] == "Good morning, <R1>."
+    assert body["categories"] == [f"edition-{DAY}"]
+    assert body["mail_settings"] == {"sandbox_mode": {"enable": False}}
+    assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
+    html = body["content"][1]["value"]
+    assert "%%unsubscribe_url%%" in html and "Crude &amp; &lt;gas&gt; prices rise" in html
+
+
+def test_the_local_server_enforces_sendgrids_limits(variant: RenderedEmail) -> None:
+    with sendgrid_server() as server:
+        m = mailer(server)
+        body = m.payload(variant, readers(1001), edition_id=1, edition_date=DAY)
+        assert "The total number of recipients must be at most 1000." in problems(body)
+        assert any("1000 personalizations" in p for p in problems(body))
+        twice = m.payload(variant, readers(2) + readers(1), edition_id=1, edition_date=DAY)
+        assert any("unique" in p for p in problems(twice))
+        del body["from"]
+        assert "The from object must be provided for every email send." in problems(body)
+        with pytest.raises(ValueError, match="at most 1000"):
+            m.send_batch(variant, readers(1001), edition_id=1, edition_date=DAY)
+        result = m.send_batch(variant, readers(2) + readers(1), edition_id=1, edition_date=DAY)
+        assert not result.sent and "must be unique" in result.failed[0]
+
+
+def test_429_waits_for_the_reset_then_goes_on(
+    sendgrid: SendgridServer, variant: RenderedEmail
+) -> None:
+    sendgrid.faults.append(("429", 2.0))
+    started = time.monotonic()
+    result = mailer(sendgrid).send_batch(variant, readers(3), edition_id=1, edition_date=DAY)
+    assert time.monotonic() - started >= 0.9  # it waited for X-RateLimit-Reset (whole seconds)
+    assert len(result.sent) == 3 and sendgrid.requests == 2
+
+
+def test_5xx_is_retried_with_backoff_then_fails_the_batch(
+    sendgrid: SendgridServer, variant: RenderedEmail
+) -> None:
+    sendgrid.faults.extend([("500", 0), ("500", 0)])
+    ok = mailer(sendgrid, backoff=0.01).send_batch(
+        variant, readers(2), edition_id=1, edition_date=DAY
+    )
+    assert len(ok.sent) == 2 and sendgrid.requests == 3
+    sendgrid.faults.extend([("500", 0)] * 5)
+    bad = mailer(sendgrid, backoff=0.01, max_retries=2).send_batch(
+        variant, readers(2), edition_id=1, edition_date=DAY
+    )
+    assert not bad.sent and bad.failed[0] == "SendGrid HTTP 500, 3 attempts"
+
+
+def test_a_timeout_is_retried(sendgrid: SendgridServer, variant: RenderedEmail) -> None:
+    sendgrid.faults.append(("timeout", 2.0))
+    started = time.monotonic()
+    result = mailer(sendgrid, timeout=0.5, backoff=0.01).send_batch(
+        variant, readers(2), edition_id=1, edition_date=DAY
+    )
+    assert len(result.sent) == 2 and time.monotonic() - started < 2.0
+
+
+def test_400_fails_the_batch_with_sendgrids_message(
+    sendgrid: SendgridServer, variant: RenderedEmail
+) -> None:
+    sendgrid.faults.append(("400", 0))
+    result = mailer(sendgrid).send_batch(variant, readers(2), edition_id=1, edition_date=DAY)
+    assert result.failed == {
+        0: "SendGrid HTTP 400: forced bad request",
+        1: "SendGrid HTTP 400: forced bad request",
+    }
+
+
+def test_401_stops_with_a_clear_error(variant: RenderedEmail) -> None:
+    with sendgrid_server(api_key="SG.right") as server:
+        wrong = SendgridMailer(api_key="SG.wrong", api_host=server.url, from_address="a@b.example")
+        with pytest.raises(DeliveryError) as info:
+            wrong.send_batch(variant, readers(1), edition_id=1, edition_date=DAY)
+        assert "SendGrid refused the API key (HTTP 401)" in info.value.message
+        assert info.value.hint and "api_key_env" in info.value.hint
+        assert "SG.wrong" not in info.value.message + info.value.hint  # the secret is never shown
+
+
+def test_sandbox_mode_for_a_dry_run(sendgrid: SendgridServer, variant: RenderedEmail) -> None:
+    mailer(sendgrid).send_batch(variant, readers(1), edition_id=1, edition_date=DAY, dry_run=True)
+    assert sendgrid.accepted[0]["mail_settings"] == {"sandbox_mode": {"enable": True}}
+
+
+class Inbox:
+    def __init__(self, transient: int = 0) -> None:
+        self.messages: list[EmailMessage] = []
+        self.transient = transient
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.transient:
+            self.transient -= 1
+            return "451 4.3.0 Try again later"
+        assert isinstance(envelope.content, bytes)
+        parsed = email.message_from_bytes(envelope.content, policy=default_policy)
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append(parsed)
+        return "250 OK"
+
+
+def test_smtp_sends_both_parts_and_the_list_headers(variant: RenderedEmail) -> None:
+    inbox = Inbox(transient=1)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        smtp = SmtpMailer(
+            host="127.0.0.1",
+            port=port,
+            from_address="Briefing <news@pub.example.com>",
+            backoff=0.01,
+        )
+        result = smtp.send_batch(variant, readers(3), edition_id=4, edition_date=DAY)
+        smtp.close()
+    finally:
+        controller.stop()
+    assert len(result.sent) == 3 and not result.failed  # the 451 was retried
+    assert len(inbox.messages) == 3
+    message = inbox.messages[1]
+    assert message["To"] == "Reader 1 <reader1@example.com>"
+    assert message["From"] == "Briefing <news@pub.example.com>"
+    assert message["Message-ID"].endswith("@pub.example.com>") and message["Date"]
+    assert message["List-Unsubscribe"] == "<https://pub.example.com/unsubscribe/t1?a=1&b=2>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message.get_content_type() == "multipart/alternative"
+    text_part, html_part = message.get_body(("plain",)), message.get_body(("html",))
+    assert text_part is not None and html_part is not None
+    text, html = text_part.get_content(), html_part.get_content()
+    assert (
+        "Good morning, <R1>." in text and "https://pub.example.com/unsubscribe/t1?a=1&b=2" in text
+    )
+    assert "Good morning, &lt;R1&gt;." in html and "%%" not in html + text
+
+
+def test_outbox_writes_one_message_per_reader(tmp_path: Path, variant: RenderedEmail) -> None:
+    outbox = OutboxMailer(tmp_path / "outbox", from_address="news@pub.example.com")
+    result = outbox.send_batch(variant, readers(2), edition_id=1, edition_date=DAY)
+    files = sorted((tmp_path / "outbox" / DAY.isoformat()).glob("*.eml"))
+    assert [f.name for f in files] == ["00001000.eml", "00001001.eml"] and len(result.sent) == 2
+    message = email.message_from_bytes(files[1].read_bytes(), policy=default_policy)
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    dry = OutboxMailer(tmp_path / "dry", from_address="news@pub.example.com")
+    dry.send_batch(variant, readers(2), edition_id=1, edition_date=DAY, dry_run=True)
+    assert not (tmp_path / "dry").exists()

@@ -1,0 +1,276 @@
+"""`newsletter send` and its ledger: everyone once, crashes, failures, two senders."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter import delivery
+from newsletter.cli import cli
+from newsletter.config import Config, load_config
+from newsletter.errors import DeliveryError
+from newsletter.mailers import make_mailer
+from newsletter.store import Store
+from newsletter.subscriptions import add_subscriber
+from tests.conftest import DEMO, NOW, ROOT, write_config
+from tests.sendgrid_server import SendgridServer, sendgrid_server
+
+KEY = "SG.local-test-key"
+FEEDS = [
+    {"name": p.stem, "url": str(p)}
+    for p in sorted((DEMO / "feeds").glob("*.xml"))
+    if p.stem != "northwind-commodities"
+]
+
+
+def clock() -> datetime:
+    return NOW
+
+
+@pytest.fixture
+def server() -> Iterator[SendgridServer]:
+    with sendgrid_server(api_key=KEY) as s:
+        yield s
+
+
+def make_config(tmp_path: Path, backend: str = "outbox", **delivery: object) -> Config:
+    settings: dict[str, object] = {"backend": backend, "batch_size": 10, **delivery}
+    return load_config(write_config(tmp_path, {"feeds": FEEDS, "delivery": settings}))
+
+
+def add_readers(config: Config, store: Store, n: int) -> None:
+    for i in range(n):
+        add_subscriber(
+            store,
+            f"reader{i:03d}@example.com",
+            name=f"Reader {i}",
+            known_sectors=config.sector_slugs,
+            now=NOW,
+        )
+
+
+def collected(config: Config) -> Store:
+    from newsletter import pipeline
+
+    store = Store.open(config.database_url)
+    pipeline.collect_all(config, store, now=NOW)
+    return store
+
+
+def test_every_confirmed_reader_gets_it_once(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    store = collected(config)
+    add_readers(config, store, 23)
+    add_subscriber(
+        store, "waiting@example.com", known_sectors=config.sector_slugs, status="pending", now=NOW
+    )
+    add_subscriber(
+        store,
+        "defence@example.com",
+        sectors=["aerospace-defense"],
+        known_sectors=config.sector_slugs,
+        now=NOW,
+    )
+    mailer = make_mailer(config)
+    report = delivery.send_edition(config, store, mailer, now=clock)
+    assert (report.sent, report.failed, report.skipped) == (24, 0, 0)
+    files = sorted((config.outbox_dir / "2026-11-25").glob("*.eml"))
+    assert len(files) == 24
+    again = delivery.send_edition(config, store, mailer, now=clock)
+    assert (again.sent, again.already_sent) == (0, 24)
+    assert len(list((config.outbox_dir / "2026-11-25").glob("*.eml"))) == 24
+    ref = store.edition_ref(NOW.date())
+    assert ref is not None and ref[1] == "sent"
+    assert store.delivery_counts(ref[0]) == {"sent": 24}
+    defence = next(f for f in files if "defence@example.com" in f.read_text())
+    assert "== Aerospace & Defense ==" in defence.read_text() or "Aerospace" in defence.read_text()
+
+
+def test_a_refused_key_stops_the_send_and_marks_nothing_sent(
+    tmp_path: Path, server: SendgridServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = make_config(tmp_path, "sendgrid", sendgrid={"api_host": server.url})
+    store = collected(config)
+    add_readers(config, store, 5)
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.wrong")
+    with pytest.raises(DeliveryError, match="refused the API key"):
+        delivery.send_edition(config, store, make_mailer(config), now=clock)
+    ref = store.edition_ref(NOW.date())
+    assert ref is not None and store.delivery_counts(ref[0]) == {"pending": 5}
+
+    # Someone leaves before the send is run again: they are skipped at batch time.
+    store.set_subscriber_status("reader001@example.com", "unsubscribed", now=NOW)
+    monkeypatch.setenv("SENDGRID_API_KEY", KEY)
+    report = delivery.send_edition(config, store, make_mailer(config), now=clock)
+    assert (report.sent, report.skipped) == (4, 1)
+    assert "reader001@example.com" not in server.recipients
+    assert store.delivery_counts(ref[0]) == {"sent": 4, "skipped": 1}
+
+
+def test_a_failed_batch_is_recorded_and_the_send_goes_on(
+    tmp_path: Path, server: SendgridServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENDGRID_API_KEY", KEY)
+    config = make_config(tmp_path, "sendgrid", batch_size=3, sendgrid={"api_host": server.url})
+    store = collected(config)
+    add_readers(config, store, 9)
+    server.faults.append(("400", 0))
+    report = delivery.send_edition(config, store, make_mailer(config), now=clock)
+    assert (report.sent, report.failed) == (6, 3)
+    ref = store.edition_ref(NOW.date())
+    assert ref is not None and ref[1] == "sent"  # nothing left in the queue
+    rows = store.deliveries_of(ref[0])
+    assert sorted(status for _, status, _ in rows) == ["failed"] * 3 + ["sent"] * 6
+    again = delivery.send_edition(config, store, make_mailer(config), now=clock)
+    assert again.sent == 0  # failures wait for an explicit retry
+    retried = delivery.send_edition(
+        config, store, make_mailer(config), now=clock, retry_failed=True
+    )
+    assert (retried.sent, retried.failed) == (3, 0)
+    assert store.delivery_counts(ref[0]) == {"sent": 9}
+    assert set(server.recipients.values()) == {1}
+
+
+def test_dry_run_validates_in_sandbox_and_stores_nothing(
+    tmp_path: Path, server: SendgridServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENDGRID_API_KEY", KEY)
+    config = make_config(tmp_path, "sendgrid", sendgrid={"api_host": server.url})
+    store = collected(config)
+    add_readers(config, store, 4)
+    report = delivery.send_edition(config, store, make_mailer(config), now=clock, dry_run=True)
+    assert report.dry_run and report.sent == 4
+    assert all(b["mail_settings"]["sandbox_mode"]["enable"] for b in server.accepted)
+    assert store.edition_ref(NOW.date()) is None  # no edition frozen, no ledger
+
+
+def _send_process(config_path: Path, server: SendgridServer) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SENDGRID_API_KEY": KEY, "NEWSLETTER_NOW": NOW.isoformat()}
+    return subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "--config", str(config_path), "send", "--no-collect"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+
+
+def _wait_for(predicate: object, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("kill_at_request", [0, 1, 3])
+def test_a_killed_send_finishes_on_the_next_run(
+    tmp_path: Path, server: SendgridServer, kill_at_request: int
+) -> None:
+    batch = 10
+    config = make_config(tmp_path, "sendgrid", batch_size=batch, sendgrid={"api_host": server.url})
+    store = collected(config)
+    add_readers(config, store, 60)
+    store.close()
+    server.delay = 0.3  # each request is in flight for a while
+    process = _send_process(config.path, server)
+    if kill_at_request:
+        _wait_for(lambda: server.requests >= kill_at_request)
+    else:
+        time.sleep(0.5)  # killed while starting, maybe before claiming anything
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+
+    server.delay = 0.0
+    rerun = _send_process(config.path, server)
+    _, err = rerun.communicate(timeout=60)
+    assert rerun.returncode == 0, err.decode()
+
+    store = Store.open(config.database_url)
+    ref = store.edition_ref(NOW.date())
+    assert ref is not None and ref[1] == "sent"
+    rows = store.deliveries_of(ref[0])
+    assert len(rows) == 60 and {status for _, status, _ in rows} == {"sent"}
+    assert set(server.recipients) == {f"reader{i:03d}@example.com" for i in range(60)}
+    twice = [a for a, n in server.recipients.items() if n > 1]
+    assert len(twice) <= batch  # only the batch in flight at the kill
+    assert all(n <= 2 for n in server.recipients.values())
+
+
+def test_two_sends_at_once_never_send_the_same_reader_twice(
+    tmp_path: Path, server: SendgridServer
+) -> None:
+    config = make_config(tmp_path, "sendgrid", batch_size=5, sendgrid={"api_host": server.url})
+    store = collected(config)
+    add_readers(config, store, 40)
+    store.close()
+    server.delay = 0.1
+    first, second = _send_process(config.path, server), _send_process(config.path, server)
+    for process in (first, second):
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err.decode()
+    assert len(server.recipients) == 40
+    assert set(server.recipients.values()) == {1}
+
+
+def test_cli_send_and_subscribers(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    runner = CliRunner()
+    env = {"NEWSLETTER_NOW": NOW.isoformat()}
+    path = str(config.path)
+    result = runner.invoke(
+        cli,
+        [
+            "--config",
+            path,
+            "subscribers",
+            "add",
+            "Ana@Example.COM",
+            "--name",
+            "Ana Ruiz",
+            "--sectors",
+            "oil-gas",
+        ],
+        env=env,
+    )
+    assert result.exit_code == 0 and "Added ana@example.com (confirmed; oil-gas)" in result.stdout
+    bad = runner.invoke(cli, ["--config", path, "subscribers", "add", "not-an-address"], env=env)
+    assert bad.exit_code == 1 and "is not a valid email address" in bad.stderr
+    listed = runner.invoke(cli, ["--config", path, "subscribers", "list"], env=env)
+    assert "ana@example.com" in listed.stdout and "1 readers" in listed.stdout
+    dry = runner.invoke(cli, ["--config", path, "send", "--dry-run"], env=env)
+    assert dry.exit_code == 0 and "Dry run: edition of 2026-11-25: 1 sent" in dry.stdout
+    assert not config.outbox_dir.exists()
+    sent = runner.invoke(cli, ["--config", path, "send"], env=env)
+    assert sent.exit_code == 0, sent.stderr
+    assert "Sent: edition of 2026-11-25: 1 sent, 0 failed, 0 skipped" in sent.stdout
+    status = runner.invoke(cli, ["--config", path, "status"], env={**env, "COLUMNS": "200"})
+    assert "2026-11-25" in status.stdout and "sent" in status.stdout
+    test = runner.invoke(
+        cli,
+        [
+            "--config",
+            path,
+            "preview",
+            "--no-collect",
+            "--out",
+            str(tmp_path / "p"),
+            "--send-to",
+            "editor@example.com",
+        ],
+        env=env,
+    )
+    assert test.exit_code == 0, test.stderr
+    assert "Sent a test copy to editor@example.com through outbox" in test.stdout
+    copies = list((config.outbox_dir / "2026-11-25").glob("*.eml"))
+    assert any("Subject: [TEST]" in c.read_text() for c in copies)
