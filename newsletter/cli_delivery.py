@@ -5,7 +5,9 @@ They are registered on the group in ``cli.py``; like it, only this module prints
 
 from __future__ import annotations
 
+import sys
 from datetime import date
+from pathlib import Path
 
 import click
 from rich.markup import escape
@@ -16,7 +18,7 @@ from newsletter import delivery, pipeline
 from newsletter.cli import State, _now, _parse_slugs, _print_collect, cli, pass_state
 from newsletter.errors import NewsletterError
 from newsletter.mailers import make_mailer
-from newsletter.subscriptions import add_subscriber
+from newsletter.subscriptions import add_subscriber, export_csv, import_csv, normalise_email
 
 
 @cli.command()
@@ -83,7 +85,7 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
 
 @cli.group()
 def subscribers() -> None:
-    """Manage readers from the shell: add and list.
+    """Manage readers from the shell: add, import, export, list, remove.
 
     Example: newsletter subscribers add ana@example.com --sectors oil-gas
     """
@@ -148,3 +150,92 @@ def subscribers_list(state: State, status: str | None) -> None:
         )
     state.console.print(table)
     state.console.print(f"{len(readers)} readers")
+
+
+@subscribers.command("import")
+@click.argument("csv_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@pass_state
+def subscribers_import(state: State, csv_file: Path) -> None:
+    """Import readers from a CSV file: email,name,sectors (UTF-8, with or without BOM).
+
+    Known readers are updated, not duplicated; readers who unsubscribed or were removed are
+    never brought back; each rejected line is reported with its number and reason.
+
+    Example: newsletter subscribers import readers.csv
+    """
+    config = state.config
+    store = state.store()
+    try:
+        report = import_csv(store, csv_file, known_sectors=config.sector_slugs, now=_now())
+    finally:
+        store.close()
+    console = state.console
+    for number, reason in report.rejected:
+        console.print(f"[red]line {number}:[/] {escape(reason)}")
+    for number, reason in report.skipped:
+        console.print(f"[yellow]line {number}:[/] {escape(reason)}")
+    console.print(
+        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{len(report.skipped)} skipped, {len(report.rejected)} rejected"
+    )
+
+
+@subscribers.command("export")
+@click.option("--status", type=click.Choice(["pending", "confirmed", "unsubscribed", "bounced"]))
+@pass_state
+def subscribers_export(state: State, status: str | None) -> None:
+    """Print readers as CSV (email,name,sectors,status) on standard output.
+
+    Example: newsletter subscribers export --status confirmed > readers.csv
+    """
+    store = state.store()
+    try:
+        export_csv(store, sys.stdout, status=status)
+    finally:
+        store.close()
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@pass_state
+def subscribers_remove(state: State, email: str) -> None:
+    """Erase a person: only a hashed entry remains, so no import can bring them back.
+
+    Example: newsletter subscribers remove ana@example.com
+    """
+    store = state.store()
+    try:
+        address = normalise_email(email)
+        found = store.erase(address, now=_now(), source="cli")
+    finally:
+        store.close()
+    if found:
+        state.console.print(f"Erased {escape(address)}; it is suppressed from now on")
+    else:
+        state.console.print(f"{escape(address)} was not a reader; it is suppressed from now on")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+@pass_state
+def serve(state: State, host: str, port: int) -> None:
+    """Run the readers' web app: sign-up, confirm, preferences, unsubscribe.
+
+    Put it behind your HTTPS proxy and set publication.base_url to its public address.
+
+    Example: newsletter serve --port 8000
+    """
+    import uvicorn
+
+    from newsletter.web.app import create_app
+
+    config = state.config
+    store = state.store()
+    mailer = make_mailer(config)
+    state.console.print(f"Serving {config.publication.name} on http://{host}:{port}/subscribe")
+    try:
+        uvicorn.run(create_app(config, store, mailer, now=_now), host=host, port=port)
+    finally:
+        mailer.close()
+        store.close()

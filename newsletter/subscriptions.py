@@ -1,22 +1,48 @@
-"""The subscriber life cycle: validated, normalised addresses, tokens, adding readers."""
+"""The subscriber life cycle: sign-up with double opt-in, confirm, preferences, unsubscribe,
+erasure, and CSV import and export. Every change is recorded as a consent event.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
 
 from email_validator import EmailNotValidError, validate_email
 
+from newsletter.config import Config
 from newsletter.errors import SubscriberError
-from newsletter.models import Subscriber
+from newsletter.mailers import Mailer, reader_values
+from newsletter.models import Recipient, RenderedEmail, Subscriber
+from newsletter.render import make_environment
 from newsletter.store import Store
+from newsletter.store.consent import email_hash
 
 MAX_NAME = 200
+MAX_EMAIL = 254
+CONFIRMATION_INTERVAL = timedelta(hours=1)
+
+
+def consent_wording(publication: str) -> str:
+    """The sentence shown next to the sign-up button, stored with each sign-up."""
+    return (
+        f"I want to receive {publication} by email each morning, with the sectors I chose. "
+        "I can change them or unsubscribe at any time from a link in every email."
+    )
 
 
 def normalise_email(address: str) -> str:
     """The address checked for syntax only (no DNS) and normalised, or ``SubscriberError``."""
+    if len(address) > MAX_EMAIL:
+        raise SubscriberError(
+            f"an address is at most {MAX_EMAIL} characters", hint="Check the address."
+        )
     try:
         checked = validate_email(address.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
@@ -32,10 +58,22 @@ def clean_name(name: str) -> str:
         raise SubscriberError(
             "a name cannot contain line breaks", hint="Give the name on one line."
         )
+    if "<" in name or ">" in name:
+        raise SubscriberError("a name cannot contain < or >", hint="Give a plain name.")
     name = " ".join(name.split())
     if len(name) > MAX_NAME:
         raise SubscriberError(f"a name is at most {MAX_NAME} characters", hint="Shorten it.")
     return name
+
+
+def check_sectors(sectors: Sequence[str], known: Sequence[str]) -> list[str]:
+    unknown = [s for s in sectors if s not in known]
+    if unknown:
+        raise SubscriberError(
+            f"unknown sector {', '.join(map(repr, unknown[:3]))}",
+            hint=f"Use the configured slugs: {', '.join(known)}.",
+        )
+    return list(dict.fromkeys(sectors))
 
 
 def new_token() -> str:
@@ -52,19 +90,243 @@ def add_subscriber(
     known_sectors: Sequence[str],
     status: str = "confirmed",
     now: datetime,
+    source: str = "cli",
 ) -> tuple[Subscriber, bool]:
     """Add a reader (or update a known one's name and sectors); (reader, created)."""
-    unknown = [s for s in sectors if s not in known_sectors]
-    if unknown:
+    email = normalise_email(address)
+    if store.is_suppressed(email):
         raise SubscriberError(
-            f"unknown sector {', '.join(map(repr, unknown))}",
-            hint=f"Use the configured slugs: {', '.join(known_sectors)}.",
+            f"{email} was removed before and cannot be added again",
+            hint="Addresses erased with `subscribers remove` stay suppressed.",
         )
-    return store.upsert_subscriber(
-        normalise_email(address),
+    reader, created = store.upsert_subscriber(
+        email,
         name=clean_name(name),
-        sectors=list(dict.fromkeys(sectors)),
+        sectors=check_sectors(sectors, known_sectors),
         status=status,
         token=new_token(),
         now=now,
     )
+    kind = "added" if created else "updated"
+    store.add_event(reader, kind, now=now, source=source, details={"sectors": list(reader.sectors)})
+    return reader, created
+
+
+# --- the web's life cycle ----------------------------------------------------------------------
+
+
+def sign_up(
+    config: Config,
+    store: Store,
+    mailer: Mailer,
+    *,
+    address: str,
+    name: str,
+    sectors: Sequence[str],
+    source: str,
+    now: datetime,
+) -> str:
+    """Record a sign-up and send a confirmation link; what happened, for logs only.
+
+    The caller shows the same page whatever happened, so nobody can learn who subscribed.
+    """
+    email = normalise_email(address)
+    name = clean_name(name)
+    chosen = check_sectors(sectors, config.sector_slugs)
+    if store.is_suppressed(email):
+        return "suppressed"
+    reader = store.subscriber_by_email(email)
+    if reader is not None and reader.status == "confirmed":
+        return "already confirmed"
+    if reader is None:
+        reader, _ = store.upsert_subscriber(
+            email, name=name, sectors=chosen, status="pending", token=new_token(), now=now
+        )
+    else:
+        store.update_subscriber(reader.id, now=now, status="pending", name=name, sectors=chosen)
+    wording = consent_wording(config.publication.name)
+    store.add_event(
+        reader,
+        "signup",
+        now=now,
+        source=source,
+        wording=wording,
+        details={"sectors": chosen, "name": name},
+    )
+    last = store.confirmation_sent_at(reader.id)
+    if last is not None and now - last < CONFIRMATION_INTERVAL:
+        return "confirmation sent less than an hour ago"
+    send_confirmation(config, mailer, reader, sectors=chosen, day=now.date())
+    store.mark_confirmation_sent(reader.id, now=now)
+    return "confirmation sent"
+
+
+def send_confirmation(
+    config: Config, mailer: Mailer, reader: Subscriber, *, sectors: Sequence[str], day: date
+) -> None:
+    env = make_environment(config.templates_dir)
+    names = {s.slug: s.name for s in config.sectors}
+    base = config.publication.base_url.rstrip("/")
+    context = {
+        "publication": config.publication.name,
+        "postal_address": config.publication.postal_address,
+        "lang": config.publication.language,
+        "sectors": [names[s] for s in sectors],
+        "confirm_url": f"{base}/confirm/{reader.token}",
+    }
+    email = RenderedEmail(
+        subject=f"Confirm your subscription to {config.publication.name}",
+        html=env.get_template("confirm.html.j2").render(context),
+        text=env.get_template("confirm.txt.j2").render(context),
+    )
+    recipient = Recipient(0, reader.id, reader.email, reader.name, reader_values(base, reader))
+    result = mailer.send_batch(email, [recipient], edition_id=0, edition_date=day)
+    if result.failed:
+        raise SubscriberError(
+            f"the confirmation email could not be sent: {result.failed[0]}",
+            hint="Check the delivery settings in the config.",
+        )
+
+
+def reader_for(store: Store, token: str) -> Subscriber:
+    reader = store.subscriber_by_token(token)
+    if reader is None:
+        raise SubscriberError("unknown link", hint="Use the link from your latest email.")
+    return reader
+
+
+def confirm(store: Store, token: str, *, source: str, now: datetime) -> Subscriber:
+    reader = reader_for(store, token)
+    if reader.status != "confirmed":
+        store.update_subscriber(reader.id, now=now, status="confirmed")
+        store.add_event(reader, "confirm", now=now, source=source)
+    return reader_for(store, token)
+
+
+def change_preferences(
+    store: Store,
+    token: str,
+    *,
+    name: str,
+    sectors: Sequence[str],
+    known_sectors: Sequence[str],
+    source: str,
+    now: datetime,
+) -> Subscriber:
+    reader = reader_for(store, token)
+    name = clean_name(name)
+    chosen = check_sectors(sectors, known_sectors)
+    store.update_subscriber(reader.id, now=now, name=name, sectors=chosen)
+    store.add_event(
+        reader, "preferences", now=now, source=source, details={"sectors": chosen, "name": name}
+    )
+    return reader_for(store, token)
+
+
+def unsubscribe(store: Store, token: str, *, source: str, now: datetime) -> Subscriber:
+    reader = reader_for(store, token)
+    if reader.status != "unsubscribed":
+        store.update_subscriber(reader.id, now=now, status="unsubscribed")
+        store.add_event(reader, "unsubscribe", now=now, source=source)
+    return reader_for(store, token)
+
+
+# --- import and export --------------------------------------------------------------------------
+
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # suppressed or unsubscribed
+
+
+def import_csv(
+    store: Store, path: Path, *, known_sectors: Sequence[str], now: datetime
+) -> ImportReport:
+    """Import ``email,name,sectors`` rows (UTF-8, with or without BOM; sectors split by ``;``
+    or spaces). Known readers are updated, never duplicated; nobody who unsubscribed or was
+    erased comes back; every bad line is reported with its number and reason.
+    """
+    report = ImportReport()
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SubscriberError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+            hint="Save the file as UTF-8 CSV.",
+        ) from None
+    known = store.subscriber_index()
+    suppressed = store.suppressed_hashes()
+    known_set = set(known_sectors)
+    new: dict[str, dict[str, object]] = {}
+    changed: list[dict[str, object]] = []
+    seen: set[str] = set()
+    reader = csv.reader(io.StringIO(text))
+    for number, row in enumerate(reader, start=1):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if number == 1 and row[0].strip().lower() in {"email", "e-mail", "address"}:
+            continue  # the header
+        try:
+            email = normalise_email(row[0])
+            name = clean_name(row[1] if len(row) > 1 else "")
+            raw = (row[2] if len(row) > 2 else "").replace(";", " ").replace(",", " ").split()
+            unknown = [s for s in raw if s not in known_set]
+            if unknown:
+                raise SubscriberError(f"unknown sector {unknown[0]!r}")
+            sectors = json.dumps(list(dict.fromkeys(raw)))
+        except SubscriberError as exc:
+            report.rejected.append((number, exc.message))
+            continue
+        if email in seen:
+            report.rejected.append((number, f"{email} appears twice in the file"))
+            continue
+        seen.add(email)
+        if email_hash(email) in suppressed:
+            report.skipped.append((number, f"{email} was erased; it is never imported again"))
+            continue
+        if email in known:
+            row_id, old_name, old_sectors, status = known[email]
+            if status == "unsubscribed":
+                report.skipped.append((number, f"{email} unsubscribed; not re-subscribed"))
+            elif (old_name, old_sectors) == (name, sectors):
+                report.unchanged += 1
+            else:
+                changed.append(
+                    {"row_id": row_id, "name": name, "sectors": sectors, "updated_at": now}
+                )
+                known[email] = (row_id, name, sectors, status)
+            continue
+        new[email] = {
+            "email": email,
+            "name": name,
+            "sectors": sectors,
+            "status": "confirmed",
+            "token": new_token(),
+            "created_at": now,
+            "updated_at": now,
+        }
+    store.bulk_import(list(new.values()), changed)
+    report.added, report.updated = len(new), len(changed)
+    if new:
+        index = store.subscriber_index()
+        imported = [
+            Subscriber(index[e][0], e, str(v["name"]), (), "confirmed") for e, v in new.items()
+        ]
+        store.add_events(
+            ((s, "import", {}) for s in imported), now=now, source=f"import {path.name}"
+        )
+    return report
+
+
+def export_csv(store: Store, out: TextIO, *, status: str | None = None) -> int:
+    """Write ``email,name,sectors,status`` rows; returns how many."""
+    writer = csv.writer(out)
+    writer.writerow(["email", "name", "sectors", "status"])
+    readers = store.subscriber_list(status=status)
+    for r in readers:
+        writer.writerow([r.email, r.name, " ".join(r.sectors), r.status])
+    return len(readers)

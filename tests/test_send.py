@@ -272,5 +272,5 @@ def test_cli_send_and_subscribers(tmp_path: Path) -> None:
     )
     assert test.exit_code == 0, test.stderr
     assert "Sent a test copy to editor@example.com through outbox" in test.stdout
-    copies = list((config.outbox_dir / "2026-11-25").glob("*.eml"))
+    copies = list((config.outbox_dir / "other").glob("*.eml"))
     assert any("Subject: [TEST]" in c.read_text() for c in copies)

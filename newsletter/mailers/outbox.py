@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -29,7 +30,8 @@ class OutboxMailer:
     ) -> BatchResult:
         if dry_run:  # writes nothing
             return BatchResult(sent={r.delivery_id: "dry-run" for r in recipients}, failed={})
-        target = self.folder / edition_date.isoformat()
+        # an edition's copies go in its own folder; confirmations and test copies in "other"
+        target = self.folder / (edition_date.isoformat() if edition_id else "other")
         target.mkdir(parents=True, exist_ok=True)
         sent: dict[int, str] = {}
         failed: dict[int, str] = {}
@@ -40,7 +42,10 @@ class OutboxMailer:
             edition_id=edition_id,
             edition_date=edition_date,
         ):
-            path = target / f"{recipient.subscriber_id:08d}.eml"
+            name = f"{recipient.subscriber_id:08d}"
+            if not edition_id:  # several may go to one person: keep each
+                name += "-" + hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:10]
+            path = target / f"{name}.eml"
             partial = path.with_suffix(".eml.part")
             try:
                 partial.write_bytes(bytes(message))

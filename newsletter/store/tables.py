@@ -114,6 +114,7 @@ subscribers = Table(
     Column("token", String(64), nullable=False, unique=True),  # secret; revocable
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    Column("confirmation_sent_at", UTCDateTime(), nullable=True),  # at most one an hour
     Index("ix_subscribers_status", "status"),
 )
 
@@ -135,4 +136,28 @@ deliveries = Table(
     Column("error", Text, nullable=True),
     UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
     Index("ix_deliveries_edition_status", "edition_id", "status"),
+)
+
+# Append-only proof of consent: what happened, when, from where, and the wording shown.
+subscriber_events = Table(
+    "subscriber_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subscriber_id", Integer, nullable=True),  # None once the person is erased
+    Column("email_hash", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),  # signup, confirm, preferences, unsubscribe, ...
+    Column("at", UTCDateTime(), nullable=False),
+    Column("source", String(200), nullable=False),  # "web 203.0.113.7", "cli", "import FILE"
+    Column("wording", Text, nullable=False),  # the consent sentence shown, when there was one
+    Column("details", Text, nullable=False),  # JSON
+    Index("ix_subscriber_events_subscriber", "subscriber_id"),
+)
+
+# Addresses that must never be added again (erased, complained, hard bounce), hashed.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("email_hash", String(64), primary_key=True),
+    Column("reason", String(32), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
 )

@@ -1,0 +1,201 @@
+"""Mixed into ``Store``: subscribers by token, the consent history, suppressions, erasure."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, delete, insert, select, update
+
+from newsletter.models import Subscriber
+from newsletter.store.ledger import _subscriber
+from newsletter.store.tables import subscriber_events, subscribers, suppressions
+
+
+def email_hash(email: str) -> str:
+    """The suppression key of an address: SHA-256 of the normalised address."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+class ConsentQueries:
+    engine: Engine
+
+    def subscriber_by_token(self, token: str) -> Subscriber | None:
+        if not token or len(token) > 64:
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(select(subscribers).where(subscribers.c.token == token)).first()
+        return None if row is None else _subscriber(row)
+
+    def subscriber_by_email(self, email: str) -> Subscriber | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(subscribers).where(subscribers.c.email == email)).first()
+        return None if row is None else _subscriber(row)
+
+    def confirmation_sent_at(self, subscriber_id: int) -> datetime | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(subscribers.c.confirmation_sent_at).where(subscribers.c.id == subscriber_id)
+            ).scalar_one_or_none()
+        return value if isinstance(value, datetime) else None
+
+    def mark_confirmation_sent(self, subscriber_id: int, *, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(subscribers)
+                .where(subscribers.c.id == subscriber_id)
+                .values(confirmation_sent_at=now)
+            )
+
+    def update_subscriber(
+        self,
+        subscriber_id: int,
+        *,
+        now: datetime,
+        status: str | None = None,
+        name: str | None = None,
+        sectors: Sequence[str] | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"updated_at": now}
+        if status is not None:
+            values["status"] = status
+        if name is not None:
+            values["name"] = name
+        if sectors is not None:
+            values["sectors"] = json.dumps(list(sectors))
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(subscribers).where(subscribers.c.id == subscriber_id).values(values)
+            )
+
+    def add_event(
+        self,
+        subscriber: Subscriber,
+        kind: str,
+        *,
+        now: datetime,
+        source: str,
+        wording: str = "",
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.add_events(
+            [(subscriber, kind, details or {})], now=now, source=source, wording=wording
+        )
+
+    def add_events(
+        self,
+        events: Iterable[tuple[Subscriber, str, Mapping[str, Any]]],
+        *,
+        now: datetime,
+        source: str,
+        wording: str = "",
+    ) -> None:
+        rows = [
+            {
+                "subscriber_id": s.id,
+                "email_hash": email_hash(s.email),
+                "kind": kind,
+                "at": now,
+                "source": source[:200],
+                "wording": wording,
+                "details": json.dumps(dict(details), ensure_ascii=False),
+            }
+            for s, kind, details in events
+        ]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(insert(subscriber_events), rows)
+
+    def events_of(self, subscriber_id: int) -> list[tuple[str, str, str, dict[str, Any]]]:
+        """(kind, source, wording, details) of a reader's history, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(subscriber_events)
+                .where(subscriber_events.c.subscriber_id == subscriber_id)
+                .order_by(subscriber_events.c.id)
+            ).all()
+        return [(r.kind, r.source, r.wording, json.loads(r.details)) for r in rows]
+
+    def is_suppressed(self, email: str) -> bool:
+        with self.engine.connect() as conn:
+            return (
+                conn.execute(
+                    select(suppressions.c.reason).where(
+                        suppressions.c.email_hash == email_hash(email)
+                    )
+                ).first()
+                is not None
+            )
+
+    def suppressed_hashes(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return {row[0] for row in conn.execute(select(suppressions.c.email_hash))}
+
+    def erase(self, email: str, *, now: datetime, source: str) -> bool:
+        """Delete a person: only a hashed suppression and an erasure event remain."""
+        key = email_hash(email)
+        with self.engine.begin() as conn:
+            row = conn.execute(select(subscribers.c.id).where(subscribers.c.email == email)).first()
+            if row is not None:
+                conn.execute(delete(subscribers).where(subscribers.c.id == row.id))
+                conn.execute(
+                    update(subscriber_events)
+                    .where(subscriber_events.c.subscriber_id == row.id)
+                    .values(subscriber_id=None, details="{}")
+                )
+            if conn.execute(select(suppressions).where(suppressions.c.email_hash == key)).first():
+                conn.execute(
+                    update(suppressions).where(suppressions.c.email_hash == key).values(at=now)
+                )
+            else:
+                conn.execute(insert(suppressions).values(email_hash=key, reason="erased", at=now))
+            conn.execute(
+                insert(subscriber_events).values(
+                    subscriber_id=None,
+                    email_hash=key,
+                    kind="erasure",
+                    at=now,
+                    source=source,
+                    wording="",
+                    details="{}",
+                )
+            )
+        return row is not None
+
+    def bulk_import(
+        self,
+        new: Sequence[Mapping[str, Any]],
+        changed: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """Insert new readers and update known ones, each in one executemany."""
+        with self.engine.begin() as conn:
+            if new:
+                conn.execute(insert(subscribers), list(new))
+            if changed:
+                conn.execute(
+                    update(subscribers)
+                    .where(subscribers.c.id == bindparam("row_id"))
+                    .values(
+                        name=bindparam("name"),
+                        sectors=bindparam("sectors"),
+                        updated_at=bindparam("updated_at"),
+                    ),
+                    list(changed),
+                )
+
+    def subscriber_index(self) -> dict[str, tuple[int, str, str, str]]:
+        """email → (id, name, sectors JSON, status), for imports."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    subscribers.c.email,
+                    subscribers.c.id,
+                    subscribers.c.name,
+                    subscribers.c.sectors,
+                    subscribers.c.status,
+                )
+            ).all()
+        return {r.email: (r.id, r.name, r.sectors, r.status) for r in rows}

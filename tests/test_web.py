@@ -1,0 +1,193 @@
+"""The readers' pages under a real server: one-click unsubscribe, GETs that change nothing,
+hostile input, and the whole life cycle in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from newsletter.config import Config, load_config
+from newsletter.mailers import make_mailer
+from newsletter.store import Store
+from newsletter.subscriptions import add_subscriber
+from newsletter.web.app import create_app
+from tests.browser import chromium
+from tests.conftest import NOW, write_config
+from tests.webserver import running
+
+
+def clock() -> datetime:
+    return NOW
+
+
+@dataclass
+class Site:
+    base: str
+    config: Config
+    store: Store
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    config = load_config(write_config(tmp_path, {"feeds": []}))
+    store = Store.open(config.database_url)
+    app = create_app(config, store, make_mailer(config), now=clock)
+    with running(app) as base:
+        yield Site(base, config, store)
+
+
+def reader_token(site: Site, email: str = "ana@example.com") -> str:
+    reader, _ = add_subscriber(site.store, email, known_sectors=site.config.sector_slugs, now=NOW)
+    return reader.token
+
+
+def test_one_click_unsubscribe_post_answers_200_and_a_get_changes_nothing(site: Site) -> None:
+    token = reader_token(site)
+    url = f"{site.base}/unsubscribe/{token}"
+    page = httpx.get(url)
+    assert page.status_code == 200 and '<form method="post"' in page.text
+    assert site.store.subscriber_by_token(token).status == "confirmed"  # type: ignore[union-attr]
+    for _ in range(2):
+        assert httpx.get(f"{site.base}/confirm/{token}").status_code == 200
+        assert httpx.get(f"{site.base}/preferences/{token}").status_code == 200
+    assert site.store.subscriber_by_token(token).status == "confirmed"  # type: ignore[union-attr]
+    # As `curl -X POST -d 'List-Unsubscribe=One-Click' URL` sends it: no cookie, no CSRF token.
+    done = httpx.post(
+        url,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert done.status_code == 200 and "You are unsubscribed" in done.text
+    reader = site.store.subscriber_by_token(token)
+    assert reader is not None and reader.status == "unsubscribed"
+    kinds = [kind for kind, *_ in site.store.events_of(reader.id)]
+    assert kinds == ["added", "unsubscribe"]
+
+
+def test_unknown_tokens_get_a_plain_404(site: Site) -> None:
+    forged = "A" * 32
+    for method, path in [
+        ("GET", "unsubscribe"),
+        ("POST", "unsubscribe"),
+        ("GET", "confirm"),
+        ("POST", "confirm"),
+        ("GET", "preferences"),
+        ("POST", "preferences"),
+    ]:
+        response = httpx.request(method, f"{site.base}/{path}/{forged}")
+        assert response.status_code == 404 and response.text == "Not found"
+
+
+@pytest.fixture
+def client(site: Site) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=site.base) as c:
+        yield c
+
+
+def _csrf(client: httpx.Client, path: str = "/subscribe") -> str:
+    page = client.get(path)
+    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert match
+    return match.group(1)
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "says"),
+    [
+        ({"email": "a@example.com", "name": "x" * 1_000_000}, 413, "too large"),
+        ({"email": "a@example.com", "name": "Ana\r\nBcc: all@example.com"}, 400, "line breaks"),
+        ({"email": "a@example.com", "name": "<script>alert(1)</script>"}, 400, "&lt; or &gt;"),
+        ({"email": "a@example.com", "sectors": "crypto"}, 400, "unknown sector"),
+        ({"email": "not-an-address"}, 400, "not a valid email address"),
+        ({"email": "a@example.com", "name": "n" * 201}, 400, "longer than 200"),
+    ],
+)
+def test_hostile_sign_ups_get_a_clear_4xx_and_change_nothing(
+    site: Site, client: httpx.Client, fields: dict[str, str], status: int, says: str
+) -> None:
+    csrf = _csrf(client)
+    response = client.post("/subscribe", data={"csrf": csrf, **fields})
+    assert response.status_code == status and says in response.text
+    assert site.store.subscriber_list() == []
+    assert not site.config.outbox_dir.exists()
+
+
+def test_sign_up_needs_the_csrf_token_and_never_tells_who_subscribed(
+    site: Site, client: httpx.Client
+) -> None:
+    forged = httpx.post(f"{site.base}/subscribe", data={"email": "a@example.com", "csrf": "x"})
+    assert forged.status_code == 403 and site.store.subscriber_list() == []
+    reader_token(site, "known@example.com")
+    csrf = _csrf(client)
+    known = client.post("/subscribe", data={"csrf": csrf, "email": "known@example.com"})
+    new = client.post("/subscribe", data={"csrf": csrf, "email": "new@example.com"})
+    assert known.status_code == new.status_code == 200
+    assert "Check your inbox" in known.text and known.text == new.text
+    again = client.post("/subscribe", data={"csrf": csrf, "email": "new@example.com"})
+    assert again.text == new.text
+    confirmations = list((site.config.outbox_dir / "other").glob("*.eml"))
+    assert len(confirmations) == 1  # one confirmation an hour for an address
+    trap = client.post(
+        "/subscribe",
+        data={"csrf": csrf, "email": "bot@example.com", "website": "http://spam.example"},
+    )
+    assert trap.status_code == 200 and site.store.subscriber_by_email("bot@example.com") is None
+
+
+def test_sign_ups_are_limited_per_ip(site: Site, client: httpx.Client) -> None:
+    csrf = _csrf(client)
+    codes = [
+        client.post("/subscribe", data={"csrf": csrf, "email": f"r{i}@example.com"}).status_code
+        for i in range(7)
+    ]
+    assert codes == [200] * 5 + [429] * 2
+
+
+def test_the_whole_life_cycle_in_a_browser(site: Site) -> None:
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{site.base}/subscribe")
+        page.fill("#email", "Reader.One@Example.com")
+        page.fill("#name", "Reader One")
+        page.check("input[value=oil-gas]")
+        page.check("input[value=ai-semiconductors]")
+        page.click("button[type=submit]")
+        assert page.locator("h1").inner_text() == "Check your inbox"
+        reader = site.store.subscriber_by_email("reader.one@example.com")
+        assert reader is not None and reader.status == "pending"
+        assert reader.sectors == ("oil-gas", "ai-semiconductors")
+
+        (mail,) = (site.config.outbox_dir / "other").glob("*.eml")
+        link = re.search(r"http://localhost:8000(/confirm/[\w-]+)", mail.read_text())
+        assert link is not None
+        page.goto(site.base + link.group(1))  # opening the link changes nothing yet
+        assert site.store.subscriber_by_token(reader.token).status == "pending"  # type: ignore[union-attr]
+        page.click("button[type=submit]")
+        assert page.locator("h1").inner_text() == "You are subscribed"
+        assert site.store.subscriber_by_token(reader.token).status == "confirmed"  # type: ignore[union-attr]
+
+        page.goto(f"{site.base}/preferences/{reader.token}")
+        page.uncheck("input[value=oil-gas]")
+        page.check("input[value=esg-renewables]")
+        page.click("text=Save my preferences")
+        assert page.locator("h1").inner_text() == "Preferences saved"
+        changed = site.store.subscriber_by_token(reader.token)
+        assert changed is not None and changed.sectors == ("esg-renewables", "ai-semiconductors")
+
+        page.goto(f"{site.base}/preferences/{reader.token}")
+        page.click("text=Unsubscribe from everything")
+        assert page.locator("h1").inner_text() == "You are unsubscribed"
+        gone = site.store.subscriber_by_token(reader.token)
+        assert gone is not None and gone.status == "unsubscribed"
+
+    history = site.store.events_of(reader.id)
+    assert [kind for kind, *_ in history] == ["signup", "confirm", "preferences", "unsubscribe"]
+    _, source, wording, details = history[0]
+    assert source == "web 127.0.0.1" and "I want to receive Top Insights Today" in wording
+    assert details == {"sectors": ["oil-gas", "ai-semiconductors"], "name": "Reader One"}
