@@ -344,8 +344,8 @@ def init(state: State, folder: Path) -> None:
 @cli.command()
 @pass_state
 def status(state: State) -> None:
-    """Show each feed's health (last success, last error, failures, recent stories) and the
-    recent editions with their delivery counts.
+    """Show each feed's health (last success, last error, failures, recent stories), the
+    recent editions with their delivery counts, and the scheduler's next runs.
 
     A feed failing for longer than collect.flag_failing_after_hours is flagged.
 
@@ -359,6 +359,9 @@ def status(state: State) -> None:
         editions = store.recent_editions()
     finally:
         store.close()
+    from newsletter.scheduler import next_runs
+
+    runs = next_runs(config.database_url)
     flag_after = timedelta(hours=config.file.collect.flag_failing_after_hours)
     table = Table(title="Feeds", title_justify="left")
     for column in ("feed", "status", "last success", "failures", "last 24 h"):
@@ -389,6 +392,12 @@ def status(state: State) -> None:
             "the feed from the config."
         )
     _print_editions(console, editions)
+    if runs:
+        for item in runs:
+            when = f"{item.at:%Y-%m-%d %H:%M:%S} UTC" if item.at else "paused"
+            console.print(f"Next {item.job}: {when}")
+    else:
+        console.print("No scheduled runs yet: start the scheduler with `newsletter run`.")
 
 
 def _print_editions(console: Console, editions: list[tuple[date, str, dict[str, int]]]) -> None:

@@ -239,3 +239,29 @@ def serve(state: State, host: str, port: int) -> None:
     finally:
         mailer.close()
         store.close()
+
+
+@cli.command("run")
+@pass_state
+def run_scheduler(state: State) -> None:
+    """Run the scheduler in the foreground: collect every N minutes, send daily at send_at.
+
+    Logs one line per job run. SIGTERM or Ctrl-C finishes the batch in flight and exits.
+    Only one scheduler may run per database.
+
+    Example: newsletter --config /etc/newsletter/config.yaml run
+    """
+    import logging
+
+    from newsletter import scheduler
+
+    logging.getLogger("newsletter.run").setLevel(logging.INFO)
+    config = state.config
+    schedule = config.file.schedule
+    days = ", ".join(schedule.weekdays) or "every day"
+    state.console.print(
+        f"Scheduler for {config.publication.name}: collect every "
+        f"{schedule.collect_every_minutes:g} minutes; send at {schedule.send_at} "
+        f"{schedule.timezone}, {days}"
+    )
+    scheduler.run(config, say=lambda line: state.console.print(escape(line)))

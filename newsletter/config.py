@@ -103,9 +103,13 @@ class OverridesFile(_Strict):
 
 
 class ScheduleConfig(_Strict):
-    send_at: time = time(7, 0)  # local time of the daily send
+    send_at: time = time(7, 0)  # local time of the daily send ("07:00", or "07:00:30")
     timezone: str = "UTC"  # IANA name, e.g. Europe/London; also decides the edition's date
-    collect_every_minutes: int = Field(30, ge=5)
+    collect_every_minutes: float = Field(30, ge=0.05)
+    # days to send on, e.g. [mon, tue, wed, thu, fri]; empty means every day
+    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = []
+    # a send missed while the scheduler was down runs on restart within this; later it is skipped
+    misfire_grace_minutes: float = Field(180, gt=0)
 
     @field_validator("timezone")
     @classmethod

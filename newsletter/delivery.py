@@ -114,10 +114,12 @@ def send_edition(
     dry_run: bool = False,
     retry_failed: bool = False,
     progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> SendReport:
     """Deliver the edition of ``day`` (today by default) to every confirmed reader once.
 
     Failed deliveries stay failed (the edition counts as sent) until ``retry_failed``.
+    ``should_stop`` is asked between batches: a stop finishes and records the batch in flight.
     """
     started = time.perf_counter()
     day = day or pipeline.edition_date_for(config, now())
@@ -140,6 +142,9 @@ def send_edition(
     claim = _claim_id()
     sent = failed = skipped = done = 0
     while True:
+        if should_stop is not None and should_stop():
+            logger.info("send stopped after a whole batch; `newsletter send` goes on from here")
+            break
         batch = store.claim_batch(edition_id, claim=claim, size=size, now=now())
         if not batch:
             break

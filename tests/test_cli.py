@@ -203,7 +203,17 @@ def test_collect_exits_1_when_every_feed_fails(feed_server: FeedServer, tmp_path
     assert "Error: none of the 1 feeds could be collected" in stderr
 
 
-COMMANDS = ["collect", "stories", "preview", "status", "init", "send", "subscribers", "serve"]
+COMMANDS = [
+    "collect",
+    "stories",
+    "preview",
+    "status",
+    "init",
+    "send",
+    "subscribers",
+    "serve",
+    "run",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

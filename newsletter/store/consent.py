@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from newsletter.models import Subscriber
 from newsletter.store.ledger import _subscriber
-from newsletter.store.tables import subscriber_events, subscribers, suppressions
+from newsletter.store.tables import (
+    scheduler_lock,
+    subscriber_events,
+    subscribers,
+    suppressions,
+)
 
 
 def email_hash(email: str) -> str:
@@ -199,3 +205,51 @@ class ConsentQueries:
                 )
             ).all()
         return {r.email: (r.id, r.name, r.sectors, r.status) for r in rows}
+
+
+class LockQueries:
+    """Mixed into ``Store``: the scheduler's lock."""
+
+    engine: Engine
+
+    def take_lock(
+        self,
+        name: str,
+        owner: str,
+        *,
+        now: datetime,
+        stale_before: datetime,
+        alive: Callable[[str], bool],
+    ) -> tuple[bool, str, datetime | None]:
+        """Take the lock unless a live holder has it; (taken, holder, holder's start)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(scheduler_lock).where(scheduler_lock.c.name == name)).first()
+            if row is not None and row.heartbeat_at >= stale_before and alive(row.owner):
+                return False, row.owner, row.started_at
+            if row is not None:
+                conn.execute(delete(scheduler_lock).where(scheduler_lock.c.name == name))
+            try:
+                conn.execute(
+                    insert(scheduler_lock).values(
+                        name=name, owner=owner, started_at=now, heartbeat_at=now
+                    )
+                )
+            except IntegrityError:  # someone else won the race
+                return False, "another process", None
+        return True, owner, now
+
+    def beat(self, name: str, owner: str, *, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(scheduler_lock)
+                .where(scheduler_lock.c.name == name, scheduler_lock.c.owner == owner)
+                .values(heartbeat_at=now)
+            )
+
+    def release_lock(self, name: str, owner: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(scheduler_lock).where(
+                    scheduler_lock.c.name == name, scheduler_lock.c.owner == owner
+                )
+            )

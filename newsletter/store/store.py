@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from newsletter.classify import headline_key
 from newsletter.errors import NewsletterError
 from newsletter.models import Edition, FeedSource, FeedState, Seen, Story
-from newsletter.store.consent import ConsentQueries
+from newsletter.store.consent import ConsentQueries, LockQueries
 from newsletter.store.ledger import LedgerQueries
 from newsletter.store.snapshot import edition_from_json, edition_to_json
 from newsletter.store.tables import edition_stories, editions, feeds, stories
@@ -44,7 +44,7 @@ class StoreError(NewsletterError):
     """The database could not be opened or migrated."""
 
 
-class Store(LedgerQueries, ConsentQueries):
+class Store(LedgerQueries, ConsentQueries, LockQueries):
     """Feeds, stories, editions, subscribers and the send ledger, in one database."""
 
     def __init__(self, engine: Engine) -> None:

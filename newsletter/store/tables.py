@@ -161,3 +161,13 @@ suppressions = Table(
     Column("reason", String(32), nullable=False),
     Column("at", UTCDateTime(), nullable=False),
 )
+
+# One `newsletter run` per database: the holder refreshes its heartbeat while it runs.
+scheduler_lock = Table(
+    "scheduler_lock",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("owner", String(200), nullable=False),  # host:pid
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("heartbeat_at", UTCDateTime(), nullable=False),
+)
