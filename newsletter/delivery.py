@@ -40,7 +40,10 @@ def _claim_id() -> str:
 
 
 def claim_is_alive(claim: str) -> bool:
-    """A claim of this host is alive while its process is; other hosts' claims are trusted."""
+    """A ``host:pid[:...]`` holder on this host is alive while its process is; others are trusted.
+
+    Used for the ledger's batch claims and for the scheduler's lock.
+    """
     host, _, rest = claim.partition(":")
     pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit():

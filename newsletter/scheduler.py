@@ -32,6 +32,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Column, Float, MetaData, String, Table, create_engine, select
 
 from newsletter.config import Config, ScheduleConfig, load_config
+from newsletter.delivery import claim_is_alive
 from newsletter.errors import NewsletterError
 
 logger = logging.getLogger("newsletter.run")
@@ -143,19 +144,6 @@ def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _alive(owner: str) -> bool:
-    host, _, pid = owner.partition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def run(config: Config, *, say: Callable[[str], None]) -> None:
     """Run the scheduler until SIGTERM or SIGINT."""
     from newsletter.store import Store
@@ -164,7 +152,7 @@ def run(config: Config, *, say: Callable[[str], None]) -> None:
     owner = _owner()
     now = _now()
     taken, holder, since = store.take_lock(
-        LOCK, owner, now=now, stale_before=now - 3 * HEARTBEAT, alive=_alive
+        LOCK, owner, now=now, stale_before=now - 3 * HEARTBEAT, alive=claim_is_alive
     )
     if not taken:
         store.close()
