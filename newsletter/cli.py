@@ -10,7 +10,7 @@ import logging
 import os
 import webbrowser
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from newsletter.config import Config, load_config
 from newsletter.errors import NewsletterError
 from newsletter.scaffold import init_publication
 from newsletter.store import Store
-from newsletter.store.store import FeedHealth
 
 DEFAULT_CONFIG = "config.yaml"
 
@@ -288,19 +287,17 @@ def _print_collect(console: Console, report: pipeline.CollectReport) -> None:
 def _send_test(state: State, result: pipeline.PreviewResult, address: str) -> None:
     from newsletter.delivery import send_test
     from newsletter.mailers import make_mailer
-    from newsletter.render import make_environment, render_email
     from newsletter.subscriptions import normalise_email
 
-    config = state.config
-    assert result.edition is not None
-    env = make_environment(config.templates_dir)
-    variant = render_email(
-        env, result.edition, result.sections, settings=pipeline.render_settings(config)
-    )
-    mailer = make_mailer(config)
+    assert result.email is not None
+    mailer = make_mailer(state.config)
     try:
         message_id = send_test(
-            config, mailer, variant, normalise_email(address), day=result.built.edition_date
+            state.config,
+            mailer,
+            result.email,  # the preview copy: its links already point at the preview reader
+            normalise_email(address),
+            day=result.built.edition_date,
         )
     finally:
         mailer.close()
@@ -339,115 +336,6 @@ def init(state: State, folder: Path) -> None:
         f"Next: add your feeds to {escape(str(written[0]))}, then run "
         f"newsletter --config {escape(str(written[0]))} preview"
     )
-
-
-@cli.command()
-@pass_state
-def status(state: State) -> None:
-    """Show each feed's health (last success, last error, failures, recent stories), the
-    recent editions with their delivery counts, and the scheduler's next runs.
-
-    A feed failing for longer than collect.flag_failing_after_hours is flagged.
-
-    Example: newsletter --config examples/demo/config.yaml status
-    """
-    config = state.config
-    now = _now()
-    store = state.store()
-    try:
-        health = {h.url: h for h in store.feed_health(now=now)}
-        editions = store.recent_editions()
-    finally:
-        store.close()
-    from newsletter.scheduler import next_runs
-
-    runs = next_runs(config.database_url)
-    flag_after = timedelta(hours=config.file.collect.flag_failing_after_hours)
-    table = Table(title="Feeds", title_justify="left")
-    for column in ("feed", "status", "last success", "failures", "last 24 h"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("note", overflow="fold")
-    flagged = 0
-    for feed in config.feeds:
-        h = health.get(feed.url)
-        if h is None:
-            table.add_row(escape(feed.name), "new", "never", "0", "0", "not fetched yet")
-            continue
-        label, note, is_flagged = _feed_status(h, now, flag_after)
-        flagged += is_flagged
-        table.add_row(
-            escape(feed.name),
-            label,
-            _ago(h.last_success, now),
-            str(h.consecutive_failures),
-            str(h.stories_last_day),
-            escape(note),
-        )
-    console = state.console
-    console.print(table)
-    if flagged:
-        console.print(
-            f"[red]{flagged} feed{'s' if flagged > 1 else ''} failing for more than "
-            f"{config.file.collect.flag_failing_after_hours} hours:[/] check the URL, or remove "
-            "the feed from the config."
-        )
-    _print_editions(console, editions)
-    if runs:
-        for item in runs:
-            when = f"{item.at:%Y-%m-%d %H:%M:%S} UTC" if item.at else "paused"
-            console.print(f"Next {item.job}: {when}")
-    else:
-        console.print("No scheduled runs yet: start the scheduler with `newsletter run`.")
-
-
-def _print_editions(console: Console, editions: list[tuple[date, str, dict[str, int]]]) -> None:
-    table = Table(title="Recent editions", title_justify="left")
-    for column in ("date", "status", "sent", "failed", "skipped", "waiting"):
-        table.add_column(column, no_wrap=True)
-    for day, status, counts in editions:
-        waiting = counts.get("pending", 0) + counts.get("claimed", 0)
-        table.add_row(
-            day.isoformat(),
-            status,
-            str(counts.get("sent", 0)),
-            str(counts.get("failed", 0)),
-            str(counts.get("skipped", 0)),
-            str(waiting),
-        )
-    if not editions:
-        table.add_row("none yet", "", "", "", "", "")
-    console.print(table)
-
-
-def _feed_status(h: FeedHealth, now: datetime, flag_after: timedelta) -> tuple[str, str, bool]:
-    """(status label, note, flagged) for one feed."""
-    if h.status == "gone":
-        note = (
-            f"410 Gone {_ago(h.last_error_at, now)}: remove it from the config, "
-            "or `collect --retry-gone`"
-        )
-        return "[red]gone[/]", note, False
-    if h.consecutive_failures:
-        since = now - (h.failing_since or h.last_error_at or now)
-        if since >= flag_after:
-            return f"[red bold]FAILING {_span(since)}[/]", h.last_error or "", True
-        return "[yellow]failing[/]", h.last_error or "", False
-    if h.current_url:
-        return "[green]ok[/]", f"moved permanently to {h.current_url}: update the config", False
-    return "[green]ok[/]", "", False
-
-
-def _ago(when: datetime | None, now: datetime) -> str:
-    return "never" if when is None else f"{_span(now - when)} ago"
-
-
-def _span(delta: timedelta) -> str:
-    seconds = max(0, int(delta.total_seconds()))
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    if seconds < 2 * 86400:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} days"
 
 
 def _parse_slugs(config: Config, value: str | None) -> tuple[str, ...]:
@@ -495,5 +383,5 @@ def main() -> None:
     cli(prog_name="newsletter")
 
 
-# The delivery commands live in their own module; importing it registers them on `cli`.
-from newsletter import cli_delivery  # noqa: E402, F401
+# The other commands live in their own modules; importing them registers them on `cli`.
+from newsletter import cli_delivery, cli_status  # noqa: E402, F401

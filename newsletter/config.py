@@ -21,6 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from newsletter.errors import ConfigError
 from newsletter.models import FeedSource, Overrides, Sector
+from newsletter.yaml_errors import dotted, validation_error, where
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
@@ -165,10 +166,6 @@ class DeliveryConfig(_Strict):
     sendgrid: SendgridConfig = Field(default_factory=SendgridConfig)
 
 
-class PreviewConfig(_Strict):
-    dir: Path = Path("preview")  # used by `preview` when --out is not given; relative to the cwd
-
-
 class ConfigFile(_Strict):
     """The file as written. ``load_config`` turns it into a ``Config`` with resolved paths."""
 
@@ -237,10 +234,10 @@ def load_config(path: Path) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f", line {mark.line + 1}" if mark is not None else ""
+        line = f", line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(
-            f"{path}{where}: not valid YAML: {problem}",
+            f"{path}{line}: not valid YAML: {problem}",
             hint="Check the indentation and quoting around that line.",
         ) from None
     if data is None:
@@ -256,13 +253,13 @@ def load_config(path: Path) -> Config:
     try:
         parsed = ConfigFile.model_validate(data)
     except ValidationError as exc:
-        raise _config_error(path, root, exc) from None
+        raise validation_error(path, root, exc, model=ConfigFile) from None
     _check_references(path, root, parsed)
     base = path.parent.resolve()
     templates_dir = _resolve(parsed.templates, base) if parsed.templates else None
     if templates_dir is not None and not templates_dir.is_dir():
         raise ConfigError(
-            f"{_where(path, root, ('templates',))}: templates: folder {templates_dir} not found",
+            f"{where(path, root, ('templates',))}: templates: folder {templates_dir} not found",
             hint="Create it (newsletter init DIR copies the default templates), "
             "or remove the key to use the built-in templates.",
         )
@@ -285,13 +282,13 @@ def _included_sectors(path: Path, root: yaml.Node | None, value: object) -> list
     """``sectors_file: other.yaml`` takes the ``sectors`` list of another config file."""
     if not isinstance(value, str) or not value:
         raise ConfigError(
-            f"{_where(path, root, ('sectors_file',))}: sectors_file: expected a file path",
+            f"{where(path, root, ('sectors_file',))}: sectors_file: expected a file path",
             hint="Give the path of a YAML file with a `sectors:` list, relative to this file.",
         )
     other = _resolve(Path(value), path.parent)
     if not other.is_file():
         raise ConfigError(
-            f"{_where(path, root, ('sectors_file',))}: sectors_file: file {other} not found",
+            f"{where(path, root, ('sectors_file',))}: sectors_file: file {other} not found",
             hint="Give the path of a YAML file with a `sectors:` list, relative to this file.",
         )
     text = other.read_text(encoding="utf-8")
@@ -303,7 +300,7 @@ def _included_sectors(path: Path, root: yaml.Node | None, value: object) -> list
             f"{other}: not valid YAML: {exc}", hint="Check the indentation and quoting."
         ) from None
     except ValidationError as exc:
-        raise _config_error(other, other_root, exc) from None
+        raise validation_error(other, other_root, exc, model=_SectorsFile) from None
     return [sector.model_dump() for sector in parsed.sectors]
 
 
@@ -328,7 +325,7 @@ def load_overrides(config: Config, edition_date: date) -> tuple[Overrides, Path 
     try:
         parsed = OverridesFile.model_validate(data)
     except ValidationError as exc:
-        raise _config_error(path, root, exc, model=OverridesFile) from None
+        raise validation_error(path, root, exc, model=OverridesFile) from None
     return (
         Overrides(
             parsed.note.strip(), tuple(parsed.pin), tuple(parsed.drop), tuple(parsed.drop_feeds)
@@ -344,7 +341,7 @@ def _check_references(path: Path, root: yaml.Node | None, parsed: ConfigFile) ->
         if slug in seen:
             loc = ("sectors", i, "slug")
             raise ConfigError(
-                f"{_where(path, root, loc)}: {_dotted(loc)}: sector {slug!r} is defined twice",
+                f"{where(path, root, loc)}: {dotted(loc)}: sector {slug!r} is defined twice",
                 hint="Each sector needs its own slug.",
             )
         seen.add(slug)
@@ -353,14 +350,14 @@ def _check_references(path: Path, root: yaml.Node | None, parsed: ConfigFile) ->
         if feed.sector is not None and feed.sector not in seen:
             loc = ("feeds", i, "sector")
             raise ConfigError(
-                f"{_where(path, root, loc)}: {_dotted(loc)}: unknown sector {feed.sector!r}"
+                f"{where(path, root, loc)}: {dotted(loc)}: unknown sector {feed.sector!r}"
                 f" (feed {feed.name!r})",
                 hint=f"Use one of the configured sector slugs: {', '.join(slugs)}.",
             )
         if feed.url in urls:
             loc = ("feeds", i, "url")
             raise ConfigError(
-                f"{_where(path, root, loc)}: {_dotted(loc)}: feed {feed.url!r} is listed twice",
+                f"{where(path, root, loc)}: {dotted(loc)}: feed {feed.url!r} is listed twice",
                 hint="Remove the second entry.",
             )
         urls.add(feed.url)
@@ -368,89 +365,9 @@ def _check_references(path: Path, root: yaml.Node | None, parsed: ConfigFile) ->
         if len(scheme) > 1 and scheme not in {"http", "https", "file"}:
             loc = ("feeds", i, "url")
             raise ConfigError(
-                f"{_where(path, root, loc)}: {_dotted(loc)}: unsupported scheme {scheme!r}",
+                f"{where(path, root, loc)}: {dotted(loc)}: unsupported scheme {scheme!r}",
                 hint="A feed is an http(s) URL or a path to a local file.",
             )
-
-
-def _config_error(
-    path: Path,
-    root: yaml.Node | None,
-    exc: ValidationError,
-    *,
-    model: type[BaseModel] | None = None,
-) -> ConfigError:
-    """The first validation error, phrased for a person: file, line, key path, what to do."""
-    err = exc.errors()[0]
-    loc = tuple(err["loc"])
-    dotted = _dotted(loc)
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        parent = loc[:-1]
-        known = _known_keys(parent, model or ConfigFile)
-        message = f"unknown key {loc[-1]!r}"
-        hint = f"Known keys here: {', '.join(known)}." if known else "Remove the key."
-    elif kind == "missing":
-        message = "required key is missing"
-        hint = "Add it; see the README's configuration section."
-    else:
-        message = err["msg"].removeprefix("Value error, ")
-        shown = err.get("input")
-        if shown is not None and not isinstance(shown, dict | list):
-            message += f" (got {shown!r})"
-        hint = "Fix the value; see the README's configuration section for each key."
-    more = len(exc.errors()) - 1
-    if more:
-        hint += f" ({more} more problem{'s' if more > 1 else ''} after this one.)"
-    return ConfigError(f"{_where(path, root, loc)}: {dotted}: {message}", hint=hint)
-
-
-def _known_keys(parent: tuple[Any, ...], model: type[BaseModel]) -> list[str]:
-    for part in parent:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(str(part))
-        if field is None:
-            return []
-        annotation = field.annotation
-        inner = getattr(annotation, "__args__", (annotation,))
-        nested = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
-        if nested is None:
-            return []
-        model = nested
-    return list(model.model_fields)
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _where(path: Path, root: yaml.Node | None, loc: tuple[Any, ...]) -> str:
-    """``path, line N`` for the deepest YAML node along ``loc`` that exists."""
-    node = root
-    line: int | None = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                    child = value
-                    line = key.start_mark.line + 1
-                    break
-        elif (
-            isinstance(node, yaml.SequenceNode)
-            and isinstance(part, int)
-            and 0 <= part < len(node.value)
-        ):
-            child = node.value[part]
-            line = child.start_mark.line + 1
-        if child is None:
-            break
-        node = child
-    return f"{path}, line {line}" if line is not None else str(path)
 
 
 def _resolve(value: Path, base: Path) -> Path:

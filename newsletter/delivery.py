@@ -94,6 +94,11 @@ def frozen_edition(
         ref = store.edition_ref(day)
         assert ref is not None
         return ref[0], stored[0]
+    if day != pipeline.edition_date_for(config, now):
+        raise NewsletterError(
+            f"no edition of {day} was built, and only today's edition can be built",
+            hint="Leave out --date to send today's edition.",
+        )
     built = pipeline.build(config, store, now=now)
     if built.edition is None:
         raise NewsletterError(
@@ -101,10 +106,16 @@ def frozen_edition(
             hint="Nothing was sent. Collect again later, or check the feeds: newsletter status",
         )
     if not store.save_edition(built.edition, status="frozen", now=now):
-        return frozen_edition(config, store, now=now, day=day)  # another sender froze it first
+        stored = store.edition(day)  # another sender froze it first: send that one
+        if stored is None or stored[1] not in {"frozen", "sending", "sent"}:
+            raise NewsletterError(
+                f"the edition of {day} could not be stored",
+                hint="Run `newsletter send` again; check that the database is writable.",
+            )
     ref = store.edition_ref(day)
-    assert ref is not None
-    return ref[0], built.edition
+    stored = store.edition(day)
+    assert ref is not None and stored is not None
+    return ref[0], stored[0]
 
 
 def send_edition(

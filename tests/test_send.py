@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 import os
 import signal
 import subprocess
@@ -9,6 +10,8 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
@@ -91,8 +94,17 @@ def test_every_confirmed_reader_gets_it_once(tmp_path: Path) -> None:
     ref = store.edition_ref(NOW.date())
     assert ref is not None and ref[1] == "sent"
     assert store.delivery_counts(ref[0]) == {"sent": 24}
-    defence = next(f for f in files if "defence@example.com" in f.read_text())
-    assert "== Aerospace & Defense ==" in defence.read_text() or "Aerospace" in defence.read_text()
+    by_reader = {}
+    for path in files:
+        message = email.message_from_bytes(path.read_bytes(), policy=default_policy)
+        assert isinstance(message, EmailMessage)
+        part = message.get_body(("plain",))
+        assert part is not None
+        by_reader[str(message["To"])] = part.get_content()
+    defence = by_reader["defence@example.com"]
+    assert "== Aerospace & Defense ==" in defence and "== Oil & Gas ==" not in defence
+    everyone = by_reader["Reader 1 <reader001@example.com>"]
+    assert "== Oil & Gas ==" in everyone and "== Aerospace & Defense ==" in everyone
 
 
 def test_a_refused_key_stops_the_send_and_marks_nothing_sent(
