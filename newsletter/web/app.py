@@ -84,6 +84,7 @@ def create_app(
     env = make_environment(config.templates_dir)
     per_ip = RateLimit(SIGNUPS_PER_IP, SIGNUP_WINDOW)
     wording = subscriptions.consent_wording(config.publication.name)
+    secure = config.publication.base_url.startswith("https://")  # the cookie only over HTTPS
 
     def page(
         template: str, title: str, status: int = 200, csrf: str | None = None, **values: object
@@ -104,7 +105,9 @@ def create_app(
             return HTMLResponse("Something went wrong.", status_code=500)
         response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
         if csrf:
-            response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", path="/")
+            response.set_cookie(
+                CSRF_COOKIE, csrf, httponly=True, samesite="strict", path="/", secure=secure
+            )
         return response
 
     def message(
