@@ -13,7 +13,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
 
+from newsletter.cli import cli
 from newsletter.config import Config, ScheduleConfig, load_config
 from newsletter.scheduler import next_runs, send_trigger
 from newsletter.store import Store
@@ -140,6 +142,9 @@ def test_run_sends_at_the_time_and_a_restart_sends_nothing_twice(tmp_path: Path)
     runs = {r.job: r.at for r in next_runs(config.database_url)}
     send = runs.get("send")
     assert set(runs) == {"collect", "send"} and send is not None and send > datetime.now(UTC)
+    status = CliRunner().invoke(cli, ["--config", str(config.path), "status"])
+    assert f"Next send: {send:%Y-%m-%d %H:%M:%S} UTC" in status.stdout
+    assert "Next collect: " in status.stdout
 
 
 def test_a_send_missed_while_down_runs_on_restart_within_the_grace(tmp_path: Path) -> None:
