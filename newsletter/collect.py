@@ -63,7 +63,6 @@ class FetchResult:
     not_modified: bool = False
     gone: bool = False
     moved_to: str | None = None  # the end of an unbroken chain of permanent redirects
-    final_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +133,7 @@ async def fetch_feed(
                     lowered = {k.lower(): v for k, v in response.headers.items()}
                     lowered.setdefault("content-location", url)
                     lowered.pop("content-encoding", None)  # decoded already
-                    return FetchResult(feed, body, lowered, code, moved_to=moved_to, final_url=url)
+                    return FetchResult(feed, body, lowered, code, moved_to=moved_to)
                 finally:
                     await response.aclose()
             return FetchResult(feed, error=f"more than {limits.max_redirects} redirects")

@@ -14,8 +14,6 @@ from __future__ import annotations
 class NewsletterError(Exception):
     """Base of every error the user can act on."""
 
-    exit_code = 1
-
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message

@@ -53,7 +53,6 @@ class SendgridMailer:
         self.sender = {"email": address, **({"name": name} if name else {})}
         self.max_retries, self.backoff = max_retries, backoff
         self._sleep, self._clock = sleep, clock
-        self.requests = 0
 
     def payload(
         self,
@@ -103,7 +102,6 @@ class SendgridMailer:
         )
         failures = 0
         while True:
-            self.requests += 1
             try:
                 response = self._client.client.mail.send.post(request_body=body)
             except (http_errors.UnauthorizedError, http_errors.ForbiddenError) as exc:
