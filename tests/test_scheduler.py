@@ -126,7 +126,7 @@ def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
 
 
 def test_run_sends_at_the_time_and_a_restart_sends_nothing_twice(tmp_path: Path) -> None:
-    config = _config(tmp_path, datetime.now(UTC) + timedelta(seconds=5))
+    config = _config(tmp_path, datetime.now(UTC) + timedelta(seconds=8))
     process = _start(config)
     assert _wait(lambda: len(_outbox(config)) == READERS, 40), process.stderr
     _kill(process)
@@ -148,7 +148,7 @@ def test_run_sends_at_the_time_and_a_restart_sends_nothing_twice(tmp_path: Path)
 
 
 def test_a_send_missed_while_down_runs_on_restart_within_the_grace(tmp_path: Path) -> None:
-    send_at = datetime.now(UTC) + timedelta(seconds=6)
+    send_at = datetime.now(UTC) + timedelta(seconds=10)
     config = _config(tmp_path, send_at)
     process = _start(config)
     assert _wait(lambda: "next send" in (process.stdout.readline() if process.stdout else ""), 20)
@@ -163,7 +163,7 @@ def test_a_send_missed_while_down_runs_on_restart_within_the_grace(tmp_path: Pat
 
 
 def test_a_send_missed_past_the_grace_is_skipped_and_says_how_to_send(tmp_path: Path) -> None:
-    send_at = datetime.now(UTC) + timedelta(seconds=6)
+    send_at = datetime.now(UTC) + timedelta(seconds=10)
     config = _config(tmp_path, send_at, grace_minutes=0.05)  # 3 seconds
     process = _start(config)
     assert _wait(lambda: "next send" in (process.stdout.readline() if process.stdout else ""), 20)
