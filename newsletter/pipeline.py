@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import os
 import time
 from collections.abc import Coroutine, Sequence
@@ -184,6 +185,11 @@ class Built:
     overrides_file: Path | None = None
 
 
+def _days_covering(span: timedelta) -> timedelta:
+    """Whole days back to the oldest edition that can hold a story still within ``span``."""
+    return timedelta(days=min(math.ceil(span.total_seconds() / 86400) + 1, 36500))
+
+
 def edition_date_for(config: Config, now: datetime) -> date:
     """The edition's date: today in the schedule's time zone."""
     return now.astimezone(ZoneInfo(config.file.schedule.timezone)).date()
@@ -206,7 +212,7 @@ def build(config: Config, store: Store, *, now: datetime) -> Built:
         max_age=max_age,
         feed_weights={feed.url: feed.weight for feed in config.feeds},
         feed_names={feed.url: feed.name for feed in config.feeds},
-        seen=store.sent_before(day),
+        seen=store.sent_before(day, since=day - _days_covering(max_age)),
         overrides=overrides,
         half_life=timedelta(hours=settings.freshness_half_life_hours),
     )

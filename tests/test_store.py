@@ -124,3 +124,18 @@ def _alembic() -> AlembicConfig:
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
+
+
+def test_sent_before_can_leave_out_old_editions(tmp_path: Path) -> None:
+    from newsletter.models import Edition, Section, Sector
+
+    store = Store.open(f"sqlite:///{tmp_path / 'n.db'}")
+    sector = Sector("oil-gas", "Oil & Gas")
+    for days_ago, story_id in [(10, "old"), (2, "recent"), (0, "today")]:
+        day = NOW.date() - timedelta(days=days_ago)
+        story = _story(1, id=story_id, url=f"https://x.example.com/{story_id}")
+        edition = Edition("P", day, (Section(sector, (story,)),))
+        store.save_edition(edition, status="sent", now=NOW)
+    assert store.sent_before(NOW.date()).ids == {"old", "recent"}
+    recent = store.sent_before(NOW.date(), since=NOW.date() - timedelta(days=3))
+    assert recent.ids == {"recent"} and recent.urls == {"https://x.example.com/recent"}

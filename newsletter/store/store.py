@@ -372,13 +372,19 @@ class Store(LedgerQueries, ConsentQueries, LockQueries):
             ).one_or_none()
         return None if row is None else (edition_from_json(row.snapshot), row.status)
 
-    def sent_before(self, edition_date: date) -> Seen:
-        """The stories of editions sent (or being sent) before ``edition_date``."""
+    def sent_before(self, edition_date: date, *, since: date | None = None) -> Seen:
+        """The stories of editions sent (or being sent) before ``edition_date``.
+
+        ``since`` leaves out older editions, whose stories can no longer be picked anyway, so
+        the headline comparisons do not grow with the archive.
+        """
         query = (
             select(edition_stories.c.story_id, edition_stories.c.url, edition_stories.c.headline)
             .join(editions, editions.c.id == edition_stories.c.edition_id)
             .where(editions.c.status.in_(SENT), editions.c.edition_date < edition_date)
         )
+        if since is not None:
+            query = query.where(editions.c.edition_date >= since)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return Seen(
