@@ -64,9 +64,15 @@ class SectorConfig(_Strict):
     # A trailing * matches any ending: "refiner*" matches refiner, refiners, refinery.
     keywords: Annotated[dict[str, float], BeforeValidator(_weighted)] = Field(min_length=1)
     exclude: list[str] = []  # any of these in a story rules this sector out
+    # keywords with a second meaning ("recall", "mining"): they count only beside another
+    # keyword of this sector, so they never decide it alone
+    ambiguous: list[str] = []
     # a catch-all sector (Business & Politics): an industry sector whose headline alone fits
     # decisively goes first, so corporate news lands in the company's industry
     fallback: bool = False
+    # a sector that cuts across the others (Sanctions & Regulation): when its headline alone is
+    # decisive it goes first, and the industry it acts on second
+    priority: bool = False
 
 
 class FeedConfig(_Strict):
@@ -81,14 +87,28 @@ class ClassifyConfig(_Strict):
     min_score: float = Field(1.0, gt=0)  # below this a story does not fit the sector
     hint_bonus: float = Field(0.5, ge=0)  # added to the feed's hinted sector when the text fits it
     secondary_ratio: float = Field(0.5, ge=0, le=1)  # a further sector needs this share of the best
+    # a story whose best sector scores this much is confident enough to lead a section; weaker
+    # ones only fill its "more" list. None: twice min_score (a decisive word in the headline)
+    lead_score: float | None = Field(None, gt=0)
     # words of stories to leave out (sport, celebrity, health, ...): a sector must outscore them
     off_topic: Annotated[dict[str, float], BeforeValidator(_weighted)] = Field(default_factory=dict)
+    # folders of a story's link that mark it off-topic (sports: 6 for https://x.com/sports/...)
+    off_topic_paths: Annotated[dict[str, float], BeforeValidator(_weighted)] = Field(
+        default_factory=dict
+    )
+
+    @property
+    def lead(self) -> float:
+        return self.lead_score if self.lead_score is not None else 2 * self.min_score
 
 
 class DigestConfig(_Strict):
     per_sector: int = Field(5, ge=1, le=50)  # stories per sector; the rest become "more" links
     max_age_hours: int = Field(36, ge=1)  # older stories are left out of the edition
     freshness_half_life_hours: float = Field(12, gt=0)  # a story's rank halves at this age
+    per_storyline: int = Field(2, ge=0, le=50)  # stories of one storyline per section; 0: any
+    # languages of stories kept besides publication.language (ISO 639-1 codes, e.g. [fr, de])
+    languages: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]] = []
     overrides_dir: Path = Path(
         "overrides"
     )  # the editor's YYYY-MM-DD.yaml files (pins, drops, note)
@@ -101,6 +121,8 @@ class OverridesFile(_Strict):
     pin: list[str] = []  # story ids (as `stories --json` shows them) or links, top first
     drop: list[str] = []  # story ids or links to leave out
     drop_feeds: list[str] = []  # feed names or URLs to leave out for the day
+    # story id or link → the sector it belongs in; kept as a labelled example for the model
+    move: dict[str, str] = {}
 
 
 class ScheduleConfig(_Strict):
@@ -205,6 +227,12 @@ class Config:
     @property
     def sector_slugs(self) -> tuple[str, ...]:
         return tuple(s.slug for s in self.file.sectors)
+
+    @property
+    def languages(self) -> frozenset[str]:
+        """Languages of the stories an edition may show."""
+        own = self.publication.language.split("-")[0].lower()
+        return frozenset({own, *self.file.digest.languages})
 
     @property
     def feeds(self) -> tuple[FeedSource, ...]:
@@ -319,16 +347,27 @@ def load_overrides(config: Config, edition_date: date) -> tuple[Overrides, Path 
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(
-            f"{path}: expected keys note, pin, drop, drop_feeds",
+            f"{path}: expected keys note, pin, drop, drop_feeds, move",
             hint="See the README's section on editor overrides.",
         )
     try:
         parsed = OverridesFile.model_validate(data)
     except ValidationError as exc:
         raise validation_error(path, root, exc, model=OverridesFile) from None
+    for key, slug in parsed.move.items():
+        if slug not in config.sector_slugs:
+            loc = ("move", key)
+            raise ConfigError(
+                f"{where(path, root, loc)}: {dotted(loc)}: unknown sector {slug!r}",
+                hint=f"Use one of the configured sector slugs: {', '.join(config.sector_slugs)}.",
+            )
     return (
         Overrides(
-            parsed.note.strip(), tuple(parsed.pin), tuple(parsed.drop), tuple(parsed.drop_feeds)
+            parsed.note.strip(),
+            tuple(parsed.pin),
+            tuple(parsed.drop),
+            tuple(parsed.drop_feeds),
+            tuple(parsed.move.items()),
         ),
         path,
     )

@@ -1,10 +1,11 @@
 """Stories → the day's ``Edition``: recent, on-topic, new, duplicates merged, ranked. Pure.
 
-``build_edition`` clusters the same story carried by several feeds (the same canonical link, or
-near-identical headlines by rapidfuzz) into one, which names the other outlets and ranks higher
-for being carried by them. Stories already sent in an earlier edition are left out, and so are
-their duplicates. Within a sector, stories rank by freshness, outlets and the feed's weight; the
-editor's pins come first and drops never appear. ``layout`` gives what one reader sees.
+``build_edition`` clusters the same story carried by several feeds (``cluster``: the same link,
+near-identical headlines, or the same event in other words) into one, which names the other
+outlets. Stories already sent in an earlier edition are left out, and so are their duplicates.
+Stories rank by how many distinct outlets carry them, then by the feed's weight and freshness;
+the editor's pins come first and drops never appear. ``layout`` gives what one reader sees: only
+confident stories lead a section, and one storyline does not fill it.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from datetime import date, datetime, timedelta
 
 from rapidfuzz import fuzz, process
 
-from newsletter.classify import headline_key
+from newsletter.cluster import SAME_HEADLINE, cluster, storylines
 from newsletter.models import Edition, Overrides, Section, Sector, Seen, Story
+from newsletter.text import headline_key
 
-SAME_HEADLINE = 90  # rapidfuzz token_sort_ratio at or above which two headlines are one story
 _MIN_FUZZY_WORDS = 4  # shorter headlines must match exactly
 
 
@@ -37,6 +38,8 @@ def build_edition(
     seen: Seen | None = None,
     overrides: Overrides | None = None,
     half_life: timedelta = timedelta(hours=12),
+    per_storyline: int = 0,
+    moves: Mapping[str, str] | None = None,
 ) -> Edition:
     """Cluster duplicates, drop what was sent or dropped, rank, and gather each sector's stories."""
     weights = feed_weights or {}
@@ -54,17 +57,22 @@ def build_edition(
         and s.id not in drops
         and s.url not in drops
     ]
-    groups = [g for g in cluster(fresh) if not _already_sent(g, seen)]
+    groups = [g for g in cluster(_moved(fresh, moves or {})) if not _already_sent(g, seen)]
     merged = [_merge(group, weights) for group in groups]
+    lines = storylines([story.title for story in merged])
+    merged = [
+        dataclasses.replace(s, storylines=line) for s, line in zip(merged, lines, strict=True)
+    ]
     pin_rank = {}
     for group, story in zip(groups, merged, strict=True):
         ranks = [pins[key] for s in group for key in (s.id, s.url) if key in pins]
         if ranks:
             pin_rank[story.id] = min(ranks)
 
-    def order(story: Story) -> tuple[int, float, str]:
+    def order(story: Story) -> tuple[int, int, float, str]:
         pinned = pin_rank.get(story.id, len(pins))
-        return (pinned, -_score(story, weights, now, half_life), story.id)
+        outlets = 1 + len(story.also_in)  # the day's story is the one most outlets carry
+        return (pinned, -outlets, -_score(story, weights, now, half_life), story.id)
 
     merged.sort(key=order)
     sections = []
@@ -79,17 +87,36 @@ def build_edition(
         per_sector,
         note=overrides.note,
         pinned=tuple(sorted(pin_rank, key=pin_rank.__getitem__)),
+        per_storyline=per_storyline,
     )
+
+
+def _moved(stories: Sequence[Story], moves: Mapping[str, str]) -> list[Story]:
+    """The editor's corrections: a moved story (by id or link) leads with its new sector."""
+    if not moves:
+        return list(stories)
+    out = []
+    for story in stories:
+        target = moves.get(story.id) or moves.get(story.url)
+        if target is None:
+            out.append(story)
+            continue
+        rest = [
+            (s, x) for s, x in zip(story.sectors, story.confidence, strict=False) if s != target
+        ]
+        sectors = (target, *(s for s, _ in rest))
+        sure = (math.inf, *(x for _, x in rest))  # the editor's choice is sure
+        out.append(dataclasses.replace(story, sectors=sectors, confidence=sure))
+    return out
 
 
 def _score(
     story: Story, weights: Mapping[str, float], now: datetime, half_life: timedelta
 ) -> float:
-    """Feed weight, times 1.6 for a second outlet (2.2 for a third...), halved per half-life."""
-    outlets = 1 + len(story.also_in)
+    """Feed weight, halved per half-life of age."""
     age = max(0.0, (now - story.published).total_seconds())
     freshness = math.pow(0.5, age / half_life.total_seconds())
-    return weights.get(story.feed_url, 1.0) * (1 + 0.6 * (outlets - 1)) * freshness
+    return weights.get(story.feed_url, 1.0) * freshness
 
 
 def _feeds_named(names: Collection[str], feed_names: Mapping[str, str]) -> set[str]:
@@ -128,49 +155,7 @@ def _similar(key: str, others: Sequence[str]) -> bool:
     return False
 
 
-def cluster(stories: Sequence[Story]) -> list[list[Story]]:
-    """Groups of stories that are the same news: same canonical link or near-identical headline."""
-    parent = list(range(len(stories)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def join(i: int, j: int) -> None:
-        parent[find(i)] = find(j)
-
-    first_by_url: dict[str, int] = {}
-    keys = [headline_key(s.title) for s in stories]
-    numbers = [sorted(w for w in key.split() if w.isdigit()) for key in keys]
-    for i, story in enumerate(stories):
-        j = first_by_url.setdefault(story.url, i)
-        if j != i:
-            join(i, j)
-    for i, key in enumerate(keys):
-        if len(key.split()) < _MIN_FUZZY_WORDS:
-            matches = [(k, 100.0, j) for j, k in enumerate(keys) if k == key]
-        else:
-            matches = process.extract(
-                key,
-                keys,
-                scorer=fuzz.token_sort_ratio,
-                processor=None,
-                score_cutoff=SAME_HEADLINE,
-                limit=None,
-            )
-        for _, _, j in matches:
-            same_numbers = numbers[i] == numbers[j]  # "18-month" vs "24-month" are not one story
-            if j != i and stories[j].feed_url != stories[i].feed_url and same_numbers:
-                join(i, j)
-    groups: dict[int, list[Story]] = {}
-    for i, story in enumerate(stories):
-        groups.setdefault(find(i), []).append(story)
-    return list(groups.values())
-
-
-def _merge(group: list[Story], weights: Mapping[str, float]) -> Story:
+def _merge(group: Sequence[Story], weights: Mapping[str, float]) -> Story:
     """The story to keep (most trusted feed, earliest, fullest teaser), naming the others."""
     best = min(
         group,
@@ -180,12 +165,24 @@ def _merge(group: list[Story], weights: Mapping[str, float]) -> Story:
     return dataclasses.replace(best, also_in=tuple(others))
 
 
+def confident_in(story: Story, slug: str) -> bool:
+    """Whether the classifier is sure enough of ``story`` in ``slug`` to let it lead a section."""
+    if not story.confidence:
+        return True  # no judgement recorded (an edition built before there was one)
+    for sector, confidence in zip(story.sectors, story.confidence, strict=False):
+        if sector == slug:
+            return confidence >= 1.0
+    return False
+
+
 def layout(edition: Edition, chosen: Sequence[str] = ()) -> tuple[Section, ...]:
     """What one reader sees: each story once, in the reader's best-fitting chosen sector.
 
     ``chosen`` empty means every sector, in the configured order; otherwise sections come in the
-    reader's order. Each section keeps ``per_sector`` stories; the rest of its stories become its
-    ``more`` headlines. Sections left with nothing are dropped.
+    reader's order. Each section shows up to ``per_sector`` stories the classifier is confident
+    of, at most ``per_storyline`` of one storyline; the rest of its stories (weak ones included)
+    become its ``more`` headlines, so a thin section shows fewer stories rather than weak ones.
+    Sections left with nothing are dropped.
     """
     wanted = set(chosen) if chosen else {s.sector.slug for s in edition.sections}
     placed: set[str] = set()
@@ -201,9 +198,30 @@ def layout(edition: Edition, chosen: Sequence[str] = ()) -> tuple[Section, ...]:
                 placed.add(story.id)
                 mine.append(story)
         if mine:
-            keep = edition.per_sector
-            out.append(Section(section.sector, tuple(mine[:keep]), tuple(mine[keep:])))
+            shown, more = _split(mine, slug, edition)
+            out.append(Section(section.sector, shown, more))
     if chosen:
         order = {slug: i for i, slug in enumerate(chosen)}
         out.sort(key=lambda section: order[section.sector.slug])
     return tuple(out)
+
+
+def _split(
+    stories: Sequence[Story], slug: str, edition: Edition
+) -> tuple[tuple[Story, ...], tuple[Story, ...]]:
+    """A section's shown stories (confident, a few per storyline) and its "more" headlines."""
+    shown: list[Story] = []
+    more: list[Story] = []
+    per_line: dict[int, int] = {}
+    pinned = set(edition.pinned)
+    cap = edition.per_storyline
+    for story in stories:
+        crowded = cap > 0 and any(per_line.get(line, 0) >= cap for line in story.storylines)
+        sure = story.id in pinned or confident_in(story, slug)
+        if len(shown) < edition.per_sector and sure and not crowded:
+            shown.append(story)
+            for line in story.storylines:
+                per_line[line] = per_line.get(line, 0) + 1
+        else:
+            more.append(story)
+    return tuple(shown), tuple(more)

@@ -53,6 +53,10 @@ class Story:
     feed_url: str = ""  # the configured feed it came from
     sectors: tuple[str, ...] = ()  # slugs, best first
     also_in: tuple[str, ...] = ()  # other outlets that carried the same story (set by digest)
+    # the classifier's confidence in each of ``sectors``: 1 or more lets the story lead a section
+    confidence: tuple[float, ...] = ()
+    language: str = ""  # ISO 639-1 code judged from the text (and the feed's declared language)
+    storylines: tuple[int, ...] = ()  # the storylines it belongs to, by number (set by digest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,7 @@ class Edition:
     per_sector: int = 5
     note: str = ""  # the editor's note, shown above the sections
     pinned: tuple[str, ...] = ()  # ids of stories the editor pinned to the top of their sector
+    per_storyline: int = 0  # stories of one storyline shown per section (0: no limit)
 
     @property
     def story_ids(self) -> frozenset[str]:
@@ -102,6 +107,7 @@ class Overrides:
     pin: tuple[str, ...] = ()  # story ids or links, best first
     drop: tuple[str, ...] = ()  # story ids or links
     drop_feeds: tuple[str, ...] = ()  # feed names or URLs
+    move: tuple[tuple[str, str], ...] = ()  # (story id or link, sector slug): the editor's call
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,3 +176,47 @@ class SendReport:
     already_sent: int
     seconds: float
     dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TextToJudge:
+    """A stored story whose language is not judged yet."""
+
+    id: str
+    title: str
+    summary: str
+    declared: str  # the feed's declared language, or ""
+
+
+@dataclass(frozen=True, slots=True)
+class PageToFetch:
+    """A stored story whose teaser may come from its article page."""
+
+    id: str
+    url: str
+    title: str
+    summary: str
+    feed_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A story labelled with its sector (by the editor), an example for the sector model."""
+
+    title: str
+    summary: str
+    url: str
+    sector: str
+    source: str = "editor"
+    story_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredModel:
+    """The newest trained sector model: its bytes, how many examples it learnt from, its report."""
+
+    id: int
+    created_at: datetime
+    examples: int
+    model: bytes
+    report: str

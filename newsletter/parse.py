@@ -15,6 +15,7 @@ from typing import Any
 import feedparser
 
 from newsletter.errors import FeedError
+from newsletter.language import primary_subtag
 from newsletter.models import FeedSource, Story
 from newsletter.text import canonical_url, teaser, to_plain_text, web_url
 
@@ -28,9 +29,10 @@ def parse_feed(
 
     Header keys are lower-cased for feedparser, which otherwise ignores the HTTP charset.
     """
+    lowered = {k.lower(): v for k, v in headers.items()}
     parsed: Any = feedparser.parse(
         content,
-        response_headers={k.lower(): v for k, v in headers.items()},
+        response_headers=lowered,
         sanitize_html=False,  # we keep plain text only, cleaned by nh3
         resolve_relative_uris=False,  # only content links are affected; we keep no markup
     )
@@ -48,8 +50,12 @@ def parse_feed(
         warnings.append(f"feed is not well-formed ({problem}); its readable entries were used")
     stories: dict[str, Story] = {}
     skipped = 0
+    channel = parsed.get("feed") or {}
+    declared = primary_subtag(
+        dict.get(channel, "language") or lowered.get("content-language") or ""
+    )
     for entry in entries:
-        story = _entry_to_story(entry, feed, now)
+        story = _entry_to_story(entry, feed, now, declared)
         if story is None:
             skipped += 1
         else:
@@ -75,7 +81,7 @@ def describe_non_feed(content: bytes, parsed: Any) -> str:
     return f"not a readable feed ({problem})" if problem else "not a readable feed"
 
 
-def _entry_to_story(entry: Any, feed: FeedSource, now: datetime) -> Story | None:
+def _entry_to_story(entry: Any, feed: FeedSource, now: datetime, declared: str) -> Story | None:
     # feedparser's dict maps many alias keys on every lookup; the canonical keys are plain items.
     get = dict.get
     link = _story_link(entry, get)
@@ -99,6 +105,7 @@ def _entry_to_story(entry: Any, feed: FeedSource, now: datetime) -> Story | None
         source=feed.name,
         published=_entry_time(entry, now, get),
         feed_url=feed.url,
+        language=declared,  # the feed's declared language; judged from the text when stored
     )
 
 

@@ -21,11 +21,19 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from newsletter import digest, render
+from newsletter import digest, language, render
 from newsletter.classify import Classifier, SectorRule
 from newsletter.collect import Collected, FetchLimits, collect_feeds
 from newsletter.config import Config, load_overrides
-from newsletter.models import Edition, FeedResult, RenderedEmail, Section, Story
+from newsletter.models import (
+    Edition,
+    FeedResult,
+    Label,
+    Overrides,
+    RenderedEmail,
+    Section,
+    Story,
+)
 from newsletter.store import Store
 
 logger = logging.getLogger(__name__)
@@ -148,13 +156,17 @@ def _run(coroutine: Coroutine[Any, Any, None]) -> None:
 
 def make_classifier(config: Config) -> Classifier:
     rules = [
-        SectorRule(s.slug, dict(s.keywords), tuple(s.exclude), s.fallback)
+        SectorRule(
+            s.slug, dict(s.keywords), tuple(s.exclude), s.fallback, tuple(s.ambiguous), s.priority
+        )
         for s in config.file.sectors
     ]
     settings = config.file.classify
     return Classifier(
         rules,
         off_topic=settings.off_topic,
+        off_topic_paths=settings.off_topic_paths,
+        lead_score=settings.lead,
         title_weight=settings.title_weight,
         min_score=settings.min_score,
         hint_bonus=settings.hint_bonus,
@@ -162,17 +174,25 @@ def make_classifier(config: Config) -> Classifier:
     )
 
 
+def judge_languages(store: Store, *, since: datetime | None = None) -> int:
+    """Judge (once) the language of stored stories that have none yet; returns how many."""
+    todo = store.unjudged_languages(since=since)
+    store.set_languages({t.id: language.detect(t.title, t.summary, t.declared) for t in todo})
+    return len(todo)
+
+
 def load_stories(config: Config, store: Store, *, since: datetime | None = None) -> list[Story]:
     """Stored stories with their sectors from the current rules (so edited rules apply at once)."""
     classifier = make_classifier(config)
     hints = {feed.url: feed.sector for feed in config.feeds}
-    return [
-        dataclasses.replace(
-            story,
-            sectors=classifier.classify(story.title, story.summary, hints.get(story.feed_url)),
+    judge_languages(store, since=since)
+    out = []
+    for story in store.stories(since=since):
+        verdict = classifier.judge(story.title, story.summary, hints.get(story.feed_url), story.url)
+        out.append(
+            dataclasses.replace(story, sectors=verdict.sectors, confidence=verdict.confidence)
         )
-        for story in store.stories(since=since)
-    ]
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +222,9 @@ def build(config: Config, store: Store, *, now: datetime) -> Built:
     day = edition_date_for(config, now)
     overrides, overrides_file = load_overrides(config, day)
     stories = load_stories(config, store, since=now - max_age)
+    accepted = config.languages
+    stories = [s for s in stories if language.allowed(s.language, accepted)]
+    _keep_moves_as_labels(store, stories, overrides, now=now)
     edition = digest.build_edition(
         stories,
         config.sectors,
@@ -215,6 +238,8 @@ def build(config: Config, store: Store, *, now: datetime) -> Built:
         seen=store.sent_before(day, since=day - _days_covering(max_age)),
         overrides=overrides,
         half_life=timedelta(hours=settings.freshness_half_life_hours),
+        per_storyline=settings.per_storyline,
+        moves=dict(overrides.move),
     )
     if edition.sections:
         return Built(edition, day, overrides_file=overrides_file)
@@ -229,6 +254,21 @@ def build(config: Config, store: Store, *, now: datetime) -> Built:
     )
     logger.warning("no edition for %s: %s", day, reason)
     return Built(None, day, reason, overrides_file)
+
+
+def _keep_moves_as_labels(
+    store: Store, stories: Sequence[Story], overrides: Overrides, *, now: datetime
+) -> None:
+    """The editor's moves are labelled examples: the sector model learns from them."""
+    moves = dict(overrides.move)
+    if not moves:
+        return
+    for story in stories:
+        slug = moves.get(story.id) or moves.get(story.url)
+        if slug is not None:
+            store.add_label(
+                Label(story.title, story.summary, story.url, slug, "editor", story.id), now=now
+            )
 
 
 def render_settings(config: Config) -> render.RenderSettings:

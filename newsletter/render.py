@@ -83,7 +83,15 @@ def make_environment(template_dir: Path | None = None) -> jinja2.Environment:
     env.filters["hhmm"] = hhmm
     env.filters["wrap"] = wrap
     env.filters["teaser"] = teaser
+    env.filters["outlets"] = outlets
     return env
+
+
+def outlets(names: Sequence[str], shown: int = 3) -> str:
+    """ "A, B, C +2 more": the other outlets of a story, the first few by name."""
+    listed = ", ".join(names[:shown])
+    rest = len(names) - shown
+    return f"{listed} +{rest} more" if rest > 0 else listed
 
 
 def longdate(value: date) -> str:

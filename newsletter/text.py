@@ -9,6 +9,7 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 import nh3
 
 TEASER_LENGTH = 300
+_TOKEN = re.compile(r"[^\W\d_]+|\d+")
 
 # Query parameters that only track the click; dropped from canonical links.
 _TRACKING_PARAMS = frozenset(
@@ -84,3 +85,13 @@ def _canonical(parts: SplitResult) -> str:
 
 def _tracking(key: str) -> bool:
     return key in _TRACKING_PARAMS or key.startswith(_TRACKING_PREFIXES)
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case word tokens, letters and digits apart: "600MW" is "600", "mw"."""
+    return _TOKEN.findall(text.lower())
+
+
+def headline_key(title: str) -> str:
+    """A headline with case and punctuation gone, for comparing headlines."""
+    return " ".join(tokens(title))

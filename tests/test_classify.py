@@ -16,9 +16,20 @@ RULES = [
 ]
 
 
+def make(rules: list[SectorRule], **settings: object) -> Classifier:
+    values: dict[str, object] = {
+        "title_weight": 2,
+        "min_score": 2,
+        "hint_bonus": 1,
+        "secondary_ratio": 0.0,
+        **settings,
+    }
+    return Classifier(rules, **values)  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def clf() -> Classifier:
-    return Classifier(RULES, title_weight=2, min_score=2, hint_bonus=1)
+    return make(RULES)
 
 
 def test_whole_words_only(clf: Classifier) -> None:
@@ -90,21 +101,23 @@ def test_default_rules_leave_off_topic_out(title: str) -> None:
 
 
 def test_off_topic_words_must_be_outscored() -> None:
-    clf = Classifier(RULES, off_topic={"football": 3, "final": 1}, title_weight=2, min_score=2)
+    clf = make(RULES, off_topic={"football": 3, "final": 1})
     assert clf.classify("Crude tanker delays the football final") == ()  # oil 6 vs off-topic 8
-    assert clf.classify("Crude and refiners slump", "The football final was delayed.") == ("oil",)
+    # oil 12 beats off-topic 4 by half as much again, but the story may not lead a section
+    verdict = clf.judge("Crude and refiners slump", "The football final was delayed.")
+    assert verdict.sectors == ("oil",) and verdict.confidence[0] < 1
 
 
 def test_longest_phrase_of_a_sector_wins_over_its_words() -> None:
     rules = [SectorRule("m", {"stock market": 3, "stock": 2, "market*": 1})]
-    clf = Classifier(rules, title_weight=1, min_score=1)
-    assert clf.scores("Stock market falls") == {"m": 3.0}
-    assert clf.scores("Stock and market news") == {"m": 3.0}
+    clf = make(rules, title_weight=1, min_score=1)
+    assert clf.judge("Stock market falls").all_scores == {"m": 3.0}
+    assert clf.judge("Stock and market news").all_scores == {"m": 3.0}
 
 
 def test_a_phrase_counts_at_most_twice_per_field() -> None:
-    clf = Classifier([SectorRule("ai", {"ai": 2})], title_weight=1, min_score=1)
-    assert clf.scores("AI, AI, AI and more AI") == {"ai": 4.0}
+    clf = make([SectorRule("ai", {"ai": 2})], title_weight=1, min_score=1)
+    assert clf.judge("AI, AI, AI and more AI").all_scores == {"ai": 4.0}
 
 
 def test_fallback_sector_yields_to_a_decisive_industry_headline() -> None:
@@ -112,13 +125,68 @@ def test_fallback_sector_yields_to_a_decisive_industry_headline() -> None:
         SectorRule("chips", {"chipmaker": 3}),
         SectorRule("business", {"qtr": 2, "net": 1, "shr": 2, "profit": 2}, fallback=True),
     ]
-    clf = Classifier(rules, title_weight=2, min_score=3)
+    clf = make(rules, min_score=3)
     summary = "Shr 12 cts vs 10 cts. Net profit rose. Shr up again; net profit up."
     assert clf.classify("Chipmaker 2nd qtr net", summary) == ("chips", "business")
     assert clf.classify("Retailer 2nd qtr net", summary) == ("business",)
 
 
 def test_digits_and_letters_are_separate_tokens() -> None:
-    clf = Classifier([SectorRule("power", {"mw": 2, "v2g": 3})], title_weight=2, min_score=3)
+    clf = make([SectorRule("power", {"mw": 2, "v2g": 3})], min_score=3)
     assert clf.classify("Investor buys 600MW wind project") == ("power",)
     assert clf.classify("V2G trial starts") == ("power",)
+
+
+def test_a_word_with_a_second_meaning_never_decides_alone() -> None:
+    rules = [SectorRule("evs", {"recall*": 3, "tesla": 3, "vehicle*": 1}, ambiguous=["recall*"])]
+    clf = make(rules)
+    assert clf.classify("Dodgers put outfielder on IL, recall a pitcher") == ()
+    assert clf.classify("Tesla recalls its pickup") == ("evs",)
+    # two different ambiguous words support each other; the same one twice does not
+    both = make([SectorRule("farm", {"wheat": 3, "prices": 1}, ambiguous=["wheat", "prices"])])
+    assert both.classify("Wheat prices jump") == ("farm",)
+    assert both.classify("Wheat, wheat everywhere") == ()
+
+
+def test_a_zero_weight_phrase_takes_its_words_out_of_a_sector() -> None:
+    rules = [SectorRule("esg", {"climate": 3, "business climate": 0})]
+    clf = make(rules)
+    assert clf.classify("Climate talks resume") == ("esg",)
+    assert clf.classify("Business climate sours in Europe") == ()
+
+
+def test_the_folders_of_a_link_count_as_off_topic_evidence() -> None:
+    clf = make(RULES, off_topic_paths={"sports": 8})
+    assert clf.classify("EV maker buys a stake in a team", url="https://x.example/sports/a-b") == ()
+    assert clf.classify("EV maker buys a stake", url="https://x.example/business/sports") == (
+        "evs",
+    )  # the article's own slug is not a folder
+
+
+def test_a_weak_match_fits_but_is_not_confident() -> None:
+    clf = make(RULES, lead_score=4)
+    weak = clf.judge("Phone maker news", "An EV was shown.")  # ev 3 in the teaser only
+    strong = clf.judge("EV maker news")  # ev 3 in the headline: 6
+    assert weak.sectors == ("evs",) and weak.confidence[0] < 1
+    assert strong.confidence[0] >= 1
+
+
+def test_a_priority_sector_with_a_decisive_headline_goes_first() -> None:
+    rules = [
+        SectorRule("ai", {"anthropic": 3, "chip*": 3}),
+        SectorRule("rules", {"ban": 3, "regulator": 3}, priority=True),
+    ]
+    clf = make(rules, min_score=3)
+    assert clf.classify("Regulator moves to ban Anthropic chips") == ("rules", "ai")
+    assert clf.classify("Anthropic chips", "A regulator watches.") == ("ai", "rules")
+
+
+def test_explain_lists_every_phrase_with_its_weight() -> None:
+    clf = make(RULES, off_topic={"football": 3}, off_topic_paths={"sport": 5})
+    verdict = clf.explain("Crude slips", "Football and refiners.", url="https://x.example/sport/a")
+    found = {(m.rule, m.phrase, m.field, m.weight) for m in verdict.matches}
+    assert ("oil", "crude", "title", 6.0) in found  # 3, counted twice in a headline
+    assert ("oil", "refiner*", "summary", 3.0) in found
+    assert ("off-topic", "football", "summary", 3.0) in found
+    assert ("off-topic", "/sport/", "link", 5.0) in found
+    assert verdict.off_topic == 8.0

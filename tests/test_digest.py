@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from newsletter.classify import headline_key
 from newsletter.digest import build_edition, layout
 from newsletter.models import Overrides, Sector, Seen, Story
+from newsletter.text import headline_key
 from tests.conftest import NOW
 
 SECTORS = (Sector("oil-gas", "Oil & Gas"), Sector("sanctions", "Sanctions"), Sector("evs", "EVs"))

@@ -55,9 +55,9 @@ def test_demo_edition_matches_golden_files(demo_preview: pipeline.PreviewResult)
     assert email is not None
     check_golden("demo.html", email.html)
     check_golden("demo.txt", email.text)
+    # the lead is a story two outlets carried (the first such section lead)
     assert email.subject == (
-        "Top Insights Today, 25 Nov 2026: "
-        "Ministers agree review of the price cap on Russian refined products"
+        "Top Insights Today, 25 Nov 2026: Copper hits 18-month high on Chilean mine disruption"
     )
 
 

@@ -23,6 +23,9 @@ def edition_to_json(edition: Edition) -> str:
             "feed_url": s.feed_url,
             "sectors": list(s.sectors),
             "also_in": list(s.also_in),
+            "confidence": list(s.confidence),
+            "language": s.language,
+            "storylines": list(s.storylines),
         }
 
     return json.dumps(
@@ -32,6 +35,7 @@ def edition_to_json(edition: Edition) -> str:
             "per_sector": edition.per_sector,
             "note": edition.note,
             "pinned": list(edition.pinned),
+            "per_storyline": edition.per_storyline,
             "sections": [
                 {
                     "sector": {
@@ -62,6 +66,9 @@ def edition_from_json(text: str) -> Edition:
             feed_url=d["feed_url"],
             sectors=tuple(d["sectors"]),
             also_in=tuple(d["also_in"]),
+            confidence=tuple(d.get("confidence", ())),
+            language=d.get("language", ""),
+            storylines=tuple(d.get("storylines", ())),
         )
 
     return Edition(
@@ -74,4 +81,5 @@ def edition_from_json(text: str) -> Edition:
         per_sector=data["per_sector"],
         note=data["note"],
         pinned=tuple(data["pinned"]),
+        per_storyline=data.get("per_storyline", 0),
     )

@@ -27,13 +27,14 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from newsletter.classify import headline_key
 from newsletter.errors import NewsletterError
 from newsletter.models import Edition, FeedSource, FeedState, Seen, Story
 from newsletter.store.consent import ConsentQueries, LockQueries
+from newsletter.store.curation import CurationQueries
 from newsletter.store.ledger import LedgerQueries
 from newsletter.store.snapshot import edition_from_json, edition_to_json
 from newsletter.store.tables import edition_stories, editions, feeds, stories
+from newsletter.text import headline_key
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class StoreError(NewsletterError):
     """The database could not be opened or migrated."""
 
 
-class Store(LedgerQueries, ConsentQueries, LockQueries):
+class Store(LedgerQueries, ConsentQueries, LockQueries, CurationQueries):
     """Feeds, stories, editions, subscribers and the send ledger, in one database."""
 
     def __init__(self, engine: Engine) -> None:
@@ -264,6 +265,7 @@ class Store(LedgerQueries, ConsentQueries, LockQueries):
                 "published": story.published,
                 "first_seen": now,
                 "updated": now,
+                "feed_language": story.language or None,
             }
             for story in batch.values()
             if story.id not in existing
@@ -277,7 +279,13 @@ class Store(LedgerQueries, ConsentQueries, LockQueries):
                 conn.execute(
                     update(stories)
                     .where(stories.c.id == story.id)
-                    .values(title=story.title, summary=story.summary, url=story.url, updated=now)
+                    .values(
+                        title=story.title,
+                        summary=story.summary,
+                        url=story.url,
+                        updated=now,
+                        language=None,  # judged again from the new text
+                    )
                 )
                 changed += 1
         return len(fresh), changed
@@ -291,6 +299,8 @@ class Store(LedgerQueries, ConsentQueries, LockQueries):
                 stories.c.url,
                 stories.c.summary,
                 stories.c.published,
+                stories.c.language,
+                stories.c.page_teaser,
                 feeds.c.name,
                 feeds.c.url.label("feed_url"),
             )
@@ -305,10 +315,11 @@ class Store(LedgerQueries, ConsentQueries, LockQueries):
                     id=row.id,
                     title=row.title,
                     url=row.url,
-                    summary=row.summary,
+                    summary=row.page_teaser or row.summary,
                     source=row.name,
                     published=row.published,
                     feed_url=row.feed_url,
+                    language=row.language or "",
                 )
                 for row in conn.execute(query)
             ]

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -76,9 +77,41 @@ stories = Table(
     Column("published", UTCDateTime(), nullable=False),
     Column("first_seen", UTCDateTime(), nullable=False),
     Column("updated", UTCDateTime(), nullable=False),
+    Column("feed_language", String(8), nullable=True),  # as the feed declares it
+    Column("language", String(8), nullable=True),  # judged from the text; NULL until judged
+    Column("page_fetched_at", UTCDateTime(), nullable=True),  # the one fetch of its article page
+    Column("page_teaser", Text, nullable=True),  # the lead taken from that page
+    Column("page_error", Text, nullable=True),  # why no lead came from it
     Index("ix_stories_published", "published"),
     Index("ix_stories_url", "url"),
     Index("ix_stories_feed_published", "feed_id", "published"),
+)
+
+# Stories labelled with a sector: the editor's corrections (source "editor"), kept as examples
+# for the sector model and for `rules check`.
+labels = Table(
+    "labels",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("story_id", String(32), nullable=True),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("sector", String(64), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("story_id", "source", name="uq_labels_story_source"),
+)
+
+# The trained sector model (the second opinion), newest last.
+sector_models = Table(
+    "sector_models",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("examples", Integer, nullable=False),
+    Column("model", LargeBinary, nullable=False),
+    Column("report", Text, nullable=False),
 )
 
 editions = Table(

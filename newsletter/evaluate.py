@@ -1,0 +1,160 @@
+"""Score a sector classifier on labelled stories: precision, recall, F1, confusions. Pure.
+
+A labelled story has a headline, a teaser, a link, a ``primary`` sector slug (or ``none`` for a
+story the newsletter should leave out) and optional ``secondary`` slugs. The classifier's first
+sector is scored against the primary label, as the reader sees it: the top of a section.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from newsletter.errors import ConfigError
+
+NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Labelled:
+    title: str
+    summary: str
+    primary: str
+    secondary: tuple[str, ...] = ()
+    url: str = ""
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SectorScore:
+    slug: str
+    precision: float
+    recall: float
+    f1: float
+    support: int  # labelled items whose primary is this sector
+
+
+@dataclass(frozen=True, slots=True)
+class Miss:
+    item: Labelled
+    predicted: tuple[str, ...]  # the classifier's sectors, best first
+
+
+@dataclass(frozen=True, slots=True)
+class RulesReport:
+    items: int
+    sector_items: int
+    none_items: int
+    sectors: tuple[SectorScore, ...]
+    macro_f1: float
+    top1: float  # first sector == primary, over sector items
+    lenient: float  # first sector is the primary or a secondary
+    none_left_out: float  # off-topic items given no sector
+    wrongly_left_out: float  # sector items given no sector
+    confusions: tuple[tuple[str, str, int], ...]  # (labelled, predicted, count), most first
+    misses: tuple[Miss, ...]
+
+
+def read_labelled(path: Path, slugs: Sequence[str]) -> list[Labelled]:
+    """Read a JSONL file of labelled stories, or raise ``ConfigError`` naming the bad line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: file not found",
+            hint="Give a JSON Lines file: one {title, summary, primary, secondary} per line.",
+        ) from None
+    known = {*slugs, NONE}
+    items = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            title, primary = data["title"], data["primary"]
+            secondary = tuple(data.get("secondary") or ())
+            if not isinstance(title, str) or not isinstance(primary, str):
+                raise TypeError("title and primary must be text")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(
+                f"{path}, line {number}: not a labelled story ({exc})",
+                hint='Each line is a JSON object such as {"title": "...", "summary": "...", '
+                '"primary": "oil-gas", "secondary": []}.',
+            ) from None
+        unknown = [slug for slug in (primary, *secondary) if slug not in known]
+        if unknown:
+            raise ConfigError(
+                f"{path}, line {number}: unknown sector {unknown[0]!r}",
+                hint=f"Use one of: {', '.join(sorted(known))}.",
+            )
+        items.append(
+            Labelled(
+                title=title,
+                summary=str(data.get("summary") or ""),
+                primary=primary,
+                secondary=secondary,
+                url=str(data.get("link") or data.get("url") or ""),
+                id=str(data.get("id") or number),
+            )
+        )
+    return items
+
+
+def score(
+    items: Iterable[Labelled],
+    slugs: Sequence[str],
+    predict: Callable[[Labelled], tuple[str, ...]],
+) -> RulesReport:
+    """Score ``predict`` (a story's sectors, best first) against the labels."""
+    tp: Counter[str] = Counter()
+    fp: Counter[str] = Counter()
+    fn: Counter[str] = Counter()
+    confusions: Counter[tuple[str, str]] = Counter()
+    misses: list[Miss] = []
+    total = sector_items = correct = lenient = dropped = none_items = none_out = 0
+    for item in items:
+        total += 1
+        ranked = predict(item)
+        top = ranked[0] if ranked else NONE
+        if item.primary == NONE:
+            none_items += 1
+            none_out += not ranked
+        else:
+            sector_items += 1
+            correct += top == item.primary
+            lenient += top in {item.primary, *item.secondary}
+            dropped += not ranked
+        if top == item.primary:
+            if top != NONE:
+                tp[top] += 1
+            continue
+        if top != NONE:
+            fp[top] += 1
+        if item.primary != NONE:
+            fn[item.primary] += 1
+        confusions[(item.primary, top)] += 1
+        misses.append(Miss(item, ranked))
+    sectors = []
+    for slug in slugs:
+        p = tp[slug] / (tp[slug] + fp[slug]) if tp[slug] + fp[slug] else 0.0
+        r = tp[slug] / (tp[slug] + fn[slug]) if tp[slug] + fn[slug] else 0.0
+        f1 = 2 * p * r / (p + r) if p + r else 0.0
+        sectors.append(SectorScore(slug, p, r, f1, tp[slug] + fn[slug]))
+    return RulesReport(
+        items=total,
+        sector_items=sector_items,
+        none_items=none_items,
+        sectors=tuple(sectors),
+        macro_f1=sum(s.f1 for s in sectors) / len(sectors) if sectors else 0.0,
+        top1=correct / sector_items if sector_items else 0.0,
+        lenient=lenient / sector_items if sector_items else 0.0,
+        none_left_out=none_out / none_items if none_items else 1.0,
+        wrongly_left_out=dropped / sector_items if sector_items else 0.0,
+        confusions=tuple(
+            (a, b, n) for (a, b), n in sorted(confusions.items(), key=lambda kv: (-kv[1], kv[0]))
+        ),
+        misses=tuple(misses),
+    )

@@ -1,0 +1,130 @@
+"""Mixed into ``Store``: story languages, article-page teasers, labels and the sector model."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from contextlib import suppress
+from datetime import datetime
+
+from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from newsletter.models import Label, PageToFetch, StoredModel, TextToJudge
+from newsletter.store.tables import feeds, labels, sector_models, stories
+
+
+class CurationQueries:
+    engine: Engine
+
+    # languages -----------------------------------------------------------------------------
+
+    def unjudged_languages(self, *, since: datetime | None = None) -> list[TextToJudge]:
+        query = select(
+            stories.c.id, stories.c.title, stories.c.summary, stories.c.feed_language
+        ).where(stories.c.language.is_(None))
+        if since is not None:
+            query = query.where(stories.c.published >= since)
+        with self.engine.connect() as conn:
+            return [
+                TextToJudge(r.id, r.title, r.summary, r.feed_language or "")
+                for r in conn.execute(query)
+            ]
+
+    def set_languages(self, judged: Mapping[str, str]) -> None:
+        """Cache each story's judged language ("" for undetermined)."""
+        if not judged:
+            return
+        statement = (
+            update(stories)
+            .where(stories.c.id == bindparam("sid"))
+            .values(language=bindparam("lang"))
+        )
+        with self.engine.begin() as conn:
+            conn.execute(statement, [{"sid": k, "lang": v} for k, v in judged.items()])
+
+    # article pages ---------------------------------------------------------------------------
+
+    def pages_to_fetch(
+        self, feed_urls: Collection[str], *, since: datetime, limit: int
+    ) -> list[PageToFetch]:
+        """Recent stories of these feeds whose article page was never fetched, newest first."""
+        if not feed_urls:
+            return []
+        query = (
+            select(
+                stories.c.id,
+                stories.c.url,
+                stories.c.title,
+                stories.c.summary,
+                feeds.c.url.label("feed_url"),
+            )
+            .join(feeds, feeds.c.id == stories.c.feed_id)
+            .where(
+                stories.c.page_fetched_at.is_(None),
+                stories.c.published >= since,
+                feeds.c.url.in_(list(feed_urls)),
+            )
+            .order_by(stories.c.published.desc(), stories.c.id)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        out = [PageToFetch(r.id, r.url, r.title, r.summary, r.feed_url) for r in rows]
+        return out[:limit] if limit >= 0 else out
+
+    def record_page(
+        self, story_id: str, *, teaser: str | None, error: str | None, now: datetime
+    ) -> None:
+        """The one fetch of a story's article page: the lead taken, or why there is none."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(stories)
+                .where(stories.c.id == story_id)
+                .values(page_fetched_at=now, page_teaser=teaser, page_error=error, language=None)
+            )
+
+    # labels and the sector model -------------------------------------------------------------
+
+    def add_label(self, label: Label, *, now: datetime) -> None:
+        """Store a labelled story; a story labelled again by the same source takes the new label."""
+        values = {
+            "story_id": label.story_id,
+            "title": label.title,
+            "summary": label.summary,
+            "url": label.url,
+            "sector": label.sector,
+            "source": label.source,
+            "created_at": now,
+        }
+        with self.engine.begin() as conn:
+            if label.story_id is not None:
+                done = conn.execute(
+                    update(labels)
+                    .where(labels.c.story_id == label.story_id, labels.c.source == label.source)
+                    .values(values)
+                ).rowcount
+                if done:
+                    return
+            with suppress(IntegrityError):  # a concurrent writer stored it first
+                conn.execute(insert(labels).values(values))
+
+    def labels(self) -> list[Label]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(labels).order_by(labels.c.id)).all()
+        return [Label(r.title, r.summary, r.url, r.sector, r.source, r.story_id) for r in rows]
+
+    def save_model(self, model: bytes, *, examples: int, report: str, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(sector_models).values(
+                    created_at=now, examples=examples, model=model, report=report
+                )
+            )
+
+    def latest_model(self) -> StoredModel | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(sector_models).order_by(sector_models.c.id.desc()).limit(1)
+            ).first()
+        if row is None:
+            return None
+        return StoredModel(row.id, row.created_at, row.examples, bytes(row.model), row.report)

@@ -1,0 +1,205 @@
+"""Clustering: the index finds what comparing every pair finds, and the same event merges."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from datetime import timedelta
+
+from newsletter.cluster import brute_force, cluster, storylines
+from newsletter.digest import build_edition, layout
+from newsletter.models import Sector, Story
+from newsletter.render import outlets, split_top_story
+from tests.conftest import NOW
+
+SECTORS = (Sector("evs", "EVs"), Sector("oil", "Oil"))
+WORDS = [
+    "market",
+    "price",
+    "output",
+    "plant",
+    "deal",
+    "plan",
+    "talks",
+    "supply",
+    "demand",
+    "rise",
+    "fall",
+    "cut",
+    "boost",
+    "shares",
+    "group",
+    "firm",
+    "unit",
+    "project",
+    "contract",
+    "order",
+    "growth",
+    "profit",
+    "sales",
+    "exports",
+    "imports",
+    "week",
+    "report",
+    "chief",
+]
+
+
+def _story(sid: str, title: str, *, source: str, summary: str = "", hours: float = 1) -> Story:
+    return Story(
+        id=sid,
+        title=title,
+        url=f"https://{source.lower().replace(' ', '')}.example.com/{sid}",
+        summary=summary,
+        source=source,
+        published=NOW - timedelta(hours=hours),
+        feed_url=f"feed:{source}",
+        sectors=("evs",),
+        confidence=(2.0,),
+    )
+
+
+def _generated(n: int, seed: int) -> list[Story]:
+    """Stories with known duplicates: some headlines repeated with small changes by other feeds,
+    some events reworded with the same rare names, and many unrelated stories."""
+    rng = random.Random(seed)
+    syllables = [
+        "ka",
+        "lo",
+        "mi",
+        "ra",
+        "ten",
+        "vos",
+        "ul",
+        "bri",
+        "cor",
+        "dan",
+        "esh",
+        "fil",
+        "gor",
+        "hal",
+    ]
+    names = sorted({"".join(rng.choices(syllables, k=4)) for _ in range(n)})
+    stories: list[Story] = []
+    while len(stories) < n:
+        base = [*rng.sample(WORDS, 5), rng.choice(names), rng.choice(names)]
+        title = " ".join(base)
+        sid = f"s{len(stories)}"
+        stories.append(_story(sid, title, source=f"Feed {rng.randrange(40)}"))
+        roll = rng.random()
+        if roll < 0.15:  # a copy with one word changed, from another feed
+            copy = list(base)
+            copy[rng.randrange(5)] = rng.choice(WORDS)
+            stories.append(_story(sid + "c", " ".join(copy), source=f"Feed {rng.randrange(40)}"))
+        elif roll < 0.3:  # the same event in other words: the two rare names again
+            other = [*rng.sample(WORDS, 3), base[5], base[6]]
+            lead = f"{base[5]} and {base[6]} " + " ".join(rng.sample(WORDS, 4))
+            stories.append(
+                _story(sid + "e", " ".join(other), source=f"Feed {rng.randrange(40)}", summary=lead)
+            )
+    return stories[:n]
+
+
+def _partition(groups: list[tuple[Story, ...]]) -> set[frozenset[str]]:
+    return {frozenset(s.id for s in group) for group in groups}
+
+
+def test_the_index_finds_the_same_clusters_as_comparing_every_pair() -> None:
+    stories = _generated(2000, seed=7)
+    fast = _partition(cluster(stories))
+    assert fast == _partition(brute_force(stories))
+    assert len(fast) < len(stories) - 150  # the known duplicates were found
+
+
+def test_reworded_reports_of_one_event_merge() -> None:
+    stories = [
+        _story(
+            "a",
+            "Tesla and others begin record vehicle recall in China",
+            source="Alpha",
+            summary="China will ban concealed door handles, a design popularised by Tesla.",
+        ),
+        _story(
+            "b",
+            "China launches biggest ever auto recall campaign over door handle safety",
+            source="Beta",
+            summary="Eleven carmakers, Tesla among them, recalled vehicles over door handles.",
+        ),
+        _story("c", "Copper output falls in Chile", source="Gamma"),
+        _story("d", "Oil tanker rates climb in Asia", source="Delta"),
+        _story("e", "Wind auction awards new capacity", source="Eps"),
+        _story("f", "Shipyard wins frigate contract", source="Zeta"),
+    ]
+    groups = _partition(cluster(stories))
+    assert frozenset({"a", "b"}) in groups and len(groups) == 5
+
+
+def test_one_event_from_five_outlets_is_the_top_story_naming_the_others() -> None:
+    outlets_ = ["Alpha Wire", "Beta News", "Gamma Daily", "Delta Post", "Epsilon Times"]
+    event = [
+        ("Zentara Motors recalls 12,000 Aurivan electric vans over brake software", "recall"),
+        ("Aurivan van recall: Zentara Motors fixes brake software on 12,000 vehicles", "fix"),
+        ("Zentara Motors to update brake software in Aurivan vans", "update"),
+        ("Brake fault forces Zentara Motors to recall Aurivan electric vans", "fault"),
+    ]
+    stories = []
+    for o, outlet in enumerate(outlets_):
+        for e, (title, word) in enumerate(event):
+            lead = f"Zentara Motors said the Aurivan brake software {word} covers 12,000 vans."
+            stories.append(_story(f"ev{o}{e}", title, source=outlet, summary=lead, hours=3 + e))
+    singles = [
+        _story(f"s{i}", f"{WORDS[i % 26]} {WORDS[(i * 7 + 3) % 26]} at site{i}", source=f"S{i}")
+        for i in range(30)
+    ]
+    stories += singles
+    assert len(stories) == 50
+    edition = build_edition(
+        stories, SECTORS, publication="P", edition_date=NOW.date(), now=NOW, per_sector=5
+    )
+    top, _ = split_top_story(layout(edition))
+    assert top is not None and "Zentara" in top.title
+    assert sorted((top.source, *top.also_in)) == sorted(outlets_)
+    assert outlets(top.also_in) == ", ".join(top.also_in[:3]) + " +1 more"
+    carried = [s for section in edition.sections for s in section.stories if "Zentara" in s.title]
+    assert len(carried) == 1  # the event once, not again in its own section
+
+
+def test_one_storyline_does_not_fill_a_section() -> None:
+    titles = [
+        "Ruritania steel mills cut 2,000 jobs as exports slump",
+        "Court in Ruritania blocks the sale of a steel maker",
+        "Ruritania steel output hits a ten-year low",
+        "Steel buyers in Ruritania turn to cheaper rivals",
+        "Wind auction awards new capacity",
+        "Copper output falls in Chile",
+        "Oil tanker rates climb in Asia",
+        "Battery plant opens in Ohio",
+    ]
+    stories = [_story(f"t{i}", t, source=f"Outlet {i}", hours=1 + i) for i, t in enumerate(titles)]
+    assert all(storylines(titles)[i] for i in range(4))
+    edition = build_edition(
+        stories,
+        SECTORS,
+        publication="P",
+        edition_date=NOW.date(),
+        now=NOW,
+        per_sector=6,
+        per_storyline=2,
+    )
+    (section,) = layout(edition)
+    shown = [s.title for s in section.stories]
+    assert len(cluster(stories)) == len(stories)  # four stories, not four reports of one
+    assert sum("Ruritania" in t for t in shown) == 2
+    assert set(titles[4:]) <= set(shown)  # the other stories all lead
+    assert any("Ruritania" in s.title for s in section.more)
+
+
+def test_weak_stories_fill_more_but_never_lead() -> None:
+    sure = _story("sure", "Battery plant opens in Ohio", source="A")
+    weak = dataclasses.replace(_story("weak", "A van was shown", source="B"), confidence=(0.6,))
+    edition = build_edition(
+        [sure, weak], SECTORS, publication="P", edition_date=NOW.date(), now=NOW, per_sector=5
+    )
+    (section,) = layout(edition)
+    assert [s.id for s in section.stories] == ["sure"]
+    assert [s.id for s in section.more] == ["weak"]
