@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from newsletter.text import tokens
 
 _MAX_COUNT = 2  # occurrences of one phrase counted per field
+_HEAD = 3  # letters of a word looked up before its prefixes are
 _OFF_TOPIC_MARGIN = 1.5  # a sector needs this many times the off-topic score
 
 
@@ -83,6 +84,8 @@ class _Index:
     prefixes: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     starts: set[str] = field(default_factory=set)  # first tokens of multi-token phrases
     prefix_sizes: tuple[int, ...] = ()  # the lengths of the prefixes, for lookups by slice
+    # the first three letters of every prefix (all of a shorter one): a cheap first test
+    prefix_heads: frozenset[str] = frozenset()
     longest: int = 1
 
 
@@ -289,6 +292,7 @@ def _add(index: _Index, phrase: str, slot: int, weight: float) -> None:
     if wildcard and len(words) == 1:
         index.prefixes.setdefault(words[0], []).append((slot, weight))
         index.prefix_sizes = tuple(sorted({len(p) for p in index.prefixes}))
+        index.prefix_heads = frozenset(p[:_HEAD] for p in index.prefixes)
         return
     key = tuple(words)
     index.exact.setdefault(key, []).append((slot, weight))
@@ -312,7 +316,8 @@ def _matches(
     as "stock" and "market*" for the same sector.
     """
     found: list[tuple[int, int, tuple[str, ...] | str, list[tuple[int, float]]]] = []
-    prefixes = tuple(index.prefixes)
+    heads = index.prefix_heads
+    short = any(size < _HEAD for size in index.prefix_sizes)
     exact = index.exact
     for pos, word in enumerate(words):
         hits = exact.get((word,))
@@ -331,8 +336,10 @@ def _matches(
                     hits = exact.get(key)
                 if hits is not None:
                     found.append((pos, n, key, hits))
-        if prefixes and word.startswith(prefixes):
+        if heads and (word[:_HEAD] in heads or short):
             for size in index.prefix_sizes:
+                if size > len(word):
+                    break
                 hits = index.prefixes.get(word[:size])
                 if hits is not None:
                     found.append((pos, 1, word[:size], hits))

@@ -121,12 +121,21 @@ def collect(state: State, retry_gone: bool) -> None:
 )
 @click.option("--sector", "sector", metavar="SLUG", help="Only stories that fit this sector.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@click.option("--explain", "explain", metavar="ID", help="Show why one story got its sectors.")
 @pass_state
-def stories(state: State, since: float | None, sector: str | None, as_json: bool) -> None:
-    """List stored stories with their sectors, best first.
+def stories(
+    state: State, since: float | None, sector: str | None, as_json: bool, explain: str | None
+) -> None:
+    """List stored stories with their sectors, best first; --explain ID shows the matched
+    phrases and weights, exclusions and the off-topic score behind one story's sectors.
 
     Example: newsletter stories --since 24 --sector oil-gas --json
     """
+    if explain is not None:
+        from newsletter.cli_rules import print_explanation
+
+        print_explanation(state, explain)
+        return
     config = state.config
     if sector is not None:
         _check_slugs(config, [sector], "--sector")
@@ -384,4 +393,4 @@ def main() -> None:
 
 
 # The other commands live in their own modules; importing them registers them on `cli`.
-from newsletter import cli_delivery, cli_status  # noqa: E402, F401
+from newsletter import cli_delivery, cli_rules, cli_status  # noqa: E402, F401

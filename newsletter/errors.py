@@ -3,6 +3,7 @@
 NewsletterError
  ├─ ConfigError        config.yaml is missing or invalid
  ├─ FeedError          one feed could not be fetched or parsed (others go on)
+ ├─ StoryNotFound      no stored story has that id
  ├─ TemplateError      a template or its MJML could not be rendered
  ├─ DeliveryError      the mail provider refused or failed
  └─ SubscriberError    bad address, unknown token, ...
@@ -26,6 +27,10 @@ class ConfigError(NewsletterError):
 
 class FeedError(NewsletterError):
     """One feed could not be fetched or parsed."""
+
+
+class StoryNotFound(NewsletterError):
+    """No stored story has the id asked for."""
 
 
 class TemplateError(NewsletterError):

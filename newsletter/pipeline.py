@@ -22,9 +22,10 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from newsletter import digest, language, render
-from newsletter.classify import Classifier, SectorRule
+from newsletter.classify import Classifier, SectorRule, Verdict
 from newsletter.collect import Collected, FetchLimits, collect_feeds
 from newsletter.config import Config, load_overrides
+from newsletter.errors import StoryNotFound
 from newsletter.models import (
     Edition,
     FeedResult,
@@ -193,6 +194,21 @@ def load_stories(config: Config, store: Store, *, since: datetime | None = None)
             dataclasses.replace(story, sectors=verdict.sectors, confidence=verdict.confidence)
         )
     return out
+
+
+def explain_story(config: Config, store: Store, story_id: str) -> tuple[Story, Verdict]:
+    """A stored story and why the rules give it its sectors, or ``StoryNotFound``."""
+    story = store.story(story_id)
+    if story is None:
+        raise StoryNotFound(
+            f"no stored story has the id {story_id!r}",
+            hint="Story ids are in the first column of `newsletter stories --json` (id).",
+        )
+    hints = {feed.url: feed.sector for feed in config.feeds}
+    verdict = make_classifier(config).explain(
+        story.title, story.summary, hints.get(story.feed_url), story.url
+    )
+    return story, verdict
 
 
 @dataclass(frozen=True, slots=True)

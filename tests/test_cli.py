@@ -213,6 +213,7 @@ COMMANDS = [
     "subscribers",
     "serve",
     "run",
+    "rules",
 ]
 
 
@@ -379,3 +380,37 @@ def test_mjml_error_in_preview_names_the_file_and_line(demo_dir: Path, tmp_path:
         f"Error: {templates / 'digest.mjml.j2'}, line 5: the rendered MJML is not valid" in stderr
     )
     assert "Hint: Check that every mj-* tag" in stderr
+
+
+def test_rules_check_scores_a_labelled_file_and_names_a_bad_line(
+    demo_dir: Path, tmp_path: Path
+) -> None:
+    labelled = tmp_path / "labelled.jsonl"
+    rows = [
+        {"title": "Brent crude jumps as OPEC cuts output", "primary": "oil-gas"},
+        {"title": "Tennis star wins the final in straight sets", "primary": "none"},
+        {"title": "Regulator fines a bank over money laundering", "primary": "business-politics"},
+    ]
+    labelled.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    code, stdout, _ = run(
+        "--config", str(demo_dir / "config.yaml"), "rules", "check", str(labelled)
+    )
+    assert code == 0
+    assert "macro-F1" in stdout and "off-topic stories left out: 1.000" in stdout
+    assert "business-politics → sanctions-regulation: 1" in stdout  # the confusion is named
+    labelled.write_text('{"title": "x", "primary": "oil-gas"}\n{"title": 3}\n', encoding="utf-8")
+    code, _, stderr = run(
+        "--config", str(demo_dir / "config.yaml"), "rules", "check", str(labelled)
+    )
+    assert code == 1 and "line 2" in stderr
+
+
+def test_stories_explain_names_the_matched_phrases(demo_dir: Path) -> None:
+    config = str(demo_dir / "config.yaml")
+    assert run("--config", config, "collect")[0] in (0, 1)
+    code, stdout, _ = run("--config", config, "stories", "--json")
+    story = next(s for s in json.loads(stdout) if "Brent" in s["title"])
+    code, stdout, _ = run("--config", config, "stories", "--explain", story["id"])
+    assert code == 0 and "oil-gas" in stdout and "brent" in stdout and "title" in stdout
+    code, _, stderr = run("--config", config, "stories", "--explain", "nope")
+    assert code == 1 and "no stored story" in stderr

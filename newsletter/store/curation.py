@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from newsletter.models import Label, PageToFetch, StoredModel, TextToJudge
+from newsletter.models import Label, PageToFetch, StoredModel, Story, TextToJudge
 from newsletter.store.tables import feeds, labels, sector_models, stories
 
 
@@ -128,3 +128,35 @@ class CurationQueries:
         if row is None:
             return None
         return StoredModel(row.id, row.created_at, row.examples, bytes(row.model), row.report)
+
+    def story(self, story_id: str) -> Story | None:
+        """One stored story by its id, as ``stories`` gives it."""
+        query = (
+            select(
+                stories.c.id,
+                stories.c.title,
+                stories.c.url,
+                stories.c.summary,
+                stories.c.published,
+                stories.c.language,
+                stories.c.page_teaser,
+                feeds.c.name,
+                feeds.c.url.label("feed_url"),
+            )
+            .join(feeds, feeds.c.id == stories.c.feed_id)
+            .where(stories.c.id == story_id)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return Story(
+            id=row.id,
+            title=row.title,
+            url=row.url,
+            summary=row.page_teaser or row.summary,
+            source=row.name,
+            published=row.published,
+            feed_url=row.feed_url,
+            language=row.language or "",
+        )

@@ -1,0 +1,119 @@
+"""``newsletter stories --explain ID`` and ``newsletter rules check FILE``: why a story got its
+sectors, and how the rules score on a labelled file the editor keeps.
+
+Registered on the group in ``cli.py``; like it, only this module prints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from newsletter import evaluate, pipeline
+from newsletter.cli import State, cli, pass_state
+
+
+def print_explanation(state: State, story_id: str) -> None:
+    """Print why the rules give one stored story its sectors."""
+    store = state.store()
+    try:
+        story, verdict = pipeline.explain_story(state.config, store, story_id)
+    finally:
+        store.close()
+    console = state.console
+    console.print(f"[bold]{escape(story.title)}[/bold]")
+    console.print(f"{escape(story.source)} · {story.published:%Y-%m-%d %H:%M} UTC · {story.url}")
+    if story.language:
+        console.print(f"language: {story.language}")
+    if verdict.sectors:
+        ranked = ", ".join(
+            f"{slug} {score:g}{'' if sure >= 1 else ' (weak: may not lead a section)'}"
+            for slug, score, sure in zip(
+                verdict.sectors, verdict.scores, verdict.confidence, strict=True
+            )
+        )
+        console.print(f"sectors: {ranked}")
+    else:
+        console.print("sectors: none (the story stays out of the digest)")
+    settings = state.config.file.classify
+    console.print(
+        f"off-topic score: {verdict.off_topic:g} (a sector needs {settings.min_score:g} and "
+        f"half as much again as the off-topic score)"
+    )
+    if verdict.excluded:
+        console.print(f"ruled out by an exclusion: {', '.join(verdict.excluded)}")
+    table = Table(title="Matched rules", title_justify="left")
+    for column in ("rule", "phrase", "where", "adds"):
+        table.add_column(column)
+    for match in verdict.matches:
+        note = " (ambiguous: counts only beside another keyword)" if match.ambiguous else ""
+        table.add_row(
+            escape(match.rule), escape(match.phrase + note), match.field, f"{match.weight:g}"
+        )
+    console.print(table)
+    others = {k: v for k, v in verdict.all_scores.items() if k not in verdict.sectors}
+    if others:
+        below = ", ".join(f"{k} {v:g}" for k, v in sorted(others.items(), key=lambda kv: -kv[1]))
+        console.print(f"below the threshold: {below}")
+
+
+@cli.group()
+def rules() -> None:
+    """Check the sector rules on a labelled file.
+
+    Example: newsletter rules check labelled.jsonl
+    """
+
+
+@rules.command("check")
+@click.argument("labelled", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--errors", "show_errors", is_flag=True, help="List every story the rules miss.")
+@pass_state
+def check(state: State, labelled: Path, show_errors: bool) -> None:
+    """Score the sector rules on a labelled JSON Lines file: per-sector precision, recall and
+    F1, macro-F1, top-1 accuracy, off-topic stories left out, and the commonest confusions.
+
+    Each line: {"title": ..., "summary": ..., "link": ..., "primary": SLUG or "none",
+    "secondary": [SLUG, ...]}.
+
+    Example: newsletter rules check labelled.jsonl --errors
+    """
+    config = state.config
+    slugs = config.sector_slugs
+    items = evaluate.read_labelled(labelled, slugs)
+    classifier = pipeline.make_classifier(config)
+    report = evaluate.score(
+        items, slugs, lambda item: classifier.classify(item.title, item.summary, None, item.url)
+    )
+    console = state.console
+    console.print(
+        f"{labelled}: {report.items} stories, {report.sector_items} in sectors, "
+        f"{report.none_items} off-topic"
+    )
+    table = Table(title="Per sector", title_justify="left")
+    for column in ("sector", "precision", "recall", "F1", "stories"):
+        table.add_column(column, justify="left" if column == "sector" else "right")
+    for s in report.sectors:
+        table.add_row(
+            s.slug, f"{s.precision:.2f}", f"{s.recall:.2f}", f"{s.f1:.2f}", str(s.support)
+        )
+    console.print(table)
+    console.print(f"macro-F1: {report.macro_f1:.3f}")
+    console.print(f"top-1: {report.top1:.3f} (primary or secondary: {report.lenient:.3f})")
+    console.print(f"off-topic stories left out: {report.none_left_out:.3f}")
+    console.print(f"sector stories wrongly left out: {report.wrongly_left_out:.3f}")
+    if report.confusions:
+        console.print("commonest confusions (labelled → given):")
+        for labelled_as, given, count in report.confusions[:10]:
+            console.print(f"  {labelled_as} → {given}: {count}")
+    if show_errors:
+        console.print("misses (labelled → given [all]: headline):")
+        for miss in sorted(report.misses, key=lambda m: (m.item.primary, m.item.title)):
+            given = miss.predicted[0] if miss.predicted else "none"
+            console.print(
+                f"  {miss.item.primary} → {given} {list(miss.predicted)}: "
+                f"{escape(miss.item.title[:100])}"
+            )
