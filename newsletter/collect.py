@@ -80,7 +80,7 @@ def user_agent(contact_url: str) -> str:
     return f"newsletter/{__version__} (+{contact_url})"
 
 
-class _TooBig(Exception):
+class TooBig(Exception):
     pass
 
 
@@ -129,7 +129,7 @@ async def fetch_feed(
                         return FetchResult(
                             feed, status=code, error=f"HTTP {code} {reason}", moved_to=moved_to
                         )
-                    body = await _read_body(response, limits.max_bytes)
+                    body = await read_body(response, limits.max_bytes)
                     lowered = {k.lower(): v for k, v in response.headers.items()}
                     lowered.setdefault("content-location", url)
                     lowered.pop("content-encoding", None)  # decoded already
@@ -144,7 +144,7 @@ async def fetch_feed(
             type(exc).__name__, "on the network"
         )
         return FetchResult(feed, error=f"timed out {kind}")
-    except _TooBig as exc:
+    except TooBig as exc:
         return FetchResult(feed, error=str(exc))
     except FeedError as exc:
         return FetchResult(feed, error=exc.message)
@@ -168,10 +168,10 @@ def _describe_http_error(exc: httpx.HTTPError) -> str:
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
-async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
-    """The body, decompressed here in bounded steps; raises ``_TooBig`` past ``max_bytes``."""
+async def read_body(response: httpx.Response, max_bytes: int) -> bytes:
+    """The body, decompressed here in bounded steps; raises ``TooBig`` past ``max_bytes``."""
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    too_big = _TooBig(f"response larger than {max_bytes:,} bytes; gave up")
+    too_big = TooBig(f"response larger than {max_bytes:,} bytes; gave up")
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise too_big

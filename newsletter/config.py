@@ -80,6 +80,8 @@ class FeedConfig(_Strict):
     url: str = Field(min_length=1)  # http(s) URL, or a file path relative to this config file
     sector: str | None = None  # optional hint: a sector slug
     weight: float = Field(1.0, gt=0, le=10)  # trust in this feed, used when ranking
+    # take teasers from article pages when the feed's are empty or thin (default: collect.teasers)
+    fetch_teasers: bool | None = None
 
 
 class ClassifyConfig(_Strict):
@@ -144,6 +146,17 @@ class ScheduleConfig(_Strict):
         return value
 
 
+class TeasersConfig(_Strict):
+    """Teasers from article pages for stories whose feed gives none worth reading."""
+
+    enabled: bool = False  # for every feed; a feed's own `fetch_teasers` overrides it
+    min_length: int = Field(80, ge=0, le=1000)  # a shorter feed summary asks for the page
+    timeout_seconds: float = Field(10.0, gt=0, le=120)  # one page, in all
+    max_bytes: int = Field(2_000_000, ge=10_000)  # one page, as sent and decompressed
+    max_per_run: int = Field(200, ge=0)  # pages fetched per collect at most
+    budget_seconds: float = Field(60.0, gt=0, le=3600)  # the longest a collect spends on pages
+
+
 class CollectConfig(_Strict):
     timeout_seconds: float = Field(20.0, gt=0, le=300)  # per feed, in all, redirects included
     connect_timeout_seconds: float = Field(10.0, gt=0, le=300)
@@ -156,6 +169,7 @@ class CollectConfig(_Strict):
     parse_workers: int = Field(0, ge=0, le=64)
     keep_days: int = Field(30, ge=1)  # stories older than this are pruned
     flag_failing_after_hours: int = Field(48, ge=1)  # `status` flags a feed failing this long
+    teasers: TeasersConfig = Field(default_factory=TeasersConfig)
 
 
 class OutboxConfig(_Strict):
@@ -243,6 +257,11 @@ class Config:
                 location=_feed_location(f.url, self.path.parent),
                 sector=f.sector,
                 weight=f.weight,
+                fetch_teasers=(
+                    self.file.collect.teasers.enabled
+                    if f.fetch_teasers is None
+                    else f.fetch_teasers
+                ),
             )
             for f in self.file.feeds
         )

@@ -28,6 +28,7 @@ class FeedSource:
     location: str  # where to read it from: the URL, or the resolved local path
     sector: str | None = None  # optional sector hint
     weight: float = 1.0  # how much the editor trusts this feed; used in ranking
+    fetch_teasers: bool = False  # take teasers from article pages when the feed's are thin
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from newsletter import digest, language, render
+from newsletter import articles, digest, language, render
 from newsletter.classify import Classifier, SectorRule, Verdict
 from newsletter.collect import Collected, FetchLimits, collect_feeds
 from newsletter.config import Config, load_overrides
@@ -107,9 +107,69 @@ def collect_all(
             results[item.fetch.feed.url] = _record(store, item, now)
 
     _run(fetch_and_store())
+    fetch_teasers(config, store, now=now, transport=transport)
     pruned = store.prune(before=now - timedelta(days=config.file.collect.keep_days))
     ordered = tuple(results[feed.url] for feed in sources)
     return CollectReport(ordered, pruned, time.perf_counter() - started)
+
+
+def page_limits(config: Config) -> articles.PageLimits:
+    settings = config.file.collect
+    teasers = settings.teasers
+    return articles.PageLimits(
+        timeout=teasers.timeout_seconds,
+        connect_timeout=min(settings.connect_timeout_seconds, teasers.timeout_seconds),
+        read_timeout=min(settings.read_timeout_seconds, teasers.timeout_seconds),
+        max_bytes=teasers.max_bytes,
+        max_concurrency=min(settings.max_concurrency, 16),
+        budget=teasers.budget_seconds,
+        min_length=teasers.min_length,
+    )
+
+
+def fetch_teasers(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> int:
+    """Take teasers from the article pages of recent stories whose feed gave a thin one.
+
+    Each story's page is fetched at most once: every outcome, a lead or an error, is stored.
+    Returns how many pages were fetched.
+    """
+    feeds = {f.url for f in config.feeds if f.fetch_teasers and f.location.startswith("http")}
+    teasers = config.file.collect.teasers
+    if not feeds or not teasers.max_per_run:
+        return 0
+    since = now - timedelta(hours=config.file.digest.max_age_hours)
+    limits = page_limits(config)
+    todo = [
+        task
+        for task in store.pages_to_fetch(feeds, since=since, limit=-1)
+        if articles.needs_teaser(task.title, task.summary, limits.min_length)
+    ][: teasers.max_per_run]
+    if not todo:
+        return 0
+    leads: list[articles.Lead] = []
+
+    async def fetch() -> None:
+        leads.extend(
+            await articles.fetch_leads(
+                todo,
+                contact_url=config.publication.contact_url,
+                limits=limits,
+                transport=transport,
+            )
+        )
+
+    _run(fetch())
+    for lead in leads:
+        store.record_page(lead.story_id, teaser=lead.teaser, error=lead.error, now=now)
+        if lead.error:
+            logger.info("no teaser from the page of story %s: %s", lead.story_id, lead.error)
+    return len(leads)
 
 
 def _record(store: Store, item: Collected, now: datetime) -> FeedResult:

@@ -1,0 +1,186 @@
+"""Teasers from article pages, for stories whose feed gives none worth reading.
+
+``needs_teaser`` says which stories qualify (no summary, one that repeats the headline, or one
+shorter than ``min_length``). ``fetch_leads`` fetches their pages politely, with the same kind
+of limits as feeds (a total deadline per page, connect and read timeouts, a byte cap as sent and
+decompressed, one request at a time per host, robots.txt respected, an overall time budget),
+and takes each page's lead with trafilatura; it never raises for network trouble, it reports it.
+The caller stores every outcome, so a story's page is fetched at most once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import urllib.robotparser
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+import trafilatura
+
+from newsletter.collect import TooBig, read_body, user_agent
+from newsletter.errors import FeedError
+from newsletter.models import PageToFetch
+from newsletter.text import headline_key, teaser, to_plain_text
+
+logger = logging.getLogger(__name__)
+
+_HTML = ("text/html", "application/xhtml+xml")
+_DENY = ["User-agent: *", "Disallow: /"]
+
+
+@dataclass(frozen=True, slots=True)
+class PageLimits:
+    timeout: float = 10.0  # seconds for one page, robots.txt excluded
+    connect_timeout: float = 5.0
+    read_timeout: float = 5.0
+    max_bytes: int = 2_000_000  # the page, as sent and decompressed
+    max_concurrency: int = 16  # pages under way at once (one per host)
+    budget: float = 60.0  # seconds for the whole run; pages not reached wait for the next one
+    min_length: int = 80  # a feed summary shorter than this asks for the page's lead
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    """The outcome for one story: the teaser taken from its page, or why there is none."""
+
+    story_id: str
+    teaser: str | None
+    error: str | None
+
+
+def needs_teaser(title: str, summary: str, min_length: int) -> bool:
+    """No summary, one that only repeats the headline, or one too short to tell the story."""
+    text = summary.strip()
+    if len(text) < min_length:
+        return True
+    head, body = headline_key(title), headline_key(text)
+    return body == head or (body.startswith(head) and len(body) < len(head) + 20)
+
+
+def extract_lead(page: str, title: str, length: int = 300) -> str | None:
+    """The first paragraph of the article's main text that is not the headline, as a teaser."""
+    text = trafilatura.extract(
+        page, include_comments=False, include_tables=False, favor_precision=True
+    )
+    if not text:
+        return None
+    head = headline_key(title)
+    for paragraph in text.split("\n"):
+        plain = to_plain_text(paragraph)
+        if len(plain) >= 40 and headline_key(plain) != head:
+            return teaser(plain, length)
+    return None
+
+
+class _Robots:
+    """robots.txt per host, fetched once per run. Unreachable (timeout, 5xx) means disallowed;
+    missing (4xx) means allowed (RFC 9309)."""
+
+    def __init__(self, client: httpx.AsyncClient, agent: str, limits: PageLimits) -> None:
+        self._client = client
+        self._agent = agent
+        self._limits = limits
+        self._parsers: dict[str, urllib.robotparser.RobotFileParser | None] = {}
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def allowed(self, url: str) -> bool:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        async with self._locks[origin]:
+            if origin not in self._parsers:
+                self._parsers[origin] = await self._fetch(origin)
+        parser = self._parsers[origin]
+        return parser is None or parser.can_fetch(self._agent, url)
+
+    async def _fetch(self, origin: str) -> urllib.robotparser.RobotFileParser | None:
+        parser = urllib.robotparser.RobotFileParser()
+        try:
+            async with asyncio.timeout(self._limits.timeout):
+                response = await self._client.get(origin + "/robots.txt")
+                if 400 <= response.status_code < 500:
+                    return None  # no robots.txt: everything is allowed
+                if response.status_code >= 300:
+                    parser.parse(_DENY)
+                    return parser
+                parser.parse(response.text[:500_000].splitlines())
+                return parser
+        except (TimeoutError, httpx.HTTPError):
+            parser.parse(_DENY)
+            return parser
+
+
+async def _fetch_page(
+    client: httpx.AsyncClient, robots: _Robots, task: PageToFetch, limits: PageLimits
+) -> Lead:
+    if not await robots.allowed(task.url):
+        return Lead(task.id, None, "robots.txt disallows fetching this page")
+    try:
+        async with asyncio.timeout(limits.timeout):
+            async with client.stream("GET", task.url) as response:
+                if response.status_code >= 400:
+                    return Lead(task.id, None, f"HTTP {response.status_code}")
+                kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+                if kind and kind not in _HTML:
+                    return Lead(task.id, None, f"not an HTML page ({kind})")
+                body = await read_body(response, limits.max_bytes)
+                encoding = response.encoding or "utf-8"
+    except TimeoutError:
+        return Lead(task.id, None, f"timed out after {limits.timeout:g} s")
+    except (TooBig, FeedError) as exc:
+        return Lead(task.id, None, str(exc))
+    except httpx.HTTPError as exc:
+        return Lead(task.id, None, f"{type(exc).__name__}: {exc}")
+    try:
+        page = body.decode(encoding, errors="replace")
+    except LookupError:
+        page = body.decode("utf-8", errors="replace")
+    lead = await asyncio.to_thread(extract_lead, page, task.title)
+    return Lead(task.id, lead, None if lead else "no readable lead in the page")
+
+
+async def fetch_leads(
+    tasks: Sequence[PageToFetch],
+    *,
+    contact_url: str,
+    limits: PageLimits = PageLimits(),
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> list[Lead]:
+    """Fetch the pages of ``tasks`` and take their leads; pages not reached within the budget
+    are left out of the result (and so fetched on a later run)."""
+    agent = user_agent(contact_url)
+    client = httpx.AsyncClient(
+        headers={
+            "User-Agent": agent,
+            "Accept": "text/html, application/xhtml+xml;q=0.9",
+            "Accept-Encoding": "gzip, deflate",  # what read_body decodes
+        },
+        timeout=httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout),
+        follow_redirects=True,
+        max_redirects=5,
+        transport=transport,
+    )
+    robots = _Robots(client, agent, limits)
+    overall = asyncio.Semaphore(limits.max_concurrency)
+    per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(1))
+    done: list[Lead] = []
+
+    async def one(task: PageToFetch) -> None:
+        host = urlsplit(task.url).netloc.lower()
+        async with per_host[host], overall:
+            done.append(await _fetch_page(client, robots, task, limits))
+
+    jobs = [asyncio.ensure_future(one(task)) for task in tasks]
+    try:
+        await asyncio.wait(jobs, timeout=limits.budget) if jobs else None
+    finally:
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        await client.aclose()
+    if len(done) < len(tasks):
+        logger.info("article pages: %d of %d fetched within the budget", len(done), len(tasks))
+    return done
