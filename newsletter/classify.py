@@ -25,7 +25,6 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from newsletter.text import tokens
 
@@ -276,11 +275,16 @@ def _scaled(match: Match, factor: float) -> Match:
 
 def _folders(url: str) -> list[str]:
     """The folders of a link's path (not its last part, the article's own slug), lower-cased."""
-    try:
-        path = urlsplit(url).path
-    except ValueError:
+    start = url.find("://")
+    slash = url.find("/", start + 3 if start >= 0 else 0)
+    if slash < 0:
         return []
-    parts = [p.lower() for p in path.split("/") if p]
+    path = url[slash:]
+    for mark in "?#":
+        cut = path.find(mark)
+        if cut >= 0:
+            path = path[:cut]
+    parts = [p for p in path.lower().split("/") if p]
     return parts[:-1]
 
 
@@ -345,7 +349,8 @@ def _matches(
                     found.append((pos, 1, word[:size], hits))
     if not found:
         return ()
-    found.sort(key=lambda item: -item[1])  # longest first
+    if len(found) > 1:
+        found.sort(key=lambda item: -item[1])  # longest first
     covered: defaultdict[int, set[int]] = defaultdict(set)  # slot → word positions used
     counts: dict[tuple[int, tuple[str, ...] | str], int] = {}
     merged: defaultdict[int, float] = defaultdict(float)
@@ -353,9 +358,14 @@ def _matches(
         span = range(pos, pos + length)
         for slot, weight in hits:
             used = covered[slot]
-            if any(i in used for i in span):
+            if length == 1:  # the common case, without building a span
+                if pos in used:
+                    continue
+                used.add(pos)
+            elif any(i in used for i in span):
                 continue
-            used.update(span)
+            else:
+                used.update(span)
             seen = counts.get((slot, phrase), 0)
             if seen < _MAX_COUNT:
                 counts[(slot, phrase)] = seen + 1

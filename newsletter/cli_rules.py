@@ -12,8 +12,10 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from newsletter import evaluate, pipeline
-from newsletter.cli import State, cli, pass_state
+from newsletter import evaluate, pipeline, sectors
+from newsletter.cli import State, _now, cli, pass_state
+from newsletter.errors import ConfigError
+from newsletter.model import SectorModel
 
 
 def print_explanation(state: State, story_id: str) -> None:
@@ -21,6 +23,7 @@ def print_explanation(state: State, story_id: str) -> None:
     store = state.store()
     try:
         story, verdict = pipeline.explain_story(state.config, store, story_id)
+        stored = store.latest_model()
     finally:
         store.close()
     console = state.console
@@ -58,6 +61,13 @@ def print_explanation(state: State, story_id: str) -> None:
     if others:
         below = ", ".join(f"{k} {v:g}" for k, v in sorted(others.items(), key=lambda kv: -kv[1]))
         console.print(f"below the threshold: {below}")
+    if stored is not None:
+        opinion = SectorModel.from_bytes(stored.model).opinions([(story.title, story.summary)])[0]
+        used = "on" if state.config.file.classify.model.enabled else "off (classify.model)"
+        console.print(
+            f"sector model ({used}, learnt from {stored.examples} stories): "
+            f"{opinion.label} at {opinion.probability:.2f}"
+        )
 
 
 @cli.group()
@@ -71,8 +81,11 @@ def rules() -> None:
 @rules.command("check")
 @click.argument("labelled", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--errors", "show_errors", is_flag=True, help="List every story the rules miss.")
+@click.option(
+    "--model", "with_model", is_flag=True, help="Add the stored sector model's second opinion."
+)
 @pass_state
-def check(state: State, labelled: Path, show_errors: bool) -> None:
+def check(state: State, labelled: Path, show_errors: bool, with_model: bool) -> None:
     """Score the sector rules on a labelled JSON Lines file: per-sector precision, recall and
     F1, macro-F1, top-1 accuracy, off-topic stories left out, and the commonest confusions.
 
@@ -84,10 +97,16 @@ def check(state: State, labelled: Path, show_errors: bool) -> None:
     config = state.config
     slugs = config.sector_slugs
     items = evaluate.read_labelled(labelled, slugs)
-    classifier = pipeline.make_classifier(config)
-    report = evaluate.score(
-        items, slugs, lambda item: classifier.classify(item.title, item.summary, None, item.url)
-    )
+    classifier = sectors.make_classifier(config)
+    verdicts = [classifier.judge(i.title, i.summary, None, i.url) for i in items]
+    given = {id(item): v.sectors for item, v in zip(items, verdicts, strict=True)}
+    if with_model:
+        model = _stored_model(state)
+        asked = [(i, v) for i, v in zip(items, verdicts, strict=True) if sectors.wants_opinion(v)]
+        opinions = model.opinions([(i.title, i.summary) for i, _ in asked])
+        for (item, verdict), opinion in zip(asked, opinions, strict=True):
+            given[id(item)] = sectors.second_opinion(config, verdict, opinion)[0]
+    report = evaluate.score(items, slugs, lambda item: given[id(item)])
     console = state.console
     console.print(
         f"{labelled}: {report.items} stories, {report.sector_items} in sectors, "
@@ -107,13 +126,59 @@ def check(state: State, labelled: Path, show_errors: bool) -> None:
     console.print(f"sector stories wrongly left out: {report.wrongly_left_out:.3f}")
     if report.confusions:
         console.print("commonest confusions (labelled → given):")
-        for labelled_as, given, count in report.confusions[:10]:
-            console.print(f"  {labelled_as} → {given}: {count}")
+        for labelled_as, given_as, count in report.confusions[:10]:
+            console.print(f"  {labelled_as} → {given_as}: {count}")
     if show_errors:
         console.print("misses (labelled → given [all]: headline):")
         for miss in sorted(report.misses, key=lambda m: (m.item.primary, m.item.title)):
-            given = miss.predicted[0] if miss.predicted else "none"
+            first = miss.predicted[0] if miss.predicted else "none"
             console.print(
-                f"  {miss.item.primary} → {given} {list(miss.predicted)}: "
+                f"  {miss.item.primary} → {first} {list(miss.predicted)}: "
                 f"{escape(miss.item.title[:100])}"
             )
+
+
+def _stored_model(state: State) -> SectorModel:
+    store = state.store()
+    try:
+        stored = store.latest_model()
+    finally:
+        store.close()
+    if stored is None:
+        raise ConfigError(
+            "no sector model is stored yet",
+            hint="Train one from the collected stories: newsletter rules train",
+        )
+    return SectorModel.from_bytes(stored.model)
+
+
+@rules.command("train")
+@pass_state
+def train(state: State) -> None:
+    """Learn the sector model from the stored stories the rules classified decisively and
+    from the editor's moves, score it on the newest fifth of them (which it never saw), and
+    keep it. It is used only with classify.model.enabled and min_examples reached.
+
+    Example: newsletter rules train
+    """
+    config = state.config
+    store = state.store()
+    try:
+        examples, score = sectors.train_model(config, store, now=_now())
+    finally:
+        store.close()
+    console = state.console
+    console.print(f"learnt from {examples} stories")
+    console.print(
+        f"history check: trained on the older {score.trained_on}, right on "
+        f"{score.accuracy:.1%} of the newest {score.scored_on}"
+    )
+    for label, count, recall in score.per_label:
+        console.print(f"  {label}: {count} stories, recall {recall:.2f}")
+    settings = config.file.classify.model
+    if not settings.enabled:
+        console.print("the model is off: set classify.model.enabled: true to use it")
+    elif examples < settings.min_examples:
+        console.print(
+            f"the model is not used until it has learnt from {settings.min_examples} stories"
+        )

@@ -84,6 +84,15 @@ class FeedConfig(_Strict):
     fetch_teasers: bool | None = None
 
 
+class ModelConfig(_Strict):
+    """The sector model: a second opinion learnt from this publication's own stories."""
+
+    enabled: bool = False  # used only once a model trained on min_examples is stored
+    min_examples: int = Field(300, ge=20)  # stories it must have learnt from before it is used
+    min_probability: float = Field(0.7, gt=0, le=1)  # below this its opinion is ignored
+    lead_probability: float = Field(0.9, gt=0, le=1)  # at this it may let a story lead
+
+
 class ClassifyConfig(_Strict):
     title_weight: float = Field(2.0, ge=1)  # a match in the headline counts this many times
     min_score: float = Field(1.0, gt=0)  # below this a story does not fit the sector
@@ -98,6 +107,8 @@ class ClassifyConfig(_Strict):
     off_topic_paths: Annotated[dict[str, float], BeforeValidator(_weighted)] = Field(
         default_factory=dict
     )
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
 
     @property
     def lead(self) -> float:

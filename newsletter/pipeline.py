@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from newsletter import articles, digest, language, render
-from newsletter.classify import Classifier, SectorRule, Verdict
+from newsletter.classify import Verdict
 from newsletter.collect import Collected, FetchLimits, collect_feeds
 from newsletter.config import Config, load_overrides
 from newsletter.errors import StoryNotFound
@@ -35,6 +35,7 @@ from newsletter.models import (
     Section,
     Story,
 )
+from newsletter.sectors import active_model, make_classifier, second_opinion, wants_opinion
 from newsletter.store import Store
 
 logger = logging.getLogger(__name__)
@@ -215,26 +216,6 @@ def _run(coroutine: Coroutine[Any, Any, None]) -> None:
         thread.submit(asyncio.run, coroutine).result()
 
 
-def make_classifier(config: Config) -> Classifier:
-    rules = [
-        SectorRule(
-            s.slug, dict(s.keywords), tuple(s.exclude), s.fallback, tuple(s.ambiguous), s.priority
-        )
-        for s in config.file.sectors
-    ]
-    settings = config.file.classify
-    return Classifier(
-        rules,
-        off_topic=settings.off_topic,
-        off_topic_paths=settings.off_topic_paths,
-        lead_score=settings.lead,
-        title_weight=settings.title_weight,
-        min_score=settings.min_score,
-        hint_bonus=settings.hint_bonus,
-        secondary_ratio=settings.secondary_ratio,
-    )
-
-
 def judge_languages(store: Store, *, since: datetime | None = None) -> int:
     """Judge (once) the language of stored stories that have none yet; returns how many."""
     todo = store.unjudged_languages(since=since)
@@ -243,16 +224,32 @@ def judge_languages(store: Store, *, since: datetime | None = None) -> int:
 
 
 def load_stories(config: Config, store: Store, *, since: datetime | None = None) -> list[Story]:
-    """Stored stories with their sectors from the current rules (so edited rules apply at once)."""
+    """Stored stories with their sectors from the current rules (so edited rules apply at once),
+    and the sector model's second opinion when it is on."""
     classifier = make_classifier(config)
     hints = {feed.url: feed.sector for feed in config.feeds}
     judge_languages(store, since=since)
-    out = []
-    for story in store.stories(since=since):
-        verdict = classifier.judge(story.title, story.summary, hints.get(story.feed_url), story.url)
-        out.append(
-            dataclasses.replace(story, sectors=verdict.sectors, confidence=verdict.confidence)
+    stored = store.stories(since=since)
+    verdicts = [classifier.judge(s.title, s.summary, hints.get(s.feed_url), s.url) for s in stored]
+    model = active_model(config, store)
+    asked = [i for i, v in enumerate(verdicts) if wants_opinion(v)] if model else []
+    opinions = (
+        dict(
+            zip(
+                asked,
+                model.opinions([(stored[i].title, stored[i].summary) for i in asked]),
+                strict=True,
+            )
         )
+        if model
+        else {}
+    )
+    out = []
+    for i, (story, verdict) in enumerate(zip(stored, verdicts, strict=True)):
+        sectors, confidence = verdict.sectors, verdict.confidence
+        if i in opinions:
+            sectors, confidence = second_opinion(config, verdict, opinions[i])
+        out.append(dataclasses.replace(story, sectors=sectors, confidence=confidence))
     return out
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from newsletter.classify import Classifier, SectorRule
 from newsletter.config import load_config
-from newsletter.pipeline import make_classifier
+from newsletter.sectors import make_classifier
 from tests.conftest import ROOT
 
 RULES = [
