@@ -403,6 +403,27 @@ def load_overrides(config: Config, edition_date: date) -> tuple[Overrides, Path 
     )
 
 
+def save_move(config: Config, edition_date: date, story: str, slug: str) -> Path:
+    """Record the editor's move of a story (id or link) to a sector in the day's overrides file,
+    keeping whatever else the file says; returns the file."""
+    if slug not in config.sector_slugs:
+        raise ConfigError(
+            f"unknown sector {slug!r}",
+            hint=f"Use one of the configured sector slugs: {', '.join(config.sector_slugs)}.",
+        )
+    load_overrides(config, edition_date)  # a broken file is reported, never overwritten
+    path = config.overrides_dir / f"{edition_date.isoformat()}.yaml"
+    data: dict[str, Any] = {}
+    if path.is_file():
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    moves = dict(data.get("move") or {})
+    moves[story] = slug
+    data["move"] = moves
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
 def _check_references(path: Path, root: yaml.Node | None, parsed: ConfigFile) -> None:
     slugs = [s.slug for s in parsed.sectors]
     seen: set[str] = set()

@@ -87,3 +87,37 @@ def test_the_page_shows_both_widths_and_reloads_itself(demo_dir: Path) -> None:
             timeout=10_000,
         )
         page.close()
+
+
+def test_an_editor_moves_a_story_on_the_page_and_it_sticks(demo_dir: Path) -> None:
+    config = _publication(demo_dir)
+    loaded = load_config(config)
+    with running(create_app(config, now=lambda: NOW)) as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(f"{base}/")
+        story = page.locator("aside p", has_text="Brent crude climbs")
+        form = story.locator("xpath=following-sibling::form[1]")
+        form.locator("select").select_option("business-politics")
+        form.locator("button").click()
+        page.wait_for_url(f"{base}/")
+        overrides = (loaded.overrides_dir / f"{NOW.date().isoformat()}.yaml").read_text()
+        assert "business-politics" in overrides
+        moved = page.locator("aside h2", has_text="Business & Politics").locator(
+            "xpath=following-sibling::p[contains(., 'Brent crude climbs')]"
+        )
+        assert moved.count() >= 1
+        page.close()
+    store = Store.open(loaded.database_url)
+    try:
+        labels = store.labels()
+    finally:
+        store.close()
+    assert [(lab.sector, "Brent" in lab.title) for lab in labels] == [("business-politics", True)]
+
+
+def test_a_move_without_the_pages_token_is_refused(demo_dir: Path) -> None:
+    config = _publication(demo_dir)
+    with running(create_app(config, now=lambda: NOW)) as base:
+        answer = httpx.post(f"{base}/move", data={"story": "x", "sector": "oil-gas", "token": "n"})
+        assert answer.status_code == 403
+    assert not (load_config(config).overrides_dir).exists()

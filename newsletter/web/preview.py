@@ -3,7 +3,9 @@
 ``/`` shows the digest at desktop and phone widths side by side and reloads itself when a
 template or the config changes; ``/digest.html`` and ``/digest.txt`` are rendered afresh on every
 request from the stored stories, so an edit shows at once. A template or config error is shown
-on the page (file, line, message) instead of stopping the server.
+on the page (file, line, message) instead of stopping the server. Beside them, each story has
+a form that moves it to another sector: the move is written to the day's overrides file (and so
+kept as a labelled example when the edition is built).
 """
 
 from __future__ import annotations
@@ -11,17 +13,25 @@ from __future__ import annotations
 import hashlib
 import html
 import logging
+import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 
 from newsletter import digest, pipeline, render
-from newsletter.config import load_config
+from newsletter.config import load_config, save_move
 from newsletter.errors import NewsletterError
 from newsletter.models import RenderedEmail
 from newsletter.store import Store
@@ -37,9 +47,13 @@ PAGE = """<!doctype html>
  main {{ display: flex; gap: 24px; padding: 16px; align-items: flex-start; overflow-x: auto; }}
  figure {{ margin: 0; }} figcaption {{ font-weight: 600; padding-bottom: 6px; }}
  iframe {{ border: 1px solid #9aa5b1; background: #fff; height: 88vh; }}
+ aside {{ width: 300px; max-height: 88vh; overflow-y: auto; background: #fff; padding: 8px; }}
+ aside h2 {{ font-size: 13px; margin: 10px 0 4px; }} aside p {{ margin: 4px 0; }}
+ aside form {{ display: flex; gap: 4px; }} aside select {{ flex: 1; }}
 </style></head>
 <body><header><strong>{title}</strong><p>{details}</p></header>
 <main>
+ <aside>{stories}</aside>
  <figure><figcaption>Desktop, 640 px</figcaption>
   <iframe title="The digest at desktop width" src="/digest.html" width="640"></iframe></figure>
  <figure><figcaption>Phone, 375 px</figcaption>
@@ -72,6 +86,7 @@ def create_app(
     now: Callable[[], datetime],
 ) -> Starlette:
     """The preview app for one config file; ``now`` is the clock (the CLI passes the real one)."""
+    token = secrets.token_urlsafe(24)  # the move form's, so no other page can post it
 
     def render_current() -> RenderedEmail:
         config = load_config(config_path)
@@ -96,19 +111,68 @@ def create_app(
         return HTMLResponse(page, status_code=500)
 
     async def index(request: Request) -> Response:
+        stories = ""
         try:
             email = render_current()
             title = email.subject
             details = f"{len(email.html.encode()) / 1024:.1f} KB of HTML · {email.preheader}"
+            stories = story_panel()
         except NewsletterError as exc:
             title, details = "Preview", f"Error: {exc.message}"
         return HTMLResponse(
             PAGE.format(
                 title=html.escape(title),
                 details=html.escape(details),
-                version=_version(config_path),
+                version=_version(config_path, now()),
+                stories=stories,
             )
         )
+
+    def story_panel() -> str:
+        """Each shown story with a form that moves it to another sector."""
+        config = load_config(config_path)
+        store = Store.open(config.database_url)
+        try:
+            built = pipeline.build(config, store, now=now())
+        finally:
+            store.close()
+        if built.edition is None:
+            return ""
+        parts = ["<strong>Move a story to another sector</strong>"]
+        for section in digest.layout(built.edition, sectors):
+            parts.append(f"<h2>{html.escape(section.sector.name)}</h2>")
+            for story in (*section.stories, *section.more):
+                here = section.sector.slug
+                options = "".join(
+                    f'<option value="{s.slug}"{" selected" if s.slug == here else ""}>'
+                    f"{html.escape(s.name)}</option>"
+                    for s in config.sectors
+                )
+                parts.append(
+                    f"<p>{html.escape(story.title)}</p>"
+                    f'<form method="post" action="/move">'
+                    f'<input type="hidden" name="token" value="{token}">'
+                    f'<input type="hidden" name="story" value="{html.escape(story.id)}">'
+                    f'<select name="sector" aria-label="Sector">{options}</select>'
+                    f"<button>Move</button></form>"
+                )
+        return "".join(parts)
+
+    async def move(request: Request) -> Response:
+        body = (await request.body())[:10_000]
+        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
+        form = {key: values[0] for key, values in fields.items()}
+        if not secrets.compare_digest(form.get("token", ""), token):
+            return PlainTextResponse("This form is stale: reload the preview page.", 403)
+        story, slug = form.get("story", ""), form.get("sector", "")
+        try:
+            config = load_config(config_path)
+            day = pipeline.edition_date_for(config, now())
+            path = save_move(config, day, story, slug)
+        except NewsletterError as exc:
+            return PlainTextResponse(f"{exc.message}\n{exc.hint or ''}\n", status_code=400)
+        logger.info("preview: story %s moved to %s in %s", story, slug, path)
+        return RedirectResponse("/", status_code=303)
 
     async def digest_html(request: Request) -> Response:
         try:
@@ -123,7 +187,7 @@ def create_app(
             return PlainTextResponse(f"{exc.message}\n{exc.hint or ''}\n", status_code=500)
 
     async def version(request: Request) -> Response:
-        return JSONResponse({"version": _version(config_path)})
+        return JSONResponse({"version": _version(config_path, now())})
 
     return Starlette(
         routes=[
@@ -131,15 +195,18 @@ def create_app(
             Route("/digest.html", digest_html),
             Route("/digest.txt", digest_text),
             Route("/version", version),
+            Route("/move", move, methods=["POST"]),
         ]
     )
 
 
-def _version(config_path: Path) -> str:
-    """Changes whenever the config or a template file changes."""
+def _version(config_path: Path, when: datetime) -> str:
+    """Changes whenever the config, the day's overrides or a template file changes."""
     paths = [config_path]
     try:
         config = load_config(config_path)
+        day = pipeline.edition_date_for(config, when)
+        paths.append(config.overrides_dir / f"{day.isoformat()}.yaml")
         if config.templates_dir is not None:
             paths += sorted(config.templates_dir.glob("*"))
     except NewsletterError:
