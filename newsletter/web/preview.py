@@ -31,7 +31,7 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from newsletter import digest, pipeline, render
-from newsletter.config import load_config, save_move
+from newsletter.config import Config, load_config, save_move
 from newsletter.errors import NewsletterError
 from newsletter.models import RenderedEmail
 from newsletter.store import Store
@@ -88,13 +88,16 @@ def create_app(
     """The preview app for one config file; ``now`` is the clock (the CLI passes the real one)."""
     token = secrets.token_urlsafe(24)  # the move form's, so no other page can post it
 
-    def render_current() -> RenderedEmail:
+    def build_current() -> tuple[Config, pipeline.Built]:
         config = load_config(config_path)
         store = Store.open(config.database_url)
         try:
-            built = pipeline.build(config, store, now=now())
+            return config, pipeline.build(config, store, now=now())
         finally:
             store.close()
+
+    def render_current() -> RenderedEmail:
+        config, built = build_current()
         if built.edition is None:
             raise NewsletterError(f"No edition today: {built.reason}")
         env = render.make_environment(config.templates_dir)
@@ -130,12 +133,7 @@ def create_app(
 
     def story_panel() -> str:
         """Each shown story with a form that moves it to another sector."""
-        config = load_config(config_path)
-        store = Store.open(config.database_url)
-        try:
-            built = pipeline.build(config, store, now=now())
-        finally:
-            store.close()
+        config, built = build_current()
         if built.edition is None:
             return ""
         parts = ["<strong>Move a story to another sector</strong>"]
