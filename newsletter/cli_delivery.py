@@ -61,11 +61,18 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
                     now=_now,
                     day=edition_day,
                     dry_run=dry_run,
+                    retry_failed=retry_failed,
                     progress=lambda done, total: bar.update(task, completed=done, total=total),
                 )
         else:
             report = delivery.send_edition(
-                config, store, mailer, now=_now, day=edition_day, dry_run=dry_run
+                config,
+                store,
+                mailer,
+                now=_now,
+                day=edition_day,
+                dry_run=dry_run,
+                retry_failed=retry_failed,
             )
     finally:
         mailer.close()
@@ -77,10 +84,26 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
         f"({report.seconds:.1f} s, through {mailer.name})"
     )
     if report.failed:
+        _print_failures(state, report.edition_date)
+        noun = "delivery" if report.failed == 1 else "deliveries"
         raise NewsletterError(
-            f"{report.failed} deliveries failed",
+            f"{report.failed} {noun} failed",
             hint="`newsletter status` counts them; try again with: newsletter send --retry-failed",
         )
+
+
+def _print_failures(state: State, day: date, shown: int = 20) -> None:
+    """The failed readers by address, with the reason, the first few."""
+    store = state.store()
+    try:
+        ref = store.edition_ref(day)
+        failed = store.failed_deliveries(ref[0], limit=shown + 1) if ref else []
+    finally:
+        store.close()
+    for item in failed[:shown]:
+        state.console.print(f"  failed: {escape(item.email)}: {escape(item.error)}")
+    if len(failed) > shown:
+        state.console.print("  ... and more: `newsletter status` counts them")
 
 
 @cli.group()

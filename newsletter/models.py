@@ -221,3 +221,11 @@ class StoredModel:
     examples: int
     model: bytes
     report: str
+
+
+@dataclass(frozen=True, slots=True)
+class FailedDelivery:
+    """A reader whose copy of an edition failed, and why."""
+
+    email: str
+    error: str

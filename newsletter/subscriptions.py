@@ -23,6 +23,7 @@ from newsletter.models import Recipient, RenderedEmail, Subscriber
 from newsletter.render import make_environment
 from newsletter.store import Store
 from newsletter.store.consent import email_hash
+from newsletter.text import decoded
 
 MAX_NAME = 200
 MAX_EMAIL = 254
@@ -44,20 +45,30 @@ def normalise_email(address: str) -> str:
             f"an address is at most {MAX_EMAIL} characters", hint="Check the address."
         )
     try:
-        checked = validate_email(address.strip(), check_deliverability=False)
+        checked = validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
+        if not address.split("@")[0].isascii():
+            raise SubscriberError(
+                f"{address!r} has letters outside ASCII before the @, which the mail "
+                "providers this tool sends through cannot deliver",
+                hint="Ask the reader for an ASCII address (a domain may have accents).",
+            ) from None
         raise SubscriberError(
             f"{address!r} is not a valid email address: {exc}",
             hint="Give an address like name@example.com.",
         ) from None
-    return checked.normalized.lower() if checked.ascii_email else checked.normalized
+    # mailbox providers ignore case: José@x and josé@x are one reader
+    return (checked.ascii_email or checked.normalized).lower()
 
 
 def clean_name(name: str) -> str:
-    if "\r" in name or "\n" in name:
+    shown = decoded(name)  # an RFC 2047 encoded-word may hide a line break
+    if "\r" in shown or "\n" in shown:
         raise SubscriberError(
             "a name cannot contain line breaks", hint="Give the name on one line."
         )
+    if any(not c.isprintable() and not c.isspace() for c in shown) or "\x00" in shown:
+        raise SubscriberError("a name cannot contain control characters", hint="Give a plain name.")
     if "<" in name or ">" in name:
         raise SubscriberError("a name cannot contain < or >", hint="Give a plain name.")
     name = " ".join(name.split())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from email.header import decode_header, make_header
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import nh3
@@ -95,3 +96,13 @@ def tokens(text: str) -> list[str]:
 def headline_key(title: str) -> str:
     """A headline with case and punctuation gone, for comparing headlines."""
     return " ".join(tokens(title))
+
+
+def decoded(name: str) -> str:
+    """A name with any RFC 2047 encoded-words decoded, so what they hide can be checked."""
+    if "=?" not in name:
+        return name
+    try:
+        return str(make_header(decode_header(name)))
+    except (ValueError, LookupError, UnicodeDecodeError):
+        return name

@@ -36,14 +36,15 @@ def problems(body: dict[str, Any]) -> list[str]:
         errors.append("The personalizations field must have at most 1000 personalizations.")
     seen: set[str] = set()
     recipients = 0
-    for p in people:
+    for index, p in enumerate(people):
         if not p.get("to"):
             errors.append("The to array is required for all personalization objects.")
         for kind in ("to", "cc", "bcc"):
-            for person in p.get(kind, []):
+            for n, person in enumerate(p.get(kind, [])):
                 address = str(person.get("email", "")).lower()
-                if "@" not in address:
-                    errors.append(f"Invalid email address {address!r}.")
+                if "@" not in address or not address.isascii():
+                    field = f"personalizations.{index}.{kind}.{n}.email"
+                    errors.append(f'{field} must match format "email"')
                 if address in seen:
                     errors.append(f"Each email address must be unique in a request: {address}.")
                 seen.add(address)
@@ -125,7 +126,14 @@ class SendgridServer:
                 body = json.loads(raw)
                 found = problems(body)
                 if found:
-                    return self._answer(400, {"errors": [{"message": m} for m in found]})
+                    listed = [
+                        {
+                            "message": m,
+                            "field": m.split(" ")[0] if m.startswith("personal") else None,
+                        }
+                        for m in found
+                    ]
+                    return self._answer(400, {"errors": listed})
                 with server.lock:
                     for p in body["personalizations"]:
                         for person in p["to"]:

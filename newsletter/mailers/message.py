@@ -9,6 +9,7 @@ from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 
 from newsletter.models import Recipient, RenderedEmail
 from newsletter.render import Personalizer
+from newsletter.text import decoded
 
 
 def list_headers(unsubscribe_url: str) -> dict[str, str]:
@@ -30,7 +31,7 @@ def build_message(
     """The personalised message for one reader (placeholders already filled in ``email``)."""
     message = EmailMessage()
     message["From"] = from_address
-    message["To"] = formataddr((recipient.name, recipient.email))
+    message["To"] = to_header(recipient.name, recipient.email)
     message["Subject"] = email.subject
     message["Date"] = format_datetime(datetime.now(UTC))
     domain = parseaddr(from_address)[1].rpartition("@")[2] or "localhost"
@@ -45,6 +46,17 @@ def build_message(
     return message
 
 
+def to_header(name: str, address: str) -> str:
+    """The To header for a reader; ``ValueError`` when the address cannot go in a header."""
+    address.encode("ascii")  # UnicodeEncodeError (a ValueError) for an internationalised one
+    if any(ord(c) < 32 or c == "\x7f" for c in address):
+        raise ValueError("the address holds control characters")
+    shown = decoded(name)
+    if any(not c.isprintable() for c in shown):  # CR/LF hidden in an encoded-word, NUL, ...
+        raise ValueError("the name holds line breaks or control characters")
+    return formataddr((shown, address))
+
+
 def personal_messages(
     email: RenderedEmail,
     recipients: Sequence[Recipient],
@@ -52,15 +64,20 @@ def personal_messages(
     from_address: str,
     edition_id: int,
     edition_date: date,
-) -> Iterator[tuple[Recipient, EmailMessage]]:
-    """Each recipient with their own message, the variant filled in once per reader."""
+) -> Iterator[tuple[Recipient, EmailMessage | str]]:
+    """Each recipient with their own message, or why it could not be built (that reader fails
+    alone; the others go on)."""
     personalizer = Personalizer(email)
     for recipient in recipients:
-        message = build_message(
-            personalizer.fill(recipient.values),
-            recipient,
-            from_address=from_address,
-            edition_id=edition_id,
-            edition_date=edition_date,
-        )
+        try:
+            message = build_message(
+                personalizer.fill(recipient.values),
+                recipient,
+                from_address=from_address,
+                edition_id=edition_id,
+                edition_date=edition_date,
+            )
+        except (ValueError, TypeError) as exc:
+            yield recipient, f"the message for {recipient.email!r} cannot be built: {exc}"
+            continue
         yield recipient, message

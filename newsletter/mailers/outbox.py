@@ -42,6 +42,9 @@ class OutboxMailer:
             edition_id=edition_id,
             edition_date=edition_date,
         ):
+            if isinstance(message, str):  # this reader's message could not be built
+                failed[recipient.delivery_id] = message
+                continue
             name = f"{recipient.subscriber_id:08d}"
             if not edition_id:  # several may go to one person: keep each
                 name += "-" + hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:10]

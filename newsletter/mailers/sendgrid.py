@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import urllib.error
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ import sendgrid
 from python_http_client import exceptions as http_errors
 
 from newsletter.errors import DeliveryError
-from newsletter.mailers.message import list_headers
+from newsletter.mailers.message import list_headers, to_header
 from newsletter.models import BatchResult, Recipient, RenderedEmail
 from newsletter.render import substitutions
 
@@ -97,6 +98,36 @@ class SendgridMailer:
     ) -> BatchResult:
         if len(recipients) > self.max_batch:
             raise ValueError(f"a SendGrid batch holds at most {self.max_batch} readers")
+        failed: dict[int, str] = {}
+        good = []
+        for r in recipients:  # a reader SendGrid would refuse fails alone, before the request
+            try:
+                to_header(r.name, r.email)
+                good.append(r)
+            except ValueError as exc:
+                failed[r.delivery_id] = f"the address {r.email!r} cannot be sent to: {exc}"
+        for _ in range(2):  # once more without the readers a 400 names
+            if not good:
+                return BatchResult(sent={}, failed=failed)
+            result, named = self._post(email, good, edition_id, edition_date, dry_run)
+            if not named:
+                return BatchResult(sent=result.sent, failed={**failed, **result.failed})
+            refused = {good[i].delivery_id for i in named}
+            failed.update({d: e for d, e in result.failed.items() if d in refused})
+            good = [r for r in good if r.delivery_id not in refused]
+        error = "SendGrid refused the request twice, naming other readers each time"
+        return BatchResult(sent={}, failed={**failed, **{r.delivery_id: error for r in good}})
+
+    def _post(
+        self,
+        email: RenderedEmail,
+        recipients: Sequence[Recipient],
+        edition_id: int,
+        edition_date: date,
+        dry_run: bool,
+    ) -> tuple[BatchResult, set[int]]:
+        """One request, retried on 5xx and timeouts; a 400 returns the personalizations it
+        names (their readers failed with its message, the others not sent)."""
         body = self.payload(
             email, recipients, edition_id=edition_id, edition_date=edition_date, dry_run=dry_run
         )
@@ -118,8 +149,21 @@ class SendgridMailer:
             except http_errors.HTTPError as exc:
                 status = int(getattr(exc, "status_code", 0) or 0)
                 if status < 500:
+                    named = _named_personalizations(exc, len(recipients))
                     error = f"SendGrid HTTP {status}: {_message(exc)}"
-                    return BatchResult(sent={}, failed={r.delivery_id: error for r in recipients})
+                    if named:
+                        messages = _messages_by_index(exc)
+                        return BatchResult(
+                            sent={},
+                            failed={
+                                recipients[i].delivery_id: f"SendGrid HTTP {status}: "
+                                + messages.get(i, error)
+                                for i in named
+                            },
+                        ), named
+                    return BatchResult(
+                        sent={}, failed={r.delivery_id: error for r in recipients}
+                    ), set()
                 problem = f"SendGrid HTTP {status}"
             except (TimeoutError, urllib.error.URLError, OSError) as exc:
                 problem = f"SendGrid did not answer: {exc}"
@@ -128,11 +172,13 @@ class SendgridMailer:
                 return BatchResult(
                     sent={r.delivery_id: f"{message_id}.{r.subscriber_id}" for r in recipients},
                     failed={},
-                )
+                ), set()
             failures += 1
             if failures > self.max_retries:
                 error = f"{problem}, {failures} attempts"
-                return BatchResult(sent={}, failed={r.delivery_id: error for r in recipients})
+                return BatchResult(
+                    sent={}, failed={r.delivery_id: error for r in recipients}
+                ), set()
             self._sleep(self.backoff * 2 ** (failures - 1))
 
     def _rate_limit_wait(self, exc: http_errors.HTTPError) -> float:
@@ -156,3 +202,29 @@ def _message(exc: http_errors.HTTPError) -> str:
         return "; ".join(str(e.get("message", e)) for e in data.get("errors", [])) or str(data)
     except (ValueError, AttributeError, TypeError):
         return body.decode("utf-8", "replace")[:300] if isinstance(body, bytes) else str(body)
+
+
+_PERSONALIZATION = re.compile(r"personalizations\.(\d+)\b")
+
+
+def _errors(exc: http_errors.HTTPError) -> list[dict[str, Any]]:
+    body = getattr(exc, "body", b"") or b""
+    try:
+        data = json.loads(body)
+        return [e for e in data.get("errors", []) if isinstance(e, dict)]
+    except (ValueError, AttributeError, TypeError):
+        return []
+
+
+def _messages_by_index(exc: http_errors.HTTPError) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for error in _errors(exc):
+        text = f"{error.get('field', '')} {error.get('message', '')}"
+        for found in _PERSONALIZATION.findall(text):
+            out.setdefault(int(found), str(error.get("message", "")))
+    return out
+
+
+def _named_personalizations(exc: http_errors.HTTPError, count: int) -> set[int]:
+    """The personalizations a 400 names (``personalizations.105.to.0.email``), within range."""
+    return {i for i in _messages_by_index(exc) if 0 <= i < count}

@@ -87,6 +87,9 @@ class SmtpMailer:
             edition_id=edition_id,
             edition_date=edition_date,
         ):
+            if isinstance(message, str):  # this reader's message could not be built
+                failed[recipient.delivery_id] = message
+                continue
             error = self._send(message)
             if error is None:
                 sent[recipient.delivery_id] = str(message["Message-ID"])

@@ -26,7 +26,7 @@ from sqlalchemy import (
     update,
 )
 
-from newsletter.models import Subscriber
+from newsletter.models import FailedDelivery, Subscriber
 from newsletter.store.tables import deliveries, editions, subscribers
 
 ACTIVE = "confirmed"
@@ -304,6 +304,18 @@ class LedgerQueries:
                 .order_by(subscribers.c.email)
             ).all()
         return [(r.email, r.status, r.attempts) for r in rows]
+
+    def failed_deliveries(self, edition_id: int, *, limit: int = 1000) -> list[FailedDelivery]:
+        """The readers whose copy of an edition failed, with the reason, by address."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(subscribers.c.email, deliveries.c.error)
+                .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+                .where(deliveries.c.edition_id == edition_id, deliveries.c.status == "failed")
+                .order_by(subscribers.c.email)
+                .limit(limit)
+            ).all()
+        return [FailedDelivery(r.email, r.error or "") for r in rows]
 
     def confirmed_readers(self, *, after_id: int, size: int) -> list[Subscriber]:
         """Confirmed readers in id order, a page at a time (for a dry run)."""
