@@ -147,6 +147,17 @@ class ScheduleConfig(_Strict):
     # a send missed while the scheduler was down runs on restart within this; later it is skipped
     misfire_grace_minutes: float = Field(180, gt=0)
 
+    @field_validator("send_at", mode="before")
+    @classmethod
+    def _time_as_text(cls, value: object) -> object:
+        # YAML 1.1 reads an unquoted 7:00 as the sexagesimal number 420
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(
+                f'expected a time such as "07:00" in quotes, got the number {value!r} '
+                '(YAML reads an unquoted 7:00 as 420): write send_at: "07:00"'
+            )
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -451,12 +462,19 @@ def _check_references(path: Path, root: yaml.Node | None, parsed: ConfigFile) ->
                 hint="Remove the second entry.",
             )
         urls.add(feed.url)
-        scheme = urlsplit(feed.url).scheme.lower()
+        parts = urlsplit(feed.url)
+        scheme = parts.scheme.lower()
         if len(scheme) > 1 and scheme not in {"http", "https", "file"}:
             loc = ("feeds", i, "url")
             raise ConfigError(
                 f"{where(path, root, loc)}: {dotted(loc)}: unsupported scheme {scheme!r}",
                 hint="A feed is an http(s) URL or a path to a local file.",
+            )
+        if scheme in {"http", "https"} and not parts.hostname:
+            loc = ("feeds", i, "url")
+            raise ConfigError(
+                f"{where(path, root, loc)}: {dotted(loc)}: {feed.url!r} has no host",
+                hint="Give the whole address, e.g. https://example.com/feed.xml.",
             )
 
 

@@ -30,6 +30,10 @@ MAX_EMAIL = 254
 CONFIRMATION_INTERVAL = timedelta(hours=1)
 
 
+MAX_CELL = 1_000  # a CSV field longer than this is refused (an address is at most 254)
+FORMULA_STARTS = frozenset("=+-@\t\r")  # cells a spreadsheet would run as a formula
+
+
 def consent_wording(publication: str) -> str:
     """The sentence shown next to the sign-up button, stored with each sign-up."""
     return (
@@ -242,6 +246,29 @@ def unsubscribe(store: Store, token: str, *, source: str, now: datetime) -> Subs
     return reader_for(store, token)
 
 
+def resubscribe(
+    store: Store, token: str, *, publication: str, source: str, now: datetime
+) -> Subscriber:
+    """An unsubscribed reader asks, from their own link, to get the newsletter again."""
+    reader = reader_for(store, token)
+    if reader.status != "unsubscribed":
+        return reader
+    if store.is_suppressed(reader.email):
+        raise SubscriberError(
+            "this address cannot be subscribed again",
+            hint="Write to the publisher if you want the newsletter again.",
+        )
+    store.update_subscriber(reader.id, now=now, status="confirmed")
+    store.add_event(
+        reader,
+        "resubscribe",
+        now=now,
+        source=source,
+        details={"consent": consent_wording(publication)},
+    )
+    return reader_for(store, token)
+
+
 # --- import and export --------------------------------------------------------------------------
 
 
@@ -276,12 +303,25 @@ def import_csv(
     changed: list[dict[str, object]] = []
     seen: set[str] = set()
     reader = csv.reader(io.StringIO(text))
-    for number, row in enumerate(reader, start=1):
+    first = True
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a field past csv's own limit, a stray quote, a NUL...
+            report.rejected.append((reader.line_num, f"not a readable CSV line ({exc})"))
+            continue
+        number = reader.line_num
         if not row or all(not cell.strip() for cell in row):
             continue
-        if number == 1 and row[0].strip().lower() in {"email", "e-mail", "address"}:
+        if first and row[0].strip().lower() in {"email", "e-mail", "address"}:
+            first = False
             continue  # the header
+        first = False
         try:
+            if any(len(cell) > MAX_CELL for cell in row):
+                raise SubscriberError(f"a field is longer than {MAX_CELL:,} characters")
             email = normalise_email(row[0])
             name = clean_name(row[1] if len(row) > 1 else "")
             raw = (row[2] if len(row) > 2 else "").replace(";", " ").replace(",", " ").split()
@@ -339,5 +379,10 @@ def export_csv(store: Store, out: TextIO, *, status: str | None = None) -> int:
     writer.writerow(["email", "name", "sectors", "status"])
     readers = store.subscriber_list(status=status)
     for r in readers:
-        writer.writerow([r.email, r.name, " ".join(r.sectors), r.status])
+        writer.writerow([_cell(r.email), _cell(r.name), " ".join(r.sectors), r.status])
     return len(readers)
+
+
+def _cell(value: str) -> str:
+    """A cell a spreadsheet shows as text: one starting like a formula gets a leading '."""
+    return "'" + value if value[:1] in FORMULA_STARTS else value

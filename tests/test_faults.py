@@ -131,3 +131,60 @@ def test_addresses_and_names_are_checked_the_same_way_at_entry(tmp_path: Path) -
         assert created and not created_again and first.id == again.id
     finally:
         store.close()
+
+
+def test_an_unquoted_send_time_is_an_error_naming_the_key(tmp_path: Path) -> None:
+    from newsletter.config import load_config
+    from newsletter.errors import ConfigError
+    from tests.conftest import write_config
+
+    path = write_config(tmp_path, {})
+    path.write_text(path.read_text() + "schedule:\n  send_at: 7:00\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"schedule\.send_at.*\"07:00\"") as caught:
+        load_config(path)
+    assert "line" in str(caught.value)
+
+
+def test_a_feed_url_without_a_host_is_refused_when_the_config_loads(tmp_path: Path) -> None:
+    from newsletter.config import load_config
+    from newsletter.errors import ConfigError
+    from tests.conftest import write_config
+
+    path = write_config(tmp_path, {"feeds": [{"name": "Broken", "url": "http://"}]})
+    with pytest.raises(ConfigError, match=r"feeds\[0\]\.url.*no host"):
+        load_config(path)
+
+
+def test_import_rejects_bad_lines_by_number_and_imports_the_rest(tmp_path: Path) -> None:
+    import io
+
+    from newsletter.subscriptions import export_csv, import_csv
+
+    config = make_config(tmp_path)
+    store = Store.open(config.database_url)
+    rows = [
+        "email,name,sectors",
+        "ana@example.com,Ana,oil-gas",
+        'big@example.com,"' + "x" * 140_000 + '",oil-gas',
+        "nul@example.com,Bad\x00Name,",
+        "José@example.com,José,",
+        'Bo@Example.com,=HYPERLINK("https://evil.example"),',
+        "bo@example.com,Bo again,",
+        "cy@example.com,Cy,",
+    ]
+    path = tmp_path / "readers.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    try:
+        report = import_csv(store, path, known_sectors=config.sector_slugs, now=clock())
+        assert report.added == 3  # ana, bo (once, whatever the case), cy
+        reasons = dict(report.rejected)
+        assert set(reasons) == {3, 4, 5, 7}
+        assert "longer than" in reasons[3] or "CSV" in reasons[3]
+        assert "control characters" in reasons[4]
+        assert "outside ASCII" in reasons[5]
+        assert "twice" in reasons[7]
+        out = io.StringIO()
+        export_csv(store, out)
+        assert "'=HYPERLINK" in out.getvalue() and ",=HYPERLINK" not in out.getvalue()
+    finally:
+        store.close()

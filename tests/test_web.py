@@ -191,3 +191,40 @@ def test_the_whole_life_cycle_in_a_browser(site: Site) -> None:
     _, source, wording, details = history[0]
     assert source == "web 127.0.0.1" and "I want to receive Top Insights Today" in wording
     assert details == {"sectors": ["oil-gas", "ai-semiconductors"], "name": "Reader One"}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ({"files": {"List-Unsubscribe": (None, "One-Click")}}, None),  # multipart/form-data
+        ({"content": b"List-Unsubscribe=One-Click"}, "application/x-www-form-urlencoded"),
+        ({"content": b""}, None),
+    ],
+)
+def test_one_click_unsubscribe_takes_every_encoding_mail_providers_send(
+    site: Site, body: dict[str, object], content_type: str | None
+) -> None:
+    token = reader_token(site)
+    headers = {"Content-Type": content_type} if content_type else {}
+    done = httpx.post(f"{site.base}/unsubscribe/{token}", headers=headers, **body)  # type: ignore[arg-type]
+    assert done.status_code == 200, done.text
+    reader = site.store.subscriber_by_token(token)
+    assert reader is not None and reader.status == "unsubscribed"
+
+
+def test_an_unsubscribed_reader_is_told_so_and_may_subscribe_again(site: Site) -> None:
+    token = reader_token(site)
+    httpx.post(f"{site.base}/unsubscribe/{token}")
+    with httpx.Client(base_url=site.base) as client:
+        page = client.get(f"/preferences/{token}")
+        assert "You are unsubscribed" in page.text and "Subscribe again" in page.text
+        saved = client.post(f"/preferences/{token}", data={"name": "Ana", "csrf": "x"})
+        assert saved.status_code == 409 and "Preferences saved" not in saved.text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', saved.text)  # the newest form
+        assert csrf is not None
+        again = client.post(f"/resubscribe/{token}", data={"csrf": csrf.group(1)})
+        assert again.status_code == 200 and "subscribed again" in again.text
+    reader = site.store.subscriber_by_token(token)
+    assert reader is not None and reader.status == "confirmed"
+    kinds = [kind for kind, *_ in site.store.events_of(reader.id)]
+    assert kinds == ["added", "unsubscribe", "resubscribe"]

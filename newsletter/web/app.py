@@ -136,7 +136,7 @@ def create_app(
     def source(request: Request) -> str:
         return f"web {request.client.host if request.client else 'unknown'}"
 
-    async def form_of(request: Request, *, csrf: bool = True) -> dict[str, list[str]]:
+    async def body_of(request: Request) -> bytes:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_BODY:
             raise BadRequest(413, "That form was too large.")
@@ -145,6 +145,10 @@ def create_app(
             body += chunk
             if len(body) > MAX_BODY:
                 raise BadRequest(413, "That form was too large.")
+        return bytes(body)
+
+    async def form_of(request: Request, *, csrf: bool = True) -> dict[str, list[str]]:
+        body = await body_of(request)
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if body and kind != "application/x-www-form-urlencoded":
             raise BadRequest(415, "Send the form as application/x-www-form-urlencoded.")
@@ -269,11 +273,25 @@ def create_app(
             "Every email has a link to change your sectors or unsubscribe.",
         )
 
+    def unsubscribed(token: str, email: str, *, status: int = 200) -> HTMLResponse:
+        return message(
+            "You are unsubscribed",
+            f"{email} gets no emails from {config.publication.name}, so there are no "
+            "preferences to change.",
+            wording,
+            status=status,
+            action=f"/resubscribe/{token}",
+            button="Subscribe again",
+            csrf=secrets.token_urlsafe(16),
+        )
+
     async def preferences_page(request: Request) -> Response:
         token = request.path_params["token"]
         reader = store.subscriber_by_token(token)
         if reader is None:
             return not_found()
+        if reader.status == "unsubscribed":
+            return unsubscribed(token, reader.email)
         return page(
             "preferences.html.j2",
             "Your preferences",
@@ -286,8 +304,11 @@ def create_app(
 
     async def preferences_post(request: Request) -> Response:
         token = request.path_params["token"]
-        if store.subscriber_by_token(token) is None:
+        current = store.subscriber_by_token(token)
+        if current is None:
             return not_found()
+        if current.status == "unsubscribed":  # saving would change nothing they would get
+            return unsubscribed(token, current.email, status=409)
         try:
             fields = await form_of(request)
             name = one(fields, "name", subscriptions.MAX_NAME)
@@ -311,6 +332,29 @@ def create_app(
             f"You will get: {', '.join(names) if names else 'every sector'}.",
         )
 
+    async def resubscribe_post(request: Request) -> Response:
+        token = request.path_params["token"]
+        if store.subscriber_by_token(token) is None:
+            return not_found()
+        try:
+            await form_of(request)
+            reader = subscriptions.resubscribe(
+                store,
+                token,
+                publication=config.publication.name,
+                source=source(request),
+                now=now(),
+            )
+        except BadRequest as exc:
+            return refused(exc)
+        except SubscriberError as exc:
+            return message("That did not work", exc.message, exc.hint or "", status=400)
+        return message(
+            "You are subscribed again",
+            f"{reader.email} will get {config.publication.name} from the next edition.",
+            "The link in every email lets you change your sectors.",
+        )
+
     async def unsubscribe_page(request: Request) -> Response:
         token = request.path_params["token"]
         reader = store.subscriber_by_token(token)
@@ -332,7 +376,7 @@ def create_app(
         if store.subscriber_by_token(token) is None:
             return not_found()
         try:
-            await form_of(request, csrf=False)
+            await body_of(request)  # any encoding: RFC 8058 asks for multipart/form-data
         except BadRequest as exc:
             return refused(exc)
         reader = subscriptions.unsubscribe(store, token, source=source(request), now=now())
@@ -353,6 +397,7 @@ def create_app(
             Route("/confirm/{token}", confirm_post, methods=["POST"]),
             Route("/preferences/{token}", preferences_page, methods=["GET"]),
             Route("/preferences/{token}", preferences_post, methods=["POST"]),
+            Route("/resubscribe/{token}", resubscribe_post, methods=["POST"]),
             Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET"]),
             Route("/unsubscribe/{token}", unsubscribe_post, methods=["POST"]),
             Route("/healthz", health, methods=["GET"]),
