@@ -5,7 +5,9 @@ They are registered on the group in ``cli.py``; like it, only this module prints
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -42,9 +44,15 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
     edition_day: date | None = day.date() if day is not None else None  # type: ignore[attr-defined]
     store = state.store()
     mailer = make_mailer(config)
+    stop = threading.Event()
     try:
         if collect and edition_day is None:
             _print_collect(console, pipeline.collect_all(config, store, now=_now()))
+        # SIGTERM or Ctrl-C: finish and record the request in flight, then stop (as `run` does)
+        previous = {
+            sig: signal.signal(sig, lambda *_: stop.set())
+            for sig in (signal.SIGTERM, signal.SIGINT)
+        }
         if console.is_terminal:
             columns = (
                 "[progress.description]{task.description}",
@@ -63,6 +71,7 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
                     dry_run=dry_run,
                     retry_failed=retry_failed,
                     progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    should_stop=stop.is_set,
                 )
         else:
             report = delivery.send_edition(
@@ -73,7 +82,10 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
                 day=edition_day,
                 dry_run=dry_run,
                 retry_failed=retry_failed,
+                should_stop=stop.is_set,
             )
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     finally:
         mailer.close()
         store.close()
@@ -83,6 +95,13 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
         f"{report.skipped} skipped, {report.already_sent} already sent before "
         f"({report.seconds:.1f} s, through {mailer.name})"
     )
+    if report.stopped:
+        console.print(
+            "Stopped by a signal: the request in flight was finished and recorded, and nobody "
+            "was sent twice. To finish the edition, run: newsletter send"
+            + (f" --date {report.edition_date}" if edition_day else "")
+        )
+        return
     if report.failed:
         _print_failures(state, report.edition_date)
         noun = "delivery" if report.failed == 1 else "deliveries"

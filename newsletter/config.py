@@ -205,6 +205,9 @@ class SmtpConfig(_Strict):
     # the name of the environment variable that holds the password, never the password itself
     password_env: str = "SMTP_PASSWORD"  # noqa: S105
     security: Literal["none", "starttls", "tls"] = "none"
+    timeout_seconds: float = Field(30, gt=0, le=300)  # one command to the server
+    max_retries: int = Field(3, ge=0, le=10)  # for 4xx answers and dropped connections
+    backoff_seconds: float = Field(1.0, ge=0, le=60)  # the first wait; doubled each retry
 
 
 class SendgridConfig(_Strict):

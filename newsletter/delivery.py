@@ -155,9 +155,11 @@ def send_edition(
     size = min(config.file.delivery.batch_size, mailer.max_batch)
     claim = _claim_id()
     sent = failed = skipped = done = 0
+    stopped = False
     while True:
         if should_stop is not None and should_stop():
             logger.info("send stopped after a whole batch; `newsletter send` goes on from here")
+            stopped = True
             break
         batch = store.claim_batch(edition_id, claim=claim, size=size, now=now())
         if not batch:
@@ -173,7 +175,8 @@ def send_edition(
     counts = store.delivery_counts(edition_id)
     if not counts.get("pending") and not counts.get("claimed"):
         store.set_edition_status(edition_id, "sent", now=now())
-    return SendReport(day, sent, failed, skipped, already, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return SendReport(day, sent, failed, skipped, already, seconds, stopped=stopped)
 
 
 def _send_batch(
@@ -206,11 +209,21 @@ def _send_batch(
         groups.setdefault(id(email), (email, []))[1].append(recipient)
     sent: dict[int, str] = {}
     failed: dict[int, str] = {}
+    stop = ""
     for email, recipients in groups.values():
         result = mailer.send_batch(email, recipients, edition_id=edition_id, edition_date=day)
         sent.update(result.sent)
         failed.update(result.failed)
+        if result.unsent:
+            stop = result.stop_reason
+            break
+    # what the provider accepted is recorded before anything else, so it is never sent again
     store.record_deliveries(sent=sent, failed=failed, skipped=skipped, now=now())
+    if stop:
+        raise DeliveryError(
+            f"the mail server went away mid-batch: {stop}",
+            hint="Everything it accepted is recorded; run `newsletter send` again to finish.",
+        )
     return len(sent), len(failed), len(skipped)
 
 

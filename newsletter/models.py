@@ -166,6 +166,9 @@ class BatchResult:
 
     sent: Mapping[int, str]  # delivery id → message id
     failed: Mapping[int, str]  # delivery id → error
+    # not tried: the provider went away mid-batch; these go back to the queue
+    unsent: tuple[int, ...] = ()
+    stop_reason: str = ""  # why the mailer stopped before the end of the batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +180,7 @@ class SendReport:
     already_sent: int
     seconds: float
     dry_run: bool = False
+    stopped: bool = False  # a stop was asked for: the batch in flight was finished and recorded
 
 
 @dataclass(frozen=True, slots=True)

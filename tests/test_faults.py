@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import sqlite3
 from collections.abc import Iterator
@@ -19,7 +20,15 @@ from newsletter.mailers import make_mailer
 from newsletter.store import Store
 from newsletter.subscriptions import add_subscriber
 from tests.sendgrid_server import SendgridServer, sendgrid_server
-from tests.test_send import KEY, add_readers, clock, collected, make_config
+from tests.test_send import (
+    KEY,
+    _send_process,
+    _wait_for,
+    add_readers,
+    clock,
+    collected,
+    make_config,
+)
 
 BAD = ("josé@example.com", "=?utf-8?q?Ana=0D=0ABcc=3A_x=40evil.example?=")
 
@@ -86,7 +95,7 @@ def test_an_unencodable_reader_fails_alone(
         settings: dict[str, object] = {
             "batch_size": 20,
             "sendgrid": {"api_host": server.url},
-            "smtp": {"host": "127.0.0.1", "port": port},
+            "smtp": {"host": "127.0.0.1", "port": port, "backoff_seconds": 0.01},
         }
         config = make_config(tmp_path, backend, **settings)
         store = collected(config)
@@ -188,3 +197,72 @@ def test_import_rejects_bad_lines_by_number_and_imports_the_rest(tmp_path: Path)
         assert "'=HYPERLINK" in out.getvalue() and ",=HYPERLINK" not in out.getvalue()
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_send_stops_on_a_signal_after_the_request_in_flight_without_duplicates(
+    tmp_path: Path, server: SendgridServer, signum: int
+) -> None:
+    config = make_config(tmp_path, "sendgrid", batch_size=10, sendgrid={"api_host": server.url})
+    store = collected(config)
+    add_readers(config, store, 80)
+    store.close()
+    server.delay = 0.3  # each request is in flight for a while
+    process = _send_process(config.path, server)
+    _wait_for(lambda: server.requests >= 2)
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err.decode()
+    assert "Stopped by a signal" in out.decode() and "newsletter send" in out.decode()
+    assert 0 < len(server.recipients) < 80
+    server.delay = 0.0
+    rerun = _send_process(config.path, server)
+    _, err = rerun.communicate(timeout=60)
+    assert rerun.returncode == 0, err.decode()
+    assert len(server.recipients) == 80 and set(server.recipients.values()) == {1}
+
+
+def test_an_smtp_server_killed_mid_send_leaves_nobody_missed_or_twice(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from newsletter.errors import DeliveryError
+
+    inbox = Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+
+    def kill_after(n: int) -> None:  # the server dies once it has accepted n messages
+        while len(inbox.to) < n:
+            time.sleep(0.001)
+        controller.stop()
+
+    killer = threading.Thread(target=kill_after, args=(37,), daemon=True)
+    killer.start()
+    smtp = {"host": "127.0.0.1", "port": port, "timeout_seconds": 5, "backoff_seconds": 0.01}
+    config = make_config(tmp_path, "smtp", batch_size=20, smtp=smtp)
+    store = collected(config)
+    add_readers(config, store, 90)
+    mailer = make_mailer(config)
+    try:
+        with pytest.raises(DeliveryError, match="went away"):
+            delivery.send_edition(config, store, mailer, now=clock)
+    finally:
+        mailer.close()
+    killer.join(timeout=10)
+    accepted_before = list(inbox.to)
+    assert 37 <= len(accepted_before) < 90
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        mailer = make_mailer(config)
+        report = delivery.send_edition(config, store, mailer, now=clock)
+        mailer.close()
+    finally:
+        controller.stop()
+        store.close()
+    assert report.failed == 0
+    assert sorted(inbox.to) == sorted(f"reader{i:03d}@example.com" for i in range(90))

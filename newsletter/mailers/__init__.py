@@ -71,6 +71,9 @@ def make_mailer(config: Config) -> Mailer:
             username=smtp.username,
             password=password,
             from_address=delivery.from_address,
+            timeout=smtp.timeout_seconds,
+            retries=smtp.max_retries,
+            backoff=smtp.backoff_seconds,
         )
     from newsletter.mailers.sendgrid import SendgridMailer
 

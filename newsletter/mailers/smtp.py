@@ -80,6 +80,7 @@ class SmtpMailer:
             return BatchResult(sent={r.delivery_id: "dry-run" for r in recipients}, failed={})
         sent: dict[int, str] = {}
         failed: dict[int, str] = {}
+        order = [r.delivery_id for r in recipients]
         for recipient, message in personal_messages(
             email,
             recipients,
@@ -90,7 +91,12 @@ class SmtpMailer:
             if isinstance(message, str):  # this reader's message could not be built
                 failed[recipient.delivery_id] = message
                 continue
-            error = self._send(message)
+            try:
+                error = self._send(message)
+            except DeliveryError as exc:  # the server is gone: what it accepted stays sent
+                done = set(sent) | set(failed)
+                unsent = tuple(d for d in order if d not in done)
+                return BatchResult(sent=sent, failed=failed, unsent=unsent, stop_reason=exc.message)
             if error is None:
                 sent[recipient.delivery_id] = str(message["Message-ID"])
             else:
@@ -98,11 +104,19 @@ class SmtpMailer:
         return BatchResult(sent=sent, failed=failed)
 
     def _send(self, message: object) -> str | None:
-        """None when sent; else why not. 4xx and dropped connections are retried."""
+        """None when sent; else why not. 4xx and dropped connections are retried with backoff;
+        ``DeliveryError`` when the server cannot be reached again."""
         last = ""
         for attempt in range(self.retries + 1):
             try:
-                self._connection().send_message(message)  # type: ignore[arg-type]
+                connection = self._connection()
+            except DeliveryError:
+                if attempt == self.retries:
+                    raise
+                time.sleep(self.backoff * 2**attempt)
+                continue
+            try:
+                connection.send_message(message)  # type: ignore[arg-type]
                 return None
             except smtplib.SMTPRecipientsRefused as exc:
                 codes = [code for code, _ in exc.recipients.values()]
