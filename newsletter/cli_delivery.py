@@ -277,7 +277,9 @@ def serve(state: State, host: str, port: int) -> None:
     mailer = make_mailer(config)
     state.console.print(f"Serving {config.publication.name} on http://{host}:{port}/subscribe")
     try:
-        uvicorn.run(create_app(config, store, mailer, now=_now), host=host, port=port)
+        # X-Forwarded-For is believed only from signup.trusted_proxies, by the app itself
+        app = create_app(config, store, mailer, now=_now)
+        uvicorn.run(app, host=host, port=port, proxy_headers=False)
     finally:
         mailer.close()
         store.close()

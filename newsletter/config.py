@@ -227,6 +227,14 @@ class DeliveryConfig(_Strict):
     sendgrid: SendgridConfig = Field(default_factory=SendgridConfig)
 
 
+class SignupConfig(_Strict):
+    """The readers' sign-up on the web."""
+
+    confirm_link_days: float = Field(7, gt=0, le=365)  # a confirmation link expires after this
+    # addresses of the reverse proxies whose X-Forwarded-For is believed (default: none)
+    trusted_proxies: list[str] = []
+
+
 class ConfigFile(_Strict):
     """The file as written. ``load_config`` turns it into a ``Config`` with resolved paths."""
 
@@ -242,6 +250,7 @@ class ConfigFile(_Strict):
     collect: CollectConfig = Field(default_factory=CollectConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     email: EmailConfig = Field(default_factory=EmailConfig)
+    signup: SignupConfig = Field(default_factory=SignupConfig)
 
 
 @dataclass(frozen=True, slots=True)

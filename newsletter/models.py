@@ -233,3 +233,17 @@ class FailedDelivery:
 
     email: str
     error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One transactional email waiting to go (a confirmation), with the sign-up's choice."""
+
+    id: int
+    subscriber_id: int
+    kind: str
+    name: str
+    sectors: tuple[str, ...]
+    status: str  # pending | sent | failed | held (a newer choice, no new email)
+    attempts: int
+    created_at: datetime

@@ -28,6 +28,7 @@ from newsletter.text import decoded
 MAX_NAME = 200
 MAX_EMAIL = 254
 CONFIRMATION_INTERVAL = timedelta(hours=1)
+CONFIRMATION = "confirmation"  # the kind of queued email
 
 
 MAX_CELL = 1_000  # a CSV field longer than this is refused (an address is at most 254)
@@ -133,7 +134,6 @@ def add_subscriber(
 def sign_up(
     config: Config,
     store: Store,
-    mailer: Mailer,
     *,
     address: str,
     name: str,
@@ -141,9 +141,12 @@ def sign_up(
     source: str,
     now: datetime,
 ) -> str:
-    """Record a sign-up and send a confirmation link; what happened, for logs only.
+    """Record a sign-up and queue a confirmation email; what happened, for logs only.
 
-    The caller shows the same page whatever happened, so nobody can learn who subscribed.
+    Nothing here waits on a mail provider: the confirmation goes through the ``outgoing``
+    queue. A known pending reader's name and sectors do not change now: the choice is kept with
+    the queued email, and the newest one applies when the reader confirms. The caller shows the
+    same page whatever happened, so nobody can learn who subscribed.
     """
     email = normalise_email(address)
     name = clean_name(name)
@@ -157,23 +160,38 @@ def sign_up(
         reader, _ = store.upsert_subscriber(
             email, name=name, sectors=chosen, status="pending", token=new_token(), now=now
         )
-    else:
-        store.update_subscriber(reader.id, now=now, status="pending", name=name, sectors=chosen)
-    wording = consent_wording(config.publication.name)
+    elif reader.status != "pending":
+        store.update_subscriber(reader.id, now=now, status="pending")
     store.add_event(
         reader,
         "signup",
         now=now,
         source=source,
-        wording=wording,
+        wording=consent_wording(config.publication.name),
         details={"sectors": chosen, "name": name},
     )
-    last = store.confirmation_sent_at(reader.id)
-    if last is not None and now - last < CONFIRMATION_INTERVAL:
-        return "confirmation sent less than an hour ago"
-    send_confirmation(config, mailer, reader, sectors=chosen, day=now.date())
-    store.mark_confirmation_sent(reader.id, now=now)
-    return "confirmation sent"
+    last = store.last_mail_sent_at(reader.id, kind=CONFIRMATION)
+    held = last is not None and now - last < CONFIRMATION_INTERVAL
+    store.queue_mail(reader.id, kind=CONFIRMATION, name=name, sectors=chosen, now=now, held=held)
+    return "choice kept; a confirmation went less than an hour ago" if held else "queued"
+
+
+def confirmation_expired(config: Config, store: Store, reader: Subscriber, now: datetime) -> bool:
+    """Whether a pending reader's newest confirmation link is past ``confirm_link_days``."""
+    if reader.status != "pending":
+        return False
+    asked = store.last_mail_sent_at(reader.id, kind=CONFIRMATION)
+    if asked is None:
+        return False
+    return now - asked > timedelta(days=config.file.signup.confirm_link_days)
+
+
+def renew_confirmation(store: Store, reader: Subscriber, *, now: datetime) -> None:
+    """Queue a fresh confirmation link with the reader's newest choice."""
+    newest = store.latest_mail(reader.id, kind=CONFIRMATION)
+    name = newest.name if newest else reader.name
+    sectors = newest.sectors if newest else reader.sectors
+    store.queue_mail(reader.id, kind=CONFIRMATION, name=name, sectors=sectors, now=now)
 
 
 def send_confirmation(
@@ -211,9 +229,16 @@ def reader_for(store: Store, token: str) -> Subscriber:
 
 
 def confirm(store: Store, token: str, *, source: str, now: datetime) -> Subscriber:
+    """Confirm a reader; the newest choice of name and sectors from a sign-up applies now."""
     reader = reader_for(store, token)
     if reader.status != "confirmed":
-        store.update_subscriber(reader.id, now=now, status="confirmed")
+        newest = store.latest_mail(reader.id, kind=CONFIRMATION)
+        if newest is not None:
+            store.update_subscriber(
+                reader.id, now=now, status="confirmed", name=newest.name, sectors=newest.sectors
+            )
+        else:
+            store.update_subscriber(reader.id, now=now, status="confirmed")
         store.add_event(reader, "confirm", now=now, source=source)
     return reader_for(store, token)
 

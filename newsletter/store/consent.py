@@ -36,6 +36,11 @@ class ConsentQueries:
             row = conn.execute(select(subscribers).where(subscribers.c.token == token)).first()
         return None if row is None else _subscriber(row)
 
+    def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+        return None if row is None else _subscriber(row)
+
     def subscriber_by_email(self, email: str) -> Subscriber | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(subscribers).where(subscribers.c.email == email)).first()

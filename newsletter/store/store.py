@@ -32,6 +32,7 @@ from newsletter.models import Edition, FeedSource, FeedState, Seen, Story
 from newsletter.store.consent import ConsentQueries, LockQueries
 from newsletter.store.curation import CurationQueries
 from newsletter.store.ledger import LedgerQueries
+from newsletter.store.queue import QueueQueries
 from newsletter.store.snapshot import edition_from_json, edition_to_json
 from newsletter.store.tables import edition_stories, editions, feeds, stories
 from newsletter.text import headline_key
@@ -45,7 +46,7 @@ class StoreError(NewsletterError):
     """The database could not be opened or migrated."""
 
 
-class Store(LedgerQueries, ConsentQueries, LockQueries, CurationQueries):
+class Store(LedgerQueries, ConsentQueries, LockQueries, CurationQueries, QueueQueries):
     """Feeds, stories, editions, subscribers and the send ledger, in one database."""
 
     def __init__(self, engine: Engine) -> None:

@@ -204,3 +204,26 @@ scheduler_lock = Table(
     Column("started_at", UTCDateTime(), nullable=False),
     Column("heartbeat_at", UTCDateTime(), nullable=False),
 )
+
+
+# Transactional mail waiting to go (confirmations), with the sign-up's choice of name and
+# sectors: a pending reader's data changes only when they confirm, and the newest choice wins.
+outgoing = Table(
+    "outgoing",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("kind", String(32), nullable=False),  # confirmation
+    Column("name", String(200), nullable=False),
+    Column("sectors", Text, nullable=False),  # JSON list of slugs
+    Column("status", String(16), nullable=False),  # pending | sent | failed | held
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=True),
+    Index("ix_outgoing_due", "status", "next_attempt_at"),
+    Index("ix_outgoing_subscriber", "subscriber_id", "id"),
+)

@@ -10,13 +10,14 @@ length limit; bodies are capped. An unknown token gets a plain 404 that reveals 
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import secrets
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from urllib.parse import parse_qs
 
@@ -30,6 +31,7 @@ from newsletter import subscriptions
 from newsletter.config import Config
 from newsletter.errors import SubscriberError
 from newsletter.mailers import Mailer
+from newsletter.outgoing import Worker
 from newsletter.render import make_environment
 from newsletter.store import Store
 
@@ -65,23 +67,41 @@ class RateLimit:
         self._seen: defaultdict[str, deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
 
-    def allow(self, key: str) -> bool:
+    def blocked(self, key: str) -> bool:
+        """Whether ``key`` has used up its events in the window (nothing is counted)."""
         now = self.clock()
         with self._lock:
             times = self._seen[key]
             while times and now - times[0] > self.window:
                 times.popleft()
-            if len(times) >= self.limit:
-                return False
-            times.append(now)
-            return True
+            return len(times) >= self.limit
+
+    def record(self, key: str) -> None:
+        """Count one event for ``key`` (a sign-up that was accepted)."""
+        with self._lock:
+            self._seen[key].append(self.clock())
+
+    def allow(self, key: str) -> bool:
+        if self.blocked(key):
+            return False
+        self.record(key)
+        return True
 
 
 def create_app(
-    config: Config, store: Store, mailer: Mailer, *, now: Callable[[], datetime]
+    config: Config,
+    store: Store,
+    mailer: Mailer,
+    *,
+    now: Callable[[], datetime],
+    worker_interval: float = 5.0,
 ) -> Starlette:
-    """The readers' app over one store and mailer; ``now`` is the clock."""
+    """The readers' app over one store and mailer; ``now`` is the clock. Transactional mail
+    goes through the ``outgoing`` queue, drained by a worker thread that runs while the app
+    does (every ``worker_interval`` seconds, and at once after a sign-up)."""
     env = make_environment(config.templates_dir)
+    worker = Worker(config, store, mailer, now=now, interval=worker_interval)
+    trusted = frozenset(config.file.signup.trusted_proxies)
     per_ip = RateLimit(SIGNUPS_PER_IP, SIGNUP_WINDOW)
     wording = subscriptions.consent_wording(config.publication.name)
     secure = config.publication.base_url.startswith("https://")  # the cookie only over HTTPS
@@ -133,8 +153,19 @@ def create_app(
     def not_found() -> Response:
         return PlainTextResponse("Not found", status_code=404, headers=SECURITY_HEADERS)
 
+    def client_ip(request: Request) -> str:
+        """The peer's address; behind a trusted proxy, the last hop it names that is not one."""
+        peer = request.client.host if request.client else "unknown"
+        if peer not in trusted:
+            return peer
+        hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",")]
+        for hop in reversed([h for h in hops if h]):
+            if hop not in trusted:
+                return hop
+        return peer
+
     def source(request: Request) -> str:
-        return f"web {request.client.host if request.client else 'unknown'}"
+        return f"web {client_ip(request)}"
 
     async def body_of(request: Request) -> bytes:
         declared = request.headers.get("content-length", "")
@@ -209,7 +240,7 @@ def create_app(
         )
         if trap:  # a bot filled the hidden field: look the same, do nothing
             return done
-        if not per_ip.allow(source(request)):
+        if per_ip.blocked(source(request)):  # only accepted sign-ups are counted
             return message(
                 "Too many sign-ups",
                 "Too many sign-ups from your network. Try again later.",
@@ -219,7 +250,6 @@ def create_app(
             outcome = subscriptions.sign_up(
                 config,
                 store,
-                mailer,
                 address=email,
                 name=name,
                 sectors=sectors,
@@ -240,7 +270,9 @@ def create_app(
                 consent=wording,
                 error=exc.message,
             )
+        per_ip.record(source(request))
         logger.info("sign-up from %s: %s", source(request), outcome)
+        worker.wake()
         return done
 
     async def confirm_page(request: Request) -> Response:
@@ -250,6 +282,8 @@ def create_app(
             return not_found()
         if reader.status == "confirmed":
             return message("You are subscribed", f"{reader.email} gets {config.publication.name}.")
+        if subscriptions.confirmation_expired(config, store, reader, now()):
+            return expired(token)
         return message(
             "Confirm your subscription",
             f"Press the button to start getting {config.publication.name} at {reader.email}.",
@@ -258,14 +292,42 @@ def create_app(
             csrf=secrets.token_urlsafe(16),
         )
 
-    async def confirm_post(request: Request) -> Response:
+    def expired(token: str, *, status: int = 410) -> HTMLResponse:
+        days = config.file.signup.confirm_link_days
+        return message(
+            "This link has expired",
+            f"Confirmation links work for {days:g} days. Press the button for a new one.",
+            status=status,
+            action=f"/confirm/{token}/renew",
+            button="Send me a new link",
+            csrf=secrets.token_urlsafe(16),
+        )
+
+    async def renew_post(request: Request) -> Response:
         token = request.path_params["token"]
-        if store.subscriber_by_token(token) is None:
+        reader = store.subscriber_by_token(token)
+        if reader is None:
             return not_found()
         try:
             await form_of(request)
         except BadRequest as exc:
             return refused(exc)
+        if reader.status == "pending":
+            subscriptions.renew_confirmation(store, reader, now=now())
+            worker.wake()
+        return message("Check your inbox", "A new confirmation link is on its way.")
+
+    async def confirm_post(request: Request) -> Response:
+        token = request.path_params["token"]
+        current = store.subscriber_by_token(token)
+        if current is None:
+            return not_found()
+        try:
+            await form_of(request)
+        except BadRequest as exc:
+            return refused(exc)
+        if subscriptions.confirmation_expired(config, store, current, now()):
+            return expired(token)
         reader = subscriptions.confirm(store, token, source=source(request), now=now())
         return message(
             "You are subscribed",
@@ -388,7 +450,16 @@ def create_app(
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok")
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        worker.start()
+        try:
+            yield
+        finally:
+            worker.stop()
+
     return Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/", subscribe, methods=["GET"]),
             Route("/subscribe", subscribe, methods=["GET"]),
@@ -398,8 +469,9 @@ def create_app(
             Route("/preferences/{token}", preferences_page, methods=["GET"]),
             Route("/preferences/{token}", preferences_post, methods=["POST"]),
             Route("/resubscribe/{token}", resubscribe_post, methods=["POST"]),
+            Route("/confirm/{token}/renew", renew_post, methods=["POST"]),
             Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET"]),
             Route("/unsubscribe/{token}", unsubscribe_post, methods=["POST"]),
             Route("/healthz", health, methods=["GET"]),
-        ]
+        ],
     )

@@ -1,0 +1,183 @@
+"""The readers' pages under real faults: a mail provider that hangs or fails, sign-ups that
+must not change a pending reader, spoofed proxy headers, typos, expired links."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from newsletter.config import Config, load_config
+from newsletter.mailers import make_mailer
+from newsletter.store import Store
+from newsletter.subscriptions import add_subscriber
+from newsletter.web.app import create_app
+from tests.conftest import NOW, write_config
+from tests.sendgrid_server import SendgridServer, sendgrid_server
+from tests.webserver import running
+
+KEY = "SG.web-fault-key"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[SendgridServer]:
+    monkeypatch.setenv("SENDGRID_API_KEY", KEY)
+    with sendgrid_server(api_key=KEY) as server:
+        yield server
+
+
+def _config(tmp_path: Path, provider: SendgridServer, **signup: object) -> Config:
+    delivery = {
+        "backend": "sendgrid",
+        "sendgrid": {"api_host": provider.url, "timeout_seconds": 2, "max_retries": 0},
+    }
+    return load_config(
+        write_config(tmp_path, {"feeds": [], "delivery": delivery, "signup": signup})
+    )
+
+
+def _csrf(client: httpx.Client, path: str = "/subscribe") -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
+    assert match
+    return match.group(1)
+
+
+def test_while_the_provider_hangs_every_page_answers_at_once(
+    tmp_path: Path, provider: SendgridServer
+) -> None:
+    config = _config(tmp_path, provider)
+    store = Store.open(config.database_url)
+    tokens = [
+        add_subscriber(store, f"r{i}@example.com", known_sectors=config.sector_slugs, now=NOW)[
+            0
+        ].token
+        for i in range(100)
+    ]
+    provider.delay = 30  # every request to the provider hangs
+    app = create_app(config, store, make_mailer(config), now=Clock(), worker_interval=3600)
+    with running(app) as base, httpx.Client(base_url=base, timeout=1.0) as client:
+        csrf = _csrf(client)
+        signed = client.post("/subscribe", data={"csrf": csrf, "email": "new@example.com"})
+        assert signed.status_code == 200 and "Check your inbox" in signed.text
+        for token in tokens:  # a 1 s client timeout: any wait on the provider fails the test
+            done = httpx.post(f"{base}/unsubscribe/{token}", timeout=1.0)
+            assert done.status_code == 200
+        assert provider.requests >= 1  # the worker was inside the provider all along
+    assert {store.subscriber_by_token(t).status for t in tokens} == {"unsubscribed"}  # type: ignore[union-attr]
+    store.close()
+
+
+def test_a_failing_provider_never_gives_a_500_and_the_email_is_retried(
+    tmp_path: Path, provider: SendgridServer
+) -> None:
+    config = _config(tmp_path, provider)
+    store = Store.open(config.database_url)
+    clock = Clock()
+    provider.faults.append(("500", 0))
+    app = create_app(config, store, make_mailer(config), now=clock, worker_interval=3600)
+    with running(app) as base, httpx.Client(base_url=base) as client:
+        csrf = _csrf(client)
+        signed = client.post("/subscribe", data={"csrf": csrf, "email": "ana@example.com"})
+        assert signed.status_code == 200
+    reader = store.subscriber_by_email("ana@example.com")
+    assert reader is not None and reader.status == "pending"
+    mail = store.latest_mail(reader.id, kind="confirmation")
+    assert mail is not None and mail.status == "pending" and mail.attempts == 1
+    from newsletter.outgoing import drain
+
+    clock.now = NOW + timedelta(minutes=10)  # past the first retry's wait
+    assert drain(config, store, make_mailer(config), now=clock) == 1
+    assert "ana@example.com" in provider.recipients
+    store.close()
+
+
+def test_a_pending_readers_data_changes_only_when_they_confirm(
+    tmp_path: Path, provider: SendgridServer
+) -> None:
+    config = _config(tmp_path, provider)
+    store = Store.open(config.database_url)
+    clock = Clock()
+    app = create_app(config, store, make_mailer(config), now=clock, worker_interval=3600)
+    with running(app) as base, httpx.Client(base_url=base) as client:
+        csrf = _csrf(client)
+        first = {"csrf": csrf, "email": "ana@example.com", "name": "Ana", "sectors": "oil-gas"}
+        client.post("/subscribe", data=first)
+        reader = store.subscriber_by_email("ana@example.com")
+        assert reader is not None
+        stranger = {**first, "name": "Not Ana", "sectors": "mining-metals"}
+        client.post("/subscribe", data=stranger)  # anyone may type Ana's address
+        reader = store.subscriber_by_email("ana@example.com")
+        assert reader is not None and (reader.name, reader.sectors) == ("Ana", ("oil-gas",))
+        token = reader.token
+        confirm_csrf = _csrf(client, f"/confirm/{token}")
+        client.post(f"/confirm/{token}", data={"csrf": confirm_csrf})
+    reader = store.subscriber_by_email("ana@example.com")
+    assert reader is not None and reader.status == "confirmed"
+    assert (reader.name, reader.sectors) == ("Not Ana", ("mining-metals",))  # the newest choice
+    store.close()
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_forwarded_for_counts_only_from_a_trusted_proxy_and_typos_do_not_count(
+    tmp_path: Path, provider: SendgridServer, trusted: bool
+) -> None:
+    config = _config(tmp_path, provider, trusted_proxies=["127.0.0.1"] if trusted else [])
+    store = Store.open(config.database_url)
+    app = create_app(config, store, make_mailer(config), now=Clock(), worker_interval=3600)
+    with running(app) as base, httpx.Client(base_url=base) as client:
+        for i in range(3):  # typos are refused and never counted
+            bad = client.post("/subscribe", data={"csrf": _csrf(client), "email": f"typo{i}@"})
+            assert bad.status_code == 400
+        csrf = _csrf(client)
+        codes = [
+            client.post(
+                "/subscribe",
+                data={"csrf": csrf, "email": f"r{i}@example.com"},
+                headers={"X-Forwarded-For": f"203.0.113.{i}"},
+            ).status_code
+            for i in range(7)
+        ]
+    # trusted: seven different visitors; untrusted: one visitor lying about its address
+    assert codes == ([200] * 7 if trusted else [200] * 5 + [429] * 2)
+    store.close()
+
+
+def test_a_confirmation_link_expires_and_the_page_offers_a_new_one(
+    tmp_path: Path, provider: SendgridServer
+) -> None:
+    config = _config(tmp_path, provider, confirm_link_days=7)
+    store = Store.open(config.database_url)
+    clock = Clock()
+    app = create_app(config, store, make_mailer(config), now=clock, worker_interval=3600)
+    with running(app) as base, httpx.Client(base_url=base) as client:
+        client.post("/subscribe", data={"csrf": _csrf(client), "email": "ana@example.com"})
+        reader = store.subscriber_by_email("ana@example.com")
+        assert reader is not None
+        clock.now = NOW + timedelta(days=8)
+        page = client.get(f"/confirm/{reader.token}")
+        assert page.status_code == 410 and "expired" in page.text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        late = client.post(f"/confirm/{reader.token}", data={"csrf": csrf.group(1)})
+        assert late.status_code == 410
+        csrf = re.search(r'name="csrf" value="([^"]+)"', late.text)
+        assert csrf is not None
+        renewed = client.post(f"/confirm/{reader.token}/renew", data={"csrf": csrf.group(1)})
+        assert renewed.status_code == 200 and "new confirmation link" in renewed.text
+        fresh = client.get(f"/confirm/{reader.token}")
+        assert fresh.status_code == 200 and "Confirm my subscription" in fresh.text
+    reader = store.subscriber_by_email("ana@example.com")
+    assert reader is not None and reader.status == "pending"
+    store.close()
