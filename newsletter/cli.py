@@ -61,7 +61,8 @@ class State:
         return self._config
 
     def store(self) -> Store:
-        return Store.open(self.config.database_url)
+        config = self.config
+        return Store.open(config.database_url, privacy_key=config.privacy_key())
 
 
 pass_state = click.make_pass_decorator(State)

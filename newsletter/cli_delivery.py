@@ -20,7 +20,13 @@ from newsletter import delivery, pipeline
 from newsletter.cli import State, _now, _parse_slugs, _print_collect, cli, pass_state
 from newsletter.errors import NewsletterError
 from newsletter.mailers import make_mailer
-from newsletter.subscriptions import add_subscriber, export_csv, import_csv, normalise_email
+from newsletter.subscriptions import (
+    add_subscriber,
+    erase_person,
+    export_csv,
+    import_csv,
+    normalise_email,
+)
 
 
 @cli.command()
@@ -248,7 +254,7 @@ def subscribers_remove(state: State, email: str) -> None:
     store = state.store()
     try:
         address = normalise_email(email)
-        found = store.erase(address, now=_now(), source="cli")
+        found = erase_person(state.config, store, address, now=_now())
     finally:
         store.close()
     if found:

@@ -8,7 +8,9 @@ folder of the config file, so ``newsletter --config some/where/config.yaml`` wor
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import date, time
 from pathlib import Path
@@ -227,6 +229,15 @@ class DeliveryConfig(_Strict):
     sendgrid: SendgridConfig = Field(default_factory=SendgridConfig)
 
 
+class PrivacyConfig(_Strict):
+    """The secret that keys the hashes of erased and suppressed addresses."""
+
+    # the environment variable holding the key (any long random text); without it, the key
+    # file below is used, and created with a random key on first use
+    key_env: str = "NEWSLETTER_PRIVACY_KEY"
+    key_file: Path = Path("privacy.key")
+
+
 class SignupConfig(_Strict):
     """The readers' sign-up on the web."""
 
@@ -251,6 +262,7 @@ class ConfigFile(_Strict):
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     email: EmailConfig = Field(default_factory=EmailConfig)
     signup: SignupConfig = Field(default_factory=SignupConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +279,21 @@ class Config:
     @property
     def publication(self) -> PublicationConfig:
         return self.file.publication
+
+    def privacy_key(self) -> bytes:
+        """The key of suppression hashes: from the environment, else the key file (made with
+        a random key on first use, readable by its owner only)."""
+        settings = self.file.privacy
+        value = os.environ.get(settings.key_env, "")
+        if value:
+            return value.encode()
+        path = _resolve(settings.key_file, self.path.parent.resolve())
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32) + "\n")
+        return path.read_text(encoding="utf-8").strip().encode()
 
     @property
     def sectors(self) -> tuple[Sector, ...]:

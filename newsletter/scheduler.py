@@ -70,7 +70,7 @@ def collect_job(config_path: str) -> None:
     from newsletter.store import Store
 
     config = load_config(Path(config_path))
-    store = Store.open(config.database_url)
+    store = Store.open(config.database_url, privacy_key=config.privacy_key())
     try:
         report = pipeline.collect_all(config, store, now=_now())
     finally:
@@ -93,7 +93,7 @@ def send_job(config_path: str) -> None:
 
     started = time.perf_counter()
     config = load_config(Path(config_path))
-    store = Store.open(config.database_url)
+    store = Store.open(config.database_url, privacy_key=config.privacy_key())
     mailer = make_mailer(config)
     try:
         pipeline.collect_all(config, store, now=_now())
@@ -148,7 +148,7 @@ def run(config: Config, *, say: Callable[[str], None]) -> None:
     """Run the scheduler until SIGTERM or SIGINT."""
     from newsletter.store import Store
 
-    store = Store.open(config.database_url)
+    store = Store.open(config.database_url, privacy_key=config.privacy_key())
     owner = _owner()
     now = _now()
     taken, holder, since = store.take_lock(

@@ -294,6 +294,19 @@ def resubscribe(
     return reader_for(store, token)
 
 
+def erase_person(config: Config, store: Store, address: str, *, now: datetime) -> bool:
+    """Erase a person: their row, history, queued mail and outbox copies; only a keyed hash
+    stays, so no sign-up or import brings them back. True when they were a reader."""
+    email = normalise_email(address)
+    reader_id = store.erase(email, now=now, source="cli")
+    if reader_id is None:
+        return False
+    if config.outbox_dir.is_dir():
+        for copy in config.outbox_dir.glob(f"*/{reader_id:08d}*.eml"):
+            copy.unlink(missing_ok=True)
+    return True
+
+
 # --- import and export --------------------------------------------------------------------------
 
 
@@ -361,7 +374,7 @@ def import_csv(
             report.rejected.append((number, f"{email} appears twice in the file"))
             continue
         seen.add(email)
-        if email_hash(email) in suppressed:
+        if store.address_key(email) in suppressed or email_hash(email) in suppressed:
             report.skipped.append((number, f"{email} was erased; it is never imported again"))
             continue
         if email in known:

@@ -61,7 +61,8 @@ def test_remove_erases_and_suppresses(tmp_path: Path) -> None:
     assert run(config_path, "subscribers", "add", "ana@example.com", "--name", "Ana")[0] == 0
     code, stdout, _ = run(config_path, "subscribers", "remove", "ANA@example.com")
     assert code == 0 and "Erased ana@example.com" in stdout
-    store = Store.open(load_config(config_path).database_url)
+    config = load_config(config_path)
+    store = Store.open(config.database_url, privacy_key=config.privacy_key())
     assert store.subscriber_by_email("ana@example.com") is None
     assert store.is_suppressed("ana@example.com")
     csv_file = tmp_path / "again.csv"
@@ -94,3 +95,30 @@ def test_export_and_list_by_status(tmp_path: Path) -> None:
     ]
     _, stdout, _ = run(config_path, "subscribers", "list", "--status", "pending")
     assert "bo@example.com" in stdout and "ana@example.com" not in stdout
+
+
+def test_erasure_leaves_only_a_keyed_hash(tmp_path: Path) -> None:
+    import hashlib
+    import sqlite3
+
+    config_path = write_config(tmp_path, {"feeds": []})
+    config = load_config(config_path)
+    assert run(config_path, "subscribers", "add", "ana@example.com", "--name", "Ana")[0] == 0
+    assert run(config_path, "subscribers", "add", "bo@example.com")[0] == 0
+    store = Store.open(config.database_url, privacy_key=config.privacy_key())
+    ana = store.subscriber_by_email("ana@example.com")
+    assert ana is not None
+    copy = config.outbox_dir / "2026-11-25" / f"{ana.id:08d}.eml"  # as the outbox names it
+    copy.parent.mkdir(parents=True)
+    copy.write_text("To: Ana <ana@example.com>\n\nhello\n")
+    store.close()
+    code, _, _ = run(config_path, "subscribers", "remove", "ana@example.com")
+    assert code == 0 and not copy.exists()
+    with sqlite3.connect(tmp_path / "newsletter.db") as db:
+        hashes = [row[0] for row in db.execute("SELECT email_hash FROM suppressions")]
+        events = list(db.execute("SELECT email_hash, source, details FROM subscriber_events"))
+    guess = hashlib.sha256(b"ana@example.com").hexdigest()
+    assert len(hashes) == 1 and hashes[0] != guess  # a guessed address does not match
+    assert all(guess not in row and hashes[0] not in row for row in events)
+    assert not any("ana" in str(row).lower() for row in events)
+    assert (tmp_path / "privacy.key").is_file()

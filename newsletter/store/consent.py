@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -22,12 +23,22 @@ from newsletter.store.tables import (
 
 
 def email_hash(email: str) -> str:
-    """The suppression key of an address: SHA-256 of the normalised address."""
+    """The old, unkeyed suppression key (SHA-256 of the address): only to find old entries."""
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+def keyed_hash(key: bytes, email: str) -> str:
+    """The suppression key of an address: HMAC-SHA256 under the publication's secret, so the
+    list cannot be reversed by hashing guessed addresses."""
+    return hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()
 
 
 class ConsentQueries:
     engine: Engine
+    privacy_key: bytes
+
+    def address_key(self, email: str) -> str:
+        return keyed_hash(self.privacy_key, email)
 
     def subscriber_by_token(self, token: str) -> Subscriber | None:
         if not token or len(token) > 64:
@@ -107,7 +118,7 @@ class ConsentQueries:
         rows = [
             {
                 "subscriber_id": s.id,
-                "email_hash": email_hash(s.email),
+                "email_hash": self.address_key(s.email),
                 "kind": kind,
                 "at": now,
                 "source": source[:200],
@@ -131,50 +142,61 @@ class ConsentQueries:
         return [(r.kind, r.source, r.wording, json.loads(r.details)) for r in rows]
 
     def is_suppressed(self, email: str) -> bool:
-        with self.engine.connect() as conn:
-            return (
+        """Whether an address is suppressed; an old unkeyed entry is re-keyed when found."""
+        keyed, old = self.address_key(email), email_hash(email)
+        with self.engine.begin() as conn:
+            found = (
                 conn.execute(
-                    select(suppressions.c.reason).where(
-                        suppressions.c.email_hash == email_hash(email)
+                    select(suppressions.c.email_hash).where(
+                        suppressions.c.email_hash.in_([keyed, old])
                     )
-                ).first()
-                is not None
+                )
+                .scalars()
+                .all()
             )
+            if old in found and keyed not in found:
+                conn.execute(
+                    update(suppressions)
+                    .where(suppressions.c.email_hash == old)
+                    .values(email_hash=keyed)
+                )
+        return bool(found)
 
     def suppressed_hashes(self) -> set[str]:
+        """Every suppression key (keyed, and any old unkeyed one), for checks in bulk."""
         with self.engine.connect() as conn:
             return {row[0] for row in conn.execute(select(suppressions.c.email_hash))}
 
-    def erase(self, email: str, *, now: datetime, source: str) -> bool:
-        """Delete a person: only a hashed suppression and an erasure event remain."""
-        key = email_hash(email)
+    def erase(self, email: str, *, now: datetime, source: str) -> int | None:
+        """Delete a person: their row, their consent history (sign-up IPs, times, wording)
+        and any old unkeyed entry; only a keyed hash stays in the suppression list. Returns
+        the reader's id (None when the address was not a reader)."""
+        key, old = self.address_key(email), email_hash(email)
         with self.engine.begin() as conn:
             row = conn.execute(select(subscribers.c.id).where(subscribers.c.email == email)).first()
             if row is not None:
+                conn.execute(
+                    delete(subscriber_events).where(subscriber_events.c.subscriber_id == row.id)
+                )
                 conn.execute(delete(subscribers).where(subscribers.c.id == row.id))
-                conn.execute(
-                    update(subscriber_events)
-                    .where(subscriber_events.c.subscriber_id == row.id)
-                    .values(subscriber_id=None, details="{}")
-                )
-            if conn.execute(select(suppressions).where(suppressions.c.email_hash == key)).first():
-                conn.execute(
-                    update(suppressions).where(suppressions.c.email_hash == key).values(at=now)
-                )
-            else:
-                conn.execute(insert(suppressions).values(email_hash=key, reason="erased", at=now))
+            conn.execute(
+                delete(subscriber_events).where(subscriber_events.c.email_hash.in_([key, old]))
+            )
+            conn.execute(delete(suppressions).where(suppressions.c.email_hash.in_([key, old])))
+            conn.execute(insert(suppressions).values(email_hash=key, reason="erased", at=now))
+            # that an erasure happened, and when: nothing that leads back to the person
             conn.execute(
                 insert(subscriber_events).values(
                     subscriber_id=None,
-                    email_hash=key,
+                    email_hash="",
                     kind="erasure",
                     at=now,
-                    source=source,
+                    source=source.split(" ")[0],
                     wording="",
                     details="{}",
                 )
             )
-        return row is not None
+        return None if row is None else int(row.id)
 
     def bulk_import(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,11 +50,16 @@ class StoreError(NewsletterError):
 class Store(LedgerQueries, ConsentQueries, LockQueries, CurationQueries, QueueQueries):
     """Feeds, stories, editions, subscribers and the send ledger, in one database."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, privacy_key: bytes | None = None) -> None:
         self.engine = engine
+        # keys the hashes of suppressed addresses; the commands pass the configured secret
+        # (Config.privacy_key), code that opens a store by URL alone gets one derived from it
+        self.privacy_key = (
+            privacy_key or hashlib.sha256(b"newsletter-store:" + str(engine.url).encode()).digest()
+        )
 
     @classmethod
-    def open(cls, url: str) -> Store:
+    def open(cls, url: str, *, privacy_key: bytes | None = None) -> Store:
         """Connect (creating a SQLite file and its folder if needed) and migrate the schema."""
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
@@ -67,7 +73,7 @@ class Store(LedgerQueries, ConsentQueries, LockQueries, CurationQueries, QueueQu
             ) from None
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
-        store = cls(engine)
+        store = cls(engine, privacy_key=privacy_key)
         store.migrate()
         return store
 

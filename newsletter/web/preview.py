@@ -90,7 +90,7 @@ def create_app(
 
     def build_current() -> tuple[Config, pipeline.Built]:
         config = load_config(config_path)
-        store = Store.open(config.database_url)
+        store = Store.open(config.database_url, privacy_key=config.privacy_key())
         try:
             return config, pipeline.build(config, store, now=now())
         finally:
