@@ -5,8 +5,10 @@ every ``schedule.collect_every_minutes``, and ``send`` daily at ``schedule.send_
 ``schedule.timezone`` (optionally on chosen weekdays), which collects once more, builds the
 edition and sends it through the ledger. A send missed while the scheduler was down runs on
 restart within ``schedule.misfire_grace_minutes``; past that it is skipped, with a log line that
-says how to send late. One scheduler per database (a lock row with a heartbeat). SIGTERM and
-SIGINT finish the batch in flight, record it, and exit.
+says how to send late. An edition left ``sending`` (the scheduler was killed mid-send, after
+APScheduler had already moved the job to the next day) is finished on start and on every
+collect tick, before anything else, within the same grace. One scheduler per database (a lock
+row with a heartbeat). SIGTERM and SIGINT finish the batch in flight, record it, and exit.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -34,6 +37,9 @@ from sqlalchemy import Column, Float, MetaData, String, Table, create_engine, se
 from newsletter.config import Config, ScheduleConfig, load_config
 from newsletter.delivery import claim_is_alive
 from newsletter.errors import NewsletterError
+
+if TYPE_CHECKING:
+    from newsletter.store import Store
 
 logger = logging.getLogger("newsletter.run")
 
@@ -65,6 +71,44 @@ def _now() -> datetime:
 # The jobs. Module-level functions, so the job store can keep a reference to them.
 
 
+def resume_interrupted(config: Config, store: Store, *, now: Callable[[], datetime]) -> int:
+    """Finish every edition left ``sending`` (a scheduler killed mid-send) whose send time is
+    within the misfire grace; report older ones. Returns how many readers were sent to."""
+    from newsletter import delivery
+    from newsletter.mailers import make_mailer
+
+    schedule = config.file.schedule
+    grace = timedelta(minutes=schedule.misfire_grace_minutes)
+    zone = ZoneInfo(schedule.timezone)
+    sent = 0
+    for day in store.editions_in_status("sending"):
+        due = datetime.combine(day, schedule.send_at, tzinfo=zone)
+        if now() - due > grace:
+            logger.warning(
+                "send: the edition of %s was interrupted and is past the %s grace; finish it "
+                "with: newsletter --config %s send --date %s",
+                day,
+                grace,
+                config.path,
+                day,
+            )
+            continue
+        logger.info("send: finishing the interrupted edition of %s first", day)
+        mailer = make_mailer(config)
+        try:
+            report = delivery.send_edition(
+                config, store, mailer, now=now, day=day, should_stop=_stop.is_set
+            )
+        except NewsletterError as exc:
+            logger.error("send: %s (%s)", exc.message, exc.hint or "")
+            continue
+        finally:
+            mailer.close()
+        sent += report.sent
+        logger.info("send: edition of %s finished: %d more sent", day, report.sent)
+    return sent
+
+
 def collect_job(config_path: str) -> None:
     from newsletter import pipeline
     from newsletter.store import Store
@@ -72,6 +116,7 @@ def collect_job(config_path: str) -> None:
     config = load_config(Path(config_path))
     store = Store.open(config.database_url, privacy_key=config.privacy_key())
     try:
+        resume_interrupted(config, store, now=_now)  # before anything else
         report = pipeline.collect_all(config, store, now=_now())
     finally:
         store.close()
@@ -197,6 +242,7 @@ def run(config: Config, *, say: Callable[[str], None]) -> None:
         say(
             f"next {run_.job}: {run_.at:%Y-%m-%d %H:%M:%S %Z}" if run_.at else f"{run_.job}: paused"
         )
+    resume_interrupted(config, store, now=_now)  # a send killed mid-way finishes first
     scheduler.resume()
     try:
         while not _stop.wait(1.0):

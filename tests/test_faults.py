@@ -5,7 +5,8 @@ from __future__ import annotations
 import signal
 import socket
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -266,3 +267,94 @@ def test_an_smtp_server_killed_mid_send_leaves_nobody_missed_or_twice(tmp_path: 
         store.close()
     assert report.failed == 0
     assert sorted(inbox.to) == sorted(f"reader{i:03d}@example.com" for i in range(90))
+
+
+def test_an_edition_left_sending_is_finished_on_the_next_collect_tick(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from newsletter.scheduler import collect_job
+
+    config = make_config(tmp_path, batch_size=5)
+    store = collected(config)
+    add_readers(config, store, 20)
+    stops = iter([False, True])  # the scheduler dies after one batch: the edition stays sending
+    mailer = make_mailer(config)
+    first = delivery.send_edition(config, store, mailer, now=clock, should_stop=lambda: next(stops))
+    assert first.sent == 5 and first.stopped
+    ref = store.edition_ref(first.edition_date)
+    assert ref is not None and ref[1] == "sending"
+    store.close()
+    import newsletter.scheduler as scheduler
+
+    real_now = scheduler._now
+    scheduler._now = clock  # the tick comes soon after the send time (07:00 UTC)
+    try:
+        collect_job(str(config.path))
+    finally:
+        scheduler._now = real_now
+    store = Store.open(config.database_url)
+    ref = store.edition_ref(first.edition_date)
+    assert ref is not None and ref[1] == "sent"
+    assert store.delivery_counts(ref[0]) == {"sent": 20}
+    assert len(list((config.outbox_dir / "2026-11-25").glob("*.eml"))) == 20
+    store.close()
+
+
+def test_an_edition_left_sending_past_the_grace_is_reported_not_sent(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from datetime import timedelta
+
+    import newsletter.scheduler as scheduler
+
+    config = make_config(tmp_path, batch_size=5)
+    store = collected(config)
+    add_readers(config, store, 10)
+    stops = iter([False, True])
+    mailer = make_mailer(config)
+    delivery.send_edition(config, store, mailer, now=clock, should_stop=lambda: next(stops))
+    late = clock() + timedelta(days=1)
+    with caplog.at_level("WARNING", logger="newsletter.run"):
+        assert scheduler.resume_interrupted(config, store, now=lambda: late) == 0
+    assert "send --date 2026-11-25" in caplog.text
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("send_at", "day", "fires"),
+    [("01:30", "2026-10-25", 2), ("01:30", "2026-03-29", 1)],  # London falls back, springs on
+)
+def test_a_send_in_a_repeated_hour_fires_twice_and_the_second_sends_nothing(
+    tmp_path: Path, send_at: str, day: str, fires: int
+) -> None:
+    from datetime import UTC, date, datetime, time, timedelta
+
+    from newsletter.config import ScheduleConfig
+    from newsletter.scheduler import send_trigger
+
+    trigger = send_trigger(
+        ScheduleConfig(send_at=time.fromisoformat(send_at), timezone="Europe/London")
+    )
+    start = datetime.combine(date.fromisoformat(day), time(0), tzinfo=UTC) - timedelta(hours=2)
+    times, fire = [], None
+    now = start
+    for _ in range(10):  # APScheduler 3 may hand the last time back again: stop there
+        fire = trigger.get_next_fire_time(fire, now)
+        if fire is None or fire > start + timedelta(hours=26) or fire.astimezone(UTC) in times:
+            break
+        times.append(fire.astimezone(UTC))
+        now = fire + timedelta(seconds=1)
+    assert len(times) == fires
+    config = make_config(tmp_path)
+    store = collected(config)
+    add_readers(config, store, 4)
+    mailer = make_mailer(config)
+    # the same edition day with the same gaps between the runs (the demo's stories are today's)
+    runs = [clock() + (t - times[0]) for t in times]
+    reports = [delivery.send_edition(config, store, mailer, now=_at(t)) for t in runs]
+    assert reports[0].sent == 4 and all(r.sent == 0 for r in reports[1:])
+    store.close()
+
+
+def _at(when: datetime) -> Callable[[], datetime]:
+    return lambda: when

@@ -121,6 +121,16 @@ class LedgerQueries:
         with self.engine.begin() as conn:
             conn.execute(update(editions).where(editions.c.id == edition_id).values(values))
 
+    def editions_in_status(self, status: str) -> list[date]:
+        """The dates of the editions in a status (``sending``: a send that did not finish)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(editions.c.edition_date)
+                .where(editions.c.status == status)
+                .order_by(editions.c.edition_date)
+            ).scalars()
+            return list(rows)
+
     def recent_editions(self, limit: int = 7) -> list[tuple[date, str, dict[str, int]]]:
         """The latest editions with their delivery counts by status."""
         with self.engine.connect() as conn:
