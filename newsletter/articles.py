@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
-import trafilatura
 
 from newsletter.collect import TooBig, read_body, user_agent
 from newsletter.errors import FeedError
@@ -63,6 +62,8 @@ def needs_teaser(title: str, summary: str, min_length: int) -> bool:
 
 def extract_lead(page: str, title: str, length: int = 300) -> str | None:
     """The first paragraph of the article's main text that is not the headline, as a teaser."""
+    import trafilatura  # imported when a page is read: it is heavy, and most runs need none
+
     text = trafilatura.extract(
         page, include_comments=False, include_tables=False, favor_precision=True
     )
