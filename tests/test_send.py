@@ -165,10 +165,11 @@ def test_dry_run_validates_in_sandbox_and_stores_nothing(
     assert store.edition_ref(NOW.date()) is None  # no edition frozen, no ledger
 
 
-def _send_process(config_path: Path, server: SendgridServer) -> subprocess.Popen[bytes]:
+def _send_process(config_path: Path, server: SendgridServer, *args: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SENDGRID_API_KEY": KEY, "NEWSLETTER_NOW": NOW.isoformat()}
+    command = ["--config", str(config_path), "send", "--no-collect", *args]
     return subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "--config", str(config_path), "send", "--no-collect"],
+        [sys.executable, "-m", "newsletter", *command],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

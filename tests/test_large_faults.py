@@ -1,0 +1,135 @@
+"""The large runs of issue 12, marked slow: `.ci/run` runs them after the quick suite.
+
+20,000 readers through the local SendGrid server: killed with SIGKILL at ten seeded random
+moments and resumed after each (nobody missed, duplicates at most the request in flight per
+kill), the same with SIGTERM (no duplicates), two unencodable readers among them (19,998
+delivered on the first run), and a 500 storm followed by --retry-failed."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from newsletter.config import Config
+from newsletter.store import Store
+from tests.conftest import NOW
+from tests.sendgrid_server import SendgridServer, sendgrid_server
+from tests.test_send import KEY, _send_process, _wait_for, collected, make_config
+
+pytestmark = pytest.mark.slow
+READERS = 20_000
+BATCH = 1_000
+
+
+@pytest.fixture
+def server() -> Iterator[SendgridServer]:
+    with sendgrid_server(api_key=KEY, keep_bodies=False) as s:
+        yield s
+
+
+def _readers(config: Config, extra: list[tuple[str, str]] = ()) -> None:  # type: ignore[assignment]
+    store = collected(config)
+    rows = [
+        {
+            "email": f"reader{i:05d}@example.com",
+            "name": f"Reader {i}",
+            "sectors": json.dumps([]),
+            "status": "confirmed",
+            "token": f"token-{i:05d}-{'x' * 30}",
+            "created_at": NOW,
+            "updated_at": NOW,
+        }
+        for i in range(READERS - len(extra))
+    ]
+    rows += [
+        {**rows[0], "email": email, "name": name, "token": f"bad-{n}-{'y' * 36}"}
+        for n, (email, name) in enumerate(extra)
+    ]
+    store.bulk_import(rows, [])
+    store.close()
+
+
+def _finish(config: Config, server: SendgridServer) -> None:
+    rerun = _send_process(config.path, server)
+    _, err = rerun.communicate(timeout=300)
+    assert rerun.returncode in (0, 1), err.decode()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_twenty_thousand_readers_survive_ten_kills(
+    tmp_path: Path, server: SendgridServer, signum: int
+) -> None:
+    config = make_config(tmp_path, "sendgrid", batch_size=BATCH, sendgrid={"api_host": server.url})
+    _readers(config)
+    server.delay = 0.2  # a provider with real latency
+    rng = random.Random(12 if signum == signal.SIGKILL else 13)
+    kills = 0
+    for _ in range(10):
+        process = _send_process(config.path, server)
+        target = server.requests + rng.randint(1, 2)
+        _wait_for(
+            lambda p=process, t=target: server.requests >= t or p.poll() is not None, timeout=120
+        )
+        if process.poll() is not None:
+            break  # the edition was finished before this kill
+        process.send_signal(signum)
+        process.communicate(timeout=120)
+        kills += 1
+    server.delay = 0.0
+    _finish(config, server)
+    assert len(server.recipients) == READERS  # nobody missed
+    twice = sum(n - 1 for n in server.recipients.values())
+    if signum == signal.SIGTERM:
+        assert twice == 0
+    else:
+        assert twice <= kills * BATCH  # at most the one request in flight per kill
+    store = Store.open(config.database_url)
+    ref = store.edition_ref(NOW.date())
+    assert ref is not None and ref[1] == "sent"
+    store.close()
+
+
+def test_two_unencodable_readers_among_twenty_thousand_fail_alone(
+    tmp_path: Path, server: SendgridServer
+) -> None:
+    config = make_config(tmp_path, "sendgrid", batch_size=BATCH, sendgrid={"api_host": server.url})
+    bad = [("josé@example.com", ""), ("crlf@example.com", "=?utf-8?q?A=0D=0AB?=")]
+    _readers(config, bad)
+    process = _send_process(config.path, server)
+    out, _ = process.communicate(timeout=300)
+    assert process.returncode == 1
+    assert len(server.recipients) == READERS - 2
+    text = out.decode()
+    assert "josé@example.com" in text and "crlf@example.com" in text
+
+
+def test_a_storm_of_500s_then_retry_failed_misses_nobody(
+    tmp_path: Path, server: SendgridServer
+) -> None:
+    config = make_config(
+        tmp_path,
+        "sendgrid",
+        batch_size=100,
+        sendgrid={"api_host": server.url, "max_retries": 0},
+    )
+    _readers(config)
+    rng = random.Random(7)
+    server.faults.extend(("500", 0) if rng.random() < 0.7 else ("ok", 0) for _ in range(200))
+    process = _send_process(config.path, server)
+    process.communicate(timeout=300)
+    assert 0 < len(server.recipients) < READERS
+    server.faults.clear()
+    retry = _send_process(config.path, server, "--retry-failed")
+    _, err = retry.communicate(timeout=300)
+    assert retry.returncode == 0, err.decode()
+    assert len(server.recipients) == READERS and set(server.recipients.values()) == {1}
+    with sqlite3.connect(tmp_path / "newsletter.db") as db:
+        assert db.execute("SELECT count(*) FROM deliveries WHERE status='sent'").fetchone() == (
+            READERS,
+        )
