@@ -10,16 +10,19 @@ from __future__ import annotations
 import json
 import random
 import signal
+import socket
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from newsletter.config import Config
 from newsletter.store import Store
 from tests.conftest import NOW
 from tests.sendgrid_server import SendgridServer, sendgrid_server
+from tests.test_faults import Inbox
 from tests.test_send import KEY, _send_process, _wait_for, collected, make_config
 
 pytestmark = pytest.mark.slow
@@ -95,16 +98,37 @@ def test_twenty_thousand_readers_survive_ten_kills(
     store.close()
 
 
+@pytest.mark.parametrize("backend", ["sendgrid", "smtp", "outbox"])
 def test_two_unencodable_readers_among_twenty_thousand_fail_alone(
-    tmp_path: Path, server: SendgridServer
+    tmp_path: Path, server: SendgridServer, backend: str
 ) -> None:
-    config = make_config(tmp_path, "sendgrid", batch_size=BATCH, sendgrid={"api_host": server.url})
-    bad = [("josé@example.com", ""), ("crlf@example.com", "=?utf-8?q?A=0D=0AB?=")]
-    _readers(config, bad)
-    process = _send_process(config.path, server)
-    out, _ = process.communicate(timeout=300)
+    inbox = Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        config = make_config(
+            tmp_path,
+            backend,
+            batch_size=BATCH if backend == "sendgrid" else 100,
+            sendgrid={"api_host": server.url},
+            smtp={"host": "127.0.0.1", "port": port},
+        )
+        bad = [("josé@example.com", ""), ("crlf@example.com", "=?utf-8?q?A=0D=0AB?=")]
+        _readers(config, bad)
+        process = _send_process(config.path, server)
+        out, _ = process.communicate(timeout=600)
+    finally:
+        controller.stop()
     assert process.returncode == 1
-    assert len(server.recipients) == READERS - 2
+    reached = {
+        "sendgrid": lambda: len(server.recipients),
+        "smtp": lambda: len(set(inbox.to)),
+        "outbox": lambda: len(list((config.outbox_dir / "2026-11-25").glob("*.eml"))),
+    }[backend]()
+    assert reached == READERS - 2
     text = out.decode()
     assert "josé@example.com" in text and "crlf@example.com" in text
 
