@@ -254,7 +254,10 @@ def run(config: Config, *, say: Callable[[str], None]) -> None:
             signal.signal(sig, handler)
         store.release_lock(LOCK, owner)
         store.close()
-    say("stopped")
+    say(
+        "stopped: an edition left unfinished is finished when `newsletter run` starts again, "
+        "or now with: newsletter send"
+    )
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
