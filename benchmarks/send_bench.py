@@ -18,7 +18,6 @@ import multiprocessing
 import os
 import platform
 import random
-import resource
 import secrets
 import subprocess
 import sys
@@ -133,15 +132,21 @@ def main() -> None:
             cwd=ROOT,
         )
         started = time.perf_counter()
-        done = subprocess.run(
+        sender = subprocess.Popen(
             [sys.executable, "-m", "newsletter", "--config", str(config), "send", "--no-collect"],
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             cwd=ROOT,
         )
+        peak_kb = 0
+        while sender.poll() is None:  # the sender's own high-water mark, not this script's
+            peak_kb = max(peak_kb, _high_water_kb(sender.pid))
+            time.sleep(0.05)
+        out, err = sender.communicate()
         wall = time.perf_counter() - started
-        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        done = subprocess.CompletedProcess(sender.args, sender.returncode, out, err)
     time.sleep(0.5)
     last = (0, 0, 0)
     while not stats.empty():
@@ -161,6 +166,17 @@ def main() -> None:
         f"at most {last[2]} copies to one reader"
     )
     print(f"peak memory of the sending process: {peak_kb / 1024:.0f} MB")
+
+
+def _high_water_kb(pid: int) -> int:
+    """VmHWM (peak resident set) of one process, from /proc; 0 once it has gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 if __name__ == "__main__":

@@ -5,13 +5,16 @@ They are registered on the group in ``cli.py``; like it, only this module prints
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
 import click
+from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
@@ -59,27 +62,7 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
             sig: signal.signal(sig, lambda *_: stop.set())
             for sig in (signal.SIGTERM, signal.SIGINT)
         }
-        if console.is_terminal:
-            columns = (
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-            )
-            with Progress(*columns, console=console) as bar:
-                task = bar.add_task("Sending", total=None)
-                report = delivery.send_edition(
-                    config,
-                    store,
-                    mailer,
-                    now=_now,
-                    day=edition_day,
-                    dry_run=dry_run,
-                    retry_failed=retry_failed,
-                    progress=lambda done, total: bar.update(task, completed=done, total=total),
-                    should_stop=stop.is_set,
-                )
-        else:
+        with _progress_bar(console) as progress:
             report = delivery.send_edition(
                 config,
                 store,
@@ -88,6 +71,7 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
                 day=edition_day,
                 dry_run=dry_run,
                 retry_failed=retry_failed,
+                progress=progress,
                 should_stop=stop.is_set,
             )
         for sig, handler in previous.items():
@@ -115,6 +99,23 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
             f"{report.failed} {noun} failed",
             hint="`newsletter status` counts them; try again with: newsletter send --retry-failed",
         )
+
+
+@contextlib.contextmanager
+def _progress_bar(console: Console) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on a terminal (None elsewhere), as the send's progress callback."""
+    if not console.is_terminal:
+        yield None
+        return
+    columns = (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("Sending", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _print_failures(state: State, day: date, shown: int = 20) -> None:

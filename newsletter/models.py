@@ -8,6 +8,38 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
+
+
+class SubscriberStatus(StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+
+
+class EditionStatus(StrEnum):
+    DRAFT = "draft"
+    FROZEN = "frozen"
+    SENDING = "sending"
+    SENT = "sent"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class MailStatus(StrEnum):
+    """A queued transactional email (``outgoing``)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    HELD = "held"  # kept for the sign-up choice it carries; no email of its own
 
 
 @dataclass(frozen=True, slots=True)

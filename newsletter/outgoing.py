@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from newsletter.config import Config
 from newsletter.errors import NewsletterError
 from newsletter.mailers import Mailer
+from newsletter.models import SubscriberStatus
 from newsletter.store import Store
 from newsletter.subscriptions import send_confirmation
 
@@ -40,7 +41,7 @@ def drain(
         if not store.claim_mail(mail.id, now=now(), until=now() + CLAIM):
             continue  # another worker (another web process) has it
         reader = store.subscriber_by_id(mail.subscriber_id)
-        if reader is None or reader.status != "pending":
+        if reader is None or reader.status != SubscriberStatus.PENDING:
             store.mail_failed(
                 mail.id, error="the reader is no longer pending", retry_at=None, now=now()
             )

@@ -37,6 +37,7 @@ from sqlalchemy import Column, Float, MetaData, String, Table, create_engine, se
 from newsletter.config import Config, ScheduleConfig, load_config
 from newsletter.delivery import claim_is_alive
 from newsletter.errors import NewsletterError
+from newsletter.models import EditionStatus
 
 if TYPE_CHECKING:
     from newsletter.store import Store
@@ -81,7 +82,7 @@ def resume_interrupted(config: Config, store: Store, *, now: Callable[[], dateti
     grace = timedelta(minutes=schedule.misfire_grace_minutes)
     zone = ZoneInfo(schedule.timezone)
     sent = 0
-    for day in store.editions_in_status("sending"):
+    for day in store.editions_in_status(EditionStatus.SENDING):
         due = datetime.combine(day, schedule.send_at, tzinfo=zone)
         if now() - due > grace:
             logger.warning(

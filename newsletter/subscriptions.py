@@ -19,7 +19,7 @@ from email_validator import EmailNotValidError, validate_email
 from newsletter.config import Config
 from newsletter.errors import SubscriberError
 from newsletter.mailers import Mailer, reader_values
-from newsletter.models import Recipient, RenderedEmail, Subscriber
+from newsletter.models import Recipient, RenderedEmail, Subscriber, SubscriberStatus
 from newsletter.render import make_environment
 from newsletter.store import Store
 from newsletter.store.consent import email_hash
@@ -160,8 +160,8 @@ def sign_up(
         reader, _ = store.upsert_subscriber(
             email, name=name, sectors=chosen, status="pending", token=new_token(), now=now
         )
-    elif reader.status != "pending":
-        store.update_subscriber(reader.id, now=now, status="pending")
+    elif reader.status != SubscriberStatus.PENDING:
+        store.update_subscriber(reader.id, now=now, status=SubscriberStatus.PENDING)
     store.add_event(
         reader,
         "signup",
@@ -178,7 +178,7 @@ def sign_up(
 
 def confirmation_expired(config: Config, store: Store, reader: Subscriber, now: datetime) -> bool:
     """Whether a pending reader's newest confirmation link is past ``confirm_link_days``."""
-    if reader.status != "pending":
+    if reader.status != SubscriberStatus.PENDING:
         return False
     asked = store.last_mail_sent_at(reader.id, kind=CONFIRMATION)
     if asked is None:
@@ -235,10 +235,14 @@ def confirm(store: Store, token: str, *, source: str, now: datetime) -> Subscrib
         newest = store.latest_mail(reader.id, kind=CONFIRMATION)
         if newest is not None:
             store.update_subscriber(
-                reader.id, now=now, status="confirmed", name=newest.name, sectors=newest.sectors
+                reader.id,
+                now=now,
+                status=SubscriberStatus.CONFIRMED,
+                name=newest.name,
+                sectors=newest.sectors,
             )
         else:
-            store.update_subscriber(reader.id, now=now, status="confirmed")
+            store.update_subscriber(reader.id, now=now, status=SubscriberStatus.CONFIRMED)
         store.add_event(reader, "confirm", now=now, source=source)
     return reader_for(store, token)
 
@@ -276,14 +280,14 @@ def resubscribe(
 ) -> Subscriber:
     """An unsubscribed reader asks, from their own link, to get the newsletter again."""
     reader = reader_for(store, token)
-    if reader.status != "unsubscribed":
+    if reader.status != SubscriberStatus.UNSUBSCRIBED:
         return reader
     if store.is_suppressed(reader.email):
         raise SubscriberError(
             "this address cannot be subscribed again",
             hint="Write to the publisher if you want the newsletter again.",
         )
-    store.update_subscriber(reader.id, now=now, status="confirmed")
+    store.update_subscriber(reader.id, now=now, status=SubscriberStatus.CONFIRMED)
     store.add_event(
         reader,
         "resubscribe",

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from contextlib import suppress
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Engine, Select, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.models import Label, PageToFetch, StoredModel, Story, TextToJudge
@@ -130,33 +131,36 @@ class CurationQueries:
         return StoredModel(row.id, row.created_at, row.examples, bytes(row.model), row.report)
 
     def story(self, story_id: str) -> Story | None:
-        """One stored story by its id, as ``stories`` gives it."""
-        query = (
-            select(
-                stories.c.id,
-                stories.c.title,
-                stories.c.url,
-                stories.c.summary,
-                stories.c.published,
-                stories.c.language,
-                stories.c.page_teaser,
-                feeds.c.name,
-                feeds.c.url.label("feed_url"),
-            )
-            .join(feeds, feeds.c.id == stories.c.feed_id)
-            .where(stories.c.id == story_id)
-        )
+        """One stored story by its id, as ``Store.stories`` gives it."""
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        if row is None:
-            return None
-        return Story(
-            id=row.id,
-            title=row.title,
-            url=row.url,
-            summary=row.page_teaser or row.summary,
-            source=row.name,
-            published=row.published,
-            feed_url=row.feed_url,
-            language=row.language or "",
-        )
+            row = conn.execute(story_query().where(stories.c.id == story_id)).first()
+        return None if row is None else story_of(row)
+
+
+def story_query() -> Select[Any]:
+    """The columns a ``Story`` is read from, with its feed's name and URL."""
+    return select(
+        stories.c.id,
+        stories.c.title,
+        stories.c.url,
+        stories.c.summary,
+        stories.c.published,
+        stories.c.language,
+        stories.c.page_teaser,
+        feeds.c.name,
+        feeds.c.url.label("feed_url"),
+    ).join(feeds, feeds.c.id == stories.c.feed_id)
+
+
+def story_of(row: Any) -> Story:
+    """A story from a ``story_query`` row: the article page's lead replaces a thin teaser."""
+    return Story(
+        id=row.id,
+        title=row.title,
+        url=row.url,
+        summary=row.page_teaser or row.summary,
+        source=row.name,
+        published=row.published,
+        feed_url=row.feed_url,
+        language=row.language or "",
+    )

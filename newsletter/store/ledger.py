@@ -26,7 +26,7 @@ from sqlalchemy import (
     update,
 )
 
-from newsletter.models import FailedDelivery, Subscriber
+from newsletter.models import DeliveryStatus, FailedDelivery, Subscriber
 from newsletter.store.tables import deliveries, editions, subscribers
 
 ACTIVE = "confirmed"
@@ -281,7 +281,10 @@ class LedgerQueries:
         with self.engine.begin() as conn:
             result = conn.execute(
                 update(deliveries)
-                .where(deliveries.c.edition_id == edition_id, deliveries.c.status == "failed")
+                .where(
+                    deliveries.c.edition_id == edition_id,
+                    deliveries.c.status == DeliveryStatus.FAILED,
+                )
                 .values(status="pending", error=None)
             )
         return int(result.rowcount or 0)
@@ -321,7 +324,10 @@ class LedgerQueries:
             rows = conn.execute(
                 select(subscribers.c.email, deliveries.c.error)
                 .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
-                .where(deliveries.c.edition_id == edition_id, deliveries.c.status == "failed")
+                .where(
+                    deliveries.c.edition_id == edition_id,
+                    deliveries.c.status == DeliveryStatus.FAILED,
+                )
                 .order_by(subscribers.c.email)
                 .limit(limit)
             ).all()

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from newsletter.models import Outgoing
+from newsletter.models import MailStatus, Outgoing
 from newsletter.store.tables import outgoing
 
 
@@ -47,7 +47,7 @@ class QueueQueries:
                     kind=kind,
                     name=name,
                     sectors=json.dumps(list(sectors)),
-                    status="held" if held else "pending",
+                    status=MailStatus.HELD if held else MailStatus.PENDING,
                     attempts=0,
                     next_attempt_at=now,
                     created_at=now,
@@ -72,7 +72,7 @@ class QueueQueries:
                 .where(
                     outgoing.c.subscriber_id == subscriber_id,
                     outgoing.c.kind == kind,
-                    outgoing.c.status.in_(["pending", "sent"]),
+                    outgoing.c.status.in_([MailStatus.PENDING, MailStatus.SENT]),
                 )
                 .order_by(outgoing.c.id.desc())
                 .limit(1)
@@ -83,7 +83,7 @@ class QueueQueries:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(outgoing)
-                .where(outgoing.c.status == "pending", outgoing.c.next_attempt_at <= now)
+                .where(outgoing.c.status == MailStatus.PENDING, outgoing.c.next_attempt_at <= now)
                 .order_by(outgoing.c.next_attempt_at, outgoing.c.id)
                 .limit(limit)
             ).all()
@@ -96,7 +96,7 @@ class QueueQueries:
                 update(outgoing)
                 .where(
                     outgoing.c.id == mail_id,
-                    outgoing.c.status == "pending",
+                    outgoing.c.status == MailStatus.PENDING,
                     outgoing.c.next_attempt_at <= now,
                 )
                 .values(next_attempt_at=until)
@@ -108,7 +108,7 @@ class QueueQueries:
             conn.execute(
                 update(outgoing)
                 .where(outgoing.c.id == mail_id)
-                .values(status="sent", sent_at=now, attempts=outgoing.c.attempts + 1)
+                .values(status=MailStatus.SENT, sent_at=now, attempts=outgoing.c.attempts + 1)
             )
 
     def mail_failed(
@@ -117,7 +117,7 @@ class QueueQueries:
         """An attempt failed: try again at ``retry_at``, or give up (None)."""
         values: dict[str, Any] = {"attempts": outgoing.c.attempts + 1, "last_error": error}
         if retry_at is None:
-            values["status"] = "failed"
+            values["status"] = MailStatus.FAILED
         else:
             values["next_attempt_at"] = retry_at
         with self.engine.begin() as conn:

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from newsletter.errors import NewsletterError
 from newsletter.models import Edition, FeedSource, FeedState, Seen, Story
 from newsletter.store.consent import ConsentQueries, LockQueries
-from newsletter.store.curation import CurationQueries
+from newsletter.store.curation import CurationQueries, story_of, story_query
 from newsletter.store.ledger import LedgerQueries
 from newsletter.store.queue import QueueQueries
 from newsletter.store.snapshot import edition_from_json, edition_to_json
@@ -299,37 +299,11 @@ class Store(LedgerQueries, ConsentQueries, LockQueries, CurationQueries, QueueQu
 
     def stories(self, *, since: datetime | None = None) -> list[Story]:
         """Stored stories, newest first; ``since`` keeps those published at or after it."""
-        query = (
-            select(
-                stories.c.id,
-                stories.c.title,
-                stories.c.url,
-                stories.c.summary,
-                stories.c.published,
-                stories.c.language,
-                stories.c.page_teaser,
-                feeds.c.name,
-                feeds.c.url.label("feed_url"),
-            )
-            .join(feeds, feeds.c.id == stories.c.feed_id)
-            .order_by(stories.c.published.desc(), stories.c.id)
-        )
+        query = story_query().order_by(stories.c.published.desc(), stories.c.id)
         if since is not None:
             query = query.where(stories.c.published >= since)
         with self.engine.connect() as conn:
-            return [
-                Story(
-                    id=row.id,
-                    title=row.title,
-                    url=row.url,
-                    summary=row.page_teaser or row.summary,
-                    source=row.name,
-                    published=row.published,
-                    feed_url=row.feed_url,
-                    language=row.language or "",
-                )
-                for row in conn.execute(query)
-            ]
+            return [story_of(row) for row in conn.execute(query)]
 
     # editions ----------------------------------------------------------------------------------
 

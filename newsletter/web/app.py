@@ -31,6 +31,7 @@ from newsletter import subscriptions
 from newsletter.config import Config
 from newsletter.errors import SubscriberError
 from newsletter.mailers import Mailer
+from newsletter.models import SubscriberStatus
 from newsletter.outgoing import Worker
 from newsletter.render import make_environment
 from newsletter.store import Store
@@ -312,7 +313,7 @@ def create_app(
             await form_of(request)
         except BadRequest as exc:
             return refused(exc)
-        if reader.status == "pending":
+        if reader.status == SubscriberStatus.PENDING:
             subscriptions.renew_confirmation(store, reader, now=now())
             worker.wake()
         return message("Check your inbox", "A new confirmation link is on its way.")
@@ -352,7 +353,7 @@ def create_app(
         reader = store.subscriber_by_token(token)
         if reader is None:
             return not_found()
-        if reader.status == "unsubscribed":
+        if reader.status == SubscriberStatus.UNSUBSCRIBED:
             return unsubscribed(token, reader.email)
         return page(
             "preferences.html.j2",
@@ -369,7 +370,9 @@ def create_app(
         current = store.subscriber_by_token(token)
         if current is None:
             return not_found()
-        if current.status == "unsubscribed":  # saving would change nothing they would get
+        if (
+            current.status == SubscriberStatus.UNSUBSCRIBED
+        ):  # saving would change nothing they would get
             return unsubscribed(token, current.email, status=409)
         try:
             fields = await form_of(request)
