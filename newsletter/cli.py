@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from newsletter import __version__, pipeline
+from newsletter import __version__, pipeline, prepared
 from newsletter.config import Config, load_config
 from newsletter.errors import NewsletterError
 from newsletter.scaffold import init_publication
@@ -143,7 +143,7 @@ def stories(
     store = state.store()
     try:
         cutoff = _now() - timedelta(hours=since) if since is not None else None
-        items = pipeline.load_stories(config, store, since=cutoff)
+        items = prepared.load_stories(config, store, since=cutoff)
     finally:
         store.close()
     if sector is not None:

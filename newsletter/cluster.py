@@ -26,9 +26,10 @@ the stories, not with their pairs, and the result is the one comparing every pai
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain, combinations
 
 from rapidfuzz import fuzz
 
@@ -40,6 +41,7 @@ EVENT_SHARE = 0.5  # share of one headline's weight found in the other story ...
 EVENT_SHARE_BOTH = 0.3  # ... and of the other headline's weight found in the first
 _MIN_FUZZY_WORDS = 4  # shorter headlines must match exactly
 _LEAD_WORDS = 40  # words of the teaser read as the lead
+_LEAD_CHARS = 600  # characters of the teaser those words are looked for in
 _HEADLINE_JACCARD = 0.5  # near-identical headlines share at least this (a necessary condition)
 
 # Words that say nothing about which event a story reports.
@@ -191,21 +193,40 @@ def _plural(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
-def _content(words: Iterable[str]) -> frozenset[str]:
-    return frozenset(_plural(w) for w in words if w not in STOPWORDS and not w.isdigit())
+class _Words:
+    """Each distinct word's content form ("" for a stopword or a number), worked out once."""
+
+    def __init__(self) -> None:
+        self._forms: dict[str, str] = {}
+
+    def content(self, words: Iterable[str]) -> frozenset[str]:
+        forms = self._forms
+        out = set()
+        for word in words:
+            form = forms.get(word)
+            if form is None:
+                form = "" if word in STOPWORDS or word.isdigit() else _plural(word)
+                forms[word] = form
+            if form:
+                out.add(form)
+        return frozenset(out)
+
+    def doc(self, story: Story) -> _Doc:
+        headline = tokens(story.title)
+        title = self.content(headline)
+        return _Doc(
+            key=" ".join(headline),
+            title=title,
+            # the lead's words (a long teaser is cut first: 40 words fit in far fewer characters)
+            text=title | self.content(tokens(story.summary[:_LEAD_CHARS])[:_LEAD_WORDS]),
+            numbers=tuple(sorted(w for w in headline if w.isdigit())),
+            words=len(headline),
+        )
 
 
-def _doc(story: Story) -> _Doc:
-    headline = tokens(story.title)
-    lead = tokens(story.summary)[:_LEAD_WORDS]
-    title = _content(headline)
-    return _Doc(
-        key=" ".join(headline),
-        title=title,
-        text=title | _content(lead),
-        numbers=tuple(sorted(w for w in headline if w.isdigit())),
-        words=len(headline),
-    )
+def _docs(stories: Sequence[Story]) -> list[_Doc]:
+    words = _Words()
+    return [words.doc(s) for s in stories]
 
 
 class _Rarity:
@@ -216,15 +237,11 @@ class _Rarity:
     """
 
     def __init__(self, docs: Sequence[_Doc], feeds: Sequence[str]) -> None:
-        seen: set[tuple[str, str]] = set()
-        counts: defaultdict[str, int] = defaultdict(int)
+        by_feed: defaultdict[str, set[str]] = defaultdict(set)
         for doc, feed in zip(docs, feeds, strict=True):
-            for word in doc.text:
-                if (word, feed) not in seen:
-                    seen.add((word, feed))
-                    counts[word] += 1
-        self.df = dict(counts)
-        self.n = len(set(feeds))
+            by_feed[feed].update(doc.text)
+        self.df = dict(Counter(chain.from_iterable(by_feed.values())))
+        self.n = len(by_feed)
         # a rare word is used by a few feeds: at most 2 % of them (5 in a small set)
         self.rare_limit = max(5, self.n // 50)
 
@@ -242,8 +259,9 @@ def same_headline(a: _Doc, b: _Doc) -> bool:
         return True
     if a.words < _MIN_FUZZY_WORDS or b.words < _MIN_FUZZY_WORDS or a.numbers != b.numbers:
         return False
-    union = len(a.title | b.title)
-    if not union or len(a.title & b.title) / union < _HEADLINE_JACCARD:
+    shared = len(a.title & b.title)
+    union = len(a.title) + len(b.title) - shared
+    if not union or shared < _HEADLINE_JACCARD * union:
         return False
     return fuzz.token_sort_ratio(a.key, b.key, processor=None) >= SAME_HEADLINE
 
@@ -288,22 +306,50 @@ class _Sets:
 
 
 def cluster(stories: Sequence[Story]) -> list[tuple[Story, ...]]:
-    """Group stories that are the same news (the order of first appearance is kept)."""
-    docs = [_doc(s) for s in stories]
-    rarity = _Rarity(docs, [s.feed_url for s in stories])
+    """Group stories that are the same news (the order of first appearance is kept).
+
+    Stories that carry a stored ``cluster`` (found on an earlier run) stay with the other
+    stories of their cluster and are not compared with each other again; only pairs with at
+    least one new story are. With no stored clusters the result is ``brute_force``'s.
+    """
     same = _Sets(len(stories))
-    first_by_url: dict[str, int] = {}
+    first: dict[str, int] = {}
     for i, story in enumerate(stories):
-        j = first_by_url.setdefault(story.url, i)
-        if j != i:
-            same.join(i, j)
-    for i, j in _headline_candidates(docs, rarity):
-        if stories[i].feed_url != stories[j].feed_url and same_headline(docs[i], docs[j]):
-            same.join(i, j)
-    for i, j in _rare_candidates(docs, rarity):
-        if same_event(docs[i], docs[j], rarity):
-            same.join(i, j)
+        for key in (story.url, f"cluster:{story.cluster}" if story.cluster else ""):
+            if key:
+                j = first.setdefault(key, i)
+                if j != i:
+                    same.join(i, j)
+    known = [bool(s.cluster) for s in stories]
+    if not all(known):
+        docs = _docs(stories)
+        rarity = _Rarity(docs, [s.feed_url for s in stories])
+        feeds = [s.feed_url for s in stories]
+        for i, j in _headline_candidates(docs, rarity):
+            if (
+                not (known[i] and known[j])
+                and feeds[i] != feeds[j]
+                and same_headline(docs[i], docs[j])
+            ):
+                same.join(i, j)
+        for i, j in _rare_candidates(docs, rarity):
+            if not (known[i] and known[j]) and same_event(docs[i], docs[j], rarity):
+                same.join(i, j)
     return [tuple(stories[i] for i in items) for items in same.groups()]
+
+
+def cluster_ids(groups: Iterable[Sequence[Story]]) -> dict[str, str]:
+    """The cluster id each story of ``groups`` should carry, for those whose id changes.
+
+    A cluster keeps the smallest id it already had (two stored clusters joined by a new story
+    become one), or takes the smallest story id among its stories.
+    """
+    changed: dict[str, str] = {}
+    for group in groups:
+        had = [s.cluster for s in group if s.cluster]
+        name = min(had) if had else min(s.id for s in group)
+        changed.update((s.id, name) for s in group if s.cluster != name)
+    return changed
 
 
 def storylines(titles: Sequence[str]) -> list[tuple[int, ...]]:
@@ -314,20 +360,14 @@ def storylines(titles: Sequence[str]) -> list[tuple[int, ...]]:
     more headlines is a storyline. A headline may belong to several; the relation is not
     transitive.
     """
-    words = [_content(tokens(title)) for title in titles]
-    df: defaultdict[str, int] = defaultdict(int)
-    for title in words:
-        for word in title:
-            df[word] += 1
+    forms = _Words()
+    words = [forms.content(tokens(title)) for title in titles]
+    df = Counter(chain.from_iterable(words))
     most = max(5, len(titles) // 20)
-    pairs_of = []
-    counts: defaultdict[tuple[str, str], int] = defaultdict(int)
-    for title in words:
-        uncommon = sorted(w for w in title if 2 <= df[w] <= most)
-        pairs = [(a, b) for n, a in enumerate(uncommon) for b in uncommon[n + 1 :]]
-        for pair in pairs:
-            counts[pair] += 1
-        pairs_of.append(pairs)
+    pairs_of = [
+        list(combinations(sorted(w for w in title if 2 <= df[w] <= most), 2)) for title in words
+    ]
+    counts = Counter(chain.from_iterable(pairs_of))
     ids: dict[tuple[str, str], int] = {}
     return [
         tuple(sorted({ids.setdefault(pair, len(ids)) for pair in pairs if counts[pair] > 1}))
@@ -336,48 +376,68 @@ def storylines(titles: Sequence[str]) -> list[tuple[int, ...]]:
 
 
 def _headline_candidates(docs: Sequence[_Doc], rarity: _Rarity) -> set[tuple[int, int]]:
-    """Pairs that may have near-identical headlines: the same key, or a rare prefix word shared.
+    """Pairs that may have near-identical headlines: the same key, or enough rare words shared.
 
-    Words ordered rarest first; two sets with Jaccard similarity of at least 1/2 share a word
-    among the first ``n - ceil(n / 2) + 1`` of each (prefix filtering), so no pair is missed.
+    Near-identical headlines carry the same numbers, so only headlines with the same numbers
+    are compared (blocking). Within a block, each headline's words are ordered rarest first;
+    two sets with Jaccard similarity of at least 1/2 share a word among the first
+    ``n - ceil(n / 2) + 1`` of each (prefix filtering), and a pair whose shared words so far,
+    plus the words left after the latest shared one, cannot reach that similarity is dropped
+    (positional filtering, as in PPJoin). No pair that could pass ``same_headline`` is missed.
     """
     pairs: set[tuple[int, int]] = set()
     by_key: dict[str, int] = {}
-    postings: defaultdict[str, list[int]] = defaultdict(list)
+    postings: defaultdict[tuple[tuple[str, ...], str], list[tuple[int, int, int]]]
+    postings = defaultdict(list)
+    t = _HEADLINE_JACCARD
+    # every word's place in one order, rarest first (the same order for every headline)
+    words = sorted(rarity.df, key=lambda w: (rarity.df[w], w))
+    rank = {w: n for n, w in enumerate(words)}
     for i, doc in enumerate(docs):
         j = by_key.setdefault(doc.key, i)
         if j != i:
             pairs.add((j, i))
-        if doc.words < _MIN_FUZZY_WORDS:
+        n = len(doc.title)
+        if doc.words < _MIN_FUZZY_WORDS or not n:
             continue
-        ordered = sorted(doc.title, key=lambda w: (rarity.df.get(w, 0), w))
-        size = len(ordered) - math.ceil(len(ordered) * _HEADLINE_JACCARD) + 1
-        for word in ordered[:size]:
-            for j in postings[word]:
-                pairs.add((j, i))
-            postings[word].append(i)
+        ordered = sorted(doc.title, key=rank.__getitem__)
+        overlap: dict[int, int] = {}  # shared words so far; -1 once the pair cannot make it
+        for p, word in enumerate(ordered[: n - math.ceil(n * t) + 1]):
+            posting = postings[doc.numbers, word]
+            for j, q, m in posting:
+                have = overlap.get(j, 0)
+                if have < 0:
+                    continue
+                need = math.ceil(t * (n + m) / (1 + t) - 1e-9)
+                overlap[j] = have + 1 if have + 1 + min(n - p - 1, m - q - 1) >= need else -1
+            posting.append((i, p, n))
+        pairs.update((j, i) for j, shared in overlap.items() if shared > 0)
     return pairs
 
 
 def _rare_candidates(docs: Sequence[_Doc], rarity: _Rarity) -> set[tuple[int, int]]:
-    """Pairs where a rare word of one headline appears in the other story (either way)."""
+    """Pairs whose headline-and-lead words share at least two rare words.
+
+    Every word ``same_event`` counts is in both stories' text, so a pair with fewer than two
+    rare words in common cannot be the same event, and is never looked at.
+    """
     by_text: defaultdict[str, list[int]] = defaultdict(list)
-    for i, doc in enumerate(docs):
-        for word in doc.text:
-            if rarity.rare(word):
-                by_text[word].append(i)
     pairs: set[tuple[int, int]] = set()
     for i, doc in enumerate(docs):
-        for word in doc.title:
-            for j in by_text.get(word, ()):
-                if j != i:
-                    pairs.add((min(i, j), max(i, j)))
+        counts: defaultdict[int, int] = defaultdict(int)
+        for word in doc.text:
+            if rarity.rare(word):
+                posting = by_text[word]
+                for j in posting:
+                    counts[j] += 1
+                posting.append(i)
+        pairs.update((j, i) for j, n in counts.items() if n >= 2)
     return pairs
 
 
 def brute_force(stories: Sequence[Story]) -> list[tuple[Story, ...]]:
     """The same clusters by comparing every pair: the reference the index must agree with."""
-    docs = [_doc(s) for s in stories]
+    docs = _docs(stories)
     rarity = _Rarity(docs, [s.feed_url for s in stories])
     same = _Sets(len(stories))
     for i in range(len(stories)):

@@ -23,7 +23,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from newsletter.errors import ConfigError
 from newsletter.models import FeedSource, Overrides, Sector
-from newsletter.yaml_errors import dotted, validation_error, where
+from newsletter.yaml_errors import dotted, parse, validation_error, where
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
@@ -56,6 +56,8 @@ class EmailConfig(_Strict):
     subject: str = "{{ publication }}, {{ edition_date | shortdate }}: {{ top.title }}"
     preheader: str = "{{ story_count }} stories across {{ sectors | length }} sectors this morning"
     max_kb: int = Field(100, ge=20)  # past this the "more" headlines are trimmed (Gmail clips)
+    # "Read more insights" headlines at most, shared fairly between the reader's sections
+    more_headlines: int = Field(30, ge=0, le=500)
 
 
 class SectorConfig(_Strict):
@@ -198,6 +200,7 @@ class CollectConfig(_Strict):
 
 class OutboxConfig(_Strict):
     dir: Path = Path("outbox")
+    parallel: int = Field(2, ge=1, le=64)  # batches written at once
 
 
 class SmtpConfig(_Strict):
@@ -210,6 +213,7 @@ class SmtpConfig(_Strict):
     timeout_seconds: float = Field(30, gt=0, le=300)  # one command to the server
     max_retries: int = Field(3, ge=0, le=10)  # for 4xx answers and dropped connections
     backoff_seconds: float = Field(1.0, ge=0, le=60)  # the first wait; doubled each retry
+    connections: int = Field(4, ge=1, le=64)  # connections open at once, one batch each
 
 
 class SendgridConfig(_Strict):
@@ -217,6 +221,7 @@ class SendgridConfig(_Strict):
     api_host: str = "https://api.sendgrid.com"  # https://api.eu.sendgrid.com for EU accounts
     timeout_seconds: float = Field(30, gt=0, le=300)  # one request
     max_retries: int = Field(4, ge=0, le=10)  # for 5xx answers and timeouts, with backoff
+    concurrency: int = Field(16, ge=1, le=128)  # requests in flight at once
 
 
 class DeliveryConfig(_Strict):
@@ -338,8 +343,7 @@ def load_config(path: Path) -> Config:
         )
     text = path.read_text(encoding="utf-8")
     try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        root, data = parse(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f", line {mark.line + 1}" if mark is not None else ""
@@ -401,8 +405,8 @@ def _included_sectors(path: Path, root: yaml.Node | None, value: object) -> list
         )
     text = other.read_text(encoding="utf-8")
     try:
-        other_root = yaml.compose(text)
-        parsed = _SectorsFile.model_validate(yaml.safe_load(text) or {})
+        other_root, other_data = parse(text)
+        parsed = _SectorsFile.model_validate(other_data or {})
     except yaml.YAMLError as exc:
         raise ConfigError(
             f"{other}: not valid YAML: {exc}", hint="Check the indentation and quoting."
@@ -419,8 +423,8 @@ def load_overrides(config: Config, edition_date: date) -> tuple[Overrides, Path 
         return Overrides(), None
     text = path.read_text(encoding="utf-8")
     try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text) or {}
+        root, data = parse(text)
+        data = data or {}
     except yaml.YAMLError as exc:
         raise ConfigError(
             f"{path}: not valid YAML: {exc}", hint="Check the indentation and quoting."

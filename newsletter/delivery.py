@@ -3,23 +3,31 @@
 1. The edition of the day is built (or the stored one reused) and frozen: a resumed send sends
    the same stories.
 2. The ledger gets one pending row per confirmed reader (unique per edition and reader).
-3. Batches are claimed, sent, then recorded. A reader who left or bounced since the edition was
-   built is skipped at batch time. Claims of a sender that died are released first.
+3. Batches are claimed, split into one mailer call per variant, sent with up to the mailer's
+   ``parallel`` calls in flight (SendGrid requests, SMTP connections), and each call's outcome
+   is recorded as soon as it returns. A reader who left or bounced since the edition was built
+   is skipped at batch time. Claims of a sender that died are released first.
 
 After a crash at any moment, running ``send`` again finishes the edition: nobody is missed, and
-only the readers of the single batch in flight at the crash can get a second copy (the provider
-may have accepted it before the crash was recorded). Two sends at once never claim the same
-rows. A fatal mailer error (a refused API key) gives the batch back and stops the send.
+only the readers of the calls in flight at the crash can get a second copy (the provider may
+have accepted them before the outcome was recorded): at most ``parallel`` calls of at most
+``batch_size`` readers. Claimed readers whose call had not started are sent once, later. Two
+sends at once never claim the same rows. A fatal mailer error (a refused API key) lets the
+calls in flight finish and be recorded, gives the rest back and stops the send.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import secrets
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
@@ -27,7 +35,15 @@ from newsletter import digest, pipeline, render
 from newsletter.config import Config
 from newsletter.errors import DeliveryError, NewsletterError
 from newsletter.mailers import Mailer, reader_values
-from newsletter.models import Edition, Recipient, RenderedEmail, SendReport, Subscriber
+from newsletter.models import (
+    BatchResult,
+    Edition,
+    Recipient,
+    RenderedEmail,
+    SendReport,
+    Subscriber,
+    SubscriberStatus,
+)
 from newsletter.store import Store
 
 logger = logging.getLogger(__name__)
@@ -68,9 +84,13 @@ class _Variants:
         self._env = render.make_environment(self.config.templates_dir)
         self._settings = pipeline.render_settings(self.config)
         self._cache: dict[tuple[str, ...], RenderedEmail | None] = {}
+        self._known = frozenset(self.config.sector_slugs)
 
     def for_reader(self, subscriber: Subscriber) -> RenderedEmail | None:
-        chosen = tuple(s for s in subscriber.sectors if s in self.config.sector_slugs)
+        cached = self._cache.get(subscriber.sectors)
+        if cached is not None:
+            return cached
+        chosen = tuple(s for s in subscriber.sectors if s in self._known)
         if chosen not in self._cache:
             sections = digest.layout(self.edition, chosen)
             self._cache[chosen] = (
@@ -78,11 +98,8 @@ class _Variants:
                 if sections
                 else None
             )
+        self._cache[subscriber.sectors] = self._cache[chosen]
         return self._cache[chosen]
-
-    @property
-    def count(self) -> int:
-        return len(self._cache)
 
 
 def frozen_edition(
@@ -153,78 +170,179 @@ def send_edition(
     already = before.get("sent", 0)
     variants = _Variants(config, edition)
     size = min(config.file.delivery.batch_size, mailer.max_batch)
-    claim = _claim_id()
-    sent = failed = skipped = done = 0
-    stopped = False
-    while True:
-        if should_stop is not None and should_stop():
-            logger.info("send stopped after a whole batch; `newsletter send` goes on from here")
-            stopped = True
-            break
-        batch = store.claim_batch(edition_id, claim=claim, size=size, now=now())
-        if not batch:
-            break
-        try:
-            s, f, k = _send_batch(config, store, mailer, variants, batch, edition_id, day, now)
-        except DeliveryError:
-            store.release_claim(claim)
-            raise
-        sent, failed, skipped, done = sent + s, failed + f, skipped + k, done + len(batch)
-        if progress is not None:
-            progress(done, total)
+    sending = _Sending(store, _Senders(mailer), edition_id, day, now, progress, total)
+    try:
+        stopped = sending.run(variants, size, should_stop)
+    finally:
+        sending.senders.close()
     counts = store.delivery_counts(edition_id)
     if not counts.get("pending") and not counts.get("claimed"):
         store.set_edition_status(edition_id, "sent", now=now())
     seconds = time.perf_counter() - started
-    return SendReport(day, sent, failed, skipped, already, seconds, stopped=stopped)
+    return SendReport(
+        day, sending.sent, sending.failed, sending.skipped, already, seconds, stopped=stopped
+    )
 
 
-def _send_batch(
-    config: Config,
-    store: Store,
-    mailer: Mailer,
-    variants: _Variants,
-    batch: list[tuple[int, Subscriber]],
-    edition_id: int,
-    day: date,
-    now: Callable[[], datetime],
-) -> tuple[int, int, int]:
-    skipped: dict[int, str] = {}
-    groups: dict[int, tuple[RenderedEmail, list[Recipient]]] = {}
-    for delivery_id, reader in batch:
-        if reader.status != "confirmed":
-            skipped[delivery_id] = f"reader is {reader.status}"
-            continue
-        email = variants.for_reader(reader)
-        if email is None:
-            skipped[delivery_id] = "no story in the reader's sectors today"
-            continue
-        recipient = Recipient(
-            delivery_id,
-            reader.id,
-            reader.email,
-            reader.name,
-            reader_values(config.publication.base_url, reader),
+@dataclass
+class _Job:
+    """One call of the mailer: one variant to some of a claimed batch's readers."""
+
+    email: RenderedEmail
+    recipients: list[Recipient]
+
+
+class _Senders:
+    """A mailer for each call in flight: the one given, and more from its ``another()``."""
+
+    def __init__(self, mailer: Mailer) -> None:
+        self.parallel = max(1, int(getattr(mailer, "parallel", 1)))
+        self._first = mailer
+        self._idle: queue.SimpleQueue[Mailer] = queue.SimpleQueue()
+        self._idle.put(mailer)
+        self._made: list[Mailer] = []
+        self._lock = threading.Lock()
+
+    def send(self, job: _Job, edition_id: int, day: date) -> BatchResult:
+        mailer = self._take()
+        try:
+            return mailer.send_batch(
+                job.email, job.recipients, edition_id=edition_id, edition_date=day
+            )
+        finally:
+            self._idle.put(mailer)
+
+    def _take(self) -> Mailer:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if len(self._made) + 1 < self.parallel:
+                another = self._first.another()
+                if another is not self._first:
+                    self._made.append(another)
+                return another
+        return self._idle.get()
+
+    def close(self) -> None:
+        """Close the extra mailers (the caller closes the one it gave)."""
+        for mailer in self._made:
+            mailer.close()
+
+
+class _Sending:
+    """The send loop: batches claimed as the mailer calls in flight need them, each call's
+    outcome recorded as soon as it returns, at most ``parallel`` calls in flight."""
+
+    def __init__(
+        self,
+        store: Store,
+        senders: _Senders,
+        edition_id: int,
+        day: date,
+        now: Callable[[], datetime],
+        progress: Progress | None,
+        total: int,
+    ) -> None:
+        self.store, self.senders, self.edition_id, self.day = store, senders, edition_id, day
+        self.now, self.progress, self.total = now, progress, total
+        self.claim = _claim_id()  # this sender's; each batch is claimed as claim:n
+        self.batches = 0
+        self.sent = self.failed = self.skipped = self.done = 0
+
+    def run(self, variants: _Variants, size: int, should_stop: Callable[[], bool] | None) -> bool:
+        """Send until every claimed row is recorded; True when ``should_stop`` stopped it."""
+        waiting: deque[_Job] = deque()
+        in_flight: dict[Future[BatchResult], _Job] = {}
+        fatal: DeliveryError | None = None
+        gone = ""  # why the mail server went away, when it did
+        stopped = exhausted = False
+        with ThreadPoolExecutor(self.senders.parallel, thread_name_prefix="send") as pool:
+            while True:
+                while not (fatal or gone or stopped) and len(in_flight) < self.senders.parallel:
+                    if not waiting:
+                        if exhausted:
+                            break
+                        if should_stop is not None and should_stop():
+                            logger.info("send stopped; `newsletter send` goes on from here")
+                            stopped = True
+                            break
+                        self.batches += 1
+                        batch = self.store.claim_batch(
+                            self.edition_id,
+                            claim=f"{self.claim}:{self.batches}",
+                            size=size,
+                            now=self.now(),
+                        )
+                        exhausted = not batch
+                        waiting.extend(self._jobs(variants, batch))
+                        continue
+                    job = waiting.popleft()
+                    future = pool.submit(self.senders.send, job, self.edition_id, self.day)
+                    in_flight[future] = job
+                if not in_flight:
+                    break
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    in_flight.pop(future)
+                    try:
+                        result = future.result()
+                    except DeliveryError as exc:
+                        fatal = fatal or exc
+                        continue
+                    # what the provider accepted is recorded at once, so it is never sent again
+                    self._record(sent=result.sent, failed=result.failed)
+                    if result.unsent:
+                        gone = gone or result.stop_reason
+        if fatal or gone or waiting:
+            self.store.release_claim(self.claim)  # unsent rows go back to the queue
+        if fatal:
+            raise fatal
+        if gone:
+            raise DeliveryError(
+                f"the mail server went away mid-batch: {gone}",
+                hint="Everything it accepted is recorded; run `newsletter send` again to finish.",
+            )
+        return stopped
+
+    def _jobs(self, variants: _Variants, batch: list[tuple[int, Subscriber]]) -> list[_Job]:
+        """A batch's mailer calls, one per variant; readers with nothing to get are recorded."""
+        skipped: dict[int, str] = {}
+        jobs: dict[int, _Job] = {}
+        base_url = variants.config.publication.base_url
+        for delivery_id, reader in batch:
+            if reader.status != SubscriberStatus.CONFIRMED:
+                skipped[delivery_id] = f"reader is {reader.status}"
+                continue
+            email = variants.for_reader(reader)
+            if email is None:
+                skipped[delivery_id] = "no story in the reader's sectors today"
+                continue
+            values = reader_values(base_url, reader)
+            recipient = Recipient(delivery_id, reader.id, reader.email, reader.name, values)
+            jobs.setdefault(id(email), _Job(email, [])).recipients.append(recipient)
+        if skipped:
+            self._record(skipped=skipped)
+        return list(jobs.values())
+
+    def _record(
+        self,
+        *,
+        sent: Mapping[int, str] | None = None,
+        failed: Mapping[int, str] | None = None,
+        skipped: Mapping[int, str] | None = None,
+    ) -> None:
+        self.store.record_deliveries(sent=sent, failed=failed, skipped=skipped, now=self.now())
+        counts = [len(x or ()) for x in (sent, failed, skipped)]
+        self.sent, self.failed, self.skipped = (
+            self.sent + counts[0],
+            self.failed + counts[1],
+            self.skipped + counts[2],
         )
-        groups.setdefault(id(email), (email, []))[1].append(recipient)
-    sent: dict[int, str] = {}
-    failed: dict[int, str] = {}
-    stop = ""
-    for email, recipients in groups.values():
-        result = mailer.send_batch(email, recipients, edition_id=edition_id, edition_date=day)
-        sent.update(result.sent)
-        failed.update(result.failed)
-        if result.unsent:
-            stop = result.stop_reason
-            break
-    # what the provider accepted is recorded before anything else, so it is never sent again
-    store.record_deliveries(sent=sent, failed=failed, skipped=skipped, now=now())
-    if stop:
-        raise DeliveryError(
-            f"the mail server went away mid-batch: {stop}",
-            hint="Everything it accepted is recorded; run `newsletter send` again to finish.",
-        )
-    return len(sent), len(failed), len(skipped)
+        self.done += sum(counts)
+        if self.progress is not None:
+            self.progress(self.done, self.total)
 
 
 def _dry_run(

@@ -4,7 +4,8 @@
 near-identical headlines, or the same event in other words) into one, which names the other
 outlets. Stories already sent in an earlier edition are left out, and so are their duplicates.
 Stories rank by how many distinct outlets carry them, then by the feed's weight and freshness;
-the editor's pins come first and drops never appear. ``layout`` gives what one reader sees: only
+the editor's pins come first and drops never appear; each sector keeps its ``KEEP_PER_SECTOR``
+best stories. ``layout`` gives what one reader sees: only
 confident stories lead a section, and one storyline does not fill it.
 """
 
@@ -22,6 +23,11 @@ from newsletter.models import Edition, Overrides, Section, Sector, Seen, Story
 from newsletter.text import headline_key
 
 _MIN_FUZZY_WORDS = 4  # shorter headlines must match exactly
+# an edition keeps each sector's best stories up to this many: far more than any reader's email
+# shows (five a section and a few "more" headlines, after the stories placed in another of the
+# reader's sectors), so every variant is laid out from a small edition, and the stories further
+# down are not counted as sent
+KEEP_PER_SECTOR = 200
 
 
 def build_edition(
@@ -77,7 +83,7 @@ def build_edition(
     merged.sort(key=order)
     sections = []
     for sector in sectors:
-        picks = tuple(s for s in merged if sector.slug in s.sectors)
+        picks = tuple(s for s in merged if sector.slug in s.sectors)[:KEEP_PER_SECTOR]
         if picks:
             sections.append(Section(sector, picks))
     return Edition(

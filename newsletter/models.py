@@ -90,6 +90,9 @@ class Story:
     confidence: tuple[float, ...] = ()
     language: str = ""  # ISO 639-1 code judged from the text (and the feed's declared language)
     storylines: tuple[int, ...] = ()  # the storylines it belongs to, by number (set by digest)
+    # the stored cluster of same-news stories it was found in ("" until clustered); stories of
+    # one cluster are not compared again
+    cluster: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,6 @@ Collaborators (store, HTTP transport, clock) come in as arguments; ``cli.py`` bu
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import math
 import os
@@ -35,7 +34,8 @@ from newsletter.models import (
     Section,
     Story,
 )
-from newsletter.sectors import active_model, make_classifier, second_opinion, wants_opinion
+from newsletter.prepared import clustered, load_stories, prepare
+from newsletter.sectors import make_classifier
 from newsletter.store import Store
 
 logger = logging.getLogger(__name__)
@@ -110,6 +110,9 @@ def collect_all(
     _run(fetch_and_store())
     fetch_teasers(config, store, now=now, transport=transport)
     pruned = store.prune(before=now - timedelta(days=config.file.collect.keep_days))
+    if any(r.new or r.updated for r in results.values()):
+        # judge and cluster the new stories now, so the build at send time finds them done
+        prepare(config, store, since=now - timedelta(hours=config.file.digest.max_age_hours))
     ordered = tuple(results[feed.url] for feed in sources)
     return CollectReport(ordered, pruned, time.perf_counter() - started)
 
@@ -216,43 +219,6 @@ def _run(coroutine: Coroutine[Any, Any, None]) -> None:
         thread.submit(asyncio.run, coroutine).result()
 
 
-def judge_languages(store: Store, *, since: datetime | None = None) -> int:
-    """Judge (once) the language of stored stories that have none yet; returns how many."""
-    todo = store.unjudged_languages(since=since)
-    store.set_languages({t.id: language.detect(t.title, t.summary, t.declared) for t in todo})
-    return len(todo)
-
-
-def load_stories(config: Config, store: Store, *, since: datetime | None = None) -> list[Story]:
-    """Stored stories with their sectors from the current rules (so edited rules apply at once),
-    and the sector model's second opinion when it is on."""
-    classifier = make_classifier(config)
-    hints = {feed.url: feed.sector for feed in config.feeds}
-    judge_languages(store, since=since)
-    stored = store.stories(since=since)
-    verdicts = [classifier.judge(s.title, s.summary, hints.get(s.feed_url), s.url) for s in stored]
-    model = active_model(config, store)
-    asked = [i for i, v in enumerate(verdicts) if wants_opinion(v)] if model else []
-    opinions = (
-        dict(
-            zip(
-                asked,
-                model.opinions([(stored[i].title, stored[i].summary) for i in asked]),
-                strict=True,
-            )
-        )
-        if model
-        else {}
-    )
-    out = []
-    for i, (story, verdict) in enumerate(zip(stored, verdicts, strict=True)):
-        sectors, confidence = verdict.sectors, verdict.confidence
-        if i in opinions:
-            sectors, confidence = second_opinion(config, verdict, opinions[i])
-        out.append(dataclasses.replace(story, sectors=sectors, confidence=confidence))
-    return out
-
-
 def explain_story(config: Config, store: Store, story_id: str) -> tuple[Story, Verdict]:
     """A stored story and why the rules give it its sectors, or ``StoryNotFound``."""
     story = store.story(story_id)
@@ -296,7 +262,7 @@ def build(config: Config, store: Store, *, now: datetime) -> Built:
     overrides, overrides_file = load_overrides(config, day)
     stories = load_stories(config, store, since=now - max_age)
     accepted = config.languages
-    stories = [s for s in stories if language.allowed(s.language, accepted)]
+    stories = clustered(store, [s for s in stories if language.allowed(s.language, accepted)])
     _keep_moves_as_labels(store, stories, overrides, now=now)
     edition = digest.build_edition(
         stories,
@@ -354,6 +320,7 @@ def render_settings(config: Config) -> render.RenderSettings:
         subject=email.subject,
         preheader=email.preheader,
         max_bytes=email.max_kb * 1024,
+        more_headlines=email.more_headlines,
     )
 
 

@@ -15,6 +15,7 @@ import html as html_lib
 import re
 import textwrap
 import traceback
+import weakref
 import xml.parsers.expat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -57,6 +58,7 @@ class RenderSettings:
     subject: str = "{{ publication }}, {{ edition_date | shortdate }}: {{ top.title }}"
     preheader: str = "{{ story_count }} stories across {{ sectors | length }} sectors this morning"
     max_bytes: int = 100 * 1024
+    more_headlines: int = 30  # "more" headlines at most, shared between the sections
     teaser_length: int = 220  # the top story keeps its whole summary
 
 
@@ -130,9 +132,13 @@ def render_email(
 ) -> RenderedEmail:
     """Render one variant (one combination of sectors) to HTML and text, with placeholders.
 
-    Past ``settings.max_bytes`` of HTML the "more" headlines are dropped first, then the
-    lowest-ranked stories of the longest sections, until it fits; ``trimmed`` says how many.
+    The "more" headlines are cut to ``settings.more_headlines`` before rendering, so a variant
+    is rendered once. Only past ``settings.max_bytes`` of HTML (a template or teasers far
+    longer than the built-in ones) is it rendered again: without the "more" headlines, then
+    without the lowest-ranked stories of the longest sections, until it fits; ``trimmed`` says
+    how many were left out that way.
     """
+    sections = capped_more(sections, settings.more_headlines)
     email = _render(env, edition, sections, settings)
     trimmed = 0
     if _size(email) > settings.max_bytes and any(s.more for s in sections):
@@ -152,6 +158,24 @@ def render_email(
         trimmed += 1
         email = _render(env, edition, sections, settings)
     return replace(email, trimmed=trimmed)
+
+
+def capped_more(sections: Sequence[Section], limit: int) -> list[Section]:
+    """The sections with at most ``limit`` "more" headlines in all, shared out in turn."""
+    if sum(len(s.more) for s in sections) <= limit:
+        return list(sections)
+    keep = [0] * len(sections)
+    left = limit
+    while left:
+        grew = False
+        for i, section in enumerate(sections):
+            if left and keep[i] < len(section.more):
+                keep[i] += 1
+                left -= 1
+                grew = True
+        if not grew:
+            break
+    return [replace(s, more=s.more[:n]) for s, n in zip(sections, keep, strict=True)]
 
 
 def _size(email: RenderedEmail) -> int:
@@ -250,11 +274,25 @@ def split_top_story(sections: Sequence[Section]) -> tuple[Story | None, list[Sec
     return top, [s for s in rest if s.stories or s.more]
 
 
+_COMPILED: weakref.WeakKeyDictionary[jinja2.Environment, dict[str, jinja2.Template]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _compiled(env: jinja2.Environment, source: str) -> jinja2.Template:
+    """A template from config text, compiled once per environment (not once per variant)."""
+    cache = _COMPILED.setdefault(env, {})
+    template = cache.get(source)
+    if template is None:
+        template = cache[source] = env.from_string(source)
+    return template
+
+
 def _render_string(
     env: jinja2.Environment, source: str, values: Mapping[str, object], key: str
 ) -> str:
     try:
-        return env.from_string(source).render(values)
+        return _compiled(env, source).render(values)
     except jinja2.TemplateError as exc:
         raise TemplateError(
             f"config: {key}: {exc}",

@@ -15,6 +15,18 @@ from pydantic import BaseModel, ValidationError
 
 from newsletter.errors import ConfigError
 
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when built with it
+
+
+def parse(text: str) -> tuple[yaml.Node | None, Any]:
+    """One parse of a YAML document: its node tree (for line numbers) and its data."""
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+        return root, (loader.construct_document(root) if root is not None else None)
+    finally:
+        loader.dispose()
+
 
 def validation_error(
     path: Path,

@@ -77,6 +77,11 @@ class SendgridServer:
         self.requests = 0
         self.recipients: dict[str, int] = {}
         self.delay = 0.0  # seconds before each answer
+        self.in_flight = 0  # requests being answered now
+        self.most_in_flight = 0  # the most ever answered at once
+        # when set, the first requests wait until this many are in flight together (proof of
+        # concurrency without a clock); a sender sending one at a time breaks it, gets 500s
+        self.gather: threading.Barrier | None = None
         self.lock = threading.Lock()
         server = self
 
@@ -84,6 +89,26 @@ class SendgridServer:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
+                with server.lock:
+                    server.in_flight += 1
+                    server.most_in_flight = max(server.most_in_flight, server.in_flight)
+                    number = server.requests + 1
+                try:
+                    gather = server.gather
+                    if gather is not None and number <= gather.parties:
+                        try:
+                            gather.wait(timeout=30)
+                        except threading.BrokenBarrierError:
+                            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                            with server.lock:
+                                server.requests += 1
+                            return self._answer(500, {"errors": [{"message": "alone"}]})
+                    self._post()
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
+
+            def _post(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(length)
                 with server.lock:
@@ -119,6 +144,8 @@ class SendgridServer:
                     if kind == "timeout":
                         time.sleep(value)
                         return self._answer(503, {"errors": [{"message": "late"}]})
+                    if kind == "401":
+                        return self._answer(401, {"errors": [{"message": "key revoked"}]})
                     if kind == "400":
                         return self._answer(400, {"errors": [{"message": "forced bad request"}]})
                 if length > MAX_BYTES:

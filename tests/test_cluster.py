@@ -6,7 +6,7 @@ import dataclasses
 import random
 from datetime import timedelta
 
-from newsletter.cluster import brute_force, cluster, storylines
+from newsletter.cluster import brute_force, cluster, cluster_ids, storylines
 from newsletter.digest import build_edition, layout
 from newsletter.models import Sector, Story
 from newsletter.render import outlets, split_top_story
@@ -83,6 +83,8 @@ def _generated(n: int, seed: int) -> list[Story]:
     stories: list[Story] = []
     while len(stories) < n:
         base = [*rng.sample(WORDS, 5), rng.choice(names), rng.choice(names)]
+        if rng.random() < 0.5:  # a figure, which near-identical copies repeat
+            base.append(str(rng.randint(1, 30)))
         title = " ".join(base)
         sid = f"s{len(stories)}"
         stories.append(_story(sid, title, source=f"Feed {rng.randrange(40)}"))
@@ -109,6 +111,34 @@ def test_the_index_finds_the_same_clusters_as_comparing_every_pair() -> None:
     fast = _partition(cluster(stories))
     assert fast == _partition(brute_force(stories))
     assert len(fast) < len(stories) - 150  # the known duplicates were found
+
+
+def test_a_changed_figure_keeps_two_headlines_apart() -> None:
+    a = _story("a", "Lithium plant output rises 12 percent in Nevada", source="Alpha")
+    b = _story("b", "Lithium plant output rises 15 percent in Nevada", source="Beta")
+    c = _story("c", "Lithium plant output rises 12 percent in Nevada state", source="Gamma")
+    groups = _partition(cluster([a, b, c]))
+    assert groups == _partition(brute_force([a, b, c])) == {frozenset("ac"), frozenset("b")}
+
+
+def test_stored_clusters_are_kept_and_only_new_stories_compared() -> None:
+    stories = _generated(600, seed=11)
+    first = cluster(stories)
+    ids = cluster_ids(first)
+    assert set(ids) == {s.id for s in stories}  # every story gets its cluster's id
+    assert all(len({ids[s.id] for s in group}) == 1 for group in first)
+    assert all(ids[s.id] == min(x.id for x in group) for group in first for s in group)
+    stored = [dataclasses.replace(s, cluster=ids[s.id]) for s in stories]
+    assert _partition(cluster(stored)) == _partition(first)  # nothing compared, same result
+    # two stored stories are never compared again: the same headline stays in two clusters
+    one = dataclasses.replace(_story("x1", "Ore carrier fleet grows", source="A"), cluster="x1")
+    two = dataclasses.replace(_story("x2", "Ore carrier fleet grows", source="B"), cluster="x2")
+    assert _partition(cluster([one, two])) == {frozenset({"x1"}), frozenset({"x2"})}
+    # a new story joins its stored twin, and one that matches both joins the two clusters
+    new = _story("x3", "Ore carrier fleet grows", source="C")
+    joined = cluster([one, two, new])
+    assert _partition(joined) == {frozenset({"x1", "x2", "x3"})}
+    assert cluster_ids(joined) == {"x2": "x1", "x3": "x1"}
 
 
 def test_reworded_reports_of_one_event_merge() -> None:

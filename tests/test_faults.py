@@ -66,7 +66,8 @@ def test_retry_failed_on_the_command_line_sends_to_the_failed_readers(
 ) -> None:
     monkeypatch.setenv("SENDGRID_API_KEY", KEY)
     monkeypatch.setenv("NEWSLETTER_NOW", "2026-11-25T06:00:00Z")
-    config = make_config(tmp_path, "sendgrid", batch_size=3, sendgrid={"api_host": server.url})
+    sendgrid = {"api_host": server.url, "concurrency": 1}  # the faults meet one request
+    config = make_config(tmp_path, "sendgrid", batch_size=3, sendgrid=sendgrid)
     store = collected(config)
     add_readers(config, store, 9)
     store.close()

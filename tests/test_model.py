@@ -8,7 +8,7 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
-from newsletter import pipeline, sectors
+from newsletter import prepared, sectors
 from newsletter.classify import Verdict
 from newsletter.config import load_config
 from newsletter.model import Example, Opinion, SectorModel, evaluate_on_history, train
@@ -106,6 +106,6 @@ def test_rules_train_learns_from_the_store_and_the_model_waits_until_switched_on
             ),
         )
         assert sectors.active_model(on, store) is not None
-        assert pipeline.load_stories(on, store)  # the model's opinions merge without error
+        assert prepared.load_stories(on, store)  # the model's opinions merge without error
     finally:
         store.close()

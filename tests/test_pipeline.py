@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from newsletter import digest, pipeline
+import sqlalchemy as sa
+
+from newsletter import digest, pipeline, prepared
 from newsletter.config import load_config
 from newsletter.store import Store
+from newsletter.store.tables import stories
 from tests.conftest import NOW, ROOT, write_config
 from tests.feedserver import FeedServer
 
@@ -124,3 +127,40 @@ def test_no_edition_when_nothing_fits(tmp_path: Path) -> None:
         == "no story from the last 36 hours fits any sector (1 stories considered)"
     )
     assert (ROOT / "config.yaml").is_file()
+
+
+def test_sectors_and_clusters_are_worked_out_once_and_kept(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    one = feed_server.add(
+        "/one.xml", _feed(_item("Refinery strike cuts diesel output in France", "r", 2, "a"))
+    )
+    two = feed_server.add(
+        "/two.xml", _feed(_item("Refinery strike cuts diesel output in France", "r2", 3, "b"))
+    )
+    feeds = [{"name": "One", "url": one}, {"name": "Two", "url": two}]
+    config = load_config(write_config(tmp_path, {"feeds": feeds}))
+    store = Store.open(config.database_url)
+    pipeline.collect_all(config, store, now=NOW)  # collecting judges and clusters at once
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(stories.c.judged_rules, stories.c.judged, stories.c.cluster_id)
+        ).all()
+    assert len(rows) == 2 and all(r.judged_rules and r.judged for r in rows)
+    assert rows[0].cluster_id and rows[0].cluster_id == rows[1].cluster_id
+    kept = prepared.rules_fingerprint(config, None)
+    assert {r.judged_rules for r in rows} == {kept}
+
+    # a build reads the kept sectors: a wrong one stored under today's rules is believed ...
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(stories).values(judged='[["evs-battery"], [2.0]]'))
+    built = pipeline.build(config, store, now=NOW).edition
+    assert built is not None and [s.sector.slug for s in built.sections] == ["evs-battery"]
+    assert len(built.sections[0].stories) == 1  # still one story: the cluster was kept
+
+    # ... and edited rules judge every story again
+    edited = write_config(tmp_path, {"feeds": feeds, "classify": {"min_score": 1.5}})
+    config = load_config(edited)
+    assert prepared.rules_fingerprint(config, None) != kept
+    built = pipeline.build(config, store, now=NOW).edition
+    assert built is not None and built.sections[0].sector.slug == "oil-gas"

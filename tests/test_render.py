@@ -187,17 +187,36 @@ def test_full_nine_sector_edition_stays_under_90_kb() -> None:
     assert "<!--[if mso | IE]>" in email.html  # Outlook's conditional comments survive minifying
 
 
+def test_the_more_headlines_are_capped_before_rendering_and_shared_in_turn() -> None:
+    edition = _full_edition()
+    sections = layout(edition)
+    capped = render.capped_more(sections, 12)
+    assert [len(s.more) for s in capped] == [2, 2, 2, 1, 1, 1, 1, 1, 1]
+    assert [s.more for s in capped] == [
+        s.more[: len(c.more)] for s, c in zip(sections, capped, strict=True)
+    ]
+    assert render.capped_more(sections, 100) == list(sections)
+    settings = render.RenderSettings(more_headlines=12)
+    email = render.render_email(render.make_environment(), edition, sections, settings=settings)
+    assert email.trimmed == 0  # capped by choice, not trimmed for size
+    shown = {s.title for section in capped for s in section.more}
+    hidden = {s.title for section in sections for s in section.more} - shown
+    assert all(title in email.text for title in shown)
+    assert not any(title in email.text for title in hidden)
+
+
 def test_too_big_an_edition_loses_its_more_headlines_first() -> None:
     edition = _full_edition()
     sections = layout(edition)
-    full = render.render_email(render.make_environment(), edition, sections)
+    every = render.RenderSettings(more_headlines=100)
+    full = render.render_email(render.make_environment(), edition, sections, settings=every)
     size = len(full.html.encode())
-    settings = render.RenderSettings(max_bytes=size - 1000)
+    settings = render.RenderSettings(max_bytes=size - 1000, more_headlines=100)
     trimmed = render.render_email(render.make_environment(), edition, sections, settings=settings)
     assert trimmed.trimmed == 45  # the 9 x 5 "more" headlines, and no story
     assert "Read more insights" not in trimmed.html
     assert trimmed.html.count("<h3") == full.html.count("<h3")
-    tighter = render.RenderSettings(max_bytes=size // 2)
+    tighter = render.RenderSettings(max_bytes=size // 2, more_headlines=100)
     cut = render.render_email(render.make_environment(), edition, sections, settings=tighter)
     assert cut.trimmed > 45 and len(cut.html.encode()) <= size // 2
 

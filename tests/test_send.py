@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -189,8 +190,9 @@ def _wait_for(predicate: object, timeout: float = 30) -> None:
 def test_a_killed_send_finishes_on_the_next_run(
     tmp_path: Path, server: SendgridServer, kill_at_request: int
 ) -> None:
-    batch = 10
-    config = make_config(tmp_path, "sendgrid", batch_size=batch, sendgrid={"api_host": server.url})
+    batch, parallel = 10, 3
+    sendgrid = {"api_host": server.url, "concurrency": parallel}
+    config = make_config(tmp_path, "sendgrid", batch_size=batch, sendgrid=sendgrid)
     store = collected(config)
     add_readers(config, store, 60)
     store.close()
@@ -216,7 +218,7 @@ def test_a_killed_send_finishes_on_the_next_run(
     assert len(rows) == 60 and {status for _, status, _ in rows} == {"sent"}
     assert set(server.recipients) == {f"reader{i:03d}@example.com" for i in range(60)}
     twice = [a for a, n in server.recipients.items() if n > 1]
-    assert len(twice) <= batch  # only the batch in flight at the kill
+    assert len(twice) <= parallel * batch  # only the requests in flight at the kill
     assert all(n <= 2 for n in server.recipients.values())
 
 
@@ -234,6 +236,62 @@ def test_two_sends_at_once_never_send_the_same_reader_twice(
         assert process.returncode == 0, err.decode()
     assert len(server.recipients) == 40
     assert set(server.recipients.values()) == {1}
+
+
+def test_requests_are_in_flight_together_and_each_reader_gets_one_copy(
+    tmp_path: Path, server: SendgridServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENDGRID_API_KEY", KEY)
+    sendgrid = {"api_host": server.url, "concurrency": 4}
+    config = make_config(tmp_path, "sendgrid", batch_size=7, sendgrid=sendgrid)
+    store = collected(config)
+    add_readers(config, store, 90)
+    for n, sectors in enumerate([["oil-gas"], ["evs-battery", "oil-gas"], ["mining-metals"]]):
+        for i in range(10):
+            add_subscriber(
+                store,
+                f"chooser{n}-{i}@example.com",
+                sectors=sectors,
+                known_sectors=config.sector_slugs,
+                now=NOW,
+            )
+    # the first four requests are answered only once all four are in flight together: a
+    # sender that sends one at a time gets 500s for them
+    server.gather = threading.Barrier(4)
+    done: list[int] = []
+    report = delivery.send_edition(
+        config, store, make_mailer(config), now=clock, progress=lambda n, _: done.append(n)
+    )
+    assert server.most_in_flight == 4 and server.requests >= 120 // 7
+    assert (report.sent, report.failed) == (120, 0)
+    assert len(server.recipients) == 120 and set(server.recipients.values()) == {1}
+    assert done[-1] == 120 and done == sorted(done)
+    ref = store.edition_ref(NOW.date())
+    assert ref is not None and store.delivery_counts(ref[0]) == {"sent": 120}
+
+
+def test_a_refused_key_midway_lets_the_requests_in_flight_finish_and_gives_back_the_rest(
+    tmp_path: Path, server: SendgridServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENDGRID_API_KEY", KEY)
+    sendgrid = {"api_host": server.url, "concurrency": 3}
+    config = make_config(tmp_path, "sendgrid", batch_size=5, sendgrid=sendgrid)
+    store = collected(config)
+    add_readers(config, store, 60)
+    server.gather = threading.Barrier(3)  # three requests in flight together ...
+    server.faults.extend([("ok", 0), ("ok", 0), ("401", 0)])  # ... one of them refused
+    with pytest.raises(DeliveryError, match="refused the API key"):
+        delivery.send_edition(config, store, make_mailer(config), now=clock)
+    ref = store.edition_ref(NOW.date())
+    assert ref is not None
+    counts = store.delivery_counts(ref[0])
+    assert set(counts) == {"sent", "pending"} and sum(counts.values()) == 60  # none claimed
+    sent = {a for a, status, _ in store.deliveries_of(ref[0]) if status == "sent"}
+    assert len(sent) >= 10 and sent == set(server.recipients)  # what was accepted is recorded
+    server.gather = None
+    report = delivery.send_edition(config, store, make_mailer(config), now=clock)
+    assert report.sent == 60 - len(sent) and report.already_sent == len(sent)
+    assert len(server.recipients) == 60 and set(server.recipients.values()) == {1}
 
 
 def test_cli_send_and_subscribers(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from newsletter.models import BatchResult, Recipient, RenderedEmail, Subscriber
 class Mailer(Protocol):
     name: str
     max_batch: int  # readers per send_batch call
+    parallel: int  # send_batch calls in flight at once, each with its own ``another()``
 
     def send_batch(
         self,
@@ -31,6 +32,10 @@ class Mailer(Protocol):
         dry_run: bool = False,
     ) -> BatchResult:
         """Send one variant to each recipient; a fatal problem raises ``DeliveryError``."""
+        ...
+
+    def another(self) -> Mailer:
+        """A mailer for one more call in flight (itself, when it can serve several at once)."""
         ...
 
     def close(self) -> None: ...
@@ -53,7 +58,11 @@ def make_mailer(config: Config) -> Mailer:
     if delivery.backend == "outbox":
         from newsletter.mailers.outbox import OutboxMailer
 
-        return OutboxMailer(config.outbox_dir, from_address=delivery.from_address)
+        return OutboxMailer(
+            config.outbox_dir,
+            from_address=delivery.from_address,
+            parallel=delivery.outbox.parallel,
+        )
     if delivery.backend == "smtp":
         from newsletter.mailers.smtp import SmtpMailer
 
@@ -74,6 +83,7 @@ def make_mailer(config: Config) -> Mailer:
             timeout=smtp.timeout_seconds,
             retries=smtp.max_retries,
             backoff=smtp.backoff_seconds,
+            parallel=smtp.connections,
         )
     from newsletter.mailers.sendgrid import SendgridMailer
 
@@ -90,4 +100,5 @@ def make_mailer(config: Config) -> Mailer:
         from_address=delivery.from_address,
         timeout=sendgrid.timeout_seconds,
         max_retries=sendgrid.max_retries,
+        parallel=sendgrid.concurrency,
     )

@@ -15,9 +15,14 @@ class OutboxMailer:
     name = "outbox"
     max_batch = 1000
 
-    def __init__(self, folder: Path, *, from_address: str) -> None:
+    def __init__(self, folder: Path, *, from_address: str, parallel: int = 2) -> None:
         self.folder = folder
         self.from_address = from_address
+        self.parallel = parallel
+
+    def another(self) -> OutboxMailer:
+        """The mailer for another batch in flight: this one (each reader has their own file)."""
+        return self
 
     def send_batch(
         self,

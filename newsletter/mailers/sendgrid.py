@@ -1,7 +1,9 @@
 """SendGrid: one request per batch of at most 1,000 readers, one personalization each.
 
-Each reader's links and greeting go as substitutions, so the variant is sent as is. Rate limits
-(429) wait until ``X-RateLimit-Reset`` (or ``Retry-After``) and go on; 5xx answers and timeouts
+Each reader's links and greeting go as substitutions, so the variant is sent as is. Several
+requests are in flight at once (``parallel``, from threads sharing this mailer: the client makes
+a connection per request). Rate limits (429) hold every request of the send until
+``X-RateLimit-Reset`` (or ``Retry-After``), then all go on; 5xx answers and timeouts
 are retried with backoff, then the batch fails and the send goes on; 400 fails the batch with
 SendGrid's message; 401 and 403 stop the whole send, since no batch can succeed.
 """
@@ -23,6 +25,7 @@ from python_http_client import exceptions as http_errors
 
 from newsletter.errors import DeliveryError
 from newsletter.mailers.message import list_headers, to_header
+from newsletter.mailers.pacing import Pause
 from newsletter.models import BatchResult, Recipient, RenderedEmail
 from newsletter.render import substitutions
 
@@ -44,6 +47,7 @@ class SendgridMailer:
         timeout: float = 30,
         max_retries: int = 4,
         backoff: float = 1.0,
+        parallel: int = 16,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -54,6 +58,12 @@ class SendgridMailer:
         self.sender = {"email": address, **({"name": name} if name else {})}
         self.max_retries, self.backoff = max_retries, backoff
         self._sleep, self._clock = sleep, clock
+        self.parallel = parallel
+        self._pause = Pause(clock=clock, sleep=sleep)  # shared by the requests in flight
+
+    def another(self) -> SendgridMailer:
+        """The mailer for another request in flight: this one (each request is its own)."""
+        return self
 
     def payload(
         self,
@@ -133,6 +143,7 @@ class SendgridMailer:
         )
         failures = 0
         while True:
+            self._pause.wait()  # a rate limit one request met holds them all
             try:
                 response = self._client.client.mail.send.post(request_body=body)
             except (http_errors.UnauthorizedError, http_errors.ForbiddenError) as exc:
@@ -143,8 +154,8 @@ class SendgridMailer:
                 ) from None
             except http_errors.TooManyRequestsError as exc:
                 wait = self._rate_limit_wait(exc)
-                logger.info("SendGrid rate limit: waiting %.1f s", wait)
-                self._sleep(wait)
+                logger.info("SendGrid rate limit: every request waits %.1f s", wait)
+                self._pause.hold(wait)
                 continue
             except http_errors.HTTPError as exc:
                 status = int(getattr(exc, "status_code", 0) or 0)

@@ -1,4 +1,5 @@
-"""SMTP: one connection for the whole send, STARTTLS or TLS, transient 4xx answers retried."""
+"""SMTP: a few connections kept open for the whole send (``parallel``, one per request in
+flight), STARTTLS or TLS, transient 4xx answers retried."""
 
 from __future__ import annotations
 
@@ -33,12 +34,29 @@ class SmtpMailer:
         timeout: float = 30,
         retries: int = 3,
         backoff: float = 1.0,
+        parallel: int = 4,
     ) -> None:
         self.host, self.port, self.security = host, port, security
         self.username, self._password = username, password
         self.from_address = from_address
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
+        self.parallel = parallel
         self._smtp: smtplib.SMTP | None = None
+
+    def another(self) -> SmtpMailer:
+        """A mailer with its own connection, for another batch in flight."""
+        return SmtpMailer(
+            host=self.host,
+            port=self.port,
+            security=self.security,
+            username=self.username,
+            password=self._password,
+            from_address=self.from_address,
+            timeout=self.timeout,
+            retries=self.retries,
+            backoff=self.backoff,
+            parallel=self.parallel,
+        )
 
     def _connection(self) -> smtplib.SMTP:
         if self._smtp is not None:

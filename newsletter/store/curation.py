@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import json
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime
 from typing import Any
@@ -80,7 +81,14 @@ class CurationQueries:
             conn.execute(
                 update(stories)
                 .where(stories.c.id == story_id)
-                .values(page_fetched_at=now, page_teaser=teaser, page_error=error, language=None)
+                .values(
+                    page_fetched_at=now,
+                    page_teaser=teaser,
+                    page_error=error,
+                    language=None,  # the new teaser is judged again
+                    judged_rules=None,
+                    judged=None,
+                )
             )
 
     # labels and the sector model -------------------------------------------------------------
@@ -130,6 +138,48 @@ class CurationQueries:
             return None
         return StoredModel(row.id, row.created_at, row.examples, bytes(row.model), row.report)
 
+    def judged_stories(self, *, since: datetime | None, rules: str) -> list[tuple[Story, bool]]:
+        """Stored stories (as ``stories`` gives them), each with whether it carries the sectors
+        judged under the rules of fingerprint ``rules`` (then filled in) or needs judging."""
+        query = (
+            story_query()
+            .add_columns(stories.c.judged_rules, stories.c.judged)
+            .order_by(stories.c.published.desc(), stories.c.id)
+        )
+        if since is not None:
+            query = query.where(stories.c.published >= since)
+        out = []
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                if row.judged_rules == rules and row.judged:
+                    out.append((story_of(row, *json.loads(row.judged)), True))
+                else:
+                    out.append((story_of(row), False))
+        return out
+
+    def save_judged(
+        self, judged: Mapping[str, tuple[Sequence[str], Sequence[float]]], *, rules: str
+    ) -> None:
+        """Keep each story's sectors and confidence under the rules' fingerprint."""
+        rows = [
+            {"story": key, "rules": rules, "judged": json.dumps([list(s), list(c)])}
+            for key, (s, c) in judged.items()
+        ]
+        self._update_stories(rows, judged_rules=bindparam("rules"), judged=bindparam("judged"))
+
+    def save_clusters(self, clusters: Mapping[str, str]) -> None:
+        """Keep the cluster id of each story (story id → cluster id)."""
+        rows = [{"story": key, "cluster": value} for key, value in clusters.items()]
+        self._update_stories(rows, cluster_id=bindparam("cluster"))
+
+    def _update_stories(self, rows: list[dict[str, Any]], **values: Any) -> None:
+        if not rows:
+            return
+        statement = update(stories).where(stories.c.id == bindparam("story")).values(**values)
+        with self.engine.begin() as conn:
+            for start in range(0, len(rows), 5000):
+                conn.execute(statement, rows[start : start + 5000])
+
     def story(self, story_id: str) -> Story | None:
         """One stored story by its id, as ``Store.stories`` gives it."""
         with self.engine.connect() as conn:
@@ -147,12 +197,13 @@ def story_query() -> Select[Any]:
         stories.c.published,
         stories.c.language,
         stories.c.page_teaser,
+        stories.c.cluster_id,
         feeds.c.name,
         feeds.c.url.label("feed_url"),
     ).join(feeds, feeds.c.id == stories.c.feed_id)
 
 
-def story_of(row: Any) -> Story:
+def story_of(row: Any, sectors: Sequence[str] = (), confidence: Sequence[float] = ()) -> Story:
     """A story from a ``story_query`` row: the article page's lead replaces a thin teaser."""
     return Story(
         id=row.id,
@@ -162,5 +213,8 @@ def story_of(row: Any) -> Story:
         source=row.name,
         published=row.published,
         feed_url=row.feed_url,
+        sectors=tuple(sectors),
+        confidence=tuple(confidence),
         language=row.language or "",
+        cluster=row.cluster_id or "",
     )

@@ -22,6 +22,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     update,
 )
@@ -290,11 +291,18 @@ class LedgerQueries:
         return int(result.rowcount or 0)
 
     def release_claim(self, claim: str) -> None:
-        """Give a claimed batch back untouched (the send stopped before sending it)."""
+        """Give back, untouched, the rows still claimed by ``claim`` or by its batches
+        (``claim:1``, ``claim:2``, ...): the send stopped before sending them."""
         with self.engine.begin() as conn:
             conn.execute(
                 update(deliveries)
-                .where(deliveries.c.claim == claim, deliveries.c.status == "claimed")
+                .where(
+                    or_(
+                        deliveries.c.claim == claim,
+                        deliveries.c.claim.startswith(f"{claim}:", autoescape=True),
+                    ),
+                    deliveries.c.status == "claimed",
+                )
                 .values(status="pending", claim=None, claimed_at=None)
             )
 

@@ -26,6 +26,7 @@ def edition_to_json(edition: Edition) -> str:
             "confidence": list(s.confidence),
             "language": s.language,
             "storylines": list(s.storylines),
+            "cluster": s.cluster,
         }
 
     return json.dumps(
@@ -69,6 +70,7 @@ def edition_from_json(text: str) -> Edition:
             confidence=tuple(d.get("confidence", ())),
             language=d.get("language", ""),
             storylines=tuple(d.get("storylines", ())),
+            cluster=d.get("cluster", ""),
         )
 
     return Edition(

@@ -292,6 +292,9 @@ class Store(LedgerQueries, ConsentQueries, LockQueries, CurationQueries, QueueQu
                         url=story.url,
                         updated=now,
                         language=None,  # judged again from the new text
+                        judged_rules=None,  # and its sectors
+                        judged=None,
+                        cluster_id=None,  # and compared with the others again
                     )
                 )
                 changed += 1

@@ -82,6 +82,12 @@ stories = Table(
     Column("page_fetched_at", UTCDateTime(), nullable=True),  # the one fetch of its article page
     Column("page_teaser", Text, nullable=True),  # the lead taken from that page
     Column("page_error", Text, nullable=True),  # why no lead came from it
+    # derived once and kept, so a build does not redo them: the sectors the rules (and model)
+    # gave it, JSON [sectors, confidence], under the fingerprint of those rules; and the id of
+    # the cluster of same-news stories it belongs to (that cluster's smallest story id)
+    Column("judged_rules", String(16), nullable=True),
+    Column("judged", Text, nullable=True),
+    Column("cluster_id", String(32), nullable=True),
     Index("ix_stories_published", "published"),
     Index("ix_stories_url", "url"),
     Index("ix_stories_feed_published", "feed_id", "published"),
