@@ -23,13 +23,8 @@ from newsletter import delivery, pipeline
 from newsletter.cli import State, _now, _parse_slugs, _print_collect, cli, pass_state
 from newsletter.errors import NewsletterError
 from newsletter.mailers import make_mailer
-from newsletter.subscriptions import (
-    add_subscriber,
-    erase_person,
-    export_csv,
-    import_csv,
-    normalise_email,
-)
+from newsletter.roster import export_csv, import_csv
+from newsletter.subscriptions import add_subscriber, erase_person, normalise_email
 
 
 @cli.command()
@@ -102,8 +97,10 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
 
 
 @contextlib.contextmanager
-def _progress_bar(console: Console) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar on a terminal (None elsewhere), as the send's progress callback."""
+def _progress_bar(
+    console: Console, what: str = "Sending"
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on a terminal (None elsewhere), as a (done, total) progress callback."""
     if not console.is_terminal:
         yield None
         return
@@ -114,7 +111,7 @@ def _progress_bar(console: Console) -> Iterator[Callable[[int, int], None] | Non
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console) as bar:
-        task = bar.add_task("Sending", total=None)
+        task = bar.add_task(what, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
@@ -215,7 +212,10 @@ def subscribers_import(state: State, csv_file: Path) -> None:
     config = state.config
     store = state.store()
     try:
-        report = import_csv(store, csv_file, known_sectors=config.sector_slugs, now=_now())
+        with _progress_bar(state.console, "Importing (bytes)") as progress:
+            report = import_csv(
+                store, csv_file, known_sectors=config.sector_slugs, now=_now(), progress=progress
+            )
     finally:
         store.close()
     console = state.console

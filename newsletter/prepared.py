@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -85,9 +86,19 @@ def _judge(config: Config, store: Store, stories: Sequence[Story]) -> list[Story
 def clustered(store: Store, stories: Sequence[Story]) -> list[Story]:
     """The stories in a sector, with their clusters found (new ones only) and kept."""
     on_topic = [s for s in stories if s.sectors]
-    if all(s.cluster for s in on_topic):
+    new = sum(1 for s in on_topic if not s.cluster)
+    if not new:
         return list(stories)
-    changed = cluster.cluster_ids(cluster.cluster(on_topic))
+    started = time.perf_counter()
+    groups = cluster.cluster(on_topic)
+    logger.info(
+        "clustered %d stories (%d of them new) into %d in %.2f s",
+        len(on_topic),
+        new,
+        len(groups),
+        time.perf_counter() - started,
+    )
+    changed = cluster.cluster_ids(groups)
     store.save_clusters(changed)
     return [
         dataclasses.replace(s, cluster=changed[s.id]) if s.id in changed else s for s in stories

@@ -1,18 +1,14 @@
 """The subscriber life cycle: sign-up with double opt-in, confirm, preferences, unsubscribe,
-erasure, and CSV import and export. Every change is recorded as a consent event.
+erasure. Every change is recorded as a consent event. (CSV import and export: ``roster``.)
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
+import functools
+import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from pathlib import Path
-from typing import TextIO
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -22,17 +18,12 @@ from newsletter.mailers import Mailer, reader_values
 from newsletter.models import Recipient, RenderedEmail, Subscriber, SubscriberStatus
 from newsletter.render import make_environment
 from newsletter.store import Store
-from newsletter.store.consent import email_hash
 from newsletter.text import decoded
 
 MAX_NAME = 200
 MAX_EMAIL = 254
 CONFIRMATION_INTERVAL = timedelta(hours=1)
 CONFIRMATION = "confirmation"  # the kind of queued email
-
-
-MAX_CELL = 1_000  # a CSV field longer than this is refused (an address is at most 254)
-FORMULA_STARTS = frozenset("=+-@\t\r")  # cells a spreadsheet would run as a formula
 
 
 def consent_wording(publication: str) -> str:
@@ -44,11 +35,21 @@ def consent_wording(publication: str) -> str:
 
 
 def normalise_email(address: str) -> str:
-    """The address checked for syntax only (no DNS) and normalised, or ``SubscriberError``."""
+    """The address checked for syntax only (no DNS) and normalised, or ``SubscriberError``.
+
+    A plain address (letters, digits, ``_+-`` and single dots before the @) has only its domain
+    checked by email-validator, once per domain; any other goes through email-validator whole.
+    Both give the same answer (``tests/test_subscribers.py`` compares them).
+    """
     if len(address) > MAX_EMAIL:
         raise SubscriberError(
             f"an address is at most {MAX_EMAIL} characters", hint="Check the address."
         )
+    plain = _PLAIN.match(address.strip().lower())
+    if plain is not None and len(plain["local"]) <= 64:
+        domain = _checked_domain(plain["domain"])
+        if domain is not None:
+            return f"{plain['local']}@{domain}"
     try:
         checked = validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
@@ -66,14 +67,31 @@ def normalise_email(address: str) -> str:
     return (checked.ascii_email or checked.normalized).lower()
 
 
+_PLAIN = re.compile(r"(?P<local>[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*)@(?P<domain>[^@\s]+)\Z")
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_domain(domain: str) -> str | None:
+    """A domain as email-validator normalises it, or None when it refuses it (then the whole
+    address goes through email-validator, for its message)."""
+    try:
+        checked = validate_email(f"a@{domain}", check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        return None
+    return str(checked.ascii_domain or checked.domain).lower()
+
+
 def clean_name(name: str) -> str:
     shown = decoded(name)  # an RFC 2047 encoded-word may hide a line break
-    if "\r" in shown or "\n" in shown:
-        raise SubscriberError(
-            "a name cannot contain line breaks", hint="Give the name on one line."
-        )
-    if any(not c.isprintable() and not c.isspace() for c in shown) or "\x00" in shown:
-        raise SubscriberError("a name cannot contain control characters", hint="Give a plain name.")
+    if not shown.isprintable():  # (the usual name is, and skips the character-by-character look)
+        if "\r" in shown or "\n" in shown:
+            raise SubscriberError(
+                "a name cannot contain line breaks", hint="Give the name on one line."
+            )
+        if any(not c.isprintable() and not c.isspace() for c in shown) or "\x00" in shown:
+            raise SubscriberError(
+                "a name cannot contain control characters", hint="Give a plain name."
+            )
     if "<" in name or ">" in name:
         raise SubscriberError("a name cannot contain < or >", hint="Give a plain name.")
     name = " ".join(name.split())
@@ -309,122 +327,3 @@ def erase_person(config: Config, store: Store, address: str, *, now: datetime) -
         for copy in config.outbox_dir.glob(f"*/{reader_id:08d}*.eml"):
             copy.unlink(missing_ok=True)
     return True
-
-
-# --- import and export --------------------------------------------------------------------------
-
-
-@dataclass
-class ImportReport:
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
-    skipped: list[tuple[int, str]] = field(default_factory=list)  # suppressed or unsubscribed
-
-
-def import_csv(
-    store: Store, path: Path, *, known_sectors: Sequence[str], now: datetime
-) -> ImportReport:
-    """Import ``email,name,sectors`` rows (UTF-8, with or without BOM; sectors split by ``;``
-    or spaces). Known readers are updated, never duplicated; nobody who unsubscribed or was
-    erased comes back; every bad line is reported with its number and reason.
-    """
-    report = ImportReport()
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SubscriberError(
-            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
-            hint="Save the file as UTF-8 CSV.",
-        ) from None
-    known = store.subscriber_index()
-    suppressed = store.suppressed_hashes()
-    known_set = set(known_sectors)
-    new: dict[str, dict[str, object]] = {}
-    changed: list[dict[str, object]] = []
-    seen: set[str] = set()
-    reader = csv.reader(io.StringIO(text))
-    first = True
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:  # a field past csv's own limit, a stray quote, a NUL...
-            report.rejected.append((reader.line_num, f"not a readable CSV line ({exc})"))
-            continue
-        number = reader.line_num
-        if not row or all(not cell.strip() for cell in row):
-            continue
-        if first and row[0].strip().lower() in {"email", "e-mail", "address"}:
-            first = False
-            continue  # the header
-        first = False
-        try:
-            if any(len(cell) > MAX_CELL for cell in row):
-                raise SubscriberError(f"a field is longer than {MAX_CELL:,} characters")
-            email = normalise_email(row[0])
-            name = clean_name(row[1] if len(row) > 1 else "")
-            raw = (row[2] if len(row) > 2 else "").replace(";", " ").replace(",", " ").split()
-            unknown = [s for s in raw if s not in known_set]
-            if unknown:
-                raise SubscriberError(f"unknown sector {unknown[0]!r}")
-            sectors = json.dumps(list(dict.fromkeys(raw)))
-        except SubscriberError as exc:
-            report.rejected.append((number, exc.message))
-            continue
-        if email in seen:
-            report.rejected.append((number, f"{email} appears twice in the file"))
-            continue
-        seen.add(email)
-        if store.address_key(email) in suppressed or email_hash(email) in suppressed:
-            report.skipped.append((number, f"{email} was erased; it is never imported again"))
-            continue
-        if email in known:
-            row_id, old_name, old_sectors, status = known[email]
-            if status == "unsubscribed":
-                report.skipped.append((number, f"{email} unsubscribed; not re-subscribed"))
-            elif (old_name, old_sectors) == (name, sectors):
-                report.unchanged += 1
-            else:
-                changed.append(
-                    {"row_id": row_id, "name": name, "sectors": sectors, "updated_at": now}
-                )
-                known[email] = (row_id, name, sectors, status)
-            continue
-        new[email] = {
-            "email": email,
-            "name": name,
-            "sectors": sectors,
-            "status": "confirmed",
-            "token": new_token(),
-            "created_at": now,
-            "updated_at": now,
-        }
-    store.bulk_import(list(new.values()), changed)
-    report.added, report.updated = len(new), len(changed)
-    if new:
-        index = store.subscriber_index()
-        imported = [
-            Subscriber(index[e][0], e, str(v["name"]), (), "confirmed") for e, v in new.items()
-        ]
-        store.add_events(
-            ((s, "import", {}) for s in imported), now=now, source=f"import {path.name}"
-        )
-    return report
-
-
-def export_csv(store: Store, out: TextIO, *, status: str | None = None) -> int:
-    """Write ``email,name,sectors,status`` rows; returns how many."""
-    writer = csv.writer(out)
-    writer.writerow(["email", "name", "sectors", "status"])
-    readers = store.subscriber_list(status=status)
-    for r in readers:
-        writer.writerow([_cell(r.email), _cell(r.name), " ".join(r.sectors), r.status])
-    return len(readers)
-
-
-def _cell(value: str) -> str:
-    """A cell a spreadsheet shows as text: one starting like a formula gets a leading '."""
-    return "'" + value if value[:1] in FORMULA_STARTS else value

@@ -169,7 +169,7 @@ def test_a_feed_url_without_a_host_is_refused_when_the_config_loads(tmp_path: Pa
 def test_import_rejects_bad_lines_by_number_and_imports_the_rest(tmp_path: Path) -> None:
     import io
 
-    from newsletter.subscriptions import export_csv, import_csv
+    from newsletter.roster import export_csv, import_csv
 
     config = make_config(tmp_path)
     store = Store.open(config.database_url)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
+from email_validator import EmailNotValidError, validate_email
 
 from newsletter.cli import cli
 from newsletter.config import load_config
+from newsletter.errors import SubscriberError
+from newsletter.roster import export_csv, import_csv
 from newsletter.store import Store
+from newsletter.subscriptions import normalise_email
 from tests.conftest import NOW, write_config
 
 ENV = {"NEWSLETTER_NOW": NOW.isoformat()}
@@ -122,3 +128,93 @@ def test_erasure_leaves_only_a_keyed_hash(tmp_path: Path) -> None:
     assert all(guess not in row and hashes[0] not in row for row in events)
     assert not any("ana" in str(row).lower() for row in events)
     assert (tmp_path / "privacy.key").is_file()
+
+
+def test_import_and_export_stream_in_chunks(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, {}))
+    store = Store.open(config.database_url)
+    path = tmp_path / "many.csv"
+    lines = ["email,name,sectors"]
+    lines += [f"r{n:03d}@example.com,Reader {n},oil-gas" for n in range(40)]
+    lines += ["r002@example.com,Again,oil-gas", "bad-address,No,oil-gas"]  # far from the first
+    lines += [f"r{n:03d}@example.com,Reader {n},evs-battery" for n in range(40, 50)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    seen: list[tuple[int, int]] = []
+    report = import_csv(
+        store,
+        path,
+        known_sectors=config.sector_slugs,
+        now=NOW,
+        progress=lambda done, total: seen.append((done, total)),
+        chunk_rows=7,
+    )
+    assert report.added == 50 and not report.updated
+    assert [n for n, _ in report.rejected] == [42, 43]
+    assert "appears twice in the file" in report.rejected[0][1]
+    assert len(seen) >= 7 and seen[-1][0] == seen[-1][1] == path.stat().st_size
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    again = import_csv(store, path, known_sectors=config.sector_slugs, now=NOW, chunk_rows=4)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 50)
+    out = io.StringIO()
+    assert export_csv(store, out, page=6) == 50
+    exported = out.getvalue().splitlines()
+    assert exported[0] == "email,name,sectors,status" and len(exported) == 51
+    assert len(set(exported)) == 51 and exported[3] == "r002@example.com,Reader 2,oil-gas,confirmed"
+
+
+def test_a_file_that_is_not_utf8_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, {}))
+    store = Store.open(config.database_url)
+    path = tmp_path / "latin1.csv"
+    body = "".join(f"r{n}@example.com,Reader {n},\n" for n in range(100)) + "z@example.com,Zoë,\n"
+    path.write_bytes(body.encode("latin-1"))
+    with pytest.raises(SubscriberError, match=r"not UTF-8 text .* at byte \d+"):
+        import_csv(store, path, known_sectors=config.sector_slugs, now=NOW, chunk_rows=10)
+    assert list(store.iter_subscribers()) == []
+
+
+def _validator_says(address: str) -> str | None:
+    try:
+        checked = validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        return None
+    return (checked.ascii_email or checked.normalized).lower()
+
+
+def test_the_fast_path_for_plain_addresses_agrees_with_email_validator() -> None:
+    local = "a" * 64
+    addresses = [
+        "Ana@Example.COM",
+        " ana.b+news@example.co.uk ",
+        "a..b@example.com",
+        ".ab@example.com",
+        "ab.@example.com",
+        "a_b-c@sub.example.org",
+        f"{local}@example.com",
+        f"{local}b@example.com",
+        f"{local[:40]}.{local[:30]}@example.com",
+        "ana@localhost",
+        "ana@example",
+        "ana@-example.com",
+        "ana@exa_mple.com",
+        "ana@example.com.",
+        "ana@[127.0.0.1]",
+        "ana@bücher.de",
+        "ana@xn--bcher-kva.de",
+        "ana@example.invalid",
+        "ana@example.local",
+        "ana@123.com",
+        "ana@example.c",
+        f"ana@{'d' * 64}.com",
+        f"ana@{'d' * 63}.com",
+        "ana@ex ample.com",
+        "ana@@example.com",
+        '"ana"@example.com',
+    ]
+    for address in addresses:
+        expected = _validator_says(address)
+        try:
+            got: str | None = normalise_email(address)
+        except SubscriberError:
+            got = None
+        assert got == expected, address

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.models import Subscriber
@@ -30,7 +30,7 @@ def email_hash(email: str) -> str:
 def keyed_hash(key: bytes, email: str) -> str:
     """The suppression key of an address: HMAC-SHA256 under the publication's secret, so the
     list cannot be reversed by hashing guessed addresses."""
-    return hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key, email.strip().lower().encode(), "sha256").hex()
 
 
 class ConsentQueries:
@@ -202,11 +202,30 @@ class ConsentQueries:
         self,
         new: Sequence[Mapping[str, Any]],
         changed: Sequence[Mapping[str, Any]],
+        *,
+        event: tuple[datetime, str] | None = None,
     ) -> None:
-        """Insert new readers and update known ones, each in one executemany."""
+        """Insert new readers and update known ones, in one transaction; with ``event`` (when,
+        source), each new reader's "import" consent event goes in the same transaction."""
         with self.engine.begin() as conn:
             if new:
-                conn.execute(insert(subscribers), list(new))
+                _insert_many(conn, subscribers, new)
+                if event is not None:
+                    at, source = event
+                    ids = _ids_of(conn, [str(row["email"]) for row in new])
+                    events = [
+                        {
+                            "subscriber_id": ids[str(row["email"])],
+                            "email_hash": self.address_key(str(row["email"])),
+                            "kind": "import",
+                            "at": at,
+                            "source": source[:200],
+                            "wording": "",
+                            "details": "{}",
+                        }
+                        for row in new
+                    ]
+                    _insert_many(conn, subscriber_events, events)
             if changed:
                 conn.execute(
                     update(subscribers)
@@ -219,19 +238,78 @@ class ConsentQueries:
                     list(changed),
                 )
 
-    def subscriber_index(self) -> dict[str, tuple[int, str, str, str]]:
-        """email → (id, name, sectors JSON, status), for imports."""
+    def subscriber_index(self, emails: Sequence[str]) -> dict[str, tuple[int, str, str, str]]:
+        """email → (id, name, sectors JSON, status) of the known readers among ``emails``."""
+        columns = (
+            subscribers.c.email,
+            subscribers.c.id,
+            subscribers.c.name,
+            subscribers.c.sectors,
+            subscribers.c.status,
+        )
+        out = {}
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    subscribers.c.email,
-                    subscribers.c.id,
-                    subscribers.c.name,
-                    subscribers.c.sectors,
-                    subscribers.c.status,
+            for start in range(0, len(emails), 5000):
+                part = list(emails[start : start + 5000])
+                query = select(*columns).where(subscribers.c.email.in_(part))
+                out.update(
+                    {r.email: (r.id, r.name, r.sectors, r.status) for r in conn.execute(query)}
                 )
-            ).all()
-        return {r.email: (r.id, r.name, r.sectors, r.status) for r in rows}
+        return out
+
+    def iter_subscribers(
+        self, *, status: str | None = None, page: int = 5000
+    ) -> Iterator[Subscriber]:
+        """Every reader in id order, read from the store a page at a time."""
+        after = 0
+        while True:
+            query = select(subscribers).where(subscribers.c.id > after)
+            if status is not None:
+                query = query.where(subscribers.c.status == status)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query.order_by(subscribers.c.id).limit(page)).all()
+            if not rows:
+                return
+            for row in rows:
+                yield _subscriber(row)
+            after = rows[-1].id
+
+
+def _insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Many rows in one executemany, each value converted once per distinct value (a chunk's
+    rows share their times): SQLAlchemy's per-row parameter handling costs more than SQLite's
+    own insert at a million rows."""
+    names = list(rows[0])
+    compiled = insert(table).values({n: bindparam(n) for n in names}).compile(dialect=conn.dialect)
+    converters = {n: table.c[n].type.bind_processor(conn.dialect) for n in names}
+    done: dict[tuple[str, Any], Any] = {}
+
+    def native(name: str, value: Any) -> Any:
+        convert = converters[name]
+        if convert is None or value is None:
+            return value
+        if isinstance(value, datetime):  # the same time on every row: convert it once
+            key = (name, value)
+            if key not in done:
+                done[key] = convert(value)
+            return done[key]
+        return convert(value)
+
+    if compiled.positional:
+        order = compiled.positiontup or names
+        params: list[Any] = [tuple(native(n, row[n]) for n in order) for row in rows]
+    else:
+        params = [{n: native(n, row[n]) for n in names} for row in rows]
+    conn.exec_driver_sql(str(compiled), params)
+
+
+def _ids_of(conn: Connection, emails: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for start in range(0, len(emails), 5000):
+        part = list(emails[start : start + 5000])
+        query = select(subscribers.c.email, subscribers.c.id).where(subscribers.c.email.in_(part))
+        out.update({row.email: row.id for row in conn.execute(query)})
+    return out
 
 
 class LockQueries:
