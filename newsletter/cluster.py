@@ -199,17 +199,18 @@ class _Words:
     def __init__(self) -> None:
         self._forms: dict[str, str] = {}
 
-    def content(self, words: Iterable[str]) -> frozenset[str]:
+    def content(self, words: Sequence[str]) -> frozenset[str]:
         forms = self._forms
-        out = set()
-        for word in words:
-            form = forms.get(word)
-            if form is None:
-                form = "" if word in STOPWORDS or word.isdigit() else _plural(word)
-                forms[word] = form
-            if form:
-                out.add(form)
-        return frozenset(out)
+        try:
+            found = {forms[word] for word in words}
+        except KeyError:
+            for word in words:
+                if word not in forms:
+                    stop = word in STOPWORDS or word.isdigit()
+                    forms[word] = "" if stop else _plural(word)
+            found = {forms[word] for word in words}
+        found.discard("")
+        return frozenset(found)
 
     def doc(self, story: Story) -> _Doc:
         headline = tokens(story.title)
@@ -219,7 +220,7 @@ class _Words:
             title=title,
             # the lead's words (a long teaser is cut first: 40 words fit in far fewer characters)
             text=title | self.content(tokens(story.summary[:_LEAD_CHARS])[:_LEAD_WORDS]),
-            numbers=tuple(sorted(w for w in headline if w.isdigit())),
+            numbers=tuple(sorted(filter(str.isdigit, headline))),
             words=len(headline),
         )
 
@@ -376,42 +377,67 @@ def storylines(titles: Sequence[str]) -> list[tuple[int, ...]]:
 
 
 def _headline_candidates(docs: Sequence[_Doc], rarity: _Rarity) -> set[tuple[int, int]]:
-    """Pairs that may have near-identical headlines: the same key, or enough rare words shared.
+    """Pairs that may have near-identical headlines: the same key, or enough words shared.
 
     Near-identical headlines carry the same numbers, so only headlines with the same numbers
-    are compared (blocking). Within a block, each headline's words are ordered rarest first;
-    two sets with Jaccard similarity of at least 1/2 share a word among the first
-    ``n - ceil(n / 2) + 1`` of each (prefix filtering), and a pair whose shared words so far,
-    plus the words left after the latest shared one, cannot reach that similarity is dropped
-    (positional filtering, as in PPJoin). No pair that could pass ``same_headline`` is missed.
+    are compared (blocking). Within a block this is PPJoin: each headline's words are ordered
+    rarest first, headlines are taken from the fewest words to the most, and two word sets with
+    Jaccard similarity of at least 1/2 must share a word among the first ``n - ceil(n / 2) + 1``
+    words of the longer one (the probe) and the first ``m - ceil(2m / 3) + 1`` of the shorter
+    (the index); a pair whose shared words so far, plus the words left after the latest shared
+    one, cannot reach that similarity is dropped (positional filtering), and the rest are
+    checked exactly. No pair that could pass ``same_headline`` is missed.
     """
     pairs: set[tuple[int, int]] = set()
     by_key: dict[str, int] = {}
-    postings: defaultdict[tuple[tuple[str, ...], str], list[tuple[int, int, int]]]
-    postings = defaultdict(list)
-    t = _HEADLINE_JACCARD
-    # every word's place in one order, rarest first (the same order for every headline)
-    words = sorted(rarity.df, key=lambda w: (rarity.df[w], w))
-    rank = {w: n for n, w in enumerate(words)}
     for i, doc in enumerate(docs):
         j = by_key.setdefault(doc.key, i)
         if j != i:
             pairs.add((j, i))
+    t = _HEADLINE_JACCARD
+    # every word's place in one order, rarest first (the same order for every headline); a
+    # posting is keyed by block and word as one integer, cheaper to hash than a tuple
+    words = sorted(rarity.df, key=lambda w: (rarity.df[w], w))
+    rank = {w: n for n, w in enumerate(words)}
+    blocks: dict[tuple[str, ...], int] = {}
+    postings: dict[int, list[tuple[int, int, int]]] = {}
+    needs: dict[int, int] = {}  # shared words two headlines of n + m words need in all
+    order = sorted(
+        (i for i, d in enumerate(docs) if d.words >= _MIN_FUZZY_WORDS and d.title),
+        key=lambda i: (len(docs[i].title), i),
+    )
+    for i in order:
+        doc = docs[i]
         n = len(doc.title)
-        if doc.words < _MIN_FUZZY_WORDS or not n:
-            continue
-        ordered = sorted(doc.title, key=rank.__getitem__)
+        base = blocks.setdefault(doc.numbers, len(blocks)) * len(words)
+        ordered = sorted(map(rank.__getitem__, doc.title))
+        indexed = n - math.ceil(2 * t * n / (1 + t) - 1e-9) + 1
         overlap: dict[int, int] = {}  # shared words so far; -1 once the pair cannot make it
-        for p, word in enumerate(ordered[: n - math.ceil(n * t) + 1]):
-            posting = postings[doc.numbers, word]
-            for j, q, m in posting:
-                have = overlap.get(j, 0)
-                if have < 0:
-                    continue
-                need = math.ceil(t * (n + m) / (1 + t) - 1e-9)
-                overlap[j] = have + 1 if have + 1 + min(n - p - 1, m - q - 1) >= need else -1
-            posting.append((i, p, n))
-        pairs.update((j, i) for j, shared in overlap.items() if shared > 0)
+        for p in range(n - math.ceil(n * t - 1e-9) + 1):
+            key = base + ordered[p]
+            posting = postings.get(key)
+            if posting is not None:
+                left = n - p - 1  # this headline's words after this one
+                for j, q, m in posting:
+                    have = overlap.get(j, 0)
+                    if have < 0:
+                        continue
+                    need = needs.get(n + m)
+                    if need is None:
+                        need = needs[n + m] = math.ceil(t * (n + m) / (1 + t) - 1e-9)
+                    rest = m - q - 1 if m - q - 1 < left else left
+                    overlap[j] = have + 1 if have + 1 + rest >= need else -1
+            if p < indexed:
+                if posting is None:
+                    postings[key] = [(i, p, n)]
+                else:
+                    posting.append((i, p, n))
+        title = doc.title
+        for j, shared in overlap.items():  # the exact share of words, before any pair is kept
+            if shared > 0:
+                other = docs[j].title
+                if len(title & other) >= needs[n + len(other)]:
+                    pairs.add((j, i) if j < i else (i, j))
     return pairs
 
 
@@ -421,16 +447,16 @@ def _rare_candidates(docs: Sequence[_Doc], rarity: _Rarity) -> set[tuple[int, in
     Every word ``same_event`` counts is in both stories' text, so a pair with fewer than two
     rare words in common cannot be the same event, and is never looked at.
     """
+    rare = frozenset(w for w in rarity.df if rarity.rare(w))
     by_text: defaultdict[str, list[int]] = defaultdict(list)
     pairs: set[tuple[int, int]] = set()
     for i, doc in enumerate(docs):
         counts: defaultdict[int, int] = defaultdict(int)
-        for word in doc.text:
-            if rarity.rare(word):
-                posting = by_text[word]
-                for j in posting:
-                    counts[j] += 1
-                posting.append(i)
+        for word in doc.text & rare:
+            posting = by_text[word]
+            for j in posting:
+                counts[j] += 1
+            posting.append(i)
         pairs.update((j, i) for j, n in counts.items() if n >= 2)
     return pairs
 

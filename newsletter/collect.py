@@ -12,13 +12,15 @@ each answer as it arrives. One broken feed never stops the others: its error com
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import ssl
+import sys
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -32,7 +34,7 @@ import httpx
 from newsletter import __version__
 from newsletter.errors import FeedError
 from newsletter.models import FeedSource, FeedState, Story
-from newsletter.parse import parse_feed
+from newsletter.parse import parse_job
 
 logger = logging.getLogger(__name__)
 
@@ -333,35 +335,48 @@ async def collect_feeds(
         seconds = time.perf_counter() - started
         return Collected(fetched, tuple(stories), tuple(warnings), error, seconds)
 
-    try:
-        tasks = [asyncio.ensure_future(one(feed)) for feed in feeds]
+    with light_workers():  # the workers start with the first jobs
         try:
-            for next_done in asyncio.as_completed(tasks):
-                yield await next_done
+            tasks = [asyncio.ensure_future(one(feed)) for feed in feeds]
+            try:
+                for next_done in asyncio.as_completed(tasks):
+                    yield await next_done
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await clients.aclose()
         finally:
-            for task in tasks:
-                task.cancel()
-            await clients.aclose()
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _parse_pool(workers: int) -> ProcessPoolExecutor | None:
     if workers <= 1:
         return None
-    # forkserver: workers start from a clean process, never from this threaded one.
+    # forkserver: workers start from a clean process, never from this threaded one, with only
+    # the parser loaded (see ``light_workers`` for the rest)
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["newsletter.parse"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
-def parse_job(
-    content: bytes, feed: FeedSource, headers: Mapping[str, str], now: datetime
-) -> tuple[list[Story], list[str], str | None]:
-    """``parse_feed`` for a worker process: errors come back as text, not as exceptions."""
+@contextlib.contextmanager
+def light_workers() -> Iterator[None]:
+    """While it lasts, new worker processes do not import this process's main module.
+
+    multiprocessing has each new worker import the parent's ``__main__`` first (for the
+    ``newsletter`` command: the whole CLI, with SQLAlchemy, Starlette and the rest) so that
+    functions defined there can be unpickled; parsing needs none of it: ``parse_job`` lives in
+    ``newsletter.parse``, which imports only feedparser, nh3 and our text helpers.
+    """
+    main = sys.modules.get("__main__")
+    saved = {k: getattr(main, k) for k in ("__spec__", "__file__") if hasattr(main, k)}
     try:
-        stories, warnings = parse_feed(content, feed, headers=headers, now=now)
-    except FeedError as exc:
-        return [], [], exc.message
-    return stories, warnings, None
+        if main is not None:
+            main.__spec__ = None
+            if "__file__" in saved:
+                del main.__file__
+        yield
+    finally:
+        for key, value in saved.items():
+            setattr(main, key, value)

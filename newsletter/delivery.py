@@ -85,6 +85,9 @@ class _Variants:
         self._settings = pipeline.render_settings(self.config)
         self._cache: dict[tuple[str, ...], RenderedEmail | None] = {}
         self._known = frozenset(self.config.sector_slugs)
+        self.rendered = 0  # variants rendered,
+        self.seconds = 0.0  # the time it took,
+        self.largest = 0  # and the largest HTML, in bytes
 
     def for_reader(self, subscriber: Subscriber) -> RenderedEmail | None:
         cached = self._cache.get(subscriber.sectors)
@@ -92,14 +95,28 @@ class _Variants:
             return cached
         chosen = tuple(s for s in subscriber.sectors if s in self._known)
         if chosen not in self._cache:
+            started = time.perf_counter()
             sections = digest.layout(self.edition, chosen)
-            self._cache[chosen] = (
+            email = (
                 render.render_email(self._env, self.edition, sections, settings=self._settings)
                 if sections
                 else None
             )
+            self.seconds += time.perf_counter() - started
+            if email is not None:
+                self.rendered += 1
+                self.largest = max(self.largest, len(email.html.encode()))
+            self._cache[chosen] = email
         self._cache[subscriber.sectors] = self._cache[chosen]
         return self._cache[chosen]
+
+    def log(self) -> None:
+        logger.info(
+            "rendered %d variants in %.2f s (largest HTML %.1f KB)",
+            self.rendered,
+            self.seconds,
+            self.largest / 1024,
+        )
 
 
 def frozen_edition(
@@ -175,6 +192,7 @@ def send_edition(
         stopped = sending.run(variants, size, should_stop)
     finally:
         sending.senders.close()
+    variants.log()
     counts = store.delivery_counts(edition_id)
     if not counts.get("pending") and not counts.get("claimed"):
         store.set_edition_status(edition_id, "sent", now=now())
@@ -384,6 +402,7 @@ def _dry_run(
             )
             sent += len(result.sent)
             failed += len(result.failed)
+    variants.log()
     return SendReport(day, sent, failed, skipped, 0, time.perf_counter() - started, dry_run=True)
 
 

@@ -148,3 +148,15 @@ def story_id(feed_url: str, *, guid: str, link: str, title: str, summary: str) -
     else:
         key = "text\n" + title + "\n" + summary
     return hashlib.sha256(f"{feed_url}\n{key}".encode()).hexdigest()[:16]
+
+
+def parse_job(
+    content: bytes, feed: FeedSource, headers: Mapping[str, str], now: datetime
+) -> tuple[list[Story], list[str], str | None]:
+    """``parse_feed`` for a worker process (this module is all it imports): errors come back
+    as text, not as exceptions."""
+    try:
+        stories, warnings = parse_feed(content, feed, headers=headers, now=now)
+    except FeedError as exc:
+        return [], [], exc.message
+    return stories, warnings, None

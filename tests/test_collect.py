@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import subprocess
+import sys
 import time
 import zlib
 from pathlib import Path
@@ -238,13 +240,15 @@ def test_old_stories_are_pruned(feed_server: FeedServer, tmp_path: Path, keep_da
 
 
 BROKEN_WORKERS = """
-import asyncio, os, sys
+import asyncio, multiprocessing, os, signal, sys, threading
 from datetime import datetime, UTC
 from newsletter.collect import collect_feeds
 from newsletter.models import FeedSource
 
-if __name__ == "__mp_main__":  # a parse worker: die as it starts, breaking the pool
-    os._exit(3)
+def kill_workers(stop):  # every parse worker is killed as soon as it exists
+    while not stop.is_set():
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGKILL)
 
 async def run():
     feeds = [FeedSource(f"F{i}", f"f{i}.xml", sys.argv[1]) for i in range(4)]
@@ -252,7 +256,10 @@ async def run():
         feeds, states={}, now=datetime.now(UTC), contact_url="x", parse_workers=2)]
 
 if __name__ == "__main__":
+    stop = threading.Event()
+    threading.Thread(target=kill_workers, args=(stop,), daemon=True).start()
     print(sorted(len(c.stories) for c in asyncio.run(run())))
+    stop.set()
 """
 
 
@@ -269,3 +276,39 @@ def test_parsing_goes_on_in_process_when_the_workers_die(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[4, 4, 4, 4]"
     assert "parse workers failed" in done.stderr
+
+
+_WORKER_SCRIPT = """
+import sys
+import newsletter.cli  # what the `newsletter` command has loaded when it collects
+from newsletter import collect
+
+def modules(light):
+    pool = collect._parse_pool(2)
+    try:
+        if light:
+            with collect.light_workers():
+                names = pool.submit(eval, "sorted(__import__('sys').modules)").result()
+        else:
+            names = pool.submit(eval, "sorted(__import__('sys').modules)").result()
+    finally:
+        pool.shutdown()
+    return names
+
+if __name__ == "__main__":
+    light = modules(True)
+    print("light", "newsletter.cli" in light, "newsletter.parse" in light, "sqlalchemy" in light)
+    print("plain", "newsletter.cli" in modules(False))
+"""
+
+
+def test_parse_workers_start_without_the_cli(tmp_path: Path) -> None:
+    script = tmp_path / "main.py"
+    script.write_text(_WORKER_SCRIPT, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split("\n")
+    assert lines[0] == "light False True False"  # the parser, and none of the CLI's load
+    assert lines[1] == "plain True"  # without the guard a worker imports the whole CLI
