@@ -25,16 +25,15 @@ the stories, not with their pairs, and the result is the one comparing every pai
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain, combinations
 
 from rapidfuzz import fuzz
 
+from newsletter.gcpause import paused_collector
 from newsletter.models import Story
 from newsletter.text import tokens
 
@@ -315,21 +314,8 @@ def cluster(stories: Sequence[Story]) -> list[tuple[Story, ...]]:
     stories of their cluster and are not compared with each other again; only pairs with at
     least one new story are. With no stored clusters the result is ``brute_force``'s.
     """
-    with _no_cycle_collection():
+    with paused_collector():
         return _cluster(stories)
-
-
-@contextlib.contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """The cycle collector paused: clustering makes hundreds of thousands of small sets and
-    tuples, none of them in a cycle, and the collector's passes over them cost a tenth of it."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _cluster(stories: Sequence[Story]) -> list[tuple[Story, ...]]:

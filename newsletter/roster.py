@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import TextIO
 
 import numpy as np
 
@@ -89,22 +89,6 @@ class _Seen:
         return out
 
 
-class _Counted(io.RawIOBase):
-    """A binary file that counts the bytes read from it (for the progress bar)."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw, self.count = raw, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self._raw.read(len(buffer))
-        buffer[: len(data)] = data
-        self.count += len(data)
-        return len(data)
-
-
 def _check_utf8(path: Path) -> None:
     """Refuse a file that is not UTF-8 before anything is written (a streaming pass)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -146,8 +130,8 @@ def import_csv(
     total = path.stat().st_size
     source = f"import {path.name}"
     with path.open("rb") as raw:
-        counted = _Counted(raw)
-        text = io.TextIOWrapper(io.BufferedReader(counted), encoding="utf-8-sig", newline="")
+        # the bytes read so far, for the progress bar (the text layer reads a little ahead)
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         chunk: list[_Row] = []
         for row in _rows(text, set(known_sectors), report):
             chunk.append(row)
@@ -155,7 +139,7 @@ def import_csv(
                 _import_chunk(store, chunk, report, seen, suppressed, now=now, source=source)
                 chunk = []
                 if progress is not None:
-                    progress(counted.count, total)
+                    progress(min(raw.tell(), total), total)
         _import_chunk(store, chunk, report, seen, suppressed, now=now, source=source)
     report.rejected.sort()
     report.skipped.sort()

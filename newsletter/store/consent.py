@@ -7,6 +7,7 @@ import hmac
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, update
@@ -276,30 +277,36 @@ class ConsentQueries:
 
 
 def _insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Many rows in one executemany, each value converted once per distinct value (a chunk's
-    rows share their times): SQLAlchemy's per-row parameter handling costs more than SQLite's
-    own insert at a million rows."""
+    """Many rows in one executemany, the values that need converting (times) converted once
+    per distinct value, since a chunk's rows share them: at a million rows SQLAlchemy's
+    per-row parameter handling costs more than the database's own insert."""
     names = list(rows[0])
     compiled = insert(table).values({n: bindparam(n) for n in names}).compile(dialect=conn.dialect)
-    converters = {n: table.c[n].type.bind_processor(conn.dialect) for n in names}
-    done: dict[tuple[str, Any], Any] = {}
+    order = list(compiled.positiontup or names) if compiled.positional else names
+    converters = [(k, table.c[n].type.bind_processor(conn.dialect)) for k, n in enumerate(order)]
+    to_convert = [(k, convert) for k, convert in converters if convert is not None]
+    # SQLite stores a time as the text its driver would make (isoformat with a space)
+    as_text = conn.dialect.name == "sqlite"
+    done: dict[Any, Any] = {}
 
-    def native(name: str, value: Any) -> Any:
-        convert = converters[name]
-        if convert is None or value is None:
-            return value
-        if isinstance(value, datetime):  # the same time on every row: convert it once
-            key = (name, value)
-            if key not in done:
-                done[key] = convert(value)
-            return done[key]
-        return convert(value)
+    def native(convert: Any, value: Any) -> Any:
+        if value is None:
+            return None
+        key = (convert, value)
+        if key not in done:
+            out = convert(value)
+            done[key] = out.isoformat(" ") if as_text and isinstance(out, datetime) else out
+        return done[key]
 
-    if compiled.positional:
-        order = compiled.positiontup or names
-        params: list[Any] = [tuple(native(n, row[n]) for n in order) for row in rows]
-    else:
-        params = [{n: native(n, row[n]) for n in names} for row in rows]
+    getter = itemgetter(*order)
+    params: list[Any] = []
+    for row in rows:
+        values = list(getter(row)) if len(order) > 1 else [getter(row)]
+        for k, convert in to_convert:
+            values[k] = native(convert, values[k])
+        params.append(
+            tuple(values) if compiled.positional else dict(zip(order, values, strict=True))
+        )
     conn.exec_driver_sql(str(compiled), params)
 
 
