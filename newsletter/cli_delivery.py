@@ -39,7 +39,7 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
     """Deliver the day's edition to every confirmed reader, exactly once each.
 
     Run it again after a crash or a failure: it finishes the edition without sending anyone a
-    second copy, except possibly the readers of the one batch that was in flight.
+    second copy, except possibly the readers of the requests that were in flight.
 
     Example: newsletter send --dry-run
     """
@@ -52,7 +52,7 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
     try:
         if collect and edition_day is None:
             _print_collect(console, pipeline.collect_all(config, store, now=_now()))
-        # SIGTERM or Ctrl-C: finish and record the request in flight, then stop (as `run` does)
+        # SIGTERM or Ctrl-C: finish and record the requests in flight, then stop (as `run` does)
         previous = {
             sig: signal.signal(sig, lambda *_: stop.set())
             for sig in (signal.SIGTERM, signal.SIGINT)
@@ -82,7 +82,7 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
     )
     if report.stopped:
         console.print(
-            "Stopped by a signal: the request in flight was finished and recorded, and nobody "
+            "Stopped by a signal: the requests in flight were finished and recorded, and nobody "
             "was sent twice. To finish the edition, run: newsletter send"
             + (f" --date {report.edition_date}" if edition_day else "")
         )
@@ -297,7 +297,7 @@ def serve(state: State, host: str, port: int) -> None:
 def run_scheduler(state: State) -> None:
     """Run the scheduler in the foreground: collect every N minutes, send daily at send_at.
 
-    Logs one line per job run. SIGTERM or Ctrl-C finishes the batch in flight and exits.
+    Logs one line per job run. SIGTERM or Ctrl-C finishes the requests in flight and exits.
     Only one scheduler may run per database.
 
     Example: newsletter --config /etc/newsletter/config.yaml run

@@ -167,7 +167,7 @@ def send_edition(
     """Deliver the edition of ``day`` (today by default) to every confirmed reader once.
 
     Failed deliveries stay failed (the edition counts as sent) until ``retry_failed``.
-    ``should_stop`` is asked between batches: a stop finishes and records the batch in flight.
+    ``should_stop`` is asked before each claim: a stop finishes and records the requests in flight.
     """
     started = time.perf_counter()
     day = day or pipeline.edition_date_for(config, now())

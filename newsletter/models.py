@@ -215,7 +215,7 @@ class SendReport:
     already_sent: int
     seconds: float
     dry_run: bool = False
-    stopped: bool = False  # a stop was asked for: the batch in flight was finished and recorded
+    stopped: bool = False  # a stop was asked for: the requests in flight were finished and recorded
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,8 @@ def load_stories(config: Config, store: Store, *, since: datetime | None = None)
         return [story for story, _ in rows]
     fresh = {story.id: story for story in _judge(config, store, todo)}
     store.save_judged({s.id: (s.sectors, s.confidence) for s in fresh.values()}, rules=rules)
-    logger.info("judged the sectors of %d stories (%d kept from before)", len(todo), len(rows))
+    kept = len(rows) - len(todo)
+    logger.info("judged the sectors of %d stories (%d kept from before)", len(todo), kept)
     return [fresh.get(story.id, story) for story, _ in rows]
 
 

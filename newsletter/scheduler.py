@@ -8,7 +8,7 @@ restart within ``schedule.misfire_grace_minutes``; past that it is skipped, with
 says how to send late. An edition left ``sending`` (the scheduler was killed mid-send, after
 APScheduler had already moved the job to the next day) is finished on start and on every
 collect tick, before anything else, within the same grace. One scheduler per database (a lock
-row with a heartbeat). SIGTERM and SIGINT finish the batch in flight, record it, and exit.
+row with a heartbeat). SIGTERM and SIGINT finish the requests in flight, record them, and exit.
 """
 
 from __future__ import annotations

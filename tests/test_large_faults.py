@@ -1,7 +1,7 @@
 """The large runs of issue 12, marked slow: `.ci/run` runs them after the quick suite.
 
 20,000 readers through the local SendGrid server: killed with SIGKILL at ten seeded random
-moments and resumed after each (nobody missed, duplicates at most the request in flight per
+moments and resumed after each (nobody missed, duplicates at most the requests in flight per
 kill), the same with SIGTERM (no duplicates), two unencodable readers among them (19,998
 delivered on the first run), and a 500 storm followed by --retry-failed."""
 
