@@ -367,6 +367,7 @@ def add_readers(database: str, count: int, *, seed: int = 3) -> int:
     """``count`` confirmed readers, spread evenly over every combination; returns how many."""
     from sqlalchemy import insert
 
+    from newsletter.models import SubscriberStatus
     from newsletter.store import Store
     from newsletter.store.tables import subscribers
 
@@ -381,7 +382,7 @@ def add_readers(database: str, count: int, *, seed: int = 3) -> int:
                 "email": f"reader{n:07d}@example.com",
                 "name": f"Reader {n}" if n % 3 else "",
                 "sectors": combos[rng.randrange(len(combos))],
-                "status": "confirmed",
+                "status": SubscriberStatus.CONFIRMED,
                 "token": secrets.token_urlsafe(24),
                 "created_at": now,
                 "updated_at": now,

@@ -18,6 +18,7 @@ calls in flight finish and be recorded, gives the rest back and stops the send.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -277,42 +278,48 @@ class _Sending:
         gone = ""  # why the mail server went away, when it did
         stopped = exhausted = False
         with ThreadPoolExecutor(self.senders.parallel, thread_name_prefix="send") as pool:
-            while True:
-                while not (fatal or gone or stopped) and len(in_flight) < self.senders.parallel:
-                    if not waiting:
-                        if exhausted:
-                            break
-                        if should_stop is not None and should_stop():
-                            logger.info("send stopped; `newsletter send` goes on from here")
-                            stopped = True
-                            break
-                        self.batches += 1
-                        batch = self.store.claim_batch(
-                            self.edition_id,
-                            claim=f"{self.claim}:{self.batches}",
-                            size=size,
-                            now=self.now(),
-                        )
-                        exhausted = not batch
-                        waiting.extend(self._jobs(variants, batch))
-                        continue
-                    job = waiting.popleft()
-                    future = pool.submit(self.senders.send, job, self.edition_id, self.day)
-                    in_flight[future] = job
-                if not in_flight:
-                    break
-                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    in_flight.pop(future)
-                    try:
-                        result = future.result()
-                    except DeliveryError as exc:
-                        fatal = fatal or exc
-                        continue
-                    # what the provider accepted is recorded at once, so it is never sent again
-                    self._record(sent=result.sent, failed=result.failed)
-                    if result.unsent:
-                        gone = gone or result.stop_reason
+            try:
+                while True:
+                    while not (fatal or gone or stopped) and len(in_flight) < self.senders.parallel:
+                        if not waiting:
+                            if exhausted:
+                                break
+                            if should_stop is not None and should_stop():
+                                logger.info("send stopped; `newsletter send` goes on from here")
+                                stopped = True
+                                break
+                            self.batches += 1
+                            batch = self.store.claim_batch(
+                                self.edition_id,
+                                claim=f"{self.claim}:{self.batches}",
+                                size=size,
+                                now=self.now(),
+                            )
+                            exhausted = not batch
+                            waiting.extend(self._jobs(variants, batch))
+                            continue
+                        job = waiting.popleft()
+                        future = pool.submit(self.senders.send, job, self.edition_id, self.day)
+                        in_flight[future] = job
+                    if not in_flight:
+                        break
+                    finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        in_flight.pop(future)
+                        try:
+                            result = future.result()
+                        except DeliveryError as exc:
+                            fatal = fatal or exc
+                            continue
+                        # what the provider accepted is recorded at once, so it is never sent again
+                        self._record(sent=result.sent, failed=result.failed)
+                        if result.unsent:
+                            gone = gone or result.stop_reason
+            except BaseException:
+                self._drain(in_flight)  # what the requests in flight did is kept,
+                with contextlib.suppress(Exception):  # and the rest goes back to the queue
+                    self.store.release_claim(self.claim)
+                raise
         if fatal or gone or waiting:
             self.store.release_claim(self.claim)  # unsent rows go back to the queue
         if fatal:
@@ -323,6 +330,16 @@ class _Sending:
                 hint="Everything it accepted is recorded; run `newsletter send` again to finish.",
             )
         return stopped
+
+    def _drain(self, in_flight: Mapping[Future[BatchResult], _Job]) -> None:
+        """After an unexpected error: wait for the calls in flight and record what they did,
+        so their readers are not sent again by the next run."""
+        for future in in_flight:
+            try:
+                result = future.result()
+                self._record(sent=result.sent, failed=result.failed)
+            except Exception:  # the first error is the one raised
+                logger.exception("a request in flight could not be recorded")
 
     def _jobs(self, variants: _Variants, batch: list[tuple[int, Subscriber]]) -> list[_Job]:
         """A batch's mailer calls, one per variant; readers with nothing to get are recorded."""

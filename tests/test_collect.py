@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
 import subprocess
 import sys
 import time
@@ -240,15 +241,10 @@ def test_old_stories_are_pruned(feed_server: FeedServer, tmp_path: Path, keep_da
 
 
 BROKEN_WORKERS = """
-import asyncio, multiprocessing, os, signal, sys, threading
+import asyncio, sys
 from datetime import datetime, UTC
 from newsletter.collect import collect_feeds
 from newsletter.models import FeedSource
-
-def kill_workers(stop):  # every parse worker is killed as soon as it exists
-    while not stop.is_set():
-        for child in multiprocessing.active_children():
-            os.kill(child.pid, signal.SIGKILL)
 
 async def run():
     feeds = [FeedSource(f"F{i}", f"f{i}.xml", sys.argv[1]) for i in range(4)]
@@ -256,10 +252,15 @@ async def run():
         feeds, states={}, now=datetime.now(UTC), contact_url="x", parse_workers=2)]
 
 if __name__ == "__main__":
-    stop = threading.Event()
-    threading.Thread(target=kill_workers, args=(stop,), daemon=True).start()
     print(sorted(len(c.stories) for c in asyncio.run(run())))
-    stop.set()
+"""
+
+# Loaded by every interpreter the test starts: in multiprocessing's helper processes (started
+# as `python -c ...`), each process forked from them (a parse worker) dies as it starts.
+DYING_FORKS = """
+import os, sys
+if sys.argv == ["-c"]:
+    os.register_at_fork(after_in_child=lambda: os._exit(3))
 """
 
 
@@ -270,8 +271,14 @@ def test_parsing_goes_on_in_process_when_the_workers_die(tmp_path: Path) -> None
     script = tmp_path / "broken_workers.py"
     script.write_text(BROKEN_WORKERS, encoding="utf-8")
     feed = ROOT / "examples/demo/feeds/charge-lane.xml"
+    (tmp_path / "sitecustomize.py").write_text(DYING_FORKS, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     done = subprocess.run(
-        [sys.executable, str(script), str(feed)], capture_output=True, text=True, timeout=60
+        [sys.executable, str(script), str(feed)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[4, 4, 4, 4]"

@@ -82,6 +82,7 @@ def test_twenty_thousand_readers_survive_ten_kills(
             lambda p=process, t=target: server.requests >= t or p.poll() is not None, timeout=120
         )
         if process.poll() is not None:
+            process.communicate(timeout=120)  # (closes its pipes)
             break  # the edition was finished before this kill
         process.send_signal(signum)
         process.communicate(timeout=120)

@@ -21,8 +21,9 @@ from click.testing import CliRunner
 from newsletter import delivery
 from newsletter.cli import cli
 from newsletter.config import Config, load_config
-from newsletter.errors import DeliveryError
+from newsletter.errors import DeliveryError, TemplateError
 from newsletter.mailers import make_mailer
+from newsletter.models import DeliveryStatus
 from newsletter.store import Store
 from newsletter.subscriptions import add_subscriber
 from tests.conftest import DEMO, NOW, ROOT, write_config
@@ -267,7 +268,7 @@ def test_requests_are_in_flight_together_and_each_reader_gets_one_copy(
     assert len(server.recipients) == 120 and set(server.recipients.values()) == {1}
     assert done[-1] == 120 and done == sorted(done)
     ref = store.edition_ref(NOW.date())
-    assert ref is not None and store.delivery_counts(ref[0]) == {"sent": 120}
+    assert ref is not None and store.delivery_counts(ref[0]) == {DeliveryStatus.SENT: 120}
 
 
 def test_a_refused_key_midway_lets_the_requests_in_flight_finish_and_gives_back_the_rest(
@@ -285,8 +286,10 @@ def test_a_refused_key_midway_lets_the_requests_in_flight_finish_and_gives_back_
     ref = store.edition_ref(NOW.date())
     assert ref is not None
     counts = store.delivery_counts(ref[0])
-    assert set(counts) == {"sent", "pending"} and sum(counts.values()) == 60  # none claimed
-    sent = {a for a, status, _ in store.deliveries_of(ref[0]) if status == "sent"}
+    assert set(counts) == {DeliveryStatus.SENT, DeliveryStatus.PENDING}  # none left claimed
+    assert sum(counts.values()) == 60
+    rows = store.deliveries_of(ref[0])
+    sent = {a for a, status, _ in rows if status == DeliveryStatus.SENT}
     assert len(sent) >= 10 and sent == set(server.recipients)  # what was accepted is recorded
     server.gather = None
     report = delivery.send_edition(config, store, make_mailer(config), now=clock)
@@ -345,3 +348,42 @@ def test_cli_send_and_subscribers(tmp_path: Path) -> None:
     assert "Sent a test copy to editor@example.com through outbox" in test.stdout
     copies = list((config.outbox_dir / "other").glob("*.eml"))
     assert any("Subject: [TEST]" in c.read_text() for c in copies)
+
+
+def test_an_error_mid_send_keeps_what_the_requests_in_flight_did(
+    tmp_path: Path, server: SendgridServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENDGRID_API_KEY", KEY)
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    builtin = (ROOT / "newsletter/templates/digest.txt.j2").read_text(encoding="utf-8")
+    # a publisher's template that breaks only for the Oil & Gas readers (an undefined name)
+    broken = '{% if sectors == ["Oil & Gas"] %}{{ no_such_value }}{% endif %}' + builtin
+    (templates / "digest.txt.j2").write_text(broken, encoding="utf-8")
+    settings: dict[str, object] = {
+        "backend": "sendgrid",
+        "batch_size": 5,
+        "sendgrid": {"api_host": server.url, "concurrency": 3},
+    }
+    config = load_config(
+        write_config(tmp_path, {"feeds": FEEDS, "delivery": settings, "templates": "templates"})
+    )
+    store = collected(config)
+    # the ledger is seeded by sector choice: the EV readers' batches go first
+    for n, sectors in enumerate([["evs-battery"]] * 40 + [["oil-gas"]] * 5):
+        add_subscriber(
+            store,
+            f"reader{n}@example.com",
+            sectors=sectors,
+            known_sectors=config.sector_slugs,
+            now=NOW,
+        )
+    server.delay = 0.3  # requests are in flight when the broken variant is met
+    with pytest.raises(TemplateError):
+        delivery.send_edition(config, store, make_mailer(config), now=clock)
+    ref = store.edition_ref(NOW.date())
+    assert ref is not None
+    sent = {a for a, status, _ in store.deliveries_of(ref[0]) if status == DeliveryStatus.SENT}
+    assert sent and sent == set(server.recipients)  # every accepted request was recorded
+    counts = store.delivery_counts(ref[0])
+    assert DeliveryStatus.CLAIMED not in counts  # the rest went back to the queue

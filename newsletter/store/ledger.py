@@ -301,9 +301,9 @@ class LedgerQueries:
                         deliveries.c.claim == claim,
                         deliveries.c.claim.startswith(f"{claim}:", autoescape=True),
                     ),
-                    deliveries.c.status == "claimed",
+                    deliveries.c.status == DeliveryStatus.CLAIMED,
                 )
-                .values(status="pending", claim=None, claimed_at=None)
+                .values(status=DeliveryStatus.PENDING, claim=None, claimed_at=None)
             )
 
     def delivery_counts(self, edition_id: int) -> dict[str, int]:
