@@ -10,7 +10,7 @@
 - ``add_readers``: confirmed readers spread over every sector combination the sign-up form can
   produce (any non-empty set of the nine sectors: 511).
 - ``measure``: runs a ``newsletter ...`` subprocess and samples its own peak memory (VmHWM in
-  ``/proc/<pid>/status``), never a parent's ``RUSAGE_CHILDREN``.
+  ``/proc/<pid>/status``), never the resource totals of a parent's children.
 """
 
 from __future__ import annotations

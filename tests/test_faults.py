@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import socket
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -43,10 +44,18 @@ def server() -> Iterator[SendgridServer]:
 class Inbox:
     def __init__(self) -> None:
         self.to: list[str] = []
+        self.arrived = threading.Condition()  # notified after each message
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.to += [str(a) for a in envelope.rcpt_tos]
+        with self.arrived:
+            self.to += [str(a) for a in envelope.rcpt_tos]
+            self.arrived.notify_all()
         return "250 OK"
+
+    def wait_for(self, count: int, timeout: float = 60) -> bool:
+        """Block until ``count`` recipients have arrived (or the timeout: False)."""
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.to) >= count, timeout=timeout)
 
 
 def _plant(database: Path) -> None:
@@ -226,7 +235,6 @@ def test_send_stops_on_a_signal_after_the_request_in_flight_without_duplicates(
 
 def test_an_smtp_server_killed_mid_send_leaves_nobody_missed_or_twice(tmp_path: Path) -> None:
     import threading
-    import time
 
     from newsletter.errors import DeliveryError
 
@@ -238,8 +246,7 @@ def test_an_smtp_server_killed_mid_send_leaves_nobody_missed_or_twice(tmp_path: 
     controller.start()
 
     def kill_after(n: int) -> None:  # the server dies once it has accepted n messages
-        while len(inbox.to) < n:
-            time.sleep(0.001)
+        inbox.wait_for(n)
         controller.stop()
 
     killer = threading.Thread(target=kill_after, args=(37,), daemon=True)

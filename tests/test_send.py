@@ -239,14 +239,22 @@ def test_two_sends_at_once_never_send_the_same_reader_twice(
     assert set(server.recipients.values()) == {1}
 
 
+def _parallel_send(
+    tmp_path: Path, server: SendgridServer, *, concurrency: int, batch: int, readers: int
+) -> tuple[Config, Store]:
+    """A collected store with readers, sending through ``server`` with requests in flight."""
+    sendgrid = {"api_host": server.url, "concurrency": concurrency}
+    config = make_config(tmp_path, "sendgrid", batch_size=batch, sendgrid=sendgrid)
+    store = collected(config)
+    add_readers(config, store, readers)
+    return config, store
+
+
 def test_requests_are_in_flight_together_and_each_reader_gets_one_copy(
     tmp_path: Path, server: SendgridServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SENDGRID_API_KEY", KEY)
-    sendgrid = {"api_host": server.url, "concurrency": 4}
-    config = make_config(tmp_path, "sendgrid", batch_size=7, sendgrid=sendgrid)
-    store = collected(config)
-    add_readers(config, store, 90)
+    config, store = _parallel_send(tmp_path, server, concurrency=4, batch=7, readers=90)
     for n, sectors in enumerate([["oil-gas"], ["evs-battery", "oil-gas"], ["mining-metals"]]):
         for i in range(10):
             add_subscriber(
@@ -275,10 +283,7 @@ def test_a_refused_key_midway_lets_the_requests_in_flight_finish_and_gives_back_
     tmp_path: Path, server: SendgridServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SENDGRID_API_KEY", KEY)
-    sendgrid = {"api_host": server.url, "concurrency": 3}
-    config = make_config(tmp_path, "sendgrid", batch_size=5, sendgrid=sendgrid)
-    store = collected(config)
-    add_readers(config, store, 60)
+    config, store = _parallel_send(tmp_path, server, concurrency=3, batch=5, readers=60)
     server.gather = threading.Barrier(3)  # three requests in flight together ...
     server.faults.extend([("ok", 0), ("ok", 0), ("401", 0)])  # ... one of them refused
     with pytest.raises(DeliveryError, match="refused the API key"):
