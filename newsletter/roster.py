@@ -6,7 +6,8 @@ grow with the file and an import stopped midway has kept every chunk before; run
 changes nothing twice. Known readers are updated, never duplicated; nobody who unsubscribed or
 was erased comes back; every bad line is reported with its number and reason. Addresses seen
 earlier in the file are remembered as 8-byte hashes (a sorted numpy array), so a repeated line
-is caught at any distance for a few megabytes per million rows.
+is caught at any distance for a few megabytes per million rows. One chunk is written on a
+second thread while the next is read and checked.
 
 An export streams readers from the store in id order and writes them as they come.
 """
@@ -15,11 +16,12 @@ from __future__ import annotations
 
 import codecs
 import csv
-import functools
 import hashlib
 import io
+import itertools
 import json
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +33,7 @@ from newsletter.errors import SubscriberError
 from newsletter.models import SubscriberStatus
 from newsletter.store import Store
 from newsletter.store.consent import email_hash
-from newsletter.subscriptions import clean_name, new_token, normalise_email
+from newsletter.subscriptions import clean_name, new_tokens, normalise_email
 
 MAX_CELL = 1_000  # a CSV field longer than this is refused (an address is at most 254)
 FORMULA_STARTS = frozenset("=+-@\t\r")  # cells a spreadsheet would run as a formula
@@ -129,18 +131,24 @@ def import_csv(
     seen = _Seen()
     total = path.stat().st_size
     source = f"import {path.name}"
-    with path.open("rb") as raw:
+    # the file is read and checked here while the chunk before is written on a thread of its
+    # own (the database driver lets go of the interpreter while it works): the chunks' addresses
+    # are distinct (``seen``), so a chunk's lookups never depend on the write before it
+    with path.open("rb") as raw, ThreadPoolExecutor(1, thread_name_prefix="import") as writer:
         # the bytes read so far, for the progress bar (the text layer reads a little ahead)
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        chunk: list[_Row] = []
-        for row in _rows(text, set(known_sectors), report):
-            chunk.append(row)
-            if len(chunk) >= chunk_rows:
-                _import_chunk(store, chunk, report, seen, suppressed, now=now, source=source)
-                chunk = []
+        writing: Future[None] | None = None
+        rows = _rows(text, set(known_sectors), report)
+        while True:
+            chunk = list(itertools.islice(rows, chunk_rows))
+            keep = _checked(store, chunk, report, seen, suppressed)
+            if writing is not None:
+                writing.result()  # the one before is written (or its error is raised here)
                 if progress is not None:
                     progress(min(raw.tell(), total), total)
-        _import_chunk(store, chunk, report, seen, suppressed, now=now, source=source)
+            if not chunk:
+                break
+            writing = writer.submit(_write, store, keep, report, now=now, source=source)
     report.rejected.sort()
     report.skipped.sort()
     if progress is not None:
@@ -152,6 +160,7 @@ def _rows(text: TextIO, known: set[str], report: ImportReport) -> Iterator[_Row]
     """The file's readable, valid rows; the others go to ``report.rejected``."""
     reader = csv.reader(text)
     first = True
+    cells: dict[str, str] = {}  # a sectors cell → its stored form (a few hundred cells repeat)
     while True:
         try:
             row = next(reader)
@@ -161,41 +170,40 @@ def _rows(text: TextIO, known: set[str], report: ImportReport) -> Iterator[_Row]
             report.rejected.append((reader.line_num, f"not a readable CSV line ({exc})"))
             continue
         number = reader.line_num
-        if not row or all(not cell.strip() for cell in row):
+        if not row or (not row[0].strip() and all(not cell.strip() for cell in row)):
             continue
         if first and row[0].strip().lower() in HEADER_WORDS:
             first = False
             continue  # the header
         first = False
         try:
-            if any(len(cell) > MAX_CELL for cell in row):
+            if max(map(len, row)) > MAX_CELL:
                 raise SubscriberError(f"a field is longer than {MAX_CELL:,} characters")
             email = normalise_email(row[0])
             name = clean_name(row[1] if len(row) > 1 else "")
-            raw = (row[2] if len(row) > 2 else "").replace(";", " ").replace(",", " ").split()
-            unknown = [s for s in raw if s not in known]
-            if unknown:
-                raise SubscriberError(f"unknown sector {unknown[0]!r}")
+            cell = row[2] if len(row) > 2 else ""
+            sectors = cells.get(cell)
+            if sectors is None:
+                sectors = _sectors_json(cell, known)
+                if len(cells) < 4096:
+                    cells[cell] = sectors
         except SubscriberError as exc:
             report.rejected.append((number, exc.message))
             continue
-        yield _Row(number, email, name, _sectors_json(tuple(raw)))
+        yield _Row(number, email, name, sectors)
 
 
-def _import_chunk(
+def _checked(
     store: Store,
     chunk: Sequence[_Row],
     report: ImportReport,
     seen: _Seen,
     suppressed: set[str],
-    *,
-    now: datetime,
-    source: str,
-) -> None:
-    """A chunk's rows: repeats and erased addresses left out, the rest written."""
+) -> list[_Row]:
+    """A chunk's rows without repeats of earlier addresses and erased ones (reported)."""
+    keep: list[_Row] = []
     if not chunk:
-        return
-    keep = []
+        return keep
     for row, first in zip(chunk, seen.first_times([r.email for r in chunk]), strict=True):
         if not first:
             report.rejected.append((row.number, f"{row.email} appears twice in the file"))
@@ -207,12 +215,15 @@ def _import_chunk(
             )
         else:
             keep.append(row)
-    _write(store, keep, report, now=now, source=source)
+    return keep
 
 
-@functools.lru_cache(maxsize=1024)
-def _sectors_json(chosen: tuple[str, ...]) -> str:
-    """The stored form of a choice of sectors (a few hundred choices, many rows each)."""
+def _sectors_json(cell: str, known: set[str]) -> str:
+    """The stored form of a sectors cell (split by ``;``, ``,`` or spaces), or why not."""
+    chosen = cell.replace(";", " ").replace(",", " ").split()
+    unknown = [s for s in chosen if s not in known]
+    if unknown:
+        raise SubscriberError(f"unknown sector {unknown[0]!r}")
     return json.dumps(list(dict.fromkeys(chosen)))
 
 
@@ -233,7 +244,7 @@ def _write(
                     "name": row.name,
                     "sectors": row.sectors,
                     "status": SubscriberStatus.CONFIRMED,
-                    "token": new_token(),
+                    "token": "",  # below, all at once
                     "created_at": now,
                     "updated_at": now,
                 }
@@ -248,6 +259,8 @@ def _write(
             changed.append(
                 {"row_id": row_id, "name": row.name, "sectors": row.sectors, "updated_at": now}
             )
+    for reader, token in zip(new, new_tokens(len(new)), strict=True):
+        reader["token"] = token
     store.bulk_import(new, changed, event=(now, source))  # readers and consent together
     report.added += len(new)
     report.updated += len(changed)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlalchemy.exc
 from click.testing import CliRunner
 from email_validator import EmailNotValidError, validate_email
 
@@ -160,6 +162,31 @@ def test_import_and_export_stream_in_chunks(tmp_path: Path) -> None:
     exported = out.getvalue().splitlines()
     assert exported[0] == "email,name,sectors,status" and len(exported) == 51
     assert len(set(exported)) == 51 and exported[3] == "r002@example.com,Reader 2,oil-gas,confirmed"
+
+
+def test_a_write_that_fails_midway_keeps_the_chunks_before_and_a_rerun_finishes(
+    tmp_path: Path,
+) -> None:
+    config = load_config(write_config(tmp_path, {}))
+    store = Store.open(config.database_url)
+    path = tmp_path / "many.csv"
+    path.write_text(
+        "".join(f"r{n:03d}@example.com,Reader {n},oil-gas\n" for n in range(30)), encoding="utf-8"
+    )
+    with sqlite3.connect(tmp_path / "newsletter.db") as db:  # a real failure, in the database
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON subscribers WHEN NEW.email = 'r017@example.com'"
+            " BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+        )
+    with pytest.raises(sqlalchemy.exc.IntegrityError, match="disk says no"):
+        import_csv(store, path, known_sectors=config.sector_slugs, now=NOW, chunk_rows=5)
+    kept = [s.email for s in store.iter_subscribers()]
+    assert kept == [f"r{n:03d}@example.com" for n in range(15)]  # the chunks before r017's
+    with sqlite3.connect(tmp_path / "newsletter.db") as db:
+        db.execute("DROP TRIGGER refuse")
+    again = import_csv(store, path, known_sectors=config.sector_slugs, now=NOW, chunk_rows=5)
+    assert (again.added, again.unchanged) == (15, 15)
+    assert len(list(store.iter_subscribers())) == 30
 
 
 def test_a_file_that_is_not_utf8_is_refused_before_anything_is_written(tmp_path: Path) -> None:

@@ -10,7 +10,19 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Insert,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.models import Subscriber
@@ -210,23 +222,25 @@ class ConsentQueries:
         source), each new reader's "import" consent event goes in the same transaction."""
         with self.engine.begin() as conn:
             if new:
-                _insert_many(conn, subscribers, new)
+                _execute_many(conn, _insert_of(subscribers, list(new[0])), new)
                 if event is not None:
                     at, source = event
-                    ids = _ids_of(conn, [str(row["email"]) for row in new])
-                    events = [
-                        {
-                            "subscriber_id": ids[str(row["email"])],
-                            "email_hash": self.address_key(str(row["email"])),
-                            "kind": "import",
-                            "at": at,
-                            "source": source[:200],
-                            "wording": "",
-                            "details": "{}",
-                        }
-                        for row in new
-                    ]
-                    _insert_many(conn, subscriber_events, events)
+                    # each new reader's id found by the database, by address, in the insert
+                    key = self.privacy_key
+                    _execute_many(
+                        conn,
+                        _IMPORT_EVENT,
+                        [
+                            {
+                                # addresses here are normalised: keyed_hash without its strip
+                                "email_hash": hmac.digest(key, email.encode(), "sha256").hex(),
+                                "at": at,
+                                "source": source[:200],
+                                "email": email,
+                            }
+                            for email in (str(row["email"]) for row in new)
+                        ],
+                    )
             if changed:
                 conn.execute(
                     update(subscribers)
@@ -241,21 +255,15 @@ class ConsentQueries:
 
     def subscriber_index(self, emails: Sequence[str]) -> dict[str, tuple[int, str, str, str]]:
         """email → (id, name, sectors JSON, status) of the known readers among ``emails``."""
-        columns = (
-            subscribers.c.email,
-            subscribers.c.id,
-            subscribers.c.name,
-            subscribers.c.sectors,
-            subscribers.c.status,
-        )
         out = {}
         with self.engine.connect() as conn:
             for start in range(0, len(emails), 5000):
                 part = list(emails[start : start + 5000])
-                query = select(*columns).where(subscribers.c.email.in_(part))
-                out.update(
-                    {r.email: (r.id, r.name, r.sectors, r.status) for r in conn.execute(query)}
-                )
+                if conn.dialect.name == "sqlite":  # one JSON text instead of 5,000 parameters
+                    rows = conn.execute(_BY_ADDRESS_JSON, {"emails": json.dumps(part)})
+                else:
+                    rows = conn.execute(_BY_ADDRESS, {"emails": part})
+                out.update({r.email: (r.id, r.name, r.sectors, r.status) for r in rows})
         return out
 
     def iter_subscribers(
@@ -276,14 +284,53 @@ class ConsentQueries:
             after = rows[-1].id
 
 
-def _insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Many rows in one executemany, the values that need converting (times) converted once
-    per distinct value, since a chunk's rows share them: at a million rows SQLAlchemy's
-    per-row parameter handling costs more than the database's own insert."""
+def _insert_of(table: Table, names: Sequence[str]) -> Insert:
+    return insert(table).values({n: bindparam(n, type_=table.c[n].type) for n in names})
+
+
+# readers by address, the list of addresses one parameter (compiled once, expanded per call)
+_READER_KEYS = (
+    subscribers.c.email,
+    subscribers.c.id,
+    subscribers.c.name,
+    subscribers.c.sectors,
+    subscribers.c.status,
+)
+_BY_ADDRESS = select(*_READER_KEYS).where(
+    subscribers.c.email.in_(bindparam("emails", expanding=True))
+)
+# the same on SQLite, the addresses one JSON array read by json_each
+_BY_ADDRESS_JSON = select(*_READER_KEYS).where(
+    subscribers.c.email.in_(
+        select(func.json_each(bindparam("emails")).table_valued("value").c.value)
+    )
+)
+
+# an import's consent event, the reader's id looked up by address inside the insert
+_IMPORT_EVENT = insert(subscriber_events).from_select(
+    ["subscriber_id", "email_hash", "kind", "at", "source", "wording", "details"],
+    select(
+        subscribers.c.id,
+        bindparam("email_hash", type_=subscriber_events.c.email_hash.type),
+        literal_column("'import'"),
+        bindparam("at", type_=subscriber_events.c.at.type),
+        bindparam("source", type_=subscriber_events.c.source.type),
+        literal_column("''"),
+        literal_column("'{}'"),
+    ).where(subscribers.c.email == bindparam("email", type_=subscribers.c.email.type)),
+)
+
+
+def _execute_many(conn: Connection, statement: Insert, rows: Sequence[Mapping[str, Any]]) -> None:
+    """One statement for many rows, in one executemany; the values that need converting
+    (times) are converted once per distinct value, since a chunk's rows share them: at a
+    million rows SQLAlchemy's per-row parameter handling costs more than the database's own
+    insert. Every bind parameter of ``statement`` carries its column's type."""
+    compiled = statement.compile(dialect=conn.dialect)
     names = list(rows[0])
-    compiled = insert(table).values({n: bindparam(n) for n in names}).compile(dialect=conn.dialect)
     order = list(compiled.positiontup or names) if compiled.positional else names
-    converters = [(k, table.c[n].type.bind_processor(conn.dialect)) for k, n in enumerate(order)]
+    binds = {b.key: b for b in compiled.binds.values()}
+    converters = [(k, binds[n].type.bind_processor(conn.dialect)) for k, n in enumerate(order)]
     to_convert = [(k, convert) for k, convert in converters if convert is not None]
     # SQLite stores a time as the text its driver would make (isoformat with a space)
     as_text = conn.dialect.name == "sqlite"
@@ -308,15 +355,6 @@ def _insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any
             tuple(values) if compiled.positional else dict(zip(order, values, strict=True))
         )
     conn.exec_driver_sql(str(compiled), params)
-
-
-def _ids_of(conn: Connection, emails: Sequence[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for start in range(0, len(emails), 5000):
-        part = list(emails[start : start + 5000])
-        query = select(subscribers.c.email, subscribers.c.id).where(subscribers.c.email.in_(part))
-        out.update({row.email: row.id for row in conn.execute(query)})
-    return out
 
 
 class LockQueries:
