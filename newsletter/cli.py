@@ -22,6 +22,7 @@ from rich.table import Table
 from newsletter import __version__, pipeline, prepared
 from newsletter.config import Config, load_config
 from newsletter.errors import NewsletterError
+from newsletter.models import FetchOutcome
 from newsletter.scaffold import init_publication
 from newsletter.store import Store
 
@@ -109,7 +110,7 @@ def collect(state: State, retry_gone: bool) -> None:
         store.close()
     _print_collect(state.console, report)
     results = report.results
-    if results and all(r.status in {"failed", "gone"} for r in results):
+    if results and all(r.status in {FetchOutcome.FAILED, FetchOutcome.GONE} for r in results):
         raise NewsletterError(
             f"none of the {len(results)} feeds could be collected",
             hint="Check the network and the feed URLs in config.yaml; the lines above say why.",
@@ -264,12 +265,12 @@ def preview(
 def _print_collect(console: Console, report: pipeline.CollectReport) -> None:
     for r in report.results:
         name = escape(r.feed.name)
-        if r.status == "ok":
+        if r.status == FetchOutcome.OK:
             changed = f", {r.updated} updated" if r.updated else ""
             console.print(f"[green]ok[/]     {name}: {r.new} new{changed}, {r.found} in feed")
-        elif r.status == "not-modified":
+        elif r.status == FetchOutcome.NOT_MODIFIED:
             console.print(f"[green]ok[/]     {name}: not modified")
-        elif r.status == "gone":
+        elif r.status == FetchOutcome.GONE:
             console.print(
                 f"[red]gone[/]   {name}: {escape(r.error or '')}; remove it from the config,"
                 " or try again with --retry-gone"
@@ -284,7 +285,7 @@ def _print_collect(console: Console, report: pipeline.CollectReport) -> None:
         for warning in r.warnings:
             console.print(f"       [yellow]warning:[/] {escape(warning)}")
     results = report.results
-    failed = sum(r.status in {"failed", "gone"} for r in results)
+    failed = sum(r.status in {FetchOutcome.FAILED, FetchOutcome.GONE} for r in results)
     new = sum(r.new for r in results)
     summary = f"{len(results)} feeds, {new} new stories"
     if failed:

@@ -23,6 +23,7 @@ from newsletter import delivery, pipeline
 from newsletter.cli import State, _now, _parse_slugs, _print_collect, cli, pass_state
 from newsletter.errors import NewsletterError
 from newsletter.mailers import make_mailer
+from newsletter.models import SubscriberStatus
 from newsletter.roster import export_csv, import_csv
 from newsletter.subscriptions import add_subscriber, erase_person, normalise_email
 
@@ -160,7 +161,7 @@ def subscribers_add(
             name=name,
             sectors=chosen,
             known_sectors=config.sector_slugs,
-            status="pending" if pending else "confirmed",
+            status=SubscriberStatus.PENDING if pending else SubscriberStatus.CONFIRMED,
             now=_now(),
         )
     finally:
@@ -173,7 +174,7 @@ def subscribers_add(
 @subscribers.command("list")
 @click.option(
     "--status",
-    type=click.Choice(["pending", "confirmed", "unsubscribed", "bounced"]),
+    type=click.Choice([s.value for s in SubscriberStatus]),
     help="Only readers with this status.",
 )
 @pass_state
@@ -230,7 +231,7 @@ def subscribers_import(state: State, csv_file: Path) -> None:
 
 
 @subscribers.command("export")
-@click.option("--status", type=click.Choice(["pending", "confirmed", "unsubscribed", "bounced"]))
+@click.option("--status", type=click.Choice([s.value for s in SubscriberStatus]))
 @pass_state
 def subscribers_export(state: State, status: str | None) -> None:
     """Print readers as CSV (email,name,sectors,status) on standard output.

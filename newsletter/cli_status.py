@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from newsletter.cli import State, _now, cli, pass_state
+from newsletter.models import DeliveryStatus, FeedStatus
 from newsletter.store.store import FeedHealth
 
 
@@ -76,16 +77,16 @@ def status(state: State) -> None:
 
 def _print_editions(console: Console, editions: list[tuple[date, str, dict[str, int]]]) -> None:
     table = Table(title="Recent editions", title_justify="left")
-    for column in ("date", "status", "sent", "failed", "skipped", "waiting"):
+    for column in ("Date", "Status", "Sent", "Failed", "Skipped", "Waiting"):
         table.add_column(column, no_wrap=True)
     for day, status, counts in editions:
-        waiting = counts.get("pending", 0) + counts.get("claimed", 0)
+        waiting = counts.get(DeliveryStatus.PENDING, 0) + counts.get(DeliveryStatus.CLAIMED, 0)
         table.add_row(
             day.isoformat(),
             status,
-            str(counts.get("sent", 0)),
-            str(counts.get("failed", 0)),
-            str(counts.get("skipped", 0)),
+            str(counts.get(DeliveryStatus.SENT, 0)),
+            str(counts.get(DeliveryStatus.FAILED, 0)),
+            str(counts.get(DeliveryStatus.SKIPPED, 0)),
             str(waiting),
         )
     if not editions:
@@ -95,7 +96,7 @@ def _print_editions(console: Console, editions: list[tuple[date, str, dict[str, 
 
 def _feed_status(h: FeedHealth, now: datetime, flag_after: timedelta) -> tuple[str, str, bool]:
     """(status label, note, flagged) for one feed."""
-    if h.status == "gone":
+    if h.status == FeedStatus.GONE:
         note = (
             f"410 Gone {_ago(h.last_error_at, now)}: remove it from the config, "
             "or `collect --retry-gone`"

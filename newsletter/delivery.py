@@ -38,7 +38,9 @@ from newsletter.errors import DeliveryError, NewsletterError
 from newsletter.mailers import Mailer, reader_values
 from newsletter.models import (
     BatchResult,
+    DeliveryStatus,
     Edition,
+    EditionStatus,
     Recipient,
     RenderedEmail,
     SendReport,
@@ -125,7 +127,7 @@ def frozen_edition(
 ) -> tuple[int, Edition]:
     """The day's edition as stored and frozen, built first when there is none yet."""
     stored = store.edition(day)
-    if stored is not None and stored[1] in {"frozen", "sending", "sent"}:
+    if stored is not None and stored[1] in EditionStatus.fixed():
         ref = store.edition_ref(day)
         assert ref is not None
         return ref[0], stored[0]
@@ -140,9 +142,9 @@ def frozen_edition(
             f"no edition for {day}: {built.reason}",
             hint="Nothing was sent. Collect again later, or check the feeds: newsletter status",
         )
-    if not store.save_edition(built.edition, status="frozen", now=now):
+    if not store.save_edition(built.edition, status=EditionStatus.FROZEN, now=now):
         stored = store.edition(day)  # another sender froze it first: send that one
-        if stored is None or stored[1] not in {"frozen", "sending", "sent"}:
+        if stored is None or stored[1] not in EditionStatus.fixed():
             raise NewsletterError(
                 f"the edition of {day} could not be stored",
                 hint="Run `newsletter send` again; check that the database is writable.",
@@ -175,7 +177,7 @@ def send_edition(
     if dry_run:
         return _dry_run(config, store, mailer, now=now, day=day, started=started)
     edition_id, edition = frozen_edition(config, store, now=now(), day=day)
-    store.set_edition_status(edition_id, "sending", now=now())
+    store.set_edition_status(edition_id, EditionStatus.SENDING, now=now())
     store.seed_deliveries(edition_id)
     if retry_failed:
         store.retry_failed(edition_id)
@@ -184,8 +186,8 @@ def send_edition(
     if released:
         logger.warning("%d readers of an interrupted send are sent again", released)
     before = store.delivery_counts(edition_id)
-    total = sum(before.get(k, 0) for k in ("pending", "claimed"))
-    already = before.get("sent", 0)
+    total = sum(before.get(k, 0) for k in (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED))
+    already = before.get(DeliveryStatus.SENT, 0)
     variants = _Variants(config, edition)
     size = min(config.file.delivery.batch_size, mailer.max_batch)
     sending = _Sending(store, _Senders(mailer), edition_id, day, now, progress, total)
@@ -195,8 +197,8 @@ def send_edition(
         sending.senders.close()
     variants.log()
     counts = store.delivery_counts(edition_id)
-    if not counts.get("pending") and not counts.get("claimed"):
-        store.set_edition_status(edition_id, "sent", now=now())
+    if not counts.get(DeliveryStatus.PENDING) and not counts.get(DeliveryStatus.CLAIMED):
+        store.set_edition_status(edition_id, EditionStatus.SENT, now=now())
     seconds = time.perf_counter() - started
     return SendReport(
         day, sending.sent, sending.failed, sending.skipped, already, seconds, stopped=stopped

@@ -12,17 +12,40 @@ from enum import StrEnum
 
 
 class SubscriberStatus(StrEnum):
-    PENDING = "pending"
-    CONFIRMED = "confirmed"
+    PENDING = "pending"  # signed up, not confirmed yet
+    CONFIRMED = "confirmed"  # gets the digest
     UNSUBSCRIBED = "unsubscribed"
-    BOUNCED = "bounced"
 
 
 class EditionStatus(StrEnum):
-    DRAFT = "draft"
-    FROZEN = "frozen"
+    FROZEN = "frozen"  # built and stored: what goes out is fixed
     SENDING = "sending"
     SENT = "sent"
+
+    @classmethod
+    def fixed(cls) -> frozenset[EditionStatus]:
+        """The statuses of an edition whose stories can no longer change."""
+        return frozenset({cls.FROZEN, cls.SENDING, cls.SENT})
+
+
+class FeedStatus(StrEnum):
+    """A feed in the store."""
+
+    ACTIVE = "active"
+    GONE = "gone"  # the server said 410: no longer fetched unless asked (--retry-gone)
+
+
+class FetchOutcome(StrEnum):
+    """What one collection did with one feed."""
+
+    OK = "ok"
+    NOT_MODIFIED = "not-modified"  # the server said 304: nothing new
+    FAILED = "failed"
+    GONE = "gone"  # the server said 410: no longer fetched unless asked (--retry-gone)
+
+
+class SuppressionReason(StrEnum):
+    ERASED = "erased"  # the person asked to be forgotten
 
 
 class DeliveryStatus(StrEnum):
@@ -70,7 +93,7 @@ class FeedState:
     current_url: str | None = None  # where a permanent redirect led; None: the configured URL
     etag: str | None = None
     last_modified: str | None = None
-    status: str = "active"  # active | gone
+    status: FeedStatus = FeedStatus.ACTIVE
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +185,7 @@ class FeedResult:
     """What collecting one feed did: counts on success, the error otherwise."""
 
     feed: FeedSource
-    status: str  # ok | not-modified | failed | gone | skipped
+    status: FetchOutcome
     found: int = 0  # stories read from the feed
     new: int = 0  # stories not seen before
     updated: int = 0  # stories whose title or summary changed
@@ -180,7 +203,7 @@ class Subscriber:
     email: str  # normalised
     name: str = ""
     sectors: tuple[str, ...] = ()
-    status: str = "confirmed"  # pending | confirmed | unsubscribed | bounced
+    status: SubscriberStatus = SubscriberStatus.CONFIRMED
     token: str = ""  # secret, in the reader's unsubscribe and preferences links
 
 
@@ -279,6 +302,6 @@ class Outgoing:
     kind: str
     name: str
     sectors: tuple[str, ...]
-    status: str  # pending | sent | failed | held (a newer choice, no new email)
+    status: MailStatus
     attempts: int
     created_at: datetime

@@ -28,6 +28,8 @@ from newsletter.errors import StoryNotFound
 from newsletter.models import (
     Edition,
     FeedResult,
+    FeedStatus,
+    FetchOutcome,
     Label,
     Overrides,
     RenderedEmail,
@@ -85,10 +87,10 @@ def collect_all(
     active = []
     for feed in sources:
         state = states.get(feed.url)
-        if state is not None and state.status == "gone":
+        if state is not None and state.status == FeedStatus.GONE:
             if not retry_gone:
                 results[feed.url] = FeedResult(
-                    feed, "gone", error="skipped: the server said 410 Gone"
+                    feed, FetchOutcome.GONE, error="skipped: the server said 410 Gone"
                 )
                 continue
             store.reactivate(feed)
@@ -181,11 +183,13 @@ def _record(store: Store, item: Collected, now: datetime) -> FeedResult:
     fetch, feed = item.fetch, item.fetch.feed
     if fetch.not_modified:
         store.record_not_modified(feed, now=now, moved_to=fetch.moved_to)
-        return FeedResult(feed, "not-modified", moved_to=fetch.moved_to, seconds=item.seconds)
+        return FeedResult(
+            feed, FetchOutcome.NOT_MODIFIED, moved_to=fetch.moved_to, seconds=item.seconds
+        )
     if item.error is not None:
         store.record_failure(feed, item.error, now=now, status=fetch.status, gone=fetch.gone)
         logger.info("feed %s failed: %s", feed.name, item.error)
-        status = "gone" if fetch.gone else "failed"
+        status = FetchOutcome.GONE if fetch.gone else FetchOutcome.FAILED
         return FeedResult(feed, status, error=item.error, seconds=item.seconds)
     new, updated = store.record_fetched(
         feed,
@@ -198,7 +202,7 @@ def _record(store: Store, item: Collected, now: datetime) -> FeedResult:
     )
     return FeedResult(
         feed,
-        "ok",
+        FetchOutcome.OK,
         len(item.stories),
         new,
         updated,

@@ -37,7 +37,7 @@ from sqlalchemy import Column, Float, MetaData, String, Table, create_engine, se
 from newsletter.config import Config, ScheduleConfig, load_config
 from newsletter.delivery import claim_is_alive
 from newsletter.errors import NewsletterError
-from newsletter.models import EditionStatus
+from newsletter.models import EditionStatus, FetchOutcome
 
 if TYPE_CHECKING:
     from newsletter.store import Store
@@ -121,7 +121,7 @@ def collect_job(config_path: str) -> None:
         report = pipeline.collect_all(config, store, now=_now())
     finally:
         store.close()
-    failed = sum(r.status in {"failed", "gone"} for r in report.results)
+    failed = sum(r.status in {FetchOutcome.FAILED, FetchOutcome.GONE} for r in report.results)
     new = sum(r.new for r in report.results)
     logger.info(
         "collect: %d feeds, %d new stories, %d failed (%.1f s)",

@@ -129,7 +129,7 @@ def add_subscriber(
     name: str = "",
     sectors: Sequence[str] = (),
     known_sectors: Sequence[str],
-    status: str = "confirmed",
+    status: str = SubscriberStatus.CONFIRMED,
     now: datetime,
     source: str = "cli",
 ) -> tuple[Subscriber, bool]:
@@ -179,11 +179,16 @@ def sign_up(
     if store.is_suppressed(email):
         return "suppressed"
     reader = store.subscriber_by_email(email)
-    if reader is not None and reader.status == "confirmed":
+    if reader is not None and reader.status == SubscriberStatus.CONFIRMED:
         return "already confirmed"
     if reader is None:
         reader, _ = store.upsert_subscriber(
-            email, name=name, sectors=chosen, status="pending", token=new_token(), now=now
+            email,
+            name=name,
+            sectors=chosen,
+            status=SubscriberStatus.PENDING,
+            token=new_token(),
+            now=now,
         )
     elif reader.status != SubscriberStatus.PENDING:
         store.update_subscriber(reader.id, now=now, status=SubscriberStatus.PENDING)
@@ -256,7 +261,7 @@ def reader_for(store: Store, token: str) -> Subscriber:
 def confirm(store: Store, token: str, *, source: str, now: datetime) -> Subscriber:
     """Confirm a reader; the newest choice of name and sectors from a sign-up applies now."""
     reader = reader_for(store, token)
-    if reader.status != "confirmed":
+    if reader.status != SubscriberStatus.CONFIRMED:
         newest = store.latest_mail(reader.id, kind=CONFIRMATION)
         if newest is not None:
             store.update_subscriber(
@@ -294,8 +299,8 @@ def change_preferences(
 
 def unsubscribe(store: Store, token: str, *, source: str, now: datetime) -> Subscriber:
     reader = reader_for(store, token)
-    if reader.status != "unsubscribed":
-        store.update_subscriber(reader.id, now=now, status="unsubscribed")
+    if reader.status != SubscriberStatus.UNSUBSCRIBED:
+        store.update_subscriber(reader.id, now=now, status=SubscriberStatus.UNSUBSCRIBED)
         store.add_event(reader, "unsubscribe", now=now, source=source)
     return reader_for(store, token)
 

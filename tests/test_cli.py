@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.config import load_config
+from newsletter.models import FeedStatus, FetchOutcome
 from tests.conftest import ROOT, write_config
 from tests.feedserver import FeedServer
 
@@ -266,10 +267,10 @@ def test_status_shows_each_feeds_health(feed_server: FeedServer, tmp_path: Path)
     code, stdout, _ = run("--config", str(path), "status", env={"COLUMNS": "200"})
     assert code == 0
     rows = {line.split("│")[1].strip(): line for line in stdout.splitlines() if "│" in line}
-    assert "ok" in rows["Healthy"] and "4 days ago" not in rows["Healthy"]
+    assert FetchOutcome.OK in rows["Healthy"] and "4 days ago" not in rows["Healthy"]
     assert "FAILING 4 days" in rows["Broken"] and "HTTP 404" in rows["Broken"]
     assert f"moved permanently to {feed_server.url('/new.xml')}: update the config" in rows["Moved"]
-    assert "gone" in rows["Removed"]
+    assert FeedStatus.GONE in rows["Removed"]
     assert "not fetched yet" in rows["Never"]
     assert "failing" not in rows["Healthy"]
     assert "1 feed failing for more than 48 hours" in stdout

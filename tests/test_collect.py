@@ -16,7 +16,7 @@ import pytest
 from newsletter import pipeline
 from newsletter.collect import Collected, FetchLimits, collect_feeds
 from newsletter.config import Config, load_config
-from newsletter.models import FeedSource, FeedState
+from newsletter.models import FeedSource, FeedState, FetchOutcome
 from newsletter.store import Store
 from tests.conftest import NOW, ROOT, write_config
 from tests.feedserver import FeedServer, Tracker, http_date, serve
@@ -161,9 +161,12 @@ def test_conditional_get_stores_nothing_new_on_304(feed_server: FeedServer, tmp_
     config = _config(tmp_path, [{"name": "ETag", "url": etag_url}, {"name": "LM", "url": lm_url}])
     store = Store.open(config.database_url)
     first = pipeline.collect_all(config, store, now=NOW)
-    assert [(r.status, r.new) for r in first.results] == [("ok", 4), ("ok", 4)]
+    assert [(r.status, r.new) for r in first.results] == [
+        (FetchOutcome.OK, 4),
+        (FetchOutcome.OK, 4),
+    ]
     second = pipeline.collect_all(config, store, now=NOW)
-    assert [(r.status, r.new) for r in second.results] == [("not-modified", 0)] * 2
+    assert [(r.status, r.new) for r in second.results] == [(FetchOutcome.NOT_MODIFIED, 0)] * 2
     sent = [h for path, h in feed_server.requests if path == "/etag.xml"]
     assert "If-None-Match" not in sent[0] and sent[1]["If-None-Match"] == '"v1"'
     sent = [h for path, h in feed_server.requests if path == "/lm.xml"]
@@ -202,14 +205,17 @@ def test_gone_feed_is_disabled_until_retried(feed_server: FeedServer, tmp_path: 
     config = _config(tmp_path, [{"name": "Gone", "url": url}])
     store = Store.open(config.database_url)
     (result,) = pipeline.collect_all(config, store, now=NOW).results
-    assert (result.status, result.error) == ("gone", "HTTP 410 Gone: the feed was removed")
+    assert (result.status, result.error) == (
+        FetchOutcome.GONE,
+        "HTTP 410 Gone: the feed was removed",
+    )
     feed_server.requests.clear()
     (result,) = pipeline.collect_all(config, store, now=NOW).results
-    assert result.status == "gone" and "skipped" in (result.error or "")
+    assert result.status == FetchOutcome.GONE and "said 410 Gone" in (result.error or "")
     assert feed_server.requests == []
     feed_server.add("/gone.xml", FEED_XML)  # it came back
     (result,) = pipeline.collect_all(config, store, now=NOW, retry_gone=True).results
-    assert (result.status, result.new) == ("ok", 4)
+    assert (result.status, result.new) == (FetchOutcome.OK, 4)
 
 
 def test_changed_story_is_updated_not_duplicated(feed_server: FeedServer, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from newsletter import pipeline
 from newsletter.config import load_config
+from newsletter.models import FetchOutcome
 from newsletter.store import Store
 from newsletter.text import web_url
 from tests.conftest import NOW, SHARED, write_config
@@ -61,8 +62,8 @@ def test_every_corpus_file_is_collected_safely(feed_server: FeedServer, tmp_path
 
     assert len(report.results) == len(files)
     for result in report.results:
-        assert result.status in {"ok", "failed"}, result
-        if result.status == "failed":
+        assert result.status in {FetchOutcome.OK, FetchOutcome.FAILED}, result
+        if result.status == FetchOutcome.FAILED:
             assert result.error, result
 
     stored: dict[str, set[str]] = {}

@@ -19,6 +19,7 @@ from newsletter import delivery
 from newsletter.cli import cli
 from newsletter.errors import SubscriberError
 from newsletter.mailers import make_mailer
+from newsletter.models import DeliveryStatus, EditionStatus
 from newsletter.store import Store
 from newsletter.subscriptions import add_subscriber
 from tests.sendgrid_server import SendgridServer, sendgrid_server
@@ -290,7 +291,7 @@ def test_an_edition_left_sending_is_finished_on_the_next_collect_tick(
     first = delivery.send_edition(config, store, mailer, now=clock, should_stop=lambda: next(stops))
     assert first.sent == 5 and first.stopped
     ref = store.edition_ref(first.edition_date)
-    assert ref is not None and ref[1] == "sending"
+    assert ref is not None and ref[1] == EditionStatus.SENDING
     store.close()
     import newsletter.scheduler as scheduler
 
@@ -302,8 +303,8 @@ def test_an_edition_left_sending_is_finished_on_the_next_collect_tick(
         scheduler._now = real_now
     store = Store.open(config.database_url)
     ref = store.edition_ref(first.edition_date)
-    assert ref is not None and ref[1] == "sent"
-    assert store.delivery_counts(ref[0]) == {"sent": 20}
+    assert ref is not None and ref[1] == EditionStatus.SENT
+    assert store.delivery_counts(ref[0]) == {DeliveryStatus.SENT: 20}
     assert len(list((config.outbox_dir / "2026-11-25").glob("*.eml"))) == 20
     store.close()
 

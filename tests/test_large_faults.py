@@ -19,6 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from newsletter.config import Config
+from newsletter.models import DeliveryStatus, EditionStatus, SubscriberStatus
 from newsletter.store import Store
 from tests.conftest import NOW
 from tests.sendgrid_server import SendgridServer, sendgrid_server
@@ -43,7 +44,7 @@ def _readers(config: Config, extra: list[tuple[str, str]] = ()) -> None:  # type
             "email": f"reader{i:05d}@example.com",
             "name": f"Reader {i}",
             "sectors": json.dumps([]),
-            "status": "confirmed",
+            "status": SubscriberStatus.CONFIRMED,
             "token": f"token-{i:05d}-{'x' * 30}",
             "created_at": NOW,
             "updated_at": NOW,
@@ -97,7 +98,7 @@ def test_twenty_thousand_readers_survive_ten_kills(
         assert twice <= kills * parallel * BATCH  # at most the requests in flight per kill
     store = Store.open(config.database_url)
     ref = store.edition_ref(NOW.date())
-    assert ref is not None and ref[1] == "sent"
+    assert ref is not None and ref[1] == EditionStatus.SENT
     store.close()
 
 
@@ -147,7 +148,7 @@ def test_a_storm_of_500s_then_retry_failed_misses_nobody(
     )
     _readers(config)
     rng = random.Random(7)
-    server.faults.extend(("500", 0) if rng.random() < 0.7 else ("ok", 0) for _ in range(200))
+    server.faults.extend(("500", 0) if rng.random() < 0.7 else ("accept", 0) for _ in range(200))
     process = _send_process(config.path, server)
     process.communicate(timeout=300)
     assert 0 < len(server.recipients) < READERS
@@ -157,6 +158,6 @@ def test_a_storm_of_500s_then_retry_failed_misses_nobody(
     assert retry.returncode == 0, err.decode()
     assert len(server.recipients) == READERS and set(server.recipients.values()) == {1}
     with sqlite3.connect(tmp_path / "newsletter.db") as db:
-        assert db.execute("SELECT count(*) FROM deliveries WHERE status='sent'").fetchone() == (
-            READERS,
-        )
+        assert db.execute(
+            "SELECT count(*) FROM deliveries WHERE status=?", (DeliveryStatus.SENT,)
+        ).fetchone() == (READERS,)

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from newsletter import digest, pipeline, prepared
 from newsletter.config import load_config
+from newsletter.models import EditionStatus
 from newsletter.store import Store
 from newsletter.store.tables import stories
 from tests.conftest import NOW, ROOT, write_config
@@ -67,7 +68,7 @@ def test_no_story_repeats_across_consecutive_editions(
     assert day_one is not None
     first_ids = day_one.story_ids
     assert len(first_ids) == 2
-    store.save_edition(day_one, status="sent", now=NOW)
+    store.save_edition(day_one, status=EditionStatus.SENT, now=NOW)
 
     # Early the next day, before anything new arrives: no edition, and the reason says why.
     built = pipeline.build(config, store, now=NOW + timedelta(hours=20))
@@ -95,21 +96,21 @@ def test_no_story_repeats_across_consecutive_editions(
     titles = [s.title for sec in digest.layout(day_two) for s in sec.stories]
     assert titles == ["LNG cargoes head to Europe as gas prices climb"]
     assert not day_two.story_ids & first_ids
-    store.save_edition(day_two, status="sent", now=tomorrow)
+    store.save_edition(day_two, status=EditionStatus.SENT, now=tomorrow)
 
 
-def test_a_draft_does_not_count_as_sent(feed_server: FeedServer, tmp_path: Path) -> None:
+def test_a_frozen_edition_does_not_count_as_sent(feed_server: FeedServer, tmp_path: Path) -> None:
     url = feed_server.add("/f.xml", _feed(_item("Brent crude rises on supply worries", "b", 2)))
     config = load_config(write_config(tmp_path, {"feeds": [{"name": "F", "url": url}]}))
     store = Store.open(config.database_url)
     pipeline.collect_all(config, store, now=NOW)
     draft = pipeline.build(config, store, now=NOW).edition
     assert draft is not None
-    store.save_edition(draft, status="draft", now=NOW)
+    store.save_edition(draft, status=EditionStatus.FROZEN, now=NOW)
     again = pipeline.build(config, store, now=NOW + timedelta(hours=1)).edition
     assert again is not None and again.story_ids == draft.story_ids
     stored = store.edition(NOW.date())
-    assert stored is not None and stored[1] == "draft" and stored[0] == draft
+    assert stored is not None and stored[1] == EditionStatus.FROZEN and stored[0] == draft
 
 
 def test_no_edition_when_nothing_fits(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from newsletter.cli import cli
 from newsletter.config import Config, load_config
 from newsletter.errors import DeliveryError, TemplateError
 from newsletter.mailers import make_mailer
-from newsletter.models import DeliveryStatus
+from newsletter.models import DeliveryStatus, EditionStatus, SubscriberStatus
 from newsletter.store import Store
 from newsletter.subscriptions import add_subscriber
 from tests.conftest import DEMO, NOW, ROOT, write_config
@@ -76,7 +76,11 @@ def test_every_confirmed_reader_gets_it_once(tmp_path: Path) -> None:
     store = collected(config)
     add_readers(config, store, 23)
     add_subscriber(
-        store, "waiting@example.com", known_sectors=config.sector_slugs, status="pending", now=NOW
+        store,
+        "waiting@example.com",
+        known_sectors=config.sector_slugs,
+        status=SubscriberStatus.PENDING,
+        now=NOW,
     )
     add_subscriber(
         store,
@@ -94,8 +98,8 @@ def test_every_confirmed_reader_gets_it_once(tmp_path: Path) -> None:
     assert (again.sent, again.already_sent) == (0, 24)
     assert len(list((config.outbox_dir / "2026-11-25").glob("*.eml"))) == 24
     ref = store.edition_ref(NOW.date())
-    assert ref is not None and ref[1] == "sent"
-    assert store.delivery_counts(ref[0]) == {"sent": 24}
+    assert ref is not None and ref[1] == EditionStatus.SENT
+    assert store.delivery_counts(ref[0]) == {DeliveryStatus.SENT: 24}
     by_reader = {}
     for path in files:
         message = email.message_from_bytes(path.read_bytes(), policy=default_policy)
@@ -119,15 +123,15 @@ def test_a_refused_key_stops_the_send_and_marks_nothing_sent(
     with pytest.raises(DeliveryError, match="refused the API key"):
         delivery.send_edition(config, store, make_mailer(config), now=clock)
     ref = store.edition_ref(NOW.date())
-    assert ref is not None and store.delivery_counts(ref[0]) == {"pending": 5}
+    assert ref is not None and store.delivery_counts(ref[0]) == {DeliveryStatus.PENDING: 5}
 
     # Someone leaves before the send is run again: they are skipped at batch time.
-    store.set_subscriber_status("reader001@example.com", "unsubscribed", now=NOW)
+    store.set_subscriber_status("reader001@example.com", SubscriberStatus.UNSUBSCRIBED, now=NOW)
     monkeypatch.setenv("SENDGRID_API_KEY", KEY)
     report = delivery.send_edition(config, store, make_mailer(config), now=clock)
     assert (report.sent, report.skipped) == (4, 1)
     assert "reader001@example.com" not in server.recipients
-    assert store.delivery_counts(ref[0]) == {"sent": 4, "skipped": 1}
+    assert store.delivery_counts(ref[0]) == {DeliveryStatus.SENT: 4, DeliveryStatus.SKIPPED: 1}
 
 
 def test_a_failed_batch_is_recorded_and_the_send_goes_on(
@@ -141,16 +145,19 @@ def test_a_failed_batch_is_recorded_and_the_send_goes_on(
     report = delivery.send_edition(config, store, make_mailer(config), now=clock)
     assert (report.sent, report.failed) == (6, 3)
     ref = store.edition_ref(NOW.date())
-    assert ref is not None and ref[1] == "sent"  # nothing left in the queue
+    assert ref is not None and ref[1] == EditionStatus.SENT  # nothing left in the queue
     rows = store.deliveries_of(ref[0])
-    assert sorted(status for _, status, _ in rows) == ["failed"] * 3 + ["sent"] * 6
+    assert (
+        sorted(status for _, status, _ in rows)
+        == [DeliveryStatus.FAILED] * 3 + [DeliveryStatus.SENT] * 6
+    )
     again = delivery.send_edition(config, store, make_mailer(config), now=clock)
     assert again.sent == 0  # failures wait for an explicit retry
     retried = delivery.send_edition(
         config, store, make_mailer(config), now=clock, retry_failed=True
     )
     assert (retried.sent, retried.failed) == (3, 0)
-    assert store.delivery_counts(ref[0]) == {"sent": 9}
+    assert store.delivery_counts(ref[0]) == {DeliveryStatus.SENT: 9}
     assert set(server.recipients.values()) == {1}
 
 
@@ -214,9 +221,9 @@ def test_a_killed_send_finishes_on_the_next_run(
 
     store = Store.open(config.database_url)
     ref = store.edition_ref(NOW.date())
-    assert ref is not None and ref[1] == "sent"
+    assert ref is not None and ref[1] == EditionStatus.SENT
     rows = store.deliveries_of(ref[0])
-    assert len(rows) == 60 and {status for _, status, _ in rows} == {"sent"}
+    assert len(rows) == 60 and {status for _, status, _ in rows} == {DeliveryStatus.SENT}
     assert set(server.recipients) == {f"reader{i:03d}@example.com" for i in range(60)}
     twice = [a for a, n in server.recipients.items() if n > 1]
     assert len(twice) <= parallel * batch  # only the requests in flight at the kill
@@ -285,7 +292,7 @@ def test_a_refused_key_midway_lets_the_requests_in_flight_finish_and_gives_back_
     monkeypatch.setenv("SENDGRID_API_KEY", KEY)
     config, store = _parallel_send(tmp_path, server, concurrency=3, batch=5, readers=60)
     server.gather = threading.Barrier(3)  # three requests in flight together ...
-    server.faults.extend([("ok", 0), ("ok", 0), ("401", 0)])  # ... one of them refused
+    server.faults.extend([("accept", 0), ("accept", 0), ("401", 0)])  # ... one of them refused
     with pytest.raises(DeliveryError, match="refused the API key"):
         delivery.send_edition(config, store, make_mailer(config), now=clock)
     ref = store.edition_ref(NOW.date())
@@ -334,7 +341,7 @@ def test_cli_send_and_subscribers(tmp_path: Path) -> None:
     assert sent.exit_code == 0, sent.stderr
     assert "Sent: edition of 2026-11-25: 1 sent, 0 failed, 0 skipped" in sent.stdout
     status = runner.invoke(cli, ["--config", path, "status"], env={**env, "COLUMNS": "200"})
-    assert "2026-11-25" in status.stdout and "sent" in status.stdout
+    assert "2026-11-25" in status.stdout and EditionStatus.SENT in status.stdout
     test = runner.invoke(
         cli,
         [

@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
-from newsletter.models import FeedSource, Story
+from newsletter.models import EditionStatus, FeedSource, FeedStatus, Story
 from newsletter.store import Store
 from newsletter.store.store import MIGRATIONS
 from newsletter.store.tables import metadata
@@ -85,7 +85,7 @@ def test_feed_health_is_recorded(tmp_path: Path) -> None:
         502,
     )
     assert health.failing_since == NOW - timedelta(days=3)  # the first failure in the run
-    assert health.status == "active" and health.last_success is None
+    assert health.status == FeedStatus.ACTIVE and health.last_success is None
     store.record_fetched(
         FEED, [_story(1), _story(30)], now=NOW, status=200, etag='"e"', last_modified=None
     )
@@ -98,7 +98,7 @@ def test_feed_health_is_recorded(tmp_path: Path) -> None:
     assert health.stories_last_day == 1  # the other story is 30 hours old
     assert store.feed_states()[FEED.url].etag == '"e"'
     store.record_failure(FEED, "HTTP 410 Gone", now=NOW, status=410, gone=True)
-    assert store.feed_states()[FEED.url].status == "gone"
+    assert store.feed_states()[FEED.url].status == FeedStatus.GONE
 
 
 def test_upgrade_from_the_first_schema_keeps_the_data(tmp_path: Path) -> None:
@@ -111,7 +111,7 @@ def test_upgrade_from_the_first_schema_keeps_the_data(tmp_path: Path) -> None:
         conn.execute(
             text(
                 "INSERT INTO feeds (url, name, status, consecutive_failures) "
-                "VALUES ('https://old.example.com/f', 'Old', 'active', 3)"
+                f"VALUES ('https://old.example.com/f', 'Old', '{FeedStatus.ACTIVE}', 3)"
             )
         )
     engine.dispose()
@@ -135,7 +135,7 @@ def test_sent_before_can_leave_out_old_editions(tmp_path: Path) -> None:
         day = NOW.date() - timedelta(days=days_ago)
         story = _story(1, id=story_id, url=f"https://x.example.com/{story_id}")
         edition = Edition("P", day, (Section(sector, (story,)),))
-        store.save_edition(edition, status="sent", now=NOW)
+        store.save_edition(edition, status=EditionStatus.SENT, now=NOW)
     assert store.sent_before(NOW.date()).ids == {"old", "recent"}
     recent = store.sent_before(NOW.date(), since=NOW.date() - timedelta(days=3))
     assert recent.ids == {"recent"} and recent.urls == {"https://x.example.com/recent"}

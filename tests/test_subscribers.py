@@ -14,6 +14,7 @@ from email_validator import EmailNotValidError, validate_email
 from newsletter.cli import cli
 from newsletter.config import load_config
 from newsletter.errors import SubscriberError
+from newsletter.models import SubscriberStatus
 from newsletter.roster import export_csv, import_csv
 from newsletter.store import Store
 from newsletter.subscriptions import normalise_email
@@ -53,7 +54,7 @@ def test_import_reports_bad_lines_updates_and_never_resubscribes(tmp_path: Path)
     ana = store.subscriber_by_email("ana@example.com")
     assert ana is not None and ana.sectors == ("oil-gas", "evs-battery") and ana.name == "Ana Ruiz"
     assert [kind for kind, *_ in store.events_of(ana.id)] == ["import"]
-    store.set_subscriber_status("bo@example.com", "unsubscribed", now=NOW)
+    store.set_subscriber_status("bo@example.com", SubscriberStatus.UNSUBSCRIBED, now=NOW)
     csv_file.write_text(
         "bo@example.com,Bo,oil-gas\ndee@example.com,Dee,oil-gas\n", encoding="utf-8"
     )
@@ -61,7 +62,7 @@ def test_import_reports_bad_lines_updates_and_never_resubscribes(tmp_path: Path)
     assert "line 1: bo@example.com unsubscribed; not re-subscribed" in stdout
     assert "0 added, 1 updated, 0 unchanged, 1 skipped, 0 rejected" in stdout
     bo = store.subscriber_by_email("bo@example.com")
-    assert bo is not None and bo.status == "unsubscribed" and bo.sectors == ()
+    assert bo is not None and bo.status == SubscriberStatus.UNSUBSCRIBED and bo.sectors == ()
 
 
 def test_remove_erases_and_suppresses(tmp_path: Path) -> None:
@@ -101,7 +102,8 @@ def test_export_and_list_by_status(tmp_path: Path) -> None:
         "ana@example.com,Ana,oil-gas evs-battery,confirmed",
         "bo@example.com,,,pending",
     ]
-    _, stdout, _ = run(config_path, "subscribers", "list", "--status", "pending")
+    pending = SubscriberStatus.PENDING.value
+    _, stdout, _ = run(config_path, "subscribers", "list", "--status", pending)
     assert "bo@example.com" in stdout and "ana@example.com" not in stdout
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from newsletter.config import Config, load_config
 from newsletter.mailers import make_mailer
+from newsletter.models import SubscriberStatus
 from newsletter.store import Store
 from newsletter.subscriptions import add_subscriber
 from newsletter.web.app import create_app
@@ -63,11 +64,11 @@ def test_one_click_unsubscribe_post_answers_200_and_a_get_changes_nothing(site: 
     url = f"{site.base}/unsubscribe/{token}"
     page = httpx.get(url)
     assert page.status_code == 200 and '<form method="post"' in page.text
-    assert site.store.subscriber_by_token(token).status == "confirmed"  # type: ignore[union-attr]
+    assert site.store.subscriber_by_token(token).status == SubscriberStatus.CONFIRMED  # type: ignore[union-attr]
     for _ in range(2):
         assert httpx.get(f"{site.base}/confirm/{token}").status_code == 200
         assert httpx.get(f"{site.base}/preferences/{token}").status_code == 200
-    assert site.store.subscriber_by_token(token).status == "confirmed"  # type: ignore[union-attr]
+    assert site.store.subscriber_by_token(token).status == SubscriberStatus.CONFIRMED  # type: ignore[union-attr]
     # As `curl -X POST -d 'List-Unsubscribe=One-Click' URL` sends it: no cookie, no CSRF token.
     done = httpx.post(
         url,
@@ -76,7 +77,7 @@ def test_one_click_unsubscribe_post_answers_200_and_a_get_changes_nothing(site: 
     )
     assert done.status_code == 200 and "You are unsubscribed" in done.text
     reader = site.store.subscriber_by_token(token)
-    assert reader is not None and reader.status == "unsubscribed"
+    assert reader is not None and reader.status == SubscriberStatus.UNSUBSCRIBED
     kinds = [kind for kind, *_ in site.store.events_of(reader.id)]
     assert kinds == ["added", "unsubscribe"]
 
@@ -170,17 +171,17 @@ def test_the_whole_life_cycle_in_a_browser(site: Site) -> None:
         page.click("button[type=submit]")
         assert page.locator("h1").inner_text() == "Check your inbox"
         reader = site.store.subscriber_by_email("reader.one@example.com")
-        assert reader is not None and reader.status == "pending"
+        assert reader is not None and reader.status == SubscriberStatus.PENDING
         assert reader.sectors == ("oil-gas", "ai-semiconductors")
 
         (mail,) = confirmations(site, 1)
         link = re.search(r"http://localhost:8000(/confirm/[\w-]+)", mail.read_text())
         assert link is not None
         page.goto(site.base + link.group(1))  # opening the link changes nothing yet
-        assert site.store.subscriber_by_token(reader.token).status == "pending"  # type: ignore[union-attr]
+        assert site.store.subscriber_by_token(reader.token).status == SubscriberStatus.PENDING  # type: ignore[union-attr]
         page.click("button[type=submit]")
         assert page.locator("h1").inner_text() == "You are subscribed"
-        assert site.store.subscriber_by_token(reader.token).status == "confirmed"  # type: ignore[union-attr]
+        assert site.store.subscriber_by_token(reader.token).status == SubscriberStatus.CONFIRMED  # type: ignore[union-attr]
 
         page.goto(f"{site.base}/preferences/{reader.token}")
         page.uncheck("input[value=oil-gas]")
@@ -194,7 +195,7 @@ def test_the_whole_life_cycle_in_a_browser(site: Site) -> None:
         page.click("text=Unsubscribe from everything")
         assert page.locator("h1").inner_text() == "You are unsubscribed"
         gone = site.store.subscriber_by_token(reader.token)
-        assert gone is not None and gone.status == "unsubscribed"
+        assert gone is not None and gone.status == SubscriberStatus.UNSUBSCRIBED
 
     history = site.store.events_of(reader.id)
     assert [kind for kind, *_ in history] == ["signup", "confirm", "preferences", "unsubscribe"]
@@ -219,7 +220,7 @@ def test_one_click_unsubscribe_takes_every_encoding_mail_providers_send(
     done = httpx.post(f"{site.base}/unsubscribe/{token}", headers=headers, **body)  # type: ignore[arg-type]
     assert done.status_code == 200, done.text
     reader = site.store.subscriber_by_token(token)
-    assert reader is not None and reader.status == "unsubscribed"
+    assert reader is not None and reader.status == SubscriberStatus.UNSUBSCRIBED
 
 
 def test_an_unsubscribed_reader_is_told_so_and_may_subscribe_again(site: Site) -> None:
@@ -235,6 +236,6 @@ def test_an_unsubscribed_reader_is_told_so_and_may_subscribe_again(site: Site) -
         again = client.post(f"/resubscribe/{token}", data={"csrf": csrf.group(1)})
         assert again.status_code == 200 and "subscribed again" in again.text
     reader = site.store.subscriber_by_token(token)
-    assert reader is not None and reader.status == "confirmed"
+    assert reader is not None and reader.status == SubscriberStatus.CONFIRMED
     kinds = [kind for kind, *_ in site.store.events_of(reader.id)]
     assert kinds == ["added", "unsubscribe", "resubscribe"]

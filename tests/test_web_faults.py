@@ -13,6 +13,7 @@ import pytest
 
 from newsletter.config import Config, load_config
 from newsletter.mailers import make_mailer
+from newsletter.models import MailStatus, SubscriberStatus
 from newsletter.store import Store
 from newsletter.subscriptions import add_subscriber
 from newsletter.web.app import create_app
@@ -75,7 +76,7 @@ def test_while_the_provider_hangs_every_page_answers_at_once(
             done = httpx.post(f"{base}/unsubscribe/{token}", timeout=1.0)
             assert done.status_code == 200
         assert provider.requests >= 1  # the worker was inside the provider all along
-    assert {store.subscriber_by_token(t).status for t in tokens} == {"unsubscribed"}  # type: ignore[union-attr]
+    assert {store.subscriber_by_token(t).status for t in tokens} == {SubscriberStatus.UNSUBSCRIBED}  # type: ignore[union-attr]
     store.close()
 
 
@@ -92,9 +93,9 @@ def test_a_failing_provider_never_gives_a_500_and_the_email_is_retried(
         signed = client.post("/subscribe", data={"csrf": csrf, "email": "ana@example.com"})
         assert signed.status_code == 200
     reader = store.subscriber_by_email("ana@example.com")
-    assert reader is not None and reader.status == "pending"
+    assert reader is not None and reader.status == SubscriberStatus.PENDING
     mail = store.latest_mail(reader.id, kind="confirmation")
-    assert mail is not None and mail.status == "pending" and mail.attempts == 1
+    assert mail is not None and mail.status == MailStatus.PENDING and mail.attempts == 1
     from newsletter.outgoing import drain
 
     clock.now = NOW + timedelta(minutes=10)  # past the first retry's wait
@@ -124,7 +125,7 @@ def test_a_pending_readers_data_changes_only_when_they_confirm(
         confirm_csrf = _csrf(client, f"/confirm/{token}")
         client.post(f"/confirm/{token}", data={"csrf": confirm_csrf})
     reader = store.subscriber_by_email("ana@example.com")
-    assert reader is not None and reader.status == "confirmed"
+    assert reader is not None and reader.status == SubscriberStatus.CONFIRMED
     assert (reader.name, reader.sectors) == ("Not Ana", ("mining-metals",))  # the newest choice
     store.close()
 
@@ -179,5 +180,5 @@ def test_a_confirmation_link_expires_and_the_page_offers_a_new_one(
         fresh = client.get(f"/confirm/{reader.token}")
         assert fresh.status_code == 200 and "Confirm my subscription" in fresh.text
     reader = store.subscriber_by_email("ana@example.com")
-    assert reader is not None and reader.status == "pending"
+    assert reader is not None and reader.status == SubscriberStatus.PENDING
     store.close()

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from newsletter.models import Subscriber
+from newsletter.models import Subscriber, SuppressionReason
 from newsletter.store.ledger import _subscriber
 from newsletter.store.tables import (
     scheduler_lock,
@@ -196,7 +196,9 @@ class ConsentQueries:
                 delete(subscriber_events).where(subscriber_events.c.email_hash.in_([key, old]))
             )
             conn.execute(delete(suppressions).where(suppressions.c.email_hash.in_([key, old])))
-            conn.execute(insert(suppressions).values(email_hash=key, reason="erased", at=now))
+            conn.execute(
+                insert(suppressions).values(email_hash=key, reason=SuppressionReason.ERASED, at=now)
+            )
             # that an erasure happened, and when: nothing that leads back to the person
             conn.execute(
                 insert(subscriber_events).values(

@@ -27,10 +27,16 @@ from sqlalchemy import (
     update,
 )
 
-from newsletter.models import DeliveryStatus, FailedDelivery, Subscriber
+from newsletter.models import (
+    DeliveryStatus,
+    EditionStatus,
+    FailedDelivery,
+    Subscriber,
+    SubscriberStatus,
+)
 from newsletter.store.tables import deliveries, editions, subscribers
 
-ACTIVE = "confirmed"
+ACTIVE = SubscriberStatus.CONFIRMED
 
 
 def _subscriber(row: Any) -> Subscriber:
@@ -39,7 +45,7 @@ def _subscriber(row: Any) -> Subscriber:
         email=row.email,
         name=row.name,
         sectors=tuple(json.loads(row.sectors)),
-        status=row.status,
+        status=SubscriberStatus(row.status),
         token=row.token,
     )
 
@@ -117,7 +123,7 @@ class LedgerQueries:
 
     def set_edition_status(self, edition_id: int, status: str, *, now: datetime) -> None:
         values: dict[str, Any] = {"status": status}
-        if status == "sent":
+        if status == EditionStatus.SENT:
             values["sent_at"] = now
         with self.engine.begin() as conn:
             conn.execute(update(editions).where(editions.c.id == edition_id).values(values))
@@ -161,7 +167,7 @@ class LedgerQueries:
         source = select(
             literal(edition_id, Integer),
             subscribers.c.id,
-            literal("pending", String),
+            literal(DeliveryStatus.PENDING.value, String),
             literal(0, Integer),
         ).where(subscribers.c.status == ACTIVE, subscribers.c.id.not_in(have))
         # rows of one sector combination get neighbouring ids, so a batch claimed in id order
@@ -182,7 +188,10 @@ class LedgerQueries:
         with self.engine.begin() as conn:
             claims = conn.execute(
                 select(deliveries.c.claim, func.min(deliveries.c.claimed_at))
-                .where(deliveries.c.edition_id == edition_id, deliveries.c.status == "claimed")
+                .where(
+                    deliveries.c.edition_id == edition_id,
+                    deliveries.c.status == DeliveryStatus.CLAIMED,
+                )
                 .group_by(deliveries.c.claim)
             ).all()
             released = 0
@@ -192,10 +201,10 @@ class LedgerQueries:
                         update(deliveries)
                         .where(
                             deliveries.c.edition_id == edition_id,
-                            deliveries.c.status == "claimed",
+                            deliveries.c.status == DeliveryStatus.CLAIMED,
                             deliveries.c.claim == claim,
                         )
-                        .values(status="pending", claim=None, claimed_at=None)
+                        .values(status=DeliveryStatus.PENDING, claim=None, claimed_at=None)
                     )
                     released += int(result.rowcount or 0)
         return released
@@ -210,7 +219,9 @@ class LedgerQueries:
         """
         pending = (
             select(deliveries.c.id)
-            .where(deliveries.c.edition_id == edition_id, deliveries.c.status == "pending")
+            .where(
+                deliveries.c.edition_id == edition_id, deliveries.c.status == DeliveryStatus.PENDING
+            )
             .order_by(deliveries.c.id)
             .limit(size)
             .scalar_subquery()
@@ -218,9 +229,9 @@ class LedgerQueries:
         with self.engine.begin() as conn:
             conn.execute(
                 update(deliveries)
-                .where(deliveries.c.id.in_(pending), deliveries.c.status == "pending")
+                .where(deliveries.c.id.in_(pending), deliveries.c.status == DeliveryStatus.PENDING)
                 .values(
-                    status="claimed",
+                    status=DeliveryStatus.CLAIMED,
                     claim=claim,
                     claimed_at=now,
                     attempts=deliveries.c.attempts + 1,
@@ -232,7 +243,7 @@ class LedgerQueries:
                 .where(
                     and_(
                         deliveries.c.edition_id == edition_id,
-                        deliveries.c.status == "claimed",
+                        deliveries.c.status == DeliveryStatus.CLAIMED,
                         deliveries.c.claim == claim,
                     )
                 )
@@ -250,15 +261,33 @@ class LedgerQueries:
     ) -> None:
         """Record the outcome of a claimed batch (delivery id → message id or error) at once."""
         rows = [
-            {"row_id": i, "status": "sent", "message_id": v, "error": None, "sent_at": now}
+            {
+                "row_id": i,
+                "status": DeliveryStatus.SENT,
+                "message_id": v,
+                "error": None,
+                "sent_at": now,
+            }
             for i, v in (sent or {}).items()
         ]
         rows += [
-            {"row_id": i, "status": "failed", "message_id": None, "error": v, "sent_at": None}
+            {
+                "row_id": i,
+                "status": DeliveryStatus.FAILED,
+                "message_id": None,
+                "error": v,
+                "sent_at": None,
+            }
             for i, v in (failed or {}).items()
         ]
         rows += [
-            {"row_id": i, "status": "skipped", "message_id": None, "error": v, "sent_at": None}
+            {
+                "row_id": i,
+                "status": DeliveryStatus.SKIPPED,
+                "message_id": None,
+                "error": v,
+                "sent_at": None,
+            }
             for i, v in (skipped or {}).items()
         ]
         if not rows:
@@ -286,7 +315,7 @@ class LedgerQueries:
                     deliveries.c.edition_id == edition_id,
                     deliveries.c.status == DeliveryStatus.FAILED,
                 )
-                .values(status="pending", error=None)
+                .values(status=DeliveryStatus.PENDING, error=None)
             )
         return int(result.rowcount or 0)
 

@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from newsletter.errors import NewsletterError
-from newsletter.models import Edition, FeedSource, FeedState, Seen, Story
+from newsletter.models import Edition, EditionStatus, FeedSource, FeedState, FeedStatus, Seen, Story
 from newsletter.store.consent import ConsentQueries, LockQueries
 from newsletter.store.curation import CurationQueries, story_of, story_query
 from newsletter.store.ledger import LedgerQueries
@@ -113,7 +113,10 @@ class Store(LedgerQueries, ConsentQueries, LockQueries, CurationQueries, QueueQu
                 else:
                     conn.execute(
                         insert(feeds).values(
-                            url=source.url, status="active", consecutive_failures=0, **values
+                            url=source.url,
+                            status=FeedStatus.ACTIVE,
+                            consecutive_failures=0,
+                            **values,
                         )
                     )
 
@@ -187,14 +190,16 @@ class Store(LedgerQueries, ConsentQueries, LockQueries, CurationQueries, QueueQu
             "failing_since": func.coalesce(feeds.c.failing_since, now),
         }
         if gone:
-            values["status"] = "gone"
+            values["status"] = FeedStatus.GONE
         with self.engine.begin() as conn:
             conn.execute(update(feeds).where(feeds.c.url == source.url).values(values))
 
     def reactivate(self, source: FeedSource) -> None:
         """Fetch a gone feed again (``collect --retry-gone``)."""
         with self.engine.begin() as conn:
-            conn.execute(update(feeds).where(feeds.c.url == source.url).values(status="active"))
+            conn.execute(
+                update(feeds).where(feeds.c.url == source.url).values(status=FeedStatus.ACTIVE)
+            )
 
     def feed_health(self, *, now: datetime) -> list[FeedHealth]:
         """Every known feed's health, with its stories published in the last day."""
@@ -337,7 +342,7 @@ class Store(LedgerQueries, ConsentQueries, LockQueries, CurationQueries, QueueQu
                 "status": status,
                 "built_at": now,
                 "snapshot": edition_to_json(edition),
-                "sent_at": now if status == "sent" else None,
+                "sent_at": now if status == EditionStatus.SENT else None,
             }
             if row is None:
                 inserted = conn.execute(
@@ -393,8 +398,8 @@ class Store(LedgerQueries, ConsentQueries, LockQueries, CurationQueries, QueueQu
             return int(conn.execute(select(func.count()).select_from(stories)).scalar_one())
 
 
-SENT = ("sending", "sent")
-FROZEN = ("frozen", "sending", "sent")
+SENT = (EditionStatus.SENDING, EditionStatus.SENT)
+FROZEN = EditionStatus.fixed()
 
 
 def _healthy(now: datetime) -> dict[str, Any]:
@@ -403,7 +408,7 @@ def _healthy(now: datetime) -> dict[str, Any]:
         "last_fetched": now,
         "consecutive_failures": 0,
         "failing_since": None,
-        "status": "active",
+        "status": FeedStatus.ACTIVE,
     }
 
 

@@ -22,6 +22,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from newsletter.models import FeedStatus
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes in, the same out, on every database (SQLite drops zones)."""
@@ -55,7 +57,7 @@ feeds = Table(
     Column("sector_hint", String(64), nullable=True),
     Column("etag", Text, nullable=True),
     Column("last_modified", Text, nullable=True),
-    Column("status", String(16), nullable=False, default="active"),  # active | gone
+    Column("status", String(16), nullable=False, default=FeedStatus.ACTIVE.value),  # FeedStatus
     Column("last_success", UTCDateTime(), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("last_error_at", UTCDateTime(), nullable=True),
@@ -125,7 +127,7 @@ editions = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("edition_date", Date, nullable=False, unique=True),
-    Column("status", String(16), nullable=False),  # draft | frozen | sending | sent
+    Column("status", String(16), nullable=False),  # EditionStatus
     Column("built_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime(), nullable=True),
     Column("snapshot", Text, nullable=False),  # the Edition as JSON, frozen once sending starts
@@ -149,7 +151,7 @@ subscribers = Table(
     Column("email", String(320), nullable=False, unique=True),  # normalised
     Column("name", String(200), nullable=False),
     Column("sectors", Text, nullable=False),  # JSON list of slugs; [] = every sector
-    Column("status", String(16), nullable=False),  # pending | confirmed | unsubscribed | bounced
+    Column("status", String(16), nullable=False),  # SubscriberStatus
     Column("token", String(64), nullable=False, unique=True),  # secret; revocable
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
@@ -166,7 +168,7 @@ deliveries = Table(
     Column(
         "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False
     ),
-    Column("status", String(16), nullable=False),  # pending | claimed | sent | failed | skipped
+    Column("status", String(16), nullable=False),  # DeliveryStatus
     Column("claim", String(64), nullable=True),  # who holds it: host:pid:random
     Column("claimed_at", UTCDateTime(), nullable=True),
     Column("attempts", Integer, nullable=False),
@@ -224,7 +226,7 @@ outgoing = Table(
     Column("kind", String(32), nullable=False),  # confirmation
     Column("name", String(200), nullable=False),
     Column("sectors", Text, nullable=False),  # JSON list of slugs
-    Column("status", String(16), nullable=False),  # pending | sent | failed | held
+    Column("status", String(16), nullable=False),  # MailStatus
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", UTCDateTime(), nullable=False),
     Column("last_error", Text, nullable=True),

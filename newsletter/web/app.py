@@ -281,7 +281,7 @@ def create_app(
         reader = store.subscriber_by_token(token)
         if reader is None:
             return not_found()
-        if reader.status == "confirmed":
+        if reader.status == SubscriberStatus.CONFIRMED:
             return message("You are subscribed", f"{reader.email} gets {config.publication.name}.")
         if subscriptions.confirmation_expired(config, store, reader, now()):
             return expired(token)
@@ -425,7 +425,7 @@ def create_app(
         reader = store.subscriber_by_token(token)
         if reader is None:
             return not_found()
-        if reader.status == "unsubscribed":
+        if reader.status == SubscriberStatus.UNSUBSCRIBED:
             return message("You are unsubscribed", f"{reader.email} gets no more emails.")
         return message(
             "Unsubscribe",
@@ -451,7 +451,7 @@ def create_app(
         )
 
     async def health(request: Request) -> Response:
-        return PlainTextResponse("ok")
+        return PlainTextResponse("healthy\n")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
