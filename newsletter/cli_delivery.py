@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
@@ -316,4 +316,10 @@ def run_scheduler(state: State) -> None:
         f"{schedule.collect_every_minutes:g} minutes; send at {schedule.send_at} "
         f"{schedule.timezone}, {days}"
     )
-    scheduler.run(config, say=lambda line: state.console.print(escape(line)))
+    runner = scheduler.Runner(
+        config,
+        open_store=state.store,
+        make_mailer=lambda: make_mailer(config),
+        clock=lambda: datetime.now(UTC),  # the wall clock: NEWSLETTER_NOW would stop it
+    )
+    scheduler.run(runner, say=lambda line: state.console.print(escape(line)))

@@ -221,6 +221,7 @@ class SendgridConfig(_Strict):
     api_host: str = "https://api.sendgrid.com"  # https://api.eu.sendgrid.com for EU accounts
     timeout_seconds: float = Field(30, gt=0, le=300)  # one request
     max_retries: int = Field(4, ge=0, le=10)  # for 5xx answers and timeouts, with backoff
+    backoff_seconds: float = Field(1.0, ge=0, le=60)  # the first wait; doubled each retry
     concurrency: int = Field(16, ge=1, le=128)  # requests in flight at once
 
 

@@ -9,6 +9,11 @@ says how to send late. An edition left ``sending`` (the scheduler was killed mid
 APScheduler had already moved the job to the next day) is finished on start and on every
 collect tick, before anything else, within the same grace. One scheduler per database (a lock
 row with a heartbeat). SIGTERM and SIGINT finish the requests in flight, record them, and exit.
+
+A ``Runner`` holds what the jobs work with, given by the face: a store factory, a mailer
+factory, the clock, and its own stop event. The job store keeps each job under a module-level
+name (``collect_job``, ``send_job``) so it can be saved; the runner's executor runs the
+runner's own method for the job's id, so nothing reaches for module state.
 """
 
 from __future__ import annotations
@@ -18,28 +23,29 @@ import os
 import signal
 import socket
 import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.job import Job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import Column, Float, MetaData, String, Table, create_engine, select
 
-from newsletter.config import Config, ScheduleConfig, load_config
+from newsletter.config import Config, ScheduleConfig
 from newsletter.delivery import claim_is_alive
 from newsletter.errors import NewsletterError
 from newsletter.models import EditionStatus, FetchOutcome
 
 if TYPE_CHECKING:
+    from newsletter.mailers import Mailer
     from newsletter.store import Store
 
 logger = logging.getLogger("newsletter.run")
@@ -47,7 +53,6 @@ logger = logging.getLogger("newsletter.run")
 LOCK = "run"
 HEARTBEAT = timedelta(seconds=20)
 JOBS_TABLE = "apscheduler_jobs"
-_stop = threading.Event()  # set by SIGTERM/SIGINT: the send stops after its batch in flight
 
 
 def send_trigger(schedule: ScheduleConfig) -> CronTrigger:
@@ -65,100 +70,154 @@ def collect_trigger(schedule: ScheduleConfig) -> IntervalTrigger:
     return IntervalTrigger(seconds=schedule.collect_every_minutes * 60, timezone="UTC")
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-# The jobs. Module-level functions, so the job store can keep a reference to them.
-
-
-def resume_interrupted(config: Config, store: Store, *, now: Callable[[], datetime]) -> int:
-    """Finish every edition left ``sending`` (a scheduler killed mid-send) whose send time is
-    within the misfire grace; report older ones. Returns how many readers were sent to."""
-    from newsletter import delivery
-    from newsletter.mailers import make_mailer
-
-    schedule = config.file.schedule
-    grace = timedelta(minutes=schedule.misfire_grace_minutes)
-    zone = ZoneInfo(schedule.timezone)
-    sent = 0
-    for day in store.editions_in_status(EditionStatus.SENDING):
-        due = datetime.combine(day, schedule.send_at, tzinfo=zone)
-        if now() - due > grace:
-            logger.warning(
-                "send: the edition of %s was interrupted and is past the %s grace; finish it "
-                "with: newsletter --config %s send --date %s",
-                day,
-                grace,
-                config.path,
-                day,
-            )
-            continue
-        logger.info("send: finishing the interrupted edition of %s first", day)
-        mailer = make_mailer(config)
-        try:
-            report = delivery.send_edition(
-                config, store, mailer, now=now, day=day, should_stop=_stop.is_set
-            )
-        except NewsletterError as exc:
-            logger.error("send: %s (%s)", exc.message, exc.hint or "")
-            continue
-        finally:
-            mailer.close()
-        sent += report.sent
-        logger.info("send: edition of %s finished: %d more sent", day, report.sent)
-    return sent
+# The names the job store keeps; a runner's executor runs its own method in their place.
 
 
 def collect_job(config_path: str) -> None:
-    from newsletter import pipeline
-    from newsletter.store import Store
-
-    config = load_config(Path(config_path))
-    store = Store.open(config.database_url, privacy_key=config.privacy_key())
-    try:
-        resume_interrupted(config, store, now=_now)  # before anything else
-        report = pipeline.collect_all(config, store, now=_now())
-    finally:
-        store.close()
-    failed = sum(r.status in {FetchOutcome.FAILED, FetchOutcome.GONE} for r in report.results)
-    new = sum(r.new for r in report.results)
-    logger.info(
-        "collect: %d feeds, %d new stories, %d failed (%.1f s)",
-        len(report.results),
-        new,
-        failed,
-        report.seconds,
-    )
+    raise NewsletterError("the collect job runs through `newsletter run`'s runner only")
 
 
 def send_job(config_path: str) -> None:
-    from newsletter import delivery, pipeline
-    from newsletter.mailers import make_mailer
-    from newsletter.store import Store
+    raise NewsletterError("the send job runs through `newsletter run`'s runner only")
 
-    started = time.perf_counter()
-    config = load_config(Path(config_path))
-    store = Store.open(config.database_url, privacy_key=config.privacy_key())
-    mailer = make_mailer(config)
-    try:
-        pipeline.collect_all(config, store, now=_now())
-        report = delivery.send_edition(config, store, mailer, now=_now, should_stop=_stop.is_set)
-    except NewsletterError as exc:
-        logger.error("send: %s (%s)", exc.message, exc.hint or "")
-        return
-    finally:
-        mailer.close()
-        store.close()
-    logger.info(
-        "send: edition of %s: %d sent, %d failed, %d skipped, %d already sent (%.1f s)",
-        report.edition_date,
-        report.sent,
-        report.failed,
-        report.skipped,
-        report.already_sent,
-        time.perf_counter() - started,
-    )
+
+@dataclass
+class Runner:
+    """The scheduler's jobs, with the collaborators the face gave them."""
+
+    config: Config
+    open_store: Callable[[], Store]
+    make_mailer: Callable[[], Mailer]
+    clock: Callable[[], datetime]
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    @contextmanager
+    def _store(self) -> Iterator[Store]:
+        store = self.open_store()
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def resume_interrupted(self, store: Store) -> int:
+        """Finish every edition left ``sending`` (a scheduler killed mid-send) whose send time
+        is within the misfire grace; report older ones. Returns how many readers were sent to."""
+        from newsletter import delivery
+
+        schedule = self.config.file.schedule
+        grace = timedelta(minutes=schedule.misfire_grace_minutes)
+        zone = ZoneInfo(schedule.timezone)
+        sent = 0
+        for day in store.editions_in_status(EditionStatus.SENDING):
+            due = datetime.combine(day, schedule.send_at, tzinfo=zone)
+            if self.clock() - due > grace:
+                logger.warning(
+                    "send: the edition of %s was interrupted and is past the %s grace; finish "
+                    "it with: newsletter --config %s send --date %s",
+                    day,
+                    grace,
+                    self.config.path,
+                    day,
+                )
+                continue
+            logger.info("send: finishing the interrupted edition of %s first", day)
+            mailer = self.make_mailer()
+            try:
+                report = delivery.send_edition(
+                    self.config,
+                    store,
+                    mailer,
+                    now=self.clock,
+                    day=day,
+                    should_stop=self.stop.is_set,
+                )
+            except NewsletterError as exc:
+                logger.error("send: %s (%s)", exc.message, exc.hint or "")
+                continue
+            finally:
+                mailer.close()
+            sent += report.sent
+            logger.info("send: edition of %s finished: %d more sent", day, report.sent)
+        return sent
+
+    def collect(self) -> None:
+        """The collect job: an interrupted send first, then every feed."""
+        from newsletter import pipeline
+
+        with self._store() as store:
+            self.resume_interrupted(store)  # before anything else
+            report = pipeline.collect_all(self.config, store, now=self.clock())
+        failed = sum(r.status in {FetchOutcome.FAILED, FetchOutcome.GONE} for r in report.results)
+        logger.info(
+            "collect: %d feeds, %d new stories, %d failed (%.1f s)",
+            len(report.results),
+            sum(r.new for r in report.results),
+            failed,
+            report.seconds,
+        )
+
+    def send(self) -> None:
+        """The send job: collect once more, build the edition, send it through the ledger."""
+        from newsletter import delivery, pipeline
+
+        with self._store() as store:
+            mailer = self.make_mailer()
+            try:
+                pipeline.collect_all(self.config, store, now=self.clock())
+                report = delivery.send_edition(
+                    self.config, store, mailer, now=self.clock, should_stop=self.stop.is_set
+                )
+            except NewsletterError as exc:
+                logger.error("send: %s (%s)", exc.message, exc.hint or "")
+                return
+            finally:
+                mailer.close()
+        logger.info(
+            "send: edition of %s: %d sent, %d failed, %d skipped, %d already sent (%.1f s)",
+            report.edition_date,
+            report.sent,
+            report.failed,
+            report.skipped,
+            report.already_sent,
+            report.seconds,
+        )
+
+    def missed(self, event: JobExecutionEvent) -> None:
+        """A run past its grace (the scheduler was down): say so, and how to send late."""
+        if event.job_id != "send":
+            return
+        late = self.clock() - event.scheduled_run_time
+        logger.warning(
+            "send: the send due at %s was missed by %s, past the %s grace, so nothing was "
+            "sent. To send it late, run: newsletter --config %s send",
+            event.scheduled_run_time,
+            str(late).split(".")[0],
+            timedelta(minutes=self.config.file.schedule.misfire_grace_minutes),
+            self.config.path.resolve(),
+        )
+
+    def beat(self, store: Store, owner: str) -> None:
+        """Keep the lock row fresh until the runner stops."""
+        while not self.stop.wait(HEARTBEAT.total_seconds()):
+            try:
+                store.beat(LOCK, owner, now=self.clock())
+            except Exception:  # keep beating through a passing database hiccup
+                logger.exception("heartbeat failed")
+
+
+class _RunnerExecutor(ThreadPoolExecutor):  # type: ignore[misc]
+    """Runs a stored job through the runner's method for the job's id."""
+
+    def __init__(self, jobs: Mapping[str, Callable[[], None]]) -> None:
+        super().__init__(max_workers=2)
+        self._jobs = jobs
+
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        bound = Job.__new__(Job)
+        bound.__setstate__(job.__getstate__())
+        bound._scheduler, bound._jobstore_alias = job._scheduler, job._jobstore_alias
+        bound.func, bound.args, bound.kwargs = self._jobs[job.id], (), {}
+        super()._do_submit_job(bound, run_times)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,35 +227,28 @@ class NextRun:
 
 
 def next_runs(database_url: str) -> list[NextRun]:
-    """The scheduled jobs and their next run, read from the job store's table."""
-    engine = create_engine(database_url)
-    table = Table(JOBS_TABLE, MetaData(), Column("id", String), Column("next_run_time", Float))
+    """The scheduled jobs and their next run, as APScheduler's job store has them."""
+    jobs = SQLAlchemyJobStore(url=database_url, tablename=JOBS_TABLE)
     try:
-        with engine.connect() as conn:
-            if not engine.dialect.has_table(conn, JOBS_TABLE):
-                return []
-            rows = conn.execute(select(table.c.id, table.c.next_run_time).order_by(table.c.id))
-            return [
-                NextRun(
-                    r.id, datetime.fromtimestamp(r.next_run_time, UTC) if r.next_run_time else None
-                )
-                for r in rows
-            ]
+        jobs.start(None, "default")  # creates the job table if there is none yet
+        return sorted(
+            (NextRun(job.id, job.next_run_time) for job in jobs.get_all_jobs()),
+            key=lambda r: r.job,
+        )
     finally:
-        engine.dispose()
+        jobs.shutdown()
 
 
 def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run(config: Config, *, say: Callable[[str], None]) -> None:
+def run(runner: Runner, *, say: Callable[[str], None]) -> None:
     """Run the scheduler until SIGTERM or SIGINT."""
-    from newsletter.store import Store
-
-    store = Store.open(config.database_url, privacy_key=config.privacy_key())
+    config = runner.config
+    store = runner.open_store()
     owner = _owner()
-    now = _now()
+    now = runner.clock()
     taken, holder, since = store.take_lock(
         LOCK, owner, now=now, stale_before=now - 3 * HEARTBEAT, alive=claim_is_alive
     )
@@ -211,42 +263,33 @@ def run(config: Config, *, say: Callable[[str], None]) -> None:
     schedule = config.file.schedule
     scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(url=config.database_url, tablename=JOBS_TABLE)},
+        executors={"default": _RunnerExecutor({"collect": runner.collect, "send": runner.send})},
         job_defaults={"coalesce": True, "max_instances": 1},
         timezone=schedule.timezone,
     )
     grace = int(schedule.misfire_grace_minutes * 60)
-
-    def missed(event: JobExecutionEvent) -> None:
-        if event.job_id == "send":
-            late = _now() - event.scheduled_run_time
-            logger.warning(
-                "send: the send due at %s was missed by %s, past the %s grace, so nothing was "
-                "sent. To send it late, run: newsletter --config %s send",
-                event.scheduled_run_time,
-                str(late).split(".")[0],
-                timedelta(seconds=grace),
-                path,
-            )
-
-    def failed(event: JobExecutionEvent) -> None:
-        logger.error("%s: failed: %s", event.job_id, event.exception)
-
-    scheduler.add_listener(missed, EVENT_JOB_MISSED)
-    scheduler.add_listener(failed, EVENT_JOB_ERROR)
+    scheduler.add_listener(runner.missed, EVENT_JOB_MISSED)
+    scheduler.add_listener(
+        lambda event: logger.error("%s: failed: %s", event.job_id, event.exception),
+        EVENT_JOB_ERROR,
+    )
     scheduler.start(paused=True)
     _ensure_job(scheduler, "collect", collect_job, collect_trigger(schedule), path, grace=60)
     _ensure_job(scheduler, "send", send_job, send_trigger(schedule), path, grace=grace)
-    heartbeat = threading.Thread(target=_beat, args=(store, owner), daemon=True)
+    heartbeat = threading.Thread(target=runner.beat, args=(store, owner), daemon=True)
     heartbeat.start()
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    for run_ in next_runs(config.database_url):
-        say(
-            f"next {run_.job}: {run_.at:%Y-%m-%d %H:%M:%S %Z}" if run_.at else f"{run_.job}: paused"
-        )
-    resume_interrupted(config, store, now=_now)  # a send killed mid-way finishes first
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        runner.stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for job in scheduler.get_jobs():
+        at = job.next_run_time
+        say(f"next {job.id}: {at:%Y-%m-%d %H:%M:%S %Z}" if at else f"{job.id}: paused")
+    runner.resume_interrupted(store)  # a send killed mid-way finishes first
     scheduler.resume()
     try:
-        while not _stop.wait(1.0):
+        while not runner.stop.wait(1.0):
             pass
         say("stopping: finishing the batch in flight")
         scheduler.shutdown(wait=True)
@@ -259,18 +302,6 @@ def run(config: Config, *, say: Callable[[str], None]) -> None:
         "stopped: an edition left unfinished is finished when `newsletter run` starts again, "
         "or now with: newsletter send"
     )
-
-
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    _stop.set()
-
-
-def _beat(store: Any, owner: str) -> None:
-    while not _stop.wait(HEARTBEAT.total_seconds()):
-        try:
-            store.beat(LOCK, owner, now=_now())
-        except Exception:  # keep beating through a passing database hiccup
-            logger.exception("heartbeat failed")
 
 
 def _ensure_job(

@@ -41,6 +41,7 @@ def _headers(body: bytes) -> dict[str, str]:
     return headers
 
 
+@pytest.mark.slow  # every real-world file through the whole collection: about 12 s
 def test_every_corpus_file_is_collected_safely(feed_server: FeedServer, tmp_path: Path) -> None:
     files = _files()
     assert len(files) > 2000

@@ -76,7 +76,8 @@ def test_retry_failed_on_the_command_line_sends_to_the_failed_readers(
 ) -> None:
     monkeypatch.setenv("SENDGRID_API_KEY", KEY)
     monkeypatch.setenv("NEWSLETTER_NOW", "2026-11-25T06:00:00Z")
-    sendgrid = {"api_host": server.url, "concurrency": 1}  # the faults meet one request
+    # the faults meet one request; the retries wait 10 ms, 20 ms, ... instead of seconds
+    sendgrid = {"api_host": server.url, "concurrency": 1, "backoff_seconds": 0.01}
     config = make_config(tmp_path, "sendgrid", batch_size=3, sendgrid=sendgrid)
     store = collected(config)
     add_readers(config, store, 9)
@@ -281,7 +282,7 @@ def test_an_smtp_server_killed_mid_send_leaves_nobody_missed_or_twice(tmp_path: 
 def test_an_edition_left_sending_is_finished_on_the_next_collect_tick(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from newsletter.scheduler import collect_job
+    from newsletter.scheduler import Runner
 
     config = make_config(tmp_path, batch_size=5)
     store = collected(config)
@@ -293,14 +294,13 @@ def test_an_edition_left_sending_is_finished_on_the_next_collect_tick(
     ref = store.edition_ref(first.edition_date)
     assert ref is not None and ref[1] == EditionStatus.SENDING
     store.close()
-    import newsletter.scheduler as scheduler
-
-    real_now = scheduler._now
-    scheduler._now = clock  # the tick comes soon after the send time (07:00 UTC)
-    try:
-        collect_job(str(config.path))
-    finally:
-        scheduler._now = real_now
+    runner = Runner(  # the tick comes soon after the send time (07:00 UTC)
+        config,
+        open_store=lambda: Store.open(config.database_url),
+        make_mailer=lambda: make_mailer(config),
+        clock=clock,
+    )
+    runner.collect()
     store = Store.open(config.database_url)
     ref = store.edition_ref(first.edition_date)
     assert ref is not None and ref[1] == EditionStatus.SENT
@@ -314,7 +314,7 @@ def test_an_edition_left_sending_past_the_grace_is_reported_not_sent(
 ) -> None:
     from datetime import timedelta
 
-    import newsletter.scheduler as scheduler
+    from newsletter.scheduler import Runner
 
     config = make_config(tmp_path, batch_size=5)
     store = collected(config)
@@ -324,7 +324,13 @@ def test_an_edition_left_sending_past_the_grace_is_reported_not_sent(
     delivery.send_edition(config, store, mailer, now=clock, should_stop=lambda: next(stops))
     late = clock() + timedelta(days=1)
     with caplog.at_level("WARNING", logger="newsletter.run"):
-        assert scheduler.resume_interrupted(config, store, now=lambda: late) == 0
+        runner = Runner(
+            config,
+            open_store=lambda: Store.open(config.database_url),
+            make_mailer=lambda: make_mailer(config),
+            clock=lambda: late,
+        )
+        assert runner.resume_interrupted(store) == 0
     assert "send --date 2026-11-25" in caplog.text
     store.close()
 

@@ -1,4 +1,5 @@
-"""`newsletter run`: triggers across daylight saving, and the real scheduler in a subprocess."""
+"""`newsletter run`: triggers across daylight saving, the jobs with an injected clock, and the
+real scheduler in a subprocess (one short run here; the restarts around a missed send are slow)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
@@ -13,11 +15,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.config import Config, ScheduleConfig, load_config
-from newsletter.scheduler import next_runs, send_trigger
+from newsletter.mailers import make_mailer
+from newsletter.models import EditionStatus
+from newsletter.scheduler import Runner, next_runs, send_trigger
 from newsletter.store import Store
 from newsletter.subscriptions import add_subscriber
 from tests.conftest import DEMO, ROOT, write_config
@@ -88,56 +93,122 @@ def _config(tmp_path: Path, send_at: datetime, grace_minutes: float = 180) -> Co
     return config
 
 
-def _start(config: Config) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k != "NEWSLETTER_NOW"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "--config", str(config.path), "run"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
+class _Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def _runner(config: Config, clock: _Clock) -> Runner:
+    return Runner(
+        config,
+        open_store=lambda: Store.open(config.database_url),
+        make_mailer=lambda: make_mailer(config),
+        clock=clock,
     )
+
+
+def test_the_send_job_sends_once_with_the_clock_it_is_given(tmp_path: Path) -> None:
+    day = datetime(2026, 11, 25, 7, 0, 5, tzinfo=UTC)
+    config = _config(tmp_path, day)
+    runner = _runner(config, _Clock(day))
+    runner.send()
+    assert sorted(p.parent.name for p in _outbox(config)) == ["2026-11-25"] * READERS
+    runner.send()  # a second run of the same day's job sends nothing twice
+    assert len(_outbox(config)) == READERS
+    store = Store.open(config.database_url)
+    ref = store.edition_ref(day.date())
+    store.close()
+    assert ref is not None and ref[1] == EditionStatus.SENT
+
+
+def test_a_send_missed_past_the_grace_says_by_how_much_and_how_to_send(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    due = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+    config = _config(tmp_path, due, grace_minutes=30)
+    runner = _runner(config, _Clock(due + timedelta(hours=2, minutes=5)))
+    with caplog.at_level("WARNING", logger="newsletter.run"):
+        runner.missed(JobExecutionEvent(EVENT_JOB_MISSED, "collect", "default", due))
+        assert caplog.text == ""  # a missed collect is simply the next one
+        runner.missed(JobExecutionEvent(EVENT_JOB_MISSED, "send", "default", due))
+    assert "missed by 2:05:00, past the 0:30:00 grace, so nothing was sent" in caplog.text
+    assert f"newsletter --config {config.path.resolve()} send" in caplog.text
+
+
+class _Run:
+    """``newsletter run`` in a subprocess, its output read as it comes."""
+
+    def __init__(self, config: Config) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "NEWSLETTER_NOW"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "newsletter", "--config", str(config.path), "run"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        self.lines: list[str] = []
+        self.changed = threading.Condition()
+        self.readers = [
+            threading.Thread(target=self._read, args=(pipe,), daemon=True)
+            for pipe in (self.process.stdout, self.process.stderr)
+        ]
+        for reader in self.readers:
+            reader.start()
+
+    def _read(self, pipe: object) -> None:
+        for line in pipe:  # type: ignore[attr-defined]
+            with self.changed:
+                self.lines.append(line)
+                self.changed.notify_all()
+
+    def wait_for(self, text: str, timeout: float = 60) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: any(text in x for x in self.lines), timeout)
+
+    def output(self) -> str:
+        with self.changed:
+            return "".join(self.lines)
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self.close()
+
+    def close(self) -> None:
+        for reader in self.readers:
+            reader.join(timeout=10)
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
+
+    def stop(self) -> str:
+        self.process.send_signal(signal.SIGTERM)
+        assert self.process.wait(timeout=60) == 0, self.output()
+        self.close()
+        return self.output()
 
 
 def _outbox(config: Config) -> list[Path]:
     return sorted(config.outbox_dir.glob("*/*.eml"))
 
 
-def _wait(predicate: object, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def _kill(process: subprocess.Popen[str]) -> None:
-    process.send_signal(signal.SIGKILL)
-    process.communicate(timeout=30)
-
-
-def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
-    process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=60)
-    assert process.returncode == 0, err
-    return out, err
-
-
-def test_run_sends_at_the_time_and_a_restart_sends_nothing_twice(tmp_path: Path) -> None:
-    config = _config(tmp_path, datetime.now(UTC) + timedelta(seconds=8))
-    process = _start(config)
-    assert _wait(lambda: len(_outbox(config)) == READERS, 40), process.stderr
-    _kill(process)
-    assert (
-        sorted(p.parent.name for p in _outbox(config))
-        == [datetime.now(UTC).date().isoformat()] * READERS
-    )
-    again = _start(config)
-    time.sleep(4)
+def test_run_sends_at_the_time_alone_and_stops_on_sigterm(tmp_path: Path) -> None:
+    config = _config(tmp_path, datetime.now(UTC) + timedelta(seconds=6))
+    run = _Run(config)
+    assert run.wait_for("next send"), run.output()
+    second = _Run(config)  # one scheduler per database
+    assert second.process.wait(timeout=60) == 1
+    second.close()
+    assert "Error: another `newsletter run` (" in second.output()
+    assert f":{run.process.pid} since" in second.output()
+    assert run.wait_for("send: edition of"), run.output()
     assert len(_outbox(config)) == READERS
-    out, _ = _stop(again)
+    out = run.stop()
     assert "stopping: finishing the batch in flight" in out and "stopped" in out
     runs = {r.job: r.at for r in next_runs(config.database_url)}
     send = runs.get("send")
@@ -147,42 +218,45 @@ def test_run_sends_at_the_time_and_a_restart_sends_nothing_twice(tmp_path: Path)
     assert "Next collect: " in status.stdout
 
 
+@pytest.mark.slow
+def test_a_restart_after_a_kill_sends_nothing_twice(tmp_path: Path) -> None:
+    config = _config(tmp_path, datetime.now(UTC) + timedelta(seconds=8))
+    run = _Run(config)
+    assert run.wait_for("send: edition of"), run.output()
+    run.kill()
+    again = _Run(config)
+    assert again.wait_for("collect: "), again.output()  # the first tick, after any catch-up
+    out = again.stop()
+    assert len(_outbox(config)) == READERS and "send: edition of" not in out
+
+
+@pytest.mark.slow
 def test_a_send_missed_while_down_runs_on_restart_within_the_grace(tmp_path: Path) -> None:
-    send_at = datetime.now(UTC) + timedelta(seconds=10)
+    send_at = datetime.now(UTC) + timedelta(seconds=8)
     config = _config(tmp_path, send_at)
-    process = _start(config)
-    assert _wait(lambda: "next send" in (process.stdout.readline() if process.stdout else ""), 20)
-    _kill(process)  # down before the send time
-    assert _wait(lambda: datetime.now(UTC) > send_at + timedelta(seconds=2), 20)
+    run = _Run(config)
+    assert run.wait_for("next send"), run.output()
+    run.kill()  # down before the send time
+    # down until the send time has passed: the subprocess runs on the wall clock
+    time.sleep(max(0.0, (send_at + timedelta(seconds=1) - datetime.now(UTC)).total_seconds()))
     assert _outbox(config) == []
-    restarted = _start(config)
-    assert _wait(lambda: len(_outbox(config)) == READERS, 40)
-    time.sleep(1)
+    restarted = _Run(config)
+    assert restarted.wait_for("send: edition of"), restarted.output()
+    restarted.stop()
     assert len(_outbox(config)) == READERS  # once
-    _stop(restarted)
 
 
-def test_a_send_missed_past_the_grace_is_skipped_and_says_how_to_send(tmp_path: Path) -> None:
-    send_at = datetime.now(UTC) + timedelta(seconds=10)
+@pytest.mark.slow
+def test_a_send_missed_past_the_grace_is_skipped_on_restart(tmp_path: Path) -> None:
+    send_at = datetime.now(UTC) + timedelta(seconds=8)
     config = _config(tmp_path, send_at, grace_minutes=0.05)  # 3 seconds
-    process = _start(config)
-    assert _wait(lambda: "next send" in (process.stdout.readline() if process.stdout else ""), 20)
-    _kill(process)
-    assert _wait(lambda: datetime.now(UTC) > send_at + timedelta(seconds=6), 20)
-    restarted = _start(config)
-    time.sleep(4)
-    _, err = _stop(restarted)
+    run = _Run(config)
+    assert run.wait_for("next send"), run.output()
+    run.kill()
+    # down past the send time and its grace: the subprocess runs on the wall clock
+    time.sleep(max(0.0, (send_at + timedelta(seconds=4) - datetime.now(UTC)).total_seconds()))
+    restarted = _Run(config)
+    assert restarted.wait_for("so nothing was sent"), restarted.output()
+    err = restarted.stop()
     assert _outbox(config) == []
-    assert "was missed by" in err and "so nothing was sent" in err
     assert f"newsletter --config {config.path.resolve()} send" in err
-
-
-def test_only_one_scheduler_per_database(tmp_path: Path) -> None:
-    config = _config(tmp_path, datetime.now(UTC) + timedelta(hours=3))
-    first = _start(config)
-    assert _wait(lambda: "next send" in (first.stdout.readline() if first.stdout else ""), 20)
-    second = _start(config)
-    _, err = second.communicate(timeout=60)
-    assert second.returncode == 1
-    assert "Error: another `newsletter run` (" in err and f":{first.pid} since" in err
-    _stop(first)

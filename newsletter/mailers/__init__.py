@@ -100,5 +100,6 @@ def make_mailer(config: Config) -> Mailer:
         from_address=delivery.from_address,
         timeout=sendgrid.timeout_seconds,
         max_retries=sendgrid.max_retries,
+        backoff=sendgrid.backoff_seconds,
         parallel=sendgrid.concurrency,
     )
