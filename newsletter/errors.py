@@ -1,4 +1,4 @@
-"""Errors the user can act on. Each carries a ``hint``; only ``cli.py`` turns them into output.
+"""Errors the user can act on. Each carries a ``hint``; only the ``cli`` package prints them.
 
 NewsletterError
  ├─ ConfigError        config.yaml is missing or invalid

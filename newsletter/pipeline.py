@@ -1,6 +1,7 @@
 """Composes the stages: ``collect_all``, ``load_stories``, ``build``, ``preview``.
 
-Collaborators (store, HTTP transport, clock) come in as arguments; ``cli.py`` builds the real ones.
+Collaborators (store, HTTP transport, clock) come in as arguments; the ``cli`` package builds
+the real ones.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.models import Subscriber, SuppressionReason
-from newsletter.store.ledger import _subscriber
+from newsletter.store.ledger import subscriber_record
 from newsletter.store.tables import (
     scheduler_lock,
     subscriber_events,
@@ -58,17 +58,17 @@ class ConsentQueries:
             return None
         with self.engine.connect() as conn:
             row = conn.execute(select(subscribers).where(subscribers.c.token == token)).first()
-        return None if row is None else _subscriber(row)
+        return None if row is None else subscriber_record(row)
 
     def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
-        return None if row is None else _subscriber(row)
+        return None if row is None else subscriber_record(row)
 
     def subscriber_by_email(self, email: str) -> Subscriber | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(subscribers).where(subscribers.c.email == email)).first()
-        return None if row is None else _subscriber(row)
+        return None if row is None else subscriber_record(row)
 
     def confirmation_sent_at(self, subscriber_id: int) -> datetime | None:
         with self.engine.connect() as conn:
@@ -282,7 +282,7 @@ class ConsentQueries:
             if not rows:
                 return
             for row in rows:
-                yield _subscriber(row)
+                yield subscriber_record(row)
             after = rows[-1].id
 
 

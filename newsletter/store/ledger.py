@@ -39,7 +39,7 @@ from newsletter.store.tables import deliveries, editions, subscribers
 ACTIVE = SubscriberStatus.CONFIRMED
 
 
-def _subscriber(row: Any) -> Subscriber:
+def subscriber_record(row: Any) -> Subscriber:
     return Subscriber(
         id=row.id,
         email=row.email,
@@ -91,14 +91,14 @@ class LedgerQueries:
                 )
                 created = False
             row = conn.execute(select(subscribers).where(subscribers.c.email == email)).one()
-        return _subscriber(row), created
+        return subscriber_record(row), created
 
     def subscriber_list(self, *, status: str | None = None) -> list[Subscriber]:
         query = select(subscribers).order_by(subscribers.c.id)
         if status is not None:
             query = query.where(subscribers.c.status == status)
         with self.engine.connect() as conn:
-            return [_subscriber(row) for row in conn.execute(query)]
+            return [subscriber_record(row) for row in conn.execute(query)]
 
     def set_subscriber_status(self, email: str, status: str, *, now: datetime) -> bool:
         with self.engine.begin() as conn:
@@ -249,7 +249,7 @@ class LedgerQueries:
                 )
                 .order_by(deliveries.c.id)
             ).all()
-        return [(row.delivery_id, _subscriber(row)) for row in rows]
+        return [(row.delivery_id, subscriber_record(row)) for row in rows]
 
     def record_deliveries(
         self,
@@ -379,4 +379,4 @@ class LedgerQueries:
                 .order_by(subscribers.c.id)
                 .limit(size)
             ).all()
-        return [_subscriber(row) for row in rows]
+        return [subscriber_record(row) for row in rows]

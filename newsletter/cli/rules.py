@@ -1,8 +1,5 @@
-"""``newsletter stories --explain ID`` and ``newsletter rules check FILE``: why a story got its
-sectors, and how the rules score on a labelled file the editor keeps.
-
-Registered on the group in ``cli.py``; like it, only this module prints.
-"""
+"""``newsletter rules check FILE`` and ``rules train``: how the rules score on a labelled file
+the editor keeps, and the model trained from it."""
 
 from __future__ import annotations
 
@@ -12,65 +9,17 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from newsletter import evaluate, pipeline, sectors
-from newsletter.cli import State, _now, cli, pass_state
+from newsletter import evaluate, sectors
+from newsletter.cli.common import (
+    State,
+    current_time,
+    pass_state,
+)
 from newsletter.errors import ConfigError
 from newsletter.model import SectorModel
 
 
-def print_explanation(state: State, story_id: str) -> None:
-    """Print why the rules give one stored story its sectors."""
-    store = state.store()
-    try:
-        story, verdict = pipeline.explain_story(state.config, store, story_id)
-        stored = store.latest_model()
-    finally:
-        store.close()
-    console = state.console
-    console.print(f"[bold]{escape(story.title)}[/bold]")
-    console.print(f"{escape(story.source)} · {story.published:%Y-%m-%d %H:%M} UTC · {story.url}")
-    if story.language:
-        console.print(f"language: {story.language}")
-    if verdict.sectors:
-        ranked = ", ".join(
-            f"{slug} {score:g}{'' if sure >= 1 else ' (weak: may not lead a section)'}"
-            for slug, score, sure in zip(
-                verdict.sectors, verdict.scores, verdict.confidence, strict=True
-            )
-        )
-        console.print(f"sectors: {ranked}")
-    else:
-        console.print("sectors: none (the story stays out of the digest)")
-    settings = state.config.file.classify
-    console.print(
-        f"off-topic score: {verdict.off_topic:g} (a sector needs {settings.min_score:g} and "
-        f"half as much again as the off-topic score)"
-    )
-    if verdict.excluded:
-        console.print(f"ruled out by an exclusion: {', '.join(verdict.excluded)}")
-    table = Table(title="Matched rules", title_justify="left")
-    for column in ("rule", "phrase", "where", "adds"):
-        table.add_column(column)
-    for match in verdict.matches:
-        note = " (ambiguous: counts only beside another keyword)" if match.ambiguous else ""
-        table.add_row(
-            escape(match.rule), escape(match.phrase + note), match.field, f"{match.weight:g}"
-        )
-    console.print(table)
-    others = {k: v for k, v in verdict.all_scores.items() if k not in verdict.sectors}
-    if others:
-        below = ", ".join(f"{k} {v:g}" for k, v in sorted(others.items(), key=lambda kv: -kv[1]))
-        console.print(f"below the threshold: {below}")
-    if stored is not None:
-        opinion = SectorModel.from_bytes(stored.model).opinions([(story.title, story.summary)])[0]
-        used = "on" if state.config.file.classify.model.enabled else "off (classify.model)"
-        console.print(
-            f"sector model ({used}, learnt from {stored.examples} stories): "
-            f"{opinion.label} at {opinion.probability:.2f}"
-        )
-
-
-@cli.group()
+@click.group()
 def rules() -> None:
     """Check the sector rules on a labelled file.
 
@@ -164,7 +113,7 @@ def train(state: State) -> None:
     config = state.config
     store = state.store()
     try:
-        examples, score = sectors.train_model(config, store, now=_now())
+        examples, score = sectors.train_model(config, store, now=current_time())
     finally:
         store.close()
     console = state.console

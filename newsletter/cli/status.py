@@ -1,22 +1,20 @@
-"""``newsletter status``: feed health, recent editions and the scheduler's next runs.
-
-Registered on the group in ``cli.py``; like it, only this module prints.
-"""
+"""``newsletter status``: feed health, recent editions and the scheduler's next runs."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from newsletter.cli import State, _now, cli, pass_state
+from newsletter.cli.common import State, current_time, pass_state
 from newsletter.models import DeliveryStatus, FeedStatus
 from newsletter.store.store import FeedHealth
 
 
-@cli.command()
+@click.command()
 @pass_state
 def status(state: State) -> None:
     """Show each feed's health (last success, last error, failures, recent stories), the
@@ -27,7 +25,7 @@ def status(state: State) -> None:
     Example: newsletter --config examples/demo/config.yaml status
     """
     config = state.config
-    now = _now()
+    now = current_time()
     store = state.store()
     try:
         health = {h.url: h for h in store.feed_health(now=now)}

@@ -1,0 +1,157 @@
+"""What the command modules share: the state every command gets, the clock, sector options,
+and the collect report. Only the modules of this package print or exit."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from newsletter import pipeline
+from newsletter.config import Config, load_config
+from newsletter.errors import NewsletterError
+from newsletter.models import FetchOutcome
+from newsletter.store import Store
+
+DEFAULT_CONFIG = "config.yaml"
+
+
+class UserError(click.ClickException):
+    """A ``NewsletterError`` on its way out: ``Error: ...`` then ``Hint: ...``, exit 1."""
+
+    exit_code = 1
+
+    def __init__(self, error: NewsletterError) -> None:
+        text = error.message + (f"\nHint: {error.hint}" if error.hint else "")
+        super().__init__(text)
+
+
+class NewsletterGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NewsletterError as exc:
+            raise UserError(exc) from None
+
+
+class State:
+    """What every command needs, made on first use so that --help works without a config."""
+
+    def __init__(self, config_path: Path) -> None:
+        self.config_path = config_path
+        self._config: Config | None = None
+        self.console = Console(highlight=False, soft_wrap=True)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def store(self) -> Store:
+        config = self.config
+        return Store.open(config.database_url, privacy_key=config.privacy_key())
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def current_time() -> datetime:
+    override = os.environ.get("NEWSLETTER_NOW")  # for reproducible demos and tests
+    if not override:
+        return datetime.now(UTC)
+    try:
+        when = datetime.fromisoformat(override)
+    except ValueError:
+        raise NewsletterError(
+            f"NEWSLETTER_NOW: {override!r} is not an ISO 8601 date and time",
+            hint="Use a form like 2026-11-25T06:00:00Z, or unset NEWSLETTER_NOW.",
+        ) from None
+    if when.tzinfo is None:
+        raise NewsletterError(
+            f"NEWSLETTER_NOW: {override!r} has no time zone",
+            hint="Add one, e.g. 2026-11-25T06:00:00Z or 2026-11-25T07:00:00+01:00.",
+        )
+    return when.astimezone(UTC)
+
+
+def parse_slugs(config: Config, value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    slugs = tuple(s.strip() for s in value.split(",") if s.strip())
+    check_slugs(config, slugs, "--sectors")
+    return slugs
+
+
+def check_slugs(config: Config, slugs: Sequence[str], option: str) -> None:
+    unknown = [s for s in slugs if s not in config.sector_slugs]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown sector {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(config.sector_slugs)}",
+            param_hint=option,
+        )
+
+
+def file_size(size: int) -> str:
+    return f"{size / 1024:.1f} KB" if size >= 1024 else f"{size} bytes"
+
+
+def print_collect(console: Console, report: pipeline.CollectReport) -> None:
+    for r in report.results:
+        name = escape(r.feed.name)
+        if r.status == FetchOutcome.OK:
+            changed = f", {r.updated} updated" if r.updated else ""
+            console.print(f"[green]ok[/]     {name}: {r.new} new{changed}, {r.found} in feed")
+        elif r.status == FetchOutcome.NOT_MODIFIED:
+            console.print(f"[green]ok[/]     {name}: not modified")
+        elif r.status == FetchOutcome.GONE:
+            console.print(
+                f"[red]gone[/]   {name}: {escape(r.error or '')}; remove it from the config,"
+                " or try again with --retry-gone"
+            )
+        else:
+            console.print(f"[red]failed[/] {name}: {escape(r.error or 'unknown error')}")
+        if r.moved_to:
+            console.print(
+                f"       [yellow]moved permanently[/] to {escape(r.moved_to)}: now fetched from"
+                " there; update the feed's url in the config"
+            )
+        for warning in r.warnings:
+            console.print(f"       [yellow]warning:[/] {escape(warning)}")
+    results = report.results
+    failed = sum(r.status in {FetchOutcome.FAILED, FetchOutcome.GONE} for r in results)
+    new = sum(r.new for r in results)
+    summary = f"{len(results)} feeds, {new} new stories"
+    if failed:
+        summary += f", [red]{failed} failed[/]"
+    if report.pruned:
+        summary += f", {report.pruned} old stories pruned"
+    console.print(f"{summary} ({report.seconds:.1f} s)")
+
+
+@contextlib.contextmanager
+def progress_bar(
+    console: Console, what: str = "Sending"
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on a terminal (None elsewhere), as a (done, total) progress callback."""
+    if not console.is_terminal:
+        yield None
+        return
+    columns = (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task(what, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)

@@ -1,0 +1,156 @@
+"""``newsletter preview`` (files, a test copy, or the live page) and ``newsletter init``."""
+
+from __future__ import annotations
+
+import webbrowser
+from pathlib import Path
+
+import click
+from rich.markup import escape
+
+from newsletter import pipeline
+from newsletter.cli.common import (
+    State,
+    current_time,
+    file_size,
+    parse_slugs,
+    pass_state,
+    print_collect,
+)
+from newsletter.mailers import make_mailer
+from newsletter.scaffold import init_publication
+from newsletter.subscriptions import normalise_email
+
+
+@click.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default="preview",
+    show_default=True,
+    help="Folder for digest.html and digest.txt.",
+)
+@click.option("--sectors", metavar="SLUG,...", help="Preview one reader's choice of sectors.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the HTML in a browser.")
+@click.option(
+    "--collect/--no-collect",
+    default=True,
+    show_default=True,
+    help="Fetch the feeds first, as the daily send does.",
+)
+@click.option("--serve", is_flag=True, help="Serve a live preview page that follows your edits.")
+@click.option("--send-to", metavar="ADDRESS", help="Also send one copy, marked as a test.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: address.")
+@click.option("--port", default=8001, show_default=True, help="With --serve: port.")
+@pass_state
+def preview(
+    state: State,
+    out_dir: Path,
+    sectors: str | None,
+    open_browser: bool,
+    collect: bool,
+    serve: bool,
+    host: str,
+    port: int,
+    send_to: str | None,
+) -> None:
+    """Build today's edition and write it to files without sending.
+
+    With --serve, show it instead on a local page (desktop and phone widths side by side) that
+    reloads when a template or the config changes.
+
+    Example: newsletter --config examples/demo/config.yaml preview --sectors oil-gas,evs-battery
+    """
+    config = state.config
+    chosen = parse_slugs(config, sectors)
+    console = state.console
+    store = state.store()
+    try:
+        now = current_time()
+        if collect:
+            print_collect(console, pipeline.collect_all(config, store, now=now))
+        if serve:
+            store.close()
+            _serve_preview(state, chosen, host, port, open_browser)
+            return
+        result = pipeline.preview(config, store, out_dir=out_dir, now=now, sectors=chosen)
+    finally:
+        store.close()
+    built = result.built
+    if result.email is None or result.html_path is None or result.text_path is None:
+        console.print(f"\n[yellow]No edition for {built.edition_date}:[/] {escape(built.reason)}")
+        return
+    if built.overrides_file is not None:
+        console.print(f"\nEditor's overrides: {escape(str(built.overrides_file))}")
+    console.print(f"\n[bold]Subject:[/] {escape(result.email.subject)}")
+    for section in result.sections:
+        more = f" (+{len(section.more)} more)" if section.more else ""
+        count = len(section.stories)
+        console.print(
+            f"  {escape(section.sector.name)}: {count} {'story' if count == 1 else 'stories'}{more}"
+        )
+    console.print(f"[bold]Preheader:[/] {escape(result.email.preheader)}")
+    if result.email.trimmed:
+        console.print(
+            f"[yellow]Trimmed {result.email.trimmed} headlines to stay under "
+            f"{config.file.email.max_kb} KB[/] (Gmail clips larger emails)"
+        )
+    for path in (result.html_path, result.text_path):
+        console.print(f"Wrote {escape(str(path))} ({file_size(path.stat().st_size)})")
+    if send_to:
+        _send_test(state, result, send_to)
+    if open_browser:
+        webbrowser.open(result.html_path.resolve().as_uri())
+
+
+def _send_test(state: State, result: pipeline.PreviewResult, address: str) -> None:
+    from newsletter.delivery import send_test
+
+    assert result.email is not None
+    mailer = make_mailer(state.config)
+    try:
+        message_id = send_test(
+            state.config,
+            mailer,
+            result.email,  # the preview copy: its links already point at the preview reader
+            normalise_email(address),
+            day=result.built.edition_date,
+        )
+    finally:
+        mailer.close()
+    state.console.print(
+        f"Sent a test copy to {escape(address)} through {mailer.name} ({message_id})"
+    )
+
+
+def _serve_preview(
+    state: State, chosen: tuple[str, ...], host: str, port: int, open_browser: bool
+) -> None:
+    import uvicorn
+
+    from newsletter.web.preview import create_app
+
+    app = create_app(state.config_path, sectors=chosen, now=current_time)
+    url = f"http://{host}:{port}/"
+    state.console.print(f"\nLive preview at {url} (edit the templates or the config; Ctrl-C stops)")
+    if open_browser:
+        webbrowser.open(url)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@click.command()
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@pass_state
+def init(state: State, folder: Path) -> None:
+    """Start a new publication in FOLDER: a commented config.yaml and templates to edit.
+
+    Example: newsletter init my-briefing && newsletter --config my-briefing/config.yaml preview
+    """
+    written = init_publication(folder)
+    for path in written:
+        state.console.print(f"Wrote {escape(str(path))}")
+    state.console.print(
+        f"Next: add your feeds to {escape(str(written[0]))}, then run "
+        f"newsletter --config {escape(str(written[0]))} preview"
+    )

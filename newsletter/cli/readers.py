@@ -1,0 +1,160 @@
+"""``newsletter subscribers``: add, list, import, export and remove readers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from newsletter.cli.common import (
+    State,
+    current_time,
+    parse_slugs,
+    pass_state,
+    progress_bar,
+)
+from newsletter.models import SubscriberStatus
+from newsletter.roster import export_csv, import_csv
+from newsletter.subscriptions import add_subscriber, erase_person, normalise_email
+
+
+@click.group()
+def subscribers() -> None:
+    """Manage readers from the shell: add, import, export, list, remove.
+
+    Example: newsletter subscribers add ana@example.com --sectors oil-gas
+    """
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", default="", help="The reader's name.")
+@click.option("--sectors", metavar="SLUG,...", help="Chosen sectors (default: all).")
+@click.option("--pending", is_flag=True, help="Add unconfirmed (no email is sent).")
+@pass_state
+def subscribers_add(
+    state: State, email: str, name: str, sectors: str | None, pending: bool
+) -> None:
+    """Add a reader (or update a known reader's name and sectors).
+
+    Example: newsletter subscribers add ana@example.com --name "Ana Ruiz" --sectors oil-gas
+    """
+    config = state.config
+    chosen = parse_slugs(config, sectors)
+    store = state.store()
+    try:
+        reader, created = add_subscriber(
+            store,
+            email,
+            name=name,
+            sectors=chosen,
+            known_sectors=config.sector_slugs,
+            status=SubscriberStatus.PENDING if pending else SubscriberStatus.CONFIRMED,
+            now=current_time(),
+        )
+    finally:
+        store.close()
+    verb = "Added" if created else "Updated"
+    chosen_text = ", ".join(reader.sectors) or "all sectors"
+    state.console.print(f"{verb} {escape(reader.email)} ({reader.status}; {escape(chosen_text)})")
+
+
+@subscribers.command("list")
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in SubscriberStatus]),
+    help="Only readers with this status.",
+)
+@pass_state
+def subscribers_list(state: State, status: str | None) -> None:
+    """List readers: address, name, status and sectors.
+
+    Example: newsletter subscribers list --status confirmed
+    """
+    store = state.store()
+    try:
+        readers = store.subscriber_list(status=status)
+    finally:
+        store.close()
+    table = Table()
+    for column in ("email", "name", "status", "sectors"):
+        table.add_column(column)
+    for r in readers:
+        table.add_row(
+            escape(r.email), escape(r.name), r.status, escape(", ".join(r.sectors) or "all")
+        )
+    state.console.print(table)
+    state.console.print(f"{len(readers)} readers")
+
+
+@subscribers.command("import")
+@click.argument("csv_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@pass_state
+def subscribers_import(state: State, csv_file: Path) -> None:
+    """Import readers from a CSV file: email,name,sectors (UTF-8, with or without BOM).
+
+    Known readers are updated, not duplicated; readers who unsubscribed or were removed are
+    never brought back; each rejected line is reported with its number and reason.
+
+    Example: newsletter subscribers import readers.csv
+    """
+    config = state.config
+    store = state.store()
+    try:
+        with progress_bar(state.console, "Importing (bytes)") as progress:
+            report = import_csv(
+                store,
+                csv_file,
+                known_sectors=config.sector_slugs,
+                now=current_time(),
+                progress=progress,
+            )
+    finally:
+        store.close()
+    console = state.console
+    for number, reason in report.rejected:
+        console.print(f"[red]line {number}:[/] {escape(reason)}")
+    for number, reason in report.skipped:
+        console.print(f"[yellow]line {number}:[/] {escape(reason)}")
+    console.print(
+        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{len(report.skipped)} skipped, {len(report.rejected)} rejected"
+    )
+
+
+@subscribers.command("export")
+@click.option("--status", type=click.Choice([s.value for s in SubscriberStatus]))
+@pass_state
+def subscribers_export(state: State, status: str | None) -> None:
+    """Print readers as CSV (email,name,sectors,status) on standard output.
+
+    Example: newsletter subscribers export --status confirmed > readers.csv
+    """
+    store = state.store()
+    try:
+        export_csv(store, sys.stdout, status=status)
+    finally:
+        store.close()
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@pass_state
+def subscribers_remove(state: State, email: str) -> None:
+    """Erase a person: only a hashed entry remains, so no import can bring them back.
+
+    Example: newsletter subscribers remove ana@example.com
+    """
+    store = state.store()
+    try:
+        address = normalise_email(email)
+        found = erase_person(state.config, store, address, now=current_time())
+    finally:
+        store.close()
+    if found:
+        state.console.print(f"Erased {escape(address)}; it is suppressed from now on")
+    else:
+        state.console.print(f"{escape(address)} was not a reader; it is suppressed from now on")

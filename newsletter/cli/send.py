@@ -1,0 +1,104 @@
+"""``newsletter send``: the day's edition through the ledger, with a progress bar."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import date
+
+import click
+from rich.markup import escape
+
+from newsletter import delivery, pipeline
+from newsletter.cli.common import (
+    State,
+    current_time,
+    pass_state,
+    print_collect,
+    progress_bar,
+)
+from newsletter.errors import NewsletterError
+from newsletter.mailers import make_mailer
+
+
+@click.command()
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="The edition's date.")
+@click.option("--dry-run", is_flag=True, help="Everything but sending (SendGrid: sandbox mode).")
+@click.option(
+    "--collect/--no-collect", default=True, show_default=True, help="Fetch the feeds first."
+)
+@click.option("--retry-failed", is_flag=True, help="Send again to readers whose delivery failed.")
+@pass_state
+def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: bool) -> None:
+    """Deliver the day's edition to every confirmed reader, exactly once each.
+
+    Run it again after a crash or a failure: it finishes the edition without sending anyone a
+    second copy, except possibly the readers of the requests that were in flight.
+
+    Example: newsletter send --dry-run
+    """
+    config = state.config
+    console = state.console
+    edition_day: date | None = day.date() if day is not None else None  # type: ignore[attr-defined]
+    store = state.store()
+    mailer = make_mailer(config)
+    stop = threading.Event()
+    try:
+        if collect and edition_day is None:
+            print_collect(console, pipeline.collect_all(config, store, now=current_time()))
+        # SIGTERM or Ctrl-C: finish and record the requests in flight, then stop (as `run` does)
+        previous = {
+            sig: signal.signal(sig, lambda *_: stop.set())
+            for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        with progress_bar(console) as progress:
+            report = delivery.send_edition(
+                config,
+                store,
+                mailer,
+                now=current_time,
+                day=edition_day,
+                dry_run=dry_run,
+                retry_failed=retry_failed,
+                progress=progress,
+                should_stop=stop.is_set,
+            )
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    finally:
+        mailer.close()
+        store.close()
+    what = "Dry run" if report.dry_run else "Sent"
+    console.print(
+        f"{what}: edition of {report.edition_date}: {report.sent} sent, {report.failed} failed, "
+        f"{report.skipped} skipped, {report.already_sent} already sent before "
+        f"({report.seconds:.1f} s, through {mailer.name})"
+    )
+    if report.stopped:
+        console.print(
+            "Stopped by a signal: the requests in flight were finished and recorded, and nobody "
+            "was sent twice. To finish the edition, run: newsletter send"
+            + (f" --date {report.edition_date}" if edition_day else "")
+        )
+        return
+    if report.failed:
+        _print_failures(state, report.edition_date)
+        noun = "delivery" if report.failed == 1 else "deliveries"
+        raise NewsletterError(
+            f"{report.failed} {noun} failed",
+            hint="`newsletter status` counts them; try again with: newsletter send --retry-failed",
+        )
+
+
+def _print_failures(state: State, day: date, shown: int = 20) -> None:
+    """The failed readers by address, with the reason, the first few."""
+    store = state.store()
+    try:
+        ref = store.edition_ref(day)
+        failed = store.failed_deliveries(ref[0], limit=shown + 1) if ref else []
+    finally:
+        store.close()
+    for item in failed[:shown]:
+        state.console.print(f"  failed: {escape(item.email)}: {escape(item.error)}")
+    if len(failed) > shown:
+        state.console.print("  ... and more: `newsletter status` counts them")

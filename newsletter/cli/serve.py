@@ -1,0 +1,75 @@
+"""``newsletter serve`` (the sign-up site) and ``newsletter run`` (the scheduler)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import click
+from rich.markup import escape
+
+from newsletter.cli.common import (
+    State,
+    current_time,
+    pass_state,
+)
+from newsletter.mailers import make_mailer
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+@pass_state
+def serve(state: State, host: str, port: int) -> None:
+    """Run the readers' web app: sign-up, confirm, preferences, unsubscribe.
+
+    Put it behind your HTTPS proxy and set publication.base_url to its public address.
+
+    Example: newsletter serve --port 8000
+    """
+    import uvicorn
+
+    from newsletter.web.app import create_app
+
+    config = state.config
+    store = state.store()
+    mailer = make_mailer(config)
+    state.console.print(f"Serving {config.publication.name} on http://{host}:{port}/subscribe")
+    try:
+        # X-Forwarded-For is believed only from signup.trusted_proxies, by the app itself
+        app = create_app(config, store, mailer, now=current_time)
+        uvicorn.run(app, host=host, port=port, proxy_headers=False)
+    finally:
+        mailer.close()
+        store.close()
+
+
+@click.command("run")
+@pass_state
+def run_scheduler(state: State) -> None:
+    """Run the scheduler in the foreground: collect every N minutes, send daily at send_at.
+
+    Logs one line per job run. SIGTERM or Ctrl-C finishes the requests in flight and exits.
+    Only one scheduler may run per database.
+
+    Example: newsletter --config /etc/newsletter/config.yaml run
+    """
+
+    from newsletter import scheduler
+
+    logging.getLogger("newsletter.run").setLevel(logging.INFO)
+    config = state.config
+    schedule = config.file.schedule
+    days = ", ".join(schedule.weekdays) or "every day"
+    state.console.print(
+        f"Scheduler for {config.publication.name}: collect every "
+        f"{schedule.collect_every_minutes:g} minutes; send at {schedule.send_at} "
+        f"{schedule.timezone}, {days}"
+    )
+    runner = scheduler.Runner(
+        config,
+        open_store=state.store,
+        make_mailer=lambda: make_mailer(config),
+        clock=lambda: datetime.now(UTC),  # the wall clock: NEWSLETTER_NOW would stop it
+    )
+    scheduler.run(runner, say=lambda line: state.console.print(escape(line)))
