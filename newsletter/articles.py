@@ -18,16 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import httpx
-
-from newsletter.collect import TooBig, read_body, user_agent
-from newsletter.errors import FeedError
+from newsletter.collect import PageClient, Transport
 from newsletter.models import PageToFetch
 from newsletter.text import headline_key, teaser, to_plain_text
 
 logger = logging.getLogger(__name__)
 
-_HTML = ("text/html", "application/xhtml+xml")
+_HTML = frozenset({"text/html", "application/xhtml+xml"})
 _DENY = ["User-agent: *", "Disallow: /"]
 
 
@@ -81,9 +78,8 @@ class _Robots:
     """robots.txt per host, fetched once per run. Unreachable (timeout, 5xx) means disallowed;
     missing (4xx) means allowed (RFC 9309)."""
 
-    def __init__(self, client: httpx.AsyncClient, agent: str, limits: PageLimits) -> None:
+    def __init__(self, client: PageClient, limits: PageLimits) -> None:
         self._client = client
-        self._agent = agent
         self._limits = limits
         self._parsers: dict[str, urllib.robotparser.RobotFileParser | None] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -95,51 +91,30 @@ class _Robots:
             if origin not in self._parsers:
                 self._parsers[origin] = await self._fetch(origin)
         parser = self._parsers[origin]
-        return parser is None or parser.can_fetch(self._agent, url)
+        return parser is None or parser.can_fetch(self._client.agent, url)
 
     async def _fetch(self, origin: str) -> urllib.robotparser.RobotFileParser | None:
+        page = await self._client.get(
+            origin + "/robots.txt", timeout=self._limits.timeout, max_bytes=self._limits.max_bytes
+        )
+        if 400 <= page.status < 500:
+            return None  # no robots.txt: everything is allowed
         parser = urllib.robotparser.RobotFileParser()
-        try:
-            async with asyncio.timeout(self._limits.timeout):
-                response = await self._client.get(origin + "/robots.txt")
-                if 400 <= response.status_code < 500:
-                    return None  # no robots.txt: everything is allowed
-                if response.status_code >= 300:
-                    parser.parse(_DENY)
-                    return parser
-                parser.parse(response.text[:500_000].splitlines())
-                return parser
-        except (TimeoutError, httpx.HTTPError):
-            parser.parse(_DENY)
-            return parser
+        parser.parse(_DENY if page.error is not None else page.text[:500_000].splitlines())
+        return parser
 
 
 async def _fetch_page(
-    client: httpx.AsyncClient, robots: _Robots, task: PageToFetch, limits: PageLimits
+    client: PageClient, robots: _Robots, task: PageToFetch, limits: PageLimits
 ) -> Lead:
     if not await robots.allowed(task.url):
         return Lead(task.id, None, "robots.txt disallows fetching this page")
-    try:
-        async with asyncio.timeout(limits.timeout):
-            async with client.stream("GET", task.url) as response:
-                if response.status_code >= 400:
-                    return Lead(task.id, None, f"HTTP {response.status_code}")
-                kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-                if kind and kind not in _HTML:
-                    return Lead(task.id, None, f"not an HTML page ({kind})")
-                body = await read_body(response, limits.max_bytes)
-                encoding = response.encoding or "utf-8"
-    except TimeoutError:
-        return Lead(task.id, None, f"timed out after {limits.timeout:g} s")
-    except (TooBig, FeedError) as exc:
-        return Lead(task.id, None, str(exc))
-    except httpx.HTTPError as exc:
-        return Lead(task.id, None, f"{type(exc).__name__}: {exc}")
-    try:
-        page = body.decode(encoding, errors="replace")
-    except LookupError:
-        page = body.decode("utf-8", errors="replace")
-    lead = await asyncio.to_thread(extract_lead, page, task.title)
+    page = await client.get(
+        task.url, timeout=limits.timeout, max_bytes=limits.max_bytes, kinds=_HTML
+    )
+    if page.error is not None:
+        return Lead(task.id, None, page.error)
+    lead = await asyncio.to_thread(extract_lead, page.text, task.title)
     return Lead(task.id, lead, None if lead else "no readable lead in the page")
 
 
@@ -148,23 +123,17 @@ async def fetch_leads(
     *,
     contact_url: str,
     limits: PageLimits = PageLimits(),
-    transport: httpx.AsyncBaseTransport | None = None,
+    transport: Transport | None = None,
 ) -> list[Lead]:
     """Fetch the pages of ``tasks`` and take their leads; pages not reached within the budget
     are left out of the result (and so fetched on a later run)."""
-    agent = user_agent(contact_url)
-    client = httpx.AsyncClient(
-        headers={
-            "User-Agent": agent,
-            "Accept": "text/html, application/xhtml+xml;q=0.9",
-            "Accept-Encoding": "gzip, deflate",  # what read_body decodes
-        },
-        timeout=httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout),
-        follow_redirects=True,
-        max_redirects=5,
+    client = PageClient(
+        contact_url=contact_url,
+        read_timeout=limits.read_timeout,
+        connect_timeout=limits.connect_timeout,
         transport=transport,
     )
-    robots = _Robots(client, agent, limits)
+    robots = _Robots(client, limits)
     overall = asyncio.Semaphore(limits.max_concurrency)
     per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(1))
     done: list[Lead] = []

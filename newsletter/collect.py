@@ -12,16 +12,13 @@ each answer as it arrives. One broken feed never stops the others: its error com
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import itertools
 import logging
-import multiprocessing
 import ssl
-import sys
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,7 +31,7 @@ import httpx
 from newsletter import __version__
 from newsletter.errors import FeedError
 from newsletter.models import FeedSource, FeedState, Story
-from newsletter.parse import parse_job
+from newsletter.parse import light_workers, parse_job, parse_pool
 
 logger = logging.getLogger(__name__)
 
@@ -103,44 +100,41 @@ async def fetch_feed(
         headers["If-None-Match"] = state.etag
     if state.last_modified:
         headers["If-Modified-Since"] = state.last_modified
-    moved_to: str | None = None
-    permanent_chain = True
     try:
         async with asyncio.timeout(limits.total_timeout):
-            for _ in range(limits.max_redirects + 1):
-                request = client.build_request("GET", url, headers=headers)
-                response = await client.send(request, stream=True)
-                try:
-                    code = response.status_code
-                    if code in _REDIRECTS:
-                        target = _redirect_target(url, response)
-                        if code in _PERMANENT and permanent_chain:
-                            moved_to = target
-                        else:
-                            permanent_chain = False
-                        url = target
-                        continue
-                    if code == 304:
-                        return FetchResult(feed, status=304, not_modified=True, moved_to=moved_to)
-                    if code == 410:
-                        return FetchResult(
-                            feed, status=410, gone=True, error="HTTP 410 Gone: the feed was removed"
-                        )
-                    if code >= 400:
-                        reason = response.reason_phrase or "error"
-                        return FetchResult(
-                            feed, status=code, error=f"HTTP {code} {reason}", moved_to=moved_to
-                        )
-                    body = await read_body(response, limits.max_bytes)
-                    lowered = {k.lower(): v for k, v in response.headers.items()}
-                    lowered.setdefault("content-location", url)
-                    lowered.pop("content-encoding", None)  # decoded already
-                    return FetchResult(feed, body, lowered, code, moved_to=moved_to)
-                finally:
-                    await response.aclose()
-            return FetchResult(feed, error=f"more than {limits.max_redirects} redirects")
+            # httpx follows the redirects (``_refuse_non_web`` checks each); its history says
+            # whether the chain began with permanent moves, which the store then follows
+            request = client.build_request("GET", url, headers=headers)
+            response = await client.send(request, stream=True, follow_redirects=True)
+            try:
+                moved_to = _permanent_move(response)
+                code = response.status_code
+                if code == 304:
+                    return FetchResult(feed, status=304, not_modified=True, moved_to=moved_to)
+                if code == 410:
+                    return FetchResult(
+                        feed, status=410, gone=True, error="HTTP 410 Gone: the feed was removed"
+                    )
+                if code in _REDIRECTS:  # one httpx would not follow: it named no place
+                    return FetchResult(
+                        feed, status=code, error=f"HTTP {code} redirect without a Location header"
+                    )
+                if code >= 400:
+                    reason = response.reason_phrase or "error"
+                    return FetchResult(
+                        feed, status=code, error=f"HTTP {code} {reason}", moved_to=moved_to
+                    )
+                body = await read_body(response, limits.max_bytes)
+                lowered = {k.lower(): v for k, v in response.headers.items()}
+                lowered.setdefault("content-location", str(response.url))
+                lowered.pop("content-encoding", None)  # decoded already
+                return FetchResult(feed, body, lowered, code, moved_to=moved_to)
+            finally:
+                await response.aclose()
     except TimeoutError:
         return FetchResult(feed, error=f"timed out after {limits.total_timeout:g} s")
+    except httpx.TooManyRedirects:
+        return FetchResult(feed, error=f"more than {limits.max_redirects} redirects")
     except httpx.TimeoutException as exc:
         kind = {"ConnectTimeout": "connecting", "ReadTimeout": "waiting for data"}.get(
             type(exc).__name__, "on the network"
@@ -154,14 +148,23 @@ async def fetch_feed(
         return FetchResult(feed, error=_describe_http_error(exc))
 
 
-def _redirect_target(url: str, response: httpx.Response) -> str:
-    location = response.headers.get("location")
-    if not location:
-        raise FeedError(f"HTTP {response.status_code} redirect without a Location header")
-    target = urljoin(url, str(location))
-    if urlsplit(target).scheme not in {"http", "https"}:
-        raise FeedError(f"redirected to a non-web address: {target}")
-    return target
+def _permanent_move(response: httpx.Response) -> str | None:
+    """Where the chain of 301/308s at the start of the redirects led, if it began with one."""
+    hops = [*response.history, response]
+    moved_to = None
+    for hop, after in itertools.pairwise(hops):
+        if hop.status_code not in _PERMANENT:
+            break
+        moved_to = str(after.request.url)
+    return moved_to
+
+
+async def _refuse_non_web(response: httpx.Response) -> None:
+    """A response hook: a redirect to anything but http(s) ends the fetch, saying where."""
+    if response.status_code in _REDIRECTS and "location" in response.headers:
+        target = urljoin(str(response.url), response.headers["location"])
+        if urlsplit(target).scheme not in {"http", "https"}:
+            raise FeedError(f"redirected to a non-web address: {target}")
 
 
 def _describe_http_error(exc: httpx.HTTPError) -> str:
@@ -226,7 +229,7 @@ def make_client(
     limits: FetchLimits,
     *,
     contact_url: str,
-    transport: httpx.AsyncBaseTransport | None = None,
+    transport: Transport | None = None,
     ssl_context: ssl.SSLContext | None = None,
     max_connections: int | None = None,
 ) -> httpx.AsyncClient:
@@ -242,7 +245,9 @@ def make_client(
             connect=limits.connect_timeout,
             pool=limits.total_timeout,
         ),
-        follow_redirects=False,  # followed by hand, to tell permanent from temporary
+        follow_redirects=True,
+        max_redirects=limits.max_redirects,
+        event_hooks={"response": [_refuse_non_web]},
         limits=httpx.Limits(
             max_connections=max_connections or limits.max_concurrency,
             max_keepalive_connections=max_connections or limits.max_concurrency,
@@ -252,6 +257,76 @@ def make_client(
     )
 
 
+Transport = httpx.AsyncBaseTransport  # a test's transport in place of the network
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A web page's answer: the status and text, or why there is none."""
+
+    status: int = 0
+    text: str = ""
+    error: str | None = None
+
+
+class PageClient:
+    """Web pages other than feeds (article pages, robots.txt), with the feeds' kind of limits:
+    a deadline per page, a byte cap as sent and decompressed, at most five redirects. ``get``
+    never raises for network trouble; it reports it."""
+
+    def __init__(
+        self,
+        *,
+        contact_url: str,
+        read_timeout: float,
+        connect_timeout: float,
+        transport: Transport | None = None,
+    ) -> None:
+        self.agent = user_agent(contact_url)
+        self._client = httpx.AsyncClient(
+            headers={
+                "User-Agent": self.agent,
+                "Accept": "text/html, application/xhtml+xml;q=0.9",
+                "Accept-Encoding": "gzip, deflate",  # what read_body decodes
+            },
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            follow_redirects=True,
+            max_redirects=5,
+            transport=transport,
+        )
+
+    async def get(
+        self, url: str, *, timeout: float, max_bytes: int, kinds: frozenset[str] | None = None
+    ) -> Page:
+        """The page at ``url``; with ``kinds``, a page of another content type is not read."""
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._client.stream("GET", url) as response:
+                    code = response.status_code
+                    if code >= 300:
+                        return Page(code, error=f"HTTP {code}")
+                    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+                    if kinds is not None and kind and kind not in kinds:
+                        return Page(code, error=f"not an HTML page ({kind})")
+                    body = await read_body(response, max_bytes)
+                    encoding = response.encoding or "utf-8"
+        except TimeoutError:
+            return Page(error=f"timed out after {timeout:g} s")
+        except TooBig as exc:
+            return Page(error=str(exc))
+        except FeedError as exc:
+            return Page(error=exc.message)
+        except httpx.HTTPError as exc:
+            return Page(error=f"{type(exc).__name__}: {exc}")
+        try:
+            return Page(code, body.decode(encoding, errors="replace"))
+        except LookupError:
+            return Page(code, body.decode("utf-8", errors="replace"))
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
 class _Clients:
     """One HTTP client per host, sharing one TLS context.
 
@@ -259,9 +334,7 @@ class _Clients:
     of feeds spends most of its time choosing a connection; a small pool per host does not.
     """
 
-    def __init__(
-        self, limits: FetchLimits, contact_url: str, transport: httpx.AsyncBaseTransport | None
-    ) -> None:
+    def __init__(self, limits: FetchLimits, contact_url: str, transport: Transport | None) -> None:
         self._limits = limits
         self._contact_url = contact_url
         self._transport = transport
@@ -295,7 +368,7 @@ async def collect_feeds(
     now: datetime,
     contact_url: str,
     limits: FetchLimits = FetchLimits(),
-    transport: httpx.AsyncBaseTransport | None = None,
+    transport: Transport | None = None,
     parse_workers: int = 1,
 ) -> AsyncIterator[Collected]:
     """Fetch and parse every feed, yielding one ``Collected`` per feed as each is done.
@@ -308,7 +381,7 @@ async def collect_feeds(
     per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
         lambda: asyncio.Semaphore(limits.max_per_host)
     )
-    pool = _parse_pool(parse_workers)
+    pool = parse_pool(parse_workers)
     loop = asyncio.get_running_loop()
     clients = _Clients(limits, contact_url, transport)
     broken: list[bool] = []  # set once the worker pool has failed
@@ -348,35 +421,3 @@ async def collect_feeds(
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _parse_pool(workers: int) -> ProcessPoolExecutor | None:
-    if workers <= 1:
-        return None
-    # forkserver: workers start from a clean process, never from this threaded one, with only
-    # the parser loaded (see ``light_workers`` for the rest)
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["newsletter.parse"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
-
-
-@contextlib.contextmanager
-def light_workers() -> Iterator[None]:
-    """While it lasts, new worker processes do not import this process's main module.
-
-    multiprocessing has each new worker import the parent's ``__main__`` first (for the
-    ``newsletter`` command: the whole CLI, with SQLAlchemy, Starlette and the rest) so that
-    functions defined there can be unpickled; parsing needs none of it: ``parse_job`` lives in
-    ``newsletter.parse``, which imports only feedparser, nh3 and our text helpers.
-    """
-    main = sys.modules.get("__main__")
-    saved = {k: getattr(main, k) for k in ("__spec__", "__file__") if hasattr(main, k)}
-    try:
-        if main is not None:
-            main.__spec__ = None
-            if "__file__" in saved:
-                del main.__file__
-        yield
-    finally:
-        for key, value in saved.items():
-            setattr(main, key, value)

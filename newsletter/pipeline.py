@@ -19,11 +19,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
-
 from newsletter import articles, digest, language, render
 from newsletter.classify import Verdict
-from newsletter.collect import Collected, FetchLimits, collect_feeds
+from newsletter.collect import Collected, FetchLimits, Transport, collect_feeds
 from newsletter.config import Config, load_overrides
 from newsletter.errors import StoryNotFound
 from newsletter.models import (
@@ -76,7 +74,7 @@ def collect_all(
     store: Store,
     *,
     now: datetime,
-    transport: httpx.AsyncBaseTransport | None = None,
+    transport: Transport | None = None,
     retry_gone: bool = False,
 ) -> CollectReport:
     """Fetch every configured feed once, store new stories and feed health, prune old stories."""
@@ -139,7 +137,7 @@ def fetch_teasers(
     store: Store,
     *,
     now: datetime,
-    transport: httpx.AsyncBaseTransport | None = None,
+    transport: Transport | None = None,
 ) -> int:
     """Take teasers from the article pages of recent stories whose feed gave a thin one.
 
