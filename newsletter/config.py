@@ -18,12 +18,12 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from newsletter import yamlfile
 from newsletter.errors import ConfigError
 from newsletter.models import FeedSource, Overrides, Sector
-from newsletter.yaml_errors import dotted, parse, validation_error, where
+from newsletter.yamlfile import dotted, validation_error, where
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
@@ -342,17 +342,7 @@ def load_config(path: Path) -> Config:
             hint="Pass --config PATH (or set NEWSLETTER_CONFIG), "
             "or try the demo: newsletter --config examples/demo/config.yaml preview",
         )
-    text = path.read_text(encoding="utf-8")
-    try:
-        root, data = parse(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f", line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(
-            f"{path}{line}: not valid YAML: {problem}",
-            hint="Check the indentation and quoting around that line.",
-        ) from None
+    root, data = yamlfile.read(path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -391,7 +381,9 @@ class _SectorsFile(BaseModel):
     sectors: list[SectorConfig] = Field(min_length=1)
 
 
-def _included_sectors(path: Path, root: yaml.Node | None, value: object) -> list[dict[str, Any]]:
+def _included_sectors(
+    path: Path, root: yamlfile.Node | None, value: object
+) -> list[dict[str, Any]]:
     """``sectors_file: other.yaml`` takes the ``sectors`` list of another config file."""
     if not isinstance(value, str) or not value:
         raise ConfigError(
@@ -404,14 +396,9 @@ def _included_sectors(path: Path, root: yaml.Node | None, value: object) -> list
             f"{where(path, root, ('sectors_file',))}: sectors_file: file {other} not found",
             hint="Give the path of a YAML file with a `sectors:` list, relative to this file.",
         )
-    text = other.read_text(encoding="utf-8")
+    other_root, other_data = yamlfile.read(other)
     try:
-        other_root, other_data = parse(text)
         parsed = _SectorsFile.model_validate(other_data or {})
-    except yaml.YAMLError as exc:
-        raise ConfigError(
-            f"{other}: not valid YAML: {exc}", hint="Check the indentation and quoting."
-        ) from None
     except ValidationError as exc:
         raise validation_error(other, other_root, exc, model=_SectorsFile) from None
     return [sector.model_dump() for sector in parsed.sectors]
@@ -422,14 +409,8 @@ def load_overrides(config: Config, edition_date: date) -> tuple[Overrides, Path 
     path = config.overrides_dir / f"{edition_date.isoformat()}.yaml"
     if not path.is_file():
         return Overrides(), None
-    text = path.read_text(encoding="utf-8")
-    try:
-        root, data = parse(text)
-        data = data or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(
-            f"{path}: not valid YAML: {exc}", hint="Check the indentation and quoting."
-        ) from None
+    root, data = yamlfile.read(path)
+    data = data or {}
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: expected keys note, pin, drop, drop_feeds, move",
@@ -470,16 +451,16 @@ def save_move(config: Config, edition_date: date, story: str, slug: str) -> Path
     path = config.overrides_dir / f"{edition_date.isoformat()}.yaml"
     data: dict[str, Any] = {}
     if path.is_file():
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yamlfile.read(path)[1] or {}
     moves = dict(data.get("move") or {})
     moves[story] = slug
     data["move"] = moves
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    yamlfile.write(path, data)
     return path
 
 
-def _check_references(path: Path, root: yaml.Node | None, parsed: ConfigFile) -> None:
+def _check_references(path: Path, root: yamlfile.Node | None, parsed: ConfigFile) -> None:
     slugs = [s.slug for s in parsed.sectors]
     seen: set[str] = set()
     for i, slug in enumerate(slugs):

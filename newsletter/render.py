@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import mjml
@@ -87,6 +88,14 @@ def make_environment(template_dir: Path | None = None) -> jinja2.Environment:
     env.filters["teaser"] = teaser
     env.filters["outlets"] = outlets
     return env
+
+
+def render_page(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:
+    """A web page from the templates (``web/...``); a broken template raises ``TemplateError``."""
+    try:
+        return env.get_template(name).render(context)
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"{name}: {exc}") from exc
 
 
 def outlets(names: Sequence[str], shown: int = 3) -> str:

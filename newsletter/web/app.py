@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from urllib.parse import parse_qs
 
-import jinja2
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
@@ -29,11 +28,11 @@ from starlette.routing import Route
 
 from newsletter import subscriptions
 from newsletter.config import Config
-from newsletter.errors import SubscriberError
+from newsletter.errors import SubscriberError, TemplateError
 from newsletter.mailers import Mailer
 from newsletter.models import SubscriberStatus
 from newsletter.outgoing import Worker
-from newsletter.render import make_environment
+from newsletter.render import make_environment, render_page
 from newsletter.store import Store
 
 logger = logging.getLogger(__name__)
@@ -120,8 +119,8 @@ def create_app(
             **values,
         }
         try:
-            html = env.get_template(f"web/{template}").render(context)
-        except jinja2.TemplateError:
+            html = render_page(env, f"web/{template}", context)
+        except TemplateError:
             logger.exception("web page %s could not be rendered", template)
             return HTMLResponse("Something went wrong.", status_code=500)
         response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)

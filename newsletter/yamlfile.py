@@ -1,4 +1,8 @@
-"""Validation errors as a person reads them: file, line, key path, what to do next.
+"""The one module that reads and writes YAML (the config, a sectors file, the editor's
+overrides), and its errors as a person reads them: file, line, key path, what to do next.
+
+``read`` parses a file once into its node tree (for line numbers) and its data, or raises a
+``ConfigError`` naming the file and line.
 
 ``validation_error`` turns the first pydantic error into a ``ConfigError`` naming the file, the
 line (found in the YAML node tree) and the key path, e.g.
@@ -18,7 +22,29 @@ from newsletter.errors import ConfigError
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when built with it
 
 
-def parse(text: str) -> tuple[yaml.Node | None, Any]:
+Node = yaml.Node  # a parsed document's node tree, for the line of a key
+
+
+def read(path: Path) -> tuple[Node | None, Any]:
+    """A YAML file's node tree and data; ``ConfigError`` with the line when it is not YAML."""
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"{path}{line}: not valid YAML: {problem}",
+            hint="Check the indentation and quoting around that line.",
+        ) from None
+
+
+def write(path: Path, data: Any) -> None:
+    """Write ``data`` as YAML, keys in their order, text as it is."""
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def parse(text: str) -> tuple[Node | None, Any]:
     """One parse of a YAML document: its node tree (for line numbers) and its data."""
     loader = _Loader(text)
     try:
@@ -30,7 +56,7 @@ def parse(text: str) -> tuple[yaml.Node | None, Any]:
 
 def validation_error(
     path: Path,
-    root: yaml.Node | None,
+    root: Node | None,
     exc: ValidationError,
     *,
     model: type[BaseModel],
@@ -83,7 +109,7 @@ def dotted(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def where(path: Path, root: yaml.Node | None, loc: tuple[Any, ...]) -> str:
+def where(path: Path, root: Node | None, loc: tuple[Any, ...]) -> str:
     """``path, line N`` for the deepest YAML node along ``loc`` that exists."""
     node = root
     line: int | None = node.start_mark.line + 1 if node is not None else None
