@@ -79,65 +79,69 @@ ERROR_PAGE = """<!doctype html>
 """
 
 
-def create_app(
-    config_path: Path,
-    *,
-    sectors: Sequence[str] = (),
-    now: Callable[[], datetime],
-) -> Starlette:
-    """The preview app for one config file; ``now`` is the clock (the CLI passes the real one)."""
-    token = secrets.token_urlsafe(24)  # the move form's, so no other page can post it
+class Preview:
+    """The preview's pages for one config file, built afresh on every request."""
 
-    def build_current() -> tuple[Config, pipeline.Built]:
-        config = load_config(config_path)
+    def __init__(
+        self, config_path: Path, *, sectors: Sequence[str], now: Callable[[], datetime]
+    ) -> None:
+        self.config_path, self.sectors, self.now = config_path, sectors, now
+        self.token = secrets.token_urlsafe(24)  # the move form's, so no other page can post it
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/", self.index),
+            Route("/digest.html", self.digest_html),
+            Route("/digest.txt", self.digest_text),
+            Route("/version", self.version),
+            Route("/move", self.move, methods=["POST"]),
+        ]
+
+    def build_current(self) -> tuple[Config, pipeline.Built]:
+        config = load_config(self.config_path)
         store = Store.open(config.database_url, privacy_key=config.privacy_key())
         try:
-            return config, pipeline.build(config, store, now=now())
+            return config, pipeline.build(config, store, now=self.now())
         finally:
             store.close()
 
-    def render_current() -> RenderedEmail:
-        config, built = build_current()
+    def render_current(self) -> RenderedEmail:
+        config, built = self.build_current()
         if built.edition is None:
             raise NewsletterError(f"No edition today: {built.reason}")
         env = render.make_environment(config.templates_dir)
-        sections = digest.layout(built.edition, sectors)
+        sections = digest.layout(built.edition, self.sectors)
         variant = render.render_email(
             env, built.edition, sections, settings=pipeline.render_settings(config)
         )
         values = render.preview_values(config.publication.base_url)
         return render.Personalizer(variant).fill(values)
 
-    def error_response(exc: NewsletterError) -> HTMLResponse:
-        logger.warning("preview: %s", exc.message)
-        page = ERROR_PAGE.format(message=html.escape(exc.message), hint=html.escape(exc.hint or ""))
-        return HTMLResponse(page, status_code=500)
-
-    async def index(request: Request) -> Response:
+    async def index(self, request: Request) -> Response:
         stories = ""
         try:
-            email = render_current()
+            email = self.render_current()
             title = email.subject
             details = f"{len(email.html.encode()) / 1024:.1f} KB of HTML · {email.preheader}"
-            stories = story_panel()
+            stories = self.story_panel()
         except NewsletterError as exc:
             title, details = "Preview", f"Error: {exc.message}"
         return HTMLResponse(
             PAGE.format(
                 title=html.escape(title),
                 details=html.escape(details),
-                version=_version(config_path, now()),
+                version=_version(self.config_path, self.now()),
                 stories=stories,
             )
         )
 
-    def story_panel() -> str:
+    def story_panel(self) -> str:
         """Each shown story with a form that moves it to another sector."""
-        config, built = build_current()
+        config, built = self.build_current()
         if built.edition is None:
             return ""
         parts = ["<strong>Move a story to another sector</strong>"]
-        for section in digest.layout(built.edition, sectors):
+        for section in digest.layout(built.edition, self.sectors):
             parts.append(f"<h2>{html.escape(section.sector.name)}</h2>")
             for story in (*section.stories, *section.more):
                 here = section.sector.slug
@@ -149,53 +153,57 @@ def create_app(
                 parts.append(
                     f"<p>{html.escape(story.title)}</p>"
                     f'<form method="post" action="/move">'
-                    f'<input type="hidden" name="token" value="{token}">'
+                    f'<input type="hidden" name="token" value="{self.token}">'
                     f'<input type="hidden" name="story" value="{html.escape(story.id)}">'
                     f'<select name="sector" aria-label="Sector">{options}</select>'
                     f"<button>Move</button></form>"
                 )
         return "".join(parts)
 
-    async def move(request: Request) -> Response:
+    async def move(self, request: Request) -> Response:
         body = (await request.body())[:10_000]
         fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
         form = {key: values[0] for key, values in fields.items()}
-        if not secrets.compare_digest(form.get("token", ""), token):
+        if not secrets.compare_digest(form.get("token", ""), self.token):
             return PlainTextResponse("This form is stale: reload the preview page.", 403)
         story, slug = form.get("story", ""), form.get("sector", "")
         try:
-            config = load_config(config_path)
-            day = pipeline.edition_date_for(config, now())
+            config = load_config(self.config_path)
+            day = pipeline.edition_date_for(config, self.now())
             path = save_move(config, day, story, slug)
         except NewsletterError as exc:
             return PlainTextResponse(f"{exc.message}\n{exc.hint or ''}\n", status_code=400)
         logger.info("preview: story %s moved to %s in %s", story, slug, path)
         return RedirectResponse("/", status_code=303)
 
-    async def digest_html(request: Request) -> Response:
+    async def digest_html(self, request: Request) -> Response:
         try:
-            return HTMLResponse(render_current().html)
+            return HTMLResponse(self.render_current().html)
         except NewsletterError as exc:
-            return error_response(exc)
+            logger.warning("preview: %s", exc.message)
+            page = ERROR_PAGE.format(
+                message=html.escape(exc.message), hint=html.escape(exc.hint or "")
+            )
+            return HTMLResponse(page, status_code=500)
 
-    async def digest_text(request: Request) -> Response:
+    async def digest_text(self, request: Request) -> Response:
         try:
-            return PlainTextResponse(render_current().text)
+            return PlainTextResponse(self.render_current().text)
         except NewsletterError as exc:
             return PlainTextResponse(f"{exc.message}\n{exc.hint or ''}\n", status_code=500)
 
-    async def version(request: Request) -> Response:
-        return JSONResponse({"version": _version(config_path, now())})
+    async def version(self, request: Request) -> Response:
+        return JSONResponse({"version": _version(self.config_path, self.now())})
 
-    return Starlette(
-        routes=[
-            Route("/", index),
-            Route("/digest.html", digest_html),
-            Route("/digest.txt", digest_text),
-            Route("/version", version),
-            Route("/move", move, methods=["POST"]),
-        ]
-    )
+
+def create_app(
+    config_path: Path,
+    *,
+    sectors: Sequence[str] = (),
+    now: Callable[[], datetime],
+) -> Starlette:
+    """The preview app for one config file; ``now`` is the clock (the CLI passes the real one)."""
+    return Starlette(routes=Preview(config_path, sectors=sectors, now=now).routes())
 
 
 def _version(config_path: Path, when: datetime) -> str:

@@ -1,0 +1,119 @@
+"""The readers' pages: one template per kind of page, security headers on every answer, and
+the CSRF cookie set with the form that carries its token."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+
+from newsletter.config import Config
+from newsletter.errors import TemplateError
+from newsletter.render import make_environment, render_page
+from newsletter.web.forms import CSRF_COOKIE, BadRequest
+
+logger = logging.getLogger(__name__)
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",  # tokens live in URLs
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+}
+
+
+def new_csrf() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class Pages:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.env = make_environment(config.templates_dir)
+        self.secure = config.publication.base_url.startswith("https://")  # cookie over HTTPS
+
+    def page(
+        self,
+        template: str,
+        title: str,
+        status: int = 200,
+        csrf: str | None = None,
+        **values: object,
+    ) -> HTMLResponse:
+        publication = self.config.publication
+        context = {
+            "publication": publication.name,
+            "postal_address": publication.postal_address,
+            "lang": publication.language,
+            "title": title,
+            "error": values.pop("error", ""),
+            "csrf": csrf or "",
+            **values,
+        }
+        try:
+            html = render_page(self.env, f"web/{template}", context)
+        except TemplateError:
+            logger.exception("web page %s could not be rendered", template)
+            return HTMLResponse("Something went wrong.", status_code=500)
+        response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+        if csrf:
+            response.set_cookie(
+                CSRF_COOKIE, csrf, httponly=True, samesite="strict", path="/", secure=self.secure
+            )
+        return response
+
+    def message(
+        self,
+        title: str,
+        *paragraphs: str,
+        status: int = 200,
+        action: str = "",
+        button: str = "",
+        quiet: bool = False,
+        csrf: str | None = None,
+    ) -> HTMLResponse:
+        return self.page(
+            "message.html.j2",
+            title,
+            status,
+            csrf=csrf,
+            paragraphs=paragraphs,
+            action=action,
+            button=button,
+            quiet=quiet,
+        )
+
+    def refused(self, exc: BadRequest) -> HTMLResponse:
+        return self.message("That did not work", exc.message, status=exc.status)
+
+    def expired(self, token: str, *, status: int = 410) -> HTMLResponse:
+        days = self.config.file.signup.confirm_link_days
+        return self.message(
+            "This link has expired",
+            f"Confirmation links work for {days:g} days. Press the button for a new one.",
+            status=status,
+            action=f"/confirm/{token}/renew",
+            button="Send me a new link",
+            csrf=new_csrf(),
+        )
+
+    def unsubscribed(
+        self, token: str, email: str, wording: str, *, status: int = 200
+    ) -> HTMLResponse:
+        return self.message(
+            "You are unsubscribed",
+            f"{email} gets no emails from {self.config.publication.name}, so there are no "
+            "preferences to change.",
+            wording,
+            status=status,
+            action=f"/resubscribe/{token}",
+            button="Subscribe again",
+            csrf=new_csrf(),
+        )
+
+
+def not_found() -> Response:
+    return PlainTextResponse("Not found", status_code=404, headers=SECURITY_HEADERS)
