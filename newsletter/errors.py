@@ -43,3 +43,7 @@ class DeliveryError(NewsletterError):
 
 class SubscriberError(NewsletterError):
     """A subscriber operation failed: bad address, unknown token, ..."""
+
+
+class StoreError(NewsletterError):
+    """The database could not be opened or migrated."""

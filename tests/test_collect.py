@@ -171,7 +171,7 @@ def test_conditional_get_stores_nothing_new_on_304(feed_server: FeedServer, tmp_
     assert "If-None-Match" not in sent[0] and sent[1]["If-None-Match"] == '"v1"'
     sent = [h for path, h in feed_server.requests if path == "/lm.xml"]
     assert sent[1]["If-Modified-Since"] == stamp
-    assert store.story_count() == 8
+    assert len(store.stories()) == 8
     (health,) = [h for h in store.feed_health(now=NOW) if h.name == "ETag"]
     assert (health.last_status, health.consecutive_failures) == (304, 0)
 
@@ -243,7 +243,7 @@ def test_old_stories_are_pruned(feed_server: FeedServer, tmp_path: Path, keep_da
     later = NOW.replace(day=27)
     report = pipeline.collect_all(config, store, now=later)
     assert report.pruned == (4 if keep_days == 1 else 0)
-    assert store.story_count() == (0 if keep_days == 1 else 4)
+    assert len(store.stories()) == (0 if keep_days == 1 else 4)
 
 
 BROKEN_WORKERS = """

@@ -344,8 +344,8 @@ def test_a_send_in_a_repeated_hour_fires_twice_and_the_second_sends_nothing(
 ) -> None:
     from datetime import UTC, date, datetime, time, timedelta
 
-    from newsletter.config import ScheduleConfig
     from newsletter.scheduler import send_trigger
+    from newsletter.settings import ScheduleConfig
 
     trigger = send_trigger(
         ScheduleConfig(send_at=time.fromisoformat(send_at), timezone="Europe/London")

@@ -19,10 +19,11 @@ from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.config import Config, ScheduleConfig, load_config
+from newsletter.config import Config, load_config
 from newsletter.mailers import make_mailer
 from newsletter.models import EditionStatus
 from newsletter.scheduler import Runner, next_runs, send_trigger
+from newsletter.settings import ScheduleConfig
 from newsletter.store import Store
 from newsletter.subscriptions import add_subscriber
 from tests.conftest import DEMO, ROOT, write_config

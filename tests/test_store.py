@@ -45,13 +45,17 @@ def test_migrations_create_the_schema_the_tables_describe(tmp_path: Path) -> Non
     Store.open(f"sqlite:///{tmp_path / 'sub' / 'n.db'}").close()  # a second open is a no-op
 
 
-def test_save_stories_inserts_then_updates_without_duplicates(tmp_path: Path) -> None:
+def _save(store: Store, items: list[Story]) -> tuple[int, int]:
+    return store.record_fetched(FEED, items, now=NOW, status=200, etag=None, last_modified=None)
+
+
+def test_stories_are_inserted_then_updated_without_duplicates(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'n.db'}")
     store.sync_feeds([FEED])
-    assert store.save_stories(FEED, [_story(1), _story(2)], now=NOW) == (2, 0)
-    assert store.save_stories(FEED, [_story(1), _story(2)], now=NOW) == (0, 0)
+    assert _save(store, [_story(1), _story(2)]) == (2, 0)
+    assert _save(store, [_story(1), _story(2)]) == (0, 0)
     changed = _story(1, title="Title 1, updated")
-    assert store.save_stories(FEED, [changed, _story(3)], now=NOW) == (1, 1)
+    assert _save(store, [changed, _story(3)]) == (1, 1)
     stored = store.stories()
     assert [s.id for s in stored] == ["id1", "id2", "id3"]  # newest first
     assert stored[0].title == "Title 1, updated"
@@ -59,7 +63,7 @@ def test_save_stories_inserts_then_updates_without_duplicates(tmp_path: Path) ->
     assert stored[0].published == NOW - timedelta(hours=1)
     assert stored[0].published.tzinfo is UTC
     assert [s.id for s in store.stories(since=NOW - timedelta(hours=2))] == ["id1", "id2"]
-    assert store.story_count() == 3
+    assert len(store.stories()) == 3
 
 
 def test_times_round_trip_as_utc(tmp_path: Path) -> None:
@@ -68,7 +72,7 @@ def test_times_round_trip_as_utc(tmp_path: Path) -> None:
     from zoneinfo import ZoneInfo
 
     local = datetime(2026, 3, 29, 2, 30, tzinfo=ZoneInfo("America/New_York"))
-    store.save_stories(FEED, [_story(1, published=local)], now=NOW)
+    _save(store, [_story(1, published=local)])
     (story,) = store.stories()
     assert story.published == local and story.published.tzinfo is UTC
 

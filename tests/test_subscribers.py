@@ -54,7 +54,9 @@ def test_import_reports_bad_lines_updates_and_never_resubscribes(tmp_path: Path)
     ana = store.subscriber_by_email("ana@example.com")
     assert ana is not None and ana.sectors == ("oil-gas", "evs-battery") and ana.name == "Ana Ruiz"
     assert [kind for kind, *_ in store.events_of(ana.id)] == ["import"]
-    store.set_subscriber_status("bo@example.com", SubscriberStatus.UNSUBSCRIBED, now=NOW)
+    left = store.subscriber_by_email("bo@example.com")
+    assert left is not None
+    store.update_subscriber(left.id, now=NOW, status=SubscriberStatus.UNSUBSCRIBED)
     csv_file.write_text(
         "bo@example.com,Bo,oil-gas\ndee@example.com,Dee,oil-gas\n", encoding="utf-8"
     )

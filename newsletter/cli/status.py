@@ -10,8 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from newsletter.cli.common import State, current_time, pass_state
-from newsletter.models import DeliveryStatus, FeedStatus
-from newsletter.store.store import FeedHealth
+from newsletter.models import DeliveryStatus, FeedHealth, FeedStatus
 
 
 @click.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -23,12 +23,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 
 from newsletter.models import Subscriber, SuppressionReason
 from newsletter.store.ledger import subscriber_record
 from newsletter.store.tables import (
-    scheduler_lock,
     subscriber_events,
     subscribers,
     suppressions,
@@ -357,51 +355,3 @@ def _execute_many(conn: Connection, statement: Insert, rows: Sequence[Mapping[st
             tuple(values) if compiled.positional else dict(zip(order, values, strict=True))
         )
     conn.exec_driver_sql(str(compiled), params)
-
-
-class LockQueries:
-    """Mixed into ``Store``: the scheduler's lock."""
-
-    engine: Engine
-
-    def take_lock(
-        self,
-        name: str,
-        owner: str,
-        *,
-        now: datetime,
-        stale_before: datetime,
-        alive: Callable[[str], bool],
-    ) -> tuple[bool, str, datetime | None]:
-        """Take the lock unless a live holder has it; (taken, holder, holder's start)."""
-        with self.engine.begin() as conn:
-            row = conn.execute(select(scheduler_lock).where(scheduler_lock.c.name == name)).first()
-            if row is not None and row.heartbeat_at >= stale_before and alive(row.owner):
-                return False, row.owner, row.started_at
-            if row is not None:
-                conn.execute(delete(scheduler_lock).where(scheduler_lock.c.name == name))
-            try:
-                conn.execute(
-                    insert(scheduler_lock).values(
-                        name=name, owner=owner, started_at=now, heartbeat_at=now
-                    )
-                )
-            except IntegrityError:  # someone else won the race
-                return False, "another process", None
-        return True, owner, now
-
-    def beat(self, name: str, owner: str, *, now: datetime) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(scheduler_lock)
-                .where(scheduler_lock.c.name == name, scheduler_lock.c.owner == owner)
-                .values(heartbeat_at=now)
-            )
-
-    def release_lock(self, name: str, owner: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                delete(scheduler_lock).where(
-                    scheduler_lock.c.name == name, scheduler_lock.c.owner == owner
-                )
-            )

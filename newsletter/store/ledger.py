@@ -100,15 +100,6 @@ class LedgerQueries:
         with self.engine.connect() as conn:
             return [subscriber_record(row) for row in conn.execute(query)]
 
-    def set_subscriber_status(self, email: str, status: str, *, now: datetime) -> bool:
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                update(subscribers)
-                .where(subscribers.c.email == email)
-                .values(status=status, updated_at=now)
-            )
-        return bool(result.rowcount)
-
     # editions ----------------------------------------------------------------------------------
 
     def edition_ref(self, edition_date: date) -> tuple[int, str] | None:

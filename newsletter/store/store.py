@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +13,10 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
-    Connection,
     Engine,
     create_engine,
     delete,
     event,
-    func,
     insert,
     select,
     update,
@@ -28,14 +24,16 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from newsletter.errors import NewsletterError
-from newsletter.models import Edition, EditionStatus, FeedSource, FeedState, FeedStatus, Seen, Story
-from newsletter.store.consent import ConsentQueries, LockQueries
+from newsletter.errors import StoreError
+from newsletter.models import Edition, EditionStatus, Seen, Story
+from newsletter.store.consent import ConsentQueries
 from newsletter.store.curation import CurationQueries, story_of, story_query
+from newsletter.store.feeds import FeedQueries
 from newsletter.store.ledger import LedgerQueries
+from newsletter.store.lock import LockQueries
 from newsletter.store.queue import QueueQueries
 from newsletter.store.snapshot import edition_from_json, edition_to_json
-from newsletter.store.tables import edition_stories, editions, feeds, stories
+from newsletter.store.tables import edition_stories, editions, stories
 from newsletter.text import headline_key
 
 logger = logging.getLogger(__name__)
@@ -43,11 +41,7 @@ logger = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-class StoreError(NewsletterError):
-    """The database could not be opened or migrated."""
-
-
-class Store(LedgerQueries, ConsentQueries, LockQueries, CurationQueries, QueueQueries):
+class Store(FeedQueries, LedgerQueries, ConsentQueries, LockQueries, CurationQueries, QueueQueries):
     """Feeds, stories, editions, subscribers and the send ledger, in one database."""
 
     def __init__(self, engine: Engine, *, privacy_key: bytes | None = None) -> None:
@@ -100,210 +94,7 @@ class Store(LedgerQueries, ConsentQueries, LockQueries, CurationQueries, QueueQu
 
     # feeds -------------------------------------------------------------------------------------
 
-    def sync_feeds(self, sources: Sequence[FeedSource]) -> None:
-        """Add configured feeds the store does not know yet; refresh names and hints."""
-        with self.engine.begin() as conn:
-            known = {row.url: row.id for row in conn.execute(select(feeds.c.url, feeds.c.id))}
-            for source in sources:
-                values: dict[str, Any] = {"name": source.name, "sector_hint": source.sector}
-                if source.url in known:
-                    conn.execute(
-                        update(feeds).where(feeds.c.id == known[source.url]).values(values)
-                    )
-                else:
-                    conn.execute(
-                        insert(feeds).values(
-                            url=source.url,
-                            status=FeedStatus.ACTIVE,
-                            consecutive_failures=0,
-                            **values,
-                        )
-                    )
-
-    def feed_states(self) -> dict[str, FeedState]:
-        """What each known feed's next fetch needs: current URL, validators, status."""
-        query = select(
-            feeds.c.url, feeds.c.current_url, feeds.c.etag, feeds.c.last_modified, feeds.c.status
-        )
-        with self.engine.connect() as conn:
-            return {
-                row.url: FeedState(row.current_url, row.etag, row.last_modified, row.status)
-                for row in conn.execute(query)
-            }
-
-    def record_fetched(
-        self,
-        source: FeedSource,
-        items: Iterable[Story],
-        *,
-        now: datetime,
-        status: int | None,
-        etag: str | None,
-        last_modified: str | None,
-        moved_to: str | None = None,
-    ) -> tuple[int, int]:
-        """Store a feed's stories and, in the same transaction, its validators and good health.
-
-        Returns (new, updated). The validators are saved only with the stories they describe, so
-        a crash between the two can never make a later 304 hide stories that were not stored.
-        """
-        with self.engine.begin() as conn:
-            feed_id = conn.execute(select(feeds.c.id).where(feeds.c.url == source.url)).scalar_one()
-            counts = self._save_stories(conn, feed_id, items, now)
-            values: dict[str, Any] = {
-                "etag": etag,
-                "last_modified": last_modified,
-                "last_status": status,
-                **_healthy(now),
-                **_moved(source, moved_to, now),
-            }
-            conn.execute(update(feeds).where(feeds.c.id == feed_id).values(values))
-        return counts
-
-    def record_not_modified(
-        self, source: FeedSource, *, now: datetime, moved_to: str | None = None
-    ) -> None:
-        """A 304: nothing new, and the feed is healthy."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(feeds)
-                .where(feeds.c.url == source.url)
-                .values(last_status=304, **_healthy(now), **_moved(source, moved_to, now))
-            )
-
-    def record_failure(
-        self,
-        source: FeedSource,
-        error: str,
-        *,
-        now: datetime,
-        status: int | None = None,
-        gone: bool = False,
-    ) -> None:
-        """A failed fetch or parse; a 410 marks the feed gone, so it is no longer fetched."""
-        values: dict[str, Any] = {
-            "last_error": error,
-            "last_error_at": now,
-            "last_fetched": now,
-            "last_status": status,
-            "consecutive_failures": feeds.c.consecutive_failures + 1,
-            "failing_since": func.coalesce(feeds.c.failing_since, now),
-        }
-        if gone:
-            values["status"] = FeedStatus.GONE
-        with self.engine.begin() as conn:
-            conn.execute(update(feeds).where(feeds.c.url == source.url).values(values))
-
-    def reactivate(self, source: FeedSource) -> None:
-        """Fetch a gone feed again (``collect --retry-gone``)."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(feeds).where(feeds.c.url == source.url).values(status=FeedStatus.ACTIVE)
-            )
-
-    def feed_health(self, *, now: datetime) -> list[FeedHealth]:
-        """Every known feed's health, with its stories published in the last day."""
-        recent = (
-            select(stories.c.feed_id, func.count().label("n"))
-            .where(stories.c.published >= now - timedelta(days=1))
-            .group_by(stories.c.feed_id)
-            .subquery()
-        )
-        query = (
-            select(feeds, func.coalesce(recent.c.n, 0).label("last_day"))
-            .outerjoin(recent, recent.c.feed_id == feeds.c.id)
-            .order_by(feeds.c.name)
-        )
-        with self.engine.connect() as conn:
-            return [
-                FeedHealth(
-                    url=row.url,
-                    name=row.name,
-                    status=row.status,
-                    current_url=row.current_url,
-                    last_success=row.last_success,
-                    last_error=row.last_error,
-                    last_error_at=row.last_error_at,
-                    consecutive_failures=row.consecutive_failures,
-                    failing_since=row.failing_since,
-                    last_status=row.last_status,
-                    last_fetched=row.last_fetched,
-                    moved_at=row.moved_at,
-                    stories_last_day=int(row.last_day),
-                )
-                for row in conn.execute(query)
-            ]
-
-    def prune(self, *, before: datetime) -> int:
-        """Delete stories published and first seen before ``before``; returns how many."""
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                delete(stories).where(stories.c.published < before, stories.c.first_seen < before)
-            )
-        return int(result.rowcount or 0)
-
     # stories -----------------------------------------------------------------------------------
-
-    def save_stories(
-        self, source: FeedSource, items: Iterable[Story], *, now: datetime
-    ) -> tuple[int, int]:
-        """Insert new stories and update changed ones; returns (new, updated)."""
-        with self.engine.begin() as conn:
-            feed_id = conn.execute(select(feeds.c.id).where(feeds.c.url == source.url)).scalar_one()
-            return self._save_stories(conn, feed_id, items, now)
-
-    @staticmethod
-    def _save_stories(
-        conn: Connection, feed_id: int, items: Iterable[Story], now: datetime
-    ) -> tuple[int, int]:
-        batch = {story.id: story for story in items}
-        if not batch:
-            return 0, 0
-        existing = {
-            row.id: (row.title, row.summary, row.url)
-            for row in conn.execute(
-                select(stories.c.id, stories.c.title, stories.c.summary, stories.c.url).where(
-                    stories.c.id.in_(list(batch))
-                )
-            )
-        }
-        fresh = [
-            {
-                "id": story.id,
-                "feed_id": feed_id,
-                "url": story.url,
-                "title": story.title,
-                "summary": story.summary,
-                "published": story.published,
-                "first_seen": now,
-                "updated": now,
-                "feed_language": story.language or None,
-            }
-            for story in batch.values()
-            if story.id not in existing
-        ]
-        if fresh:
-            conn.execute(insert(stories), fresh)
-        changed = 0
-        for story in batch.values():
-            old = existing.get(story.id)
-            if old is not None and old != (story.title, story.summary, story.url):
-                conn.execute(
-                    update(stories)
-                    .where(stories.c.id == story.id)
-                    .values(
-                        title=story.title,
-                        summary=story.summary,
-                        url=story.url,
-                        updated=now,
-                        language=None,  # judged again from the new text
-                        judged_rules=None,  # and its sectors
-                        judged=None,
-                        cluster_id=None,  # and compared with the others again
-                    )
-                )
-                changed += 1
-        return len(fresh), changed
 
     def stories(self, *, since: datetime | None = None) -> list[Story]:
         """Stored stories, newest first; ``since`` keeps those published at or after it."""
@@ -393,48 +184,9 @@ class Store(LedgerQueries, ConsentQueries, LockQueries, CurationQueries, QueueQu
             headlines=tuple(sorted({r.headline for r in rows})),
         )
 
-    def story_count(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(stories)).scalar_one())
-
 
 SENT = (EditionStatus.SENDING, EditionStatus.SENT)
 FROZEN = EditionStatus.fixed()
-
-
-def _healthy(now: datetime) -> dict[str, Any]:
-    return {
-        "last_success": now,
-        "last_fetched": now,
-        "consecutive_failures": 0,
-        "failing_since": None,
-        "status": FeedStatus.ACTIVE,
-    }
-
-
-def _moved(source: FeedSource, moved_to: str | None, now: datetime) -> dict[str, Any]:
-    if moved_to is None:
-        return {}
-    return {"current_url": None if moved_to == source.url else moved_to, "moved_at": now}
-
-
-@dataclass(frozen=True, slots=True)
-class FeedHealth:
-    """One feed as ``newsletter status`` shows it."""
-
-    url: str
-    name: str
-    status: str
-    current_url: str | None
-    last_success: datetime | None
-    last_error: str | None
-    last_error_at: datetime | None
-    consecutive_failures: int
-    failing_since: datetime | None
-    last_status: int | None
-    last_fetched: datetime | None
-    moved_at: datetime | None
-    stories_last_day: int
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,0 +1,259 @@
+"""The sections of config.yaml as pydantic models, with every default in one place.
+
+``config.load_config`` validates a file against ``ConfigFile``; the stages' own settings
+(``FetchLimits``, ``RenderSettings``, the classifier's thresholds) are built from these.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _weighted(value: Any) -> Any:
+    """Keywords may be a list (each weighs 1) or a mapping of keyword to weight."""
+    if isinstance(value, list):
+        return {str(item): 1.0 for item in value}
+    return value
+
+
+class PublicationConfig(_Strict):
+    name: str = Field("Top Insights Today", min_length=1, max_length=120)
+    url: str = "https://example.com"  # the publisher's site; shown in the footer
+    contact_url: str = "https://example.com/contact"  # named in our User-Agent when fetching
+    # where readers reach the web app (sign-up, preferences, unsubscribe): links in every email
+    base_url: str = "http://localhost:8000"
+    postal_address: str = "Top Insights Today, 1 Example Street, London EC1A 1AA, United Kingdom"
+    privacy_url: str = "https://example.com/privacy"
+    language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # the email's lang
+
+
+class EmailConfig(_Strict):
+    # Jinja templates over: publication, edition_date, top (the first story), story_count,
+    # sectors (the reader's sector names)
+    subject: str = "{{ publication }}, {{ edition_date | shortdate }}: {{ top.title }}"
+    preheader: str = "{{ story_count }} stories across {{ sectors | length }} sectors this morning"
+    max_kb: int = Field(100, ge=20)  # past this the "more" headlines are trimmed (Gmail clips)
+    # "Read more insights" headlines at most, shared fairly between the reader's sections
+    more_headlines: int = Field(30, ge=0, le=500)
+
+
+class SectorConfig(_Strict):
+    slug: str = Field(pattern=SLUG_PATTERN)
+    name: str = Field(min_length=1)
+    description: str = ""  # one line, shown on the sign-up page
+    # keyword or phrase → weight; matched on whole words, case-insensitively.
+    # A trailing * matches any ending: "refiner*" matches refiner, refiners, refinery.
+    keywords: Annotated[dict[str, float], BeforeValidator(_weighted)] = Field(min_length=1)
+    exclude: list[str] = []  # any of these in a story rules this sector out
+    # keywords with a second meaning ("recall", "mining"): they count only beside another
+    # keyword of this sector, so they never decide it alone
+    ambiguous: list[str] = []
+    # a catch-all sector (Business & Politics): an industry sector whose headline alone fits
+    # decisively goes first, so corporate news lands in the company's industry
+    fallback: bool = False
+    # a sector that cuts across the others (Sanctions & Regulation): when its headline alone is
+    # decisive it goes first, and the industry it acts on second
+    priority: bool = False
+
+
+class FeedConfig(_Strict):
+    name: str = Field(min_length=1)
+    url: str = Field(min_length=1)  # http(s) URL, or a file path relative to this config file
+    sector: str | None = None  # optional hint: a sector slug
+    weight: float = Field(1.0, gt=0, le=10)  # trust in this feed, used when ranking
+    # take teasers from article pages when the feed's are empty or thin (default: collect.teasers)
+    fetch_teasers: bool | None = None
+
+
+class ModelConfig(_Strict):
+    """The sector model: a second opinion learnt from this publication's own stories."""
+
+    enabled: bool = False  # used only once a model trained on min_examples is stored
+    min_examples: int = Field(300, ge=20)  # stories it must have learnt from before it is used
+    min_probability: float = Field(0.7, gt=0, le=1)  # below this its opinion is ignored
+    lead_probability: float = Field(0.9, gt=0, le=1)  # at this it may let a story lead
+
+
+class ClassifyConfig(_Strict):
+    title_weight: float = Field(2.0, ge=1)  # a match in the headline counts this many times
+    min_score: float = Field(1.0, gt=0)  # below this a story does not fit the sector
+    hint_bonus: float = Field(0.5, ge=0)  # added to the feed's hinted sector when the text fits it
+    secondary_ratio: float = Field(0.5, ge=0, le=1)  # a further sector needs this share of the best
+    # a story whose best sector scores this much is confident enough to lead a section; weaker
+    # ones only fill its "more" list. None: twice min_score (a decisive word in the headline)
+    lead_score: float | None = Field(None, gt=0)
+    # words of stories to leave out (sport, celebrity, health, ...): a sector must outscore them
+    off_topic: Annotated[dict[str, float], BeforeValidator(_weighted)] = Field(default_factory=dict)
+    # folders of a story's link that mark it off-topic (sports: 6 for https://x.com/sports/...)
+    off_topic_paths: Annotated[dict[str, float], BeforeValidator(_weighted)] = Field(
+        default_factory=dict
+    )
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+
+    @property
+    def lead(self) -> float:
+        return self.lead_score if self.lead_score is not None else 2 * self.min_score
+
+
+class DigestConfig(_Strict):
+    per_sector: int = Field(5, ge=1, le=50)  # stories per sector; the rest become "more" links
+    max_age_hours: int = Field(36, ge=1)  # older stories are left out of the edition
+    freshness_half_life_hours: float = Field(12, gt=0)  # a story's rank halves at this age
+    per_storyline: int = Field(2, ge=0, le=50)  # stories of one storyline per section; 0: any
+    # languages of stories kept besides publication.language (ISO 639-1 codes, e.g. [fr, de])
+    languages: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]] = []
+    overrides_dir: Path = Path(
+        "overrides"
+    )  # the editor's YYYY-MM-DD.yaml files (pins, drops, note)
+
+
+class OverridesFile(_Strict):
+    """``overrides/YYYY-MM-DD.yaml``: the editor's choices for one day's edition."""
+
+    note: str = Field("", max_length=600)  # shown above the sections
+    pin: list[str] = []  # story ids (as `stories --json` shows them) or links, top first
+    drop: list[str] = []  # story ids or links to leave out
+    drop_feeds: list[str] = []  # feed names or URLs to leave out for the day
+    # story id or link → the sector it belongs in; kept as a labelled example for the model
+    move: dict[str, str] = {}
+
+
+class ScheduleConfig(_Strict):
+    send_at: time = time(7, 0)  # local time of the daily send ("07:00", or "07:00:30")
+    timezone: str = "UTC"  # IANA name, e.g. Europe/London; also decides the edition's date
+    collect_every_minutes: float = Field(30, ge=0.05)
+    # days to send on, e.g. [mon, tue, wed, thu, fri]; empty means every day
+    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = []
+    # a send missed while the scheduler was down runs on restart within this; later it is skipped
+    misfire_grace_minutes: float = Field(180, gt=0)
+
+    @field_validator("send_at", mode="before")
+    @classmethod
+    def _time_as_text(cls, value: object) -> object:
+        # YAML 1.1 reads an unquoted 7:00 as the sexagesimal number 420
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(
+                f'expected a time such as "07:00" in quotes, got the number {value!r} '
+                '(YAML reads an unquoted 7:00 as 420): write send_at: "07:00"'
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class TeasersConfig(_Strict):
+    """Teasers from article pages for stories whose feed gives none worth reading."""
+
+    enabled: bool = False  # for every feed; a feed's own `fetch_teasers` overrides it
+    min_length: int = Field(80, ge=0, le=1000)  # a shorter feed summary asks for the page
+    timeout_seconds: float = Field(10.0, gt=0, le=120)  # one page, in all
+    max_bytes: int = Field(2_000_000, ge=10_000)  # one page, as sent and decompressed
+    max_per_run: int = Field(200, ge=0)  # pages fetched per collect at most
+    budget_seconds: float = Field(60.0, gt=0, le=3600)  # the longest a collect spends on pages
+
+
+class CollectConfig(_Strict):
+    timeout_seconds: float = Field(20.0, gt=0, le=300)  # per feed, in all, redirects included
+    connect_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    read_timeout_seconds: float = Field(15.0, gt=0, le=300)  # the longest wait for more bytes
+    max_bytes: int = Field(10 * 1024 * 1024, ge=1024)  # a feed's body, as sent and decompressed
+    max_concurrency: int = Field(128, ge=1, le=1000)  # fetches under way at once
+    max_per_host: int = Field(4, ge=1, le=100)  # fetches under way at once to one host
+    max_redirects: int = Field(5, ge=0, le=20)
+    # processes that parse feeds; 0 = one per CPU when there are at least 50 feeds, else none
+    parse_workers: int = Field(0, ge=0, le=64)
+    keep_days: int = Field(30, ge=1)  # stories older than this are pruned
+    flag_failing_after_hours: int = Field(48, ge=1)  # `status` flags a feed failing this long
+    teasers: TeasersConfig = Field(default_factory=TeasersConfig)
+
+
+class OutboxConfig(_Strict):
+    dir: Path = Path("outbox")
+    parallel: int = Field(2, ge=1, le=64)  # batches written at once
+
+
+class SmtpConfig(_Strict):
+    host: str = "localhost"
+    port: int = Field(25, ge=1, le=65535)
+    username: str | None = None
+    # the name of the environment variable that holds the password, never the password itself
+    password_env: str = "SMTP_PASSWORD"  # noqa: S105
+    security: Literal["none", "starttls", "tls"] = "none"
+    timeout_seconds: float = Field(30, gt=0, le=300)  # one command to the server
+    max_retries: int = Field(3, ge=0, le=10)  # for 4xx answers and dropped connections
+    backoff_seconds: float = Field(1.0, ge=0, le=60)  # the first wait; doubled each retry
+    connections: int = Field(4, ge=1, le=64)  # connections open at once, one batch each
+
+
+class SendgridConfig(_Strict):
+    api_key_env: str = "SENDGRID_API_KEY"  # the key is read from this environment variable
+    api_host: str = "https://api.sendgrid.com"  # https://api.eu.sendgrid.com for EU accounts
+    timeout_seconds: float = Field(30, gt=0, le=300)  # one request
+    max_retries: int = Field(4, ge=0, le=10)  # for 5xx answers and timeouts, with backoff
+    backoff_seconds: float = Field(1.0, ge=0, le=60)  # the first wait; doubled each retry
+    concurrency: int = Field(16, ge=1, le=128)  # requests in flight at once
+
+
+class DeliveryConfig(_Strict):
+    backend: Literal["outbox", "smtp", "sendgrid"] = "outbox"
+    from_address: str = "Top Insights Today <insights@example.com>"
+    batch_size: int = Field(1000, ge=1, le=1000)  # readers per batch (SendGrid allows 1,000)
+    claim_timeout_minutes: float = Field(30, gt=0)  # a batch claimed longer ago is sent again
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    sendgrid: SendgridConfig = Field(default_factory=SendgridConfig)
+
+
+class PrivacyConfig(_Strict):
+    """The secret that keys the hashes of erased and suppressed addresses."""
+
+    # the environment variable holding the key (any long random text); without it, the key
+    # file below is used, and created with a random key on first use
+    key_env: str = "NEWSLETTER_PRIVACY_KEY"
+    key_file: Path = Path("privacy.key")
+
+
+class SignupConfig(_Strict):
+    """The readers' sign-up on the web."""
+
+    confirm_link_days: float = Field(7, gt=0, le=365)  # a confirmation link expires after this
+    # addresses of the reverse proxies whose X-Forwarded-For is believed (default: none)
+    trusted_proxies: list[str] = []
+
+
+class ConfigFile(_Strict):
+    """The file as written. ``load_config`` turns it into a ``Config`` with resolved paths."""
+
+    publication: PublicationConfig = Field(default_factory=PublicationConfig)
+    database: str = "sqlite:///newsletter.db"  # any SQLAlchemy URL
+    templates: Path | None = None  # a folder whose templates override the built-in ones
+    # in display order; or `sectors_file: other.yaml` to use the sectors of another config file
+    sectors: list[SectorConfig] = Field(min_length=1)
+    feeds: list[FeedConfig] = []
+    classify: ClassifyConfig = Field(default_factory=ClassifyConfig)
+    digest: DigestConfig = Field(default_factory=DigestConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    collect: CollectConfig = Field(default_factory=CollectConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    email: EmailConfig = Field(default_factory=EmailConfig)
+    signup: SignupConfig = Field(default_factory=SignupConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
