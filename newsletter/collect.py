@@ -20,7 +20,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -30,7 +30,7 @@ import httpx
 
 from newsletter import __version__
 from newsletter.errors import FeedError
-from newsletter.models import FeedSource, FeedState, Story
+from newsletter.models import Collected, FeedSource, FeedState, FetchResult
 from newsletter.parse import light_workers, parse_job, parse_pool
 
 logger = logging.getLogger(__name__)
@@ -48,31 +48,6 @@ class FetchLimits:
     max_concurrency: int = 128  # fetches under way at once
     max_per_host: int = 4  # fetches under way at once to one host
     max_redirects: int = 5
-
-
-@dataclass(frozen=True, slots=True)
-class FetchResult:
-    """The answer for one feed: bytes and lower-cased headers, or not-modified, gone, an error."""
-
-    feed: FeedSource
-    content: bytes | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    status: int | None = None
-    error: str | None = None
-    not_modified: bool = False
-    gone: bool = False
-    moved_to: str | None = None  # the end of an unbroken chain of permanent redirects
-
-
-@dataclass(frozen=True, slots=True)
-class Collected:
-    """A fetch and, when it brought a feed, the stories parsed from it."""
-
-    fetch: FetchResult
-    stories: tuple[Story, ...] = ()
-    warnings: tuple[str, ...] = ()
-    error: str | None = None  # the fetch's error, or why the body is not a feed
-    seconds: float = 0.0
 
 
 def user_agent(contact_url: str) -> str:

@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import queue
-import secrets
-import socket
 import threading
 import time
 from collections import deque
@@ -32,7 +29,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from newsletter import digest, pipeline, render
+from newsletter import pipeline, render
+from newsletter.claims import claim_id, claim_is_alive
 from newsletter.config import Config
 from newsletter.errors import DeliveryError, NewsletterError
 from newsletter.mailers import Mailer, reader_values
@@ -48,78 +46,11 @@ from newsletter.models import (
     SubscriberStatus,
 )
 from newsletter.store import Store
+from newsletter.variants import Variants
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (done, total)
-
-
-def _claim_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def claim_is_alive(claim: str) -> bool:
-    """A ``host:pid[:...]`` holder on this host is alive while its process is; others are trusted.
-
-    Used for the ledger's batch claims and for the scheduler's lock.
-    """
-    host, _, rest = claim.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@dataclass
-class _Variants:
-    """One rendered variant per combination of sectors, made on first need."""
-
-    config: Config
-    edition: Edition
-
-    def __post_init__(self) -> None:
-        self._env = render.make_environment(self.config.templates_dir)
-        self._settings = pipeline.render_settings(self.config)
-        self._cache: dict[tuple[str, ...], RenderedEmail | None] = {}
-        self._known = frozenset(self.config.sector_slugs)
-        self.rendered = 0  # variants rendered,
-        self.seconds = 0.0  # the time it took,
-        self.largest = 0  # and the largest HTML, in bytes
-
-    def for_reader(self, subscriber: Subscriber) -> RenderedEmail | None:
-        cached = self._cache.get(subscriber.sectors)
-        if cached is not None:
-            return cached
-        chosen = tuple(s for s in subscriber.sectors if s in self._known)
-        if chosen not in self._cache:
-            started = time.perf_counter()
-            sections = digest.layout(self.edition, chosen)
-            email = (
-                render.render_email(self._env, self.edition, sections, settings=self._settings)
-                if sections
-                else None
-            )
-            self.seconds += time.perf_counter() - started
-            if email is not None:
-                self.rendered += 1
-                self.largest = max(self.largest, len(email.html.encode()))
-            self._cache[chosen] = email
-        self._cache[subscriber.sectors] = self._cache[chosen]
-        return self._cache[chosen]
-
-    def log(self) -> None:
-        logger.info(
-            "rendered %d variants in %.2f s (largest HTML %.1f KB)",
-            self.rendered,
-            self.seconds,
-            self.largest / 1024,
-        )
 
 
 def frozen_edition(
@@ -188,7 +119,7 @@ def send_edition(
     before = store.delivery_counts(edition_id)
     total = sum(before.get(k, 0) for k in (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED))
     already = before.get(DeliveryStatus.SENT, 0)
-    variants = _Variants(config, edition)
+    variants = Variants(config, edition)
     size = min(config.file.delivery.batch_size, mailer.max_batch)
     sending = _Sending(store, _Senders(mailer), edition_id, day, now, progress, total)
     try:
@@ -268,11 +199,11 @@ class _Sending:
     ) -> None:
         self.store, self.senders, self.edition_id, self.day = store, senders, edition_id, day
         self.now, self.progress, self.total = now, progress, total
-        self.claim = _claim_id()  # this sender's; each batch is claimed as claim:n
+        self.claim = claim_id()  # this sender's; each batch is claimed as claim:n
         self.batches = 0
         self.sent = self.failed = self.skipped = self.done = 0
 
-    def run(self, variants: _Variants, size: int, should_stop: Callable[[], bool] | None) -> bool:
+    def run(self, variants: Variants, size: int, should_stop: Callable[[], bool] | None) -> bool:
         """Send until every claimed row is recorded; True when ``should_stop`` stopped it."""
         waiting: deque[_Job] = deque()
         in_flight: dict[Future[BatchResult], _Job] = {}
@@ -343,7 +274,7 @@ class _Sending:
             except Exception:  # the first error is the one raised
                 logger.exception("a request in flight could not be recorded")
 
-    def _jobs(self, variants: _Variants, batch: list[tuple[int, Subscriber]]) -> list[_Job]:
+    def _jobs(self, variants: Variants, batch: list[tuple[int, Subscriber]]) -> list[_Job]:
         """A batch's mailer calls, one per variant; readers with nothing to get are recorded."""
         skipped: dict[int, str] = {}
         jobs: dict[int, _Job] = {}
@@ -400,7 +331,7 @@ def _dry_run(
         if built.edition is None:
             raise NewsletterError(f"no edition for {day}: {built.reason}")
         edition = built.edition
-    variants = _Variants(config, edition)
+    variants = Variants(config, edition)
     size = min(config.file.delivery.batch_size, mailer.max_batch)
     sent = failed = skipped = 0
     after = 0

@@ -6,7 +6,7 @@ No third-party types appear here; a stage that talks to a library converts at it
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -324,3 +324,28 @@ class FeedHealth:
     last_fetched: datetime | None
     moved_at: datetime | None
     stories_last_day: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """The answer for one feed: bytes and lower-cased headers, or not-modified, gone, an error."""
+
+    feed: FeedSource
+    content: bytes | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    status: int | None = None
+    error: str | None = None
+    not_modified: bool = False
+    gone: bool = False
+    moved_to: str | None = None  # the end of an unbroken chain of permanent redirects
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
+    """A fetch and, when it brought a feed, the stories parsed from it."""
+
+    fetch: FetchResult
+    stories: tuple[Story, ...] = ()
+    warnings: tuple[str, ...] = ()
+    error: str | None = None  # the fetch's error, or why the body is not a feed
+    seconds: float = 0.0

@@ -39,8 +39,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from newsletter.claims import claim_is_alive
 from newsletter.config import Config
-from newsletter.delivery import claim_is_alive
 from newsletter.errors import NewsletterError
 from newsletter.models import EditionStatus, FetchOutcome
 from newsletter.settings import ScheduleConfig

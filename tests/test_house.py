@@ -1,0 +1,84 @@
+"""The house rules that keep the code easy to change, checked on the source itself."""
+
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+from pathlib import Path
+
+from newsletter.models import (
+    DeliveryStatus,
+    EditionStatus,
+    FeedStatus,
+    FetchOutcome,
+    MailStatus,
+    SubscriberStatus,
+    SuppressionReason,
+)
+from tests.conftest import ROOT
+
+PACKAGE = ROOT / "newsletter"
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 80
+
+
+def _modules() -> list[Path]:
+    return [p for p in sorted(PACKAGE.rglob("*.py")) if "migrations" not in p.parts]
+
+
+def test_no_module_over_400_lines_and_no_function_over_80() -> None:
+    long_modules = [
+        f"{p.relative_to(ROOT)}: {n} lines"
+        for p in _modules()
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    ]
+    long_functions = []
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    long_functions.append(f"{path.relative_to(ROOT)}:{node.name}: {length} lines")
+    assert long_modules == [] and long_functions == []
+
+
+def test_no_status_literal_outside_models() -> None:
+    statuses = {
+        s.value
+        for enum in (
+            DeliveryStatus,
+            EditionStatus,
+            FeedStatus,
+            FetchOutcome,
+            MailStatus,
+            SubscriberStatus,
+            SuppressionReason,
+        )
+        for s in enum
+    }
+    found = []
+    for path in [*_modules(), *sorted((ROOT / "tests").glob("*.py"))]:
+        if path.name == "models.py" or path == Path(__file__):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in statuses:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
+    assert found == []
+
+
+def test_the_import_contract_names_every_module_below_the_cli() -> None:
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    (below,) = [
+        c
+        for c in contracts["tool"]["importlinter"]["contracts"]
+        if c["name"] == "nothing below the CLI imports it"
+    ]
+    tops = {
+        f"newsletter.{p.stem if p.is_file() else p.name}"
+        for p in PACKAGE.iterdir()
+        if (p.suffix == ".py" and p.stem not in {"__init__", "__main__"})
+        or (p.is_dir() and (p / "__init__.py").is_file())
+    }
+    assert set(below["source_modules"]) == tops - {"newsletter.cli"}
+    assert all(re.fullmatch(r"newsletter(\.\w+)+", m) for m in below["source_modules"])
