@@ -21,6 +21,15 @@ from tests.conftest import ROOT
 PACKAGE = ROOT / "newsletter"
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 80
+STATUS_ENUMS = [
+    DeliveryStatus,
+    EditionStatus,
+    FeedStatus,
+    FetchOutcome,
+    MailStatus,
+    SubscriberStatus,
+    SuppressionReason,
+]
 
 
 def _modules() -> list[Path]:
@@ -44,19 +53,7 @@ def test_no_module_over_400_lines_and_no_function_over_80() -> None:
 
 
 def test_no_status_literal_outside_models() -> None:
-    statuses = {
-        s.value
-        for enum in (
-            DeliveryStatus,
-            EditionStatus,
-            FeedStatus,
-            FetchOutcome,
-            MailStatus,
-            SubscriberStatus,
-            SuppressionReason,
-        )
-        for s in enum
-    }
+    statuses = {s.value for enum in STATUS_ENUMS for s in enum}
     found = []
     for path in [*_modules(), *sorted((ROOT / "tests").glob("*.py"))]:
         if path.name == "models.py" or path == Path(__file__):
