@@ -13,11 +13,8 @@ from tests.conftest import ROOT
 PACKAGE = ROOT / "newsletter"
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 80
-STATUS_ENUMS = [
-    getattr(models, name)
-    for name in ("DeliveryStatus", "EditionStatus", "FeedStatus", "FetchOutcome", "MailStatus")
-    + ("SubscriberStatus", "SuppressionReason")
-]
+STATUS_NAMES = "DeliveryStatus EditionStatus FeedStatus FetchOutcome MailStatus SubscriberStatus"
+STATUS_ENUMS = [getattr(models, name) for name in [*STATUS_NAMES.split(), "SuppressionReason"]]
 
 
 def _modules() -> list[Path]:
