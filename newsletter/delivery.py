@@ -26,15 +26,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from newsletter import pipeline, render
 from newsletter.claims import claim_id, claim_is_alive
 from newsletter.config import Config
 from newsletter.errors import DeliveryError, NewsletterError
-from newsletter.mailers import Mailer, reader_values
+from newsletter.mailers import Mailer
 from newsletter.models import (
+    Batch,
     BatchResult,
     DeliveryStatus,
     Edition,
@@ -43,7 +44,6 @@ from newsletter.models import (
     RenderedEmail,
     SendReport,
     Subscriber,
-    SubscriberStatus,
 )
 from newsletter.store import Store
 from newsletter.variants import Variants
@@ -136,14 +136,6 @@ def send_edition(
     )
 
 
-@dataclass
-class _Job:
-    """One call of the mailer: one variant to some of a claimed batch's readers."""
-
-    email: RenderedEmail
-    recipients: list[Recipient]
-
-
 class _Senders:
     """A mailer for each call in flight: the one given, and more from its ``another()``."""
 
@@ -155,12 +147,10 @@ class _Senders:
         self._made: list[Mailer] = []
         self._lock = threading.Lock()
 
-    def send(self, job: _Job, edition_id: int, day: date) -> BatchResult:
+    def send(self, job: Batch) -> BatchResult:
         mailer = self._take()
         try:
-            return mailer.send_batch(
-                job.email, job.recipients, edition_id=edition_id, edition_date=day
-            )
+            return mailer.send_batch(job)
         finally:
             self._idle.put(mailer)
 
@@ -205,8 +195,8 @@ class _Sending:
 
     def run(self, variants: Variants, size: int, should_stop: Callable[[], bool] | None) -> bool:
         """Send until every claimed row is recorded; True when ``should_stop`` stopped it."""
-        waiting: deque[_Job] = deque()
-        in_flight: dict[Future[BatchResult], _Job] = {}
+        waiting: deque[Batch] = deque()
+        in_flight: dict[Future[BatchResult], Batch] = {}
         fatal: DeliveryError | None = None
         gone = ""  # why the mail server went away, when it did
         stopped = exhausted = False
@@ -232,7 +222,7 @@ class _Sending:
                             waiting.extend(self._jobs(variants, batch))
                             continue
                         job = waiting.popleft()
-                        future = pool.submit(self.senders.send, job, self.edition_id, self.day)
+                        future = pool.submit(self.senders.send, job)
                         in_flight[future] = job
                     if not in_flight:
                         break
@@ -264,7 +254,7 @@ class _Sending:
             )
         return stopped
 
-    def _drain(self, in_flight: Mapping[Future[BatchResult], _Job]) -> None:
+    def _drain(self, in_flight: Mapping[Future[BatchResult], Batch]) -> None:
         """After an unexpected error: wait for the calls in flight and record what they did,
         so their readers are not sent again by the next run."""
         for future in in_flight:
@@ -274,25 +264,12 @@ class _Sending:
             except Exception:  # the first error is the one raised
                 logger.exception("a request in flight could not be recorded")
 
-    def _jobs(self, variants: Variants, batch: list[tuple[int, Subscriber]]) -> list[_Job]:
+    def _jobs(self, variants: Variants, batch: list[tuple[int, Subscriber]]) -> list[Batch]:
         """A batch's mailer calls, one per variant; readers with nothing to get are recorded."""
-        skipped: dict[int, str] = {}
-        jobs: dict[int, _Job] = {}
-        base_url = variants.config.publication.base_url
-        for delivery_id, reader in batch:
-            if reader.status != SubscriberStatus.CONFIRMED:
-                skipped[delivery_id] = f"reader is {reader.status}"
-                continue
-            email = variants.for_reader(reader)
-            if email is None:
-                skipped[delivery_id] = "no story in the reader's sectors today"
-                continue
-            values = reader_values(base_url, reader)
-            recipient = Recipient(delivery_id, reader.id, reader.email, reader.name, values)
-            jobs.setdefault(id(email), _Job(email, [])).recipients.append(recipient)
+        calls, skipped = variants.batches(batch, edition_id=self.edition_id, day=self.day)
         if skipped:
             self._record(skipped=skipped)
-        return list(jobs.values())
+        return calls
 
     def _record(
         self,
@@ -337,19 +314,10 @@ def _dry_run(
     after = 0
     while readers := store.confirmed_readers(after_id=after, size=size):
         after = readers[-1].id
-        groups: dict[int, tuple[RenderedEmail, list[Recipient]]] = {}
-        for n, reader in enumerate(readers):
-            email = variants.for_reader(reader)
-            if email is None:
-                skipped += 1
-                continue
-            values = reader_values(config.publication.base_url, reader)
-            recipient = Recipient(n, reader.id, reader.email, reader.name, values)
-            groups.setdefault(id(email), (email, []))[1].append(recipient)
-        for email, recipients in groups.values():
-            result = mailer.send_batch(
-                email, recipients, edition_id=0, edition_date=day, dry_run=True
-            )
+        calls, left_out = variants.batches(enumerate(readers), edition_id=0, day=day, dry_run=True)
+        skipped += len(left_out)
+        for call in calls:
+            result = mailer.send_batch(call)
             sent += len(result.sent)
             failed += len(result.failed)
     variants.log()
@@ -363,7 +331,7 @@ def send_test(
     marked = replace(email, subject=f"[TEST] {email.subject}")
     values = render.preview_values(config.publication.base_url)
     recipient = Recipient(0, 0, address, "", values)
-    result = mailer.send_batch(marked, [recipient], edition_id=0, edition_date=day)
+    result = mailer.send_batch(Batch(marked, (recipient,), 0, day))
     if result.failed:
         raise DeliveryError(
             f"the test copy to {address} failed: {result.failed[0]}",

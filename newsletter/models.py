@@ -219,6 +219,18 @@ class Recipient:
 
 
 @dataclass(frozen=True, slots=True)
+class Batch:
+    """One mailer call: a variant of the edition for some of its readers. ``edition_id`` 0 is
+    mail outside any edition (a confirmation, a test copy); ``dry_run`` sends nothing."""
+
+    email: RenderedEmail
+    recipients: tuple[Recipient, ...]
+    edition_id: int
+    edition_date: date
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class BatchResult:
     """What a mailer did with one batch: provider message ids, or errors, per delivery id."""
 

@@ -16,7 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 from newsletter.config import Config
 from newsletter.errors import SubscriberError
 from newsletter.mailers import Mailer, reader_values
-from newsletter.models import Recipient, RenderedEmail, Subscriber, SubscriberStatus
+from newsletter.models import Batch, Recipient, RenderedEmail, Subscriber, SubscriberStatus
 from newsletter.render import make_environment
 from newsletter.store import Store
 from newsletter.text import decoded
@@ -243,7 +243,7 @@ def send_confirmation(
         text=env.get_template("confirm.txt.j2").render(context),
     )
     recipient = Recipient(0, reader.id, reader.email, reader.name, reader_values(base, reader))
-    result = mailer.send_batch(email, [recipient], edition_id=0, edition_date=day)
+    result = mailer.send_batch(Batch(email, (recipient,), 0, day))
     if result.failed:
         raise SubscriberError(
             f"the confirmation email could not be sent: {result.failed[0]}",

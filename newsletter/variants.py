@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 from newsletter import digest, pipeline, render
 from newsletter.config import Config
-from newsletter.models import Edition, RenderedEmail, Subscriber
+from newsletter.mailers import reader_values
+from newsletter.models import Batch, Edition, Recipient, RenderedEmail, Subscriber, SubscriberStatus
 
 logger = logging.getLogger("newsletter.delivery")
 
@@ -50,6 +53,36 @@ class Variants:
             self._cache[chosen] = email
         self._cache[subscriber.sectors] = self._cache[chosen]
         return self._cache[chosen]
+
+    def batches(
+        self,
+        readers: Iterable[tuple[int, Subscriber]],
+        *,
+        edition_id: int,
+        day: date,
+        dry_run: bool = False,
+    ) -> tuple[list[Batch], dict[int, str]]:
+        """Readers (delivery id, reader) grouped into one mailer call per variant, and those left
+        out with the reason (not confirmed any more, or nothing in their sectors today)."""
+        skipped: dict[int, str] = {}
+        groups: dict[int, tuple[RenderedEmail, list[Recipient]]] = {}
+        base_url = self.config.publication.base_url
+        for delivery_id, reader in readers:
+            if reader.status != SubscriberStatus.CONFIRMED:
+                skipped[delivery_id] = f"reader is {reader.status}"
+                continue
+            email = self.for_reader(reader)
+            if email is None:
+                skipped[delivery_id] = "no story in the reader's sectors today"
+                continue
+            values = reader_values(base_url, reader)
+            recipient = Recipient(delivery_id, reader.id, reader.email, reader.name, values)
+            groups.setdefault(id(email), (email, []))[1].append(recipient)
+        calls = [
+            Batch(email, tuple(recipients), edition_id, day, dry_run)
+            for email, recipients in groups.values()
+        ]
+        return calls, skipped
 
     def log(self) -> None:
         logger.info(

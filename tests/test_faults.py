@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -12,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from click.testing import CliRunner
 
 from newsletter import delivery
@@ -23,6 +21,7 @@ from newsletter.models import DeliveryStatus, EditionStatus
 from newsletter.store import Store
 from newsletter.subscriptions import add_subscriber
 from tests.sendgrid_server import SendgridServer, sendgrid_server
+from tests.smtp_server import Inbox, start_smtp
 from tests.test_send import (
     KEY,
     _send_process,
@@ -40,23 +39,6 @@ BAD = ("josé@example.com", "=?utf-8?q?Ana=0D=0ABcc=3A_x=40evil.example?=")
 def server() -> Iterator[SendgridServer]:
     with sendgrid_server(api_key=KEY) as s:
         yield s
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.to: list[str] = []
-        self.arrived = threading.Condition()  # notified after each message
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        with self.arrived:
-            self.to += [str(a) for a in envelope.rcpt_tos]
-            self.arrived.notify_all()
-        return "250 OK"
-
-    def wait_for(self, count: int, timeout: float = 60) -> bool:
-        """Block until ``count`` recipients have arrived (or the timeout: False)."""
-        with self.arrived:
-            return self.arrived.wait_for(lambda: len(self.to) >= count, timeout=timeout)
 
 
 def _plant(database: Path) -> None:
@@ -99,11 +81,7 @@ def test_an_unencodable_reader_fails_alone(
 ) -> None:
     monkeypatch.setenv("SENDGRID_API_KEY", KEY)
     inbox = Inbox()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
+    controller, port = start_smtp(inbox)
     try:
         settings: dict[str, object] = {
             "batch_size": 20,
@@ -236,16 +214,11 @@ def test_send_stops_on_a_signal_after_the_request_in_flight_without_duplicates(
 
 
 def test_an_smtp_server_killed_mid_send_leaves_nobody_missed_or_twice(tmp_path: Path) -> None:
-    import threading
 
     from newsletter.errors import DeliveryError
 
     inbox = Inbox()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
+    controller, port = start_smtp(inbox)
 
     def kill_after(n: int) -> None:  # the server dies once it has accepted n messages
         inbox.wait_for(n)

@@ -10,20 +10,18 @@ from __future__ import annotations
 import json
 import random
 import signal
-import socket
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from newsletter.config import Config
 from newsletter.models import DeliveryStatus, EditionStatus, SubscriberStatus
 from newsletter.store import Store
 from tests.conftest import NOW
 from tests.sendgrid_server import SendgridServer, sendgrid_server
-from tests.test_faults import Inbox
+from tests.smtp_server import Inbox, start_smtp
 from tests.test_send import KEY, _send_process, _wait_for, collected, make_config
 
 pytestmark = pytest.mark.slow
@@ -107,11 +105,7 @@ def test_two_unencodable_readers_among_twenty_thousand_fail_alone(
     tmp_path: Path, server: SendgridServer, backend: str
 ) -> None:
     inbox = Inbox()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
+    controller, port = start_smtp(inbox)
     try:
         config = make_config(
             tmp_path,

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import email
-import socket
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from newsletter import render
 from newsletter.digest import build_edition, layout
@@ -21,9 +17,10 @@ from newsletter.errors import DeliveryError
 from newsletter.mailers.outbox import OutboxMailer
 from newsletter.mailers.sendgrid import SendgridMailer
 from newsletter.mailers.smtp import SmtpMailer
-from newsletter.models import Recipient, RenderedEmail, Sector, Story
+from newsletter.models import Batch, Recipient, RenderedEmail, Sector, Story
 from tests.conftest import NOW
 from tests.sendgrid_server import SendgridServer, problems, sendgrid_server
+from tests.smtp_server import Inbox, start_smtp
 
 DAY = NOW.date()
 
@@ -82,7 +79,7 @@ def sendgrid() -> Iterator[SendgridServer]:
 def test_sendgrid_batch_is_one_request_with_a_personalization_per_reader(
     sendgrid: SendgridServer, variant: RenderedEmail
 ) -> None:
-    result = mailer(sendgrid).send_batch(variant, readers(1000), edition_id=7, edition_date=DAY)
+    result = mailer(sendgrid).send_batch(Batch(variant, tuple(readers(1000)), 7, DAY))
     assert len(result.sent) == 1000 and not result.failed
     assert sendgrid.requests == 1
     (body,) = sendgrid.accepted
@@ -108,16 +105,16 @@ def test_sendgrid_batch_is_one_request_with_a_personalization_per_reader(
 def test_the_local_server_enforces_sendgrids_limits(variant: RenderedEmail) -> None:
     with sendgrid_server() as server:
         m = mailer(server)
-        body = m.payload(variant, readers(1001), edition_id=1, edition_date=DAY)
+        body = m.payload(Batch(variant, tuple(readers(1001)), 1, DAY))
         assert "The total number of recipients must be at most 1000." in problems(body)
         assert any("1000 personalizations" in p for p in problems(body))
-        twice = m.payload(variant, readers(2) + readers(1), edition_id=1, edition_date=DAY)
+        twice = m.payload(Batch(variant, tuple(readers(2) + readers(1)), 1, DAY))
         assert any("unique" in p for p in problems(twice))
         del body["from"]
         assert "The from object must be provided for every email send." in problems(body)
         with pytest.raises(ValueError, match="at most 1000"):
-            m.send_batch(variant, readers(1001), edition_id=1, edition_date=DAY)
-        result = m.send_batch(variant, readers(2) + readers(1), edition_id=1, edition_date=DAY)
+            m.send_batch(Batch(variant, tuple(readers(1001)), 1, DAY))
+        result = m.send_batch(Batch(variant, tuple(readers(2) + readers(1)), 1, DAY))
         assert not result.sent and "must be unique" in result.failed[0]
 
 
@@ -126,7 +123,7 @@ def test_429_waits_for_the_reset_then_goes_on(
 ) -> None:
     sendgrid.faults.append(("429", 2.0))
     started = time.monotonic()
-    result = mailer(sendgrid).send_batch(variant, readers(3), edition_id=1, edition_date=DAY)
+    result = mailer(sendgrid).send_batch(Batch(variant, tuple(readers(3)), 1, DAY))
     assert time.monotonic() - started >= 0.9  # it waited for X-RateLimit-Reset (whole seconds)
     assert len(result.sent) == 3 and sendgrid.requests == 2
 
@@ -135,13 +132,11 @@ def test_5xx_is_retried_with_backoff_then_fails_the_batch(
     sendgrid: SendgridServer, variant: RenderedEmail
 ) -> None:
     sendgrid.faults.extend([("500", 0), ("500", 0)])
-    ok = mailer(sendgrid, backoff=0.01).send_batch(
-        variant, readers(2), edition_id=1, edition_date=DAY
-    )
+    ok = mailer(sendgrid, backoff=0.01).send_batch(Batch(variant, tuple(readers(2)), 1, DAY))
     assert len(ok.sent) == 2 and sendgrid.requests == 3
     sendgrid.faults.extend([("500", 0)] * 5)
     bad = mailer(sendgrid, backoff=0.01, max_retries=2).send_batch(
-        variant, readers(2), edition_id=1, edition_date=DAY
+        Batch(variant, tuple(readers(2)), 1, DAY)
     )
     assert not bad.sent and bad.failed[0] == "SendGrid HTTP 500, 3 attempts"
 
@@ -150,7 +145,7 @@ def test_a_timeout_is_retried(sendgrid: SendgridServer, variant: RenderedEmail) 
     sendgrid.faults.append(("timeout", 2.0))
     started = time.monotonic()
     result = mailer(sendgrid, timeout=0.5, backoff=0.01).send_batch(
-        variant, readers(2), edition_id=1, edition_date=DAY
+        Batch(variant, tuple(readers(2)), 1, DAY)
     )
     assert len(result.sent) == 2 and time.monotonic() - started < 2.0
 
@@ -159,7 +154,7 @@ def test_400_fails_the_batch_with_sendgrids_message(
     sendgrid: SendgridServer, variant: RenderedEmail
 ) -> None:
     sendgrid.faults.append(("400", 0))
-    result = mailer(sendgrid).send_batch(variant, readers(2), edition_id=1, edition_date=DAY)
+    result = mailer(sendgrid).send_batch(Batch(variant, tuple(readers(2)), 1, DAY))
     assert result.failed == {
         0: "SendGrid HTTP 400: forced bad request",
         1: "SendGrid HTTP 400: forced bad request",
@@ -170,40 +165,20 @@ def test_401_stops_with_a_clear_error(variant: RenderedEmail) -> None:
     with sendgrid_server(api_key="SG.right") as server:
         wrong = SendgridMailer(api_key="SG.wrong", api_host=server.url, from_address="a@b.example")
         with pytest.raises(DeliveryError) as info:
-            wrong.send_batch(variant, readers(1), edition_id=1, edition_date=DAY)
+            wrong.send_batch(Batch(variant, tuple(readers(1)), 1, DAY))
         assert "SendGrid refused the API key (HTTP 401)" in info.value.message
         assert info.value.hint and "api_key_env" in info.value.hint
         assert "SG.wrong" not in info.value.message + info.value.hint  # the secret is never shown
 
 
 def test_sandbox_mode_for_a_dry_run(sendgrid: SendgridServer, variant: RenderedEmail) -> None:
-    mailer(sendgrid).send_batch(variant, readers(1), edition_id=1, edition_date=DAY, dry_run=True)
+    mailer(sendgrid).send_batch(Batch(variant, tuple(readers(1)), 1, DAY, dry_run=True))
     assert sendgrid.accepted[0]["mail_settings"] == {"sandbox_mode": {"enable": True}}
-
-
-class Inbox:
-    def __init__(self, transient: int = 0) -> None:
-        self.messages: list[EmailMessage] = []
-        self.transient = transient
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if self.transient:
-            self.transient -= 1
-            return "451 4.3.0 Try again later"
-        assert isinstance(envelope.content, bytes)
-        parsed = email.message_from_bytes(envelope.content, policy=default_policy)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append(parsed)
-        return "250 OK"
 
 
 def test_smtp_sends_both_parts_and_the_list_headers(variant: RenderedEmail) -> None:
     inbox = Inbox(transient=1)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
+    controller, port = start_smtp(inbox)
     try:
         smtp = SmtpMailer(
             host="127.0.0.1",
@@ -211,7 +186,7 @@ def test_smtp_sends_both_parts_and_the_list_headers(variant: RenderedEmail) -> N
             from_address="Briefing <news@pub.example.com>",
             backoff=0.01,
         )
-        result = smtp.send_batch(variant, readers(3), edition_id=4, edition_date=DAY)
+        result = smtp.send_batch(Batch(variant, tuple(readers(3)), 4, DAY))
         smtp.close()
     finally:
         controller.stop()
@@ -235,11 +210,11 @@ def test_smtp_sends_both_parts_and_the_list_headers(variant: RenderedEmail) -> N
 
 def test_outbox_writes_one_message_per_reader(tmp_path: Path, variant: RenderedEmail) -> None:
     outbox = OutboxMailer(tmp_path / "outbox", from_address="news@pub.example.com")
-    result = outbox.send_batch(variant, readers(2), edition_id=1, edition_date=DAY)
+    result = outbox.send_batch(Batch(variant, tuple(readers(2)), 1, DAY))
     files = sorted((tmp_path / "outbox" / DAY.isoformat()).glob("*.eml"))
     assert [f.name for f in files] == ["00001000.eml", "00001001.eml"] and len(result.sent) == 2
     message = email.message_from_bytes(files[1].read_bytes(), policy=default_policy)
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     dry = OutboxMailer(tmp_path / "dry", from_address="news@pub.example.com")
-    dry.send_batch(variant, readers(2), edition_id=1, edition_date=DAY, dry_run=True)
+    dry.send_batch(Batch(variant, tuple(readers(2)), 1, DAY, dry_run=True))
     assert not (tmp_path / "dry").exists()

@@ -8,13 +8,11 @@ reader's values (or has SendGrid do it); none of them touches the ledger.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from datetime import date
 from typing import Protocol
 
 from newsletter.config import Config
 from newsletter.errors import ConfigError
-from newsletter.models import BatchResult, Recipient, RenderedEmail, Subscriber
+from newsletter.models import Batch, BatchResult, Subscriber
 
 
 class Mailer(Protocol):
@@ -22,15 +20,7 @@ class Mailer(Protocol):
     max_batch: int  # readers per send_batch call
     parallel: int  # send_batch calls in flight at once, each with its own ``another()``
 
-    def send_batch(
-        self,
-        email: RenderedEmail,
-        recipients: Sequence[Recipient],
-        *,
-        edition_id: int,
-        edition_date: date,
-        dry_run: bool = False,
-    ) -> BatchResult:
+    def send_batch(self, batch: Batch) -> BatchResult:
         """Send one variant to each recipient; a fatal problem raises ``DeliveryError``."""
         ...
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 
-from newsletter.models import Recipient, RenderedEmail
+from newsletter.models import Batch, Recipient, RenderedEmail
 from newsletter.render import Personalizer
 from newsletter.text import decoded
 
@@ -58,26 +58,23 @@ def to_header(name: str, address: str) -> str:
 
 
 def personal_messages(
-    email: RenderedEmail,
-    recipients: Sequence[Recipient],
-    *,
-    from_address: str,
-    edition_id: int,
-    edition_date: date,
-) -> Iterator[tuple[Recipient, EmailMessage | str]]:
-    """Each recipient with their own message, or why it could not be built (that reader fails
-    alone; the others go on)."""
-    personalizer = Personalizer(email)
-    for recipient in recipients:
+    batch: Batch, from_address: str, failed: dict[int, str]
+) -> Iterator[tuple[Recipient, EmailMessage]]:
+    """Each recipient with their own message; a reader whose message cannot be built goes to
+    ``failed`` with the reason (that reader fails alone; the others go on)."""
+    personalizer = Personalizer(batch.email)
+    for recipient in batch.recipients:
         try:
             message = build_message(
                 personalizer.fill(recipient.values),
                 recipient,
                 from_address=from_address,
-                edition_id=edition_id,
-                edition_date=edition_date,
+                edition_id=batch.edition_id,
+                edition_date=batch.edition_date,
             )
         except (ValueError, TypeError) as exc:
-            yield recipient, f"the message for {recipient.email!r} cannot be built: {exc}"
+            failed[recipient.delivery_id] = (
+                f"the message for {recipient.email!r} cannot be built: {exc}"
+            )
             continue
         yield recipient, message

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
 
 from newsletter.mailers.message import personal_messages
-from newsletter.models import BatchResult, Recipient, RenderedEmail
+from newsletter.models import Batch, BatchResult
 
 
 class OutboxMailer:
@@ -24,34 +22,17 @@ class OutboxMailer:
         """The mailer for another batch in flight: this one (each reader has their own file)."""
         return self
 
-    def send_batch(
-        self,
-        email: RenderedEmail,
-        recipients: Sequence[Recipient],
-        *,
-        edition_id: int,
-        edition_date: date,
-        dry_run: bool = False,
-    ) -> BatchResult:
-        if dry_run:  # writes nothing
-            return BatchResult(sent={r.delivery_id: "dry-run" for r in recipients}, failed={})
+    def send_batch(self, batch: Batch) -> BatchResult:
+        if batch.dry_run:  # writes nothing
+            return BatchResult(sent={r.delivery_id: "dry-run" for r in batch.recipients}, failed={})
         # an edition's copies go in its own folder; confirmations and test copies in "other"
-        target = self.folder / (edition_date.isoformat() if edition_id else "other")
+        target = self.folder / (batch.edition_date.isoformat() if batch.edition_id else "other")
         target.mkdir(parents=True, exist_ok=True)
         sent: dict[int, str] = {}
         failed: dict[int, str] = {}
-        for recipient, message in personal_messages(
-            email,
-            recipients,
-            from_address=self.from_address,
-            edition_id=edition_id,
-            edition_date=edition_date,
-        ):
-            if isinstance(message, str):  # this reader's message could not be built
-                failed[recipient.delivery_id] = message
-                continue
+        for recipient, message in personal_messages(batch, self.from_address, failed):
             name = f"{recipient.subscriber_id:08d}"
-            if not edition_id:  # several may go to one person: keep each
+            if not batch.edition_id:  # several may go to one person: keep each
                 name += "-" + hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:10]
             path = target / f"{name}.eml"
             partial = path.with_suffix(".eml.part")

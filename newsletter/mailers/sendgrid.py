@@ -15,8 +15,8 @@ import logging
 import re
 import time
 import urllib.error
-from collections.abc import Callable, Sequence
-from datetime import date
+from collections.abc import Callable
+from dataclasses import replace
 from email.utils import parseaddr
 from typing import Any
 
@@ -26,7 +26,7 @@ from python_http_client import exceptions as http_errors
 from newsletter.errors import DeliveryError
 from newsletter.mailers.message import list_headers, to_header
 from newsletter.mailers.pacing import Pause
-from newsletter.models import BatchResult, Recipient, RenderedEmail
+from newsletter.models import Batch, BatchResult
 from newsletter.render import substitutions
 
 logger = logging.getLogger(__name__)
@@ -65,15 +65,8 @@ class SendgridMailer:
         """The mailer for another request in flight: this one (each request is its own)."""
         return self
 
-    def payload(
-        self,
-        email: RenderedEmail,
-        recipients: Sequence[Recipient],
-        *,
-        edition_id: int,
-        edition_date: date,
-        dry_run: bool = False,
-    ) -> dict[str, Any]:
+    def payload(self, batch: Batch) -> dict[str, Any]:
+        email, edition_id = batch.email, batch.edition_id
         return {
             "personalizations": [
                 {
@@ -85,7 +78,7 @@ class SendgridMailer:
                     },
                     "headers": list_headers(r.values["unsubscribe_url"]),
                 }
-                for r in recipients
+                for r in batch.recipients
             ],
             "from": self.sender,
             "subject": email.subject,
@@ -93,24 +86,16 @@ class SendgridMailer:
                 {"type": "text/plain", "value": email.text},
                 {"type": "text/html", "value": email.html},
             ],
-            "categories": [f"edition-{edition_date.isoformat()}"],
-            "mail_settings": {"sandbox_mode": {"enable": dry_run}},
+            "categories": [f"edition-{batch.edition_date.isoformat()}"],
+            "mail_settings": {"sandbox_mode": {"enable": batch.dry_run}},
         }
 
-    def send_batch(
-        self,
-        email: RenderedEmail,
-        recipients: Sequence[Recipient],
-        *,
-        edition_id: int,
-        edition_date: date,
-        dry_run: bool = False,
-    ) -> BatchResult:
-        if len(recipients) > self.max_batch:
+    def send_batch(self, batch: Batch) -> BatchResult:
+        if len(batch.recipients) > self.max_batch:
             raise ValueError(f"a SendGrid batch holds at most {self.max_batch} readers")
         failed: dict[int, str] = {}
         good = []
-        for r in recipients:  # a reader SendGrid would refuse fails alone, before the request
+        for r in batch.recipients:  # a reader SendGrid would refuse fails alone, before it
             try:
                 to_header(r.name, r.email)
                 good.append(r)
@@ -119,7 +104,7 @@ class SendgridMailer:
         for _ in range(2):  # once more without the readers a 400 names
             if not good:
                 return BatchResult(sent={}, failed=failed)
-            result, named = self._post(email, good, edition_id, edition_date, dry_run)
+            result, named = self._post(replace(batch, recipients=tuple(good)))
             if not named:
                 return BatchResult(sent=result.sent, failed={**failed, **result.failed})
             refused = {good[i].delivery_id for i in named}
@@ -128,19 +113,11 @@ class SendgridMailer:
         error = "SendGrid refused the request twice, naming other readers each time"
         return BatchResult(sent={}, failed={**failed, **{r.delivery_id: error for r in good}})
 
-    def _post(
-        self,
-        email: RenderedEmail,
-        recipients: Sequence[Recipient],
-        edition_id: int,
-        edition_date: date,
-        dry_run: bool,
-    ) -> tuple[BatchResult, set[int]]:
+    def _post(self, batch: Batch) -> tuple[BatchResult, set[int]]:
         """One request, retried on 5xx and timeouts; a 400 returns the personalizations it
         names (their readers failed with its message, the others not sent)."""
-        body = self.payload(
-            email, recipients, edition_id=edition_id, edition_date=edition_date, dry_run=dry_run
-        )
+        body = self.payload(batch)
+        recipients = batch.recipients
         failures = 0
         while True:
             self._pause.wait()  # a rate limit one request met holds them all

@@ -8,12 +8,10 @@ import logging
 import smtplib
 import ssl
 import time
-from collections.abc import Sequence
-from datetime import date
 
 from newsletter.errors import DeliveryError
 from newsletter.mailers.message import personal_messages
-from newsletter.models import BatchResult, Recipient, RenderedEmail
+from newsletter.models import Batch, BatchResult
 
 logger = logging.getLogger(__name__)
 
@@ -85,30 +83,13 @@ class SmtpMailer:
         self._smtp = smtp
         return smtp
 
-    def send_batch(
-        self,
-        email: RenderedEmail,
-        recipients: Sequence[Recipient],
-        *,
-        edition_id: int,
-        edition_date: date,
-        dry_run: bool = False,
-    ) -> BatchResult:
-        if dry_run:
-            return BatchResult(sent={r.delivery_id: "dry-run" for r in recipients}, failed={})
+    def send_batch(self, batch: Batch) -> BatchResult:
+        if batch.dry_run:
+            return BatchResult(sent={r.delivery_id: "dry-run" for r in batch.recipients}, failed={})
         sent: dict[int, str] = {}
         failed: dict[int, str] = {}
-        order = [r.delivery_id for r in recipients]
-        for recipient, message in personal_messages(
-            email,
-            recipients,
-            from_address=self.from_address,
-            edition_id=edition_id,
-            edition_date=edition_date,
-        ):
-            if isinstance(message, str):  # this reader's message could not be built
-                failed[recipient.delivery_id] = message
-                continue
+        order = [r.delivery_id for r in batch.recipients]
+        for recipient, message in personal_messages(batch, self.from_address, failed):
             try:
                 error = self._send(message)
             except DeliveryError as exc:  # the server is gone: what it accepted stays sent
