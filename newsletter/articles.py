@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from newsletter.collect import PageClient, Transport
 from newsletter.models import PageToFetch
+from newsletter.settings import CollectConfig
 from newsletter.text import headline_key, teaser, to_plain_text
 
 logger = logging.getLogger(__name__)
@@ -30,13 +31,29 @@ _DENY = ["User-agent: *", "Disallow: /"]
 
 @dataclass(frozen=True, slots=True)
 class PageLimits:
-    timeout: float = 10.0  # seconds for one page, robots.txt excluded
-    connect_timeout: float = 5.0
-    read_timeout: float = 5.0
-    max_bytes: int = 2_000_000  # the page, as sent and decompressed
-    max_concurrency: int = 16  # pages under way at once (one per host)
-    budget: float = 60.0  # seconds for the whole run; pages not reached wait for the next one
-    min_length: int = 80  # a feed summary shorter than this asks for the page's lead
+    """How far fetching article pages goes; the values (and defaults) are ``collect:``'s."""
+
+    timeout: float  # seconds for one page, robots.txt excluded
+    connect_timeout: float
+    read_timeout: float
+    max_bytes: int  # the page, as sent and decompressed
+    max_concurrency: int  # pages under way at once (one per host)
+    budget: float  # seconds for the whole run; pages not reached wait for the next one
+    min_length: int  # a feed summary shorter than this asks for the page's lead
+
+    @classmethod
+    def from_config(cls, collect: CollectConfig | None = None) -> PageLimits:
+        collect = collect or CollectConfig()
+        teasers = collect.teasers
+        return cls(
+            timeout=teasers.timeout_seconds,
+            connect_timeout=min(collect.connect_timeout_seconds, teasers.timeout_seconds),
+            read_timeout=min(collect.read_timeout_seconds, teasers.timeout_seconds),
+            max_bytes=teasers.max_bytes,
+            max_concurrency=min(collect.max_concurrency, 16),
+            budget=teasers.budget_seconds,
+            min_length=teasers.min_length,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +139,12 @@ async def fetch_leads(
     tasks: Sequence[PageToFetch],
     *,
     contact_url: str,
-    limits: PageLimits = PageLimits(),
+    limits: PageLimits | None = None,
     transport: Transport | None = None,
 ) -> list[Lead]:
     """Fetch the pages of ``tasks`` and take their leads; pages not reached within the budget
     are left out of the result (and so fetched on a later run)."""
+    limits = limits or PageLimits.from_config()
     client = PageClient(
         contact_url=contact_url,
         read_timeout=limits.read_timeout,

@@ -16,7 +16,6 @@ import itertools
 import logging
 import ssl
 import time
-import zlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -29,9 +28,11 @@ import certifi
 import httpx
 
 from newsletter import __version__
+from newsletter.bodies import TooBig, bounded_body
 from newsletter.errors import FeedError
 from newsletter.models import Collected, FeedSource, FeedState, FetchResult
 from newsletter.parse import light_workers, parse_job, parse_pool
+from newsletter.settings import CollectConfig
 
 logger = logging.getLogger(__name__)
 
@@ -41,21 +42,32 @@ _PERMANENT = frozenset({301, 308})
 
 @dataclass(frozen=True, slots=True)
 class FetchLimits:
-    total_timeout: float = 20.0  # seconds for the whole fetch of one feed, redirects included
-    connect_timeout: float = 10.0
-    read_timeout: float = 15.0  # the longest wait for the next bytes
-    max_bytes: int = 10 * 1024 * 1024  # the body, as sent and after decompression
-    max_concurrency: int = 128  # fetches under way at once
-    max_per_host: int = 4  # fetches under way at once to one host
-    max_redirects: int = 5
+    """How far one collection goes; the values (and their defaults) are ``collect:``'s."""
+
+    total_timeout: float  # seconds for the whole fetch of one feed, redirects included
+    connect_timeout: float
+    read_timeout: float  # the longest wait for the next bytes
+    max_bytes: int  # the body, as sent and after decompression
+    max_concurrency: int  # fetches under way at once
+    max_per_host: int  # fetches under way at once to one host
+    max_redirects: int
+
+    @classmethod
+    def from_config(cls, collect: CollectConfig | None = None) -> FetchLimits:
+        collect = collect or CollectConfig()
+        return cls(
+            total_timeout=collect.timeout_seconds,
+            connect_timeout=collect.connect_timeout_seconds,
+            read_timeout=collect.read_timeout_seconds,
+            max_bytes=collect.max_bytes,
+            max_concurrency=collect.max_concurrency,
+            max_per_host=collect.max_per_host,
+            max_redirects=collect.max_redirects,
+        )
 
 
 def user_agent(contact_url: str) -> str:
     return f"newsletter/{__version__} (+{contact_url})"
-
-
-class TooBig(Exception):
-    pass
 
 
 async def fetch_feed(
@@ -63,9 +75,10 @@ async def fetch_feed(
     feed: FeedSource,
     state: FeedState | None = None,
     *,
-    limits: FetchLimits = FetchLimits(),
+    limits: FetchLimits | None = None,
 ) -> FetchResult:
     """Fetch one feed within ``limits``; never raises for network trouble, it reports it."""
+    limits = limits or FetchLimits.from_config()
     if not feed.location.startswith(("http://", "https://")):
         return _read_file(feed, limits.max_bytes)
     state = state or FeedState()
@@ -150,42 +163,7 @@ def _describe_http_error(exc: httpx.HTTPError) -> str:
 
 async def read_body(response: httpx.Response, max_bytes: int) -> bytes:
     """The body, decompressed here in bounded steps; raises ``TooBig`` past ``max_bytes``."""
-    encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    too_big = TooBig(f"response larger than {max_bytes:,} bytes; gave up")
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise too_big
-    decoder = _decoder(encoding)
-    out = bytearray()
-    received = 0
-    async for chunk in response.aiter_raw():
-        received += len(chunk)
-        if received > max_bytes:
-            raise too_big
-        if decoder is None:
-            out += chunk
-            continue
-        data = chunk
-        while data:
-            try:
-                piece = decoder.decompress(data, max_bytes - len(out) + 1)
-            except zlib.error as exc:
-                raise FeedError(f"the {encoding} body is corrupt: {exc}") from None
-            out += piece
-            if len(out) > max_bytes:
-                raise too_big
-            data = decoder.unconsumed_tail
-    return bytes(out)
-
-
-def _decoder(encoding: str) -> zlib._Decompress | None:
-    if encoding in {"", "identity"}:
-        return None
-    if encoding in {"gzip", "x-gzip"}:
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
-    if encoding == "deflate":
-        return zlib.decompressobj(zlib.MAX_WBITS | 32)  # zlib or gzip header, auto-detected
-    raise FeedError(f"unsupported Content-Encoding {encoding!r}")
+    return await bounded_body(response.aiter_raw(), response.headers, max_bytes)
 
 
 def _read_file(feed: FeedSource, max_bytes: int) -> FetchResult:
@@ -342,7 +320,7 @@ async def collect_feeds(
     states: Mapping[str, FeedState],
     now: datetime,
     contact_url: str,
-    limits: FetchLimits = FetchLimits(),
+    limits: FetchLimits | None = None,
     transport: Transport | None = None,
     parse_workers: int = 1,
 ) -> AsyncIterator[Collected]:
@@ -352,6 +330,7 @@ async def collect_feeds(
     the caller can store it at once. With ``parse_workers`` above 1, parsing (feedparser is
     CPU-bound) runs in that many processes.
     """
+    limits = limits or FetchLimits.from_config()
     overall = asyncio.Semaphore(limits.max_concurrency)
     per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
         lambda: asyncio.Semaphore(limits.max_per_host)

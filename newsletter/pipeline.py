@@ -51,16 +51,7 @@ class CollectReport:
 
 
 def fetch_limits(config: Config) -> FetchLimits:
-    settings = config.file.collect
-    return FetchLimits(
-        total_timeout=settings.timeout_seconds,
-        connect_timeout=settings.connect_timeout_seconds,
-        read_timeout=settings.read_timeout_seconds,
-        max_bytes=settings.max_bytes,
-        max_concurrency=settings.max_concurrency,
-        max_per_host=settings.max_per_host,
-        max_redirects=settings.max_redirects,
-    )
+    return FetchLimits.from_config(config.file.collect)
 
 
 def parse_workers(configured: int, feeds: int) -> int:
@@ -120,17 +111,7 @@ def collect_all(
 
 
 def page_limits(config: Config) -> articles.PageLimits:
-    settings = config.file.collect
-    teasers = settings.teasers
-    return articles.PageLimits(
-        timeout=teasers.timeout_seconds,
-        connect_timeout=min(settings.connect_timeout_seconds, teasers.timeout_seconds),
-        read_timeout=min(settings.read_timeout_seconds, teasers.timeout_seconds),
-        max_bytes=teasers.max_bytes,
-        max_concurrency=min(settings.max_concurrency, 16),
-        budget=teasers.budget_seconds,
-        min_length=teasers.min_length,
-    )
+    return articles.PageLimits.from_config(config.file.collect)
 
 
 def fetch_teasers(
@@ -315,17 +296,7 @@ def _keep_moves_as_labels(
 
 
 def render_settings(config: Config) -> render.RenderSettings:
-    publication, email = config.publication, config.file.email
-    return render.RenderSettings(
-        site_url=publication.url,
-        postal_address=publication.postal_address,
-        privacy_url=publication.privacy_url,
-        language=publication.language,
-        subject=email.subject,
-        preheader=email.preheader,
-        max_bytes=email.max_kb * 1024,
-        more_headlines=email.more_headlines,
-    )
+    return render.RenderSettings.from_config(config.publication, config.file.email)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,13 +13,11 @@ from __future__ import annotations
 import difflib
 import html as html_lib
 import re
-import textwrap
 import traceback
 import weakref
 import xml.parsers.expat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,9 @@ import jinja2
 import mjml
 
 from newsletter.errors import TemplateError
+from newsletter.filters import hhmm, longdate, outlets, shortdate, wrap
 from newsletter.models import Edition, RenderedEmail, Section, Story
+from newsletter.settings import EmailConfig, PublicationConfig
 from newsletter.text import teaser
 
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
@@ -48,19 +48,39 @@ def placeholder(field: str) -> str:
     return f"%%{field}%%"
 
 
+TEASER_LENGTH = 220  # characters of a story's teaser; the top story keeps its whole summary
+
+
 @dataclass(frozen=True, slots=True)
 class RenderSettings:
-    """What the templates need besides the edition; built from the config by the pipeline."""
+    """What the templates need besides the edition; its values come from the config's
+    sections (``from_config``), which hold every default."""
 
-    site_url: str = "https://example.com"
-    postal_address: str = ""
-    privacy_url: str = "https://example.com/privacy"
-    language: str = "en"
-    subject: str = "{{ publication }}, {{ edition_date | shortdate }}: {{ top.title }}"
-    preheader: str = "{{ story_count }} stories across {{ sectors | length }} sectors this morning"
-    max_bytes: int = 100 * 1024
-    more_headlines: int = 30  # "more" headlines at most, shared between the sections
-    teaser_length: int = 220  # the top story keeps its whole summary
+    site_url: str
+    postal_address: str
+    privacy_url: str
+    language: str
+    subject: str
+    preheader: str
+    max_bytes: int
+    more_headlines: int  # "more" headlines at most, shared between the sections
+    teaser_length: int = TEASER_LENGTH
+
+    @classmethod
+    def from_config(
+        cls, publication: PublicationConfig | None = None, email: EmailConfig | None = None
+    ) -> RenderSettings:
+        publication, email = publication or PublicationConfig(), email or EmailConfig()
+        return cls(
+            site_url=publication.url,
+            postal_address=publication.postal_address,
+            privacy_url=publication.privacy_url,
+            language=publication.language,
+            subject=email.subject,
+            preheader=email.preheader,
+            max_bytes=email.max_kb * 1024,
+            more_headlines=email.more_headlines,
+        )
 
 
 def make_environment(template_dir: Path | None = None) -> jinja2.Environment:
@@ -98,46 +118,12 @@ def render_page(env: jinja2.Environment, name: str, context: Mapping[str, Any]) 
         raise TemplateError(f"{name}: {exc}") from exc
 
 
-def outlets(names: Sequence[str], shown: int = 3) -> str:
-    """ "A, B, C +2 more": the other outlets of a story, the first few by name."""
-    listed = ", ".join(names[:shown])
-    rest = len(names) - shown
-    return f"{listed} +{rest} more" if rest > 0 else listed
-
-
-def longdate(value: date) -> str:
-    """Wednesday, 25 November 2026."""
-    return f"{value:%A}, {value.day} {value:%B %Y}"
-
-
-def shortdate(value: date) -> str:
-    """25 Nov 2026."""
-    return f"{value.day} {value:%b %Y}"
-
-
-def hhmm(value: datetime) -> str:
-    """07:30 UTC."""
-    return f"{value:%H:%M} UTC"
-
-
-def wrap(text: str, width: int = 72, indent: str = "") -> str:
-    """Plain text wrapped for the text part; never breaks a URL or a long word."""
-    return textwrap.fill(
-        text,
-        width=width,
-        initial_indent=indent,
-        subsequent_indent=indent,
-        break_long_words=False,
-        break_on_hyphens=False,
-    )
-
-
 def render_email(
     env: jinja2.Environment,
     edition: Edition,
     sections: Sequence[Section],
     *,
-    settings: RenderSettings = RenderSettings(),
+    settings: RenderSettings | None = None,
 ) -> RenderedEmail:
     """Render one variant (one combination of sectors) to HTML and text, with placeholders.
 
@@ -145,8 +131,9 @@ def render_email(
     is rendered once. Only past ``settings.max_bytes`` of HTML (a template or teasers far
     longer than the built-in ones) is it rendered again: without the "more" headlines, then
     without the lowest-ranked stories of the longest sections, until it fits; ``trimmed`` says
-    how many were left out that way.
+    how many were left out that way. Without ``settings``, the config's defaults.
     """
+    settings = settings or RenderSettings.from_config()
     sections = capped_more(sections, settings.more_headlines)
     email = _render(env, edition, sections, settings)
     trimmed = 0

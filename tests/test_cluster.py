@@ -8,8 +8,9 @@ from datetime import timedelta
 
 from newsletter.cluster import brute_force, cluster, cluster_ids, storylines
 from newsletter.digest import build_edition, layout
+from newsletter.filters import outlets
 from newsletter.models import Sector, Story
-from newsletter.render import outlets, split_top_story
+from newsletter.render import split_top_story
 from tests.conftest import NOW
 
 SECTORS = (Sector("evs", "EVs"), Sector("oil", "Oil"))

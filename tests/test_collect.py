@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,10 @@ from tests.conftest import NOW, ROOT, write_config
 from tests.feedserver import FeedServer, Tracker, http_date, serve
 
 FEED_XML = (ROOT / "examples/demo/feeds/charge-lane.xml").read_bytes()
-QUICK = FetchLimits(total_timeout=1.0, connect_timeout=1.0, read_timeout=1.0, max_bytes=1_000_000)
+DEFAULT_LIMITS = FetchLimits.from_config()
+QUICK = replace(
+    DEFAULT_LIMITS, total_timeout=1.0, connect_timeout=1.0, read_timeout=1.0, max_bytes=1_000_000
+)
 
 
 def source(url: str, name: str = "") -> FeedSource:
@@ -76,7 +80,7 @@ def test_a_server_that_drips_costs_only_the_total_timeout(feed_server: FeedServe
 
 
 def test_huge_body_is_cut_off_at_the_cap(feed_server: FeedServer) -> None:
-    limits = FetchLimits(total_timeout=10, max_bytes=5_000_000)
+    limits = replace(DEFAULT_LIMITS, total_timeout=10, max_bytes=5_000_000)
     big = source(feed_server.add("/big.xml", FEED_XML, stream=200 * 1024 * 1024), "Big")
     declared = source(feed_server.add("/declared.xml", FEED_XML + b" " * 6_000_000), "Declared")
     good = source(feed_server.add("/good.xml", FEED_XML), "Good")
@@ -100,7 +104,7 @@ def test_gzip_bomb_is_cut_off_at_the_decompressed_cap(feed_server: FeedServer) -
     headers = {"Content-Type": "application/rss+xml", "Content-Encoding": "gzip"}
     url = feed_server.add("/bomb.xml", bomb, headers=headers)
     zipped = feed_server.add("/zipped.xml", gzip.compress(FEED_XML), headers=headers)
-    limits = FetchLimits(total_timeout=10, max_bytes=5_000_000)
+    limits = replace(DEFAULT_LIMITS, total_timeout=10, max_bytes=5_000_000)
     started = time.monotonic()
     results = collect([source(url, "Bomb"), source(zipped, "Zipped")], limits)
     assert time.monotonic() - started < 3
@@ -117,11 +121,11 @@ def test_concurrency_is_bounded_per_host_and_overall() -> None:
             for server in (one, two)
             for i in range(6)
         ]
-        per_host = FetchLimits(max_concurrency=50, max_per_host=2)
+        per_host = replace(DEFAULT_LIMITS, max_concurrency=50, max_per_host=2)
         collect(sources[:6], per_host)
         assert tracker.peak == 2
         tracker.peak = 0
-        collect(sources, FetchLimits(max_concurrency=3, max_per_host=2))
+        collect(sources, replace(DEFAULT_LIMITS, max_concurrency=3, max_per_host=2))
         assert tracker.peak == 3
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def test_html_is_escaped_and_text_is_not() -> None:
         render.make_environment(),
         edition,
         sections,
-        settings=render.RenderSettings(site_url="https://example.com"),
+        settings=replace(render.RenderSettings.from_config(), site_url="https://example.com"),
     )
     assert "<script>alert(1)</script>" not in email.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; Oil &amp; gas" in email.html
@@ -196,7 +197,7 @@ def test_the_more_headlines_are_capped_before_rendering_and_shared_in_turn() -> 
         s.more[: len(c.more)] for s, c in zip(sections, capped, strict=True)
     ]
     assert render.capped_more(sections, 100) == list(sections)
-    settings = render.RenderSettings(more_headlines=12)
+    settings = replace(render.RenderSettings.from_config(), more_headlines=12)
     email = render.render_email(render.make_environment(), edition, sections, settings=settings)
     assert email.trimmed == 0  # capped by choice, not trimmed for size
     shown = {s.title for section in capped for s in section.more}
@@ -208,15 +209,17 @@ def test_the_more_headlines_are_capped_before_rendering_and_shared_in_turn() -> 
 def test_too_big_an_edition_loses_its_more_headlines_first() -> None:
     edition = _full_edition()
     sections = layout(edition)
-    every = render.RenderSettings(more_headlines=100)
+    every = replace(render.RenderSettings.from_config(), more_headlines=100)
     full = render.render_email(render.make_environment(), edition, sections, settings=every)
     size = len(full.html.encode())
-    settings = render.RenderSettings(max_bytes=size - 1000, more_headlines=100)
+    settings = replace(
+        render.RenderSettings.from_config(), max_bytes=size - 1000, more_headlines=100
+    )
     trimmed = render.render_email(render.make_environment(), edition, sections, settings=settings)
     assert trimmed.trimmed == 45  # the 9 x 5 "more" headlines, and no story
     assert "Read more insights" not in trimmed.html
     assert trimmed.html.count("<h3") == full.html.count("<h3")
-    tighter = render.RenderSettings(max_bytes=size // 2, more_headlines=100)
+    tighter = replace(render.RenderSettings.from_config(), max_bytes=size // 2, more_headlines=100)
     cut = render.render_email(render.make_environment(), edition, sections, settings=tighter)
     assert cut.trimmed > 45 and len(cut.html.encode()) <= size // 2
 
@@ -260,7 +263,8 @@ def test_readers_get_their_own_links_and_greeting_escaped() -> None:
 
 def test_subject_and_preheader_come_from_the_config_templates() -> None:
     edition = _full_edition(per_sector=1, more=0)
-    settings = render.RenderSettings(
+    settings = replace(
+        render.RenderSettings.from_config(),
         subject="{{ publication }} | {{ edition_date | shortdate }} | {{ story_count }} stories",
         preheader="Led by {{ top.source }}",
     )
@@ -269,6 +273,6 @@ def test_subject_and_preheader_come_from_the_config_templates() -> None:
     )
     assert email.subject == "Top Insights Today | 25 Nov 2026 | 9 stories"
     assert email.preheader == "Led by Outlet 0"
-    bad = render.RenderSettings(subject="{{ no_such_thing.title }}")
+    bad = replace(render.RenderSettings.from_config(), subject="{{ no_such_thing.title }}")
     with pytest.raises(TemplateError, match=r"config: email\.subject"):
         render.render_email(render.make_environment(), edition, layout(edition), settings=bad)
