@@ -141,6 +141,43 @@ def test_5xx_is_retried_with_backoff_then_fails_the_batch(
     assert not bad.sent and bad.failed[0] == "SendGrid HTTP 500, 3 attempts"
 
 
+def test_retries_back_off_exponentially_on_the_injected_sleep(
+    sendgrid: SendgridServer, variant: RenderedEmail
+) -> None:
+    waits: list[float] = []
+    retried = SendgridMailer(
+        api_key=sendgrid.api_key,
+        api_host=sendgrid.url,
+        from_address="Briefing <news@pub.example.com>",
+        max_retries=3,
+        backoff=0.5,
+        sleep=waits.append,  # nothing waits for real
+    )
+    sendgrid.faults.extend([("500", 0)] * 3)
+    ok = retried.send_batch(Batch(variant, tuple(readers(1)), 1, DAY))
+    assert len(ok.sent) == 1 and waits == [0.5, 1.0, 2.0]
+    waits.clear()
+    sendgrid.faults.extend([("500", 0)] * 4)
+    bad = retried.send_batch(Batch(variant, tuple(readers(1)), 1, DAY))
+    assert bad.failed[0] == "SendGrid HTTP 500, 4 attempts" and waits == [0.5, 1.0, 2.0]
+    inbox = Inbox(transient=2)
+    controller, port = start_smtp(inbox)
+    smtp_waits: list[float] = []
+    try:
+        smtp = SmtpMailer(
+            host="127.0.0.1",
+            port=port,
+            from_address="news@pub.example.com",
+            backoff=0.25,
+            sleep=smtp_waits.append,
+        )
+        result = smtp.send_batch(Batch(variant, tuple(readers(1)), 1, DAY))
+        smtp.close()
+    finally:
+        controller.stop()
+    assert len(result.sent) == 1 and smtp_waits == [0.25, 0.5]
+
+
 def test_a_timeout_is_retried(sendgrid: SendgridServer, variant: RenderedEmail) -> None:
     sendgrid.faults.append(("timeout", 2.0))
     started = time.monotonic()

@@ -26,6 +26,7 @@ from python_http_client import exceptions as http_errors
 from newsletter.errors import DeliveryError
 from newsletter.mailers.message import list_headers, to_header
 from newsletter.mailers.pacing import Pause
+from newsletter.mailers.retry import Transient, retrying
 from newsletter.models import Batch, BatchResult
 from newsletter.render import substitutions
 
@@ -117,8 +118,22 @@ class SendgridMailer:
         """One request, retried on 5xx and timeouts; a 400 returns the personalizations it
         names (their readers failed with its message, the others not sent)."""
         body = self.payload(batch)
+        attempts = self.max_retries + 1
+        try:
+            for attempt in retrying(attempts=attempts, backoff=self.backoff, sleep=self._sleep):
+                with attempt:
+                    return self._request(batch, body)
+        except Transient as exc:
+            error = f"{exc}, {attempts} attempts"
+            return BatchResult(
+                sent={}, failed={r.delivery_id: error for r in batch.recipients}
+            ), set()
+        raise AssertionError("not reached: the last try returns or raises")
+
+    def _request(self, batch: Batch, body: dict[str, Any]) -> tuple[BatchResult, set[int]]:
+        """One try (a 429 waits for the reset and goes again, uncounted); ``Transient`` on a
+        5xx or no answer."""
         recipients = batch.recipients
-        failures = 0
         while True:
             self._pause.wait()  # a rate limit one request met holds them all
             try:
@@ -136,38 +151,27 @@ class SendgridMailer:
                 continue
             except http_errors.HTTPError as exc:
                 status = int(getattr(exc, "status_code", 0) or 0)
-                if status < 500:
-                    named = _named_personalizations(exc, len(recipients))
-                    error = f"SendGrid HTTP {status}: {_message(exc)}"
-                    if named:
-                        messages = _messages_by_index(exc)
-                        return BatchResult(
-                            sent={},
-                            failed={
-                                recipients[i].delivery_id: f"SendGrid HTTP {status}: "
-                                + messages.get(i, error)
-                                for i in named
-                            },
-                        ), named
+                if status >= 500:
+                    raise Transient(f"SendGrid HTTP {status}") from None
+                named = _named_personalizations(exc, len(recipients))
+                error = f"SendGrid HTTP {status}: {_message(exc)}"
+                if not named:
                     return BatchResult(
                         sent={}, failed={r.delivery_id: error for r in recipients}
                     ), set()
-                problem = f"SendGrid HTTP {status}"
+                messages = _messages_by_index(exc)
+                failed = {
+                    recipients[i].delivery_id: f"SendGrid HTTP {status}: " + messages.get(i, error)
+                    for i in named
+                }
+                return BatchResult(sent={}, failed=failed), named
             except (TimeoutError, urllib.error.URLError, OSError) as exc:
-                problem = f"SendGrid did not answer: {exc}"
-            else:
-                message_id = response.headers.get("X-Message-Id", "") if response.headers else ""
-                return BatchResult(
-                    sent={r.delivery_id: f"{message_id}.{r.subscriber_id}" for r in recipients},
-                    failed={},
-                ), set()
-            failures += 1
-            if failures > self.max_retries:
-                error = f"{problem}, {failures} attempts"
-                return BatchResult(
-                    sent={}, failed={r.delivery_id: error for r in recipients}
-                ), set()
-            self._sleep(self.backoff * 2 ** (failures - 1))
+                raise Transient(f"SendGrid did not answer: {exc}") from None
+            message_id = response.headers.get("X-Message-Id", "") if response.headers else ""
+            return BatchResult(
+                sent={r.delivery_id: f"{message_id}.{r.subscriber_id}" for r in recipients},
+                failed={},
+            ), set()
 
     def _rate_limit_wait(self, exc: http_errors.HTTPError) -> float:
         headers = getattr(exc, "headers", None) or {}

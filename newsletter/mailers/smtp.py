@@ -8,12 +8,22 @@ import logging
 import smtplib
 import ssl
 import time
+from collections.abc import Callable
 
 from newsletter.errors import DeliveryError
 from newsletter.mailers.message import personal_messages
+from newsletter.mailers.retry import Transient, retrying
 from newsletter.models import Batch, BatchResult
 
 logger = logging.getLogger(__name__)
+
+
+class _Unreachable(Transient):
+    """The server could not be reached (tried again; raised as its ``DeliveryError`` last)."""
+
+    def __init__(self, error: DeliveryError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class SmtpMailer:
@@ -33,12 +43,14 @@ class SmtpMailer:
         retries: int = 3,
         backoff: float = 1.0,
         parallel: int = 4,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.host, self.port, self.security = host, port, security
         self.username, self._password = username, password
         self.from_address = from_address
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self.parallel = parallel
+        self._sleep = sleep
         self._smtp: smtplib.SMTP | None = None
 
     def another(self) -> SmtpMailer:
@@ -54,6 +66,7 @@ class SmtpMailer:
             retries=self.retries,
             backoff=self.backoff,
             parallel=self.parallel,
+            sleep=self._sleep,
         )
 
     def _connection(self) -> smtplib.SMTP:
@@ -103,35 +116,41 @@ class SmtpMailer:
         return BatchResult(sent=sent, failed=failed)
 
     def _send(self, message: object) -> str | None:
-        """None when sent; else why not. 4xx and dropped connections are retried with backoff;
-        ``DeliveryError`` when the server cannot be reached again."""
-        last = ""
-        for attempt in range(self.retries + 1):
-            try:
-                connection = self._connection()
-            except DeliveryError:
-                if attempt == self.retries:
-                    raise
-                time.sleep(self.backoff * 2**attempt)
-                continue
-            try:
-                connection.send_message(message)  # type: ignore[arg-type]
-                return None
-            except smtplib.SMTPRecipientsRefused as exc:
-                codes = [code for code, _ in exc.recipients.values()]
-                if all(500 <= code < 600 for code in codes):
-                    return f"refused: {exc.recipients}"
-                last = f"refused for now: {exc.recipients}"
-            except smtplib.SMTPResponseException as exc:
-                if 500 <= exc.smtp_code < 600:
-                    return f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"
-                last = f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"
-            except (smtplib.SMTPServerDisconnected, OSError) as exc:
-                last = f"connection lost: {exc}"
-                self._smtp = None
-            if attempt < self.retries:
-                time.sleep(self.backoff * 2**attempt)
-        return last
+        """None when sent; else why not. 4xx answers and dropped connections are retried with
+        backoff; ``DeliveryError`` when the server cannot be reached again."""
+        try:
+            for attempt in retrying(
+                attempts=self.retries + 1, backoff=self.backoff, sleep=self._sleep
+            ):
+                with attempt:
+                    return self._try_send(message)
+        except _Unreachable as exc:
+            raise exc.error from None
+        except Transient as exc:
+            return str(exc)
+        raise AssertionError("not reached: the last try returns or raises")
+
+    def _try_send(self, message: object) -> str | None:
+        """One try: None when sent, the reason when refused for good; ``Transient`` else."""
+        try:
+            connection = self._connection()
+        except DeliveryError as exc:
+            raise _Unreachable(exc) from None
+        try:
+            connection.send_message(message)  # type: ignore[arg-type]
+            return None
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            if all(500 <= code < 600 for code in codes):
+                return f"refused: {exc.recipients}"
+            raise Transient(f"refused for now: {exc.recipients}") from None
+        except smtplib.SMTPResponseException as exc:
+            if 500 <= exc.smtp_code < 600:
+                return f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"
+            raise Transient(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from None
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._smtp = None
+            raise Transient(f"connection lost: {exc}") from None
 
     def close(self) -> None:
         if self._smtp is not None:
