@@ -32,7 +32,7 @@ from datetime import date, datetime, timedelta
 from newsletter import pipeline, render
 from newsletter.claims import claim_id, claim_is_alive
 from newsletter.config import Config
-from newsletter.errors import DeliveryError, NewsletterError
+from newsletter.errors import DeliveryError, EditionError
 from newsletter.mailers import Mailer
 from newsletter.models import (
     Batch,
@@ -63,21 +63,24 @@ def frozen_edition(
         assert ref is not None
         return ref[0], stored[0]
     if day != pipeline.edition_date_for(config, now):
-        raise NewsletterError(
+        raise EditionError(
             f"no edition of {day} was built, and only today's edition can be built",
+            day=day,
             hint="Leave out --date to send today's edition.",
         )
     built = pipeline.build(config, store, now=now)
     if built.edition is None:
-        raise NewsletterError(
+        raise EditionError(
             f"no edition for {day}: {built.reason}",
+            day=day,
             hint="Nothing was sent. Collect again later, or check the feeds: newsletter status",
         )
     if not store.save_edition(built.edition, status=EditionStatus.FROZEN, now=now):
         stored = store.edition(day)  # another sender froze it first: send that one
         if stored is None or stored[1] not in EditionStatus.fixed():
-            raise NewsletterError(
+            raise EditionError(
                 f"the edition of {day} could not be stored",
+                day=day,
                 hint="Run `newsletter send` again; check that the database is writable.",
             )
     ref = store.edition_ref(day)
@@ -306,7 +309,7 @@ def _dry_run(
     else:
         built = pipeline.build(config, store, now=now())
         if built.edition is None:
-            raise NewsletterError(f"no edition for {day}: {built.reason}")
+            raise EditionError(f"no edition for {day}: {built.reason}", day=day)
         edition = built.edition
     variants = Variants(config, edition)
     size = min(config.file.delivery.batch_size, mailer.max_batch)
@@ -335,6 +338,7 @@ def send_test(
     if result.failed:
         raise DeliveryError(
             f"the test copy to {address} failed: {result.failed[0]}",
+            reader=address,
             hint="Check the delivery settings in the config.",
         )
     return result.sent[0]

@@ -1,15 +1,23 @@
 """Errors the user can act on. Each carries a ``hint``; only the ``cli`` package prints them.
 
 NewsletterError
- ├─ ConfigError        config.yaml is missing or invalid
- ├─ FeedError          one feed could not be fetched or parsed (others go on)
+ ├─ ConfigError        config.yaml (or the environment) is missing or invalid
+ ├─ FeedError          one feed could not be fetched or parsed (others go on); knows its feed
  ├─ StoryNotFound      no stored story has that id
  ├─ TemplateError      a template or its MJML could not be rendered
- ├─ DeliveryError      the mail provider refused or failed
- └─ SubscriberError    bad address, unknown token, ...
+ ├─ EditionError       no edition for a day, or it could not be stored; knows the day
+ ├─ DeliveryError      the mail provider refused or failed; knows its reader when it is one
+ ├─ ScheduleError      the scheduler cannot run (another one holds the database)
+ ├─ SubscriberError    bad address, unknown token, ...
+ └─ StoreError         the database could not be opened or migrated
+
+Context comes as keyword arguments (``FeedError(..., feed=url)``), so code that catches an
+error can tell which feed or reader it was about without reading the message.
 """
 
 from __future__ import annotations
+
+from datetime import date
 
 
 class NewsletterError(Exception):
@@ -26,7 +34,11 @@ class ConfigError(NewsletterError):
 
 
 class FeedError(NewsletterError):
-    """One feed could not be fetched or parsed."""
+    """One feed could not be fetched or parsed; ``feed`` is its URL when known."""
+
+    def __init__(self, message: str, *, hint: str | None = None, feed: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.feed = feed
 
 
 class StoryNotFound(NewsletterError):
@@ -37,8 +49,24 @@ class TemplateError(NewsletterError):
     """A template could not be rendered; the message names the file and line."""
 
 
+class EditionError(NewsletterError):
+    """No edition for ``day``, or it could not be stored."""
+
+    def __init__(self, message: str, *, day: date, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.day = day
+
+
 class DeliveryError(NewsletterError):
-    """The mail provider refused or failed."""
+    """The mail provider refused or failed; ``reader`` is the address when it was about one."""
+
+    def __init__(self, message: str, *, hint: str | None = None, reader: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reader = reader
+
+
+class ScheduleError(NewsletterError):
+    """The scheduler cannot run."""
 
 
 class SubscriberError(NewsletterError):

@@ -48,6 +48,7 @@ def parse_feed(
         raise FeedError(
             describe_non_feed(content, parsed),
             hint=f"Check that {feed.url} is the address of an RSS or Atom feed.",
+            feed=feed.url,
         )
     if parsed.get("bozo"):
         problem = parsed.get("bozo_exception")

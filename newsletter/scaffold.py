@@ -6,7 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
-from newsletter.errors import NewsletterError
+from newsletter.errors import ConfigError
 from newsletter.render import BUILTIN_TEMPLATES, TEMPLATE_NAMES
 
 DEFAULT_CONFIG = Path(__file__).parent / "defaults" / "config.yaml"
@@ -27,7 +27,7 @@ def init_publication(folder: Path) -> list[Path]:
     targets = [config, *(templates / name for name in TEMPLATE_NAMES)]
     existing = [path for path in targets if path.exists()]
     if existing:
-        raise NewsletterError(
+        raise ConfigError(
             f"{existing[0]} already exists; nothing was written",
             hint="Choose an empty folder, or move the existing files away first.",
         )

@@ -41,7 +41,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from newsletter.claims import claim_is_alive
 from newsletter.config import Config
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, ScheduleError
 from newsletter.models import EditionStatus, FetchOutcome
 from newsletter.settings import ScheduleConfig
 
@@ -75,11 +75,11 @@ def collect_trigger(schedule: ScheduleConfig) -> IntervalTrigger:
 
 
 def collect_job(config_path: str) -> None:
-    raise NewsletterError("the collect job runs through `newsletter run`'s runner only")
+    raise ScheduleError("the collect job runs through `newsletter run`'s runner only")
 
 
 def send_job(config_path: str) -> None:
-    raise NewsletterError("the send job runs through `newsletter run`'s runner only")
+    raise ScheduleError("the send job runs through `newsletter run`'s runner only")
 
 
 @dataclass
@@ -256,7 +256,7 @@ def run(runner: Runner, *, say: Callable[[str], None]) -> None:
     if not taken:
         store.close()
         started = f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""
-        raise NewsletterError(
+        raise ScheduleError(
             f"another `newsletter run` ({holder}{started}) is already running on this database",
             hint="Stop that one first; only one scheduler may send from a database.",
         )

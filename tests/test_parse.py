@@ -100,6 +100,7 @@ def test_not_a_feed_says_what_was_received(body: bytes, expected: str) -> None:
         parse_feed(body, FEED, headers={}, now=NOW)
     assert expected in info.value.message
     assert info.value.hint is not None and FEED.url in info.value.hint
+    assert info.value.feed == FEED.url  # the context, as a field
 
 
 def test_empty_but_valid_feed_is_not_an_error() -> None:

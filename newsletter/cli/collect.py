@@ -17,7 +17,7 @@ from newsletter.cli.common import (
     pass_state,
     print_collect,
 )
-from newsletter.errors import NewsletterError
+from newsletter.errors import FeedError
 from newsletter.model import SectorModel
 from newsletter.models import FetchOutcome
 
@@ -42,7 +42,7 @@ def collect(state: State, retry_gone: bool) -> None:
     print_collect(state.console, report)
     results = report.results
     if results and all(r.status in {FetchOutcome.FAILED, FetchOutcome.GONE} for r in results):
-        raise NewsletterError(
+        raise FeedError(
             f"none of the {len(results)} feeds could be collected",
             hint="Check the network and the feed URLs in config.yaml; the lines above say why.",
         )

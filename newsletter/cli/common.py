@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 
 from newsletter import pipeline
 from newsletter.config import Config, load_config
-from newsletter.errors import NewsletterError
+from newsletter.errors import ConfigError, NewsletterError
 from newsletter.models import FetchOutcome
 from newsletter.store import Store
 
@@ -71,12 +71,12 @@ def current_time() -> datetime:
     try:
         when = datetime.fromisoformat(override)
     except ValueError:
-        raise NewsletterError(
+        raise ConfigError(
             f"NEWSLETTER_NOW: {override!r} is not an ISO 8601 date and time",
             hint="Use a form like 2026-11-25T06:00:00Z, or unset NEWSLETTER_NOW.",
         ) from None
     if when.tzinfo is None:
-        raise NewsletterError(
+        raise ConfigError(
             f"NEWSLETTER_NOW: {override!r} has no time zone",
             hint="Add one, e.g. 2026-11-25T06:00:00Z or 2026-11-25T07:00:00+01:00.",
         )

@@ -17,7 +17,7 @@ from newsletter.cli.common import (
     print_collect,
     progress_bar,
 )
-from newsletter.errors import NewsletterError
+from newsletter.errors import DeliveryError
 from newsletter.mailers import make_mailer
 
 
@@ -84,7 +84,7 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
     if report.failed:
         _print_failures(state, report.edition_date)
         noun = "delivery" if report.failed == 1 else "deliveries"
-        raise NewsletterError(
+        raise DeliveryError(
             f"{report.failed} {noun} failed",
             hint="`newsletter status` counts them; try again with: newsletter send --retry-failed",
         )

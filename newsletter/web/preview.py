@@ -32,7 +32,7 @@ from starlette.routing import Route
 
 from newsletter import digest, pipeline, render
 from newsletter.config import Config, load_config, save_move
-from newsletter.errors import NewsletterError
+from newsletter.errors import EditionError, NewsletterError
 from newsletter.models import RenderedEmail
 from newsletter.store import Store
 
@@ -108,7 +108,7 @@ class Preview:
     def render_current(self) -> RenderedEmail:
         config, built = self.build_current()
         if built.edition is None:
-            raise NewsletterError(f"No edition today: {built.reason}")
+            raise EditionError(f"No edition today: {built.reason}", day=built.edition_date)
         env = render.make_environment(config.templates_dir)
         sections = digest.layout(built.edition, self.sectors)
         variant = render.render_email(
