@@ -24,13 +24,14 @@ from typing import Any
 import jinja2
 import mjml
 
+from newsletter import templates
 from newsletter.errors import TemplateError
 from newsletter.filters import hhmm, longdate, outlets, shortdate, wrap
 from newsletter.models import Edition, RenderedEmail, Section, Story
 from newsletter.settings import EmailConfig, PublicationConfig
 from newsletter.text import teaser
 
-BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
+BUILTIN_TEMPLATES = Path(templates.__file__).parent  # templates/ in the repository
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 TEMPLATE_NAMES = (HTML_TEMPLATE, TEXT_TEMPLATE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -10,8 +11,16 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
+# what a build leaves behind, or caches: never copied into the build's own tree
+LEFT_OUT = shutil.ignore_patterns(
+    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "preview", "*.db"
+)
+
 
 def test_wheel_runs_the_demo_preview_outside_the_checkout(demo_dir: Path, tmp_path: Path) -> None:
+    checkout = sorted(p.name for p in ROOT.iterdir())
+    source = tmp_path / "source"  # a copy: building writes build/ and *.egg-info beside it
+    shutil.copytree(ROOT, source, symlinks=True, ignore=LEFT_OUT)
     wheels = tmp_path / "wheels"
     subprocess.run(
         [
@@ -19,7 +28,7 @@ def test_wheel_runs_the_demo_preview_outside_the_checkout(demo_dir: Path, tmp_pa
             "-m",
             "pip",
             "wheel",
-            str(ROOT),
+            str(source),
             "--no-deps",
             "--no-build-isolation",
             "--quiet",
@@ -32,7 +41,9 @@ def test_wheel_runs_the_demo_preview_outside_the_checkout(demo_dir: Path, tmp_pa
     )
     (wheel,) = wheels.glob("newsletter-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
+    assert sorted(p.name for p in ROOT.iterdir()) == checkout  # nothing written here
     assert "newsletter/templates/digest.mjml.j2" in names
+    assert "newsletter/templates/web/subscribe.html.j2" in names
     assert "newsletter/templates/digest.txt.j2" in names
     assert "newsletter/store/migrations/env.py" in names
     assert "newsletter/defaults/config.yaml" in names  # for `newsletter init`

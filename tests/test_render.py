@@ -14,7 +14,7 @@ from newsletter.digest import build_edition, layout
 from newsletter.errors import TemplateError
 from newsletter.models import Edition, Overrides, Section, Sector, Story
 from newsletter.store import Store
-from tests.conftest import NOW
+from tests.conftest import NOW, ROOT
 
 GOLDEN = Path(__file__).parent / "golden"
 _DATES = [
@@ -142,10 +142,12 @@ def test_template_errors_name_the_file(tmp_path: Path, template: str, expected: 
     assert info.value.hint
 
 
-def test_builtin_templates_ship_inside_the_package() -> None:
+def test_the_builtin_templates_are_the_one_copy_at_the_top() -> None:
     assert (render.BUILTIN_TEMPLATES / render.HTML_TEMPLATE).is_file()
     assert (render.BUILTIN_TEMPLATES / render.TEXT_TEMPLATE).is_file()
-    assert render.BUILTIN_TEMPLATES.parent.name == "newsletter"
+    # the editable install reads templates/ itself (the wheel installs it as newsletter/templates)
+    assert render.BUILTIN_TEMPLATES.resolve() == (ROOT / "templates").resolve()
+    assert not (ROOT / "newsletter" / "templates").exists()
 
 
 def _full_edition(teaser_words: int = 50, per_sector: int = 5, more: int = 5) -> Edition:

@@ -370,7 +370,7 @@ def test_an_error_mid_send_keeps_what_the_requests_in_flight_did(
     monkeypatch.setenv("SENDGRID_API_KEY", KEY)
     templates = tmp_path / "templates"
     templates.mkdir()
-    builtin = (ROOT / "newsletter/templates/digest.txt.j2").read_text(encoding="utf-8")
+    builtin = (ROOT / "templates/digest.txt.j2").read_text(encoding="utf-8")
     # a publisher's template that breaks only for the Oil & Gas readers (an undefined name)
     broken = '{% if sectors == ["Oil & Gas"] %}{{ no_such_value }}{% endif %}' + builtin
     (templates / "digest.txt.j2").write_text(broken, encoding="utf-8")
