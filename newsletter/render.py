@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import html as html_lib
+import importlib.resources
 import re
 import traceback
 import weakref
@@ -24,14 +25,14 @@ from typing import Any
 import jinja2
 import mjml
 
-from newsletter import templates
 from newsletter.errors import TemplateError
 from newsletter.filters import hhmm, longdate, outlets, shortdate, wrap
 from newsletter.models import Edition, RenderedEmail, Section, Story
 from newsletter.settings import EmailConfig, PublicationConfig
 from newsletter.text import teaser
 
-BUILTIN_TEMPLATES = Path(templates.__file__).parent  # templates/ in the repository
+# templates/ at the top of the repository, installed as the package newsletter.templates
+BUILTIN_TEMPLATES = Path(str(importlib.resources.files("newsletter.templates")))
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 TEMPLATE_NAMES = (HTML_TEMPLATE, TEXT_TEMPLATE)
