@@ -30,40 +30,14 @@ import httpx
 from newsletter import __version__
 from newsletter.bodies import TooBig, bounded_body
 from newsletter.errors import FeedError
-from newsletter.models import Collected, FeedSource, FeedState, FetchResult
+from newsletter.fetching import Collected, FetchLimits, FetchResult
+from newsletter.models import FeedSource, FeedState
 from newsletter.parse import light_workers, parse_job, parse_pool
-from newsletter.settings import CollectConfig
 
 logger = logging.getLogger(__name__)
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PERMANENT = frozenset({301, 308})
-
-
-@dataclass(frozen=True, slots=True)
-class FetchLimits:
-    """How far one collection goes; the values (and their defaults) are ``collect:``'s."""
-
-    total_timeout: float  # seconds for the whole fetch of one feed, redirects included
-    connect_timeout: float
-    read_timeout: float  # the longest wait for the next bytes
-    max_bytes: int  # the body, as sent and after decompression
-    max_concurrency: int  # fetches under way at once
-    max_per_host: int  # fetches under way at once to one host
-    max_redirects: int
-
-    @classmethod
-    def from_config(cls, collect: CollectConfig | None = None) -> FetchLimits:
-        collect = collect or CollectConfig()
-        return cls(
-            total_timeout=collect.timeout_seconds,
-            connect_timeout=collect.connect_timeout_seconds,
-            read_timeout=collect.read_timeout_seconds,
-            max_bytes=collect.max_bytes,
-            max_concurrency=collect.max_concurrency,
-            max_per_host=collect.max_per_host,
-            max_redirects=collect.max_redirects,
-        )
 
 
 def user_agent(contact_url: str) -> str:

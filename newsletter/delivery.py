@@ -58,10 +58,8 @@ def frozen_edition(
 ) -> tuple[int, Edition]:
     """The day's edition as stored and frozen, built first when there is none yet."""
     stored = store.edition(day)
-    if stored is not None and stored[1] in EditionStatus.fixed():
-        ref = store.edition_ref(day)
-        assert ref is not None
-        return ref[0], stored[0]
+    if stored is not None and stored.status in EditionStatus.fixed():
+        return stored.id, stored.edition
     if day != pipeline.edition_date_for(config, now):
         raise EditionError(
             f"no edition of {day} was built, and only today's edition can be built",
@@ -77,16 +75,15 @@ def frozen_edition(
         )
     if not store.save_edition(built.edition, status=EditionStatus.FROZEN, now=now):
         stored = store.edition(day)  # another sender froze it first: send that one
-        if stored is None or stored[1] not in EditionStatus.fixed():
+        if stored is None or stored.status not in EditionStatus.fixed():
             raise EditionError(
                 f"the edition of {day} could not be stored",
                 day=day,
                 hint="Run `newsletter send` again; check that the database is writable.",
             )
-    ref = store.edition_ref(day)
     stored = store.edition(day)
-    assert ref is not None and stored is not None
-    return ref[0], stored[0]
+    assert stored is not None  # just stored
+    return stored.id, stored.edition
 
 
 def send_edition(
@@ -305,7 +302,7 @@ def _dry_run(
     """Everything but the sending: nothing is stored; SendGrid validates in sandbox mode."""
     stored = store.edition(day)
     if stored is not None:
-        edition = stored[0]
+        edition = stored.edition
     else:
         built = pipeline.build(config, store, now=now())
         if built.edition is None:

@@ -6,7 +6,7 @@ No third-party types appear here; a stage that talks to a library converts at it
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -339,25 +339,55 @@ class FeedHealth:
 
 
 @dataclass(frozen=True, slots=True)
-class FetchResult:
-    """The answer for one feed: bytes and lower-cased headers, or not-modified, gone, an error."""
+class EditionRef:
+    """A stored edition's id and status."""
 
-    feed: FeedSource
-    content: bytes | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    status: int | None = None
-    error: str | None = None
-    not_modified: bool = False
-    gone: bool = False
-    moved_to: str | None = None  # the end of an unbroken chain of permanent redirects
+    id: int
+    edition_date: date
+    status: EditionStatus
 
 
 @dataclass(frozen=True, slots=True)
-class Collected:
-    """A fetch and, when it brought a feed, the stories parsed from it."""
+class StoredEdition:
+    """A stored edition, as frozen, with its id and status."""
 
-    fetch: FetchResult
-    stories: tuple[Story, ...] = ()
-    warnings: tuple[str, ...] = ()
-    error: str | None = None  # the fetch's error, or why the body is not a feed
-    seconds: float = 0.0
+    id: int
+    edition: Edition
+    status: EditionStatus
+
+
+@dataclass(frozen=True, slots=True)
+class EditionSummary:
+    """A recent edition and its deliveries counted by status (``newsletter status``)."""
+
+    edition_date: date
+    status: EditionStatus
+    counts: Mapping[DeliveryStatus, int]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """One reader's row in an edition's send ledger."""
+
+    email: str
+    status: DeliveryStatus
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentEvent:
+    """One entry of a reader's consent history."""
+
+    kind: str
+    source: str
+    wording: str
+    details: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class LockAnswer:
+    """Whether the lock was taken, and who holds it since when (None: just now, by a race)."""
+
+    taken: bool
+    holder: str
+    since: datetime | None

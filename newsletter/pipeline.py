@@ -21,11 +21,11 @@ from zoneinfo import ZoneInfo
 
 from newsletter import articles, digest, language, render
 from newsletter.classify import Verdict
-from newsletter.collect import FetchLimits, Transport, collect_feeds
+from newsletter.collect import Transport, collect_feeds
 from newsletter.config import Config, load_overrides
 from newsletter.errors import StoryNotFound
+from newsletter.fetching import Collected, FetchLimits
 from newsletter.models import (
-    Collected,
     Edition,
     FeedResult,
     FeedStatus,

@@ -250,14 +250,15 @@ def run(runner: Runner, *, say: Callable[[str], None]) -> None:
     store = runner.open_store()
     owner = _owner()
     now = runner.clock()
-    taken, holder, since = store.take_lock(
+    lock = store.take_lock(
         LOCK, owner, now=now, stale_before=now - 3 * HEARTBEAT, alive=claim_is_alive
     )
-    if not taken:
+    if not lock.taken:
         store.close()
-        started = f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""
+        started = f" since {lock.since:%Y-%m-%d %H:%M} UTC" if lock.since else ""
         raise ScheduleError(
-            f"another `newsletter run` ({holder}{started}) is already running on this database",
+            f"another `newsletter run` ({lock.holder}{started}) is already running on this "
+            "database",
             hint="Stop that one first; only one scheduler may send from a database.",
         )
     path = str(config.path.resolve())

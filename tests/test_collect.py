@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from newsletter import pipeline
-from newsletter.collect import FetchLimits, collect_feeds
+from newsletter.collect import collect_feeds
 from newsletter.config import Config, load_config
-from newsletter.models import Collected, FeedSource, FeedState, FetchOutcome
+from newsletter.fetching import Collected, FetchLimits
+from newsletter.models import FeedSource, FeedState, FetchOutcome
 from newsletter.store import Store
 from tests.conftest import NOW, ROOT, write_config
 from tests.feedserver import FeedServer, Tracker, http_date, serve

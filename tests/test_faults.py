@@ -98,7 +98,7 @@ def test_an_unencodable_reader_fails_alone(
         assert (report.sent, report.failed) == (38, 2)
         ref = store.edition_ref(report.edition_date)
         assert ref is not None
-        failed = {r.email: r.error for r in store.failed_deliveries(ref[0])}
+        failed = {r.email: r.error for r in store.failed_deliveries(ref.id)}
         assert set(failed) == {BAD[0], "crlf@example.com"}
         assert all(failed.values())
         reached = {
@@ -265,7 +265,7 @@ def test_an_edition_left_sending_is_finished_on_the_next_collect_tick(
     first = delivery.send_edition(config, store, mailer, now=clock, should_stop=lambda: next(stops))
     assert first.sent == 5 and first.stopped
     ref = store.edition_ref(first.edition_date)
-    assert ref is not None and ref[1] == EditionStatus.SENDING
+    assert ref is not None and ref.status == EditionStatus.SENDING
     store.close()
     runner = Runner(  # the tick comes soon after the send time (07:00 UTC)
         config,
@@ -276,8 +276,8 @@ def test_an_edition_left_sending_is_finished_on_the_next_collect_tick(
     runner.collect()
     store = Store.open(config.database_url)
     ref = store.edition_ref(first.edition_date)
-    assert ref is not None and ref[1] == EditionStatus.SENT
-    assert store.delivery_counts(ref[0]) == {DeliveryStatus.SENT: 20}
+    assert ref is not None and ref.status == EditionStatus.SENT
+    assert store.delivery_counts(ref.id) == {DeliveryStatus.SENT: 20}
     assert len(list((config.outbox_dir / "2026-11-25").glob("*.eml"))) == 20
     store.close()
 

@@ -96,7 +96,7 @@ def test_twenty_thousand_readers_survive_ten_kills(
         assert twice <= kills * parallel * BATCH  # at most the requests in flight per kill
     store = Store.open(config.database_url)
     ref = store.edition_ref(NOW.date())
-    assert ref is not None and ref[1] == EditionStatus.SENT
+    assert ref is not None and ref.status == EditionStatus.SENT
     store.close()
 
 

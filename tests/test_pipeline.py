@@ -110,7 +110,7 @@ def test_a_frozen_edition_does_not_count_as_sent(feed_server: FeedServer, tmp_pa
     again = pipeline.build(config, store, now=NOW + timedelta(hours=1)).edition
     assert again is not None and again.story_ids == draft.story_ids
     stored = store.edition(NOW.date())
-    assert stored is not None and stored[1] == EditionStatus.FROZEN and stored[0] == draft
+    assert stored is not None and stored.status == EditionStatus.FROZEN and stored.edition == draft
 
 
 def test_no_edition_when_nothing_fits(tmp_path: Path) -> None:

@@ -122,7 +122,7 @@ def test_the_send_job_sends_once_with_the_clock_it_is_given(tmp_path: Path) -> N
     store = Store.open(config.database_url)
     ref = store.edition_ref(day.date())
     store.close()
-    assert ref is not None and ref[1] == EditionStatus.SENT
+    assert ref is not None and ref.status == EditionStatus.SENT
 
 
 def test_a_send_missed_past_the_grace_says_by_how_much_and_how_to_send(

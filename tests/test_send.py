@@ -98,8 +98,8 @@ def test_every_confirmed_reader_gets_it_once(tmp_path: Path) -> None:
     assert (again.sent, again.already_sent) == (0, 24)
     assert len(list((config.outbox_dir / "2026-11-25").glob("*.eml"))) == 24
     ref = store.edition_ref(NOW.date())
-    assert ref is not None and ref[1] == EditionStatus.SENT
-    assert store.delivery_counts(ref[0]) == {DeliveryStatus.SENT: 24}
+    assert ref is not None and ref.status == EditionStatus.SENT
+    assert store.delivery_counts(ref.id) == {DeliveryStatus.SENT: 24}
     by_reader = {}
     for path in files:
         message = email.message_from_bytes(path.read_bytes(), policy=default_policy)
@@ -123,7 +123,7 @@ def test_a_refused_key_stops_the_send_and_marks_nothing_sent(
     with pytest.raises(DeliveryError, match="refused the API key"):
         delivery.send_edition(config, store, make_mailer(config), now=clock)
     ref = store.edition_ref(NOW.date())
-    assert ref is not None and store.delivery_counts(ref[0]) == {DeliveryStatus.PENDING: 5}
+    assert ref is not None and store.delivery_counts(ref.id) == {DeliveryStatus.PENDING: 5}
 
     # Someone leaves before the send is run again: they are skipped at batch time.
     left = store.subscriber_by_email("reader001@example.com")
@@ -133,7 +133,7 @@ def test_a_refused_key_stops_the_send_and_marks_nothing_sent(
     report = delivery.send_edition(config, store, make_mailer(config), now=clock)
     assert (report.sent, report.skipped) == (4, 1)
     assert "reader001@example.com" not in server.recipients
-    assert store.delivery_counts(ref[0]) == {DeliveryStatus.SENT: 4, DeliveryStatus.SKIPPED: 1}
+    assert store.delivery_counts(ref.id) == {DeliveryStatus.SENT: 4, DeliveryStatus.SKIPPED: 1}
 
 
 def test_a_failed_batch_is_recorded_and_the_send_goes_on(
@@ -147,19 +147,16 @@ def test_a_failed_batch_is_recorded_and_the_send_goes_on(
     report = delivery.send_edition(config, store, make_mailer(config), now=clock)
     assert (report.sent, report.failed) == (6, 3)
     ref = store.edition_ref(NOW.date())
-    assert ref is not None and ref[1] == EditionStatus.SENT  # nothing left in the queue
-    rows = store.deliveries_of(ref[0])
-    assert (
-        sorted(status for _, status, _ in rows)
-        == [DeliveryStatus.FAILED] * 3 + [DeliveryStatus.SENT] * 6
-    )
+    assert ref is not None and ref.status == EditionStatus.SENT  # nothing left in the queue
+    rows = store.deliveries_of(ref.id)
+    assert sorted(r.status for r in rows) == [DeliveryStatus.FAILED] * 3 + [DeliveryStatus.SENT] * 6
     again = delivery.send_edition(config, store, make_mailer(config), now=clock)
     assert again.sent == 0  # failures wait for an explicit retry
     retried = delivery.send_edition(
         config, store, make_mailer(config), now=clock, retry_failed=True
     )
     assert (retried.sent, retried.failed) == (3, 0)
-    assert store.delivery_counts(ref[0]) == {DeliveryStatus.SENT: 9}
+    assert store.delivery_counts(ref.id) == {DeliveryStatus.SENT: 9}
     assert set(server.recipients.values()) == {1}
 
 
@@ -223,9 +220,9 @@ def test_a_killed_send_finishes_on_the_next_run(
 
     store = Store.open(config.database_url)
     ref = store.edition_ref(NOW.date())
-    assert ref is not None and ref[1] == EditionStatus.SENT
-    rows = store.deliveries_of(ref[0])
-    assert len(rows) == 60 and {status for _, status, _ in rows} == {DeliveryStatus.SENT}
+    assert ref is not None and ref.status == EditionStatus.SENT
+    rows = store.deliveries_of(ref.id)
+    assert len(rows) == 60 and {r.status for r in rows} == {DeliveryStatus.SENT}
     assert set(server.recipients) == {f"reader{i:03d}@example.com" for i in range(60)}
     twice = [a for a, n in server.recipients.items() if n > 1]
     assert len(twice) <= parallel * batch  # only the requests in flight at the kill
@@ -285,7 +282,7 @@ def test_requests_are_in_flight_together_and_each_reader_gets_one_copy(
     assert len(server.recipients) == 120 and set(server.recipients.values()) == {1}
     assert done[-1] == 120 and done == sorted(done)
     ref = store.edition_ref(NOW.date())
-    assert ref is not None and store.delivery_counts(ref[0]) == {DeliveryStatus.SENT: 120}
+    assert ref is not None and store.delivery_counts(ref.id) == {DeliveryStatus.SENT: 120}
 
 
 def test_a_refused_key_midway_lets_the_requests_in_flight_finish_and_gives_back_the_rest(
@@ -299,11 +296,11 @@ def test_a_refused_key_midway_lets_the_requests_in_flight_finish_and_gives_back_
         delivery.send_edition(config, store, make_mailer(config), now=clock)
     ref = store.edition_ref(NOW.date())
     assert ref is not None
-    counts = store.delivery_counts(ref[0])
+    counts = store.delivery_counts(ref.id)
     assert set(counts) == {DeliveryStatus.SENT, DeliveryStatus.PENDING}  # none left claimed
     assert sum(counts.values()) == 60
-    rows = store.deliveries_of(ref[0])
-    sent = {a for a, status, _ in rows if status == DeliveryStatus.SENT}
+    rows = store.deliveries_of(ref.id)
+    sent = {r.email for r in rows if r.status == DeliveryStatus.SENT}
     assert len(sent) >= 10 and sent == set(server.recipients)  # what was accepted is recorded
     server.gather = None
     report = delivery.send_edition(config, store, make_mailer(config), now=clock)
@@ -397,7 +394,7 @@ def test_an_error_mid_send_keeps_what_the_requests_in_flight_did(
         delivery.send_edition(config, store, make_mailer(config), now=clock)
     ref = store.edition_ref(NOW.date())
     assert ref is not None
-    sent = {a for a, status, _ in store.deliveries_of(ref[0]) if status == DeliveryStatus.SENT}
+    sent = {r.email for r in store.deliveries_of(ref.id) if r.status == DeliveryStatus.SENT}
     assert sent and sent == set(server.recipients)  # every accepted request was recorded
-    counts = store.delivery_counts(ref[0])
+    counts = store.delivery_counts(ref.id)
     assert DeliveryStatus.CLAIMED not in counts  # the rest went back to the queue

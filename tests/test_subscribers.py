@@ -53,7 +53,7 @@ def test_import_reports_bad_lines_updates_and_never_resubscribes(tmp_path: Path)
     store = Store.open(load_config(config_path).database_url)
     ana = store.subscriber_by_email("ana@example.com")
     assert ana is not None and ana.sectors == ("oil-gas", "evs-battery") and ana.name == "Ana Ruiz"
-    assert [kind for kind, *_ in store.events_of(ana.id)] == ["import"]
+    assert [e.kind for e in store.events_of(ana.id)] == ["import"]
     left = store.subscriber_by_email("bo@example.com")
     assert left is not None
     store.update_subscriber(left.id, now=NOW, status=SubscriberStatus.UNSUBSCRIBED)

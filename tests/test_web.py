@@ -78,7 +78,7 @@ def test_one_click_unsubscribe_post_answers_200_and_a_get_changes_nothing(site: 
     assert done.status_code == 200 and "You are unsubscribed" in done.text
     reader = site.store.subscriber_by_token(token)
     assert reader is not None and reader.status == SubscriberStatus.UNSUBSCRIBED
-    kinds = [kind for kind, *_ in site.store.events_of(reader.id)]
+    kinds = [e.kind for e in site.store.events_of(reader.id)]
     assert kinds == ["added", "unsubscribe"]
 
 
@@ -198,10 +198,11 @@ def test_the_whole_life_cycle_in_a_browser(site: Site) -> None:
         assert gone is not None and gone.status == SubscriberStatus.UNSUBSCRIBED
 
     history = site.store.events_of(reader.id)
-    assert [kind for kind, *_ in history] == ["signup", "confirm", "preferences", "unsubscribe"]
-    _, source, wording, details = history[0]
-    assert source == "web 127.0.0.1" and "I want to receive Top Insights Today" in wording
-    assert details == {"sectors": ["oil-gas", "ai-semiconductors"], "name": "Reader One"}
+    assert [e.kind for e in history] == ["signup", "confirm", "preferences", "unsubscribe"]
+    first = history[0]
+    assert first.source == "web 127.0.0.1"
+    assert "I want to receive Top Insights Today" in first.wording
+    assert first.details == {"sectors": ["oil-gas", "ai-semiconductors"], "name": "Reader One"}
 
 
 @pytest.mark.parametrize(
@@ -237,5 +238,5 @@ def test_an_unsubscribed_reader_is_told_so_and_may_subscribe_again(site: Site) -
         assert again.status_code == 200 and "subscribed again" in again.text
     reader = site.store.subscriber_by_token(token)
     assert reader is not None and reader.status == SubscriberStatus.CONFIRMED
-    kinds = [kind for kind, *_ in site.store.events_of(reader.id)]
+    kinds = [e.kind for e in site.store.events_of(reader.id)]
     assert kinds == ["added", "unsubscribe", "resubscribe"]

@@ -95,7 +95,7 @@ def _print_failures(state: State, day: date, shown: int = 20) -> None:
     store = state.store()
     try:
         ref = store.edition_ref(day)
-        failed = store.failed_deliveries(ref[0], limit=shown + 1) if ref else []
+        failed = store.failed_deliveries(ref.id, limit=shown + 1) if ref else []
     finally:
         store.close()
     for item in failed[:shown]:

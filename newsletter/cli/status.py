@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import click
 from rich.console import Console
@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from newsletter.cli.common import State, current_time, pass_state
-from newsletter.models import DeliveryStatus, FeedHealth, FeedStatus
+from newsletter.models import DeliveryStatus, EditionSummary, FeedHealth, FeedStatus
 
 
 @click.command()
@@ -72,15 +72,16 @@ def status(state: State) -> None:
         console.print("No scheduled runs yet: start the scheduler with `newsletter run`.")
 
 
-def _print_editions(console: Console, editions: list[tuple[date, str, dict[str, int]]]) -> None:
+def _print_editions(console: Console, editions: list[EditionSummary]) -> None:
     table = Table(title="Recent editions", title_justify="left")
     for column in ("Date", "Status", "Sent", "Failed", "Skipped", "Waiting"):
         table.add_column(column, no_wrap=True)
-    for day, status, counts in editions:
+    for edition in editions:
+        counts = edition.counts
         waiting = counts.get(DeliveryStatus.PENDING, 0) + counts.get(DeliveryStatus.CLAIMED, 0)
         table.add_row(
-            day.isoformat(),
-            status,
+            edition.edition_date.isoformat(),
+            edition.status,
             str(counts.get(DeliveryStatus.SENT, 0)),
             str(counts.get(DeliveryStatus.FAILED, 0)),
             str(counts.get(DeliveryStatus.SKIPPED, 0)),

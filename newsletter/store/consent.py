@@ -24,7 +24,7 @@ from sqlalchemy import (
     update,
 )
 
-from newsletter.models import Subscriber, SuppressionReason
+from newsletter.models import ConsentEvent, Subscriber, SuppressionReason
 from newsletter.store.ledger import subscriber_record
 from newsletter.store.tables import (
     subscriber_events,
@@ -142,15 +142,15 @@ class ConsentQueries:
             with self.engine.begin() as conn:
                 conn.execute(insert(subscriber_events), rows)
 
-    def events_of(self, subscriber_id: int) -> list[tuple[str, str, str, dict[str, Any]]]:
-        """(kind, source, wording, details) of a reader's history, oldest first."""
+    def events_of(self, subscriber_id: int) -> list[ConsentEvent]:
+        """A reader's consent history, oldest first."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(subscriber_events)
                 .where(subscriber_events.c.subscriber_id == subscriber_id)
                 .order_by(subscriber_events.c.id)
             ).all()
-        return [(r.kind, r.source, r.wording, json.loads(r.details)) for r in rows]
+        return [ConsentEvent(r.kind, r.source, r.wording, json.loads(r.details)) for r in rows]
 
     def is_suppressed(self, email: str) -> bool:
         """Whether an address is suppressed; an old unkeyed entry is re-keyed when found."""

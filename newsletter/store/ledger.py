@@ -28,8 +28,11 @@ from sqlalchemy import (
 )
 
 from newsletter.models import (
+    DeliveryRecord,
     DeliveryStatus,
+    EditionRef,
     EditionStatus,
+    EditionSummary,
     FailedDelivery,
     Subscriber,
     SubscriberStatus,
@@ -102,15 +105,15 @@ class LedgerQueries:
 
     # editions ----------------------------------------------------------------------------------
 
-    def edition_ref(self, edition_date: date) -> tuple[int, str] | None:
-        """(id, status) of the stored edition of a date."""
+    def edition_ref(self, edition_date: date) -> EditionRef | None:
+        """The id and status of the stored edition of a date."""
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(editions.c.id, editions.c.status).where(
                     editions.c.edition_date == edition_date
                 )
             ).first()
-        return None if row is None else (row.id, row.status)
+        return None if row is None else EditionRef(row.id, edition_date, EditionStatus(row.status))
 
     def set_edition_status(self, edition_id: int, status: str, *, now: datetime) -> None:
         values: dict[str, Any] = {"status": status}
@@ -129,7 +132,7 @@ class LedgerQueries:
             ).scalars()
             return list(rows)
 
-    def recent_editions(self, limit: int = 7) -> list[tuple[date, str, dict[str, int]]]:
+    def recent_editions(self, limit: int = 7) -> list[EditionSummary]:
         """The latest editions with their delivery counts by status."""
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -140,14 +143,14 @@ class LedgerQueries:
             out = []
             for row in rows:
                 counts = {
-                    str(status): int(n)
+                    DeliveryStatus(status): int(n)
                     for status, n in conn.execute(
                         select(deliveries.c.status, func.count())
                         .where(deliveries.c.edition_id == row.id)
                         .group_by(deliveries.c.status)
                     )
                 }
-                out.append((row.edition_date, row.status, counts))
+                out.append(EditionSummary(row.edition_date, EditionStatus(row.status), counts))
         return out
 
     # deliveries --------------------------------------------------------------------------------
@@ -326,17 +329,17 @@ class LedgerQueries:
                 .values(status=DeliveryStatus.PENDING, claim=None, claimed_at=None)
             )
 
-    def delivery_counts(self, edition_id: int) -> dict[str, int]:
+    def delivery_counts(self, edition_id: int) -> dict[DeliveryStatus, int]:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(deliveries.c.status, func.count())
                 .where(deliveries.c.edition_id == edition_id)
                 .group_by(deliveries.c.status)
             ).all()
-        return {status: int(n) for status, n in rows}
+        return {DeliveryStatus(status): int(n) for status, n in rows}
 
-    def deliveries_of(self, edition_id: int) -> list[tuple[str, str, int]]:
-        """(reader's email, status, attempts) for every row of an edition."""
+    def deliveries_of(self, edition_id: int) -> list[DeliveryRecord]:
+        """Every row of an edition's ledger, by the reader's address."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(subscribers.c.email, deliveries.c.status, deliveries.c.attempts)
@@ -344,7 +347,7 @@ class LedgerQueries:
                 .where(deliveries.c.edition_id == edition_id)
                 .order_by(subscribers.c.email)
             ).all()
-        return [(r.email, r.status, r.attempts) for r in rows]
+        return [DeliveryRecord(r.email, DeliveryStatus(r.status), r.attempts) for r in rows]
 
     def failed_deliveries(self, edition_id: int, *, limit: int = 1000) -> list[FailedDelivery]:
         """The readers whose copy of an edition failed, with the reason, by address."""

@@ -14,6 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from newsletter.models import LockAnswer
 from newsletter.store.tables import (
     scheduler_lock,
 )
@@ -32,12 +33,12 @@ class LockQueries:
         now: datetime,
         stale_before: datetime,
         alive: Callable[[str], bool],
-    ) -> tuple[bool, str, datetime | None]:
-        """Take the lock unless a live holder has it; (taken, holder, holder's start)."""
+    ) -> LockAnswer:
+        """Take the lock unless a live holder has it."""
         with self.engine.begin() as conn:
             row = conn.execute(select(scheduler_lock).where(scheduler_lock.c.name == name)).first()
             if row is not None and row.heartbeat_at >= stale_before and alive(row.owner):
-                return False, row.owner, row.started_at
+                return LockAnswer(False, row.owner, row.started_at)
             if row is not None:
                 conn.execute(delete(scheduler_lock).where(scheduler_lock.c.name == name))
             try:
@@ -47,8 +48,8 @@ class LockQueries:
                     )
                 )
             except IntegrityError:  # someone else won the race
-                return False, "another process", None
-        return True, owner, now
+                return LockAnswer(False, "another process", None)
+        return LockAnswer(True, owner, now)
 
     def beat(self, name: str, owner: str, *, now: datetime) -> None:
         with self.engine.begin() as conn:

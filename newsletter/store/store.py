@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from newsletter.errors import StoreError
-from newsletter.models import Edition, EditionStatus, Seen, Story
+from newsletter.models import Edition, EditionStatus, Seen, StoredEdition, Story
 from newsletter.store.consent import ConsentQueries
 from newsletter.store.curation import CurationQueries, story_of, story_query
 from newsletter.store.feeds import FeedQueries
@@ -153,15 +153,17 @@ class Store(FeedQueries, LedgerQueries, ConsentQueries, LockQueries, CurationQue
                 )
         return True
 
-    def edition(self, edition_date: date) -> tuple[Edition, str] | None:
-        """The stored edition of a date and its status, if there is one."""
+    def edition(self, edition_date: date) -> StoredEdition | None:
+        """The stored edition of a date, with its id and status, if there is one."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(editions.c.snapshot, editions.c.status).where(
+                select(editions.c.id, editions.c.snapshot, editions.c.status).where(
                     editions.c.edition_date == edition_date
                 )
             ).one_or_none()
-        return None if row is None else (edition_from_json(row.snapshot), row.status)
+        if row is None:
+            return None
+        return StoredEdition(row.id, edition_from_json(row.snapshot), EditionStatus(row.status))
 
     def sent_before(self, edition_date: date, *, since: date | None = None) -> Seen:
         """The stories of editions sent (or being sent) before ``edition_date``.
