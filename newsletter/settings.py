@@ -238,6 +238,10 @@ class SignupConfig(_Strict):
     confirm_link_days: float = Field(7, gt=0, le=365)  # a confirmation link expires after this
     # addresses of the reverse proxies whose X-Forwarded-For is believed (default: none)
     trusted_proxies: list[str] = []
+    # accepted sign-ups per client address, and where they are counted: memory:// for one web
+    # process; redis://host:6379 (or memcached://) when several processes must share the count
+    per_ip: str = Field("5/10 minutes", pattern=r"^\d+\s*(/|per)\s*\d*\s*\w+$")
+    rate_limit_storage: str = "memory://"
 
 
 class ConfigFile(_Strict):

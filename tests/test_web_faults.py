@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from newsletter.config import Config, load_config
+from newsletter.errors import ConfigError
 from newsletter.mailers import make_mailer
 from newsletter.models import MailStatus, SubscriberStatus
 from newsletter.store import Store
@@ -152,6 +153,27 @@ def test_forwarded_for_counts_only_from_a_trusted_proxy_and_typos_do_not_count(
         ]
     # trusted: seven different visitors; untrusted: one visitor lying about its address
     assert codes == ([200] * 7 if trusted else [200] * 5 + [429] * 2)
+    store.close()
+
+
+def test_the_sign_up_rate_comes_from_the_config_and_a_bad_one_is_named(
+    tmp_path: Path, provider: SendgridServer
+) -> None:
+    config = _config(tmp_path, provider, per_ip="2/10 minutes")
+    store = Store.open(config.database_url)
+    app = create_app(config, store, make_mailer(config), now=Clock(), worker_interval=3600)
+    with running(app) as base, httpx.Client(base_url=base) as client:
+        csrf = _csrf(client)
+        codes = [
+            client.post("/subscribe", data={"csrf": csrf, "email": f"r{i}@example.com"}).status_code
+            for i in range(3)
+        ]
+    assert codes == [200, 200, 429]
+    broken = _config(tmp_path / "b", provider, rate_limit_storage="carrier-pigeon://loft")
+    with pytest.raises(
+        ConfigError, match=re.escape("signup.rate_limit_storage 'carrier-pigeon://loft'")
+    ):
+        create_app(broken, store, make_mailer(broken), now=Clock())
     store.close()
 
 

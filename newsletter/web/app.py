@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
-import time
-from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
+import limits
+import limits.errors
+import limits.storage
+import limits.strategies
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -25,7 +26,7 @@ from starlette.routing import Route
 
 from newsletter import subscriptions
 from newsletter.config import Config
-from newsletter.errors import SubscriberError
+from newsletter.errors import ConfigError, SubscriberError
 from newsletter.mailers import Mailer
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.outgoing import Worker
@@ -35,37 +36,31 @@ from newsletter.web.pages import Pages, new_csrf, not_found
 
 logger = logging.getLogger(__name__)
 
-SIGNUPS_PER_IP = 5  # per window
-SIGNUP_WINDOW = 600.0  # seconds
-
 
 class RateLimit:
-    """At most ``limit`` events per key within ``window`` seconds (in memory, per process)."""
+    """At most ``rate`` accepted events per key (``"5/10 minutes"``), counted by the ``limits``
+    library in a moving window, in the storage ``storage`` names (``memory://`` for one
+    process; ``redis://...`` shared by several)."""
 
-    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic):
-        self.limit, self.window, self.clock = limit, window, clock
-        self._seen: defaultdict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
+    def __init__(self, rate: str, storage: str = "memory://") -> None:
+        try:
+            self._item = limits.parse(rate)
+            counted = limits.storage.storage_from_string(storage)
+        except (ValueError, limits.errors.ConfigurationError) as exc:
+            raise ConfigError(
+                f"signup.per_ip {rate!r} with signup.rate_limit_storage {storage!r}: {exc}",
+                hint="Write the rate like '5/10 minutes' and the storage as memory:// or "
+                "redis://host:6379 (its client library installed).",
+            ) from None
+        self._limiter = limits.strategies.MovingWindowRateLimiter(counted)
 
     def blocked(self, key: str) -> bool:
         """Whether ``key`` has used up its events in the window (nothing is counted)."""
-        now = self.clock()
-        with self._lock:
-            times = self._seen[key]
-            while times and now - times[0] > self.window:
-                times.popleft()
-            return len(times) >= self.limit
+        return not self._limiter.test(self._item, key)
 
     def record(self, key: str) -> None:
         """Count one event for ``key`` (a sign-up that was accepted)."""
-        with self._lock:
-            self._seen[key].append(self.clock())
-
-    def allow(self, key: str) -> bool:
-        if self.blocked(key):
-            return False
-        self.record(key)
-        return True
+        self._limiter.hit(self._item, key)
 
 
 class Site:
@@ -77,7 +72,8 @@ class Site:
         self.config, self.store, self.worker, self.now = config, store, worker, now
         self.pages = Pages(config)
         self.trusted = frozenset(config.file.signup.trusted_proxies)
-        self.per_ip = RateLimit(SIGNUPS_PER_IP, SIGNUP_WINDOW)
+        signup = config.file.signup
+        self.per_ip = RateLimit(signup.per_ip, signup.rate_limit_storage)
         self.wording = subscriptions.consent_wording(config.publication.name)
         self.name = config.publication.name
 
