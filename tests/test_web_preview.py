@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
@@ -39,12 +38,13 @@ def test_template_edits_show_on_reload_and_errors_show_on_the_page(demo_dir: Pat
         assert first.status_code == 200 and "Top story" in first.text
         version = httpx.get(f"{base}/version").json()["version"]
 
-        time.sleep(0.01)
         template.write_text(
             template.read_text(encoding="utf-8").replace("Top story", "Lead story of the day"),
             encoding="utf-8",
         )
-        assert httpx.get(f"{base}/version").json()["version"] != version
+        # answered when the watcher sees the edit (a long poll, as the page's script does)
+        after = httpx.get(f"{base}/version", params={"after": version}, timeout=30)
+        assert after.json()["version"] != version
         second = httpx.get(f"{base}/digest.html")
         assert "Lead story of the day" in second.text and "Top story" not in second.text
 

@@ -10,15 +10,18 @@ kept as a labelled example when the edition is built).
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
+import contextlib
 import html
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import parse_qs
 
+import watchfiles
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import (
@@ -37,6 +40,8 @@ from newsletter.models import RenderedEmail
 from newsletter.store import Store
 
 logger = logging.getLogger(__name__)
+
+WATCHED_SUFFIXES = (".yaml", ".yml", ".j2", ".mjml", ".html", ".txt", ".css")
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Preview: {title}</title>
@@ -61,12 +66,14 @@ PAGE = """<!doctype html>
 </main>
 <script>
  let seen = "{version}";
- setInterval(async () => {{
-   try {{
-     const now = (await (await fetch("/version")).json()).version;
-     if (now !== seen) {{ location.reload(); }}
-   }} catch (e) {{}}
- }}, 1000);
+ (async () => {{
+   for (;;) {{
+     try {{  // answered as soon as a watched file changes, or after 25 s with no change
+       const now = (await (await fetch("/version?after=" + seen)).json()).version;
+       if (now !== seen) {{ location.reload(); return; }}
+     }} catch (e) {{ await new Promise((done) => setTimeout(done, 1000)); }}
+   }}
+ }})();
 </script></body></html>
 """
 
@@ -87,6 +94,37 @@ class Preview:
     ) -> None:
         self.config_path, self.sectors, self.now = config_path, sectors, now
         self.token = secrets.token_urlsafe(24)  # the move form's, so no other page can post it
+        self._generation = 0  # how many times a watched file changed
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+
+    def watched(self) -> list[Path]:
+        """The folders whose edits reload the page: the config's (with its overrides), the
+        publisher's templates, and the built-in ones."""
+        folders = [self.config_path.resolve().parent, render.BUILTIN_TEMPLATES]
+        try:
+            templates = load_config(self.config_path).templates_dir
+        except NewsletterError:
+            templates = None
+        if templates is not None:
+            folders.append(templates.resolve())
+        return [f for f in dict.fromkeys(folders) if f.is_dir()]
+
+    def watch(self) -> None:
+        """Count the changes to watched files (watchfiles) until ``stop``; each wakes the pages
+        waiting in ``version``."""
+        for _ in watchfiles.watch(
+            *self.watched(),
+            watch_filter=lambda change, path: path.endswith(WATCHED_SUFFIXES),
+            debounce=50,
+            stop_event=self._stop,
+        ):
+            with self._changed:
+                self._generation += 1
+                self._changed.notify_all()
+
+    def stop(self) -> None:
+        self._stop.set()
 
     def routes(self) -> list[Route]:
         return [
@@ -130,7 +168,7 @@ class Preview:
             PAGE.format(
                 title=html.escape(title),
                 details=html.escape(details),
-                version=_version(self.config_path, self.now()),
+                version=self._generation,
                 stories=stories,
             )
         )
@@ -193,7 +231,22 @@ class Preview:
             return PlainTextResponse(f"{exc.message}\n{exc.hint or ''}\n", status_code=500)
 
     async def version(self, request: Request) -> Response:
-        return JSONResponse({"version": _version(self.config_path, self.now())})
+        """The count of changes; with ``after``, answered when it differs (or after 25 s, or
+        when the page has gone, checked every half second)."""
+        after = request.query_params.get("after")
+
+        def changed() -> bool:
+            return after is None or str(self._generation) != after or self._stop.is_set()
+
+        def wait(seconds: float) -> None:
+            with self._changed:
+                self._changed.wait_for(changed, timeout=seconds)
+
+        for _ in range(50):
+            if changed() or await request.is_disconnected():
+                break
+            await asyncio.to_thread(wait, 0.5)
+        return JSONResponse({"version": str(self._generation)})
 
 
 def create_app(
@@ -202,27 +255,18 @@ def create_app(
     sectors: Sequence[str] = (),
     now: Callable[[], datetime],
 ) -> Starlette:
-    """The preview app for one config file; ``now`` is the clock (the CLI passes the real one)."""
-    return Starlette(routes=Preview(config_path, sectors=sectors, now=now).routes())
+    """The preview app for one config file; ``now`` is the clock (the CLI passes the real one).
+    While it runs, a thread watches the files the page depends on."""
+    preview = Preview(config_path, sectors=sectors, now=now)
 
-
-def _version(config_path: Path, when: datetime) -> str:
-    """Changes whenever the config, the day's overrides or a template file changes."""
-    paths = [config_path]
-    try:
-        config = load_config(config_path)
-        day = pipeline.edition_date_for(config, when)
-        paths.append(config.overrides_dir / f"{day.isoformat()}.yaml")
-        if config.templates_dir is not None:
-            paths += sorted(config.templates_dir.glob("*"))
-    except NewsletterError:
-        pass
-    paths += sorted(render.BUILTIN_TEMPLATES.glob("*"))
-    digest_ = hashlib.sha256()
-    for path in paths:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        watcher = threading.Thread(target=preview.watch, name="preview-watch", daemon=True)
+        watcher.start()
         try:
-            stat = path.stat()
-        except OSError:
-            continue
-        digest_.update(f"{path}:{stat.st_mtime_ns}:{stat.st_size}\n".encode())
-    return digest_.hexdigest()[:16]
+            yield
+        finally:
+            preview.stop()
+            watcher.join(timeout=10)
+
+    return Starlette(routes=preview.routes(), lifespan=lifespan)
