@@ -172,7 +172,7 @@ def _record(store: Store, item: Collected, now: datetime) -> FeedResult:
         logger.info("feed %s failed: %s", feed.name, item.error)
         status = FetchOutcome.GONE if fetch.gone else FetchOutcome.FAILED
         return FeedResult(feed, status, error=item.error, seconds=item.seconds)
-    new, updated = store.record_fetched(
+    counts = store.record_fetched(
         feed,
         item.stories,
         now=now,
@@ -185,8 +185,8 @@ def _record(store: Store, item: Collected, now: datetime) -> FeedResult:
         feed,
         FetchOutcome.OK,
         len(item.stories),
-        new,
-        updated,
+        counts.new,
+        counts.updated,
         warnings=item.warnings,
         moved_to=fetch.moved_to,
         seconds=item.seconds,

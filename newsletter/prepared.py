@@ -55,14 +55,14 @@ def load_stories(config: Config, store: Store, *, since: datetime | None = None)
     rules = rules_fingerprint(config, stored_model.id if stored_model else None)
     judge_languages(store, since=since)
     rows = store.judged_stories(since=since, rules=rules)
-    todo = [story for story, judged in rows if not judged]
+    todo = [row.story for row in rows if not row.judged]
     if not todo:
-        return [story for story, _ in rows]
+        return [row.story for row in rows]
     fresh = {story.id: story for story in _judge(config, store, todo)}
     store.save_judged({s.id: (s.sectors, s.confidence) for s in fresh.values()}, rules=rules)
     kept = len(rows) - len(todo)
     logger.info("judged the sectors of %d stories (%d kept from before)", len(todo), kept)
-    return [fresh.get(story.id, story) for story, _ in rows]
+    return [fresh.get(row.story.id, row.story) for row in rows]
 
 
 def _judge(config: Config, store: Store, stories: Sequence[Story]) -> list[Story]:

@@ -19,7 +19,6 @@ import csv
 import hashlib
 import io
 import itertools
-import json
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import numpy as np
 
 from newsletter.errors import SubscriberError
 from newsletter.models import SubscriberStatus
+from newsletter.records import NewReader, ReaderChange
 from newsletter.store import Store
 from newsletter.store.consent import email_hash
 from newsletter.subscriptions import clean_name, new_tokens, normalise_email
@@ -57,7 +57,7 @@ class _Row:
     number: int
     email: str
     name: str
-    sectors: str  # JSON list
+    sectors: tuple[str, ...]
 
 
 class _Seen:
@@ -160,7 +160,7 @@ def _rows(text: TextIO, known: set[str], report: ImportReport) -> Iterator[_Row]
     """The file's readable, valid rows; the others go to ``report.rejected``."""
     reader = csv.reader(text)
     first = True
-    cells: dict[str, str] = {}  # a sectors cell → its stored form (a few hundred cells repeat)
+    cells: dict[str, tuple[str, ...]] = {}  # a sectors cell → its sectors (few distinct cells)
     while True:
         try:
             row = next(reader)
@@ -184,7 +184,7 @@ def _rows(text: TextIO, known: set[str], report: ImportReport) -> Iterator[_Row]
             cell = row[2] if len(row) > 2 else ""
             sectors = cells.get(cell)
             if sectors is None:
-                sectors = _sectors_json(cell, known)
+                sectors = _sectors(cell, known)
                 if len(cells) < 4096:
                     cells[cell] = sectors
         except SubscriberError as exc:
@@ -218,13 +218,13 @@ def _checked(
     return keep
 
 
-def _sectors_json(cell: str, known: set[str]) -> str:
-    """The stored form of a sectors cell (split by ``;``, ``,`` or spaces), or why not."""
+def _sectors(cell: str, known: set[str]) -> tuple[str, ...]:
+    """The sectors of a cell (split by ``;``, ``,`` or spaces, each once), or why not."""
     chosen = cell.replace(";", " ").replace(",", " ").split()
     unknown = [s for s in chosen if s not in known]
     if unknown:
         raise SubscriberError(f"unknown sector {unknown[0]!r}")
-    return json.dumps(list(dict.fromkeys(chosen)))
+    return tuple(dict.fromkeys(chosen))
 
 
 def _write(
@@ -234,34 +234,23 @@ def _write(
     if not chunk:
         return
     known = store.subscriber_index([row.email for row in chunk])
-    new: list[dict[str, object]] = []
-    changed: list[dict[str, object]] = []
+    fresh = [row for row in chunk if row.email not in known]
+    new = [
+        NewReader(row.email, row.name, row.sectors, token)
+        for row, token in zip(fresh, new_tokens(len(fresh)), strict=True)
+    ]
+    changed: list[ReaderChange] = []
     for row in chunk:
-        if row.email not in known:
-            new.append(
-                {
-                    "email": row.email,
-                    "name": row.name,
-                    "sectors": row.sectors,
-                    "status": SubscriberStatus.CONFIRMED,
-                    "token": "",  # below, all at once
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
+        old = known.get(row.email)
+        if old is None:
             continue
-        row_id, old_name, old_sectors, status = known[row.email]
-        if status == SubscriberStatus.UNSUBSCRIBED:
+        if old.status == SubscriberStatus.UNSUBSCRIBED:
             report.skipped.append((row.number, f"{row.email} unsubscribed; not re-subscribed"))
-        elif (old_name, old_sectors) == (row.name, row.sectors):
+        elif (old.name, old.sectors) == (row.name, row.sectors):
             report.unchanged += 1
         else:
-            changed.append(
-                {"row_id": row_id, "name": row.name, "sectors": row.sectors, "updated_at": now}
-            )
-    for reader, token in zip(new, new_tokens(len(new)), strict=True):
-        reader["token"] = token
-    store.bulk_import(new, changed, event=(now, source))  # readers and consent together
+            changed.append(ReaderChange(old.id, row.name, row.sectors))
+    store.bulk_import(new, changed, now=now, source=source)  # readers and consent together
     report.added += len(new)
     report.updated += len(changed)
 

@@ -140,7 +140,7 @@ def add_subscriber(
             f"{email} was removed before and cannot be added again",
             hint="Addresses erased with `subscribers remove` stay suppressed.",
         )
-    reader, created = store.upsert_subscriber(
+    saved = store.upsert_subscriber(
         email,
         name=clean_name(name),
         sectors=check_sectors(sectors, known_sectors),
@@ -148,9 +148,10 @@ def add_subscriber(
         token=new_token(),
         now=now,
     )
-    kind = "added" if created else "updated"
+    reader = saved.reader
+    kind = "added" if saved.created else "updated"
     store.add_event(reader, kind, now=now, source=source, details={"sectors": list(reader.sectors)})
-    return reader, created
+    return reader, saved.created
 
 
 # --- the web's life cycle ----------------------------------------------------------------------
@@ -182,14 +183,14 @@ def sign_up(
     if reader is not None and reader.status == SubscriberStatus.CONFIRMED:
         return "already confirmed"
     if reader is None:
-        reader, _ = store.upsert_subscriber(
+        reader = store.upsert_subscriber(
             email,
             name=name,
             sectors=chosen,
             status=SubscriberStatus.PENDING,
             token=new_token(),
             now=now,
-        )
+        ).reader
     elif reader.status != SubscriberStatus.PENDING:
         store.update_subscriber(reader.id, now=now, status=SubscriberStatus.PENDING)
     store.add_event(

@@ -7,7 +7,6 @@ delivered on the first run), and a 500 storm followed by --retry-failed."""
 
 from __future__ import annotations
 
-import json
 import random
 import signal
 import sqlite3
@@ -17,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import Config
-from newsletter.models import DeliveryStatus, EditionStatus, SubscriberStatus
+from newsletter.models import DeliveryStatus, EditionStatus
+from newsletter.records import NewReader
 from newsletter.store import Store
 from tests.conftest import NOW
 from tests.sendgrid_server import SendgridServer, sendgrid_server
@@ -38,22 +38,13 @@ def server() -> Iterator[SendgridServer]:
 def _readers(config: Config, extra: list[tuple[str, str]] = ()) -> None:  # type: ignore[assignment]
     store = collected(config)
     rows = [
-        {
-            "email": f"reader{i:05d}@example.com",
-            "name": f"Reader {i}",
-            "sectors": json.dumps([]),
-            "status": SubscriberStatus.CONFIRMED,
-            "token": f"token-{i:05d}-{'x' * 30}",
-            "created_at": NOW,
-            "updated_at": NOW,
-        }
+        NewReader(f"reader{i:05d}@example.com", f"Reader {i}", (), f"token-{i:05d}-{'x' * 30}")
         for i in range(READERS - len(extra))
     ]
     rows += [
-        {**rows[0], "email": email, "name": name, "token": f"bad-{n}-{'y' * 36}"}
-        for n, (email, name) in enumerate(extra)
+        NewReader(email, name, (), f"bad-{n}-{'y' * 36}") for n, (email, name) in enumerate(extra)
     ]
-    store.bulk_import(rows, [])
+    store.bulk_import(rows, [], now=NOW)
     store.close()
 
 

@@ -12,6 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
 from newsletter.models import EditionStatus, FeedSource, FeedStatus, Story
+from newsletter.records import StoredCounts
 from newsletter.store import Store
 from newsletter.store.store import MIGRATIONS
 from newsletter.store.tables import metadata
@@ -45,17 +46,17 @@ def test_migrations_create_the_schema_the_tables_describe(tmp_path: Path) -> Non
     Store.open(f"sqlite:///{tmp_path / 'sub' / 'n.db'}").close()  # a second open is a no-op
 
 
-def _save(store: Store, items: list[Story]) -> tuple[int, int]:
+def _save(store: Store, items: list[Story]) -> StoredCounts:
     return store.record_fetched(FEED, items, now=NOW, status=200, etag=None, last_modified=None)
 
 
 def test_stories_are_inserted_then_updated_without_duplicates(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'n.db'}")
     store.sync_feeds([FEED])
-    assert _save(store, [_story(1), _story(2)]) == (2, 0)
-    assert _save(store, [_story(1), _story(2)]) == (0, 0)
+    assert _save(store, [_story(1), _story(2)]) == StoredCounts(2, 0)
+    assert _save(store, [_story(1), _story(2)]) == StoredCounts(0, 0)
     changed = _story(1, title="Title 1, updated")
-    assert _save(store, [changed, _story(3)]) == (1, 1)
+    assert _save(store, [changed, _story(3)]) == StoredCounts(1, 1)
     stored = store.stories()
     assert [s.id for s in stored] == ["id1", "id2", "id3"]  # newest first
     assert stored[0].title == "Title 1, updated"

@@ -10,7 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from newsletter.cli.common import State, current_time, pass_state
-from newsletter.models import DeliveryStatus, EditionSummary, FeedHealth, FeedStatus
+from newsletter.models import DeliveryStatus, FeedStatus
+from newsletter.records import EditionSummary, FeedHealth
 
 
 @click.command()

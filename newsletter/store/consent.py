@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -24,7 +25,8 @@ from sqlalchemy import (
     update,
 )
 
-from newsletter.models import ConsentEvent, Subscriber, SuppressionReason
+from newsletter.models import Subscriber, SubscriberStatus, SuppressionReason
+from newsletter.records import ConsentEvent, KnownReader, NewReader, ReaderChange
 from newsletter.store.ledger import subscriber_record
 from newsletter.store.tables import (
     subscriber_events,
@@ -213,18 +215,30 @@ class ConsentQueries:
 
     def bulk_import(
         self,
-        new: Sequence[Mapping[str, Any]],
-        changed: Sequence[Mapping[str, Any]],
+        new: Sequence[NewReader],
+        changed: Sequence[ReaderChange],
         *,
-        event: tuple[datetime, str] | None = None,
+        now: datetime,
+        source: str | None = None,
     ) -> None:
-        """Insert new readers and update known ones, in one transaction; with ``event`` (when,
-        source), each new reader's "import" consent event goes in the same transaction."""
+        """Add confirmed readers and update known ones, in one transaction; with ``source``,
+        each new reader's "import" consent event goes in the same transaction."""
         with self.engine.begin() as conn:
             if new:
-                _execute_many(conn, _insert_of(subscribers, list(new[0])), new)
-                if event is not None:
-                    at, source = event
+                rows = [
+                    {
+                        "email": r.email,
+                        "name": r.name,
+                        "sectors": _sectors_text(r.sectors),
+                        "status": SubscriberStatus.CONFIRMED,
+                        "token": r.token,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for r in new
+                ]
+                _execute_many(conn, _insert_of(subscribers, list(rows[0])), rows)
+                if source is not None:
                     # each new reader's id found by the database, by address, in the insert
                     key = self.privacy_key
                     _execute_many(
@@ -233,12 +247,12 @@ class ConsentQueries:
                         [
                             {
                                 # addresses here are normalised: keyed_hash without its strip
-                                "email_hash": hmac.digest(key, email.encode(), "sha256").hex(),
-                                "at": at,
+                                "email_hash": hmac.digest(key, r.email.encode(), "sha256").hex(),
+                                "at": now,
                                 "source": source[:200],
-                                "email": email,
+                                "email": r.email,
                             }
-                            for email in (str(row["email"]) for row in new)
+                            for r in new
                         ],
                     )
             if changed:
@@ -250,11 +264,19 @@ class ConsentQueries:
                         sectors=bindparam("sectors"),
                         updated_at=bindparam("updated_at"),
                     ),
-                    list(changed),
+                    [
+                        {
+                            "row_id": c.id,
+                            "name": c.name,
+                            "sectors": _sectors_text(c.sectors),
+                            "updated_at": now,
+                        }
+                        for c in changed
+                    ],
                 )
 
-    def subscriber_index(self, emails: Sequence[str]) -> dict[str, tuple[int, str, str, str]]:
-        """email → (id, name, sectors JSON, status) of the known readers among ``emails``."""
+    def subscriber_index(self, emails: Sequence[str]) -> dict[str, KnownReader]:
+        """The known readers among ``emails``, by address."""
         out = {}
         with self.engine.connect() as conn:
             for start in range(0, len(emails), 5000):
@@ -263,7 +285,14 @@ class ConsentQueries:
                     rows = conn.execute(_BY_ADDRESS_JSON, {"emails": json.dumps(part)})
                 else:
                     rows = conn.execute(_BY_ADDRESS, {"emails": part})
-                out.update({r.email: (r.id, r.name, r.sectors, r.status) for r in rows})
+                out.update(
+                    {
+                        r.email: KnownReader(
+                            r.id, r.name, _sectors_of(r.sectors), SubscriberStatus(r.status)
+                        )
+                        for r in rows
+                    }
+                )
         return out
 
     def iter_subscribers(
@@ -282,6 +311,17 @@ class ConsentQueries:
             for row in rows:
                 yield subscriber_record(row)
             after = rows[-1].id
+
+
+@functools.lru_cache(maxsize=4096)
+def _sectors_text(sectors: tuple[str, ...]) -> str:
+    """The stored form of a choice of sectors (a few hundred choices, many readers each)."""
+    return json.dumps(list(sectors))
+
+
+@functools.lru_cache(maxsize=4096)
+def _sectors_of(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
 
 
 def _insert_of(table: Table, names: Sequence[str]) -> Insert:

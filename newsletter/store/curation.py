@@ -12,6 +12,7 @@ from sqlalchemy import Engine, Select, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.models import Label, PageToFetch, StoredModel, Story, TextToJudge
+from newsletter.records import JudgedStory
 from newsletter.store.tables import feeds, labels, sector_models, stories
 
 
@@ -138,7 +139,7 @@ class CurationQueries:
             return None
         return StoredModel(row.id, row.created_at, row.examples, bytes(row.model), row.report)
 
-    def judged_stories(self, *, since: datetime | None, rules: str) -> list[tuple[Story, bool]]:
+    def judged_stories(self, *, since: datetime | None, rules: str) -> list[JudgedStory]:
         """Stored stories (as ``stories`` gives them), each with whether it carries the sectors
         judged under the rules of fingerprint ``rules`` (then filled in) or needs judging."""
         query = (
@@ -152,9 +153,9 @@ class CurationQueries:
         with self.engine.connect() as conn:
             for row in conn.execute(query):
                 if row.judged_rules == rules and row.judged:
-                    out.append((story_of(row, *json.loads(row.judged)), True))
+                    out.append(JudgedStory(story_of(row, *json.loads(row.judged)), True))
                 else:
-                    out.append((story_of(row), False))
+                    out.append(JudgedStory(story_of(row), False))
         return out
 
     def save_judged(

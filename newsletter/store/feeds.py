@@ -16,7 +16,8 @@ from sqlalchemy import (
     update,
 )
 
-from newsletter.models import FeedHealth, FeedSource, FeedState, FeedStatus, Story
+from newsletter.models import FeedSource, FeedState, FeedStatus, Story
+from newsletter.records import FeedHealth, StoredCounts
 from newsletter.store.tables import feeds, stories
 
 
@@ -68,7 +69,7 @@ class FeedQueries:
         etag: str | None,
         last_modified: str | None,
         moved_to: str | None = None,
-    ) -> tuple[int, int]:
+    ) -> StoredCounts:
         """Store a feed's stories and, in the same transaction, its validators and good health.
 
         Returns (new, updated). The validators are saved only with the stories they describe, so
@@ -85,7 +86,7 @@ class FeedQueries:
                 **_moved(source, moved_to, now),
             }
             conn.execute(update(feeds).where(feeds.c.id == feed_id).values(values))
-        return counts
+        return StoredCounts(*counts)
 
     def record_not_modified(
         self, source: FeedSource, *, now: datetime, moved_to: str | None = None

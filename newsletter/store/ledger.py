@@ -28,15 +28,13 @@ from sqlalchemy import (
 )
 
 from newsletter.models import (
-    DeliveryRecord,
     DeliveryStatus,
-    EditionRef,
     EditionStatus,
-    EditionSummary,
     FailedDelivery,
     Subscriber,
     SubscriberStatus,
 )
+from newsletter.records import DeliveryRecord, EditionRef, EditionSummary, SavedReader
 from newsletter.store.tables import deliveries, editions, subscribers
 
 ACTIVE = SubscriberStatus.CONFIRMED
@@ -69,8 +67,8 @@ class LedgerQueries:
         status: str,
         token: str,
         now: datetime,
-    ) -> tuple[Subscriber, bool]:
-        """Add a reader, or update the name and sectors of a known one; (reader, created)."""
+    ) -> SavedReader:
+        """Add a reader, or update the name and sectors of a known one."""
         with self.engine.begin() as conn:
             row = conn.execute(select(subscribers).where(subscribers.c.email == email)).first()
             if row is None:
@@ -94,7 +92,7 @@ class LedgerQueries:
                 )
                 created = False
             row = conn.execute(select(subscribers).where(subscribers.c.email == email)).one()
-        return subscriber_record(row), created
+        return SavedReader(subscriber_record(row), created)
 
     def subscriber_list(self, *, status: str | None = None) -> list[Subscriber]:
         query = select(subscribers).order_by(subscribers.c.id)

@@ -14,7 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from newsletter.models import LockAnswer
+from newsletter.records import LockAnswer
 from newsletter.store.tables import (
     scheduler_lock,
 )

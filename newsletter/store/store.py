@@ -25,7 +25,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from newsletter.errors import StoreError
-from newsletter.models import Edition, EditionStatus, Seen, StoredEdition, Story
+from newsletter.models import Edition, EditionStatus, Seen, Story
+from newsletter.records import StoredEdition
 from newsletter.store.consent import ConsentQueries
 from newsletter.store.curation import CurationQueries, story_of, story_query
 from newsletter.store.feeds import FeedQueries

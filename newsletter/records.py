@@ -1,0 +1,145 @@
+"""What the store answers with: frozen records, never rows, tuples or JSON text; and the
+records an import hands it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from newsletter.models import (
+    DeliveryStatus,
+    Edition,
+    EditionStatus,
+    FeedStatus,
+    Story,
+    Subscriber,
+    SubscriberStatus,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHealth:
+    """One feed as ``newsletter status`` shows it."""
+
+    url: str
+    name: str
+    status: FeedStatus
+    current_url: str | None
+    last_success: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    consecutive_failures: int
+    failing_since: datetime | None
+    last_status: int | None
+    last_fetched: datetime | None
+    moved_at: datetime | None
+    stories_last_day: int
+
+
+@dataclass(frozen=True, slots=True)
+class EditionRef:
+    """A stored edition's id and status."""
+
+    id: int
+    edition_date: date
+    status: EditionStatus
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEdition:
+    """A stored edition, as frozen, with its id and status."""
+
+    id: int
+    edition: Edition
+    status: EditionStatus
+
+
+@dataclass(frozen=True, slots=True)
+class EditionSummary:
+    """A recent edition and its deliveries counted by status (``newsletter status``)."""
+
+    edition_date: date
+    status: EditionStatus
+    counts: Mapping[DeliveryStatus, int]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """One reader's row in an edition's send ledger."""
+
+    email: str
+    status: DeliveryStatus
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentEvent:
+    """One entry of a reader's consent history."""
+
+    kind: str
+    source: str
+    wording: str
+    details: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class LockAnswer:
+    """Whether the lock was taken, and who holds it since when (None: just now, by a race)."""
+
+    taken: bool
+    holder: str
+    since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewReader:
+    """A reader added in bulk (an import): confirmed, with their own token."""
+
+    email: str  # normalised
+    name: str
+    sectors: tuple[str, ...]
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class KnownReader:
+    """What an import compares a row with: the stored reader of that address."""
+
+    id: int
+    name: str
+    sectors: tuple[str, ...]
+    status: SubscriberStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderChange:
+    """A known reader's new name and sectors, from an import."""
+
+    id: int
+    name: str
+    sectors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class JudgedStory:
+    """A stored story, and whether its sectors were judged under the current rules."""
+
+    story: Story
+    judged: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SavedReader:
+    """A reader as stored by an add or update, and whether the add created them."""
+
+    reader: Subscriber
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCounts:
+    """What storing a feed's stories did."""
+
+    new: int
+    updated: int
