@@ -317,3 +317,22 @@ class Outgoing:
     status: MailStatus
     attempts: int
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHealth:
+    """One feed as ``newsletter status`` shows it."""
+
+    url: str
+    name: str
+    status: FeedStatus
+    current_url: str | None
+    last_success: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    consecutive_failures: int
+    failing_since: datetime | None
+    last_status: int | None
+    last_fetched: datetime | None
+    moved_at: datetime | None
+    stories_last_day: int

@@ -9,9 +9,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -140,7 +142,10 @@ def test_a_send_missed_past_the_grace_says_by_how_much_and_how_to_send(
 
 
 class _Run:
-    """``newsletter run`` in a subprocess, its output read as it comes."""
+    """``newsletter run`` in a subprocess, its output read as it comes. Every one started is
+    killed at the end of its test if still running (``_no_leftovers``)."""
+
+    started: ClassVar[list[_Run]] = []
 
     def __init__(self, config: Config) -> None:
         env = {k: v for k, v in os.environ.items() if k != "NEWSLETTER_NOW"}
@@ -160,6 +165,7 @@ class _Run:
         ]
         for reader in self.readers:
             reader.start()
+        _Run.started.append(self)
 
     def _read(self, pipe: object) -> None:
         for line in pipe:  # type: ignore[attr-defined]
@@ -194,22 +200,37 @@ class _Run:
         return self.output()
 
 
+@pytest.fixture(autouse=True)
+def _no_leftovers() -> Iterator[None]:
+    yield
+    while _Run.started:
+        left = _Run.started.pop()
+        if left.process.poll() is None:
+            left.kill()
+
+
 def _outbox(config: Config) -> list[Path]:
     return sorted(config.outbox_dir.glob("*/*.eml"))
 
 
 def test_run_sends_at_the_time_alone_and_stops_on_sigterm(tmp_path: Path) -> None:
-    config = _config(tmp_path, datetime.now(UTC) + timedelta(seconds=6))
+    # the send is due 10 s after the start: time for the process to be up and scheduling
+    # even on a loaded machine (started after it, the job would wait for tomorrow)
+    config = _config(tmp_path, datetime.now(UTC) + timedelta(seconds=10))
     run = _Run(config)
-    assert run.wait_for("next send"), run.output()
-    second = _Run(config)  # one scheduler per database
-    assert second.process.wait(timeout=60) == 1
-    second.close()
-    assert "Error: another `newsletter run` (" in second.output()
-    assert f":{run.process.pid} since" in second.output()
-    assert run.wait_for("send: edition of"), run.output()
-    assert len(_outbox(config)) == READERS
-    out = run.stop()
+    try:
+        assert run.wait_for("next send"), run.output()
+        second = _Run(config)  # one scheduler per database
+        assert second.process.wait(timeout=60) == 1
+        second.close()
+        assert "Error: another `newsletter run` (" in second.output()
+        assert f":{run.process.pid} since" in second.output()
+        assert run.wait_for("send: edition of"), run.output()
+        assert len(_outbox(config)) == READERS
+        out = run.stop()
+    finally:
+        if run.process.poll() is None:  # a failed check: never leave the scheduler running
+            run.kill()
     assert "stopping: finishing the batch in flight" in out and "stopped" in out
     runs = {r.job: r.at for r in next_runs(config.database_url)}
     send = runs.get("send")

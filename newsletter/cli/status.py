@@ -10,8 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from newsletter.cli.common import State, current_time, pass_state
-from newsletter.models import DeliveryStatus, FeedStatus
-from newsletter.records import EditionSummary, FeedHealth
+from newsletter.models import DeliveryStatus, FeedHealth, FeedStatus
+from newsletter.records import EditionSummary
 
 
 @click.command()

@@ -205,6 +205,7 @@ class Preview:
         if not secrets.compare_digest(form.get("token", ""), self.token):
             return PlainTextResponse("This form is stale: reload the preview page.", 403)
         story, slug = form.get("story", ""), form.get("sector", "")
+        before = self._generation
         try:
             config = load_config(self.config_path)
             day = pipeline.edition_date_for(config, self.now())
@@ -212,7 +213,16 @@ class Preview:
         except NewsletterError as exc:
             return PlainTextResponse(f"{exc.message}\n{exc.hint or ''}\n", status_code=400)
         logger.info("preview: story %s moved to %s in %s", story, slug, path)
+        # the page it leads back to waits until the watcher has seen this very edit, so that
+        # page is not reloaded again for it
+        await asyncio.to_thread(self._wait_past, before, 2.0)
         return RedirectResponse("/", status_code=303)
+
+    def _wait_past(self, generation: int, seconds: float) -> None:
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._generation != generation or self._stop.is_set(), timeout=seconds
+            )
 
     async def digest_html(self, request: Request) -> Response:
         try:
