@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain, combinations
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from newsletter.gcpause import paused_collector
 from newsletter.models import Story
@@ -347,3 +347,24 @@ def brute_force(stories: Sequence[Story]) -> list[tuple[Story, ...]]:
             ):
                 same.join(i, j)
     return [tuple(stories[i] for i in items) for items in same.groups()]
+
+
+def similar_headline(key: str, others: Sequence[str]) -> bool:
+    """Whether a normalised headline is (near-)identical to one of ``others``, with the same
+    numbers: what an earlier edition already carried."""
+    if key in others:
+        return True
+    if len(key.split()) < _MIN_FUZZY_WORDS:
+        return False
+    mine = sorted(w for w in key.split() if w.isdigit())
+    for other, _, _ in process.extract(
+        key,
+        others,
+        scorer=fuzz.token_sort_ratio,
+        processor=None,
+        score_cutoff=SAME_HEADLINE,
+        limit=None,
+    ):
+        if sorted(w for w in other.split() if w.isdigit()) == mine:
+            return True
+    return False

@@ -16,13 +16,10 @@ import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
-from rapidfuzz import fuzz, process
-
-from newsletter.cluster import SAME_HEADLINE, cluster, storylines
+from newsletter.cluster import cluster, similar_headline, storylines
 from newsletter.models import Edition, Overrides, Section, Sector, Seen, Story
 from newsletter.text import headline_key
 
-_MIN_FUZZY_WORDS = 4  # shorter headlines must match exactly
 # an edition keeps each sector's best stories up to this many: far more than any reader's email
 # shows (five a section and a few "more" headlines, after the stories placed in another of the
 # reader's sectors), so every variant is laid out from a small edition, and the stories further
@@ -137,27 +134,8 @@ def _already_sent(group: Sequence[Story], seen: Seen) -> bool:
             return True
     if seen.headlines:
         for story in group:
-            if _similar(headline_key(story.title), seen.headlines):
+            if similar_headline(headline_key(story.title), seen.headlines):
                 return True
-    return False
-
-
-def _similar(key: str, others: Sequence[str]) -> bool:
-    if key in others:
-        return True
-    if len(key.split()) < _MIN_FUZZY_WORDS:
-        return False
-    mine = sorted(w for w in key.split() if w.isdigit())
-    for other, _, _ in process.extract(
-        key,
-        others,
-        scorer=fuzz.token_sort_ratio,
-        processor=None,
-        score_cutoff=SAME_HEADLINE,
-        limit=None,
-    ):
-        if sorted(w for w in other.split() if w.isdigit()) == mine:
-            return True
     return False
 
 
