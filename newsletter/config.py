@@ -13,6 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import date
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,6 +61,18 @@ class Config:
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_hex(32) + "\n")
         return path.read_text(encoding="utf-8").strip().encode()
+
+    @property
+    def list_id(self) -> str:
+        """The List-Id header (RFC 2919): the publication's name and a stable list id."""
+        delivery = self.file.delivery
+        ident = delivery.list_id
+        if ident is None:
+            slug = re.sub(r"[^a-z0-9]+", "-", self.publication.name.lower()).strip("-") or "list"
+            domain = parseaddr(delivery.from_address)[1].rpartition("@")[2] or "localhost"
+            ident = f"{slug}.{domain}"
+        name = self.publication.name.replace('"', "").replace("\\", "")
+        return f'"{name}" <{ident}>'
 
     @property
     def sectors(self) -> tuple[Sector, ...]:

@@ -15,6 +15,7 @@ class SubscriberStatus(StrEnum):
     PENDING = "pending"  # signed up, not confirmed yet
     CONFIRMED = "confirmed"  # gets the digest
     UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"  # the address bounced hard (or softly too often): no more mail to it
 
 
 class EditionStatus(StrEnum):
@@ -46,6 +47,21 @@ class FetchOutcome(StrEnum):
 
 class SuppressionReason(StrEnum):
     ERASED = "erased"  # the person asked to be forgotten
+    COMPLAINED = "complained"  # the reader reported an edition as spam
+    HARD_BOUNCE = "hard-bounce"  # the address does not exist (or the provider refuses it)
+
+
+class EventKind(StrEnum):
+    """What a mail provider (or a bounce mailbox) said happened to one email."""
+
+    DELIVERED = "delivered"
+    BOUNCE = "bounce"  # a permanent failure: the address is dead
+    SOFT_BOUNCE = "soft-bounce"  # a temporary failure (deferred, mailbox full, blocked)
+    COMPLAINT = "complaint"  # the reader pressed "report spam"
+    UNSUBSCRIBE = "unsubscribe"  # through the provider's own link or header handling
+    OPEN = "open"
+    CLICK = "click"
+    OTHER = "other"  # processed, dropped for another reason, ...: stored, changes nothing
 
 
 class DeliveryStatus(StrEnum):
@@ -54,6 +70,14 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     SKIPPED = "skipped"
+
+
+class MailKind(StrEnum):
+    """A transactional email readers expect (``outgoing``)."""
+
+    CONFIRMATION = "confirmation"  # double opt-in: the link that confirms a sign-up
+    WELCOME = "welcome"  # after confirming: their sectors and the manage link
+    ALREADY_SUBSCRIBED = "already-subscribed"  # a confirmed address signed up again
 
 
 class MailStatus(StrEnum):
@@ -336,3 +360,18 @@ class FeedHealth:
     last_fetched: datetime | None
     moved_at: datetime | None
     stories_last_day: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEvent:
+    """One thing a mail provider (or a bounce mailbox) reported about one email."""
+
+    event_id: str  # the provider's id (sg_event_id), or one derived from the report
+    kind: EventKind
+    at: datetime  # when it happened, UTC
+    email: str = ""  # the reader's address as the provider saw it
+    edition_id: int | None = None  # from our custom_args; None for transactional mail
+    subscriber_id: int | None = None  # from our custom_args; else found by address
+    url: str = ""  # the link clicked
+    reason: str = ""  # the provider's words for a bounce or drop
+    source: str = ""  # who reported it: "sendgrid", "bounce mailbox NAME"

@@ -61,23 +61,16 @@ def drain(
 
 
 class Worker:
-    """``drain`` in a background thread: woken by ``wake``, stopped by ``stop``."""
+    """``work`` (``drain``, applying provider events) in a background thread of the web
+    process: run at start, when woken by ``wake`` and every ``interval`` seconds; stopped by
+    ``stop``."""
 
-    def __init__(
-        self,
-        config: Config,
-        store: Store,
-        mailer: Mailer,
-        *,
-        now: Callable[[], datetime],
-        interval: float = 5.0,
-    ) -> None:
-        self._args = (config, store, mailer)
-        self._now = now
+    def __init__(self, work: Callable[[], object], *, name: str, interval: float = 5.0) -> None:
+        self._work = work
         self._interval = interval
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="outgoing-mail", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -93,8 +86,8 @@ class Worker:
     def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                drain(*self._args, now=self._now)
+                self._work()
             except Exception:  # the worker must outlive any one failure; it is logged
-                logger.exception("the outgoing-mail worker failed; it goes on")
+                logger.exception("the %s worker failed; it goes on", self._thread.name)
             self._wake.wait(self._interval)
             self._wake.clear()

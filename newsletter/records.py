@@ -123,3 +123,38 @@ class StoredCounts:
 
     new: int
     updated: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoryClicks:
+    """One story of an edition and how many readers clicked it."""
+
+    url: str
+    title: str
+    sector: str  # the slug of the section it was in ("" when it was in none)
+    clicks: int
+
+
+@dataclass(frozen=True, slots=True)
+class EditionStats:
+    """What happened to one edition: counts of readers, each counted once per kind."""
+
+    edition_date: date
+    edition_id: int
+    sent: int
+    delivered: int
+    bounced: int
+    complaints: int
+    unsubscribes: int
+    opens: int  # unique; inflated by Apple Mail Privacy Protection, which opens every email
+    clicks: int  # unique readers who clicked anything
+    stories: tuple[StoryClicks, ...] = ()  # most clicked first
+    sector_clicks: tuple[tuple[str, int], ...] = ()  # (slug, clicks), most first
+
+    @property
+    def bounce_rate(self) -> float:
+        return self.bounced / self.sent if self.sent else 0.0
+
+    @property
+    def complaint_rate(self) -> float:
+        return self.complaints / self.sent if self.sent else 0.0

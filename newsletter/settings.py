@@ -202,6 +202,9 @@ class SmtpConfig(_Strict):
     max_retries: int = Field(3, ge=0, le=10)  # for 4xx answers and dropped connections
     backoff_seconds: float = Field(1.0, ge=0, le=60)  # the first wait; doubled each retry
     connections: int = Field(4, ge=1, le=64)  # connections open at once, one batch each
+    # the envelope sender (Return-Path) bounces go back to: a mailbox you read with
+    # `bounces import`; "bounces+{id}@example.com" puts each reader's id in it (VERP)
+    return_path: str | None = Field(None, pattern=r"^[^@\s<>]+@[^@\s<>]+$")
 
 
 class SendgridConfig(_Strict):
@@ -211,6 +214,22 @@ class SendgridConfig(_Strict):
     max_retries: int = Field(4, ge=0, le=10)  # for 5xx answers and timeouts, with backoff
     backoff_seconds: float = Field(1.0, ge=0, le=60)  # the first wait; doubled each retry
     concurrency: int = Field(16, ge=1, le=128)  # requests in flight at once
+    # SendGrid's own open and click tracking (a pixel; links rewritten through SendGrid):
+    # off by default, for the readers' privacy; `stats` counts opens and clicks only with them
+    track_opens: bool = False
+    track_clicks: bool = False
+    # the Event Webhook (POST /webhooks/sendgrid on `newsletter serve`): the verification key
+    # (the base64 public key SendGrid shows) is read from this environment variable
+    webhook_key_env: str = "SENDGRID_WEBHOOK_KEY"
+    webhook_max_age_seconds: int = Field(600, ge=10, le=86400)  # older signed batches refused
+    webhook_max_bytes: int = Field(20_000_000, ge=10_000)  # a larger body is refused (413)
+
+
+class BouncesConfig(_Strict):
+    """What bounces do to a reader (a hard bounce always sets them bounced)."""
+
+    soft_limit: int = Field(5, ge=1, le=100)  # this many soft bounces ...
+    soft_days: float = Field(7, gt=0, le=365)  # ... within this many days set a reader bounced
 
 
 class DeliveryConfig(_Strict):
@@ -218,6 +237,13 @@ class DeliveryConfig(_Strict):
     from_address: str = "Top Insights Today <insights@example.com>"
     batch_size: int = Field(1000, ge=1, le=1000)  # readers per batch (SendGrid allows 1,000)
     claim_timeout_minutes: float = Field(30, gt=0)  # a batch claimed longer ago is sent again
+    # the List-Id header of every edition (RFC 2919); default: the publication's name with a
+    # list id made of its name and the From domain, e.g. <top-insights-today.example.com>
+    list_id: str | None = Field(None, pattern=r"^[A-Za-z0-9.-]+$")
+    # `send` (not --dry-run) through smtp or sendgrid first checks base_url, the postal
+    # address, the From domain and that the unsubscribe route answers; false skips it (tests)
+    preflight: bool = True
+    bounces: BouncesConfig = Field(default_factory=BouncesConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     sendgrid: SendgridConfig = Field(default_factory=SendgridConfig)

@@ -16,7 +16,15 @@ from email_validator import EmailNotValidError, validate_email
 from newsletter.config import Config
 from newsletter.errors import SubscriberError
 from newsletter.mailers import Mailer, reader_values
-from newsletter.models import Batch, Recipient, RenderedEmail, Subscriber, SubscriberStatus
+from newsletter.models import (
+    Batch,
+    EventKind,
+    ProviderEvent,
+    Recipient,
+    RenderedEmail,
+    Subscriber,
+    SubscriberStatus,
+)
 from newsletter.render import make_environment
 from newsletter.store import Store
 from newsletter.text import decoded
@@ -303,6 +311,16 @@ def unsubscribe(store: Store, token: str, *, source: str, now: datetime) -> Subs
     if reader.status != SubscriberStatus.UNSUBSCRIBED:
         store.update_subscriber(reader.id, now=now, status=SubscriberStatus.UNSUBSCRIBED)
         store.add_event(reader, "unsubscribe", now=now, source=source)
+        # counted against the last edition the reader got, as `stats` shows it
+        left = ProviderEvent(
+            event_id=f"web:{reader.id}:{now.isoformat()}",
+            kind=EventKind.UNSUBSCRIBE,
+            at=now,
+            edition_id=store.last_edition_sent_to(reader.id),
+            subscriber_id=reader.id,
+            source=source.split(" ")[0],
+        )
+        store.record_events([left], now=now)
     return reader_for(store, token)
 
 

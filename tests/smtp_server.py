@@ -19,6 +19,7 @@ class Inbox:
     def __init__(self, transient: int = 0) -> None:
         self.messages: list[EmailMessage] = []
         self.to: list[str] = []
+        self.senders: list[str] = []  # each message's envelope sender (MAIL FROM)
         self.transient = transient
         self.arrived = threading.Condition()  # notified after each message
 
@@ -32,6 +33,7 @@ class Inbox:
         with self.arrived:
             self.messages.append(parsed)
             self.to += [str(a) for a in envelope.rcpt_tos]
+            self.senders.append(str(envelope.mail_from))
             self.arrived.notify_all()
         return "250 OK"
 

@@ -215,6 +215,8 @@ COMMANDS = [
     "serve",
     "run",
     "rules",
+    "stats",
+    "bounces",
 ]
 
 

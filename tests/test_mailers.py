@@ -255,3 +255,45 @@ def test_outbox_writes_one_message_per_reader(tmp_path: Path, variant: RenderedE
     dry = OutboxMailer(tmp_path / "dry", from_address="news@pub.example.com")
     dry.send_batch(Batch(variant, tuple(readers(2)), 1, DAY, dry_run=True))
     assert not (tmp_path / "dry").exists()
+
+
+def test_list_id_and_tracking_settings_go_with_every_sendgrid_request(
+    sendgrid: SendgridServer, variant: RenderedEmail
+) -> None:
+    tracked = SendgridMailer(
+        api_key=sendgrid.api_key,
+        api_host=sendgrid.url,
+        from_address="news@pub.example.com",
+        list_id='"Briefing" <briefing.pub.example.com>',
+        track_clicks=True,
+    )
+    tracked.send_batch(Batch(variant, tuple(readers(2)), 3, DAY))
+    mailer(sendgrid).send_batch(Batch(variant, tuple(readers(1)), 3, DAY))
+    with_tracking, default = sendgrid.accepted
+    headers = with_tracking["personalizations"][0]["headers"]
+    assert headers["List-Id"] == '"Briefing" <briefing.pub.example.com>'
+    assert with_tracking["tracking_settings"]["click_tracking"]["enable"] is True
+    assert with_tracking["tracking_settings"]["open_tracking"] == {"enable": False}
+    # off unless asked for: the readers' privacy
+    assert default["tracking_settings"]["click_tracking"]["enable"] is False
+    assert default["tracking_settings"]["open_tracking"] == {"enable": False}
+
+
+def test_smtp_bounces_go_to_the_return_path_with_each_readers_id(variant: RenderedEmail) -> None:
+    inbox = Inbox()
+    controller, port = start_smtp(inbox)
+    try:
+        smtp = SmtpMailer(
+            host="127.0.0.1",
+            port=port,
+            from_address="Briefing <news@pub.example.com>",
+            list_id='"Briefing" <briefing.pub.example.com>',
+            return_path="bounces+{id}@pub.example.com",
+        )
+        smtp.send_batch(Batch(variant, tuple(readers(2)), 4, DAY))
+        smtp.close()
+    finally:
+        controller.stop()
+    assert inbox.senders == ["bounces+1000@pub.example.com", "bounces+1001@pub.example.com"]
+    assert inbox.messages[0]["List-Id"] == '"Briefing" <briefing.pub.example.com>'
+    assert inbox.messages[0]["From"] == "Briefing <news@pub.example.com>"

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from newsletter import __version__
-from newsletter.cli import collect, preview, readers, rules, send, serve, status
+from newsletter.cli import collect, events, preview, readers, rules, send, serve, status
 from newsletter.cli.common import (
     DEFAULT_CONFIG,
     NewsletterGroup,
@@ -53,6 +53,8 @@ for command in (
     serve.run_scheduler,
     rules.rules,
     status.status,
+    events.stats_command,
+    events.bounces,
 ):
     cli.add_command(command)
 

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from newsletter import stats
 from newsletter.cli.common import State, current_time, pass_state
 from newsletter.models import DeliveryStatus, FeedHealth, FeedStatus
 from newsletter.records import EditionSummary
@@ -20,7 +21,8 @@ def status(state: State) -> None:
     """Show each feed's health (last success, last error, failures, recent stories), the
     recent editions with their delivery counts, and the scheduler's next runs.
 
-    A feed failing for longer than collect.flag_failing_after_hours is flagged.
+    A feed failing for longer than collect.flag_failing_after_hours is flagged, and so is
+    an edition of the last seven whose complaint rate is over 0.1 % or bounce rate over 2 %.
 
     Example: newsletter --config examples/demo/config.yaml status
     """
@@ -30,6 +32,9 @@ def status(state: State) -> None:
     try:
         health = {h.url: h for h in store.feed_health(now=now)}
         editions = store.recent_editions()
+        warned = [
+            w for s in stats.edition_stats(store, last=7, stories=0) for w in stats.warnings(s)
+        ]
     finally:
         store.close()
     from newsletter.scheduler import next_runs
@@ -65,6 +70,8 @@ def status(state: State) -> None:
             "the feed from the config."
         )
     _print_editions(console, editions)
+    for warning in warned:
+        console.print(f"[red]Warning:[/] {escape(warning)}")
     if runs:
         for item in runs:
             when = f"{item.at:%Y-%m-%d %H:%M:%S} UTC" if item.at else "paused"

@@ -52,6 +52,7 @@ def make_mailer(config: Config) -> Mailer:
             config.outbox_dir,
             from_address=delivery.from_address,
             parallel=delivery.outbox.parallel,
+            list_id=config.list_id,
         )
     if delivery.backend == "smtp":
         from newsletter.mailers.smtp import SmtpMailer
@@ -74,6 +75,8 @@ def make_mailer(config: Config) -> Mailer:
             retries=smtp.max_retries,
             backoff=smtp.backoff_seconds,
             parallel=smtp.connections,
+            list_id=config.list_id,
+            return_path=smtp.return_path,
         )
     from newsletter.mailers.sendgrid import SendgridMailer
 
@@ -92,4 +95,7 @@ def make_mailer(config: Config) -> Mailer:
         max_retries=sendgrid.max_retries,
         backoff=sendgrid.backoff_seconds,
         parallel=sendgrid.concurrency,
+        list_id=config.list_id,
+        track_opens=sendgrid.track_opens,
+        track_clicks=sendgrid.track_clicks,
     )

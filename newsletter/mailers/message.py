@@ -12,12 +12,16 @@ from newsletter.render import Personalizer
 from newsletter.text import decoded
 
 
-def list_headers(unsubscribe_url: str) -> dict[str, str]:
-    """RFC 2369 and RFC 8058 one-click unsubscribe headers."""
-    return {
+def list_headers(unsubscribe_url: str, list_id: str = "") -> dict[str, str]:
+    """RFC 2369 and RFC 8058 one-click unsubscribe headers, and RFC 2919's List-Id (which
+    mailbox providers use to group a list's mail and its complaints)."""
+    headers = {
         "List-Unsubscribe": f"<{unsubscribe_url}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
+    if list_id:
+        headers["List-Id"] = list_id
+    return headers
 
 
 def build_message(
@@ -27,6 +31,7 @@ def build_message(
     from_address: str,
     edition_id: int,
     edition_date: date,
+    list_id: str = "",
 ) -> EmailMessage:
     """The personalised message for one reader (placeholders already filled in ``email``)."""
     message = EmailMessage()
@@ -38,7 +43,7 @@ def build_message(
     message["Message-ID"] = make_msgid(
         idstring=f"e{edition_id}.s{recipient.subscriber_id}", domain=domain
     )
-    for key, value in list_headers(recipient.values["unsubscribe_url"]).items():
+    for key, value in list_headers(recipient.values["unsubscribe_url"], list_id).items():
         message[key] = value
     message["X-Newsletter-Edition"] = edition_date.isoformat()
     message.set_content(email.text)
@@ -58,7 +63,7 @@ def to_header(name: str, address: str) -> str:
 
 
 def personal_messages(
-    batch: Batch, from_address: str, failed: dict[int, str]
+    batch: Batch, from_address: str, failed: dict[int, str], list_id: str = ""
 ) -> Iterator[tuple[Recipient, EmailMessage]]:
     """Each recipient with their own message; a reader whose message cannot be built goes to
     ``failed`` with the reason (that reader fails alone; the others go on)."""
@@ -71,6 +76,7 @@ def personal_messages(
                 from_address=from_address,
                 edition_id=batch.edition_id,
                 edition_date=batch.edition_date,
+                list_id=list_id,
             )
         except (ValueError, TypeError) as exc:
             failed[recipient.delivery_id] = (

@@ -13,9 +13,11 @@ class OutboxMailer:
     name = "outbox"
     max_batch = 1000
 
-    def __init__(self, folder: Path, *, from_address: str, parallel: int = 2) -> None:
+    def __init__(
+        self, folder: Path, *, from_address: str, parallel: int = 2, list_id: str = ""
+    ) -> None:
         self.folder = folder
-        self.from_address = from_address
+        self.from_address, self.list_id = from_address, list_id
         self.parallel = parallel
 
     def another(self) -> OutboxMailer:
@@ -30,7 +32,7 @@ class OutboxMailer:
         target.mkdir(parents=True, exist_ok=True)
         sent: dict[int, str] = {}
         failed: dict[int, str] = {}
-        for recipient, message in personal_messages(batch, self.from_address, failed):
+        for recipient, message in personal_messages(batch, self.from_address, failed, self.list_id):
             name = f"{recipient.subscriber_id:08d}"
             if not batch.edition_id:  # several may go to one person: keep each
                 name += "-" + hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:10]

@@ -23,7 +23,7 @@ from typing import Any
 import sendgrid
 from python_http_client import exceptions as http_errors
 
-from newsletter.errors import DeliveryError
+from newsletter.errors import ConfigError, DeliveryError
 from newsletter.mailers.message import list_headers, to_header
 from newsletter.mailers.pacing import Pause
 from newsletter.mailers.retry import Transient, retrying
@@ -51,6 +51,9 @@ class SendgridMailer:
         parallel: int = 16,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        list_id: str = "",
+        track_opens: bool = False,
+        track_clicks: bool = False,
     ) -> None:
         self._client = sendgrid.SendGridAPIClient(api_key=api_key, host=api_host.rstrip("/"))
         self._client.client.timeout = timeout
@@ -60,6 +63,13 @@ class SendgridMailer:
         self.max_retries, self.backoff = max_retries, backoff
         self._sleep, self._clock = sleep, clock
         self.parallel = parallel
+        self.list_id = list_id
+        # SendGrid's own tracking: off unless asked for (readers' privacy)
+        self.tracking = {
+            "open_tracking": {"enable": track_opens},
+            "click_tracking": {"enable": track_clicks, "enable_text": False},
+            "subscription_tracking": {"enable": False},  # our own unsubscribe links instead
+        }
         self._pause = Pause(clock=clock, sleep=sleep)  # shared by the requests in flight
 
     def another(self) -> SendgridMailer:
@@ -77,7 +87,7 @@ class SendgridMailer:
                         "edition_id": str(edition_id),
                         "subscriber_id": str(r.subscriber_id),
                     },
-                    "headers": list_headers(r.values["unsubscribe_url"]),
+                    "headers": list_headers(r.values["unsubscribe_url"], self.list_id),
                 }
                 for r in batch.recipients
             ],
@@ -89,6 +99,7 @@ class SendgridMailer:
             ],
             "categories": [f"edition-{batch.edition_date.isoformat()}"],
             "mail_settings": {"sandbox_mode": {"enable": batch.dry_run}},
+            "tracking_settings": self.tracking,
         }
 
     def send_batch(self, batch: Batch) -> BatchResult:
@@ -220,3 +231,27 @@ def _messages_by_index(exc: http_errors.HTTPError) -> dict[int, str]:
 def _named_personalizations(exc: http_errors.HTTPError, count: int) -> set[int]:
     """The personalizations a 400 names (``personalizations.105.to.0.email``), within range."""
     return {i for i in _messages_by_index(exc) if 0 <= i < count}
+
+
+class WebhookKey:
+    """SendGrid's Event Webhook verification key: checks a signed batch with the ``sendgrid``
+    library's own ``EventWebhook`` helper (ECDSA P-256 over SHA-256 of timestamp + body)."""
+
+    def __init__(self, public_key: str) -> None:
+        from sendgrid.helpers.eventwebhook import EventWebhook
+
+        try:
+            self._hook = EventWebhook(public_key.strip())
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(
+                f"the SendGrid webhook verification key cannot be read: {exc}",
+                hint="Copy the whole base64 key from SendGrid's Event Webhook settings "
+                "(Signature Verification) into the environment variable.",
+            ) from None
+
+    def verifies(self, body: bytes, signature: str, timestamp: str) -> bool:
+        try:
+            payload = body.decode("utf-8")
+            return bool(self._hook.verify_signature(payload, signature, timestamp))
+        except (UnicodeDecodeError, ValueError, TypeError):  # bad base64, a broken signature
+            return False

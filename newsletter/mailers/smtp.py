@@ -44,10 +44,12 @@ class SmtpMailer:
         backoff: float = 1.0,
         parallel: int = 4,
         sleep: Callable[[float], None] = time.sleep,
+        list_id: str = "",
+        return_path: str | None = None,
     ) -> None:
         self.host, self.port, self.security = host, port, security
         self.username, self._password = username, password
-        self.from_address = from_address
+        self.from_address, self.list_id, self.return_path = from_address, list_id, return_path
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self.parallel = parallel
         self._sleep = sleep
@@ -67,6 +69,8 @@ class SmtpMailer:
             backoff=self.backoff,
             parallel=self.parallel,
             sleep=self._sleep,
+            list_id=self.list_id,
+            return_path=self.return_path,
         )
 
     def _connection(self) -> smtplib.SMTP:
@@ -102,9 +106,11 @@ class SmtpMailer:
         sent: dict[int, str] = {}
         failed: dict[int, str] = {}
         order = [r.delivery_id for r in batch.recipients]
-        for recipient, message in personal_messages(batch, self.from_address, failed):
+        for recipient, message in personal_messages(batch, self.from_address, failed, self.list_id):
+            # the envelope sender bounces go back to; "{id}" there is the reader's (VERP)
+            envelope = (self.return_path or "").replace("{id}", str(recipient.subscriber_id))
             try:
-                error = self._send(message)
+                error = self._send(message, envelope or None)
             except DeliveryError as exc:  # the server is gone: what it accepted stays sent
                 done = set(sent) | set(failed)
                 unsent = tuple(d for d in order if d not in done)
@@ -115,7 +121,7 @@ class SmtpMailer:
                 failed[recipient.delivery_id] = error
         return BatchResult(sent=sent, failed=failed)
 
-    def _send(self, message: object) -> str | None:
+    def _send(self, message: object, envelope: str | None = None) -> str | None:
         """None when sent; else why not. 4xx answers and dropped connections are retried with
         backoff; ``DeliveryError`` when the server cannot be reached again."""
         try:
@@ -123,21 +129,21 @@ class SmtpMailer:
                 attempts=self.retries + 1, backoff=self.backoff, sleep=self._sleep
             ):
                 with attempt:
-                    return self._try_send(message)
+                    return self._try_send(message, envelope)
         except _Unreachable as exc:
             raise exc.error from None
         except Transient as exc:
             return str(exc)
         raise AssertionError("not reached: the last try returns or raises")
 
-    def _try_send(self, message: object) -> str | None:
+    def _try_send(self, message: object, envelope: str | None) -> str | None:
         """One try: None when sent, the reason when refused for good; ``Transient`` else."""
         try:
             connection = self._connection()
         except DeliveryError as exc:
             raise _Unreachable(exc) from None
         try:
-            connection.send_message(message)  # type: ignore[arg-type]
+            connection.send_message(message, from_addr=envelope)  # type: ignore[arg-type]
             return None
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]

@@ -29,6 +29,7 @@ from newsletter.models import Subscriber, SubscriberStatus, SuppressionReason
 from newsletter.records import ConsentEvent, KnownReader, NewReader, ReaderChange
 from newsletter.store.ledger import subscriber_record
 from newsletter.store.tables import (
+    events,
     subscriber_events,
     subscribers,
     suppressions,
@@ -191,6 +192,7 @@ class ConsentQueries:
                 conn.execute(
                     delete(subscriber_events).where(subscriber_events.c.subscriber_id == row.id)
                 )
+                conn.execute(delete(events).where(events.c.subscriber_id == row.id))
                 conn.execute(delete(subscribers).where(subscribers.c.id == row.id))
             conn.execute(
                 delete(subscriber_events).where(subscriber_events.c.email_hash.in_([key, old]))

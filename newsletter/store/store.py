@@ -29,6 +29,7 @@ from newsletter.models import Edition, EditionStatus, Seen, Story
 from newsletter.records import StoredEdition
 from newsletter.store.consent import ConsentQueries
 from newsletter.store.curation import CurationQueries, story_of, story_query
+from newsletter.store.events import EventQueries
 from newsletter.store.feeds import FeedQueries
 from newsletter.store.ledger import LedgerQueries
 from newsletter.store.lock import LockQueries
@@ -42,7 +43,15 @@ logger = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-class Store(FeedQueries, LedgerQueries, ConsentQueries, LockQueries, CurationQueries, QueueQueries):
+class Store(
+    FeedQueries,
+    LedgerQueries,
+    ConsentQueries,
+    LockQueries,
+    CurationQueries,
+    QueueQueries,
+    EventQueries,
+):
     """Feeds, stories, editions, subscribers and the send ledger, in one database."""
 
     def __init__(self, engine: Engine, *, privacy_key: bytes | None = None) -> None:

@@ -235,3 +235,26 @@ outgoing = Table(
     Index("ix_outgoing_due", "status", "next_attempt_at"),
     Index("ix_outgoing_subscriber", "subscriber_id", "id"),
 )
+
+
+# What mail providers (and bounce mailboxes) reported, each event once (keyed by the provider's
+# id), stored as it arrives and applied to readers afterwards (``applied_at``). No address is
+# kept: the reader is found when the event is stored.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", String(100), nullable=False, unique=True),  # sg_event_id, or derived
+    Column("kind", String(16), nullable=False),  # EventKind
+    Column("at", UTCDateTime(), nullable=False),  # when it happened
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("edition_id", Integer, nullable=True),  # None: transactional mail, or not ours
+    Column("subscriber_id", Integer, nullable=True),  # None: no known reader
+    Column("url", Text, nullable=False),  # the link clicked
+    Column("reason", Text, nullable=False),  # the provider's words for a bounce
+    Column("source", String(100), nullable=False),  # sendgrid, bounce mailbox NAME, web
+    Column("applied_at", UTCDateTime(), nullable=True),  # None until applied to the reader
+    Index("ix_events_pending", "applied_at", "id"),
+    Index("ix_events_edition", "edition_id", "kind", "subscriber_id"),
+    Index("ix_events_subscriber", "subscriber_id", "kind", "at"),
+)

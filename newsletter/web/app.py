@@ -1,4 +1,5 @@
-"""The readers' web app (``newsletter serve``): sign-up, confirm, preferences, unsubscribe.
+"""The readers' web app (``newsletter serve``): sign-up, confirm, preferences, unsubscribe,
+and SendGrid's Event Webhook (``web.webhook``).
 
 Plain server-rendered pages that work without JavaScript. A GET never changes a subscription
 (link scanners follow every link): confirming and unsubscribing take a POST. Forms carry a CSRF
@@ -27,12 +28,14 @@ from starlette.routing import Route
 from newsletter import subscriptions
 from newsletter.config import Config
 from newsletter.errors import ConfigError, SubscriberError
+from newsletter.events import apply_events
 from newsletter.mailers import Mailer
 from newsletter.models import Subscriber, SubscriberStatus
-from newsletter.outgoing import Worker
+from newsletter.outgoing import Worker, drain
 from newsletter.store import Store
 from newsletter.web.forms import BadRequest, body_of, chosen, client_ip, form_of, one
 from newsletter.web.pages import Pages, new_csrf, not_found
+from newsletter.web.webhook import Webhook
 
 logger = logging.getLogger(__name__)
 
@@ -317,15 +320,25 @@ def create_app(
     """The readers' app over one store and mailer; ``now`` is the clock. Transactional mail
     goes through the ``outgoing`` queue, drained by a worker thread that runs while the app
     does (every ``worker_interval`` seconds, and at once after a sign-up)."""
-    worker = Worker(config, store, mailer, now=now, interval=worker_interval)
+    worker = Worker(
+        lambda: drain(config, store, mailer, now=now),
+        name="outgoing-mail",
+        interval=worker_interval,
+    )
+    applier = Worker(
+        lambda: apply_events(config, store, now=now()), name="events", interval=worker_interval
+    )
     site = Site(config, store, worker, now=now)
+    webhook = Webhook(config, store, applier, now=now)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         worker.start()
+        applier.start()
         try:
             yield
         finally:
             worker.stop()
+            applier.stop()
 
-    return Starlette(lifespan=lifespan, routes=site.routes())
+    return Starlette(lifespan=lifespan, routes=[*site.routes(), *webhook.routes()])

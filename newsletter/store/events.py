@@ -1,0 +1,213 @@
+"""Mixed into ``Store``: provider events (stored once each, applied later), suppressions by
+complaint or bounce, and the per-edition counts ``stats`` shows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, and_, case, distinct, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from newsletter.models import DeliveryStatus, EventKind, ProviderEvent, SuppressionReason
+from newsletter.records import EditionStats
+from newsletter.store.consent import keyed_hash
+from newsletter.store.tables import deliveries, editions, events, suppressions
+
+# the kinds whose readers are counted once per edition, as ``stats`` shows them
+_COUNTED = (
+    EventKind.DELIVERED,
+    EventKind.BOUNCE,
+    EventKind.COMPLAINT,
+    EventKind.UNSUBSCRIBE,
+    EventKind.OPEN,
+    EventKind.CLICK,
+)
+
+
+class EventQueries:
+    engine: Engine
+    privacy_key: bytes
+
+    def record_events(self, found: Sequence[ProviderEvent], *, now: datetime) -> int:
+        """Store the events not seen before (by ``event_id``); returns how many were new.
+        A provider's retry of a batch stores nothing twice."""
+        rows = [
+            {
+                "event_id": e.event_id[:100],
+                "kind": e.kind.value,
+                "at": e.at,
+                "received_at": now,
+                "edition_id": e.edition_id,
+                "subscriber_id": e.subscriber_id,
+                "url": e.url[:2000],
+                "reason": e.reason[:500],
+                "source": e.source[:100],
+                "applied_at": None,
+            }
+            for e in found
+        ]
+        if not rows:
+            return 0
+        with self.engine.begin() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            statement = dialect.insert(events).on_conflict_do_nothing(index_elements=["event_id"])
+            before = conn.execute(select(func.count()).select_from(events)).scalar_one()
+            for start in range(0, len(rows), 2000):
+                conn.execute(statement, rows[start : start + 2000])
+            after = conn.execute(select(func.count()).select_from(events)).scalar_one()
+        return int(after - before)
+
+    def pending_events(self, *, limit: int = 1000) -> list[tuple[int, ProviderEvent]]:
+        """Stored events not applied yet, oldest first: (row id, event)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(events)
+                .where(events.c.applied_at.is_(None))
+                .order_by(events.c.id)
+                .limit(limit)
+            ).all()
+        return [(r.id, _event(r)) for r in rows]
+
+    def mark_applied(self, row_ids: Sequence[int], *, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            for start in range(0, len(row_ids), 500):
+                conn.execute(
+                    update(events)
+                    .where(events.c.id.in_(row_ids[start : start + 500]))
+                    .values(applied_at=now)
+                )
+
+    def soft_bounces(self, subscriber_id: int, *, since: datetime, until: datetime) -> int:
+        """How many soft bounces a reader had from ``since`` to ``until``."""
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(events)
+                    .where(
+                        events.c.subscriber_id == subscriber_id,
+                        events.c.kind == EventKind.SOFT_BOUNCE,
+                        events.c.at >= since,
+                        events.c.at <= until,
+                    )
+                ).scalar_one()
+            )
+
+    def suppress(self, email: str, reason: SuppressionReason, *, now: datetime) -> None:
+        """Add an address to the suppression list (kept as a keyed hash), once."""
+        key = keyed_hash(self.privacy_key, email)
+        with self.engine.begin() as conn:
+            known = conn.execute(
+                select(suppressions.c.email_hash).where(suppressions.c.email_hash == key)
+            ).first()
+            if known is None:
+                conn.execute(insert(suppressions).values(email_hash=key, reason=reason, at=now))
+
+    def suppression_reason(self, email: str) -> str | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(suppressions.c.reason).where(
+                    suppressions.c.email_hash == keyed_hash(self.privacy_key, email)
+                )
+            ).scalar_one_or_none()
+        return None if value is None else str(value)
+
+    def last_edition_sent_to(self, subscriber_id: int) -> int | None:
+        """The newest edition a reader was sent (an unsubscribe is counted against it)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(func.max(deliveries.c.edition_id)).where(
+                    deliveries.c.subscriber_id == subscriber_id,
+                    deliveries.c.status == DeliveryStatus.SENT,
+                )
+            ).scalar_one_or_none()
+        return None if value is None else int(value)
+
+    def edition_counts(
+        self, *, dates: Sequence[date] | None = None, last: int = 30
+    ) -> list[EditionStats]:
+        """Each edition's counts (the ``dates`` given, else the ``last`` ones), oldest first;
+        every kind counts readers, once each."""
+        query = select(editions.c.id, editions.c.edition_date)
+        if dates is not None:
+            query = query.where(editions.c.edition_date.in_(list(dates)))
+        query = query.order_by(editions.c.edition_date.desc()).limit(len(dates) if dates else last)
+        with self.engine.connect() as conn:
+            chosen = conn.execute(query).all()
+            ids = [r.id for r in chosen]
+            sent: dict[int, int] = dict(
+                conn.execute(
+                    select(deliveries.c.edition_id, func.count())
+                    .where(
+                        deliveries.c.edition_id.in_(ids),
+                        deliveries.c.status == DeliveryStatus.SENT,
+                    )
+                    .group_by(deliveries.c.edition_id)
+                ).all()
+            )
+            counted = conn.execute(
+                select(
+                    events.c.edition_id,
+                    *(
+                        func.count(
+                            distinct(case((events.c.kind == k, events.c.subscriber_id)))
+                        ).label(k.value)
+                        for k in _COUNTED
+                    ),
+                )
+                .where(events.c.edition_id.in_(ids), events.c.subscriber_id.is_not(None))
+                .group_by(events.c.edition_id)
+            ).all()
+        by_edition = {r.edition_id: r for r in counted}
+        out = []
+        for row in reversed(chosen):
+            c: Any = by_edition.get(row.id)
+
+            def n(kind: EventKind, c: Any = c) -> int:
+                return int(getattr(c, kind.value)) if c is not None else 0
+
+            out.append(
+                EditionStats(
+                    edition_date=row.edition_date,
+                    edition_id=row.id,
+                    sent=int(sent.get(row.id, 0)),
+                    delivered=n(EventKind.DELIVERED),
+                    bounced=n(EventKind.BOUNCE),
+                    complaints=n(EventKind.COMPLAINT),
+                    unsubscribes=n(EventKind.UNSUBSCRIBE),
+                    opens=n(EventKind.OPEN),
+                    clicks=n(EventKind.CLICK),
+                )
+            )
+        return out
+
+    def link_clicks(self, edition_id: int) -> dict[str, int]:
+        """The readers who clicked each link of an edition, by URL."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(events.c.url, func.count(distinct(events.c.subscriber_id)))
+                .where(
+                    and_(
+                        events.c.edition_id == edition_id,
+                        events.c.kind == EventKind.CLICK,
+                        events.c.subscriber_id.is_not(None),
+                    )
+                )
+                .group_by(events.c.url)
+            ).all()
+        return {str(url): int(count) for url, count in rows}
+
+
+def _event(row: Any) -> ProviderEvent:
+    return ProviderEvent(
+        event_id=row.event_id,
+        kind=EventKind(row.kind),
+        at=row.at,
+        edition_id=row.edition_id,
+        subscriber_id=row.subscriber_id,
+        url=row.url,
+        reason=row.reason,
+        source=row.source,
+    )

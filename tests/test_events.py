@@ -1,0 +1,300 @@
+"""SendGrid's Event Webhook on the real web app: signed batches (a test key pair) change
+readers once each; unsigned, stale or forged ones are refused and store nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from newsletter import delivery, pipeline
+from newsletter.cli import cli
+from newsletter.config import Config, load_config
+from newsletter.mailers import make_mailer
+from newsletter.models import Subscriber, SubscriberStatus, SuppressionReason
+from newsletter.store import Store
+from newsletter.subscriptions import add_subscriber, sign_up
+from newsletter.web.app import create_app
+from tests.conftest import DEMO, NOW, write_config
+from tests.signing import SigningKey
+from tests.webserver import running
+
+FEEDS = [
+    {"name": p.stem, "url": str(p), "sector": None} for p in sorted((DEMO / "feeds").glob("*.xml"))
+]
+PATH = "/webhooks/sendgrid"
+
+
+@dataclass
+class Hook:
+    base: str
+    config: Config
+    store: Store
+    key: SigningKey
+    readers: list[Subscriber]
+    edition_id: int
+
+    def post(
+        self, events: list[dict[str, Any]], at: datetime = NOW, **headers: str
+    ) -> httpx.Response:
+        body, signed = self.key.signed(events, at)
+        return httpx.post(self.base + PATH, content=body, headers={**signed, **headers}, timeout=30)
+
+    def applied(self) -> None:
+        """Wait until the app's worker has applied every stored event."""
+        deadline = time.monotonic() + 10
+        while self.store.pending_events(limit=1):
+            assert time.monotonic() < deadline, "the events were not applied"
+            time.sleep(0.01)
+
+    def status(self, reader: Subscriber) -> str:
+        found = self.store.subscriber_by_id(reader.id)
+        assert found is not None
+        return found.status
+
+
+def clock() -> datetime:
+    return NOW
+
+
+@pytest.fixture
+def hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hook]:
+    key = SigningKey()
+    monkeypatch.setenv("SENDGRID_WEBHOOK_KEY", key.public)
+    settings: dict[str, object] = {
+        "feeds": FEEDS,
+        "delivery": {"sendgrid": {"webhook_max_bytes": 1_000_000}},
+    }
+    config = load_config(write_config(tmp_path, settings))
+    store = Store.open(config.database_url, privacy_key=config.privacy_key())
+    first = write_config(tmp_path / "first", {**settings, "feeds": FEEDS[::2]})
+    pipeline.collect_all(load_config(first), store, now=NOW)  # half the feeds today
+    readers = [
+        add_subscriber(store, f"{name}@example.com", known_sectors=config.sector_slugs, now=NOW)[0]
+        for name in ("ana", "ben", "cy")
+    ]
+    report = delivery.send_edition(config, store, make_mailer(config), now=clock)
+    assert report.sent == 3
+    ref = store.edition_ref(NOW.date())
+    assert ref is not None
+    app = create_app(config, store, make_mailer(config), now=clock)
+    with running(app) as base:
+        yield Hook(base, config, store, key, readers, ref.id)
+
+
+def event(hook: Hook, reader: Subscriber, kind: str, n: int = 0, **fields: Any) -> dict[str, Any]:
+    """One event as SendGrid posts it, our custom_args at the top level."""
+    return {
+        "email": reader.email,
+        "timestamp": int(NOW.timestamp()) - 60,
+        "event": kind,
+        "sg_event_id": f"{kind}-{reader.id}-{n}",
+        "sg_message_id": "abc.filter0001",
+        "edition_id": str(hook.edition_id),
+        "subscriber_id": str(reader.id),
+        **fields,
+    }
+
+
+def test_a_hard_bounce_suppresses_the_reader_and_the_next_send_skips_them(hook: Hook) -> None:
+    ana, ben, cy = hook.readers
+    answer = hook.post([event(hook, ana, "bounce", type="bounce", reason="550 5.1.1 no such user")])
+    assert answer.status_code == 200 and answer.json()["new"] == 1
+    hook.applied()
+    assert hook.status(ana) == SubscriberStatus.BOUNCED
+    assert hook.store.suppression_reason(ana.email) == SuppressionReason.HARD_BOUNCE
+    history = hook.store.events_of(ana.id)
+    assert history[-1].kind == "bounce" and history[-1].source.startswith("sendgrid event ")
+    assert "550 5.1.1" in str(history[-1].details["reason"])
+    tomorrow = NOW + timedelta(days=1)
+    pipeline.collect_all(hook.config, hook.store, now=tomorrow)  # the other half: new stories
+    report = delivery.send_edition(
+        hook.config, hook.store, make_mailer(hook.config), now=lambda: tomorrow
+    )
+    assert report.sent == 2
+    ref = hook.store.edition_ref(tomorrow.date())
+    assert ref is not None
+    assert {d.email for d in hook.store.deliveries_of(ref.id)} == {ben.email, cy.email}
+    # and a sign-up of the bounced address does nothing
+    outcome = sign_up(
+        hook.config, hook.store, address=ana.email, name="", sectors=[], source="web", now=NOW
+    )
+    assert outcome == "suppressed"
+
+
+def test_a_spam_report_unsubscribes_and_suppresses_as_a_complaint(hook: Hook) -> None:
+    ana, ben, _ = hook.readers
+    assert (
+        hook.post([event(hook, ana, "spamreport"), event(hook, ben, "unsubscribe")]).status_code
+        == 200
+    )
+    hook.applied()
+    assert hook.status(ana) == SubscriberStatus.UNSUBSCRIBED
+    assert hook.store.suppression_reason(ana.email) == SuppressionReason.COMPLAINED
+    assert hook.status(ben) == SubscriberStatus.UNSUBSCRIBED
+    assert hook.store.suppression_reason(ben.email) is None  # may subscribe again
+    assert [e.kind for e in hook.store.events_of(ana.id)][-1] == "complaint"
+
+
+def test_the_same_batch_twice_changes_nothing_the_second_time(hook: Hook) -> None:
+    ana, ben, cy = hook.readers
+    batch = [
+        event(hook, ana, "delivered"),
+        event(hook, ana, "bounce", type="bounce"),
+        event(hook, ben, "spamreport"),
+        event(hook, cy, "open"),
+    ]
+    first = hook.post(batch)
+    assert first.json() == {"received": 4, "new": 4, "ignored": 0}
+    hook.applied()
+    histories = [hook.store.events_of(r.id) for r in hook.readers]
+    second = hook.post(batch, at=NOW + timedelta(seconds=30))  # SendGrid's retry, signed anew
+    assert second.status_code == 200 and second.json()["new"] == 0
+    hook.applied()
+    assert [hook.store.events_of(r.id) for r in hook.readers] == histories
+    assert len(hook.store.pending_events()) == 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "forged signature",
+        "other body",
+        "old timestamp",
+        "future timestamp",
+        "no signature",
+        "other key",
+    ],
+)
+def test_unsigned_stale_or_forged_batches_get_403_and_store_nothing(
+    hook: Hook, change: str
+) -> None:
+    ana = hook.readers[0]
+    events = [event(hook, ana, "spamreport")]
+    at = NOW - timedelta(hours=1) if change == "old timestamp" else NOW
+    at = NOW + timedelta(hours=1) if change == "future timestamp" else at
+    body, headers = (SigningKey() if change == "other key" else hook.key).signed(events, at)
+    if change == "forged signature":
+        headers["X-Twilio-Email-Event-Webhook-Signature"] = "MEUCIQDforged" + "A" * 80
+    if change == "other body":
+        body = body.replace(b"spamreport", b"delivered!")
+    if change == "no signature":
+        del headers["X-Twilio-Email-Event-Webhook-Signature"]
+    answer = httpx.post(hook.base + PATH, content=body, headers=headers)
+    assert answer.status_code == 403, answer.text
+    assert hook.store.pending_events() == [] and hook.store.edition_counts()[-1].complaints == 0
+    assert hook.status(ana) == SubscriberStatus.CONFIRMED
+
+
+def test_five_soft_bounces_in_the_window_bounce_the_reader(hook: Hook) -> None:
+    ana, ben, cy = hook.readers
+    day = 86400
+    ana_events = [
+        event(hook, ana, "deferred", i, timestamp=int(NOW.timestamp()) - i * day) for i in range(4)
+    ]
+    ana_events.append(event(hook, ana, "bounce", 9, type="blocked", status="4.2.2"))
+    # ben: five too, but one of them outside the 7-day window
+    ben_events = [
+        event(hook, ben, "deferred", i, timestamp=int(NOW.timestamp()) - i * 2 * day)
+        for i in range(5)
+    ]
+    cy_events = [event(hook, cy, "deferred", i) for i in range(4)]
+    assert hook.post(ana_events + ben_events + cy_events).json()["new"] == 14
+    hook.applied()
+    assert hook.status(ana) == SubscriberStatus.BOUNCED
+    assert hook.store.suppression_reason(ana.email) is None  # soft: not suppressed
+    assert hook.status(ben) == SubscriberStatus.CONFIRMED
+    assert hook.status(cy) == SubscriberStatus.CONFIRMED
+
+
+def test_unknown_events_and_odd_entries_are_stored_and_change_nothing(hook: Hook) -> None:
+    ana = hook.readers[0]
+    batch: list[Any] = [
+        event(hook, ana, "brand_new_kind"),
+        event(hook, ana, "processed"),
+        "not an object",
+        {"event": "delivered"},  # no id, no reader
+        event(hook, ana, "dropped", reason="Unsubscribed Address"),
+    ]
+    answer = hook.post(batch)
+    assert answer.status_code == 200 and answer.json() == {"received": 4, "new": 4, "ignored": 1}
+    hook.applied()
+    assert hook.status(ana) == SubscriberStatus.UNSUBSCRIBED
+
+
+def test_events_without_our_ids_are_matched_by_address(hook: Hook) -> None:
+    ben = hook.readers[1]
+    bare = {
+        "email": ben.email.upper(),
+        "timestamp": int(NOW.timestamp()),
+        "event": "dropped",
+        "reason": "Bounced Address",
+        "sg_event_id": "bare-1",
+    }
+    assert hook.post([bare]).status_code == 200
+    hook.applied()
+    assert hook.status(ben) == SubscriberStatus.BOUNCED
+
+
+def test_a_batch_too_large_or_not_json_is_refused(hook: Hook) -> None:
+    _, headers = hook.key.signed([], NOW)
+    big = b"[" + b" " * 1_000_000 + b"]"
+    assert httpx.post(hook.base + PATH, content=big, headers=headers, timeout=30).status_code == 413
+    bad, headers = hook.key.signed({"not": "a list"}, NOW)
+    assert httpx.post(hook.base + PATH, content=bad, headers=headers).status_code == 400
+
+
+def test_stats_counts_each_reader_once_per_kind_and_clicks_per_story(hook: Hook) -> None:
+    ana, ben, cy = hook.readers
+    stored = hook.store.edition(NOW.date())
+    assert stored is not None
+    first, second = stored.edition.sections[0], stored.edition.sections[1]
+    top, other = first.stories[0], second.stories[0]
+    batch = [event(hook, r, "delivered") for r in (ana, ben, cy)]
+    batch += [event(hook, ana, "open", n) for n in range(3)]  # one reader opening three times
+    batch += [event(hook, ben, "open")]
+    batch += [event(hook, ana, "click", 1, url=top.url), event(hook, ana, "click", 2, url=top.url)]
+    batch += [event(hook, ben, "click", 1, url=top.url), event(hook, cy, "click", 1, url=other.url)]
+    batch += [event(hook, cy, "spamreport")]
+    answer = hook.post(batch)
+    assert answer.status_code == 200
+    hook.applied()
+    # ben leaves through the link in the email: counted against this edition too
+    unsubscribe = httpx.post(
+        f"{hook.base}/unsubscribe/{ben.token}", data={"List-Unsubscribe": "One-Click"}
+    )
+    assert unsubscribe.status_code == 200
+    result = CliRunner().invoke(cli, ["--config", str(hook.config.path), "stats", "--json"])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.output)
+    counts = {k: v for k, v in row.items() if not isinstance(v, list | dict)}
+    assert counts == dict(
+        date=NOW.date().isoformat(),
+        bounced=0,
+        sent=3,
+        delivered=3,
+        complaints=1,
+        unsubscribes=1,
+        opens=2,
+        clicks=3,
+    )
+    assert row["stories"][0] == dict(
+        url=top.url, title=top.title, sector=first.sector.slug, clicks=2
+    )
+    assert row["sectors"] == {first.sector.slug: 2, second.sector.slug: 1}
+    table = CliRunner().invoke(
+        cli, ["--config", str(hook.config.path), "stats", "--date", NOW.date().isoformat()]
+    )
+    assert "Apple Mail Privacy Protection" in table.output and top.title[:30] in table.output
+    status = CliRunner().invoke(
+        cli, ["--config", str(hook.config.path), "status"], env={"NEWSLETTER_NOW": NOW.isoformat()}
+    )
+    assert "complaint rate 33.33%" in status.output
