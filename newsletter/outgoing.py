@@ -1,10 +1,13 @@
 """The worker that drains the queue of transactional mail (``outgoing``), so that no web request
 ever waits on a mail provider.
 
-``drain`` sends what is due, one email at a time: a failure is retried with backoff (30 s,
-doubling, at most an hour apart) and given up after ``MAX_ATTEMPTS``; an email for a reader who
-is no longer pending is dropped. ``Worker`` runs ``drain`` in a thread of the web process,
-woken at once by a new sign-up and every ``interval`` seconds otherwise.
+``drain`` sends what is due, one email at a time (a confirmation link, a welcome after
+confirming, "you are already subscribed" to a confirmed address that signs up again): a
+failure is retried with backoff (30 s, doubling, at most an hour apart) and given up after
+``MAX_ATTEMPTS``; an email whose reader has left the status it was for (a confirmation for a
+reader no longer pending, a welcome for one who left) is dropped. ``Worker`` runs ``drain``
+(and the applying of provider events) in a thread of the web process, woken at once by a new
+sign-up and every ``interval`` seconds otherwise.
 """
 
 from __future__ import annotations
@@ -12,19 +15,41 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from newsletter.config import Config
-from newsletter.errors import NewsletterError
-from newsletter.mailers import Mailer
-from newsletter.models import SubscriberStatus
+from newsletter.errors import NewsletterError, SubscriberError
+from newsletter.mailers import Mailer, reader_values
+from newsletter.models import (
+    Batch,
+    MailKind,
+    Outgoing,
+    Recipient,
+    RenderedEmail,
+    Subscriber,
+    SubscriberStatus,
+)
+from newsletter.render import make_environment
 from newsletter.store import Store
-from newsletter.subscriptions import send_confirmation
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 CLAIM = timedelta(minutes=5)  # a claimed email is retried after this if its sender died
+
+
+# the status a reader must still have for each kind of email to go
+_READER_STATUS = {
+    MailKind.CONFIRMATION: SubscriberStatus.PENDING,
+    MailKind.WELCOME: SubscriberStatus.CONFIRMED,
+    MailKind.ALREADY_SUBSCRIBED: SubscriberStatus.CONFIRMED,
+}
+# each kind's subject and templates (NAME.html.j2 and NAME.txt.j2 in templates/)
+_SUBJECTS = {
+    MailKind.CONFIRMATION: ("Confirm your subscription to {}", "confirm"),
+    MailKind.WELCOME: ("Welcome to {}", "welcome"),
+    MailKind.ALREADY_SUBSCRIBED: ("You are already subscribed to {}", "already-subscribed"),
+}
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -41,19 +66,20 @@ def drain(
         if not store.claim_mail(mail.id, now=now(), until=now() + CLAIM):
             continue  # another worker (another web process) has it
         reader = store.subscriber_by_id(mail.subscriber_id)
-        if reader is None or reader.status != SubscriberStatus.PENDING:
+        wanted = _READER_STATUS.get(MailKind(mail.kind), SubscriberStatus.PENDING)
+        if reader is None or reader.status != wanted:
             store.mail_failed(
-                mail.id, error="the reader is no longer pending", retry_at=None, now=now()
+                mail.id, error=f"the reader is no longer {wanted}", retry_at=None, now=now()
             )
             continue
         try:
-            send_confirmation(config, mailer, reader, sectors=mail.sectors, day=now().date())
+            send_mail(config, mailer, reader, mail, day=now().date())
         except (NewsletterError, OSError, ValueError) as exc:
             attempts = mail.attempts + 1
             retry = now() + retry_delay(attempts) if attempts < MAX_ATTEMPTS else None
             error = getattr(exc, "message", str(exc))
             store.mail_failed(mail.id, error=error, retry_at=retry, now=now())
-            logger.warning("confirmation to reader %s failed (%s): %s", reader.id, attempts, error)
+            logger.warning("%s to reader %s failed (%s): %s", mail.kind, reader.id, attempts, error)
             continue
         store.mail_sent(mail.id, now=now())
         sent += 1
@@ -91,3 +117,36 @@ class Worker:
                 logger.exception("the %s worker failed; it goes on", self._thread.name)
             self._wake.wait(self._interval)
             self._wake.clear()
+
+
+def send_mail(
+    config: Config, mailer: Mailer, reader: Subscriber, mail: Outgoing, *, day: date
+) -> None:
+    """Render one transactional email from its templates and send it; ``SubscriberError``
+    when the mailer refuses it."""
+    kind = MailKind(mail.kind)
+    subject, template = _SUBJECTS[kind]
+    env = make_environment(config.templates_dir)
+    names = {s.slug: s.name for s in config.sectors}
+    base = config.publication.base_url.rstrip("/")
+    values = reader_values(base, reader)
+    context = {
+        "publication": config.publication.name,
+        "postal_address": config.publication.postal_address,
+        "lang": config.publication.language,
+        "sectors": [names[s] for s in mail.sectors if s in names],
+        "confirm_url": f"{base}/confirm/{reader.token}",
+        **values,
+    }
+    email = RenderedEmail(
+        subject=subject.format(config.publication.name),
+        html=env.get_template(f"{template}.html.j2").render(context),
+        text=env.get_template(f"{template}.txt.j2").render(context),
+    )
+    recipient = Recipient(0, reader.id, reader.email, reader.name, values)
+    result = mailer.send_batch(Batch(email, (recipient,), 0, day))
+    if result.failed:
+        raise SubscriberError(
+            f"the {kind} email could not be sent: {result.failed[0]}",
+            hint="Check the delivery settings in the config.",
+        )

@@ -9,30 +9,26 @@ import functools
 import re
 import secrets
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.config import Config
 from newsletter.errors import SubscriberError
-from newsletter.mailers import Mailer, reader_values
 from newsletter.models import (
-    Batch,
     EventKind,
+    MailKind,
     ProviderEvent,
-    Recipient,
-    RenderedEmail,
     Subscriber,
     SubscriberStatus,
 )
-from newsletter.render import make_environment
 from newsletter.store import Store
 from newsletter.text import decoded
 
 MAX_NAME = 200
 MAX_EMAIL = 254
 CONFIRMATION_INTERVAL = timedelta(hours=1)
-CONFIRMATION = "confirmation"  # the kind of queued email
+CONFIRMATION = MailKind.CONFIRMATION  # the kind of queued email
 
 
 def consent_wording(publication: str) -> str:
@@ -189,7 +185,18 @@ def sign_up(
         return "suppressed"
     reader = store.subscriber_by_email(email)
     if reader is not None and reader.status == SubscriberStatus.CONFIRMED:
-        return "already confirmed"
+        # an email says so (at most one an hour); the page looks the same as for a new address
+        last = store.last_mail_sent_at(reader.id, kind=MailKind.ALREADY_SUBSCRIBED)
+        if last is not None and now - last < CONFIRMATION_INTERVAL:
+            return "already confirmed; told less than an hour ago"
+        store.queue_mail(
+            reader.id,
+            kind=MailKind.ALREADY_SUBSCRIBED,
+            name=reader.name,
+            sectors=reader.sectors,
+            now=now,
+        )
+        return "already confirmed; told so by email"
     if reader is None:
         reader = store.upsert_subscriber(
             email,
@@ -233,33 +240,6 @@ def renew_confirmation(store: Store, reader: Subscriber, *, now: datetime) -> No
     store.queue_mail(reader.id, kind=CONFIRMATION, name=name, sectors=sectors, now=now)
 
 
-def send_confirmation(
-    config: Config, mailer: Mailer, reader: Subscriber, *, sectors: Sequence[str], day: date
-) -> None:
-    env = make_environment(config.templates_dir)
-    names = {s.slug: s.name for s in config.sectors}
-    base = config.publication.base_url.rstrip("/")
-    context = {
-        "publication": config.publication.name,
-        "postal_address": config.publication.postal_address,
-        "lang": config.publication.language,
-        "sectors": [names[s] for s in sectors],
-        "confirm_url": f"{base}/confirm/{reader.token}",
-    }
-    email = RenderedEmail(
-        subject=f"Confirm your subscription to {config.publication.name}",
-        html=env.get_template("confirm.html.j2").render(context),
-        text=env.get_template("confirm.txt.j2").render(context),
-    )
-    recipient = Recipient(0, reader.id, reader.email, reader.name, reader_values(base, reader))
-    result = mailer.send_batch(Batch(email, (recipient,), 0, day))
-    if result.failed:
-        raise SubscriberError(
-            f"the confirmation email could not be sent: {result.failed[0]}",
-            hint="Check the delivery settings in the config.",
-        )
-
-
 def reader_for(store: Store, token: str) -> Subscriber:
     reader = store.subscriber_by_token(token)
     if reader is None:
@@ -283,6 +263,14 @@ def confirm(store: Store, token: str, *, source: str, now: datetime) -> Subscrib
         else:
             store.update_subscriber(reader.id, now=now, status=SubscriberStatus.CONFIRMED)
         store.add_event(reader, "confirm", now=now, source=source)
+        confirmed = reader_for(store, token)
+        store.queue_mail(
+            reader.id,
+            kind=MailKind.WELCOME,
+            name=confirmed.name,
+            sectors=confirmed.sectors,
+            now=now,
+        )
     return reader_for(store, token)
 
 

@@ -48,7 +48,14 @@ def server() -> Iterator[SendgridServer]:
 
 
 def make_config(tmp_path: Path, backend: str = "outbox", **delivery: object) -> Config:
-    settings: dict[str, object] = {"backend": backend, "batch_size": 10, **delivery}
+    # preflight off: these sends go to local servers, their links to localhost
+    # (the preflight itself: tests/test_preflight.py)
+    settings: dict[str, object] = {
+        "backend": backend,
+        "batch_size": 10,
+        "preflight": False,
+        **delivery,
+    }
     return load_config(write_config(tmp_path, {"feeds": FEEDS, "delivery": settings}))
 
 

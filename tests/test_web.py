@@ -3,6 +3,8 @@ hostile input, and the whole life cycle in headless Chromium."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 import time
 from collections.abc import Iterator
@@ -143,7 +145,16 @@ def test_sign_up_needs_the_csrf_token_and_never_tells_who_subscribed(
     assert "Check your inbox" in known.text and known.text == new.text
     again = client.post("/subscribe", data={"csrf": csrf, "email": "new@example.com"})
     assert again.text == new.text
-    assert len(confirmations(site, 1)) == 1  # one confirmation an hour for an address
+    # the known reader is told by email that they are subscribed, the new one asked to confirm;
+    # one confirmation an hour for an address
+    subjects = {}
+    for path in confirmations(site, 2):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        subjects[str(message["To"])] = str(message["Subject"])
+    assert subjects == {
+        "known@example.com": f"You are already subscribed to {site.config.publication.name}",
+        "new@example.com": f"Confirm your subscription to {site.config.publication.name}",
+    }
     trap = client.post(
         "/subscribe",
         data={"csrf": csrf, "email": "bot@example.com", "website": "http://spam.example"},
@@ -182,6 +193,14 @@ def test_the_whole_life_cycle_in_a_browser(site: Site) -> None:
         page.click("button[type=submit]")
         assert page.locator("h1").inner_text() == "You are subscribed"
         assert site.store.subscriber_by_token(reader.token).status == SubscriberStatus.CONFIRMED  # type: ignore[union-attr]
+        # the welcome email: the reader's sectors and the manage link
+        (welcome,) = [m for m in confirmations(site, 2) if m != mail]
+        message = email.message_from_bytes(welcome.read_bytes(), policy=email.policy.default)
+        assert message["Subject"] == f"Welcome to {site.config.publication.name}"
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert "Oil & Gas, AI & Semiconductors" in text
+        assert f"http://localhost:8000/preferences/{reader.token}" in text
+        assert "Good morning, Reader." in text
 
         page.goto(f"{site.base}/preferences/{reader.token}")
         page.uncheck("input[value=oil-gas]")

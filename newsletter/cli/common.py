@@ -155,3 +155,18 @@ def progress_bar(
     with Progress(*columns, console=console) as bar:
         task = bar.add_task(what, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def check_preflight(config: Config) -> None:
+    """Refuse a real send whose set-up would get the mail filtered or the links broken."""
+    from newsletter import preflight
+
+    found = preflight.problems(config)
+    if found:
+        listed = "\n".join(f"  - {p}" for p in found)
+        raise ConfigError(
+            f"{config.path}: not ready to mail readers through "
+            f"{config.file.delivery.backend}:\n{listed}",
+            hint="Fix each key named above (docs/deliverability.md walks through them), or try "
+            "the send with --dry-run first.",
+        )

@@ -9,9 +9,10 @@ from datetime import date
 import click
 from rich.markup import escape
 
-from newsletter import delivery, pipeline
+from newsletter import delivery, pipeline, preflight
 from newsletter.cli.common import (
     State,
+    check_preflight,
     current_time,
     pass_state,
     print_collect,
@@ -39,6 +40,8 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
     """
     config = state.config
     console = state.console
+    if preflight.needed(config, dry_run=dry_run):
+        check_preflight(config)
     edition_day: date | None = day.date() if day is not None else None  # type: ignore[attr-defined]
     store = state.store()
     mailer = make_mailer(config)

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 import click
 from rich.markup import escape
 
+from newsletter import preflight
 from newsletter.cli.common import (
     State,
+    check_preflight,
     current_time,
     pass_state,
 )
@@ -59,6 +61,8 @@ def run_scheduler(state: State) -> None:
 
     logging.getLogger("newsletter.run").setLevel(logging.INFO)
     config = state.config
+    if preflight.needed(config, dry_run=False):
+        check_preflight(config)
     schedule = config.file.schedule
     days = ", ".join(schedule.weekdays) or "every day"
     state.console.print(

@@ -188,6 +188,7 @@ class Site:
         reader = subscriptions.confirm(
             self.store, token, source=self.source(request), now=self.now()
         )
+        self.worker.wake()  # the welcome email
         return self.pages.message(
             "You are subscribed",
             f"{reader.email} will get {self.name} from the next edition.",
