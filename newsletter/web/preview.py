@@ -5,7 +5,8 @@ template or the config changes; ``/digest.html`` and ``/digest.txt`` are rendere
 request from the stored stories, so an edit shows at once. A template or config error is shown
 on the page (file, line, message) instead of stopping the server. Beside them, each story has
 a form that moves it to another sector: the move is written to the day's overrides file (and so
-kept as a labelled example when the edition is built).
+kept as a labelled example when the edition is built). ``/stats`` shows what readers did
+with the last editions (``web.stats_page``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from newsletter.config import Config, load_config, save_move
 from newsletter.errors import EditionError, NewsletterError
 from newsletter.models import RenderedEmail
 from newsletter.store import Store
+from newsletter.web.stats_page import StatsPage
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +58,8 @@ PAGE = """<!doctype html>
  aside h2 {{ font-size: 13px; margin: 10px 0 4px; }} aside p {{ margin: 4px 0; }}
  aside form {{ display: flex; gap: 4px; }} aside select {{ flex: 1; }}
 </style></head>
-<body><header><strong>{title}</strong><p>{details}</p></header>
+<body><header><strong>{title}</strong> ·
+ <a href="/stats" style="color: #bcccdc;">what readers did</a><p>{details}</p></header>
 <main>
  <aside>{stories}</aside>
  <figure><figcaption>Desktop, 640 px</figcaption>
@@ -279,4 +282,6 @@ def create_app(
             preview.stop()
             watcher.join(timeout=10)
 
-    return Starlette(routes=preview.routes(), lifespan=lifespan)
+    return Starlette(
+        routes=[*preview.routes(), *StatsPage(config_path).routes()], lifespan=lifespan
+    )
