@@ -22,7 +22,7 @@ import hashlib
 import mailbox
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from pathlib import Path
@@ -127,8 +127,6 @@ def _when(value: object, now: datetime) -> datetime:
 def with_readers(store: Store, found: list[ProviderEvent]) -> list[ProviderEvent]:
     """The events whose reader is not named by id, matched to one by address (looked up in
     bulk); an address no reader has stays unmatched and changes nothing."""
-    from dataclasses import replace
-
     unnamed = sorted(
         {e.email.strip().lower() for e in found if e.subscriber_id is None and e.email}
     )

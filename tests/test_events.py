@@ -18,6 +18,8 @@ from click.testing import CliRunner
 from newsletter import delivery, pipeline
 from newsletter.cli import cli
 from newsletter.config import Config, load_config
+from newsletter.errors import ConfigError
+from newsletter.events import sendgrid_events
 from newsletter.mailers import make_mailer
 from newsletter.models import Subscriber, SubscriberStatus, SuppressionReason
 from newsletter.store import Store
@@ -298,3 +300,36 @@ def test_stats_counts_each_reader_once_per_kind_and_clicks_per_story(hook: Hook)
         cli, ["--config", str(hook.config.path), "status"], env={"NEWSLETTER_NOW": NOW.isoformat()}
     )
     assert "complaint rate 33.33%" in status.output
+
+
+def test_without_a_key_every_batch_is_refused_and_a_bad_key_stops_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SENDGRID_WEBHOOK_KEY", raising=False)
+    config = load_config(write_config(tmp_path, {"feeds": []}))
+    store = Store.open(config.database_url)
+    with running(create_app(config, store, make_mailer(config), now=clock)) as base:
+        body, headers = SigningKey().signed([{"event": "delivered"}], NOW)
+        answer = httpx.post(base + PATH, content=body, headers=headers)
+    assert answer.status_code == 403 and "SENDGRID_WEBHOOK_KEY" in answer.json()["error"]
+    assert store.pending_events() == []
+    monkeypatch.setenv("SENDGRID_WEBHOOK_KEY", "not a key")
+    with pytest.raises(ConfigError, match="verification key cannot be read"):
+        create_app(config, store, make_mailer(config), now=clock)
+
+
+def test_events_stored_by_a_server_that_died_are_applied_when_the_next_one_starts(
+    tmp_path: Path,
+) -> None:
+    config = load_config(write_config(tmp_path, {"feeds": []}))
+    store = Store.open(config.database_url, privacy_key=config.privacy_key())
+    ana, _ = add_subscriber(store, "ana@example.com", known_sectors=config.sector_slugs, now=NOW)
+    # what a server killed between answering and applying leaves behind
+    found, _ = sendgrid_events(
+        [{"event": "spamreport", "sg_event_id": "left-1", "subscriber_id": str(ana.id)}], now=NOW
+    )
+    assert store.record_events(found, now=NOW) == 1
+    with running(create_app(config, store, make_mailer(config), now=clock)) as base:
+        hook = Hook(base, config, store, SigningKey(), [ana], 0)
+        hook.applied()
+        assert hook.status(ana) == SubscriberStatus.UNSUBSCRIBED

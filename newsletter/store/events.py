@@ -50,14 +50,17 @@ class EventQueries:
         ]
         if not rows:
             return 0
+        stored = 0
         with self.engine.begin() as conn:
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            statement = dialect.insert(events).on_conflict_do_nothing(index_elements=["event_id"])
-            before = conn.execute(select(func.count()).select_from(events)).scalar_one()
+            statement = (
+                dialect.insert(events)
+                .on_conflict_do_nothing(index_elements=["event_id"])
+                .returning(events.c.id)  # only the rows inserted: the new events
+            )
             for start in range(0, len(rows), 2000):
-                conn.execute(statement, rows[start : start + 2000])
-            after = conn.execute(select(func.count()).select_from(events)).scalar_one()
-        return int(after - before)
+                stored += len(conn.execute(statement, rows[start : start + 2000]).all())
+        return stored
 
     def pending_events(self, *, limit: int = 1000) -> list[tuple[int, ProviderEvent]]:
         """Stored events not applied yet, oldest first: (row id, event)."""
