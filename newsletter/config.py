@@ -8,26 +8,29 @@ folder of the config file, so ``newsletter --config some/where/config.yaml`` wor
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from newsletter import yamlfile
 from newsletter.errors import ConfigError
-from newsletter.models import FeedSource, Overrides, Sector
+from newsletter.models import FeedSource, Overrides, Sector, Sponsor
 from newsletter.settings import (
     ConfigFile,
     OverridesFile,
     PublicationConfig,
     SectorConfig,
+    SponsorConfig,
 )
 from newsletter.yamlfile import dotted, validation_error, where
 
@@ -207,9 +210,52 @@ def load_overrides(config: Config, edition_date: date) -> tuple[Overrides, Path 
             tuple(parsed.drop),
             tuple(parsed.drop_feeds),
             tuple(parsed.move.items()),
+            sponsor=sponsor_of(parsed.sponsor, edition_date) if parsed.sponsor else None,
+            drop_sponsor=parsed.sponsor is False,
         ),
         path,
     )
+
+
+def sponsor_of(settings: SponsorConfig, edition_date: date) -> Sponsor:
+    """The sponsor slot as frozen with an edition: its link with the UTM parameters added
+    (``{date}`` in a value is the edition's date)."""
+    url = settings.cta_url
+    if settings.utm:
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        query += [
+            (k, v.replace("{date}", edition_date.isoformat())) for k, v in settings.utm.items()
+        ]
+        url = urlunsplit(parts._replace(query=urlencode(query)))
+    image = settings.image
+    return Sponsor(
+        title=settings.title,
+        text=settings.text,
+        cta_label=settings.cta_label,
+        url=url,
+        image_url=image.url if image else "",
+        image_width=image.width if image else 0,
+        image_alt=image.alt if image else "",
+        after=settings.after or "",
+    )
+
+
+def day_sponsor(
+    config: Config, overrides: Overrides, edition_date: date, present: Collection[str]
+) -> Sponsor | None:
+    """The sponsor of a day's edition: the overrides file's, none if it drops it, else the
+    configured one. Its place is the sector it names, or when that sector has no stories that
+    day (``present`` are the ones that have), the nearest one before it that has."""
+    if overrides.drop_sponsor:
+        return None
+    configured = config.file.sponsor
+    sponsor = overrides.sponsor or (sponsor_of(configured, edition_date) if configured else None)
+    if sponsor is None or not sponsor.after or sponsor.after not in config.sector_slugs:
+        return sponsor
+    slugs = config.sector_slugs
+    before = [s for s in slugs[: slugs.index(sponsor.after) + 1] if s in present]
+    return dataclasses.replace(sponsor, after=before[-1] if before else "")
 
 
 def save_move(config: Config, edition_date: date, story: str, slug: str) -> Path:
@@ -260,20 +306,32 @@ def _check_references(path: Path, root: yamlfile.Node | None, parsed: ConfigFile
                 hint="Remove the second entry.",
             )
         urls.add(feed.url)
-        parts = urlsplit(feed.url)
-        scheme = parts.scheme.lower()
-        if len(scheme) > 1 and scheme not in {"http", "https", "file"}:
-            loc = ("feeds", i, "url")
-            raise ConfigError(
-                f"{where(path, root, loc)}: {dotted(loc)}: unsupported scheme {scheme!r}",
-                hint="A feed is an http(s) URL or a path to a local file.",
-            )
-        if scheme in {"http", "https"} and not parts.hostname:
-            loc = ("feeds", i, "url")
-            raise ConfigError(
-                f"{where(path, root, loc)}: {dotted(loc)}: {feed.url!r} has no host",
-                hint="Give the whole address, e.g. https://example.com/feed.xml.",
-            )
+        _check_feed_url(path, root, i, feed.url)
+    after = parsed.sponsor.after if parsed.sponsor else None
+    if after is not None and after not in seen:
+        at: tuple[str | int, ...] = ("sponsor", "after")
+        raise ConfigError(
+            f"{where(path, root, at)}: {dotted(at)}: unknown sector {after!r}",
+            hint=f"Use one of the configured sector slugs: {', '.join(slugs)}, or leave it "
+            "out to place the sponsor right after the top story.",
+        )
+
+
+def _check_feed_url(path: Path, root: yamlfile.Node | None, i: int, url: str) -> None:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if len(scheme) > 1 and scheme not in {"http", "https", "file"}:
+        loc = ("feeds", i, "url")
+        raise ConfigError(
+            f"{where(path, root, loc)}: {dotted(loc)}: unsupported scheme {scheme!r}",
+            hint="A feed is an http(s) URL or a path to a local file.",
+        )
+    if scheme in {"http", "https"} and not parts.hostname:
+        loc = ("feeds", i, "url")
+        raise ConfigError(
+            f"{where(path, root, loc)}: {dotted(loc)}: {url!r} has no host",
+            hint="Give the whole address, e.g. https://example.com/feed.xml.",
+        )
 
 
 def _resolve(value: Path, base: Path) -> Path:

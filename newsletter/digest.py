@@ -209,3 +209,20 @@ def _split(
         else:
             more.append(story)
     return tuple(shown), tuple(more)
+
+
+def sponsor_place(edition: Edition, sections: Sequence[Section]) -> int:
+    """The index of the section the sponsor follows: its configured sector's, else the last
+    of the reader's sections that comes before that sector in the configured order; -1
+    (right after the top story) when there is none, or no sector was given."""
+    sponsor = edition.sponsor
+    if sponsor is None or not sponsor.after:
+        return -1
+    order = {s.sector.slug: i for i, s in enumerate(edition.sections)}
+    limit = order.get(sponsor.after, -1)
+    best, place = -1, -1
+    for i, section in enumerate(sections):
+        rank = order.get(section.sector.slug, len(order))
+        if rank <= limit and rank > best:
+            best, place = rank, i
+    return place

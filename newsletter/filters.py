@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import textwrap
 from collections.abc import Sequence
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 
 def outlets(names: Sequence[str], shown: int = 3) -> str:
@@ -29,13 +31,29 @@ def hhmm(value: datetime) -> str:
     return f"{value:%H:%M} UTC"
 
 
-def wrap(text: str, width: int = 72, indent: str = "") -> str:
-    """Plain text wrapped for the text part; never breaks a URL or a long word."""
+def wrap(text: str, width: int = 78, indent: str = "", first: str | None = None) -> str:
+    """Plain text wrapped for the text part (``first`` starts the first line instead of
+    ``indent``, as "* " does a list item); never breaks a URL or a long word."""
     return textwrap.fill(
         text,
         width=width,
-        initial_indent=indent,
+        initial_indent=indent if first is None else first,
         subsequent_indent=indent,
         break_long_words=False,
         break_on_hyphens=False,
     )
+
+
+def storytime(value: datetime, zone: str, edition_date: date) -> str:
+    """A story's time as the publication's readers read it: "07:30 GMT" in the schedule's
+    time zone, with the day when it is not the edition's ("Tue 24 Nov, 18:05 GMT")."""
+    local = value.astimezone(_zone(zone))
+    when = f"{local:%H:%M} {local.tzname() or zone}"
+    if local.date() != edition_date:
+        when = f"{local:%a} {local.day} {local:%b}, {when}"
+    return when
+
+
+@functools.lru_cache(maxsize=32)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)

@@ -152,6 +152,20 @@ class Section:
 
 
 @dataclass(frozen=True, slots=True)
+class Sponsor:
+    """The day's sponsor slot, as frozen with the edition (the link with its UTM parameters)."""
+
+    title: str
+    text: str
+    cta_label: str
+    url: str
+    image_url: str = ""
+    image_width: int = 0
+    image_alt: str = ""
+    after: str = ""  # the sector slug it follows; "": right after the top story
+
+
+@dataclass(frozen=True, slots=True)
 class Edition:
     """The day's issue, frozen once built.
 
@@ -167,6 +181,7 @@ class Edition:
     note: str = ""  # the editor's note, shown above the sections
     pinned: tuple[str, ...] = ()  # ids of stories the editor pinned to the top of their sector
     per_storyline: int = 0  # stories of one storyline shown per section (0: no limit)
+    sponsor: Sponsor | None = None
 
     @property
     def story_ids(self) -> frozenset[str]:
@@ -191,6 +206,8 @@ class Overrides:
     drop: tuple[str, ...] = ()  # story ids or links
     drop_feeds: tuple[str, ...] = ()  # feed names or URLs
     move: tuple[tuple[str, str], ...] = ()  # (story id or link, sector slug): the editor's call
+    sponsor: Sponsor | None = None  # the day's own sponsor, instead of the configured one
+    drop_sponsor: bool = False  # no sponsor that day
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ the real ones.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import os
@@ -22,7 +23,7 @@ from zoneinfo import ZoneInfo
 from newsletter import articles, digest, language, render
 from newsletter.classify import Verdict
 from newsletter.collect import Transport, collect_feeds
-from newsletter.config import Config, load_overrides
+from newsletter.config import Config, day_sponsor, load_overrides
 from newsletter.errors import StoryNotFound
 from newsletter.fetching import Collected, FetchLimits
 from newsletter.models import (
@@ -265,6 +266,8 @@ def build(config: Config, store: Store, *, now: datetime) -> Built:
         per_storyline=settings.per_storyline,
         moves=dict(overrides.move),
     )
+    present = {section.sector.slug for section in edition.sections}
+    edition = dataclasses.replace(edition, sponsor=day_sponsor(config, overrides, day, present))
     if edition.sections:
         return Built(edition, day, overrides_file=overrides_file)
     on_topic = sum(1 for s in stories if s.sectors)
@@ -296,7 +299,9 @@ def _keep_moves_as_labels(
 
 
 def render_settings(config: Config) -> render.RenderSettings:
-    return render.RenderSettings.from_config(config.publication, config.file.email)
+    return render.RenderSettings.from_config(
+        config.publication, config.file.email, config.file.schedule
+    )
 
 
 @dataclass(frozen=True, slots=True)

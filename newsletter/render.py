@@ -25,10 +25,11 @@ from typing import Any
 import jinja2
 import mjml
 
+from newsletter.digest import sponsor_place
 from newsletter.errors import TemplateError
-from newsletter.filters import hhmm, longdate, outlets, shortdate, wrap
+from newsletter.filters import hhmm, longdate, outlets, shortdate, storytime, wrap
 from newsletter.models import Edition, RenderedEmail, Section, Story
-from newsletter.settings import EmailConfig, PublicationConfig
+from newsletter.settings import EmailConfig, LogoConfig, PublicationConfig, ScheduleConfig
 from newsletter.text import teaser
 
 # templates/ at the top of the repository, installed as the package newsletter.templates
@@ -66,11 +67,17 @@ class RenderSettings:
     preheader: str
     max_bytes: int
     more_headlines: int  # "more" headlines at most, shared between the sections
+    base_url: str  # the web app's: the edition's archive page is the "view in browser" link
+    timezone: str  # story times are shown in it
+    logo: LogoConfig | None = None
     teaser_length: int = TEASER_LENGTH
 
     @classmethod
     def from_config(
-        cls, publication: PublicationConfig | None = None, email: EmailConfig | None = None
+        cls,
+        publication: PublicationConfig | None = None,
+        email: EmailConfig | None = None,
+        schedule: ScheduleConfig | None = None,
     ) -> RenderSettings:
         publication, email = publication or PublicationConfig(), email or EmailConfig()
         return cls(
@@ -82,6 +89,9 @@ class RenderSettings:
             preheader=email.preheader,
             max_bytes=email.max_kb * 1024,
             more_headlines=email.more_headlines,
+            base_url=publication.base_url.rstrip("/"),
+            timezone=(schedule or ScheduleConfig()).timezone,
+            logo=publication.logo,
         )
 
 
@@ -106,6 +116,7 @@ def make_environment(template_dir: Path | None = None) -> jinja2.Environment:
     env.filters["longdate"] = longdate
     env.filters["shortdate"] = shortdate
     env.filters["hhmm"] = hhmm
+    env.filters["storytime"] = storytime
     env.filters["wrap"] = wrap
     env.filters["teaser"] = teaser
     env.filters["outlets"] = outlets
@@ -212,6 +223,11 @@ def _render(
         "privacy_url": settings.privacy_url,
         "lang": settings.language,
         "teaser_length": settings.teaser_length,
+        "view_url": f"{settings.base_url}/archive/{edition.edition_date.isoformat()}",
+        "logo": settings.logo,
+        "zone": settings.timezone,
+        "sponsor": edition.sponsor,
+        "sponsor_after": sponsor_place(edition, rest),
         **{field: placeholder(field) for field in READER_FIELDS},
     }
     mjml_source = _render_template(env, HTML_TEMPLATE, context)

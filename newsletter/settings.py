@@ -27,6 +27,14 @@ def _weighted(value: Any) -> Any:
     return value
 
 
+class LogoConfig(_Strict):
+    """An image shown in the masthead of the email and the web pages."""
+
+    url: str = Field(pattern=r"^https?://")  # where readers' mail clients load it from
+    width: int = Field(160, ge=16, le=600)  # pixels, as shown (give an image twice as wide)
+    alt: str = Field(min_length=1, max_length=200)  # shown when images are off
+
+
 class PublicationConfig(_Strict):
     name: str = Field("Top Insights Today", min_length=1, max_length=120)
     url: str = "https://example.com"  # the publisher's site; shown in the footer
@@ -35,6 +43,8 @@ class PublicationConfig(_Strict):
     base_url: str = "http://localhost:8000"
     postal_address: str = "Top Insights Today, 1 Example Street, London EC1A 1AA, United Kingdom"
     privacy_url: str = "https://example.com/privacy"
+    terms_url: str = "https://example.com/terms"  # linked from the sign-up box's consent line
+    logo: LogoConfig | None = None  # none: the publication's name as text
     language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # the email's lang
 
 
@@ -119,6 +129,30 @@ class DigestConfig(_Strict):
     )  # the editor's YYYY-MM-DD.yaml files (pins, drops, note)
 
 
+class SponsorImage(_Strict):
+    url: str = Field(pattern=r"^https?://")
+    width: int = Field(552, ge=16, le=600)  # pixels, as shown
+    alt: str = Field(min_length=1, max_length=200)
+
+
+class SponsorConfig(_Strict):
+    """The sponsor slot, marked "Sponsored", in the email (HTML and text), the archive and the
+    preview; a day's overrides file may change it (`sponsor: {...}`) or drop it (`sponsor:
+    false`)."""
+
+    title: str = Field(min_length=1, max_length=120)
+    text: str = Field(min_length=1, max_length=600)
+    cta_label: str = Field("Learn more", min_length=1, max_length=60)
+    cta_url: str = Field(pattern=r"^https?://")
+    image: SponsorImage | None = None
+    # the sector after whose section it goes (a reader without that sector sees it after the
+    # last of their sections that comes before it); none: right after the top story
+    after: str | None = None
+    # UTM parameters added to the link, e.g. {utm_source: newsletter, utm_medium: email,
+    # utm_campaign: "edition-{date}"}; {date} is the edition's date
+    utm: dict[str, str] = {}
+
+
 class OverridesFile(_Strict):
     """``overrides/YYYY-MM-DD.yaml``: the editor's choices for one day's edition."""
 
@@ -128,6 +162,8 @@ class OverridesFile(_Strict):
     drop_feeds: list[str] = []  # feed names or URLs to leave out for the day
     # story id or link → the sector it belongs in; kept as a labelled example for the model
     move: dict[str, str] = {}
+    # the day's sponsor instead of the configured one; false: no sponsor that day
+    sponsor: SponsorConfig | Literal[False] | None = None
 
 
 class ScheduleConfig(_Strict):
@@ -270,6 +306,15 @@ class SignupConfig(_Strict):
     rate_limit_storage: str = "memory://"
 
 
+class WebConfig(_Strict):
+    """The public pages of `newsletter serve`: the archive, sector pages and feeds."""
+
+    robots: str = "index, follow"  # the pages' robots meta tag; "noindex" keeps them out of search
+    archive_page_size: int = Field(20, ge=1, le=200)  # editions per archive page
+    sector_stories: int = Field(30, ge=1, le=200)  # stories on a sector page and in its feed
+    sector_days: int = Field(14, ge=1, le=365)  # editions a sector page reaches back over
+
+
 class ConfigFile(_Strict):
     """The file as written. ``load_config`` turns it into a ``Config`` with resolved paths."""
 
@@ -287,3 +332,5 @@ class ConfigFile(_Strict):
     email: EmailConfig = Field(default_factory=EmailConfig)
     signup: SignupConfig = Field(default_factory=SignupConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    sponsor: SponsorConfig | None = None
+    web: WebConfig = Field(default_factory=WebConfig)

@@ -250,7 +250,7 @@ def test_readers_get_their_own_links_and_greeting_escaped() -> None:
     )
     assert 'href="https://pub.example.com/unsubscribe/tok1?a=1&amp;b=2"' in mine.html
     assert "Good morning, &lt;Ana&gt;." in mine.html and "<Ana>" not in mine.html
-    assert "Unsubscribe: https://pub.example.com/unsubscribe/tok1?a=1&b=2" in mine.text
+    assert "Unsubscribe:\n  https://pub.example.com/unsubscribe/tok1?a=1&b=2" in mine.text
     assert "Good morning, <Ana>." in mine.text
     assert "%%" not in mine.html and "%%" not in mine.text
     other = personalizer.fill(

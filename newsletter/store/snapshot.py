@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date, datetime
 from typing import Any
 
-from newsletter.models import Edition, Section, Sector, Story
+from newsletter.models import Edition, Section, Sector, Sponsor, Story
 
 
 def edition_to_json(edition: Edition) -> str:
@@ -37,6 +38,7 @@ def edition_to_json(edition: Edition) -> str:
             "note": edition.note,
             "pinned": list(edition.pinned),
             "per_storyline": edition.per_storyline,
+            "sponsor": dataclasses.asdict(edition.sponsor) if edition.sponsor else None,
             "sections": [
                 {
                     "sector": {
@@ -84,4 +86,5 @@ def edition_from_json(text: str) -> Edition:
         note=data["note"],
         pinned=tuple(data["pinned"]),
         per_storyline=data.get("per_storyline", 0),
+        sponsor=Sponsor(**data["sponsor"]) if data.get("sponsor") else None,
     )

@@ -17,6 +17,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
     select,
     update,
@@ -174,6 +175,30 @@ class Store(
         if row is None:
             return None
         return StoredEdition(row.id, edition_from_json(row.snapshot), EditionStatus(row.status))
+
+    def published_editions(self, *, limit: int, offset: int = 0) -> list[StoredEdition]:
+        """Editions sent (or being sent), newest first: what the public archive shows."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(editions.c.id, editions.c.snapshot, editions.c.status)
+                .where(editions.c.status.in_(SENT))
+                .order_by(editions.c.edition_date.desc())
+                .limit(limit)
+                .offset(offset)
+            ).all()
+        return [
+            StoredEdition(r.id, edition_from_json(r.snapshot), EditionStatus(r.status))
+            for r in rows
+        ]
+
+    def published_count(self) -> tuple[int, int]:
+        """(how many editions are published, the newest one's id): what the archive's cached
+        pages depend on."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(func.count(), func.max(editions.c.id)).where(editions.c.status.in_(SENT))
+            ).one()
+        return int(row[0]), int(row[1] or 0)
 
     def sent_before(self, edition_date: date, *, since: date | None = None) -> Seen:
         """The stories of editions sent (or being sent) before ``edition_date``.

@@ -33,6 +33,7 @@ from newsletter.mailers import Mailer
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.outgoing import Worker, drain
 from newsletter.store import Store
+from newsletter.web.archive import Archive
 from newsletter.web.forms import BadRequest, body_of, chosen, client_ip, form_of, one
 from newsletter.web.pages import Pages, new_csrf, not_found
 from newsletter.web.webhook import Webhook
@@ -85,6 +86,8 @@ class Site:
             Route("/", self.subscribe, methods=["GET"]),
             Route("/subscribe", self.subscribe, methods=["GET"]),
             Route("/subscribe", self.subscribe_post, methods=["POST"]),
+            # the sign-up box of the public pages and `newsletter embed`'s form: no CSRF cookie
+            Route("/embed/subscribe", self.embed_subscribe_post, methods=["POST"]),
             Route("/confirm/{token}", self.confirm_page, methods=["GET"]),
             Route("/confirm/{token}", self.confirm_post, methods=["POST"]),
             Route("/confirm/{token}/renew", self.renew_post, methods=["POST"]),
@@ -119,9 +122,18 @@ class Site:
         return self._form(chosen=[], email="", name="")
 
     async def subscribe_post(self, request: Request) -> Response:
+        return await self._sign_up(request, csrf=True)
+
+    async def embed_subscribe_post(self, request: Request) -> Response:
+        """A sign-up from a cached public page or another site: no CSRF cookie can come with
+        it. A sign-up acts on nobody's session (it only asks the address to confirm), so the
+        honeypot, the per-IP limit and the double opt-in are what protect it."""
+        return await self._sign_up(request, csrf=False)
+
+    async def _sign_up(self, request: Request, *, csrf: bool) -> Response:
         message = self.pages.message
         try:
-            fields = await form_of(request)
+            fields = await form_of(request, csrf=csrf)
             email = one(fields, "email", subscriptions.MAX_EMAIL)
             name = one(fields, "name", subscriptions.MAX_NAME)
             sectors = chosen(fields)
@@ -331,6 +343,7 @@ def create_app(
     )
     site = Site(config, store, worker, now=now)
     webhook = Webhook(config, store, applier, now=now)
+    archive = Archive(config, store, now=now)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -342,4 +355,6 @@ def create_app(
             worker.stop()
             applier.stop()
 
-    return Starlette(lifespan=lifespan, routes=[*site.routes(), *webhook.routes()])
+    return Starlette(
+        lifespan=lifespan, routes=[*site.routes(), *webhook.routes(), *archive.routes()]
+    )

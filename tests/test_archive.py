@@ -1,0 +1,181 @@
+"""The public pages of `newsletter serve`: the archive, an edition's page, sector pages and
+the feeds, for editions really sent to readers; the sponsor slot in the email."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import feedparser
+import httpx
+import pytest
+import yaml
+
+from newsletter import delivery, pipeline
+from newsletter.config import Config, load_config
+from newsletter.mailers import make_mailer
+from newsletter.models import Subscriber
+from newsletter.store import Store
+from newsletter.subscriptions import add_subscriber
+from newsletter.web.app import create_app
+from tests.conftest import DEMO, NOW, write_config
+from tests.webserver import running
+
+FEEDS = [{"name": p.stem, "url": str(p)} for p in sorted((DEMO / "feeds").glob("*.xml"))]
+SPONSOR = {
+    "title": "Halvard Analytics",
+    "text": "Quarterly outlooks on grid storage and critical minerals, with a weekly data call.",
+    "cta_label": "See the outlooks",
+    "cta_url": "https://halvard.example.org/outlooks?ref=tit",
+    "after": "oil-gas",
+    "utm": {"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "ed-{date}"},
+}
+LOGO = {"url": "https://cdn.example.org/tit-logo.png", "width": 180, "alt": "Top Insights Today"}
+NAMES = ("Zephyrine Quillfeather", "Octavian Brambleworth", "Marisol Vantongeren")
+DAYS = (NOW, NOW + timedelta(days=1))
+
+
+def clock_at(moment: datetime) -> Callable[[], datetime]:
+    return lambda: moment
+
+
+@dataclass
+class Published:
+    base: str
+    config: Config
+    store: Store
+    readers: list[Subscriber]
+
+
+def publish(
+    tmp_path: Path, extra: dict[str, object] | None = None
+) -> tuple[Config, Store, list[Subscriber]]:
+    """Two days' editions, really sent (outbox) to three named readers; the second day's
+    overrides file drops the sponsor."""
+    settings: dict[str, object] = {
+        "feeds": FEEDS,
+        "sponsor": SPONSOR,
+        "publication": {"logo": LOGO, "base_url": "https://news.example.org"},
+        **(extra or {}),
+    }
+    config = load_config(write_config(tmp_path, settings))
+    store = Store.open(config.database_url, privacy_key=config.privacy_key())
+    readers = [
+        add_subscriber(
+            store,
+            f"{name.split()[0].lower()}@example.com",
+            name=name,
+            known_sectors=config.sector_slugs,
+            now=NOW,
+        )[0]
+        for name in NAMES
+    ]
+    overrides = config.overrides_dir
+    overrides.mkdir(parents=True, exist_ok=True)
+    (overrides / f"{DAYS[1].date()}.yaml").write_text(yaml.safe_dump({"sponsor": False}))
+    first = load_config(write_config(tmp_path / "first", {**settings, "feeds": FEEDS[::2]}))
+    for day, feeds in ((DAYS[0], first), (DAYS[1], config)):
+        pipeline.collect_all(feeds, store, now=day)
+        report = delivery.send_edition(config, store, make_mailer(config), now=clock_at(day))
+        assert report.sent == 3
+    return config, store, readers
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
+    config, store, readers = publish(tmp_path_factory.mktemp("published"))
+    app = create_app(config, store, make_mailer(config), now=clock_at(DAYS[1]))
+    with running(app) as base:
+        yield Published(base, config, store, readers)
+
+
+def public_paths(config: Config) -> list[str]:
+    sectors = [f"/sectors/{s}" for s in config.sector_slugs]
+    return [
+        "/archive",
+        "/archive?page=2",
+        *(f"/archive/{d.date()}" for d in DAYS),
+        *sectors,
+        *(f"{s}/feed.xml" for s in sectors),
+        "/feed.xml",
+        "/robots.txt",
+        "/archive/2001-01-01",
+        "/sectors/no-such-sector",
+    ]
+
+
+def test_no_public_page_shows_a_readers_token_address_or_name(published: Published) -> None:
+    secrets = []
+    for reader in published.readers:
+        secrets += [reader.token, reader.email, *reader.name.split()]
+    for path in public_paths(published.config):
+        answer = httpx.get(published.base + path)
+        assert answer.status_code in (200, 404), path
+        for secret in secrets:
+            assert secret not in answer.text, f"{path} shows {secret!r}"
+
+
+def test_the_archive_lists_the_sent_editions_and_each_has_its_page(published: Published) -> None:
+    archive = httpx.get(f"{published.base}/archive")
+    assert archive.status_code == 200
+    newest, oldest = (f"/archive/{d.date()}" for d in reversed(DAYS))
+    assert newest in archive.text and oldest in archive.text
+    assert archive.text.index(newest) < archive.text.index(oldest)  # newest first
+    page = httpx.get(published.base + oldest)
+    stored = published.store.edition(DAYS[0].date())
+    assert stored is not None
+    for section in stored.edition.sections:
+        assert section.sector.name.replace("&", "&amp;") in page.text
+    assert '<link rel="canonical" href="https://news.example.org' + oldest + '">' in page.text
+    assert 'property="og:title"' in page.text and 'name="twitter:card"' in page.text
+    assert 'rel="alternate" type="application/atom+xml"' in page.text
+    assert page.text.count("Sponsored</p>") == 1 and "Halvard Analytics" in page.text
+    # the second day's overrides file dropped the sponsor: that day only
+    assert "Halvard Analytics" not in httpx.get(published.base + newest).text
+    assert 'action="/embed/subscribe"' in page.text and "privacy and cookie policy" in page.text
+    assert httpx.get(f"{published.base}/archive/2001-01-01").status_code == 404
+
+
+def test_the_feeds_parse_cleanly_with_the_right_entries(published: Published) -> None:
+    feed = feedparser.parse(httpx.get(f"{published.base}/feed.xml").content)
+    assert feed.bozo == 0, feed.get("bozo_exception")
+    links = [entry.link for entry in feed.entries]
+    assert links == [f"https://news.example.org/archive/{d.date()}" for d in reversed(DAYS)]
+    top = published.store.edition(DAYS[1].date())
+    assert top is not None
+    slug = "oil-gas"
+    page = httpx.get(f"{published.base}/sectors/{slug}")
+    sector = feedparser.parse(httpx.get(f"{published.base}/sectors/{slug}/feed.xml").content)
+    assert sector.bozo == 0, sector.get("bozo_exception")
+    assert sector.entries, "the sector feed is empty"
+    for entry in sector.entries:
+        assert entry.link in page.text  # the same stories as the sector page, linking to sources
+        assert entry.tags[0].term == slug
+    assert sector.feed.title == f"{published.config.publication.name}: Oil & Gas"
+
+
+def test_the_sponsor_is_in_each_email_once_in_its_place_and_dropped_for_one_day(
+    published: Published,
+) -> None:
+    outbox = published.config.outbox_dir
+    for day, expected in ((DAYS[0], 1), (DAYS[1], 0)):
+        (path, *_) = sorted((outbox / day.date().isoformat()).glob("*.eml"))
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert html.count(">Sponsored<") == expected and text.count("== Sponsored ==") == expected
+        assert f"/archive/{day.date()}" in html and f"/archive/{day.date()}" in text
+        assert LOGO["url"] in html
+        if expected:
+            # after the Oil & Gas section, before the next one
+            oil, after = html.index("Oil &amp; Gas</h2>"), html.index(">Sponsored<")
+            nxt = html.find("</h2>", oil + 20)
+            assert oil < after < nxt
+            assert f"utm_campaign=ed-{day.date()}" in html and "ref=tit&amp;utm_source" in html
+            assert text.index("== Oil & Gas ==") < text.index("== Sponsored ==")
+        for line in text.splitlines():  # wrapped at 78; only a long link stands alone
+            assert len(line) <= 78 or " " not in line.strip(), line
