@@ -19,10 +19,8 @@ import argparse
 import base64
 import json
 import random
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -126,29 +124,8 @@ def main() -> None:
         folder = Path(tmp)
         config = workload.write_config(folder, [])
         workload.add_readers(f"sqlite:///{folder / 'newsletter.db'}", args.readers)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
         env = workload.environment(SENDGRID_WEBHOOK_KEY=public)
-        server = subprocess.Popen(
-            workload.newsletter(config, "serve", "--port", str(port)),
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("newsletter serve did not start")
-                time.sleep(0.1)
+        with workload.serving(config, env) as (base, server):
             answers, applied, sizes = [], [], []
             client = httpx.Client(timeout=60)
             last = b"", {}
@@ -169,9 +146,6 @@ def main() -> None:
             retry = time.perf_counter() - started
             assert again.json()["new"] == 0, again.text
             peak_mb = workload.high_water_kb(server.pid) / 1024
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     print(
         f"workload: {args.batches} signed batches of {args.events:,} SendGrid events "
         f"({statistics.mean(sizes) / 1e6:.1f} MB each; {', '.join(f'{k} {s}%' for k, s in MIX)}) "

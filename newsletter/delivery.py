@@ -29,7 +29,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from newsletter import pipeline, render
+from newsletter import personalize, pipeline
 from newsletter.claims import claim_id, claim_is_alive
 from newsletter.config import Config
 from newsletter.errors import DeliveryError, EditionError
@@ -329,7 +329,7 @@ def send_test(
 ) -> str:
     """One copy marked as a test to ``address``; returns the provider's message id."""
     marked = replace(email, subject=f"[TEST] {email.subject}")
-    values = render.preview_values(config.publication.base_url)
+    values = personalize.preview_values(config.publication.base_url)
     recipient = Recipient(0, 0, address, "", values)
     result = mailer.send_batch(Batch(marked, (recipient,), 0, day))
     if result.failed:

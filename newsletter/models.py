@@ -219,6 +219,7 @@ class RenderedEmail:
     text: str
     preheader: str = ""
     trimmed: int = 0  # stories and headlines left out to stay under the size limit
+    shown: tuple[tuple[str, int, int], ...] = ()  # (sector name, stories, more) as sent
 
 
 @dataclass(frozen=True, slots=True)

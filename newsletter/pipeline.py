@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from newsletter import articles, digest, language, render
+from newsletter import articles, digest, language, personalize, render
 from newsletter.classify import Verdict
 from newsletter.collect import Transport, collect_feeds
 from newsletter.config import Config, day_sponsor, load_overrides
@@ -333,7 +333,9 @@ def preview(
     sections = digest.layout(edition, sectors)
     env = render.make_environment(config.templates_dir)
     variant = render.render_email(env, edition, sections, settings=render_settings(config))
-    email = render.Personalizer(variant).fill(render.preview_values(config.publication.base_url))
+    email = personalize.Personalizer(variant).fill(
+        personalize.preview_values(config.publication.base_url)
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path = out_dir / "digest.html"
     text_path = out_dir / "digest.txt"

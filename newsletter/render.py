@@ -11,7 +11,6 @@ per-reader values go; ``Personalizer`` fills them in for each reader without ren
 from __future__ import annotations
 
 import difflib
-import html as html_lib
 import importlib.resources
 import re
 import traceback
@@ -29,6 +28,7 @@ from newsletter.digest import sponsor_place
 from newsletter.errors import TemplateError
 from newsletter.filters import hhmm, longdate, outlets, shortdate, storytime, wrap
 from newsletter.models import Edition, RenderedEmail, Section, Story
+from newsletter.personalize import READER_FIELDS, placeholder
 from newsletter.settings import EmailConfig, LogoConfig, PublicationConfig, ScheduleConfig
 from newsletter.text import teaser
 
@@ -38,17 +38,9 @@ HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 TEMPLATE_NAMES = (HTML_TEMPLATE, TEXT_TEMPLATE)
 
-# Per-reader values, filled in after rendering. The same markers go to SendGrid as substitutions.
-READER_FIELDS = ("unsubscribe_url", "preferences_url", "greeting")
-# The HTML part holds %%field%% (filled HTML-escaped), the text part %%field.text%% (filled raw).
-_PLACEHOLDER = re.compile(r"%%((?:" + "|".join(READER_FIELDS) + r")(?:\.text)?)%%")
 _BETWEEN_LINES = re.compile(r">\s*\n\s*<")
 _TAG_MISMATCH = xml.parsers.expat.errors.XML_ERROR_TAG_MISMATCH
 _JINJA = re.compile(r"{{.*?}}|{%.*?%}|{#.*?#}")
-
-
-def placeholder(field: str) -> str:
-    return f"%%{field}%%"
 
 
 TEASER_LENGTH = 220  # characters of a story's teaser; the top story keeps its whole summary
@@ -166,7 +158,10 @@ def render_email(
         ]
         trimmed += 1
         email = _render(env, edition, sections, settings)
-    return replace(email, trimmed=trimmed)
+    top, rest = split_top_story(sections)
+    shown: tuple[tuple[str, int, int], ...] = (("Top story", 1, 0),) if top else ()
+    shown += tuple((s.sector.name, len(s.stories), len(s.more)) for s in rest)
+    return replace(email, trimmed=trimmed, shown=shown)
 
 
 def capped_more(sections: Sequence[Section], limit: int) -> list[Section]:
@@ -191,12 +186,13 @@ def _size(email: RenderedEmail) -> int:
     return len(email.html.encode("utf-8"))
 
 
-def _render(
+def _context(
     env: jinja2.Environment,
     edition: Edition,
     sections: Sequence[Section],
     settings: RenderSettings,
-) -> RenderedEmail:
+) -> dict[str, Any]:
+    """What the templates of one variant are rendered with."""
     top, rest = split_top_story(sections)
     more = [(section.sector.name, story) for section in rest for story in section.more]
     story_count = sum(len(s.stories) for s in rest) + (1 if top else 0)
@@ -230,6 +226,28 @@ def _render(
         "sponsor_after": sponsor_place(edition, rest),
         **{field: placeholder(field) for field in READER_FIELDS},
     }
+    return context
+
+
+def mjml_source(
+    env: jinja2.Environment,
+    edition: Edition,
+    sections: Sequence[Section],
+    settings: RenderSettings | None = None,
+) -> str:
+    """The MJML one variant compiles from (to check it with other MJML tools)."""
+    context = _context(env, edition, sections, settings or RenderSettings.from_config())
+    return _render_template(env, HTML_TEMPLATE, context)
+
+
+def _render(
+    env: jinja2.Environment,
+    edition: Edition,
+    sections: Sequence[Section],
+    settings: RenderSettings,
+) -> RenderedEmail:
+    context = _context(env, edition, sections, settings)
+    subject, preheader = str(context["subject"]), str(context["preheader"])
     mjml_source = _render_template(env, HTML_TEMPLATE, context)
     text_context = {**context, **{f: placeholder(f"{f}.text") for f in READER_FIELDS}}
     text = _render_template(env, TEXT_TEMPLATE, text_context)
@@ -348,44 +366,3 @@ def _template_path(env: jinja2.Environment, name: str) -> str:
     except jinja2.TemplateError:
         return name
     return template.filename or name
-
-
-class Personalizer:
-    """One variant, split once at its placeholders, filled in quickly for each reader."""
-
-    def __init__(self, email: RenderedEmail) -> None:
-        self.email = email
-        self._html = _PLACEHOLDER.split(email.html)
-        self._text = _PLACEHOLDER.split(email.text)
-
-    def fill(self, values: Mapping[str, str]) -> RenderedEmail:
-        """The email for one reader; values are escaped for the HTML part."""
-        filled = substitutions(values)
-        return replace(self.email, html=_join(self._html, filled), text=_join(self._text, filled))
-
-
-def substitutions(values: Mapping[str, str]) -> dict[str, str]:
-    """Placeholder → value for one reader: HTML-escaped for the HTML part, raw for the text."""
-    out: dict[str, str] = {}
-    for field, value in values.items():
-        out[placeholder(field)] = html_lib.escape(value, quote=True)
-        out[placeholder(f"{field}.text")] = value
-    return out
-
-
-def _join(parts: list[str], filled: Mapping[str, str]) -> str:
-    # re.split with one group: text, field, text, field, ..., text
-    out = parts[:]
-    for i in range(1, len(out), 2):
-        out[i] = filled.get(placeholder(out[i]), "")
-    return "".join(out)
-
-
-def preview_values(base_url: str) -> dict[str, str]:
-    """Stand-in reader values for previews."""
-    base = base_url.rstrip("/")
-    return {
-        "unsubscribe_url": f"{base}/unsubscribe/PREVIEW",
-        "preferences_url": f"{base}/preferences/PREVIEW",
-        "greeting": "Good morning.",
-    }

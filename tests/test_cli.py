@@ -88,7 +88,8 @@ def test_preview_for_one_readers_sectors(demo_dir: Path, tmp_path: Path) -> None
         "EVs & Battery Technology",
         "Aerospace & Defense",
     ]
-    assert "EVs & Battery Technology: 3 stories" in stdout
+    # as the email holds them: the top story (one of the EV section's three) on its own line
+    assert "Top story: 1 story" in stdout and "EVs & Battery Technology: 2 stories" in stdout
 
 
 def test_preview_rejects_unknown_sector(demo_dir: Path, tmp_path: Path) -> None:
@@ -217,6 +218,7 @@ COMMANDS = [
     "rules",
     "stats",
     "bounces",
+    "embed",
 ]
 
 
@@ -417,3 +419,32 @@ def test_stories_explain_names_the_matched_phrases(demo_dir: Path) -> None:
     assert code == 0 and "oil-gas" in stdout and "brent" in stdout and "title" in stdout
     code, _, stderr = run("--config", config, "stories", "--explain", "nope")
     assert code == 1 and "no stored story" in stderr
+
+
+def test_preview_counts_what_the_email_holds_after_trimming(demo_dir: Path) -> None:
+    config = demo_dir / "config.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + "\nemail: {max_kb: 30, more_headlines: 40}\n",
+        encoding="utf-8",
+    )
+    code, stdout, _ = run("--config", str(config), "preview", "--out", str(demo_dir / "p"))
+    assert code == 0 and "Trimmed" in stdout, stdout
+    printed = {
+        m["name"]: (int(m["n"]), int(m["more"] or 0))
+        for m in re.finditer(
+            r"^  (?P<name>[^:\n]+): (?P<n>\d+) stor(?:y|ies)(?: \(\+(?P<more>\d+) more\))?$",
+            stdout,
+            re.M,
+        )
+    }
+    text = (demo_dir / "p" / "digest.txt").read_text(encoding="utf-8")
+    in_text: dict[str, list[int]] = {}
+    heading = ""
+    for line in text.splitlines():
+        if line.startswith("== ") and line.endswith(" =="):
+            heading = line[3:-3]
+        elif line.startswith("* ") and heading:
+            in_text.setdefault(heading, [0, 0])[0] += 1
+    more = re.findall(r"^- ", text, re.M)  # one line starts each "Read more insights" headline
+    assert {k: n for k, (n, _) in printed.items()} == {k: v[0] for k, v in in_text.items()}
+    assert sum(m for _, m in printed.values()) == len(more)

@@ -4,6 +4,7 @@ readers once each; unsigned, stale or forged ones are refused and store nothing.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -67,26 +68,37 @@ def clock() -> datetime:
     return NOW
 
 
-@pytest.fixture
-def hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hook]:
-    key = SigningKey()
-    monkeypatch.setenv("SENDGRID_WEBHOOK_KEY", key.public)
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A publication whose first edition went to three readers, built once; each test gets a
+    copy of its folder (config, SQLite file, privacy key)."""
+    folder = tmp_path_factory.mktemp("prepared")
     settings: dict[str, object] = {
         "feeds": FEEDS,
         "delivery": {"sendgrid": {"webhook_max_bytes": 1_000_000}},
     }
-    config = load_config(write_config(tmp_path, settings))
+    config = load_config(write_config(folder / "pub", settings))
     store = Store.open(config.database_url, privacy_key=config.privacy_key())
-    first = write_config(tmp_path / "first", {**settings, "feeds": FEEDS[::2]})
+    first = write_config(folder / "first", {**settings, "feeds": FEEDS[::2]})
     pipeline.collect_all(load_config(first), store, now=NOW)  # half the feeds today
-    readers = [
-        add_subscriber(store, f"{name}@example.com", known_sectors=config.sector_slugs, now=NOW)[0]
-        for name in ("ana", "ben", "cy")
-    ]
+    for name in ("ana", "ben", "cy"):
+        add_subscriber(store, f"{name}@example.com", known_sectors=config.sector_slugs, now=NOW)
     report = delivery.send_edition(config, store, make_mailer(config), now=clock)
     assert report.sent == 3
+    store.close()
+    return folder / "pub"
+
+
+@pytest.fixture
+def hook(prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hook]:
+    key = SigningKey()
+    monkeypatch.setenv("SENDGRID_WEBHOOK_KEY", key.public)
+    shutil.copytree(prepared, tmp_path / "pub")
+    config = load_config(tmp_path / "pub" / "config.yaml")
+    store = Store.open(config.database_url, privacy_key=config.privacy_key())
+    readers = store.subscriber_list()
     ref = store.edition_ref(NOW.date())
-    assert ref is not None
+    assert ref is not None and len(readers) == 3
     app = create_app(config, store, make_mailer(config), now=clock)
     with running(app) as base:
         yield Hook(base, config, store, key, readers, ref.id)

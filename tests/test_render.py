@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import pipeline, render
+from newsletter import personalize, pipeline, render
 from newsletter.config import Config
 from newsletter.digest import build_edition, layout
 from newsletter.errors import TemplateError
-from newsletter.models import Edition, Overrides, Section, Sector, Story
+from newsletter.models import Edition, Overrides, Section, Sector, Sponsor, Story
+from newsletter.settings import LogoConfig
 from newsletter.store import Store
 from tests.conftest import NOW, ROOT
 
@@ -180,13 +181,31 @@ def _full_edition(teaser_words: int = 50, per_sector: int = 5, more: int = 5) ->
     )
 
 
-def test_full_nine_sector_edition_stays_under_90_kb() -> None:
-    edition = _full_edition()
+def full_sponsor() -> Sponsor:
+    """A sponsor slot with every part filled: the size and client checks' worst case."""
+    return Sponsor(
+        title="Halvard Analytics: the grid storage outlook",
+        text="Quarterly outlooks on grid storage and critical minerals, with a weekly data call "
+        "for subscribers and a desk that answers questions within a day.",
+        cta_label="See the outlooks",
+        url="https://halvard.example.org/outlooks?utm_source=newsletter&utm_medium=email",
+        image_url="https://cdn.example.org/halvard/outlook-banner-1200x400.png",
+        image_width=552,
+        image_alt="Halvard Analytics outlook",
+        after="s3",
+    )
+
+
+def test_full_nine_sector_edition_with_sponsor_and_logo_stays_under_90_kb() -> None:
+    edition = replace(_full_edition(), sponsor=full_sponsor())
     sections = layout(edition)
     assert sum(len(s.stories) for s in sections) == 45 and all(len(s.more) == 5 for s in sections)
-    email = render.render_email(render.make_environment(), edition, sections)
+    logo = LogoConfig(url="https://cdn.example.org/tit/logo-360x80.png", width=180, alt="Logo")
+    settings = replace(render.RenderSettings.from_config(), logo=logo)
+    email = render.render_email(render.make_environment(), edition, sections, settings=settings)
     assert email.trimmed == 0
-    assert len(email.html.encode()) <= 90 * 1024
+    assert email.html.count(">Sponsored<") == 1 and logo.url in email.html
+    assert len(email.html.encode()) <= 90 * 1024, len(email.html.encode())
     assert "<!--[if mso | IE]>" in email.html  # Outlook's conditional comments survive minifying
 
 
@@ -240,7 +259,7 @@ def test_readers_get_their_own_links_and_greeting_escaped() -> None:
     edition = _full_edition(per_sector=1, more=0)
     variant = render.render_email(render.make_environment(), edition, layout(edition))
     assert "%%unsubscribe_url%%" in variant.html and "%%greeting.text%%" in variant.text
-    personalizer = render.Personalizer(variant)
+    personalizer = personalize.Personalizer(variant)
     mine = personalizer.fill(
         {
             "unsubscribe_url": "https://pub.example.com/unsubscribe/tok1?a=1&b=2",

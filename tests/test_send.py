@@ -341,11 +341,15 @@ def test_cli_send_and_subscribers(tmp_path: Path) -> None:
     listed = runner.invoke(cli, ["--config", path, "subscribers", "list"], env=env)
     assert "ana@example.com" in listed.stdout and "1 readers" in listed.stdout
     dry = runner.invoke(cli, ["--config", path, "send", "--dry-run"], env=env)
-    assert dry.exit_code == 0 and "Dry run: edition of 2026-11-25: 1 sent" in dry.stdout
+    assert (
+        dry.exit_code == 0
+        and "Dry run: edition of 2026-11-25: would send to 1 reader," in dry.stdout
+    )
+    assert "nothing was sent" in dry.stdout
     assert not config.outbox_dir.exists()
     sent = runner.invoke(cli, ["--config", path, "send"], env=env)
     assert sent.exit_code == 0, sent.stderr
-    assert "Sent: edition of 2026-11-25: 1 sent, 0 failed, 0 skipped" in sent.stdout
+    assert "Sent: edition of 2026-11-25: 1 reader sent, 0 failed, 0 skipped" in sent.stdout
     status = runner.invoke(cli, ["--config", path, "status"], env={**env, "COLUMNS": "200"})
     assert "2026-11-25" in status.stdout and EditionStatus.SENT in status.stdout
     test = runner.invoke(

@@ -259,3 +259,38 @@ def test_an_unsubscribed_reader_is_told_so_and_may_subscribe_again(site: Site) -
     assert reader is not None and reader.status == SubscriberStatus.CONFIRMED
     kinds = [e.kind for e in site.store.events_of(reader.id)]
     assert kinds == ["added", "unsubscribe", "resubscribe"]
+
+
+def test_the_embedded_form_signs_up_from_another_site_with_double_opt_in(
+    site: Site, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+
+    result = CliRunner().invoke(cli, ["--config", str(site.config.path), "embed"])
+    assert (
+        result.exit_code == 0 and 'action="http://localhost:8000/embed/subscribe"' in result.output
+    )
+    # the publisher's own page, from another origin (a file), with the form pasted in
+    page_file = tmp_path / "publisher.html"
+    snippet = result.output.replace("http://localhost:8000", site.base)
+    page_file.write_text(f"<!doctype html><title>Publisher</title>{snippet}", encoding="utf-8")
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(page_file.as_uri())
+        page.fill("#tit-email", "from.elsewhere@example.com")
+        page.check("input[value=mining-metals]")
+        page.click("button[type=submit]")
+        assert page.locator("h1").inner_text() == "Check your inbox"
+    reader = site.store.subscriber_by_email("from.elsewhere@example.com")
+    assert reader is not None and reader.status == SubscriberStatus.PENDING
+    (mail,) = confirmations(site, 1)
+    assert "/confirm/" in mail.read_text()
+    # a bot that fills the hidden field gets the same page and changes nothing
+    bot = httpx.post(
+        f"{site.base}/embed/subscribe",
+        data={"email": "bot@example.com", "website": "http://spam.example"},
+    )
+    assert bot.status_code == 200 and "Check your inbox" in bot.text
+    assert site.store.subscriber_by_email("bot@example.com") is None

@@ -67,17 +67,24 @@ def test_template_edits_show_on_reload_and_errors_show_on_the_page(demo_dir: Pat
         assert text.status_code == 200 and "== Top story ==" in text.text
 
 
-def test_the_page_shows_both_widths_and_reloads_itself(demo_dir: Path) -> None:
+def test_the_page_shows_both_widths_the_dark_variant_and_reloads_itself(demo_dir: Path) -> None:
     config = _publication(demo_dir)
     template = demo_dir / "pub" / "templates" / "digest.mjml.j2"
     with running(create_app(config, now=lambda: NOW)) as base, chromium() as browser:
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.goto(f"{base}/")
         frames = page.locator("iframe")
-        assert frames.count() == 2
-        assert [frames.nth(i).get_attribute("width") for i in range(2)] == ["640", "375"]
+        assert frames.count() == 3
+        assert [frames.nth(i).get_attribute("width") for i in range(3)] == ["640", "375", "375"]
         phone = page.frame_locator("iframe").nth(1)
         assert phone.locator("h2").first.inner_text().lower() == "top story"
+        # the third is the dark variant, whatever the editor's own setting (light here)
+        dark = page.frame_locator("iframe").nth(2)
+        background = dark.locator(".bd").first.evaluate(
+            "(e) => getComputedStyle(e).backgroundColor"
+        )
+        assert background == "rgb(15, 23, 32)", background
+        assert page.locator("a[href='/digest.txt']").count() == 1
         template.write_text(
             template.read_text(encoding="utf-8").replace("Top story", "Lead story"),
             encoding="utf-8",

@@ -101,6 +101,11 @@ def check_slugs(config: Config, slugs: Sequence[str], option: str) -> None:
         )
 
 
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """ "1 reader", "2 readers", "1 story", "3 stories"."""
+    return f"{count:,} {one if count == 1 else (many or one + 's')}"
+
+
 def file_size(size: int) -> str:
     return f"{size / 1024:.1f} KB" if size >= 1024 else f"{size} bytes"
 

@@ -50,6 +50,7 @@ for command in (
     send.send,
     readers.subscribers,
     serve.serve,
+    serve.embed,
     serve.run_scheduler,
     rules.rules,
     status.status,

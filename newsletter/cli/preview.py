@@ -15,6 +15,7 @@ from newsletter.cli.common import (
     file_size,
     parse_slugs,
     pass_state,
+    plural,
     print_collect,
 )
 from newsletter.mailers import make_mailer
@@ -84,16 +85,13 @@ def preview(
     if built.overrides_file is not None:
         console.print(f"\nEditor's overrides: {escape(str(built.overrides_file))}")
     console.print(f"\n[bold]Subject:[/] {escape(result.email.subject)}")
-    for section in result.sections:
-        more = f" (+{len(section.more)} more)" if section.more else ""
-        count = len(section.stories)
-        console.print(
-            f"  {escape(section.sector.name)}: {count} {'story' if count == 1 else 'stories'}{more}"
-        )
+    for name, count, extra in result.email.shown:  # as the email holds them, after trimming
+        more = f" (+{extra} more)" if extra else ""
+        console.print(f"  {escape(name)}: {plural(count, 'story', 'stories')}{more}")
     console.print(f"[bold]Preheader:[/] {escape(result.email.preheader)}")
     if result.email.trimmed:
         console.print(
-            f"[yellow]Trimmed {result.email.trimmed} headlines to stay under "
+            f"[yellow]Trimmed {plural(result.email.trimmed, 'headline')} to stay under "
             f"{config.file.email.max_kb} KB[/] (Gmail clips larger emails)"
         )
     for path in (result.html_path, result.text_path):

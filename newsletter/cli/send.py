@@ -15,11 +15,13 @@ from newsletter.cli.common import (
     check_preflight,
     current_time,
     pass_state,
+    plural,
     print_collect,
     progress_bar,
 )
 from newsletter.errors import DeliveryError
 from newsletter.mailers import make_mailer
+from newsletter.models import SendReport
 
 
 @click.command()
@@ -71,12 +73,7 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
     finally:
         mailer.close()
         store.close()
-    what = "Dry run" if report.dry_run else "Sent"
-    console.print(
-        f"{what}: edition of {report.edition_date}: {report.sent} sent, {report.failed} failed, "
-        f"{report.skipped} skipped, {report.already_sent} already sent before "
-        f"({report.seconds:.1f} s, through {mailer.name})"
-    )
+    console.print(_summary(report, mailer.name))
     if report.stopped:
         console.print(
             "Stopped by a signal: the requests in flight were finished and recorded, and nobody "
@@ -91,6 +88,23 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
             f"{report.failed} {noun} failed",
             hint="`newsletter status` counts them; try again with: newsletter send --retry-failed",
         )
+
+
+def _summary(report: SendReport, through: str) -> str:
+    """One line: "Sent: edition of D: 3 readers sent, 1 failed, ..."; a dry run says what it
+    would have sent."""
+    tail = f"({report.seconds:.1f} s, through {through})"
+    if report.dry_run:
+        return (
+            f"Dry run: edition of {report.edition_date}: would send to "
+            f"{plural(report.sent, 'reader')}, {report.failed} would fail, {report.skipped} "
+            f"skipped, {report.already_sent} already sent before; nothing was sent {tail}"
+        )
+    return (
+        f"Sent: edition of {report.edition_date}: {plural(report.sent, 'reader')} sent, "
+        f"{report.failed} failed, {report.skipped} skipped, {report.already_sent} already sent "
+        f"before {tail}"
+    )
 
 
 def _print_failures(state: State, day: date, shown: int = 20) -> None:

@@ -1,4 +1,5 @@
-"""``newsletter serve`` (the sign-up site) and ``newsletter run`` (the scheduler)."""
+"""``newsletter serve`` (the public pages and the readers' app), ``newsletter embed`` (a
+sign-up form for another site) and ``newsletter run`` (the scheduler)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,37 @@ def serve(state: State, host: str, port: int) -> None:
     finally:
         mailer.close()
         store.close()
+
+
+@click.command()
+@pass_state
+def embed(state: State) -> None:
+    """Print an HTML sign-up form to paste into your own site.
+
+    It posts to publication.base_url's /embed/subscribe with the same double opt-in as the
+    sign-up page: nothing is sent to the address until its owner confirms.
+
+    Example: newsletter embed > signup-form.html
+    """
+    from newsletter import render
+    from newsletter.subscriptions import consent_wording
+
+    config = state.config
+    publication = config.publication
+    env = render.make_environment(config.templates_dir)
+    snippet = render.render_page(
+        env,
+        "web/embed.html.j2",
+        {
+            "publication": publication.name,
+            "base_url": publication.base_url.rstrip("/"),
+            "sectors": config.sectors,
+            "consent": consent_wording(publication.name),
+            "privacy_url": publication.privacy_url,
+            "terms_url": publication.terms_url,
+        },
+    )
+    click.echo(snippet, nl=False)
 
 
 @click.command("run")

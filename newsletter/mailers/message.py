@@ -8,7 +8,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 
 from newsletter.models import Batch, Recipient, RenderedEmail
-from newsletter.render import Personalizer
+from newsletter.personalize import Personalizer
 from newsletter.text import decoded
 
 

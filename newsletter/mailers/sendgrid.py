@@ -28,7 +28,7 @@ from newsletter.mailers.message import list_headers, to_header
 from newsletter.mailers.pacing import Pause
 from newsletter.mailers.retry import Transient, retrying
 from newsletter.models import Batch, BatchResult
-from newsletter.render import substitutions
+from newsletter.personalize import substitutions
 
 logger = logging.getLogger(__name__)
 

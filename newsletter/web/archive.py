@@ -132,7 +132,8 @@ class Archive:
         if day is None or stored is None or stored.status not in PUBLISHED:
             return self._missing("that edition")
         edition = stored.edition
-        sections = digest.layout(edition)
+        # as the email with every sector: the "more" headlines capped the same way
+        sections = render.capped_more(digest.layout(edition), self.config.file.email.more_headlines)
         top, rest = render.split_top_story(sections)
         headline = top.title if top else ""
         return self._page(

@@ -34,7 +34,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from newsletter import digest, pipeline, render
+from newsletter import digest, personalize, pipeline, render
 from newsletter.config import Config, load_config, save_move
 from newsletter.errors import EditionError, NewsletterError
 from newsletter.models import RenderedEmail
@@ -59,6 +59,7 @@ PAGE = """<!doctype html>
  aside form {{ display: flex; gap: 4px; }} aside select {{ flex: 1; }}
 </style></head>
 <body><header><strong>{title}</strong> ·
+ <a href="/digest.txt" style="color: #bcccdc;">plain text</a> ·
  <a href="/stats" style="color: #bcccdc;">what readers did</a><p>{details}</p></header>
 <main>
  <aside>{stories}</aside>
@@ -66,6 +67,9 @@ PAGE = """<!doctype html>
   <iframe title="The digest at desktop width" src="/digest.html" width="640"></iframe></figure>
  <figure><figcaption>Phone, 375 px</figcaption>
   <iframe title="The digest at phone width" src="/digest.html" width="375"></iframe></figure>
+ <figure><figcaption>Dark mode, 375 px</figcaption>
+  <iframe title="The digest in dark mode" src="/digest.html?scheme=dark" width="375">
+  </iframe></figure>
 </main>
 <script>
  let seen = "{version}";
@@ -155,8 +159,8 @@ class Preview:
         variant = render.render_email(
             env, built.edition, sections, settings=pipeline.render_settings(config)
         )
-        values = render.preview_values(config.publication.base_url)
-        return render.Personalizer(variant).fill(values)
+        values = personalize.preview_values(config.publication.base_url)
+        return personalize.Personalizer(variant).fill(values)
 
     async def index(self, request: Request) -> Response:
         stories = ""
@@ -228,8 +232,13 @@ class Preview:
             )
 
     async def digest_html(self, request: Request) -> Response:
+        """The email's HTML; ``?scheme=dark`` shows its dark variant whatever the browser's
+        setting (the dark styles applied unconditionally)."""
         try:
-            return HTMLResponse(self.render_current().html)
+            body = self.render_current().html
+            if request.query_params.get("scheme") == "dark":
+                body = body.replace("@media (prefers-color-scheme: dark)", "@media all")
+            return HTMLResponse(body)
         except NewsletterError as exc:
             logger.warning("preview: %s", exc.message)
             page = ERROR_PAGE.format(
