@@ -145,7 +145,7 @@ def load_config(path: Path) -> Config:
     return Config(
         path=path,
         file=parsed,
-        database_url=_resolve_database(parsed.database, base),
+        database_url=_resolve_database(os.environ.get(DATABASE_ENV) or parsed.database, base),
         templates_dir=templates_dir,
         outbox_dir=_resolve(parsed.delivery.outbox.dir, base),
         overrides_dir=_resolve(parsed.digest.overrides_dir, base),
@@ -337,6 +337,11 @@ def _check_feed_url(path: Path, root: yamlfile.Node | None, i: int, url: str) ->
 def _resolve(value: Path, base: Path) -> Path:
     value = value.expanduser()
     return value if value.is_absolute() else base / value
+
+
+# overrides the `database` key: a deployment's URL; a PostgreSQL password comes from libpq's
+# own PGPASSWORD (or ~/.pgpass), never from the file
+DATABASE_ENV = "NEWSLETTER_DATABASE_URL"
 
 
 def _resolve_database(url: str, base: Path) -> str:

@@ -97,10 +97,14 @@ def send_edition(
     retry_failed: bool = False,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    claim_clock: Callable[[], datetime] | None = None,
 ) -> SendReport:
     """Deliver the edition of ``day`` (today by default) to every confirmed reader once.
 
     Failed deliveries stay failed (the edition counts as sent) until ``retry_failed``.
+    ``claim_clock`` times the claims and their heartbeats (default ``now``): the commands
+    give it the wall clock, since other senders judge a silent one by it, whatever ``now``
+    says the edition's day is.
     ``should_stop`` is asked before each claim: a stop finishes and records the requests in flight.
     """
     started = time.perf_counter()
@@ -112,7 +116,8 @@ def send_edition(
     store.seed_deliveries(edition_id)
     if retry_failed:
         store.retry_failed(edition_id)
-    stale = now() - timedelta(minutes=config.file.delivery.claim_timeout_minutes)
+    claim_clock = claim_clock or now
+    stale = claim_clock() - timedelta(minutes=config.file.delivery.claim_timeout_minutes)
     released = store.release_abandoned(edition_id, alive=claim_is_alive, stale_before=stale)
     if released:
         logger.warning("%d readers of an interrupted send are sent again", released)
@@ -122,6 +127,9 @@ def send_edition(
     variants = Variants(config, edition)
     size = min(config.file.delivery.batch_size, mailer.max_batch)
     sending = _Sending(store, _Senders(mailer), edition_id, day, now, progress, total)
+    sending.heartbeat = config.file.delivery.heartbeat_seconds
+    sending.claim_clock = claim_clock
+    sending.timeout = timedelta(minutes=config.file.delivery.claim_timeout_minutes)
     try:
         stopped = sending.run(variants, size, should_stop)
     finally:
@@ -192,6 +200,36 @@ class _Sending:
         self.claim = claim_id()  # this sender's; each batch is claimed as claim:n
         self.batches = 0
         self.sent = self.failed = self.skipped = self.done = 0
+        self.heartbeat = 15.0  # seconds between beats on this sender's claims
+        self.timeout = timedelta(minutes=2)  # another sender silent this long is taken over
+        self._finished = threading.Event()
+        self.claim_clock = now  # times claims and heartbeats
+
+    def _beat(self) -> None:
+        """Keep this sender's claims fresh while it runs, so no other sender takes them."""
+        while not self._finished.wait(self.heartbeat):
+            try:
+                self.store.beat_claims(self.claim, now=self.claim_clock())
+            except Exception:  # a missed beat is retried at the next one; it is logged
+                logger.exception("a heartbeat on this sender's claims failed")
+
+    def _others(self, should_stop: Callable[[], bool] | None) -> bool:
+        """With nothing left to claim: while other senders (here or on other machines) hold
+        rows, wait, and take over those whose sender went silent. True when some were given
+        back to be sent; False when every row is done (or a stop was asked)."""
+        while self.store.claimed_elsewhere(self.edition_id, self.claim):
+            stale = self.claim_clock() - self.timeout
+            released = self.store.release_abandoned(
+                self.edition_id, alive=claim_is_alive, stale_before=stale
+            )
+            if released:
+                logger.warning("%d readers of a silent sender are sent by this one", released)
+                return True
+            if (should_stop is not None and should_stop()) or self._finished.wait(
+                min(self.heartbeat, 5.0)
+            ):
+                return False
+        return False
 
     def run(self, variants: Variants, size: int, should_stop: Callable[[], bool] | None) -> bool:
         """Send until every claimed row is recorded; True when ``should_stop`` stopped it."""
@@ -200,6 +238,8 @@ class _Sending:
         fatal: DeliveryError | None = None
         gone = ""  # why the mail server went away, when it did
         stopped = exhausted = False
+        beating = threading.Thread(target=self._beat, name="send-heartbeat", daemon=True)
+        beating.start()
         with ThreadPoolExecutor(self.senders.parallel, thread_name_prefix="send") as pool:
             try:
                 while True:
@@ -216,7 +256,7 @@ class _Sending:
                                 self.edition_id,
                                 claim=f"{self.claim}:{self.batches}",
                                 size=size,
-                                now=self.now(),
+                                now=self.claim_clock(),
                             )
                             exhausted = not batch
                             waiting.extend(self._jobs(variants, batch))
@@ -225,6 +265,13 @@ class _Sending:
                         future = pool.submit(self.senders.send, job)
                         in_flight[future] = job
                     if not in_flight:
+                        if (
+                            exhausted
+                            and not (fatal or gone or stopped)
+                            and self._others(should_stop)
+                        ):
+                            exhausted = False
+                            continue
                         break
                     finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     for future in finished:
@@ -239,10 +286,12 @@ class _Sending:
                         if result.unsent:
                             gone = gone or result.stop_reason
             except BaseException:
+                self._finished.set()
                 self._drain(in_flight)  # what the requests in flight did is kept,
                 with contextlib.suppress(Exception):  # and the rest goes back to the queue
                     self.store.release_claim(self.claim)
                 raise
+        self._finished.set()
         if fatal or gone or waiting:
             self.store.release_claim(self.claim)  # unsent rows go back to the queue
         if fatal:

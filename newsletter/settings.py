@@ -272,7 +272,10 @@ class DeliveryConfig(_Strict):
     backend: Literal["outbox", "smtp", "sendgrid"] = "outbox"
     from_address: str = "Top Insights Today <insights@example.com>"
     batch_size: int = Field(1000, ge=1, le=1000)  # readers per batch (SendGrid allows 1,000)
-    claim_timeout_minutes: float = Field(30, gt=0)  # a batch claimed longer ago is sent again
+    # a sender beats on its claimed rows this often; one silent for claim_timeout_minutes
+    # (killed, or its machine gone) has its rows given to another sender
+    heartbeat_seconds: float = Field(15, gt=0, le=600)
+    claim_timeout_minutes: float = Field(2, gt=0)
     # the List-Id header of every edition (RFC 2919); default: the publication's name with a
     # list id made of its name and the From domain, e.g. <top-insights-today.example.com>
     list_id: str | None = Field(None, pattern=r"^[A-Za-z0-9.-]+$")

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +17,39 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo"
 SHARED = ROOT.parent / "shared"
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
+
+
+# NEWSLETTER_TEST_DATABASE_URL=postgresql+psycopg://user@host:port/postgres runs every test
+# that opens a store against that PostgreSQL server: each test gets a database of its own,
+# made here and dropped after it (the commands find it through NEWSLETTER_DATABASE_URL)
+TEST_DATABASE = os.environ.get("NEWSLETTER_TEST_DATABASE_URL", "")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if TEST_DATABASE:  # a test's store left open is dropped with its database: no warning
+        config.addinivalue_line("filterwarnings", "ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+@pytest.fixture(autouse=True)
+def database(monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
+    if not TEST_DATABASE:
+        yield None
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(TEST_DATABASE, isolation_level="AUTOCOMMIT")
+    name = f"nl_test_{uuid.uuid4().hex[:16]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(TEST_DATABASE).set(database=name).render_as_string(hide_password=False)
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", url)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture

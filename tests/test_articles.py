@@ -80,7 +80,7 @@ def test_pages_give_teasers_within_the_limits_and_are_fetched_once(
         pipeline.collect_all(config, store, now=NOW)
         by_title = {s.title: s for s in store.stories()}
         assert by_title["Harbour cranes go electric"].summary.startswith("The port of Ostrava")
-        errors = _errors(tmp_path / "newsletter.db")
+        errors = _errors(store)
         assert errors["A page that never answers"] == "timed out after 0.5 s"
         assert "larger than 2,000,000 bytes" in errors["A page far too large"]
         assert errors["A page robots.txt keeps private"].startswith("robots.txt disallows")
@@ -94,10 +94,11 @@ def test_pages_give_teasers_within_the_limits_and_are_fetched_once(
         store.close()
 
 
-def _errors(database: Path) -> dict[str, str]:
-    import sqlite3
+def _errors(store: Store) -> dict[str, str]:
+    from sqlalchemy import select
 
-    with sqlite3.connect(database) as db:
-        return dict(
-            db.execute("SELECT title, page_error FROM stories WHERE page_error IS NOT NULL")
-        )
+    from newsletter.store.tables import stories
+
+    query = select(stories.c.title, stories.c.page_error).where(stories.c.page_error.is_not(None))
+    with store.engine.connect() as conn:
+        return {title: error for title, error in conn.execute(query)}

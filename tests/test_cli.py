@@ -219,6 +219,7 @@ COMMANDS = [
     "stats",
     "bounces",
     "embed",
+    "db",
 ]
 
 
@@ -448,3 +449,13 @@ def test_preview_counts_what_the_email_holds_after_trimming(demo_dir: Path) -> N
     more = re.findall(r"^- ", text, re.M)  # one line starts each "Read more insights" headline
     assert {k: n for k, (n, _) in printed.items()} == {k: v[0] for k, v in in_text.items()}
     assert sum(m for _, m in printed.values()) == len(more)
+
+
+def test_db_current_and_upgrade_for_operators(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"feeds": []})
+    code, before, _ = run("--config", str(config), "db", "current")
+    assert code == 0 and "revision none; the newest is 0010: run `newsletter db upgrade`" in before
+    code, upgraded, _ = run("--config", str(config), "db", "upgrade")
+    assert code == 0 and "The schema is at revision 0010 (the newest)." in upgraded
+    code, after, _ = run("--config", str(config), "db", "current")
+    assert code == 0 and "revision 0010 (the newest)" in after

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -29,11 +30,13 @@ def test_root_config_has_the_nine_sectors_and_real_feeds() -> None:
     hinted = {f.sector for f in config.feeds}
     assert hinted == set(DESIGN_SLUGS)  # a starting feed for every sector
     assert config.file.delivery.backend == "outbox"
-    assert config.database_url == f"sqlite:///{ROOT / 'newsletter.db'}"
+    if not os.environ.get("NEWSLETTER_DATABASE_URL"):  # (else the environment's overrides it)
+        assert config.database_url == f"sqlite:///{ROOT / 'newsletter.db'}"
 
 
 def test_demo_paths_resolve_against_the_config_folder(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir("/")
+    monkeypatch.delenv("NEWSLETTER_DATABASE_URL", raising=False)  # the file's own setting
     config = load_config(DEMO / "config.yaml")
     assert config.database_url == f"sqlite:///{DEMO.resolve() / 'newsletter.db'}"
     assert config.outbox_dir == DEMO.resolve() / "outbox"
@@ -120,3 +123,11 @@ def test_keywords_as_list_weigh_one(tmp_path: Path) -> None:
     )
     config = load_config(path)
     assert config.file.sectors[0].keywords == {"oil": 1.0, "gas": 1.0}
+
+
+def test_the_environment_names_the_database_instead_of_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", "postgresql+psycopg://news@db.internal/news")
+    config = load_config(write_config(tmp_path, {"feeds": [], "database": "sqlite:///x.db"}))
+    assert config.database_url == "postgresql+psycopg://news@db.internal/news"

@@ -26,7 +26,7 @@ from newsletter.models import Subscriber, SubscriberStatus, SuppressionReason
 from newsletter.store import Store
 from newsletter.subscriptions import add_subscriber, sign_up
 from newsletter.web.app import create_app
-from tests.conftest import DEMO, NOW, write_config
+from tests.conftest import DEMO, NOW, TEST_DATABASE, write_config
 from tests.signing import SigningKey
 from tests.webserver import running
 
@@ -68,11 +68,8 @@ def clock() -> datetime:
     return NOW
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A publication whose first edition went to three readers, built once; each test gets a
-    copy of its folder (config, SQLite file, privacy key)."""
-    folder = tmp_path_factory.mktemp("prepared")
+def prepare(folder: Path) -> Path:
+    """A publication whose first edition went to three readers; its config file."""
     settings: dict[str, object] = {
         "feeds": FEEDS,
         "delivery": {"sendgrid": {"webhook_max_bytes": 1_000_000}},
@@ -86,15 +83,27 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     report = delivery.send_edition(config, store, make_mailer(config), now=clock)
     assert report.sent == 3
     store.close()
-    return folder / "pub"
+    return config.path
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """The publication built once for the module's tests, each of which copies its folder
+    (config, SQLite file, privacy key); None on a database server, where each test builds it
+    in the database of its own."""
+    return None if TEST_DATABASE else prepare(tmp_path_factory.mktemp("prepared")).parent
 
 
 @pytest.fixture
-def hook(prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hook]:
+def hook(prepared: Path | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hook]:
     key = SigningKey()
     monkeypatch.setenv("SENDGRID_WEBHOOK_KEY", key.public)
-    shutil.copytree(prepared, tmp_path / "pub")
-    config = load_config(tmp_path / "pub" / "config.yaml")
+    if prepared is None:
+        path = prepare(tmp_path)
+    else:
+        shutil.copytree(prepared, tmp_path / "pub")
+        path = tmp_path / "pub" / "config.yaml"
+    config = load_config(path)
     store = Store.open(config.database_url, privacy_key=config.privacy_key())
     readers = store.subscriber_list()
     ref = store.edition_ref(NOW.date())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -41,16 +40,18 @@ def server() -> Iterator[SendgridServer]:
         yield s
 
 
-def _plant(database: Path) -> None:
+def _plant(store: Store) -> None:
     """Readers stored before addresses and names were checked at every entry point."""
-    with sqlite3.connect(database) as db:
-        row = db.execute("SELECT * FROM subscribers LIMIT 1").fetchone()
-        names = [d[0] for d in db.execute("SELECT * FROM subscribers LIMIT 1").description]
+    from sqlalchemy import insert, select
+
+    from newsletter.store.tables import subscribers
+
+    with store.engine.begin() as conn:
+        row = dict(conn.execute(select(subscribers).limit(1)).mappings().one())
+        del row["id"]
         for n, (email, name) in enumerate([(BAD[0], ""), ("crlf@example.com", BAD[1])], start=1):
-            values = dict(zip(names, row, strict=True))
-            values.update(id=None, email=email, name=name, token=f"planted-token-{n:040d}")
-            marks = ", ".join("?" for _ in names)
-            db.execute(f"INSERT INTO subscribers VALUES ({marks})", [values[k] for k in names])
+            values = {**row, "email": email, "name": name, "token": f"planted-token-{n:040d}"}
+            conn.execute(insert(subscribers).values(values))
 
 
 def test_retry_failed_on_the_command_line_sends_to_the_failed_readers(
@@ -91,7 +92,7 @@ def test_an_unencodable_reader_fails_alone(
         config = make_config(tmp_path, backend, **settings)
         store = collected(config)
         add_readers(config, store, 38)
-        _plant(tmp_path / "newsletter.db")
+        _plant(store)
         mailer = make_mailer(config)
         report = delivery.send_edition(config, store, mailer, now=clock)
         mailer.close()

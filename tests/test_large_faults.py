@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import random
 import signal
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from newsletter.config import Config
 from newsletter.models import DeliveryStatus, EditionStatus
@@ -142,7 +142,11 @@ def test_a_storm_of_500s_then_retry_failed_misses_nobody(
     _, err = retry.communicate(timeout=300)
     assert retry.returncode == 0, err.decode()
     assert len(server.recipients) == READERS and set(server.recipients.values()) == {1}
-    with sqlite3.connect(tmp_path / "newsletter.db") as db:
-        assert db.execute(
-            "SELECT count(*) FROM deliveries WHERE status=?", (DeliveryStatus.SENT,)
-        ).fetchone() == (READERS,)
+    engine = sqlalchemy.create_engine(config.database_url)
+    with engine.connect() as conn:
+        sent = conn.execute(
+            sqlalchemy.text("SELECT count(*) FROM deliveries WHERE status = :status"),
+            {"status": DeliveryStatus.SENT.value},
+        ).scalar_one()
+    engine.dispose()
+    assert sent == READERS

@@ -6,7 +6,6 @@ the medical news or the football club."""
 from __future__ import annotations
 
 import csv
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
@@ -51,13 +50,24 @@ def _config(folder: Path) -> Path:
     return path
 
 
-def _make_fresh(database: Path) -> None:
+def _make_fresh(store: Store) -> None:
     """Spread every story over the last 36 hours, as if the feeds had just been published."""
-    with sqlite3.connect(database) as db:
-        ids = [row[0] for row in db.execute("SELECT id FROM stories ORDER BY published DESC, id")]
-        for i, story_id in enumerate(ids):
-            when = (NOW - timedelta(minutes=7 * (i % 300))).replace(tzinfo=None)
-            db.execute("UPDATE stories SET published = ? WHERE id = ?", (when, story_id))
+    from sqlalchemy import bindparam, select, update
+
+    from newsletter.store.tables import stories
+
+    with store.engine.begin() as conn:
+        ids = conn.execute(select(stories.c.id).order_by(stories.c.published.desc(), stories.c.id))
+        rows = [
+            {"row_id": story_id, "when": NOW - timedelta(minutes=7 * (i % 300))}
+            for i, (story_id,) in enumerate(ids)
+        ]
+        statement = (
+            update(stories)
+            .where(stories.c.id == bindparam("row_id"))
+            .values(published=bindparam("when", type_=stories.c.published.type))
+        )
+        conn.execute(statement, rows)
 
 
 def test_a_real_day_shows_only_english_stories_from_outlets_an_editor_keeps(
@@ -68,7 +78,7 @@ def test_a_real_day_shows_only_english_stories_from_outlets_an_editor_keeps(
     try:
         report = pipeline.collect_all(config, store, now=NOW)
         assert sum(r.new for r in report.results) > 800
-        _make_fresh(tmp_path / "newsletter.db")
+        _make_fresh(store)
         built = pipeline.build(config, store, now=NOW)
     finally:
         store.close()

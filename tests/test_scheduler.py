@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import pickle
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from click.testing import CliRunner
 
@@ -257,14 +257,21 @@ def _send_was_due(config: Config, ago: timedelta) -> datetime:
     """While the scheduler is down, make its stored send job due ``ago`` in the past: what the
     job store holds after a downtime across the send time, without waiting for one."""
     due = datetime.now(UTC) - ago
-    with sqlite3.connect(config.path.parent / "newsletter.db") as db:
-        (state,) = db.execute("SELECT job_state FROM apscheduler_jobs WHERE id = 'send'").fetchone()
+    engine = sqlalchemy.create_engine(config.database_url)
+    with engine.begin() as conn:
+        (state,) = conn.execute(
+            sqlalchemy.text("SELECT job_state FROM apscheduler_jobs WHERE id = 'send'")
+        ).one()
         job = pickle.loads(state)
         job["next_run_time"] = due
-        db.execute(
-            "UPDATE apscheduler_jobs SET job_state = ?, next_run_time = ? WHERE id = 'send'",
-            (pickle.dumps(job, pickle.HIGHEST_PROTOCOL), due.timestamp()),
+        conn.execute(
+            sqlalchemy.text(
+                "UPDATE apscheduler_jobs SET job_state = :state, next_run_time = :at"
+                " WHERE id = 'send'"
+            ),
+            {"state": pickle.dumps(job, pickle.HIGHEST_PROTOCOL), "at": due.timestamp()},
         )
+    engine.dispose()
     return due
 
 

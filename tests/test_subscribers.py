@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -111,7 +110,6 @@ def test_export_and_list_by_status(tmp_path: Path) -> None:
 
 def test_erasure_leaves_only_a_keyed_hash(tmp_path: Path) -> None:
     import hashlib
-    import sqlite3
 
     config_path = write_config(tmp_path, {"feeds": []})
     config = load_config(config_path)
@@ -126,9 +124,18 @@ def test_erasure_leaves_only_a_keyed_hash(tmp_path: Path) -> None:
     store.close()
     code, _, _ = run(config_path, "subscribers", "remove", "ana@example.com")
     assert code == 0 and not copy.exists()
-    with sqlite3.connect(tmp_path / "newsletter.db") as db:
-        hashes = [row[0] for row in db.execute("SELECT email_hash FROM suppressions")]
-        events = list(db.execute("SELECT email_hash, source, details FROM subscriber_events"))
+    engine = sqlalchemy.create_engine(config.database_url)
+    with engine.connect() as conn:
+        hashes = [
+            row[0] for row in conn.execute(sqlalchemy.text("SELECT email_hash FROM suppressions"))
+        ]
+        events = [
+            tuple(row)
+            for row in conn.execute(
+                sqlalchemy.text("SELECT email_hash, source, details FROM subscriber_events")
+            )
+        ]
+    engine.dispose()
     guess = hashlib.sha256(b"ana@example.com").hexdigest()
     assert len(hashes) == 1 and hashes[0] != guess  # a guessed address does not match
     assert all(guess not in row and hashes[0] not in row for row in events)
@@ -168,6 +175,24 @@ def test_import_and_export_stream_in_chunks(tmp_path: Path) -> None:
     assert len(set(exported)) == 51 and exported[3] == "r002@example.com,Reader 2,oil-gas,confirmed"
 
 
+# a trigger that refuses one address, as a failing disk or constraint would, per database
+REFUSE = {
+    "sqlite": [
+        "CREATE TRIGGER refuse BEFORE INSERT ON subscribers WHEN NEW.email = 'r017@example.com'"
+        " BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF NEW.email = 'r017@example.com' THEN RAISE EXCEPTION 'disk says no'; END IF;"
+        " RETURN NEW; END $$",
+        "CREATE TRIGGER refuse BEFORE INSERT ON subscribers FOR EACH ROW"
+        " EXECUTE FUNCTION refuse_one()",
+    ],
+}
+
+ALLOW = {"sqlite": "DROP TRIGGER refuse", "postgresql": "DROP TRIGGER refuse ON subscribers"}
+
+
 def test_a_write_that_fails_midway_keeps_the_chunks_before_and_a_rerun_finishes(
     tmp_path: Path,
 ) -> None:
@@ -177,17 +202,15 @@ def test_a_write_that_fails_midway_keeps_the_chunks_before_and_a_rerun_finishes(
     path.write_text(
         "".join(f"r{n:03d}@example.com,Reader {n},oil-gas\n" for n in range(30)), encoding="utf-8"
     )
-    with sqlite3.connect(tmp_path / "newsletter.db") as db:  # a real failure, in the database
-        db.execute(
-            "CREATE TRIGGER refuse BEFORE INSERT ON subscribers WHEN NEW.email = 'r017@example.com'"
-            " BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
-        )
-    with pytest.raises(sqlalchemy.exc.IntegrityError, match="disk says no"):
+    with store.engine.begin() as conn:  # a real failure, in the database
+        for statement in REFUSE[conn.dialect.name]:
+            conn.execute(sqlalchemy.text(statement))
+    with pytest.raises(sqlalchemy.exc.DatabaseError, match="disk says no"):
         import_csv(store, path, known_sectors=config.sector_slugs, now=NOW, chunk_rows=5)
     kept = [s.email for s in store.iter_subscribers()]
     assert kept == [f"r{n:03d}@example.com" for n in range(15)]  # the chunks before r017's
-    with sqlite3.connect(tmp_path / "newsletter.db") as db:
-        db.execute("DROP TRIGGER refuse")
+    with store.engine.begin() as conn:
+        conn.execute(sqlalchemy.text(ALLOW[conn.dialect.name]))
     again = import_csv(store, path, known_sectors=config.sector_slugs, now=NOW, chunk_rows=5)
     assert (again.added, again.unchanged) == (15, 15)
     assert len(list(store.iter_subscribers())) == 30

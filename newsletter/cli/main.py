@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from newsletter import __version__
-from newsletter.cli import collect, events, preview, readers, rules, send, serve, status
+from newsletter.cli import collect, db, events, preview, readers, rules, send, serve, status
 from newsletter.cli.common import (
     DEFAULT_CONFIG,
     NewsletterGroup,
@@ -56,6 +56,7 @@ for command in (
     status.status,
     events.stats_command,
     events.bounces,
+    db.db,
 ):
     cli.add_command(command)
 

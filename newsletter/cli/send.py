@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from datetime import date
+from datetime import UTC, date, datetime
 
 import click
 from rich.markup import escape
@@ -67,6 +67,7 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
                 retry_failed=retry_failed,
                 progress=progress,
                 should_stop=stop.is_set,
+                claim_clock=lambda: datetime.now(UTC),  # real time passes, whatever NEWSLETTER_NOW
             )
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.models import (
     DeliveryStatus,
@@ -166,10 +167,12 @@ class LedgerQueries:
         # holds few combinations: few requests per batch
         source = source.order_by(subscribers.c.sectors, subscribers.c.id)
         with self.engine.begin() as conn:
+            # several senders seeding at once (PostgreSQL): rows another one added are skipped
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
             result = conn.execute(
-                insert(deliveries).from_select(
-                    ["edition_id", "subscriber_id", "status", "attempts"], source
-                )
+                dialect.insert(deliveries)
+                .from_select(["edition_id", "subscriber_id", "status", "attempts"], source)
+                .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
             )
         return int(result.rowcount or 0)
 
@@ -216,6 +219,8 @@ class LedgerQueries:
             )
             .order_by(deliveries.c.id)
             .limit(size)
+            # PostgreSQL: rows another sender is claiming are passed over, not waited for
+            .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
         with self.engine.begin() as conn:

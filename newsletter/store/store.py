@@ -20,6 +20,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -37,6 +38,7 @@ from newsletter.store.lock import LockQueries
 from newsletter.store.queue import QueueQueries
 from newsletter.store.snapshot import edition_from_json, edition_to_json
 from newsletter.store.tables import edition_stories, editions, stories
+from newsletter.store.workers import WorkerQueries
 from newsletter.text import headline_key
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ class Store(
     CurationQueries,
     QueueQueries,
     EventQueries,
+    WorkerQueries,
 ):
     """Feeds, stories, editions, subscribers and the send ledger, in one database."""
 
@@ -70,7 +73,14 @@ class Store(
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         try:
-            engine = create_engine(url)
+            # PostgreSQL: a small pool per process, checked before use (a server restart or an
+            # idle timeout must not fail the next query); SQLite: SQLAlchemy's own defaults
+            options: dict[str, Any] = (
+                {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+                if parsed.get_backend_name() == "postgresql"
+                else {}
+            )
+            engine = create_engine(url, **options)
         except (SQLAlchemyError, ImportError) as exc:
             raise StoreError(
                 f"cannot use database {parsed.render_as_string(hide_password=True)}: {exc}",
@@ -89,6 +99,9 @@ class Store(
         heads = set(ScriptDirectory.from_config(config).get_heads())
         try:
             with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # one process migrates at a time: the others wait here, then find it done
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATE_LOCK})
                 if set(MigrationContext.configure(conn).get_current_heads()) == heads:
                     return
                 config.attributes["connection"] = conn
@@ -99,6 +112,37 @@ class Store(
                 hint="Check the `database` key in config.yaml, and that the file or server is "
                 "reachable.",
             ) from None
+
+    def revision(self) -> str:
+        """The schema's current Alembic revision."""
+        with self.engine.connect() as conn:
+            return ",".join(sorted(MigrationContext.configure(conn).get_current_heads()))
+
+    @staticmethod
+    def revisions(url: str) -> tuple[str, str]:
+        """(the database's revision, "" when it has none; the newest there is), read without
+        migrating anything."""
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        newest = ",".join(sorted(ScriptDirectory.from_config(config).get_heads()))
+        try:
+            engine = create_engine(url)
+            try:
+                with engine.connect() as conn:
+                    current = MigrationContext.configure(conn).get_current_heads()
+            finally:
+                engine.dispose()
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(
+                f"cannot read {Store.describe(url)}: {exc.__class__.__name__}: {exc}",
+                hint="Check the `database` key (or NEWSLETTER_DATABASE_URL).",
+            ) from None
+        return ",".join(sorted(current)), newest
+
+    @staticmethod
+    def describe(url: str) -> str:
+        """The database's URL without its password, for messages."""
+        return make_url(url).render_as_string(hide_password=True)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -223,6 +267,7 @@ class Store(
 
 
 SENT = (EditionStatus.SENDING, EditionStatus.SENT)
+_MIGRATE_LOCK = 7_241_530_118  # the advisory lock the migrations run under on PostgreSQL
 FROZEN = EditionStatus.fixed()
 
 
