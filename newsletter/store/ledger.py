@@ -219,14 +219,23 @@ class LedgerQueries:
             )
             .order_by(deliveries.c.id)
             .limit(size)
-            # PostgreSQL: rows another sender is claiming are passed over, not waited for
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
         )
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # rows another sender is claiming are passed over, not waited for; picked once
+                # (a materialized CTE: a subquery with FOR UPDATE may be scanned again, and its
+                # LIMIT then no longer holds)
+                picked = (
+                    pending.with_for_update(skip_locked=True)
+                    .cte("picked")
+                    .prefix_with("MATERIALIZED")
+                )
+                chosen: Any = select(picked.c.id)
+            else:
+                chosen = pending.scalar_subquery()
             conn.execute(
                 update(deliveries)
-                .where(deliveries.c.id.in_(pending), deliveries.c.status == DeliveryStatus.PENDING)
+                .where(deliveries.c.id.in_(chosen), deliveries.c.status == DeliveryStatus.PENDING)
                 .values(
                     status=DeliveryStatus.CLAIMED,
                     claim=claim,
