@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -39,7 +38,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from newsletter.claims import claim_is_alive
+from newsletter.claims import claim_is_alive, host_name
 from newsletter.config import Config
 from newsletter.errors import NewsletterError, ScheduleError
 from newsletter.models import EditionStatus, FetchOutcome
@@ -241,7 +240,7 @@ def next_runs(database_url: str) -> list[NextRun]:
 
 
 def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{host_name()}:{os.getpid()}"  # the host as claim_is_alive reads it
 
 
 def run(runner: Runner, *, say: Callable[[str], None]) -> None:

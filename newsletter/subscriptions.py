@@ -271,7 +271,8 @@ def confirm(store: Store, token: str, *, source: str, now: datetime) -> Subscrib
             sectors=confirmed.sectors,
             now=now,
         )
-    return reader_for(store, token)
+        return confirmed
+    return reader
 
 
 def change_preferences(

@@ -32,9 +32,7 @@ def status(state: State) -> None:
     try:
         health = {h.url: h for h in store.feed_health(now=now)}
         editions = store.recent_editions()
-        warned = [
-            w for s in stats.edition_stats(store, last=7, stories=0) for w in stats.warnings(s)
-        ]
+        warned = [w for s in store.edition_counts(last=7) for w in stats.warnings(s)]
     finally:
         store.close()
     from newsletter.scheduler import next_runs
