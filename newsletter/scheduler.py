@@ -7,8 +7,15 @@ edition and sends it through the ledger. A send missed while the scheduler was d
 restart within ``schedule.misfire_grace_minutes``; past that it is skipped, with a log line that
 says how to send late. An edition left ``sending`` (the scheduler was killed mid-send, after
 APScheduler had already moved the job to the next day) is finished on start and on every
-collect tick, before anything else, within the same grace. One scheduler per database (a lock
-row with a heartbeat). SIGTERM and SIGINT finish the requests in flight, record them, and exit.
+collect tick, before anything else, within the same grace. SIGTERM and SIGINT finish the
+requests in flight, record them, and exit.
+
+A scheduler plays one role or both (``run --only collect|send``), so collecting and sending can
+live on different machines. Each role has a lock row in the database held by heartbeat (a lease:
+``schedule.lease_seconds``, beaten every third of it) and its own job table, so exactly one
+scheduler runs each job for a database. A second one exits, or with ``--standby`` waits and
+takes over once the holder has been silent for the lease; a holder that finds its lock taken
+(it was cut off from the database longer than the lease) stops.
 
 A ``Runner`` holds what the jobs work with, given by the face: a store factory, a mailer
 factory, the clock, and its own stop event. The job store keeps each job under a module-level
@@ -19,7 +26,6 @@ runner's own method for the job's id, so nothing reaches for module state.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -38,9 +44,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from newsletter.claims import claim_is_alive, host_name
 from newsletter.config import Config
 from newsletter.errors import NewsletterError, ScheduleError
+from newsletter.lease import Lease, owner, stand_by
 from newsletter.models import EditionStatus, FetchOutcome
 from newsletter.settings import ScheduleConfig
 
@@ -50,9 +56,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("newsletter.run")
 
-LOCK = "run"
-HEARTBEAT = timedelta(seconds=20)
-JOBS_TABLE = "apscheduler_jobs"
+ROLES = ("collect", "send")
+JOBS_TABLES = {"collect": "apscheduler_collect", "send": "apscheduler_jobs"}  # jobs per role
 
 
 def send_trigger(schedule: ScheduleConfig) -> CronTrigger:
@@ -89,6 +94,7 @@ class Runner:
     open_store: Callable[[], Store]
     make_mailer: Callable[[], Mailer]
     clock: Callable[[], datetime]
+    roles: frozenset[str] = frozenset(ROLES)
     stop: threading.Event = field(default_factory=threading.Event)
 
     @contextmanager
@@ -141,11 +147,13 @@ class Runner:
         return sent
 
     def collect(self) -> None:
-        """The collect job: an interrupted send first, then every feed."""
+        """The collect job: an interrupted send first (when this runner sends), then every
+        feed."""
         from newsletter import pipeline
 
         with self._store() as store:
-            self.resume_interrupted(store)  # before anything else
+            if "send" in self.roles:
+                self.resume_interrupted(store)  # before anything else
             report = pipeline.collect_all(self.config, store, now=self.clock())
         failed = sum(r.status in {FetchOutcome.FAILED, FetchOutcome.GONE} for r in report.results)
         logger.info(
@@ -157,13 +165,15 @@ class Runner:
         )
 
     def send(self) -> None:
-        """The send job: collect once more, build the edition, send it through the ledger."""
+        """The send job: collect once more (when this runner collects; a send-only one leaves
+        that to the collector), build the edition, send it through the ledger."""
         from newsletter import delivery, pipeline
 
         with self._store() as store:
             mailer = self.make_mailer()
             try:
-                pipeline.collect_all(self.config, store, now=self.clock())
+                if "collect" in self.roles:
+                    pipeline.collect_all(self.config, store, now=self.clock())
                 report = delivery.send_edition(
                     self.config, store, mailer, now=self.clock, should_stop=self.stop.is_set
                 )
@@ -196,14 +206,6 @@ class Runner:
             self.config.path.resolve(),
         )
 
-    def beat(self, store: Store, owner: str) -> None:
-        """Keep the lock row fresh until the runner stops."""
-        while not self.stop.wait(HEARTBEAT.total_seconds()):
-            try:
-                store.beat(LOCK, owner, now=self.clock())
-            except Exception:  # keep beating through a passing database hiccup
-                logger.exception("heartbeat failed")
-
 
 class _RunnerExecutor(ThreadPoolExecutor):  # type: ignore[misc]
     """Runs a stored job through the runner's method for the job's id."""
@@ -227,95 +229,110 @@ class NextRun:
 
 
 def next_runs(database_url: str) -> list[NextRun]:
-    """The scheduled jobs and their next run, as APScheduler's job store has them."""
-    jobs = SQLAlchemyJobStore(url=database_url, tablename=JOBS_TABLE)
-    try:
-        jobs.start(None, "default")  # creates the job table if there is none yet
-        return sorted(
-            (NextRun(job.id, job.next_run_time) for job in jobs.get_all_jobs()),
-            key=lambda r: r.job,
-        )
-    finally:
-        jobs.shutdown()
+    """The scheduled jobs and their next run, as APScheduler's job stores have them."""
+    runs = []
+    for role, table in JOBS_TABLES.items():
+        jobs = SQLAlchemyJobStore(url=database_url, tablename=table)
+        try:
+            jobs.start(None, role)  # creates the job table if there is none yet
+            runs += [NextRun(j.id, j.next_run_time) for j in jobs.get_all_jobs() if j.id == role]
+        finally:
+            jobs.shutdown()
+    return sorted(runs, key=lambda r: r.job)
 
 
-def _owner() -> str:
-    return f"{host_name()}:{os.getpid()}"  # the host as claim_is_alive reads it
-
-
-def run(runner: Runner, *, say: Callable[[str], None]) -> None:
-    """Run the scheduler until SIGTERM or SIGINT."""
+def _scheduler(runner: Runner) -> BackgroundScheduler:
     config = runner.config
-    store = runner.open_store()
-    owner = _owner()
-    now = runner.clock()
-    lock = store.take_lock(
-        LOCK, owner, now=now, stale_before=now - 3 * HEARTBEAT, alive=claim_is_alive
-    )
-    if not lock.taken:
-        store.close()
-        started = f" since {lock.since:%Y-%m-%d %H:%M} UTC" if lock.since else ""
-        raise ScheduleError(
-            f"another `newsletter run` ({lock.holder}{started}) is already running on this "
-            "database",
-            hint="Stop that one first; only one scheduler may send from a database.",
-        )
     path = str(config.path.resolve())
     schedule = config.file.schedule
+    roles = [r for r in ROLES if r in runner.roles]
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(url=config.database_url, tablename=JOBS_TABLE)},
+        jobstores={
+            r: SQLAlchemyJobStore(url=config.database_url, tablename=JOBS_TABLES[r]) for r in roles
+        },
         executors={"default": _RunnerExecutor({"collect": runner.collect, "send": runner.send})},
         job_defaults={"coalesce": True, "max_instances": 1},
         timezone=schedule.timezone,
     )
-    grace = int(schedule.misfire_grace_minutes * 60)
     scheduler.add_listener(runner.missed, EVENT_JOB_MISSED)
     scheduler.add_listener(
         lambda event: logger.error("%s: failed: %s", event.job_id, event.exception),
         EVENT_JOB_ERROR,
     )
     scheduler.start(paused=True)
-    _ensure_job(scheduler, "collect", collect_job, collect_trigger(schedule), path, grace=60)
-    _ensure_job(scheduler, "send", send_job, send_trigger(schedule), path, grace=grace)
-    heartbeat = threading.Thread(target=runner.beat, args=(store, owner), daemon=True)
-    heartbeat.start()
+    if "collect" in roles:
+        _ensure_job(scheduler, collect_job, collect_trigger(schedule), path, grace=60)
+    if "send" in roles:
+        if scheduler.get_job("collect", jobstore="send") is not None:
+            scheduler.remove_job("collect", jobstore="send")  # where earlier versions kept it
+        grace = int(schedule.misfire_grace_minutes * 60)
+        _ensure_job(scheduler, send_job, send_trigger(schedule), path, grace=grace)
+    return scheduler
+
+
+def run(runner: Runner, *, say: Callable[[str], None], standby: bool = False) -> None:
+    """Run the scheduler's roles until SIGTERM or SIGINT; with ``standby``, first wait for
+    the scheduler running them elsewhere to stop."""
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         runner.stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    for job in scheduler.get_jobs():
-        at = job.next_run_time
-        say(f"next {job.id}: {at:%Y-%m-%d %H:%M:%S %Z}" if at else f"{job.id}: paused")
-    runner.resume_interrupted(store)  # a send killed mid-way finishes first
-    scheduler.resume()
+    store = runner.open_store()
+    roles = tuple(r for r in ROLES if r in runner.roles)
+    seconds = runner.config.file.schedule.lease_seconds
+    lease = Lease(store, owner(), roles, seconds, runner.clock)
     try:
-        while not runner.stop.wait(1.0):
-            pass
-        say("stopping: finishing the batch in flight")
-        scheduler.shutdown(wait=True)
+        if not stand_by(lease, runner.stop, standby=standby, say=say):
+            say("stopped while standing by")
+            return
+        try:
+            _run_jobs(runner, lease, say=say)
+        finally:
+            lease.release()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        store.release_lock(LOCK, owner)
         store.close()
+    if lease.lost:
+        raise ScheduleError(
+            "this scheduler lost its lock to another one and stopped",
+            hint="Check this machine's connection to the database; the other scheduler runs "
+            "the jobs meanwhile.",
+        )
     say(
         "stopped: an edition left unfinished is finished when `newsletter run` starts again, "
         "or now with: newsletter send"
     )
 
 
+def _run_jobs(runner: Runner, lease: Lease, *, say: Callable[[str], None]) -> None:
+    scheduler = _scheduler(runner)
+    threading.Thread(target=lease.keep, args=(runner.stop,), daemon=True).start()
+    for job in scheduler.get_jobs():
+        at = job.next_run_time
+        say(f"next {job.id}: {at:%Y-%m-%d %H:%M:%S %Z}" if at else f"{job.id}: paused")
+    if "send" in runner.roles:
+        runner.resume_interrupted(lease.store)  # a send killed mid-way finishes first
+    scheduler.resume()
+    while not runner.stop.wait(1.0):
+        pass
+    say("stopping: finishing the batch in flight")
+    scheduler.shutdown(wait=True)
+
+
 def _ensure_job(
     scheduler: BackgroundScheduler,
-    job_id: str,
     func: Callable[[str], None],
     trigger: Any,
     path: str,
     *,
     grace: int,
 ) -> None:
-    """Keep a stored job (and its missed run) when its schedule is unchanged; else replace it."""
-    existing = scheduler.get_job(job_id)
+    """Keep a stored job (and its missed run) when its schedule is unchanged; else replace it.
+    The job is named for its role, and kept in that role's job store."""
+    job_id = func.__name__.removesuffix("_job")
+    existing = scheduler.get_job(job_id, jobstore=job_id)
     if (
         existing is not None
         and str(existing.trigger) == str(trigger)
@@ -329,6 +346,7 @@ def _ensure_job(
         args=[path],
         id=job_id,
         name=job_id,
+        jobstore=job_id,
         replace_existing=True,
         misfire_grace_time=grace,
         coalesce=True,

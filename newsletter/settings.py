@@ -174,6 +174,9 @@ class ScheduleConfig(_Strict):
     weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = []
     # a send missed while the scheduler was down runs on restart within this; later it is skipped
     misfire_grace_minutes: float = Field(180, gt=0)
+    # a scheduler holds its lock by beating every third of this; a standby (`run --standby`)
+    # takes over once the holder has been silent this long
+    lease_seconds: float = Field(60, ge=0.3, le=3600)
 
     @field_validator("send_at", mode="before")
     @classmethod

@@ -23,9 +23,10 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.config import Config, load_config
+from newsletter.lease import Lease
 from newsletter.mailers import make_mailer
 from newsletter.models import EditionStatus
-from newsletter.scheduler import Runner, next_runs, send_trigger
+from newsletter.scheduler import ROLES, Runner, next_runs, send_trigger
 from newsletter.settings import ScheduleConfig
 from newsletter.store import Store
 from newsletter.subscriptions import add_subscriber
@@ -72,7 +73,9 @@ def test_weekdays_only() -> None:
 READERS = 3
 
 
-def _config(tmp_path: Path, send_at: datetime, grace_minutes: float = 180) -> Config:
+def _config(
+    tmp_path: Path, send_at: datetime, grace_minutes: float = 180, **schedule: float
+) -> Config:
     feeds = [{"name": p.stem, "url": str(p)} for p in sorted((DEMO / "feeds").glob("*.xml"))]
     path = write_config(
         tmp_path,
@@ -84,6 +87,7 @@ def _config(tmp_path: Path, send_at: datetime, grace_minutes: float = 180) -> Co
                 "timezone": "UTC",
                 "collect_every_minutes": 60,
                 "misfire_grace_minutes": grace_minutes,
+                **schedule,
             },
         },
     )
@@ -148,10 +152,12 @@ class _Run:
 
     started: ClassVar[list[_Run]] = []
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *args: str, host: str | None = None) -> None:
         env = {k: v for k, v in os.environ.items() if k != "NEWSLETTER_NOW"}
+        if host is not None:  # another machine, as the locks and claims see it
+            env["NEWSLETTER_HOST"] = host
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "newsletter", "--config", str(config.path), "run"],
+            [sys.executable, "-m", "newsletter", "--config", str(config.path), "run", *args],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -181,6 +187,14 @@ class _Run:
     def output(self) -> str:
         with self.changed:
             return "".join(self.lines)
+
+    def count(self, text: str) -> int:
+        with self.changed:
+            return sum(text in x for x in self.lines)
+
+    def wait_for_count(self, text: str, count: int, timeout: float = 60) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: self.count(text) >= count, timeout)
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
@@ -239,6 +253,78 @@ def test_run_sends_at_the_time_alone_and_stops_on_sigterm(tmp_path: Path) -> Non
     status = CliRunner().invoke(cli, ["--config", str(config.path), "status"])
     assert f"Next send: {send:%Y-%m-%d %H:%M:%S} UTC" in status.stdout
     assert "Next collect: " in status.stdout
+
+
+def test_a_standby_on_another_host_takes_over_within_the_lease(tmp_path: Path) -> None:
+    lease = 3.0
+    config = _config(
+        tmp_path,
+        datetime.now(UTC) + timedelta(hours=3),
+        collect_every_minutes=0.05,  # a collect every 3 s: a scheduler shows it runs jobs
+        lease_seconds=lease,
+    )
+    first = _Run(config, host="host-a")
+    assert first.wait_for("next collect"), first.output()
+    standby = _Run(config, "--standby", host="host-b")
+    assert standby.wait_for(f"standby: host-a:{first.process.pid} since"), standby.output()
+    ran = first.count("collect: ")
+    # two more collects (two leases' time) on the first, none on the standby
+    assert first.wait_for_count("collect: ", ran + 2), first.output()
+    assert standby.count("collect: ") == 0 and "took over" not in standby.output()
+    killed = datetime.now(UTC)
+    first.kill()  # on another host: no PID to check, only the heartbeat going silent
+    assert standby.wait_for("standby: took over at "), standby.output()
+    (line,) = [x for x in standby.lines if "took over at " in x]
+    taken = datetime.fromisoformat(line.split("took over at ")[1].strip())
+    # the lease from the last beat before the kill, plus one look every third of it
+    assert taken - killed <= timedelta(seconds=lease * 4 / 3 + 1), (killed, taken)
+    assert standby.wait_for("collect: "), standby.output()  # it runs the jobs now
+    assert standby.wait_for("next send"), standby.output()
+    third = _Run(config, "--standby", host="host-c")  # stands by for the new holder
+    assert third.wait_for(f"standby: host-b:{standby.process.pid} since"), third.output()
+    assert "stopped while standing by" in third.stop()
+    out = standby.stop()
+    assert "stopped: " in out
+    assert {r.job for r in next_runs(config.database_url)} == {"collect", "send"}
+
+
+def test_a_scheduler_that_finds_its_lock_taken_over_stops(tmp_path: Path) -> None:
+    config = _config(tmp_path, datetime.now(UTC) + timedelta(hours=3))
+    store = Store.open(config.database_url)
+    clock = _Clock(datetime(2026, 12, 1, 6, tzinfo=UTC))
+    first = Lease(store, "host-a:1", ROLES, 0.3, clock)
+    second = Lease(store, "host-b:2", ROLES, 0.3, clock)
+    assert first.take() is None  # taken
+    held = second.take()
+    assert held is not None and held[0] == "collect" and held[1].holder == "host-a:1"
+    clock.at += timedelta(seconds=1)  # host-a cut off from the database past the lease
+    assert second.take() is None
+    stop = threading.Event()
+    first.keep(stop)  # its next beat finds the rows host-b's
+    assert first.lost and stop.is_set()
+    second.release()
+    assert first.take() is None  # free again once released
+    store.close()
+
+
+@pytest.mark.slow
+def test_collecting_and_sending_on_different_machines(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path, datetime.now(UTC) + timedelta(seconds=15), collect_every_minutes=0.05
+    )
+    collector = _Run(config, "--only", "collect", host="collector")
+    sender = _Run(config, "--only", "send", host="sender")
+    assert sender.wait_for("next send"), sender.output()
+    assert collector.wait_for("collect: "), collector.output()  # the first tick, 3 s in
+    second = _Run(config, "--only", "send", host="sender-2")  # one sender per database
+    assert second.process.wait(timeout=60) == 1
+    second.close()
+    assert "is already running the send job" in second.output()
+    assert sender.wait_for("send: edition of"), sender.output()
+    assert len(_outbox(config)) == READERS  # the collector's stories, sent by the sender
+    assert "next send" not in collector.output() and "collect: " not in sender.output()
+    collector.stop()
+    sender.stop()
 
 
 @pytest.mark.slow

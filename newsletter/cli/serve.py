@@ -79,33 +79,50 @@ def embed(state: State) -> None:
 
 
 @click.command("run")
+@click.option(
+    "--only",
+    type=click.Choice(["collect", "send"]),
+    help="Play one role: collect the feeds, or send the daily edition (default: both).",
+)
+@click.option(
+    "--standby",
+    is_flag=True,
+    help="If another scheduler runs the job, wait and take over once it has been silent for "
+    "schedule.lease_seconds, instead of exiting.",
+)
 @pass_state
-def run_scheduler(state: State) -> None:
+def run_scheduler(state: State, only: str | None, standby: bool) -> None:
     """Run the scheduler in the foreground: collect every N minutes, send daily at send_at.
 
     Logs one line per job run. SIGTERM or Ctrl-C finishes the requests in flight and exits.
-    Only one scheduler may run per database.
+    Only one scheduler runs each job for a database (a lease held through the database), so
+    machines can split the roles (--only) and keep a standby (--standby).
 
-    Example: newsletter --config /etc/newsletter/config.yaml run
+    Example: newsletter --config /etc/newsletter/config.yaml run --only send --standby
     """
 
     from newsletter import scheduler
 
     logging.getLogger("newsletter.run").setLevel(logging.INFO)
     config = state.config
-    if preflight.needed(config, dry_run=False):
+    roles = frozenset([only] if only else scheduler.ROLES)
+    if "send" in roles and preflight.needed(config, dry_run=False):
         check_preflight(config)
     schedule = config.file.schedule
     days = ", ".join(schedule.weekdays) or "every day"
+    plays = {
+        "collect": f"collect every {schedule.collect_every_minutes:g} minutes",
+        "send": f"send at {schedule.send_at} {schedule.timezone}, {days}",
+    }
     state.console.print(
-        f"Scheduler for {config.publication.name}: collect every "
-        f"{schedule.collect_every_minutes:g} minutes; send at {schedule.send_at} "
-        f"{schedule.timezone}, {days}"
+        f"Scheduler for {config.publication.name}: "
+        + "; ".join(plays[r] for r in scheduler.ROLES if r in roles)
     )
     runner = scheduler.Runner(
         config,
         open_store=state.store,
         make_mailer=lambda: make_mailer(config),
         clock=lambda: datetime.now(UTC),  # the wall clock: NEWSLETTER_NOW would stop it
+        roles=roles,
     )
-    scheduler.run(runner, say=lambda line: state.console.print(escape(line)))
+    scheduler.run(runner, say=lambda line: state.console.print(escape(line)), standby=standby)

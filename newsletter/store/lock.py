@@ -51,13 +51,15 @@ class LockQueries:
                 return LockAnswer(False, "another process", None)
         return LockAnswer(True, owner, now)
 
-    def beat(self, name: str, owner: str, *, now: datetime) -> None:
+    def beat(self, name: str, owner: str, *, now: datetime) -> bool:
+        """Keep the lock fresh; False when it is no longer this owner's (taken over)."""
         with self.engine.begin() as conn:
-            conn.execute(
+            result = conn.execute(
                 update(scheduler_lock)
                 .where(scheduler_lock.c.name == name, scheduler_lock.c.owner == owner)
                 .values(heartbeat_at=now)
             )
+        return bool(result.rowcount)
 
     def release_lock(self, name: str, owner: str) -> None:
         with self.engine.begin() as conn:
