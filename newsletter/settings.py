@@ -306,10 +306,11 @@ class SignupConfig(_Strict):
     confirm_link_days: float = Field(7, gt=0, le=365)  # a confirmation link expires after this
     # addresses of the reverse proxies whose X-Forwarded-For is believed (default: none)
     trusted_proxies: list[str] = []
-    # accepted sign-ups per client address, and where they are counted: memory:// for one web
-    # process; redis://host:6379 (or memcached://) when several processes must share the count
+    # accepted sign-ups per client address, and where they are counted: database (every web
+    # instance on the database shares the count), memory:// for one web process alone, or
+    # redis://host:6379 (or memcached://) with its client library installed
     per_ip: str = Field("5/10 minutes", pattern=r"^\d+\s*(/|per)\s*\d*\s*\w+$")
-    rate_limit_storage: str = "memory://"
+    rate_limit_storage: str = "database"
 
 
 class WebConfig(_Strict):

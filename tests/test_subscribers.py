@@ -143,6 +143,25 @@ def test_erasure_leaves_only_a_keyed_hash(tmp_path: Path) -> None:
     assert (tmp_path / "privacy.key").is_file()
 
 
+def test_a_machine_with_another_privacy_key_is_refused_until_given_the_same_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = f"sqlite:///{tmp_path / 'shared.db'}"  # one database, two machines' folders
+    first = write_config(tmp_path / "first", {"database": shared})
+    second = write_config(tmp_path / "second", {"database": shared})
+    monkeypatch.delenv("NEWSLETTER_PRIVACY_KEY", raising=False)
+    assert run(first, "subscribers", "add", "ana@example.com")[0] == 0
+    code, out, err = run(second, "subscribers", "list")  # made a key of its own: refused
+    assert code == 1 and out == ""
+    assert "this machine's privacy key is not the one the database was first used with" in err
+    assert "NEWSLETTER_PRIVACY_KEY" in err
+    key = (tmp_path / "first" / "privacy.key").read_text(encoding="utf-8").strip()
+    assert key not in err
+    monkeypatch.setenv("NEWSLETTER_PRIVACY_KEY", key)  # the first machine's key, given here
+    code, out, _ = run(second, "subscribers", "list")
+    assert code == 0 and "ana@example.com" in out
+
+
 def test_import_and_export_stream_in_chunks(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, {}))
     store = Store.open(config.database_url)

@@ -177,6 +177,37 @@ def test_the_sign_up_rate_comes_from_the_config_and_a_bad_one_is_named(
     store.close()
 
 
+@pytest.mark.parametrize("storage", ["database", "memory://"])
+def test_the_sign_up_limit_is_shared_by_web_instances_through_the_database(
+    tmp_path: Path, provider: SendgridServer, storage: str
+) -> None:
+    config = _config(tmp_path, provider, per_ip="3/10 minutes", rate_limit_storage=storage)
+    clock = Clock()
+    stores = [Store.open(config.database_url) for _ in range(2)]  # two machines, one database
+    apps = [
+        create_app(config, s, make_mailer(config), now=clock, worker_interval=3600) for s in stores
+    ]
+    with running(apps[0]) as one, running(apps[1]) as two:
+        clients = [httpx.Client(base_url=base) for base in (one, two)]
+        csrfs = [_csrf(c) for c in clients]
+
+        def sign_up(i: int) -> int:  # alternating between the instances, from one address
+            data = {"csrf": csrfs[i % 2], "email": f"r{i}@example.com"}
+            return clients[i % 2].post("/subscribe", data=data).status_code
+
+        codes = [sign_up(i) for i in range(5)]
+        clock.now += timedelta(minutes=11)  # the window has moved on
+        later = sign_up(5)
+        for c in clients:
+            c.close()
+    if storage == "database":
+        assert codes == [200, 200, 200, 429, 429] and later == 200
+    else:  # each process counts its own: the limit is per instance
+        assert codes == [200] * 5
+    for s in stores:
+        s.close()
+
+
 def test_a_confirmation_link_expires_and_the_page_offers_a_new_one(
     tmp_path: Path, provider: SendgridServer
 ) -> None:

@@ -1,13 +1,17 @@
-"""Mixed into ``Store``: the scheduler's lock row, with its heartbeat."""
+"""Mixed into ``Store``: what processes on many machines coordinate through: the scheduler's
+lock rows, with their heartbeats, the sign-up rate limit's counts, and the privacy key's
+fingerprint, which every machine's key must match."""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import (
     Engine,
     delete,
+    func,
     insert,
     select,
     update,
@@ -16,14 +20,17 @@ from sqlalchemy.exc import IntegrityError
 
 from newsletter.records import LockAnswer
 from newsletter.store.tables import (
+    rate_hits,
     scheduler_lock,
+    store_facts,
 )
 
 
 class LockQueries:
-    """Mixed into ``Store``: the scheduler's lock."""
+    """Mixed into ``Store``: the scheduler's locks and the shared rate-limit counts."""
 
     engine: Engine
+    privacy_key: bytes
 
     def take_lock(
         self,
@@ -68,3 +75,42 @@ class LockQueries:
                     scheduler_lock.c.name == name, scheduler_lock.c.owner == owner
                 )
             )
+
+    def _rate_key(self, key: str) -> str:
+        return hmac.digest(self.privacy_key, b"rate:" + key.encode(), "sha256").hex()
+
+    def hits_since(self, key: str, since: datetime) -> int:
+        """How many hits ``key`` has had after ``since`` (the client address is kept hashed)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(func.count())
+                .select_from(rate_hits)
+                .where(rate_hits.c.key_hash == self._rate_key(key), rate_hits.c.at > since)
+            ).scalar_one()
+        return int(found)
+
+    def hit(self, key: str, *, now: datetime, forget_before: datetime) -> None:
+        """Count one hit for ``key``; hits older than ``forget_before`` go."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(rate_hits).where(rate_hits.c.at < forget_before))
+            conn.execute(insert(rate_hits).values(key_hash=self._rate_key(key), at=now))
+
+    def key_matches(self) -> bool:
+        """Whether this process's privacy key is the one the database was first used with
+        (recorded as a fingerprint on first use; the key itself is never stored)."""
+        mine = hmac.digest(self.privacy_key, b"newsletter privacy key check", "sha256").hex()
+        with self.engine.begin() as conn:
+            found = conn.execute(
+                select(store_facts.c.value).where(store_facts.c.name == "privacy_key")
+            ).scalar()
+            if found is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(store_facts).values(name="privacy_key", value=mine))
+                except IntegrityError:  # another process recorded its key first
+                    found = conn.execute(
+                        select(store_facts.c.value).where(store_facts.c.name == "privacy_key")
+                    ).scalar_one()
+                    return bool(found == mine)
+                return True
+        return bool(found == mine)

@@ -90,6 +90,15 @@ class Store(
             event.listen(engine, "connect", _sqlite_pragmas)
         store = cls(engine, privacy_key=privacy_key)
         store.migrate()
+        if privacy_key is not None and not store.key_matches():
+            store.close()
+            raise StoreError(
+                "this machine's privacy key is not the one the database was first used with, "
+                "so erased and suppressed addresses would not be recognised here",
+                hint="Set the variable privacy.key_env names (NEWSLETTER_PRIVACY_KEY) to the "
+                "same value on every machine that uses this database (the first machine's key "
+                "is its privacy.key file, beside config.yaml, when it has no such variable).",
+            )
         return store
 
     def migrate(self) -> None:

@@ -211,6 +211,24 @@ suppressions = Table(
 )
 
 # One `newsletter run` per database: the holder refreshes its heartbeat while it runs.
+# Accepted sign-ups per client (a keyed hash of "web ADDRESS"), pruned past the window.
+rate_hits = Table(
+    "rate_hits",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_rate_hits_key_at", "key_hash", "at"),
+)
+
+# Facts every process checks itself against: the privacy key's fingerprint.
+store_facts = Table(
+    "store_facts",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(200), nullable=False),
+)
+
 scheduler_lock = Table(
     "scheduler_lock",
     metadata,

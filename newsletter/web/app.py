@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import limits
 import limits.errors
@@ -42,29 +42,41 @@ logger = logging.getLogger(__name__)
 
 
 class RateLimit:
-    """At most ``rate`` accepted events per key (``"5/10 minutes"``), counted by the ``limits``
-    library in a moving window, in the storage ``storage`` names (``memory://`` for one
-    process; ``redis://...`` shared by several)."""
+    """At most ``rate`` accepted events per key (``"5/10 minutes"``) in a moving window,
+    counted where ``storage`` says: ``database`` (the default: the store's ``rate_hits``, so
+    every web instance on the database shares the count), or a storage of the ``limits``
+    library (``memory://`` for one process; ``redis://...``)."""
 
-    def __init__(self, rate: str, storage: str = "memory://") -> None:
+    def __init__(
+        self, rate: str, storage: str, *, store: Store, now: Callable[[], datetime]
+    ) -> None:
         try:
             self._item = limits.parse(rate)
-            counted = limits.storage.storage_from_string(storage)
+            counted = None if storage == "database" else limits.storage.storage_from_string(storage)
         except (ValueError, limits.errors.ConfigurationError) as exc:
             raise ConfigError(
                 f"signup.per_ip {rate!r} with signup.rate_limit_storage {storage!r}: {exc}",
-                hint="Write the rate like '5/10 minutes' and the storage as memory:// or "
-                "redis://host:6379 (its client library installed).",
+                hint="Write the rate like '5/10 minutes' and the storage as database, memory:// "
+                "or redis://host:6379 (its client library installed).",
             ) from None
-        self._limiter = limits.strategies.MovingWindowRateLimiter(counted)
+        self._limiter = limits.strategies.MovingWindowRateLimiter(counted) if counted else None
+        self._store, self._now = store, now
+        self._window = timedelta(seconds=self._item.get_expiry())
 
     def blocked(self, key: str) -> bool:
         """Whether ``key`` has used up its events in the window (nothing is counted)."""
-        return not self._limiter.test(self._item, key)
+        if self._limiter is not None:
+            return not self._limiter.test(self._item, key)
+        since = self._now() - self._window
+        return self._store.hits_since(key, since) >= self._item.amount
 
     def record(self, key: str) -> None:
         """Count one event for ``key`` (a sign-up that was accepted)."""
-        self._limiter.hit(self._item, key)
+        if self._limiter is not None:
+            self._limiter.hit(self._item, key)
+            return
+        now = self._now()
+        self._store.hit(key, now=now, forget_before=now - self._window)
 
 
 class Site:
@@ -77,7 +89,7 @@ class Site:
         self.pages = Pages(config)
         self.trusted = frozenset(config.file.signup.trusted_proxies)
         signup = config.file.signup
-        self.per_ip = RateLimit(signup.per_ip, signup.rate_limit_storage)
+        self.per_ip = RateLimit(signup.per_ip, signup.rate_limit_storage, store=store, now=now)
         self.wording = subscriptions.consent_wording(config.publication.name)
         self.name = config.publication.name
 
