@@ -408,33 +408,52 @@ class Measured:
 
 def measure(command: Sequence[str], env: dict[str, str] | None = None) -> Measured:
     """Run a command; its wall time and its own peak resident memory, sampled from /proc."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command,
-        env=env or environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    peak_kb = 0
-    out: list[str] = []
-    err: list[str] = []
+    return measure_together([command], [env or environment()])[0]
+
+
+def measure_together(
+    commands: Sequence[Sequence[str]], envs: Sequence[dict[str, str]]
+) -> list[Measured]:
+    """Start the commands at once; each one's wall time (from the common start) and its own
+    peak resident memory, sampled from /proc while it runs."""
     import threading
 
+    started = time.perf_counter()
+    processes = [
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+        )
+        for command, env in zip(commands, envs, strict=True)
+    ]
+    outs: list[list[str]] = [[] for _ in processes]
+    errs: list[list[str]] = [[] for _ in processes]
     readers = [
-        threading.Thread(target=lambda: out.append(process.stdout.read()), daemon=True),  # type: ignore[union-attr]
-        threading.Thread(target=lambda: err.append(process.stderr.read()), daemon=True),  # type: ignore[union-attr]
+        threading.Thread(target=_drain, args=(pipe, into), daemon=True)
+        for p, o, e in zip(processes, outs, errs, strict=True)
+        for pipe, into in ((p.stdout, o), (p.stderr, e))
     ]
     for thread in readers:
         thread.start()
-    while process.poll() is None:
-        peak_kb = max(peak_kb, high_water_kb(process.pid))
+    peaks = [0] * len(processes)
+    walls = [0.0] * len(processes)
+    while any(w == 0.0 for w in walls):
+        for n, process in enumerate(processes):
+            if walls[n]:
+                continue
+            peaks[n] = max(peaks[n], high_water_kb(process.pid))
+            if process.poll() is not None:
+                walls[n] = time.perf_counter() - started
         time.sleep(0.02)
-    wall = time.perf_counter() - started
     for thread in readers:
         thread.join()
-    return Measured(wall, peak_kb / 1024, process.returncode, "".join(out), "".join(err))
+    return [
+        Measured(walls[n], peaks[n] / 1024, p.returncode, "".join(outs[n]), "".join(errs[n]))
+        for n, p in enumerate(processes)
+    ]
+
+
+def _drain(pipe: Any, into: list[str]) -> None:
+    into.append(pipe.read())
 
 
 def high_water_kb(pid: int) -> int:

@@ -225,8 +225,9 @@ class _Sending:
             if released:
                 logger.warning("%d readers of a silent sender are sent by this one", released)
                 return True
+            # a look a second: the last rows recorded elsewhere end this sender's wait soon
             if (should_stop is not None and should_stop()) or self._finished.wait(
-                min(self.heartbeat, 5.0)
+                min(self.heartbeat, 1.0)
             ):
                 return False
         return False
@@ -251,19 +252,14 @@ class _Sending:
                                 logger.info("send stopped; `newsletter send` goes on from here")
                                 stopped = True
                                 break
-                            self.batches += 1
-                            batch = self.store.claim_batch(
-                                self.edition_id,
-                                claim=f"{self.claim}:{self.batches}",
-                                size=size,
-                                now=self.claim_clock(),
-                            )
-                            exhausted = not batch
-                            waiting.extend(self._jobs(variants, batch))
+                            exhausted = not self._claim(variants, size, waiting)
                             continue
                         job = waiting.popleft()
                         future = pool.submit(self.senders.send, job)
                         in_flight[future] = job
+                    if in_flight and not (waiting or exhausted or fatal or gone or stopped):
+                        # the next batch is claimed and built while the requests are in flight
+                        exhausted = not self._claim(variants, size, waiting)
                     if not in_flight:
                         if (
                             exhausted
@@ -312,6 +308,18 @@ class _Sending:
                 self._record(sent=result.sent, failed=result.failed)
             except Exception:  # the first error is the one raised
                 logger.exception("a request in flight could not be recorded")
+
+    def _claim(self, variants: Variants, size: int, waiting: deque[Batch]) -> bool:
+        """Claim the next batch and queue its mailer calls; False when nothing was left."""
+        self.batches += 1
+        batch = self.store.claim_batch(
+            self.edition_id,
+            claim=f"{self.claim}:{self.batches}",
+            size=size,
+            now=self.claim_clock(),
+        )
+        waiting.extend(self._jobs(variants, batch))
+        return bool(batch)
 
     def _jobs(self, variants: Variants, batch: list[tuple[int, Subscriber]]) -> list[Batch]:
         """A batch's mailer calls, one per variant; readers with nothing to get are recorded."""

@@ -64,6 +64,16 @@ class ConsentEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class LockHolder:
+    """Who holds a scheduler lock (``run:collect``, ``run:send``), since when, last beat when."""
+
+    name: str
+    owner: str
+    started_at: datetime
+    heartbeat_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class LockAnswer:
     """Whether the lock was taken, and who holds it since when (None: just now, by a race)."""
 

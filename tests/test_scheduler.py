@@ -271,6 +271,9 @@ def test_a_standby_on_another_host_takes_over_within_the_lease(tmp_path: Path) -
     # two more collects (two leases' time) on the first, none on the standby
     assert first.wait_for_count("collect: ", ran + 2), first.output()
     assert standby.count("collect: ") == 0 and "took over" not in standby.output()
+    status = CliRunner().invoke(cli, ["--config", str(config.path), "status"]).stdout
+    for role in ("collect", "send"):  # who runs each job, as status shows it
+        assert f"Scheduler ({role}): host-a:{first.process.pid}, since " in status
     killed = datetime.now(UTC)
     first.kill()  # on another host: no PID to check, only the heartbeat going silent
     assert standby.wait_for("standby: took over at "), standby.output()

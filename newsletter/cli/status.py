@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import click
 from rich.console import Console
@@ -33,6 +33,7 @@ def status(state: State) -> None:
         health = {h.url: h for h in store.feed_health(now=now)}
         editions = store.recent_editions()
         warned = [w for s in store.edition_counts(last=7) for w in stats.warnings(s)]
+        holders = store.lock_holders()
     finally:
         store.close()
     from newsletter.scheduler import next_runs
@@ -76,6 +77,19 @@ def status(state: State) -> None:
             console.print(f"Next {item.job}: {when}")
     else:
         console.print("No scheduled runs yet: start the scheduler with `newsletter run`.")
+    lease = timedelta(seconds=config.file.schedule.lease_seconds)
+    wall = datetime.now(UTC)  # heartbeats are wall-clock times, whatever NEWSLETTER_NOW says
+    for holder in holders:
+        beat = _ago(holder.heartbeat_at, wall)
+        silent = (
+            " [red](silent past the lease: a standby takes over)[/]"
+            if (wall - holder.heartbeat_at > lease)
+            else ""
+        )
+        console.print(
+            f"Scheduler ({escape(holder.name.removeprefix('run:'))}): {escape(holder.owner)}, "
+            f"since {holder.started_at:%Y-%m-%d %H:%M} UTC, last heartbeat {beat}{silent}"
+        )
 
 
 def _print_editions(console: Console, editions: list[EditionSummary]) -> None:

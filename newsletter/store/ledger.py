@@ -8,8 +8,9 @@ only the readers of the batch that was in flight when a process died can get a s
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -22,8 +23,8 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -41,12 +42,17 @@ from newsletter.store.tables import deliveries, editions, subscribers
 ACTIVE = SubscriberStatus.CONFIRMED
 
 
+@functools.lru_cache(maxsize=2048)
+def _sectors(raw: str) -> tuple[str, ...]:  # a few hundred distinct choices for many readers
+    return tuple(json.loads(raw))
+
+
 def subscriber_record(row: Any) -> Subscriber:
     return Subscriber(
         id=row.id,
         email=row.email,
         name=row.name,
-        sectors=tuple(json.loads(row.sectors)),
+        sectors=_sectors(row.sectors),
         status=SubscriberStatus(row.status),
         token=row.token,
     )
@@ -167,42 +173,21 @@ class LedgerQueries:
         # holds few combinations: few requests per batch
         source = source.order_by(subscribers.c.sectors, subscribers.c.id)
         with self.engine.begin() as conn:
-            # several senders seeding at once (PostgreSQL): rows another one added are skipped
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            if dialect is postgresql:
+                # senders starting at once seed one at a time: the first adds the rows, the
+                # others wait for it and find none missing (each inserting every row again,
+                # to be skipped on conflict, cost the first its CPU while the rest waited)
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:kind, :edition)"),
+                    {"kind": _SEED_LOCK, "edition": edition_id},
+                )
             result = conn.execute(
                 dialect.insert(deliveries)
                 .from_select(["edition_id", "subscriber_id", "status", "attempts"], source)
                 .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
             )
         return int(result.rowcount or 0)
-
-    def release_abandoned(
-        self, edition_id: int, *, alive: Callable[[str], bool], stale_before: datetime
-    ) -> int:
-        """Put claims of dead (or long-silent) senders back in the queue; returns how many."""
-        with self.engine.begin() as conn:
-            claims = conn.execute(
-                select(deliveries.c.claim, func.min(deliveries.c.claimed_at))
-                .where(
-                    deliveries.c.edition_id == edition_id,
-                    deliveries.c.status == DeliveryStatus.CLAIMED,
-                )
-                .group_by(deliveries.c.claim)
-            ).all()
-            released = 0
-            for claim, claimed_at in claims:
-                if claim is None or not alive(claim) or claimed_at < stale_before:
-                    result = conn.execute(
-                        update(deliveries)
-                        .where(
-                            deliveries.c.edition_id == edition_id,
-                            deliveries.c.status == DeliveryStatus.CLAIMED,
-                            deliveries.c.claim == claim,
-                        )
-                        .values(status=DeliveryStatus.PENDING, claim=None, claimed_at=None)
-                    )
-                    released += int(result.rowcount or 0)
-        return released
 
     def claim_batch(
         self, edition_id: int, *, claim: str, size: int, now: datetime
@@ -265,52 +250,58 @@ class LedgerQueries:
         skipped: Mapping[int, str] | None = None,
         now: datetime,
     ) -> None:
-        """Record the outcome of a claimed batch (delivery id → message id or error) at once."""
-        rows = [
+        """Record the outcome of a claimed batch (delivery id → message id or error) at once,
+        in one transaction. Readers sharing an outcome (a SendGrid request's readers share its
+        message id) are one UPDATE by id, in chunks of 900; the rest one executemany."""
+        outcomes: dict[tuple[DeliveryStatus, str | None, str | None], list[int]] = {}
+        for status, given in (
+            (DeliveryStatus.SENT, sent),
+            (DeliveryStatus.FAILED, failed),
+            (DeliveryStatus.SKIPPED, skipped),
+        ):
+            for row_id, value in (given or {}).items():
+                message_id, error = (
+                    (value, None) if status == DeliveryStatus.SENT else (None, value)
+                )
+                outcomes.setdefault((status, message_id, error), []).append(row_id)
+        singles = [
             {
-                "row_id": i,
-                "status": DeliveryStatus.SENT,
-                "message_id": v,
-                "error": None,
-                "sent_at": now,
+                "row_id": ids[0],
+                "status": status,
+                "message_id": message_id,
+                "error": error,
+                "sent_at": now if status == DeliveryStatus.SENT else None,
             }
-            for i, v in (sent or {}).items()
+            for (status, message_id, error), ids in outcomes.items()
+            if len(ids) == 1
         ]
-        rows += [
-            {
-                "row_id": i,
-                "status": DeliveryStatus.FAILED,
-                "message_id": None,
-                "error": v,
-                "sent_at": None,
-            }
-            for i, v in (failed or {}).items()
-        ]
-        rows += [
-            {
-                "row_id": i,
-                "status": DeliveryStatus.SKIPPED,
-                "message_id": None,
-                "error": v,
-                "sent_at": None,
-            }
-            for i, v in (skipped or {}).items()
-        ]
-        if not rows:
-            return
-        statement = (
-            update(deliveries)
-            .where(deliveries.c.id == bindparam("row_id"))
-            .values(
-                status=bindparam("status"),
-                message_id=bindparam("message_id"),
-                error=bindparam("error"),
-                sent_at=bindparam("sent_at"),
-                claim=None,
-            )
-        )
         with self.engine.begin() as conn:
-            conn.execute(statement, rows)  # one executemany for the whole batch
+            if singles:
+                conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id == bindparam("row_id"))
+                    .values(
+                        status=bindparam("status"),
+                        message_id=bindparam("message_id"),
+                        error=bindparam("error"),
+                        sent_at=bindparam("sent_at"),
+                        claim=None,
+                    ),
+                    singles,
+                )
+            for (status, message_id, error), ids in outcomes.items():
+                for start in range(0, len(ids) if len(ids) > 1 else 0, 900):
+                    conn.execute(
+                        update(deliveries)
+                        .where(deliveries.c.id.in_(ids[start : start + 900]))
+                        .values(
+                            status=status,
+                            message_id=message_id,
+                            error=error,
+                            sent_at=now if status == DeliveryStatus.SENT else None,
+                            claim=None,
+                        )
+                    )
 
     def retry_failed(self, edition_id: int) -> int:
         """Queue this edition's failed deliveries again; returns how many."""
@@ -324,22 +315,6 @@ class LedgerQueries:
                 .values(status=DeliveryStatus.PENDING, error=None)
             )
         return int(result.rowcount or 0)
-
-    def release_claim(self, claim: str) -> None:
-        """Give back, untouched, the rows still claimed by ``claim`` or by its batches
-        (``claim:1``, ``claim:2``, ...): the send stopped before sending them."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(deliveries)
-                .where(
-                    or_(
-                        deliveries.c.claim == claim,
-                        deliveries.c.claim.startswith(f"{claim}:", autoescape=True),
-                    ),
-                    deliveries.c.status == DeliveryStatus.CLAIMED,
-                )
-                .values(status=DeliveryStatus.PENDING, claim=None, claimed_at=None)
-            )
 
     def delivery_counts(self, edition_id: int) -> dict[DeliveryStatus, int]:
         with self.engine.connect() as conn:
@@ -386,3 +361,6 @@ class LedgerQueries:
                 .limit(size)
             ).all()
         return [subscriber_record(row) for row in rows]
+
+
+_SEED_LOCK = 724_153  # with the edition id, the advisory lock seeding runs under on PostgreSQL

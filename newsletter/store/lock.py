@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from newsletter.records import LockAnswer
+from newsletter.records import LockAnswer, LockHolder
 from newsletter.store.tables import (
     rate_hits,
     scheduler_lock,
@@ -67,6 +67,11 @@ class LockQueries:
                 .values(heartbeat_at=now)
             )
         return bool(result.rowcount)
+
+    def lock_holders(self) -> list[LockHolder]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(scheduler_lock).order_by(scheduler_lock.c.name)).all()
+        return [LockHolder(r.name, r.owner, r.started_at, r.heartbeat_at) for r in rows]
 
     def release_lock(self, name: str, owner: str) -> None:
         with self.engine.begin() as conn:

@@ -183,7 +183,7 @@ deliveries = Table(
     Column("message_id", String(200), nullable=True),
     Column("error", Text, nullable=True),
     UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
-    Index("ix_deliveries_edition_status", "edition_id", "status"),
+    Index("ix_deliveries_edition_status", "edition_id", "status", "id"),  # claims read in order
 )
 
 # Append-only proof of consent: what happened, when, from where, and the wording shown.

@@ -1,8 +1,10 @@
 """Mixed into ``Store``: what several senders of one edition (on one or many machines) need
-of each other: heartbeats on their claims, and the rows others still hold."""
+of each other: heartbeats on their claims, the rows others still hold, and giving rows back
+(a stopped sender's own, a dead one's)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Engine, func, or_, select, update
@@ -49,3 +51,41 @@ class WorkerQueries:
                     )
                 ).scalar_one()
             )
+
+    def release_claim(self, claim: str) -> None:
+        """Give back, untouched, the rows still claimed by ``claim`` or by its batches
+        (``claim:1``, ``claim:2``, ...): the send stopped before sending them."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(_mine(claim), deliveries.c.status == DeliveryStatus.CLAIMED)
+                .values(status=DeliveryStatus.PENDING, claim=None, claimed_at=None)
+            )
+
+    def release_abandoned(
+        self, edition_id: int, *, alive: Callable[[str], bool], stale_before: datetime
+    ) -> int:
+        """Put claims of dead (or long-silent) senders back in the queue; returns how many."""
+        with self.engine.begin() as conn:
+            claims = conn.execute(
+                select(deliveries.c.claim, func.min(deliveries.c.claimed_at))
+                .where(
+                    deliveries.c.edition_id == edition_id,
+                    deliveries.c.status == DeliveryStatus.CLAIMED,
+                )
+                .group_by(deliveries.c.claim)
+            ).all()
+            released = 0
+            for claim, claimed_at in claims:
+                if claim is None or not alive(claim) or claimed_at < stale_before:
+                    result = conn.execute(
+                        update(deliveries)
+                        .where(
+                            deliveries.c.edition_id == edition_id,
+                            deliveries.c.status == DeliveryStatus.CLAIMED,
+                            deliveries.c.claim == claim,
+                        )
+                        .values(status=DeliveryStatus.PENDING, claim=None, claimed_at=None)
+                    )
+                    released += int(result.rowcount or 0)
+        return released
