@@ -94,7 +94,7 @@ class Runner:
     open_store: Callable[[], Store]
     make_mailer: Callable[[], Mailer]
     clock: Callable[[], datetime]
-    roles: frozenset[str] = frozenset(ROLES)
+    roles: tuple[str, ...] = ROLES  # the roles it plays, in ROLES order
     stop: threading.Event = field(default_factory=threading.Event)
 
     @contextmanager
@@ -245,7 +245,7 @@ def _scheduler(runner: Runner) -> BackgroundScheduler:
     config = runner.config
     path = str(config.path.resolve())
     schedule = config.file.schedule
-    roles = [r for r in ROLES if r in runner.roles]
+    roles = runner.roles
     scheduler = BackgroundScheduler(
         jobstores={
             r: SQLAlchemyJobStore(url=config.database_url, tablename=JOBS_TABLES[r]) for r in roles
@@ -279,9 +279,8 @@ def run(runner: Runner, *, say: Callable[[str], None], standby: bool = False) ->
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     store = runner.open_store()
-    roles = tuple(r for r in ROLES if r in runner.roles)
     seconds = runner.config.file.schedule.lease_seconds
-    lease = Lease(store, owner(), roles, seconds, runner.clock)
+    lease = Lease(store, owner(), runner.roles, seconds, runner.clock)
     try:
         if not stand_by(lease, runner.stop, standby=standby, say=say):
             say("stopped while standing by")

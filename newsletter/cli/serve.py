@@ -105,7 +105,7 @@ def run_scheduler(state: State, only: str | None, standby: bool) -> None:
 
     logging.getLogger("newsletter.run").setLevel(logging.INFO)
     config = state.config
-    roles = frozenset([only] if only else scheduler.ROLES)
+    roles = (only,) if only else scheduler.ROLES
     if "send" in roles and preflight.needed(config, dry_run=False):
         check_preflight(config)
     schedule = config.file.schedule
@@ -115,8 +115,7 @@ def run_scheduler(state: State, only: str | None, standby: bool) -> None:
         "send": f"send at {schedule.send_at} {schedule.timezone}, {days}",
     }
     state.console.print(
-        f"Scheduler for {config.publication.name}: "
-        + "; ".join(plays[r] for r in scheduler.ROLES if r in roles)
+        f"Scheduler for {config.publication.name}: " + "; ".join(plays[r] for r in roles)
     )
     runner = scheduler.Runner(
         config,

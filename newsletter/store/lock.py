@@ -4,6 +4,7 @@ fingerprint, which every machine's key must match."""
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 from collections.abc import Callable
 from datetime import datetime
@@ -104,18 +105,10 @@ class LockQueries:
         """Whether this process's privacy key is the one the database was first used with
         (recorded as a fingerprint on first use; the key itself is never stored)."""
         mine = hmac.digest(self.privacy_key, b"newsletter privacy key check", "sha256").hex()
+        recorded = select(store_facts.c.value).where(store_facts.c.name == "privacy_key")
         with self.engine.begin() as conn:
-            found = conn.execute(
-                select(store_facts.c.value).where(store_facts.c.name == "privacy_key")
-            ).scalar()
-            if found is None:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(insert(store_facts).values(name="privacy_key", value=mine))
-                except IntegrityError:  # another process recorded its key first
-                    found = conn.execute(
-                        select(store_facts.c.value).where(store_facts.c.name == "privacy_key")
-                    ).scalar_one()
-                    return bool(found == mine)
-                return True
-        return bool(found == mine)
+            if conn.execute(recorded).scalar() is None:
+                # the first process records its key; one racing it may have done so first
+                with contextlib.suppress(IntegrityError), conn.begin_nested():
+                    conn.execute(insert(store_facts).values(name="privacy_key", value=mine))
+            return bool(conn.execute(recorded).scalar_one() == mine)
