@@ -37,3 +37,9 @@ def claim_is_alive(claim: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def running_here(claim: str) -> bool:
+    """Whether the holder of ``claim`` is a live process on this host (a holder named for
+    another host is not: nothing here can tell)."""
+    return claim.partition(":")[0] == host_name() and claim_is_alive(claim)

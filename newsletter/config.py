@@ -45,6 +45,7 @@ class Config:
     templates_dir: Path | None
     outbox_dir: Path
     overrides_dir: Path
+    journal_dir: Path
 
     @property
     def publication(self) -> PublicationConfig:
@@ -149,6 +150,7 @@ def load_config(path: Path) -> Config:
         templates_dir=templates_dir,
         outbox_dir=_resolve(parsed.delivery.outbox.dir, base),
         overrides_dir=_resolve(parsed.digest.overrides_dir, base),
+        journal_dir=_resolve(parsed.delivery.journal_dir, base),
     )
 
 

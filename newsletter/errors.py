@@ -10,6 +10,8 @@ NewsletterError
  ├─ ScheduleError      the scheduler cannot run (another one holds the database)
  ├─ SubscriberError    bad address, unknown token, ...
  └─ StoreError         the database could not be opened or migrated
+     └─ StoreUnavailable  the database stopped answering or taking writes (disk full,
+                          read-only, connection lost); worth trying again later
 
 Context comes as keyword arguments (``FeedError(..., feed=url)``), so code that catches an
 error can tell which feed or reader it was about without reading the message.
@@ -75,3 +77,8 @@ class SubscriberError(NewsletterError):
 
 class StoreError(NewsletterError):
     """The database could not be opened or migrated."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached or written just now (a full disk, a read-only file or
+    server, a lost connection, a lock held too long): the operation may succeed later."""

@@ -43,6 +43,7 @@ class FetchOutcome(StrEnum):
     NOT_MODIFIED = "not-modified"  # the server said 304: nothing new
     FAILED = "failed"
     GONE = "gone"  # the server said 410: no longer fetched unless asked (--retry-gone)
+    NOT_FETCHED = "not-fetched"  # the collection was stopped before this feed was done
 
 
 class SuppressionReason(StrEnum):
@@ -220,6 +221,7 @@ class RenderedEmail:
     preheader: str = ""
     trimmed: int = 0  # stories and headlines left out to stay under the size limit
     shown: tuple[tuple[str, int, int], ...] = ()  # (sector name, stories, more) as sent
+    markers: str = ""  # the secret of its per-reader markers ("": nothing left to fill)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +283,7 @@ class BatchResult:
     # not tried: the provider went away mid-batch; these go back to the queue
     unsent: tuple[int, ...] = ()
     stop_reason: str = ""  # why the mailer stopped before the end of the batch
+    stopped: bool = False  # it was asked to stop: ``unsent`` were not tried, nothing went wrong
 
 
 @dataclass(frozen=True, slots=True)

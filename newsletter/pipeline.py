@@ -7,17 +7,18 @@ the real ones.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import math
 import os
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from newsletter import articles, digest, language, personalize, render
@@ -43,12 +44,16 @@ from newsletter.store import Store
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+STOP_POLL = 0.2  # seconds between looks at a stop request while feeds are fetched
+
 
 @dataclass(frozen=True, slots=True)
 class CollectReport:
     results: tuple[FeedResult, ...]  # one per configured feed, in config order
     pruned: int  # old stories deleted
     seconds: float
+    stopped: bool = False  # a stop was asked for: the feeds not fetched yet were left
 
 
 def fetch_limits(config: Config) -> FetchLimits:
@@ -69,8 +74,12 @@ def collect_all(
     now: datetime,
     transport: Transport | None = None,
     retry_gone: bool = False,
+    should_stop: Callable[[], bool] | None = None,
 ) -> CollectReport:
-    """Fetch every configured feed once, store new stories and feed health, prune old stories."""
+    """Fetch every configured feed once, store new stories and feed health, prune old stories.
+
+    ``should_stop`` (a signal) ends the fetching at once: the feeds stored so far stay, the
+    others are left for the next collection, and no article page is fetched."""
     started = time.perf_counter()
     sources = config.feeds
     store.sync_feeds(sources)
@@ -101,7 +110,12 @@ def collect_all(
         ):
             results[item.fetch.feed.url] = _record(store, item, now)
 
-    _run(fetch_and_store())
+    stopped = _run(_stoppable(fetch_and_store(), should_stop))
+    if stopped:
+        for feed in sources:  # the feeds not fetched: said so, their health untouched
+            results.setdefault(feed.url, FeedResult(feed, FetchOutcome.NOT_FETCHED))
+        ordered = tuple(results[feed.url] for feed in sources)
+        return CollectReport(ordered, 0, time.perf_counter() - started, stopped=True)
     fetch_teasers(config, store, now=now, transport=transport)
     pruned = store.prune(before=now - timedelta(days=config.file.collect.keep_days))
     if any(r.new or r.updated for r in results.values()):
@@ -109,6 +123,22 @@ def collect_all(
         prepare(config, store, since=now - timedelta(hours=config.file.digest.max_age_hours))
     ordered = tuple(results[feed.url] for feed in sources)
     return CollectReport(ordered, pruned, time.perf_counter() - started)
+
+
+async def _stoppable(
+    work: Coroutine[Any, Any, None], should_stop: Callable[[], bool] | None
+) -> bool:
+    """Run ``work``, cancelled as soon as ``should_stop`` says so; True when it was."""
+    task = asyncio.ensure_future(work)
+    while not task.done():
+        await asyncio.wait({task}, timeout=STOP_POLL)
+        if should_stop is not None and should_stop() and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return True
+    task.result()
+    return False
 
 
 def page_limits(config: Config) -> articles.PageLimits:
@@ -194,15 +224,14 @@ def _record(store: Store, item: Collected, now: datetime) -> FeedResult:
     )
 
 
-def _run(coroutine: Coroutine[Any, Any, None]) -> None:
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run to the end, also when called from code that already runs an event loop."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        asyncio.run(coroutine)
-        return
+        return asyncio.run(coroutine)
     with ThreadPoolExecutor(max_workers=1) as thread:
-        thread.submit(asyncio.run, coroutine).result()
+        return thread.submit(asyncio.run, coroutine).result()
 
 
 def explain_story(config: Config, store: Store, story_id: str) -> tuple[Story, Verdict]:

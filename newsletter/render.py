@@ -4,8 +4,9 @@ One Jinja environment is built here, with every filter registered in it. Autoesc
 MJML/HTML templates and off for plain text; undefined names are errors (StrictUndefined).
 Templates in the publisher's folder override the built-in ones of the same name.
 
-An email is rendered once per combination of sectors, with placeholders (``%%name%%``) where the
-per-reader values go; ``Personalizer`` fills them in for each reader without rendering again.
+An email is rendered once per combination of sectors, with markers where the per-reader values
+go, each carrying a secret drawn for that render (``personalize``); ``Personalizer`` fills them
+in for each reader without rendering again, and nothing from outside can create one.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from typing import Any
 import jinja2
 import mjml
 
+from newsletter import personalize
 from newsletter.digest import sponsor_place
 from newsletter.errors import TemplateError
 from newsletter.filters import hhmm, longdate, outlets, shortdate, storytime, wrap
 from newsletter.models import Edition, RenderedEmail, Section, Story
-from newsletter.personalize import READER_FIELDS, placeholder
 from newsletter.settings import EmailConfig, LogoConfig, PublicationConfig, ScheduleConfig
 from newsletter.text import teaser
 
@@ -140,12 +141,13 @@ def render_email(
     """
     settings = settings or RenderSettings.from_config()
     sections = capped_more(sections, settings.more_headlines)
-    email = _render(env, edition, sections, settings)
+    secret = personalize.new_secret()
+    email = _render(env, edition, sections, settings, secret)
     trimmed = 0
     if _size(email) > settings.max_bytes and any(s.more for s in sections):
         trimmed = sum(len(s.more) for s in sections)
         sections = [replace(s, more=()) for s in sections]
-        email = _render(env, edition, sections, settings)
+        email = _render(env, edition, sections, settings, secret)
     while _size(email) > settings.max_bytes:
         longest = max(range(len(sections)), key=lambda i: len(sections[i].stories))
         if len(sections[longest].stories) <= 1:
@@ -157,7 +159,7 @@ def render_email(
             *sections[longest + 1 :],
         ]
         trimmed += 1
-        email = _render(env, edition, sections, settings)
+        email = _render(env, edition, sections, settings, secret)
     top, rest = split_top_story(sections)
     shown: tuple[tuple[str, int, int], ...] = (("Top story", 1, 0),) if top else ()
     shown += tuple((s.sector.name, len(s.stories), len(s.more)) for s in rest)
@@ -191,8 +193,10 @@ def _context(
     edition: Edition,
     sections: Sequence[Section],
     settings: RenderSettings,
+    secret: str,
 ) -> dict[str, Any]:
-    """What the templates of one variant are rendered with."""
+    """What the templates of one variant are rendered with (the HTML template's reader
+    fields are markers under ``secret``)."""
     top, rest = split_top_story(sections)
     more = [(section.sector.name, story) for section in rest for story in section.more]
     story_count = sum(len(s.stories) for s in rest) + (1 if top else 0)
@@ -224,7 +228,7 @@ def _context(
         "zone": settings.timezone,
         "sponsor": edition.sponsor,
         "sponsor_after": sponsor_place(edition, rest),
-        **{field: placeholder(field) for field in READER_FIELDS},
+        **personalize.html_markers(secret),
     }
     return context
 
@@ -236,7 +240,8 @@ def mjml_source(
     settings: RenderSettings | None = None,
 ) -> str:
     """The MJML one variant compiles from (to check it with other MJML tools)."""
-    context = _context(env, edition, sections, settings or RenderSettings.from_config())
+    settings = settings or RenderSettings.from_config()
+    context = _context(env, edition, sections, settings, personalize.new_secret())
     return _render_template(env, HTML_TEMPLATE, context)
 
 
@@ -245,11 +250,12 @@ def _render(
     edition: Edition,
     sections: Sequence[Section],
     settings: RenderSettings,
+    secret: str,
 ) -> RenderedEmail:
-    context = _context(env, edition, sections, settings)
+    context = _context(env, edition, sections, settings, secret)
     subject, preheader = str(context["subject"]), str(context["preheader"])
     mjml_source = _render_template(env, HTML_TEMPLATE, context)
-    text_context = {**context, **{f: placeholder(f"{f}.text") for f in READER_FIELDS}}
+    text_context = {**context, **personalize.text_markers(secret)}
     text = _render_template(env, TEXT_TEMPLATE, text_context)
     try:
         html = mjml.mjml2html(mjml_source, disable_comments=True)
@@ -259,7 +265,7 @@ def _render(
             hint="Check that every mj-* tag in the template is closed and correctly nested.",
         ) from None
     html = _BETWEEN_LINES.sub("><", html)  # line breaks between tags only: inline spaces stay
-    return RenderedEmail(subject=subject, html=html, text=text, preheader=preheader)
+    return RenderedEmail(subject=subject, html=html, text=text, preheader=preheader, markers=secret)
 
 
 def _mjml_error_place(env: jinja2.Environment, source: str) -> str:

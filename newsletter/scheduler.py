@@ -26,13 +26,11 @@ runner's own method for the job's id, so nothing reaches for module state.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -271,13 +269,8 @@ def _scheduler(runner: Runner) -> BackgroundScheduler:
 
 
 def run(runner: Runner, *, say: Callable[[str], None], standby: bool = False) -> None:
-    """Run the scheduler's roles until SIGTERM or SIGINT; with ``standby``, first wait for
-    the scheduler running them elsewhere to stop."""
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        runner.stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    """Run the scheduler's roles until ``runner.stop`` is set (the CLI sets it on SIGTERM or
+    SIGINT); with ``standby``, first wait for the scheduler running them elsewhere to stop."""
     store = runner.open_store()
     seconds = runner.config.file.schedule.lease_seconds
     lease = Lease(store, owner(), runner.roles, seconds, runner.clock)
@@ -290,8 +283,6 @@ def run(runner: Runner, *, say: Callable[[str], None], standby: bool = False) ->
         finally:
             lease.release()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         store.close()
     if lease.lost:
         raise ScheduleError(

@@ -275,6 +275,16 @@ class DeliveryConfig(_Strict):
     backend: Literal["outbox", "smtp", "sendgrid"] = "outbox"
     from_address: str = "Top Insights Today <insights@example.com>"
     batch_size: int = Field(1000, ge=1, le=1000)  # readers per batch (SendGrid allows 1,000)
+    # readers whose request is under way or whose outcome is not yet recorded, in all (a
+    # batch is at most this many): what one crash (SIGKILL) of a sender can send twice
+    # (docs/delivery.md). 100,000 readers at 200 ms a request take about 10 s of requests
+    # with it; raise it for large lists (20,000), with the larger bound that implies
+    readers_in_flight: int = Field(2000, ge=1, le=100_000)
+    # outcomes the database could not take (disk full, read-only, connection lost) are kept
+    # in this folder until the next `send` records them; the send waits this long for the
+    # database to come back, claiming nothing new meanwhile, then stops
+    journal_dir: Path = Path("journal")
+    database_wait_seconds: float = Field(120, ge=0, le=3600)
     # a sender beats on its claimed rows this often; one silent for claim_timeout_minutes
     # (killed, or its machine gone) has its rows given to another sender
     heartbeat_seconds: float = Field(15, gt=0, le=600)

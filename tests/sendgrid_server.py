@@ -14,7 +14,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -68,6 +68,28 @@ def problems(body: dict[str, Any]) -> list[str]:
     return errors
 
 
+def delivered(body: dict[str, Any]) -> list[dict[str, str]]:
+    """What each reader of an accepted request receives, as SendGrid makes it: every
+    substitution key replaced wherever it occurs in the subject, the contents and the
+    headers (SendGrid substitutes anywhere in the text, not at known places)."""
+    out = []
+    for p in body["personalizations"]:
+        subs: dict[str, str] = p.get("substitutions", {})
+
+        def fill(text: str, subs: dict[str, str] = subs) -> str:
+            for key, value in subs.items():
+                text = text.replace(key, value)
+            return text
+
+        copy = {"to": p["to"][0]["email"], "subject": fill(p.get("subject", body["subject"]))}
+        for part in body["content"]:
+            copy[part["type"]] = fill(part["value"])
+        for key, value in p.get("headers", {}).items():
+            copy[key] = fill(value)
+        out.append(copy)
+    return out
+
+
 class SendgridServer:
     def __init__(self, api_key: str = "SG.test-key", *, keep_bodies: bool = True) -> None:
         self.api_key = api_key
@@ -75,6 +97,7 @@ class SendgridServer:
         self.faults: deque[tuple[str, float]] = deque()
         self.accepted: list[dict[str, Any]] = []
         self.requests = 0
+        self.accepted_count = 0
         self.recipients: dict[str, int] = {}
         self.delay = 0.0  # seconds before each answer
         self.in_flight = 0  # requests being answered now
@@ -82,6 +105,8 @@ class SendgridServer:
         # when set, the first requests wait until this many are in flight together (proof of
         # concurrency without a clock); a sender sending one at a time breaks it, gets 500s
         self.gather: threading.Barrier | None = None
+        # called with the number of requests accepted so far, before the 202 is answered
+        self.on_accept: Callable[[int], None] | None = None
         self.lock = threading.Lock()
         server = self
 
@@ -168,6 +193,10 @@ class SendgridServer:
                             server.recipients[address] = server.recipients.get(address, 0) + 1
                     if server.keep_bodies:
                         server.accepted.append(body)
+                    server.accepted_count += 1
+                    count = server.accepted_count
+                if server.on_accept is not None:
+                    server.on_accept(count)
                 self._answer(202, None, {"X-Message-Id": secrets.token_hex(8)})
 
             def _answer(

@@ -14,9 +14,10 @@ from click.testing import CliRunner
 
 from newsletter import delivery
 from newsletter.cli import cli
+from newsletter.config import Config
 from newsletter.errors import SubscriberError
 from newsletter.mailers import make_mailer
-from newsletter.models import DeliveryStatus, EditionStatus
+from newsletter.models import DeliveryStatus, EditionStatus, SendReport
 from newsletter.store import Store
 from newsletter.subscriptions import add_subscriber
 from tests.sendgrid_server import SendgridServer, sendgrid_server
@@ -195,7 +196,11 @@ def test_import_rejects_bad_lines_by_number_and_imports_the_rest(tmp_path: Path)
 def test_send_stops_on_a_signal_after_the_request_in_flight_without_duplicates(
     tmp_path: Path, server: SendgridServer, signum: int
 ) -> None:
-    config = make_config(tmp_path, "sendgrid", batch_size=10, sendgrid={"api_host": server.url})
+    # two requests of ten readers in flight at most: a stop leaves most readers unsent
+    sendgrid = {"api_host": server.url}
+    config = make_config(
+        tmp_path, "sendgrid", batch_size=10, readers_in_flight=20, sendgrid=sendgrid
+    )
     store = collected(config)
     add_readers(config, store, 80)
     store.close()
@@ -233,7 +238,7 @@ def test_an_smtp_server_killed_mid_send_leaves_nobody_missed_or_twice(tmp_path: 
     add_readers(config, store, 90)
     mailer = make_mailer(config)
     try:
-        with pytest.raises(DeliveryError, match="went away"):
+        with pytest.raises(DeliveryError, match="stopped mid-batch"):
             delivery.send_edition(config, store, mailer, now=clock)
     finally:
         mailer.close()
@@ -253,17 +258,30 @@ def test_an_smtp_server_killed_mid_send_leaves_nobody_missed_or_twice(tmp_path: 
     assert sorted(inbox.to) == sorted(f"reader{i:03d}@example.com" for i in range(90))
 
 
+def _one_batch_then_stop(tmp_path: Path, readers: int) -> tuple[Config, Store, SendReport]:
+    """A send that stops once its first batch of five is recorded (a scheduler dying after
+    one batch): the edition stays sending."""
+    config = make_config(tmp_path, batch_size=5, readers_in_flight=5)
+    store = collected(config)
+    add_readers(config, store, readers)
+    stop = threading.Event()
+    report = delivery.send_edition(
+        config,
+        store,
+        make_mailer(config),
+        now=clock,
+        should_stop=stop.is_set,
+        progress=lambda done, total: stop.set(),
+    )
+    return config, store, report
+
+
 def test_an_edition_left_sending_is_finished_on_the_next_collect_tick(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from newsletter.scheduler import Runner
 
-    config = make_config(tmp_path, batch_size=5)
-    store = collected(config)
-    add_readers(config, store, 20)
-    stops = iter([False, True])  # the scheduler dies after one batch: the edition stays sending
-    mailer = make_mailer(config)
-    first = delivery.send_edition(config, store, mailer, now=clock, should_stop=lambda: next(stops))
+    config, store, first = _one_batch_then_stop(tmp_path, 20)
     assert first.sent == 5 and first.stopped
     ref = store.edition_ref(first.edition_date)
     assert ref is not None and ref.status == EditionStatus.SENDING
@@ -290,12 +308,7 @@ def test_an_edition_left_sending_past_the_grace_is_reported_not_sent(
 
     from newsletter.scheduler import Runner
 
-    config = make_config(tmp_path, batch_size=5)
-    store = collected(config)
-    add_readers(config, store, 10)
-    stops = iter([False, True])
-    mailer = make_mailer(config)
-    delivery.send_edition(config, store, mailer, now=clock, should_stop=lambda: next(stops))
+    config, store, _ = _one_batch_then_stop(tmp_path, 10)
     late = clock() + timedelta(days=1)
     with caplog.at_level("WARNING", logger="newsletter.run"):
         runner = Runner(

@@ -91,15 +91,21 @@ def test_sendgrid_batch_is_one_request_with_a_personalization_per_reader(
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
     subs = first["substitutions"]
-    assert subs["%%unsubscribe_url%%"] == "https://pub.example.com/unsubscribe/t1?a=1&amp;b=2"
-    assert subs["%%unsubscribe_url.text%%"] == "https://pub.example.com/unsubscribe/t1?a=1&b=2"
-    assert subs["%%greeting%%"] == "Good morning, &lt;R1&gt;."
-    assert subs["%%greeting.text%%"] == "Good morning, <R1>."
+    secret = variant.markers
+    assert subs[f"%%unsubscribe_url~{secret}%%"] == (
+        "https://pub.example.com/unsubscribe/t1?a=1&amp;b=2"
+    )
+    assert subs[f"%%unsubscribe_url.text~{secret}%%"] == (
+        "https://pub.example.com/unsubscribe/t1?a=1&b=2"
+    )
+    assert subs[f"%%greeting~{secret}%%"] == "Good morning, &lt;R1&gt;."
+    assert subs[f"%%greeting.text~{secret}%%"] == "Good morning, <R1>."
     assert body["categories"] == [f"edition-{DAY}"]
     assert body["mail_settings"] == {"sandbox_mode": {"enable": False}}
     assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
     html = body["content"][1]["value"]
-    assert "%%unsubscribe_url%%" in html and "Crude &amp; &lt;gas&gt; prices rise" in html
+    assert f"%%unsubscribe_url~{secret}%%" in html
+    assert "Crude &amp; &lt;gas&gt; prices rise" in html
 
 
 def test_the_local_server_enforces_sendgrids_limits(variant: RenderedEmail) -> None:

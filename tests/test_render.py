@@ -258,7 +258,10 @@ def test_accessible_structure() -> None:
 def test_readers_get_their_own_links_and_greeting_escaped() -> None:
     edition = _full_edition(per_sector=1, more=0)
     variant = render.render_email(render.make_environment(), edition, layout(edition))
-    assert "%%unsubscribe_url%%" in variant.html and "%%greeting.text%%" in variant.text
+    secret = variant.markers
+    assert len(secret) >= 24  # 96 random bits, drawn for this render
+    assert f"%%unsubscribe_url~{secret}%%" in variant.html
+    assert f"%%greeting.text~{secret}%%" in variant.text
     personalizer = personalize.Personalizer(variant)
     mine = personalizer.fill(
         {

@@ -4,7 +4,10 @@ and the collect report. Only the modules of this package print or exit."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,18 +38,43 @@ class UserError(click.ClickException):
 
 
 class NewsletterGroup(click.Group):
+    """Turns the errors a user can act on into ``Error:`` and ``Hint:`` (the traceback
+    only with ``--debug``): ours, and a file system's (a full disk, a missing folder)."""
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
+            _debug(ctx, exc)
             raise UserError(exc) from None
+        except OSError as exc:
+            _debug(ctx, exc)
+            raise UserError(file_error(exc)) from None
+
+
+def file_error(exc: OSError) -> NewsletterError:
+    """A file system's error in our words: what could not be done where, and what to check."""
+    where = f" {exc.filename}" if exc.filename else ""
+    return NewsletterError(
+        f"cannot use{where}: {exc.strerror or exc}",
+        hint="Check that the disk has room and that the path exists and may be written; "
+        "`newsletter --debug ...` shows where it happened.",
+    )
+
+
+def _debug(ctx: click.Context, exc: BaseException) -> None:
+    state = ctx.obj
+    if isinstance(state, State) and state.debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    logging.getLogger("newsletter").debug("the command failed", exc_info=exc)
 
 
 class State:
     """What every command needs, made on first use so that --help works without a config."""
 
-    def __init__(self, config_path: Path) -> None:
+    def __init__(self, config_path: Path, *, debug: bool = False) -> None:
         self.config_path = config_path
+        self.debug = debug  # tracebacks behind each error
         self._config: Config | None = None
         self.console = Console(highlight=False, soft_wrap=True)
 
@@ -118,6 +146,9 @@ def print_collect(console: Console, report: pipeline.CollectReport) -> None:
             console.print(f"[green]ok[/]     {name}: {r.new} new{changed}, {r.found} in feed")
         elif r.status == FetchOutcome.NOT_MODIFIED:
             console.print(f"[green]ok[/]     {name}: not modified")
+        elif r.status == FetchOutcome.NOT_FETCHED:
+            console.print(f"[yellow]left[/]   {name}: not fetched, the collection was stopped")
+            continue
         elif r.status == FetchOutcome.GONE:
             console.print(
                 f"[red]gone[/]   {name}: {escape(r.error or '')}; remove it from the config,"
@@ -134,10 +165,13 @@ def print_collect(console: Console, report: pipeline.CollectReport) -> None:
             console.print(f"       [yellow]warning:[/] {escape(warning)}")
     results = report.results
     failed = sum(r.status in {FetchOutcome.FAILED, FetchOutcome.GONE} for r in results)
+    left = sum(r.status == FetchOutcome.NOT_FETCHED for r in results)
     new = sum(r.new for r in results)
     summary = f"{len(results)} feeds, {new} new stories"
     if failed:
         summary += f", [red]{failed} failed[/]"
+    if left:
+        summary += f", [yellow]{left} left for the next collection[/] (stopped)"
     if report.pruned:
         summary += f", {report.pruned} old stories pruned"
     console.print(f"{summary} ({report.seconds:.1f} s)")

@@ -18,6 +18,10 @@ from newsletter.cli.common import (
     NewsletterGroup,
     State,
 )
+from newsletter.cli.stopping import STOP
+
+# commands for which SIGTERM and Ctrl-C ask for a clean stop (the others end as usual)
+STOPPABLE = frozenset({"send", "run"})
 
 
 @click.group(cls=NewsletterGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,15 +35,18 @@ from newsletter.cli.common import (
     help="Config file (or set NEWSLETTER_CONFIG).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log what each stage does.")
+@click.option("--debug", is_flag=True, help="Show the traceback behind an error.")
 @click.version_option(__version__, prog_name="newsletter")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path, verbose: bool) -> None:
+def cli(ctx: click.Context, config_path: Path, verbose: bool, debug: bool) -> None:
     """A daily industry-insights email built from RSS/Atom feeds, grouped by sector."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    ctx.obj = State(config_path)
+    ctx.obj = State(config_path, debug=debug)
+    if ctx.invoked_subcommand not in STOPPABLE:
+        STOP.release()
 
 
 for command in (

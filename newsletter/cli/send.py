@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 from datetime import UTC, date, datetime
 
@@ -19,6 +18,7 @@ from newsletter.cli.common import (
     print_collect,
     progress_bar,
 )
+from newsletter.cli.stopping import STOP
 from newsletter.errors import DeliveryError
 from newsletter.mailers import make_mailer
 from newsletter.models import SendReport
@@ -40,24 +40,59 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
 
     Example: newsletter send --dry-run
     """
-    config = state.config
+    with STOP.caught() as stop:  # SIGTERM or Ctrl-C, wherever it comes: a clean stop
+        report = _send(state, day, dry_run, collect, retry_failed, stop)
     console = state.console
+    if report is None:
+        console.print(
+            "Stopped by a signal before sending: nothing was sent. To send the edition, run: "
+            "newsletter send"
+        )
+        return
+    console.print(_summary(report, state.config.file.delivery.backend))
+    if report.stopped:
+        console.print(
+            "Stopped by a signal: the requests in flight were finished and recorded, nothing "
+            "new was started, and nobody was sent twice. To finish the edition, run: "
+            "newsletter send" + (f" --date {report.edition_date}" if day is not None else "")
+        )
+        return
+    if report.failed:
+        _print_failures(state, report.edition_date)
+        noun = "delivery" if report.failed == 1 else "deliveries"
+        raise DeliveryError(
+            f"{report.failed} {noun} failed",
+            hint="`newsletter status` counts them; try again with: newsletter send --retry-failed",
+        )
+
+
+def _send(
+    state: State,
+    day: object,
+    dry_run: bool,
+    collect: bool,
+    retry_failed: bool,
+    stop: threading.Event,
+) -> SendReport | None:
+    """The send itself; None when a stop came before anything was sent."""
+    config = state.config
+    if stop.is_set():
+        return None
     if preflight.needed(config, dry_run=dry_run):
         check_preflight(config)
     edition_day: date | None = day.date() if day is not None else None  # type: ignore[attr-defined]
     store = state.store()
     mailer = make_mailer(config)
-    stop = threading.Event()
     try:
         if collect and edition_day is None:
-            print_collect(console, pipeline.collect_all(config, store, now=current_time()))
-        # SIGTERM or Ctrl-C: finish and record the requests in flight, then stop (as `run` does)
-        previous = {
-            sig: signal.signal(sig, lambda *_: stop.set())
-            for sig in (signal.SIGTERM, signal.SIGINT)
-        }
-        with progress_bar(console) as progress:
-            report = delivery.send_edition(
+            collected = pipeline.collect_all(
+                config, store, now=current_time(), should_stop=stop.is_set
+            )
+            print_collect(state.console, collected)
+        if stop.is_set():
+            return None
+        with progress_bar(state.console) as progress:
+            return delivery.send_edition(
                 config,
                 store,
                 mailer,
@@ -69,26 +104,9 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
                 should_stop=stop.is_set,
                 claim_clock=lambda: datetime.now(UTC),  # real time passes, whatever NEWSLETTER_NOW
             )
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     finally:
         mailer.close()
         store.close()
-    console.print(_summary(report, mailer.name))
-    if report.stopped:
-        console.print(
-            "Stopped by a signal: the requests in flight were finished and recorded, and nobody "
-            "was sent twice. To finish the edition, run: newsletter send"
-            + (f" --date {report.edition_date}" if edition_day else "")
-        )
-        return
-    if report.failed:
-        _print_failures(state, report.edition_date)
-        noun = "delivery" if report.failed == 1 else "deliveries"
-        raise DeliveryError(
-            f"{report.failed} {noun} failed",
-            hint="`newsletter status` counts them; try again with: newsletter send --retry-failed",
-        )
 
 
 def _summary(report: SendReport, through: str) -> str:

@@ -16,6 +16,7 @@ from newsletter.cli.common import (
     current_time,
     pass_state,
 )
+from newsletter.cli.stopping import STOP
 from newsletter.mailers import make_mailer
 
 
@@ -117,11 +118,14 @@ def run_scheduler(state: State, only: str | None, standby: bool) -> None:
     state.console.print(
         f"Scheduler for {config.publication.name}: " + "; ".join(plays[r] for r in roles)
     )
-    runner = scheduler.Runner(
-        config,
-        open_store=state.store,
-        make_mailer=lambda: make_mailer(config),
-        clock=lambda: datetime.now(UTC),  # the wall clock: NEWSLETTER_NOW would stop it
-        roles=roles,
-    )
-    scheduler.run(runner, say=lambda line: state.console.print(escape(line)), standby=standby)
+    with STOP.caught() as stop:  # SIGTERM or Ctrl-C: the jobs under way finish, then it stops
+        runner = scheduler.Runner(
+            config,
+            open_store=state.store,
+            make_mailer=lambda: make_mailer(config),
+            clock=lambda: datetime.now(UTC),  # the wall clock: NEWSLETTER_NOW would stop it
+            roles=roles,
+            stop=stop,
+        )
+        say = lambda line: state.console.print(escape(line))  # noqa: E731
+        scheduler.run(runner, say=say, standby=standby)

@@ -28,6 +28,12 @@ class Mailer(Protocol):
         """A mailer for one more call in flight (itself, when it can serve several at once)."""
         ...
 
+    def stop(self) -> None:
+        """Finish the message or request under way and start nothing more (no retry, no next
+        message, no wait for a rate limit), in this mailer and those ``another()`` made; the
+        readers not tried come back as ``unsent`` with ``stopped`` set."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -18,7 +18,7 @@ class Pause:
         self,
         *,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         self._clock, self._sleep = clock, sleep
         self._until = 0.0
@@ -29,13 +29,13 @@ class Pause:
         with self._lock:
             self._until = max(self._until, self._clock() + seconds)
 
-    def wait(self) -> float:
-        """Wait out the current hold, if any; returns the seconds waited."""
+    def wait(self, stopped: Callable[[], bool] = lambda: False) -> float:
+        """Wait out the current hold, if any (or until ``stopped``); the seconds waited."""
         waited = 0.0
         while True:
             with self._lock:
                 left = self._until - self._clock()
-            if left <= 0:
+            if left <= 0 or stopped():
                 return waited
             self._sleep(left)
             waited += left

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 import urllib.error
 from collections.abc import Callable
@@ -35,6 +36,10 @@ logger = logging.getLogger(__name__)
 MAX_WAIT = 120.0  # seconds: the longest a rate limit is waited out in one go
 
 
+class _Stopped(Exception):
+    """A stop was asked for before the request (or its retry) started."""
+
+
 class SendgridMailer:
     name = "sendgrid"
     max_batch = 1000
@@ -49,7 +54,7 @@ class SendgridMailer:
         max_retries: int = 4,
         backoff: float = 1.0,
         parallel: int = 16,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.time,
         list_id: str = "",
         track_opens: bool = False,
@@ -61,7 +66,10 @@ class SendgridMailer:
         name, address = parseaddr(from_address)
         self.sender = {"email": address, **({"name": name} if name else {})}
         self.max_retries, self.backoff = max_retries, backoff
-        self._sleep, self._clock = sleep, clock
+        self._stopping = threading.Event()
+        # waits (retries, rate limits) end early on a stop; tests give their own sleep
+        self._sleep: Callable[[float], object] = sleep or self._stopping.wait
+        self._clock = clock
         self.parallel = parallel
         self.list_id = list_id
         # SendGrid's own tracking: off unless asked for (readers' privacy)
@@ -70,11 +78,14 @@ class SendgridMailer:
             "click_tracking": {"enable": track_clicks, "enable_text": False},
             "subscription_tracking": {"enable": False},  # our own unsubscribe links instead
         }
-        self._pause = Pause(clock=clock, sleep=sleep)  # shared by the requests in flight
+        self._pause = Pause(clock=clock, sleep=self._sleep)  # shared by the requests in flight
 
     def another(self) -> SendgridMailer:
         """The mailer for another request in flight: this one (each request is its own)."""
         return self
+
+    def stop(self) -> None:
+        self._stopping.set()
 
     def payload(self, batch: Batch) -> dict[str, Any]:
         email, edition_id = batch.email, batch.edition_id
@@ -82,7 +93,7 @@ class SendgridMailer:
             "personalizations": [
                 {
                     "to": [{"email": r.email, **({"name": r.name} if r.name else {})}],
-                    "substitutions": substitutions(r.values),
+                    "substitutions": substitutions(email, r.values),
                     "custom_args": {
                         "edition_id": str(edition_id),
                         "subscriber_id": str(r.subscriber_id),
@@ -118,7 +129,7 @@ class SendgridMailer:
                 return BatchResult(sent={}, failed=failed)
             result, named = self._post(replace(batch, recipients=tuple(good)))
             if not named:
-                return BatchResult(sent=result.sent, failed={**failed, **result.failed})
+                return replace(result, failed={**failed, **result.failed})
             refused = {good[i].delivery_id for i in named}
             failed.update({d: e for d, e in result.failed.items() if d in refused})
             good = [r for r in good if r.delivery_id not in refused]
@@ -133,7 +144,14 @@ class SendgridMailer:
         try:
             for attempt in retrying(attempts=attempts, backoff=self.backoff, sleep=self._sleep):
                 with attempt:
+                    if self._stopping.is_set():  # no request (or retry) starts after a stop
+                        raise _Stopped
                     return self._request(batch, body)
+        except _Stopped:
+            unsent = tuple(r.delivery_id for r in batch.recipients)
+            return BatchResult(
+                {}, {}, unsent=unsent, stop_reason="asked to stop", stopped=True
+            ), set()
         except Transient as exc:
             error = f"{exc}, {attempts} attempts"
             return BatchResult(
@@ -146,7 +164,9 @@ class SendgridMailer:
         5xx or no answer."""
         recipients = batch.recipients
         while True:
-            self._pause.wait()  # a rate limit one request met holds them all
+            self._pause.wait(self._stopping.is_set)  # a rate limit one request met holds all
+            if self._stopping.is_set():
+                raise _Stopped
             try:
                 response = self._client.client.mail.send.post(request_body=body)
             except (http_errors.UnauthorizedError, http_errors.ForbiddenError) as exc:

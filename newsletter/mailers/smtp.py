@@ -7,7 +7,7 @@ import contextlib
 import logging
 import smtplib
 import ssl
-import time
+import threading
 from collections.abc import Callable
 
 from newsletter.errors import DeliveryError
@@ -24,6 +24,10 @@ class _Unreachable(Transient):
     def __init__(self, error: DeliveryError) -> None:
         super().__init__(error.message)
         self.error = error
+
+
+class _Stopped(Exception):
+    """A stop was asked for: the message was not tried (again)."""
 
 
 class SmtpMailer:
@@ -43,17 +47,22 @@ class SmtpMailer:
         retries: int = 3,
         backoff: float = 1.0,
         parallel: int = 4,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         list_id: str = "",
         return_path: str | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.host, self.port, self.security = host, port, security
         self.username, self._password = username, password
         self.from_address, self.list_id, self.return_path = from_address, list_id, return_path
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self.parallel = parallel
-        self._sleep = sleep
         self._smtp: smtplib.SMTP | None = None
+        # shared with the mailers ``another()`` makes: one stop stops every connection
+        self._stopping = stopping or threading.Event()
+        self._given_sleep = sleep
+        # a wait between retries ends early on a stop (tests give their own sleep)
+        self._sleep = sleep or self._stopping.wait
 
     def another(self) -> SmtpMailer:
         """A mailer with its own connection, for another batch in flight."""
@@ -68,10 +77,14 @@ class SmtpMailer:
             retries=self.retries,
             backoff=self.backoff,
             parallel=self.parallel,
-            sleep=self._sleep,
+            sleep=self._given_sleep,
             list_id=self.list_id,
             return_path=self.return_path,
+            stopping=self._stopping,
         )
+
+    def stop(self) -> None:
+        self._stopping.set()
 
     def _connection(self) -> smtplib.SMTP:
         if self._smtp is not None:
@@ -110,11 +123,15 @@ class SmtpMailer:
             # the envelope sender bounces go back to; "{id}" there is the reader's (VERP)
             envelope = (self.return_path or "").replace("{id}", str(recipient.subscriber_id))
             try:
+                if self._stopping.is_set():
+                    raise _Stopped
                 error = self._send(message, envelope or None)
-            except DeliveryError as exc:  # the server is gone: what it accepted stays sent
+            except (DeliveryError, _Stopped) as exc:  # what the server accepted stays sent
                 done = set(sent) | set(failed)
                 unsent = tuple(d for d in order if d not in done)
-                return BatchResult(sent=sent, failed=failed, unsent=unsent, stop_reason=exc.message)
+                stopped = isinstance(exc, _Stopped)
+                reason = "asked to stop" if stopped else str(exc)
+                return BatchResult(sent, failed, unsent=unsent, stop_reason=reason, stopped=stopped)
             if error is None:
                 sent[recipient.delivery_id] = str(message["Message-ID"])
             else:
@@ -129,6 +146,8 @@ class SmtpMailer:
                 attempts=self.retries + 1, backoff=self.backoff, sleep=self._sleep
             ):
                 with attempt:
+                    if attempt.retry_state.attempt_number > 1 and self._stopping.is_set():
+                        raise _Stopped  # no retry once a stop is asked
                     return self._try_send(message, envelope)
         except _Unreachable as exc:
             raise exc.error from None

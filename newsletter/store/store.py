@@ -23,10 +23,10 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import IntegrityError, InternalError, OperationalError, SQLAlchemyError
 
-from newsletter.errors import StoreError
+from newsletter.errors import StoreError, StoreUnavailable
 from newsletter.models import Edition, EditionStatus, Seen, Story
 from newsletter.records import StoredEdition
 from newsletter.store.consent import ConsentQueries
@@ -88,6 +88,7 @@ class Store(
             ) from None
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "handle_error", _unavailable)
         store = cls(engine, privacy_key=privacy_key)
         store.migrate()
         if privacy_key is not None and not store.key_matches():
@@ -278,6 +279,27 @@ class Store(
 SENT = (EditionStatus.SENDING, EditionStatus.SENT)
 _MIGRATE_LOCK = 7_241_530_118  # the advisory lock the migrations run under on PostgreSQL
 FROZEN = EditionStatus.fixed()
+
+
+def _unavailable(context: ExceptionContext) -> StoreUnavailable | None:
+    """A database that cannot be reached or written comes out of every query as one
+    ``StoreUnavailable`` naming the cause, instead of the driver's own exception (which only
+    ``store/`` may know). Other errors (a broken constraint, a bad query) stay as they are,
+    and so does a failed pre-ping, which the pool handles itself."""
+    error = context.sqlalchemy_exception
+    if context.is_pre_ping or not (
+        context.is_disconnect or isinstance(error, (OperationalError, InternalError))
+    ):
+        return None
+    cause = context.original_exception
+    first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    unavailable = StoreUnavailable(
+        f"the database cannot be used just now: {first}",
+        hint="Check that its disk has room, that it may be written, and that the server is up; "
+        "then run the command again.",
+    )
+    unavailable.__cause__ = cause
+    return unavailable
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,0 +1,225 @@
+"""A database that fails mid-send (a full disk, a read-only database, lost connections) loses
+no outcome: what the provider accepted is held, journaled, and recorded before anything new is
+claimed; a send that gives up says so in one error with a hint; the next run records the
+journal first. Counted at the provider: nobody missed, nobody twice.
+
+The full disk is real: the sender's file-size limit (RLIMIT_FSIZE, set from outside with
+prlimit) is lowered mid-send, so every write SQLite makes past the first 4 KB of a file fails as
+it would on a full disk ("database or disk is full"), and raised again to free it.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from newsletter.config import load_config
+from newsletter.models import DeliveryStatus
+from newsletter.store import Store
+from tests.conftest import NOW, ROOT, TEST_DATABASE, write_config
+from tests.sendgrid_server import SendgridServer, sendgrid_server
+from tests.test_send import KEY, _wait_for
+from tests.test_stopping import finish, rerun_sends_the_rest_once, sendgrid_config, start_send
+
+sqlite_only = pytest.mark.skipif(
+    bool(TEST_DATABASE), reason="fills the SQLite file's disk (the PostgreSQL run has its own)"
+)
+postgres_only = pytest.mark.skipif(
+    not TEST_DATABASE, reason="needs NEWSLETTER_TEST_DATABASE_URL (`.ci/run` sets it)"
+)
+READERS = 60
+
+
+@pytest.fixture
+def server() -> Iterator[SendgridServer]:
+    with sendgrid_server(api_key=KEY) as s:
+        yield s
+
+
+def fill_disk(pid: int) -> None:
+    _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (4096, hard))
+
+
+def free_disk(pid: int) -> None:
+    _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (hard, hard))
+
+
+def journaled(folder: Path) -> int:
+    """Outcome lines the journals in ``folder`` hold (their header lines not counted)."""
+    lines = 0
+    for path in folder.glob("*.journal"):
+        found = [x for x in path.read_bytes().replace(b"\0", b"").splitlines() if x.strip()]
+        lines += max(0, len(found) - 1)
+    return lines
+
+
+def counts(config_path: Path) -> dict[DeliveryStatus, int]:
+    store = Store.open(load_config(config_path).database_url)
+    try:
+        ref = store.edition_ref(NOW.date())
+        assert ref is not None
+        return store.delivery_counts(ref.id)
+    finally:
+        store.close()
+
+
+def fault_after(server: SendgridServer, requests: int, fault: Callable[[], None]) -> None:
+    """Cause ``fault`` once the provider has accepted ``requests`` requests, before it
+    answers the last of them: that request's outcome meets the fault."""
+    server.on_accept = lambda n: fault() if n == requests else None
+
+
+@sqlite_only
+def test_a_disk_that_fills_mid_send_and_frees_loses_nobody(
+    tmp_path: Path, server: SendgridServer
+) -> None:
+    path = sendgrid_config(tmp_path, server, READERS)
+    process = start_send(path, "--no-collect")
+    fault_after(server, 2, lambda: fill_disk(process.pid))
+    _wait_for(lambda: journaled(tmp_path / "journal") > 0)  # held, and kept on disk
+    accepted = server.accepted_count
+    free_disk(process.pid)
+    out = finish(process)
+    assert accepted <= 3  # nothing new started while the database was down
+    assert "60 readers sent" in out
+    assert len(server.recipients) == READERS and set(server.recipients.values()) == {1}
+    assert counts(path) == {DeliveryStatus.SENT: READERS}
+    assert not list((tmp_path / "journal").glob("*.journal"))  # nothing left to apply
+
+
+@sqlite_only
+def test_a_disk_that_stays_full_stops_with_one_error_and_the_rerun_sends_each_once(
+    tmp_path: Path, server: SendgridServer
+) -> None:
+    path = sendgrid_config(tmp_path, server, READERS, database_wait_seconds=1)
+    process = start_send(path, "--no-collect")
+    fault_after(server, 2, lambda: fill_disk(process.pid))
+    _, err = process.communicate(timeout=60)
+    text = err.decode()
+    assert process.returncode != 0 and "Traceback" not in text, text
+    errors = [line for line in text.splitlines() if line.startswith("Error:")]
+    # SQLite names a write past the limit an I/O error (a full disk: "disk is full")
+    assert len(errors) == 1 and "the database cannot be used just now" in errors[0], text
+    assert "disk I/O error" in errors[0] or "disk is full" in errors[0]
+    assert "outcomes are kept in" in errors[0] and "Hint:" in text
+    assert len(text.splitlines()) < 12, text  # a few lines, not a traceback per batch
+    kept = journaled(tmp_path / "journal")
+    assert kept >= 1
+    rerun_sends_the_rest_once(path, server, READERS)  # the journal first, then the rest
+    assert counts(path) == {DeliveryStatus.SENT: READERS}
+    assert not list((tmp_path / "journal").glob("*.journal"))
+
+
+@sqlite_only
+def test_a_send_killed_while_the_disk_is_full_is_finished_once_by_the_next_run(
+    tmp_path: Path, server: SendgridServer
+) -> None:
+    path = sendgrid_config(tmp_path, server, READERS)
+    process = start_send(path, "--no-collect")
+    fault_after(server, 2, lambda: fill_disk(process.pid))
+    _wait_for(lambda: journaled(tmp_path / "journal") > 0)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    rerun_sends_the_rest_once(path, server, READERS)
+    assert counts(path) == {DeliveryStatus.SENT: READERS}
+
+
+def _admin(database: str) -> tuple[Callable[[str], None], str]:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = make_url(database).database
+    admin = create_engine(TEST_DATABASE, isolation_level="AUTOCOMMIT")
+
+    def run(sql: str) -> None:
+        with admin.connect() as conn:
+            conn.execute(text(sql))
+
+    return run, str(name)
+
+
+def _drop_connections(run: Callable[[str], None], name: str) -> None:
+    run(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    )
+
+
+@postgres_only
+def test_a_database_turned_read_only_mid_send_loses_nobody(
+    tmp_path: Path, server: SendgridServer, database: str
+) -> None:
+    run, name = _admin(database)
+
+    def read_only(on: bool) -> None:
+        run(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {"on" if on else "off"}')
+        _drop_connections(run, name)  # new connections get the setting
+
+    path = sendgrid_config(tmp_path, server, READERS)
+    process = start_send(path, "--no-collect")
+    fault_after(server, 2, lambda: read_only(True))
+    _wait_for(lambda: journaled(tmp_path / "journal") > 0)
+    read_only(False)
+    finish(process)
+    assert len(server.recipients) == READERS and set(server.recipients.values()) == {1}
+    assert counts(path) == {DeliveryStatus.SENT: READERS}
+
+
+@postgres_only
+def test_lost_connections_mid_send_lose_nobody(
+    tmp_path: Path, server: SendgridServer, database: str
+) -> None:
+    run, name = _admin(database)
+    path = sendgrid_config(tmp_path, server, READERS)
+    process = start_send(path, "--no-collect")
+    server.on_accept = lambda n: _drop_connections(run, name) if n in (1, 3, 5) else None
+    finish(process)
+    assert len(server.recipients) == READERS and set(server.recipients.values()) == {1}
+    assert counts(path) == {DeliveryStatus.SENT: READERS}
+
+
+COMMANDS = [
+    ["status"],
+    ["stories"],
+    ["subscribers", "list"],
+    ["subscribers", "add", "ana@example.com"],
+    ["send", "--no-collect"],
+    ["preview", "--no-collect"],
+    ["stats"],
+]
+CASES = [  # every command on a folder that cannot be made; two on a server that does not answer
+    *[("sqlite:////dev/null/newsletter.db", command) for command in COMMANDS],
+    *[("postgresql+psycopg://postgres@127.0.0.1:9/none", c) for c in (["status"], ["send"])],
+]
+
+
+@pytest.mark.parametrize(("database", "command"), CASES, ids=lambda c: "-".join(c)[:40])
+def test_every_command_says_an_unusable_database_in_one_error(
+    tmp_path: Path, database: str, command: list[str]
+) -> None:
+    config = write_config(tmp_path, {"feeds": [], "delivery": {"preflight": False}})
+    env = {**os.environ, "NEWSLETTER_DATABASE_URL": database}
+    base = [sys.executable, "-m", "newsletter", "--config", str(config)]
+    done = subprocess.run([*base, *command], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "Hint:" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) <= 6, done.stderr
+
+
+def test_debug_shows_the_traceback_behind_the_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"feeds": []})
+    env = {**os.environ, "NEWSLETTER_DATABASE_URL": "sqlite:////dev/null/newsletter.db"}
+    command = [sys.executable, "-m", "newsletter", "--config", str(config), "--debug", "status"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode != 0
+    assert "Traceback" in done.stderr and "Error: cannot use /dev/null" in done.stderr
