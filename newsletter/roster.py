@@ -1,5 +1,12 @@
 """The reader list as CSV: ``import_csv`` and ``export_csv``, both streaming.
 
+A row is one physical line: no field of ours (email, name, sectors) may hold a line break, so
+the file is split into lines first (``csvlines.read_lines``) and each line is decoded and parsed
+on its own. A bad line costs only itself and is reported by its own number: a quote left open
+(it can no longer swallow the lines after it), a line longer than ``MAX_LINE`` bytes (reported
+once, never held whole in memory), bytes that are not UTF-8 (with the byte offset in the file of
+the first bad byte). A BOM before the first line is skipped; a UTF-16 file is refused whole.
+
 An import reads the file a chunk of rows at a time (``CHUNK`` rows): each chunk's rows are
 checked, looked up in the store by address, and written in one transaction, so memory does not
 grow with the file and an import stopped midway has kept every chunk before; running it again
@@ -9,7 +16,11 @@ earlier in the file are remembered as 8-byte hashes (a sorted numpy array), so a
 is caught at any distance for a few megabytes per million rows. One chunk is written on a
 second thread while the next is read and checked.
 
-An export streams readers from the store in id order and writes them as they come.
+An export streams readers from the store in id order and writes them as they come. A name or
+address that starts with one of ``FORMULA_STARTS`` (a spreadsheet would run it as a formula),
+or with 's and then one of them, is written with one more ' in front; an import takes exactly
+that one ' off again, so export then import gives the same readers back. A ' before anything
+else (``'Tis``, ``O'Brien``) is kept as it is.
 """
 
 from __future__ import annotations
@@ -17,7 +28,6 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-import io
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,6 +38,7 @@ from typing import TextIO
 
 import numpy as np
 
+from newsletter.csvlines import Line, cells, read_lines
 from newsletter.errors import SubscriberError
 from newsletter.models import SubscriberStatus
 from newsletter.records import NewReader, ReaderChange
@@ -36,6 +47,7 @@ from newsletter.store.consent import email_hash
 from newsletter.subscriptions import clean_name, new_tokens, normalise_email
 
 MAX_CELL = 1_000  # a CSV field longer than this is refused (an address is at most 254)
+MAX_LINE = 64 * 1024  # bytes; a longer line is skipped (our 3 fields need < 3,000; extras too)
 FORMULA_STARTS = frozenset("=+-@\t\r")  # cells a spreadsheet would run as a formula
 CHUNK = 10_000  # rows checked and written together
 HEADER_WORDS = frozenset({"email", "e-mail", "address"})
@@ -91,29 +103,6 @@ class _Seen:
         return out
 
 
-def _check_utf8(path: Path) -> None:
-    """Refuse a file that is not UTF-8 before anything is written (a streaming pass)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    done = 0
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            try:
-                decoder.decode(block)
-            except UnicodeDecodeError as exc:
-                raise SubscriberError(
-                    f"{path}: not UTF-8 text ({exc.reason} at byte {done + exc.start})",
-                    hint="Save the file as UTF-8 CSV.",
-                ) from None
-            done += len(block)
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError as exc:
-            raise SubscriberError(
-                f"{path}: not UTF-8 text ({exc.reason} at the end)",
-                hint="Save the file as UTF-8 CSV.",
-            ) from None
-
-
 def import_csv(
     store: Store,
     path: Path,
@@ -123,9 +112,8 @@ def import_csv(
     progress: Progress | None = None,
     chunk_rows: int = CHUNK,
 ) -> ImportReport:
-    """Import ``email,name,sectors`` rows (UTF-8, with or without BOM; sectors split by ``;``
+    """Import ``email,name,sectors`` rows, one a line (UTF-8, BOM or not; sectors split by ``;``
     or spaces), a chunk at a time; see the module's docstring."""
-    _check_utf8(path)
     report = ImportReport()
     suppressed = store.suppressed_hashes()
     seen = _Seen()
@@ -135,10 +123,10 @@ def import_csv(
     # own (the database driver lets go of the interpreter while it works): the chunks' addresses
     # are distinct (``seen``), so a chunk's lookups never depend on the write before it
     with path.open("rb") as raw, ThreadPoolExecutor(1, thread_name_prefix="import") as writer:
-        # the bytes read so far, for the progress bar (the text layer reads a little ahead)
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        _refuse_utf16(path, raw.read(2))
+        raw.seek(0)
         writing: Future[None] | None = None
-        rows = _rows(text, set(known_sectors), report)
+        rows = _rows(read_lines(raw, limit=MAX_LINE), set(known_sectors), report)
         while True:
             chunk = list(itertools.islice(rows, chunk_rows))
             keep = _checked(store, chunk, report, seen, suppressed)
@@ -156,20 +144,25 @@ def import_csv(
     return report
 
 
-def _rows(text: TextIO, known: set[str], report: ImportReport) -> Iterator[_Row]:
+def _refuse_utf16(path: Path, start: bytes) -> None:
+    """Refuse a UTF-16 file whole (a spreadsheet's "Unicode text"): no line of it is UTF-8."""
+    if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        raise SubscriberError(
+            f"{path}: the file is UTF-16 text, not UTF-8",
+            hint='Save it as UTF-8 CSV ("CSV UTF-8" in a spreadsheet) and import it again.',
+        )
+
+
+def _rows(lines: Iterator[Line], known: set[str], report: ImportReport) -> Iterator[_Row]:
     """The file's readable, valid rows; the others go to ``report.rejected``."""
-    reader = csv.reader(text)
     first = True
-    cells: dict[str, tuple[str, ...]] = {}  # a sectors cell → its sectors (few distinct cells)
-    while True:
+    sector_cells: dict[str, tuple[str, ...]] = {}  # a cell → its sectors (few distinct cells)
+    for number, offset, data in lines:
         try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:  # a field past csv's own limit, a stray quote, a NUL...
-            report.rejected.append((reader.line_num, f"not a readable CSV line ({exc})"))
+            row = _line_cells(number, offset, data)
+        except SubscriberError as exc:
+            report.rejected.append((number, exc.message))
             continue
-        number = reader.line_num
         if not row or (not row[0].strip() and all(not cell.strip() for cell in row)):
             continue
         if first and row[0].strip().lower() in HEADER_WORDS:
@@ -179,18 +172,56 @@ def _rows(text: TextIO, known: set[str], report: ImportReport) -> Iterator[_Row]
         try:
             if max(map(len, row)) > MAX_CELL:
                 raise SubscriberError(f"a field is longer than {MAX_CELL:,} characters")
-            email = normalise_email(row[0])
-            name = clean_name(row[1] if len(row) > 1 else "")
+            email, name = row[0], row[1] if len(row) > 1 else ""
+            if email[:1] == "'" or name[:1] == "'":  # (rare: a look before a call)
+                email, name = _unquoted(email), _unquoted(name)
+            email, name = normalise_email(email), clean_name(name)
             cell = row[2] if len(row) > 2 else ""
-            sectors = cells.get(cell)
+            sectors = sector_cells.get(cell)
             if sectors is None:
                 sectors = _sectors(cell, known)
-                if len(cells) < 4096:
-                    cells[cell] = sectors
+                if len(sector_cells) < 4096:
+                    sector_cells[cell] = sectors
         except SubscriberError as exc:
             report.rejected.append((number, exc.message))
             continue
         yield _Row(number, email, name, sectors)
+
+
+def _line_cells(number: int, offset: int, data: bytes | None) -> list[str]:
+    """One line's cells, or ``SubscriberError`` saying what is wrong with the line."""
+    if data is None:
+        raise SubscriberError(
+            f"the line is longer than {MAX_LINE:,} bytes and was skipped: each row is one line "
+            "of email,name,sectors, so shorten it (was a text pasted into it?)"
+        )
+    if number == 1 and data.startswith(codecs.BOM_UTF8):
+        data, offset = data[len(codecs.BOM_UTF8) :], offset + len(codecs.BOM_UTF8)
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as exc:
+        raise SubscriberError(
+            f"not UTF-8 text ({exc.reason} at byte offset {offset + exc.start} of the file); "
+            'save the file as UTF-8 ("CSV UTF-8" in a spreadsheet) or retype this line'
+        ) from None
+    try:
+        row = cells(text)
+    except csv.Error as exc:  # none known once a row is one line, but a reason beats a crash
+        raise SubscriberError(f"not a readable CSV line ({exc})") from None
+    if row is None:
+        raise SubscriberError(
+            'an unclosed quote ("): each row is one line, so a field cannot hold a line '
+            "break; close the quote or remove it"
+        )
+    return row
+
+
+def _unquoted(cell: str) -> str:
+    """A cell as ``_cell`` wrote it: the ' taken off again, only before a formula start
+    (after any further 's), so ``'Tis`` and ``O'Brien`` stay as they are."""
+    if cell[:1] == "'" and cell.lstrip("'")[:1] in FORMULA_STARTS:
+        return cell[1:]
+    return cell
 
 
 def _checked(
@@ -267,5 +298,6 @@ def export_csv(store: Store, out: TextIO, *, status: str | None = None, page: in
 
 
 def _cell(value: str) -> str:
-    """A cell a spreadsheet shows as text: one starting like a formula gets a leading '."""
-    return "'" + value if value[:1] in FORMULA_STARTS else value
+    """A cell a spreadsheet shows as text: one starting like a formula gets a leading ', and
+    so does one that already starts with 's before a formula start (import takes one ' off)."""
+    return "'" + value if value.lstrip("'")[:1] in FORMULA_STARTS else value

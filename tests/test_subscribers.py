@@ -235,17 +235,6 @@ def test_a_write_that_fails_midway_keeps_the_chunks_before_and_a_rerun_finishes(
     assert len(list(store.iter_subscribers())) == 30
 
 
-def test_a_file_that_is_not_utf8_is_refused_before_anything_is_written(tmp_path: Path) -> None:
-    config = load_config(write_config(tmp_path, {}))
-    store = Store.open(config.database_url)
-    path = tmp_path / "latin1.csv"
-    body = "".join(f"r{n}@example.com,Reader {n},\n" for n in range(100)) + "z@example.com,Zoë,\n"
-    path.write_bytes(body.encode("latin-1"))
-    with pytest.raises(SubscriberError, match=r"not UTF-8 text .* at byte \d+"):
-        import_csv(store, path, known_sectors=config.sector_slugs, now=NOW, chunk_rows=10)
-    assert list(store.iter_subscribers()) == []
-
-
 def _validator_says(address: str) -> str | None:
     try:
         checked = validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False)

@@ -96,8 +96,10 @@ def subscribers_list(state: State, status: str | None) -> None:
 def subscribers_import(state: State, csv_file: Path) -> None:
     """Import readers from a CSV file: email,name,sectors (UTF-8, with or without BOM).
 
-    Known readers are updated, not duplicated; readers who unsubscribed or were removed are
-    never brought back; each rejected line is reported with its number and reason.
+    Each row is one line (no field may hold a line break). Known readers are updated, not
+    duplicated; readers who unsubscribed or were removed are never brought back; each rejected
+    line (a bad address, an open quote, bytes that are not UTF-8, ...) is reported with its
+    number and reason, and every other line is imported.
 
     Example: newsletter subscribers import readers.csv
     """
