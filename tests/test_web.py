@@ -115,11 +115,11 @@ def _csrf(client: httpx.Client, path: str = "/subscribe") -> str:
     ("fields", "status", "says"),
     [
         ({"email": "a@example.com", "name": "x" * 1_000_000}, 413, "too large"),
-        ({"email": "a@example.com", "name": "Ana\r\nBcc: all@example.com"}, 400, "line breaks"),
         ({"email": "a@example.com", "name": "<script>alert(1)</script>"}, 400, "&lt; or &gt;"),
         ({"email": "a@example.com", "sectors": "crypto"}, 400, "unknown sector"),
         ({"email": "not-an-address"}, 400, "not a valid email address"),
-        ({"email": "a@example.com", "name": "n" * 201}, 400, "longer than 200"),
+        ({"email": "a@example.com", "name": "n" * 201}, 400, "at most 200 characters"),
+        ({"email": "a@example.com", "name": "n" * 1001}, 400, "longer than 1000"),
     ],
 )
 def test_hostile_sign_ups_get_a_clear_4xx_and_change_nothing(

@@ -29,6 +29,7 @@ from newsletter.mailers.pacing import Pause
 from newsletter.mailers.retry import Transient, retrying
 from newsletter.models import Batch, BatchResult
 from newsletter.personalize import substitutions
+from newsletter.text import plain_name
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class SendgridMailer:
         return {
             "personalizations": [
                 {
-                    "to": [{"email": r.email, **({"name": r.name} if r.name else {})}],
+                    "to": [{"email": r.email, **_shown(r.name)}],
                     "substitutions": substitutions(r.values),
                     "custom_args": {
                         "edition_id": str(edition_id),
@@ -196,6 +197,12 @@ class SendgridMailer:
 
     def close(self) -> None:
         pass
+
+
+def _shown(name: str) -> dict[str, str]:
+    """The personalization's name, cleaned as the To header's is; none when it is empty."""
+    shown = plain_name(name)
+    return {"name": shown} if shown else {}
 
 
 def _message(exc: http_errors.HTTPError) -> str:

@@ -147,7 +147,7 @@ class Site:
         try:
             fields = await form_of(request, csrf=csrf)
             email = one(fields, "email", subscriptions.MAX_EMAIL)
-            name = one(fields, "name", subscriptions.MAX_NAME)
+            name = one(fields, "name", subscriptions.MAX_NAME_TYPED)
             sectors = chosen(fields)
             trap = one(fields, "website", 200)
         except BadRequest as exc:
@@ -259,7 +259,7 @@ class Site:
             reader = subscriptions.change_preferences(
                 self.store,
                 token,
-                name=one(fields, "name", subscriptions.MAX_NAME),
+                name=one(fields, "name", subscriptions.MAX_NAME_TYPED),
                 sectors=chosen(fields),
                 known_sectors=self.config.sector_slugs,
                 source=self.source(request),
