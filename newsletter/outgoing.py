@@ -144,7 +144,7 @@ def send_mail(
         text=env.get_template(f"{template}.txt.j2").render(context),
     )
     recipient = Recipient(0, reader.id, reader.email, reader.name, values)
-    result = mailer.send_batch(Batch(email, (recipient,), 0, day))
+    result = mailer.send_batch(Batch(email, (recipient,), 0, day, kind=kind))
     if result.failed:
         raise SubscriberError(
             f"the {kind} email could not be sent: {result.failed[0]}",

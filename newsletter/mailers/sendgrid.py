@@ -78,16 +78,13 @@ class SendgridMailer:
         return self
 
     def payload(self, batch: Batch) -> dict[str, Any]:
-        email, edition_id = batch.email, batch.edition_id
+        email = batch.email
         return {
             "personalizations": [
                 {
                     "to": [{"email": r.email, **_shown(r.name)}],
                     "substitutions": substitutions(r.values),
-                    "custom_args": {
-                        "edition_id": str(edition_id),
-                        "subscriber_id": str(r.subscriber_id),
-                    },
+                    "custom_args": _custom_args(batch, r.subscriber_id),
                     "headers": list_headers(r.values["unsubscribe_url"], self.list_id),
                 }
                 for r in batch.recipients
@@ -98,7 +95,7 @@ class SendgridMailer:
                 {"type": "text/plain", "value": email.text},
                 {"type": "text/html", "value": email.html},
             ],
-            "categories": [f"edition-{batch.edition_date.isoformat()}"],
+            "categories": _categories(batch),
             "mail_settings": {"sandbox_mode": {"enable": batch.dry_run}},
             "tracking_settings": self.tracking,
         }
@@ -197,6 +194,23 @@ class SendgridMailer:
 
     def close(self) -> None:
         pass
+
+
+def _categories(batch: Batch) -> list[str]:
+    """SendGrid's categories (its per-category stats): the edition's day, or ``transactional``
+    and the kind of a confirmation, welcome or already-subscribed email, which must not count
+    as the edition's."""
+    if batch.kind is not None:
+        return ["transactional", batch.kind.value]
+    return [f"edition-{batch.edition_date.isoformat()}"]
+
+
+def _custom_args(batch: Batch, subscriber_id: int) -> dict[str, str]:
+    """Our ids, which SendGrid's events carry back: the reader's, and the edition's for the
+    edition's copies only (an event without one is counted for no edition)."""
+    if batch.kind is not None:
+        return {"subscriber_id": str(subscriber_id)}
+    return {"edition_id": str(batch.edition_id), "subscriber_id": str(subscriber_id)}
 
 
 def _shown(name: str) -> dict[str, str]:
