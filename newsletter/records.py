@@ -168,3 +168,15 @@ class EditionStats:
     @property
     def complaint_rate(self) -> float:
         return self.complaints / self.sent if self.sent else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedSignup:
+    """A sign-up the web took and queued, with the form's checked values."""
+
+    id: int
+    email: str  # normalised
+    name: str  # cleaned
+    sectors: tuple[str, ...]
+    source: str  # "web 203.0.113.7"
+    at: datetime  # when the reader signed up

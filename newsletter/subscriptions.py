@@ -154,6 +154,28 @@ def add_subscriber(
 # --- the web's life cycle ----------------------------------------------------------------------
 
 
+def request_sign_up(
+    config: Config,
+    store: Store,
+    *,
+    address: str,
+    name: str,
+    sectors: Sequence[str],
+    source: str,
+    now: datetime,
+) -> None:
+    """Check a sign-up's form and queue it; ``SubscriberError`` for the reader to correct.
+
+    The same work whoever the address belongs to (one INSERT), so the answer's timing tells
+    nobody whether it is new, subscribed, pending or suppressed: that is looked at afterwards,
+    by ``outgoing.take_sign_ups`` in the web process's worker.
+    """
+    email = normalise_email(address)
+    name = clean_name(name)
+    chosen = check_sectors(sectors, config.sector_slugs)
+    store.queue_signup(email, name=name, sectors=chosen, source=source, now=now)
+
+
 def sign_up(
     config: Config,
     store: Store,
@@ -164,7 +186,8 @@ def sign_up(
     source: str,
     now: datetime,
 ) -> str:
-    """Record a sign-up and queue a confirmation email; what happened, for logs only.
+    """Record a sign-up and queue a confirmation email; what happened, for logs only. The web
+    calls it through its queue (``request_sign_up``, then ``outgoing.take_sign_ups``).
 
     Nothing here waits on a mail provider: the confirmation goes through the ``outgoing``
     queue. A known pending reader's name and sectors do not change now: the choice is kept with
@@ -333,6 +356,7 @@ def erase_person(config: Config, store: Store, address: str, *, now: datetime) -
     """Erase a person: their row, history, queued mail and outbox copies; only a keyed hash
     stays, so no sign-up or import brings them back. True when they were a reader."""
     email = normalise_email(address)
+    store.forget_signups(email)
     reader_id = store.erase(email, now=now, source="cli")
     if reader_id is None:
         return False
