@@ -119,9 +119,9 @@ def take_sign_ups(
 
 
 class Worker:
-    """``work`` (``drain``, applying provider events) in a background thread of the web
-    process: run at start, when woken by ``wake`` and every ``interval`` seconds; stopped by
-    ``stop``."""
+    """``work`` (``take_sign_ups`` and ``drain``, or applying provider events) in a background
+    thread of the web process: run at start, when woken by ``wake`` and every ``interval``
+    seconds; stopped by ``stop``."""
 
     def __init__(self, work: Callable[[], object], *, name: str, interval: float = 5.0) -> None:
         self._work = work

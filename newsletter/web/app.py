@@ -7,8 +7,8 @@ token (double-submit cookie), except the RFC 8058 one-click unsubscribe POST, wh
 providers send without cookies. Sign-up has a honeypot field and per-address and per-IP limits,
 and always answers "check your inbox", so nobody can learn who subscribed; nor from its timing:
 the request only checks the form and queues the sign-up, the same work for any address, and the
-worker thread looks the address up afterwards. Every field has a
-length limit; bodies are capped. An unknown token gets a plain 404 that reveals nothing.
+worker thread looks the address up afterwards. Every field has a length limit; bodies are
+capped. An unknown token gets a plain 404 that reveals nothing.
 """
 
 from __future__ import annotations
