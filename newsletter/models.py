@@ -265,13 +265,14 @@ class Recipient:
 @dataclass(frozen=True, slots=True)
 class Batch:
     """One mailer call: a variant of the edition for some of its readers. ``edition_id`` 0 is
-    mail outside any edition (a confirmation, a test copy); ``dry_run`` sends nothing."""
+    mail outside any edition (a transactional email, a test copy); ``dry_run`` sends nothing."""
 
     email: RenderedEmail
     recipients: tuple[Recipient, ...]
     edition_id: int
     edition_date: date
     dry_run: bool = False
+    kind: MailKind | None = None  # the transactional email it is; None: the edition (or a test)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,17 @@
 """The worker that drains the queue of transactional mail (``outgoing``), so that no web request
-ever waits on a mail provider.
+ever waits on a mail provider, and carries out the sign-ups the web queued.
+
+``take_sign_ups`` carries out each queued sign-up (``subscriptions.sign_up``): the request only
+checked the form and queued it, the same work whoever the address belongs to, so its timing
+tells nobody who subscribed; the address is looked up here.
 
 ``drain`` sends what is due, one email at a time (a confirmation link, a welcome after
 confirming, "you are already subscribed" to a confirmed address that signs up again): a
 failure is retried with backoff (30 s, doubling, at most an hour apart) and given up after
 ``MAX_ATTEMPTS``; an email whose reader has left the status it was for (a confirmation for a
-reader no longer pending, a welcome for one who left) is dropped. ``Worker`` runs ``drain``
-(and the applying of provider events) in a thread of the web process, woken at once by a new
-sign-up and every ``interval`` seconds otherwise.
+reader no longer pending, a welcome for one who left) is dropped. ``Worker`` runs
+``take_sign_ups`` and ``drain`` (and, in another, the applying of provider events) in a thread
+of the web process, woken at once by a new sign-up and every ``interval`` seconds otherwise.
 """
 
 from __future__ import annotations
@@ -31,11 +35,12 @@ from newsletter.models import (
 )
 from newsletter.render import make_environment
 from newsletter.store import Store
+from newsletter.subscriptions import sign_up
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-CLAIM = timedelta(minutes=5)  # a claimed email is retried after this if its sender died
+CLAIM = timedelta(minutes=5)  # a claimed email or sign-up is taken again if its worker died
 
 
 # the status a reader must still have for each kind of email to go
@@ -86,10 +91,37 @@ def drain(
     return sent
 
 
+def take_sign_ups(
+    config: Config, store: Store, *, now: Callable[[], datetime], limit: int = 50
+) -> int:
+    """Carry out the queued sign-ups, oldest first, each at the time it was made (its consent
+    event, its confirmation's hourly limit); returns how many."""
+    done = 0
+    for queued in store.due_signups(now=now(), limit=limit):
+        if not store.claim_signup(queued.id, now=now(), until=now() + CLAIM):
+            continue  # another worker (another web process) has it
+        try:
+            outcome = sign_up(
+                config,
+                store,
+                address=queued.email,
+                name=queued.name,
+                sectors=queued.sectors,
+                source=queued.source,
+                now=queued.at,
+            )
+        except SubscriberError as exc:  # a sector removed from the config since, ...
+            outcome = f"dropped: {exc.message}"
+        store.signup_done(queued.id)
+        logger.info("sign-up from %s: %s", queued.source, outcome)
+        done += 1
+    return done
+
+
 class Worker:
-    """``work`` (``drain``, applying provider events) in a background thread of the web
-    process: run at start, when woken by ``wake`` and every ``interval`` seconds; stopped by
-    ``stop``."""
+    """``work`` (``take_sign_ups`` and ``drain``, or applying provider events) in a background
+    thread of the web process: run at start, when woken by ``wake`` and every ``interval``
+    seconds; stopped by ``stop``."""
 
     def __init__(self, work: Callable[[], object], *, name: str, interval: float = 5.0) -> None:
         self._work = work
@@ -144,7 +176,7 @@ def send_mail(
         text=env.get_template(f"{template}.txt.j2").render(context),
     )
     recipient = Recipient(0, reader.id, reader.email, reader.name, values)
-    result = mailer.send_batch(Batch(email, (recipient,), 0, day))
+    result = mailer.send_batch(Batch(email, (recipient,), 0, day, kind=kind))
     if result.failed:
         raise SubscriberError(
             f"the {kind} email could not be sent: {result.failed[0]}",

@@ -21,7 +21,7 @@ import feedparser
 from newsletter.errors import FeedError
 from newsletter.language import primary_subtag
 from newsletter.models import FeedSource, Story
-from newsletter.text import canonical_url, teaser, to_plain_text, web_url
+from newsletter.text import canonical_url, plain_line, teaser, to_plain_text, web_url
 
 TITLE_LENGTH = 200
 
@@ -107,7 +107,7 @@ def _entry_to_story(entry: Any, feed: FeedSource, now: datetime, declared: str) 
         title=title,
         url=link,
         summary=summary,
-        source=feed.name,
+        source=plain_line(feed.name),
         published=_entry_time(entry, now, get),
         feed_url=feed.url,
         language=declared,  # the feed's declared language; judged from the text when stored

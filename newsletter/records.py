@@ -84,12 +84,14 @@ class LockAnswer:
 
 @dataclass(frozen=True, slots=True)
 class NewReader:
-    """A reader added in bulk (an import): confirmed, with their own token."""
+    """A reader added in bulk (an import), with their own token; confirmed unless the file
+    says otherwise (an export of unsubscribed readers stays unsubscribed)."""
 
     email: str  # normalised
     name: str
     sectors: tuple[str, ...]
     token: str
+    status: SubscriberStatus = SubscriberStatus.CONFIRMED
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,3 +170,15 @@ class EditionStats:
     @property
     def complaint_rate(self) -> float:
         return self.complaints / self.sent if self.sent else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedSignup:
+    """A sign-up the web took and queued, with the form's checked values."""
+
+    id: int
+    email: str  # normalised
+    name: str  # cleaned
+    sectors: tuple[str, ...]
+    source: str  # "web 203.0.113.7"
+    at: datetime  # when the reader signed up

@@ -31,7 +31,7 @@ from newsletter.errors import TemplateError
 from newsletter.filters import hhmm, longdate, outlets, shortdate, storytime, wrap
 from newsletter.models import Edition, RenderedEmail, Section, Story
 from newsletter.settings import EmailConfig, LogoConfig, PublicationConfig, ScheduleConfig
-from newsletter.text import teaser
+from newsletter.text import plain_line, teaser
 
 # templates/ at the top of the repository, installed as the package newsletter.templates
 BUILTIN_TEMPLATES = Path(str(importlib.resources.files("newsletter.templates")))
@@ -208,8 +208,8 @@ def _context(
         "story_count": story_count,
         "sectors": names,
     }
-    subject = " ".join(_render_string(env, settings.subject, values, "email.subject").split())
-    preheader = " ".join(_render_string(env, settings.preheader, values, "email.preheader").split())
+    subject = plain_line(_render_string(env, settings.subject, values, "email.subject"))
+    preheader = plain_line(_render_string(env, settings.preheader, values, "email.preheader"))
     context = {
         **values,
         "edition": edition,

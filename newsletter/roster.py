@@ -70,6 +70,7 @@ class _Row:
     email: str
     name: str
     sectors: tuple[str, ...]
+    status: SubscriberStatus = SubscriberStatus.CONFIRMED
 
 
 class _Seen:
@@ -182,10 +183,26 @@ def _rows(lines: Iterator[Line], known: set[str], report: ImportReport) -> Itera
                 sectors = _sectors(cell, known)
                 if len(sector_cells) < 4096:
                     sector_cells[cell] = sectors
+            status = _status(row[3]) if len(row) > 3 else SubscriberStatus.CONFIRMED
         except SubscriberError as exc:
             report.rejected.append((number, exc.message))
             continue
-        yield _Row(number, email, name, sectors)
+        yield _Row(number, email, name, sectors, status)
+
+
+def _status(cell: str) -> SubscriberStatus:
+    """A new reader's status from the file's fourth column (as ``export`` writes it): empty
+    means confirmed; an unsubscribed or bounced reader stays so, never becomes confirmed."""
+    text = cell.strip().lower()
+    if not text:
+        return SubscriberStatus.CONFIRMED
+    try:
+        return SubscriberStatus(text)
+    except ValueError:
+        known = ", ".join(s.value for s in SubscriberStatus)
+        raise SubscriberError(
+            f"unknown status {cell.strip()!r}: use {known}, or leave it empty (confirmed)"
+        ) from None
 
 
 def _line_cells(number: int, offset: int, data: bytes | None) -> list[str]:
@@ -267,7 +284,7 @@ def _write(
     known = store.subscriber_index([row.email for row in chunk])
     fresh = [row for row in chunk if row.email not in known]
     new = [
-        NewReader(row.email, row.name, row.sectors, token)
+        NewReader(row.email, row.name, row.sectors, token, row.status)
         for row, token in zip(fresh, new_tokens(len(fresh)), strict=True)
     ]
     changed: list[ReaderChange] = []

@@ -23,9 +23,10 @@ from newsletter.models import (
     SubscriberStatus,
 )
 from newsletter.store import Store
-from newsletter.text import decoded
+from newsletter.text import plain_name
 
-MAX_NAME = 200
+MAX_NAME = 200  # characters, once cleaned
+MAX_NAME_TYPED = 1000  # characters of a name as a form sends it, before cleaning
 MAX_EMAIL = 254
 CONFIRMATION_INTERVAL = timedelta(hours=1)
 CONFIRMATION = MailKind.CONFIRMATION  # the kind of queued email
@@ -87,22 +88,14 @@ def _checked_domain(domain: str) -> str | None:
 
 
 def clean_name(name: str) -> str:
-    shown = decoded(name)  # an RFC 2047 encoded-word may hide a line break
-    if not shown.isprintable():  # (the usual name is, and skips the character-by-character look)
-        if "\r" in shown or "\n" in shown:
-            raise SubscriberError(
-                "a name cannot contain line breaks", hint="Give the name on one line."
-            )
-        if any(not c.isprintable() and not c.isspace() for c in shown) or "\x00" in shown:
-            raise SubscriberError(
-                "a name cannot contain control characters", hint="Give a plain name."
-            )
-    if "<" in name or ">" in name:
+    """A name as it is kept: ``text.plain_name`` (encoded-words decoded, one printable line);
+    ``SubscriberError`` only when it is still too long, or holds < or >."""
+    shown = plain_name(name)
+    if "<" in shown or ">" in shown:  # what an address looks like in a header: no look-alikes
         raise SubscriberError("a name cannot contain < or >", hint="Give a plain name.")
-    name = " ".join(name.split())
-    if len(name) > MAX_NAME:
+    if len(shown) > MAX_NAME:
         raise SubscriberError(f"a name is at most {MAX_NAME} characters", hint="Shorten it.")
-    return name
+    return shown
 
 
 def check_sectors(sectors: Sequence[str], known: Sequence[str]) -> list[str]:
@@ -161,6 +154,28 @@ def add_subscriber(
 # --- the web's life cycle ----------------------------------------------------------------------
 
 
+def request_sign_up(
+    config: Config,
+    store: Store,
+    *,
+    address: str,
+    name: str,
+    sectors: Sequence[str],
+    source: str,
+    now: datetime,
+) -> None:
+    """Check a sign-up's form and queue it; ``SubscriberError`` for the reader to correct.
+
+    The same work whoever the address belongs to (one INSERT), so the answer's timing tells
+    nobody whether it is new, subscribed, pending or suppressed: that is looked at afterwards,
+    by ``outgoing.take_sign_ups`` in the web process's worker.
+    """
+    email = normalise_email(address)
+    name = clean_name(name)
+    chosen = check_sectors(sectors, config.sector_slugs)
+    store.queue_signup(email, name=name, sectors=chosen, source=source, now=now)
+
+
 def sign_up(
     config: Config,
     store: Store,
@@ -171,7 +186,8 @@ def sign_up(
     source: str,
     now: datetime,
 ) -> str:
-    """Record a sign-up and queue a confirmation email; what happened, for logs only.
+    """Record a sign-up and queue a confirmation email; what happened, for logs only. The web
+    calls it through its queue (``request_sign_up``, then ``outgoing.take_sign_ups``).
 
     Nothing here waits on a mail provider: the confirmation goes through the ``outgoing``
     queue. A known pending reader's name and sectors do not change now: the choice is kept with
@@ -340,6 +356,7 @@ def erase_person(config: Config, store: Store, address: str, *, now: datetime) -
     """Erase a person: their row, history, queued mail and outbox copies; only a keyed hash
     stays, so no sign-up or import brings them back. True when they were a reader."""
     email = normalise_email(address)
+    store.forget_signups(email)
     reader_id = store.erase(email, now=now, source="cli")
     if reader_id is None:
         return False

@@ -1,4 +1,5 @@
-"""Plain text and links from feed HTML: sanitised (nh3), entities decoded, cut to a teaser. Pure."""
+"""Plain text and links from feed HTML: sanitised (nh3), entities decoded, cut to a teaser; a
+person's name as printable single-line text. Pure."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ _TAG_LIKE = re.compile(r"<[a-zA-Z!/?][^>]*>?")
 _SCRIPT_SCHEME = re.compile(r"(?i)\b(?:javascript|vbscript|livescript)\s*:|\bdata:[a-z]+/[\w.+-]+")
 # Built once: a Cleaner keeps nothing but text (script and style content are dropped whole).
 _TEXT_ONLY = nh3.Cleaner(tags=set(), attributes={})
+# Unicode's bidirectional controls (embeddings, overrides, isolates, marks): they make the text
+# after them show in another order, so a headline, subject or name can read as something else.
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_NO_BIDI = str.maketrans(dict.fromkeys(BIDI_CONTROLS))
 
 
 # Words that say nothing about which event a story reports (``cluster`` leaves them out).
@@ -182,6 +187,38 @@ def to_plain_text(fragment: str) -> str:
             text = _TAG_LIKE.sub("", text)
     if ":" in text:
         text = _SCRIPT_SCHEME.sub("", text)
+    return plain_line(text)
+
+
+def plain_line(text: str) -> str:
+    """Text on one line, as a headline or a subject is shown: every space or line separator
+    (tab, CR, LF, U+0085, U+2028, ...) one space, spaces collapsed, stripped, and the
+    bidirectional controls gone."""
+    if not text.isascii():
+        text = text.translate(_NO_BIDI)
+    return " ".join(text.split())
+
+
+def plain_name(name: str) -> str:
+    """A person's name as printable single-line text: RFC 2047 encoded-words decoded first (the
+    decoded text is the name), then every space or line separator one space, control and
+    format characters (the bidirectional controls among them) removed, spaces collapsed,
+    stripped. What it returns is its own answer: no encoded-word is left to decode.
+
+    Example: ``plain_name("=?utf-8?q?Tab=09Name?=")`` is ``"Tab Name"``.
+    """
+    text = name
+    for _ in range(4):  # an encoded-word may hide another, or appear once a control is gone
+        cleaned = _printable_line(decoded(text))
+        if cleaned == text:
+            return cleaned
+        text = cleaned
+    return _printable_line(text.replace("=?", "= ?"))  # still unfolding: break the syntax
+
+
+def _printable_line(text: str) -> str:
+    if not text.isprintable():  # (the usual name is, and skips the character-by-character look)
+        text = "".join(" " if c.isspace() else c for c in text if c.isprintable() or c.isspace())
     return " ".join(text.split())
 
 

@@ -15,17 +15,26 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from newsletter import delivery, pipeline
+from newsletter import delivery, outgoing, pipeline
 from newsletter.cli import cli
 from newsletter.config import Config, load_config
 from newsletter.errors import ConfigError
 from newsletter.events import sendgrid_events
 from newsletter.mailers import make_mailer
-from newsletter.models import Subscriber, SubscriberStatus, SuppressionReason
+from newsletter.mailers.sendgrid import SendgridMailer
+from newsletter.models import (
+    MailKind,
+    MailStatus,
+    Outgoing,
+    Subscriber,
+    SubscriberStatus,
+    SuppressionReason,
+)
 from newsletter.store import Store
 from newsletter.subscriptions import add_subscriber, sign_up
 from newsletter.web.app import create_app
 from tests.conftest import DEMO, NOW, TEST_DATABASE, write_config
+from tests.sendgrid_server import sendgrid_server
 from tests.signing import SigningKey
 from tests.test_send import _wait_for
 from tests.webserver import running
@@ -352,3 +361,53 @@ def test_events_stored_by_a_server_that_died_are_applied_when_the_next_one_start
         hook = Hook(base, config, store, SigningKey(), [ana], 0)
         hook.applied()
         assert hook.status(ana) == SubscriberStatus.UNSUBSCRIBED
+
+
+def test_transactional_mail_has_its_own_category_and_never_counts_for_an_edition(
+    hook: Hook,
+) -> None:
+    ana, ben, _ = hook.readers
+    newcomer, _ = add_subscriber(
+        hook.store,
+        "newcomer@example.com",
+        known_sectors=hook.config.sector_slugs,
+        status=SubscriberStatus.PENDING,
+        now=NOW,
+    )
+    mails = [
+        (newcomer, MailKind.CONFIRMATION),
+        (ana, MailKind.ALREADY_SUBSCRIBED),
+        (ben, MailKind.WELCOME),
+    ]
+    with sendgrid_server() as provider:  # the outgoing worker's own sending, through SendGrid
+        mailer = SendgridMailer(
+            api_key=provider.api_key,
+            api_host=provider.url,
+            from_address=hook.config.file.delivery.from_address,
+        )
+        for reader, kind in mails:
+            mail = Outgoing(0, reader.id, kind, reader.name, (), MailStatus.PENDING, 0, NOW)
+            outgoing.send_mail(hook.config, mailer, reader, mail, day=NOW.date())
+    bodies = provider.accepted
+    assert [b["categories"] for b in bodies] == [["transactional", k.value] for _, k in mails]
+    people = [p for body in bodies for p in body["personalizations"]]
+    assert [p["custom_args"] for p in people] == [{"subscriber_id": str(r.id)} for r, _ in mails]
+    # SendGrid's events about them come back with what each request carried
+    batch = [
+        {
+            "email": p["to"][0]["email"],
+            "timestamp": int(NOW.timestamp()) - 30,
+            "event": kind,
+            "sg_event_id": f"transactional-{kind}-{n}",
+            "category": body["categories"],
+            **p["custom_args"],
+        }
+        for n, body in enumerate(bodies)
+        for p in body["personalizations"]
+        for kind in ("delivered", "open", "click")
+    ]
+    batch.append(event(hook, ana, "delivered"))  # the edition's own: this one counts
+    assert hook.post(batch).status_code == 200
+    hook.applied()
+    (stats,) = hook.store.edition_counts(dates=[NOW.date()])
+    assert (stats.delivered, stats.opens, stats.clicks) == (1, 0, 0)

@@ -140,3 +140,16 @@ def test_two_entries_with_one_guid_become_one_story() -> None:
     ).encode()
     stories, _ = parse_feed(body, FEED, headers={}, now=NOW)
     assert [s.title for s in stories] == ["First"]
+
+
+def test_bidirectional_controls_never_reach_a_story() -> None:
+    feed = FeedSource(
+        name="Test \u202eWire\u202c", url="https://wire.example.com/feed", location="x"
+    )
+    rss = RSS.replace("No date on this one", "Shares \u202erise\u202c as \u2066oil\u2069 falls")
+    rss = rss.replace("Plain words.", "Words \u200fthat\u200e \u061cread\u202d backwards")
+    stories, _ = parse_feed(rss.encode(), feed, headers={}, now=NOW)
+    second = stories[1]
+    assert second.title == "Shares rise as oil falls"
+    assert second.summary == "Words that read backwards"
+    assert {s.source for s in stories} == {"Test Wire"}

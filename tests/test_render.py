@@ -300,3 +300,23 @@ def test_subject_and_preheader_come_from_the_config_templates() -> None:
     bad = replace(render.RenderSettings.from_config(), subject="{{ no_such_thing.title }}")
     with pytest.raises(TemplateError, match=r"config: email\.subject"):
         render.render_email(render.make_environment(), edition, layout(edition), settings=bad)
+
+
+def test_the_subject_and_preheader_carry_no_bidirectional_controls() -> None:
+    """A headline stored by an older version (before feed text lost its bidirectional
+    controls) must not reverse the subject line in the inbox."""
+    edition = _full_edition(per_sector=1, more=0)
+    section = edition.sections[0]
+    top = replace(section.stories[0], title="Shares \u202erise\u202c as \u2066oil\u2069 falls")
+    sections = (replace(section, stories=(top, *section.stories[1:])), *edition.sections[1:])
+    edition = replace(edition, sections=sections)
+    settings = replace(
+        render.RenderSettings.from_config(),
+        subject="{{ top.title }}",
+        preheader="\u202e{{ top.title }}\u2028today",
+    )
+    email = render.render_email(
+        render.make_environment(), edition, layout(edition), settings=settings
+    )
+    assert email.subject == "Shares rise as oil falls"
+    assert email.preheader == "Shares rise as oil falls today"

@@ -1,6 +1,16 @@
 from __future__ import annotations
 
-from newsletter.text import canonical_url, teaser, to_plain_text, web_url
+import pytest
+
+from newsletter.errors import SubscriberError
+from newsletter.subscriptions import clean_name
+from newsletter.text import (
+    canonical_url,
+    decoded,
+    teaser,
+    to_plain_text,
+    web_url,
+)
 
 
 def test_plain_text_handles_double_encoding_and_entities() -> None:
@@ -46,3 +56,40 @@ def test_canonical_url_keeps_other_parameters_as_written() -> None:
     url = "https://x.example.com/p?q=a%20b&utm_source=rss&UTM_Medium=x&id=1+2"
     assert canonical_url(url) == "https://x.example.com/p?q=a%20b&id=1+2"
     assert canonical_url("https://x.example.com/p?utm_source=rss") == "https://x.example.com/p"
+
+
+# (as typed or stored, what must be kept): encoded-words decoded first, then every space or line
+# separator one space, control and format characters (bidirectional controls too) gone
+DIRTY_NAMES = [
+    ("=?utf-8?q?Tab=09Name?=", "Tab Name"),
+    ("Ana\u2028Ruiz", "Ana Ruiz"),
+    ("Ana\u0085Ruiz\u2029", "Ana Ruiz"),
+    ("\u202eAna\u202c Ruiz", "Ana Ruiz"),
+    ("\u2066Bo\u2069\u200e \u200fYu\u061c\u202a\u202b\u202d\u2067\u2068", "Bo Yu"),
+    ("=?utf-8?b?QW5hDQpCY2M6IGFsbEBleGFtcGxlLmNvbQ==?=", "Ana Bcc: all@example.com"),
+    (" \tJosé\r\n  Núñez\x00\x07\x1b\u00a0\u3000 ", "José Núñez"),
+    ("=?utf-8?q?=3D=3Futf-8=3Fq=3FA=3D09B=3F=3D?=", "A B"),  # encoded twice
+    ("=\x00?utf-8?q?C=09D?=", "C D"),  # an encoded-word that appears once the NUL is gone
+]
+
+
+@pytest.mark.parametrize(("typed", "kept"), DIRTY_NAMES)
+def test_a_name_is_reduced_to_printable_single_line_text(typed: str, kept: str) -> None:
+    assert clean_name(typed) == kept
+    assert clean_name(kept) == kept  # cleaning what was cleaned changes nothing
+    assert kept.isprintable() and decoded(kept) == kept
+
+
+def test_only_a_name_too_long_after_cleaning_or_with_angle_brackets_is_refused() -> None:
+    assert clean_name("A" * 150 + "\t" * 300 + "B") == "A" * 150 + " B"
+    with pytest.raises(SubscriberError, match="at most 200 characters"):
+        clean_name("A" * 201)
+    for hidden in ("Ana <x@evil.example>", "=?utf-8?q?Ana_=3Cx=40evil.example=3E?="):
+        with pytest.raises(SubscriberError, match="< or >"):
+            clean_name(hidden)
+    assert clean_name("") == "" and clean_name("\u202e\t") == ""
+
+
+def test_feed_text_loses_its_bidirectional_controls() -> None:
+    assert to_plain_text("Shares \u202erise\u202c today") == "Shares rise today"
+    assert to_plain_text("<p>\u2066Oil\u2069 &amp; \u200fgas\u061c</p>") == "Oil & gas"

@@ -14,13 +14,14 @@ import pytest
 from newsletter.config import Config, load_config
 from newsletter.errors import ConfigError
 from newsletter.mailers import make_mailer
-from newsletter.models import MailStatus, SubscriberStatus
+from newsletter.models import MailStatus, Outgoing, SubscriberStatus
 from newsletter.store import Store
 from newsletter.subscriptions import add_subscriber
 from newsletter.web.app import create_app
 from tests.conftest import NOW, write_config
 from tests.sendgrid_server import SendgridServer, sendgrid_server
-from tests.webserver import running
+from tests.test_send import _wait_for
+from tests.webserver import running, signed_up
 
 KEY = "SG.web-fault-key"
 
@@ -93,9 +94,16 @@ def test_a_failing_provider_never_gives_a_500_and_the_email_is_retried(
         csrf = _csrf(client)
         signed = client.post("/subscribe", data={"csrf": csrf, "email": "ana@example.com"})
         assert signed.status_code == 200
-    reader = store.subscriber_by_email("ana@example.com")
-    assert reader is not None and reader.status == SubscriberStatus.PENDING
-    mail = store.latest_mail(reader.id, kind="confirmation")
+        signed_up(store)
+        reader = store.subscriber_by_email("ana@example.com")
+        assert reader is not None and reader.status == SubscriberStatus.PENDING
+
+        def tried() -> Outgoing | None:
+            mail = store.latest_mail(reader.id, kind="confirmation")
+            return mail if mail is not None and mail.attempts else None
+
+        _wait_for(tried, timeout=10)  # the worker's first attempt, which the provider fails
+    mail = tried()
     assert mail is not None and mail.status == MailStatus.PENDING and mail.attempts == 1
     from newsletter.outgoing import drain
 
@@ -116,10 +124,12 @@ def test_a_pending_readers_data_changes_only_when_they_confirm(
         csrf = _csrf(client)
         first = {"csrf": csrf, "email": "ana@example.com", "name": "Ana", "sectors": "oil-gas"}
         client.post("/subscribe", data=first)
+        signed_up(store)
         reader = store.subscriber_by_email("ana@example.com")
         assert reader is not None
         stranger = {**first, "name": "Not Ana", "sectors": "mining-metals"}
         client.post("/subscribe", data=stranger)  # anyone may type Ana's address
+        signed_up(store)
         reader = store.subscriber_by_email("ana@example.com")
         assert reader is not None and (reader.name, reader.sectors) == ("Ana", ("oil-gas",))
         token = reader.token
@@ -217,6 +227,7 @@ def test_a_confirmation_link_expires_and_the_page_offers_a_new_one(
     app = create_app(config, store, make_mailer(config), now=clock, worker_interval=3600)
     with running(app) as base, httpx.Client(base_url=base) as client:
         client.post("/subscribe", data={"csrf": _csrf(client), "email": "ana@example.com"})
+        signed_up(store)
         reader = store.subscriber_by_email("ana@example.com")
         assert reader is not None
         clock.now = NOW + timedelta(days=8)
@@ -234,4 +245,26 @@ def test_a_confirmation_link_expires_and_the_page_offers_a_new_one(
         assert fresh.status_code == 200 and "Confirm my subscription" in fresh.text
     reader = store.subscriber_by_email("ana@example.com")
     assert reader is not None and reader.status == SubscriberStatus.PENDING
+    store.close()
+
+
+def test_a_queued_sign_up_is_forgotten_when_its_address_is_erased_first(tmp_path: Path) -> None:
+    from newsletter.outgoing import take_sign_ups
+    from newsletter.subscriptions import erase_person, request_sign_up
+
+    config = load_config(write_config(tmp_path, {"feeds": []}))
+    store = Store.open(config.database_url, privacy_key=config.privacy_key())
+    for address in ("ana@example.com", "bo@example.com"):  # taken by the web, not carried out
+        request_sign_up(
+            config, store, address=address, name="", sectors=[], source="web 10.0.0.1", now=NOW
+        )
+    assert store.queued_signups() == 2
+    erase_person(config, store, "Ana@Example.com", now=NOW)
+    assert store.queued_signups() == 1  # nothing of ana's address waits anywhere
+    assert take_sign_ups(config, store, now=Clock()) == 1
+    assert store.queued_signups() == 0
+    assert store.subscriber_by_email("ana@example.com") is None
+    bo = store.subscriber_by_email("bo@example.com")
+    assert bo is not None and bo.status == SubscriberStatus.PENDING
+    assert store.events_of(bo.id)[0].source == "web 10.0.0.1"
     store.close()

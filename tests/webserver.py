@@ -11,6 +11,8 @@ from typing import Any
 
 import uvicorn
 
+from newsletter.store import Store
+
 
 @contextmanager
 def running(app: Any) -> Iterator[str]:
@@ -34,3 +36,13 @@ def running(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def signed_up(store: Store, timeout: float = 10) -> None:
+    """Wait until the app's worker has carried out every sign-up the web queued (a sign-up's
+    request only queues it)."""
+    deadline = time.monotonic() + timeout
+    while store.queued_signups():
+        if time.monotonic() > deadline:
+            raise AssertionError("the worker did not carry out the queued sign-ups")
+        time.sleep(0.01)

@@ -13,6 +13,7 @@ from typing import Protocol
 from newsletter.config import Config
 from newsletter.errors import ConfigError
 from newsletter.models import Batch, BatchResult, Subscriber
+from newsletter.text import plain_name
 
 
 class Mailer(Protocol):
@@ -40,7 +41,8 @@ class Mailer(Protocol):
 def reader_values(base_url: str, subscriber: Subscriber) -> dict[str, str]:
     """The values that fill one reader's placeholders."""
     base = base_url.rstrip("/")
-    first = subscriber.name.split()[0] if subscriber.name.strip() else ""
+    name = plain_name(subscriber.name)  # as cleaned today, whatever an older version stored
+    first = name.split()[0] if name else ""
     return {
         "unsubscribe_url": f"{base}/unsubscribe/{subscriber.token}",
         "preferences_url": f"{base}/preferences/{subscriber.token}",

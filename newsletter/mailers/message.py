@@ -9,7 +9,7 @@ from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 
 from newsletter.models import Batch, Recipient, RenderedEmail
 from newsletter.personalize import Personalizer
-from newsletter.text import decoded
+from newsletter.text import plain_name
 
 
 def list_headers(unsubscribe_url: str, list_id: str = "") -> dict[str, str]:
@@ -52,14 +52,13 @@ def build_message(
 
 
 def to_header(name: str, address: str) -> str:
-    """The To header for a reader; ``ValueError`` when the address cannot go in a header."""
+    """The To header for a reader, the name cleaned as ``text.plain_name`` cleans it (a name an
+    older version stored never fails a delivery); ``ValueError`` when the address cannot go in
+    a header."""
     address.encode("ascii")  # UnicodeEncodeError (a ValueError) for an internationalised one
     if any(ord(c) < 32 or c == "\x7f" for c in address):
         raise ValueError("the address holds control characters")
-    shown = decoded(name)
-    if any(not c.isprintable() for c in shown):  # CR/LF hidden in an encoded-word, NUL, ...
-        raise ValueError("the name holds line breaks or control characters")
-    return formataddr((shown, address))
+    return formataddr((plain_name(name), address))
 
 
 def personal_messages(

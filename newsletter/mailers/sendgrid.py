@@ -30,6 +30,7 @@ from newsletter.mailers.pacing import Pause
 from newsletter.mailers.retry import Transient, retrying
 from newsletter.models import Batch, BatchResult
 from newsletter.personalize import substitutions
+from newsletter.text import plain_name
 
 logger = logging.getLogger(__name__)
 
@@ -88,16 +89,13 @@ class SendgridMailer:
         self._stopping.set()
 
     def payload(self, batch: Batch) -> dict[str, Any]:
-        email, edition_id = batch.email, batch.edition_id
+        email = batch.email
         return {
             "personalizations": [
                 {
-                    "to": [{"email": r.email, **({"name": r.name} if r.name else {})}],
+                    "to": [{"email": r.email, **_shown(r.name)}],
                     "substitutions": substitutions(email, r.values),
-                    "custom_args": {
-                        "edition_id": str(edition_id),
-                        "subscriber_id": str(r.subscriber_id),
-                    },
+                    "custom_args": _custom_args(batch, r.subscriber_id),
                     "headers": list_headers(r.values["unsubscribe_url"], self.list_id),
                 }
                 for r in batch.recipients
@@ -108,7 +106,7 @@ class SendgridMailer:
                 {"type": "text/plain", "value": email.text},
                 {"type": "text/html", "value": email.html},
             ],
-            "categories": [f"edition-{batch.edition_date.isoformat()}"],
+            "categories": _categories(batch),
             "mail_settings": {"sandbox_mode": {"enable": batch.dry_run}},
             "tracking_settings": self.tracking,
         }
@@ -216,6 +214,29 @@ class SendgridMailer:
 
     def close(self) -> None:
         pass
+
+
+def _categories(batch: Batch) -> list[str]:
+    """SendGrid's categories (its per-category stats): the edition's day, or ``transactional``
+    and the kind of a confirmation, welcome or already-subscribed email, which must not count
+    as the edition's."""
+    if batch.kind is not None:
+        return ["transactional", batch.kind.value]
+    return [f"edition-{batch.edition_date.isoformat()}"]
+
+
+def _custom_args(batch: Batch, subscriber_id: int) -> dict[str, str]:
+    """Our ids, which SendGrid's events carry back: the reader's, and the edition's for the
+    edition's copies only (an event without one is counted for no edition)."""
+    if batch.kind is not None:
+        return {"subscriber_id": str(subscriber_id)}
+    return {"edition_id": str(batch.edition_id), "subscriber_id": str(subscriber_id)}
+
+
+def _shown(name: str) -> dict[str, str]:
+    """The personalization's name, cleaned as the To header's is; none when it is empty."""
+    shown = plain_name(name)
+    return {"name": shown} if shown else {}
 
 
 def _message(exc: http_errors.HTTPError) -> str:

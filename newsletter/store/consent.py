@@ -232,7 +232,7 @@ class ConsentQueries:
                         "email": r.email,
                         "name": r.name,
                         "sectors": _sectors_text(r.sectors),
-                        "status": SubscriberStatus.CONFIRMED,
+                        "status": r.status,
                         "token": r.token,
                         "created_at": now,
                         "updated_at": now,

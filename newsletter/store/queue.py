@@ -1,4 +1,5 @@
-"""Mixed into ``Store``: the queue of transactional mail (``outgoing``)."""
+"""Mixed into ``Store``: the queue of transactional mail (``outgoing``) and the queue of
+sign-ups the web took (``signups``), both worked through by the web process's worker."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, or_, select, update
 
 from newsletter.models import MailStatus, Outgoing
-from newsletter.store.tables import outgoing
+from newsletter.records import QueuedSignup
+from newsletter.store.tables import outgoing, signups
 
 
 def _outgoing(row: Any) -> Outgoing:
@@ -122,3 +124,56 @@ class QueueQueries:
             values["next_attempt_at"] = retry_at
         with self.engine.begin() as conn:
             conn.execute(update(outgoing).where(outgoing.c.id == mail_id).values(values))
+
+    # --- sign-ups ----------------------------------------------------------------------------
+
+    def queue_signup(
+        self, email: str, *, name: str, sectors: Sequence[str], source: str, now: datetime
+    ) -> None:
+        """Keep a checked sign-up for the worker: one INSERT, whoever the address is."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(signups).values(
+                    email=email,
+                    name=name,
+                    sectors=json.dumps(list(sectors)),
+                    source=source,
+                    created_at=now,
+                    claimed_until=None,
+                )
+            )
+
+    def due_signups(self, *, now: datetime, limit: int) -> list[QueuedSignup]:
+        """Queued sign-ups no worker holds, oldest first."""
+        free = or_(signups.c.claimed_until.is_(None), signups.c.claimed_until <= now)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(signups).where(free).order_by(signups.c.id).limit(limit))
+            return [
+                QueuedSignup(
+                    r.id, r.email, r.name, tuple(json.loads(r.sectors)), r.source, r.created_at
+                )
+                for r in rows
+            ]
+
+    def claim_signup(self, signup_id: int, *, now: datetime, until: datetime) -> bool:
+        """Take a queued sign-up for one worker (until ``until``); False when another has it."""
+        free = or_(signups.c.claimed_until.is_(None), signups.c.claimed_until <= now)
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                update(signups).where(signups.c.id == signup_id, free).values(claimed_until=until)
+            ).rowcount
+        return bool(taken)
+
+    def signup_done(self, signup_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(signups).where(signups.c.id == signup_id))
+
+    def queued_signups(self) -> int:
+        """How many sign-ups wait for the worker (or are being carried out)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(signups)).scalar_one())
+
+    def forget_signups(self, email: str) -> None:
+        """Drop the queued sign-ups of an address (its person is being erased)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(signups).where(signups.c.email == email))

@@ -262,6 +262,22 @@ outgoing = Table(
 )
 
 
+# Sign-ups as the web took them (the form checked, nothing looked up), until the web process's
+# worker carries them out: the request does the same work whoever the address belongs to.
+signups = Table(
+    "signups",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(254), nullable=False),  # normalised
+    Column("name", String(200), nullable=False),  # cleaned
+    Column("sectors", Text, nullable=False),  # JSON list of slugs
+    Column("source", String(200), nullable=False),  # "web 203.0.113.7"
+    Column("created_at", UTCDateTime(), nullable=False),  # when the reader signed up
+    Column("claimed_until", UTCDateTime(), nullable=True),  # a worker has it until then
+    Index("ix_signups_email", "email"),
+)
+
+
 # What mail providers (and bounce mailboxes) reported, each event once (keyed by the provider's
 # id), stored as it arrives and applied to readers afterwards (``applied_at``). No address is
 # kept: the reader is found when the event is stored.

@@ -5,8 +5,10 @@ Plain server-rendered pages that work without JavaScript. A GET never changes a 
 (link scanners follow every link): confirming and unsubscribing take a POST. Forms carry a CSRF
 token (double-submit cookie), except the RFC 8058 one-click unsubscribe POST, which mail
 providers send without cookies. Sign-up has a honeypot field and per-address and per-IP limits,
-and always answers "check your inbox", so nobody can learn who subscribed. Every field has a
-length limit; bodies are capped. An unknown token gets a plain 404 that reveals nothing.
+and always answers "check your inbox", so nobody can learn who subscribed; nor from its timing:
+the request only checks the form and queues the sign-up, the same work for any address, and the
+worker thread looks the address up afterwards. Every field has a length limit; bodies are
+capped. An unknown token gets a plain 404 that reveals nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import limits.errors
 import limits.storage
 import limits.strategies
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -31,7 +34,7 @@ from newsletter.errors import ConfigError, SubscriberError
 from newsletter.events import apply_events
 from newsletter.mailers import Mailer
 from newsletter.models import Subscriber, SubscriberStatus
-from newsletter.outgoing import Worker, drain
+from newsletter.outgoing import Worker, drain, take_sign_ups
 from newsletter.store import Store
 from newsletter.web.archive import Archive
 from newsletter.web.forms import BadRequest, body_of, chosen, client_ip, form_of, one
@@ -147,7 +150,7 @@ class Site:
         try:
             fields = await form_of(request, csrf=csrf)
             email = one(fields, "email", subscriptions.MAX_EMAIL)
-            name = one(fields, "name", subscriptions.MAX_NAME)
+            name = one(fields, "name", subscriptions.MAX_NAME_TYPED)
             sectors = chosen(fields)
             trap = one(fields, "website", 200)
         except BadRequest as exc:
@@ -160,28 +163,37 @@ class Site:
         if trap:  # a bot filled the hidden field: look the same, do nothing
             return done
         source = self.source(request)
-        if self.per_ip.blocked(source):  # only accepted sign-ups are counted
+        try:
+            accepted = await run_in_threadpool(self._accept, source, email, name, sectors)
+        except SubscriberError as exc:
+            return self._form(400, chosen=sectors, email=email, name=name, error=exc.message)
+        if not accepted:
             return message(
                 "Too many sign-ups",
                 "Too many sign-ups from your network. Try again later.",
                 status=429,
             )
-        try:
-            outcome = subscriptions.sign_up(
-                self.config,
-                self.store,
-                address=email,
-                name=name,
-                sectors=sectors,
-                source=source,
-                now=self.now(),
-            )
-        except SubscriberError as exc:
-            return self._form(400, chosen=sectors, email=email, name=name, error=exc.message)
-        self.per_ip.record(source)
-        logger.info("sign-up from %s: %s", source, outcome)
-        self.worker.wake()
+        self.worker.wake()  # it looks the address up and carries the sign-up out
         return done
+
+    def _accept(self, source: str, email: str, name: str, sectors: list[str]) -> bool:
+        """Queue a sign-up unless its client is over the limit (only accepted ones count):
+        the same statements whoever the address belongs to, since nothing here looks at it.
+        False when over the limit; ``SubscriberError`` for a form to correct."""
+        if self.per_ip.blocked(source):
+            return False
+        subscriptions.request_sign_up(
+            self.config,
+            self.store,
+            address=email,
+            name=name,
+            sectors=sectors,
+            source=source,
+            now=self.now(),
+        )
+        self.per_ip.record(source)
+        logger.info("sign-up from %s queued", source)
+        return True
 
     async def confirm_page(self, request: Request) -> Response:
         token, reader = self.reader(request)
@@ -259,7 +271,7 @@ class Site:
             reader = subscriptions.change_preferences(
                 self.store,
                 token,
-                name=one(fields, "name", subscriptions.MAX_NAME),
+                name=one(fields, "name", subscriptions.MAX_NAME_TYPED),
                 sectors=chosen(fields),
                 known_sectors=self.config.sector_slugs,
                 source=self.source(request),
@@ -342,14 +354,16 @@ def create_app(
     now: Callable[[], datetime],
     worker_interval: float = 5.0,
 ) -> Starlette:
-    """The readers' app over one store and mailer; ``now`` is the clock. Transactional mail
-    goes through the ``outgoing`` queue, drained by a worker thread that runs while the app
-    does (every ``worker_interval`` seconds, and at once after a sign-up)."""
-    worker = Worker(
-        lambda: drain(config, store, mailer, now=now),
-        name="outgoing-mail",
-        interval=worker_interval,
-    )
+    """The readers' app over one store and mailer; ``now`` is the clock. Sign-ups and
+    transactional mail go through queues (``signups``, ``outgoing``) that a worker thread
+    works through while the app runs (every ``worker_interval`` seconds, and at once after a
+    sign-up)."""
+
+    def queued_work() -> None:
+        take_sign_ups(config, store, now=now)  # first: the confirmations they queue go at once
+        drain(config, store, mailer, now=now)
+
+    worker = Worker(queued_work, name="outgoing-mail", interval=worker_interval)
     applier = Worker(
         lambda: apply_events(config, store, now=now()), name="events", interval=worker_interval
     )
