@@ -32,7 +32,8 @@ from newsletter.bodies import TooBig, bounded_body
 from newsletter.errors import FeedError
 from newsletter.fetching import Collected, FetchLimits, FetchResult
 from newsletter.models import FeedSource, FeedState
-from newsletter.parse import light_workers, parse_job, parse_pool
+from newsletter.parse import parse_job, parse_pool
+from newsletter.processes import light_workers
 
 logger = logging.getLogger(__name__)
 

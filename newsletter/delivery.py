@@ -103,7 +103,8 @@ def send_edition(
     ``claim_clock`` times the claims and their heartbeats (default ``now``): the commands
     give it the wall clock, since other senders judge a silent one by it, whatever ``now``
     says the edition's day is.
-    ``should_stop`` is asked before each claim: a stop finishes and records the requests in flight.
+    ``should_stop`` is asked all along: a stop starts nothing new, finishes and records the
+    requests in flight.
     """
     started = time.perf_counter()
     day = day or pipeline.edition_date_for(config, now())
@@ -129,13 +130,7 @@ def send_edition(
     before = store.delivery_counts(edition_id)
     total = sum(before.get(k, 0) for k in (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED))
     already = before.get(DeliveryStatus.SENT, 0)
-    journal = Journal(
-        config.journal_dir,
-        owner=owner,
-        database=database_key(config.database_url),
-        reserve=journal_reserve(limits.readers_in_flight),
-    )
-    journal.open()  # its bytes reserved now, while the disk has room
+    journal = _journal(config, owner, limits)
     sending = Sending(
         store=store,
         senders=Senders(mailer),
@@ -151,8 +146,10 @@ def send_edition(
     )
     variants = Variants(config, edition)
     try:
+        variants.prepare(store.pending_choices(edition_id))
         stopped = sending.run(variants, should_stop)
     finally:
+        variants.close()
         sending.senders.close()
         journal.close()
     variants.log()
@@ -174,6 +171,18 @@ def _limits(config: Config, mailer: Mailer) -> Limits:
         timeout=timedelta(minutes=settings.claim_timeout_minutes),
         database_wait=settings.database_wait_seconds,
     )
+
+
+def _journal(config: Config, owner: str, limits: Limits) -> Journal:
+    """This sender's journal, its bytes reserved now, while the disk has room."""
+    journal = Journal(
+        config.journal_dir,
+        owner=owner,
+        database=database_key(config.database_url),
+        reserve=journal_reserve(limits.readers_in_flight),
+    )
+    journal.open()
+    return journal
 
 
 def journal_reserve(readers_in_flight: int) -> int:

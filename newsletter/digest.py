@@ -199,7 +199,10 @@ def _split(
     per_line: dict[int, int] = {}
     pinned = set(edition.pinned)
     cap = edition.per_storyline
-    for story in stories:
+    for i, story in enumerate(stories):
+        if len(shown) >= edition.per_sector:  # the section is full: the rest are "more"
+            more.extend(stories[i:])
+            break
         crowded = cap > 0 and any(per_line.get(line, 0) >= cap for line in story.storylines)
         sure = story.id in pinned or confident_in(story, slug)
         if len(shown) < edition.per_sector and sure and not crowded:

@@ -31,6 +31,7 @@ def hhmm(value: datetime) -> str:
     return f"{value:%H:%M} UTC"
 
 
+@functools.lru_cache(maxsize=8192)  # the same teasers in many variants: each wrapped once
 def wrap(text: str, width: int = 78, indent: str = "", first: str | None = None) -> str:
     """Plain text wrapped for the text part (``first`` starts the first line instead of
     ``indent``, as "* " does a list item); never breaks a URL or a long word."""

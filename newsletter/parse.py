@@ -7,11 +7,8 @@ turned into plain text by ``text.to_plain_text`` (nh3), which is both stricter a
 from __future__ import annotations
 
 import calendar
-import contextlib
 import hashlib
-import multiprocessing
-import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +18,7 @@ import feedparser
 from newsletter.errors import FeedError
 from newsletter.language import primary_subtag
 from newsletter.models import FeedSource, Story
+from newsletter.processes import process_pool
 from newsletter.text import canonical_url, plain_line, teaser, to_plain_text, web_url
 
 TITLE_LENGTH = 200
@@ -168,32 +166,7 @@ def parse_job(
 
 
 def parse_pool(workers: int) -> ProcessPoolExecutor | None:
+    """Processes that parse with ``parse_job`` (this module is all they import)."""
     if workers <= 1:
         return None
-    # forkserver: workers start from a clean process, never from this threaded one, with only
-    # the parser loaded (see ``light_workers`` for the rest)
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["newsletter.parse"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
-
-
-@contextlib.contextmanager
-def light_workers() -> Iterator[None]:
-    """While it lasts, new worker processes do not import this process's main module.
-
-    multiprocessing has each new worker import the parent's ``__main__`` first (for the
-    ``newsletter`` command: the whole CLI, with SQLAlchemy, Starlette and the rest) so that
-    functions defined there can be unpickled; parsing needs none of it: ``parse_job`` lives in
-    ``newsletter.parse``, which imports only feedparser, nh3 and our text helpers.
-    """
-    main = sys.modules.get("__main__")
-    saved = {k: getattr(main, k) for k in ("__spec__", "__file__") if hasattr(main, k)}
-    try:
-        if main is not None:
-            main.__spec__ = None
-            if "__file__" in saved:
-                del main.__file__
-        yield
-    finally:
-        for key, value in saved.items():
-            setattr(main, key, value)
+    return process_pool(workers, preload="newsletter.parse")

@@ -3,15 +3,17 @@ filled in per reader without rendering again (``Personalizer``), or handed to Se
 substitutions.
 
 A variant's markers carry a secret drawn for that render (``RenderedEmail.markers``), such as
-``%%unsubscribe_url~3f0c…%%``. Text from outside (a feed's title or link, a config value, a
-reader's name) is rendered before that secret exists and never sees it, so it cannot create a
-marker or move one: a reader's links land only where the template put them. A literal
-``%%unsubscribe_url%%`` in a headline stays that text, for every mailer. An email rendered
-without markers (``markers == ""``, the transactional mail) is never filled at all.
+``%%uQ3f0c…%%`` (``u`` for the unsubscribe link, upper case in the text part). Text from
+outside (a feed's title or link, a config value, a reader's name) is rendered before that
+secret exists and never sees it, so it cannot create a marker or move one: a reader's links
+land only where the template put them. A literal ``%%unsubscribe_url%%`` in a headline stays
+that text, for every mailer. An email rendered without markers (``markers == ""``, the
+transactional mail) is never filled at all.
 """
 
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import re
 import secrets
@@ -22,17 +24,22 @@ from newsletter.models import RenderedEmail
 
 # Per-reader values, filled in after rendering. The same markers go to SendGrid as substitutions.
 READER_FIELDS = ("unsubscribe_url", "preferences_url", "greeting")
-TEXT = ".text"  # the text part holds %%field.text~secret%% (filled raw), the HTML %%field~secret%%
+# each field's marker code: lower case in the HTML part (filled HTML-escaped), upper case in the
+# text part (filled raw); short, since SendGrid gets every key once per reader
+_CODES = {"unsubscribe_url": "u", "preferences_url": "p", "greeting": "g"}
+_SPECIAL = re.compile(r"[&<>\"']")  # what HTML-escaping changes
 
 
 def new_secret() -> str:
     """The secret of one render's markers: 96 random bits, drawn once per variant."""
-    return secrets.token_hex(12)
+    return secrets.token_urlsafe(12)
 
 
-def placeholder(field: str, secret: str) -> str:
-    """The marker of ``field`` (or ``field.text``) in a variant rendered with ``secret``."""
-    return f"%%{field}~{secret}%%"
+def placeholder(field: str, secret: str, *, text: bool = False) -> str:
+    """The marker of ``field`` in the HTML part (or the text part) of a variant rendered with
+    ``secret``."""
+    code = _CODES[field]
+    return f"%%{code.upper() if text else code}{secret}%%"
 
 
 def html_markers(secret: str) -> dict[str, str]:
@@ -42,12 +49,25 @@ def html_markers(secret: str) -> dict[str, str]:
 
 def text_markers(secret: str) -> dict[str, str]:
     """What the text template is given for each reader field (filled without escaping)."""
-    return {field: placeholder(field + TEXT, secret) for field in READER_FIELDS}
+    return {field: placeholder(field, secret, text=True) for field in READER_FIELDS}
 
 
+@functools.lru_cache(maxsize=64)
+def _keys(secret: str) -> tuple[tuple[str, str, str], ...]:
+    """(field, its HTML marker, its text marker) for a variant's secret, made once."""
+    return tuple(
+        (f, placeholder(f, secret), placeholder(f, secret, text=True)) for f in READER_FIELDS
+    )
+
+
+@functools.lru_cache(maxsize=64)
 def _pattern(secret: str) -> re.Pattern[str]:
-    fields = "|".join(re.escape(f) for f in READER_FIELDS)
-    return re.compile(f"%%((?:{fields})(?:{re.escape(TEXT)})?)~{re.escape(secret)}%%")
+    codes = "".join(_CODES.values())
+    return re.compile(f"%%([{codes}{codes.upper()}]){re.escape(secret)}%%")
+
+
+def _escape(value: str) -> str:
+    return html_lib.escape(value, quote=True) if _SPECIAL.search(value) else value
 
 
 class Personalizer:
@@ -66,11 +86,14 @@ class Personalizer:
         """The email for one reader; values are escaped for the HTML part."""
         if not self.email.markers:
             return self.email
-        html_values, text_values = _escaped(values)
+        filled: dict[str, str] = {}
+        for field, code in _CODES.items():
+            value = values.get(field, "")
+            filled[code], filled[code.upper()] = _escape(value), value
         return replace(
             self.email,
-            html=_join(self._html, html_values),
-            text=_join(self._text, text_values),
+            html=_join(self._html, filled),
+            text=_join(self._text, filled),
             markers="",
         )
 
@@ -80,21 +103,15 @@ def substitutions(email: RenderedEmail, values: Mapping[str, str]) -> dict[str, 
     part, raw for the text; empty for an email rendered without markers."""
     if not email.markers:
         return {}
-    html_values, text_values = _escaped(values)
-    out = {placeholder(field, email.markers): value for field, value in html_values.items()}
-    out.update({placeholder(field, email.markers): value for field, value in text_values.items()})
+    out: dict[str, str] = {}
+    for field, html_key, text_key in _keys(email.markers):
+        value = values[field]
+        out[html_key], out[text_key] = _escape(value), value
     return out
 
 
-def _escaped(values: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """(field → value for the HTML part, field.text → value for the text part)."""
-    html_values = {f: html_lib.escape(v, quote=True) for f, v in values.items()}
-    text_values = {f + TEXT: v for f, v in values.items()}
-    return html_values, text_values
-
-
 def _join(parts: list[str], filled: Mapping[str, str]) -> str:
-    # re.split with one group: text, field, text, field, ..., text
+    # re.split with one group: text, code, text, code, ..., text
     out = parts[:]
     for i in range(1, len(out), 2):
         out[i] = filled.get(out[i], "")

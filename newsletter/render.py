@@ -26,7 +26,7 @@ import jinja2
 import mjml
 
 from newsletter import personalize
-from newsletter.digest import sponsor_place
+from newsletter.digest import layout, sponsor_place
 from newsletter.errors import TemplateError
 from newsletter.filters import hhmm, longdate, outlets, shortdate, storytime, wrap
 from newsletter.models import Edition, RenderedEmail, Section, Story
@@ -372,3 +372,21 @@ def _template_path(env: jinja2.Environment, name: str) -> str:
     except jinja2.TemplateError:
         return name
     return template.filename or name
+
+
+# --- rendering in a worker process (``variants.Variants.prepare``) -----------------------------
+
+# what one render worker renders with: set once in that process by ``start_worker``
+_WORKER: list[tuple[jinja2.Environment, Edition, RenderSettings]] = []
+
+
+def start_worker(templates: Path | None, edition: Edition, settings: RenderSettings) -> None:
+    """A render worker's set-up: its own environment, the edition and the settings, once."""
+    _WORKER[:] = [(make_environment(templates), edition, settings)]
+
+
+def render_choice(chosen: tuple[str, ...]) -> RenderedEmail | None:
+    """In a render worker: the variant of one choice of sectors (None when it shows nothing)."""
+    env, edition, settings = _WORKER[0]
+    sections = layout(edition, chosen)
+    return render_email(env, edition, sections, settings=settings) if sections else None

@@ -30,7 +30,7 @@ from datetime import date, datetime, timedelta
 from newsletter.claims import claim_is_alive
 from newsletter.errors import DeliveryError, StoreUnavailable
 from newsletter.journal import Journal, Outcome
-from newsletter.mailers.senders import Senders
+from newsletter.mailers.senders import Senders, switching_often
 from newsletter.models import Batch, BatchResult
 from newsletter.store import Store
 from newsletter.variants import Variants
@@ -107,7 +107,10 @@ class Sending:
         asked = should_stop or (lambda: False)
         beating = threading.Thread(target=self._beat, name="send-heartbeat", daemon=True)
         beating.start()
-        with ThreadPoolExecutor(self.senders.parallel, thread_name_prefix="send") as pool:
+        with (
+            switching_often(),
+            ThreadPoolExecutor(self.senders.parallel, thread_name_prefix="send") as pool,
+        ):
             try:
                 while self._step(pool, variants, asked):
                     pass

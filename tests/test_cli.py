@@ -5,6 +5,7 @@ import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -232,7 +233,11 @@ def test_every_command_has_help_and_is_in_the_readme(command: str) -> None:
 
 
 def test_readme_lists_every_command() -> None:
-    assert sorted(cli.commands) == sorted(COMMANDS)
+    context = click.Context(cli)
+    assert cli.list_commands(context) == sorted(COMMANDS)
+    for name in COMMANDS:  # each loads on demand, as the command it names
+        command = cli.get_command(context, name)
+        assert command is not None and command.name == name
 
 
 def test_bad_now_override_is_a_clear_error(demo_dir: Path) -> None:

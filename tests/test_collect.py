@@ -299,13 +299,13 @@ def test_parsing_goes_on_in_process_when_the_workers_die(tmp_path: Path) -> None
 _WORKER_SCRIPT = """
 import sys
 import newsletter.cli  # what the `newsletter` command has loaded when it collects
-from newsletter import collect, parse
+from newsletter import collect, parse, processes
 
 def modules(light):
     pool = parse.parse_pool(2)
     try:
         if light:
-            with parse.light_workers():
+            with processes.light_workers():
                 names = pool.submit(eval, "sorted(__import__('sys').modules)").result()
         else:
             names = pool.submit(eval, "sorted(__import__('sys').modules)").result()

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import email
+import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
 
-from newsletter import render
+from newsletter import personalize, render
 from newsletter.digest import build_edition, layout
 from newsletter.errors import DeliveryError
+from newsletter.mailers.message import list_headers
 from newsletter.mailers.outbox import OutboxMailer
 from newsletter.mailers.sendgrid import SendgridMailer
 from newsletter.mailers.smtp import SmtpMailer
-from newsletter.models import Batch, Recipient, RenderedEmail, Sector, Story
+from newsletter.models import Batch, MailKind, Recipient, RenderedEmail, Sector, Story
+from newsletter.text import plain_name
 from tests.conftest import NOW
 from tests.sendgrid_server import SendgridServer, problems, sendgrid_server
 from tests.smtp_server import Inbox, start_smtp
@@ -92,29 +96,29 @@ def test_sendgrid_batch_is_one_request_with_a_personalization_per_reader(
     }
     subs = first["substitutions"]
     secret = variant.markers
-    assert subs[f"%%unsubscribe_url~{secret}%%"] == (
+    assert subs[personalize.placeholder("unsubscribe_url", secret)] == (
         "https://pub.example.com/unsubscribe/t1?a=1&amp;b=2"
     )
-    assert subs[f"%%unsubscribe_url.text~{secret}%%"] == (
+    assert subs[personalize.placeholder("unsubscribe_url", secret, text=True)] == (
         "https://pub.example.com/unsubscribe/t1?a=1&b=2"
     )
-    assert subs[f"%%greeting~{secret}%%"] == "Good morning, &lt;R1&gt;."
-    assert subs[f"%%greeting.text~{secret}%%"] == "Good morning, <R1>."
+    assert subs[personalize.placeholder("greeting", secret)] == "Good morning, &lt;R1&gt;."
+    assert subs[personalize.placeholder("greeting", secret, text=True)] == "Good morning, <R1>."
     assert body["categories"] == [f"edition-{DAY}"]
     assert body["mail_settings"] == {"sandbox_mode": {"enable": False}}
     assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
     html = body["content"][1]["value"]
-    assert f"%%unsubscribe_url~{secret}%%" in html
+    assert personalize.placeholder("unsubscribe_url", secret) in html
     assert "Crude &amp; &lt;gas&gt; prices rise" in html
 
 
 def test_the_local_server_enforces_sendgrids_limits(variant: RenderedEmail) -> None:
     with sendgrid_server() as server:
         m = mailer(server)
-        body = m.payload(Batch(variant, tuple(readers(1001)), 1, DAY))
+        body = json.loads(m.payload(Batch(variant, tuple(readers(1001)), 1, DAY)))
         assert "The total number of recipients must be at most 1000." in problems(body)
         assert any("1000 personalizations" in p for p in problems(body))
-        twice = m.payload(Batch(variant, tuple(readers(2) + readers(1)), 1, DAY))
+        twice = json.loads(m.payload(Batch(variant, tuple(readers(2) + readers(1)), 1, DAY)))
         assert any("unique" in p for p in problems(twice))
         del body["from"]
         assert "The from object must be provided for every email send." in problems(body)
@@ -303,3 +307,43 @@ def test_smtp_bounces_go_to_the_return_path_with_each_readers_id(variant: Render
     assert inbox.senders == ["bounces+1000@pub.example.com", "bounces+1001@pub.example.com"]
     assert inbox.messages[0]["List-Id"] == '"Briefing" <briefing.pub.example.com>'
     assert inbox.messages[0]["From"] == "Briefing <news@pub.example.com>"
+
+
+@pytest.mark.parametrize("kind", [None, MailKind.WELCOME])
+def test_a_request_body_reads_back_as_the_request_sendgrid_documents(
+    variant: RenderedEmail, kind: MailKind | None
+) -> None:
+    """The body is written as text for speed; read back it is the request, field by field."""
+    m = SendgridMailer(
+        api_key="SG.x", api_host="http://127.0.0.1:9", from_address="Brief <n@pub.example.com>"
+    )
+    m.list_id = "brief.pub.example.com"
+    people = readers(3)
+    people[1] = replace(people[1], name='Zoë "Z" <Ortiz> \u202e', email="zoe@example.com")
+    batch = Batch(variant, tuple(people), 7, DAY, dry_run=True, kind=kind)
+    body = json.loads(m.payload(batch))
+    expected_people: list[dict[str, object]] = []
+    for r in people:
+        ids = {"subscriber_id": str(r.subscriber_id)}
+        to = {"email": r.email} | ({"name": plain_name(r.name)} if r.name else {})
+        expected_people.append(
+            {
+                "to": [to],
+                "substitutions": personalize.substitutions(variant, r.values),
+                "custom_args": ids if kind else {"edition_id": "7", **ids},
+                "headers": list_headers(r.values["unsubscribe_url"], "brief.pub.example.com"),
+            }
+        )
+    assert body == {
+        "personalizations": expected_people,
+        "from": {"email": "n@pub.example.com", "name": "Brief"},
+        "subject": variant.subject,
+        "content": [
+            {"type": "text/plain", "value": variant.text},
+            {"type": "text/html", "value": variant.html},
+        ],
+        "categories": ["transactional", "welcome"] if kind else [f"edition-{DAY}"],
+        "mail_settings": {"sandbox_mode": {"enable": True}},
+        "tracking_settings": m.tracking,
+    }
+    assert body["personalizations"][1]["to"][0]["name"] == 'Zoë "Z" <Ortiz>'

@@ -6,13 +6,13 @@ The group is here; each command lives in a module of its own and is added below.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from pathlib import Path
 
 import click
 
 from newsletter import __version__
-from newsletter.cli import collect, db, events, preview, readers, rules, send, serve, status
 from newsletter.cli.common import (
     DEFAULT_CONFIG,
     NewsletterGroup,
@@ -22,9 +22,42 @@ from newsletter.cli.stopping import STOP
 
 # commands for which SIGTERM and Ctrl-C ask for a clean stop (the others end as usual)
 STOPPABLE = frozenset({"send", "run"})
+# each command, loaded when it is used: a command imports only what it needs
+COMMANDS = {
+    "collect": "newsletter.cli.collect:collect",
+    "stories": "newsletter.cli.collect:stories",
+    "preview": "newsletter.cli.preview:preview",
+    "init": "newsletter.cli.preview:init",
+    "send": "newsletter.cli.send:send",
+    "subscribers": "newsletter.cli.readers:subscribers",
+    "serve": "newsletter.cli.serve:serve",
+    "embed": "newsletter.cli.serve:embed",
+    "run": "newsletter.cli.serve:run_scheduler",
+    "rules": "newsletter.cli.rules:rules",
+    "status": "newsletter.cli.status:status",
+    "stats": "newsletter.cli.events:stats_command",
+    "bounces": "newsletter.cli.events:bounces",
+    "db": "newsletter.cli.db:db",
+}
 
 
-@click.group(cls=NewsletterGroup, context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(NewsletterGroup):
+    """The group whose commands are imported on first use (``COMMANDS``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = COMMANDS.get(cmd_name)
+        if where is None:
+            return None
+        module, _, name = where.partition(":")
+        command = getattr(importlib.import_module(module), name)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -47,25 +80,6 @@ def cli(ctx: click.Context, config_path: Path, verbose: bool, debug: bool) -> No
     ctx.obj = State(config_path, debug=debug)
     if ctx.invoked_subcommand not in STOPPABLE:
         STOP.release()
-
-
-for command in (
-    collect.collect,
-    collect.stories,
-    preview.preview,
-    preview.init,
-    send.send,
-    readers.subscribers,
-    serve.serve,
-    serve.embed,
-    serve.run_scheduler,
-    rules.rules,
-    status.status,
-    events.stats_command,
-    events.bounces,
-    db.db,
-):
-    cli.add_command(command)
 
 
 def main() -> None:

@@ -25,12 +25,11 @@ import sendgrid
 from python_http_client import exceptions as http_errors
 
 from newsletter.errors import ConfigError, DeliveryError
-from newsletter.mailers.message import list_headers, to_header
+from newsletter.mailers.message import to_header
 from newsletter.mailers.pacing import Pause
 from newsletter.mailers.retry import Transient, retrying
+from newsletter.mailers.sendgrid_body import body
 from newsletter.models import Batch, BatchResult
-from newsletter.personalize import substitutions
-from newsletter.text import plain_name
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +62,9 @@ class SendgridMailer:
     ) -> None:
         self._client = sendgrid.SendGridAPIClient(api_key=api_key, host=api_host.rstrip("/"))
         self._client.client.timeout = timeout
+        # the body goes as the JSON text ``payload`` wrote: with this type the client sends a
+        # str as it is, instead of encoding a dict again
+        self._client.client.request_headers["Content-Type"] = "application/json; charset=utf-8"
         self.api_host = api_host
         name, address = parseaddr(from_address)
         self.sender = {"email": address, **({"name": name} if name else {})}
@@ -88,28 +90,9 @@ class SendgridMailer:
     def stop(self) -> None:
         self._stopping.set()
 
-    def payload(self, batch: Batch) -> dict[str, Any]:
-        email = batch.email
-        return {
-            "personalizations": [
-                {
-                    "to": [{"email": r.email, **_shown(r.name)}],
-                    "substitutions": substitutions(email, r.values),
-                    "custom_args": _custom_args(batch, r.subscriber_id),
-                    "headers": list_headers(r.values["unsubscribe_url"], self.list_id),
-                }
-                for r in batch.recipients
-            ],
-            "from": self.sender,
-            "subject": email.subject,
-            "content": [
-                {"type": "text/plain", "value": email.text},
-                {"type": "text/html", "value": email.html},
-            ],
-            "categories": _categories(batch),
-            "mail_settings": {"sandbox_mode": {"enable": batch.dry_run}},
-            "tracking_settings": self.tracking,
-        }
+    def payload(self, batch: Batch) -> str:
+        """The request for ``batch``, as the JSON text that is sent."""
+        return body(batch, sender=self.sender, tracking=self.tracking, list_id=self.list_id)
 
     def send_batch(self, batch: Batch) -> BatchResult:
         if len(batch.recipients) > self.max_batch:
@@ -157,7 +140,7 @@ class SendgridMailer:
             ), set()
         raise AssertionError("not reached: the last try returns or raises")
 
-    def _request(self, batch: Batch, body: dict[str, Any]) -> tuple[BatchResult, set[int]]:
+    def _request(self, batch: Batch, body: str) -> tuple[BatchResult, set[int]]:
         """One try (a 429 waits for the reset and goes again, uncounted); ``Transient`` on a
         5xx or no answer."""
         recipients = batch.recipients
@@ -198,7 +181,9 @@ class SendgridMailer:
                 raise Transient(f"SendGrid did not answer: {exc}") from None
             message_id = response.headers.get("X-Message-Id", "") if response.headers else ""
             return BatchResult(
-                sent={r.delivery_id: f"{message_id}.{r.subscriber_id}" for r in recipients},
+                # the request's id for each of its readers (their events name them by the
+                # custom_args): one ledger UPDATE per request, not one per reader
+                sent=dict.fromkeys((r.delivery_id for r in recipients), message_id),
                 failed={},
             ), set()
 
@@ -214,29 +199,6 @@ class SendgridMailer:
 
     def close(self) -> None:
         pass
-
-
-def _categories(batch: Batch) -> list[str]:
-    """SendGrid's categories (its per-category stats): the edition's day, or ``transactional``
-    and the kind of a confirmation, welcome or already-subscribed email, which must not count
-    as the edition's."""
-    if batch.kind is not None:
-        return ["transactional", batch.kind.value]
-    return [f"edition-{batch.edition_date.isoformat()}"]
-
-
-def _custom_args(batch: Batch, subscriber_id: int) -> dict[str, str]:
-    """Our ids, which SendGrid's events carry back: the reader's, and the edition's for the
-    edition's copies only (an event without one is counted for no edition)."""
-    if batch.kind is not None:
-        return {"subscriber_id": str(subscriber_id)}
-    return {"edition_id": str(batch.edition_id), "subscriber_id": str(subscriber_id)}
-
-
-def _shown(name: str) -> dict[str, str]:
-    """The personalization's name, cleaned as the To header's is; none when it is empty."""
-    shown = plain_name(name)
-    return {"name": shown} if shown else {}
 
 
 def _message(exc: http_errors.HTTPError) -> str:

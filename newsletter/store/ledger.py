@@ -47,13 +47,25 @@ def _sectors(raw: str) -> tuple[str, ...]:  # a few hundred distinct choices for
     return tuple(json.loads(raw))
 
 
+_STATUSES = {status.value: status for status in SubscriberStatus}  # a dict look-up per row
+# what a reader's record is made of: the columns a claim reads (no timestamps to convert)
+READER_COLUMNS = (
+    subscribers.c.id,
+    subscribers.c.email,
+    subscribers.c.name,
+    subscribers.c.sectors,
+    subscribers.c.status,
+    subscribers.c.token,
+)
+
+
 def subscriber_record(row: Any) -> Subscriber:
     return Subscriber(
         id=row.id,
         email=row.email,
         name=row.name,
         sectors=_sectors(row.sectors),
-        status=SubscriberStatus(row.status),
+        status=_STATUSES[row.status],
         token=row.token,
     )
 
@@ -229,7 +241,7 @@ class LedgerQueries:
                 )
             )
             rows = conn.execute(
-                select(deliveries.c.id.label("delivery_id"), subscribers)
+                select(deliveries.c.id.label("delivery_id"), *READER_COLUMNS)
                 .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
                 .where(
                     and_(
@@ -240,7 +252,28 @@ class LedgerQueries:
                 )
                 .order_by(deliveries.c.id)
             ).all()
-        return [(row.delivery_id, subscriber_record(row)) for row in rows]
+        statuses, sectors = _STATUSES, _sectors
+        return [  # plain tuples unpacked: a million rows a send, each made once
+            (delivery_id, Subscriber(id_, email, name, sectors(chosen), statuses[status], token))
+            for delivery_id, id_, email, name, chosen, status, token in rows
+        ]
+
+    def pending_choices(self, edition_id: int) -> list[tuple[str, ...]]:
+        """The choices of sectors of the edition's readers still to send, in the order the
+        claims will meet them (by their first pending row)."""
+        first = func.min(deliveries.c.id)
+        query = (
+            select(subscribers.c.sectors)
+            .join(deliveries, deliveries.c.subscriber_id == subscribers.c.id)
+            .where(
+                deliveries.c.edition_id == edition_id,
+                deliveries.c.status == DeliveryStatus.PENDING,
+            )
+            .group_by(subscribers.c.sectors)
+            .order_by(first)
+        )
+        with self.engine.connect() as conn:
+            return [_sectors(raw) for raw in conn.execute(query).scalars()]
 
     def record_deliveries(
         self,

@@ -8,10 +8,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import (
     Engine,
     create_engine,
@@ -103,10 +99,17 @@ class Store(
         return store
 
     def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (no-op when it is already there)."""
-        config = AlembicConfig()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        heads = set(ScriptDirectory.from_config(config).get_heads())
+        """Bring the schema to the newest Alembic revision (no-op when it is already there).
+
+        The usual case, a database already at the newest revision, is one plain query:
+        Alembic (a large import) is loaded only when there is something to do."""
+        if self._current_revision() == newest_revision():
+            return
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+
+        config = _alembic_config()
+        heads = {newest_revision()}
         try:
             with self.engine.begin() as conn:
                 if conn.dialect.name == "postgresql":
@@ -123,8 +126,19 @@ class Store(
                 "reachable.",
             ) from None
 
+    def _current_revision(self) -> str | None:
+        """The revision the database records, or None (no table yet, or it cannot be read)."""
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+        except (SQLAlchemyError, StoreUnavailable):
+            return None
+        return rows[0][0] if len(rows) == 1 else None
+
     def revision(self) -> str:
         """The schema's current Alembic revision."""
+        from alembic.runtime.migration import MigrationContext
+
         with self.engine.connect() as conn:
             return ",".join(sorted(MigrationContext.configure(conn).get_current_heads()))
 
@@ -132,9 +146,9 @@ class Store(
     def revisions(url: str) -> tuple[str, str]:
         """(the database's revision, "" when it has none; the newest there is), read without
         migrating anything."""
-        config = AlembicConfig()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        newest = ",".join(sorted(ScriptDirectory.from_config(config).get_heads()))
+        from alembic.runtime.migration import MigrationContext
+
+        newest = newest_revision()
         try:
             engine = create_engine(url)
             try:
@@ -279,6 +293,22 @@ class Store(
 SENT = (EditionStatus.SENDING, EditionStatus.SENT)
 _MIGRATE_LOCK = 7_241_530_118  # the advisory lock the migrations run under on PostgreSQL
 FROZEN = EditionStatus.fixed()
+
+
+def newest_revision() -> str:
+    """The newest migration's revision: the history is one line of files named by their
+    revision (``0013_signups.py`` is revision ``0013``), so the highest number is the head
+    (``tests/test_store.py`` checks it against Alembic's own answer)."""
+    names = (path.name.partition("_")[0] for path in (MIGRATIONS / "versions").glob("*.py"))
+    return max(name for name in names if name.isdigit())
+
+
+def _alembic_config() -> Any:
+    from alembic.config import Config as AlembicConfig
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
 
 
 def _unavailable(context: ExceptionContext) -> StoreUnavailable | None:
