@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import workload  # noqa: E402
-from newsletter import parse as parse_module  # noqa: E402
+from newsletter.ingest import parse as parse_module  # noqa: E402
 from newsletter.models import FeedSource  # noqa: E402
 
 

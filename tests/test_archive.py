@@ -15,12 +15,12 @@ import httpx
 import pytest
 import yaml
 
-from newsletter import delivery, pipeline
+from newsletter import flows
 from newsletter.config import Config, load_config
-from newsletter.mailers import make_mailer
+from newsletter.delivery.mailers import make_mailer
 from newsletter.models import Subscriber
+from newsletter.readers.subscriptions import add_subscriber
 from newsletter.store import Store
-from newsletter.subscriptions import add_subscriber
 from newsletter.web.app import create_app
 from tests.conftest import DEMO, NOW, write_config
 from tests.webserver import running
@@ -80,8 +80,8 @@ def publish(
     (overrides / f"{DAYS[1].date()}.yaml").write_text(yaml.safe_dump({"sponsor": False}))
     first = load_config(write_config(tmp_path / "first", {**settings, "feeds": FEEDS[::2]}))
     for day, feeds in ((DAYS[0], first), (DAYS[1], config)):
-        pipeline.collect_all(feeds, store, now=day)
-        report = delivery.send_edition(config, store, make_mailer(config), now=clock_at(day))
+        flows.collect_all(feeds, store, now=day)
+        report = flows.send_edition(config, store, make_mailer(config), now=clock_at(day))
         assert report.sent == 3
     return config, store, readers
 

@@ -15,7 +15,7 @@ from typing import Literal
 import pytest
 from playwright.sync_api import Page
 
-from newsletter.mailers import make_mailer
+from newsletter.delivery.mailers import make_mailer
 from newsletter.web.app import create_app
 from tests.browser import chromium
 from tests.conftest import ROOT

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from newsletter import pipeline
-from newsletter.articles import extract_lead, needs_teaser
+from newsletter import flows
 from newsletter.config import load_config
+from newsletter.ingest.articles import extract_lead, needs_teaser
 from newsletter.store import Store
 from tests.conftest import NOW, write_config
 from tests.feedserver import FeedServer
@@ -77,7 +77,7 @@ def test_pages_give_teasers_within_the_limits_and_are_fetched_once(
     config = load_config(path)
     store = Store.open(config.database_url)
     try:
-        pipeline.collect_all(config, store, now=NOW)
+        flows.collect_all(config, store, now=NOW)
         by_title = {s.title: s for s in store.stories()}
         assert by_title["Harbour cranes go electric"].summary.startswith("The port of Ostrava")
         errors = _errors(store)
@@ -87,7 +87,7 @@ def test_pages_give_teasers_within_the_limits_and_are_fetched_once(
         assert errors["A report that is a PDF"] == "not an HTML page (application/pdf)"
         assert ("/private/secret",) not in {(p,) for p, _ in feed_server.requests}
         before = len(feed_server.requests)
-        pipeline.collect_all(config, store, now=NOW)  # the feed again: no page again
+        flows.collect_all(config, store, now=NOW)  # the feed again: no page again
         again = [p for p, _ in feed_server.requests[before:]]
         assert again == ["/feed.xml"]
     finally:

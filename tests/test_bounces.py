@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from newsletter.cli import cli
 from newsletter.config import Config, load_config
 from newsletter.models import SubscriberStatus, SuppressionReason
+from newsletter.readers.subscriptions import add_subscriber
 from newsletter.store import Store
-from newsletter.subscriptions import add_subscriber
 from tests.conftest import NOW, write_config
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from newsletter import pipeline
+from newsletter import flows
 from newsletter.config import Config
 from newsletter.store import Store
 from tests.browser import chromium
@@ -24,8 +24,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def demo_html(demo_config: Config, tmp_path: Path) -> Path:
     store = Store.open(demo_config.database_url)
-    pipeline.collect_all(demo_config, store, now=NOW)
-    result = pipeline.preview(demo_config, store, out_dir=tmp_path / "out", now=NOW)
+    flows.collect_all(demo_config, store, now=NOW)
+    result = flows.preview(demo_config, store, out_dir=tmp_path / "out", now=NOW)
     assert result.html_path is not None
     return result.html_path
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.classify import Classifier, SectorRule
 from newsletter.config import load_config
-from newsletter.sectors import make_classifier
+from newsletter.sectors.judge import make_classifier
+from newsletter.sectors.rules import Classifier, SectorRule
 from tests.conftest import ROOT
 
 RULES = [

@@ -6,11 +6,11 @@ import dataclasses
 import random
 from datetime import timedelta
 
-from newsletter.cluster import brute_force, cluster, cluster_ids, storylines
-from newsletter.digest import build_edition, layout
-from newsletter.filters import outlets
+from newsletter.edition.cluster import brute_force, cluster, cluster_ids, storylines
+from newsletter.edition.digest import build_edition, layout
+from newsletter.edition.filters import outlets
+from newsletter.edition.render import split_top_story
 from newsletter.models import Sector, Story
-from newsletter.render import split_top_story
 from tests.conftest import NOW
 
 SECTORS = (Sector("evs", "EVs"), Sector("oil", "Oil"))

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import pipeline
-from newsletter.collect import collect_feeds
+from newsletter import flows
 from newsletter.config import Config, load_config
-from newsletter.fetching import Collected, FetchLimits
+from newsletter.ingest.collect import collect_feeds
+from newsletter.ingest.fetching import Collected, FetchLimits
 from newsletter.models import FeedSource, FeedState, FetchOutcome
 from newsletter.store import Store
 from tests.conftest import NOW, ROOT, write_config
@@ -165,12 +165,12 @@ def test_conditional_get_stores_nothing_new_on_304(feed_server: FeedServer, tmp_
     )
     config = _config(tmp_path, [{"name": "ETag", "url": etag_url}, {"name": "LM", "url": lm_url}])
     store = Store.open(config.database_url)
-    first = pipeline.collect_all(config, store, now=NOW)
+    first = flows.collect_all(config, store, now=NOW)
     assert [(r.status, r.new) for r in first.results] == [
         (FetchOutcome.OK, 4),
         (FetchOutcome.OK, 4),
     ]
-    second = pipeline.collect_all(config, store, now=NOW)
+    second = flows.collect_all(config, store, now=NOW)
     assert [(r.status, r.new) for r in second.results] == [(FetchOutcome.NOT_MODIFIED, 0)] * 2
     sent = [h for path, h in feed_server.requests if path == "/etag.xml"]
     assert "If-None-Match" not in sent[0] and sent[1]["If-None-Match"] == '"v1"'
@@ -195,13 +195,13 @@ def test_permanent_redirect_updates_the_url_and_temporary_does_not(
         ],
     )
     store = Store.open(config.database_url)
-    report = pipeline.collect_all(config, store, now=NOW)
+    report = flows.collect_all(config, store, now=NOW)
     assert report.results[0].moved_to == new_home and report.results[1].moved_to is None
     states = store.feed_states()
     assert states[feed_server.url("/old.xml")].current_url == new_home
     assert states[feed_server.url("/temp.xml")].current_url is None
     feed_server.requests.clear()
-    pipeline.collect_all(config, store, now=NOW)
+    flows.collect_all(config, store, now=NOW)
     assert sorted(path for path, _ in feed_server.requests) == ["/new.xml", "/new.xml", "/temp.xml"]
 
 
@@ -209,17 +209,17 @@ def test_gone_feed_is_disabled_until_retried(feed_server: FeedServer, tmp_path: 
     url = feed_server.add("/gone.xml", status=410)
     config = _config(tmp_path, [{"name": "Gone", "url": url}])
     store = Store.open(config.database_url)
-    (result,) = pipeline.collect_all(config, store, now=NOW).results
+    (result,) = flows.collect_all(config, store, now=NOW).results
     assert (result.status, result.error) == (
         FetchOutcome.GONE,
         "HTTP 410 Gone: the feed was removed",
     )
     feed_server.requests.clear()
-    (result,) = pipeline.collect_all(config, store, now=NOW).results
+    (result,) = flows.collect_all(config, store, now=NOW).results
     assert result.status == FetchOutcome.GONE and "said 410 Gone" in (result.error or "")
     assert feed_server.requests == []
     feed_server.add("/gone.xml", FEED_XML)  # it came back
-    (result,) = pipeline.collect_all(config, store, now=NOW, retry_gone=True).results
+    (result,) = flows.collect_all(config, store, now=NOW, retry_gone=True).results
     assert (result.status, result.new) == (FetchOutcome.OK, 4)
 
 
@@ -227,9 +227,9 @@ def test_changed_story_is_updated_not_duplicated(feed_server: FeedServer, tmp_pa
     url = feed_server.add("/f.xml", FEED_XML)
     config = _config(tmp_path, [{"name": "F", "url": url}])
     store = Store.open(config.database_url)
-    pipeline.collect_all(config, store, now=NOW)
+    flows.collect_all(config, store, now=NOW)
     feed_server.add("/f.xml", FEED_XML.replace(b"Motorway charging network", b"Motorway network"))
-    (result,) = pipeline.collect_all(config, store, now=NOW).results
+    (result,) = flows.collect_all(config, store, now=NOW).results
     assert (result.new, result.updated) == (0, 1)
     titles = [s.title for s in store.stories()]
     assert len(titles) == 4 and "Motorway network adds 600 ultra-rapid chargers" in titles
@@ -243,10 +243,10 @@ def test_old_stories_are_pruned(feed_server: FeedServer, tmp_path: Path, keep_da
     )
     config = load_config(path)
     store = Store.open(config.database_url)
-    pipeline.collect_all(config, store, now=NOW)
+    flows.collect_all(config, store, now=NOW)
     feed_server.add("/f.xml", b'<rss version="2.0"><channel><title>t</title></channel></rss>')
     later = NOW.replace(day=27)
-    report = pipeline.collect_all(config, store, now=later)
+    report = flows.collect_all(config, store, now=later)
     assert report.pruned == (4 if keep_days == 1 else 0)
     assert len(store.stories()) == (0 if keep_days == 1 else 4)
 
@@ -254,7 +254,7 @@ def test_old_stories_are_pruned(feed_server: FeedServer, tmp_path: Path, keep_da
 BROKEN_WORKERS = """
 import asyncio, sys
 from datetime import datetime, UTC
-from newsletter.collect import collect_feeds
+from newsletter.ingest.collect import collect_feeds
 from newsletter.models import FeedSource
 
 async def run():
@@ -298,14 +298,15 @@ def test_parsing_goes_on_in_process_when_the_workers_die(tmp_path: Path) -> None
 
 _WORKER_SCRIPT = """
 import sys
-import newsletter.cli  # what the `newsletter` command has loaded when it collects
-from newsletter import collect, parse, processes
+import newsletter.cli.main  # what the `newsletter` command has loaded when it collects
+from newsletter import runtime
+from newsletter.ingest import collect, parse
 
 def modules(light):
     pool = parse.parse_pool(2)
     try:
         if light:
-            with processes.light_workers():
+            with runtime.light_workers():
                 names = pool.submit(eval, "sorted(__import__('sys').modules)").result()
         else:
             names = pool.submit(eval, "sorted(__import__('sys').modules)").result()
@@ -315,7 +316,8 @@ def modules(light):
 
 if __name__ == "__main__":
     light = modules(True)
-    print("light", "newsletter.cli" in light, "newsletter.parse" in light, "sqlalchemy" in light)
+    parsing = "newsletter.ingest.parse" in light
+    print("light", "newsletter.cli" in light, parsing, "sqlalchemy" in light)
     print("plain", "newsletter.cli" in modules(False))
 """
 

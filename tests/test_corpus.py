@@ -9,7 +9,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from newsletter import pipeline
+from newsletter import flows
 from newsletter.config import load_config
 from newsletter.models import FetchOutcome
 from newsletter.store import Store
@@ -59,7 +59,7 @@ def test_every_corpus_file_is_collected_safely(feed_server: FeedServer, tmp_path
         )
     )
     store = Store.open(config.database_url)
-    report = pipeline.collect_all(config, store, now=NOW)
+    report = flows.collect_all(config, store, now=NOW)
 
     assert len(report.results) == len(files)
     for result in report.results:

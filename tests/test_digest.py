@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from newsletter.digest import build_edition, layout
+from newsletter.edition.digest import build_edition, layout
 from newsletter.models import Overrides, Sector, Seen, Story
 from newsletter.text import headline_key
 from tests.conftest import NOW

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import render
-from newsletter.digest import layout
-from newsletter.settings import LogoConfig
+from newsletter.config.settings import LogoConfig
+from newsletter.edition import render
+from newsletter.edition.digest import layout
 from tests.conftest import ROOT
 from tests.test_render import _full_edition, full_sponsor
 

@@ -15,13 +15,14 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from newsletter import delivery, outgoing, pipeline
+from newsletter import flows
 from newsletter.cli import cli
 from newsletter.config import Config, load_config
+from newsletter.delivery import outgoing
+from newsletter.delivery.events import sendgrid_events
+from newsletter.delivery.mailers import make_mailer
+from newsletter.delivery.mailers.sendgrid import SendgridMailer
 from newsletter.errors import ConfigError
-from newsletter.events import sendgrid_events
-from newsletter.mailers import make_mailer
-from newsletter.mailers.sendgrid import SendgridMailer
 from newsletter.models import (
     MailKind,
     MailStatus,
@@ -30,8 +31,8 @@ from newsletter.models import (
     SubscriberStatus,
     SuppressionReason,
 )
+from newsletter.readers.subscriptions import add_subscriber, sign_up
 from newsletter.store import Store
-from newsletter.subscriptions import add_subscriber, sign_up
 from newsletter.web.app import create_app
 from tests.conftest import DEMO, NOW, TEST_DATABASE, write_config
 from tests.sendgrid_server import sendgrid_server
@@ -84,10 +85,10 @@ def prepare(folder: Path) -> Path:
     config = load_config(write_config(folder / "pub", settings))
     store = Store.open(config.database_url, privacy_key=config.privacy_key())
     first = write_config(folder / "first", {**settings, "feeds": FEEDS[::2]})
-    pipeline.collect_all(load_config(first), store, now=NOW)  # half the feeds today
+    flows.collect_all(load_config(first), store, now=NOW)  # half the feeds today
     for name in ("ana", "ben", "cy"):
         add_subscriber(store, f"{name}@example.com", known_sectors=config.sector_slugs, now=NOW)
-    report = delivery.send_edition(config, store, make_mailer(config), now=clock)
+    report = flows.send_edition(config, store, make_mailer(config), now=clock)
     assert report.sent == 3
     store.close()
     return config.path
@@ -145,8 +146,8 @@ def test_a_hard_bounce_suppresses_the_reader_and_the_next_send_skips_them(hook: 
     assert history[-1].kind == "bounce" and history[-1].source.startswith("sendgrid event ")
     assert "550 5.1.1" in str(history[-1].details["reason"])
     tomorrow = NOW + timedelta(days=1)
-    pipeline.collect_all(hook.config, hook.store, now=tomorrow)  # the other half: new stories
-    report = delivery.send_edition(
+    flows.collect_all(hook.config, hook.store, now=tomorrow)  # the other half: new stories
+    report = flows.send_edition(
         hook.config, hook.store, make_mailer(hook.config), now=lambda: tomorrow
     )
     assert report.sent == 2

@@ -12,14 +12,14 @@ import pytest
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
-from newsletter import delivery
+from newsletter import flows
 from newsletter.cli import cli
 from newsletter.config import Config
+from newsletter.delivery.mailers import make_mailer
 from newsletter.errors import SubscriberError
-from newsletter.mailers import make_mailer
 from newsletter.models import DeliveryStatus, EditionStatus, SendReport
+from newsletter.readers.subscriptions import add_subscriber
 from newsletter.store import Store
-from newsletter.subscriptions import add_subscriber
 from tests.sendgrid_server import SendgridServer, sendgrid_server
 from tests.smtp_server import Inbox, start_smtp
 from tests.test_send import (
@@ -95,7 +95,7 @@ def test_an_unencodable_reader_fails_alone(
         add_readers(config, store, 38)
         _plant(store)
         mailer = make_mailer(config)
-        report = delivery.send_edition(config, store, mailer, now=clock)
+        report = flows.send_edition(config, store, mailer, now=clock)
         mailer.close()
         # the planted name with a hidden line break is cleaned when sent (issue 24): only the
         # address that cannot go in a header fails
@@ -163,7 +163,7 @@ def test_a_feed_url_without_a_host_is_refused_when_the_config_loads(tmp_path: Pa
 def test_import_rejects_bad_lines_by_number_and_imports_the_rest(tmp_path: Path) -> None:
     import io
 
-    from newsletter.roster import export_csv, import_csv
+    from newsletter.readers.roster import export_csv, import_csv
 
     config = make_config(tmp_path)
     store = Store.open(config.database_url)
@@ -243,7 +243,7 @@ def test_an_smtp_server_killed_mid_send_leaves_nobody_missed_or_twice(tmp_path: 
     mailer = make_mailer(config)
     try:
         with pytest.raises(DeliveryError, match="stopped mid-batch"):
-            delivery.send_edition(config, store, mailer, now=clock)
+            flows.send_edition(config, store, mailer, now=clock)
     finally:
         mailer.close()
     killer.join(timeout=10)
@@ -253,7 +253,7 @@ def test_an_smtp_server_killed_mid_send_leaves_nobody_missed_or_twice(tmp_path: 
     controller.start()
     try:
         mailer = make_mailer(config)
-        report = delivery.send_edition(config, store, mailer, now=clock)
+        report = flows.send_edition(config, store, mailer, now=clock)
         mailer.close()
     finally:
         controller.stop()
@@ -269,7 +269,7 @@ def _one_batch_then_stop(tmp_path: Path, readers: int) -> tuple[Config, Store, S
     store = collected(config)
     add_readers(config, store, readers)
     stop = threading.Event()
-    report = delivery.send_edition(
+    report = flows.send_edition(
         config,
         store,
         make_mailer(config),
@@ -283,7 +283,7 @@ def _one_batch_then_stop(tmp_path: Path, readers: int) -> tuple[Config, Store, S
 def test_an_edition_left_sending_is_finished_on_the_next_collect_tick(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from newsletter.scheduler import Runner
+    from newsletter.schedule.runner import Runner
 
     config, store, first = _one_batch_then_stop(tmp_path, 20)
     assert first.sent == 5 and first.stopped
@@ -310,7 +310,7 @@ def test_an_edition_left_sending_past_the_grace_is_reported_not_sent(
 ) -> None:
     from datetime import timedelta
 
-    from newsletter.scheduler import Runner
+    from newsletter.schedule.runner import Runner
 
     config, store, _ = _one_batch_then_stop(tmp_path, 10)
     late = clock() + timedelta(days=1)
@@ -335,8 +335,8 @@ def test_a_send_in_a_repeated_hour_fires_twice_and_the_second_sends_nothing(
 ) -> None:
     from datetime import UTC, date, datetime, time, timedelta
 
-    from newsletter.scheduler import send_trigger
-    from newsletter.settings import ScheduleConfig
+    from newsletter.config.settings import ScheduleConfig
+    from newsletter.schedule.runner import send_trigger
 
     trigger = send_trigger(
         ScheduleConfig(send_at=time.fromisoformat(send_at), timezone="Europe/London")
@@ -357,7 +357,7 @@ def test_a_send_in_a_repeated_hour_fires_twice_and_the_second_sends_nothing(
     mailer = make_mailer(config)
     # the same edition day with the same gaps between the runs (the demo's stories are today's)
     runs = [clock() + (t - times[0]) for t in times]
-    reports = [delivery.send_edition(config, store, mailer, now=_at(t)) for t in runs]
+    reports = [flows.send_edition(config, store, mailer, now=_at(t)) for t in runs]
     assert reports[0].sent == 4 and all(r.sent == 0 for r in reports[1:])
     store.close()
 

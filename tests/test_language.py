@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from newsletter.language import allowed, detect, primary_subtag
+from newsletter.ingest.language import allowed, detect, primary_subtag
 
 
 def test_a_clear_text_decides_whatever_the_feed_declares() -> None:

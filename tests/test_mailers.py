@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import personalize, render
-from newsletter.digest import build_edition, layout
+from newsletter.delivery.mailers.message import list_headers
+from newsletter.delivery.mailers.outbox import OutboxMailer
+from newsletter.delivery.mailers.sendgrid import SendgridMailer
+from newsletter.delivery.mailers.smtp import SmtpMailer
+from newsletter.edition import personalize, render
+from newsletter.edition.digest import build_edition, layout
 from newsletter.errors import DeliveryError
-from newsletter.mailers.message import list_headers
-from newsletter.mailers.outbox import OutboxMailer
-from newsletter.mailers.sendgrid import SendgridMailer
-from newsletter.mailers.smtp import SmtpMailer
 from newsletter.models import Batch, MailKind, Recipient, RenderedEmail, Sector, Story
 from newsletter.text import plain_name
 from tests.conftest import NOW

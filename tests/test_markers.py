@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import delivery, personalize, pipeline, render
+from newsletter import flows
 from newsletter.config import Config, load_config
-from newsletter.digest import layout
-from newsletter.mailers import make_mailer
+from newsletter.delivery.mailers import make_mailer
+from newsletter.edition import personalize, render
+from newsletter.edition.digest import layout
+from newsletter.readers.subscriptions import add_subscriber
 from newsletter.store import Store
-from newsletter.subscriptions import add_subscriber
 from tests.conftest import NOW, write_config
 from tests.sendgrid_server import SendgridServer, delivered, sendgrid_server
 from tests.smtp_server import Inbox, start_smtp
@@ -81,12 +82,12 @@ def send_to_readers(config: Config) -> dict[str, str]:
     """Collect, add the readers, send; each reader's token."""
     store = Store.open(config.database_url)
     try:
-        pipeline.collect_all(config, store, now=NOW)
+        flows.collect_all(config, store, now=NOW)
         for address in READERS:
             add_subscriber(store, address, name="Ana", known_sectors=config.sector_slugs, now=NOW)
         mailer = make_mailer(config)
         try:
-            report = delivery.send_edition(config, store, mailer, now=lambda: NOW)
+            report = flows.send_edition(config, store, mailer, now=lambda: NOW)
         finally:
             mailer.close()
         assert report.sent == len(READERS)
@@ -173,14 +174,14 @@ def test_a_variant_can_be_filled_only_at_its_own_markers(tmp_path: Path) -> None
     config = make_config(tmp_path, "outbox")
     store = Store.open(config.database_url)
     try:
-        pipeline.collect_all(config, store, now=NOW)
-        built = pipeline.build(config, store, now=NOW)
+        flows.collect_all(config, store, now=NOW)
+        built = flows.build(config, store, now=NOW)
     finally:
         store.close()
     assert built.edition is not None
     env = render.make_environment()
     sections = layout(built.edition, ())
-    settings = pipeline.render_settings(config)
+    settings = render.settings_for(config)
     first = render.render_email(env, built.edition, sections, settings=settings)
     second = render.render_email(env, built.edition, sections, settings=settings)
     assert first.markers and second.markers and first.markers != second.markers

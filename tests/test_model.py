@@ -8,11 +8,13 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
-from newsletter import prepared, sectors
-from newsletter.classify import Verdict
+from newsletter import flows
 from newsletter.config import load_config
-from newsletter.model import Example, Opinion, SectorModel, evaluate_on_history, train
+from newsletter.flows import prepare as prepared
 from newsletter.models import FeedSource, Story
+from newsletter.sectors import judge
+from newsletter.sectors.model import Example, Opinion, SectorModel, evaluate_on_history, train
+from newsletter.sectors.rules import Verdict
 from newsletter.store import Store
 from tests.conftest import NOW, write_config
 
@@ -49,11 +51,11 @@ def test_a_second_opinion_fills_silence_and_never_overrides_the_rules(tmp_path: 
     off = Verdict((), (), (), {}, 9.0)
     weak = Verdict(("oil-gas",), (4.0,), (0.7,), {"oil-gas": 4.0}, 0.0)
     sure = Opinion("oil-gas", 0.95)
-    assert sectors.second_opinion(config, silent, sure) == (("oil-gas",), (1.0,))
-    assert sectors.second_opinion(config, off, sure) == ((), ())  # off-topic stays out
-    assert sectors.second_opinion(config, weak, sure) == (("oil-gas",), (1.0,))
-    assert sectors.second_opinion(config, weak, Opinion("oil-gas", 0.5)) == weak_result(weak)
-    other = sectors.second_opinion(config, weak, Opinion("ai-semiconductors", 0.99))
+    assert judge.second_opinion(config, silent, sure) == (("oil-gas",), (1.0,))
+    assert judge.second_opinion(config, off, sure) == ((), ())  # off-topic stays out
+    assert judge.second_opinion(config, weak, sure) == (("oil-gas",), (1.0,))
+    assert judge.second_opinion(config, weak, Opinion("oil-gas", 0.5)) == weak_result(weak)
+    other = judge.second_opinion(config, weak, Opinion("ai-semiconductors", 0.99))
     assert other == weak_result(weak)
 
 
@@ -89,10 +91,10 @@ def test_rules_train_learns_from_the_store_and_the_model_waits_until_switched_on
             for i, title in enumerate(titles)
         ]
         store.record_fetched(feed, stories, now=NOW, status=200, etag=None, last_modified=None)
-        examples, score = sectors.train_model(config, store, now=NOW)
+        examples, score = flows.train_model(config, store, now=NOW)
         assert examples == 60 and score.scored_on == 12
         assert store.latest_model() is not None
-        assert sectors.active_model(config, store) is None  # off by default
+        assert flows.active_model(config, store) is None  # off by default
         on = dataclasses.replace(
             config,
             file=config.file.model_copy(
@@ -105,7 +107,7 @@ def test_rules_train_learns_from_the_store_and_the_model_waits_until_switched_on
                 }
             ),
         )
-        assert sectors.active_model(on, store) is not None
+        assert flows.active_model(on, store) is not None
         assert prepared.load_stories(on, store)  # the model's opinions merge without error
     finally:
         store.close()

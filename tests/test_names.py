@@ -18,13 +18,13 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from newsletter import delivery
+from newsletter import flows
 from newsletter.cli import cli
 from newsletter.config import Config, load_config
-from newsletter.mailers import make_mailer
+from newsletter.delivery.mailers import make_mailer
 from newsletter.models import SubscriberStatus
+from newsletter.readers.subscriptions import add_subscriber, new_token
 from newsletter.store import Store
-from newsletter.subscriptions import add_subscriber, new_token
 from newsletter.web.app import create_app
 from tests.conftest import NOW, ROOT, write_config
 from tests.sendgrid_server import SendgridServer, delivered, sendgrid_server
@@ -149,7 +149,7 @@ def test_a_name_an_older_version_stored_never_fails_a_delivery(
             )
             wanted[address] = kept
         mailer = make_mailer(config)
-        report = delivery.send_edition(config, store, mailer, now=clock)
+        report = flows.send_edition(config, store, mailer, now=clock)
         mailer.close()
         store.close()
         assert (report.sent, report.failed) == (len(DIRTY_NAMES), 0)

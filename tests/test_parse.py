@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from newsletter.errors import FeedError
+from newsletter.ingest.parse import parse_feed
 from newsletter.models import FeedSource
-from newsletter.parse import parse_feed
 from tests.conftest import NOW
 
 FEED = FeedSource(name="Test Wire", url="https://wire.example.com/feed", location="x")

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from newsletter import digest, pipeline, prepared
+from newsletter import flows
 from newsletter.config import load_config
+from newsletter.edition import digest
+from newsletter.flows import prepare as prepared
 from newsletter.models import EditionStatus
 from newsletter.store import Store
 from newsletter.store.tables import stories
@@ -63,15 +65,15 @@ def test_no_story_repeats_across_consecutive_editions(
         )
     )
     store = Store.open(config.database_url)
-    pipeline.collect_all(config, store, now=NOW)
-    day_one = pipeline.build(config, store, now=NOW).edition
+    flows.collect_all(config, store, now=NOW)
+    day_one = flows.build(config, store, now=NOW).edition
     assert day_one is not None
     first_ids = day_one.story_ids
     assert len(first_ids) == 2
     store.save_edition(day_one, status=EditionStatus.SENT, now=NOW)
 
     # Early the next day, before anything new arrives: no edition, and the reason says why.
-    built = pipeline.build(config, store, now=NOW + timedelta(hours=20))
+    built = flows.build(config, store, now=NOW + timedelta(hours=20))
     assert built.edition is None
     assert "no new story fits any sector" in built.reason and "sent before" in built.reason
 
@@ -90,8 +92,8 @@ def test_no_story_repeats_across_consecutive_editions(
             _item("Refinery outage lifts diesel prices!", "diesel-copy", 3, host="b"),
         ),
     )
-    pipeline.collect_all(config, store, now=tomorrow)
-    day_two = pipeline.build(config, store, now=tomorrow).edition
+    flows.collect_all(config, store, now=tomorrow)
+    day_two = flows.build(config, store, now=tomorrow).edition
     assert day_two is not None
     titles = [s.title for sec in digest.layout(day_two) for s in sec.stories]
     assert titles == ["LNG cargoes head to Europe as gas prices climb"]
@@ -103,11 +105,11 @@ def test_a_frozen_edition_does_not_count_as_sent(feed_server: FeedServer, tmp_pa
     url = feed_server.add("/f.xml", _feed(_item("Brent crude rises on supply worries", "b", 2)))
     config = load_config(write_config(tmp_path, {"feeds": [{"name": "F", "url": url}]}))
     store = Store.open(config.database_url)
-    pipeline.collect_all(config, store, now=NOW)
-    draft = pipeline.build(config, store, now=NOW).edition
+    flows.collect_all(config, store, now=NOW)
+    draft = flows.build(config, store, now=NOW).edition
     assert draft is not None
     store.save_edition(draft, status=EditionStatus.FROZEN, now=NOW)
-    again = pipeline.build(config, store, now=NOW + timedelta(hours=1)).edition
+    again = flows.build(config, store, now=NOW + timedelta(hours=1)).edition
     assert again is not None and again.story_ids == draft.story_ids
     stored = store.edition(NOW.date())
     assert stored is not None and stored.status == EditionStatus.FROZEN and stored.edition == draft
@@ -120,8 +122,8 @@ def test_no_edition_when_nothing_fits(tmp_path: Path) -> None:
     )
     config = load_config(write_config(tmp_path, {"feeds": [{"name": "Sport", "url": str(feed)}]}))
     store = Store.open(config.database_url)
-    pipeline.collect_all(config, store, now=NOW)
-    result = pipeline.preview(config, store, out_dir=tmp_path / "out", now=NOW)
+    flows.collect_all(config, store, now=NOW)
+    result = flows.preview(config, store, out_dir=tmp_path / "out", now=NOW)
     assert result.email is None and not (tmp_path / "out").exists()
     assert (
         result.built.reason
@@ -142,7 +144,7 @@ def test_sectors_and_clusters_are_worked_out_once_and_kept(
     feeds = [{"name": "One", "url": one}, {"name": "Two", "url": two}]
     config = load_config(write_config(tmp_path, {"feeds": feeds}))
     store = Store.open(config.database_url)
-    pipeline.collect_all(config, store, now=NOW)  # collecting judges and clusters at once
+    flows.collect_all(config, store, now=NOW)  # collecting judges and clusters at once
     with store.engine.connect() as conn:
         rows = conn.execute(
             sa.select(stories.c.judged_rules, stories.c.judged, stories.c.cluster_id)
@@ -155,7 +157,7 @@ def test_sectors_and_clusters_are_worked_out_once_and_kept(
     # a build reads the kept sectors: a wrong one stored under today's rules is believed ...
     with store.engine.begin() as conn:
         conn.execute(sa.update(stories).values(judged='[["evs-battery"], [2.0]]'))
-    built = pipeline.build(config, store, now=NOW).edition
+    built = flows.build(config, store, now=NOW).edition
     assert built is not None and [s.sector.slug for s in built.sections] == ["evs-battery"]
     assert len(built.sections[0].stories) == 1  # still one story: the cluster was kept
 
@@ -163,5 +165,5 @@ def test_sectors_and_clusters_are_worked_out_once_and_kept(
     edited = write_config(tmp_path, {"feeds": feeds, "classify": {"min_score": 1.5}})
     config = load_config(edited)
     assert prepared.rules_fingerprint(config, None) != kept
-    built = pipeline.build(config, store, now=NOW).edition
+    built = flows.build(config, store, now=NOW).edition
     assert built is not None and built.sections[0].sector.slug == "oil-gas"

@@ -12,10 +12,10 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from newsletter import preflight
 from newsletter.cli import cli
 from newsletter.config import load_config
-from newsletter.mailers import make_mailer
+from newsletter.delivery import preflight
+from newsletter.delivery.mailers import make_mailer
 from newsletter.store import Store
 from newsletter.web.app import create_app
 from tests.conftest import NOW, write_config

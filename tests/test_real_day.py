@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from newsletter import digest, pipeline
+from newsletter import flows
 from newsletter.config import load_config
-from newsletter.language import detect
+from newsletter.edition import digest
+from newsletter.ingest.language import detect
 from newsletter.store import Store
 from tests.conftest import NOW, ROOT, SHARED
 
@@ -76,10 +77,10 @@ def test_a_real_day_shows_only_english_stories_from_outlets_an_editor_keeps(
     config = load_config(_config(tmp_path))
     store = Store.open(config.database_url)
     try:
-        report = pipeline.collect_all(config, store, now=NOW)
+        report = flows.collect_all(config, store, now=NOW)
         assert sum(r.new for r in report.results) > 800
         _make_fresh(store)
-        built = pipeline.build(config, store, now=NOW)
+        built = flows.build(config, store, now=NOW)
     finally:
         store.close()
     assert built.edition is not None

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import personalize, pipeline, render
+from newsletter import flows
 from newsletter.config import Config
-from newsletter.digest import build_edition, layout
+from newsletter.config.settings import LogoConfig
+from newsletter.edition import personalize, render
+from newsletter.edition.digest import build_edition, layout
 from newsletter.errors import TemplateError
 from newsletter.models import Edition, Overrides, Section, Sector, Sponsor, Story
-from newsletter.settings import LogoConfig
 from newsletter.store import Store
 from tests.conftest import NOW, ROOT
 
@@ -46,13 +47,13 @@ def check_golden(name: str, actual: str) -> None:
 
 
 @pytest.fixture
-def demo_preview(demo_config: Config, tmp_path: Path) -> pipeline.PreviewResult:
+def demo_preview(demo_config: Config, tmp_path: Path) -> flows.PreviewResult:
     store = Store.open(demo_config.database_url)
-    pipeline.collect_all(demo_config, store, now=NOW)
-    return pipeline.preview(demo_config, store, out_dir=tmp_path / "out", now=NOW)
+    flows.collect_all(demo_config, store, now=NOW)
+    return flows.preview(demo_config, store, out_dir=tmp_path / "out", now=NOW)
 
 
-def test_demo_edition_matches_golden_files(demo_preview: pipeline.PreviewResult) -> None:
+def test_demo_edition_matches_golden_files(demo_preview: flows.PreviewResult) -> None:
     email = demo_preview.email
     assert email is not None
     check_golden("demo.html", email.html)
@@ -65,8 +66,8 @@ def test_demo_edition_matches_golden_files(demo_preview: pipeline.PreviewResult)
 
 def test_one_readers_combination_matches_golden_files(demo_config: Config, tmp_path: Path) -> None:
     store = Store.open(demo_config.database_url)
-    pipeline.collect_all(demo_config, store, now=NOW)
-    result = pipeline.preview(
+    flows.collect_all(demo_config, store, now=NOW)
+    result = flows.preview(
         demo_config, store, out_dir=tmp_path, now=NOW, sectors=("sanctions-regulation", "oil-gas")
     )
     assert [s.sector.slug for s in result.sections] == ["sanctions-regulation", "oil-gas"]

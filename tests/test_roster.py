@@ -16,12 +16,12 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.config import load_config
-from newsletter.csvlines import read_lines
 from newsletter.errors import SubscriberError
 from newsletter.models import SubscriberStatus
-from newsletter.roster import FORMULA_STARTS, import_csv
+from newsletter.readers.csvlines import read_lines
+from newsletter.readers.roster import FORMULA_STARTS, import_csv
+from newsletter.readers.subscriptions import add_subscriber
 from newsletter.store import Store
-from newsletter.subscriptions import add_subscriber
 from tests.conftest import NOW, ROOT, write_config
 
 ENV = {"NEWSLETTER_NOW": NOW.isoformat()}

@@ -23,13 +23,13 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.config import Config, load_config
-from newsletter.lease import Lease
-from newsletter.mailers import make_mailer
+from newsletter.config.settings import ScheduleConfig
+from newsletter.delivery.mailers import make_mailer
 from newsletter.models import EditionStatus
-from newsletter.scheduler import ROLES, Runner, next_runs, send_trigger
-from newsletter.settings import ScheduleConfig
+from newsletter.readers.subscriptions import add_subscriber
+from newsletter.schedule.lease import Lease
+from newsletter.schedule.runner import ROLES, Runner, next_runs, send_trigger
 from newsletter.store import Store
-from newsletter.subscriptions import add_subscriber
 from tests.conftest import DEMO, ROOT, write_config
 
 
@@ -392,3 +392,49 @@ def test_a_send_missed_past_the_grace_is_skipped_on_restart(tmp_path: Path) -> N
     assert _outbox(config) == []
     assert "was missed by 0:10:" in err
     assert f"newsletter --config {config.path.resolve()} send" in err
+
+
+def test_a_job_stored_by_an_earlier_version_keeps_its_next_run_under_its_new_name(
+    tmp_path: Path,
+) -> None:
+    """Deployments upgraded with jobs stored as ``newsletter.scheduler:send_job`` keep them."""
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from newsletter.schedule import runner as schedule_runner
+    from newsletter.scheduler import send_job as old_name
+
+    assert old_name is schedule_runner.send_job  # the old reference still resolves
+    config = _config(tmp_path, datetime(2026, 11, 25, 7, 0, tzinfo=UTC))
+    earlier = BackgroundScheduler(
+        jobstores={
+            "send": SQLAlchemyJobStore(url=config.database_url, tablename="apscheduler_jobs")
+        },
+        timezone="UTC",
+    )
+    earlier.start(paused=True)
+    trigger = send_trigger(config.file.schedule)
+    stored = earlier.add_job(
+        "newsletter.scheduler:send_job",
+        trigger,
+        args=[str(config.path.resolve())],
+        id="send",
+        name="send",
+        jobstore="send",
+        misfire_grace_time=int(config.file.schedule.misfire_grace_minutes * 60),
+        coalesce=True,
+        max_instances=1,
+    )
+    next_run = stored.next_run_time
+    earlier.shutdown()
+    run = _Run(config, "--only", "send")
+    assert run.wait_for("next send"), run.output()
+    run.stop()
+    jobs = SQLAlchemyJobStore(url=config.database_url, tablename="apscheduler_jobs")
+    jobs.start(None, "send")
+    try:
+        (job,) = jobs.get_all_jobs()
+    finally:
+        jobs.shutdown()
+    assert job.func_ref == "newsletter.schedule.runner:send_job"
+    assert job.next_run_time == next_run

@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from newsletter import delivery
+from newsletter import flows
 from newsletter.cli import cli
 from newsletter.config import Config, load_config
+from newsletter.delivery.mailers import make_mailer
 from newsletter.errors import DeliveryError, TemplateError
-from newsletter.mailers import make_mailer
 from newsletter.models import DeliveryStatus, EditionStatus, SubscriberStatus
+from newsletter.readers.subscriptions import add_subscriber
 from newsletter.store import Store
-from newsletter.subscriptions import add_subscriber
 from tests.conftest import DEMO, NOW, ROOT, write_config
 from tests.sendgrid_server import SendgridServer, sendgrid_server
 
@@ -71,10 +71,10 @@ def add_readers(config: Config, store: Store, n: int) -> None:
 
 
 def collected(config: Config) -> Store:
-    from newsletter import pipeline
+    from newsletter import flows
 
     store = Store.open(config.database_url)
-    pipeline.collect_all(config, store, now=NOW)
+    flows.collect_all(config, store, now=NOW)
     return store
 
 
@@ -97,11 +97,11 @@ def test_every_confirmed_reader_gets_it_once(tmp_path: Path) -> None:
         now=NOW,
     )
     mailer = make_mailer(config)
-    report = delivery.send_edition(config, store, mailer, now=clock)
+    report = flows.send_edition(config, store, mailer, now=clock)
     assert (report.sent, report.failed, report.skipped) == (24, 0, 0)
     files = sorted((config.outbox_dir / "2026-11-25").glob("*.eml"))
     assert len(files) == 24
-    again = delivery.send_edition(config, store, mailer, now=clock)
+    again = flows.send_edition(config, store, mailer, now=clock)
     assert (again.sent, again.already_sent) == (0, 24)
     assert len(list((config.outbox_dir / "2026-11-25").glob("*.eml"))) == 24
     ref = store.edition_ref(NOW.date())
@@ -128,7 +128,7 @@ def test_a_refused_key_stops_the_send_and_marks_nothing_sent(
     add_readers(config, store, 5)
     monkeypatch.setenv("SENDGRID_API_KEY", "SG.wrong")
     with pytest.raises(DeliveryError, match="refused the API key"):
-        delivery.send_edition(config, store, make_mailer(config), now=clock)
+        flows.send_edition(config, store, make_mailer(config), now=clock)
     ref = store.edition_ref(NOW.date())
     assert ref is not None and store.delivery_counts(ref.id) == {DeliveryStatus.PENDING: 5}
 
@@ -137,7 +137,7 @@ def test_a_refused_key_stops_the_send_and_marks_nothing_sent(
     assert left is not None
     store.update_subscriber(left.id, now=NOW, status=SubscriberStatus.UNSUBSCRIBED)
     monkeypatch.setenv("SENDGRID_API_KEY", KEY)
-    report = delivery.send_edition(config, store, make_mailer(config), now=clock)
+    report = flows.send_edition(config, store, make_mailer(config), now=clock)
     assert (report.sent, report.skipped) == (4, 1)
     assert "reader001@example.com" not in server.recipients
     assert store.delivery_counts(ref.id) == {DeliveryStatus.SENT: 4, DeliveryStatus.SKIPPED: 1}
@@ -151,17 +151,15 @@ def test_a_failed_batch_is_recorded_and_the_send_goes_on(
     store = collected(config)
     add_readers(config, store, 9)
     server.faults.append(("400", 0))
-    report = delivery.send_edition(config, store, make_mailer(config), now=clock)
+    report = flows.send_edition(config, store, make_mailer(config), now=clock)
     assert (report.sent, report.failed) == (6, 3)
     ref = store.edition_ref(NOW.date())
     assert ref is not None and ref.status == EditionStatus.SENT  # nothing left in the queue
     rows = store.deliveries_of(ref.id)
     assert sorted(r.status for r in rows) == [DeliveryStatus.FAILED] * 3 + [DeliveryStatus.SENT] * 6
-    again = delivery.send_edition(config, store, make_mailer(config), now=clock)
+    again = flows.send_edition(config, store, make_mailer(config), now=clock)
     assert again.sent == 0  # failures wait for an explicit retry
-    retried = delivery.send_edition(
-        config, store, make_mailer(config), now=clock, retry_failed=True
-    )
+    retried = flows.send_edition(config, store, make_mailer(config), now=clock, retry_failed=True)
     assert (retried.sent, retried.failed) == (3, 0)
     assert store.delivery_counts(ref.id) == {DeliveryStatus.SENT: 9}
     assert set(server.recipients.values()) == {1}
@@ -174,7 +172,7 @@ def test_dry_run_validates_in_sandbox_and_stores_nothing(
     config = make_config(tmp_path, "sendgrid", sendgrid={"api_host": server.url})
     store = collected(config)
     add_readers(config, store, 4)
-    report = delivery.send_edition(config, store, make_mailer(config), now=clock, dry_run=True)
+    report = flows.send_edition(config, store, make_mailer(config), now=clock, dry_run=True)
     assert report.dry_run and report.sent == 4
     assert all(b["mail_settings"]["sandbox_mode"]["enable"] for b in server.accepted)
     assert store.edition_ref(NOW.date()) is None  # no edition frozen, no ledger
@@ -281,7 +279,7 @@ def test_requests_are_in_flight_together_and_each_reader_gets_one_copy(
     # sender that sends one at a time gets 500s for them
     server.gather = threading.Barrier(4)
     done: list[int] = []
-    report = delivery.send_edition(
+    report = flows.send_edition(
         config, store, make_mailer(config), now=clock, progress=lambda n, _: done.append(n)
     )
     assert server.most_in_flight == 4 and server.requests >= 120 // 7
@@ -300,7 +298,7 @@ def test_a_refused_key_midway_lets_the_requests_in_flight_finish_and_gives_back_
     server.gather = threading.Barrier(3)  # three requests in flight together ...
     server.faults.extend([("accept", 0), ("accept", 0), ("401", 0)])  # ... one of them refused
     with pytest.raises(DeliveryError, match="refused the API key"):
-        delivery.send_edition(config, store, make_mailer(config), now=clock)
+        flows.send_edition(config, store, make_mailer(config), now=clock)
     ref = store.edition_ref(NOW.date())
     assert ref is not None
     counts = store.delivery_counts(ref.id)
@@ -310,7 +308,7 @@ def test_a_refused_key_midway_lets_the_requests_in_flight_finish_and_gives_back_
     sent = {r.email for r in rows if r.status == DeliveryStatus.SENT}
     assert len(sent) >= 10 and sent == set(server.recipients)  # what was accepted is recorded
     server.gather = None
-    report = delivery.send_edition(config, store, make_mailer(config), now=clock)
+    report = flows.send_edition(config, store, make_mailer(config), now=clock)
     assert report.sent == 60 - len(sent) and report.already_sent == len(sent)
     assert len(server.recipients) == 60 and set(server.recipients.values()) == {1}
 
@@ -402,7 +400,7 @@ def test_an_error_mid_send_keeps_what_the_requests_in_flight_did(
         )
     server.delay = 0.3  # requests are in flight when the broken variant is met
     with pytest.raises(TemplateError):
-        delivery.send_edition(config, store, make_mailer(config), now=clock)
+        flows.send_edition(config, store, make_mailer(config), now=clock)
     ref = store.edition_ref(NOW.date())
     assert ref is not None
     sent = {r.email for r in store.deliveries_of(ref.id) if r.status == DeliveryStatus.SENT}

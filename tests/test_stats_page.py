@@ -9,12 +9,12 @@ from pathlib import Path
 
 import httpx
 
-from newsletter import delivery, pipeline
+from newsletter import flows
 from newsletter.config import load_config
-from newsletter.mailers import make_mailer
+from newsletter.delivery.mailers import make_mailer
 from newsletter.models import EventKind, ProviderEvent
+from newsletter.readers.subscriptions import add_subscriber
 from newsletter.store import Store
-from newsletter.subscriptions import add_subscriber
 from newsletter.web.preview import create_app
 from tests.browser import chromium
 from tests.conftest import DEMO, NOW, write_config
@@ -39,8 +39,8 @@ def two_editions(tmp_path: Path) -> tuple[Path, Store, list[str]]:
     ]
     titles = []
     for day, feeds_config in ((NOW, first), (NOW + timedelta(days=1), config)):
-        pipeline.collect_all(feeds_config, store, now=day)
-        delivery.send_edition(config, store, make_mailer(config), now=clock_at(day))
+        flows.collect_all(feeds_config, store, now=day)
+        flows.send_edition(config, store, make_mailer(config), now=clock_at(day))
         ref = store.edition_ref(day.date())
         stored = store.edition(day.date())
         assert ref is not None and stored is not None

@@ -14,9 +14,9 @@ from newsletter.cli import cli
 from newsletter.config import load_config
 from newsletter.errors import SubscriberError
 from newsletter.models import SubscriberStatus
-from newsletter.roster import export_csv, import_csv
+from newsletter.readers.roster import export_csv, import_csv
+from newsletter.readers.subscriptions import normalise_email
 from newsletter.store import Store
-from newsletter.subscriptions import normalise_email
 from tests.conftest import NOW, write_config
 
 ENV = {"NEWSLETTER_NOW": NOW.isoformat()}

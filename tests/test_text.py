@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from newsletter.errors import SubscriberError
-from newsletter.subscriptions import clean_name
+from newsletter.readers.subscriptions import clean_name
 from newsletter.text import (
     canonical_url,
     decoded,

@@ -18,10 +18,10 @@ import pytest
 import sqlalchemy
 
 from newsletter.config import Config, load_config
-from newsletter.mailers import make_mailer
+from newsletter.delivery.mailers import make_mailer
 from newsletter.models import SubscriberStatus, SuppressionReason
+from newsletter.readers.subscriptions import add_subscriber
 from newsletter.store import Store
-from newsletter.subscriptions import add_subscriber
 from newsletter.web.app import create_app
 from tests.browser import chromium
 from tests.conftest import NOW, write_config

@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from newsletter.config import Config, load_config
+from newsletter.delivery.mailers import make_mailer
 from newsletter.errors import ConfigError
-from newsletter.mailers import make_mailer
 from newsletter.models import MailStatus, Outgoing, SubscriberStatus
+from newsletter.readers.subscriptions import add_subscriber
 from newsletter.store import Store
-from newsletter.subscriptions import add_subscriber
 from newsletter.web.app import create_app
 from tests.conftest import NOW, write_config
 from tests.sendgrid_server import SendgridServer, sendgrid_server
@@ -105,7 +105,7 @@ def test_a_failing_provider_never_gives_a_500_and_the_email_is_retried(
         _wait_for(tried, timeout=10)  # the worker's first attempt, which the provider fails
     mail = tried()
     assert mail is not None and mail.status == MailStatus.PENDING and mail.attempts == 1
-    from newsletter.outgoing import drain
+    from newsletter.delivery.outgoing import drain
 
     clock.now = NOW + timedelta(minutes=10)  # past the first retry's wait
     assert drain(config, store, make_mailer(config), now=clock) == 1
@@ -249,8 +249,8 @@ def test_a_confirmation_link_expires_and_the_page_offers_a_new_one(
 
 
 def test_a_queued_sign_up_is_forgotten_when_its_address_is_erased_first(tmp_path: Path) -> None:
-    from newsletter.outgoing import take_sign_ups
-    from newsletter.subscriptions import erase_person, request_sign_up
+    from newsletter.delivery.outgoing import take_sign_ups
+    from newsletter.readers.subscriptions import erase_person, request_sign_up
 
     config = load_config(write_config(tmp_path, {"feeds": []}))
     store = Store.open(config.database_url, privacy_key=config.privacy_key())

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import httpx
 
-from newsletter import pipeline
+from newsletter import flows
 from newsletter.config import load_config
-from newsletter.scaffold import init_publication
+from newsletter.flows.scaffold import init_publication
 from newsletter.store import Store
 from newsletter.web.preview import create_app
 from tests.browser import chromium
@@ -25,7 +25,7 @@ def _publication(demo_dir: Path) -> Path:
     )
     loaded = load_config(config)
     store = Store.open(loaded.database_url)
-    pipeline.collect_all(loaded, store, now=NOW)
+    flows.collect_all(loaded, store, now=NOW)
     store.close()
     return config
 

@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from newsletter import pipeline, prepared
+from newsletter import flows
 from newsletter.cli.common import (
     State,
     check_slugs,
@@ -18,8 +18,9 @@ from newsletter.cli.common import (
     print_collect,
 )
 from newsletter.errors import FeedError
-from newsletter.model import SectorModel
+from newsletter.flows import prepare as prepared
 from newsletter.models import FetchOutcome
+from newsletter.sectors.model import SectorModel
 
 
 @click.command()
@@ -36,7 +37,7 @@ def collect(state: State, retry_gone: bool) -> None:
     config = state.config
     store = state.store()
     try:
-        report = pipeline.collect_all(config, store, now=current_time(), retry_gone=retry_gone)
+        report = flows.collect_all(config, store, now=current_time(), retry_gone=retry_gone)
     finally:
         store.close()
     print_collect(state.console, report)
@@ -113,7 +114,7 @@ def print_explanation(state: State, story_id: str) -> None:
     """Print why the rules give one stored story its sectors."""
     store = state.store()
     try:
-        story, verdict = pipeline.explain_story(state.config, store, story_id)
+        story, verdict = flows.explain_story(state.config, store, story_id)
         stored = store.latest_model()
     finally:
         store.close()

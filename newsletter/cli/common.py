@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from newsletter import pipeline
+from newsletter import flows
 from newsletter.config import Config, load_config
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.models import FetchOutcome
@@ -138,7 +138,7 @@ def file_size(size: int) -> str:
     return f"{size / 1024:.1f} KB" if size >= 1024 else f"{size} bytes"
 
 
-def print_collect(console: Console, report: pipeline.CollectReport) -> None:
+def print_collect(console: Console, report: flows.CollectReport) -> None:
     for r in report.results:
         name = escape(r.feed.name)
         if r.status == FetchOutcome.OK:
@@ -198,7 +198,7 @@ def progress_bar(
 
 def check_preflight(config: Config) -> None:
     """Refuse a real send whose set-up would get the mail filtered or the links broken."""
-    from newsletter import preflight
+    from newsletter.delivery import preflight
 
     found = preflight.problems(config)
     if found:

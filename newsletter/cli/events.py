@@ -11,8 +11,8 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from newsletter import events, stats
 from newsletter.cli.common import State, current_time, pass_state
+from newsletter.delivery import events, stats
 from newsletter.errors import NewsletterError
 from newsletter.records import EditionStats
 

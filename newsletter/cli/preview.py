@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from newsletter import pipeline
+from newsletter import flows
 from newsletter.cli.common import (
     State,
     current_time,
@@ -18,9 +18,9 @@ from newsletter.cli.common import (
     plural,
     print_collect,
 )
-from newsletter.mailers import make_mailer
-from newsletter.scaffold import init_publication
-from newsletter.subscriptions import normalise_email
+from newsletter.delivery.mailers import make_mailer
+from newsletter.flows.scaffold import init_publication
+from newsletter.readers.subscriptions import normalise_email
 
 
 @click.command()
@@ -70,12 +70,12 @@ def preview(
     try:
         now = current_time()
         if collect:
-            print_collect(console, pipeline.collect_all(config, store, now=now))
+            print_collect(console, flows.collect_all(config, store, now=now))
         if serve:
             store.close()
             _serve_preview(state, chosen, host, port, open_browser)
             return
-        result = pipeline.preview(config, store, out_dir=out_dir, now=now, sectors=chosen)
+        result = flows.preview(config, store, out_dir=out_dir, now=now, sectors=chosen)
     finally:
         store.close()
     built = result.built
@@ -102,8 +102,8 @@ def preview(
         webbrowser.open(result.html_path.resolve().as_uri())
 
 
-def _send_test(state: State, result: pipeline.PreviewResult, address: str) -> None:
-    from newsletter.delivery import send_test
+def _send_test(state: State, result: flows.PreviewResult, address: str) -> None:
+    from newsletter.delivery.deliver import send_test
 
     assert result.email is not None
     mailer = make_mailer(state.config)

@@ -17,8 +17,8 @@ from newsletter.cli.common import (
     progress_bar,
 )
 from newsletter.models import SubscriberStatus
-from newsletter.roster import export_csv, import_csv
-from newsletter.subscriptions import add_subscriber, erase_person, normalise_email
+from newsletter.readers.roster import export_csv, import_csv
+from newsletter.readers.subscriptions import add_subscriber, erase_person, normalise_email
 
 
 @click.group()

@@ -9,14 +9,15 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from newsletter import evaluate, sectors
+from newsletter import flows
 from newsletter.cli.common import (
     State,
     current_time,
     pass_state,
 )
 from newsletter.errors import ConfigError
-from newsletter.model import SectorModel
+from newsletter.sectors import evaluate, judge
+from newsletter.sectors.model import SectorModel
 
 
 @click.group()
@@ -46,15 +47,15 @@ def check(state: State, labelled: Path, show_errors: bool, with_model: bool) -> 
     config = state.config
     slugs = config.sector_slugs
     items = evaluate.read_labelled(labelled, slugs)
-    classifier = sectors.make_classifier(config)
+    classifier = judge.make_classifier(config)
     verdicts = [classifier.judge(i.title, i.summary, None, i.url) for i in items]
     given = {id(item): v.sectors for item, v in zip(items, verdicts, strict=True)}
     if with_model:
         model = _stored_model(state)
-        asked = [(i, v) for i, v in zip(items, verdicts, strict=True) if sectors.wants_opinion(v)]
+        asked = [(i, v) for i, v in zip(items, verdicts, strict=True) if judge.wants_opinion(v)]
         opinions = model.opinions([(i.title, i.summary) for i, _ in asked])
         for (item, verdict), opinion in zip(asked, opinions, strict=True):
-            given[id(item)] = sectors.second_opinion(config, verdict, opinion)[0]
+            given[id(item)] = judge.second_opinion(config, verdict, opinion)[0]
     report = evaluate.score(items, slugs, lambda item: given[id(item)])
     console = state.console
     console.print(
@@ -113,7 +114,7 @@ def train(state: State) -> None:
     config = state.config
     store = state.store()
     try:
-        examples, score = sectors.train_model(config, store, now=current_time())
+        examples, score = flows.train_model(config, store, now=current_time())
     finally:
         store.close()
     console = state.console

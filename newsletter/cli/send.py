@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import click
 from rich.markup import escape
 
-from newsletter import delivery, pipeline, preflight
+from newsletter import flows
 from newsletter.cli.common import (
     State,
     check_preflight,
@@ -19,8 +19,9 @@ from newsletter.cli.common import (
     progress_bar,
 )
 from newsletter.cli.stopping import STOP
+from newsletter.delivery import preflight
+from newsletter.delivery.mailers import make_mailer
 from newsletter.errors import DeliveryError
-from newsletter.mailers import make_mailer
 from newsletter.models import SendReport
 
 
@@ -85,14 +86,14 @@ def _send(
     mailer = make_mailer(config)
     try:
         if collect and edition_day is None:
-            collected = pipeline.collect_all(
+            collected = flows.collect_all(
                 config, store, now=current_time(), should_stop=stop.is_set
             )
             print_collect(state.console, collected)
         if stop.is_set():
             return None
         with progress_bar(state.console) as progress:
-            return delivery.send_edition(
+            return flows.send_edition(
                 config,
                 store,
                 mailer,

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import click
 from rich.markup import escape
 
-from newsletter import preflight
 from newsletter.cli.common import (
     State,
     check_preflight,
@@ -17,7 +16,8 @@ from newsletter.cli.common import (
     pass_state,
 )
 from newsletter.cli.stopping import STOP
-from newsletter.mailers import make_mailer
+from newsletter.delivery import preflight
+from newsletter.delivery.mailers import make_mailer
 
 
 @click.command()
@@ -58,8 +58,8 @@ def embed(state: State) -> None:
 
     Example: newsletter embed > signup-form.html
     """
-    from newsletter import render
-    from newsletter.subscriptions import consent_wording
+    from newsletter.edition import render
+    from newsletter.readers.subscriptions import consent_wording
 
     config = state.config
     publication = config.publication
@@ -102,7 +102,7 @@ def run_scheduler(state: State, only: str | None, standby: bool) -> None:
     Example: newsletter --config /etc/newsletter/config.yaml run --only send --standby
     """
 
-    from newsletter import scheduler
+    from newsletter.schedule import runner as scheduler
 
     logging.getLogger("newsletter.run").setLevel(logging.INFO)
     config = state.config

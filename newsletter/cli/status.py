@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from newsletter import stats
 from newsletter.cli.common import State, current_time, pass_state
+from newsletter.delivery import stats
 from newsletter.models import DeliveryStatus, FeedHealth, FeedStatus
 from newsletter.records import EditionSummary
 
@@ -36,38 +36,11 @@ def status(state: State) -> None:
         holders = store.lock_holders()
     finally:
         store.close()
-    from newsletter.scheduler import next_runs
+    from newsletter.schedule.runner import next_runs
 
     runs = next_runs(config.database_url)
-    flag_after = timedelta(hours=config.file.collect.flag_failing_after_hours)
-    table = Table(title="Feeds", title_justify="left")
-    for column in ("feed", "status", "last success", "failures", "last 24 h"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("note", overflow="fold")
-    flagged = 0
-    for feed in config.feeds:
-        h = health.get(feed.url)
-        if h is None:
-            table.add_row(escape(feed.name), "new", "never", "0", "0", "not fetched yet")
-            continue
-        label, note, is_flagged = _feed_status(h, now, flag_after)
-        flagged += is_flagged
-        table.add_row(
-            escape(feed.name),
-            label,
-            _ago(h.last_success, now),
-            str(h.consecutive_failures),
-            str(h.stories_last_day),
-            escape(note),
-        )
     console = state.console
-    console.print(table)
-    if flagged:
-        console.print(
-            f"[red]{flagged} feed{'s' if flagged > 1 else ''} failing for more than "
-            f"{config.file.collect.flag_failing_after_hours} hours:[/] check the URL, or remove "
-            "the feed from the config."
-        )
+    _print_feeds(state, health, now)
     _print_editions(console, editions)
     for warning in warned:
         console.print(f"[red]Warning:[/] {escape(warning)}")
@@ -89,6 +62,39 @@ def status(state: State) -> None:
         console.print(
             f"Scheduler ({escape(holder.name.removeprefix('run:'))}): {escape(holder.owner)}, "
             f"since {holder.started_at:%Y-%m-%d %H:%M} UTC, last heartbeat {beat}{silent}"
+        )
+
+
+def _print_feeds(state: State, health: dict[str, FeedHealth], now: datetime) -> None:
+    """The feeds' table, and how many have failed for longer than the config allows."""
+    config = state.config
+    flag_after = timedelta(hours=config.file.collect.flag_failing_after_hours)
+    table = Table(title="Feeds", title_justify="left")
+    for column in ("feed", "status", "last success", "failures", "last 24 h"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("note", overflow="fold")
+    flagged = 0
+    for feed in config.feeds:
+        h = health.get(feed.url)
+        if h is None:
+            table.add_row(escape(feed.name), "new", "never", "0", "0", "not fetched yet")
+            continue
+        label, note, is_flagged = _feed_status(h, now, flag_after)
+        flagged += is_flagged
+        table.add_row(
+            escape(feed.name),
+            label,
+            _ago(h.last_success, now),
+            str(h.consecutive_failures),
+            str(h.stories_last_day),
+            escape(note),
+        )
+    state.console.print(table)
+    if flagged:
+        state.console.print(
+            f"[red]{flagged} feed{'s' if flagged > 1 else ''} failing for more than "
+            f"{config.file.collect.flag_failing_after_hours} hours:[/] check the URL, or remove "
+            "the feed from the config."
         )
 
 

@@ -258,24 +258,7 @@ class ConsentQueries:
                         ],
                     )
             if changed:
-                conn.execute(
-                    update(subscribers)
-                    .where(subscribers.c.id == bindparam("row_id"))
-                    .values(
-                        name=bindparam("name"),
-                        sectors=bindparam("sectors"),
-                        updated_at=bindparam("updated_at"),
-                    ),
-                    [
-                        {
-                            "row_id": c.id,
-                            "name": c.name,
-                            "sectors": _sectors_text(c.sectors),
-                            "updated_at": now,
-                        }
-                        for c in changed
-                    ],
-                )
+                _update_readers(conn, changed, now=now)
 
     def subscriber_index(self, emails: Sequence[str]) -> dict[str, KnownReader]:
         """The known readers among ``emails``, by address."""
@@ -397,3 +380,20 @@ def _execute_many(conn: Connection, statement: Insert, rows: Sequence[Mapping[st
             tuple(values) if compiled.positional else dict(zip(order, values, strict=True))
         )
     conn.exec_driver_sql(str(compiled), params)
+
+
+def _update_readers(conn: Connection, changed: Sequence[ReaderChange], *, now: datetime) -> None:
+    """Known readers' new names and sectors, in one statement run for each."""
+    conn.execute(
+        update(subscribers)
+        .where(subscribers.c.id == bindparam("row_id"))
+        .values(
+            name=bindparam("name"),
+            sectors=bindparam("sectors"),
+            updated_at=bindparam("updated_at"),
+        ),
+        [
+            {"row_id": c.id, "name": c.name, "sectors": _sectors_text(c.sectors), "updated_at": now}
+            for c in changed
+        ],
+    )

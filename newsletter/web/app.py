@@ -28,13 +28,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from newsletter import subscriptions
 from newsletter.config import Config
+from newsletter.delivery.events import apply_events
+from newsletter.delivery.mailers import Mailer
+from newsletter.delivery.outgoing import Worker, drain, take_sign_ups
 from newsletter.errors import ConfigError, SubscriberError
-from newsletter.events import apply_events
-from newsletter.mailers import Mailer
 from newsletter.models import Subscriber, SubscriberStatus
-from newsletter.outgoing import Worker, drain, take_sign_ups
+from newsletter.readers import subscriptions
 from newsletter.store import Store
 from newsletter.web.archive import Archive
 from newsletter.web.forms import BadRequest, body_of, chosen, client_ip, form_of, one

@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from newsletter import digest, render, syndication
 from newsletter.config import Config
+from newsletter.edition import digest, render, syndication
 from newsletter.models import Edition, EditionStatus, Section, Story
+from newsletter.readers.subscriptions import consent_wording
 from newsletter.store import Store
-from newsletter.subscriptions import consent_wording
 from newsletter.web.pages import SECURITY_HEADERS
 
 ATOM = "application/atom+xml; charset=utf-8"

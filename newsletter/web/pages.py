@@ -9,8 +9,8 @@ import secrets
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from newsletter.config import Config
+from newsletter.edition.render import make_environment, render_page
 from newsletter.errors import TemplateError
-from newsletter.render import make_environment, render_page
 from newsletter.web.forms import CSRF_COOKIE, BadRequest
 
 logger = logging.getLogger(__name__)

@@ -34,8 +34,9 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from newsletter import digest, personalize, pipeline, render
+from newsletter import flows
 from newsletter.config import Config, load_config, save_move
+from newsletter.edition import digest, personalize, render
 from newsletter.errors import EditionError, NewsletterError
 from newsletter.models import RenderedEmail
 from newsletter.store import Store
@@ -142,11 +143,11 @@ class Preview:
             Route("/move", self.move, methods=["POST"]),
         ]
 
-    def build_current(self) -> tuple[Config, pipeline.Built]:
+    def build_current(self) -> tuple[Config, flows.Built]:
         config = load_config(self.config_path)
         store = Store.open(config.database_url, privacy_key=config.privacy_key())
         try:
-            return config, pipeline.build(config, store, now=self.now())
+            return config, flows.build(config, store, now=self.now())
         finally:
             store.close()
 
@@ -157,7 +158,7 @@ class Preview:
         env = render.make_environment(config.templates_dir)
         sections = digest.layout(built.edition, self.sectors)
         variant = render.render_email(
-            env, built.edition, sections, settings=pipeline.render_settings(config)
+            env, built.edition, sections, settings=render.settings_for(config)
         )
         values = personalize.preview_values(config.publication.base_url)
         return personalize.Personalizer(variant).fill(values)
@@ -215,7 +216,7 @@ class Preview:
         before = self._generation
         try:
             config = load_config(self.config_path)
-            day = pipeline.edition_date_for(config, self.now())
+            day = flows.edition_date_for(config, self.now())
             path = save_move(config, day, story, slug)
         except NewsletterError as exc:
             return PlainTextResponse(f"{exc.message}\n{exc.hint or ''}\n", status_code=400)

@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from newsletter import stats
 from newsletter.config import load_config
+from newsletter.delivery import stats
+from newsletter.edition.render import make_environment, render_page
 from newsletter.errors import NewsletterError
 from newsletter.records import EditionStats
-from newsletter.render import make_environment, render_page
 from newsletter.store import Store
 
 WIDTH, HEIGHT, PAD = 760, 280, 44

@@ -22,10 +22,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from newsletter.config import Config
-from newsletter.events import sendgrid_events, with_readers
-from newsletter.mailers.sendgrid import WebhookKey
+from newsletter.delivery.events import sendgrid_events, with_readers
+from newsletter.delivery.mailers.sendgrid import WebhookKey
+from newsletter.delivery.outgoing import Worker
 from newsletter.models import ProviderEvent
-from newsletter.outgoing import Worker
 from newsletter.store import Store
 from newsletter.web.forms import BadRequest, body_of
 

@@ -1,0 +1,25 @@
+"""``config.yaml`` → a typed, validated ``Config``: ``loading`` (the file, relative paths, the
+editor's daily overrides), ``settings`` (every section as a pydantic model: the one place every
+default lives), ``yamlfile`` (the one YAML reader, its errors as a person reads them)."""
+
+from __future__ import annotations
+
+from newsletter.config.loading import (
+    DATABASE_ENV,
+    Config,
+    day_sponsor,
+    load_config,
+    load_overrides,
+    save_move,
+    sponsor_of,
+)
+
+__all__ = [
+    "DATABASE_ENV",
+    "Config",
+    "day_sponsor",
+    "load_config",
+    "load_overrides",
+    "save_move",
+    "sponsor_of",
+]

@@ -1,0 +1,364 @@
+"""config.yaml → a typed, validated ``Config``.
+
+Every error names the file, the line and the key path, e.g.
+``config.yaml, line 12: schedule.timezone: unknown time zone 'Europe/Londn'``.
+Relative paths in the file (database, outbox, templates, local feed files) resolve against the
+folder of the config file, so ``newsletter --config some/where/config.yaml`` works from anywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import secrets
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from newsletter.config import yamlfile
+from newsletter.config.settings import (
+    ConfigFile,
+    OverridesFile,
+    PublicationConfig,
+    SectorConfig,
+    SponsorConfig,
+)
+from newsletter.config.yamlfile import dotted, validation_error, where
+from newsletter.errors import ConfigError
+from newsletter.models import FeedSource, Overrides, Sector, Sponsor
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The validated configuration, with every relative path resolved."""
+
+    path: Path
+    file: ConfigFile
+    database_url: str
+    templates_dir: Path | None
+    outbox_dir: Path
+    overrides_dir: Path
+    journal_dir: Path
+
+    @property
+    def publication(self) -> PublicationConfig:
+        return self.file.publication
+
+    def privacy_key(self) -> bytes:
+        """The key of suppression hashes: from the environment, else the key file (made with
+        a random key on first use, readable by its owner only)."""
+        settings = self.file.privacy
+        value = os.environ.get(settings.key_env, "")
+        if value:
+            return value.encode()
+        path = _resolve(settings.key_file, self.path.parent.resolve())
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32) + "\n")
+        return path.read_text(encoding="utf-8").strip().encode()
+
+    @property
+    def list_id(self) -> str:
+        """The List-Id header (RFC 2919): the publication's name and a stable list id."""
+        delivery = self.file.delivery
+        ident = delivery.list_id
+        if ident is None:
+            slug = re.sub(r"[^a-z0-9]+", "-", self.publication.name.lower()).strip("-") or "list"
+            domain = parseaddr(delivery.from_address)[1].rpartition("@")[2] or "localhost"
+            ident = f"{slug}.{domain}"
+        name = self.publication.name.replace('"', "").replace("\\", "")
+        return f'"{name}" <{ident}>'
+
+    @property
+    def sectors(self) -> tuple[Sector, ...]:
+        return tuple(Sector(s.slug, s.name, s.description) for s in self.file.sectors)
+
+    @property
+    def sector_slugs(self) -> tuple[str, ...]:
+        return tuple(s.slug for s in self.file.sectors)
+
+    @property
+    def languages(self) -> frozenset[str]:
+        """Languages of the stories an edition may show."""
+        own = self.publication.language.split("-")[0].lower()
+        return frozenset({own, *self.file.digest.languages})
+
+    @property
+    def feeds(self) -> tuple[FeedSource, ...]:
+        return tuple(
+            FeedSource(
+                name=f.name,
+                url=f.url,
+                location=_feed_location(f.url, self.path.parent),
+                sector=f.sector,
+                weight=f.weight,
+                fetch_teasers=(
+                    self.file.collect.teasers.enabled
+                    if f.fetch_teasers is None
+                    else f.fetch_teasers
+                ),
+            )
+            for f in self.file.feeds
+        )
+
+
+def load_config(path: Path) -> Config:
+    """Read, validate and resolve a config file, or raise ``ConfigError`` naming what is wrong."""
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: config file not found",
+            hint="Pass --config PATH (or set NEWSLETTER_CONFIG), "
+            "or try the demo: newsletter --config examples/demo/config.yaml preview",
+        )
+    root, data = yamlfile.read(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of keys (publication, sectors, feeds, ...) at the top",
+            hint="See the README's configuration section for an example.",
+        )
+    if "sectors_file" in data:
+        included = _included_sectors(path, root, data.pop("sectors_file"))
+        data = {**data, "sectors": included}
+    try:
+        parsed = ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(path, root, exc, model=ConfigFile) from None
+    _check_references(path, root, parsed)
+    base = path.parent.resolve()
+    templates_dir = _resolve(parsed.templates, base) if parsed.templates else None
+    if templates_dir is not None and not templates_dir.is_dir():
+        raise ConfigError(
+            f"{where(path, root, ('templates',))}: templates: folder {templates_dir} not found",
+            hint="Create it (newsletter init DIR copies the default templates), "
+            "or remove the key to use the built-in templates.",
+        )
+    return Config(
+        path=path,
+        file=parsed,
+        database_url=_resolve_database(os.environ.get(DATABASE_ENV) or parsed.database, base),
+        templates_dir=templates_dir,
+        outbox_dir=_resolve(parsed.delivery.outbox.dir, base),
+        overrides_dir=_resolve(parsed.digest.overrides_dir, base),
+        journal_dir=_resolve(parsed.delivery.journal_dir, base),
+    )
+
+
+class _SectorsFile(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    sectors: list[SectorConfig] = Field(min_length=1)
+
+
+def _included_sectors(
+    path: Path, root: yamlfile.Node | None, value: object
+) -> list[dict[str, Any]]:
+    """``sectors_file: other.yaml`` takes the ``sectors`` list of another config file."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(
+            f"{where(path, root, ('sectors_file',))}: sectors_file: expected a file path",
+            hint="Give the path of a YAML file with a `sectors:` list, relative to this file.",
+        )
+    other = _resolve(Path(value), path.parent)
+    if not other.is_file():
+        raise ConfigError(
+            f"{where(path, root, ('sectors_file',))}: sectors_file: file {other} not found",
+            hint="Give the path of a YAML file with a `sectors:` list, relative to this file.",
+        )
+    other_root, other_data = yamlfile.read(other)
+    try:
+        parsed = _SectorsFile.model_validate(other_data or {})
+    except ValidationError as exc:
+        raise validation_error(other, other_root, exc, model=_SectorsFile) from None
+    return [sector.model_dump() for sector in parsed.sectors]
+
+
+def load_overrides(config: Config, edition_date: date) -> tuple[Overrides, Path | None]:
+    """The editor's overrides for a day, and the file they came from (None when there is none)."""
+    path = config.overrides_dir / f"{edition_date.isoformat()}.yaml"
+    if not path.is_file():
+        return Overrides(), None
+    root, data = yamlfile.read(path)
+    data = data or {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: expected keys note, pin, drop, drop_feeds, move",
+            hint="See the README's section on editor overrides.",
+        )
+    try:
+        parsed = OverridesFile.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(path, root, exc, model=OverridesFile) from None
+    for key, slug in parsed.move.items():
+        if slug not in config.sector_slugs:
+            loc = ("move", key)
+            raise ConfigError(
+                f"{where(path, root, loc)}: {dotted(loc)}: unknown sector {slug!r}",
+                hint=f"Use one of the configured sector slugs: {', '.join(config.sector_slugs)}.",
+            )
+    return (
+        Overrides(
+            parsed.note.strip(),
+            tuple(parsed.pin),
+            tuple(parsed.drop),
+            tuple(parsed.drop_feeds),
+            tuple(parsed.move.items()),
+            sponsor=sponsor_of(parsed.sponsor, edition_date) if parsed.sponsor else None,
+            drop_sponsor=parsed.sponsor is False,
+        ),
+        path,
+    )
+
+
+def sponsor_of(settings: SponsorConfig, edition_date: date) -> Sponsor:
+    """The sponsor slot as frozen with an edition: its link with the UTM parameters added
+    (``{date}`` in a value is the edition's date)."""
+    url = settings.cta_url
+    if settings.utm:
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        query += [
+            (k, v.replace("{date}", edition_date.isoformat())) for k, v in settings.utm.items()
+        ]
+        url = urlunsplit(parts._replace(query=urlencode(query)))
+    image = settings.image
+    return Sponsor(
+        title=settings.title,
+        text=settings.text,
+        cta_label=settings.cta_label,
+        url=url,
+        image_url=image.url if image else "",
+        image_width=image.width if image else 0,
+        image_alt=image.alt if image else "",
+        after=settings.after or "",
+    )
+
+
+def day_sponsor(
+    config: Config, overrides: Overrides, edition_date: date, present: Collection[str]
+) -> Sponsor | None:
+    """The sponsor of a day's edition: the overrides file's, none if it drops it, else the
+    configured one. Its place is the sector it names, or when that sector has no stories that
+    day (``present`` are the ones that have), the nearest one before it that has."""
+    if overrides.drop_sponsor:
+        return None
+    configured = config.file.sponsor
+    sponsor = overrides.sponsor or (sponsor_of(configured, edition_date) if configured else None)
+    if sponsor is None or not sponsor.after or sponsor.after not in config.sector_slugs:
+        return sponsor
+    slugs = config.sector_slugs
+    before = [s for s in slugs[: slugs.index(sponsor.after) + 1] if s in present]
+    return dataclasses.replace(sponsor, after=before[-1] if before else "")
+
+
+def save_move(config: Config, edition_date: date, story: str, slug: str) -> Path:
+    """Record the editor's move of a story (id or link) to a sector in the day's overrides file,
+    keeping whatever else the file says; returns the file."""
+    if slug not in config.sector_slugs:
+        raise ConfigError(
+            f"unknown sector {slug!r}",
+            hint=f"Use one of the configured sector slugs: {', '.join(config.sector_slugs)}.",
+        )
+    load_overrides(config, edition_date)  # a broken file is reported, never overwritten
+    path = config.overrides_dir / f"{edition_date.isoformat()}.yaml"
+    data: dict[str, Any] = {}
+    if path.is_file():
+        data = yamlfile.read(path)[1] or {}
+    moves = dict(data.get("move") or {})
+    moves[story] = slug
+    data["move"] = moves
+    path.parent.mkdir(parents=True, exist_ok=True)
+    yamlfile.write(path, data)
+    return path
+
+
+def _check_references(path: Path, root: yamlfile.Node | None, parsed: ConfigFile) -> None:
+    slugs = [s.slug for s in parsed.sectors]
+    seen: set[str] = set()
+    for i, slug in enumerate(slugs):
+        if slug in seen:
+            loc = ("sectors", i, "slug")
+            raise ConfigError(
+                f"{where(path, root, loc)}: {dotted(loc)}: sector {slug!r} is defined twice",
+                hint="Each sector needs its own slug.",
+            )
+        seen.add(slug)
+    urls: set[str] = set()
+    for i, feed in enumerate(parsed.feeds):
+        if feed.sector is not None and feed.sector not in seen:
+            loc = ("feeds", i, "sector")
+            raise ConfigError(
+                f"{where(path, root, loc)}: {dotted(loc)}: unknown sector {feed.sector!r}"
+                f" (feed {feed.name!r})",
+                hint=f"Use one of the configured sector slugs: {', '.join(slugs)}.",
+            )
+        if feed.url in urls:
+            loc = ("feeds", i, "url")
+            raise ConfigError(
+                f"{where(path, root, loc)}: {dotted(loc)}: feed {feed.url!r} is listed twice",
+                hint="Remove the second entry.",
+            )
+        urls.add(feed.url)
+        _check_feed_url(path, root, i, feed.url)
+    after = parsed.sponsor.after if parsed.sponsor else None
+    if after is not None and after not in seen:
+        at: tuple[str | int, ...] = ("sponsor", "after")
+        raise ConfigError(
+            f"{where(path, root, at)}: {dotted(at)}: unknown sector {after!r}",
+            hint=f"Use one of the configured sector slugs: {', '.join(slugs)}, or leave it "
+            "out to place the sponsor right after the top story.",
+        )
+
+
+def _check_feed_url(path: Path, root: yamlfile.Node | None, i: int, url: str) -> None:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if len(scheme) > 1 and scheme not in {"http", "https", "file"}:
+        loc = ("feeds", i, "url")
+        raise ConfigError(
+            f"{where(path, root, loc)}: {dotted(loc)}: unsupported scheme {scheme!r}",
+            hint="A feed is an http(s) URL or a path to a local file.",
+        )
+    if scheme in {"http", "https"} and not parts.hostname:
+        loc = ("feeds", i, "url")
+        raise ConfigError(
+            f"{where(path, root, loc)}: {dotted(loc)}: {url!r} has no host",
+            hint="Give the whole address, e.g. https://example.com/feed.xml.",
+        )
+
+
+def _resolve(value: Path, base: Path) -> Path:
+    value = value.expanduser()
+    return value if value.is_absolute() else base / value
+
+
+# overrides the `database` key: a deployment's URL; a PostgreSQL password comes from libpq's
+# own PGPASSWORD (or ~/.pgpass), never from the file
+DATABASE_ENV = "NEWSLETTER_DATABASE_URL"
+
+
+def _resolve_database(url: str, base: Path) -> str:
+    """Make a relative SQLite path absolute against the config folder; other URLs pass through."""
+    match = re.match(r"^(sqlite(?:\+\w+)?:///)(.*)$", url)
+    if not match or not match.group(2) or match.group(2).startswith(("/", ":memory:")):
+        return url
+    prefix, rest = match.groups()
+    return prefix + str(base / rest)
+
+
+def _feed_location(url: str, base: Path) -> str:
+    parts = urlsplit(url)
+    if parts.scheme.lower() in {"http", "https"}:
+        return url
+    if parts.scheme.lower() == "file":
+        return parts.path
+    return str(_resolve(Path(url), base.resolve()))

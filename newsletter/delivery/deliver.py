@@ -1,0 +1,212 @@
+"""``send_edition``: every confirmed reader gets the day's edition exactly once.
+
+1. Outcomes an earlier send on this machine could not record (its journal) are recorded.
+2. The edition of the day is built (or the stored one reused) and frozen: a resumed send sends
+   the same stories.
+3. The ledger gets one pending row per confirmed reader (unique per edition and reader).
+4. Batches are claimed, split into one mailer call per variant, sent with at most
+   ``delivery.readers_in_flight`` readers (and the mailer's ``parallel`` calls) in flight, and
+   each call's outcome is recorded as soon as it returns (``sending.py``). A reader who left or
+   bounced since the edition was built is skipped at batch time. Claims of a sender that died
+   are released first.
+
+After a crash at any moment, running ``send`` again finishes the edition: nobody is missed, and
+only the readers in flight at the crash can get a second copy (the provider may have accepted
+them before the outcome was recorded): at most ``readers_in_flight``. Claimed readers whose call
+had not started are sent once, later. Two sends at once never claim the same rows. A fatal
+mailer error (a refused API key) lets the calls in flight finish and be recorded, gives the
+rest back and stops the send. A database that stops taking writes loses no outcome: held,
+journaled, recorded before anything new is claimed (``sending.py``, ``journal.py``). A stop
+asked for starts nothing new, finishes and records the calls in flight, and gives back the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+
+from newsletter.config import Config
+from newsletter.delivery.journal import BYTES_PER_READER, Journal, apply_journals, database_key
+from newsletter.delivery.mailers import Mailer
+from newsletter.delivery.mailers.senders import Senders
+from newsletter.delivery.sending import Limits, Progress, Sending
+from newsletter.delivery.variants import Variants
+from newsletter.edition import personalize
+from newsletter.errors import DeliveryError
+from newsletter.models import (
+    Batch,
+    DeliveryStatus,
+    Edition,
+    EditionStatus,
+    Recipient,
+    RenderedEmail,
+    SendReport,
+)
+from newsletter.records import StoredEdition
+from newsletter.store import Store
+from newsletter.store.claims import claim_id, claim_is_alive, running_here
+
+logger = logging.getLogger(__name__)
+
+
+def deliver(
+    config: Config,
+    store: Store,
+    mailer: Mailer,
+    edition: StoredEdition,
+    *,
+    now: Callable[[], datetime],
+    retry_failed: bool = False,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    claim_clock: Callable[[], datetime] | None = None,
+) -> SendReport:
+    """Deliver a frozen edition to every confirmed reader once.
+
+    Failed deliveries stay failed (the edition counts as sent) until ``retry_failed``.
+    ``claim_clock`` times the claims and their heartbeats (default ``now``): the commands
+    give it the wall clock, since other senders judge a silent one by it, whatever ``now``
+    says the edition's day is.
+    ``should_stop`` is asked all along: a stop starts nothing new, finishes and records the
+    requests in flight.
+    """
+    started = time.perf_counter()
+    claim_clock = claim_clock or now
+    owner = claim_id()
+    edition_id, day = edition.id, edition.edition.edition_date
+    limits = _limits(config, mailer)
+    _open_ledger(
+        config, store, edition_id, retry_failed, now=now(), stale=claim_clock() - limits.timeout
+    )
+    before = store.delivery_counts(edition_id)
+    total = sum(before.get(k, 0) for k in (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED))
+    already = before.get(DeliveryStatus.SENT, 0)
+    journal = _journal(config, owner, limits)
+    sending = Sending(
+        store=store,
+        senders=Senders(mailer),
+        edition_id=edition_id,
+        day=day,
+        claim=owner,
+        limits=limits,
+        journal=journal,
+        now=now,
+        claim_clock=claim_clock,
+        progress=progress,
+        total=total,
+    )
+    variants = Variants(config, edition.edition)
+    try:
+        variants.prepare(store.pending_choices(edition_id))
+        stopped = sending.run(variants, should_stop)
+    finally:
+        variants.close()
+        sending.senders.close()
+        journal.close()
+    variants.log()
+    _close_if_done(store, edition_id, now=now())
+    seconds = time.perf_counter() - started
+    return SendReport(
+        day, sending.sent, sending.failed, sending.skipped, already, seconds, stopped=stopped
+    )
+
+
+def _close_if_done(store: Store, edition_id: int, *, now: datetime) -> None:
+    """The edition is sent once no row is pending or claimed (failed ones wait for a retry)."""
+    counts = store.delivery_counts(edition_id)
+    if not counts.get(DeliveryStatus.PENDING) and not counts.get(DeliveryStatus.CLAIMED):
+        store.set_edition_status(edition_id, EditionStatus.SENT, now=now)
+
+
+def _open_ledger(
+    config: Config,
+    store: Store,
+    edition_id: int,
+    retry_failed: bool,
+    *,
+    now: datetime,
+    stale: datetime,
+) -> None:
+    """The ledger ready to claim from: what an earlier send on this machine journaled recorded
+    first, a row for every confirmed reader, failed rows queued again when asked, and the rows
+    of dead senders (or silent since ``stale``) given back."""
+    apply_journals(
+        config.journal_dir, store, database=database_key(config.database_url), alive=running_here
+    )
+    store.set_edition_status(edition_id, EditionStatus.SENDING, now=now)
+    store.seed_deliveries(edition_id)
+    if retry_failed:
+        store.retry_failed(edition_id)
+    released = store.release_abandoned(edition_id, alive=claim_is_alive, stale_before=stale)
+    if released:
+        logger.warning("%d readers of an interrupted send are sent again", released)
+
+
+def _limits(config: Config, mailer: Mailer) -> Limits:
+    settings = config.file.delivery
+    return Limits(
+        batch_size=min(settings.batch_size, mailer.max_batch, settings.readers_in_flight),
+        readers_in_flight=settings.readers_in_flight,
+        heartbeat=settings.heartbeat_seconds,
+        timeout=timedelta(minutes=settings.claim_timeout_minutes),
+        database_wait=settings.database_wait_seconds,
+    )
+
+
+def _journal(config: Config, owner: str, limits: Limits) -> Journal:
+    """This sender's journal, its bytes reserved now, while the disk has room."""
+    journal = Journal(
+        config.journal_dir,
+        owner=owner,
+        database=database_key(config.database_url),
+        reserve=journal_reserve(limits.readers_in_flight),
+    )
+    journal.open()
+    return journal
+
+
+def journal_reserve(readers_in_flight: int) -> int:
+    """Bytes a sender's journal reserves: enough for every reader in flight, and a batch
+    more (the readers left out of a claimed batch are outcomes too)."""
+    return (readers_in_flight + 1000) * BYTES_PER_READER
+
+
+def dry_run(
+    config: Config, store: Store, mailer: Mailer, edition: Edition, *, started: float
+) -> SendReport:
+    """Everything but the sending: nothing is stored; SendGrid validates in sandbox mode."""
+    day = edition.edition_date
+    variants = Variants(config, edition)
+    size = min(config.file.delivery.batch_size, mailer.max_batch)
+    sent = failed = skipped = 0
+    after = 0
+    while readers := store.confirmed_readers(after_id=after, size=size):
+        after = readers[-1].id
+        calls, left_out = variants.batches(enumerate(readers), edition_id=0, day=day, dry_run=True)
+        skipped += len(left_out)
+        for call in calls:
+            result = mailer.send_batch(call)
+            sent += len(result.sent)
+            failed += len(result.failed)
+    variants.log()
+    return SendReport(day, sent, failed, skipped, 0, time.perf_counter() - started, dry_run=True)
+
+
+def send_test(
+    config: Config, mailer: Mailer, email: RenderedEmail, address: str, *, day: date
+) -> str:
+    """One copy marked as a test to ``address``; returns the provider's message id."""
+    marked = replace(email, subject=f"[TEST] {email.subject}")
+    values = personalize.preview_values(config.publication.base_url)
+    recipient = Recipient(0, 0, address, "", values)
+    result = mailer.send_batch(Batch(marked, (recipient,), 0, day))
+    if result.failed:
+        raise DeliveryError(
+            f"the test copy to {address} failed: {result.failed[0]}",
+            reader=address,
+            hint="Check the delivery settings in the config.",
+        )
+    return result.sent[0]

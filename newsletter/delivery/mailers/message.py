@@ -1,0 +1,85 @@
+"""One reader's copy as a MIME message: text and HTML alternatives, and the list headers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+
+from newsletter.edition.personalize import Personalizer
+from newsletter.models import Batch, Recipient, RenderedEmail
+from newsletter.text import plain_name
+
+
+def list_headers(unsubscribe_url: str, list_id: str = "") -> dict[str, str]:
+    """RFC 2369 and RFC 8058 one-click unsubscribe headers, and RFC 2919's List-Id (which
+    mailbox providers use to group a list's mail and its complaints)."""
+    headers = {
+        "List-Unsubscribe": f"<{unsubscribe_url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+    if list_id:
+        headers["List-Id"] = list_id
+    return headers
+
+
+def build_message(
+    email: RenderedEmail,
+    recipient: Recipient,
+    *,
+    from_address: str,
+    edition_id: int,
+    edition_date: date,
+    list_id: str = "",
+) -> EmailMessage:
+    """The personalised message for one reader (placeholders already filled in ``email``)."""
+    message = EmailMessage()
+    message["From"] = from_address
+    message["To"] = to_header(recipient.name, recipient.email)
+    message["Subject"] = email.subject
+    message["Date"] = format_datetime(datetime.now(UTC))
+    domain = parseaddr(from_address)[1].rpartition("@")[2] or "localhost"
+    message["Message-ID"] = make_msgid(
+        idstring=f"e{edition_id}.s{recipient.subscriber_id}", domain=domain
+    )
+    for key, value in list_headers(recipient.values["unsubscribe_url"], list_id).items():
+        message[key] = value
+    message["X-Newsletter-Edition"] = edition_date.isoformat()
+    message.set_content(email.text)
+    message.add_alternative(email.html, subtype="html")
+    return message
+
+
+def to_header(name: str, address: str) -> str:
+    """The To header for a reader, the name cleaned as ``text.plain_name`` cleans it (a name an
+    older version stored never fails a delivery); ``ValueError`` when the address cannot go in
+    a header."""
+    address.encode("ascii")  # UnicodeEncodeError (a ValueError) for an internationalised one
+    if any(ord(c) < 32 or c == "\x7f" for c in address):
+        raise ValueError("the address holds control characters")
+    return formataddr((plain_name(name), address))
+
+
+def personal_messages(
+    batch: Batch, from_address: str, failed: dict[int, str], list_id: str = ""
+) -> Iterator[tuple[Recipient, EmailMessage]]:
+    """Each recipient with their own message; a reader whose message cannot be built goes to
+    ``failed`` with the reason (that reader fails alone; the others go on)."""
+    personalizer = Personalizer(batch.email)
+    for recipient in batch.recipients:
+        try:
+            message = build_message(
+                personalizer.fill(recipient.values),
+                recipient,
+                from_address=from_address,
+                edition_id=batch.edition_id,
+                edition_date=batch.edition_date,
+                list_id=list_id,
+            )
+        except (ValueError, TypeError) as exc:
+            failed[recipient.delivery_id] = (
+                f"the message for {recipient.email!r} cannot be built: {exc}"
+            )
+            continue
+        yield recipient, message

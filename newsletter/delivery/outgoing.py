@@ -1,0 +1,184 @@
+"""The worker that drains the queue of transactional mail (``outgoing``), so that no web request
+ever waits on a mail provider, and carries out the sign-ups the web queued.
+
+``take_sign_ups`` carries out each queued sign-up (``subscriptions.sign_up``): the request only
+checked the form and queued it, the same work whoever the address belongs to, so its timing
+tells nobody who subscribed; the address is looked up here.
+
+``drain`` sends what is due, one email at a time (a confirmation link, a welcome after
+confirming, "you are already subscribed" to a confirmed address that signs up again): a
+failure is retried with backoff (30 s, doubling, at most an hour apart) and given up after
+``MAX_ATTEMPTS``; an email whose reader has left the status it was for (a confirmation for a
+reader no longer pending, a welcome for one who left) is dropped. ``Worker`` runs
+``take_sign_ups`` and ``drain`` (and, in another, the applying of provider events) in a thread
+of the web process, woken at once by a new sign-up and every ``interval`` seconds otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+from newsletter.config import Config
+from newsletter.delivery.mailers import Mailer, reader_values
+from newsletter.edition.render import make_environment
+from newsletter.errors import NewsletterError, SubscriberError
+from newsletter.models import (
+    Batch,
+    MailKind,
+    Outgoing,
+    Recipient,
+    RenderedEmail,
+    Subscriber,
+    SubscriberStatus,
+)
+from newsletter.readers.subscriptions import sign_up
+from newsletter.store import Store
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+CLAIM = timedelta(minutes=5)  # a claimed email or sign-up is taken again if its worker died
+
+
+# the status a reader must still have for each kind of email to go
+_READER_STATUS = {
+    MailKind.CONFIRMATION: SubscriberStatus.PENDING,
+    MailKind.WELCOME: SubscriberStatus.CONFIRMED,
+    MailKind.ALREADY_SUBSCRIBED: SubscriberStatus.CONFIRMED,
+}
+# each kind's subject and templates (NAME.html.j2 and NAME.txt.j2 in templates/)
+_SUBJECTS = {
+    MailKind.CONFIRMATION: ("Confirm your subscription to {}", "confirm"),
+    MailKind.WELCOME: ("Welcome to {}", "welcome"),
+    MailKind.ALREADY_SUBSCRIBED: ("You are already subscribed to {}", "already-subscribed"),
+}
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """The wait after the ``attempts``-th failure: 30 s, doubling, at most an hour."""
+    return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+
+
+def drain(
+    config: Config, store: Store, mailer: Mailer, *, now: Callable[[], datetime], limit: int = 50
+) -> int:
+    """Send the due emails; returns how many went."""
+    sent = 0
+    for mail in store.due_mail(now=now(), limit=limit):
+        if not store.claim_mail(mail.id, now=now(), until=now() + CLAIM):
+            continue  # another worker (another web process) has it
+        reader = store.subscriber_by_id(mail.subscriber_id)
+        wanted = _READER_STATUS.get(MailKind(mail.kind), SubscriberStatus.PENDING)
+        if reader is None or reader.status != wanted:
+            store.mail_failed(
+                mail.id, error=f"the reader is no longer {wanted}", retry_at=None, now=now()
+            )
+            continue
+        try:
+            send_mail(config, mailer, reader, mail, day=now().date())
+        except (NewsletterError, OSError, ValueError) as exc:
+            attempts = mail.attempts + 1
+            retry = now() + retry_delay(attempts) if attempts < MAX_ATTEMPTS else None
+            error = getattr(exc, "message", str(exc))
+            store.mail_failed(mail.id, error=error, retry_at=retry, now=now())
+            logger.warning("%s to reader %s failed (%s): %s", mail.kind, reader.id, attempts, error)
+            continue
+        store.mail_sent(mail.id, now=now())
+        sent += 1
+    return sent
+
+
+def take_sign_ups(
+    config: Config, store: Store, *, now: Callable[[], datetime], limit: int = 50
+) -> int:
+    """Carry out the queued sign-ups, oldest first, each at the time it was made (its consent
+    event, its confirmation's hourly limit); returns how many."""
+    done = 0
+    for queued in store.due_signups(now=now(), limit=limit):
+        if not store.claim_signup(queued.id, now=now(), until=now() + CLAIM):
+            continue  # another worker (another web process) has it
+        try:
+            outcome = sign_up(
+                config,
+                store,
+                address=queued.email,
+                name=queued.name,
+                sectors=queued.sectors,
+                source=queued.source,
+                now=queued.at,
+            )
+        except SubscriberError as exc:  # a sector removed from the config since, ...
+            outcome = f"dropped: {exc.message}"
+        store.signup_done(queued.id)
+        logger.info("sign-up from %s: %s", queued.source, outcome)
+        done += 1
+    return done
+
+
+class Worker:
+    """``work`` (``take_sign_ups`` and ``drain``, or applying provider events) in a background
+    thread of the web process: run at start, when woken by ``wake`` and every ``interval``
+    seconds; stopped by ``stop``."""
+
+    def __init__(self, work: Callable[[], object], *, name: str, interval: float = 5.0) -> None:
+        self._work = work
+        self._interval = interval
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._work()
+            except Exception:  # the worker must outlive any one failure; it is logged
+                logger.exception("the %s worker failed; it goes on", self._thread.name)
+            self._wake.wait(self._interval)
+            self._wake.clear()
+
+
+def send_mail(
+    config: Config, mailer: Mailer, reader: Subscriber, mail: Outgoing, *, day: date
+) -> None:
+    """Render one transactional email from its templates and send it; ``SubscriberError``
+    when the mailer refuses it."""
+    kind = MailKind(mail.kind)
+    subject, template = _SUBJECTS[kind]
+    env = make_environment(config.templates_dir)
+    names = {s.slug: s.name for s in config.sectors}
+    base = config.publication.base_url.rstrip("/")
+    values = reader_values(base, reader)
+    context = {
+        "publication": config.publication.name,
+        "postal_address": config.publication.postal_address,
+        "lang": config.publication.language,
+        "sectors": [names[s] for s in mail.sectors if s in names],
+        "confirm_url": f"{base}/confirm/{reader.token}",
+        **values,
+    }
+    email = RenderedEmail(
+        subject=subject.format(config.publication.name),
+        html=env.get_template(f"{template}.html.j2").render(context),
+        text=env.get_template(f"{template}.txt.j2").render(context),
+    )
+    recipient = Recipient(0, reader.id, reader.email, reader.name, values)
+    result = mailer.send_batch(Batch(email, (recipient,), 0, day, kind=kind))
+    if result.failed:
+        raise SubscriberError(
+            f"the {kind} email could not be sent: {result.failed[0]}",
+            hint="Check the delivery settings in the config.",
+        )

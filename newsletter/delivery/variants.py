@@ -1,0 +1,135 @@
+"""The rendered variants of an edition: one email per choice of sectors, rendered on first
+need and kept for every reader who made the same choice.
+
+A send that will need many variants (``prepare``) has them rendered ahead, in the order its
+claims will need them, by a worker process on another core: the sender's own thread, which
+claims, splits and records, is the send's bottleneck once requests overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+
+from newsletter.config import Config
+from newsletter.delivery.mailers import reader_values
+from newsletter.edition import digest, render
+from newsletter.models import Batch, Edition, Recipient, RenderedEmail, Subscriber, SubscriberStatus
+from newsletter.runtime import light_workers, process_pool
+
+logger = logging.getLogger("newsletter.delivery.deliver")
+
+AHEAD_FROM = 32  # variants a send needs before they are rendered ahead in a worker process
+
+
+@dataclass
+class Variants:
+    """One rendered variant per combination of sectors, made on first need."""
+
+    config: Config
+    edition: Edition
+
+    def __post_init__(self) -> None:
+        self._env = render.make_environment(self.config.templates_dir)
+        self._settings = render.settings_for(self.config)
+        self._cache: dict[tuple[str, ...], RenderedEmail | None] = {}
+        self._known = frozenset(self.config.sector_slugs)
+        self._pool: ProcessPoolExecutor | None = None
+        self._ahead: dict[tuple[str, ...], Future[RenderedEmail | None]] = {}
+        self.rendered = 0  # variants rendered,
+        self.seconds = 0.0  # the time it took,
+        self.largest = 0  # and the largest HTML, in bytes
+
+    def prepare(self, choices: Iterable[tuple[str, ...]]) -> None:
+        """Render these choices ahead, in this order, in a worker process (when there are
+        enough of them to be worth it, and a second core)."""
+        wanted = list(dict.fromkeys(self._chosen(c) for c in choices))
+        wanted = [c for c in wanted if c not in self._cache]
+        if len(wanted) < AHEAD_FROM or (os.cpu_count() or 1) < 2:
+            return
+        self._pool = process_pool(
+            1,
+            preload="newsletter.edition.render",
+            initializer=render.start_worker,
+            initargs=(self.config.templates_dir, self.edition, self._settings),
+        )
+        with light_workers():  # the worker starts with the first job
+            for chosen in wanted:
+                self._ahead[chosen] = self._pool.submit(render.render_choice, chosen)
+
+    def close(self) -> None:
+        """Stop the worker, if one was started (what it had not rendered yet is dropped)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _chosen(self, sectors: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(s for s in sectors if s in self._known)
+
+    def for_reader(self, subscriber: Subscriber) -> RenderedEmail | None:
+        cached = self._cache.get(subscriber.sectors)
+        if cached is not None:
+            return cached
+        chosen = self._chosen(subscriber.sectors)
+        if chosen not in self._cache:
+            started = time.perf_counter()
+            ahead = self._ahead.pop(chosen, None)
+            if ahead is not None:
+                email = ahead.result()
+            else:
+                sections = digest.layout(self.edition, chosen)
+                email = (
+                    render.render_email(self._env, self.edition, sections, settings=self._settings)
+                    if sections
+                    else None
+                )
+            self.seconds += time.perf_counter() - started
+            if email is not None:
+                self.rendered += 1
+                self.largest = max(self.largest, len(email.html.encode()))
+            self._cache[chosen] = email
+        self._cache[subscriber.sectors] = self._cache[chosen]
+        return self._cache[chosen]
+
+    def batches(
+        self,
+        readers: Iterable[tuple[int, Subscriber]],
+        *,
+        edition_id: int,
+        day: date,
+        dry_run: bool = False,
+    ) -> tuple[list[Batch], dict[int, str]]:
+        """Readers (delivery id, reader) grouped into one mailer call per variant, and those left
+        out with the reason (not confirmed any more, or nothing in their sectors today)."""
+        skipped: dict[int, str] = {}
+        groups: dict[int, tuple[RenderedEmail, list[Recipient]]] = {}
+        base_url = self.config.publication.base_url
+        for delivery_id, reader in readers:
+            if reader.status != SubscriberStatus.CONFIRMED:
+                skipped[delivery_id] = f"reader is {reader.status}"
+                continue
+            email = self.for_reader(reader)
+            if email is None:
+                skipped[delivery_id] = "no story in the reader's sectors today"
+                continue
+            values = reader_values(base_url, reader)
+            recipient = Recipient(delivery_id, reader.id, reader.email, reader.name, values)
+            groups.setdefault(id(email), (email, []))[1].append(recipient)
+        calls = [
+            Batch(email, tuple(recipients), edition_id, day, dry_run)
+            for email, recipients in groups.values()
+        ]
+        return calls, skipped
+
+    def log(self) -> None:
+        logger.info(
+            "rendered %d variants in %.2f s (largest HTML %.1f KB)",
+            self.rendered,
+            self.seconds,
+            self.largest / 1024,
+        )

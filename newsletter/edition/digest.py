@@ -1,0 +1,245 @@
+"""Stories → the day's ``Edition``: recent, on-topic, new, duplicates merged, ranked. Pure.
+
+``build_edition`` clusters the same story carried by several feeds (``cluster``: the same link,
+near-identical headlines, or the same event in other words) into one, which names the other
+outlets. Stories already sent in an earlier edition are left out, and so are their duplicates.
+Stories rank by how many distinct outlets carry them, then by the feed's weight and freshness;
+the editor's pins come first and drops never appear; each sector keeps its ``KEEP_PER_SECTOR``
+best stories. ``layout`` gives what one reader sees: only
+confident stories lead a section, and one storyline does not fill it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
+
+from newsletter.edition.cluster import cluster, similar_headline, storylines
+from newsletter.models import Edition, Overrides, Section, Sector, Seen, Story
+from newsletter.text import headline_key
+
+# an edition keeps each sector's best stories up to this many: far more than any reader's email
+# shows (five a section and a few "more" headlines, after the stories placed in another of the
+# reader's sectors), so every variant is laid out from a small edition, and the stories further
+# down are not counted as sent
+KEEP_PER_SECTOR = 200
+
+
+def build_edition(
+    stories: Iterable[Story],
+    sectors: Sequence[Sector],
+    *,
+    publication: str,
+    edition_date: date,
+    now: datetime,
+    per_sector: int = 5,
+    max_age: timedelta = timedelta(hours=36),
+    feed_weights: Mapping[str, float] | None = None,
+    feed_names: Mapping[str, str] | None = None,
+    seen: Seen | None = None,
+    overrides: Overrides | None = None,
+    half_life: timedelta = timedelta(hours=12),
+    per_storyline: int = 0,
+    moves: Mapping[str, str] | None = None,
+) -> Edition:
+    """Cluster duplicates, drop what was sent or dropped, rank, and gather each sector's stories."""
+    weights = feed_weights or {}
+    seen = seen or Seen()
+    overrides = overrides or Overrides()
+    dropped_feeds = _feeds_named(overrides.drop_feeds, feed_names or {})
+    drops = set(overrides.drop)
+    pins = {key: rank for rank, key in enumerate(overrides.pin)}
+    fresh = [
+        s
+        for s in stories
+        if s.sectors
+        and now - max_age <= s.published
+        and s.feed_url not in dropped_feeds
+        and s.id not in drops
+        and s.url not in drops
+    ]
+    groups = [g for g in cluster(_moved(fresh, moves or {})) if not _already_sent(g, seen)]
+    merged = [_merge(group, weights) for group in groups]
+    lines = storylines([story.title for story in merged])
+    merged = [
+        dataclasses.replace(s, storylines=line) for s, line in zip(merged, lines, strict=True)
+    ]
+    pin_rank = _pin_ranks(groups, merged, pins)
+
+    def order(story: Story) -> tuple[int, int, float, str]:
+        pinned = pin_rank.get(story.id, len(pins))
+        outlets = 1 + len(story.also_in)  # the day's story is the one most outlets carry
+        return (pinned, -outlets, -_score(story, weights, now, half_life), story.id)
+
+    merged.sort(key=order)
+    sections = _sections(merged, sectors)
+    return Edition(
+        publication,
+        edition_date,
+        tuple(sections),
+        per_sector,
+        note=overrides.note,
+        pinned=tuple(sorted(pin_rank, key=pin_rank.__getitem__)),
+        per_storyline=per_storyline,
+    )
+
+
+def _moved(stories: Sequence[Story], moves: Mapping[str, str]) -> list[Story]:
+    """The editor's corrections: a moved story (by id or link) leads with its new sector."""
+    if not moves:
+        return list(stories)
+    out = []
+    for story in stories:
+        target = moves.get(story.id) or moves.get(story.url)
+        if target is None:
+            out.append(story)
+            continue
+        rest = [
+            (s, x) for s, x in zip(story.sectors, story.confidence, strict=False) if s != target
+        ]
+        sectors = (target, *(s for s, _ in rest))
+        sure = (math.inf, *(x for _, x in rest))  # the editor's choice is sure
+        out.append(dataclasses.replace(story, sectors=sectors, confidence=sure))
+    return out
+
+
+def _score(
+    story: Story, weights: Mapping[str, float], now: datetime, half_life: timedelta
+) -> float:
+    """Feed weight, halved per half-life of age."""
+    age = max(0.0, (now - story.published).total_seconds())
+    freshness = math.pow(0.5, age / half_life.total_seconds())
+    return weights.get(story.feed_url, 1.0) * freshness
+
+
+def _feeds_named(names: Collection[str], feed_names: Mapping[str, str]) -> set[str]:
+    """Feed URLs for the given names or URLs (``feed_names`` maps URL → name)."""
+    wanted = {n.casefold() for n in names}
+    return {url for url, name in feed_names.items() if url in names or name.casefold() in wanted}
+
+
+def _already_sent(group: Sequence[Story], seen: Seen) -> bool:
+    for story in group:
+        if story.id in seen.ids or story.url in seen.urls:
+            return True
+    if seen.headlines:
+        for story in group:
+            if similar_headline(headline_key(story.title), seen.headlines):
+                return True
+    return False
+
+
+def _merge(group: Sequence[Story], weights: Mapping[str, float]) -> Story:
+    """The story to keep (most trusted feed, earliest, fullest teaser), naming the others."""
+    best = min(
+        group,
+        key=lambda s: (-weights.get(s.feed_url, 1.0), s.published, -len(s.summary), s.source, s.id),
+    )
+    others = sorted({s.source for s in group} - {best.source})
+    return dataclasses.replace(best, also_in=tuple(others))
+
+
+def confident_in(story: Story, slug: str) -> bool:
+    """Whether the classifier is sure enough of ``story`` in ``slug`` to let it lead a section."""
+    if not story.confidence:
+        return True  # no judgement recorded (an edition built before there was one)
+    for sector, confidence in zip(story.sectors, story.confidence, strict=False):
+        if sector == slug:
+            return confidence >= 1.0
+    return False
+
+
+def _pin_ranks(
+    groups: Sequence[Sequence[Story]], merged: Sequence[Story], pins: Mapping[str, int]
+) -> dict[str, int]:
+    """Each pinned story's rank among the pins (a group is pinned by any of its stories)."""
+    pin_rank = {}
+    for group, story in zip(groups, merged, strict=True):
+        ranks = [pins[key] for s in group for key in (s.id, s.url) if key in pins]
+        if ranks:
+            pin_rank[story.id] = min(ranks)
+    return pin_rank
+
+
+def _sections(ranked: Sequence[Story], sectors: Sequence[Sector]) -> list[Section]:
+    """Each sector's best stories, in rank order (sectors with none left out)."""
+    sections = []
+    for sector in sectors:
+        picks = tuple(s for s in ranked if sector.slug in s.sectors)[:KEEP_PER_SECTOR]
+        if picks:
+            sections.append(Section(sector, picks))
+    return sections
+
+
+def layout(edition: Edition, chosen: Sequence[str] = ()) -> tuple[Section, ...]:
+    """What one reader sees: each story once, in the reader's best-fitting chosen sector.
+
+    ``chosen`` empty means every sector, in the configured order; otherwise sections come in the
+    reader's order. Each section shows up to ``per_sector`` stories the classifier is confident
+    of, at most ``per_storyline`` of one storyline; the rest of its stories (weak ones included)
+    become its ``more`` headlines, so a thin section shows fewer stories rather than weak ones.
+    Sections left with nothing are dropped.
+    """
+    wanted = set(chosen) if chosen else {s.sector.slug for s in edition.sections}
+    placed: set[str] = set()
+    out: list[Section] = []
+    for section in edition.sections:
+        slug = section.sector.slug
+        if slug not in wanted:
+            continue
+        mine = []
+        for story in section.stories:
+            home = next((s for s in story.sectors if s in wanted), None)
+            if home == slug and story.id not in placed:
+                placed.add(story.id)
+                mine.append(story)
+        if mine:
+            shown, more = _split(mine, slug, edition)
+            out.append(Section(section.sector, shown, more))
+    if chosen:
+        order = {slug: i for i, slug in enumerate(chosen)}
+        out.sort(key=lambda section: order[section.sector.slug])
+    return tuple(out)
+
+
+def _split(
+    stories: Sequence[Story], slug: str, edition: Edition
+) -> tuple[tuple[Story, ...], tuple[Story, ...]]:
+    """A section's shown stories (confident, a few per storyline) and its "more" headlines."""
+    shown: list[Story] = []
+    more: list[Story] = []
+    per_line: dict[int, int] = {}
+    pinned = set(edition.pinned)
+    cap = edition.per_storyline
+    for i, story in enumerate(stories):
+        if len(shown) >= edition.per_sector:  # the section is full: the rest are "more"
+            more.extend(stories[i:])
+            break
+        crowded = cap > 0 and any(per_line.get(line, 0) >= cap for line in story.storylines)
+        sure = story.id in pinned or confident_in(story, slug)
+        if len(shown) < edition.per_sector and sure and not crowded:
+            shown.append(story)
+            for line in story.storylines:
+                per_line[line] = per_line.get(line, 0) + 1
+        else:
+            more.append(story)
+    return tuple(shown), tuple(more)
+
+
+def sponsor_place(edition: Edition, sections: Sequence[Section]) -> int:
+    """The index of the section the sponsor follows: its configured sector's, else the last
+    of the reader's sections that comes before that sector in the configured order; -1
+    (right after the top story) when there is none, or no sector was given."""
+    sponsor = edition.sponsor
+    if sponsor is None or not sponsor.after:
+        return -1
+    order = {s.sector.slug: i for i, s in enumerate(edition.sections)}
+    limit = order.get(sponsor.after, -1)
+    best, place = -1, -1
+    for i, section in enumerate(sections):
+        rank = order.get(section.sector.slug, len(order))
+        if rank <= limit and rank > best:
+            best, place = rank, i
+    return place

@@ -1,0 +1,398 @@
+"""``Edition`` → email: Jinja2 renders MJML and plain text, MRML compiles the MJML to HTML.
+
+One Jinja environment is built here, with every filter registered in it. Autoescape is on for the
+MJML/HTML templates and off for plain text; undefined names are errors (StrictUndefined).
+Templates in the publisher's folder override the built-in ones of the same name.
+
+An email is rendered once per combination of sectors, with markers where the per-reader values
+go, each carrying a secret drawn for that render (``personalize``); ``Personalizer`` fills them
+in for each reader without rendering again, and nothing from outside can create one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.resources
+import re
+import traceback
+import weakref
+import xml.parsers.expat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import mjml
+
+from newsletter.config import Config
+from newsletter.config.settings import EmailConfig, LogoConfig, PublicationConfig, ScheduleConfig
+from newsletter.edition import personalize
+from newsletter.edition.digest import layout, sponsor_place
+from newsletter.edition.filters import hhmm, longdate, outlets, shortdate, storytime, wrap
+from newsletter.errors import TemplateError
+from newsletter.models import Edition, RenderedEmail, Section, Story
+from newsletter.text import plain_line, teaser
+
+# templates/ at the top of the repository, installed as the package newsletter.templates
+BUILTIN_TEMPLATES = Path(str(importlib.resources.files("newsletter.templates")))
+HTML_TEMPLATE = "digest.mjml.j2"
+TEXT_TEMPLATE = "digest.txt.j2"
+TEMPLATE_NAMES = (HTML_TEMPLATE, TEXT_TEMPLATE)
+
+_BETWEEN_LINES = re.compile(r">\s*\n\s*<")
+_TAG_MISMATCH = xml.parsers.expat.errors.XML_ERROR_TAG_MISMATCH
+_JINJA = re.compile(r"{{.*?}}|{%.*?%}|{#.*?#}")
+
+
+TEASER_LENGTH = 220  # characters of a story's teaser; the top story keeps its whole summary
+
+
+@dataclass(frozen=True, slots=True)
+class RenderSettings:
+    """What the templates need besides the edition; its values come from the config's
+    sections (``from_config``), which hold every default."""
+
+    site_url: str
+    postal_address: str
+    privacy_url: str
+    language: str
+    subject: str
+    preheader: str
+    max_bytes: int
+    more_headlines: int  # "more" headlines at most, shared between the sections
+    base_url: str  # the web app's: the edition's archive page is the "view in browser" link
+    timezone: str  # story times are shown in it
+    logo: LogoConfig | None = None
+    teaser_length: int = TEASER_LENGTH
+
+    @classmethod
+    def from_config(
+        cls,
+        publication: PublicationConfig | None = None,
+        email: EmailConfig | None = None,
+        schedule: ScheduleConfig | None = None,
+    ) -> RenderSettings:
+        publication, email = publication or PublicationConfig(), email or EmailConfig()
+        return cls(
+            site_url=publication.url,
+            postal_address=publication.postal_address,
+            privacy_url=publication.privacy_url,
+            language=publication.language,
+            subject=email.subject,
+            preheader=email.preheader,
+            max_bytes=email.max_kb * 1024,
+            more_headlines=email.more_headlines,
+            base_url=publication.base_url.rstrip("/"),
+            timezone=(schedule or ScheduleConfig()).timezone,
+            logo=publication.logo,
+        )
+
+
+def settings_for(config: Config) -> RenderSettings:
+    """The render settings of a publication's config."""
+    return RenderSettings.from_config(config.publication, config.file.email, config.file.schedule)
+
+
+def make_environment(template_dir: Path | None = None) -> jinja2.Environment:
+    """The one Jinja environment: the publisher's folder first, then the built-in templates."""
+    search = [str(template_dir)] if template_dir else []
+    search.append(str(BUILTIN_TEMPLATES))
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(search),
+        undefined=jinja2.StrictUndefined,
+        # on for MJML/HTML; off for digest.txt.j2, which is plain text
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("mjml.j2", "html.j2", "mjml", "html"),
+            disabled_extensions=("txt.j2", "txt"),
+            default_for_string=False,  # subject and preheader are plain text
+            default=True,
+        ),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["longdate"] = longdate
+    env.filters["shortdate"] = shortdate
+    env.filters["hhmm"] = hhmm
+    env.filters["storytime"] = storytime
+    env.filters["wrap"] = wrap
+    env.filters["teaser"] = teaser
+    env.filters["outlets"] = outlets
+    return env
+
+
+def render_page(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:
+    """A web page from the templates (``web/...``); a broken template raises ``TemplateError``."""
+    try:
+        return env.get_template(name).render(context)
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"{name}: {exc}") from exc
+
+
+def render_email(
+    env: jinja2.Environment,
+    edition: Edition,
+    sections: Sequence[Section],
+    *,
+    settings: RenderSettings | None = None,
+) -> RenderedEmail:
+    """Render one variant (one combination of sectors) to HTML and text, with placeholders.
+
+    The "more" headlines are cut to ``settings.more_headlines`` before rendering, so a variant
+    is rendered once. Only past ``settings.max_bytes`` of HTML (a template or teasers far
+    longer than the built-in ones) is it rendered again: without the "more" headlines, then
+    without the lowest-ranked stories of the longest sections, until it fits; ``trimmed`` says
+    how many were left out that way. Without ``settings``, the config's defaults.
+    """
+    settings = settings or RenderSettings.from_config()
+    sections = capped_more(sections, settings.more_headlines)
+    secret = personalize.new_secret()
+    email = _render(env, edition, sections, settings, secret)
+    trimmed = 0
+    if _size(email) > settings.max_bytes and any(s.more for s in sections):
+        trimmed = sum(len(s.more) for s in sections)
+        sections = [replace(s, more=()) for s in sections]
+        email = _render(env, edition, sections, settings, secret)
+    while _size(email) > settings.max_bytes:
+        longest = max(range(len(sections)), key=lambda i: len(sections[i].stories))
+        if len(sections[longest].stories) <= 1:
+            break
+        cut = sections[longest]
+        sections = [
+            *sections[:longest],
+            replace(cut, stories=cut.stories[:-1]),
+            *sections[longest + 1 :],
+        ]
+        trimmed += 1
+        email = _render(env, edition, sections, settings, secret)
+    top, rest = split_top_story(sections)
+    shown: tuple[tuple[str, int, int], ...] = (("Top story", 1, 0),) if top else ()
+    shown += tuple((s.sector.name, len(s.stories), len(s.more)) for s in rest)
+    return replace(email, trimmed=trimmed, shown=shown)
+
+
+def capped_more(sections: Sequence[Section], limit: int) -> list[Section]:
+    """The sections with at most ``limit`` "more" headlines in all, shared out in turn."""
+    if sum(len(s.more) for s in sections) <= limit:
+        return list(sections)
+    keep = [0] * len(sections)
+    left = limit
+    while left:
+        grew = False
+        for i, section in enumerate(sections):
+            if left and keep[i] < len(section.more):
+                keep[i] += 1
+                left -= 1
+                grew = True
+        if not grew:
+            break
+    return [replace(s, more=s.more[:n]) for s, n in zip(sections, keep, strict=True)]
+
+
+def _size(email: RenderedEmail) -> int:
+    return len(email.html.encode("utf-8"))
+
+
+def _context(
+    env: jinja2.Environment,
+    edition: Edition,
+    sections: Sequence[Section],
+    settings: RenderSettings,
+    secret: str,
+) -> dict[str, Any]:
+    """What the templates of one variant are rendered with (the HTML template's reader
+    fields are markers under ``secret``)."""
+    top, rest = split_top_story(sections)
+    more = [(section.sector.name, story) for section in rest for story in section.more]
+    story_count = sum(len(s.stories) for s in rest) + (1 if top else 0)
+    names = [s.sector.name for s in sections]
+    values: dict[str, object] = {
+        "publication": edition.publication,
+        "edition_date": edition.edition_date,
+        "top": top,
+        "story_count": story_count,
+        "sectors": names,
+    }
+    subject = plain_line(_render_string(env, settings.subject, values, "email.subject"))
+    preheader = plain_line(_render_string(env, settings.preheader, values, "email.preheader"))
+    context = {
+        **values,
+        "edition": edition,
+        "note": edition.note,
+        "sections": rest,
+        "more": more,
+        "subject": subject,
+        "preheader": preheader,
+        "site_url": settings.site_url,
+        "postal_address": settings.postal_address,
+        "privacy_url": settings.privacy_url,
+        "lang": settings.language,
+        "teaser_length": settings.teaser_length,
+        "view_url": f"{settings.base_url}/archive/{edition.edition_date.isoformat()}",
+        "logo": settings.logo,
+        "zone": settings.timezone,
+        "sponsor": edition.sponsor,
+        "sponsor_after": sponsor_place(edition, rest),
+        **personalize.html_markers(secret),
+    }
+    return context
+
+
+def mjml_source(
+    env: jinja2.Environment,
+    edition: Edition,
+    sections: Sequence[Section],
+    settings: RenderSettings | None = None,
+) -> str:
+    """The MJML one variant compiles from (to check it with other MJML tools)."""
+    settings = settings or RenderSettings.from_config()
+    context = _context(env, edition, sections, settings, personalize.new_secret())
+    return _render_template(env, HTML_TEMPLATE, context)
+
+
+def _render(
+    env: jinja2.Environment,
+    edition: Edition,
+    sections: Sequence[Section],
+    settings: RenderSettings,
+    secret: str,
+) -> RenderedEmail:
+    context = _context(env, edition, sections, settings, secret)
+    subject, preheader = str(context["subject"]), str(context["preheader"])
+    mjml_source = _render_template(env, HTML_TEMPLATE, context)
+    text_context = {**context, **personalize.text_markers(secret)}
+    text = _render_template(env, TEXT_TEMPLATE, text_context)
+    try:
+        html = mjml.mjml2html(mjml_source, disable_comments=True)
+    except ValueError as exc:
+        raise TemplateError(
+            f"{_mjml_error_place(env, mjml_source)}: the rendered MJML is not valid: {exc}",
+            hint="Check that every mj-* tag in the template is closed and correctly nested.",
+        ) from None
+    html = _BETWEEN_LINES.sub("><", html)  # line breaks between tags only: inline spaces stay
+    return RenderedEmail(subject=subject, html=html, text=text, preheader=preheader, markers=secret)
+
+
+def _mjml_error_place(env: jinja2.Environment, source: str) -> str:
+    """``template, line N`` of the likely cause of an MJML error (MRML gives no position).
+
+    The rendered MJML is read as XML: a mismatched tag is where the reader stops; an element
+    never closed is where it was opened. That line of output is traced back to the template line
+    whose literal text is most like it.
+    """
+    path = _template_path(env, HTML_TEMPLATE)
+    opened: list[int] = []
+    parser = xml.parsers.expat.ParserCreate()
+    parser.StartElementHandler = lambda name, attrs: opened.append(parser.CurrentLineNumber)
+    parser.EndElementHandler = lambda name: opened.pop() if opened else None
+    try:
+        parser.Parse(source, True)
+        return path
+    except xml.parsers.expat.ExpatError as exc:
+        mismatch = exc.code == xml.parsers.expat.errors.codes[_TAG_MISMATCH]
+        unclosed = mismatch or exc.lineno >= source.count("\n")
+        line = opened[-1] if unclosed and opened else exc.lineno
+    rendered = source.splitlines()[line - 1] if 0 < line <= len(source.splitlines()) else ""
+    try:
+        template_lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return path
+    literal = [_JINJA.sub("", text).strip() for text in template_lines]
+    target = rendered.strip()
+    best = max(
+        range(len(template_lines)),
+        key=lambda i: difflib.SequenceMatcher(None, literal[i], target).ratio(),
+        default=None,
+    )
+    return path if best is None else f"{path}, line {best + 1}"
+
+
+def split_top_story(sections: Sequence[Section]) -> tuple[Story | None, list[Section]]:
+    """The lead story (most outlets among the sections' first stories), and the rest."""
+    leads = [(i, s.stories[0]) for i, s in enumerate(sections) if s.stories]
+    if not leads:
+        return None, list(sections)
+    index, top = max(leads, key=lambda pair: (len(pair[1].also_in), -pair[0]))
+    rest = [replace(s, stories=s.stories[1:]) if i == index else s for i, s in enumerate(sections)]
+    return top, [s for s in rest if s.stories or s.more]
+
+
+_COMPILED: weakref.WeakKeyDictionary[jinja2.Environment, dict[str, jinja2.Template]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _compiled(env: jinja2.Environment, source: str) -> jinja2.Template:
+    """A template from config text, compiled once per environment (not once per variant)."""
+    cache = _COMPILED.setdefault(env, {})
+    template = cache.get(source)
+    if template is None:
+        template = cache[source] = env.from_string(source)
+    return template
+
+
+def _render_string(
+    env: jinja2.Environment, source: str, values: Mapping[str, object], key: str
+) -> str:
+    try:
+        return _compiled(env, source).render(values)
+    except jinja2.TemplateError as exc:
+        raise TemplateError(
+            f"config: {key}: {exc}",
+            hint=f"Fix the template in `{key}`; it may use {', '.join(values)}.",
+        ) from None
+
+
+def _render_template(env: jinja2.Environment, name: str, context: Mapping[str, object]) -> str:
+    try:
+        return env.get_template(name).render(context)
+    except jinja2.TemplateSyntaxError as exc:
+        where = f"{exc.filename or name}, line {exc.lineno}"
+        raise TemplateError(
+            f"{where}: {exc.message}", hint="Fix the template syntax there."
+        ) from None
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateError(
+            f"template {exc.name} not found", hint="Check the `templates` folder in config.yaml."
+        ) from None
+    except jinja2.TemplateError as exc:
+        raise TemplateError(
+            f"{_failing_line(exc, env, name)}: {exc.message}",
+            hint="The template uses a name or value the renderer does not provide; "
+            "see the README's Templates section.",
+        ) from None
+
+
+def _failing_line(exc: BaseException, env: jinja2.Environment, name: str) -> str:
+    """``file, line N`` of the template frame that raised, as Jinja records it in the traceback."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.endswith(".j2"):
+            return f"{frame.filename}, line {frame.lineno}"
+    return _template_path(env, name)
+
+
+def _template_path(env: jinja2.Environment, name: str) -> str:
+    try:
+        template = env.get_template(name)
+    except jinja2.TemplateError:
+        return name
+    return template.filename or name
+
+
+# --- rendering in a worker process (``variants.Variants.prepare``) -----------------------------
+
+# what one render worker renders with: set once in that process by ``start_worker``
+_WORKER: list[tuple[jinja2.Environment, Edition, RenderSettings]] = []
+
+
+def start_worker(templates: Path | None, edition: Edition, settings: RenderSettings) -> None:
+    """A render worker's set-up: its own environment, the edition and the settings, once."""
+    _WORKER[:] = [(make_environment(templates), edition, settings)]
+
+
+def render_choice(chosen: tuple[str, ...]) -> RenderedEmail | None:
+    """In a render worker: the variant of one choice of sectors (None when it shows nothing)."""
+    env, edition, settings = _WORKER[0]
+    sections = layout(edition, chosen)
+    return render_email(env, edition, sections, settings=settings) if sections else None

@@ -1,0 +1,100 @@
+"""The build flow: the day's edition from the stored stories (new ones only, the editor's
+overrides applied), ready to preview or to freeze and send."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from newsletter.config import Config, day_sponsor, load_overrides
+from newsletter.edition import digest
+from newsletter.flows.prepare import clustered, load_stories
+from newsletter.ingest import language
+from newsletter.models import Edition, Label, Overrides, Story
+from newsletter.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """The day's edition, or None with the reason there is none."""
+
+    edition: Edition | None
+    edition_date: date
+    reason: str = ""
+    overrides_file: Path | None = None
+
+
+def _days_covering(span: timedelta) -> timedelta:
+    """Whole days back to the oldest edition that can hold a story still within ``span``."""
+    return timedelta(days=min(math.ceil(span.total_seconds() / 86400) + 1, 36500))
+
+
+def edition_date_for(config: Config, now: datetime) -> date:
+    """The edition's date: today in the schedule's time zone."""
+    return now.astimezone(ZoneInfo(config.file.schedule.timezone)).date()
+
+
+def build(config: Config, store: Store, *, now: datetime) -> Built:
+    """Today's edition from the stored stories: new ones only, with the editor's overrides."""
+    settings = config.file.digest
+    max_age = timedelta(hours=settings.max_age_hours)
+    day = edition_date_for(config, now)
+    overrides, overrides_file = load_overrides(config, day)
+    stories = load_stories(config, store, since=now - max_age)
+    accepted = config.languages
+    stories = clustered(store, [s for s in stories if language.allowed(s.language, accepted)])
+    _keep_moves_as_labels(store, stories, overrides, now=now)
+    edition = digest.build_edition(
+        stories,
+        config.sectors,
+        publication=config.publication.name,
+        edition_date=day,
+        now=now,
+        per_sector=settings.per_sector,
+        max_age=max_age,
+        feed_weights={feed.url: feed.weight for feed in config.feeds},
+        feed_names={feed.url: feed.name for feed in config.feeds},
+        seen=store.sent_before(day, since=day - _days_covering(max_age)),
+        overrides=overrides,
+        half_life=timedelta(hours=settings.freshness_half_life_hours),
+        per_storyline=settings.per_storyline,
+        moves=dict(overrides.move),
+    )
+    present = {section.sector.slug for section in edition.sections}
+    edition = dataclasses.replace(edition, sponsor=day_sponsor(config, overrides, day, present))
+    if edition.sections:
+        return Built(edition, day, overrides_file=overrides_file)
+    on_topic = sum(1 for s in stories if s.sectors)
+    reason = (
+        f"no new story fits any sector: {len(stories)} stories from the last "
+        f"{settings.max_age_hours} hours, {on_topic} of them in a sector, and those were all "
+        "sent before or dropped by the editor"
+        if on_topic
+        else f"no story from the last {settings.max_age_hours} hours fits any sector "
+        f"({len(stories)} stories considered)"
+    )
+    logger.warning("no edition for %s: %s", day, reason)
+    return Built(None, day, reason, overrides_file)
+
+
+def _keep_moves_as_labels(
+    store: Store, stories: Sequence[Story], overrides: Overrides, *, now: datetime
+) -> None:
+    """The editor's moves are labelled examples: the sector model learns from them."""
+    moves = dict(overrides.move)
+    if not moves:
+        return
+    for story in stories:
+        slug = moves.get(story.id) or moves.get(story.url)
+        if slug is not None:
+            store.add_label(
+                Label(story.title, story.summary, story.url, slug, "editor", story.id), now=now
+            )

@@ -1,0 +1,218 @@
+"""The collect flow: fetch every feed, store what came, take teasers from article pages,
+prune old stories, and judge and cluster the new ones (``prepare``) so a build finds them done.
+
+Collaborators (store, HTTP transport, clock) come in as arguments; the ``cli`` package and the
+scheduler build the real ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from newsletter.config import Config
+from newsletter.flows.prepare import prepare
+from newsletter.ingest import articles
+from newsletter.ingest.collect import Transport, collect_feeds
+from newsletter.ingest.fetching import Collected, FetchLimits
+from newsletter.models import FeedResult, FeedStatus, FetchOutcome
+from newsletter.store import Store
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+STOP_POLL = 0.2  # seconds between looks at a stop request while feeds are fetched
+
+
+@dataclass(frozen=True, slots=True)
+class CollectReport:
+    results: tuple[FeedResult, ...]  # one per configured feed, in config order
+    pruned: int  # old stories deleted
+    seconds: float
+    stopped: bool = False  # a stop was asked for: the feeds not fetched yet were left
+
+
+def fetch_limits(config: Config) -> FetchLimits:
+    return FetchLimits.from_config(config.file.collect)
+
+
+def parse_workers(configured: int, feeds: int) -> int:
+    """Processes for parsing: as configured, or one per CPU when there are many feeds."""
+    if configured:
+        return configured
+    return (os.cpu_count() or 1) if feeds >= 50 else 1
+
+
+def collect_all(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime,
+    transport: Transport | None = None,
+    retry_gone: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+) -> CollectReport:
+    """Fetch every configured feed once, store new stories and feed health, prune old stories.
+
+    ``should_stop`` (a signal) ends the fetching at once: the feeds stored so far stay, the
+    others are left for the next collection, and no article page is fetched."""
+    started = time.perf_counter()
+    sources = config.feeds
+    store.sync_feeds(sources)
+    states = store.feed_states()
+    results: dict[str, FeedResult] = {}
+    active = []
+    for feed in sources:
+        state = states.get(feed.url)
+        if state is not None and state.status == FeedStatus.GONE:
+            if not retry_gone:
+                results[feed.url] = FeedResult(
+                    feed, FetchOutcome.GONE, error="skipped: the server said 410 Gone"
+                )
+                continue
+            store.reactivate(feed)
+        active.append(feed)
+
+    async def fetch_and_store() -> None:
+        # each feed is stored as soon as it is parsed, while the others are still on the way
+        async for item in collect_feeds(
+            active,
+            states=states,
+            now=now,
+            contact_url=config.publication.contact_url,
+            limits=fetch_limits(config),
+            transport=transport,
+            parse_workers=parse_workers(config.file.collect.parse_workers, len(active)),
+        ):
+            results[item.fetch.feed.url] = _record(store, item, now)
+
+    stopped = _run(_stoppable(fetch_and_store(), should_stop))
+    if stopped:
+        for feed in sources:  # the feeds not fetched: said so, their health untouched
+            results.setdefault(feed.url, FeedResult(feed, FetchOutcome.NOT_FETCHED))
+        ordered = tuple(results[feed.url] for feed in sources)
+        return CollectReport(ordered, 0, time.perf_counter() - started, stopped=True)
+    fetch_teasers(config, store, now=now, transport=transport)
+    pruned = store.prune(before=now - timedelta(days=config.file.collect.keep_days))
+    if any(r.new or r.updated for r in results.values()):
+        # judge and cluster the new stories now, so the build at send time finds them done
+        prepare(config, store, since=now - timedelta(hours=config.file.digest.max_age_hours))
+    ordered = tuple(results[feed.url] for feed in sources)
+    return CollectReport(ordered, pruned, time.perf_counter() - started)
+
+
+async def _stoppable(
+    work: Coroutine[Any, Any, None], should_stop: Callable[[], bool] | None
+) -> bool:
+    """Run ``work``, cancelled as soon as ``should_stop`` says so; True when it was."""
+    task = asyncio.ensure_future(work)
+    while not task.done():
+        await asyncio.wait({task}, timeout=STOP_POLL)
+        if should_stop is not None and should_stop() and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return True
+    task.result()
+    return False
+
+
+def page_limits(config: Config) -> articles.PageLimits:
+    return articles.PageLimits.from_config(config.file.collect)
+
+
+def fetch_teasers(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime,
+    transport: Transport | None = None,
+) -> int:
+    """Take teasers from the article pages of recent stories whose feed gave a thin one.
+
+    Each story's page is fetched at most once: every outcome, a lead or an error, is stored.
+    Returns how many pages were fetched.
+    """
+    feeds = {f.url for f in config.feeds if f.fetch_teasers and f.location.startswith("http")}
+    teasers = config.file.collect.teasers
+    if not feeds or not teasers.max_per_run:
+        return 0
+    since = now - timedelta(hours=config.file.digest.max_age_hours)
+    limits = page_limits(config)
+    todo = [
+        task
+        for task in store.pages_to_fetch(feeds, since=since, limit=-1)
+        if articles.needs_teaser(task.title, task.summary, limits.min_length)
+    ][: teasers.max_per_run]
+    if not todo:
+        return 0
+    leads: list[articles.Lead] = []
+
+    async def fetch() -> None:
+        leads.extend(
+            await articles.fetch_leads(
+                todo,
+                contact_url=config.publication.contact_url,
+                limits=limits,
+                transport=transport,
+            )
+        )
+
+    _run(fetch())
+    for lead in leads:
+        store.record_page(lead.story_id, teaser=lead.teaser, error=lead.error, now=now)
+        if lead.error:
+            logger.info("no teaser from the page of story %s: %s", lead.story_id, lead.error)
+    return len(leads)
+
+
+def _record(store: Store, item: Collected, now: datetime) -> FeedResult:
+    """Write one feed's outcome to the store; the result says what happened."""
+    fetch, feed = item.fetch, item.fetch.feed
+    if fetch.not_modified:
+        store.record_not_modified(feed, now=now, moved_to=fetch.moved_to)
+        return FeedResult(
+            feed, FetchOutcome.NOT_MODIFIED, moved_to=fetch.moved_to, seconds=item.seconds
+        )
+    if item.error is not None:
+        store.record_failure(feed, item.error, now=now, status=fetch.status, gone=fetch.gone)
+        logger.info("feed %s failed: %s", feed.name, item.error)
+        status = FetchOutcome.GONE if fetch.gone else FetchOutcome.FAILED
+        return FeedResult(feed, status, error=item.error, seconds=item.seconds)
+    counts = store.record_fetched(
+        feed,
+        item.stories,
+        now=now,
+        status=fetch.status,
+        etag=fetch.headers.get("etag"),
+        last_modified=fetch.headers.get("last-modified"),
+        moved_to=fetch.moved_to,
+    )
+    return FeedResult(
+        feed,
+        FetchOutcome.OK,
+        len(item.stories),
+        counts.new,
+        counts.updated,
+        warnings=item.warnings,
+        moved_to=fetch.moved_to,
+        seconds=item.seconds,
+    )
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run to the end, also when called from code that already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()

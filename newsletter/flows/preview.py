@@ -1,0 +1,55 @@
+"""The preview flow: today's edition built and rendered for one choice of sectors, written to
+``digest.html`` and ``digest.txt`` with stand-in reader values; nothing is sent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from newsletter.config import Config
+from newsletter.edition import digest, personalize, render
+from newsletter.flows.build import Built, build
+from newsletter.models import Edition, RenderedEmail, Section
+from newsletter.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewResult:
+    built: Built
+    edition: Edition | None
+    sections: tuple[Section, ...]
+    email: RenderedEmail | None
+    html_path: Path | None
+    text_path: Path | None
+
+
+def preview(
+    config: Config,
+    store: Store,
+    *,
+    out_dir: Path,
+    now: datetime,
+    sectors: Sequence[str] = (),
+) -> PreviewResult:
+    """Build today's edition and write ``digest.html`` and ``digest.txt`` without sending.
+
+    When there is no edition today, nothing is written and the result says why.
+    """
+    built = build(config, store, now=now)
+    if built.edition is None:
+        return PreviewResult(built, None, (), None, None, None)
+    edition = built.edition
+    sections = digest.layout(edition, sectors)
+    env = render.make_environment(config.templates_dir)
+    variant = render.render_email(env, edition, sections, settings=render.settings_for(config))
+    email = personalize.Personalizer(variant).fill(
+        personalize.preview_values(config.publication.base_url)
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path = out_dir / "digest.html"
+    text_path = out_dir / "digest.txt"
+    html_path.write_text(email.html, encoding="utf-8")
+    text_path.write_text(email.text, encoding="utf-8")
+    return PreviewResult(built, edition, sections, email, html_path, text_path)

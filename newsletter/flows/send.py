@@ -1,0 +1,89 @@
+"""The send flow: the day's edition built (or the stored one reused) and frozen, then delivered
+to every confirmed reader once (``delivery.deliver``); a dry run; a test copy."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import date, datetime
+
+from newsletter.config import Config
+from newsletter.delivery import deliver
+from newsletter.delivery.mailers import Mailer
+from newsletter.delivery.sending import Progress
+from newsletter.errors import EditionError
+from newsletter.flows.build import build, edition_date_for
+from newsletter.models import Edition, EditionStatus, SendReport
+from newsletter.records import StoredEdition
+from newsletter.store import Store
+
+
+def send_edition(
+    config: Config,
+    store: Store,
+    mailer: Mailer,
+    *,
+    now: Callable[[], datetime],
+    day: date | None = None,
+    dry_run: bool = False,
+    retry_failed: bool = False,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    claim_clock: Callable[[], datetime] | None = None,
+) -> SendReport:
+    """Deliver the edition of ``day`` (today by default) to every confirmed reader once
+    (``delivery.deliver``); ``dry_run`` does everything but send."""
+    started = time.perf_counter()
+    day = day or edition_date_for(config, now())
+    if dry_run:
+        stored = store.edition(day)
+        edition = stored.edition if stored is not None else _built(config, store, now(), day)
+        return deliver.dry_run(config, store, mailer, edition, started=started)
+    frozen = frozen_edition(config, store, now=now(), day=day)
+    return deliver.deliver(
+        config,
+        store,
+        mailer,
+        frozen,
+        now=now,
+        retry_failed=retry_failed,
+        progress=progress,
+        should_stop=should_stop,
+        claim_clock=claim_clock,
+    )
+
+
+def _built(config: Config, store: Store, now: datetime, day: date) -> Edition:
+    built = build(config, store, now=now)
+    if built.edition is None:
+        raise EditionError(
+            f"no edition for {day}: {built.reason}",
+            day=day,
+            hint="Nothing was sent. Collect again later, or check the feeds: newsletter status",
+        )
+    return built.edition
+
+
+def frozen_edition(config: Config, store: Store, *, now: datetime, day: date) -> StoredEdition:
+    """The day's edition as stored and frozen, built first when there is none yet."""
+    stored = store.edition(day)
+    if stored is not None and stored.status in EditionStatus.fixed():
+        return stored
+    if day != edition_date_for(config, now):
+        raise EditionError(
+            f"no edition of {day} was built, and only today's edition can be built",
+            day=day,
+            hint="Leave out --date to send today's edition.",
+        )
+    edition = _built(config, store, now, day)
+    if not store.save_edition(edition, status=EditionStatus.FROZEN, now=now):
+        stored = store.edition(day)  # another sender froze it first: send that one
+        if stored is None or stored.status not in EditionStatus.fixed():
+            raise EditionError(
+                f"the edition of {day} could not be stored",
+                day=day,
+                hint="Run `newsletter send` again; check that the database is writable.",
+            )
+    stored = store.edition(day)
+    assert stored is not None  # just stored
+    return stored

@@ -1,0 +1,61 @@
+"""What a collection works with and gives back: its limits (from ``collect:``), each feed's
+answer, and the stories parsed from it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from newsletter.config.settings import CollectConfig
+from newsletter.models import FeedSource, Story
+
+
+@dataclass(frozen=True, slots=True)
+class FetchLimits:
+    """How far one collection goes; the values (and their defaults) are ``collect:``'s."""
+
+    total_timeout: float  # seconds for the whole fetch of one feed, redirects included
+    connect_timeout: float
+    read_timeout: float  # the longest wait for the next bytes
+    max_bytes: int  # the body, as sent and after decompression
+    max_concurrency: int  # fetches under way at once
+    max_per_host: int  # fetches under way at once to one host
+    max_redirects: int
+
+    @classmethod
+    def from_config(cls, collect: CollectConfig | None = None) -> FetchLimits:
+        collect = collect or CollectConfig()
+        return cls(
+            total_timeout=collect.timeout_seconds,
+            connect_timeout=collect.connect_timeout_seconds,
+            read_timeout=collect.read_timeout_seconds,
+            max_bytes=collect.max_bytes,
+            max_concurrency=collect.max_concurrency,
+            max_per_host=collect.max_per_host,
+            max_redirects=collect.max_redirects,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """The answer for one feed: bytes and lower-cased headers, or not-modified, gone, an error."""
+
+    feed: FeedSource
+    content: bytes | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    status: int | None = None
+    error: str | None = None
+    not_modified: bool = False
+    gone: bool = False
+    moved_to: str | None = None  # the end of an unbroken chain of permanent redirects
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
+    """A fetch and, when it brought a feed, the stories parsed from it."""
+
+    fetch: FetchResult
+    stories: tuple[Story, ...] = ()
+    warnings: tuple[str, ...] = ()
+    error: str | None = None  # the fetch's error, or why the body is not a feed
+    seconds: float = 0.0

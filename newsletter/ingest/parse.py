@@ -1,0 +1,172 @@
+"""Feed bytes → ``Story`` objects. Pure: bytes, response headers and the time in; stories out.
+
+feedparser does the parsing with its own HTML sanitiser switched off: every title and summary is
+turned into plain text by ``text.to_plain_text`` (nh3), which is both stricter and much faster.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from newsletter.errors import FeedError
+from newsletter.ingest.language import primary_subtag
+from newsletter.models import FeedSource, Story
+from newsletter.runtime import process_pool
+from newsletter.text import canonical_url, plain_line, teaser, to_plain_text, web_url
+
+TITLE_LENGTH = 200
+
+
+def parse_feed(
+    content: bytes, feed: FeedSource, *, headers: Mapping[str, str], now: datetime
+) -> tuple[list[Story], list[str]]:
+    """Parse feed bytes into stories (and warnings), or raise ``FeedError`` saying what came.
+
+    Header keys are lower-cased for feedparser, which otherwise ignores the HTTP charset.
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    parsed: Any = feedparser.parse(
+        content,
+        response_headers=lowered,
+        sanitize_html=False,  # we keep plain text only, cleaned by nh3
+        resolve_relative_uris=False,  # only content links are affected; we keep no markup
+    )
+    entries = parsed.get("entries") or []
+    warnings: list[str] = []
+    if not entries:
+        if parsed.get("version") and not parsed.get("bozo"):
+            return [], warnings
+        raise FeedError(
+            describe_non_feed(content, parsed),
+            hint=f"Check that {feed.url} is the address of an RSS or Atom feed.",
+            feed=feed.url,
+        )
+    if parsed.get("bozo"):
+        problem = parsed.get("bozo_exception")
+        warnings.append(f"feed is not well-formed ({problem}); its readable entries were used")
+    stories: dict[str, Story] = {}
+    skipped = 0
+    channel = parsed.get("feed") or {}
+    declared = primary_subtag(
+        dict.get(channel, "language") or lowered.get("content-language") or ""
+    )
+    for entry in entries:
+        story = _entry_to_story(entry, feed, now, declared)
+        if story is None:
+            skipped += 1
+        else:
+            stories.setdefault(story.id, story)  # the first of two entries with one GUID wins
+    if skipped:
+        noun = "entry" if skipped == 1 else "entries"
+        warnings.append(f"{skipped} {noun} without an http(s) link skipped")
+    return list(stories.values()), warnings
+
+
+def describe_non_feed(content: bytes, parsed: Any) -> str:
+    """Say what was received instead of a feed."""
+    head = content[:2048].lstrip().lower()
+    if not head:
+        return "empty response, not a feed"
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head[:512]:
+        return "received an HTML page, not a feed"
+    if b"<urlset" in head or b"<sitemapindex" in head:
+        return "received a sitemap, not a feed"
+    if head.startswith((b"{", b"[")):
+        return "received JSON, not an RSS or Atom feed"
+    problem = parsed.get("bozo_exception")
+    return f"not a readable feed ({problem})" if problem else "not a readable feed"
+
+
+def _entry_to_story(entry: Any, feed: FeedSource, now: datetime, declared: str) -> Story | None:
+    # feedparser's dict maps many alias keys on every lookup; the canonical keys are plain items.
+    get = dict.get
+    link = _story_link(entry, get)
+    if link is None:
+        return None
+    title = teaser(to_plain_text(get(entry, "title") or ""), TITLE_LENGTH)
+    raw_summary = get(entry, "summary") or ""
+    if not raw_summary:
+        content = get(entry, "content")
+        if content:
+            raw_summary = dict.get(content[0], "value") or ""
+    summary = teaser(to_plain_text(raw_summary))
+    if not title:  # a headline is needed: the teaser's start, else the link itself
+        title = teaser(summary, 100) if summary else link
+    guid = get(entry, "id") or ""
+    return Story(
+        id=story_id(feed.url, guid=guid, link=link, title=title, summary=summary),
+        title=title,
+        url=link,
+        summary=summary,
+        source=plain_line(feed.name),
+        published=_entry_time(entry, now, get),
+        feed_url=feed.url,
+        language=declared,  # the feed's declared language; judged from the text when stored
+    )
+
+
+def _story_link(entry: Any, get: Any) -> str | None:
+    """The entry's link, else an alternate link, else a GUID that is a URL; http(s) only."""
+    link = get(entry, "link")
+    if link:
+        found = web_url(link)
+        if found:
+            return found
+    for item in get(entry, "links") or ():
+        href = get(item, "href")
+        if href and get(item, "rel", "alternate") == "alternate":
+            found = web_url(href)
+            if found:
+                return found
+    guid = get(entry, "id")
+    return web_url(guid) if guid else None
+
+
+def _entry_time(entry: Any, now: datetime, get: Any) -> datetime:
+    """Published, else updated, in UTC; missing means first seen (now); future is clamped."""
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        value = get(entry, key)
+        if value:
+            try:
+                when = datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+            except (OverflowError, ValueError, OSError):
+                continue
+            return min(when, now)
+    return now
+
+
+def story_id(feed_url: str, *, guid: str, link: str, title: str, summary: str) -> str:
+    """Stable id within a feed: from the GUID, else the canonical link, else the text."""
+    if guid.strip():
+        key = "guid\n" + guid.strip()
+    elif link:
+        key = "link\n" + canonical_url(link)
+    else:
+        key = "text\n" + title + "\n" + summary
+    return hashlib.sha256(f"{feed_url}\n{key}".encode()).hexdigest()[:16]
+
+
+def parse_job(
+    content: bytes, feed: FeedSource, headers: Mapping[str, str], now: datetime
+) -> tuple[list[Story], list[str], str | None]:
+    """``parse_feed`` for a worker process (this module is all it imports): errors come back
+    as text, not as exceptions."""
+    try:
+        stories, warnings = parse_feed(content, feed, headers=headers, now=now)
+    except FeedError as exc:
+        return [], [], exc.message
+    return stories, warnings, None
+
+
+def parse_pool(workers: int) -> ProcessPoolExecutor | None:
+    """Processes that parse with ``parse_job`` (this module is all they import)."""
+    if workers <= 1:
+        return None
+    return process_pool(workers, preload="newsletter.ingest.parse")

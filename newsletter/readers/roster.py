@@ -1,0 +1,320 @@
+"""The reader list as CSV: ``import_csv`` and ``export_csv``, both streaming.
+
+A row is one physical line: no field of ours (email, name, sectors) may hold a line break, so
+the file is split into lines first (``csvlines.read_lines``) and each line is decoded and parsed
+on its own. A bad line costs only itself and is reported by its own number: a quote left open
+(it can no longer swallow the lines after it), a line longer than ``MAX_LINE`` bytes (reported
+once, never held whole in memory), bytes that are not UTF-8 (with the byte offset in the file of
+the first bad byte). A BOM before the first line is skipped; a UTF-16 file is refused whole.
+
+An import reads the file a chunk of rows at a time (``CHUNK`` rows): each chunk's rows are
+checked, looked up in the store by address, and written in one transaction, so memory does not
+grow with the file and an import stopped midway has kept every chunk before; running it again
+changes nothing twice. Known readers are updated, never duplicated; nobody who unsubscribed or
+was erased comes back; every bad line is reported with its number and reason. Addresses seen
+earlier in the file are remembered as 8-byte hashes (a sorted numpy array), so a repeated line
+is caught at any distance for a few megabytes per million rows. One chunk is written on a
+second thread while the next is read and checked.
+
+An export streams readers from the store in id order and writes them as they come. A name or
+address that starts with one of ``FORMULA_STARTS`` (a spreadsheet would run it as a formula),
+or with 's and then one of them, is written with one more ' in front; an import takes exactly
+that one ' off again, so export then import gives the same readers back. A ' before anything
+else (``'Tis``, ``O'Brien``) is kept as it is.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from newsletter.errors import SubscriberError
+from newsletter.models import SubscriberStatus
+from newsletter.readers.csvlines import Line, cells, read_lines
+from newsletter.readers.subscriptions import clean_name, new_tokens, normalise_email
+from newsletter.records import NewReader, ReaderChange
+from newsletter.store import Store
+from newsletter.store.consent import email_hash
+
+MAX_CELL = 1_000  # a CSV field longer than this is refused (an address is at most 254)
+MAX_LINE = 64 * 1024  # bytes; a longer line is skipped (our 3 fields need < 3,000; extras too)
+FORMULA_STARTS = frozenset("=+-@\t\r")  # cells a spreadsheet would run as a formula
+CHUNK = 10_000  # rows checked and written together
+HEADER_WORDS = frozenset({"email", "e-mail", "address"})
+
+Progress = Callable[[int, int], None]  # (bytes read, bytes in the file)
+
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # suppressed or unsubscribed
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    number: int
+    email: str
+    name: str
+    sectors: tuple[str, ...]
+    status: SubscriberStatus = SubscriberStatus.CONFIRMED
+
+
+class _Seen:
+    """Addresses met so far in the file, as 64-bit hashes in one sorted array."""
+
+    def __init__(self) -> None:
+        self._keys = np.empty(0, dtype=np.uint64)
+
+    def first_times(self, emails: Sequence[str]) -> list[bool]:
+        """For each address of a chunk, in order: whether it is met for the first time."""
+        keys = np.fromiter(
+            (
+                int.from_bytes(hashlib.blake2b(e.encode(), digest_size=8).digest(), "big")
+                for e in emails
+            ),
+            dtype=np.uint64,
+            count=len(emails),
+        )
+        at = np.searchsorted(self._keys, keys)
+        before = np.zeros(len(keys), dtype=bool)
+        inside = at < len(self._keys)
+        before[inside] = self._keys[at[inside]] == keys[inside]
+        out = []
+        mine: set[int] = set()
+        for key, old in zip(keys.tolist(), before.tolist(), strict=True):
+            out.append(not old and key not in mine)
+            mine.add(key)
+        fresh = np.sort(keys[np.array(out, dtype=bool)])
+        # merged in place of a full re-sort: one copy of the array per chunk
+        self._keys = np.insert(self._keys, np.searchsorted(self._keys, fresh), fresh)
+        return out
+
+
+def import_csv(
+    store: Store,
+    path: Path,
+    *,
+    known_sectors: Sequence[str],
+    now: datetime,
+    progress: Progress | None = None,
+    chunk_rows: int = CHUNK,
+) -> ImportReport:
+    """Import ``email,name,sectors`` rows, one a line (UTF-8, BOM or not; sectors split by ``;``
+    or spaces), a chunk at a time; see the module's docstring."""
+    report = ImportReport()
+    suppressed = store.suppressed_hashes()
+    seen = _Seen()
+    total = path.stat().st_size
+    source = f"import {path.name}"
+    # the file is read and checked here while the chunk before is written on a thread of its
+    # own (the database driver lets go of the interpreter while it works): the chunks' addresses
+    # are distinct (``seen``), so a chunk's lookups never depend on the write before it
+    with path.open("rb") as raw, ThreadPoolExecutor(1, thread_name_prefix="import") as writer:
+        _refuse_utf16(path, raw.read(2))
+        raw.seek(0)
+        writing: Future[None] | None = None
+        rows = _rows(read_lines(raw, limit=MAX_LINE), set(known_sectors), report)
+        while True:
+            chunk = list(itertools.islice(rows, chunk_rows))
+            keep = _checked(store, chunk, report, seen, suppressed)
+            if writing is not None:
+                writing.result()  # the one before is written (or its error is raised here)
+                if progress is not None:
+                    progress(min(raw.tell(), total), total)
+            if not chunk:
+                break
+            writing = writer.submit(_write, store, keep, report, now=now, source=source)
+    report.rejected.sort()
+    report.skipped.sort()
+    if progress is not None:
+        progress(total, total)
+    return report
+
+
+def _refuse_utf16(path: Path, start: bytes) -> None:
+    """Refuse a UTF-16 file whole (a spreadsheet's "Unicode text"): no line of it is UTF-8."""
+    if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        raise SubscriberError(
+            f"{path}: the file is UTF-16 text, not UTF-8",
+            hint='Save it as UTF-8 CSV ("CSV UTF-8" in a spreadsheet) and import it again.',
+        )
+
+
+def _rows(lines: Iterator[Line], known: set[str], report: ImportReport) -> Iterator[_Row]:
+    """The file's readable, valid rows; the others go to ``report.rejected``."""
+    first = True
+    sector_cells: dict[str, tuple[str, ...]] = {}  # a cell → its sectors (few distinct cells)
+    for number, offset, data in lines:
+        try:
+            row = _line_cells(number, offset, data)
+        except SubscriberError as exc:
+            report.rejected.append((number, exc.message))
+            continue
+        if not row or (not row[0].strip() and all(not cell.strip() for cell in row)):
+            continue
+        if first and row[0].strip().lower() in HEADER_WORDS:
+            first = False
+            continue  # the header
+        first = False
+        try:
+            if max(map(len, row)) > MAX_CELL:
+                raise SubscriberError(f"a field is longer than {MAX_CELL:,} characters")
+            email, name = row[0], row[1] if len(row) > 1 else ""
+            if email[:1] == "'" or name[:1] == "'":  # (rare: a look before a call)
+                email, name = _unquoted(email), _unquoted(name)
+            email, name = normalise_email(email), clean_name(name)
+            cell = row[2] if len(row) > 2 else ""
+            sectors = sector_cells.get(cell)
+            if sectors is None:
+                sectors = _sectors(cell, known)
+                if len(sector_cells) < 4096:
+                    sector_cells[cell] = sectors
+            status = _status(row[3]) if len(row) > 3 else SubscriberStatus.CONFIRMED
+        except SubscriberError as exc:
+            report.rejected.append((number, exc.message))
+            continue
+        yield _Row(number, email, name, sectors, status)
+
+
+def _status(cell: str) -> SubscriberStatus:
+    """A new reader's status from the file's fourth column (as ``export`` writes it): empty
+    means confirmed; an unsubscribed or bounced reader stays so, never becomes confirmed."""
+    text = cell.strip().lower()
+    if not text:
+        return SubscriberStatus.CONFIRMED
+    try:
+        return SubscriberStatus(text)
+    except ValueError:
+        known = ", ".join(s.value for s in SubscriberStatus)
+        raise SubscriberError(
+            f"unknown status {cell.strip()!r}: use {known}, or leave it empty (confirmed)"
+        ) from None
+
+
+def _line_cells(number: int, offset: int, data: bytes | None) -> list[str]:
+    """One line's cells, or ``SubscriberError`` saying what is wrong with the line."""
+    if data is None:
+        raise SubscriberError(
+            f"the line is longer than {MAX_LINE:,} bytes and was skipped: each row is one line "
+            "of email,name,sectors, so shorten it (was a text pasted into it?)"
+        )
+    if number == 1 and data.startswith(codecs.BOM_UTF8):
+        data, offset = data[len(codecs.BOM_UTF8) :], offset + len(codecs.BOM_UTF8)
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as exc:
+        raise SubscriberError(
+            f"not UTF-8 text ({exc.reason} at byte offset {offset + exc.start} of the file); "
+            'save the file as UTF-8 ("CSV UTF-8" in a spreadsheet) or retype this line'
+        ) from None
+    try:
+        row = cells(text)
+    except csv.Error as exc:  # none known once a row is one line, but a reason beats a crash
+        raise SubscriberError(f"not a readable CSV line ({exc})") from None
+    if row is None:
+        raise SubscriberError(
+            'an unclosed quote ("): each row is one line, so a field cannot hold a line '
+            "break; close the quote or remove it"
+        )
+    return row
+
+
+def _unquoted(cell: str) -> str:
+    """A cell as ``_cell`` wrote it: the ' taken off again, only before a formula start
+    (after any further 's), so ``'Tis`` and ``O'Brien`` stay as they are."""
+    if cell[:1] == "'" and cell.lstrip("'")[:1] in FORMULA_STARTS:
+        return cell[1:]
+    return cell
+
+
+def _checked(
+    store: Store,
+    chunk: Sequence[_Row],
+    report: ImportReport,
+    seen: _Seen,
+    suppressed: set[str],
+) -> list[_Row]:
+    """A chunk's rows without repeats of earlier addresses and erased ones (reported)."""
+    keep: list[_Row] = []
+    if not chunk:
+        return keep
+    for row, first in zip(chunk, seen.first_times([r.email for r in chunk]), strict=True):
+        if not first:
+            report.rejected.append((row.number, f"{row.email} appears twice in the file"))
+        elif suppressed and (
+            store.address_key(row.email) in suppressed or email_hash(row.email) in suppressed
+        ):
+            report.skipped.append(
+                (row.number, f"{row.email} was erased; it is never imported again")
+            )
+        else:
+            keep.append(row)
+    return keep
+
+
+def _sectors(cell: str, known: set[str]) -> tuple[str, ...]:
+    """The sectors of a cell (split by ``;``, ``,`` or spaces, each once), or why not."""
+    chosen = cell.replace(";", " ").replace(",", " ").split()
+    unknown = [s for s in chosen if s not in known]
+    if unknown:
+        raise SubscriberError(f"unknown sector {unknown[0]!r}")
+    return tuple(dict.fromkeys(chosen))
+
+
+def _write(
+    store: Store, chunk: Sequence[_Row], report: ImportReport, *, now: datetime, source: str
+) -> None:
+    """One chunk: new readers inserted, changed ones updated, with their consent events."""
+    if not chunk:
+        return
+    known = store.subscriber_index([row.email for row in chunk])
+    fresh = [row for row in chunk if row.email not in known]
+    new = [
+        NewReader(row.email, row.name, row.sectors, token, row.status)
+        for row, token in zip(fresh, new_tokens(len(fresh)), strict=True)
+    ]
+    changed: list[ReaderChange] = []
+    for row in chunk:
+        old = known.get(row.email)
+        if old is None:
+            continue
+        if old.status == SubscriberStatus.UNSUBSCRIBED:
+            report.skipped.append((row.number, f"{row.email} unsubscribed; not re-subscribed"))
+        elif (old.name, old.sectors) == (row.name, row.sectors):
+            report.unchanged += 1
+        else:
+            changed.append(ReaderChange(old.id, row.name, row.sectors))
+    store.bulk_import(new, changed, now=now, source=source)  # readers and consent together
+    report.added += len(new)
+    report.updated += len(changed)
+
+
+def export_csv(store: Store, out: TextIO, *, status: str | None = None, page: int = CHUNK) -> int:
+    """Write ``email,name,sectors,status`` rows as they stream from the store; how many."""
+    writer = csv.writer(out)
+    writer.writerow(["email", "name", "sectors", "status"])
+    count = 0
+    for r in store.iter_subscribers(status=status, page=page):
+        writer.writerow([_cell(r.email), _cell(r.name), " ".join(r.sectors), r.status])
+        count += 1
+    return count
+
+
+def _cell(value: str) -> str:
+    """A cell a spreadsheet shows as text: one starting like a formula gets a leading ', and
+    so does one that already starts with 's before a formula start (import takes one ' off)."""
+    return "'" + value if value.lstrip("'")[:1] in FORMULA_STARTS else value

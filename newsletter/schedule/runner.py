@@ -1,0 +1,358 @@
+"""``newsletter run``: APScheduler 3 in the foreground. Wiring only.
+
+Two jobs, kept in the project's database by APScheduler's SQLAlchemy job store: ``collect``
+every ``schedule.collect_every_minutes``, and ``send`` daily at ``schedule.send_at`` in
+``schedule.timezone`` (optionally on chosen weekdays), which collects once more, builds the
+edition and sends it through the ledger. A send missed while the scheduler was down runs on
+restart within ``schedule.misfire_grace_minutes``; past that it is skipped, with a log line that
+says how to send late. An edition left ``sending`` (the scheduler was killed mid-send, after
+APScheduler had already moved the job to the next day) is finished on start and on every
+collect tick, before anything else, within the same grace. SIGTERM and SIGINT finish the
+requests in flight, record them, and exit.
+
+A scheduler plays one role or both (``run --only collect|send``), so collecting and sending can
+live on different machines. Each role has a lock row in the database held by heartbeat (a lease:
+``schedule.lease_seconds``, beaten every third of it) and its own job table, so exactly one
+scheduler runs each job for a database. A second one exits, or with ``--standby`` waits and
+takes over once the holder has been silent for the lease; a holder that finds its lock taken
+(it was cut off from the database longer than the lease) stops.
+
+A ``Runner`` holds what the jobs work with, given by the face: a store factory, a mailer
+factory, the clock, and its own stop event. APScheduler's job store keeps each job as a
+reference to a module-level function (``collect_job``, ``send_job``, called with the config's
+path), which hands the job to the runner started for that config in this process: only
+APScheduler's public API is used. Jobs an earlier version stored as
+``newsletter.scheduler:send_job`` still resolve (``newsletter/scheduler.py``) and are moved to
+the new reference, their next run kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from newsletter.config import Config
+from newsletter.config.settings import ScheduleConfig
+from newsletter.errors import NewsletterError, ScheduleError
+from newsletter.models import EditionStatus, FetchOutcome
+from newsletter.schedule.lease import Lease, owner, stand_by
+
+if TYPE_CHECKING:
+    from newsletter.delivery.mailers import Mailer
+    from newsletter.store import Store
+
+logger = logging.getLogger("newsletter.run")
+
+ROLES = ("collect", "send")
+JOBS_TABLES = {"collect": "apscheduler_collect", "send": "apscheduler_jobs"}  # jobs per role
+
+
+def send_trigger(schedule: ScheduleConfig) -> CronTrigger:
+    """The daily send at the local wall-clock time, across daylight-saving changes."""
+    return CronTrigger(
+        hour=schedule.send_at.hour,
+        minute=schedule.send_at.minute,
+        second=schedule.send_at.second,
+        day_of_week=",".join(schedule.weekdays) or None,
+        timezone=schedule.timezone,
+    )
+
+
+def collect_trigger(schedule: ScheduleConfig) -> IntervalTrigger:
+    return IntervalTrigger(seconds=schedule.collect_every_minutes * 60, timezone="UTC")
+
+
+# the runner this process started for a config (by its path): where the stored jobs go.
+# APScheduler's persistent job stores need a module-level callable; this is their one link
+# to the runner's collaborators.
+_RUNNERS: dict[str, Runner] = {}
+
+
+def collect_job(config_path: str) -> None:
+    """The stored collect job: the runner of this config collects."""
+    _runner_for(config_path).collect()
+
+
+def send_job(config_path: str) -> None:
+    """The stored send job: the runner of this config sends."""
+    _runner_for(config_path).send()
+
+
+def _runner_for(config_path: str) -> Runner:
+    runner = _RUNNERS.get(config_path)
+    if runner is None:
+        raise ScheduleError(
+            f"the job for {config_path} runs through `newsletter run` only",
+            hint=f"Start the scheduler: newsletter --config {config_path} run",
+        )
+    return runner
+
+
+@dataclass
+class Runner:
+    """The scheduler's jobs, with the collaborators the face gave them."""
+
+    config: Config
+    open_store: Callable[[], Store]
+    make_mailer: Callable[[], Mailer]
+    clock: Callable[[], datetime]
+    roles: tuple[str, ...] = ROLES  # the roles it plays, in ROLES order
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    @contextmanager
+    def _store(self) -> Iterator[Store]:
+        store = self.open_store()
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def resume_interrupted(self, store: Store) -> int:
+        """Finish every edition left ``sending`` (a scheduler killed mid-send) whose send time
+        is within the misfire grace; report older ones. Returns how many readers were sent to."""
+        from newsletter import flows
+
+        schedule = self.config.file.schedule
+        grace = timedelta(minutes=schedule.misfire_grace_minutes)
+        zone = ZoneInfo(schedule.timezone)
+        sent = 0
+        for day in store.editions_in_status(EditionStatus.SENDING):
+            due = datetime.combine(day, schedule.send_at, tzinfo=zone)
+            if self.clock() - due > grace:
+                logger.warning(
+                    "send: the edition of %s was interrupted and is past the %s grace; finish "
+                    "it with: newsletter --config %s send --date %s",
+                    day,
+                    grace,
+                    self.config.path,
+                    day,
+                )
+                continue
+            logger.info("send: finishing the interrupted edition of %s first", day)
+            mailer = self.make_mailer()
+            try:
+                report = flows.send_edition(
+                    self.config,
+                    store,
+                    mailer,
+                    now=self.clock,
+                    day=day,
+                    should_stop=self.stop.is_set,
+                )
+            except NewsletterError as exc:
+                logger.error("send: %s (%s)", exc.message, exc.hint or "")
+                continue
+            finally:
+                mailer.close()
+            sent += report.sent
+            logger.info("send: edition of %s finished: %d more sent", day, report.sent)
+        return sent
+
+    def collect(self) -> None:
+        """The collect job: an interrupted send first (when this runner sends), then every
+        feed."""
+        from newsletter import flows
+
+        with self._store() as store:
+            if "send" in self.roles:
+                self.resume_interrupted(store)  # before anything else
+            report = flows.collect_all(self.config, store, now=self.clock())
+        failed = sum(r.status in {FetchOutcome.FAILED, FetchOutcome.GONE} for r in report.results)
+        logger.info(
+            "collect: %d feeds, %d new stories, %d failed (%.1f s)",
+            len(report.results),
+            sum(r.new for r in report.results),
+            failed,
+            report.seconds,
+        )
+
+    def send(self) -> None:
+        """The send job: collect once more (when this runner collects; a send-only one leaves
+        that to the collector), build the edition, send it through the ledger."""
+        from newsletter import flows
+
+        with self._store() as store:
+            mailer = self.make_mailer()
+            try:
+                if "collect" in self.roles:
+                    flows.collect_all(self.config, store, now=self.clock())
+                report = flows.send_edition(
+                    self.config, store, mailer, now=self.clock, should_stop=self.stop.is_set
+                )
+            except NewsletterError as exc:
+                logger.error("send: %s (%s)", exc.message, exc.hint or "")
+                return
+            finally:
+                mailer.close()
+        logger.info(
+            "send: edition of %s: %d sent, %d failed, %d skipped, %d already sent (%.1f s)",
+            report.edition_date,
+            report.sent,
+            report.failed,
+            report.skipped,
+            report.already_sent,
+            report.seconds,
+        )
+
+    def missed(self, event: JobExecutionEvent) -> None:
+        """A run past its grace (the scheduler was down): say so, and how to send late."""
+        if event.job_id != "send":
+            return
+        late = self.clock() - event.scheduled_run_time
+        logger.warning(
+            "send: the send due at %s was missed by %s, past the %s grace, so nothing was "
+            "sent. To send it late, run: newsletter --config %s send",
+            event.scheduled_run_time,
+            str(late).split(".")[0],
+            timedelta(minutes=self.config.file.schedule.misfire_grace_minutes),
+            self.config.path.resolve(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NextRun:
+    job: str
+    at: datetime | None  # None: paused
+
+
+def next_runs(database_url: str) -> list[NextRun]:
+    """The scheduled jobs and their next run, as APScheduler's job stores have them."""
+    runs = []
+    for role, table in JOBS_TABLES.items():
+        jobs = SQLAlchemyJobStore(url=database_url, tablename=table)
+        try:
+            jobs.start(None, role)  # creates the job table if there is none yet
+            runs += [NextRun(j.id, j.next_run_time) for j in jobs.get_all_jobs() if j.id == role]
+        finally:
+            jobs.shutdown()
+    return sorted(runs, key=lambda r: r.job)
+
+
+def _scheduler(runner: Runner) -> BackgroundScheduler:
+    config = runner.config
+    path = str(config.path.resolve())
+    schedule = config.file.schedule
+    roles = runner.roles
+    scheduler = BackgroundScheduler(
+        jobstores={
+            r: SQLAlchemyJobStore(url=config.database_url, tablename=JOBS_TABLES[r]) for r in roles
+        },
+        executors={"default": ThreadPoolExecutor(max_workers=2)},
+        job_defaults={"coalesce": True, "max_instances": 1},
+        timezone=schedule.timezone,
+    )
+    scheduler.add_listener(runner.missed, EVENT_JOB_MISSED)
+    scheduler.add_listener(
+        lambda event: logger.error("%s: failed: %s", event.job_id, event.exception),
+        EVENT_JOB_ERROR,
+    )
+    scheduler.start(paused=True)
+    if "collect" in roles:
+        _ensure_job(scheduler, collect_job, collect_trigger(schedule), path, grace=60)
+    if "send" in roles:
+        if scheduler.get_job("collect", jobstore="send") is not None:
+            scheduler.remove_job("collect", jobstore="send")  # where earlier versions kept it
+        grace = int(schedule.misfire_grace_minutes * 60)
+        _ensure_job(scheduler, send_job, send_trigger(schedule), path, grace=grace)
+    return scheduler
+
+
+def run(runner: Runner, *, say: Callable[[str], None], standby: bool = False) -> None:
+    """Run the scheduler's roles until ``runner.stop`` is set (the CLI sets it on SIGTERM or
+    SIGINT); with ``standby``, first wait for the scheduler running them elsewhere to stop."""
+    store = runner.open_store()
+    seconds = runner.config.file.schedule.lease_seconds
+    lease = Lease(store, owner(), runner.roles, seconds, runner.clock)
+    try:
+        if not stand_by(lease, runner.stop, standby=standby, say=say):
+            say("stopped while standing by")
+            return
+        try:
+            _run_jobs(runner, lease, say=say)
+        finally:
+            lease.release()
+    finally:
+        store.close()
+    if lease.lost:
+        raise ScheduleError(
+            "this scheduler lost its lock to another one and stopped",
+            hint="Check this machine's connection to the database; the other scheduler runs "
+            "the jobs meanwhile.",
+        )
+    say(
+        "stopped: an edition left unfinished is finished when `newsletter run` starts again, "
+        "or now with: newsletter send"
+    )
+
+
+def _run_jobs(runner: Runner, lease: Lease, *, say: Callable[[str], None]) -> None:
+    path = str(runner.config.path.resolve())
+    _RUNNERS[path] = runner  # the stored jobs of this config reach this runner
+    try:
+        _run_scheduler(runner, lease, say=say)
+    finally:
+        _RUNNERS.pop(path, None)
+
+
+def _run_scheduler(runner: Runner, lease: Lease, *, say: Callable[[str], None]) -> None:
+    scheduler = _scheduler(runner)
+    threading.Thread(target=lease.keep, args=(runner.stop,), daemon=True).start()
+    for job in scheduler.get_jobs():
+        at = job.next_run_time
+        say(f"next {job.id}: {at:%Y-%m-%d %H:%M:%S %Z}" if at else f"{job.id}: paused")
+    if "send" in runner.roles:
+        runner.resume_interrupted(lease.store)  # a send killed mid-way finishes first
+    scheduler.resume()
+    while not runner.stop.wait(1.0):
+        pass
+    say("stopping: finishing the batch in flight")
+    scheduler.shutdown(wait=True)
+
+
+def _ensure_job(
+    scheduler: BackgroundScheduler,
+    func: Callable[[str], None],
+    trigger: Any,
+    path: str,
+    *,
+    grace: int,
+) -> None:
+    """Keep a stored job (and its missed run) when its schedule is unchanged; else replace it.
+    The job is named for its role, and kept in that role's job store."""
+    job_id = func.__name__.removesuffix("_job")
+    existing = scheduler.get_job(job_id, jobstore=job_id)
+    if (
+        existing is not None
+        and str(existing.trigger) == str(trigger)
+        and existing.args == (path,)
+        and existing.misfire_grace_time == grace
+    ):
+        if existing.func_ref != f"{func.__module__}:{func.__qualname__}":
+            # stored by an earlier version under its old name: the new one, next run kept
+            scheduler.modify_job(job_id, jobstore=job_id, func=func)
+        return
+    scheduler.add_job(
+        func,
+        trigger,
+        args=[path],
+        id=job_id,
+        name=job_id,
+        jobstore=job_id,
+        replace_existing=True,
+        misfire_grace_time=grace,
+        coalesce=True,
+        max_instances=1,
+    )

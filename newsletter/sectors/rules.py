@@ -1,0 +1,386 @@
+"""Sectors for a story, ranked, from the configured keyword rules. Pure.
+
+Text is split into lower-case word tokens (letters and digits apart: "600MW" is "600", "mw"); a
+keyword or phrase matches a run of whole tokens, so "ev" never matches inside "every" and "rare
+earth" also matches "rare-earth". A keyword ending in ``*`` matches any token that starts with it;
+a plain "s" plural matches too. Each phrase counts at most twice per field, and a headline match
+counts ``title_weight`` times.
+
+A sector's *ambiguous* keywords (words with a second meaning: "recall", "copper", "grain") count
+only beside a plain keyword of the same sector or a second, different ambiguous one ("wheat" and
+"prices"), so a single word never decides a sector alone.
+A feed's sector hint adds ``hint_bonus`` to that sector when the text already fits it; any
+exclusion term rules a sector out. The off-topic rules (words, and folders of the story's link
+such as ``/sports/``) score like a sector: a sector must beat them by half as much again.
+
+Sectors that reach ``min_score`` and at least ``secondary_ratio`` of the best one are returned,
+best first. A story that scores at least ``lead_score`` in a sector (with no real off-topic
+evidence) is *confident* there: it may lead that section; one that only scrapes past
+``min_score`` may only fill a section's "more" list.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from newsletter.text import tokens
+
+_MAX_COUNT = 2  # occurrences of one phrase counted per field
+_HEAD = 3  # letters of a word looked up before its prefixes are
+_OFF_TOPIC_MARGIN = 1.5  # a sector needs this many times the off-topic score
+
+
+@dataclass(frozen=True, slots=True)
+class SectorRule:
+    slug: str
+    keywords: Mapping[str, float]
+    exclude: Sequence[str] = ()
+    # A fallback sector (Business & Politics) yields first place to a sector whose headline is
+    # decisive (scores twice ``min_score``) and at least as strong as its own: corporate news
+    # goes to its industry, while a markets story that mentions oil stays a markets story.
+    fallback: bool = False
+    # keywords with a second meaning: they count only beside another keyword of this sector
+    ambiguous: Sequence[str] = ()
+    # A sector that cuts across the others (Sanctions & Regulation): when its headline is
+    # decisive it goes first, and the industry it acts on comes second.
+    priority: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One rule that fired, for ``explain``: where, which phrase, and what it added."""
+
+    rule: str  # a sector slug, "off-topic", or "exclude:<slug>"
+    phrase: str
+    weight: float  # as counted: headline matches already multiplied by ``title_weight``
+    field: str  # title | summary | link
+    ambiguous: bool = False  # an ambiguous keyword (counted only beside another one)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the rules decided for one story, with the evidence."""
+
+    sectors: tuple[str, ...]  # best first; empty when the story fits none
+    scores: tuple[float, ...]  # the score of each of ``sectors``
+    # per sector: the score as a share of ``lead_score``; 1 or more lets the story lead a
+    # section (never with real off-topic evidence)
+    confidence: tuple[float, ...]
+    all_scores: Mapping[str, float]  # every sector with a score, before thresholds
+    off_topic: float
+    excluded: tuple[str, ...] = ()  # sectors ruled out by an exclusion term
+    matches: tuple[Match, ...] = ()  # filled only by ``explain``
+
+
+@dataclass(slots=True)
+class _Index:
+    """Keyword n-grams → (slot, weight); built once per set of rules."""
+
+    exact: dict[tuple[str, ...], list[tuple[int, float]]] = field(default_factory=dict)
+    prefixes: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    starts: set[str] = field(default_factory=set)  # first tokens of multi-token phrases
+    prefix_sizes: tuple[int, ...] = ()  # the lengths of the prefixes, for lookups by slice
+    # the first three letters of every prefix (all of a shorter one): a cheap first test
+    prefix_heads: frozenset[str] = frozenset()
+    longest: int = 1
+
+
+class Classifier:
+    """Compiled rules; call ``classify`` (or ``judge``, ``explain``) for each story."""
+
+    def __init__(
+        self,
+        rules: Sequence[SectorRule],
+        *,
+        off_topic: Mapping[str, float] | None = None,
+        off_topic_paths: Mapping[str, float] | None = None,
+        title_weight: float,
+        min_score: float,
+        hint_bonus: float,
+        secondary_ratio: float,
+        lead_score: float | None = None,
+    ) -> None:
+        self.slugs = tuple(rule.slug for rule in rules)
+        self._fallback = tuple(rule.fallback for rule in rules)
+        self._priority = tuple(rule.priority for rule in rules)
+        self.title_weight = title_weight
+        self.min_score = min_score
+        self.hint_bonus = hint_bonus
+        self.secondary_ratio = secondary_ratio
+        self.lead_score = min_score if lead_score is None else lead_score
+        self._paths = {key.strip("/").lower(): w for key, w in (off_topic_paths or {}).items()}
+        # One index for everything, so each field is scanned once. Slots: sector i scores in i,
+        # the off-topic rules in n, sector i's exclusions in n + 1 + i and its ambiguous
+        # keywords in 2n + 1 + i.
+        n = len(rules)
+        self._off = n
+        self._excluded = n + 1
+        self._ambiguous = 2 * n + 1
+        self._slots = 3 * n + 1
+        self._keywords = _Index()
+        self._labels: dict[int, str] = {n: "off-topic"}
+        for i, rule in enumerate(rules):
+            self._labels[i] = self._labels[self._ambiguous + i] = rule.slug
+            self._labels[self._excluded + i] = f"exclude:{rule.slug}"
+            vague = {" ".join(tokens(p)) for p in rule.ambiguous}
+            for phrase, weight in rule.keywords.items():
+                slot = self._ambiguous + i if " ".join(tokens(phrase)) in vague else i
+                _add(self._keywords, phrase, slot, weight)
+            for phrase in rule.exclude:
+                _add(self._keywords, phrase, self._excluded + i, 1.0)
+        for phrase, weight in (off_topic or {}).items():
+            _add(self._keywords, phrase, self._off, weight)
+
+    def classify(
+        self, title: str, summary: str = "", hint: str | None = None, url: str = ""
+    ) -> tuple[str, ...]:
+        """Sector slugs the story fits, best first; empty when it fits none."""
+        return self.judge(title, summary, hint, url).sectors
+
+    def judge(
+        self, title: str, summary: str = "", hint: str | None = None, url: str = ""
+    ) -> Verdict:
+        """The sectors with their scores and whether the first one is confident."""
+        return self._judge(title, summary, hint, url, None)
+
+    def explain(
+        self, title: str, summary: str = "", hint: str | None = None, url: str = ""
+    ) -> Verdict:
+        """``judge`` with every matched phrase, for an editor fixing a rule."""
+        trace: list[Match] = []
+        verdict = self._judge(title, summary, hint, url, trace)
+        return Verdict(
+            verdict.sectors,
+            verdict.scores,
+            verdict.confidence,
+            verdict.all_scores,
+            verdict.off_topic,
+            verdict.excluded,
+            tuple(trace),
+        )
+
+    def _judge(
+        self, title: str, summary: str, hint: str | None, url: str, trace: list[Match] | None
+    ) -> Verdict:
+        totals, headline = self._score(title, summary, hint, url, trace)
+        n = len(self.slugs)
+        excluded = tuple(self.slugs[i] for i in range(n) if totals[self._excluded + i])
+        all_scores = {self.slugs[i]: totals[i] for i in range(n) if totals[i] > 0}
+        off = totals[self._off]
+        # a sector must clearly beat the off-topic evidence: half as much again
+        floor = max(self.min_score, off * _OFF_TOPIC_MARGIN + 1e-9)
+        fitting = {i: score for i, score in enumerate(totals[:n]) if score >= floor}
+        if not fitting:
+            return Verdict((), (), (), all_scores, off, excluded)
+        decisive = 2 * self.min_score
+
+        def rank(i: int) -> tuple[bool, bool, float, int]:
+            # A fallback sector goes behind a sector with a decisive headline unless its own
+            # headline says more: "Exxon profit falls" is oil news, "Stocks slide as oil prices
+            # rattle markets" is a markets story.
+            demoted = self._fallback[i] and any(
+                not self._fallback[j] and headline[j] >= decisive and headline[j] >= headline[i]
+                for j in fitting
+            )
+            leads = self._priority[i] and headline[i] >= decisive
+            return (demoted, not leads, -fitting[i], i)
+
+        ranked = sorted(fitting, key=rank)
+        # further sectors need a share of the first one's score; a demoted fallback always stays
+        cut = fitting[ranked[0]] * self.secondary_ratio
+        kept = [ranked[0], *(i for i in ranked[1:] if fitting[i] >= cut or rank(i)[0])]
+        # a story with real off-topic evidence never leads a section
+        cap = math.inf if off < self.min_score else 0.99
+        return Verdict(
+            tuple(self.slugs[i] for i in kept),
+            tuple(fitting[i] for i in kept),
+            tuple(min(cap, fitting[i] / self.lead_score) for i in kept),
+            all_scores,
+            off,
+            excluded,
+        )
+
+    def _score(
+        self, title: str, summary: str, hint: str | None, url: str, trace: list[Match] | None
+    ) -> tuple[list[float], list[float]]:
+        """(total, headline-only) score per slot."""
+        totals = [0.0] * self._slots
+        vague: dict[int, set[tuple[str, ...] | str]] = {}  # ambiguous slot → its phrases
+        first = self._ambiguous
+        for i, weight in _matches(
+            self._keywords, tokens(title), first, vague, self._tracer(trace, "title")
+        ):
+            totals[i] += weight * self.title_weight
+        headline = list(totals)
+        for i, weight in _matches(
+            self._keywords, tokens(summary), first, vague, self._tracer(trace, "summary")
+        ):
+            totals[i] += weight
+        if url and self._paths:
+            for folder in _folders(url):
+                found = self._paths.get(folder)
+                if found:
+                    totals[self._off] += found
+                    if trace is not None:
+                        trace.append(Match("off-topic", f"/{folder}/", found, "link"))
+        for i in range(len(self.slugs)):
+            slot = first + i
+            # ambiguous words count beside a plain keyword, or two different ones together
+            if totals[i] > 0 or len(vague.get(slot, ())) > 1:
+                totals[i] += totals[slot]
+                headline[i] += headline[slot]
+            if totals[self._excluded + i]:  # an exclusion term appeared
+                totals[i] = headline[i] = 0.0
+        if hint is not None and hint in self.slugs:
+            i = self.slugs.index(hint)
+            if totals[i] > 0:
+                totals[i] += self.hint_bonus
+                if trace is not None:
+                    trace.append(Match(hint, "feed's sector hint", self.hint_bonus, "feed"))
+        if trace is not None:
+            trace[:] = [
+                m if self.title_weight == 1 or m.field != "title" else _scaled(m, self.title_weight)
+                for m in trace
+            ]
+        return totals, headline
+
+    def _tracer(self, trace: list[Match] | None, where: str) -> _Tracer | None:
+        if trace is None:
+            return None
+        return _Tracer(trace, where, self._labels, self._ambiguous, self._slots)
+
+
+@dataclass(slots=True)
+class _Tracer:
+    """Collects the phrases ``_matches`` counts, for ``Classifier.explain``."""
+
+    out: list[Match]
+    where: str
+    labels: Mapping[int, str]
+    ambiguous_from: int
+    slots: int
+
+    def add(self, slot: int, phrase: tuple[str, ...] | str, weight: float) -> None:
+        text = phrase + "*" if isinstance(phrase, str) else " ".join(phrase)
+        vague = self.ambiguous_from <= slot < self.slots
+        self.out.append(Match(self.labels[slot], text, weight, self.where, vague))
+
+
+def _scaled(match: Match, factor: float) -> Match:
+    return Match(match.rule, match.phrase, match.weight * factor, match.field, match.ambiguous)
+
+
+def _folders(url: str) -> list[str]:
+    """The folders of a link's path (not its last part, the article's own slug), lower-cased."""
+    start = url.find("://")
+    slash = url.find("/", start + 3 if start >= 0 else 0)
+    if slash < 0:
+        return []
+    path = url[slash:]
+    for mark in "?#":
+        cut = path.find(mark)
+        if cut >= 0:
+            path = path[:cut]
+    parts = [p for p in path.lower().split("/") if p]
+    return parts[:-1]
+
+
+def _add(index: _Index, phrase: str, slot: int, weight: float) -> None:
+    wildcard = phrase.rstrip().endswith("*")
+    words = tokens(phrase)
+    if not words:
+        return
+    if wildcard and len(words) == 1:
+        index.prefixes.setdefault(words[0], []).append((slot, weight))
+        index.prefix_sizes = tuple(sorted({len(p) for p in index.prefixes}))
+        index.prefix_heads = frozenset(p[:_HEAD] for p in index.prefixes)
+        return
+    key = tuple(words)
+    index.exact.setdefault(key, []).append((slot, weight))
+    if len(key) > 1:
+        index.starts.add(key[0])
+        index.longest = max(index.longest, len(key))
+
+
+_Found = list[tuple[int, int, tuple[str, ...] | str, list[tuple[int, float]]]]
+
+
+def _phrases(index: _Index, words: list[str]) -> _Found:
+    """Every phrase of the index found in ``words``: (position, length, phrase, its hits)."""
+    found: _Found = []
+    heads = index.prefix_heads
+    short = any(size < _HEAD for size in index.prefix_sizes)
+    exact = index.exact
+    for pos, word in enumerate(words):
+        hits = exact.get((word,))
+        if hits is not None:
+            found.append((pos, 1, (word,), hits))
+        elif word.endswith("s") and (word[:-1],) in exact:
+            found.append((pos, 1, (word[:-1],), exact[(word[:-1],)]))  # a plain plural
+        if word in index.starts:
+            for n in range(2, index.longest + 1):
+                key = tuple(words[pos : pos + n])
+                if len(key) < n:
+                    break
+                hits = exact.get(key)
+                if hits is None and key[-1].endswith("s"):
+                    key = (*key[:-1], key[-1][:-1])
+                    hits = exact.get(key)
+                if hits is not None:
+                    found.append((pos, n, key, hits))
+        if heads and (word[:_HEAD] in heads or short):
+            for size in index.prefix_sizes:
+                if size > len(word):
+                    break
+                hits = index.prefixes.get(word[:size])
+                if hits is not None:
+                    found.append((pos, 1, word[:size], hits))
+    return found
+
+
+def _matches(
+    index: _Index,
+    words: list[str],
+    vague_from: int,
+    vague: dict[int, set[tuple[str, ...] | str]],
+    tracer: _Tracer | None = None,
+) -> Iterable[tuple[int, float]]:
+    """Each (slot, weight) matched, a phrase counted at most ``_MAX_COUNT`` times.
+
+    The phrases of slots from ``vague_from`` on (ambiguous keywords) are collected in ``vague``.
+
+    Within one slot the longest phrase wins: the words of "stock market" do not count again
+    as "stock" and "market*" for the same sector.
+    """
+    found = _phrases(index, words)
+    if not found:
+        return ()
+    if len(found) > 1:
+        found.sort(key=lambda item: -item[1])  # longest first
+    covered: defaultdict[int, set[int]] = defaultdict(set)  # slot → word positions used
+    counts: dict[tuple[int, tuple[str, ...] | str], int] = {}
+    merged: defaultdict[int, float] = defaultdict(float)
+    for pos, length, phrase, hits in found:
+        span = range(pos, pos + length)
+        for slot, weight in hits:
+            used = covered[slot]
+            if length == 1:  # the common case, without building a span
+                if pos in used:
+                    continue
+                used.add(pos)
+            elif any(i in used for i in span):
+                continue
+            else:
+                used.update(span)
+            seen = counts.get((slot, phrase), 0)
+            if seen < _MAX_COUNT:
+                counts[(slot, phrase)] = seen + 1
+                merged[slot] += weight
+                if slot >= vague_from:
+                    vague.setdefault(slot, set()).add(phrase)
+                if tracer is not None:
+                    tracer.add(slot, phrase, weight)
+    return merged.items()
