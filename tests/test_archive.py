@@ -131,7 +131,7 @@ def test_the_archive_lists_the_sent_editions_and_each_has_its_page(published: Pu
     assert oldest in second.text and newest not in second.text
     assert httpx.get(f"{published.base}/archive?page=3").status_code == 404
     page = httpx.get(published.base + oldest)
-    stored = published.store.edition(DAYS[0].date())
+    stored = published.store.editions.edition(DAYS[0].date())
     assert stored is not None
     for section in stored.edition.sections:
         assert section.sector.name.replace("&", "&amp;") in page.text
@@ -150,7 +150,7 @@ def test_the_feeds_parse_cleanly_with_the_right_entries(published: Published) ->
     assert feed.bozo == 0, feed.get("bozo_exception")
     links = [entry.link for entry in feed.entries]
     assert links == [f"https://news.example.org/archive/{d.date()}" for d in reversed(DAYS)]
-    top = published.store.edition(DAYS[1].date())
+    top = published.store.editions.edition(DAYS[1].date())
     assert top is not None
     slug = "oil-gas"
     page = httpx.get(f"{published.base}/sectors/{slug}")

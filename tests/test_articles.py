@@ -78,7 +78,7 @@ def test_pages_give_teasers_within_the_limits_and_are_fetched_once(
     store = Store.open(config.database_url)
     try:
         flows.collect_all(config, store, now=NOW)
-        by_title = {s.title: s for s in store.stories()}
+        by_title = {s.title: s for s in store.stories.stored()}
         assert by_title["Harbour cranes go electric"].summary.startswith("The port of Ostrava")
         errors = _errors(store)
         assert errors["A page that never answers"] == "timed out after 0.5 s"

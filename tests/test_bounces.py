@@ -72,7 +72,7 @@ def setup(tmp_path: Path) -> tuple[Config, Store, dict[str, int]]:
 
 
 def status_of(store: Store, reader_id: int) -> str:
-    reader = store.subscriber_by_id(reader_id)
+    reader = store.readers.subscriber_by_id(reader_id)
     assert reader is not None
     return reader.status
 
@@ -98,8 +98,8 @@ def test_permanent_failures_bounce_and_transient_ones_are_only_counted(tmp_path:
     assert status_of(store, ids["ben"]) == SubscriberStatus.BOUNCED
     assert status_of(store, ids["cy"]) == SubscriberStatus.CONFIRMED
     assert status_of(store, ids["dee"]) == SubscriberStatus.CONFIRMED
-    assert store.suppression_reason("ana@example.org") == SuppressionReason.HARD_BOUNCE
-    assert store.events_of(ids["ana"])[-1].source.startswith("bounce mailbox bounces/")
+    assert store.readers.suppression_reason("ana@example.org") == SuppressionReason.HARD_BOUNCE
+    assert store.readers.events_of(ids["ana"])[-1].source.startswith("bounce mailbox bounces/")
     again = run(config, "bounces", "import", str(tmp_path / "bounces"))
     assert "0 new failure reports" in again and "0 readers set bounced" in again
 
@@ -115,7 +115,7 @@ def test_transient_failures_past_the_limit_bounce_the_reader_from_an_mbox(tmp_pa
     out = run(config, "bounces", "import", str(tmp_path / "bounces.mbox"))
     assert "5 new failure reports" in out
     assert status_of(store, ids["dee"]) == SubscriberStatus.BOUNCED
-    assert store.suppression_reason("dee@example.org") is None
+    assert store.readers.suppression_reason("dee@example.org") is None
 
 
 def test_our_message_id_names_the_edition_and_the_reader(tmp_path: Path) -> None:

@@ -176,8 +176,8 @@ def test_conditional_get_stores_nothing_new_on_304(feed_server: FeedServer, tmp_
     assert "If-None-Match" not in sent[0] and sent[1]["If-None-Match"] == '"v1"'
     sent = [h for path, h in feed_server.requests if path == "/lm.xml"]
     assert sent[1]["If-Modified-Since"] == stamp
-    assert len(store.stories()) == 8
-    (health,) = [h for h in store.feed_health(now=NOW) if h.name == "ETag"]
+    assert len(store.stories.stored()) == 8
+    (health,) = [h for h in store.feeds.feed_health(now=NOW) if h.name == "ETag"]
     assert (health.last_status, health.consecutive_failures) == (304, 0)
 
 
@@ -197,7 +197,7 @@ def test_permanent_redirect_updates_the_url_and_temporary_does_not(
     store = Store.open(config.database_url)
     report = flows.collect_all(config, store, now=NOW)
     assert report.results[0].moved_to == new_home and report.results[1].moved_to is None
-    states = store.feed_states()
+    states = store.feeds.feed_states()
     assert states[feed_server.url("/old.xml")].current_url == new_home
     assert states[feed_server.url("/temp.xml")].current_url is None
     feed_server.requests.clear()
@@ -231,7 +231,7 @@ def test_changed_story_is_updated_not_duplicated(feed_server: FeedServer, tmp_pa
     feed_server.add("/f.xml", FEED_XML.replace(b"Motorway charging network", b"Motorway network"))
     (result,) = flows.collect_all(config, store, now=NOW).results
     assert (result.new, result.updated) == (0, 1)
-    titles = [s.title for s in store.stories()]
+    titles = [s.title for s in store.stories.stored()]
     assert len(titles) == 4 and "Motorway network adds 600 ultra-rapid chargers" in titles
 
 
@@ -248,7 +248,7 @@ def test_old_stories_are_pruned(feed_server: FeedServer, tmp_path: Path, keep_da
     later = NOW.replace(day=27)
     report = flows.collect_all(config, store, now=later)
     assert report.pruned == (4 if keep_days == 1 else 0)
-    assert len(store.stories()) == (0 if keep_days == 1 else 4)
+    assert len(store.stories.stored()) == (0 if keep_days == 1 else 4)
 
 
 BROKEN_WORKERS = """

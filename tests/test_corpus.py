@@ -68,7 +68,7 @@ def test_every_corpus_file_is_collected_safely(feed_server: FeedServer, tmp_path
             assert result.error, result
 
     stored: dict[str, set[str]] = {}
-    for story in store.stories():
+    for story in store.stories.stored():
         stored.setdefault(story.feed_url, set()).add(story.url)
         for text in (story.title, story.summary):
             assert not _MARKUP.search(text), (story.feed_url, text)

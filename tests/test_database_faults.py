@@ -65,9 +65,9 @@ def journaled(folder: Path) -> int:
 def counts(config_path: Path) -> dict[DeliveryStatus, int]:
     store = Store.open(load_config(config_path).database_url)
     try:
-        ref = store.edition_ref(NOW.date())
+        ref = store.editions.edition_ref(NOW.date())
         assert ref is not None
-        return store.delivery_counts(ref.id)
+        return store.ledger.delivery_counts(ref.id)
     finally:
         store.close()
 

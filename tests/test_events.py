@@ -64,10 +64,10 @@ class Hook:
     def applied(self) -> None:
         """Wait until the app's worker (a real thread of the server) has applied every stored
         event."""
-        _wait_for(lambda: not self.store.pending_events(limit=1), timeout=10)
+        _wait_for(lambda: not self.store.events.pending_events(limit=1), timeout=10)
 
     def status(self, reader: Subscriber) -> str:
-        found = self.store.subscriber_by_id(reader.id)
+        found = self.store.readers.subscriber_by_id(reader.id)
         assert found is not None
         return found.status
 
@@ -113,8 +113,8 @@ def hook(prepared: Path | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         path = tmp_path / "pub" / "config.yaml"
     config = load_config(path)
     store = Store.open(config.database_url, privacy_key=config.privacy_key())
-    readers = store.subscriber_list()
-    ref = store.edition_ref(NOW.date())
+    readers = store.readers.subscriber_list()
+    ref = store.editions.edition_ref(NOW.date())
     assert ref is not None and len(readers) == 3
     app = create_app(config, store, make_mailer(config), now=clock)
     with running(app) as base:
@@ -141,8 +141,8 @@ def test_a_hard_bounce_suppresses_the_reader_and_the_next_send_skips_them(hook: 
     assert answer.status_code == 200 and answer.json()["new"] == 1
     hook.applied()
     assert hook.status(ana) == SubscriberStatus.BOUNCED
-    assert hook.store.suppression_reason(ana.email) == SuppressionReason.HARD_BOUNCE
-    history = hook.store.events_of(ana.id)
+    assert hook.store.readers.suppression_reason(ana.email) == SuppressionReason.HARD_BOUNCE
+    history = hook.store.readers.events_of(ana.id)
     assert history[-1].kind == "bounce" and history[-1].source.startswith("sendgrid event ")
     assert "550 5.1.1" in str(history[-1].details["reason"])
     tomorrow = NOW + timedelta(days=1)
@@ -151,9 +151,9 @@ def test_a_hard_bounce_suppresses_the_reader_and_the_next_send_skips_them(hook: 
         hook.config, hook.store, make_mailer(hook.config), now=lambda: tomorrow
     )
     assert report.sent == 2
-    ref = hook.store.edition_ref(tomorrow.date())
+    ref = hook.store.editions.edition_ref(tomorrow.date())
     assert ref is not None
-    assert {d.email for d in hook.store.deliveries_of(ref.id)} == {ben.email, cy.email}
+    assert {d.email for d in hook.store.ledger.deliveries_of(ref.id)} == {ben.email, cy.email}
     # and a sign-up of the bounced address does nothing
     outcome = sign_up(
         hook.config, hook.store, address=ana.email, name="", sectors=[], source="web", now=NOW
@@ -169,10 +169,10 @@ def test_a_spam_report_unsubscribes_and_suppresses_as_a_complaint(hook: Hook) ->
     )
     hook.applied()
     assert hook.status(ana) == SubscriberStatus.UNSUBSCRIBED
-    assert hook.store.suppression_reason(ana.email) == SuppressionReason.COMPLAINED
+    assert hook.store.readers.suppression_reason(ana.email) == SuppressionReason.COMPLAINED
     assert hook.status(ben) == SubscriberStatus.UNSUBSCRIBED
-    assert hook.store.suppression_reason(ben.email) is None  # may subscribe again
-    assert [e.kind for e in hook.store.events_of(ana.id)][-1] == "complaint"
+    assert hook.store.readers.suppression_reason(ben.email) is None  # may subscribe again
+    assert [e.kind for e in hook.store.readers.events_of(ana.id)][-1] == "complaint"
 
 
 def test_the_same_batch_twice_changes_nothing_the_second_time(hook: Hook) -> None:
@@ -186,12 +186,12 @@ def test_the_same_batch_twice_changes_nothing_the_second_time(hook: Hook) -> Non
     first = hook.post(batch)
     assert first.json() == {"received": 4, "new": 4, "ignored": 0}
     hook.applied()
-    histories = [hook.store.events_of(r.id) for r in hook.readers]
+    histories = [hook.store.readers.events_of(r.id) for r in hook.readers]
     second = hook.post(batch, at=NOW + timedelta(seconds=30))  # SendGrid's retry, signed anew
     assert second.status_code == 200 and second.json()["new"] == 0
     hook.applied()
-    assert [hook.store.events_of(r.id) for r in hook.readers] == histories
-    assert len(hook.store.pending_events()) == 0
+    assert [hook.store.readers.events_of(r.id) for r in hook.readers] == histories
+    assert len(hook.store.events.pending_events()) == 0
 
 
 @pytest.mark.parametrize(
@@ -221,7 +221,10 @@ def test_unsigned_stale_or_forged_batches_get_403_and_store_nothing(
         del headers["X-Twilio-Email-Event-Webhook-Signature"]
     answer = httpx.post(hook.base + PATH, content=body, headers=headers)
     assert answer.status_code == 403, answer.text
-    assert hook.store.pending_events() == [] and hook.store.edition_counts()[-1].complaints == 0
+    assert (
+        hook.store.events.pending_events() == []
+        and hook.store.events.edition_counts()[-1].complaints == 0
+    )
     assert hook.status(ana) == SubscriberStatus.CONFIRMED
 
 
@@ -241,7 +244,7 @@ def test_five_soft_bounces_in_the_window_bounce_the_reader(hook: Hook) -> None:
     assert hook.post(ana_events + ben_events + cy_events).json()["new"] == 14
     hook.applied()
     assert hook.status(ana) == SubscriberStatus.BOUNCED
-    assert hook.store.suppression_reason(ana.email) is None  # soft: not suppressed
+    assert hook.store.readers.suppression_reason(ana.email) is None  # soft: not suppressed
     assert hook.status(ben) == SubscriberStatus.CONFIRMED
     assert hook.status(cy) == SubscriberStatus.CONFIRMED
 
@@ -285,7 +288,7 @@ def test_a_batch_too_large_or_not_json_is_refused(hook: Hook) -> None:
 
 def test_stats_counts_each_reader_once_per_kind_and_clicks_per_story(hook: Hook) -> None:
     ana, ben, cy = hook.readers
-    stored = hook.store.edition(NOW.date())
+    stored = hook.store.editions.edition(NOW.date())
     assert stored is not None
     first, second = stored.edition.sections[0], stored.edition.sections[1]
     top, other = first.stories[0], second.stories[0]
@@ -341,7 +344,7 @@ def test_without_a_key_every_batch_is_refused_and_a_bad_key_stops_the_start(
         body, headers = SigningKey().signed([{"event": "delivered"}], NOW)
         answer = httpx.post(base + PATH, content=body, headers=headers)
     assert answer.status_code == 403 and "SENDGRID_WEBHOOK_KEY" in answer.json()["error"]
-    assert store.pending_events() == []
+    assert store.events.pending_events() == []
     monkeypatch.setenv("SENDGRID_WEBHOOK_KEY", "not a key")
     with pytest.raises(ConfigError, match="verification key cannot be read"):
         create_app(config, store, make_mailer(config), now=clock)
@@ -357,7 +360,7 @@ def test_events_stored_by_a_server_that_died_are_applied_when_the_next_one_start
     found, _ = sendgrid_events(
         [{"event": "spamreport", "sg_event_id": "left-1", "subscriber_id": str(ana.id)}], now=NOW
     )
-    assert store.record_events(found, now=NOW) == 1
+    assert store.events.record_events(found, now=NOW) == 1
     with running(create_app(config, store, make_mailer(config), now=clock)) as base:
         hook = Hook(base, config, store, SigningKey(), [ana], 0)
         hook.applied()
@@ -410,5 +413,5 @@ def test_transactional_mail_has_its_own_category_and_never_counts_for_an_edition
     batch.append(event(hook, ana, "delivered"))  # the edition's own: this one counts
     assert hook.post(batch).status_code == 200
     hook.applied()
-    (stats,) = hook.store.edition_counts(dates=[NOW.date()])
+    (stats,) = hook.store.events.edition_counts(dates=[NOW.date()])
     assert (stats.delivered, stats.opens, stats.clicks) == (1, 0, 0)

@@ -100,9 +100,9 @@ def test_an_unencodable_reader_fails_alone(
         # the planted name with a hidden line break is cleaned when sent (issue 24): only the
         # address that cannot go in a header fails
         assert (report.sent, report.failed) == (39, 1)
-        ref = store.edition_ref(report.edition_date)
+        ref = store.editions.edition_ref(report.edition_date)
         assert ref is not None
-        failed = {r.email: r.error for r in store.failed_deliveries(ref.id)}
+        failed = {r.email: r.error for r in store.ledger.failed_deliveries(ref.id)}
         assert set(failed) == {BAD[0]}
         assert all(failed.values())
         reached = {
@@ -185,7 +185,7 @@ def test_import_rejects_bad_lines_by_number_and_imports_the_rest(tmp_path: Path)
         reasons = dict(report.rejected)
         assert set(reasons) == {3, 5, 7}
         assert "longer than" in reasons[3] or "CSV" in reasons[3]
-        nul = store.subscriber_by_email("nul@example.com")
+        nul = store.readers.subscriber_by_email("nul@example.com")
         assert nul is not None and nul.name == "BadName"
         assert "outside ASCII" in reasons[5]
         assert "twice" in reasons[7]
@@ -287,7 +287,7 @@ def test_an_edition_left_sending_is_finished_on_the_next_collect_tick(
 
     config, store, first = _one_batch_then_stop(tmp_path, 20)
     assert first.sent == 5 and first.stopped
-    ref = store.edition_ref(first.edition_date)
+    ref = store.editions.edition_ref(first.edition_date)
     assert ref is not None and ref.status == EditionStatus.SENDING
     store.close()
     runner = Runner(  # the tick comes soon after the send time (07:00 UTC)
@@ -298,9 +298,9 @@ def test_an_edition_left_sending_is_finished_on_the_next_collect_tick(
     )
     runner.collect()
     store = Store.open(config.database_url)
-    ref = store.edition_ref(first.edition_date)
+    ref = store.editions.edition_ref(first.edition_date)
     assert ref is not None and ref.status == EditionStatus.SENT
-    assert store.delivery_counts(ref.id) == {DeliveryStatus.SENT: 20}
+    assert store.ledger.delivery_counts(ref.id) == {DeliveryStatus.SENT: 20}
     assert len(list((config.outbox_dir / "2026-11-25").glob("*.eml"))) == 20
     store.close()
 

@@ -45,7 +45,7 @@ def _readers(config: Config, extra: list[tuple[str, str]] = ()) -> None:  # type
     rows += [
         NewReader(email, name, (), f"bad-{n}-{'y' * 36}") for n, (email, name) in enumerate(extra)
     ]
-    store.bulk_import(rows, [], now=NOW)
+    store.readers.bulk_import(rows, [], now=NOW)
     store.close()
 
 
@@ -87,7 +87,7 @@ def test_twenty_thousand_readers_survive_ten_kills(
     else:
         assert bound == 2_000 and twice <= kills * bound  # at most those in flight per kill
     store = Store.open(config.database_url)
-    ref = store.edition_ref(NOW.date())
+    ref = store.editions.edition_ref(NOW.date())
     assert ref is not None and ref.status == EditionStatus.SENT
     store.close()
 

@@ -91,7 +91,7 @@ def send_to_readers(config: Config) -> dict[str, str]:
         finally:
             mailer.close()
         assert report.sent == len(READERS)
-        return {r.email: r.token for r in store.subscriber_list()}
+        return {r.email: r.token for r in store.readers.subscriber_list()}
     finally:
         store.close()
 

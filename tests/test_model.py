@@ -75,7 +75,7 @@ def test_rules_train_learns_from_the_store_and_the_model_waits_until_switched_on
     feed = FeedSource("Wire", "https://wire.example.com/feed", "https://wire.example.com/feed")
     store = Store.open(config.database_url)
     try:
-        store.sync_feeds([feed])
+        store.feeds.sync_feeds([feed])
         titles = [f"Brent crude {t}" for t in _headlines(rng, OIL, 30)]
         titles += [f"Chipmaker semiconductor {t}" for t in _headlines(rng, CHIPS, 30)]
         stories = [
@@ -90,10 +90,12 @@ def test_rules_train_learns_from_the_store_and_the_model_waits_until_switched_on
             )
             for i, title in enumerate(titles)
         ]
-        store.record_fetched(feed, stories, now=NOW, status=200, etag=None, last_modified=None)
+        store.feeds.record_fetched(
+            feed, stories, now=NOW, status=200, etag=None, last_modified=None
+        )
         examples, score = flows.train_model(config, store, now=NOW)
         assert examples == 60 and score.scored_on == 12
-        assert store.latest_model() is not None
+        assert store.stories.latest_model() is not None
         assert flows.active_model(config, store) is None  # off by default
         on = dataclasses.replace(
             config,

@@ -41,7 +41,7 @@ ONE_LINE = [(typed, kept) for typed, kept in DIRTY_NAMES if not {"\r", "\n"} & s
 
 
 def _names(store: Store, prefix: str) -> dict[str, str]:
-    return {r.email: r.name for r in store.subscriber_list() if r.email.startswith(prefix)}
+    return {r.email: r.name for r in store.readers.subscriber_list() if r.email.startswith(prefix)}
 
 
 @pytest.fixture
@@ -67,8 +67,8 @@ def test_names_are_cleaned_at_the_web_sign_up_and_on_the_preferences_page(
             assert answer.status_code == 200 and "Check your inbox" in answer.text
         _wait_for(lambda: len(_names(store, "web")) == len(wanted), timeout=10)
         assert _names(store, "web") == wanted
-        for reader in store.subscriber_list():  # the consent history keeps the cleaned name
-            assert store.events_of(reader.id)[0].details["name"] == wanted[reader.email]
+        for reader in store.readers.subscriber_list():  # the consent history keeps the cleaned name
+            assert store.readers.events_of(reader.id)[0].details["name"] == wanted[reader.email]
 
         reader, _ = add_subscriber(
             store, "prefs@example.com", known_sectors=config.sector_slugs, now=NOW
@@ -139,7 +139,7 @@ def test_a_name_an_older_version_stored_never_fails_a_delivery(
         wanted = {}
         for i, (typed, kept) in enumerate(DIRTY_NAMES):  # stored as it was typed, unchecked
             address = f"old{i}@example.com"
-            store.upsert_subscriber(
+            store.readers.upsert_subscriber(
                 address,
                 name=typed,
                 sectors=[],

@@ -70,7 +70,7 @@ def test_no_story_repeats_across_consecutive_editions(
     assert day_one is not None
     first_ids = day_one.story_ids
     assert len(first_ids) == 2
-    store.save_edition(day_one, status=EditionStatus.SENT, now=NOW)
+    store.editions.save_edition(day_one, status=EditionStatus.SENT, now=NOW)
 
     # Early the next day, before anything new arrives: no edition, and the reason says why.
     built = flows.build(config, store, now=NOW + timedelta(hours=20))
@@ -98,7 +98,7 @@ def test_no_story_repeats_across_consecutive_editions(
     titles = [s.title for sec in digest.layout(day_two) for s in sec.stories]
     assert titles == ["LNG cargoes head to Europe as gas prices climb"]
     assert not day_two.story_ids & first_ids
-    store.save_edition(day_two, status=EditionStatus.SENT, now=tomorrow)
+    store.editions.save_edition(day_two, status=EditionStatus.SENT, now=tomorrow)
 
 
 def test_a_frozen_edition_does_not_count_as_sent(feed_server: FeedServer, tmp_path: Path) -> None:
@@ -108,10 +108,10 @@ def test_a_frozen_edition_does_not_count_as_sent(feed_server: FeedServer, tmp_pa
     flows.collect_all(config, store, now=NOW)
     draft = flows.build(config, store, now=NOW).edition
     assert draft is not None
-    store.save_edition(draft, status=EditionStatus.FROZEN, now=NOW)
+    store.editions.save_edition(draft, status=EditionStatus.FROZEN, now=NOW)
     again = flows.build(config, store, now=NOW + timedelta(hours=1)).edition
     assert again is not None and again.story_ids == draft.story_ids
-    stored = store.edition(NOW.date())
+    stored = store.editions.edition(NOW.date())
     assert stored is not None and stored.status == EditionStatus.FROZEN and stored.edition == draft
 
 

@@ -49,7 +49,7 @@ STATUSES = list(SubscriberStatus)
 
 
 def readers(store: Store) -> list[tuple[str, str, tuple[str, ...], str]]:
-    return [(r.email, r.name, r.sectors, r.status) for r in store.iter_subscribers()]
+    return [(r.email, r.name, r.sectors, r.status) for r in store.readers.iter_subscribers()]
 
 
 def test_a_stray_quote_is_reported_on_its_own_line_and_every_other_line_is_imported(
@@ -180,7 +180,7 @@ def test_a_tab_after_the_text_mark_is_read_as_the_spreadsheet_wrote_it(tmp_path:
     try:
         report = import_csv(store, path, known_sectors=config.sector_slugs, now=NOW)
         assert report.added == 3 and not report.rejected
-        assert [(r.email, r.name) for r in store.iter_subscribers()] == [
+        assert [(r.email, r.name) for r in store.readers.iter_subscribers()] == [
             ("ana@example.com", "Ana"),
             ("-bo@example.com", "@Bo"),
             ("cy@example.com", "'Tis Cy"),
@@ -260,6 +260,6 @@ def test_a_utf16_file_is_refused_whole_before_anything_is_written(tmp_path: Path
         with pytest.raises(SubscriberError, match="UTF-16") as caught:
             import_csv(store, path, known_sectors=config.sector_slugs, now=NOW)
         assert caught.value.hint is not None and "UTF-8" in caught.value.hint
-        assert list(store.iter_subscribers()) == []
+        assert list(store.readers.iter_subscribers()) == []
     finally:
         store.close()

@@ -127,7 +127,7 @@ def test_the_send_job_sends_once_with_the_clock_it_is_given(tmp_path: Path) -> N
     runner.send()  # a second run of the same day's job sends nothing twice
     assert len(_outbox(config)) == READERS
     store = Store.open(config.database_url)
-    ref = store.edition_ref(day.date())
+    ref = store.editions.edition_ref(day.date())
     store.close()
     assert ref is not None and ref.status == EditionStatus.SENT
 

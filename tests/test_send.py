@@ -104,9 +104,9 @@ def test_every_confirmed_reader_gets_it_once(tmp_path: Path) -> None:
     again = flows.send_edition(config, store, mailer, now=clock)
     assert (again.sent, again.already_sent) == (0, 24)
     assert len(list((config.outbox_dir / "2026-11-25").glob("*.eml"))) == 24
-    ref = store.edition_ref(NOW.date())
+    ref = store.editions.edition_ref(NOW.date())
     assert ref is not None and ref.status == EditionStatus.SENT
-    assert store.delivery_counts(ref.id) == {DeliveryStatus.SENT: 24}
+    assert store.ledger.delivery_counts(ref.id) == {DeliveryStatus.SENT: 24}
     by_reader = {}
     for path in files:
         message = email.message_from_bytes(path.read_bytes(), policy=default_policy)
@@ -129,18 +129,21 @@ def test_a_refused_key_stops_the_send_and_marks_nothing_sent(
     monkeypatch.setenv("SENDGRID_API_KEY", "SG.wrong")
     with pytest.raises(DeliveryError, match="refused the API key"):
         flows.send_edition(config, store, make_mailer(config), now=clock)
-    ref = store.edition_ref(NOW.date())
-    assert ref is not None and store.delivery_counts(ref.id) == {DeliveryStatus.PENDING: 5}
+    ref = store.editions.edition_ref(NOW.date())
+    assert ref is not None and store.ledger.delivery_counts(ref.id) == {DeliveryStatus.PENDING: 5}
 
     # Someone leaves before the send is run again: they are skipped at batch time.
-    left = store.subscriber_by_email("reader001@example.com")
+    left = store.readers.subscriber_by_email("reader001@example.com")
     assert left is not None
-    store.update_subscriber(left.id, now=NOW, status=SubscriberStatus.UNSUBSCRIBED)
+    store.readers.update_subscriber(left.id, now=NOW, status=SubscriberStatus.UNSUBSCRIBED)
     monkeypatch.setenv("SENDGRID_API_KEY", KEY)
     report = flows.send_edition(config, store, make_mailer(config), now=clock)
     assert (report.sent, report.skipped) == (4, 1)
     assert "reader001@example.com" not in server.recipients
-    assert store.delivery_counts(ref.id) == {DeliveryStatus.SENT: 4, DeliveryStatus.SKIPPED: 1}
+    assert store.ledger.delivery_counts(ref.id) == {
+        DeliveryStatus.SENT: 4,
+        DeliveryStatus.SKIPPED: 1,
+    }
 
 
 def test_a_failed_batch_is_recorded_and_the_send_goes_on(
@@ -153,15 +156,15 @@ def test_a_failed_batch_is_recorded_and_the_send_goes_on(
     server.faults.append(("400", 0))
     report = flows.send_edition(config, store, make_mailer(config), now=clock)
     assert (report.sent, report.failed) == (6, 3)
-    ref = store.edition_ref(NOW.date())
+    ref = store.editions.edition_ref(NOW.date())
     assert ref is not None and ref.status == EditionStatus.SENT  # nothing left in the queue
-    rows = store.deliveries_of(ref.id)
+    rows = store.ledger.deliveries_of(ref.id)
     assert sorted(r.status for r in rows) == [DeliveryStatus.FAILED] * 3 + [DeliveryStatus.SENT] * 6
     again = flows.send_edition(config, store, make_mailer(config), now=clock)
     assert again.sent == 0  # failures wait for an explicit retry
     retried = flows.send_edition(config, store, make_mailer(config), now=clock, retry_failed=True)
     assert (retried.sent, retried.failed) == (3, 0)
-    assert store.delivery_counts(ref.id) == {DeliveryStatus.SENT: 9}
+    assert store.ledger.delivery_counts(ref.id) == {DeliveryStatus.SENT: 9}
     assert set(server.recipients.values()) == {1}
 
 
@@ -175,7 +178,7 @@ def test_dry_run_validates_in_sandbox_and_stores_nothing(
     report = flows.send_edition(config, store, make_mailer(config), now=clock, dry_run=True)
     assert report.dry_run and report.sent == 4
     assert all(b["mail_settings"]["sandbox_mode"]["enable"] for b in server.accepted)
-    assert store.edition_ref(NOW.date()) is None  # no edition frozen, no ledger
+    assert store.editions.edition_ref(NOW.date()) is None  # no edition frozen, no ledger
 
 
 def _send_process(config_path: Path, server: SendgridServer, *args: str) -> subprocess.Popen[bytes]:
@@ -224,9 +227,9 @@ def test_a_killed_send_finishes_on_the_next_run(
     assert rerun.returncode == 0, err.decode()
 
     store = Store.open(config.database_url)
-    ref = store.edition_ref(NOW.date())
+    ref = store.editions.edition_ref(NOW.date())
     assert ref is not None and ref.status == EditionStatus.SENT
-    rows = store.deliveries_of(ref.id)
+    rows = store.ledger.deliveries_of(ref.id)
     assert len(rows) == 60 and {r.status for r in rows} == {DeliveryStatus.SENT}
     assert set(server.recipients) == {f"reader{i:03d}@example.com" for i in range(60)}
     twice = [a for a, n in server.recipients.items() if n > 1]
@@ -286,8 +289,8 @@ def test_requests_are_in_flight_together_and_each_reader_gets_one_copy(
     assert (report.sent, report.failed) == (120, 0)
     assert len(server.recipients) == 120 and set(server.recipients.values()) == {1}
     assert done[-1] == 120 and done == sorted(done)
-    ref = store.edition_ref(NOW.date())
-    assert ref is not None and store.delivery_counts(ref.id) == {DeliveryStatus.SENT: 120}
+    ref = store.editions.edition_ref(NOW.date())
+    assert ref is not None and store.ledger.delivery_counts(ref.id) == {DeliveryStatus.SENT: 120}
 
 
 def test_a_refused_key_midway_lets_the_requests_in_flight_finish_and_gives_back_the_rest(
@@ -299,12 +302,12 @@ def test_a_refused_key_midway_lets_the_requests_in_flight_finish_and_gives_back_
     server.faults.extend([("accept", 0), ("accept", 0), ("401", 0)])  # ... one of them refused
     with pytest.raises(DeliveryError, match="refused the API key"):
         flows.send_edition(config, store, make_mailer(config), now=clock)
-    ref = store.edition_ref(NOW.date())
+    ref = store.editions.edition_ref(NOW.date())
     assert ref is not None
-    counts = store.delivery_counts(ref.id)
+    counts = store.ledger.delivery_counts(ref.id)
     assert set(counts) == {DeliveryStatus.SENT, DeliveryStatus.PENDING}  # none left claimed
     assert sum(counts.values()) == 60
-    rows = store.deliveries_of(ref.id)
+    rows = store.ledger.deliveries_of(ref.id)
     sent = {r.email for r in rows if r.status == DeliveryStatus.SENT}
     assert len(sent) >= 10 and sent == set(server.recipients)  # what was accepted is recorded
     server.gather = None
@@ -401,9 +404,9 @@ def test_an_error_mid_send_keeps_what_the_requests_in_flight_did(
     server.delay = 0.3  # requests are in flight when the broken variant is met
     with pytest.raises(TemplateError):
         flows.send_edition(config, store, make_mailer(config), now=clock)
-    ref = store.edition_ref(NOW.date())
+    ref = store.editions.edition_ref(NOW.date())
     assert ref is not None
-    sent = {r.email for r in store.deliveries_of(ref.id) if r.status == DeliveryStatus.SENT}
+    sent = {r.email for r in store.ledger.deliveries_of(ref.id) if r.status == DeliveryStatus.SENT}
     assert sent and sent == set(server.recipients)  # every accepted request was recorded
-    counts = store.delivery_counts(ref.id)
+    counts = store.ledger.delivery_counts(ref.id)
     assert DeliveryStatus.CLAIMED not in counts  # the rest went back to the queue

@@ -41,8 +41,8 @@ def two_editions(tmp_path: Path) -> tuple[Path, Store, list[str]]:
     for day, feeds_config in ((NOW, first), (NOW + timedelta(days=1), config)):
         flows.collect_all(feeds_config, store, now=day)
         flows.send_edition(config, store, make_mailer(config), now=clock_at(day))
-        ref = store.edition_ref(day.date())
-        stored = store.edition(day.date())
+        ref = store.editions.edition_ref(day.date())
+        stored = store.editions.edition(day.date())
         assert ref is not None and stored is not None
         top = stored.edition.sections[0].stories[0]
         titles.append(top.title)
@@ -56,7 +56,7 @@ def two_editions(tmp_path: Path) -> tuple[Path, Store, list[str]]:
                 events.append(
                     ProviderEvent(f"c{ref.id}-{n}", EventKind.CLICK, url=top.url, **base)  # type: ignore[arg-type]
                 )
-        store.record_events(events, now=day)
+        store.events.record_events(events, now=day)
     return path, store, titles
 
 

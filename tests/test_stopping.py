@@ -82,9 +82,9 @@ def test_a_stop_starts_no_new_request_and_records_those_in_flight(
     assert len(server.recipients) == 20  # the two in flight, finished
     store = Store.open(load_config(path).database_url)
     try:
-        ref = store.edition_ref(NOW.date())
+        ref = store.editions.edition_ref(NOW.date())
         assert ref is not None
-        counts = store.delivery_counts(ref.id)
+        counts = store.ledger.delivery_counts(ref.id)
     finally:
         store.close()
     assert counts == {DeliveryStatus.SENT: 20, DeliveryStatus.PENDING: 40}  # recorded, given back

@@ -47,43 +47,45 @@ def test_migrations_create_the_schema_the_tables_describe(tmp_path: Path) -> Non
 
 
 def _save(store: Store, items: list[Story]) -> StoredCounts:
-    return store.record_fetched(FEED, items, now=NOW, status=200, etag=None, last_modified=None)
+    return store.feeds.record_fetched(
+        FEED, items, now=NOW, status=200, etag=None, last_modified=None
+    )
 
 
 def test_stories_are_inserted_then_updated_without_duplicates(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'n.db'}")
-    store.sync_feeds([FEED])
+    store.feeds.sync_feeds([FEED])
     assert _save(store, [_story(1), _story(2)]) == StoredCounts(2, 0)
     assert _save(store, [_story(1), _story(2)]) == StoredCounts(0, 0)
     changed = _story(1, title="Title 1, updated")
     assert _save(store, [changed, _story(3)]) == StoredCounts(1, 1)
-    stored = store.stories()
+    stored = store.stories.stored()
     assert [s.id for s in stored] == ["id1", "id2", "id3"]  # newest first
     assert stored[0].title == "Title 1, updated"
     assert stored[0].source == "Wire" and stored[0].feed_url == FEED.url
     assert stored[0].published == NOW - timedelta(hours=1)
     assert stored[0].published.tzinfo is UTC
-    assert [s.id for s in store.stories(since=NOW - timedelta(hours=2))] == ["id1", "id2"]
-    assert len(store.stories()) == 3
+    assert [s.id for s in store.stories.stored(since=NOW - timedelta(hours=2))] == ["id1", "id2"]
+    assert len(store.stories.stored()) == 3
 
 
 def test_times_round_trip_as_utc(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'n.db'}")
-    store.sync_feeds([FEED])
+    store.feeds.sync_feeds([FEED])
     from zoneinfo import ZoneInfo
 
     local = datetime(2026, 3, 29, 2, 30, tzinfo=ZoneInfo("America/New_York"))
     _save(store, [_story(1, published=local)])
-    (story,) = store.stories()
+    (story,) = store.stories.stored()
     assert story.published == local and story.published.tzinfo is UTC
 
 
 def test_feed_health_is_recorded(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'n.db'}")
-    store.sync_feeds([FEED])
-    store.record_failure(FEED, "HTTP 500", now=NOW - timedelta(days=3), status=500)
-    store.record_failure(FEED, "HTTP 502", now=NOW, status=502)
-    (health,) = store.feed_health(now=NOW)
+    store.feeds.sync_feeds([FEED])
+    store.feeds.record_failure(FEED, "HTTP 500", now=NOW - timedelta(days=3), status=500)
+    store.feeds.record_failure(FEED, "HTTP 502", now=NOW, status=502)
+    (health,) = store.feeds.feed_health(now=NOW)
     assert (health.consecutive_failures, health.last_error, health.last_status) == (
         2,
         "HTTP 502",
@@ -91,19 +93,19 @@ def test_feed_health_is_recorded(tmp_path: Path) -> None:
     )
     assert health.failing_since == NOW - timedelta(days=3)  # the first failure in the run
     assert health.status == FeedStatus.ACTIVE and health.last_success is None
-    store.record_fetched(
+    store.feeds.record_fetched(
         FEED, [_story(1), _story(30)], now=NOW, status=200, etag='"e"', last_modified=None
     )
-    (health,) = store.feed_health(now=NOW)
+    (health,) = store.feeds.feed_health(now=NOW)
     assert (health.consecutive_failures, health.failing_since, health.last_success) == (
         0,
         None,
         NOW,
     )
     assert health.stories_last_day == 1  # the other story is 30 hours old
-    assert store.feed_states()[FEED.url].etag == '"e"'
-    store.record_failure(FEED, "HTTP 410 Gone", now=NOW, status=410, gone=True)
-    assert store.feed_states()[FEED.url].status == FeedStatus.GONE
+    assert store.feeds.feed_states()[FEED.url].etag == '"e"'
+    store.feeds.record_failure(FEED, "HTTP 410 Gone", now=NOW, status=410, gone=True)
+    assert store.feeds.feed_states()[FEED.url].status == FeedStatus.GONE
 
 
 def test_upgrade_from_the_first_schema_keeps_the_data(tmp_path: Path) -> None:
@@ -121,7 +123,7 @@ def test_upgrade_from_the_first_schema_keeps_the_data(tmp_path: Path) -> None:
         )
     engine.dispose()
     store = Store.open(url)
-    (health,) = store.feed_health(now=NOW)
+    (health,) = store.feeds.feed_health(now=NOW)
     assert (health.name, health.consecutive_failures, health.failing_since) == ("Old", 3, None)
 
 
@@ -140,9 +142,9 @@ def test_sent_before_can_leave_out_old_editions(tmp_path: Path) -> None:
         day = NOW.date() - timedelta(days=days_ago)
         story = _story(1, id=story_id, url=f"https://x.example.com/{story_id}")
         edition = Edition("P", day, (Section(sector, (story,)),))
-        store.save_edition(edition, status=EditionStatus.SENT, now=NOW)
-    assert store.sent_before(NOW.date()).ids == {"old", "recent"}
-    recent = store.sent_before(NOW.date(), since=NOW.date() - timedelta(days=3))
+        store.editions.save_edition(edition, status=EditionStatus.SENT, now=NOW)
+    assert store.editions.sent_before(NOW.date()).ids == {"old", "recent"}
+    recent = store.editions.sent_before(NOW.date(), since=NOW.date() - timedelta(days=3))
     assert recent.ids == {"recent"} and recent.urls == {"https://x.example.com/recent"}
 
 

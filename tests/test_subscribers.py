@@ -50,19 +50,19 @@ def test_import_reports_bad_lines_updates_and_never_resubscribes(tmp_path: Path)
     assert "0 added, 0 updated, 3 unchanged, 0 skipped, 3 rejected" in stdout  # twice: no change
 
     store = Store.open(load_config(config_path).database_url)
-    ana = store.subscriber_by_email("ana@example.com")
+    ana = store.readers.subscriber_by_email("ana@example.com")
     assert ana is not None and ana.sectors == ("oil-gas", "evs-battery") and ana.name == "Ana Ruiz"
-    assert [e.kind for e in store.events_of(ana.id)] == ["import"]
-    left = store.subscriber_by_email("bo@example.com")
+    assert [e.kind for e in store.readers.events_of(ana.id)] == ["import"]
+    left = store.readers.subscriber_by_email("bo@example.com")
     assert left is not None
-    store.update_subscriber(left.id, now=NOW, status=SubscriberStatus.UNSUBSCRIBED)
+    store.readers.update_subscriber(left.id, now=NOW, status=SubscriberStatus.UNSUBSCRIBED)
     csv_file.write_text(
         "bo@example.com,Bo,oil-gas\ndee@example.com,Dee,oil-gas\n", encoding="utf-8"
     )
     code, stdout, _ = run(config_path, "subscribers", "import", str(csv_file))
     assert "line 1: bo@example.com unsubscribed; not re-subscribed" in stdout
     assert "0 added, 1 updated, 0 unchanged, 1 skipped, 0 rejected" in stdout
-    bo = store.subscriber_by_email("bo@example.com")
+    bo = store.readers.subscriber_by_email("bo@example.com")
     assert bo is not None and bo.status == SubscriberStatus.UNSUBSCRIBED and bo.sectors == ()
 
 
@@ -73,8 +73,8 @@ def test_remove_erases_and_suppresses(tmp_path: Path) -> None:
     assert code == 0 and "Erased ana@example.com" in stdout
     config = load_config(config_path)
     store = Store.open(config.database_url, privacy_key=config.privacy_key())
-    assert store.subscriber_by_email("ana@example.com") is None
-    assert store.is_suppressed("ana@example.com")
+    assert store.readers.subscriber_by_email("ana@example.com") is None
+    assert store.readers.is_suppressed("ana@example.com")
     csv_file = tmp_path / "again.csv"
     csv_file.write_text("ana@example.com,Ana,\n", encoding="utf-8")
     _, stdout, _ = run(config_path, "subscribers", "import", str(csv_file))
@@ -116,7 +116,7 @@ def test_erasure_leaves_only_a_keyed_hash(tmp_path: Path) -> None:
     assert run(config_path, "subscribers", "add", "ana@example.com", "--name", "Ana")[0] == 0
     assert run(config_path, "subscribers", "add", "bo@example.com")[0] == 0
     store = Store.open(config.database_url, privacy_key=config.privacy_key())
-    ana = store.subscriber_by_email("ana@example.com")
+    ana = store.readers.subscriber_by_email("ana@example.com")
     assert ana is not None
     copy = config.outbox_dir / "2026-11-25" / f"{ana.id:08d}.eml"  # as the outbox names it
     copy.parent.mkdir(parents=True)
@@ -226,13 +226,13 @@ def test_a_write_that_fails_midway_keeps_the_chunks_before_and_a_rerun_finishes(
             conn.execute(sqlalchemy.text(statement))
     with pytest.raises(sqlalchemy.exc.DatabaseError, match="disk says no"):
         import_csv(store, path, known_sectors=config.sector_slugs, now=NOW, chunk_rows=5)
-    kept = [s.email for s in store.iter_subscribers()]
+    kept = [s.email for s in store.readers.iter_subscribers()]
     assert kept == [f"r{n:03d}@example.com" for n in range(15)]  # the chunks before r017's
     with store.engine.begin() as conn:
         conn.execute(sqlalchemy.text(ALLOW[conn.dialect.name]))
     again = import_csv(store, path, known_sectors=config.sector_slugs, now=NOW, chunk_rows=5)
     assert (again.added, again.unchanged) == (15, 15)
-    assert len(list(store.iter_subscribers())) == 30
+    assert len(list(store.readers.iter_subscribers())) == 30
 
 
 def _validator_says(address: str) -> str | None:

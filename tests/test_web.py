@@ -70,11 +70,11 @@ def test_one_click_unsubscribe_post_answers_200_and_a_get_changes_nothing(site: 
     url = f"{site.base}/unsubscribe/{token}"
     page = httpx.get(url)
     assert page.status_code == 200 and '<form method="post"' in page.text
-    assert site.store.subscriber_by_token(token).status == SubscriberStatus.CONFIRMED  # type: ignore[union-attr]
+    assert site.store.readers.subscriber_by_token(token).status == SubscriberStatus.CONFIRMED  # type: ignore[union-attr]
     for _ in range(2):
         assert httpx.get(f"{site.base}/confirm/{token}").status_code == 200
         assert httpx.get(f"{site.base}/preferences/{token}").status_code == 200
-    assert site.store.subscriber_by_token(token).status == SubscriberStatus.CONFIRMED  # type: ignore[union-attr]
+    assert site.store.readers.subscriber_by_token(token).status == SubscriberStatus.CONFIRMED  # type: ignore[union-attr]
     # As `curl -X POST -d 'List-Unsubscribe=One-Click' URL` sends it: no cookie, no CSRF token.
     done = httpx.post(
         url,
@@ -82,9 +82,9 @@ def test_one_click_unsubscribe_post_answers_200_and_a_get_changes_nothing(site: 
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert done.status_code == 200 and "You are unsubscribed" in done.text
-    reader = site.store.subscriber_by_token(token)
+    reader = site.store.readers.subscriber_by_token(token)
     assert reader is not None and reader.status == SubscriberStatus.UNSUBSCRIBED
-    kinds = [e.kind for e in site.store.events_of(reader.id)]
+    kinds = [e.kind for e in site.store.readers.events_of(reader.id)]
     assert kinds == ["added", "unsubscribe"]
 
 
@@ -132,7 +132,7 @@ def test_hostile_sign_ups_get_a_clear_4xx_and_change_nothing(
     csrf = _csrf(client)
     response = client.post("/subscribe", data={"csrf": csrf, **fields})
     assert response.status_code == status and says in response.text
-    assert site.store.subscriber_list() == []
+    assert site.store.readers.subscriber_list() == []
     assert not site.config.outbox_dir.exists()
 
 
@@ -140,7 +140,7 @@ def test_sign_up_needs_the_csrf_token_and_never_tells_who_subscribed(
     site: Site, client: httpx.Client
 ) -> None:
     forged = httpx.post(f"{site.base}/subscribe", data={"email": "a@example.com", "csrf": "x"})
-    assert forged.status_code == 403 and site.store.subscriber_list() == []
+    assert forged.status_code == 403 and site.store.readers.subscriber_list() == []
     reader_token(site, "known@example.com")
     csrf = _csrf(client)
     known = client.post("/subscribe", data={"csrf": csrf, "email": "known@example.com"})
@@ -163,8 +163,8 @@ def test_sign_up_needs_the_csrf_token_and_never_tells_who_subscribed(
         "/subscribe",
         data={"csrf": csrf, "email": "bot@example.com", "website": "http://spam.example"},
     )
-    assert trap.status_code == 200 and site.store.queued_signups() == 0  # nothing queued
-    assert site.store.subscriber_by_email("bot@example.com") is None
+    assert trap.status_code == 200 and site.store.outgoing.queued_signups() == 0  # nothing queued
+    assert site.store.readers.subscriber_by_email("bot@example.com") is None
 
 
 def test_sign_ups_are_limited_per_ip(site: Site, client: httpx.Client) -> None:
@@ -187,7 +187,7 @@ def test_the_whole_life_cycle_in_a_browser(site: Site) -> None:
         page.click("button[type=submit]")
         assert page.locator("h1").inner_text() == "Check your inbox"
         signed_up(site.store)
-        reader = site.store.subscriber_by_email("reader.one@example.com")
+        reader = site.store.readers.subscriber_by_email("reader.one@example.com")
         assert reader is not None and reader.status == SubscriberStatus.PENDING
         assert reader.sectors == ("oil-gas", "ai-semiconductors")
 
@@ -195,10 +195,15 @@ def test_the_whole_life_cycle_in_a_browser(site: Site) -> None:
         link = re.search(r"http://localhost:8000(/confirm/[\w-]+)", mail.read_text())
         assert link is not None
         page.goto(site.base + link.group(1))  # opening the link changes nothing yet
-        assert site.store.subscriber_by_token(reader.token).status == SubscriberStatus.PENDING  # type: ignore[union-attr]
+        assert (
+            site.store.readers.subscriber_by_token(reader.token).status == SubscriberStatus.PENDING
+        )  # type: ignore[union-attr]
         page.click("button[type=submit]")
         assert page.locator("h1").inner_text() == "You are subscribed"
-        assert site.store.subscriber_by_token(reader.token).status == SubscriberStatus.CONFIRMED  # type: ignore[union-attr]
+        assert (
+            site.store.readers.subscriber_by_token(reader.token).status
+            == SubscriberStatus.CONFIRMED
+        )  # type: ignore[union-attr]
         # the welcome email: the reader's sectors and the manage link
         (welcome,) = [m for m in confirmations(site, 2) if m != mail]
         message = email.message_from_bytes(welcome.read_bytes(), policy=email.policy.default)
@@ -213,16 +218,16 @@ def test_the_whole_life_cycle_in_a_browser(site: Site) -> None:
         page.check("input[value=esg-renewables]")
         page.click("text=Save my preferences")
         assert page.locator("h1").inner_text() == "Preferences saved"
-        changed = site.store.subscriber_by_token(reader.token)
+        changed = site.store.readers.subscriber_by_token(reader.token)
         assert changed is not None and changed.sectors == ("esg-renewables", "ai-semiconductors")
 
         page.goto(f"{site.base}/preferences/{reader.token}")
         page.click("text=Unsubscribe from everything")
         assert page.locator("h1").inner_text() == "You are unsubscribed"
-        gone = site.store.subscriber_by_token(reader.token)
+        gone = site.store.readers.subscriber_by_token(reader.token)
         assert gone is not None and gone.status == SubscriberStatus.UNSUBSCRIBED
 
-    history = site.store.events_of(reader.id)
+    history = site.store.readers.events_of(reader.id)
     assert [e.kind for e in history] == ["signup", "confirm", "preferences", "unsubscribe"]
     first = history[0]
     assert first.source == "web 127.0.0.1"
@@ -245,7 +250,7 @@ def test_one_click_unsubscribe_takes_every_encoding_mail_providers_send(
     headers = {"Content-Type": content_type} if content_type else {}
     done = httpx.post(f"{site.base}/unsubscribe/{token}", headers=headers, **body)  # type: ignore[arg-type]
     assert done.status_code == 200, done.text
-    reader = site.store.subscriber_by_token(token)
+    reader = site.store.readers.subscriber_by_token(token)
     assert reader is not None and reader.status == SubscriberStatus.UNSUBSCRIBED
 
 
@@ -261,9 +266,9 @@ def test_an_unsubscribed_reader_is_told_so_and_may_subscribe_again(site: Site) -
         assert csrf is not None
         again = client.post(f"/resubscribe/{token}", data={"csrf": csrf.group(1)})
         assert again.status_code == 200 and "subscribed again" in again.text
-    reader = site.store.subscriber_by_token(token)
+    reader = site.store.readers.subscriber_by_token(token)
     assert reader is not None and reader.status == SubscriberStatus.CONFIRMED
-    kinds = [e.kind for e in site.store.events_of(reader.id)]
+    kinds = [e.kind for e in site.store.readers.events_of(reader.id)]
     assert kinds == ["added", "unsubscribe", "resubscribe"]
 
 
@@ -290,7 +295,7 @@ def test_the_embedded_form_signs_up_from_another_site_with_double_opt_in(
         page.click("button[type=submit]")
         assert page.locator("h1").inner_text() == "Check your inbox"
     signed_up(site.store)
-    reader = site.store.subscriber_by_email("from.elsewhere@example.com")
+    reader = site.store.readers.subscriber_by_email("from.elsewhere@example.com")
     assert reader is not None and reader.status == SubscriberStatus.PENDING
     (mail,) = confirmations(site, 1)
     assert "/confirm/" in mail.read_text()
@@ -300,8 +305,8 @@ def test_the_embedded_form_signs_up_from_another_site_with_double_opt_in(
         data={"email": "bot@example.com", "website": "http://spam.example"},
     )
     assert bot.status_code == 200 and "Check your inbox" in bot.text
-    assert site.store.queued_signups() == 0
-    assert site.store.subscriber_by_email("bot@example.com") is None
+    assert site.store.outgoing.queued_signups() == 0
+    assert site.store.readers.subscriber_by_email("bot@example.com") is None
 
 
 def test_a_sign_up_runs_the_same_statements_whatever_the_address(
@@ -318,7 +323,7 @@ def test_a_sign_up_runs_the_same_statements_whatever_the_address(
         status=SubscriberStatus.PENDING,
         now=NOW,
     )
-    site.store.suppress("gone@example.com", SuppressionReason.ERASED, now=NOW)
+    site.store.readers.suppress("gone@example.com", SuppressionReason.ERASED, now=NOW)
     ran: list[tuple[str, str]] = []
 
     def record(conn: object, cursor: object, statement: str, *args: object) -> None:

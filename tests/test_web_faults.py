@@ -78,7 +78,9 @@ def test_while_the_provider_hangs_every_page_answers_at_once(
             done = httpx.post(f"{base}/unsubscribe/{token}", timeout=1.0)
             assert done.status_code == 200
         assert provider.requests >= 1  # the worker was inside the provider all along
-    assert {store.subscriber_by_token(t).status for t in tokens} == {SubscriberStatus.UNSUBSCRIBED}  # type: ignore[union-attr]
+    assert {store.readers.subscriber_by_token(t).status for t in tokens} == {
+        SubscriberStatus.UNSUBSCRIBED
+    }  # type: ignore[union-attr]
     store.close()
 
 
@@ -95,11 +97,11 @@ def test_a_failing_provider_never_gives_a_500_and_the_email_is_retried(
         signed = client.post("/subscribe", data={"csrf": csrf, "email": "ana@example.com"})
         assert signed.status_code == 200
         signed_up(store)
-        reader = store.subscriber_by_email("ana@example.com")
+        reader = store.readers.subscriber_by_email("ana@example.com")
         assert reader is not None and reader.status == SubscriberStatus.PENDING
 
         def tried() -> Outgoing | None:
-            mail = store.latest_mail(reader.id, kind="confirmation")
+            mail = store.outgoing.latest_mail(reader.id, kind="confirmation")
             return mail if mail is not None and mail.attempts else None
 
         _wait_for(tried, timeout=10)  # the worker's first attempt, which the provider fails
@@ -125,17 +127,17 @@ def test_a_pending_readers_data_changes_only_when_they_confirm(
         first = {"csrf": csrf, "email": "ana@example.com", "name": "Ana", "sectors": "oil-gas"}
         client.post("/subscribe", data=first)
         signed_up(store)
-        reader = store.subscriber_by_email("ana@example.com")
+        reader = store.readers.subscriber_by_email("ana@example.com")
         assert reader is not None
         stranger = {**first, "name": "Not Ana", "sectors": "mining-metals"}
         client.post("/subscribe", data=stranger)  # anyone may type Ana's address
         signed_up(store)
-        reader = store.subscriber_by_email("ana@example.com")
+        reader = store.readers.subscriber_by_email("ana@example.com")
         assert reader is not None and (reader.name, reader.sectors) == ("Ana", ("oil-gas",))
         token = reader.token
         confirm_csrf = _csrf(client, f"/confirm/{token}")
         client.post(f"/confirm/{token}", data={"csrf": confirm_csrf})
-    reader = store.subscriber_by_email("ana@example.com")
+    reader = store.readers.subscriber_by_email("ana@example.com")
     assert reader is not None and reader.status == SubscriberStatus.CONFIRMED
     assert (reader.name, reader.sectors) == ("Not Ana", ("mining-metals",))  # the newest choice
     store.close()
@@ -228,7 +230,7 @@ def test_a_confirmation_link_expires_and_the_page_offers_a_new_one(
     with running(app) as base, httpx.Client(base_url=base) as client:
         client.post("/subscribe", data={"csrf": _csrf(client), "email": "ana@example.com"})
         signed_up(store)
-        reader = store.subscriber_by_email("ana@example.com")
+        reader = store.readers.subscriber_by_email("ana@example.com")
         assert reader is not None
         clock.now = NOW + timedelta(days=8)
         page = client.get(f"/confirm/{reader.token}")
@@ -243,7 +245,7 @@ def test_a_confirmation_link_expires_and_the_page_offers_a_new_one(
         assert renewed.status_code == 200 and "new confirmation link" in renewed.text
         fresh = client.get(f"/confirm/{reader.token}")
         assert fresh.status_code == 200 and "Confirm my subscription" in fresh.text
-    reader = store.subscriber_by_email("ana@example.com")
+    reader = store.readers.subscriber_by_email("ana@example.com")
     assert reader is not None and reader.status == SubscriberStatus.PENDING
     store.close()
 
@@ -258,13 +260,13 @@ def test_a_queued_sign_up_is_forgotten_when_its_address_is_erased_first(tmp_path
         request_sign_up(
             config, store, address=address, name="", sectors=[], source="web 10.0.0.1", now=NOW
         )
-    assert store.queued_signups() == 2
+    assert store.outgoing.queued_signups() == 2
     erase_person(config, store, "Ana@Example.com", now=NOW)
-    assert store.queued_signups() == 1  # nothing of ana's address waits anywhere
+    assert store.outgoing.queued_signups() == 1  # nothing of ana's address waits anywhere
     assert take_sign_ups(config, store, now=Clock()) == 1
-    assert store.queued_signups() == 0
-    assert store.subscriber_by_email("ana@example.com") is None
-    bo = store.subscriber_by_email("bo@example.com")
+    assert store.outgoing.queued_signups() == 0
+    assert store.readers.subscriber_by_email("ana@example.com") is None
+    bo = store.readers.subscriber_by_email("bo@example.com")
     assert bo is not None and bo.status == SubscriberStatus.PENDING
-    assert store.events_of(bo.id)[0].source == "web 10.0.0.1"
+    assert store.readers.events_of(bo.id)[0].source == "web 10.0.0.1"
     store.close()

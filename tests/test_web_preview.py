@@ -117,7 +117,7 @@ def test_an_editor_moves_a_story_on_the_page_and_it_sticks(demo_dir: Path) -> No
         page.close()
     store = Store.open(loaded.database_url)
     try:
-        labels = store.labels()
+        labels = store.stories.labels()
     finally:
         store.close()
     assert [(lab.sector, "Brent" in lab.title) for lab in labels] == [("business-politics", True)]

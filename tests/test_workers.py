@@ -78,7 +78,7 @@ def test_four_workers_send_every_reader_once_and_take_over_a_killed_one(
     # no duplicates, except what the killed worker had in flight
     assert twice <= (IN_FLIGHT * BATCH if kill_one else 0)
     store = Store.open(config.database_url)
-    ref = store.edition_ref(NOW.date())
+    ref = store.editions.edition_ref(NOW.date())
     assert ref is not None
-    assert store.delivery_counts(ref.id) == {DeliveryStatus.SENT: READERS}
+    assert store.ledger.delivery_counts(ref.id) == {DeliveryStatus.SENT: READERS}
     store.close()

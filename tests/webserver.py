@@ -42,7 +42,7 @@ def signed_up(store: Store, timeout: float = 10) -> None:
     """Wait until the app's worker has carried out every sign-up the web queued (a sign-up's
     request only queues it)."""
     deadline = time.monotonic() + timeout
-    while store.queued_signups():
+    while store.outgoing.queued_signups():
         if time.monotonic() > deadline:
             raise AssertionError("the worker did not carry out the queued sign-ups")
         time.sleep(0.01)

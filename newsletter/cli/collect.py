@@ -115,7 +115,7 @@ def print_explanation(state: State, story_id: str) -> None:
     store = state.store()
     try:
         story, verdict = flows.explain_story(state.config, store, story_id)
-        stored = store.latest_model()
+        stored = store.stories.latest_model()
     finally:
         store.close()
     console = state.console

@@ -76,7 +76,7 @@ def subscribers_list(state: State, status: str | None) -> None:
     """
     store = state.store()
     try:
-        readers = store.subscriber_list(status=status)
+        readers = store.readers.subscriber_list(status=status)
     finally:
         store.close()
     table = Table()

@@ -91,7 +91,7 @@ def check(state: State, labelled: Path, show_errors: bool, with_model: bool) -> 
 def _stored_model(state: State) -> SectorModel:
     store = state.store()
     try:
-        stored = store.latest_model()
+        stored = store.stories.latest_model()
     finally:
         store.close()
     if stored is None:

@@ -131,8 +131,8 @@ def _print_failures(state: State, day: date, shown: int = 20) -> None:
     """The failed readers by address, with the reason, the first few."""
     store = state.store()
     try:
-        ref = store.edition_ref(day)
-        failed = store.failed_deliveries(ref.id, limit=shown + 1) if ref else []
+        ref = store.editions.edition_ref(day)
+        failed = store.ledger.failed_deliveries(ref.id, limit=shown + 1) if ref else []
     finally:
         store.close()
     for item in failed[:shown]:

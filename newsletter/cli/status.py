@@ -30,10 +30,10 @@ def status(state: State) -> None:
     now = current_time()
     store = state.store()
     try:
-        health = {h.url: h for h in store.feed_health(now=now)}
-        editions = store.recent_editions()
-        warned = [w for s in store.edition_counts(last=7) for w in stats.warnings(s)]
-        holders = store.lock_holders()
+        health = {h.url: h for h in store.feeds.feed_health(now=now)}
+        editions = store.editions.recent_editions()
+        warned = [w for s in store.events.edition_counts(last=7) for w in stats.warnings(s)]
+        holders = store.locks.lock_holders()
     finally:
         store.close()
     from newsletter.schedule.runner import next_runs

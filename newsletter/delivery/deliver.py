@@ -81,7 +81,7 @@ def deliver(
     _open_ledger(
         config, store, edition_id, retry_failed, now=now(), stale=claim_clock() - limits.timeout
     )
-    before = store.delivery_counts(edition_id)
+    before = store.ledger.delivery_counts(edition_id)
     total = sum(before.get(k, 0) for k in (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED))
     already = before.get(DeliveryStatus.SENT, 0)
     journal = _journal(config, owner, limits)
@@ -100,7 +100,7 @@ def deliver(
     )
     variants = Variants(config, edition.edition)
     try:
-        variants.prepare(store.pending_choices(edition_id))
+        variants.prepare(store.ledger.pending_choices(edition_id))
         stopped = sending.run(variants, should_stop)
     finally:
         variants.close()
@@ -116,9 +116,9 @@ def deliver(
 
 def _close_if_done(store: Store, edition_id: int, *, now: datetime) -> None:
     """The edition is sent once no row is pending or claimed (failed ones wait for a retry)."""
-    counts = store.delivery_counts(edition_id)
+    counts = store.ledger.delivery_counts(edition_id)
     if not counts.get(DeliveryStatus.PENDING) and not counts.get(DeliveryStatus.CLAIMED):
-        store.set_edition_status(edition_id, EditionStatus.SENT, now=now)
+        store.editions.set_edition_status(edition_id, EditionStatus.SENT, now=now)
 
 
 def _open_ledger(
@@ -134,13 +134,16 @@ def _open_ledger(
     first, a row for every confirmed reader, failed rows queued again when asked, and the rows
     of dead senders (or silent since ``stale``) given back."""
     apply_journals(
-        config.journal_dir, store, database=database_key(config.database_url), alive=running_here
+        config.journal_dir,
+        store.ledger,
+        database=database_key(config.database_url),
+        alive=running_here,
     )
-    store.set_edition_status(edition_id, EditionStatus.SENDING, now=now)
-    store.seed_deliveries(edition_id)
+    store.editions.set_edition_status(edition_id, EditionStatus.SENDING, now=now)
+    store.ledger.seed_deliveries(edition_id)
     if retry_failed:
-        store.retry_failed(edition_id)
-    released = store.release_abandoned(edition_id, alive=claim_is_alive, stale_before=stale)
+        store.ledger.retry_failed(edition_id)
+    released = store.ledger.release_abandoned(edition_id, alive=claim_is_alive, stale_before=stale)
     if released:
         logger.warning("%d readers of an interrupted send are sent again", released)
 
@@ -183,7 +186,7 @@ def dry_run(
     size = min(config.file.delivery.batch_size, mailer.max_batch)
     sent = failed = skipped = 0
     after = 0
-    while readers := store.confirmed_readers(after_id=after, size=size):
+    while readers := store.readers.confirmed_readers(after_id=after, size=size):
         after = readers[-1].id
         calls, left_out = variants.batches(enumerate(readers), edition_id=0, day=day, dry_run=True)
         skipped += len(left_out)

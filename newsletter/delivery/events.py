@@ -132,7 +132,7 @@ def with_readers(store: Store, found: list[ProviderEvent]) -> list[ProviderEvent
     )
     if not unnamed:
         return found
-    known = store.subscriber_index(unnamed)
+    known = store.readers.subscriber_index(unnamed)
     return [
         replace(e, subscriber_id=known[key].id)
         if e.subscriber_id is None and (key := e.email.strip().lower()) in known
@@ -147,11 +147,11 @@ def with_readers(store: Store, found: list[ProviderEvent]) -> list[ProviderEvent
 def apply_events(config: Config, store: Store, *, now: datetime, limit: int = 2000) -> Applied:
     """Apply every stored event not applied yet to its reader; returns what changed."""
     total = Applied()
-    while pending := store.pending_events(limit=limit):
+    while pending := store.events.pending_events(limit=limit):
         done = Applied(events=len(pending))
         for _, event in pending:
             done = _merge(done, _apply(config, store, event, now=now))
-        store.mark_applied([row_id for row_id, _ in pending], now=now)
+        store.events.mark_applied([row_id for row_id, _ in pending], now=now)
         total = _merge(total, done)
     return total
 
@@ -173,37 +173,41 @@ def _apply(config: Config, store: Store, event: ProviderEvent, *, now: datetime)
         EventKind.UNSUBSCRIBE,
     ):
         return Applied()  # counted by `stats`, nothing to change
-    reader = None if event.subscriber_id is None else store.subscriber_by_id(event.subscriber_id)
+    reader = (
+        None if event.subscriber_id is None else store.readers.subscriber_by_id(event.subscriber_id)
+    )
     if reader is None:
         return Applied()
     source = f"{event.source} event {event.event_id}"[:200]
     details = {"reason": event.reason[:300], "edition_id": event.edition_id}
     if event.kind == EventKind.BOUNCE:
-        store.suppress(reader.email, SuppressionReason.HARD_BOUNCE, now=now)
+        store.readers.suppress(reader.email, SuppressionReason.HARD_BOUNCE, now=now)
         if reader.status == SubscriberStatus.BOUNCED:
             return Applied()
-        store.update_subscriber(reader.id, now=now, status=SubscriberStatus.BOUNCED)
-        store.add_event(reader, EventKind.BOUNCE, now=now, source=source, details=details)
+        store.readers.update_subscriber(reader.id, now=now, status=SubscriberStatus.BOUNCED)
+        store.readers.add_event(reader, EventKind.BOUNCE, now=now, source=source, details=details)
         return Applied(bounced=1)
     if event.kind == EventKind.SOFT_BOUNCE:
         rules = config.file.delivery.bounces
         since = event.at - timedelta(days=rules.soft_days)
         if reader.status != SubscriberStatus.CONFIRMED:
             return Applied()
-        count = store.soft_bounces(reader.id, since=since, until=event.at)
+        count = store.events.soft_bounces(reader.id, since=since, until=event.at)
         if count < rules.soft_limit:
             return Applied()
-        store.update_subscriber(reader.id, now=now, status=SubscriberStatus.BOUNCED)
+        store.readers.update_subscriber(reader.id, now=now, status=SubscriberStatus.BOUNCED)
         details["soft_bounces"] = count
-        store.add_event(reader, EventKind.SOFT_BOUNCE, now=now, source=source, details=details)
+        store.readers.add_event(
+            reader, EventKind.SOFT_BOUNCE, now=now, source=source, details=details
+        )
         return Applied(bounced=1)
     complaint = event.kind == EventKind.COMPLAINT
     if complaint:
-        store.suppress(reader.email, SuppressionReason.COMPLAINED, now=now)
+        store.readers.suppress(reader.email, SuppressionReason.COMPLAINED, now=now)
     if reader.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED):
         return Applied(complaints=int(complaint))
-    store.update_subscriber(reader.id, now=now, status=SubscriberStatus.UNSUBSCRIBED)
-    store.add_event(reader, event.kind, now=now, source=source, details=details)
+    store.readers.update_subscriber(reader.id, now=now, status=SubscriberStatus.UNSUBSCRIBED)
+    store.readers.add_event(reader, event.kind, now=now, source=source, details=details)
     return Applied(unsubscribed=1, complaints=int(complaint))
 
 
@@ -315,5 +319,5 @@ def import_bounces(
             problems.append(f"{name}: cannot be read as a bounce: {exc}")
             continue
         if found:
-            stored += store.record_events(with_readers(store, found), now=now)
+            stored += store.events.record_events(with_readers(store, found), now=now)
     return read, stored, apply_events(config, store, now=now), problems

@@ -67,13 +67,13 @@ def drain(
 ) -> int:
     """Send the due emails; returns how many went."""
     sent = 0
-    for mail in store.due_mail(now=now(), limit=limit):
-        if not store.claim_mail(mail.id, now=now(), until=now() + CLAIM):
+    for mail in store.outgoing.due_mail(now=now(), limit=limit):
+        if not store.outgoing.claim_mail(mail.id, now=now(), until=now() + CLAIM):
             continue  # another worker (another web process) has it
-        reader = store.subscriber_by_id(mail.subscriber_id)
+        reader = store.readers.subscriber_by_id(mail.subscriber_id)
         wanted = _READER_STATUS.get(MailKind(mail.kind), SubscriberStatus.PENDING)
         if reader is None or reader.status != wanted:
-            store.mail_failed(
+            store.outgoing.mail_failed(
                 mail.id, error=f"the reader is no longer {wanted}", retry_at=None, now=now()
             )
             continue
@@ -83,10 +83,10 @@ def drain(
             attempts = mail.attempts + 1
             retry = now() + retry_delay(attempts) if attempts < MAX_ATTEMPTS else None
             error = getattr(exc, "message", str(exc))
-            store.mail_failed(mail.id, error=error, retry_at=retry, now=now())
+            store.outgoing.mail_failed(mail.id, error=error, retry_at=retry, now=now())
             logger.warning("%s to reader %s failed (%s): %s", mail.kind, reader.id, attempts, error)
             continue
-        store.mail_sent(mail.id, now=now())
+        store.outgoing.mail_sent(mail.id, now=now())
         sent += 1
     return sent
 
@@ -97,8 +97,8 @@ def take_sign_ups(
     """Carry out the queued sign-ups, oldest first, each at the time it was made (its consent
     event, its confirmation's hourly limit); returns how many."""
     done = 0
-    for queued in store.due_signups(now=now(), limit=limit):
-        if not store.claim_signup(queued.id, now=now(), until=now() + CLAIM):
+    for queued in store.outgoing.due_signups(now=now(), limit=limit):
+        if not store.outgoing.claim_signup(queued.id, now=now(), until=now() + CLAIM):
             continue  # another worker (another web process) has it
         try:
             outcome = sign_up(
@@ -112,7 +112,7 @@ def take_sign_ups(
             )
         except SubscriberError as exc:  # a sector removed from the config since, ...
             outcome = f"dropped: {exc.message}"
-        store.signup_done(queued.id)
+        store.outgoing.signup_done(queued.id)
         logger.info("sign-up from %s: %s", queued.source, outcome)
         done += 1
     return done

@@ -121,7 +121,7 @@ class Sending:
                 self._finished.set()
                 self._drain()  # what the calls in flight did is kept,
                 with contextlib.suppress(Exception):  # and the rest goes back to the queue
-                    self.store.release_claim(self.claim)
+                    self.store.ledger.release_claim(self.claim)
                 raise
         self._finished.set()
         self._give_back()
@@ -213,7 +213,7 @@ class Sending:
         the database could not be asked)."""
         self.batches += 1
         try:
-            batch = self.store.claim_batch(
+            batch = self.store.ledger.claim_batch(
                 self.edition_id,
                 claim=f"{self.claim}:{self.batches}",
                 size=self.limits.batch_size,
@@ -242,7 +242,7 @@ class Sending:
         while self.held:
             outcome = self.held[0]
             try:
-                self.store.record_deliveries(
+                self.store.ledger.record_deliveries(
                     sent=outcome.sent,
                     failed=outcome.failed,
                     skipped=outcome.skipped,
@@ -299,7 +299,7 @@ class Sending:
     def _database_back(self) -> bool:
         """With nothing held: whether the database answers again (a cheap read)."""
         try:
-            self.store.delivery_counts(self.edition_id)
+            self.store.ledger.delivery_counts(self.edition_id)
         except StoreUnavailable as exc:
             self._down(exc)
             return False
@@ -328,7 +328,7 @@ class Sending:
         if self.fatal or self.gone or self.stopped or self.waiting:
             self.waiting.clear()
             try:
-                self.store.release_claim(self.claim)
+                self.store.ledger.release_claim(self.claim)
             except StoreUnavailable as exc:  # the next run gives them back (this one is gone)
                 logger.warning("cannot give back the unsent readers now: %s", exc.message)
 
@@ -357,7 +357,7 @@ class Sending:
         failing = False
         while not self._finished.wait(self.limits.heartbeat):
             try:
-                self.store.beat_claims(self.claim, now=self.claim_clock())
+                self.store.ledger.beat_claims(self.claim, now=self.claim_clock())
                 failing = False
             except Exception as exc:  # retried at the next beat; said once per outage
                 if not failing:
@@ -370,9 +370,9 @@ class Sending:
         back to be sent (or the database must be waited for); False when every row is done
         (or a stop was asked)."""
         try:
-            while self.store.claimed_elsewhere(self.edition_id, self.claim):
+            while self.store.ledger.claimed_elsewhere(self.edition_id, self.claim):
                 stale = self.claim_clock() - self.limits.timeout
-                released = self.store.release_abandoned(
+                released = self.store.ledger.release_abandoned(
                     self.edition_id, alive=claim_is_alive, stale_before=stale
                 )
                 if released:

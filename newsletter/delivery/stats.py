@@ -30,12 +30,12 @@ def edition_stats(
     """The editions' counts, oldest first, each with its ``stories`` most-clicked stories
     and its clicks per sector."""
     out = []
-    for counts in store.edition_counts(dates=dates, last=last):
-        clicks = store.link_clicks(counts.edition_id) if counts.clicks else {}
+    for counts in store.events.edition_counts(dates=dates, last=last):
+        clicks = store.events.link_clicks(counts.edition_id) if counts.clicks else {}
         if not clicks:
             out.append(counts)
             continue
-        stored = store.edition(counts.edition_date)
+        stored = store.editions.edition(counts.edition_date)
         placed: dict[str, tuple[str, str]] = {}  # url -> (title, sector slug)
         if stored is not None:
             for section in stored.edition.sections:

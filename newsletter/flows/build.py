@@ -62,7 +62,7 @@ def build(config: Config, store: Store, *, now: datetime) -> Built:
         max_age=max_age,
         feed_weights={feed.url: feed.weight for feed in config.feeds},
         feed_names={feed.url: feed.name for feed in config.feeds},
-        seen=store.sent_before(day, since=day - _days_covering(max_age)),
+        seen=store.editions.sent_before(day, since=day - _days_covering(max_age)),
         overrides=overrides,
         half_life=timedelta(hours=settings.freshness_half_life_hours),
         per_storyline=settings.per_storyline,
@@ -95,6 +95,6 @@ def _keep_moves_as_labels(
     for story in stories:
         slug = moves.get(story.id) or moves.get(story.url)
         if slug is not None:
-            store.add_label(
+            store.stories.add_label(
                 Label(story.title, story.summary, story.url, slug, "editor", story.id), now=now
             )

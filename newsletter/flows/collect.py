@@ -66,8 +66,8 @@ def collect_all(
     others are left for the next collection, and no article page is fetched."""
     started = time.perf_counter()
     sources = config.feeds
-    store.sync_feeds(sources)
-    states = store.feed_states()
+    store.feeds.sync_feeds(sources)
+    states = store.feeds.feed_states()
     results: dict[str, FeedResult] = {}
     active = []
     for feed in sources:
@@ -78,7 +78,7 @@ def collect_all(
                     feed, FetchOutcome.GONE, error="skipped: the server said 410 Gone"
                 )
                 continue
-            store.reactivate(feed)
+            store.feeds.reactivate(feed)
         active.append(feed)
 
     async def fetch_and_store() -> None:
@@ -101,7 +101,7 @@ def collect_all(
         ordered = tuple(results[feed.url] for feed in sources)
         return CollectReport(ordered, 0, time.perf_counter() - started, stopped=True)
     fetch_teasers(config, store, now=now, transport=transport)
-    pruned = store.prune(before=now - timedelta(days=config.file.collect.keep_days))
+    pruned = store.feeds.prune(before=now - timedelta(days=config.file.collect.keep_days))
     if any(r.new or r.updated for r in results.values()):
         # judge and cluster the new stories now, so the build at send time finds them done
         prepare(config, store, since=now - timedelta(hours=config.file.digest.max_age_hours))
@@ -149,7 +149,7 @@ def fetch_teasers(
     limits = page_limits(config)
     todo = [
         task
-        for task in store.pages_to_fetch(feeds, since=since, limit=-1)
+        for task in store.stories.pages_to_fetch(feeds, since=since, limit=-1)
         if articles.needs_teaser(task.title, task.summary, limits.min_length)
     ][: teasers.max_per_run]
     if not todo:
@@ -168,7 +168,7 @@ def fetch_teasers(
 
     _run(fetch())
     for lead in leads:
-        store.record_page(lead.story_id, teaser=lead.teaser, error=lead.error, now=now)
+        store.stories.record_page(lead.story_id, teaser=lead.teaser, error=lead.error, now=now)
         if lead.error:
             logger.info("no teaser from the page of story %s: %s", lead.story_id, lead.error)
     return len(leads)
@@ -178,16 +178,16 @@ def _record(store: Store, item: Collected, now: datetime) -> FeedResult:
     """Write one feed's outcome to the store; the result says what happened."""
     fetch, feed = item.fetch, item.fetch.feed
     if fetch.not_modified:
-        store.record_not_modified(feed, now=now, moved_to=fetch.moved_to)
+        store.feeds.record_not_modified(feed, now=now, moved_to=fetch.moved_to)
         return FeedResult(
             feed, FetchOutcome.NOT_MODIFIED, moved_to=fetch.moved_to, seconds=item.seconds
         )
     if item.error is not None:
-        store.record_failure(feed, item.error, now=now, status=fetch.status, gone=fetch.gone)
+        store.feeds.record_failure(feed, item.error, now=now, status=fetch.status, gone=fetch.gone)
         logger.info("feed %s failed: %s", feed.name, item.error)
         status = FetchOutcome.GONE if fetch.gone else FetchOutcome.FAILED
         return FeedResult(feed, status, error=item.error, seconds=item.seconds)
-    counts = store.record_fetched(
+    counts = store.feeds.record_fetched(
         feed,
         item.stories,
         now=now,

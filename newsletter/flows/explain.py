@@ -12,7 +12,7 @@ from newsletter.store import Store
 
 def explain_story(config: Config, store: Store, story_id: str) -> tuple[Story, Verdict]:
     """A stored story and why the rules give it its sectors, or ``StoryNotFound``."""
-    story = store.story(story_id)
+    story = store.stories.story(story_id)
     if story is None:
         raise StoryNotFound(
             f"no stored story has the id {story_id!r}",

@@ -45,23 +45,27 @@ def rules_fingerprint(config: Config, model_id: int | None) -> str:
 
 def judge_languages(store: Store, *, since: datetime | None = None) -> int:
     """Judge (once) the language of stored stories that have none yet; returns how many."""
-    todo = store.unjudged_languages(since=since)
-    store.set_languages({t.id: language.detect(t.title, t.summary, t.declared) for t in todo})
+    todo = store.stories.unjudged_languages(since=since)
+    store.stories.set_languages(
+        {t.id: language.detect(t.title, t.summary, t.declared) for t in todo}
+    )
     return len(todo)
 
 
 def load_stories(config: Config, store: Store, *, since: datetime | None = None) -> list[Story]:
     """Stored stories with their sectors under the current rules (so edited rules apply at
     once), and the sector model's second opinion when it is on; judged once per rules."""
-    stored_model = store.latest_model() if config.file.classify.model.enabled else None
+    stored_model = store.stories.latest_model() if config.file.classify.model.enabled else None
     rules = rules_fingerprint(config, stored_model.id if stored_model else None)
     judge_languages(store, since=since)
-    rows = store.judged_stories(since=since, rules=rules)
+    rows = store.stories.judged_stories(since=since, rules=rules)
     todo = [row.story for row in rows if not row.judged]
     if not todo:
         return [row.story for row in rows]
     fresh = {story.id: story for story in _judge(config, store, todo)}
-    store.save_judged({s.id: (s.sectors, s.confidence) for s in fresh.values()}, rules=rules)
+    store.stories.save_judged(
+        {s.id: (s.sectors, s.confidence) for s in fresh.values()}, rules=rules
+    )
     kept = len(rows) - len(todo)
     logger.info("judged the sectors of %d stories (%d kept from before)", len(todo), kept)
     return [fresh.get(row.story.id, row.story) for row in rows]
@@ -102,7 +106,7 @@ def clustered(store: Store, stories: Sequence[Story]) -> list[Story]:
         time.perf_counter() - started,
     )
     changed = cluster.cluster_ids(groups)
-    store.save_clusters(changed)
+    store.stories.save_clusters(changed)
     return [
         dataclasses.replace(s, cluster=changed[s.id]) if s.id in changed else s for s in stories
     ]

@@ -36,7 +36,7 @@ def send_edition(
     started = time.perf_counter()
     day = day or edition_date_for(config, now())
     if dry_run:
-        stored = store.edition(day)
+        stored = store.editions.edition(day)
         edition = stored.edition if stored is not None else _built(config, store, now(), day)
         return deliver.dry_run(config, store, mailer, edition, started=started)
     frozen = frozen_edition(config, store, now=now(), day=day)
@@ -66,7 +66,7 @@ def _built(config: Config, store: Store, now: datetime, day: date) -> Edition:
 
 def frozen_edition(config: Config, store: Store, *, now: datetime, day: date) -> StoredEdition:
     """The day's edition as stored and frozen, built first when there is none yet."""
-    stored = store.edition(day)
+    stored = store.editions.edition(day)
     if stored is not None and stored.status in EditionStatus.fixed():
         return stored
     if day != edition_date_for(config, now):
@@ -76,14 +76,14 @@ def frozen_edition(config: Config, store: Store, *, now: datetime, day: date) ->
             hint="Leave out --date to send today's edition.",
         )
     edition = _built(config, store, now, day)
-    if not store.save_edition(edition, status=EditionStatus.FROZEN, now=now):
-        stored = store.edition(day)  # another sender froze it first: send that one
+    if not store.editions.save_edition(edition, status=EditionStatus.FROZEN, now=now):
+        stored = store.editions.edition(day)  # another sender froze it first: send that one
         if stored is None or stored.status not in EditionStatus.fixed():
             raise EditionError(
                 f"the edition of {day} could not be stored",
                 day=day,
                 hint="Run `newsletter send` again; check that the database is writable.",
             )
-    stored = store.edition(day)
+    stored = store.editions.edition(day)
     assert stored is not None  # just stored
     return stored

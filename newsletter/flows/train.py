@@ -29,7 +29,7 @@ def active_model(config: Config, store: Store) -> SectorModel | None:
     settings = config.file.classify.model
     if not settings.enabled:
         return None
-    stored = store.latest_model()
+    stored = store.stories.latest_model()
     if stored is None or stored.examples < settings.min_examples:
         return None
     model = SectorModel.from_bytes(stored.model)
@@ -45,7 +45,7 @@ def training_examples(config: Config, store: Store) -> list[Example]:
     hints = {feed.url: feed.sector for feed in config.feeds}
     decisive = classifier.lead_score * 1.5
     examples = []
-    for s in store.stories():
+    for s in store.stories.stored():
         verdict = classifier.judge(s.title, s.summary, hints.get(s.feed_url), s.url)
         when = s.published.timestamp()
         if verdict.sectors and verdict.scores[0] >= decisive and verdict.off_topic == 0:
@@ -55,7 +55,7 @@ def training_examples(config: Config, store: Store) -> list[Example]:
     known = set(config.sector_slugs)
     examples += [
         Example(label.title, label.summary, label.sector, 3.0, math.inf)
-        for label in store.labels()
+        for label in store.stories.labels()
         if label.sector in known
     ]
     return examples
@@ -77,5 +77,5 @@ def train_model(config: Config, store: Store, *, now: datetime) -> tuple[int, Hi
         f"trained on {len(examples)}; history check: {score.accuracy:.3f} on the newest "
         f"{score.scored_on} after training on {score.trained_on}"
     )
-    store.save_model(model.to_bytes(), examples=len(examples), report=report, now=now)
+    store.stories.save_model(model.to_bytes(), examples=len(examples), report=report, now=now)
     return len(examples), score

@@ -116,7 +116,7 @@ def import_csv(
     """Import ``email,name,sectors`` rows, one a line (UTF-8, BOM or not; sectors split by ``;``
     or spaces), a chunk at a time; see the module's docstring."""
     report = ImportReport()
-    suppressed = store.suppressed_hashes()
+    suppressed = store.readers.suppressed_hashes()
     seen = _Seen()
     total = path.stat().st_size
     source = f"import {path.name}"
@@ -256,7 +256,8 @@ def _checked(
         if not first:
             report.rejected.append((row.number, f"{row.email} appears twice in the file"))
         elif suppressed and (
-            store.address_key(row.email) in suppressed or email_hash(row.email) in suppressed
+            store.readers.address_key(row.email) in suppressed
+            or email_hash(row.email) in suppressed
         ):
             report.skipped.append(
                 (row.number, f"{row.email} was erased; it is never imported again")
@@ -281,7 +282,7 @@ def _write(
     """One chunk: new readers inserted, changed ones updated, with their consent events."""
     if not chunk:
         return
-    known = store.subscriber_index([row.email for row in chunk])
+    known = store.readers.subscriber_index([row.email for row in chunk])
     fresh = [row for row in chunk if row.email not in known]
     new = [
         NewReader(row.email, row.name, row.sectors, token, row.status)
@@ -298,7 +299,7 @@ def _write(
             report.unchanged += 1
         else:
             changed.append(ReaderChange(old.id, row.name, row.sectors))
-    store.bulk_import(new, changed, now=now, source=source)  # readers and consent together
+    store.readers.bulk_import(new, changed, now=now, source=source)  # readers and consent together
     report.added += len(new)
     report.updated += len(changed)
 
@@ -308,7 +309,7 @@ def export_csv(store: Store, out: TextIO, *, status: str | None = None, page: in
     writer = csv.writer(out)
     writer.writerow(["email", "name", "sectors", "status"])
     count = 0
-    for r in store.iter_subscribers(status=status, page=page):
+    for r in store.readers.iter_subscribers(status=status, page=page):
         writer.writerow([_cell(r.email), _cell(r.name), " ".join(r.sectors), r.status])
         count += 1
     return count

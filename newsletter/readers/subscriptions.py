@@ -132,12 +132,12 @@ def add_subscriber(
 ) -> tuple[Subscriber, bool]:
     """Add a reader (or update a known one's name and sectors); (reader, created)."""
     email = normalise_email(address)
-    if store.is_suppressed(email):
+    if store.readers.is_suppressed(email):
         raise SubscriberError(
             f"{email} was removed before and cannot be added again",
             hint="Addresses erased with `subscribers remove` stay suppressed.",
         )
-    saved = store.upsert_subscriber(
+    saved = store.readers.upsert_subscriber(
         email,
         name=clean_name(name),
         sectors=check_sectors(sectors, known_sectors),
@@ -147,7 +147,9 @@ def add_subscriber(
     )
     reader = saved.reader
     kind = "added" if saved.created else "updated"
-    store.add_event(reader, kind, now=now, source=source, details={"sectors": list(reader.sectors)})
+    store.readers.add_event(
+        reader, kind, now=now, source=source, details={"sectors": list(reader.sectors)}
+    )
     return reader, saved.created
 
 
@@ -173,7 +175,23 @@ def request_sign_up(
     email = normalise_email(address)
     name = clean_name(name)
     chosen = check_sectors(sectors, config.sector_slugs)
-    store.queue_signup(email, name=name, sectors=chosen, source=source, now=now)
+    store.outgoing.queue_signup(email, name=name, sectors=chosen, source=source, now=now)
+
+
+def _tell_already_subscribed(store: Store, reader: Subscriber, *, now: datetime) -> str:
+    """A confirmed address signed up again: an email says so (at most one an hour); the page
+    looks the same as for a new address."""
+    last = store.outgoing.last_mail_sent_at(reader.id, kind=MailKind.ALREADY_SUBSCRIBED)
+    if last is not None and now - last < CONFIRMATION_INTERVAL:
+        return "already confirmed; told less than an hour ago"
+    store.outgoing.queue_mail(
+        reader.id,
+        kind=MailKind.ALREADY_SUBSCRIBED,
+        name=reader.name,
+        sectors=reader.sectors,
+        now=now,
+    )
+    return "already confirmed; told so by email"
 
 
 def sign_up(
@@ -197,24 +215,13 @@ def sign_up(
     email = normalise_email(address)
     name = clean_name(name)
     chosen = check_sectors(sectors, config.sector_slugs)
-    if store.is_suppressed(email):
+    if store.readers.is_suppressed(email):
         return "suppressed"
-    reader = store.subscriber_by_email(email)
+    reader = store.readers.subscriber_by_email(email)
     if reader is not None and reader.status == SubscriberStatus.CONFIRMED:
-        # an email says so (at most one an hour); the page looks the same as for a new address
-        last = store.last_mail_sent_at(reader.id, kind=MailKind.ALREADY_SUBSCRIBED)
-        if last is not None and now - last < CONFIRMATION_INTERVAL:
-            return "already confirmed; told less than an hour ago"
-        store.queue_mail(
-            reader.id,
-            kind=MailKind.ALREADY_SUBSCRIBED,
-            name=reader.name,
-            sectors=reader.sectors,
-            now=now,
-        )
-        return "already confirmed; told so by email"
+        return _tell_already_subscribed(store, reader, now=now)
     if reader is None:
-        reader = store.upsert_subscriber(
+        reader = store.readers.upsert_subscriber(
             email,
             name=name,
             sectors=chosen,
@@ -223,8 +230,8 @@ def sign_up(
             now=now,
         ).reader
     elif reader.status != SubscriberStatus.PENDING:
-        store.update_subscriber(reader.id, now=now, status=SubscriberStatus.PENDING)
-    store.add_event(
+        store.readers.update_subscriber(reader.id, now=now, status=SubscriberStatus.PENDING)
+    store.readers.add_event(
         reader,
         "signup",
         now=now,
@@ -232,9 +239,11 @@ def sign_up(
         wording=consent_wording(config.publication.name),
         details={"sectors": chosen, "name": name},
     )
-    last = store.last_mail_sent_at(reader.id, kind=CONFIRMATION)
+    last = store.outgoing.last_mail_sent_at(reader.id, kind=CONFIRMATION)
     held = last is not None and now - last < CONFIRMATION_INTERVAL
-    store.queue_mail(reader.id, kind=CONFIRMATION, name=name, sectors=chosen, now=now, held=held)
+    store.outgoing.queue_mail(
+        reader.id, kind=CONFIRMATION, name=name, sectors=chosen, now=now, held=held
+    )
     return "choice kept; a confirmation went less than an hour ago" if held else "queued"
 
 
@@ -242,7 +251,7 @@ def confirmation_expired(config: Config, store: Store, reader: Subscriber, now: 
     """Whether a pending reader's newest confirmation link is past ``confirm_link_days``."""
     if reader.status != SubscriberStatus.PENDING:
         return False
-    asked = store.last_mail_sent_at(reader.id, kind=CONFIRMATION)
+    asked = store.outgoing.last_mail_sent_at(reader.id, kind=CONFIRMATION)
     if asked is None:
         return False
     return now - asked > timedelta(days=config.file.signup.confirm_link_days)
@@ -250,14 +259,14 @@ def confirmation_expired(config: Config, store: Store, reader: Subscriber, now: 
 
 def renew_confirmation(store: Store, reader: Subscriber, *, now: datetime) -> None:
     """Queue a fresh confirmation link with the reader's newest choice."""
-    newest = store.latest_mail(reader.id, kind=CONFIRMATION)
+    newest = store.outgoing.latest_mail(reader.id, kind=CONFIRMATION)
     name = newest.name if newest else reader.name
     sectors = newest.sectors if newest else reader.sectors
-    store.queue_mail(reader.id, kind=CONFIRMATION, name=name, sectors=sectors, now=now)
+    store.outgoing.queue_mail(reader.id, kind=CONFIRMATION, name=name, sectors=sectors, now=now)
 
 
 def reader_for(store: Store, token: str) -> Subscriber:
-    reader = store.subscriber_by_token(token)
+    reader = store.readers.subscriber_by_token(token)
     if reader is None:
         raise SubscriberError("unknown link", hint="Use the link from your latest email.")
     return reader
@@ -267,9 +276,9 @@ def confirm(store: Store, token: str, *, source: str, now: datetime) -> Subscrib
     """Confirm a reader; the newest choice of name and sectors from a sign-up applies now."""
     reader = reader_for(store, token)
     if reader.status != SubscriberStatus.CONFIRMED:
-        newest = store.latest_mail(reader.id, kind=CONFIRMATION)
+        newest = store.outgoing.latest_mail(reader.id, kind=CONFIRMATION)
         if newest is not None:
-            store.update_subscriber(
+            store.readers.update_subscriber(
                 reader.id,
                 now=now,
                 status=SubscriberStatus.CONFIRMED,
@@ -277,10 +286,10 @@ def confirm(store: Store, token: str, *, source: str, now: datetime) -> Subscrib
                 sectors=newest.sectors,
             )
         else:
-            store.update_subscriber(reader.id, now=now, status=SubscriberStatus.CONFIRMED)
-        store.add_event(reader, "confirm", now=now, source=source)
+            store.readers.update_subscriber(reader.id, now=now, status=SubscriberStatus.CONFIRMED)
+        store.readers.add_event(reader, "confirm", now=now, source=source)
         confirmed = reader_for(store, token)
-        store.queue_mail(
+        store.outgoing.queue_mail(
             reader.id,
             kind=MailKind.WELCOME,
             name=confirmed.name,
@@ -304,8 +313,8 @@ def change_preferences(
     reader = reader_for(store, token)
     name = clean_name(name)
     chosen = check_sectors(sectors, known_sectors)
-    store.update_subscriber(reader.id, now=now, name=name, sectors=chosen)
-    store.add_event(
+    store.readers.update_subscriber(reader.id, now=now, name=name, sectors=chosen)
+    store.readers.add_event(
         reader, "preferences", now=now, source=source, details={"sectors": chosen, "name": name}
     )
     return reader_for(store, token)
@@ -314,18 +323,18 @@ def change_preferences(
 def unsubscribe(store: Store, token: str, *, source: str, now: datetime) -> Subscriber:
     reader = reader_for(store, token)
     if reader.status != SubscriberStatus.UNSUBSCRIBED:
-        store.update_subscriber(reader.id, now=now, status=SubscriberStatus.UNSUBSCRIBED)
-        store.add_event(reader, "unsubscribe", now=now, source=source)
+        store.readers.update_subscriber(reader.id, now=now, status=SubscriberStatus.UNSUBSCRIBED)
+        store.readers.add_event(reader, "unsubscribe", now=now, source=source)
         # counted against the last edition the reader got, as `stats` shows it
         left = ProviderEvent(
             event_id=f"web:{reader.id}:{now.isoformat()}",
             kind=EventKind.UNSUBSCRIBE,
             at=now,
-            edition_id=store.last_edition_sent_to(reader.id),
+            edition_id=store.ledger.last_edition_sent_to(reader.id),
             subscriber_id=reader.id,
             source=source.split(" ")[0],
         )
-        store.record_events([left], now=now)
+        store.events.record_events([left], now=now)
     return reader_for(store, token)
 
 
@@ -336,13 +345,13 @@ def resubscribe(
     reader = reader_for(store, token)
     if reader.status != SubscriberStatus.UNSUBSCRIBED:
         return reader
-    if store.is_suppressed(reader.email):
+    if store.readers.is_suppressed(reader.email):
         raise SubscriberError(
             "this address cannot be subscribed again",
             hint="Write to the publisher if you want the newsletter again.",
         )
-    store.update_subscriber(reader.id, now=now, status=SubscriberStatus.CONFIRMED)
-    store.add_event(
+    store.readers.update_subscriber(reader.id, now=now, status=SubscriberStatus.CONFIRMED)
+    store.readers.add_event(
         reader,
         "resubscribe",
         now=now,
@@ -356,8 +365,8 @@ def erase_person(config: Config, store: Store, address: str, *, now: datetime) -
     """Erase a person: their row, history, queued mail and outbox copies; only a keyed hash
     stays, so no sign-up or import brings them back. True when they were a reader."""
     email = normalise_email(address)
-    store.forget_signups(email)
-    reader_id = store.erase(email, now=now, source="cli")
+    store.outgoing.forget_signups(email)
+    reader_id = store.readers.erase(email, now=now, source="cli")
     if reader_id is None:
         return False
     if config.outbox_dir.is_dir():

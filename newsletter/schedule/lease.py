@@ -49,7 +49,7 @@ class Lease:
         taken: list[str] = []
         for role in self.roles:
             now = self.clock()
-            answer = self.store.take_lock(
+            answer = self.store.locks.take_lock(
                 f"run:{role}",
                 self.owner,
                 now=now,
@@ -58,7 +58,7 @@ class Lease:
             )
             if not answer.taken:
                 for held in taken:
-                    self.store.release_lock(f"run:{held}", self.owner)
+                    self.store.locks.release_lock(f"run:{held}", self.owner)
                 return role, answer
             taken.append(role)
         return None
@@ -68,7 +68,8 @@ class Lease:
         while not stop.wait(self.seconds / 3):
             try:
                 kept = [
-                    self.store.beat(f"run:{r}", self.owner, now=self.clock()) for r in self.roles
+                    self.store.locks.beat(f"run:{r}", self.owner, now=self.clock())
+                    for r in self.roles
                 ]
             except Exception:  # keep beating through a passing database hiccup
                 logger.exception("heartbeat failed")
@@ -85,7 +86,7 @@ class Lease:
 
     def release(self) -> None:
         for role in self.roles:
-            self.store.release_lock(f"run:{role}", self.owner)
+            self.store.locks.release_lock(f"run:{role}", self.owner)
 
 
 def stand_by(

@@ -129,7 +129,7 @@ class Runner:
         grace = timedelta(minutes=schedule.misfire_grace_minutes)
         zone = ZoneInfo(schedule.timezone)
         sent = 0
-        for day in store.editions_in_status(EditionStatus.SENDING):
+        for day in store.editions.editions_in_status(EditionStatus.SENDING):
             due = datetime.combine(day, schedule.send_at, tzinfo=zone)
             if self.clock() - due > grace:
                 logger.warning(

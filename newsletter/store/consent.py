@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Engine,
     Insert,
     Table,
     bindparam,
@@ -27,6 +26,7 @@ from sqlalchemy import (
 
 from newsletter.models import Subscriber, SubscriberStatus, SuppressionReason
 from newsletter.records import ConsentEvent, KnownReader, NewReader, ReaderChange
+from newsletter.store.base import Repository
 from newsletter.store.ledger import subscriber_record
 from newsletter.store.tables import (
     events,
@@ -47,10 +47,7 @@ def keyed_hash(key: bytes, email: str) -> str:
     return hmac.digest(key, email.strip().lower().encode(), "sha256").hex()
 
 
-class ConsentQueries:
-    engine: Engine
-    privacy_key: bytes
-
+class ConsentQueries(Repository):
     def address_key(self, email: str) -> str:
         return keyed_hash(self.privacy_key, email)
 
@@ -70,21 +67,6 @@ class ConsentQueries:
         with self.engine.connect() as conn:
             row = conn.execute(select(subscribers).where(subscribers.c.email == email)).first()
         return None if row is None else subscriber_record(row)
-
-    def confirmation_sent_at(self, subscriber_id: int) -> datetime | None:
-        with self.engine.connect() as conn:
-            value = conn.execute(
-                select(subscribers.c.confirmation_sent_at).where(subscribers.c.id == subscriber_id)
-            ).scalar_one_or_none()
-        return value if isinstance(value, datetime) else None
-
-    def mark_confirmation_sent(self, subscriber_id: int, *, now: datetime) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(subscribers)
-                .where(subscribers.c.id == subscriber_id)
-                .values(confirmation_sent_at=now)
-            )
 
     def update_subscriber(
         self,

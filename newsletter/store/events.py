@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, distinct, func, insert, select, update
+from sqlalchemy import and_, case, distinct, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from newsletter.models import DeliveryStatus, EventKind, ProviderEvent, SuppressionReason
+from newsletter.models import DeliveryStatus, EventKind, ProviderEvent
 from newsletter.records import EditionStats
-from newsletter.store.consent import keyed_hash
-from newsletter.store.tables import deliveries, editions, events, suppressions
+from newsletter.store.base import Repository
+from newsletter.store.tables import deliveries, editions, events
 
 # the kinds whose readers are counted once per edition, as ``stats`` shows them
 _COUNTED = (
@@ -26,10 +26,7 @@ _COUNTED = (
 )
 
 
-class EventQueries:
-    engine: Engine
-    privacy_key: bytes
-
+class EventStore(Repository):
     def record_events(self, found: Sequence[ProviderEvent], *, now: datetime) -> int:
         """Store the events not seen before (by ``event_id``); returns how many were new.
         A provider's retry of a batch stores nothing twice."""
@@ -97,36 +94,6 @@ class EventQueries:
                     )
                 ).scalar_one()
             )
-
-    def suppress(self, email: str, reason: SuppressionReason, *, now: datetime) -> None:
-        """Add an address to the suppression list (kept as a keyed hash), once."""
-        key = keyed_hash(self.privacy_key, email)
-        with self.engine.begin() as conn:
-            known = conn.execute(
-                select(suppressions.c.email_hash).where(suppressions.c.email_hash == key)
-            ).first()
-            if known is None:
-                conn.execute(insert(suppressions).values(email_hash=key, reason=reason, at=now))
-
-    def suppression_reason(self, email: str) -> str | None:
-        with self.engine.connect() as conn:
-            value = conn.execute(
-                select(suppressions.c.reason).where(
-                    suppressions.c.email_hash == keyed_hash(self.privacy_key, email)
-                )
-            ).scalar_one_or_none()
-        return None if value is None else str(value)
-
-    def last_edition_sent_to(self, subscriber_id: int) -> int | None:
-        """The newest edition a reader was sent (an unsubscribe is counted against it)."""
-        with self.engine.connect() as conn:
-            value = conn.execute(
-                select(func.max(deliveries.c.edition_id)).where(
-                    deliveries.c.subscriber_id == subscriber_id,
-                    deliveries.c.status == DeliveryStatus.SENT,
-                )
-            ).scalar_one_or_none()
-        return None if value is None else int(value)
 
     def edition_counts(
         self, *, dates: Sequence[date] | None = None, last: int = 30

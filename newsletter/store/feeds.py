@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Engine,
     delete,
     func,
     insert,
@@ -18,13 +17,12 @@ from sqlalchemy import (
 
 from newsletter.models import FeedHealth, FeedSource, FeedState, FeedStatus, Story
 from newsletter.records import StoredCounts
+from newsletter.store.base import Repository
 from newsletter.store.tables import feeds, stories
 
 
-class FeedQueries:
+class FeedStore(Repository):
     """Mixed into ``Store``: feeds and their stories."""
-
-    engine: Engine
 
     def sync_feeds(self, sources: Sequence[FeedSource]) -> None:
         """Add configured feeds the store does not know yet; refresh names and hints."""

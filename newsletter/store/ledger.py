@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Engine,
     Integer,
     String,
     and_,
     bindparam,
     func,
-    insert,
     literal,
     select,
     text,
@@ -31,13 +29,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.models import (
     DeliveryStatus,
-    EditionStatus,
     FailedDelivery,
     Subscriber,
     SubscriberStatus,
 )
-from newsletter.records import DeliveryRecord, EditionRef, EditionSummary, SavedReader
-from newsletter.store.tables import deliveries, editions, subscribers
+from newsletter.records import DeliveryRecord
+from newsletter.store.tables import deliveries, subscribers
+from newsletter.store.workers import WorkerQueries
 
 ACTIVE = SubscriberStatus.CONFIRMED
 
@@ -70,105 +68,9 @@ def subscriber_record(row: Any) -> Subscriber:
     )
 
 
-class LedgerQueries:
-    """Mixed into ``Store``: subscribers, editions' ids and statuses, and deliveries."""
-
-    engine: Engine
-
-    # subscribers -------------------------------------------------------------------------------
-
-    def upsert_subscriber(
-        self,
-        email: str,
-        *,
-        name: str,
-        sectors: Sequence[str],
-        status: str,
-        token: str,
-        now: datetime,
-    ) -> SavedReader:
-        """Add a reader, or update the name and sectors of a known one."""
-        with self.engine.begin() as conn:
-            row = conn.execute(select(subscribers).where(subscribers.c.email == email)).first()
-            if row is None:
-                conn.execute(
-                    insert(subscribers).values(
-                        email=email,
-                        name=name,
-                        sectors=json.dumps(list(sectors)),
-                        status=status,
-                        token=token,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                created = True
-            else:
-                conn.execute(
-                    update(subscribers)
-                    .where(subscribers.c.id == row.id)
-                    .values(name=name, sectors=json.dumps(list(sectors)), updated_at=now)
-                )
-                created = False
-            row = conn.execute(select(subscribers).where(subscribers.c.email == email)).one()
-        return SavedReader(subscriber_record(row), created)
-
-    def subscriber_list(self, *, status: str | None = None) -> list[Subscriber]:
-        query = select(subscribers).order_by(subscribers.c.id)
-        if status is not None:
-            query = query.where(subscribers.c.status == status)
-        with self.engine.connect() as conn:
-            return [subscriber_record(row) for row in conn.execute(query)]
-
-    # editions ----------------------------------------------------------------------------------
-
-    def edition_ref(self, edition_date: date) -> EditionRef | None:
-        """The id and status of the stored edition of a date."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(editions.c.id, editions.c.status).where(
-                    editions.c.edition_date == edition_date
-                )
-            ).first()
-        return None if row is None else EditionRef(row.id, edition_date, EditionStatus(row.status))
-
-    def set_edition_status(self, edition_id: int, status: str, *, now: datetime) -> None:
-        values: dict[str, Any] = {"status": status}
-        if status == EditionStatus.SENT:
-            values["sent_at"] = now
-        with self.engine.begin() as conn:
-            conn.execute(update(editions).where(editions.c.id == edition_id).values(values))
-
-    def editions_in_status(self, status: str) -> list[date]:
-        """The dates of the editions in a status (``sending``: a send that did not finish)."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(editions.c.edition_date)
-                .where(editions.c.status == status)
-                .order_by(editions.c.edition_date)
-            ).scalars()
-            return list(rows)
-
-    def recent_editions(self, limit: int = 7) -> list[EditionSummary]:
-        """The latest editions with their delivery counts by status."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(editions.c.id, editions.c.edition_date, editions.c.status)
-                .order_by(editions.c.edition_date.desc())
-                .limit(limit)
-            ).all()
-            out = []
-            for row in rows:
-                counts = {
-                    DeliveryStatus(status): int(n)
-                    for status, n in conn.execute(
-                        select(deliveries.c.status, func.count())
-                        .where(deliveries.c.edition_id == row.id)
-                        .group_by(deliveries.c.status)
-                    )
-                }
-                out.append(EditionSummary(row.edition_date, EditionStatus(row.status), counts))
-        return out
+class Ledger(WorkerQueries):
+    """The send ledger: one row per (edition, reader); claims, outcomes, counts, and what
+    several senders of one edition need of each other (``workers``)."""
 
     # deliveries --------------------------------------------------------------------------------
 
@@ -384,16 +286,16 @@ class LedgerQueries:
             ).all()
         return [FailedDelivery(r.email, r.error or "") for r in rows]
 
-    def confirmed_readers(self, *, after_id: int, size: int) -> list[Subscriber]:
-        """Confirmed readers in id order, a page at a time (for a dry run)."""
+    def last_edition_sent_to(self, subscriber_id: int) -> int | None:
+        """The newest edition a reader was sent (an unsubscribe is counted against it)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(subscribers)
-                .where(subscribers.c.status == ACTIVE, subscribers.c.id > after_id)
-                .order_by(subscribers.c.id)
-                .limit(size)
-            ).all()
-        return [subscriber_record(row) for row in rows]
+            value = conn.execute(
+                select(func.max(deliveries.c.edition_id)).where(
+                    deliveries.c.subscriber_id == subscriber_id,
+                    deliveries.c.status == DeliveryStatus.SENT,
+                )
+            ).scalar_one_or_none()
+        return None if value is None else int(value)
 
 
 _SEED_LOCK = 724_153  # with the edition id, the advisory lock seeding runs under on PostgreSQL

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import (
-    Engine,
     delete,
     func,
     insert,
@@ -20,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.records import LockAnswer, LockHolder
+from newsletter.store.base import Repository
 from newsletter.store.tables import (
     rate_hits,
     scheduler_lock,
@@ -27,11 +27,8 @@ from newsletter.store.tables import (
 )
 
 
-class LockQueries:
+class Locks(Repository):
     """Mixed into ``Store``: the scheduler's locks and the shared rate-limit counts."""
-
-    engine: Engine
-    privacy_key: bytes
 
     def take_lock(
         self,

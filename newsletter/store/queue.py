@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 
 from newsletter.models import MailStatus, Outgoing
 from newsletter.records import QueuedSignup
+from newsletter.store.base import Repository
 from newsletter.store.tables import outgoing, signups
 
 
@@ -28,9 +29,7 @@ def _outgoing(row: Any) -> Outgoing:
     )
 
 
-class QueueQueries:
-    engine: Engine
-
+class OutgoingQueue(Repository):
     def queue_mail(
         self,
         subscriber_id: int,

@@ -4,55 +4,38 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     Engine,
     create_engine,
-    delete,
     event,
-    func,
-    insert,
-    select,
     text,
-    update,
 )
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import IntegrityError, InternalError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import InternalError, OperationalError, SQLAlchemyError
 
 from newsletter.errors import StoreError, StoreUnavailable
-from newsletter.models import Edition, EditionStatus, Seen, Story
-from newsletter.records import StoredEdition
-from newsletter.store.consent import ConsentQueries
-from newsletter.store.curation import CurationQueries, story_of, story_query
-from newsletter.store.events import EventQueries
-from newsletter.store.feeds import FeedQueries
-from newsletter.store.ledger import LedgerQueries
-from newsletter.store.lock import LockQueries
-from newsletter.store.queue import QueueQueries
-from newsletter.store.snapshot import edition_from_json, edition_to_json
-from newsletter.store.tables import edition_stories, editions, stories
-from newsletter.store.workers import WorkerQueries
-from newsletter.text import headline_key
+from newsletter.store.editions import EditionStore
+from newsletter.store.events import EventStore
+from newsletter.store.feeds import FeedStore
+from newsletter.store.ledger import Ledger
+from newsletter.store.lock import Locks
+from newsletter.store.queue import OutgoingQueue
+from newsletter.store.readers import ReaderStore
+from newsletter.store.stories import StoryStore
 
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATE_LOCK = 7_241_530_118  # the advisory lock the migrations run under on PostgreSQL
 
 
-class Store(
-    FeedQueries,
-    LedgerQueries,
-    ConsentQueries,
-    LockQueries,
-    CurationQueries,
-    QueueQueries,
-    EventQueries,
-    WorkerQueries,
-):
-    """Feeds, stories, editions, subscribers and the send ledger, in one database."""
+class Store:
+    """One database: opened, migrated and checked here, and a narrow store per concept, which
+    is what callers are given: ``feeds``, ``stories``, ``editions``, ``readers``, ``ledger``,
+    ``events``, ``outgoing`` (the transactional mail queue) and ``locks``."""
 
     def __init__(self, engine: Engine, *, privacy_key: bytes | None = None) -> None:
         self.engine = engine
@@ -61,6 +44,15 @@ class Store(
         self.privacy_key = (
             privacy_key or hashlib.sha256(b"newsletter-store:" + str(engine.url).encode()).digest()
         )
+        key = self.privacy_key
+        self.feeds = FeedStore(engine, key)
+        self.stories = StoryStore(engine, key)
+        self.editions = EditionStore(engine, key)
+        self.readers = ReaderStore(engine, key)
+        self.ledger = Ledger(engine, key)
+        self.events = EventStore(engine, key)
+        self.outgoing = OutgoingQueue(engine, key)
+        self.locks = Locks(engine, key)
 
     @classmethod
     def open(cls, url: str, *, privacy_key: bytes | None = None) -> Store:
@@ -87,7 +79,7 @@ class Store(
         event.listen(engine, "handle_error", _unavailable)
         store = cls(engine, privacy_key=privacy_key)
         store.migrate()
-        if privacy_key is not None and not store.key_matches():
+        if privacy_key is not None and not store.locks.key_matches():
             store.close()
             raise StoreError(
                 "this machine's privacy key is not the one the database was first used with, "
@@ -170,129 +162,6 @@ class Store(
 
     def close(self) -> None:
         self.engine.dispose()
-
-    # feeds -------------------------------------------------------------------------------------
-
-    # stories -----------------------------------------------------------------------------------
-
-    def stories(self, *, since: datetime | None = None) -> list[Story]:
-        """Stored stories, newest first; ``since`` keeps those published at or after it."""
-        query = story_query().order_by(stories.c.published.desc(), stories.c.id)
-        if since is not None:
-            query = query.where(stories.c.published >= since)
-        with self.engine.connect() as conn:
-            return [story_of(row) for row in conn.execute(query)]
-
-    # editions ----------------------------------------------------------------------------------
-
-    def save_edition(self, edition: Edition, *, status: str, now: datetime) -> bool:
-        """Store (or replace) the edition of its date with its stories; False if it is frozen.
-
-        A frozen, sending or sent edition is never replaced (it is what readers get), so two
-        senders that build at once both end up sending the first one stored.
-        """
-        try:
-            return self._save_edition(edition, status=status, now=now)
-        except IntegrityError:  # another process stored this date's edition first
-            return False
-
-    def _save_edition(self, edition: Edition, *, status: str, now: datetime) -> bool:
-        carried = {
-            s.id: {"story_id": s.id, "url": s.url, "headline": headline_key(s.title)}
-            for section in edition.sections
-            for s in section.stories
-        }
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                select(editions.c.id, editions.c.status).where(
-                    editions.c.edition_date == edition.edition_date
-                )
-            ).one_or_none()
-            values: dict[str, Any] = {
-                "status": status,
-                "built_at": now,
-                "snapshot": edition_to_json(edition),
-                "sent_at": now if status == EditionStatus.SENT else None,
-            }
-            if row is None:
-                inserted = conn.execute(
-                    insert(editions).values(edition_date=edition.edition_date, **values)
-                )
-                edition_id = inserted.inserted_primary_key[0]  # type: ignore[index]
-            else:
-                if row.status in FROZEN:
-                    return False
-                edition_id = row.id
-                conn.execute(update(editions).where(editions.c.id == row.id).values(values))
-                conn.execute(delete(edition_stories).where(edition_stories.c.edition_id == row.id))
-            if carried:
-                conn.execute(
-                    insert(edition_stories),
-                    [{"edition_id": edition_id, **item} for item in carried.values()],
-                )
-        return True
-
-    def edition(self, edition_date: date) -> StoredEdition | None:
-        """The stored edition of a date, with its id and status, if there is one."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(editions.c.id, editions.c.snapshot, editions.c.status).where(
-                    editions.c.edition_date == edition_date
-                )
-            ).one_or_none()
-        if row is None:
-            return None
-        return StoredEdition(row.id, edition_from_json(row.snapshot), EditionStatus(row.status))
-
-    def published_editions(self, *, limit: int, offset: int = 0) -> list[StoredEdition]:
-        """Editions sent (or being sent), newest first: what the public archive shows."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(editions.c.id, editions.c.snapshot, editions.c.status)
-                .where(editions.c.status.in_(SENT))
-                .order_by(editions.c.edition_date.desc())
-                .limit(limit)
-                .offset(offset)
-            ).all()
-        return [
-            StoredEdition(r.id, edition_from_json(r.snapshot), EditionStatus(r.status))
-            for r in rows
-        ]
-
-    def published_count(self) -> tuple[int, int]:
-        """(how many editions are published, the newest one's id): what the archive's cached
-        pages depend on."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(func.count(), func.max(editions.c.id)).where(editions.c.status.in_(SENT))
-            ).one()
-        return int(row[0]), int(row[1] or 0)
-
-    def sent_before(self, edition_date: date, *, since: date | None = None) -> Seen:
-        """The stories of editions sent (or being sent) before ``edition_date``.
-
-        ``since`` leaves out older editions, whose stories can no longer be picked anyway, so
-        the headline comparisons do not grow with the archive.
-        """
-        query = (
-            select(edition_stories.c.story_id, edition_stories.c.url, edition_stories.c.headline)
-            .join(editions, editions.c.id == edition_stories.c.edition_id)
-            .where(editions.c.status.in_(SENT), editions.c.edition_date < edition_date)
-        )
-        if since is not None:
-            query = query.where(editions.c.edition_date >= since)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        return Seen(
-            ids=frozenset(r.story_id for r in rows),
-            urls=frozenset(r.url for r in rows),
-            headlines=tuple(sorted({r.headline for r in rows})),
-        )
-
-
-SENT = (EditionStatus.SENDING, EditionStatus.SENT)
-_MIGRATE_LOCK = 7_241_530_118  # the advisory lock the migrations run under on PostgreSQL
-FROZEN = EditionStatus.fixed()
 
 
 def newest_revision() -> str:

@@ -162,7 +162,6 @@ subscribers = Table(
     Column("token", String(64), nullable=False, unique=True),  # secret; revocable
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
-    Column("confirmation_sent_at", UTCDateTime(), nullable=True),  # at most one an hour
     Index("ix_subscribers_status", "status"),
 )
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Engine, func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 
 from newsletter.models import DeliveryStatus
+from newsletter.store.base import Repository
 from newsletter.store.tables import deliveries
 
 
@@ -20,9 +21,7 @@ def _mine(claim: str) -> ColumnElement[bool]:
     )
 
 
-class WorkerQueries:
-    engine: Engine
-
+class WorkerQueries(Repository):
     def beat_claims(self, claim: str, *, now: datetime) -> None:
         """A sender's heartbeat: its claimed rows are fresh as of ``now`` (a silent sender's
         go stale after ``delivery.claim_timeout_minutes`` and are given to another)."""

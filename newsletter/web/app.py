@@ -71,7 +71,7 @@ class RateLimit:
         if self._limiter is not None:
             return not self._limiter.test(self._item, key)
         since = self._now() - self._window
-        return self._store.hits_since(key, since) >= self._item.amount
+        return self._store.locks.hits_since(key, since) >= self._item.amount
 
     def record(self, key: str) -> None:
         """Count one event for ``key`` (a sign-up that was accepted)."""
@@ -79,7 +79,7 @@ class RateLimit:
             self._limiter.hit(self._item, key)
             return
         now = self._now()
-        self._store.hit(key, now=now, forget_before=now - self._window)
+        self._store.locks.hit(key, now=now, forget_before=now - self._window)
 
 
 class Site:
@@ -117,7 +117,7 @@ class Site:
     def reader(self, request: Request) -> tuple[str, Subscriber | None]:
         """The token in the URL and its reader (None: answer ``not_found``, which says nothing)."""
         token = request.path_params["token"]
-        return token, self.store.subscriber_by_token(token)
+        return token, self.store.readers.subscriber_by_token(token)
 
     def source(self, request: Request) -> str:
         return f"web {client_ip(request, self.trusted)}"

@@ -58,7 +58,7 @@ class Archive:
 
     def _cached(self, key: str, make: Callable[[], tuple[bytes, str, int]]) -> Response:
         """The page under ``key``, rendered again only after another edition is published."""
-        version = self.store.published_count()
+        version = self.store.editions.published_count()
         with self._lock:
             hit = self._cache.get(key)
         if hit is None or hit[0] != version:
@@ -106,8 +106,8 @@ class Archive:
 
     def _archive(self, page: int) -> tuple[bytes, str, int]:
         size = self.config.file.web.archive_page_size
-        total, _ = self.store.published_count()
-        stored = self.store.published_editions(limit=size, offset=(page - 1) * size)
+        total, _ = self.store.editions.published_count()
+        stored = self.store.editions.published_editions(limit=size, offset=(page - 1) * size)
         if page > 1 and not stored:
             return self._missing(f"page {page} of the archive")
         items = [_summary(s.edition) for s in stored]
@@ -128,7 +128,7 @@ class Archive:
         return self._cached(key, lambda: self._edition(day))
 
     def _edition(self, day: date | None) -> tuple[bytes, str, int]:
-        stored = self.store.edition(day) if day else None
+        stored = self.store.editions.edition(day) if day else None
         if day is None or stored is None or stored.status not in PUBLISHED:
             return self._missing("that edition")
         edition = stored.edition
@@ -174,7 +174,7 @@ class Archive:
         web = self.config.file.web
         seen: set[str] = set()
         found: list[Story] = []
-        for stored in self.store.published_editions(limit=web.sector_days):
+        for stored in self.store.editions.published_editions(limit=web.sector_days):
             for section in digest.layout(stored.edition, (slug,)):
                 for story in (*section.stories, *section.more):
                     if story.url not in seen:
@@ -187,7 +187,7 @@ class Archive:
         return self._cached("feed", self._editions_feed)
 
     def _editions_feed(self) -> tuple[bytes, str, int]:
-        stored = self.store.published_editions(limit=30)
+        stored = self.store.editions.published_editions(limit=30)
         items = [(s.edition, *_summary(s.edition)[1:3]) for s in stored]
         return syndication.editions_feed(self.site, items), ATOM, 200
 

@@ -75,7 +75,7 @@ class StatsPage:
             config = load_config(self.config_path)
             store = Store.open(config.database_url, privacy_key=config.privacy_key())
             try:
-                editions = store.edition_counts(last=30)  # the chart needs no stories
+                editions = store.events.edition_counts(last=30)  # the chart needs no stories
                 chosen = _chosen(request.query_params.get("date", ""), editions)
                 detail = stats.edition_stats(store, dates=[chosen]) if chosen else []
             finally:

@@ -77,7 +77,7 @@ class Webhook:
         return JSONResponse({"received": len(found), "new": stored, "ignored": skipped})
 
     def _store(self, found: list[ProviderEvent]) -> int:
-        return self.store.record_events(with_readers(self.store, found), now=self.now())
+        return self.store.events.record_events(with_readers(self.store, found), now=self.now())
 
 
 def _refused(why: str) -> Response:

@@ -8,18 +8,25 @@ from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, bindparam, insert, select, update
+from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.models import Label, PageToFetch, StoredModel, Story, TextToJudge
 from newsletter.records import JudgedStory
+from newsletter.store.base import Repository
 from newsletter.store.tables import feeds, labels, sector_models, stories
 
 
-class CurationQueries:
-    engine: Engine
-
+class StoryStore(Repository):
     # languages -----------------------------------------------------------------------------
+
+    def stored(self, *, since: datetime | None = None) -> list[Story]:
+        """Stored stories, newest first; ``since`` keeps those published at or after it."""
+        query = story_query().order_by(stories.c.published.desc(), stories.c.id)
+        if since is not None:
+            query = query.where(stories.c.published >= since)
+        with self.engine.connect() as conn:
+            return [story_of(row) for row in conn.execute(query)]
 
     def unjudged_languages(self, *, since: datetime | None = None) -> list[TextToJudge]:
         query = select(

@@ -1,0 +1,179 @@
+"""Editions: each day's frozen snapshot and status, what was sent before, the published
+archive."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from newsletter.models import DeliveryStatus, Edition, EditionStatus, Seen
+from newsletter.records import EditionRef, EditionSummary, StoredEdition
+from newsletter.store.base import Repository
+from newsletter.store.snapshot import edition_from_json, edition_to_json
+from newsletter.store.tables import deliveries, edition_stories, editions
+from newsletter.text import headline_key
+
+
+class EditionStore(Repository):
+    """Editions by date and id, their status and snapshot, and the archive's view of them."""
+
+    def save_edition(self, edition: Edition, *, status: str, now: datetime) -> bool:
+        """Store (or replace) the edition of its date with its stories; False if it is frozen.
+
+        A frozen, sending or sent edition is never replaced (it is what readers get), so two
+        senders that build at once both end up sending the first one stored.
+        """
+        try:
+            return self._save_edition(edition, status=status, now=now)
+        except IntegrityError:  # another process stored this date's edition first
+            return False
+
+    def _save_edition(self, edition: Edition, *, status: str, now: datetime) -> bool:
+        carried = {
+            s.id: {"story_id": s.id, "url": s.url, "headline": headline_key(s.title)}
+            for section in edition.sections
+            for s in section.stories
+        }
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(editions.c.id, editions.c.status).where(
+                    editions.c.edition_date == edition.edition_date
+                )
+            ).one_or_none()
+            values: dict[str, Any] = {
+                "status": status,
+                "built_at": now,
+                "snapshot": edition_to_json(edition),
+                "sent_at": now if status == EditionStatus.SENT else None,
+            }
+            if row is None:
+                inserted = conn.execute(
+                    insert(editions).values(edition_date=edition.edition_date, **values)
+                )
+                edition_id = inserted.inserted_primary_key[0]  # type: ignore[index]
+            else:
+                if row.status in FROZEN:
+                    return False
+                edition_id = row.id
+                conn.execute(update(editions).where(editions.c.id == row.id).values(values))
+                conn.execute(delete(edition_stories).where(edition_stories.c.edition_id == row.id))
+            if carried:
+                conn.execute(
+                    insert(edition_stories),
+                    [{"edition_id": edition_id, **item} for item in carried.values()],
+                )
+        return True
+
+    def edition(self, edition_date: date) -> StoredEdition | None:
+        """The stored edition of a date, with its id and status, if there is one."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(editions.c.id, editions.c.snapshot, editions.c.status).where(
+                    editions.c.edition_date == edition_date
+                )
+            ).one_or_none()
+        if row is None:
+            return None
+        return StoredEdition(row.id, edition_from_json(row.snapshot), EditionStatus(row.status))
+
+    def published_editions(self, *, limit: int, offset: int = 0) -> list[StoredEdition]:
+        """Editions sent (or being sent), newest first: what the public archive shows."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(editions.c.id, editions.c.snapshot, editions.c.status)
+                .where(editions.c.status.in_(SENT))
+                .order_by(editions.c.edition_date.desc())
+                .limit(limit)
+                .offset(offset)
+            ).all()
+        return [
+            StoredEdition(r.id, edition_from_json(r.snapshot), EditionStatus(r.status))
+            for r in rows
+        ]
+
+    def published_count(self) -> tuple[int, int]:
+        """(how many editions are published, the newest one's id): what the archive's cached
+        pages depend on."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(func.count(), func.max(editions.c.id)).where(editions.c.status.in_(SENT))
+            ).one()
+        return int(row[0]), int(row[1] or 0)
+
+    def sent_before(self, edition_date: date, *, since: date | None = None) -> Seen:
+        """The stories of editions sent (or being sent) before ``edition_date``.
+
+        ``since`` leaves out older editions, whose stories can no longer be picked anyway, so
+        the headline comparisons do not grow with the archive.
+        """
+        query = (
+            select(edition_stories.c.story_id, edition_stories.c.url, edition_stories.c.headline)
+            .join(editions, editions.c.id == edition_stories.c.edition_id)
+            .where(editions.c.status.in_(SENT), editions.c.edition_date < edition_date)
+        )
+        if since is not None:
+            query = query.where(editions.c.edition_date >= since)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return Seen(
+            ids=frozenset(r.story_id for r in rows),
+            urls=frozenset(r.url for r in rows),
+            headlines=tuple(sorted({r.headline for r in rows})),
+        )
+
+    # editions ----------------------------------------------------------------------------------
+
+    def edition_ref(self, edition_date: date) -> EditionRef | None:
+        """The id and status of the stored edition of a date."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(editions.c.id, editions.c.status).where(
+                    editions.c.edition_date == edition_date
+                )
+            ).first()
+        return None if row is None else EditionRef(row.id, edition_date, EditionStatus(row.status))
+
+    def set_edition_status(self, edition_id: int, status: str, *, now: datetime) -> None:
+        values: dict[str, Any] = {"status": status}
+        if status == EditionStatus.SENT:
+            values["sent_at"] = now
+        with self.engine.begin() as conn:
+            conn.execute(update(editions).where(editions.c.id == edition_id).values(values))
+
+    def editions_in_status(self, status: str) -> list[date]:
+        """The dates of the editions in a status (``sending``: a send that did not finish)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(editions.c.edition_date)
+                .where(editions.c.status == status)
+                .order_by(editions.c.edition_date)
+            ).scalars()
+            return list(rows)
+
+    def recent_editions(self, limit: int = 7) -> list[EditionSummary]:
+        """The latest editions with their delivery counts by status."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(editions.c.id, editions.c.edition_date, editions.c.status)
+                .order_by(editions.c.edition_date.desc())
+                .limit(limit)
+            ).all()
+            out = []
+            for row in rows:
+                counts = {
+                    DeliveryStatus(status): int(n)
+                    for status, n in conn.execute(
+                        select(deliveries.c.status, func.count())
+                        .where(deliveries.c.edition_id == row.id)
+                        .group_by(deliveries.c.status)
+                    )
+                }
+                out.append(EditionSummary(row.edition_date, EditionStatus(row.status), counts))
+        return out
+
+
+SENT = (EditionStatus.SENDING, EditionStatus.SENT)
+FROZEN = EditionStatus.fixed()

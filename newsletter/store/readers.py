@@ -1,0 +1,93 @@
+"""Readers and their consent: subscribers (``ReaderStore``: the basics here, the consent
+history, suppressions, erasure and the bulk import in ``consent``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+
+from newsletter.models import Subscriber, SuppressionReason
+from newsletter.records import SavedReader
+from newsletter.store.consent import ConsentQueries, keyed_hash
+from newsletter.store.ledger import ACTIVE, subscriber_record
+from newsletter.store.tables import subscribers, suppressions
+
+
+class ReaderStore(ConsentQueries):
+    """Readers, their tokens and consent history, and the addresses never to mail again."""
+
+    def upsert_subscriber(
+        self,
+        email: str,
+        *,
+        name: str,
+        sectors: Sequence[str],
+        status: str,
+        token: str,
+        now: datetime,
+    ) -> SavedReader:
+        """Add a reader, or update the name and sectors of a known one."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(subscribers).where(subscribers.c.email == email)).first()
+            if row is None:
+                conn.execute(
+                    insert(subscribers).values(
+                        email=email,
+                        name=name,
+                        sectors=json.dumps(list(sectors)),
+                        status=status,
+                        token=token,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                created = True
+            else:
+                conn.execute(
+                    update(subscribers)
+                    .where(subscribers.c.id == row.id)
+                    .values(name=name, sectors=json.dumps(list(sectors)), updated_at=now)
+                )
+                created = False
+            row = conn.execute(select(subscribers).where(subscribers.c.email == email)).one()
+        return SavedReader(subscriber_record(row), created)
+
+    def subscriber_list(self, *, status: str | None = None) -> list[Subscriber]:
+        query = select(subscribers).order_by(subscribers.c.id)
+        if status is not None:
+            query = query.where(subscribers.c.status == status)
+        with self.engine.connect() as conn:
+            return [subscriber_record(row) for row in conn.execute(query)]
+
+    def confirmed_readers(self, *, after_id: int, size: int) -> list[Subscriber]:
+        """Confirmed readers in id order, a page at a time (for a dry run)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(subscribers)
+                .where(subscribers.c.status == ACTIVE, subscribers.c.id > after_id)
+                .order_by(subscribers.c.id)
+                .limit(size)
+            ).all()
+        return [subscriber_record(row) for row in rows]
+
+    def suppress(self, email: str, reason: SuppressionReason, *, now: datetime) -> None:
+        """Add an address to the suppression list (kept as a keyed hash), once."""
+        key = keyed_hash(self.privacy_key, email)
+        with self.engine.begin() as conn:
+            known = conn.execute(
+                select(suppressions.c.email_hash).where(suppressions.c.email_hash == key)
+            ).first()
+            if known is None:
+                conn.execute(insert(suppressions).values(email_hash=key, reason=reason, at=now))
+
+    def suppression_reason(self, email: str) -> str | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(suppressions.c.reason).where(
+                    suppressions.c.email_hash == keyed_hash(self.privacy_key, email)
+                )
+            ).scalar_one_or_none()
+        return None if value is None else str(value)
