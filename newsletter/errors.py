@@ -2,6 +2,7 @@
 
 NewsletterError
  ├─ ConfigError        config.yaml (or the environment) is missing or invalid
+ ├─ InputError         a file the command was given cannot be read (a labelled file, ...)
  ├─ FeedError          one feed could not be fetched or parsed (others go on); knows its feed
  ├─ StoryNotFound      no stored story has that id
  ├─ TemplateError      a template or its MJML could not be rendered
@@ -15,6 +16,11 @@ NewsletterError
 
 Context comes as keyword arguments (``FeedError(..., feed=url)``), so code that catches an
 error can tell which feed or reader it was about without reading the message.
+
+Each error knows the exit code of its family (``exit_code``), which the command exits with:
+0 done, 1 done with failures to retry (and any other problem to fix), 2 a usage mistake
+(click's own), 3 the configuration, 4 the database or the file system unavailable, 5 nothing
+to send today.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from datetime import date
 class NewsletterError(Exception):
     """Base of every error the user can act on."""
 
+    exit_code = 1  # done with failures to retry, or another problem to fix
+
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -33,6 +41,12 @@ class NewsletterError(Exception):
 
 class ConfigError(NewsletterError):
     """config.yaml is missing or invalid; the message names the file and the key path."""
+
+    exit_code = 3
+
+
+class InputError(NewsletterError):
+    """A file given on the command line cannot be read; the message names it and the line."""
 
 
 class FeedError(NewsletterError):
@@ -53,6 +67,8 @@ class TemplateError(NewsletterError):
 
 class EditionError(NewsletterError):
     """No edition for ``day``, or it could not be stored."""
+
+    exit_code = 5  # nothing to send today
 
     def __init__(self, message: str, *, day: date, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
@@ -77,6 +93,8 @@ class SubscriberError(NewsletterError):
 
 class StoreError(NewsletterError):
     """The database could not be opened or migrated."""
+
+    exit_code = 4
 
 
 class StoreUnavailable(StoreError):

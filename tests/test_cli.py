@@ -147,22 +147,22 @@ def test_stories_filters_by_sector_and_age(demo_dir: Path) -> None:
     assert code == 0 and "30 stories" in stdout
 
 
-def test_config_error_exits_1_with_error_and_hint_and_writes_nothing(tmp_path: Path) -> None:
+def test_config_error_exits_3_with_error_and_hint_and_writes_nothing(tmp_path: Path) -> None:
     path = write_config(
         tmp_path, {"feeds": [{"name": "X", "url": "https://x.example.com/f", "sector": "oil"}]}
     )
     code, _, stderr = run("--config", str(path), "preview", "--out", str(tmp_path / "p"))
-    assert code == 1
+    assert code == 3
     assert stderr.startswith(f"Error: {path}, line ")
     assert "feeds[0].sector: unknown sector 'oil'" in stderr
     assert "\nHint: Use one of the configured sector slugs" in stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]  # no database, no preview
 
 
-def test_missing_config_file_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_config_file_exits_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     code, _, stderr = run("collect")
-    assert code == 1
+    assert code == 3
     assert "Error: config.yaml: config file not found" in stderr
     assert "Hint: Pass --config PATH" in stderr
     assert list(tmp_path.iterdir()) == []
@@ -247,7 +247,7 @@ def test_bad_now_override_is_a_clear_error(demo_dir: Path) -> None:
         ["--config", str(demo_dir / "config.yaml"), "collect"],
         env={"NEWSLETTER_NOW": "tomorrow"},
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert "Error: NEWSLETTER_NOW: 'tomorrow' is not an ISO 8601 date and time" in result.stderr
 
 
@@ -320,7 +320,7 @@ def test_bad_overrides_file_names_the_file(demo_dir: Path, tmp_path: Path) -> No
     code, _, stderr = run(
         "--config", str(demo_dir / "config.yaml"), "preview", "--out", str(tmp_path / "p")
     )
-    assert code == 1
+    assert code == 3
     assert f"Error: {overrides}, line 2: pinned: unknown key 'pinned'" in stderr
     assert "Known keys here: note, pin, drop, drop_feeds" in stderr
     assert not (tmp_path / "p").exists()
@@ -335,9 +335,10 @@ def test_preview_says_why_there_is_no_edition(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     path = write_config(tmp_path, {"feeds": [{"name": "Sport", "url": str(feed)}]})
-    code, stdout, _ = run("--config", str(path), "preview", "--out", str(tmp_path / "p"))
-    assert code == 0
-    assert "No edition for 2026-11-25: no story from the last 36 hours fits any sector" in stdout
+    code, _, stderr = run("--config", str(path), "preview", "--out", str(tmp_path / "p"))
+    assert code == 5  # nothing to send today
+    assert "Error: no edition for 2026-11-25: no story from the last 36 hours fits any" in stderr
+    assert "Hint: Nothing was written." in stderr
     assert not (tmp_path / "p").exists()
 
 
@@ -351,7 +352,7 @@ def test_init_starts_a_publication_that_previews(tmp_path: Path) -> None:
     assert config.templates_dir == (folder / "templates").resolve()
     assert config.sector_slugs[0] == "evs-battery" and len(config.feeds) > 10
     code, _, stderr = run("init", str(folder))
-    assert code == 1 and "already exists; nothing was written" in stderr
+    assert code == 3 and "already exists; nothing was written" in stderr
 
 
 def test_template_error_in_preview_names_the_file_and_line(demo_dir: Path, tmp_path: Path) -> None:
@@ -469,3 +470,19 @@ def test_db_current_and_upgrade_for_operators(tmp_path: Path) -> None:
     assert code == 0 and f"The schema is at revision {newest} (the newest)." in upgraded
     code, after, _ = run("--config", str(config), "db", "current")
     assert code == 0 and f"revision {newest} (the newest)" in after
+
+
+def test_each_family_of_error_exits_with_its_own_code(tmp_path: Path, demo_dir: Path) -> None:
+    """A cron job can tell them apart: 2 usage, 3 configuration, 4 database or file system,
+    5 nothing to send today (``errors.py``; 1, failures to retry: tests/test_send.py)."""
+    demo = str(demo_dir / "config.yaml")
+    code, _, stderr = run("--config", demo, "send", "--no-such-option")
+    assert code == 2 and "No such option" in stderr
+    code, _, stderr = run("--config", str(tmp_path / "missing.yaml"), "status")
+    assert code == 3 and "config file not found" in stderr
+    broken = {"NEWSLETTER_DATABASE_URL": "sqlite:////dev/null/newsletter.db"}
+    code, _, stderr = run("--config", demo, "status", env=broken)
+    assert code == 4 and "Error: cannot use /dev/null" in stderr
+    off_topic = write_config(tmp_path / "empty", {"feeds": []})
+    code, _, stderr = run("--config", str(off_topic), "send", "--no-collect")
+    assert code == 5 and "Error: no edition for" in stderr

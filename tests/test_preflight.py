@@ -43,7 +43,7 @@ def send(config_path: Path, *args: str) -> tuple[int, str]:
 def test_the_example_set_up_is_refused_naming_each_key(tmp_path: Path, backend: str) -> None:
     path = write_config(tmp_path, {"feeds": [], "delivery": {"backend": backend}})
     code, output = send(path)
-    assert code == 1
+    assert code == 3
     for key in ("publication.base_url", "publication.postal_address", "delivery.from_address"):
         assert key in output
     assert "https" in output and "Hint:" in output

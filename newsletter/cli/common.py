@@ -20,21 +20,33 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 
 from newsletter import flows
 from newsletter.config import Config, load_config
-from newsletter.errors import ConfigError, NewsletterError
+from newsletter.errors import ConfigError, NewsletterError, StoreError
 from newsletter.models import FetchOutcome
 from newsletter.store import Store
 
 DEFAULT_CONFIG = "config.yaml"
+FILE_SYSTEM_EXIT = StoreError.exit_code  # the database or the file system unavailable
 
 
 class UserError(click.ClickException):
-    """A ``NewsletterError`` on its way out: ``Error: ...`` then ``Hint: ...``, exit 1."""
+    """A ``NewsletterError`` on its way out: ``Error: ...`` then ``Hint: ...``, and the exit
+    code of its family (``errors.py``; ``user_error`` picks the class that carries it)."""
 
     exit_code = 1
 
     def __init__(self, error: NewsletterError) -> None:
         text = error.message + (f"\nHint: {error.hint}" if error.hint else "")
         super().__init__(text)
+
+
+# one class per exit code: click reads the code from the exception's class
+_FAMILIES: dict[int, type[UserError]] = {
+    code: type(f"UserError{code}", (UserError,), {"exit_code": code}) for code in range(1, 6)
+}
+
+
+def user_error(error: NewsletterError, *, exit_code: int | None = None) -> UserError:
+    return _FAMILIES[error.exit_code if exit_code is None else exit_code](error)
 
 
 class NewsletterGroup(click.Group):
@@ -46,10 +58,10 @@ class NewsletterGroup(click.Group):
             return super().invoke(ctx)
         except NewsletterError as exc:
             _debug(ctx, exc)
-            raise UserError(exc) from None
+            raise user_error(exc) from None
         except OSError as exc:
             _debug(ctx, exc)
-            raise UserError(file_error(exc)) from None
+            raise user_error(file_error(exc), exit_code=FILE_SYSTEM_EXIT) from None
 
 
 def file_error(exc: OSError) -> NewsletterError:

@@ -1,6 +1,8 @@
 """The ``newsletter`` command. Builds the real collaborators; the only place that prints or exits.
 
-Exit codes: 0 success, 1 a ``NewsletterError`` (``Error:`` and ``Hint:`` on stderr), 2 usage.
+Exit codes by family (``errors.py``): 0 done, 1 failures to retry or another problem, 2 usage,
+3 configuration, 4 database or file system unavailable, 5 nothing to send today; an error
+prints ``Error:`` and ``Hint:`` on stderr.
 The group is here; each command lives in a module of its own and is added below.
 """
 

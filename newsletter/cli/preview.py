@@ -19,6 +19,7 @@ from newsletter.cli.common import (
     print_collect,
 )
 from newsletter.delivery.mailers import make_mailer
+from newsletter.errors import EditionError
 from newsletter.flows.scaffold import init_publication
 from newsletter.readers.subscriptions import normalise_email
 
@@ -80,8 +81,12 @@ def preview(
         store.close()
     built = result.built
     if result.email is None or result.html_path is None or result.text_path is None:
-        console.print(f"\n[yellow]No edition for {built.edition_date}:[/] {escape(built.reason)}")
-        return
+        raise EditionError(
+            f"no edition for {built.edition_date}: {built.reason}",
+            day=built.edition_date,
+            hint="Nothing was written. Collect again later (`newsletter collect`), or check "
+            "the feeds with `newsletter status`.",
+        )
     if built.overrides_file is not None:
         console.print(f"\nEditor's overrides: {escape(str(built.overrides_file))}")
     console.print(f"\n[bold]Subject:[/] {escape(result.email.subject)}")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsletter.errors import ConfigError
+from newsletter.errors import InputError
 
 NONE = "none"
 
@@ -59,11 +59,11 @@ class RulesReport:
 
 
 def read_labelled(path: Path, slugs: Sequence[str]) -> list[Labelled]:
-    """Read a JSONL file of labelled stories, or raise ``ConfigError`` naming the bad line."""
+    """Read a JSONL file of labelled stories, or raise ``InputError`` naming the bad line."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        raise ConfigError(
+        raise InputError(
             f"{path}: file not found",
             hint="Give a JSON Lines file: one {title, summary, primary, secondary} per line.",
         ) from None
@@ -79,14 +79,14 @@ def read_labelled(path: Path, slugs: Sequence[str]) -> list[Labelled]:
             if not isinstance(title, str) or not isinstance(primary, str):
                 raise TypeError("title and primary must be text")
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ConfigError(
+            raise InputError(
                 f"{path}, line {number}: not a labelled story ({exc})",
                 hint='Each line is a JSON object such as {"title": "...", "summary": "...", '
                 '"primary": "oil-gas", "secondary": []}.',
             ) from None
         unknown = [slug for slug in (primary, *secondary) if slug not in known]
         if unknown:
-            raise ConfigError(
+            raise InputError(
                 f"{path}, line {number}: unknown sector {unknown[0]!r}",
                 hint=f"Use one of: {', '.join(sorted(known))}.",
             )

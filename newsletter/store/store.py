@@ -16,7 +16,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import InternalError, OperationalError, SQLAlchemyError
 
-from newsletter.errors import StoreError, StoreUnavailable
+from newsletter.errors import ConfigError, StoreError, StoreUnavailable
 from newsletter.store.editions import EditionStore
 from newsletter.store.events import EventStore
 from newsletter.store.feeds import FeedStore
@@ -81,7 +81,7 @@ class Store:
         store.migrate()
         if privacy_key is not None and not store.locks.key_matches():
             store.close()
-            raise StoreError(
+            raise ConfigError(
                 "this machine's privacy key is not the one the database was first used with, "
                 "so erased and suppressed addresses would not be recognised here",
                 hint="Set the variable privacy.key_env names (NEWSLETTER_PRIVACY_KEY) to the "
