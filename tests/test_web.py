@@ -195,15 +195,12 @@ def test_the_whole_life_cycle_in_a_browser(site: Site) -> None:
         link = re.search(r"http://localhost:8000(/confirm/[\w-]+)", mail.read_text())
         assert link is not None
         page.goto(site.base + link.group(1))  # opening the link changes nothing yet
-        assert (
-            site.store.readers.subscriber_by_token(reader.token).status == SubscriberStatus.PENDING
-        )  # type: ignore[union-attr]
+        found = site.store.readers.subscriber_by_token(reader.token)
+        assert found is not None and found.status == SubscriberStatus.PENDING
         page.click("button[type=submit]")
         assert page.locator("h1").inner_text() == "You are subscribed"
-        assert (
-            site.store.readers.subscriber_by_token(reader.token).status
-            == SubscriberStatus.CONFIRMED
-        )  # type: ignore[union-attr]
+        found = site.store.readers.subscriber_by_token(reader.token)
+        assert found is not None and found.status == SubscriberStatus.CONFIRMED
         # the welcome email: the reader's sectors and the manage link
         (welcome,) = [m for m in confirmations(site, 2) if m != mail]
         message = email.message_from_bytes(welcome.read_bytes(), policy=email.policy.default)
