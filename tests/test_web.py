@@ -353,3 +353,44 @@ def test_a_sign_up_runs_the_same_statements_whatever_the_address(
         "known@example.com": "You",
         "waiting@example.com": "Confirm",
     }
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/preferences/{token}"),
+        ("GET", "/unsubscribe/{token}"),
+        ("POST", "/unsubscribe/{token}"),
+        ("GET", "/archive"),
+    ],
+)
+def test_a_slow_query_never_holds_up_another_request(site: Site, method: str, path: str) -> None:
+    """Handlers that touch the database run in the thread pool: while one request waits on a
+    slow query, the event loop goes on answering others."""
+    token = reader_token(site)
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(conn: object, cursor: object, statement: str, *args: object) -> None:
+        # the first query of the request under test waits here until the test lets it go
+        if threading.current_thread().name not in WORKERS and not inside.is_set():
+            inside.set()
+            release.wait(timeout=30)
+
+    answers: list[int] = []
+    sqlalchemy.event.listen(site.store.engine, "before_cursor_execute", slow)
+    try:
+        url = site.base + path.format(token=token)
+        waiting = threading.Thread(
+            target=lambda: answers.append(httpx.request(method, url, timeout=60).status_code)
+        )
+        waiting.start()
+        assert inside.wait(timeout=30), "the request never reached the database"
+        # meanwhile, other pages answer (the guard is only against hanging forever)
+        assert httpx.get(f"{site.base}/subscribe", timeout=20).status_code == 200
+        assert httpx.get(f"{site.base}/healthz", timeout=20).status_code == 200
+        assert answers == []  # the first is still waiting on its query
+    finally:
+        release.set()
+        waiting.join(timeout=30)
+        sqlalchemy.event.remove(site.store.engine, "before_cursor_execute", slow)
+    assert answers == [200]

@@ -195,7 +195,7 @@ class Site:
         logger.info("sign-up from %s queued", source)
         return True
 
-    async def confirm_page(self, request: Request) -> Response:
+    def confirm_page(self, request: Request) -> Response:
         token, reader = self.reader(request)
         if reader is None:
             return not_found()
@@ -212,13 +212,16 @@ class Site:
         )
 
     async def confirm_post(self, request: Request) -> Response:
-        token, current = self.reader(request)
+        token, current = await run_in_threadpool(self.reader, request)
         if current is None:
             return not_found()
         try:
             await form_of(request)
         except BadRequest as exc:
             return self.pages.refused(exc)
+        return await run_in_threadpool(self._confirm, request, token, current)
+
+    def _confirm(self, request: Request, token: str, current: Subscriber) -> Response:
         if subscriptions.confirmation_expired(self.config, self.store, current, self.now()):
             return self.pages.expired(token)
         reader = subscriptions.confirm(
@@ -232,7 +235,7 @@ class Site:
         )
 
     async def renew_post(self, request: Request) -> Response:
-        _, reader = self.reader(request)
+        _, reader = await run_in_threadpool(self.reader, request)
         if reader is None:
             return not_found()
         try:
@@ -240,11 +243,13 @@ class Site:
         except BadRequest as exc:
             return self.pages.refused(exc)
         if reader.status == SubscriberStatus.PENDING:
-            subscriptions.renew_confirmation(self.store, reader, now=self.now())
+            await run_in_threadpool(
+                subscriptions.renew_confirmation, self.store, reader, now=self.now()
+            )
             self.worker.wake()
         return self.pages.message("Check your inbox", "A new confirmation link is on its way.")
 
-    async def preferences_page(self, request: Request) -> Response:
+    def preferences_page(self, request: Request) -> Response:
         token, reader = self.reader(request)
         if reader is None:
             return not_found()
@@ -261,13 +266,19 @@ class Site:
         )
 
     async def preferences_post(self, request: Request) -> Response:
-        token, current = self.reader(request)
+        token, current = await run_in_threadpool(self.reader, request)
         if current is None:
             return not_found()
         if current.status == SubscriberStatus.UNSUBSCRIBED:  # saving would change nothing
             return self.pages.unsubscribed(token, current.email, self.wording, status=409)
         try:
             fields = await form_of(request)
+        except BadRequest as exc:
+            return self.pages.refused(exc)
+        return await run_in_threadpool(self._preferences, request, token, fields)
+
+    def _preferences(self, request: Request, token: str, fields: dict[str, list[str]]) -> Response:
+        try:
             reader = subscriptions.change_preferences(
                 self.store,
                 token,
@@ -277,8 +288,6 @@ class Site:
                 source=self.source(request),
                 now=self.now(),
             )
-        except BadRequest as exc:
-            return self.pages.refused(exc)
         except SubscriberError as exc:
             return self.pages.message("That did not work", exc.message, status=400)
         names = [s.name for s in self.config.sectors if s.slug in reader.sectors]
@@ -288,11 +297,17 @@ class Site:
         )
 
     async def resubscribe_post(self, request: Request) -> Response:
-        token, current = self.reader(request)
+        token, current = await run_in_threadpool(self.reader, request)
         if current is None:
             return not_found()
         try:
             await form_of(request)
+        except BadRequest as exc:
+            return self.pages.refused(exc)
+        return await run_in_threadpool(self._resubscribe, request, token)
+
+    def _resubscribe(self, request: Request, token: str) -> Response:
+        try:
             reader = subscriptions.resubscribe(
                 self.store,
                 token,
@@ -300,8 +315,6 @@ class Site:
                 source=self.source(request),
                 now=self.now(),
             )
-        except BadRequest as exc:
-            return self.pages.refused(exc)
         except SubscriberError as exc:
             return self.pages.message("That did not work", exc.message, exc.hint or "", status=400)
         return self.pages.message(
@@ -310,7 +323,7 @@ class Site:
             "The link in every email lets you change your sectors.",
         )
 
-    async def unsubscribe_page(self, request: Request) -> Response:
+    def unsubscribe_page(self, request: Request) -> Response:
         token, reader = self.reader(request)
         if reader is None:
             return not_found()
@@ -328,15 +341,19 @@ class Site:
 
     async def unsubscribe_post(self, request: Request) -> Response:
         # RFC 8058: the provider posts List-Unsubscribe=One-Click with no cookie; answer 200.
-        token, current = self.reader(request)
+        token, current = await run_in_threadpool(self.reader, request)
         if current is None:
             return not_found()
         try:
             await body_of(request)  # any encoding: RFC 8058 asks for multipart/form-data
         except BadRequest as exc:
             return self.pages.refused(exc)
-        reader = subscriptions.unsubscribe(
-            self.store, token, source=self.source(request), now=self.now()
+        reader = await run_in_threadpool(
+            subscriptions.unsubscribe,
+            self.store,
+            token,
+            source=self.source(request),
+            now=self.now(),
         )
         return self.pages.message(
             "You are unsubscribed", f"{reader.email} gets no more emails from {self.name}."

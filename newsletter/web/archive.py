@@ -99,7 +99,7 @@ class Archive:
 
     # --- pages ---------------------------------------------------------------------------------
 
-    async def archive(self, request: Request) -> Response:
+    def archive(self, request: Request) -> Response:
         raw = request.query_params.get("page", "1")
         page = int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
         return self._cached(f"archive:{page}", lambda: self._archive(page))
@@ -122,7 +122,7 @@ class Archive:
             pages=pages,
         )
 
-    async def edition_page(self, request: Request) -> Response:
+    def edition_page(self, request: Request) -> Response:
         day = _date(request.path_params["day"])
         key = f"edition:{day}"
         return self._cached(key, lambda: self._edition(day))
@@ -149,7 +149,7 @@ class Archive:
             og_type="article",
         )
 
-    async def sector_page(self, request: Request) -> Response:
+    def sector_page(self, request: Request) -> Response:
         slug = request.path_params["slug"]
         return self._cached(f"sector:{slug}", lambda: self._sector(slug))
 
@@ -183,7 +183,7 @@ class Archive:
         found.sort(key=lambda s: s.published, reverse=True)
         return found[: web.sector_stories]
 
-    async def feed(self, request: Request) -> Response:
+    def feed(self, request: Request) -> Response:
         return self._cached("feed", self._editions_feed)
 
     def _editions_feed(self) -> tuple[bytes, str, int]:
@@ -191,7 +191,7 @@ class Archive:
         items = [(s.edition, *_summary(s.edition)[1:3]) for s in stored]
         return syndication.editions_feed(self.site, items), ATOM, 200
 
-    async def sector_feed(self, request: Request) -> Response:
+    def sector_feed(self, request: Request) -> Response:
         slug = request.path_params["slug"]
         sector = self.slugs.get(slug)
         if sector is None:

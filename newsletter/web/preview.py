@@ -163,7 +163,7 @@ class Preview:
         values = personalize.preview_values(config.publication.base_url)
         return personalize.Personalizer(variant).fill(values)
 
-    async def index(self, request: Request) -> Response:
+    def index(self, request: Request) -> Response:
         stories = ""
         try:
             email = self.render_current()
@@ -215,9 +215,7 @@ class Preview:
         story, slug = form.get("story", ""), form.get("sector", "")
         before = self._generation
         try:
-            config = load_config(self.config_path)
-            day = flows.edition_date_for(config, self.now())
-            path = save_move(config, day, story, slug)
+            path = await asyncio.to_thread(self._save_move, story, slug)
         except NewsletterError as exc:
             return PlainTextResponse(f"{exc.message}\n{exc.hint or ''}\n", status_code=400)
         logger.info("preview: story %s moved to %s in %s", story, slug, path)
@@ -226,13 +224,18 @@ class Preview:
         await asyncio.to_thread(self._wait_past, before, 2.0)
         return RedirectResponse("/", status_code=303)
 
+    def _save_move(self, story: str, slug: str) -> Path:
+        """The editor's move, into the day's overrides file (read and written in a thread)."""
+        config = load_config(self.config_path)
+        return save_move(config, flows.edition_date_for(config, self.now()), story, slug)
+
     def _wait_past(self, generation: int, seconds: float) -> None:
         with self._changed:
             self._changed.wait_for(
                 lambda: self._generation != generation or self._stop.is_set(), timeout=seconds
             )
 
-    async def digest_html(self, request: Request) -> Response:
+    def digest_html(self, request: Request) -> Response:
         """The email's HTML; ``?scheme=dark`` shows its dark variant whatever the browser's
         setting (the dark styles applied unconditionally)."""
         try:
@@ -247,7 +250,7 @@ class Preview:
             )
             return HTMLResponse(page, status_code=500)
 
-    async def digest_text(self, request: Request) -> Response:
+    def digest_text(self, request: Request) -> Response:
         try:
             return PlainTextResponse(self.render_current().text)
         except NewsletterError as exc:

@@ -70,7 +70,7 @@ class StatsPage:
     def routes(self) -> list[Route]:
         return [Route("/stats", self.page)]
 
-    async def page(self, request: Request) -> Response:
+    def page(self, request: Request) -> Response:
         try:
             config = load_config(self.config_path)
             store = Store.open(config.database_url, privacy_key=config.privacy_key())
