@@ -52,6 +52,51 @@ class SuppressionReason(StrEnum):
     HARD_BOUNCE = "hard-bounce"  # the address does not exist (or the provider refuses it)
 
 
+class ConsentKind(StrEnum):
+    """One entry of a reader's consent history: what happened to their subscription."""
+
+    ADDED = "added"  # from the shell (`subscribers add`)
+    UPDATED = "updated"  # name or sectors changed from the shell
+    IMPORT = "import"  # a CSV import
+    SIGNUP = "signup"  # the web form: asked to confirm
+    CONFIRM = "confirm"
+    PREFERENCES = "preferences"
+    UNSUBSCRIBE = "unsubscribe"  # the reader's link, or the provider's
+    RESUBSCRIBE = "resubscribe"
+    BOUNCE = "bounce"  # the provider: the address is dead
+    SOFT_BOUNCE = "soft-bounce"  # the provider: too many temporary failures
+    COMPLAINT = "complaint"  # the provider: reported as spam
+    ERASURE = "erasure"  # the person was forgotten (no link back to them is kept)
+
+
+class Channel(StrEnum):
+    """Where a change to a reader came from."""
+
+    WEB = "web"  # a reader's page; the detail is the client's address
+    CLI = "cli"
+    IMPORT = "import"  # the detail is the file's name
+    SENDGRID = "sendgrid"  # the Event Webhook
+    MAILBOX = "mailbox"  # a bounce mailbox; the detail is its name
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a change came from (``Channel``) and its detail: ``web 203.0.113.7``."""
+
+    channel: Channel
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.detail}".strip()
+
+    @classmethod
+    def parse(cls, text: str) -> Source:
+        """A source stored as text, read back (unknown channels as the shell's)."""
+        channel, _, detail = text.partition(" ")
+        known = channel in Channel._value2member_map_
+        return cls(Channel(channel) if known else Channel.CLI, detail)
+
+
 class EventKind(StrEnum):
     """What a mail provider (or a bounce mailbox) said happened to one email."""
 
@@ -300,27 +345,6 @@ class SendReport:
 
 
 @dataclass(frozen=True, slots=True)
-class TextToJudge:
-    """A stored story whose language is not judged yet."""
-
-    id: str
-    title: str
-    summary: str
-    declared: str  # the feed's declared language, or ""
-
-
-@dataclass(frozen=True, slots=True)
-class PageToFetch:
-    """A stored story whose teaser may come from its article page."""
-
-    id: str
-    url: str
-    title: str
-    summary: str
-    feed_url: str
-
-
-@dataclass(frozen=True, slots=True)
 class Label:
     """A story labelled with its sector (by the editor), an example for the sector model."""
 
@@ -330,58 +354,6 @@ class Label:
     sector: str
     source: str = "editor"
     story_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredModel:
-    """The newest trained sector model: its bytes, how many examples it learnt from, its report."""
-
-    id: int
-    created_at: datetime
-    examples: int
-    model: bytes
-    report: str
-
-
-@dataclass(frozen=True, slots=True)
-class FailedDelivery:
-    """A reader whose copy of an edition failed, and why."""
-
-    email: str
-    error: str
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One transactional email waiting to go (a confirmation), with the sign-up's choice."""
-
-    id: int
-    subscriber_id: int
-    kind: str
-    name: str
-    sectors: tuple[str, ...]
-    status: MailStatus
-    attempts: int
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class FeedHealth:
-    """One feed as ``newsletter status`` shows it."""
-
-    url: str
-    name: str
-    status: FeedStatus
-    current_url: str | None
-    last_success: datetime | None
-    last_error: str | None
-    last_error_at: datetime | None
-    consecutive_failures: int
-    failing_since: datetime | None
-    last_status: int | None
-    last_fetched: datetime | None
-    moved_at: datetime | None
-    stories_last_day: int
 
 
 @dataclass(frozen=True, slots=True)

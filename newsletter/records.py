@@ -8,9 +8,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from newsletter.models import (
+    ConsentKind,
     DeliveryStatus,
     Edition,
     EditionStatus,
+    FeedStatus,
+    MailKind,
+    MailStatus,
+    ProviderEvent,
+    Source,
     Story,
     Subscriber,
     SubscriberStatus,
@@ -57,8 +63,8 @@ class DeliveryRecord:
 class ConsentEvent:
     """One entry of a reader's consent history."""
 
-    kind: str
-    source: str
+    kind: ConsentKind
+    source: Source
     wording: str
     details: Mapping[str, object]
 
@@ -180,5 +186,94 @@ class QueuedSignup:
     email: str  # normalised
     name: str  # cleaned
     sectors: tuple[str, ...]
-    source: str  # "web 203.0.113.7"
+    source: Source  # web 203.0.113.7
     at: datetime  # when the reader signed up
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One ledger row a sender claimed: its delivery id, and the reader it is for."""
+
+    delivery_id: int
+    reader: Subscriber
+
+
+@dataclass(frozen=True, slots=True)
+class TextToJudge:
+    """A stored story whose language is not judged yet."""
+
+    id: str
+    title: str
+    summary: str
+    declared: str  # the feed's declared language, or ""
+
+
+@dataclass(frozen=True, slots=True)
+class PageToFetch:
+    """A stored story whose teaser may come from its article page."""
+
+    id: str
+    url: str
+    title: str
+    summary: str
+    feed_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredModel:
+    """The newest trained sector model: its bytes, how many examples it learnt from, its report."""
+
+    id: int
+    created_at: datetime
+    examples: int
+    model: bytes
+    report: str
+
+
+@dataclass(frozen=True, slots=True)
+class FailedDelivery:
+    """A reader whose copy of an edition failed, and why."""
+
+    email: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One transactional email waiting to go (a confirmation), with the sign-up's choice."""
+
+    id: int
+    subscriber_id: int
+    kind: MailKind
+    name: str
+    sectors: tuple[str, ...]
+    status: MailStatus
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHealth:
+    """One feed as ``newsletter status`` shows it."""
+
+    url: str
+    name: str
+    status: FeedStatus
+    current_url: str | None
+    last_success: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    consecutive_failures: int
+    failing_since: datetime | None
+    last_status: int | None
+    last_fetched: datetime | None
+    moved_at: datetime | None
+    stories_last_day: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A provider event as stored, waiting to be applied: its row, and the event."""
+
+    row_id: int
+    event: ProviderEvent

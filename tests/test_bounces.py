@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.config import Config, load_config
-from newsletter.models import SubscriberStatus, SuppressionReason
+from newsletter.models import Channel, SubscriberStatus, SuppressionReason
 from newsletter.readers.subscriptions import add_subscriber
 from newsletter.store import Store
 from tests.conftest import NOW, write_config
@@ -99,7 +99,8 @@ def test_permanent_failures_bounce_and_transient_ones_are_only_counted(tmp_path:
     assert status_of(store, ids["cy"]) == SubscriberStatus.CONFIRMED
     assert status_of(store, ids["dee"]) == SubscriberStatus.CONFIRMED
     assert store.readers.suppression_reason("ana@example.org") == SuppressionReason.HARD_BOUNCE
-    assert store.readers.events_of(ids["ana"])[-1].source.startswith("bounce mailbox bounces/")
+    assert store.readers.events_of(ids["ana"])[-1].source.channel == Channel.MAILBOX
+    assert store.readers.events_of(ids["ana"])[-1].source.detail.startswith("bounces/")
     again = run(config, "bounces", "import", str(tmp_path / "bounces"))
     assert "0 new failure reports" in again and "0 readers set bounced" in again
 

@@ -24,14 +24,17 @@ from newsletter.delivery.mailers import make_mailer
 from newsletter.delivery.mailers.sendgrid import SendgridMailer
 from newsletter.errors import ConfigError
 from newsletter.models import (
+    Channel,
+    ConsentKind,
     MailKind,
     MailStatus,
-    Outgoing,
+    Source,
     Subscriber,
     SubscriberStatus,
     SuppressionReason,
 )
 from newsletter.readers.subscriptions import add_subscriber, sign_up
+from newsletter.records import Outgoing
 from newsletter.store import Store
 from newsletter.web.app import create_app
 from tests.conftest import DEMO, NOW, TEST_DATABASE, write_config
@@ -143,7 +146,9 @@ def test_a_hard_bounce_suppresses_the_reader_and_the_next_send_skips_them(hook: 
     assert hook.status(ana) == SubscriberStatus.BOUNCED
     assert hook.store.readers.suppression_reason(ana.email) == SuppressionReason.HARD_BOUNCE
     history = hook.store.readers.events_of(ana.id)
-    assert history[-1].kind == "bounce" and history[-1].source.startswith("sendgrid event ")
+    assert history[-1].kind == ConsentKind.BOUNCE
+    assert history[-1].source.channel == Channel.SENDGRID
+    assert history[-1].source.detail.startswith("event ")
     assert "550 5.1.1" in str(history[-1].details["reason"])
     tomorrow = NOW + timedelta(days=1)
     flows.collect_all(hook.config, hook.store, now=tomorrow)  # the other half: new stories
@@ -156,7 +161,13 @@ def test_a_hard_bounce_suppresses_the_reader_and_the_next_send_skips_them(hook: 
     assert {d.email for d in hook.store.ledger.deliveries_of(ref.id)} == {ben.email, cy.email}
     # and a sign-up of the bounced address does nothing
     outcome = sign_up(
-        hook.config, hook.store, address=ana.email, name="", sectors=[], source="web", now=NOW
+        hook.config,
+        hook.store,
+        address=ana.email,
+        name="",
+        sectors=[],
+        source=Source(Channel.WEB),
+        now=NOW,
     )
     assert outcome == "suppressed"
 

@@ -59,3 +59,22 @@ def test_the_top_level_is_the_shared_vocabulary_and_a_folder_per_stage() -> None
     folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
     tops = folders | {m for m in modules if m != "__init__"}
     assert tops <= placed, sorted(tops - placed)
+
+
+def test_the_store_takes_and_gives_records_not_strings_and_tuples() -> None:
+    """Statuses, kinds and sources cross the store as enums and records (``models``), claims
+    as ``Claim`` records, never a ``str`` or a list of bare tuples."""
+    found = []
+    for path in sorted((PACKAGE / "store").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
+                continue
+            where = f"{path.relative_to(ROOT)}:{node.name}"
+            for arg in [*node.args.args, *node.args.kwonlyargs]:
+                text = ast.unparse(arg.annotation) if arg.annotation else ""
+                if arg.arg in {"status", "kind", "source"} and "str" in text.split(" | "):
+                    found.append(f"{where}: {arg.arg}: {text}")
+            returned = ast.unparse(node.returns) if node.returns else ""
+            if returned.startswith(("list[tuple[int", "list[tuple[str, str")):
+                found.append(f"{where} -> {returned}")
+    assert found == []

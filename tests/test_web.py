@@ -19,7 +19,7 @@ import sqlalchemy
 
 from newsletter.config import Config, load_config
 from newsletter.delivery.mailers import make_mailer
-from newsletter.models import SubscriberStatus, SuppressionReason
+from newsletter.models import Channel, Source, SubscriberStatus, SuppressionReason
 from newsletter.readers.subscriptions import add_subscriber
 from newsletter.store import Store
 from newsletter.web.app import create_app
@@ -227,7 +227,7 @@ def test_the_whole_life_cycle_in_a_browser(site: Site) -> None:
     history = site.store.readers.events_of(reader.id)
     assert [e.kind for e in history] == ["signup", "confirm", "preferences", "unsubscribe"]
     first = history[0]
-    assert first.source == "web 127.0.0.1"
+    assert first.source == Source(Channel.WEB, "127.0.0.1")
     assert "I want to receive Top Insights Today" in first.wording
     assert first.details == {"sectors": ["oil-gas", "ai-semiconductors"], "name": "Reader One"}
 

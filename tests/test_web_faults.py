@@ -14,8 +14,9 @@ import pytest
 from newsletter.config import Config, load_config
 from newsletter.delivery.mailers import make_mailer
 from newsletter.errors import ConfigError
-from newsletter.models import MailStatus, Outgoing, SubscriberStatus
+from newsletter.models import Channel, MailKind, MailStatus, Source, SubscriberStatus
 from newsletter.readers.subscriptions import add_subscriber
+from newsletter.records import Outgoing
 from newsletter.store import Store
 from newsletter.web.app import create_app
 from tests.conftest import NOW, write_config
@@ -39,6 +40,9 @@ def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[SendgridServer]:
     monkeypatch.setenv("SENDGRID_API_KEY", KEY)
     with sendgrid_server(api_key=KEY) as server:
         yield server
+
+
+WEB = Source(Channel.WEB, "10.0.0.1")
 
 
 def _config(tmp_path: Path, provider: SendgridServer, **signup: object) -> Config:
@@ -101,7 +105,7 @@ def test_a_failing_provider_never_gives_a_500_and_the_email_is_retried(
         assert reader is not None and reader.status == SubscriberStatus.PENDING
 
         def tried() -> Outgoing | None:
-            mail = store.outgoing.latest_mail(reader.id, kind="confirmation")
+            mail = store.outgoing.latest_mail(reader.id, kind=MailKind.CONFIRMATION)
             return mail if mail is not None and mail.attempts else None
 
         _wait_for(tried, timeout=10)  # the worker's first attempt, which the provider fails
@@ -257,9 +261,7 @@ def test_a_queued_sign_up_is_forgotten_when_its_address_is_erased_first(tmp_path
     config = load_config(write_config(tmp_path, {"feeds": []}))
     store = Store.open(config.database_url, privacy_key=config.privacy_key())
     for address in ("ana@example.com", "bo@example.com"):  # taken by the web, not carried out
-        request_sign_up(
-            config, store, address=address, name="", sectors=[], source="web 10.0.0.1", now=NOW
-        )
+        request_sign_up(config, store, address=address, name="", sectors=[], source=WEB, now=NOW)
     assert store.outgoing.queued_signups() == 2
     erase_person(config, store, "Ana@Example.com", now=NOW)
     assert store.outgoing.queued_signups() == 1  # nothing of ana's address waits anywhere
@@ -268,5 +270,5 @@ def test_a_queued_sign_up_is_forgotten_when_its_address_is_erased_first(tmp_path
     assert store.readers.subscriber_by_email("ana@example.com") is None
     bo = store.readers.subscriber_by_email("bo@example.com")
     assert bo is not None and bo.status == SubscriberStatus.PENDING
-    assert store.readers.events_of(bo.id)[0].source == "web 10.0.0.1"
+    assert store.readers.events_of(bo.id)[0].source == WEB
     store.close()

@@ -76,7 +76,7 @@ def subscribers_list(state: State, status: str | None) -> None:
     """
     store = state.store()
     try:
-        readers = store.readers.subscriber_list(status=status)
+        readers = store.readers.subscriber_list(status=_status(status))
     finally:
         store.close()
     table = Table()
@@ -137,7 +137,7 @@ def subscribers_export(state: State, status: str | None) -> None:
     """
     store = state.store()
     try:
-        export_csv(store, sys.stdout, status=status)
+        export_csv(store, sys.stdout, status=_status(status))
     finally:
         store.close()
 
@@ -160,3 +160,8 @@ def subscribers_remove(state: State, email: str) -> None:
         state.console.print(f"Erased {escape(address)}; it is suppressed from now on")
     else:
         state.console.print(f"{escape(address)} was not a reader; it is suppressed from now on")
+
+
+def _status(value: str | None) -> SubscriberStatus | None:
+    """A ``--status`` choice as the store takes it."""
+    return None if value is None else SubscriberStatus(value)

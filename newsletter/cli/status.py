@@ -11,8 +11,8 @@ from rich.table import Table
 
 from newsletter.cli.common import State, current_time, pass_state
 from newsletter.delivery import stats
-from newsletter.models import DeliveryStatus, FeedHealth, FeedStatus
-from newsletter.records import EditionSummary
+from newsletter.models import DeliveryStatus, FeedStatus
+from newsletter.records import EditionSummary, FeedHealth
 
 
 @click.command()

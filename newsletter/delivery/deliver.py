@@ -45,7 +45,7 @@ from newsletter.models import (
     RenderedEmail,
     SendReport,
 )
-from newsletter.records import StoredEdition
+from newsletter.records import Claim, StoredEdition
 from newsletter.store import Store
 from newsletter.store.claims import claim_id, claim_is_alive, running_here
 
@@ -188,7 +188,8 @@ def dry_run(
     after = 0
     while readers := store.readers.confirmed_readers(after_id=after, size=size):
         after = readers[-1].id
-        calls, left_out = variants.batches(enumerate(readers), edition_id=0, day=day, dry_run=True)
+        claims = [Claim(n, reader) for n, reader in enumerate(readers)]  # nothing claimed
+        calls, left_out = variants.batches(claims, edition_id=0, day=day, dry_run=True)
         skipped += len(left_out)
         for call in calls:
             result = mailer.send_batch(call)

@@ -32,10 +32,18 @@ from flufl.bounce import all_failures
 
 from newsletter.config import Config
 from newsletter.errors import NewsletterError
-from newsletter.models import EventKind, ProviderEvent, SubscriberStatus, SuppressionReason
+from newsletter.models import (
+    Channel,
+    ConsentKind,
+    EventKind,
+    ProviderEvent,
+    Source,
+    SubscriberStatus,
+    SuppressionReason,
+)
 from newsletter.store import Store
 
-SENDGRID = "sendgrid"
+SENDGRID = str(Channel.SENDGRID)  # the source of the Event Webhook's events
 
 # SendGrid's event types (https://www.twilio.com/docs/sendgrid/for-developers/tracking-events)
 _SENDGRID_KINDS = {
@@ -149,9 +157,9 @@ def apply_events(config: Config, store: Store, *, now: datetime, limit: int = 20
     total = Applied()
     while pending := store.events.pending_events(limit=limit):
         done = Applied(events=len(pending))
-        for _, event in pending:
-            done = _merge(done, _apply(config, store, event, now=now))
-        store.events.mark_applied([row_id for row_id, _ in pending], now=now)
+        for stored in pending:
+            done = _merge(done, _apply(config, store, stored.event, now=now))
+        store.events.mark_applied([stored.row_id for stored in pending], now=now)
         total = _merge(total, done)
     return total
 
@@ -178,14 +186,15 @@ def _apply(config: Config, store: Store, event: ProviderEvent, *, now: datetime)
     )
     if reader is None:
         return Applied()
-    source = f"{event.source} event {event.event_id}"[:200]
+    said = Source.parse(event.source)  # who reported it, with the provider's event id
+    source = Source(said.channel, f"{said.detail} event {event.event_id}".strip()[:200])
     details = {"reason": event.reason[:300], "edition_id": event.edition_id}
     if event.kind == EventKind.BOUNCE:
         store.readers.suppress(reader.email, SuppressionReason.HARD_BOUNCE, now=now)
         if reader.status == SubscriberStatus.BOUNCED:
             return Applied()
         store.readers.update_subscriber(reader.id, now=now, status=SubscriberStatus.BOUNCED)
-        store.readers.add_event(reader, EventKind.BOUNCE, now=now, source=source, details=details)
+        store.readers.add_event(reader, ConsentKind.BOUNCE, now=now, source=source, details=details)
         return Applied(bounced=1)
     if event.kind == EventKind.SOFT_BOUNCE:
         rules = config.file.delivery.bounces
@@ -198,7 +207,7 @@ def _apply(config: Config, store: Store, event: ProviderEvent, *, now: datetime)
         store.readers.update_subscriber(reader.id, now=now, status=SubscriberStatus.BOUNCED)
         details["soft_bounces"] = count
         store.readers.add_event(
-            reader, EventKind.SOFT_BOUNCE, now=now, source=source, details=details
+            reader, ConsentKind.SOFT_BOUNCE, now=now, source=source, details=details
         )
         return Applied(bounced=1)
     complaint = event.kind == EventKind.COMPLAINT
@@ -207,7 +216,8 @@ def _apply(config: Config, store: Store, event: ProviderEvent, *, now: datetime)
     if reader.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED):
         return Applied(complaints=int(complaint))
     store.readers.update_subscriber(reader.id, now=now, status=SubscriberStatus.UNSUBSCRIBED)
-    store.readers.add_event(reader, event.kind, now=now, source=source, details=details)
+    kind = ConsentKind.COMPLAINT if complaint else ConsentKind.UNSUBSCRIBE
+    store.readers.add_event(reader, kind, now=now, source=source, details=details)
     return Applied(unsubscribed=1, complaints=int(complaint))
 
 
@@ -276,7 +286,7 @@ def bounce_events(
                     edition_id=edition_id,
                     subscriber_id=subscriber_id if len(permanent | temporary) == 1 else None,
                     reason=str(message.get("Subject", ""))[:300],
-                    source=f"bounce mailbox {name}"[:100],
+                    source=str(Source(Channel.MAILBOX, name))[:100],
                 )
             )
     return out

@@ -28,13 +28,13 @@ from newsletter.errors import NewsletterError, SubscriberError
 from newsletter.models import (
     Batch,
     MailKind,
-    Outgoing,
     Recipient,
     RenderedEmail,
     Subscriber,
     SubscriberStatus,
 )
 from newsletter.readers.subscriptions import sign_up
+from newsletter.records import Outgoing
 from newsletter.store import Store
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def drain(
         if not store.outgoing.claim_mail(mail.id, now=now(), until=now() + CLAIM):
             continue  # another worker (another web process) has it
         reader = store.readers.subscriber_by_id(mail.subscriber_id)
-        wanted = _READER_STATUS.get(MailKind(mail.kind), SubscriberStatus.PENDING)
+        wanted = _READER_STATUS.get(mail.kind, SubscriberStatus.PENDING)
         if reader is None or reader.status != wanted:
             store.outgoing.mail_failed(
                 mail.id, error=f"the reader is no longer {wanted}", retry_at=None, now=now()
@@ -156,7 +156,7 @@ def send_mail(
 ) -> None:
     """Render one transactional email from its templates and send it; ``SubscriberError``
     when the mailer refuses it."""
-    kind = MailKind(mail.kind)
+    kind = mail.kind
     subject, template = _SUBJECTS[kind]
     env = make_environment(config.templates_dir)
     names = {s.slug: s.name for s in config.sectors}

@@ -20,6 +20,7 @@ from newsletter.config import Config
 from newsletter.delivery.mailers import reader_values
 from newsletter.edition import digest, render
 from newsletter.models import Batch, Edition, Recipient, RenderedEmail, Subscriber, SubscriberStatus
+from newsletter.records import Claim
 from newsletter.runtime import light_workers, process_pool
 
 logger = logging.getLogger("newsletter.delivery.deliver")
@@ -98,18 +99,18 @@ class Variants:
 
     def batches(
         self,
-        readers: Iterable[tuple[int, Subscriber]],
+        claims: Iterable[Claim],
         *,
         edition_id: int,
         day: date,
         dry_run: bool = False,
     ) -> tuple[list[Batch], dict[int, str]]:
-        """Readers (delivery id, reader) grouped into one mailer call per variant, and those left
-        out with the reason (not confirmed any more, or nothing in their sectors today)."""
+        """Claimed readers grouped into one mailer call per variant, and those left out with the
+        reason (not confirmed any more, or nothing in their sectors today)."""
         skipped: dict[int, str] = {}
         groups: dict[int, tuple[RenderedEmail, list[Recipient]]] = {}
         base_url = self.config.publication.base_url
-        for delivery_id, reader in readers:
+        for delivery_id, reader in ((c.delivery_id, c.reader) for c in claims):
             if reader.status != SubscriberStatus.CONFIRMED:
                 skipped[delivery_id] = f"reader is {reader.status}"
                 continue

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from newsletter.config.settings import CollectConfig
 from newsletter.ingest.collect import PageClient, Transport
-from newsletter.models import PageToFetch
+from newsletter.records import PageToFetch
 from newsletter.text import headline_key, teaser, to_plain_text
 
 logger = logging.getLogger(__name__)

@@ -39,7 +39,7 @@ from typing import TextIO
 import numpy as np
 
 from newsletter.errors import SubscriberError
-from newsletter.models import SubscriberStatus
+from newsletter.models import Channel, Source, SubscriberStatus
 from newsletter.readers.csvlines import Line, cells, read_lines
 from newsletter.readers.subscriptions import clean_name, new_tokens, normalise_email
 from newsletter.records import NewReader, ReaderChange
@@ -119,7 +119,7 @@ def import_csv(
     suppressed = store.readers.suppressed_hashes()
     seen = _Seen()
     total = path.stat().st_size
-    source = f"import {path.name}"
+    source = Source(Channel.IMPORT, path.name)
     # the file is read and checked here while the chunk before is written on a thread of its
     # own (the database driver lets go of the interpreter while it works): the chunks' addresses
     # are distinct (``seen``), so a chunk's lookups never depend on the write before it
@@ -277,7 +277,7 @@ def _sectors(cell: str, known: set[str]) -> tuple[str, ...]:
 
 
 def _write(
-    store: Store, chunk: Sequence[_Row], report: ImportReport, *, now: datetime, source: str
+    store: Store, chunk: Sequence[_Row], report: ImportReport, *, now: datetime, source: Source
 ) -> None:
     """One chunk: new readers inserted, changed ones updated, with their consent events."""
     if not chunk:
@@ -304,7 +304,9 @@ def _write(
     report.updated += len(changed)
 
 
-def export_csv(store: Store, out: TextIO, *, status: str | None = None, page: int = CHUNK) -> int:
+def export_csv(
+    store: Store, out: TextIO, *, status: SubscriberStatus | None = None, page: int = CHUNK
+) -> int:
     """Write ``email,name,sectors,status`` rows as they stream from the store; how many."""
     writer = csv.writer(out)
     writer.writerow(["email", "name", "sectors", "status"])

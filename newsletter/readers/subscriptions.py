@@ -16,9 +16,12 @@ from email_validator import EmailNotValidError, validate_email
 from newsletter.config import Config
 from newsletter.errors import SubscriberError
 from newsletter.models import (
+    Channel,
+    ConsentKind,
     EventKind,
     MailKind,
     ProviderEvent,
+    Source,
     Subscriber,
     SubscriberStatus,
 )
@@ -30,6 +33,7 @@ MAX_NAME_TYPED = 1000  # characters of a name as a form sends it, before cleanin
 MAX_EMAIL = 254
 CONFIRMATION_INTERVAL = timedelta(hours=1)
 CONFIRMATION = MailKind.CONFIRMATION  # the kind of queued email
+CLI = Source(Channel.CLI)  # a change made from the shell
 
 
 def consent_wording(publication: str) -> str:
@@ -126,9 +130,9 @@ def add_subscriber(
     name: str = "",
     sectors: Sequence[str] = (),
     known_sectors: Sequence[str],
-    status: str = SubscriberStatus.CONFIRMED,
+    status: SubscriberStatus = SubscriberStatus.CONFIRMED,
     now: datetime,
-    source: str = "cli",
+    source: Source = CLI,
 ) -> tuple[Subscriber, bool]:
     """Add a reader (or update a known one's name and sectors); (reader, created)."""
     email = normalise_email(address)
@@ -146,7 +150,7 @@ def add_subscriber(
         now=now,
     )
     reader = saved.reader
-    kind = "added" if saved.created else "updated"
+    kind = ConsentKind.ADDED if saved.created else ConsentKind.UPDATED
     store.readers.add_event(
         reader, kind, now=now, source=source, details={"sectors": list(reader.sectors)}
     )
@@ -163,7 +167,7 @@ def request_sign_up(
     address: str,
     name: str,
     sectors: Sequence[str],
-    source: str,
+    source: Source,
     now: datetime,
 ) -> None:
     """Check a sign-up's form and queue it; ``SubscriberError`` for the reader to correct.
@@ -201,7 +205,7 @@ def sign_up(
     address: str,
     name: str,
     sectors: Sequence[str],
-    source: str,
+    source: Source,
     now: datetime,
 ) -> str:
     """Record a sign-up and queue a confirmation email; what happened, for logs only. The web
@@ -233,7 +237,7 @@ def sign_up(
         store.readers.update_subscriber(reader.id, now=now, status=SubscriberStatus.PENDING)
     store.readers.add_event(
         reader,
-        "signup",
+        ConsentKind.SIGNUP,
         now=now,
         source=source,
         wording=consent_wording(config.publication.name),
@@ -272,7 +276,7 @@ def reader_for(store: Store, token: str) -> Subscriber:
     return reader
 
 
-def confirm(store: Store, token: str, *, source: str, now: datetime) -> Subscriber:
+def confirm(store: Store, token: str, *, source: Source, now: datetime) -> Subscriber:
     """Confirm a reader; the newest choice of name and sectors from a sign-up applies now."""
     reader = reader_for(store, token)
     if reader.status != SubscriberStatus.CONFIRMED:
@@ -287,7 +291,7 @@ def confirm(store: Store, token: str, *, source: str, now: datetime) -> Subscrib
             )
         else:
             store.readers.update_subscriber(reader.id, now=now, status=SubscriberStatus.CONFIRMED)
-        store.readers.add_event(reader, "confirm", now=now, source=source)
+        store.readers.add_event(reader, ConsentKind.CONFIRM, now=now, source=source)
         confirmed = reader_for(store, token)
         store.outgoing.queue_mail(
             reader.id,
@@ -307,7 +311,7 @@ def change_preferences(
     name: str,
     sectors: Sequence[str],
     known_sectors: Sequence[str],
-    source: str,
+    source: Source,
     now: datetime,
 ) -> Subscriber:
     reader = reader_for(store, token)
@@ -315,16 +319,20 @@ def change_preferences(
     chosen = check_sectors(sectors, known_sectors)
     store.readers.update_subscriber(reader.id, now=now, name=name, sectors=chosen)
     store.readers.add_event(
-        reader, "preferences", now=now, source=source, details={"sectors": chosen, "name": name}
+        reader,
+        ConsentKind.PREFERENCES,
+        now=now,
+        source=source,
+        details={"sectors": chosen, "name": name},
     )
     return reader_for(store, token)
 
 
-def unsubscribe(store: Store, token: str, *, source: str, now: datetime) -> Subscriber:
+def unsubscribe(store: Store, token: str, *, source: Source, now: datetime) -> Subscriber:
     reader = reader_for(store, token)
     if reader.status != SubscriberStatus.UNSUBSCRIBED:
         store.readers.update_subscriber(reader.id, now=now, status=SubscriberStatus.UNSUBSCRIBED)
-        store.readers.add_event(reader, "unsubscribe", now=now, source=source)
+        store.readers.add_event(reader, ConsentKind.UNSUBSCRIBE, now=now, source=source)
         # counted against the last edition the reader got, as `stats` shows it
         left = ProviderEvent(
             event_id=f"web:{reader.id}:{now.isoformat()}",
@@ -332,14 +340,14 @@ def unsubscribe(store: Store, token: str, *, source: str, now: datetime) -> Subs
             at=now,
             edition_id=store.ledger.last_edition_sent_to(reader.id),
             subscriber_id=reader.id,
-            source=source.split(" ")[0],
+            source=str(source.channel),
         )
         store.events.record_events([left], now=now)
     return reader_for(store, token)
 
 
 def resubscribe(
-    store: Store, token: str, *, publication: str, source: str, now: datetime
+    store: Store, token: str, *, publication: str, source: Source, now: datetime
 ) -> Subscriber:
     """An unsubscribed reader asks, from their own link, to get the newsletter again."""
     reader = reader_for(store, token)
@@ -353,7 +361,7 @@ def resubscribe(
     store.readers.update_subscriber(reader.id, now=now, status=SubscriberStatus.CONFIRMED)
     store.readers.add_event(
         reader,
-        "resubscribe",
+        ConsentKind.RESUBSCRIBE,
         now=now,
         source=source,
         details={"consent": consent_wording(publication)},
@@ -366,7 +374,7 @@ def erase_person(config: Config, store: Store, address: str, *, now: datetime) -
     stays, so no sign-up or import brings them back. True when they were a reader."""
     email = normalise_email(address)
     store.outgoing.forget_signups(email)
-    reader_id = store.readers.erase(email, now=now, source="cli")
+    reader_id = store.readers.erase(email, now=now, source=CLI)
     if reader_id is None:
         return False
     if config.outbox_dir.is_dir():

@@ -24,7 +24,7 @@ from sqlalchemy import (
     update,
 )
 
-from newsletter.models import Subscriber, SubscriberStatus, SuppressionReason
+from newsletter.models import ConsentKind, Source, Subscriber, SubscriberStatus, SuppressionReason
 from newsletter.records import ConsentEvent, KnownReader, NewReader, ReaderChange
 from newsletter.store.base import Repository
 from newsletter.store.ledger import subscriber_record
@@ -73,7 +73,7 @@ class ConsentQueries(Repository):
         subscriber_id: int,
         *,
         now: datetime,
-        status: str | None = None,
+        status: SubscriberStatus | None = None,
         name: str | None = None,
         sectors: Sequence[str] | None = None,
     ) -> None:
@@ -92,10 +92,10 @@ class ConsentQueries(Repository):
     def add_event(
         self,
         subscriber: Subscriber,
-        kind: str,
+        kind: ConsentKind,
         *,
         now: datetime,
-        source: str,
+        source: Source,
         wording: str = "",
         details: Mapping[str, Any] | None = None,
     ) -> None:
@@ -105,10 +105,10 @@ class ConsentQueries(Repository):
 
     def add_events(
         self,
-        events: Iterable[tuple[Subscriber, str, Mapping[str, Any]]],
+        events: Iterable[tuple[Subscriber, ConsentKind, Mapping[str, Any]]],
         *,
         now: datetime,
-        source: str,
+        source: Source,
         wording: str = "",
     ) -> None:
         rows = [
@@ -117,7 +117,7 @@ class ConsentQueries(Repository):
                 "email_hash": self.address_key(s.email),
                 "kind": kind,
                 "at": now,
-                "source": source[:200],
+                "source": str(source)[:200],
                 "wording": wording,
                 "details": json.dumps(dict(details), ensure_ascii=False),
             }
@@ -135,7 +135,12 @@ class ConsentQueries(Repository):
                 .where(subscriber_events.c.subscriber_id == subscriber_id)
                 .order_by(subscriber_events.c.id)
             ).all()
-        return [ConsentEvent(r.kind, r.source, r.wording, json.loads(r.details)) for r in rows]
+        return [
+            ConsentEvent(
+                ConsentKind(r.kind), Source.parse(r.source), r.wording, json.loads(r.details)
+            )
+            for r in rows
+        ]
 
     def is_suppressed(self, email: str) -> bool:
         """Whether an address is suppressed; an old unkeyed entry is re-keyed when found."""
@@ -163,7 +168,7 @@ class ConsentQueries(Repository):
         with self.engine.connect() as conn:
             return {row[0] for row in conn.execute(select(suppressions.c.email_hash))}
 
-    def erase(self, email: str, *, now: datetime, source: str) -> int | None:
+    def erase(self, email: str, *, now: datetime, source: Source) -> int | None:
         """Delete a person: their row, their consent history (sign-up IPs, times, wording)
         and any old unkeyed entry; only a keyed hash stays in the suppression list. Returns
         the reader's id (None when the address was not a reader)."""
@@ -188,9 +193,9 @@ class ConsentQueries(Repository):
                 insert(subscriber_events).values(
                     subscriber_id=None,
                     email_hash="",
-                    kind="erasure",
+                    kind=ConsentKind.ERASURE,
                     at=now,
-                    source=source.split(" ")[0],
+                    source=str(source.channel),  # never who asked
                     wording="",
                     details="{}",
                 )
@@ -203,7 +208,7 @@ class ConsentQueries(Repository):
         changed: Sequence[ReaderChange],
         *,
         now: datetime,
-        source: str | None = None,
+        source: Source | None = None,
     ) -> None:
         """Add confirmed readers and update known ones, in one transaction; with ``source``,
         each new reader's "import" consent event goes in the same transaction."""
@@ -233,7 +238,7 @@ class ConsentQueries(Repository):
                                 # addresses here are normalised: keyed_hash without its strip
                                 "email_hash": hmac.digest(key, r.email.encode(), "sha256").hex(),
                                 "at": now,
-                                "source": source[:200],
+                                "source": str(source)[:200],
                                 "email": r.email,
                             }
                             for r in new
@@ -263,7 +268,7 @@ class ConsentQueries(Repository):
         return out
 
     def iter_subscribers(
-        self, *, status: str | None = None, page: int = 5000
+        self, *, status: SubscriberStatus | None = None, page: int = 5000
     ) -> Iterator[Subscriber]:
         """Every reader in id order, read from the store a page at a time."""
         after = 0

@@ -20,7 +20,7 @@ from newsletter.text import headline_key
 class EditionStore(Repository):
     """Editions by date and id, their status and snapshot, and the archive's view of them."""
 
-    def save_edition(self, edition: Edition, *, status: str, now: datetime) -> bool:
+    def save_edition(self, edition: Edition, *, status: EditionStatus, now: datetime) -> bool:
         """Store (or replace) the edition of its date with its stories; False if it is frozen.
 
         A frozen, sending or sent edition is never replaced (it is what readers get), so two
@@ -31,7 +31,7 @@ class EditionStore(Repository):
         except IntegrityError:  # another process stored this date's edition first
             return False
 
-    def _save_edition(self, edition: Edition, *, status: str, now: datetime) -> bool:
+    def _save_edition(self, edition: Edition, *, status: EditionStatus, now: datetime) -> bool:
         carried = {
             s.id: {"story_id": s.id, "url": s.url, "headline": headline_key(s.title)}
             for section in edition.sections
@@ -136,14 +136,14 @@ class EditionStore(Repository):
             ).first()
         return None if row is None else EditionRef(row.id, edition_date, EditionStatus(row.status))
 
-    def set_edition_status(self, edition_id: int, status: str, *, now: datetime) -> None:
+    def set_edition_status(self, edition_id: int, status: EditionStatus, *, now: datetime) -> None:
         values: dict[str, Any] = {"status": status}
         if status == EditionStatus.SENT:
             values["sent_at"] = now
         with self.engine.begin() as conn:
             conn.execute(update(editions).where(editions.c.id == edition_id).values(values))
 
-    def editions_in_status(self, status: str) -> list[date]:
+    def editions_in_status(self, status: EditionStatus) -> list[date]:
         """The dates of the editions in a status (``sending``: a send that did not finish)."""
         with self.engine.connect() as conn:
             rows = conn.execute(

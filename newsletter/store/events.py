@@ -11,7 +11,7 @@ from sqlalchemy import and_, case, distinct, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.models import DeliveryStatus, EventKind, ProviderEvent
-from newsletter.records import EditionStats
+from newsletter.records import EditionStats, StoredEvent
 from newsletter.store.base import Repository
 from newsletter.store.tables import deliveries, editions, events
 
@@ -59,8 +59,8 @@ class EventStore(Repository):
                 stored += len(conn.execute(statement, rows[start : start + 2000]).all())
         return stored
 
-    def pending_events(self, *, limit: int = 1000) -> list[tuple[int, ProviderEvent]]:
-        """Stored events not applied yet, oldest first: (row id, event)."""
+    def pending_events(self, *, limit: int = 1000) -> list[StoredEvent]:
+        """Stored events not applied yet, oldest first."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(events)
@@ -68,7 +68,7 @@ class EventStore(Repository):
                 .order_by(events.c.id)
                 .limit(limit)
             ).all()
-        return [(r.id, _event(r)) for r in rows]
+        return [StoredEvent(r.id, _event(r)) for r in rows]
 
     def mark_applied(self, row_ids: Sequence[int], *, now: datetime) -> None:
         with self.engine.begin() as conn:

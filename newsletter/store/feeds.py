@@ -15,8 +15,8 @@ from sqlalchemy import (
     update,
 )
 
-from newsletter.models import FeedHealth, FeedSource, FeedState, FeedStatus, Story
-from newsletter.records import StoredCounts
+from newsletter.models import FeedSource, FeedState, FeedStatus, Story
+from newsletter.records import FeedHealth, StoredCounts
 from newsletter.store.base import Repository
 from newsletter.store.tables import feeds, stories
 

@@ -27,13 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from newsletter.models import (
-    DeliveryStatus,
-    FailedDelivery,
-    Subscriber,
-    SubscriberStatus,
-)
-from newsletter.records import DeliveryRecord
+from newsletter.models import DeliveryStatus, Subscriber, SubscriberStatus
+from newsletter.records import Claim, DeliveryRecord, FailedDelivery
 from newsletter.store.tables import deliveries, subscribers
 from newsletter.store.workers import WorkerQueries
 
@@ -103,10 +98,8 @@ class Ledger(WorkerQueries):
             )
         return int(result.rowcount or 0)
 
-    def claim_batch(
-        self, edition_id: int, *, claim: str, size: int, now: datetime
-    ) -> list[tuple[int, Subscriber]]:
-        """Claim up to ``size`` pending rows for this sender; (delivery id, reader) pairs.
+    def claim_batch(self, edition_id: int, *, claim: str, size: int, now: datetime) -> list[Claim]:
+        """Claim up to ``size`` pending rows for this sender, each with its reader.
 
         One UPDATE with the status checked again in its own WHERE: two senders at once can never
         both claim a row.
@@ -156,7 +149,9 @@ class Ledger(WorkerQueries):
             ).all()
         statuses, sectors = _STATUSES, _sectors
         return [  # plain tuples unpacked: a million rows a send, each made once
-            (delivery_id, Subscriber(id_, email, name, sectors(chosen), statuses[status], token))
+            Claim(
+                delivery_id, Subscriber(id_, email, name, sectors(chosen), statuses[status], token)
+            )
             for delivery_id, id_, email, name, chosen, status, token in rows
         ]
 

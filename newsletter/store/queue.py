@@ -1,4 +1,4 @@
-"""Mixed into ``Store``: the queue of transactional mail (``outgoing``) and the queue of
+"""``OutgoingQueue``: the queue of transactional mail (``outgoing``) and the queue of
 sign-ups the web took (``signups``), both worked through by the web process's worker."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, update
 
-from newsletter.models import MailStatus, Outgoing
-from newsletter.records import QueuedSignup
+from newsletter.models import MailKind, MailStatus, Source
+from newsletter.records import Outgoing, QueuedSignup
 from newsletter.store.base import Repository
 from newsletter.store.tables import outgoing, signups
 
@@ -20,10 +20,10 @@ def _outgoing(row: Any) -> Outgoing:
     return Outgoing(
         id=row.id,
         subscriber_id=row.subscriber_id,
-        kind=row.kind,
+        kind=MailKind(row.kind),
         name=row.name,
         sectors=tuple(json.loads(row.sectors)),
-        status=row.status,
+        status=MailStatus(row.status),
         attempts=row.attempts,
         created_at=row.created_at,
     )
@@ -34,7 +34,7 @@ class OutgoingQueue(Repository):
         self,
         subscriber_id: int,
         *,
-        kind: str,
+        kind: MailKind,
         name: str,
         sectors: Sequence[str],
         now: datetime,
@@ -55,7 +55,7 @@ class OutgoingQueue(Repository):
                 )
             )
 
-    def latest_mail(self, subscriber_id: int, *, kind: str) -> Outgoing | None:
+    def latest_mail(self, subscriber_id: int, *, kind: MailKind) -> Outgoing | None:
         """The newest queued email of a kind for a reader, whatever its status."""
         with self.engine.connect() as conn:
             row = conn.execute(
@@ -66,7 +66,7 @@ class OutgoingQueue(Repository):
             ).first()
         return None if row is None else _outgoing(row)
 
-    def last_mail_sent_at(self, subscriber_id: int, *, kind: str) -> datetime | None:
+    def last_mail_sent_at(self, subscriber_id: int, *, kind: MailKind) -> datetime | None:
         with self.engine.connect() as conn:
             value = conn.execute(
                 select(outgoing.c.created_at)
@@ -127,7 +127,7 @@ class OutgoingQueue(Repository):
     # --- sign-ups ----------------------------------------------------------------------------
 
     def queue_signup(
-        self, email: str, *, name: str, sectors: Sequence[str], source: str, now: datetime
+        self, email: str, *, name: str, sectors: Sequence[str], source: Source, now: datetime
     ) -> None:
         """Keep a checked sign-up for the worker: one INSERT, whoever the address is."""
         with self.engine.begin() as conn:
@@ -136,7 +136,7 @@ class OutgoingQueue(Repository):
                     email=email,
                     name=name,
                     sectors=json.dumps(list(sectors)),
-                    source=source,
+                    source=str(source),
                     created_at=now,
                     claimed_until=None,
                 )
@@ -149,7 +149,12 @@ class OutgoingQueue(Repository):
             rows = conn.execute(select(signups).where(free).order_by(signups.c.id).limit(limit))
             return [
                 QueuedSignup(
-                    r.id, r.email, r.name, tuple(json.loads(r.sectors)), r.source, r.created_at
+                    r.id,
+                    r.email,
+                    r.name,
+                    tuple(json.loads(r.sectors)),
+                    Source.parse(r.source),
+                    r.created_at,
                 )
                 for r in rows
             ]

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import insert, select, update
 
-from newsletter.models import Subscriber, SuppressionReason
+from newsletter.models import Subscriber, SubscriberStatus, SuppressionReason
 from newsletter.records import SavedReader
 from newsletter.store.consent import ConsentQueries, keyed_hash
 from newsletter.store.ledger import ACTIVE, subscriber_record
@@ -25,7 +25,7 @@ class ReaderStore(ConsentQueries):
         *,
         name: str,
         sectors: Sequence[str],
-        status: str,
+        status: SubscriberStatus,
         token: str,
         now: datetime,
     ) -> SavedReader:
@@ -55,7 +55,7 @@ class ReaderStore(ConsentQueries):
             row = conn.execute(select(subscribers).where(subscribers.c.email == email)).one()
         return SavedReader(subscriber_record(row), created)
 
-    def subscriber_list(self, *, status: str | None = None) -> list[Subscriber]:
+    def subscriber_list(self, *, status: SubscriberStatus | None = None) -> list[Subscriber]:
         query = select(subscribers).order_by(subscribers.c.id)
         if status is not None:
             query = query.where(subscribers.c.status == status)

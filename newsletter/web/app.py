@@ -16,12 +16,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
-import limits
-import limits.errors
-import limits.storage
-import limits.strategies
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -32,54 +28,17 @@ from newsletter.config import Config
 from newsletter.delivery.events import apply_events
 from newsletter.delivery.mailers import Mailer
 from newsletter.delivery.outgoing import Worker, drain, take_sign_ups
-from newsletter.errors import ConfigError, SubscriberError
-from newsletter.models import Subscriber, SubscriberStatus
+from newsletter.errors import SubscriberError
+from newsletter.models import Channel, Source, Subscriber, SubscriberStatus
 from newsletter.readers import subscriptions
 from newsletter.store import Store
 from newsletter.web.archive import Archive
 from newsletter.web.forms import BadRequest, body_of, chosen, client_ip, form_of, one
 from newsletter.web.pages import Pages, new_csrf, not_found
+from newsletter.web.ratelimit import RateLimit
 from newsletter.web.webhook import Webhook
 
 logger = logging.getLogger(__name__)
-
-
-class RateLimit:
-    """At most ``rate`` accepted events per key (``"5/10 minutes"``) in a moving window,
-    counted where ``storage`` says: ``database`` (the default: the store's ``rate_hits``, so
-    every web instance on the database shares the count), or a storage of the ``limits``
-    library (``memory://`` for one process; ``redis://...``)."""
-
-    def __init__(
-        self, rate: str, storage: str, *, store: Store, now: Callable[[], datetime]
-    ) -> None:
-        try:
-            self._item = limits.parse(rate)
-            counted = None if storage == "database" else limits.storage.storage_from_string(storage)
-        except (ValueError, limits.errors.ConfigurationError) as exc:
-            raise ConfigError(
-                f"signup.per_ip {rate!r} with signup.rate_limit_storage {storage!r}: {exc}",
-                hint="Write the rate like '5/10 minutes' and the storage as database, memory:// "
-                "or redis://host:6379 (its client library installed).",
-            ) from None
-        self._limiter = limits.strategies.MovingWindowRateLimiter(counted) if counted else None
-        self._store, self._now = store, now
-        self._window = timedelta(seconds=self._item.get_expiry())
-
-    def blocked(self, key: str) -> bool:
-        """Whether ``key`` has used up its events in the window (nothing is counted)."""
-        if self._limiter is not None:
-            return not self._limiter.test(self._item, key)
-        since = self._now() - self._window
-        return self._store.locks.hits_since(key, since) >= self._item.amount
-
-    def record(self, key: str) -> None:
-        """Count one event for ``key`` (a sign-up that was accepted)."""
-        if self._limiter is not None:
-            self._limiter.hit(self._item, key)
-            return
-        now = self._now()
-        self._store.locks.hit(key, now=now, forget_before=now - self._window)
 
 
 class Site:
@@ -119,8 +78,8 @@ class Site:
         token = request.path_params["token"]
         return token, self.store.readers.subscriber_by_token(token)
 
-    def source(self, request: Request) -> str:
-        return f"web {client_ip(request, self.trusted)}"
+    def source(self, request: Request) -> Source:
+        return Source(Channel.WEB, client_ip(request, self.trusted))
 
     def _form(self, status: int = 200, **values: object) -> Response:
         return self.pages.page(
@@ -176,11 +135,11 @@ class Site:
         self.worker.wake()  # it looks the address up and carries the sign-up out
         return done
 
-    def _accept(self, source: str, email: str, name: str, sectors: list[str]) -> bool:
+    def _accept(self, source: Source, email: str, name: str, sectors: list[str]) -> bool:
         """Queue a sign-up unless its client is over the limit (only accepted ones count):
         the same statements whoever the address belongs to, since nothing here looks at it.
         False when over the limit; ``SubscriberError`` for a form to correct."""
-        if self.per_ip.blocked(source):
+        if self.per_ip.blocked(source.detail):
             return False
         subscriptions.request_sign_up(
             self.config,
@@ -191,7 +150,7 @@ class Site:
             source=source,
             now=self.now(),
         )
-        self.per_ip.record(source)
+        self.per_ip.record(source.detail)
         logger.info("sign-up from %s queued", source)
         return True
 
