@@ -223,10 +223,10 @@ class Edition:
     publication: str
     edition_date: date
     sections: tuple[Section, ...]
-    per_sector: int = 5
+    per_sector: int  # stories shown per section (``digest.per_sector``)
     note: str = ""  # the editor's note, shown above the sections
     pinned: tuple[str, ...] = ()  # ids of stories the editor pinned to the top of their sector
-    per_storyline: int = 0  # stories of one storyline shown per section (0: no limit)
+    per_storyline: int = 0  # of one storyline per section (``digest.per_storyline``; 0: any)
     sponsor: Sponsor | None = None
 
     @property
@@ -298,13 +298,24 @@ class Subscriber:
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
-    """One reader of one batch, with the values that fill their copy's placeholders."""
+    """One reader of one batch (the reader's record as the store gave it), with the values
+    that fill their copy's markers."""
 
     delivery_id: int
-    subscriber_id: int
-    email: str
-    name: str
+    reader: Subscriber
     values: Mapping[str, str]  # unsubscribe_url, preferences_url, greeting
+
+    @property
+    def subscriber_id(self) -> int:
+        return self.reader.id
+
+    @property
+    def email(self) -> str:
+        return self.reader.email
+
+    @property
+    def name(self) -> str:
+        return self.reader.name
 
 
 @dataclass(frozen=True, slots=True)

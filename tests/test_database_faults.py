@@ -19,7 +19,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from newsletter.cli import cli
 from newsletter.config import load_config
 from newsletter.models import DeliveryStatus
 from newsletter.store import Store
@@ -79,6 +81,7 @@ def fault_after(server: SendgridServer, requests: int, fault: Callable[[], None]
 
 
 @sqlite_only
+@pytest.mark.slow  # in `pytest -m slow` (.ci/run runs it): a heavy real run
 def test_a_disk_that_fills_mid_send_and_frees_loses_nobody(
     tmp_path: Path, server: SendgridServer
 ) -> None:
@@ -120,6 +123,7 @@ def test_a_disk_that_stays_full_stops_with_one_error_and_the_rerun_sends_each_on
 
 
 @sqlite_only
+@pytest.mark.slow  # in `pytest -m slow` (.ci/run runs it): a heavy real run
 def test_a_send_killed_while_the_disk_is_full_is_finished_once_by_the_next_run(
     tmp_path: Path, server: SendgridServer
 ) -> None:
@@ -207,13 +211,13 @@ def test_every_command_says_an_unusable_database_in_one_error(
     tmp_path: Path, database: str, command: list[str]
 ) -> None:
     config = write_config(tmp_path, {"feeds": [], "delivery": {"preflight": False}})
-    env = {**os.environ, "NEWSLETTER_DATABASE_URL": database}
-    base = [sys.executable, "-m", "newsletter", "--config", str(config)]
-    done = subprocess.run([*base, *command], env=env, capture_output=True, text=True, cwd=ROOT)
-    assert done.returncode != 0
-    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and "Hint:" in done.stderr, done.stderr
-    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) <= 6, done.stderr
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), *command], env={"NEWSLETTER_DATABASE_URL": database}
+    )
+    assert result.exit_code == 4, result.output  # the database or the file system unavailable
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "Hint:" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) <= 6
 
 
 def test_debug_shows_the_traceback_behind_the_error(tmp_path: Path) -> None:

@@ -196,7 +196,9 @@ def test_import_rejects_bad_lines_by_number_and_imports_the_rest(tmp_path: Path)
         store.close()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)]
+)
 def test_send_stops_on_a_signal_after_the_request_in_flight_without_duplicates(
     tmp_path: Path, server: SendgridServer, signum: int
 ) -> None:

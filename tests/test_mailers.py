@@ -20,7 +20,15 @@ from newsletter.delivery.mailers.smtp import SmtpMailer
 from newsletter.edition import personalize, render
 from newsletter.edition.digest import build_edition, layout
 from newsletter.errors import DeliveryError
-from newsletter.models import Batch, MailKind, Recipient, RenderedEmail, Sector, Story
+from newsletter.models import (
+    Batch,
+    MailKind,
+    Recipient,
+    RenderedEmail,
+    Sector,
+    Story,
+    Subscriber,
+)
 from newsletter.text import plain_name
 from tests.conftest import NOW
 from tests.sendgrid_server import SendgridServer, problems, sendgrid_server
@@ -50,9 +58,7 @@ def readers(n: int, start: int = 0) -> list[Recipient]:
     return [
         Recipient(
             delivery_id=i,
-            subscriber_id=1000 + i,
-            email=f"reader{i}@example.com",
-            name=f"Reader {i}" if i % 2 else "",
+            reader=Subscriber(1000 + i, f"reader{i}@example.com", f"Reader {i}" if i % 2 else ""),
             values={
                 "unsubscribe_url": f"https://pub.example.com/unsubscribe/t{i}?a=1&b=2",
                 "preferences_url": f"https://pub.example.com/preferences/t{i}",
@@ -319,7 +325,8 @@ def test_a_request_body_reads_back_as_the_request_sendgrid_documents(
     )
     m.list_id = "brief.pub.example.com"
     people = readers(3)
-    people[1] = replace(people[1], name='Zoë "Z" <Ortiz> \u202e', email="zoe@example.com")
+    zoe = Subscriber(people[1].subscriber_id, "zoe@example.com", 'Zoë "Z" <Ortiz> \u202e')
+    people[1] = replace(people[1], reader=zoe)
     batch = Batch(variant, tuple(people), 7, DAY, dry_run=True, kind=kind)
     body = json.loads(m.payload(batch))
     expected_people: list[dict[str, object]] = []

@@ -5,10 +5,7 @@ send time, so that a name an older version stored never fails a delivery."""
 from __future__ import annotations
 
 import email
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -26,7 +23,7 @@ from newsletter.models import SubscriberStatus
 from newsletter.readers.subscriptions import add_subscriber, new_token
 from newsletter.store import Store
 from newsletter.web.app import create_app
-from tests.conftest import NOW, ROOT, write_config
+from tests.conftest import NOW, write_config
 from tests.sendgrid_server import SendgridServer, delivered, sendgrid_server
 from tests.smtp_server import Inbox, start_smtp
 from tests.test_send import KEY, _wait_for, clock, collected, make_config
@@ -85,16 +82,10 @@ def test_names_are_cleaned_at_the_web_sign_up_and_on_the_preferences_page(
 
 def test_names_are_cleaned_by_subscribers_add_and_the_csv_import(tmp_path: Path) -> None:
     config_path = write_config(tmp_path, {"feeds": []})
-    command = [sys.executable, "-m", "newsletter", "--config", str(config_path)]
-    for i, (typed, _) in enumerate(TYPED):  # the real command, the name as its argument
-        done = subprocess.run(
-            [*command, "subscribers", "add", f"cli{i}@example.com", "--name", typed],
-            env={**os.environ, **ENV},
-            cwd=ROOT,
-            capture_output=True,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr.decode()
+    for i, (typed, _) in enumerate(TYPED):  # the command, the name as its argument
+        adding = ["subscribers", "add", f"cli{i}@example.com", "--name", typed]
+        done = CliRunner().invoke(cli, ["--config", str(config_path), *adding], env=ENV)
+        assert done.exit_code == 0, done.output
     rows = "".join(
         f'csv{i}@example.com,"{typed.replace(chr(34), chr(34) * 2)}",\n'
         for i, (typed, _) in enumerate(ONE_LINE)

@@ -9,6 +9,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 # what a build leaves behind, or caches: never copied into the build's own tree
@@ -17,6 +19,7 @@ LEFT_OUT = shutil.ignore_patterns(
 )
 
 
+@pytest.mark.slow  # in `pytest -m slow` (.ci/run runs it): a heavy real run
 def test_wheel_runs_the_demo_preview_outside_the_checkout(demo_dir: Path, tmp_path: Path) -> None:
     checkout = sorted(p.name for p in ROOT.iterdir())
     source = tmp_path / "source"  # a copy: building writes build/ and *.egg-info beside it

@@ -255,6 +255,7 @@ def test_run_sends_at_the_time_alone_and_stops_on_sigterm(tmp_path: Path) -> Non
     assert "Next collect: " in status.stdout
 
 
+@pytest.mark.slow  # in `pytest -m slow` (.ci/run runs it): a heavy real run
 def test_a_standby_on_another_host_takes_over_within_the_lease(tmp_path: Path) -> None:
     lease = 3.0
     config = _config(

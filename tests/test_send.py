@@ -201,7 +201,10 @@ def _wait_for(predicate: object, timeout: float = 30) -> None:
         time.sleep(0.01)
 
 
-@pytest.mark.parametrize("kill_at_request", [0, 1, 3])
+@pytest.mark.parametrize(
+    "kill_at_request",
+    [pytest.param(0, marks=pytest.mark.slow), 1, pytest.param(3, marks=pytest.mark.slow)],
+)
 def test_a_killed_send_finishes_on_the_next_run(
     tmp_path: Path, server: SendgridServer, kill_at_request: int
 ) -> None:

@@ -21,8 +21,6 @@ from tests.feedserver import FeedServer, serve
 from tests.sendgrid_server import SendgridServer, sendgrid_server
 from tests.test_send import KEY, _wait_for, add_readers, collected, make_config
 
-SIGNALS = [signal.SIGTERM, signal.SIGINT]
-
 
 @pytest.fixture
 def server() -> Iterator[SendgridServer]:
@@ -67,7 +65,9 @@ def rerun_sends_the_rest_once(config_path: Path, server: SendgridServer, readers
     assert len(server.recipients) == readers and set(server.recipients.values()) == {1}
 
 
-@pytest.mark.parametrize("signum", SIGNALS)
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)]
+)
 def test_a_stop_starts_no_new_request_and_records_those_in_flight(
     tmp_path: Path, server: SendgridServer, signum: int
 ) -> None:
@@ -91,6 +91,7 @@ def test_a_stop_starts_no_new_request_and_records_those_in_flight(
     rerun_sends_the_rest_once(path, server, 60)
 
 
+@pytest.mark.slow  # in `pytest -m slow` (.ci/run runs it): a heavy real run
 def test_a_stop_during_a_rate_limit_wait_sends_nothing_more(
     tmp_path: Path, server: SendgridServer
 ) -> None:
@@ -106,6 +107,7 @@ def test_a_stop_during_a_rate_limit_wait_sends_nothing_more(
     rerun_sends_the_rest_once(path, server, 30)
 
 
+@pytest.mark.slow  # in `pytest -m slow` (.ci/run runs it): a heavy real run
 def test_a_stop_during_a_retry_backoff_sends_nothing_more(
     tmp_path: Path, server: SendgridServer
 ) -> None:
@@ -153,6 +155,7 @@ def caught(pid: int, signum: int) -> bool:
     return bool(int(mask, 16) & (1 << (signum - 1)))
 
 
+@pytest.mark.slow  # in `pytest -m slow` (.ci/run runs it): a heavy real run
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's /proc")
 def test_a_stop_while_the_command_starts_sends_nothing_and_says_so(
     tmp_path: Path, server: SendgridServer

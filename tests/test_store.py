@@ -141,7 +141,7 @@ def test_sent_before_can_leave_out_old_editions(tmp_path: Path) -> None:
     for days_ago, story_id in [(10, "old"), (2, "recent"), (0, "today")]:
         day = NOW.date() - timedelta(days=days_ago)
         story = _story(1, id=story_id, url=f"https://x.example.com/{story_id}")
-        edition = Edition("P", day, (Section(sector, (story,)),))
+        edition = Edition("P", day, (Section(sector, (story,)),), per_sector=5)
         store.editions.save_edition(edition, status=EditionStatus.SENT, now=NOW)
     assert store.editions.sent_before(NOW.date()).ids == {"old", "recent"}
     recent = store.editions.sent_before(NOW.date(), since=NOW.date() - timedelta(days=3))

@@ -70,7 +70,7 @@ def test_while_the_provider_hangs_every_page_answers_at_once(
         add_subscriber(store, f"r{i}@example.com", known_sectors=config.sector_slugs, now=NOW)[
             0
         ].token
-        for i in range(100)
+        for i in range(40)
     ]
     provider.delay = 30  # every request to the provider hangs
     app = create_app(config, store, make_mailer(config), now=Clock(), worker_interval=3600)

@@ -34,7 +34,6 @@ from newsletter.delivery.mailers import Mailer
 from newsletter.delivery.mailers.senders import Senders
 from newsletter.delivery.sending import Limits, Progress, Sending
 from newsletter.delivery.variants import Variants
-from newsletter.edition import personalize
 from newsletter.errors import DeliveryError
 from newsletter.models import (
     Batch,
@@ -44,7 +43,9 @@ from newsletter.models import (
     Recipient,
     RenderedEmail,
     SendReport,
+    Subscriber,
 )
+from newsletter.readers.links import preview_values
 from newsletter.records import Claim, StoredEdition
 from newsletter.store import Store
 from newsletter.store.claims import claim_id, claim_is_alive, running_here
@@ -204,8 +205,8 @@ def send_test(
 ) -> str:
     """One copy marked as a test to ``address``; returns the provider's message id."""
     marked = replace(email, subject=f"[TEST] {email.subject}")
-    values = personalize.preview_values(config.publication.base_url)
-    recipient = Recipient(0, 0, address, "", values)
+    values = preview_values(config.publication.base_url)
+    recipient = Recipient(0, Subscriber(0, address), values)
     result = mailer.send_batch(Batch(marked, (recipient,), 0, day))
     if result.failed:
         raise DeliveryError(

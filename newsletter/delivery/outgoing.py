@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from newsletter.config import Config
-from newsletter.delivery.mailers import Mailer, reader_values
+from newsletter.delivery.mailers import Mailer
 from newsletter.edition.render import make_environment
 from newsletter.errors import NewsletterError, SubscriberError
 from newsletter.models import (
@@ -33,6 +33,7 @@ from newsletter.models import (
     Subscriber,
     SubscriberStatus,
 )
+from newsletter.readers.links import confirm_url, reader_values
 from newsletter.readers.subscriptions import sign_up
 from newsletter.records import Outgoing
 from newsletter.store import Store
@@ -167,7 +168,7 @@ def send_mail(
         "postal_address": config.publication.postal_address,
         "lang": config.publication.language,
         "sectors": [names[s] for s in mail.sectors if s in names],
-        "confirm_url": f"{base}/confirm/{reader.token}",
+        "confirm_url": confirm_url(base, reader.token),
         **values,
     }
     email = RenderedEmail(
@@ -175,7 +176,7 @@ def send_mail(
         html=env.get_template(f"{template}.html.j2").render(context),
         text=env.get_template(f"{template}.txt.j2").render(context),
     )
-    recipient = Recipient(0, reader.id, reader.email, reader.name, values)
+    recipient = Recipient(0, reader, values)
     result = mailer.send_batch(Batch(email, (recipient,), 0, day, kind=kind))
     if result.failed:
         raise SubscriberError(

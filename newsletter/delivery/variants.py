@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import date
 
 from newsletter.config import Config
-from newsletter.delivery.mailers import reader_values
 from newsletter.edition import digest, render
 from newsletter.models import Batch, Edition, Recipient, RenderedEmail, Subscriber, SubscriberStatus
+from newsletter.readers.links import reader_values
 from newsletter.records import Claim
 from newsletter.runtime import light_workers, process_pool
 
@@ -119,7 +119,7 @@ class Variants:
                 skipped[delivery_id] = "no story in the reader's sectors today"
                 continue
             values = reader_values(base_url, reader)
-            recipient = Recipient(delivery_id, reader.id, reader.email, reader.name, values)
+            recipient = Recipient(delivery_id, reader, values)
             groups.setdefault(id(email), (email, []))[1].append(recipient)
         calls = [
             Batch(email, tuple(recipients), edition_id, day, dry_run)

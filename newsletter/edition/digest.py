@@ -16,6 +16,7 @@ import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
+from newsletter.config.settings import DigestConfig
 from newsletter.edition.cluster import cluster, similar_headline, storylines
 from newsletter.models import Edition, Overrides, Section, Sector, Seen, Story
 from newsletter.text import headline_key
@@ -27,6 +28,9 @@ from newsletter.text import headline_key
 KEEP_PER_SECTOR = 200
 
 
+_DIGEST = DigestConfig()  # the one source of these defaults: ``digest:`` in the config
+
+
 def build_edition(
     stories: Iterable[Story],
     sectors: Sequence[Sector],
@@ -34,14 +38,14 @@ def build_edition(
     publication: str,
     edition_date: date,
     now: datetime,
-    per_sector: int = 5,
-    max_age: timedelta = timedelta(hours=36),
+    per_sector: int = _DIGEST.per_sector,
+    max_age: timedelta = timedelta(hours=_DIGEST.max_age_hours),
     feed_weights: Mapping[str, float] | None = None,
     feed_names: Mapping[str, str] | None = None,
     seen: Seen | None = None,
     overrides: Overrides | None = None,
-    half_life: timedelta = timedelta(hours=12),
-    per_storyline: int = 0,
+    half_life: timedelta = timedelta(hours=_DIGEST.freshness_half_life_hours),
+    per_storyline: int = _DIGEST.per_storyline,
     moves: Mapping[str, str] | None = None,
 ) -> Edition:
     """Cluster duplicates, drop what was sent or dropped, rank, and gather each sector's stories."""

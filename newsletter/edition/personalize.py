@@ -116,13 +116,3 @@ def _join(parts: list[str], filled: Mapping[str, str]) -> str:
     for i in range(1, len(out), 2):
         out[i] = filled.get(out[i], "")
     return "".join(out)
-
-
-def preview_values(base_url: str) -> dict[str, str]:
-    """Stand-in reader values for previews."""
-    base = base_url.rstrip("/")
-    return {
-        "unsubscribe_url": f"{base}/unsubscribe/PREVIEW",
-        "preferences_url": f"{base}/preferences/PREVIEW",
-        "greeting": "Good morning.",
-    }

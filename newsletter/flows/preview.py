@@ -12,6 +12,7 @@ from newsletter.config import Config
 from newsletter.edition import digest, personalize, render
 from newsletter.flows.build import Built, build
 from newsletter.models import Edition, RenderedEmail, Section
+from newsletter.readers.links import preview_values
 from newsletter.store import Store
 
 
@@ -44,9 +45,7 @@ def preview(
     sections = digest.layout(edition, sectors)
     env = render.make_environment(config.templates_dir)
     variant = render.render_email(env, edition, sections, settings=render.settings_for(config))
-    email = personalize.Personalizer(variant).fill(
-        personalize.preview_values(config.publication.base_url)
-    )
+    email = personalize.Personalizer(variant).fill(preview_values(config.publication.base_url))
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path = out_dir / "digest.html"
     text_path = out_dir / "digest.txt"

@@ -31,6 +31,7 @@ from newsletter.delivery.outgoing import Worker, drain, take_sign_ups
 from newsletter.errors import SubscriberError
 from newsletter.models import Channel, Source, Subscriber, SubscriberStatus
 from newsletter.readers import subscriptions
+from newsletter.readers.links import confirm_path, unsubscribe_path
 from newsletter.store import Store
 from newsletter.web.archive import Archive
 from newsletter.web.forms import BadRequest, body_of, chosen, client_ip, form_of, one
@@ -165,7 +166,7 @@ class Site:
         return self.pages.message(
             "Confirm your subscription",
             f"Press the button to start getting {self.name} at {reader.email}.",
-            action=f"/confirm/{token}",
+            action=confirm_path(token),
             button="Confirm my subscription",
             csrf=new_csrf(),
         )
@@ -293,7 +294,7 @@ class Site:
         return self.pages.message(
             "Unsubscribe",
             f"Press the button to stop {self.name} at {reader.email}.",
-            action=f"/unsubscribe/{token}",
+            action=unsubscribe_path(token),
             button="Unsubscribe",
             quiet=True,
         )

@@ -11,6 +11,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from newsletter.config import Config
 from newsletter.edition.render import make_environment, render_page
 from newsletter.errors import TemplateError
+from newsletter.readers.links import renew_path
 from newsletter.web.forms import CSRF_COOKIE, BadRequest
 
 logger = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ class Pages:
             "This link has expired",
             f"Confirmation links work for {days:g} days. Press the button for a new one.",
             status=status,
-            action=f"/confirm/{token}/renew",
+            action=renew_path(token),
             button="Send me a new link",
             csrf=new_csrf(),
         )

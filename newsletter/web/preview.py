@@ -39,6 +39,7 @@ from newsletter.config import Config, load_config, save_move
 from newsletter.edition import digest, personalize, render
 from newsletter.errors import EditionError, NewsletterError
 from newsletter.models import RenderedEmail
+from newsletter.readers.links import preview_values
 from newsletter.store import Store
 from newsletter.web.stats_page import StatsPage
 
@@ -160,7 +161,7 @@ class Preview:
         variant = render.render_email(
             env, built.edition, sections, settings=render.settings_for(config)
         )
-        values = personalize.preview_values(config.publication.base_url)
+        values = preview_values(config.publication.base_url)
         return personalize.Personalizer(variant).fill(values)
 
     def index(self, request: Request) -> Response:

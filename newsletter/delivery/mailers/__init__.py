@@ -12,8 +12,7 @@ from typing import Protocol
 
 from newsletter.config import Config
 from newsletter.errors import ConfigError
-from newsletter.models import Batch, BatchResult, Subscriber
-from newsletter.text import plain_name
+from newsletter.models import Batch, BatchResult
 
 
 class Mailer(Protocol):
@@ -36,18 +35,6 @@ class Mailer(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def reader_values(base_url: str, subscriber: Subscriber) -> dict[str, str]:
-    """The values that fill one reader's placeholders."""
-    base = base_url.rstrip("/")
-    name = plain_name(subscriber.name)  # as cleaned today, whatever an older version stored
-    first = name.split()[0] if name else ""
-    return {
-        "unsubscribe_url": f"{base}/unsubscribe/{subscriber.token}",
-        "preferences_url": f"{base}/preferences/{subscriber.token}",
-        "greeting": f"Good morning, {first}." if first else "Good morning.",
-    }
 
 
 def make_mailer(config: Config) -> Mailer:

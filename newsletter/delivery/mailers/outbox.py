@@ -7,8 +7,11 @@ import hashlib
 import threading
 from pathlib import Path
 
+from newsletter.config.settings import OutboxConfig
 from newsletter.delivery.mailers.message import personal_messages
 from newsletter.models import Batch, BatchResult
+
+_SETTINGS = OutboxConfig()  # the one source of the defaults below: ``delivery.outbox``
 
 
 class OutboxMailer:
@@ -16,7 +19,12 @@ class OutboxMailer:
     max_batch = 1000
 
     def __init__(
-        self, folder: Path, *, from_address: str, parallel: int = 2, list_id: str = ""
+        self,
+        folder: Path,
+        *,
+        from_address: str,
+        parallel: int = _SETTINGS.parallel,
+        list_id: str = "",
     ) -> None:
         self.folder = folder
         self.from_address, self.list_id = from_address, list_id

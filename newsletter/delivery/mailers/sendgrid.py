@@ -24,6 +24,7 @@ from typing import Any
 import sendgrid
 from python_http_client import exceptions as http_errors
 
+from newsletter.config.settings import SendgridConfig
 from newsletter.delivery.mailers.message import to_header
 from newsletter.delivery.mailers.pacing import Pause
 from newsletter.delivery.mailers.retry import Transient, retrying
@@ -34,6 +35,8 @@ from newsletter.models import Batch, BatchResult
 logger = logging.getLogger(__name__)
 
 MAX_WAIT = 120.0  # seconds: the longest a rate limit is waited out in one go
+
+_SETTINGS = SendgridConfig()  # the one source of the defaults below: ``delivery.sendgrid``
 
 
 class _Stopped(Exception):
@@ -50,10 +53,10 @@ class SendgridMailer:
         api_key: str,
         api_host: str,
         from_address: str,
-        timeout: float = 30,
-        max_retries: int = 4,
-        backoff: float = 1.0,
-        parallel: int = 16,
+        timeout: float = _SETTINGS.timeout_seconds,
+        max_retries: int = _SETTINGS.max_retries,
+        backoff: float = _SETTINGS.backoff_seconds,
+        parallel: int = _SETTINGS.concurrency,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.time,
         list_id: str = "",

@@ -10,12 +10,15 @@ import ssl
 import threading
 from collections.abc import Callable
 
+from newsletter.config.settings import SmtpConfig
 from newsletter.delivery.mailers.message import personal_messages
 from newsletter.delivery.mailers.retry import Transient, retrying
 from newsletter.errors import DeliveryError
 from newsletter.models import Batch, BatchResult
 
 logger = logging.getLogger(__name__)
+
+_SETTINGS = SmtpConfig()  # the one source of the defaults below: ``delivery.smtp``
 
 
 class _Unreachable(Transient):
@@ -39,14 +42,14 @@ class SmtpMailer:
         *,
         host: str,
         port: int,
-        security: str = "none",
+        security: str = _SETTINGS.security,
         username: str | None = None,
         password: str | None = None,
         from_address: str,
-        timeout: float = 30,
-        retries: int = 3,
-        backoff: float = 1.0,
-        parallel: int = 4,
+        timeout: float = _SETTINGS.timeout_seconds,
+        retries: int = _SETTINGS.max_retries,
+        backoff: float = _SETTINGS.backoff_seconds,
+        parallel: int = _SETTINGS.connections,
         sleep: Callable[[float], None] | None = None,
         list_id: str = "",
         return_path: str | None = None,

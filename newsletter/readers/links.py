@@ -1,0 +1,50 @@
+"""Every link a reader gets, built here and nowhere else: the web app's routes answer these
+paths, the emails carry them, the pages' forms post to them."""
+
+from __future__ import annotations
+
+from newsletter.models import Subscriber
+from newsletter.text import plain_name
+
+PREVIEW_TOKEN = "PREVIEW"  # noqa: S105 (the stand-in reader of previews: no secret)
+
+
+def confirm_path(token: str) -> str:
+    return f"/confirm/{token}"
+
+
+def renew_path(token: str) -> str:
+    return f"/confirm/{token}/renew"
+
+
+def preferences_path(token: str) -> str:
+    return f"/preferences/{token}"
+
+
+def unsubscribe_path(token: str) -> str:
+    return f"/unsubscribe/{token}"
+
+
+def absolute(base_url: str, path: str) -> str:
+    """A path of the web app as a full link, from ``publication.base_url``."""
+    return base_url.rstrip("/") + path
+
+
+def reader_values(base_url: str, reader: Subscriber) -> dict[str, str]:
+    """What fills one reader's markers in an email: their own links and greeting."""
+    name = plain_name(reader.name)  # as cleaned today, whatever an older version stored
+    first = name.split()[0] if name else ""
+    return {
+        "unsubscribe_url": absolute(base_url, unsubscribe_path(reader.token)),
+        "preferences_url": absolute(base_url, preferences_path(reader.token)),
+        "greeting": f"Good morning, {first}." if first else "Good morning.",
+    }
+
+
+def preview_values(base_url: str) -> dict[str, str]:
+    """Stand-in reader values for previews and test copies."""
+    return reader_values(base_url, Subscriber(0, "", token=PREVIEW_TOKEN))
+
+
+def confirm_url(base_url: str, token: str) -> str:
+    return absolute(base_url, confirm_path(token))
