@@ -23,7 +23,7 @@ from newsletter.models import SubscriberStatus
 from newsletter.readers.subscriptions import add_subscriber, new_token
 from newsletter.store import Store
 from newsletter.web.app import create_app
-from tests.conftest import NOW, write_config
+from tests.conftest import NOW, TEST_DATABASE, write_config
 from tests.sendgrid_server import SendgridServer, delivered, sendgrid_server
 from tests.smtp_server import Inbox, start_smtp
 from tests.test_send import KEY, _wait_for, clock, collected, make_config
@@ -132,7 +132,8 @@ def test_a_name_an_older_version_stored_never_fails_a_delivery(
             address = f"old{i}@example.com"
             store.readers.upsert_subscriber(
                 address,
-                name=typed,
+                # PostgreSQL never held a NUL: it refuses one
+                name=typed if not TEST_DATABASE else typed.replace("\x00", ""),
                 sectors=[],
                 status=SubscriberStatus.CONFIRMED,
                 token=new_token(),
