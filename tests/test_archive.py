@@ -109,6 +109,7 @@ def public_paths(config: Config) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_no_public_page_shows_a_readers_token_address_or_name(published: Published) -> None:
     secrets = []
     for reader in published.readers:

@@ -77,6 +77,7 @@ def check(page: Page, name: str) -> None:
 SCHEMES: tuple[Literal["light", "dark"], ...] = ("light", "dark")
 
 
+@pytest.mark.slow
 def test_public_pages_fit_every_width_and_read_well_in_both_schemes(
     site: tuple[str, Path],
 ) -> None:
@@ -101,6 +102,7 @@ def test_public_pages_fit_every_width_and_read_well_in_both_schemes(
                 page.close()
 
 
+@pytest.mark.slow
 def test_the_email_reads_well_in_both_schemes(site: tuple[str, Path]) -> None:
     _, outbox = site
     (path, *_) = sorted((outbox / DAYS[0].date().isoformat()).glob("*.eml"))

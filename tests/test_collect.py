@@ -157,6 +157,7 @@ def _config(tmp_path: Path, feeds: list[dict[str, object]]) -> Config:
     return load_config(path)
 
 
+@pytest.mark.slow
 def test_conditional_get_stores_nothing_new_on_304(feed_server: FeedServer, tmp_path: Path) -> None:
     stamp = http_date(1_790_000_000)
     etag_url = feed_server.add("/etag.xml", FEED_XML, etag='"v1"')
@@ -322,6 +323,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow
 def test_parse_workers_start_without_the_cli(tmp_path: Path) -> None:
     script = tmp_path / "main.py"
     script.write_text(_WORKER_SCRIPT, encoding="utf-8")

@@ -99,6 +99,7 @@ def test_a_disk_that_fills_mid_send_and_frees_loses_nobody(
     assert not list((tmp_path / "journal").glob("*.journal"))  # nothing left to apply
 
 
+@pytest.mark.slow
 @sqlite_only
 def test_a_disk_that_stays_full_stops_with_one_error_and_the_rerun_sends_each_once(
     tmp_path: Path, server: SendgridServer

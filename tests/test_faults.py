@@ -199,6 +199,7 @@ def test_import_rejects_bad_lines_by_number_and_imports_the_rest(tmp_path: Path)
 @pytest.mark.parametrize(
     "signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)]
 )
+@pytest.mark.slow
 def test_send_stops_on_a_signal_after_the_request_in_flight_without_duplicates(
     tmp_path: Path, server: SendgridServer, signum: int
 ) -> None:
@@ -225,6 +226,7 @@ def test_send_stops_on_a_signal_after_the_request_in_flight_without_duplicates(
     assert len(server.recipients) == 80 and set(server.recipients.values()) == {1}
 
 
+@pytest.mark.slow
 def test_an_smtp_server_killed_mid_send_leaves_nobody_missed_or_twice(tmp_path: Path) -> None:
 
     from newsletter.errors import DeliveryError

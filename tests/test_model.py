@@ -8,6 +8,8 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from newsletter import flows
 from newsletter.config import load_config
 from newsletter.flows import prepare as prepared
@@ -27,6 +29,7 @@ def _headlines(rng: random.Random, words: list[str], n: int) -> list[str]:
     return [" ".join([*rng.sample(words, 2), *rng.sample(FILLER, 3)]) for _ in range(n)]
 
 
+@pytest.mark.slow
 def test_the_model_learns_and_is_scored_on_newer_stories_it_never_saw() -> None:
     rng = random.Random(3)
     examples = [

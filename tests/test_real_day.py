@@ -71,6 +71,7 @@ def _make_fresh(store: Store) -> None:
         conn.execute(statement, rows)
 
 
+@pytest.mark.slow
 def test_a_real_day_shows_only_english_stories_from_outlets_an_editor_keeps(
     tmp_path: Path,
 ) -> None:

@@ -112,6 +112,7 @@ def test_a_huge_line_is_reported_once_without_being_held_in_memory(tmp_path: Pat
     assert peak < 8 << 20, f"{peak / 2**20:.0f} MB held for a 40 MB line"
 
 
+@pytest.mark.slow
 def test_export_then_import_into_a_fresh_database_gives_the_same_readers(tmp_path: Path) -> None:
     config_path = write_config(tmp_path / "first", {})
     config = load_config(config_path)

@@ -228,6 +228,7 @@ def _outbox(config: Config) -> list[Path]:
     return sorted(config.outbox_dir.glob("*/*.eml"))
 
 
+@pytest.mark.slow
 def test_run_sends_at_the_time_alone_and_stops_on_sigterm(tmp_path: Path) -> None:
     # the send is due 10 s after the start: time for the process to be up and scheduling
     # even on a loaded machine (started after it, the job would wait for tomorrow)
@@ -395,6 +396,7 @@ def test_a_send_missed_past_the_grace_is_skipped_on_restart(tmp_path: Path) -> N
     assert f"newsletter --config {config.path.resolve()} send" in err
 
 
+@pytest.mark.slow
 def test_a_job_stored_by_an_earlier_version_keeps_its_next_run_under_its_new_name(
     tmp_path: Path,
 ) -> None:

@@ -205,6 +205,7 @@ def _wait_for(predicate: object, timeout: float = 30) -> None:
     "kill_at_request",
     [pytest.param(0, marks=pytest.mark.slow), 1, pytest.param(3, marks=pytest.mark.slow)],
 )
+@pytest.mark.slow
 def test_a_killed_send_finishes_on_the_next_run(
     tmp_path: Path, server: SendgridServer, kill_at_request: int
 ) -> None:
@@ -240,6 +241,7 @@ def test_a_killed_send_finishes_on_the_next_run(
     assert all(n <= 2 for n in server.recipients.values())
 
 
+@pytest.mark.slow
 def test_two_sends_at_once_never_send_the_same_reader_twice(
     tmp_path: Path, server: SendgridServer
 ) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from newsletter import flows
 from newsletter.config import load_config
@@ -60,6 +61,7 @@ def two_editions(tmp_path: Path) -> tuple[Path, Store, list[str]]:
     return path, store, titles
 
 
+@pytest.mark.slow
 def test_the_chart_of_the_last_editions_shows_in_chromium(tmp_path: Path) -> None:
     path, store, titles = two_editions(tmp_path)
     app = create_app(path, now=lambda: NOW + timedelta(days=1))

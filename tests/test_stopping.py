@@ -68,6 +68,7 @@ def rerun_sends_the_rest_once(config_path: Path, server: SendgridServer, readers
 @pytest.mark.parametrize(
     "signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)]
 )
+@pytest.mark.slow
 def test_a_stop_starts_no_new_request_and_records_those_in_flight(
     tmp_path: Path, server: SendgridServer, signum: int
 ) -> None:
@@ -122,6 +123,7 @@ def test_a_stop_during_a_retry_backoff_sends_nothing_more(
     rerun_sends_the_rest_once(path, server, 10)
 
 
+@pytest.mark.slow
 def test_a_stop_during_the_collect_sends_nothing(tmp_path: Path, server: SendgridServer) -> None:
     feeds: FeedServer
     with serve() as feeds:
@@ -171,6 +173,7 @@ def test_a_stop_while_the_command_starts_sends_nothing_and_says_so(
     rerun_sends_the_rest_once(path, server, 10)
 
 
+@pytest.mark.slow
 def test_other_commands_end_on_a_signal_as_usual(tmp_path: Path) -> None:
     """Only send and run stop cleanly; `serve` or `status` must still die on SIGTERM."""
     config = make_config(tmp_path)

@@ -177,6 +177,7 @@ def test_sign_ups_are_limited_per_ip(site: Site, client: httpx.Client) -> None:
     assert codes == [200] * 5 + [429] * 2
 
 
+@pytest.mark.slow
 def test_the_whole_life_cycle_in_a_browser(site: Site) -> None:
     with chromium() as browser:
         page = browser.new_page()
@@ -270,6 +271,7 @@ def test_an_unsubscribed_reader_is_told_so_and_may_subscribe_again(site: Site) -
     assert kinds == ["added", "unsubscribe", "resubscribe"]
 
 
+@pytest.mark.slow
 def test_the_embedded_form_signs_up_from_another_site_with_double_opt_in(
     site: Site, tmp_path: Path
 ) -> None:

@@ -61,6 +61,7 @@ def _csrf(client: httpx.Client, path: str = "/subscribe") -> str:
     return match.group(1)
 
 
+@pytest.mark.slow
 def test_while_the_provider_hangs_every_page_answers_at_once(
     tmp_path: Path, provider: SendgridServer
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from newsletter import flows
 from newsletter.config import load_config
@@ -30,6 +31,7 @@ def _publication(demo_dir: Path) -> Path:
     return config
 
 
+@pytest.mark.slow
 def test_template_edits_show_on_reload_and_errors_show_on_the_page(demo_dir: Path) -> None:
     config = _publication(demo_dir)
     template = demo_dir / "pub" / "templates" / "digest.mjml.j2"
@@ -67,6 +69,7 @@ def test_template_edits_show_on_reload_and_errors_show_on_the_page(demo_dir: Pat
         assert text.status_code == 200 and "== Top story ==" in text.text
 
 
+@pytest.mark.slow
 def test_the_page_shows_both_widths_the_dark_variant_and_reloads_itself(demo_dir: Path) -> None:
     config = _publication(demo_dir)
     template = demo_dir / "pub" / "templates" / "digest.mjml.j2"
@@ -97,6 +100,7 @@ def test_the_page_shows_both_widths_the_dark_variant_and_reloads_itself(demo_dir
         page.close()
 
 
+@pytest.mark.slow
 def test_an_editor_moves_a_story_on_the_page_and_it_sticks(demo_dir: Path) -> None:
     config = _publication(demo_dir)
     loaded = load_config(config)
