@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,3 +133,44 @@ def test_the_environment_names_the_database_instead_of_the_file(
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", "postgresql+psycopg://news@db.internal/news")
     config = load_config(write_config(tmp_path, {"feeds": [], "database": "sqlite:///x.db"}))
     assert config.database_url == "postgresql+psycopg://news@db.internal/news"
+
+
+def test_processes_making_the_privacy_key_at_once_all_get_the_same_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two machines started together on a fresh folder (the collector and the sender) both
+    find no key file: one makes it, the other reads that one, never a half-written file."""
+    monkeypatch.delenv("NEWSLETTER_PRIVACY_KEY", raising=False)
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from newsletter.config import load_config\n"
+        "config = load_config(Path(sys.argv[1]))\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.readline()\n"  # all start together: the test answers once every one is ready
+        "print(config.privacy_key().decode())\n"
+    )
+    for round_ in range(2):
+        folder = tmp_path / str(round_)
+        folder.mkdir()
+        path = write_config(folder, {"feeds": []})
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, str(path)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(6)
+        ]
+        for run in runs:
+            assert run.stdout is not None and run.stdout.readline() == "ready\n"
+        for run in runs:
+            assert run.stdin is not None
+            run.stdin.write("go\n")
+            run.stdin.flush()
+        results = [run.communicate(timeout=60) for run in runs]
+        assert [err for _, err in results] == [""] * 6
+        keys = {out.strip() for out, _ in results}
+        assert len(keys) == 1 and len(keys.pop()) == 64

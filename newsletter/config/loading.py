@@ -8,6 +8,7 @@ folder of the config file, so ``newsletter --config some/where/config.yaml`` wor
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -60,10 +61,7 @@ class Config:
             return value.encode()
         path = _resolve(settings.key_file, self.path.parent.resolve())
         if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_hex(32) + "\n")
+            _make_key_file(path)
         return path.read_text(encoding="utf-8").strip().encode()
 
     @property
@@ -362,3 +360,21 @@ def _feed_location(url: str, base: Path) -> str:
     if parts.scheme.lower() == "file":
         return parts.path
     return str(_resolve(Path(url), base.resolve()))
+
+
+def _make_key_file(path: Path) -> None:
+    """Write a random key in full under a name of this process's own, then link it into place:
+    of several processes started together on a fresh folder, the first link wins and every
+    other one reads that file, never a half-written one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        with contextlib.suppress(FileExistsError):  # another process made it first: theirs
+            os.link(draft, path)
+    finally:
+        draft.unlink(missing_ok=True)
