@@ -138,8 +138,8 @@ def test_the_environment_names_the_database_instead_of_the_file(
 def test_processes_making_the_privacy_key_at_once_all_get_the_same_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two machines started together on a fresh folder (the collector and the sender) both
-    find no key file: one makes it, the other reads that one, never a half-written file."""
+    """Processes started together on a fresh folder (a collector and a sender) all
+    find no key file: one makes it, the others read that one, never a half-written file."""
     monkeypatch.delenv("NEWSLETTER_PRIVACY_KEY", raising=False)
     script = (
         "import sys\n"
