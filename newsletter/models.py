@@ -5,7 +5,8 @@ No third-party types appear here; a stage that talks to a library converts at it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -167,6 +168,20 @@ class FeedState:
 
 
 @dataclass(frozen=True, slots=True)
+class SectorFit:
+    """A sector a story fits and the classifier's confidence: 1 or more lets it lead."""
+
+    sector: str  # slug
+    confidence: float = math.inf  # sure: an editor's move, or an edition from before confidence
+
+
+def sector_fits(sectors: Sequence[str], confidence: Sequence[float] = ()) -> tuple[SectorFit, ...]:
+    """The records of a classifier's two lists (a sector without a confidence is sure)."""
+    sure = (*confidence, *[math.inf] * len(sectors))
+    return tuple(SectorFit(s, c) for s, c in zip(sectors, sure, strict=False))
+
+
+@dataclass(frozen=True, slots=True)
 class Story:
     """One item from a feed, cleaned: plain-text summary, UTC times, http(s) link."""
 
@@ -177,15 +192,18 @@ class Story:
     source: str  # the feed's name
     published: datetime  # timezone-aware UTC
     feed_url: str = ""  # the configured feed it came from
-    sectors: tuple[str, ...] = ()  # slugs, best first
+    fits: tuple[SectorFit, ...] = ()  # the sectors it fits, best first
     also_in: tuple[str, ...] = ()  # other outlets that carried the same story (set by digest)
-    # the classifier's confidence in each of ``sectors``: 1 or more lets the story lead a section
-    confidence: tuple[float, ...] = ()
     language: str = ""  # ISO 639-1 code judged from the text (and the feed's declared language)
     storylines: tuple[int, ...] = ()  # the storylines it belongs to, by number (set by digest)
     # the stored cluster of same-news stories it was found in ("" until clustered); stories of
     # one cluster are not compared again
     cluster: str = ""
+
+    @property
+    def sectors(self) -> tuple[str, ...]:
+        """The slugs of the sectors it fits, best first."""
+        return tuple(f.sector for f in self.fits)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from newsletter.edition.cluster import brute_force, cluster, cluster_ids, storyl
 from newsletter.edition.digest import build_edition, layout
 from newsletter.edition.filters import outlets
 from newsletter.edition.render import split_top_story
-from newsletter.models import Sector, Story
+from newsletter.models import Sector, SectorFit, Story
 from tests.conftest import NOW
 
 SECTORS = (Sector("evs", "EVs"), Sector("oil", "Oil"))
@@ -57,8 +57,7 @@ def _story(sid: str, title: str, *, source: str, summary: str = "", hours: float
         source=source,
         published=NOW - timedelta(hours=hours),
         feed_url=f"feed:{source}",
-        sectors=("evs",),
-        confidence=(2.0,),
+        fits=(SectorFit("evs", 2.0),),
     )
 
 
@@ -232,7 +231,9 @@ def test_one_storyline_does_not_fill_a_section() -> None:
 
 def test_weak_stories_fill_more_but_never_lead() -> None:
     sure = _story("sure", "Battery plant opens in Ohio", source="A")
-    weak = dataclasses.replace(_story("weak", "A van was shown", source="B"), confidence=(0.6,))
+    weak = dataclasses.replace(
+        _story("weak", "A van was shown", source="B"), fits=(SectorFit("evs", 0.6),)
+    )
     edition = build_edition(
         [sure, weak], SECTORS, publication="P", edition_date=NOW.date(), now=NOW, per_sector=5
     )

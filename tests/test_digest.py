@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from newsletter.edition.digest import build_edition, layout
-from newsletter.models import Overrides, Sector, Seen, Story
+from newsletter.models import Overrides, Sector, Seen, Story, sector_fits
 from newsletter.text import headline_key
 from tests.conftest import NOW
 
@@ -27,7 +27,7 @@ def _story(
         source=source,
         published=NOW - timedelta(hours=hours),
         feed_url=f"feed:{source}",
-        sectors=sectors,
+        fits=sector_fits(sectors),
     )
 
 

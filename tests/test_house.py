@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import tomllib
 from pathlib import Path
 
@@ -78,3 +79,32 @@ def test_the_store_takes_and_gives_records_not_strings_and_tuples() -> None:
             if returned.startswith(("list[tuple[int", "list[tuple[str, str")):
                 found.append(f"{where} -> {returned}")
     assert found == []
+
+
+def test_a_story_carries_its_sectors_as_records_not_parallel_tuples() -> None:
+    """A story's sectors and the classifier's confidence in each travel together as
+    ``SectorFit`` records: no record of the shared vocabulary or the store keeps a bare tuple of
+    numbers beside a tuple of names, and no store function takes or gives such numbers."""
+    stores = sorted((PACKAGE / "store").glob("*.py"))
+    found = []
+    for path in [PACKAGE / "models.py", PACKAGE / "records.py", *stores]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            where = f"{path.relative_to(ROOT)}:{getattr(node, 'name', '?')}"
+            if isinstance(node, ast.ClassDef):
+                fields = [
+                    ast.unparse(s.annotation) for s in node.body if isinstance(s, ast.AnnAssign)
+                ]
+                if any(f.startswith("tuple[float") for f in fields):
+                    found.append(f"{where}: a tuple of bare numbers")
+            public = isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
+            if public and path in stores:
+                assert isinstance(node, ast.FunctionDef)
+                args = [*node.args.args, *node.args.kwonlyargs]
+                texts = [ast.unparse(a.annotation) for a in args if a.annotation]
+                texts += [ast.unparse(node.returns)] if node.returns else []
+                if any("Sequence[float]" in t or "tuple[float" in t for t in texts):
+                    found.append(f"{where}: numbers apart from what they measure")
+    assert found == []
+    story_fields = {f.name: f.type for f in dataclasses.fields(models.Story)}
+    assert "confidence" not in story_fields
+    assert story_fields["fits"] == "tuple[SectorFit, ...]"

@@ -26,6 +26,7 @@ from newsletter.models import (
     Recipient,
     RenderedEmail,
     Sector,
+    SectorFit,
     Story,
     Subscriber,
 )
@@ -46,7 +47,7 @@ def variant() -> RenderedEmail:
         summary="Brent rose.",
         source="Wire",
         published=NOW - timedelta(hours=1),
-        sectors=("oil-gas",),
+        fits=(SectorFit("oil-gas"),),
     )
     edition = build_edition(
         [story], [Sector("oil-gas", "Oil & Gas")], publication="Briefing", edition_date=DAY, now=NOW

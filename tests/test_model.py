@@ -13,7 +13,7 @@ import pytest
 from newsletter import flows
 from newsletter.config import load_config
 from newsletter.flows import prepare as prepared
-from newsletter.models import FeedSource, Story
+from newsletter.models import FeedSource, SectorFit, Story
 from newsletter.sectors import judge
 from newsletter.sectors.model import Example, Opinion, SectorModel, evaluate_on_history, train
 from newsletter.sectors.rules import Verdict
@@ -54,16 +54,13 @@ def test_a_second_opinion_fills_silence_and_never_overrides_the_rules(tmp_path: 
     off = Verdict((), (), (), {}, 9.0)
     weak = Verdict(("oil-gas",), (4.0,), (0.7,), {"oil-gas": 4.0}, 0.0)
     sure = Opinion("oil-gas", 0.95)
-    assert judge.second_opinion(config, silent, sure) == (("oil-gas",), (1.0,))
-    assert judge.second_opinion(config, off, sure) == ((), ())  # off-topic stays out
-    assert judge.second_opinion(config, weak, sure) == (("oil-gas",), (1.0,))
-    assert judge.second_opinion(config, weak, Opinion("oil-gas", 0.5)) == weak_result(weak)
+    assert judge.second_opinion(config, silent, sure) == (SectorFit("oil-gas", 1.0),)
+    assert judge.second_opinion(config, off, sure) == ()  # off-topic stays out
+    assert judge.second_opinion(config, weak, sure) == (SectorFit("oil-gas", 1.0),)
+    unsure = (SectorFit("oil-gas", 0.7),)
+    assert judge.second_opinion(config, weak, Opinion("oil-gas", 0.5)) == unsure
     other = judge.second_opinion(config, weak, Opinion("ai-semiconductors", 0.99))
-    assert other == weak_result(weak)
-
-
-def weak_result(verdict: Verdict) -> tuple[tuple[str, ...], tuple[float, ...]]:
-    return verdict.sectors, verdict.confidence
+    assert other == unsure
 
 
 def test_rules_train_learns_from_the_store_and_the_model_waits_until_switched_on(

@@ -14,7 +14,7 @@ from newsletter.config.settings import LogoConfig
 from newsletter.edition import personalize, render
 from newsletter.edition.digest import build_edition, layout
 from newsletter.errors import TemplateError
-from newsletter.models import Edition, Overrides, Section, Sector, Sponsor, Story
+from newsletter.models import Edition, Overrides, Section, Sector, SectorFit, Sponsor, Story
 from newsletter.store import Store
 from tests.conftest import NOW, ROOT
 
@@ -85,7 +85,7 @@ def _edition_with(
         summary=summary,
         source="S&P",
         published=NOW - timedelta(hours=1),
-        sectors=("oil-gas",),
+        fits=(SectorFit("oil-gas"),),
     )
     edition = build_edition(
         [story],
@@ -164,7 +164,7 @@ def _full_edition(teaser_words: int = 50, per_sector: int = 5, more: int = 5) ->
             source=f"Outlet {j}",
             published=NOW - timedelta(minutes=10 * j + i),
             feed_url=f"feed{j}",
-            sectors=(f"s{i}",),
+            fits=(SectorFit(f"s{i}"),),
             also_in=("Another Outlet", "A Third Outlet") if j == 0 else (),
         )
         for i in range(9)

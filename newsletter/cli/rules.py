@@ -55,7 +55,8 @@ def check(state: State, labelled: Path, show_errors: bool, with_model: bool) -> 
         asked = [(i, v) for i, v in zip(items, verdicts, strict=True) if judge.wants_opinion(v)]
         opinions = model.opinions([(i.title, i.summary) for i, _ in asked])
         for (item, verdict), opinion in zip(asked, opinions, strict=True):
-            given[id(item)] = judge.second_opinion(config, verdict, opinion)[0]
+            fits = judge.second_opinion(config, verdict, opinion)
+            given[id(item)] = tuple(f.sector for f in fits)
     report = evaluate.score(items, slugs, lambda item: given[id(item)])
     console = state.console
     console.print(

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 
 from newsletter.config.settings import DigestConfig
 from newsletter.edition.cluster import cluster, similar_headline, storylines
-from newsletter.models import Edition, Overrides, Section, Sector, Seen, Story
+from newsletter.models import Edition, Overrides, Section, Sector, SectorFit, Seen, Story
 from newsletter.text import headline_key
 
 # an edition keeps each sector's best stories up to this many: far more than any reader's email
@@ -100,12 +100,9 @@ def _moved(stories: Sequence[Story], moves: Mapping[str, str]) -> list[Story]:
         if target is None:
             out.append(story)
             continue
-        rest = [
-            (s, x) for s, x in zip(story.sectors, story.confidence, strict=False) if s != target
-        ]
-        sectors = (target, *(s for s, _ in rest))
-        sure = (math.inf, *(x for _, x in rest))  # the editor's choice is sure
-        out.append(dataclasses.replace(story, sectors=sectors, confidence=sure))
+        rest = (f for f in story.fits if f.sector != target)
+        moved = SectorFit(target)  # the editor's choice is sure
+        out.append(dataclasses.replace(story, fits=(moved, *rest)))
     return out
 
 
@@ -147,12 +144,7 @@ def _merge(group: Sequence[Story], weights: Mapping[str, float]) -> Story:
 
 def confident_in(story: Story, slug: str) -> bool:
     """Whether the classifier is sure enough of ``story`` in ``slug`` to let it lead a section."""
-    if not story.confidence:
-        return True  # no judgement recorded (an edition built before there was one)
-    for sector, confidence in zip(story.sectors, story.confidence, strict=False):
-        if sector == slug:
-            return confidence >= 1.0
-    return False
+    return any(f.sector == slug and f.confidence >= 1.0 for f in story.fits)
 
 
 def _pin_ranks(

@@ -63,9 +63,7 @@ def load_stories(config: Config, store: Store, *, since: datetime | None = None)
     if not todo:
         return [row.story for row in rows]
     fresh = {story.id: story for story in _judge(config, store, todo)}
-    store.stories.save_judged(
-        {s.id: (s.sectors, s.confidence) for s in fresh.values()}, rules=rules
-    )
+    store.stories.save_judged({s.id: s.fits for s in fresh.values()}, rules=rules)
     kept = len(rows) - len(todo)
     logger.info("judged the sectors of %d stories (%d kept from before)", len(todo), kept)
     return [fresh.get(row.story.id, row.story) for row in rows]
@@ -83,10 +81,8 @@ def _judge(config: Config, store: Store, stories: Sequence[Story]) -> list[Story
         opinions = dict(zip(asked, model.opinions(texts), strict=True))
     out = []
     for i, (story, verdict) in enumerate(zip(stories, verdicts, strict=True)):
-        sectors, confidence = verdict.sectors, verdict.confidence
-        if i in opinions:
-            sectors, confidence = second_opinion(config, verdict, opinions[i])
-        out.append(dataclasses.replace(story, sectors=sectors, confidence=confidence))
+        fits = second_opinion(config, verdict, opinions[i]) if i in opinions else verdict.fits
+        out.append(dataclasses.replace(story, fits=fits))
     return out
 
 

@@ -7,6 +7,7 @@ into the rules' verdict. (Training the model from the store is a flow: ``flows.t
 from __future__ import annotations
 
 from newsletter.config import Config
+from newsletter.models import SectorFit
 from newsletter.sectors.model import NONE, Opinion
 from newsletter.sectors.rules import Classifier, SectorRule, Verdict
 
@@ -36,9 +37,7 @@ def wants_opinion(verdict: Verdict) -> bool:
     return not verdict.sectors or verdict.confidence[0] < 1.0
 
 
-def second_opinion(
-    config: Config, verdict: Verdict, opinion: Opinion
-) -> tuple[tuple[str, ...], tuple[float, ...]]:
+def second_opinion(config: Config, verdict: Verdict, opinion: Opinion) -> tuple[SectorFit, ...]:
     """The rules' sectors, with the model's opinion where the rules are silent or weak.
 
     A story the rules leave without a sector (and that is not off-topic) takes the model's
@@ -46,14 +45,15 @@ def second_opinion(
     """
     settings = config.file.classify
     sure = settings.model
-    sectors, confidence = verdict.sectors, verdict.confidence
+    fits = verdict.fits
     if opinion.label == NONE or opinion.probability < sure.min_probability:
-        return sectors, confidence
+        return fits
     leads = 1.0 if opinion.probability >= sure.lead_probability else 0.5
-    if not sectors:
+    if not fits:
         if verdict.off_topic >= settings.min_score:
-            return sectors, confidence
-        return (opinion.label,), (leads,)
-    if sectors[0] == opinion.label and confidence[0] < 1.0:
-        return sectors, (max(confidence[0], leads), *confidence[1:])
-    return sectors, confidence
+            return fits
+        return (SectorFit(opinion.label, leads),)
+    first, *rest = fits
+    if first.sector == opinion.label and first.confidence < 1.0:
+        return (SectorFit(first.sector, max(first.confidence, leads)), *rest)
+    return fits

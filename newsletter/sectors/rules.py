@@ -26,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from newsletter.models import SectorFit, sector_fits
 from newsletter.text import tokens
 
 _MAX_COUNT = 2  # occurrences of one phrase counted per field
@@ -73,6 +74,11 @@ class Verdict:
     off_topic: float
     excluded: tuple[str, ...] = ()  # sectors ruled out by an exclusion term
     matches: tuple[Match, ...] = ()  # filled only by ``explain``
+
+    @property
+    def fits(self) -> tuple[SectorFit, ...]:
+        """The sectors with their confidence, as a story carries them."""
+        return sector_fits(self.sectors, self.confidence)
 
 
 @dataclass(slots=True)

@@ -7,7 +7,7 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from newsletter.models import Edition, Section, Sector, Sponsor, Story
+from newsletter.models import Edition, Section, Sector, Sponsor, Story, sector_fits
 
 
 def edition_to_json(edition: Edition) -> str:
@@ -24,7 +24,7 @@ def edition_to_json(edition: Edition) -> str:
             "feed_url": s.feed_url,
             "sectors": list(s.sectors),
             "also_in": list(s.also_in),
-            "confidence": list(s.confidence),
+            "confidence": [f.confidence for f in s.fits],
             "language": s.language,
             "storylines": list(s.storylines),
             "cluster": s.cluster,
@@ -67,9 +67,8 @@ def edition_from_json(text: str) -> Edition:
             source=d["source"],
             published=datetime.fromisoformat(d["published"]),
             feed_url=d["feed_url"],
-            sectors=tuple(d["sectors"]),
+            fits=sector_fits(d["sectors"], d.get("confidence", ())),
             also_in=tuple(d["also_in"]),
-            confidence=tuple(d.get("confidence", ())),
             language=d.get("language", ""),
             storylines=tuple(d.get("storylines", ())),
             cluster=d.get("cluster", ""),

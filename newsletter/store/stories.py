@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from newsletter.models import Label, Story
+from newsletter.models import Label, SectorFit, Story, sector_fits
 from newsletter.records import JudgedStory, PageToFetch, StoredModel, TextToJudge
 from newsletter.store.base import Repository
 from newsletter.store.tables import feeds, labels, sector_models, stories
@@ -160,18 +160,22 @@ class StoryStore(Repository):
         with self.engine.connect() as conn:
             for row in conn.execute(query):
                 if row.judged_rules == rules and row.judged:
-                    out.append(JudgedStory(story_of(row, *json.loads(row.judged)), True))
+                    fits = sector_fits(*json.loads(row.judged))
+                    out.append(JudgedStory(story_of(row, fits), True))
                 else:
                     out.append(JudgedStory(story_of(row), False))
         return out
 
-    def save_judged(
-        self, judged: Mapping[str, tuple[Sequence[str], Sequence[float]]], *, rules: str
-    ) -> None:
-        """Keep each story's sectors and confidence under the rules' fingerprint."""
+    def save_judged(self, judged: Mapping[str, Sequence[SectorFit]], *, rules: str) -> None:
+        """Keep each story's sectors and confidence under the rules' fingerprint (as JSON
+        ``[[sector, ...], [confidence, ...]]``)."""
         rows = [
-            {"story": key, "rules": rules, "judged": json.dumps([list(s), list(c)])}
-            for key, (s, c) in judged.items()
+            {
+                "story": key,
+                "rules": rules,
+                "judged": json.dumps([[f.sector for f in fits], [f.confidence for f in fits]]),
+            }
+            for key, fits in judged.items()
         ]
         self._update_stories(rows, judged_rules=bindparam("rules"), judged=bindparam("judged"))
 
@@ -211,7 +215,7 @@ def story_query() -> Select[Any]:
     ).join(feeds, feeds.c.id == stories.c.feed_id)
 
 
-def story_of(row: Any, sectors: Sequence[str] = (), confidence: Sequence[float] = ()) -> Story:
+def story_of(row: Any, fits: tuple[SectorFit, ...] = ()) -> Story:
     """A story from a ``story_query`` row: the article page's lead replaces a thin teaser."""
     return Story(
         id=row.id,
@@ -221,8 +225,7 @@ def story_of(row: Any, sectors: Sequence[str] = (), confidence: Sequence[float] 
         source=row.name,
         published=row.published,
         feed_url=row.feed_url,
-        sectors=tuple(sectors),
-        confidence=tuple(confidence),
+        fits=fits,
         language=row.language or "",
         cluster=row.cluster_id or "",
     )
