@@ -188,6 +188,8 @@ class QueuedSignup:
     sectors: tuple[str, ...]
     source: Source  # web 203.0.113.7
     at: datetime  # when the reader signed up
+    claim: str | None = None  # the worker that took it, and when (store/claims.py)
+    claimed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +252,8 @@ class Outgoing:
     status: MailStatus
     attempts: int
     created_at: datetime
+    claim: str | None = None  # the worker that took it, and when (store/claims.py)
+    claimed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,14 +17,17 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.config import load_config
+from newsletter.config import Config, load_config
+from newsletter.delivery.journal import Journal, Outcome, apply_journals, database_key
 from newsletter.models import DeliveryStatus
 from newsletter.store import Store
+from newsletter.store.claims import claim_is_alive, host_name
 from tests.conftest import NOW, ROOT, TEST_DATABASE, write_config
 from tests.sendgrid_server import SendgridServer, sendgrid_server
 from tests.test_send import KEY, _wait_for
@@ -228,3 +231,55 @@ def test_debug_shows_the_traceback_behind_the_error(tmp_path: Path) -> None:
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
     assert done.returncode != 0
     assert "Traceback" in done.stderr and "Error: cannot use /dev/null" in done.stderr
+
+
+def _journal(config: Config, owner: str) -> Journal:
+    journal = Journal(
+        config.journal_dir,
+        owner=owner,
+        database=database_key(config.database_url),
+        reserve=4096,
+    )
+    journal.open()
+    return journal
+
+
+def test_a_journal_named_for_another_host_is_left_for_that_host(
+    tmp_path: Path, server: SendgridServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two hosts (``NEWSLETTER_HOST``) sharing a journal folder: a send on one never takes the
+    other's journal, whose sender may be running and writing it."""
+    path = sendgrid_config(tmp_path, server, 5)
+    config = load_config(path)
+    theirs = _journal(config, f"host-b:{os.getpid()}:0badc0de")
+    monkeypatch.setenv("NEWSLETTER_HOST", "host-a")
+    finish(start_send(path, "--no-collect"))
+    assert len(server.recipients) == 5
+    assert theirs.path.is_file()
+
+
+def test_a_journal_another_sender_applied_first_is_no_error(tmp_path: Path) -> None:
+    """Two senders starting on one host both find a dead sender's journal: the one that
+    finds it gone when it comes to delete it goes on."""
+    config = load_config(write_config(tmp_path, {"feeds": []}))
+    store = Store.open(config.database_url)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    journal = _journal(config, f"{host_name()}:{dead.pid}:0a0b0c0d")
+    journal.keep([Outcome(NOW, {}, {424242: "refused"}, {})])
+
+    class FirstApplier:
+        """The real ledger, as seen by a sender whose twin deletes the journal meanwhile."""
+
+        def record_deliveries(self, **outcomes: Any) -> None:
+            store.ledger.record_deliveries(**outcomes)
+            journal.path.unlink()  # the other sender was quicker to finish
+
+    applied = apply_journals(
+        config.journal_dir,
+        FirstApplier(),
+        database=database_key(config.database_url),
+        alive=claim_is_alive,
+    )
+    assert applied == 1 and not journal.path.exists()
+    store.close()

@@ -48,7 +48,7 @@ from newsletter.models import (
 from newsletter.readers.links import preview_values
 from newsletter.records import Claim, StoredEdition
 from newsletter.store import Store
-from newsletter.store.claims import claim_id, claim_is_alive, running_here
+from newsletter.store.claims import ClaimRule, claim_id, claim_is_alive
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +79,7 @@ def deliver(
     owner = claim_id()
     edition_id, day = edition.id, edition.edition.edition_date
     limits = _limits(config, mailer)
-    _open_ledger(
-        config, store, edition_id, retry_failed, now=now(), stale=claim_clock() - limits.timeout
-    )
+    _open_ledger(config, store, edition_id, retry_failed, limits, now=now(), at=claim_clock())
     before = store.ledger.delivery_counts(edition_id)
     total = sum(before.get(k, 0) for k in (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED))
     already = before.get(DeliveryStatus.SENT, 0)
@@ -127,24 +125,25 @@ def _open_ledger(
     store: Store,
     edition_id: int,
     retry_failed: bool,
+    limits: Limits,
     *,
     now: datetime,
-    stale: datetime,
+    at: datetime,
 ) -> None:
     """The ledger ready to claim from: what an earlier send on this machine journaled recorded
     first, a row for every confirmed reader, failed rows queued again when asked, and the rows
-    of dead senders (or silent since ``stale``) given back."""
+    of dead senders (or silent for ``limits.timeout`` at ``at``, the claims' clock) given back."""
     apply_journals(
         config.journal_dir,
         store.ledger,
         database=database_key(config.database_url),
-        alive=running_here,
+        alive=claim_is_alive,  # a journal named for another host is that host's to apply
     )
     store.editions.set_edition_status(edition_id, EditionStatus.SENDING, now=now)
     store.ledger.seed_deliveries(edition_id)
     if retry_failed:
         store.ledger.retry_failed(edition_id)
-    released = store.ledger.release_abandoned(edition_id, alive=claim_is_alive, stale_before=stale)
+    released = store.ledger.release_abandoned(edition_id, rule=ClaimRule(limits.timeout), now=at)
     if released:
         logger.warning("%d readers of an interrupted send are sent again", released)
 

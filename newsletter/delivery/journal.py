@@ -3,8 +3,10 @@
 A sender whose database stops taking writes (a full disk, a read-only file or server, a lost
 connection) still has requests the provider accepted. Their outcomes are held in memory and
 written here at once, so that neither an exit nor a SIGKILL while the database is down loses
-them; the next ``send`` on this machine (any worker using the same folder) records every
-journal of its database before it claims anything, then deletes it.
+them; the next ``send`` on this host (any worker using the same folder and host name, see
+``NEWSLETTER_HOST``) records every journal of its database whose sender has ended before it
+claims anything, then deletes it. A journal named for another host is left for that host: its
+sender may be running.
 
 The file is reserved at full size when the send starts (``reserve`` bytes), so a disk that
 fills later cannot refuse the journal: outcomes are written over the reserved bytes, never
@@ -188,7 +190,8 @@ def apply_journals(
                 sent=outcome.sent, failed=outcome.failed, skipped=outcome.skipped, now=outcome.at
             )
             applied += outcome.readers
-        path.unlink()
+        with contextlib.suppress(FileNotFoundError):  # another sender here applied it too
+            path.unlink()
     if applied:
         logger.warning("recorded %d outcomes a send had kept in %s", applied, folder)
     return applied

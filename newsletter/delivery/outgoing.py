@@ -37,11 +37,14 @@ from newsletter.readers.links import confirm_url, reader_values
 from newsletter.readers.subscriptions import sign_up
 from newsletter.records import Outgoing
 from newsletter.store import Store
+from newsletter.store.claims import ClaimRule, claim_id
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-CLAIM = timedelta(minutes=5)  # a claimed email or sign-up is taken again if its worker died
+# a claimed email or sign-up is taken again once its worker died, or was silent this long (each
+# is carried out within one request's timeout of being claimed: the claim is its only beat)
+CLAIM = ClaimRule(timedelta(minutes=5))
 
 
 # the status a reader must still have for each kind of email to go
@@ -67,9 +70,9 @@ def drain(
     config: Config, store: Store, mailer: Mailer, *, now: Callable[[], datetime], limit: int = 50
 ) -> int:
     """Send the due emails; returns how many went."""
-    sent = 0
-    for mail in store.outgoing.due_mail(now=now(), limit=limit):
-        if not store.outgoing.claim_mail(mail.id, now=now(), until=now() + CLAIM):
+    sent, owner = 0, claim_id()
+    for mail in store.outgoing.due_mail(rule=CLAIM, now=now(), limit=limit):
+        if not store.outgoing.claim_mail(mail, owner, now=now()):
             continue  # another worker (another web process) has it
         reader = store.readers.subscriber_by_id(mail.subscriber_id)
         wanted = _READER_STATUS.get(mail.kind, SubscriberStatus.PENDING)
@@ -97,9 +100,9 @@ def take_sign_ups(
 ) -> int:
     """Carry out the queued sign-ups, oldest first, each at the time it was made (its consent
     event, its confirmation's hourly limit); returns how many."""
-    done = 0
-    for queued in store.outgoing.due_signups(now=now(), limit=limit):
-        if not store.outgoing.claim_signup(queued.id, now=now(), until=now() + CLAIM):
+    done, owner = 0, claim_id()
+    for queued in store.outgoing.due_signups(rule=CLAIM, now=now(), limit=limit):
+        if not store.outgoing.claim_signup(queued, owner, now=now()):
             continue  # another worker (another web process) has it
         try:
             outcome = sign_up(

@@ -33,7 +33,7 @@ from newsletter.delivery.variants import Variants
 from newsletter.errors import DeliveryError, StoreUnavailable
 from newsletter.models import Batch, BatchResult
 from newsletter.store import Store
-from newsletter.store.claims import claim_is_alive
+from newsletter.store.claims import ClaimRule
 
 logger = logging.getLogger("newsletter.delivery.deliver")
 
@@ -371,9 +371,8 @@ class Sending:
         (or a stop was asked)."""
         try:
             while self.store.ledger.claimed_elsewhere(self.edition_id, self.claim):
-                stale = self.claim_clock() - self.limits.timeout
                 released = self.store.ledger.release_abandoned(
-                    self.edition_id, alive=claim_is_alive, stale_before=stale
+                    self.edition_id, rule=ClaimRule(self.limits.timeout), now=self.claim_clock()
                 )
                 if released:
                     logger.warning("%d readers of a silent sender are sent by this one", released)

@@ -1,7 +1,8 @@
 """The scheduler's lease: one lock row for each role a ``newsletter run`` plays, held by
 heartbeat, so exactly one scheduler runs each job for a database, across machines.
 
-A lock is the owner's (``host:pid``, the host as ``NEWSLETTER_HOST`` names it) while it beats
+A lock is a claim (``store/claims.py``, the rule the ledger and the outgoing queue follow too):
+the owner's (``host:pid``, the host as ``NEWSLETTER_HOST`` names it) while it beats
 every third of ``schedule.lease_seconds``. Another scheduler may take it once it has been silent
 for the lease (a standby looks every tenth of it: it takes over within 1.1 leases of the
 holder's last beat), or at once when the holder is a process on this host that is gone. A holder
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from newsletter.errors import ScheduleError
 from newsletter.records import LockAnswer
-from newsletter.store.claims import claim_is_alive, host_name
+from newsletter.store.claims import ClaimRule, host_name
 
 if TYPE_CHECKING:
     from newsletter.store import Store
@@ -29,7 +30,7 @@ logger = logging.getLogger("newsletter.run")
 
 
 def owner() -> str:
-    return f"{host_name()}:{os.getpid()}"  # the host as claim_is_alive reads it
+    return f"{host_name()}:{os.getpid()}"  # the host as ClaimRule reads it
 
 
 @dataclass
@@ -48,13 +49,11 @@ class Lease:
         elsewhere and who holds it."""
         taken: list[str] = []
         for role in self.roles:
-            now = self.clock()
             answer = self.store.locks.take_lock(
                 f"run:{role}",
                 self.owner,
-                now=now,
-                stale_before=now - timedelta(seconds=self.seconds),
-                alive=claim_is_alive,
+                now=self.clock(),
+                rule=ClaimRule(timedelta(seconds=self.seconds)),
             )
             if not answer.taken:
                 for held in taken:

@@ -1,12 +1,12 @@
 """Mixed into ``Store``: what processes on many machines coordinate through: the scheduler's
-lock rows, with their heartbeats, the sign-up rate limit's counts, and the privacy key's
-fingerprint, which every machine's key must match."""
+lock rows, held under the one claim rule (``store/claims.py``) with their heartbeats, the
+sign-up rate limit's counts, and the privacy key's fingerprint, which every machine's key must
+match."""
 
 from __future__ import annotations
 
 import contextlib
 import hmac
-from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import (
@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from newsletter.records import LockAnswer, LockHolder
 from newsletter.store.base import Repository
+from newsletter.store.claims import ClaimRule
 from newsletter.store.tables import (
     rate_hits,
     scheduler_lock,
@@ -36,13 +37,12 @@ class Locks(Repository):
         owner: str,
         *,
         now: datetime,
-        stale_before: datetime,
-        alive: Callable[[str], bool],
+        rule: ClaimRule,
     ) -> LockAnswer:
-        """Take the lock unless a live holder has it."""
+        """Take the lock unless its holder still holds it by ``rule``."""
         with self.engine.begin() as conn:
             row = conn.execute(select(scheduler_lock).where(scheduler_lock.c.name == name)).first()
-            if row is not None and row.heartbeat_at >= stale_before and alive(row.owner):
+            if row is not None and rule.holds(row.owner, row.heartbeat_at, now=now):
                 return LockAnswer(False, row.owner, row.started_at)
             if row is not None:
                 conn.execute(delete(scheduler_lock).where(scheduler_lock.c.name == name))

@@ -1,5 +1,6 @@
 """``OutgoingQueue``: the queue of transactional mail (``outgoing``) and the queue of
-sign-ups the web took (``signups``), both worked through by the web process's worker."""
+sign-ups the web took (``signups``), both worked through by the web process's worker, each row
+taken by one worker at a time under the house's one claim rule (``store/claims.py``)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from newsletter.models import MailKind, MailStatus, Source
 from newsletter.records import Outgoing, QueuedSignup
 from newsletter.store.base import Repository
+from newsletter.store.claims import ClaimRule, owned_by
 from newsletter.store.tables import outgoing, signups
 
 
@@ -26,6 +28,8 @@ def _outgoing(row: Any) -> Outgoing:
         status=MailStatus(row.status),
         attempts=row.attempts,
         created_at=row.created_at,
+        claim=row.claim,
+        claimed_at=row.claimed_at,
     )
 
 
@@ -80,27 +84,33 @@ class OutgoingQueue(Repository):
             ).scalar_one_or_none()
         return value if isinstance(value, datetime) else None
 
-    def due_mail(self, *, now: datetime, limit: int) -> list[Outgoing]:
+    def due_mail(self, *, rule: ClaimRule, now: datetime, limit: int) -> list[Outgoing]:
+        """Emails due to go that no live worker holds (by ``rule``), oldest due first."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(outgoing)
-                .where(outgoing.c.status == MailStatus.PENDING, outgoing.c.next_attempt_at <= now)
+                .where(
+                    outgoing.c.status == MailStatus.PENDING,
+                    outgoing.c.next_attempt_at <= now,
+                    rule.may_be_free(outgoing.c.claim, outgoing.c.claimed_at, now=now),
+                )
                 .order_by(outgoing.c.next_attempt_at, outgoing.c.id)
                 .limit(limit)
             ).all()
-        return [_outgoing(r) for r in rows]
+        found = [_outgoing(r) for r in rows]
+        return [m for m in found if not rule.holds(m.claim, m.claimed_at, now=now)]
 
-    def claim_mail(self, mail_id: int, *, now: datetime, until: datetime) -> bool:
-        """Take a due email for one sender (until ``until``); False when another took it."""
+    def claim_mail(self, mail: Outgoing, owner: str, *, now: datetime) -> bool:
+        """Take a due email for ``owner``; False when another worker took it first."""
         with self.engine.begin() as conn:
             taken = conn.execute(
                 update(outgoing)
                 .where(
-                    outgoing.c.id == mail_id,
+                    outgoing.c.id == mail.id,
                     outgoing.c.status == MailStatus.PENDING,
-                    outgoing.c.next_attempt_at <= now,
+                    owned_by(outgoing.c.claim, mail.claim),
                 )
-                .values(next_attempt_at=until)
+                .values(claim=owner, claimed_at=now)
             ).rowcount
         return bool(taken)
 
@@ -109,14 +119,25 @@ class OutgoingQueue(Repository):
             conn.execute(
                 update(outgoing)
                 .where(outgoing.c.id == mail_id)
-                .values(status=MailStatus.SENT, sent_at=now, attempts=outgoing.c.attempts + 1)
+                .values(
+                    status=MailStatus.SENT,
+                    sent_at=now,
+                    attempts=outgoing.c.attempts + 1,
+                    claim=None,
+                    claimed_at=None,
+                )
             )
 
     def mail_failed(
         self, mail_id: int, *, error: str, retry_at: datetime | None, now: datetime
     ) -> None:
         """An attempt failed: try again at ``retry_at``, or give up (None)."""
-        values: dict[str, Any] = {"attempts": outgoing.c.attempts + 1, "last_error": error}
+        values: dict[str, Any] = {
+            "attempts": outgoing.c.attempts + 1,
+            "last_error": error,
+            "claim": None,
+            "claimed_at": None,
+        }
         if retry_at is None:
             values["status"] = MailStatus.FAILED
         else:
@@ -138,16 +159,15 @@ class OutgoingQueue(Repository):
                     sectors=json.dumps(list(sectors)),
                     source=str(source),
                     created_at=now,
-                    claimed_until=None,
                 )
             )
 
-    def due_signups(self, *, now: datetime, limit: int) -> list[QueuedSignup]:
-        """Queued sign-ups no worker holds, oldest first."""
-        free = or_(signups.c.claimed_until.is_(None), signups.c.claimed_until <= now)
+    def due_signups(self, *, rule: ClaimRule, now: datetime, limit: int) -> list[QueuedSignup]:
+        """Queued sign-ups no live worker holds (by ``rule``), oldest first."""
+        maybe = rule.may_be_free(signups.c.claim, signups.c.claimed_at, now=now)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(signups).where(free).order_by(signups.c.id).limit(limit))
-            return [
+            rows = conn.execute(select(signups).where(maybe).order_by(signups.c.id).limit(limit))
+            found = [
                 QueuedSignup(
                     r.id,
                     r.email,
@@ -155,16 +175,20 @@ class OutgoingQueue(Repository):
                     tuple(json.loads(r.sectors)),
                     Source.parse(r.source),
                     r.created_at,
+                    r.claim,
+                    r.claimed_at,
                 )
                 for r in rows
             ]
+        return [q for q in found if not rule.holds(q.claim, q.claimed_at, now=now)]
 
-    def claim_signup(self, signup_id: int, *, now: datetime, until: datetime) -> bool:
-        """Take a queued sign-up for one worker (until ``until``); False when another has it."""
-        free = or_(signups.c.claimed_until.is_(None), signups.c.claimed_until <= now)
+    def claim_signup(self, queued: QueuedSignup, owner: str, *, now: datetime) -> bool:
+        """Take a queued sign-up for ``owner``; False when another worker took it first."""
         with self.engine.begin() as conn:
             taken = conn.execute(
-                update(signups).where(signups.c.id == signup_id, free).values(claimed_until=until)
+                update(signups)
+                .where(signups.c.id == queued.id, owned_by(signups.c.claim, queued.claim))
+                .values(claim=owner, claimed_at=now)
             ).rowcount
         return bool(taken)
 

@@ -256,6 +256,8 @@ outgoing = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime(), nullable=True),
+    Column("claim", String(200), nullable=True),  # the worker sending it (store/claims.py)
+    Column("claimed_at", UTCDateTime(), nullable=True),  # when that worker took it
     Index("ix_outgoing_due", "status", "next_attempt_at"),
     Index("ix_outgoing_subscriber", "subscriber_id", "id"),
 )
@@ -272,7 +274,8 @@ signups = Table(
     Column("sectors", Text, nullable=False),  # JSON list of slugs
     Column("source", String(200), nullable=False),  # "web 203.0.113.7"
     Column("created_at", UTCDateTime(), nullable=False),  # when the reader signed up
-    Column("claimed_until", UTCDateTime(), nullable=True),  # a worker has it until then
+    Column("claim", String(200), nullable=True),  # the worker carrying it out (store/claims.py)
+    Column("claimed_at", UTCDateTime(), nullable=True),  # when that worker took it
     Index("ix_signups_email", "email"),
 )
 

@@ -4,13 +4,13 @@ of each other: heartbeats on their claims, the rows others still hold, and givin
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, or_, select, update
 
 from newsletter.models import DeliveryStatus
 from newsletter.store.base import Repository
+from newsletter.store.claims import ClaimRule
 from newsletter.store.tables import deliveries
 
 
@@ -61,22 +61,22 @@ class WorkerQueries(Repository):
                 .values(status=DeliveryStatus.PENDING, claim=None, claimed_at=None)
             )
 
-    def release_abandoned(
-        self, edition_id: int, *, alive: Callable[[str], bool], stale_before: datetime
-    ) -> int:
-        """Put claims of dead (or long-silent) senders back in the queue; returns how many."""
+    def release_abandoned(self, edition_id: int, *, rule: ClaimRule, now: datetime) -> int:
+        """Put back in the queue the claims ``rule`` no longer holds (their senders died or
+        went silent); returns how many rows."""
         with self.engine.begin() as conn:
             claims = conn.execute(
                 select(deliveries.c.claim, func.min(deliveries.c.claimed_at))
                 .where(
                     deliveries.c.edition_id == edition_id,
                     deliveries.c.status == DeliveryStatus.CLAIMED,
+                    rule.may_be_free(deliveries.c.claim, deliveries.c.claimed_at, now=now),
                 )
                 .group_by(deliveries.c.claim)
             ).all()
             released = 0
             for claim, claimed_at in claims:
-                if claim is None or not alive(claim) or claimed_at < stale_before:
+                if not rule.holds(claim, claimed_at, now=now):
                     result = conn.execute(
                         update(deliveries)
                         .where(
