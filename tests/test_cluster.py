@@ -199,6 +199,9 @@ def test_one_event_from_five_outlets_is_the_top_story_naming_the_others() -> Non
     assert len(carried) == 1  # the event once, not again in its own section
 
 
+TEASER = "The report gives the figures, the people involved and what comes next."
+
+
 def test_one_storyline_does_not_fill_a_section() -> None:
     titles = [
         "Ruritania steel mills cut 2,000 jobs as exports slump",
@@ -210,7 +213,10 @@ def test_one_storyline_does_not_fill_a_section() -> None:
         "Oil tanker rates climb in Asia",
         "Battery plant opens in Ohio",
     ]
-    stories = [_story(f"t{i}", t, source=f"Outlet {i}", hours=1 + i) for i, t in enumerate(titles)]
+    stories = [
+        _story(f"t{i}", t, source=f"Outlet {i}", summary=TEASER, hours=1 + i)
+        for i, t in enumerate(titles)
+    ]
     assert all(storylines(titles)[i] for i in range(4))
     edition = build_edition(
         stories,
@@ -230,7 +236,7 @@ def test_one_storyline_does_not_fill_a_section() -> None:
 
 
 def test_weak_stories_fill_more_but_never_lead() -> None:
-    sure = _story("sure", "Battery plant opens in Ohio", source="A")
+    sure = _story("sure", "Battery plant opens in Ohio", source="A", summary=TEASER)
     weak = dataclasses.replace(
         _story("weak", "A van was shown", source="B"), fits=(SectorFit("evs", 0.6),)
     )

@@ -23,7 +23,7 @@ def _story(
         id=sid,
         title=title,
         url=url or f"https://{source.lower()}.example.com/{sid}",
-        summary="s",
+        summary="The report gives the figures and what comes next.",
         source=source,
         published=NOW - timedelta(hours=hours),
         feed_url=f"feed:{source}",

@@ -44,7 +44,7 @@ def variant() -> RenderedEmail:
         id="a",
         title="Crude & <gas> prices rise",
         url="https://x.example.com/a",
-        summary="Brent rose.",
+        summary="Brent rose above ninety dollars a barrel on Tuesday.",
         source="Wire",
         published=NOW - timedelta(hours=1),
         fits=(SectorFit("oil-gas"),),

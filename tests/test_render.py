@@ -76,7 +76,7 @@ def test_one_readers_combination_matches_golden_files(demo_config: Config, tmp_p
 
 
 def _edition_with(
-    title: str, summary: str = "Teaser & more"
+    title: str, summary: str = "Teaser & more, with the figures that matter today."
 ) -> tuple[Edition, tuple[Section, ...]]:
     story = Story(
         id="x",

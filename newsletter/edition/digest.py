@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 
 from newsletter.config.settings import DigestConfig
 from newsletter.edition.cluster import cluster, similar_headline, storylines
+from newsletter.edition.thin import thin_reason
 from newsletter.models import Edition, Overrides, Section, Sector, SectorFit, Seen, Story
 from newsletter.text import headline_key
 
@@ -203,7 +204,8 @@ def layout(edition: Edition, chosen: Sequence[str] = ()) -> tuple[Section, ...]:
 def _split(
     stories: Sequence[Story], slug: str, edition: Edition
 ) -> tuple[tuple[Story, ...], tuple[Story, ...]]:
-    """A section's shown stories (confident, a few per storyline) and its "more" headlines."""
+    """A section's shown stories (confident, not thin, a few per storyline) and its "more"
+    headlines."""
     shown: list[Story] = []
     more: list[Story] = []
     per_line: dict[int, int] = {}
@@ -214,7 +216,7 @@ def _split(
             more.extend(stories[i:])
             break
         crowded = cap > 0 and any(per_line.get(line, 0) >= cap for line in story.storylines)
-        sure = story.id in pinned or confident_in(story, slug)
+        sure = story.id in pinned or (confident_in(story, slug) and not thin_reason(story))
         if len(shown) < edition.per_sector and sure and not crowded:
             shown.append(story)
             for line in story.storylines:

@@ -1,0 +1,94 @@
+"""Items that may fill "more" but never lead a section: videos, podcasts, TV-show promos, photo
+galleries, live blogs, newsletter promos, and stories with no usable teaser. Pure.
+
+Each is recognised from what a feed gives: the link's path (``/video/``, ``/podcasts/``,
+``/live/``, ``/photography/``...), the headline (``WATCH:``, "In pictures", a show's name and
+date after a bar: "... | The Close 8/21/2026") and the feed's own name ("... Podcast").
+``thin_reason`` says which, for ``review`` and the tests.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from newsletter.models import Story
+from newsletter.text import tokens
+
+# a path segment that names the kind of page (compared whole, lower-cased, with ``-``/``_``)
+_PATH_KINDS = {
+    "video": "a video",
+    "videos": "a video",
+    "watch": "a video",
+    "av": "a video",
+    "tv": "a video",
+    "podcast": "a podcast",
+    "podcasts": "a podcast",
+    "audio": "a podcast",
+    "listen": "a podcast",
+    "gallery": "a photo gallery",
+    "galleries": "a photo gallery",
+    "photo": "a photo gallery",
+    "photos": "a photo gallery",
+    "photography": "a photo gallery",
+    "pictures": "a photo gallery",
+    "in-pictures": "a photo gallery",
+    "slideshow": "a photo gallery",
+    "live": "a live blog",
+    "liveblog": "a live blog",
+    "live-news": "a live blog",
+    "live-updates": "a live blog",
+    "newsletter": "a newsletter promo",
+    "newsletters": "a newsletter promo",
+}
+_TITLE_KINDS = [
+    (re.compile(r"^\s*(watch|video|videos)\s*(:|\||\s-\s)", re.I), "a video"),
+    (re.compile(r"\b(b-roll|broll)\b", re.I), "a video"),
+    (re.compile(r"^\s*(listen|podcast|audio)\s*(:|\||\s-\s)", re.I), "a podcast"),
+    (re.compile(r"[|(\-\u2013]\s*podcast\W*$", re.I), "a podcast"),
+    (re.compile(r"\bepisode \d+\b|\bep\. ?\d+\b", re.I), "a podcast"),
+    (
+        re.compile(r"^\s*(in pictures|photos?|gallery|in photos)\s*(:|\||\s-\s)", re.I),
+        "a photo gallery",
+    ),
+    (re.compile(r"\bphotos of the week\b", re.I), "a photo gallery"),
+    (
+        re.compile(r"^\s*live\s*(:|\||\s-\s)|\blive updates?\b|\bliveblog\b|\blive blog\b", re.I),
+        "a live blog",
+    ),
+    (
+        re.compile(r"\bsign up for\b|\bsubscribe to (our|the)\b.*\bnewsletter\b", re.I),
+        "a newsletter promo",
+    ),
+    # a TV or radio show's episode: "Headline | Show Name 8/21/2026"
+    (re.compile(r"\|\s*[^|]{2,40}\s\d{1,2}/\d{1,2}/\d{2,4}\s*$"), "a show promo"),
+]
+_SOURCE_KINDS = [
+    (re.compile(r"\bpodcasts?\b", re.I), "a podcast"),
+    (re.compile(r"\b(video|videos|tv)\b", re.I), "a video"),
+]
+_MIN_TEASER_WORDS = 6  # a teaser shorter than this, or the headline again, tells a reader nothing
+
+
+def thin_reason(story: Story) -> str:
+    """Why ``story`` may not lead a section ("a video", "no teaser", ...), or "" when it may."""
+    for segment in urlsplit(story.url).path.lower().split("/"):
+        kind = _PATH_KINDS.get(segment.replace("_", "-"))
+        if kind:
+            return kind
+    for pattern, kind in _TITLE_KINDS:
+        if pattern.search(story.title):
+            return kind
+    for pattern, kind in _SOURCE_KINDS:
+        if pattern.search(story.source):
+            return kind
+    return "" if usable_teaser(story) else "no teaser"
+
+
+def usable_teaser(story: Story) -> bool:
+    """A teaser that says more than the headline: a few words, not the headline again."""
+    words = tokens(story.summary)
+    if len(words) < _MIN_TEASER_WORDS:
+        return False
+    headline = set(tokens(story.title))
+    return len(set(words) - headline) >= 3

@@ -1,0 +1,94 @@
+"""Thin items (videos, podcasts, show promos, galleries, live blogs, newsletter promos, no
+teaser) may fill "more" but never lead a section, whatever their rank."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import pytest
+
+from newsletter.edition.digest import build_edition, layout
+from newsletter.edition.thin import thin_reason
+from newsletter.models import Sector, SectorFit, Story
+from tests.conftest import NOW
+
+TEASER = "The company said the new line starts next spring and employs four hundred people."
+
+
+def _story(title: str, url: str = "https://wire.example.com/2026/11/25/item", **more: str) -> Story:
+    story = Story("x", title, url, TEASER, "Wire", NOW - timedelta(hours=1))
+    return dataclasses.replace(story, fits=(SectorFit("evs", 2.0),), **more)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("title", "url", "source", "summary", "reason"),
+    [
+        ("Cell plant tour", "https://tv.example.com/video/cell-plant-tour", "", "", "a video"),
+        ("WATCH: The new pack line", "", "", "", "a video"),
+        ("Pack line b-roll", "", "", "", "a video"),
+        ("Charging: the week ahead", "https://x.example.com/podcasts/ep-12", "", "", "a podcast"),
+        ("Charging costs, explained | Podcast", "", "", "", "a podcast"),
+        ("Charging costs, explained", "", "Grid Talk Podcast", "", "a podcast"),
+        ("Markets end the week higher | Market Hour 3/14/2026", "", "", "", "a show promo"),
+        (
+            "Inside the gigafactory",
+            "https://x.example.com/in-pictures/gigafactory",
+            "",
+            "",
+            "a photo gallery",
+        ),
+        ("Photos of the week: battery day", "", "", "", "a photo gallery"),
+        (
+            "Strike at the cell plant",
+            "https://x.example.com/live/2026/11/25/strike",
+            "",
+            "",
+            "a live blog",
+        ),
+        ("Live updates: strike at the cell plant", "", "", "", "a live blog"),
+        ("Sign up for our battery briefing", "", "", "", "a newsletter promo"),
+        ("Cell plant opens in Ohio", "", "", "Cell plant opens in Ohio", "no teaser"),
+        ("Cell plant opens in Ohio", "", "", "Read more.", "no teaser"),
+    ],
+)
+def test_thin_items_are_recognised(
+    title: str, url: str, source: str, summary: str, reason: str
+) -> None:
+    story = _story(title, url or "https://wire.example.com/2026/11/25/item")
+    story = dataclasses.replace(story, source=source or "Wire", summary=summary or TEASER)
+    assert thin_reason(story) == reason
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Podcast platform owner says advertising revenue rose a fifth",
+        "Carmaker to livestream its battery day as shares climb",
+        "Video-game chip demand lifts foundry orders",
+    ],
+)
+def test_stories_about_such_things_are_not_thin(title: str) -> None:
+    assert thin_reason(_story(title)) == ""
+
+
+def test_a_thin_story_never_leads_even_when_most_outlets_carry_it() -> None:
+    video = dataclasses.replace(
+        _story("Cell plant tour", "https://tv.example.com/video/tour"),
+        id="video",
+        also_in=("Outlet A", "Outlet B", "Outlet C"),
+    )
+    plain = _story("Cell plant opens in Ohio", "https://wire.example.com/2026/11/25/plant")
+    plain = dataclasses.replace(plain, id="plain")
+    bare = _story("Pack prices fall again", "https://wire.example.com/2026/11/25/packs")
+    bare = dataclasses.replace(bare, id="bare", summary="")
+    edition = build_edition(
+        [video, plain, bare],
+        [Sector("evs", "EVs")],
+        publication="P",
+        edition_date=NOW.date(),
+        now=NOW,
+    )
+    (section,) = layout(edition)
+    assert [s.id for s in section.stories] == ["plain"]
+    assert {s.id for s in section.more} == {"video", "bare"}
