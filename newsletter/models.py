@@ -182,6 +182,16 @@ def sector_fits(sectors: Sequence[str], confidence: Sequence[float] = ()) -> tup
 
 
 @dataclass(frozen=True, slots=True)
+class Report:
+    """Another report of a story's storyline, shown collapsed under it ("2 more reports")."""
+
+    title: str
+    source: str
+    url: str
+    also_in: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Story:
     """One item from a feed, cleaned: plain-text summary, UTC times, http(s) link."""
 
@@ -196,9 +206,18 @@ class Story:
     also_in: tuple[str, ...] = ()  # other outlets that carried the same story (set by digest)
     language: str = ""  # ISO 639-1 code judged from the text (and the feed's declared language)
     storylines: tuple[int, ...] = ()  # the storylines it belongs to, by number (set by digest)
+    reports: tuple[Report, ...] = ()  # the other reports of its storyline (set by digest)
     # the stored cluster of same-news stories it was found in ("" until clustered); stories of
     # one cluster are not compared again
     cluster: str = ""
+
+    @property
+    def outlets(self) -> int:
+        """How many distinct outlets carry it or its storyline."""
+        names = {self.source, *self.also_in}
+        for report in self.reports:
+            names.update((report.source, *report.also_in))
+        return len(names)
 
     @property
     def sectors(self) -> tuple[str, ...]:
@@ -288,21 +307,6 @@ class RenderedEmail:
 
 
 @dataclass(frozen=True, slots=True)
-class FeedResult:
-    """What collecting one feed did: counts on success, the error otherwise."""
-
-    feed: FeedSource
-    status: FetchOutcome
-    found: int = 0  # stories read from the feed
-    new: int = 0  # stories not seen before
-    updated: int = 0  # stories whose title or summary changed
-    error: str | None = None
-    warnings: tuple[str, ...] = ()
-    moved_to: str | None = None  # a permanent redirect to this URL was recorded
-    seconds: float = 0.0  # time spent fetching and parsing
-
-
-@dataclass(frozen=True, slots=True)
 class Subscriber:
     """A reader. ``sectors`` empty means every sector."""
 
@@ -371,18 +375,6 @@ class SendReport:
     seconds: float
     dry_run: bool = False
     stopped: bool = False  # a stop was asked for: the requests in flight were finished and recorded
-
-
-@dataclass(frozen=True, slots=True)
-class Label:
-    """A story labelled with its sector (by the editor), an example for the sector model."""
-
-    title: str
-    summary: str
-    url: str
-    sector: str
-    source: str = "editor"
-    story_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

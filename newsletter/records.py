@@ -281,3 +281,15 @@ class StoredEvent:
 
     row_id: int
     event: ProviderEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A story labelled with its sector (by the editor), an example for the sector model."""
+
+    title: str
+    summary: str
+    url: str
+    sector: str
+    source: str = "editor"
+    story_id: str | None = None

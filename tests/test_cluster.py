@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from newsletter.edition.cluster import brute_force, cluster, cluster_ids, storylines
+from newsletter.edition.cluster import brute_force, cluster, cluster_ids
 from newsletter.edition.digest import build_edition, layout
 from newsletter.edition.filters import outlets
 from newsletter.edition.render import split_top_story
@@ -202,7 +202,7 @@ def test_one_event_from_five_outlets_is_the_top_story_naming_the_others() -> Non
 TEASER = "The report gives the figures, the people involved and what comes next."
 
 
-def test_one_storyline_does_not_fill_a_section() -> None:
+def test_one_storyline_is_shown_once_with_its_other_reports() -> None:
     titles = [
         "Ruritania steel mills cut 2,000 jobs as exports slump",
         "Court in Ruritania blocks the sale of a steel maker",
@@ -217,22 +217,16 @@ def test_one_storyline_does_not_fill_a_section() -> None:
         _story(f"t{i}", t, source=f"Outlet {i}", summary=TEASER, hours=1 + i)
         for i, t in enumerate(titles)
     ]
-    assert all(storylines(titles)[i] for i in range(4))
     edition = build_edition(
-        stories,
-        SECTORS,
-        publication="P",
-        edition_date=NOW.date(),
-        now=NOW,
-        per_sector=6,
-        per_storyline=2,
+        stories, SECTORS, publication="P", edition_date=NOW.date(), now=NOW, per_sector=6
     )
     (section,) = layout(edition)
-    shown = [s.title for s in section.stories]
-    assert len(cluster(stories)) == len(stories)  # four stories, not four reports of one
-    assert sum("Ruritania" in t for t in shown) == 2
-    assert set(titles[4:]) <= set(shown)  # the other stories all lead
-    assert any("Ruritania" in s.title for s in section.more)
+    assert len(cluster(stories)) == len(stories)  # four stories, not four reports of one ...
+    (steel,) = [s for s in (*section.stories, *section.more) if "Ruritania" in s.title]
+    assert steel in section.stories  # ... of one storyline, shown once, the others under it
+    assert {r.title for r in steel.reports} == set(titles[:4]) - {steel.title}
+    assert steel.outlets == 4 and section.stories[0] is steel  # the most outlets: it leads
+    assert set(titles[4:]) <= {s.title for s in section.stories}  # the other stories all lead
 
 
 def test_weak_stories_fill_more_but_never_lead() -> None:

@@ -149,7 +149,7 @@ def _share(headline: frozenset[str], other: frozenset[str], rarity: _Rarity) -> 
     return sum(rarity.weight(w) for w in headline & other) / total
 
 
-class _Sets:
+class UnionFind:
     """Union-find over story positions."""
 
     def __init__(self, n: int) -> None:
@@ -184,7 +184,7 @@ def cluster(stories: Sequence[Story]) -> list[tuple[Story, ...]]:
 
 
 def _cluster(stories: Sequence[Story]) -> list[tuple[Story, ...]]:
-    same = _Sets(len(stories))
+    same = UnionFind(len(stories))
     first: dict[str, int] = {}
     for i, story in enumerate(stories):
         for key in (story.url, f"cluster:{story.cluster}" if story.cluster else ""):
@@ -342,7 +342,7 @@ def brute_force(stories: Sequence[Story]) -> list[tuple[Story, ...]]:
     """The same clusters by comparing every pair: the reference the index must agree with."""
     docs = _docs(stories)
     rarity = _Rarity(docs, [s.feed_url for s in stories])
-    same = _Sets(len(stories))
+    same = UnionFind(len(stories))
     for i in range(len(stories)):
         for j in range(i + 1, len(stories)):
             a, b = stories[i], stories[j]

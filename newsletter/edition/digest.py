@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 
 from newsletter.config.settings import DigestConfig
 from newsletter.edition.cluster import cluster, similar_headline, storylines
+from newsletter.edition.storylines import fold
 from newsletter.edition.thin import thin_reason
 from newsletter.models import Edition, Overrides, Section, Sector, SectorFit, Seen, Story
 from newsletter.text import headline_key
@@ -67,17 +68,19 @@ def build_edition(
     ]
     groups = [g for g in cluster(_moved(fresh, moves or {})) if not _already_sent(g, seen)]
     merged = [_merge(group, weights) for group in groups]
-    lines = storylines([story.title for story in merged])
-    merged = [
-        dataclasses.replace(s, storylines=line) for s, line in zip(merged, lines, strict=True)
-    ]
     pin_rank = _pin_ranks(groups, merged, pins)
 
     def order(story: Story) -> tuple[int, int, float, str]:
         pinned = pin_rank.get(story.id, len(pins))
-        outlets = 1 + len(story.also_in)  # the day's story is the one most outlets carry
-        return (pinned, -outlets, -_score(story, weights, now, half_life), story.id)
+        # the day's story is the storyline most outlets carry
+        return (pinned, -story.outlets, -_score(story, weights, now, half_life), story.id)
 
+    merged.sort(key=order)
+    merged, pin_rank = _fold(merged, pin_rank)
+    lines = storylines([story.title for story in merged])
+    merged = [
+        dataclasses.replace(s, storylines=line) for s, line in zip(merged, lines, strict=True)
+    ]
     merged.sort(key=order)
     sections = _sections(merged, sectors)
     return Edition(
@@ -89,6 +92,19 @@ def build_edition(
         pinned=tuple(sorted(pin_rank, key=pin_rank.__getitem__)),
         per_storyline=per_storyline,
     )
+
+
+def _fold(
+    ranked: Sequence[Story], pin_rank: Mapping[str, int]
+) -> tuple[list[Story], dict[str, int]]:
+    """Each storyline as one story (``storylines.fold``), pinned when any report of it is."""
+    leads, ranks = [], {}
+    for lead, members in fold(ranked):
+        leads.append(lead)
+        pinned = [pin_rank[ranked[i].id] for i in members if ranked[i].id in pin_rank]
+        if pinned:
+            ranks[lead.id] = min(pinned)
+    return leads, ranks
 
 
 def _moved(stories: Sequence[Story], moves: Mapping[str, str]) -> list[Story]:

@@ -313,7 +313,7 @@ def split_top_story(sections: Sequence[Section]) -> tuple[Story | None, list[Sec
     leads = [(i, s.stories[0]) for i, s in enumerate(sections) if s.stories]
     if not leads:
         return None, list(sections)
-    index, top = max(leads, key=lambda pair: (len(pair[1].also_in), -pair[0]))
+    index, top = max(leads, key=lambda pair: (pair[1].outlets, -pair[0]))
     rest = [replace(s, stories=s.stories[1:]) if i == index else s for i, s in enumerate(sections)]
     return top, [s for s in rest if s.stories or s.more]
 

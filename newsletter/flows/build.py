@@ -16,7 +16,8 @@ from newsletter.config import Config, day_sponsor, load_overrides
 from newsletter.edition import digest
 from newsletter.flows.prepare import clustered, load_stories
 from newsletter.ingest import language
-from newsletter.models import Edition, Label, Overrides, Story
+from newsletter.models import Edition, Overrides, Story
+from newsletter.records import Label
 from newsletter.store import Store
 
 logger = logging.getLogger(__name__)

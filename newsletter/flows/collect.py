@@ -23,13 +23,28 @@ from newsletter.flows.prepare import prepare
 from newsletter.ingest import articles
 from newsletter.ingest.collect import Transport, collect_feeds
 from newsletter.ingest.fetching import Collected, FetchLimits
-from newsletter.models import FeedResult, FeedStatus, FetchOutcome
+from newsletter.models import FeedSource, FeedStatus, FetchOutcome
 from newsletter.store import Store
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 STOP_POLL = 0.2  # seconds between looks at a stop request while feeds are fetched
+
+
+@dataclass(frozen=True, slots=True)
+class FeedResult:
+    """What collecting one feed did: counts on success, the error otherwise."""
+
+    feed: FeedSource
+    status: FetchOutcome
+    found: int = 0  # stories read from the feed
+    new: int = 0  # stories not seen before
+    updated: int = 0  # stories whose title or summary changed
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+    moved_to: str | None = None  # a permanent redirect to this URL was recorded
+    seconds: float = 0.0  # time spent fetching and parsing
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from newsletter.models import Label, SectorFit, Story, sector_fits
-from newsletter.records import JudgedStory, PageToFetch, StoredModel, TextToJudge
+from newsletter.models import SectorFit, Story, sector_fits
+from newsletter.records import JudgedStory, Label, PageToFetch, StoredModel, TextToJudge
 from newsletter.store.base import Repository
 from newsletter.store.tables import feeds, labels, sector_models, stories
 

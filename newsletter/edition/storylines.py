@@ -1,0 +1,174 @@
+"""Storylines: the reports of one developing story (one tariff dispute, one strike) across
+wording, outlets and days, grouped so that an edition shows the storyline once. Pure.
+
+Two stories (each already a cluster of the same report, ``cluster.py``) are of one storyline
+when, within ``WINDOW`` of each other, their headlines share at least two *uncommon* words
+(carried by a few stories, never by a large share of the day's) and at least one of them is a
+name (an actor or a place: capitalised within a sentence of either lead, or of a headline not
+written in title case), so that "hits 18-month high" alone joins nothing, nor "North Sea" and
+"Black Sea". Storylines are the groups this relation joins: "US hits Canada with tariffs",
+"Canada sets counter-tariffs" and "Trade rift deepens as Canada talks stall" are one.
+
+Candidate pairs come from the postings of uncommon words only, and a word carried by more than
+``MAX_POSTING`` stories is not uncommon, so the work grows with the stories, not with their
+pairs (``brute_force`` is the reference: the same groups by comparing every pair).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from itertools import combinations
+
+from newsletter.edition.cluster import UnionFind
+from newsletter.edition.thin import thin_reason
+from newsletter.models import Report, SectorFit, Story
+from newsletter.text import STOPWORDS, tokens
+
+WINDOW = timedelta(hours=72)  # reports further apart are two storylines
+MAX_POSTING = 60  # a word in more stories than this names no one storyline
+_LEAD_WORDS = 40  # words of the teaser read as the lead
+
+
+# a capitalised word that does not start its sentence (nor the text)
+_NAME = re.compile(r"(?<![.!?:;\"'\u201c\u2018(\[])\s+([A-Z][\w'\u2019-]*)")
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august")
+_NOT_NAMES = frozenset((*_WEEKDAYS, *_MONTHS, "september", "october", "november", "december"))
+
+
+class _Words:
+    """Each story's headline words and, when first asked, the names it writes; each distinct
+    word's content form worked out once."""
+
+    def __init__(self, stories: Sequence[Story]) -> None:
+        self.stories = stories
+        self._forms: dict[str, str] = {}
+        self.headlines = [self.content(tokens(s.title)) for s in stories]
+        self._names: dict[int, frozenset[str]] = {}
+
+    def content(self, words: Sequence[str]) -> frozenset[str]:
+        forms = self._forms
+        out = set()
+        for word in words:
+            form = forms.get(word)
+            if form is None:
+                form = forms[word] = _form(word)
+            if form:
+                out.add(form)
+        return frozenset(out)
+
+    def names(self, i: int) -> frozenset[str]:
+        found = self._names.get(i)
+        if found is None:
+            story = self.stories[i]
+            text = " ".join(story.summary.split()[:_LEAD_WORDS])
+            if not _title_case(story.title):
+                text = f"{story.title}. {text}"
+            words = [w for m in _NAME.finditer(text) for w in tokens(m.group(1))]
+            found = self._names[i] = self.content([w for w in words if w not in _NOT_NAMES])
+        return found
+
+    def uncommon(self) -> set[str]:
+        """Headline words at least two stories and at most a twentieth of them (ten in a small
+        set, and ``MAX_POSTING`` at most) carry."""
+        df = Counter(w for words in self.headlines for w in words)
+        most = min(MAX_POSTING, max(10, len(self.headlines) // 20))
+        return {w for w, n in df.items() if 2 <= n <= most}
+
+    def linked(self, i: int, j: int, uncommon: set[str]) -> bool:
+        """Two uncommon words in both headlines, one of them a name in either story."""
+        shared = self.headlines[i] & self.headlines[j] & uncommon
+        if len(shared) < 2:
+            return False
+        return bool(shared & self.names(i)) or bool(shared & self.names(j))
+
+
+def _form(word: str) -> str:
+    """A word's content form: singular, or "" for a stopword, a number or a short word."""
+    if word in STOPWORDS or word.isdigit() or len(word) < 3:
+        return ""
+    plural = len(word) > 3 and word.endswith("s") and not word.endswith("ss")
+    return word[:-1] if plural else word
+
+
+def _title_case(title: str) -> bool:
+    """Whether a headline capitalises its words (then its capitals name nothing)."""
+    words = [w for w in title.split() if w[:1].isalpha() and w.lower() not in STOPWORDS]
+    return sum(w[:1].isupper() for w in words) * 2 > len(words)
+
+
+def group(stories: Sequence[Story], *, window: timedelta = WINDOW) -> list[list[int]]:
+    """The storylines among ``stories``: lists of positions, each in the order given."""
+    words = _Words(stories)
+    uncommon = words.uncommon()
+    postings: defaultdict[str, list[int]] = defaultdict(list)
+    sets = UnionFind(len(stories))
+    for i, headline in enumerate(words.headlines):
+        seen: set[int] = set()
+        for word in headline & uncommon:  # a shared uncommon headline word is needed: a posting
+            for j in postings[word]:
+                if j not in seen:
+                    seen.add(j)
+                    close = abs(stories[i].published - stories[j].published) <= window
+                    if close and words.linked(i, j, uncommon):
+                        sets.join(i, j)
+            postings[word].append(i)
+    return sets.groups()
+
+
+def brute_force(stories: Sequence[Story], *, window: timedelta = WINDOW) -> list[list[int]]:
+    """``group`` by comparing every pair: the reference the postings must agree with."""
+    words = _Words(stories)
+    uncommon = words.uncommon()
+    sets = UnionFind(len(stories))
+    for i, j in combinations(range(len(stories)), 2):
+        close = abs(stories[i].published - stories[j].published) <= window
+        if close and words.linked(i, j, uncommon):
+            sets.join(i, j)
+    return sets.groups()
+
+
+def fold(stories: Sequence[Story], *, window: timedelta = WINDOW) -> list[tuple[Story, list[int]]]:
+    """One story per storyline, with the positions of its members: the storyline's most
+    informative report, filed first under the storyline's best sector, carrying the others as
+    its ``reports`` (most outlets first, then newest)."""
+    out = []
+    for members in group(stories, window=window):
+        items = [stories[i] for i in members]
+        out.append((items[0] if len(items) == 1 else _folded(items), members))
+    return out
+
+
+def _informative(story: Story, sector: str) -> tuple[bool, bool, int, int, datetime]:
+    fits = sector in story.sectors
+    return (fits, not thin_reason(story), story.outlets, len(story.summary), story.published)
+
+
+def _folded(items: Sequence[Story]) -> Story:
+    best = _best_sector(items)
+    lead = max(items, key=lambda s: _informative(s, best))
+    others = sorted(
+        (s for s in items if s is not lead), key=lambda s: (-s.outlets, -s.published.timestamp())
+    )
+    confidence = max(f.confidence for s in items for f in s.fits if f.sector == best)
+    fits = (SectorFit(best, confidence), *(f for f in lead.fits if f.sector != best))
+    reports = tuple(Report(s.title, s.source, s.url, s.also_in) for s in others)
+    return dataclasses.replace(lead, fits=fits, reports=reports)
+
+
+def _best_sector(stories: Sequence[Story]) -> str:
+    """The sector most of a storyline's reports are filed under, weighed by confidence (an
+    editor's move, of infinite confidence, decides); ties go to the best-ranked report's."""
+    votes: defaultdict[str, float] = defaultdict(float)
+    first: dict[str, int] = {}
+    for n, story in enumerate(stories):
+        for rank, fit in enumerate(story.fits):
+            weight = 1000.0 if math.isinf(fit.confidence) else min(fit.confidence, 2.0)
+            votes[fit.sector] += weight / (1 + rank)
+            first.setdefault(fit.sector, n)
+    return max(votes, key=lambda sector: (votes[sector], -first[sector]))

@@ -1,0 +1,287 @@
+"""Storylines: reworded reports of one developing story, across outlets and days, shown once in
+the edition as its most informative report with the others under it; the biggest storyline
+leads the edition; grouping by postings gives what comparing every pair gives."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from datetime import timedelta
+
+import pytest
+
+from newsletter.edition import render, storylines
+from newsletter.edition.digest import build_edition, layout
+from newsletter.edition.render import split_top_story
+from newsletter.models import Sector, SectorFit, Story
+from newsletter.store.snapshot import edition_from_json, edition_to_json
+from tests.conftest import NOW
+
+SECTORS = (
+    Sector("sanctions", "Sanctions & Regulation"),
+    Sector("business", "Business & Politics"),
+    Sector("chips", "AI & Semiconductors"),
+)
+
+# (outlet, hours before the edition, sector, headline, teaser): one dispute over two days
+DISPUTE = [
+    (
+        "Atlas Wire",
+        30,
+        "sanctions",
+        "Sylvania Slaps 40% Tariffs On Freedonian Steel",
+        "The government of Sylvania said the levy on steel from Freedonia starts next month, "
+        "raising a quarrel over subsidies that has run since the spring.",
+    ),
+    (
+        "Beacon Post",
+        28,
+        "business",
+        "Freedonia vows to answer Sylvania tariffs on steel",
+        "Freedonia's trade minister Anna Kovac said her country would answer within weeks and "
+        "named farm goods and machinery as likely targets.",
+    ),
+    (
+        "Coastline Times",
+        26,
+        "business",
+        "Carmakers warn Sylvania tariffs on Freedonia steel cost jobs",
+        "Assemblers that buy Freedonian sheet metal said costs would rise and that Sylvania "
+        "plants could cut shifts before the summer.",
+    ),
+    (
+        "Atlas Wire",
+        20,
+        "sanctions",
+        "Sylvania and Freedonia trade talks collapse over tariffs",
+        "Negotiators left the table in Geneva after Sylvania refused to suspend the levy while "
+        "the two sides kept talking.",
+    ),
+    (
+        "Delta Daily",
+        8,
+        "sanctions",
+        "Freedonia sets counter-tariffs on Sylvania farm goods",
+        "The cabinet in Freedonia approved duties of up to 35% on grain and dairy from Sylvania, "
+        "mirroring the steel levy, from the eighth of next month.",
+    ),
+    (
+        "Beacon Post",
+        5,
+        "business",
+        "Markets shrug off Sylvania Freedonia tariff quarrel",
+        "Shares in Sylvania and Freedonia closed little changed as traders bet the two capitals "
+        "would reach a deal before the duties bite.",
+    ),
+    (
+        "Coastline Times",
+        2,
+        "sanctions",
+        "What exporters need to know about the Sylvania Freedonia tariffs",
+        "A guide to the duties announced by Sylvania and Freedonia, the goods they cover and the "
+        "dates they start.",
+    ),
+]
+OTHERS = [
+    (
+        "Delta Daily",
+        3,
+        "chips",
+        "Memory chip prices climb for a third month",
+        "Contract prices for DRAM rose again as data-centre buyers placed large orders ahead of "
+        "the new year, analysts at Trendline said.",
+    ),
+    (
+        "Atlas Wire",
+        4,
+        "business",
+        "Harbour operator reports record container volumes",
+        "The port group said throughput rose 12% in the quarter on new routes to Asia and raised "
+        "its forecast for the full year.",
+    ),
+    (
+        "Beacon Post",
+        6,
+        "sanctions",
+        "Regulator fines lender over anti-money-laundering lapses",
+        "The watchdog said the bank failed to check thousands of transfers and ordered an outside "
+        "review of its controls.",
+    ),
+]
+
+
+def _stories(rows: list[tuple[str, int, str, str, str]], prefix: str) -> list[Story]:
+    out = []
+    for n, (outlet, hours, sector, title, teaser) in enumerate(rows):
+        slug = outlet.lower().replace(" ", "")
+        out.append(
+            Story(
+                id=f"{prefix}{n}",
+                title=title,
+                url=f"https://{slug}.example.com/{prefix}{n}",
+                summary=teaser,
+                source=outlet,
+                published=NOW - timedelta(hours=hours),
+                feed_url=f"feed:{outlet}",
+                fits=(SectorFit(sector, 2.0),),
+            )
+        )
+    return out
+
+
+def test_seven_reports_of_one_dispute_are_one_storyline_that_leads_the_edition() -> None:
+    dispute = _stories(DISPUTE, "d")
+    chips = _stories(OTHERS, "o")
+    # the chip story carried by three outlets: once the day's top story by outlets alone
+    copies = [
+        Story(
+            f"c{n}",
+            OTHERS[0][3],
+            f"https://copy{n}.example.com/chips",
+            OTHERS[0][4],
+            f"Copy Outlet {n}",
+            NOW - timedelta(hours=3),
+            f"feed:copy{n}",
+            fits=(SectorFit("chips", 2.0),),
+        )
+        for n in range(2)
+    ]
+    edition = build_edition(
+        [*dispute, *chips, *copies],
+        SECTORS,
+        publication="P",
+        edition_date=NOW.date(),
+        now=NOW,
+        max_age=timedelta(hours=48),
+    )
+    sections = layout(edition)
+    shown = [s for section in sections for s in (*section.stories, *section.more)]
+    about = [s for s in shown if "Sylvania" in s.title or "Freedonia" in s.title]
+    assert len(about) == 1  # the storyline once in the whole edition
+    (line,) = about
+    assert len(line.reports) == 6 and line.outlets == 4
+    assert {r.url for r in line.reports} | {line.url} == {s.url for s in dispute}
+    assert line.sectors[0] == "sanctions"  # most of its reports are filed there
+    top, _ = split_top_story(sections)
+    assert top is not None and top.id == line.id  # the biggest storyline leads
+
+
+def test_separate_events_sharing_common_words_stay_apart() -> None:
+    rows = [
+        (
+            "Atlas Wire",
+            2,
+            "business",
+            "Nickel hits 18-month high on export curbs",
+            "Prices of the metal rose in London after Indonesia tightened its export rules.",
+        ),
+        (
+            "Beacon Post",
+            3,
+            "business",
+            "Copper hits 18-month high on mine disruption",
+            "A strike at a large mine in Chile halted output and tightened supply.",
+        ),
+        (
+            "Delta Daily",
+            4,
+            "business",
+            "North Sea operator approves gas field tie-back",
+            "The subsea project will send gas to a terminal in Scotland from 2029.",
+        ),
+        (
+            "Coastline Times",
+            5,
+            "business",
+            "Black Sea wheat harvest beats forecasts",
+            "Farmers around the Black Sea brought in more grain than expected.",
+        ),
+    ]
+    stories = _stories(rows, "s")
+    assert sorted(map(len, storylines.group(stories))) == [1, 1, 1, 1]
+
+
+def test_reports_days_apart_beyond_the_window_are_two_storylines() -> None:
+    first, second = _stories(DISPUTE[:2], "w")
+    late = Story(
+        second.id,
+        second.title,
+        second.url,
+        second.summary,
+        second.source,
+        first.published + storylines.WINDOW + timedelta(hours=1),
+        second.feed_url,
+        fits=second.fits,
+    )
+    assert len(storylines.group([first, late])) == 2
+    assert len(storylines.group([first, second])) == 1
+
+
+def _name(line: int, kind: int) -> str:
+    """A made-up name of letters only, one per storyline and kind: "Bakodefi"."""
+    letters = "bcdfghklmnprstvz"
+    digits = f"{line:05d}{kind}"
+    return "".join(letters[int(d)] + "aeiou"[int(d) % 5] for d in digits).capitalize()
+
+
+def _generated(n: int, seed: int) -> list[Story]:
+    """Storylines of a few named actors each, among stories of a small shared vocabulary."""
+    rng = random.Random(seed)
+    common = [
+        "prices",
+        "shares",
+        "output",
+        "deal",
+        "plan",
+        "talks",
+        "market",
+        "rises",
+        "falls",
+        "record",
+    ]
+    stories = []
+    for i in range(n):
+        line = rng.randrange(max(1, n // 4))
+        actors = [_name(line, kind) for kind in range(3)]
+        words = [*rng.sample(actors, 2), *rng.sample(common, 3)]
+        rng.shuffle(words)
+        teaser = f"Officials said {' and '.join(actors)} were in talks on {rng.choice(common)}."
+        stories.append(
+            Story(
+                f"g{i}",
+                " ".join(words),
+                f"https://g.example.com/{i}",
+                teaser,
+                "Wire",
+                NOW - timedelta(hours=rng.randrange(96)),
+                fits=(SectorFit("business", 2.0),),
+            )
+        )
+    return stories
+
+
+@pytest.mark.parametrize(("size", "seed"), [(60, 1), (400, 2), (1500, 3)])
+def test_grouping_by_postings_is_grouping_by_every_pair(size: int, seed: int) -> None:
+    stories = _generated(size, seed)
+    groups = storylines.group(stories)
+    assert groups == storylines.brute_force(stories)
+    assert len(groups) < 0.8 * size  # storylines were found, not only single stories
+
+
+def test_a_storyline_shows_its_other_reports_and_keeps_them_when_frozen() -> None:
+    edition = build_edition(
+        _stories(DISPUTE, "d"), SECTORS, publication="P", edition_date=NOW.date(), now=NOW
+    )
+    assert edition_from_json(edition_to_json(edition)) == edition  # the frozen copy has them
+    sections = layout(edition)
+    settings = dataclasses.replace(
+        render.RenderSettings.from_config(), site_url="https://example.com"
+    )
+    email = render.render_email(render.make_environment(), edition, sections, settings=settings)
+    (line,) = [s for section in sections for s in section.stories]
+    assert "6 more reports:" in email.html
+    for report in line.reports[:5]:
+        assert f'href="{report.url}"' in email.html
+    assert "+1" in email.html  # the sixth, counted
+    for report in line.reports:
+        assert f"+ {report.source}: {report.url}" in email.text
