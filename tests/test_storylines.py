@@ -201,6 +201,38 @@ def test_separate_events_sharing_common_words_stay_apart() -> None:
     assert sorted(map(len, storylines.group(stories))) == [1, 1, 1, 1]
 
 
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        (  # one name of two words is one shared name, not two words
+            ("Wall Street closes lower as oil jumps", "Stocks on Wall Street fell as crude rose."),
+            ("Wall Street braces for jobs data", "Traders on Wall Street await payrolls."),
+        ),
+        (  # a word of two different names is no shared name
+            (
+                "Space station rocket launch reaches orbit",
+                "The European Space Agency filmed the launch from orbit.",
+            ),
+            (
+                "Air base hosts space launch review",
+                "The panel checked the Evolved Launch Vehicle programme.",
+            ),
+        ),
+        (  # "Argentina's Milei" names two, both shared: one storyline
+            (
+                "Milei courts investors for Argentina bonds",
+                "The president of Argentina met fund managers in New York.",
+            ),
+            ("Argentina bonds rally as Milei wins vote", "Argentina's Milei won a key vote."),
+        ),
+    ],
+)
+def test_names_count_once_and_whole(one: tuple[str, str], other: tuple[str, str]) -> None:
+    rows = [("Atlas Wire", 2, "business", *one), ("Beacon Post", 3, "business", *other)]
+    together = "Argentina" in one[0]
+    assert len(storylines.group(_stories(rows, "n"))) == (1 if together else 2)
+
+
 def test_reports_days_apart_beyond_the_window_are_two_storylines() -> None:
     first, second = _stories(DISPUTE[:2], "w")
     late = Story(
@@ -243,8 +275,9 @@ def _generated(n: int, seed: int) -> list[Story]:
     for i in range(n):
         line = rng.randrange(max(1, n // 4))
         actors = [_name(line, kind) for kind in range(3)]
-        words = [*rng.sample(actors, 2), *rng.sample(common, 3)]
-        rng.shuffle(words)
+        one, two = rng.sample(actors, 2)
+        first, second, third = rng.sample(common, 3)
+        words = [one, first, second, two, third]  # two names, apart
         teaser = f"Officials said {' and '.join(actors)} were in talks on {rng.choice(common)}."
         stories.append(
             Story(

@@ -3,11 +3,13 @@ wording, outlets and days, grouped so that an edition shows the storyline once. 
 
 Two stories (each already a cluster of the same report, ``cluster.py``) are of one storyline
 when, within ``WINDOW`` of each other, their headlines share at least two *uncommon* words
-(carried by a few stories, never by a large share of the day's) and at least one of them is a
-name (an actor or a place: capitalised within a sentence of either lead, or of a headline not
-written in title case), so that "hits 18-month high" alone joins nothing, nor "North Sea" and
-"Black Sea". Storylines are the groups this relation joins: "US hits Canada with tariffs",
-"Canada sets counter-tariffs" and "Trade rift deepens as Canada talks stall" are one.
+(carried by a few stories, never by a large share of the day's, and not words of any day's news
+such as "hits", "high" or "talks") and one of them is a name either story writes (an actor or a
+place, capitalised within a sentence of its lead, or of a headline not in title case); the
+words of one name count once ("Wall Street", "Air Force"), and a word of a longer name is no
+name ("space" of "European Space Agency"). Storylines are the groups this relation joins: "US
+hits Canada with tariffs", "Canada sets counter-tariffs" and "Canada trade talks stall" are
+one; "Copper hits 18-month high" and "Nickel hits 18-month high" are two.
 
 Candidate pairs come from the postings of uncommon words only, and a word carried by more than
 ``MAX_POSTING`` stories is not uncommon, so the work grows with the stories, not with their
@@ -34,8 +36,96 @@ MAX_POSTING = 60  # a word in more stories than this names no one storyline
 _LEAD_WORDS = 40  # words of the teaser read as the lead
 
 
-# a capitalised word that does not start its sentence (nor the text)
-_NAME = re.compile(r"(?<![.!?:;\"'\u201c\u2018(\[])\s+([A-Z][\w'\u2019-]*)")
+# a run of capitalised words ("Middle East", "Carney"), and whether it starts a sentence
+_NAME = re.compile(
+    r"(^|[.!?:;\"'\u201c\u2018(\[]\s*)?([A-Z][\w'\u2019-]*(?:\s+[A-Z][\w'\u2019-]*)*)"
+)
+_POSSESSIVE = re.compile(r"['\u2019]s\b")
+# words of any day's news: two of them shared say nothing of one storyline
+_GENERIC = frozenset(
+    [
+        "attack",
+        "strike",
+        "talk",
+        "deal",
+        "plan",
+        "price",
+        "share",
+        "market",
+        "stock",
+        "record",
+        "high",
+        "low",
+        "rise",
+        "fall",
+        "cut",
+        "hit",
+        "war",
+        "warn",
+        "say",
+        "new",
+        "year",
+        "month",
+        "week",
+        "day",
+        "report",
+        "first",
+        "last",
+        "amid",
+        "top",
+        "big",
+        "biggest",
+        "ahead",
+        "again",
+        "more",
+        "million",
+        "billion",
+        "percent",
+        "growth",
+        "data",
+        "news",
+        "update",
+        "official",
+        "government",
+        "president",
+        "minister",
+        "leader",
+        "country",
+        "world",
+        "global",
+        "state",
+        "people",
+        "company",
+        "firm",
+        "group",
+        "chief",
+        "call",
+        "back",
+        "set",
+        "take",
+        "make",
+        "face",
+        "see",
+        "look",
+        "near",
+        "win",
+        "lose",
+        "end",
+        "start",
+        "open",
+        "close",
+        "deadline",
+        "investor",
+        "risk",
+        "conflict",
+        "crisis",
+        "concern",
+        "worry",
+        "shock",
+        "fear",
+        "hope",
+    ]
+)
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august")
 _NOT_NAMES = frozenset((*_WEEKDAYS, *_MONTHS, "september", "october", "november", "december"))
@@ -49,7 +139,7 @@ class _Words:
         self.stories = stories
         self._forms: dict[str, str] = {}
         self.headlines = [self.content(tokens(s.title)) for s in stories]
-        self._names: dict[int, frozenset[str]] = {}
+        self._names: dict[int, tuple[frozenset[str], ...]] = {}
 
     def content(self, words: Sequence[str]) -> frozenset[str]:
         forms = self._forms
@@ -62,15 +152,22 @@ class _Words:
                 out.add(form)
         return frozenset(out)
 
-    def names(self, i: int) -> frozenset[str]:
+    def names(self, i: int) -> tuple[frozenset[str], ...]:
+        """The names story ``i`` writes, each as the words of its run ("middle", "east")."""
         found = self._names.get(i)
         if found is None:
             story = self.stories[i]
             text = " ".join(story.summary.split()[:_LEAD_WORDS])
             if not _title_case(story.title):
                 text = f"{story.title}. {text}"
-            words = [w for m in _NAME.finditer(text) for w in tokens(m.group(1))]
-            found = self._names[i] = self.content([w for w in words if w not in _NOT_NAMES])
+            runs = [
+                self.content([w for w in tokens(part) if w not in _NOT_NAMES])
+                for m in _NAME.finditer(text)
+                # a capital that starts a sentence names nothing, unless more capitals follow
+                if m.group(1) is None or " " in m.group(2)
+                for part in _POSSESSIVE.split(m.group(2))  # "Argentina's Milei": two names
+            ]
+            found = self._names[i] = tuple(run for run in runs if run)
         return found
 
     def uncommon(self) -> set[str]:
@@ -81,11 +178,25 @@ class _Words:
         return {w for w, n in df.items() if 2 <= n <= most}
 
     def linked(self, i: int, j: int, uncommon: set[str]) -> bool:
-        """Two uncommon words in both headlines, one of them a name in either story."""
+        """Two uncommon, not generic words in both headlines, one of them a whole name either
+        story writes ("Canada", "Middle East"); the words of one name count once."""
         shared = self.headlines[i] & self.headlines[j] & uncommon
         if len(shared) < 2:
             return False
-        return bool(shared & self.names(i)) or bool(shared & self.names(j))
+        shared -= _GENERIC
+        if len(shared) < 2:
+            return False
+        runs = {*self.names(i), *self.names(j)}
+        if not any(run <= shared or len(run & shared) > 1 for run in runs):
+            return False  # no name, whole or in part, among the shared words
+        # the shared words, the words of one name counting once ("Air Force")
+        units = UnionFind(len(shared))
+        place = {word: n for n, word in enumerate(sorted(shared))}
+        for run in runs:
+            first, *rest = sorted(run & shared) or [""]
+            for word in rest:
+                units.join(place[first], place[word])
+        return len(units.groups()) >= 2
 
 
 def _form(word: str) -> str:
