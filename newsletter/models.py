@@ -182,16 +182,6 @@ def sector_fits(sectors: Sequence[str], confidence: Sequence[float] = ()) -> tup
 
 
 @dataclass(frozen=True, slots=True)
-class Report:
-    """Another report of a story's storyline, shown collapsed under it ("2 more reports")."""
-
-    title: str
-    source: str
-    url: str
-    also_in: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class Story:
     """One item from a feed, cleaned: plain-text summary, UTC times, http(s) link."""
 
@@ -206,7 +196,9 @@ class Story:
     also_in: tuple[str, ...] = ()  # other outlets that carried the same story (set by digest)
     language: str = ""  # ISO 639-1 code judged from the text (and the feed's declared language)
     storylines: tuple[int, ...] = ()  # the storylines it belongs to, by number (set by digest)
-    reports: tuple[Report, ...] = ()  # the other reports of its storyline (set by digest)
+    # the other reports of its storyline, shown collapsed under it (set by digest)
+    reports: tuple[Story, ...] = ()
+    update: bool = False  # a new development of a storyline an earlier edition carried
     # the stored cluster of same-news stories it was found in ("" until clustered); stories of
     # one cluster are not compared again
     cluster: str = ""
@@ -216,7 +208,7 @@ class Story:
         """How many distinct outlets carry it or its storyline."""
         names = {self.source, *self.also_in}
         for report in self.reports:
-            names.update((report.source, *report.also_in))
+            names.update((report.source, *report.also_in))  # reports carry none of their own
         return len(names)
 
     @property
@@ -278,6 +270,7 @@ class Seen:
     ids: frozenset[str] = frozenset()
     urls: frozenset[str] = frozenset()
     headlines: tuple[str, ...] = ()  # normalised with ``classify.headline_key``
+    stories: tuple[Story, ...] = ()  # the stories themselves, as sent: storylines continue
 
 
 @dataclass(frozen=True, slots=True)

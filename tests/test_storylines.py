@@ -7,13 +7,15 @@ from __future__ import annotations
 import dataclasses
 import random
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from newsletter.edition import render, storylines
 from newsletter.edition.digest import build_edition, layout
 from newsletter.edition.render import split_top_story
-from newsletter.models import Sector, SectorFit, Story
+from newsletter.models import EditionStatus, Sector, SectorFit, Story
+from newsletter.store import Store
 from newsletter.store.snapshot import edition_from_json, edition_to_json
 from tests.conftest import NOW
 
@@ -318,3 +320,52 @@ def test_a_storyline_shows_its_other_reports_and_keeps_them_when_frozen() -> Non
     assert "+1" in email.html  # the sixth, counted
     for report in line.reports:
         assert f"+ {report.source}: {report.url}" in email.text
+
+
+def test_a_storyline_sent_yesterday_returns_only_with_a_new_development(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'n.db'}")
+    yesterday = NOW - timedelta(days=1)
+    reports = _stories(DISPUTE[:4], "d")
+    reports = [dataclasses.replace(s, published=s.published - timedelta(days=1)) for s in reports]
+    sent = build_edition(
+        reports, SECTORS, publication="P", edition_date=yesterday.date(), now=yesterday
+    )
+    store.editions.save_edition(sent, status=EditionStatus.SENT, now=yesterday)
+    seen = store.editions.sent_before(NOW.date())
+    assert {s.id for s in reports} <= seen.ids  # the storyline's other reports went out too
+    retold = Story(
+        "r1",
+        "Sylvania slaps 40% tariffs on Freedonian steel imports",
+        "https://echo.example.com/r1",
+        DISPUTE[0][4],
+        "Echo News",
+        NOW - timedelta(hours=20),
+        "feed:Echo",
+        fits=(SectorFit("sanctions", 2.0),),
+    )
+    development = _stories(DISPUTE[4:5], "n")  # Freedonia's counter-tariffs: new
+    today = [*reports, retold]
+    quiet = build_edition(
+        today, SECTORS, publication="P", edition_date=NOW.date(), now=NOW, seen=seen
+    )
+    assert not [s for section in quiet.sections for s in section.stories]  # nothing new
+    edition = build_edition(
+        [*today, *development],
+        SECTORS,
+        publication="P",
+        edition_date=NOW.date(),
+        now=NOW,
+        seen=seen,
+    )
+    (shown,) = [s for section in edition.sections for s in section.stories]
+    assert shown.id == "n0" and shown.update and shown.reports == ()
+    email = render.render_email(
+        render.make_environment(),
+        edition,
+        layout(edition),
+        settings=dataclasses.replace(
+            render.RenderSettings.from_config(), site_url="https://example.com"
+        ),
+    )
+    assert f"Update: {shown.title}" in email.text and "Update:</span>" in email.html
+    store.close()

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 
 from newsletter.config.settings import DigestConfig
 from newsletter.edition.cluster import cluster, similar_headline, storylines
-from newsletter.edition.storylines import fold
+from newsletter.edition.storylines import WINDOW, fold
 from newsletter.edition.thin import thin_reason
 from newsletter.models import Edition, Overrides, Section, Sector, SectorFit, Seen, Story
 from newsletter.text import headline_key
@@ -66,8 +66,9 @@ def build_edition(
         and s.id not in drops
         and s.url not in drops
     ]
-    groups = [g for g in cluster(_moved(fresh, moves or {})) if not _already_sent(g, seen)]
+    groups = cluster(_moved([*fresh, *_earlier(seen, fresh, now)], moves or {}))
     merged = [_merge(group, weights) for group in groups]
+    sent = {s.id for s, group in zip(merged, groups, strict=True) if _already_sent(group, seen)}
     pin_rank = _pin_ranks(groups, merged, pins)
 
     def order(story: Story) -> tuple[int, int, float, str]:
@@ -76,7 +77,7 @@ def build_edition(
         return (pinned, -story.outlets, -_score(story, weights, now, half_life), story.id)
 
     merged.sort(key=order)
-    merged, pin_rank = _fold(merged, pin_rank)
+    merged, pin_rank = _fold(merged, pin_rank, sent)
     lines = storylines([story.title for story in merged])
     merged = [
         dataclasses.replace(s, storylines=line) for s, line in zip(merged, lines, strict=True)
@@ -94,12 +95,24 @@ def build_edition(
     )
 
 
+def _earlier(seen: Seen, fresh: Sequence[Story], now: datetime) -> list[Story]:
+    """Stories sent before that are no longer fresh but still within a storyline's window:
+    grouped with today's (never shown), so a storyline's next report is known as an update."""
+    have = {s.id for s in fresh}
+    return [
+        dataclasses.replace(s, reports=(), update=False)
+        for s in seen.stories
+        if s.id not in have and now - WINDOW <= s.published
+    ]
+
+
 def _fold(
-    ranked: Sequence[Story], pin_rank: Mapping[str, int]
+    ranked: Sequence[Story], pin_rank: Mapping[str, int], sent: Collection[str]
 ) -> tuple[list[Story], dict[str, int]]:
-    """Each storyline as one story (``storylines.fold``), pinned when any report of it is."""
+    """Each storyline with a new report as one story (``storylines.fold``), pinned when any
+    report of it is; stories sent before, and copies of them, are left out."""
     leads, ranks = [], {}
-    for lead, members in fold(ranked):
+    for lead, members in fold(ranked, sent=sent):
         leads.append(lead)
         pinned = [pin_rank[ranked[i].id] for i in members if ranked[i].id in pin_rank]
         if pinned:

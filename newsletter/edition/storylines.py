@@ -22,13 +22,13 @@ import dataclasses
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from itertools import combinations
 
 from newsletter.edition.cluster import UnionFind
 from newsletter.edition.thin import thin_reason
-from newsletter.models import Report, SectorFit, Story
+from newsletter.models import SectorFit, Story
 from newsletter.text import STOPWORDS, tokens
 
 WINDOW = timedelta(hours=72)  # reports further apart are two storylines
@@ -244,14 +244,27 @@ def brute_force(stories: Sequence[Story], *, window: timedelta = WINDOW) -> list
     return sets.groups()
 
 
-def fold(stories: Sequence[Story], *, window: timedelta = WINDOW) -> list[tuple[Story, list[int]]]:
+def fold(
+    stories: Sequence[Story], *, sent: Collection[str] = (), window: timedelta = WINDOW
+) -> list[tuple[Story, list[int]]]:
     """One story per storyline, with the positions of its members: the storyline's most
     informative report, filed first under the storyline's best sector, carrying the others as
-    its ``reports`` (most outlets first, then newest)."""
+    its ``reports`` (most outlets first, then newest).
+
+    Stories whose id is in ``sent`` (an earlier edition carried them) are grouped too but never
+    shown: a storyline of sent stories only is left out, and one with new reports beside sent
+    ones is a new development, marked ``update``.
+    """
     out = []
     for members in group(stories, window=window):
-        items = [stories[i] for i in members]
-        out.append((items[0] if len(items) == 1 else _folded(items), members))
+        new = [i for i in members if stories[i].id not in sent]
+        if not new:
+            continue
+        items = [stories[i] for i in new]
+        lead = items[0] if len(items) == 1 else _folded(items)
+        if len(new) < len(members):
+            lead = dataclasses.replace(lead, update=True)
+        out.append((lead, new))
     return out
 
 
@@ -268,7 +281,7 @@ def _folded(items: Sequence[Story]) -> Story:
     )
     confidence = max(f.confidence for s in items for f in s.fits if f.sector == best)
     fits = (SectorFit(best, confidence), *(f for f in lead.fits if f.sector != best))
-    reports = tuple(Report(s.title, s.source, s.url, s.also_in) for s in others)
+    reports = tuple(others)
     return dataclasses.replace(lead, fits=fits, reports=reports)
 
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from newsletter.config import Config, day_sponsor, load_overrides
 from newsletter.edition import digest
+from newsletter.edition.storylines import WINDOW
 from newsletter.flows.prepare import clustered, load_stories
 from newsletter.ingest import language
 from newsletter.models import Edition, Overrides, Story
@@ -63,7 +64,7 @@ def build(config: Config, store: Store, *, now: datetime) -> Built:
         max_age=max_age,
         feed_weights={feed.url: feed.weight for feed in config.feeds},
         feed_names={feed.url: feed.name for feed in config.feeds},
-        seen=store.editions.sent_before(day, since=day - _days_covering(max_age)),
+        seen=store.editions.sent_before(day, since=day - _days_covering(max(max_age, WINDOW))),
         overrides=overrides,
         half_life=timedelta(hours=settings.freshness_half_life_hours),
         per_storyline=settings.per_storyline,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.models import DeliveryStatus, Edition, EditionStatus, Seen
@@ -35,7 +35,8 @@ class EditionStore(Repository):
         carried = {
             s.id: {"story_id": s.id, "url": s.url, "headline": headline_key(s.title)}
             for section in edition.sections
-            for s in section.stories
+            for lead in section.stories
+            for s in (lead, *lead.reports)  # a storyline's other reports went out with it
         }
         with self.engine.begin() as conn:
             row = conn.execute(
@@ -109,19 +110,31 @@ class EditionStore(Repository):
         ``since`` leaves out older editions, whose stories can no longer be picked anyway, so
         the headline comparisons do not grow with the archive.
         """
+        sent = and_(editions.c.status.in_(SENT), editions.c.edition_date < edition_date)
+        if since is not None:
+            sent = and_(sent, editions.c.edition_date >= since)
         query = (
             select(edition_stories.c.story_id, edition_stories.c.url, edition_stories.c.headline)
             .join(editions, editions.c.id == edition_stories.c.edition_id)
-            .where(editions.c.status.in_(SENT), editions.c.edition_date < edition_date)
+            .where(sent)
         )
-        if since is not None:
-            query = query.where(editions.c.edition_date >= since)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
+            snapshots = conn.execute(select(editions.c.snapshot).where(sent)).scalars().all()
+        ids = frozenset(r.story_id for r in rows)
+        stories = {
+            s.id: s
+            for text in snapshots
+            for section in edition_from_json(text).sections
+            for lead in section.stories
+            for s in (lead, *lead.reports)
+            if s.id in ids
+        }
         return Seen(
-            ids=frozenset(r.story_id for r in rows),
+            ids=ids,
             urls=frozenset(r.url for r in rows),
             headlines=tuple(sorted({r.headline for r in rows})),
+            stories=tuple(stories[key] for key in sorted(stories)),
         )
 
     # editions ----------------------------------------------------------------------------------

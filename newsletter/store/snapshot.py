@@ -7,7 +7,7 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from newsletter.models import Edition, Report, Section, Sector, Sponsor, Story, sector_fits
+from newsletter.models import Edition, Section, Sector, Sponsor, Story, sector_fits
 
 
 def edition_to_json(edition: Edition) -> str:
@@ -27,7 +27,8 @@ def edition_to_json(edition: Edition) -> str:
             "confidence": [f.confidence for f in s.fits],
             "language": s.language,
             "storylines": list(s.storylines),
-            "reports": [[r.title, r.source, r.url, list(r.also_in)] for r in s.reports],
+            "reports": [story(r) for r in s.reports],
+            "update": s.update,
             "cluster": s.cluster,
         }
 
@@ -72,7 +73,8 @@ def edition_from_json(text: str) -> Edition:
             also_in=tuple(d["also_in"]),
             language=d.get("language", ""),
             storylines=tuple(d.get("storylines", ())),
-            reports=tuple(Report(t, s, u, tuple(a)) for t, s, u, a in d.get("reports", ())),
+            reports=tuple(story(r) for r in d.get("reports", ())),
+            update=d.get("update", False),
             cluster=d.get("cluster", ""),
         )
 
