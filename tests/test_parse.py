@@ -153,3 +153,34 @@ def test_bidirectional_controls_never_reach_a_story() -> None:
     assert second.title == "Shares rise as oil falls"
     assert second.summary == "Words that read backwards"
     assert {s.source for s in stories} == {"Test Wire"}
+
+
+OLD_ITEMS = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Archive Wire</title><link>https://wire.example.com/</link>
+<description>x</description>
+<item><title>Smelter plan revived</title><link>https://wire.example.com/2011/05/12/smelter</link>
+  <description>An old story listed again with no date.</description></item>
+<item><title>Pipeline approved</title><link>https://wire.example.com/news/story-2017-03-01.html</link>
+  <pubDate>Tue, 24 Nov 2026 10:00:00 +0000</pubDate>
+  <description>A story from years ago, re-listed under today's date.</description></item>
+<item><title>Gallery of the year</title><link>https://wire.example.com/photo/2023/06/gallery</link>
+  <description>A month named in the link, no day.</description></item>
+<item><title>Yesterday's plant news</title><link>https://wire.example.com/2026/11/24/plant</link>
+  <pubDate>Wed, 25 Nov 2026 01:00:00 +0000</pubDate>
+  <description>Dated a day after its link: kept as the feed says.</description></item>
+<item><title>Model 2030 battery</title><link>https://wire.example.com/cars/model-2030-battery</link>
+  <description>A number that is no date.</description></item>
+</channel></rss>
+"""
+
+
+def test_a_link_that_dates_a_story_long_before_the_feed_says_is_believed() -> None:
+    """An old article re-listed (undated, or under today's date) is as old as its link says,
+    so the edition's freshness window leaves it out."""
+    stories, _ = parse_feed(OLD_ITEMS.encode(), FEED, headers={}, now=NOW)
+    when = {s.title: s.published for s in stories}
+    assert when["Smelter plan revived"] == datetime(2011, 5, 13, tzinfo=UTC)
+    assert when["Pipeline approved"] == datetime(2017, 3, 2, tzinfo=UTC)
+    assert when["Gallery of the year"] < datetime(2023, 7, 3, tzinfo=UTC)
+    assert when["Yesterday's plant news"] == datetime(2026, 11, 25, 1, tzinfo=UTC)
+    assert when["Model 2030 battery"] == NOW  # first seen now

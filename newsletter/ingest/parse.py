@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import re
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import feedparser
 
@@ -106,7 +108,7 @@ def _entry_to_story(entry: Any, feed: FeedSource, now: datetime, declared: str) 
         url=link,
         summary=summary,
         source=plain_line(feed.name),
-        published=_entry_time(entry, now, get),
+        published=_dated(_entry_time(entry, now, get), link),
         feed_url=feed.url,
         language=declared,  # the feed's declared language; judged from the text when stored
     )
@@ -140,6 +142,33 @@ def _entry_time(entry: Any, now: datetime, get: Any) -> datetime:
                 continue
             return min(when, now)
     return now
+
+
+# a date in a link's path: /2011/05/12/, /story-2011-05-12-..., /20110512/, or /2011/05/
+_URL_DATE = re.compile(
+    r"[/_-]((?:19|20)\d\d)(?:[/-](\d{1,2})(?:[/-](\d{1,2}))?|(\d\d)(\d\d))(?=[/_.-]|$)"
+)
+_LINK_SLACK = timedelta(days=2)  # a link's date this much before the feed's is a re-run
+
+
+def _dated(published: datetime, link: str) -> datetime:
+    """The feed's time, unless the link's own path dates the story well before it (an old
+    article re-listed, or an undated item first seen today): then the end of that day (or
+    month) the link names."""
+    path = urlsplit(link).path
+    for match in _URL_DATE.finditer(path):
+        year, month, day, month2, day2 = match.groups()
+        try:
+            start = datetime(
+                int(year), int(month or month2 or 1), int(day or day2 or 1), tzinfo=UTC
+            )
+        except ValueError:
+            continue
+        whole_month = not match.group(3) and not match.group(5)
+        end = start + (timedelta(days=31) if whole_month else timedelta(days=1))
+        if end + _LINK_SLACK < published:
+            return end
+    return published
 
 
 def story_id(feed_url: str, *, guid: str, link: str, title: str, summary: str) -> str:
