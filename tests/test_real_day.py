@@ -6,6 +6,7 @@ the medical news or the football club."""
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,9 +14,11 @@ import pytest
 import yaml
 
 from newsletter import flows
-from newsletter.config import load_config
+from newsletter.config import Config, load_config
 from newsletter.edition import digest
+from newsletter.edition.thin import thin_reason
 from newsletter.ingest.language import detect
+from newsletter.models import Edition
 from newsletter.store import Store
 from tests.conftest import NOW, ROOT, SHARED
 
@@ -71,21 +74,34 @@ def _make_fresh(store: Store) -> None:
         conn.execute(statement, rows)
 
 
-@pytest.mark.slow
-def test_a_real_day_shows_only_english_stories_from_outlets_an_editor_keeps(
-    tmp_path: Path,
-) -> None:
-    config = load_config(_config(tmp_path))
+@dataclass(frozen=True)
+class RealDay:
+    config: Config
+    new: int  # stories collected
+    edition: Edition
+
+
+@pytest.fixture(scope="module")
+def real_day(tmp_path_factory: pytest.TempPathFactory) -> RealDay:
+    """The corpus collected once, its dates made fresh, and the edition built from it."""
+    config = load_config(_config(tmp_path_factory.mktemp("real-day")))
     store = Store.open(config.database_url)
     try:
         report = flows.collect_all(config, store, now=NOW)
-        assert sum(r.new for r in report.results) > 800
         _make_fresh(store)
         built = flows.build(config, store, now=NOW)
     finally:
         store.close()
     assert built.edition is not None
-    sections = digest.layout(built.edition)
+    return RealDay(config, sum(r.new for r in report.results), built.edition)
+
+
+@pytest.mark.slow
+def test_a_real_day_shows_only_english_stories_from_outlets_an_editor_keeps(
+    real_day: RealDay,
+) -> None:
+    assert real_day.new > 800
+    sections = digest.layout(real_day.edition)
     shown = [s for section in sections for s in (*section.stories, *section.more)]
     assert len(shown) > 60
     leads = [s for section in sections for s in section.stories]
@@ -96,3 +112,39 @@ def test_a_real_day_shows_only_english_stories_from_outlets_an_editor_keeps(
     assert [(s.source, s.title) for s in shown if s.source.startswith(NEVER)] == []
     titles = [s.title for s in leads]
     assert len(titles) == len(set(titles))  # no story twice
+
+
+# the same events as the corpus carries them, read story by story: each may be shown once
+SAME_EVENTS = [
+    (
+        "US Hits Canada With 50% Tariffs",
+        "Canada Demand for Trucks Tariff Relief",
+        "Canada Sets US Counter-Tariffs",
+        "Trump tariffs hit Canada",
+        "Quebec loses appetite",
+        "US and Canada Race Against Clock",
+        "Canada Nears Trump Trade Deal",
+    ),
+    ("US Envoy Warns Israel on Syria Base Attack", "Israel strikes southern Syria"),
+    ("Economy Depends on the U.S. Dollar", "Argentina's Milei pitches to Wall Street"),
+    ("Japan ready to act against sharp yen swings", "Why Japan's bar for yen intervention"),
+    ("The MacBook Neo Is A Brilliant Move", "Apple takes wraps off new low-cost MacBook Neo"),
+]
+
+
+@pytest.mark.slow
+def test_a_real_day_shows_each_event_once_fresh_and_never_led_by_a_thin_item(
+    real_day: RealDay,
+) -> None:
+    sections = digest.layout(real_day.edition)
+    leads = [s for section in sections for s in section.stories]
+    shown = [*leads, *(s for section in sections for s in section.more)]
+    for event in SAME_EVENTS:
+        carrying = [s.title for s in shown if any(part in s.title for part in event)]
+        assert len(carrying) <= 1, carrying
+    (tariffs,) = [s for s in shown if any(part in s.title for part in SAME_EVENTS[0])]
+    assert len(tariffs.reports) >= 4  # the dispute's other reports, under it
+    window = timedelta(hours=real_day.config.file.digest.max_age_hours)
+    assert [s.title for s in shown if s.published < NOW - window] == []
+    assert [(s.title, thin_reason(s)) for s in leads if thin_reason(s)] == []
+    assert not [s for s in leads if "| The Close" in s.title or "| Balance of Power" in s.title]

@@ -4,10 +4,11 @@ wording, outlets and days, grouped so that an edition shows the storyline once. 
 Two stories (each already a cluster of the same report, ``cluster.py``) are of one storyline
 when, within ``WINDOW`` of each other, their headlines share at least two *uncommon* words
 (carried by a few stories, never by a large share of the day's, and not words of any day's news
-such as "hits", "high" or "talks") and one of them is a name either story writes (an actor or a
-place, capitalised within a sentence of its lead, or of a headline not in title case); the
-words of one name count once ("Wall Street", "Air Force"), and a word of a longer name is no
-name ("space" of "European Space Agency"). Storylines are the groups this relation joins: "US
+such as "hits", "high" or "talks") and one of them names an actor or a place either story
+writes (capitalised within a sentence of its lead, or of a headline not in title case): the
+name's head, its last word ("Kovac" of "Minister Anna Kovac"), or two of its words. The words of
+one name count once ("Wall Street", "Air Force"), and another word of a longer name is no name
+("space" of "European Space Agency"). Storylines are the groups this relation joins: "US
 hits Canada with tariffs", "Canada sets counter-tariffs" and "Canada trade talks stall" are
 one; "Copper hits 18-month high" and "Nickel hits 18-month high" are two.
 
@@ -139,7 +140,7 @@ class _Words:
         self.stories = stories
         self._forms: dict[str, str] = {}
         self.headlines = [self.content(tokens(s.title)) for s in stories]
-        self._names: dict[int, tuple[frozenset[str], ...]] = {}
+        self._names: dict[int, tuple[tuple[frozenset[str], str], ...]] = {}
 
     def content(self, words: Sequence[str]) -> frozenset[str]:
         forms = self._forms
@@ -152,8 +153,9 @@ class _Words:
                 out.add(form)
         return frozenset(out)
 
-    def names(self, i: int) -> tuple[frozenset[str], ...]:
-        """The names story ``i`` writes, each as the words of its run ("middle", "east")."""
+    def names(self, i: int) -> tuple[tuple[frozenset[str], str], ...]:
+        """The names story ``i`` writes, each as the words of its run and its last word, the
+        name's head ("President Donald Trump": trump; "Middle East": east)."""
         found = self._names.get(i)
         if found is None:
             story = self.stories[i]
@@ -161,13 +163,18 @@ class _Words:
             if not _title_case(story.title):
                 text = f"{story.title}. {text}"
             runs = [
-                self.content([w for w in tokens(part) if w not in _NOT_NAMES])
+                [w for w in tokens(part) if w not in _NOT_NAMES]
                 for m in _NAME.finditer(text)
                 # a capital that starts a sentence names nothing, unless more capitals follow
                 if m.group(1) is None or " " in m.group(2)
                 for part in _POSSESSIVE.split(m.group(2))  # "Argentina's Milei": two names
             ]
-            found = self._names[i] = tuple(run for run in runs if run)
+            named = []
+            for run in runs:
+                forms = [form for form in map(_form, run) if form]
+                if forms:
+                    named.append((frozenset(forms), forms[-1]))
+            found = self._names[i] = tuple(named)
         return found
 
     def uncommon(self) -> set[str]:
@@ -186,13 +193,13 @@ class _Words:
         shared -= _GENERIC
         if len(shared) < 2:
             return False
-        runs = {*self.names(i), *self.names(j)}
-        if not any(run <= shared or len(run & shared) > 1 for run in runs):
-            return False  # no name, whole or in part, among the shared words
+        names = {*self.names(i), *self.names(j)}
+        if not any(head in shared or len(run & shared) > 1 for run, head in names):
+            return False  # no name (its head, or two of its words) among the shared words
         # the shared words, the words of one name counting once ("Air Force")
         units = UnionFind(len(shared))
         place = {word: n for n, word in enumerate(sorted(shared))}
-        for run in runs:
+        for run, _ in names:
             first, *rest = sorted(run & shared) or [""]
             for word in rest:
                 units.join(place[first], place[word])
