@@ -190,3 +190,42 @@ def test_explain_lists_every_phrase_with_its_weight() -> None:
     assert ("off-topic", "football", "summary", 3.0) in found
     assert ("off-topic", "/sport/", "link", 5.0) in found
     assert verdict.off_topic == 8.0
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        # trade measures and regulators' actions, however they are worded
+        ("Trump threatens levies on European wine", "sanctions-regulation"),
+        ("Washington adds Chinese firms to trade blacklist", "sanctions-regulation"),
+        ("EU fines search giant 2.4 billion euros over shopping results", "sanctions-regulation"),
+        ("Competition authority clears merger of two utilities", "sanctions-regulation"),
+        ("White House delays chip export rules", "sanctions-regulation"),
+        ("Commission proposes ban on Russian LNG imports", "sanctions-regulation"),
+        ("Ruritania retaliates against steel quotas", "sanctions-regulation"),
+        # the power sector, whatever the plant burns
+        ("Ministers approve new gas-fired power plant", "esg-renewables"),
+        # companies' own news, labour and the real economy
+        ("Luxury group posts weaker first-half results", "business-politics"),
+        ("Supermarket chain's sales fall as shoppers cut back", "business-politics"),
+        ("Dockworkers stage walkout over pay", "business-politics"),
+        ("Factory activity contracts in the euro zone", "business-politics"),
+        ("New government pledges to cut corporate tax", "business-politics"),
+    ],
+)
+def test_default_rules_know_what_each_sector_means(title: str, expected: str) -> None:
+    clf = make_classifier(load_config(ROOT / "config.yaml"))
+    assert clf.judge(title).sectors[:1] == (expected,)
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Militants attack checkpoint in the desert",
+        "Children have their say on a phone ban at school",
+        "Syphilis cases climb for a third year",
+    ],
+)
+def test_war_politics_and_health_without_an_industry_angle_stay_out(title: str) -> None:
+    clf = make_classifier(load_config(ROOT / "config.yaml"))
+    assert clf.judge(title).sectors == ()
