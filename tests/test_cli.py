@@ -210,6 +210,7 @@ COMMANDS = [
     "collect",
     "stories",
     "preview",
+    "review",
     "status",
     "init",
     "send",

@@ -30,6 +30,7 @@ COMMANDS = {
     "stories": "newsletter.cli.collect:stories",
     "preview": "newsletter.cli.preview:preview",
     "init": "newsletter.cli.preview:init",
+    "review": "newsletter.cli.review:review_command",
     "send": "newsletter.cli.send:send",
     "subscribers": "newsletter.cli.readers:subscribers",
     "serve": "newsletter.cli.serve:serve",

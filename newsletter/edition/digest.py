@@ -74,7 +74,7 @@ def build_edition(
     def order(story: Story) -> tuple[int, int, float, str]:
         pinned = pin_rank.get(story.id, len(pins))
         # the day's story is the storyline most outlets carry
-        return (pinned, -story.outlets, -_score(story, weights, now, half_life), story.id)
+        return (pinned, -story.outlets, -rank_score(story, weights, now, half_life), story.id)
 
     merged.sort(key=order)
     merged, pin_rank = _fold(merged, pin_rank, sent)
@@ -136,10 +136,11 @@ def _moved(stories: Sequence[Story], moves: Mapping[str, str]) -> list[Story]:
     return out
 
 
-def _score(
+def rank_score(
     story: Story, weights: Mapping[str, float], now: datetime, half_life: timedelta
 ) -> float:
-    """Feed weight, halved per half-life of age."""
+    """What ranks stories carried by as many outlets: the feed's weight, halved per half-life
+    of age."""
     age = max(0.0, (now - story.published).total_seconds())
     freshness = math.pow(0.5, age / half_life.total_seconds())
     return weights.get(story.feed_url, 1.0) * freshness
