@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -177,6 +177,8 @@ class SectorFit:
 
 def sector_fits(sectors: Sequence[str], confidence: Sequence[float] = ()) -> tuple[SectorFit, ...]:
     """The records of a classifier's two lists (a sector without a confidence is sure)."""
+    if len(confidence) == len(sectors):
+        return tuple(map(SectorFit, sectors, confidence))
     sure = (*confidence, *[math.inf] * len(sectors))
     return tuple(SectorFit(s, c) for s, c in zip(sectors, sure, strict=False))
 
@@ -202,6 +204,10 @@ class Story:
     # the stored cluster of same-news stories it was found in ("" until clustered); stories of
     # one cluster are not compared again
     cluster: str = ""
+    sectors: tuple[str, ...] = field(init=False, repr=False, compare=False)  # of ``fits``
+
+    def __post_init__(self) -> None:  # the slugs, best first, read far more often than set
+        object.__setattr__(self, "sectors", tuple(f.sector for f in self.fits))
 
     @property
     def outlets(self) -> int:
@@ -210,11 +216,6 @@ class Story:
         for report in self.reports:
             names.update((report.source, *report.also_in))  # reports carry none of their own
         return len(names)
-
-    @property
-    def sectors(self) -> tuple[str, ...]:
-        """The slugs of the sectors it fits, best first."""
-        return tuple(f.sector for f in self.fits)
 
 
 @dataclass(frozen=True, slots=True)

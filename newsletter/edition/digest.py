@@ -78,12 +78,8 @@ def build_edition(
 
     merged.sort(key=order)
     merged, pin_rank = _fold(merged, pin_rank, sent)
-    lines = storylines([story.title for story in merged])
-    merged = [
-        dataclasses.replace(s, storylines=line) for s, line in zip(merged, lines, strict=True)
-    ]
     merged.sort(key=order)
-    sections = _sections(merged, sectors)
+    sections = _tagged(_sections(merged, sectors))
     return Edition(
         publication,
         edition_date,
@@ -169,8 +165,8 @@ def _merge(group: Sequence[Story], weights: Mapping[str, float]) -> Story:
         group,
         key=lambda s: (-weights.get(s.feed_url, 1.0), s.published, -len(s.summary), s.source, s.id),
     )
-    others = sorted({s.source for s in group} - {best.source})
-    return dataclasses.replace(best, also_in=tuple(others))
+    others = tuple(sorted({s.source for s in group} - {best.source}))
+    return best if others == best.also_in else dataclasses.replace(best, also_in=others)
 
 
 def confident_in(story: Story, slug: str) -> bool:
@@ -188,6 +184,20 @@ def _pin_ranks(
         if ranks:
             pin_rank[story.id] = min(ranks)
     return pin_rank
+
+
+def _tagged(sections: Sequence[Section]) -> list[Section]:
+    """The sections' stories tagged with the pairs of uncommon headline words they share
+    (``cluster.storylines``), worked out on the stories the edition keeps only."""
+    kept = list({s.id: s for section in sections for s in section.stories}.values())
+    lines = dict(zip((s.id for s in kept), storylines([s.title for s in kept]), strict=True))
+    return [
+        dataclasses.replace(
+            section,
+            stories=tuple(dataclasses.replace(s, storylines=lines[s.id]) for s in section.stories),
+        )
+        for section in sections
+    ]
 
 
 def _sections(ranked: Sequence[Story], sectors: Sequence[Sector]) -> list[Section]:

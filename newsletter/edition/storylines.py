@@ -144,14 +144,15 @@ class _Words:
 
     def content(self, words: Sequence[str]) -> frozenset[str]:
         forms = self._forms
-        out = set()
-        for word in words:
-            form = forms.get(word)
-            if form is None:
-                form = forms[word] = _form(word)
-            if form:
-                out.add(form)
-        return frozenset(out)
+        try:
+            found = {forms[word] for word in words}
+        except KeyError:  # a word not seen before: its form worked out once
+            for word in words:
+                if word not in forms:
+                    forms[word] = _form(word)
+            found = {forms[word] for word in words}
+        found.discard("")
+        return frozenset(found)
 
     def names(self, i: int) -> tuple[tuple[frozenset[str], str], ...]:
         """The names story ``i`` writes, each as the words of its run and its last word, the
@@ -227,15 +228,19 @@ def group(stories: Sequence[Story], *, window: timedelta = WINDOW) -> list[list[
     postings: defaultdict[str, list[int]] = defaultdict(list)
     sets = UnionFind(len(stories))
     for i, headline in enumerate(words.headlines):
-        seen: set[int] = set()
-        for word in headline & uncommon:  # a shared uncommon headline word is needed: a posting
-            for j in postings[word]:
-                if j not in seen:
-                    seen.add(j)
-                    close = abs(stories[i].published - stories[j].published) <= window
-                    if close and words.linked(i, j, uncommon):
-                        sets.join(i, j)
-            postings[word].append(i)
+        mine = headline & uncommon
+        if len(mine) < 2:  # two shared uncommon headline words are needed: none to share
+            continue
+        shared: Counter[int] = Counter()
+        for word in mine:
+            posting = postings[word]
+            shared.update(posting)
+            posting.append(i)
+        when = stories[i].published
+        for j, count in shared.items():
+            close = abs(when - stories[j].published) <= window
+            if count >= 2 and close and words.linked(i, j, uncommon):
+                sets.join(i, j)
     return sets.groups()
 
 
