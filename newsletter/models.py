@@ -200,7 +200,8 @@ class Story:
     storylines: tuple[int, ...] = ()  # the storylines it belongs to, by number (set by digest)
     # the other reports of its storyline, shown collapsed under it (set by digest)
     reports: tuple[Story, ...] = ()
-    update: bool = False  # a new development of a storyline an earlier edition carried
+    # a new development of a storyline an earlier edition carried: the id of a story it carried
+    follows: str = ""
     # the stored cluster of same-news stories it was found in ("" until clustered); stories of
     # one cluster are not compared again
     cluster: str = ""
@@ -208,6 +209,11 @@ class Story:
 
     def __post_init__(self) -> None:  # the slugs, best first, read far more often than set
         object.__setattr__(self, "sectors", tuple(f.sector for f in self.fits))
+
+    @property
+    def update(self) -> bool:
+        """Whether it is a new development of a storyline shown before ("Update:")."""
+        return bool(self.follows)
 
     @property
     def outlets(self) -> int:

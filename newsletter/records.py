@@ -293,3 +293,16 @@ class Label:
     sector: str
     source: str = "editor"
     story_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredStoryline:
+    """A storyline editions showed: its first and latest story, and the edition last showing it."""
+
+    id: int
+    first_story_id: str
+    first_at: datetime
+    latest_story_id: str
+    latest_at: datetime
+    outlets: int
+    last_edition_id: int | None

@@ -14,11 +14,12 @@ import pytest
 from newsletter.edition import render, storylines
 from newsletter.edition.digest import build_edition, layout
 from newsletter.edition.render import split_top_story
-from newsletter.models import EditionStatus, Sector, SectorFit, Story
+from newsletter.models import EditionStatus, FeedSource, Sector, SectorFit, Story
 from newsletter.store import Store
 from newsletter.store.snapshot import edition_from_json, edition_to_json
 from tests.conftest import NOW
 
+FEED = FeedSource("Wire", "https://wire.example.com/feed", "https://wire.example.com/feed")
 SECTORS = (
     Sector("sanctions", "Sanctions & Regulation"),
     Sector("business", "Business & Politics"),
@@ -331,6 +332,15 @@ def test_a_storyline_sent_yesterday_returns_only_with_a_new_development(tmp_path
     yesterday = NOW - timedelta(days=1)
     reports = _stories(DISPUTE[:4], "d")
     reports = [dataclasses.replace(s, published=s.published - timedelta(days=1)) for s in reports]
+    store.feeds.sync_feeds([FEED])
+    store.feeds.record_fetched(  # the stories are in the store, as collected
+        FEED,
+        [*reports, *_stories(DISPUTE[4:5], "n")],
+        now=NOW,
+        status=200,
+        etag=None,
+        last_modified=None,
+    )
     sent = build_edition(
         reports, SECTORS, publication="P", edition_date=yesterday.date(), now=yesterday
     )
@@ -372,4 +382,12 @@ def test_a_storyline_sent_yesterday_returns_only_with_a_new_development(tmp_path
         ),
     )
     assert f"Update: {shown.title}" in email.text and "Update:</span>" in email.html
+    kept = store.editions.storyline_of("d0")
+    assert kept is not None and kept.first_story_id == "d0" and kept.latest_story_id == "d3"
+    assert kept.outlets == 3 and kept.last_edition_id is not None
+    store.editions.save_edition(edition, status=EditionStatus.SENT, now=NOW)  # it goes out
+    again = store.editions.storyline_of("n0")
+    assert again is not None and again.id == kept.id  # the same storyline, carried on
+    assert (again.first_story_id, again.latest_story_id) == ("d0", "n0")
+    assert again.last_edition_id != kept.last_edition_id
     store.close()

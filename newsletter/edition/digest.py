@@ -96,7 +96,7 @@ def _earlier(seen: Seen, fresh: Sequence[Story], now: datetime) -> list[Story]:
     grouped with today's (never shown), so a storyline's next report is known as an update."""
     have = {s.id for s in fresh}
     return [
-        dataclasses.replace(s, reports=(), update=False)
+        dataclasses.replace(s, reports=(), follows="")
         for s in seen.stories
         if s.id not in have and now - WINDOW <= s.published
     ]

@@ -265,7 +265,7 @@ def fold(
 
     Stories whose id is in ``sent`` (an earlier edition carried them) are grouped too but never
     shown: a storyline of sent stories only is left out, and one with new reports beside sent
-    ones is a new development, marked ``update``.
+    ones is a new development: it ``follows`` the newest of them.
     """
     out = []
     for members in group(stories, window=window):
@@ -274,10 +274,15 @@ def fold(
             continue
         items = [stories[i] for i in new]
         lead = items[0] if len(items) == 1 else _folded(items)
-        if len(new) < len(members):
-            lead = dataclasses.replace(lead, update=True)
+        if len(new) < len(members):  # it follows the newest report sent before
+            sent_before = max((stories[i] for i in members if i not in new), key=_newest)
+            lead = dataclasses.replace(lead, follows=sent_before.id)
         out.append((lead, new))
     return out
+
+
+def _newest(story: Story) -> tuple[datetime, str]:
+    return story.published, story.id
 
 
 def _informative(story: Story, sector: str) -> tuple[bool, bool, int, int, datetime]:

@@ -10,10 +10,11 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.models import DeliveryStatus, Edition, EditionStatus, Seen
-from newsletter.records import EditionRef, EditionSummary, StoredEdition
+from newsletter.records import EditionRef, EditionSummary, StoredEdition, StoredStoryline
 from newsletter.store.base import Repository
 from newsletter.store.snapshot import edition_from_json, edition_to_json
-from newsletter.store.tables import deliveries, edition_stories, editions
+from newsletter.store.storylines import keep_storylines
+from newsletter.store.tables import deliveries, edition_stories, editions, stories, storylines
 from newsletter.text import headline_key
 
 
@@ -66,7 +67,28 @@ class EditionStore(Repository):
                     insert(edition_stories),
                     [{"edition_id": edition_id, **item} for item in carried.values()],
                 )
+            keep_storylines(conn, edition, edition_id)
         return True
+
+    def storyline_of(self, story_id: str) -> StoredStoryline | None:
+        """The storyline an edition showed the story in, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(storylines)
+                .join(stories, stories.c.storyline_id == storylines.c.id)
+                .where(stories.c.id == story_id)
+            ).first()
+        if row is None:
+            return None
+        return StoredStoryline(
+            row.id,
+            row.first_story_id,
+            row.first_at,
+            row.latest_story_id,
+            row.latest_at,
+            row.outlets,
+            row.last_edition_id,
+        )
 
     def edition(self, edition_date: date) -> StoredEdition | None:
         """The stored edition of a date, with its id and status, if there is one."""

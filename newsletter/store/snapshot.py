@@ -28,7 +28,7 @@ def edition_to_json(edition: Edition) -> str:
             "language": s.language,
             "storylines": list(s.storylines),
             "reports": [story(r) for r in s.reports],
-            "update": s.update,
+            "follows": s.follows,
             "cluster": s.cluster,
         }
 
@@ -74,7 +74,7 @@ def edition_from_json(text: str) -> Edition:
             language=d.get("language", ""),
             storylines=tuple(d.get("storylines", ())),
             reports=tuple(story(r) for r in d.get("reports", ())),
-            update=d.get("update", False),
+            follows=d.get("follows", ""),
             cluster=d.get("cluster", ""),
         )
 

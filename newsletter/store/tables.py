@@ -97,9 +97,24 @@ stories = Table(
     Column("judged_rules", String(16), nullable=True),
     Column("judged", Text, nullable=True),
     Column("cluster_id", String(32), nullable=True),
+    Column("storyline_id", Integer, nullable=True),  # the storyline an edition showed it in
     Index("ix_stories_published", "published"),
     Index("ix_stories_url", "url"),
     Index("ix_stories_feed_published", "feed_id", "published"),
+)
+
+# Storylines editions showed: one developing story across outlets and days (two reports or
+# more, or a new development of one shown before), with its first and latest story.
+storylines = Table(
+    "storylines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("first_story_id", String(32), nullable=False),
+    Column("first_at", UTCDateTime(), nullable=False),
+    Column("latest_story_id", String(32), nullable=False),
+    Column("latest_at", UTCDateTime(), nullable=False),
+    Column("outlets", Integer, nullable=False),  # the most outlets an edition showed it with
+    Column("last_edition_id", Integer, nullable=True),  # the edition that last showed it
 )
 
 # Stories labelled with a sector: the editor's corrections (source "editor"), kept as examples
