@@ -285,9 +285,11 @@ def _newest(story: Story) -> tuple[datetime, str]:
     return story.published, story.id
 
 
-def _informative(story: Story, sector: str) -> tuple[bool, bool, int, int, datetime]:
+def _informative(story: Story, sector: str) -> tuple[bool, bool, int, datetime, int]:
+    """The report a storyline leads with: one filed under its section, with a real teaser,
+    carried by the most outlets, then the latest development (then the fullest teaser)."""
     fits = sector in story.sectors
-    return (fits, not thin_reason(story), story.outlets, len(story.summary), story.published)
+    return (fits, not thin_reason(story), story.outlets, story.published, len(story.summary))
 
 
 def _folded(items: Sequence[Story]) -> Story:
