@@ -77,8 +77,8 @@ def journaled_readers(folder: Path) -> int:
         for line in lines[1:]:
             with contextlib.suppress(ValueError):  # a line being written
                 item = json.loads(line)
-                readers += sum(len(ids) for _, ids in item["sent"])
-                readers += len(item["failed"]) + len(item["skipped"])
+                readers += sum(len(ids) for _, ids in item[DeliveryStatus.SENT])
+                readers += len(item[DeliveryStatus.FAILED]) + len(item[DeliveryStatus.SKIPPED])
     return readers
 
 
