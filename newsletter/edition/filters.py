@@ -1,4 +1,5 @@
-"""The templates' filters: dates, times, wrapped plain text, the list of other outlets."""
+"""The templates' filters: dates, times, wrapped plain text, the list of other outlets, a
+storyline's reports by outlet."""
 
 from __future__ import annotations
 
@@ -8,12 +9,23 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from newsletter.models import Story
+
 
 def outlets(names: Sequence[str], shown: int = 3) -> str:
     """ "A, B, C +2 more": the other outlets of a story, the first few by name."""
     listed = ", ".join(names[:shown])
     rest = len(names) - shown
     return f"{listed} +{rest} more" if rest > 0 else listed
+
+
+def by_outlet(reports: Sequence[Story]) -> list[Story]:
+    """A storyline's reports, the first of each outlet only (the email links each outlet once;
+    every report is listed on the web page and in the text part)."""
+    first: dict[str, Story] = {}
+    for report in reports:
+        first.setdefault(report.source, report)
+    return list(first.values())
 
 
 def longdate(value: date) -> str:

@@ -27,9 +27,8 @@ import mjml
 
 from newsletter.config import Config
 from newsletter.config.settings import EmailConfig, LogoConfig, PublicationConfig, ScheduleConfig
-from newsletter.edition import personalize
+from newsletter.edition import filters, personalize
 from newsletter.edition.digest import layout, sponsor_place
-from newsletter.edition.filters import hhmm, longdate, outlets, shortdate, storytime, wrap
 from newsletter.errors import TemplateError
 from newsletter.models import Edition, RenderedEmail, Section, Story
 from newsletter.text import plain_line, teaser
@@ -112,13 +111,9 @@ def make_environment(template_dir: Path | None = None) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["longdate"] = longdate
-    env.filters["shortdate"] = shortdate
-    env.filters["hhmm"] = hhmm
-    env.filters["storytime"] = storytime
-    env.filters["wrap"] = wrap
+    for name in ("longdate", "shortdate", "hhmm", "storytime", "wrap", "outlets", "by_outlet"):
+        env.filters[name] = getattr(filters, name)
     env.filters["teaser"] = teaser
-    env.filters["outlets"] = outlets
     return env
 
 
