@@ -125,7 +125,9 @@ async def _parsed(
         return parse_job(*job)
     try:
         return await loop.run_in_executor(pool, parse_job, *job)
-    except BrokenProcessPool as exc:  # a worker died: parse here from now on
+    # a worker died, or the pool could not start one (its fork server gone: an OSError from
+    # submit itself): parse here from now on
+    except (BrokenProcessPool, OSError) as exc:
         if not broken:
             logger.warning("parse workers failed (%s); parsing in this process", exc)
         broken.append(True)
