@@ -211,6 +211,12 @@ def test_explain_lists_every_phrase_with_its_weight() -> None:
         ("Dockworkers stage walkout over pay", "business-politics"),
         ("Factory activity contracts in the euro zone", "business-politics"),
         ("New government pledges to cut corporate tax", "business-politics"),
+        # a central banker on any subject is speaking about the economy
+        ("Machine learning may lift prices, Riksbank deputy says", "business-politics"),
+        ("Chip boom complicates the PBOC's easing plans", "business-politics"),
+        # a price move is the commodity's story, whatever moved it
+        ("Oil climbs as Washington threatens sanctions on buyers", "oil-gas"),
+        ("Brent slips after embargo talk fades", "oil-gas"),
     ],
 )
 def test_default_rules_know_what_each_sector_means(title: str, expected: str) -> None:

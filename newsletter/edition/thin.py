@@ -1,9 +1,11 @@
 """Items that may fill "more" but never lead a section: videos, podcasts, TV-show promos, photo
-galleries, live blogs, newsletter promos, and stories with no usable teaser. Pure.
+galleries, live blogs, newsletter promos, opinion pieces, weekly roundups, and stories with no
+usable teaser. Pure.
 
 Each is recognised from what a feed gives: the link's path (``/video/``, ``/podcasts/``,
 ``/live/``, ``/photography/``...), the headline (``WATCH:``, "In pictures", a show's name and
-date after a bar: "... | The Close 8/21/2026") and the feed's own name ("... Podcast").
+date after a bar: "... | The Close 8/21/2026", "Opinion:", "The Week in ...") and the feed's own
+name ("... Podcast", "... Commentaries").
 ``thin_reason`` says which, for ``review`` and the tests.
 """
 
@@ -40,6 +42,14 @@ _PATH_KINDS = {
     "live-updates": "a live blog",
     "newsletter": "a newsletter promo",
     "newsletters": "a newsletter promo",
+    "opinion": "an opinion piece",
+    "opinions": "an opinion piece",
+    "commentary": "an opinion piece",
+    "commentaries": "an opinion piece",
+    "op-ed": "an opinion piece",
+    "op-eds": "an opinion piece",
+    "editorial": "an opinion piece",
+    "editorials": "an opinion piece",
 }
 _TITLE_KINDS = [
     (re.compile(r"^\s*(watch|video|videos)\s*(:|\||\s-\s)", re.I), "a video"),
@@ -60,12 +70,21 @@ _TITLE_KINDS = [
         re.compile(r"\bsign up for\b|\bsubscribe to (our|the)\b.*\bnewsletter\b", re.I),
         "a newsletter promo",
     ),
+    (
+        re.compile(r"^\s*(opinion|commentary|op-ed|editorial)\s*(:|\||\s-\s)", re.I),
+        "an opinion piece",
+    ),
+    (re.compile(r"^\s*the week in\b", re.I), "a weekly roundup"),
     # a TV or radio show's episode: "Headline | Show Name 8/21/2026"
     (re.compile(r"\|\s*[^|]{2,40}\s\d{1,2}/\d{1,2}/\d{2,4}\s*$"), "a show promo"),
 ]
 _SOURCE_KINDS = [
     (re.compile(r"\bpodcasts?\b", re.I), "a podcast"),
     (re.compile(r"\b(video|videos|tv)\b", re.I), "a video"),
+    (
+        re.compile(r"\b(opinion|commentary|commentaries|op-eds?|editorials?)\b", re.I),
+        "an opinion piece",
+    ),
 ]
 _MIN_TEASER_WORDS = 6  # a teaser shorter than this, or the headline again, tells a reader nothing
 
