@@ -264,6 +264,12 @@ class Edition:
     pinned: tuple[str, ...] = ()  # ids of stories the editor pinned to the top of their sector
     per_storyline: int = 0  # of one storyline per section (``digest.per_storyline``; 0: any)
     sponsor: Sponsor | None = None
+    brief_size: int = 0  # storylines in the brief that opens the email (``digest.brief``; 0: none)
+    notes: tuple[tuple[str, str], ...] = ()  # (story id, the editor's "why it matters")
+    # (story id, summary) written for the brief by the optional writer, checked against sources
+    written: tuple[tuple[str, str], ...] = ()
+    intro: str = ""  # the writer's two-line intro, about the stories of ``intro_covers``
+    intro_covers: tuple[str, ...] = ()
 
     @property
     def story_ids(self) -> frozenset[str]:
@@ -291,6 +297,7 @@ class Overrides:
     move: tuple[tuple[str, str], ...] = ()  # (story id or link, sector slug): the editor's call
     sponsor: Sponsor | None = None  # the day's own sponsor, instead of the configured one
     drop_sponsor: bool = False  # no sponsor that day
+    notes: tuple[tuple[str, str], ...] = ()  # (story id or link, the editor's "why it matters")
 
 
 @dataclass(frozen=True, slots=True)

@@ -212,6 +212,7 @@ def load_overrides(config: Config, edition_date: date) -> tuple[Overrides, Path 
             tuple(parsed.move.items()),
             sponsor=sponsor_of(parsed.sponsor, edition_date) if parsed.sponsor else None,
             drop_sponsor=parsed.sponsor is False,
+            notes=tuple((key, text.strip()) for key, text in parsed.notes.items() if text.strip()),
         ),
         path,
     )

@@ -118,7 +118,8 @@ class ClassifyConfig(_Strict):
 
 
 class DigestConfig(_Strict):
-    per_sector: int = Field(5, ge=1, le=50)  # stories per sector; the rest become "more" links
+    per_sector: int = Field(3, ge=1, le=50)  # stories per sector; the rest become "more" links
+    brief: int = Field(4, ge=0, le=5)  # the day's biggest storylines that open the email; 0: none
     max_age_hours: int = Field(36, ge=1)  # older stories are left out of the edition
     freshness_half_life_hours: float = Field(12, gt=0)  # a story's rank halves at this age
     per_storyline: int = Field(2, ge=0, le=50)  # stories of one storyline per section; 0: any
@@ -162,6 +163,8 @@ class OverridesFile(_Strict):
     drop_feeds: list[str] = []  # feed names or URLs to leave out for the day
     # story id or link → the sector it belongs in; kept as a labelled example for the model
     move: dict[str, str] = {}
+    # story id or link → the editor's "why it matters", shown under the story in the brief
+    notes: dict[str, Annotated[str, Field(max_length=300)]] = {}
     # the day's sponsor instead of the configured one; false: no sponsor that day
     sponsor: SponsorConfig | Literal[False] | None = None
 

@@ -49,6 +49,7 @@ def build_edition(
     half_life: timedelta = timedelta(hours=_DIGEST.freshness_half_life_hours),
     per_storyline: int = _DIGEST.per_storyline,
     moves: Mapping[str, str] | None = None,
+    brief_size: int = _DIGEST.brief,
 ) -> Edition:
     """Cluster duplicates, drop what was sent or dropped, rank, and gather each sector's stories."""
     weights = feed_weights or {}
@@ -88,7 +89,24 @@ def build_edition(
         note=overrides.note,
         pinned=tuple(sorted(pin_rank, key=pin_rank.__getitem__)),
         per_storyline=per_storyline,
+        brief_size=brief_size,
+        notes=_notes(merged, overrides.notes),
     )
+
+
+def _notes(
+    stories: Sequence[Story], notes: Sequence[tuple[str, str]]
+) -> tuple[tuple[str, str], ...]:
+    """The editor's "why it matters" lines by story id (a note may name a story by its link, or
+    any report of its storyline)."""
+    wanted = dict(notes)
+    found = []
+    for story in stories:
+        for key in (story.id, story.url, *(k for r in story.reports for k in (r.id, r.url))):
+            if key in wanted:
+                found.append((story.id, wanted[key]))
+                break
+    return tuple(found)
 
 
 def _earlier(seen: Seen, fresh: Sequence[Story], now: datetime) -> list[Story]:

@@ -69,6 +69,7 @@ def build(config: Config, store: Store, *, now: datetime) -> Built:
         half_life=timedelta(hours=settings.freshness_half_life_hours),
         per_storyline=settings.per_storyline,
         moves=dict(overrides.move),
+        brief_size=settings.brief,
     )
     present = {section.sector.slug for section in edition.sections}
     edition = dataclasses.replace(edition, sponsor=day_sponsor(config, overrides, day, present))

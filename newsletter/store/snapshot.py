@@ -41,6 +41,11 @@ def edition_to_json(edition: Edition) -> str:
             "pinned": list(edition.pinned),
             "per_storyline": edition.per_storyline,
             "sponsor": dataclasses.asdict(edition.sponsor) if edition.sponsor else None,
+            "brief_size": edition.brief_size,
+            "notes": [list(pair) for pair in edition.notes],
+            "written": [list(pair) for pair in edition.written],
+            "intro": edition.intro,
+            "intro_covers": list(edition.intro_covers),
             "sections": [
                 {
                     "sector": {
@@ -90,4 +95,9 @@ def edition_from_json(text: str) -> Edition:
         pinned=tuple(data["pinned"]),
         per_storyline=data.get("per_storyline", 0),
         sponsor=Sponsor(**data["sponsor"]) if data.get("sponsor") else None,
+        brief_size=data.get("brief_size", 0),
+        notes=tuple((key, text) for key, text in data.get("notes", ())),
+        written=tuple((key, text) for key, text in data.get("written", ())),
+        intro=data.get("intro", ""),
+        intro_covers=tuple(data.get("intro_covers", ())),
     )
