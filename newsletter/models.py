@@ -155,6 +155,7 @@ class FeedSource:
     sector: str | None = None  # optional sector hint
     weight: float = 1.0  # how much the editor trusts this feed; used in ranking
     fetch_teasers: bool = False  # take teasers from article pages when the feed's are thin
+    sample: bool = False  # dated anew at each collect (``feeds[].sample``)
 
 
 @dataclass(frozen=True, slots=True)

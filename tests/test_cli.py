@@ -38,7 +38,7 @@ def test_demo_preview_writes_both_files_and_says_where(demo_dir: Path, tmp_path:
         assert f"Wrote {path} ({shown})" in stdout
     assert "failed Northwind Commodities: received an HTML page, not a feed" in stdout
     assert "ok     Meridian Energy Wire: 5 new, 5 in feed" in stdout
-    assert "Subject: Top Insights Today, 25 Nov 2026: " in stdout
+    assert "Subject: Copper hits 18-month high on Chilean mine disruption" in stdout
 
     # Each sector with stories appears, with its stories, and each story once.
     for name in (
@@ -85,12 +85,13 @@ def test_preview_for_one_readers_sectors(demo_dir: Path, tmp_path: Path) -> None
     assert code == 0
     text = (out / "digest.txt").read_text(encoding="utf-8")
     assert re.findall(r"^== (.+) ==$", text, re.M) == [
-        "Top story",
+        "Today's brief",
+        "Sponsored",
         "EVs & Battery Technology",
         "Aerospace & Defense",
     ]
-    # as the email holds them: the top story (one of the EV section's three) on its own line
-    assert "Top story: 1 story" in stdout and "EVs & Battery Technology: 2 stories" in stdout
+    # as the email holds them: the brief (two of each section's stories at most), then the rest
+    assert "Today's brief: 4 stories" in stdout and "EVs & Battery Technology: 1 story" in stdout
 
 
 def test_preview_rejects_unknown_sector(demo_dir: Path, tmp_path: Path) -> None:
@@ -308,8 +309,8 @@ def test_editor_overrides_show_in_preview(demo_dir: Path, tmp_path: Path) -> Non
     html = (out / "digest.html").read_text(encoding="utf-8")
     assert "From the editor:\n  Markets in the US are closed for Thanksgiving" in text
     assert "Markets in the US are closed for Thanksgiving on Thursday." in html
-    mining = text.split("== Mining & Metals ==")[1]
-    assert mining.index("Steelmaker idles") < mining.index("Copper hits 18-month high")
+    brief = text.split("== Today's brief ==")[1].split("In this edition")[0]
+    assert brief.index("Steelmaker idles") < brief.index("Copper hits 18-month high")
     assert "Offshore wind auction" not in text and "Offshore wind auction" not in html
     assert "Aerospace & Defense" not in text and "Hangar & Harbor" not in text
 
@@ -450,7 +451,7 @@ def test_preview_counts_what_the_email_holds_after_trimming(demo_dir: Path) -> N
     heading = ""
     for line in text.splitlines():
         if line.startswith("== ") and line.endswith(" =="):
-            heading = line[3:-3]
+            heading = line[3:-3] if line != "== Sponsored ==" else ""
         elif line.startswith("* ") and heading:
             in_text.setdefault(heading, [0, 0])[0] += 1
     more = re.findall(r"^- ", text, re.M)  # one line starts each "Read more insights" headline

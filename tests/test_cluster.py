@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
+from newsletter.edition.brief import split_top_story
 from newsletter.edition.cluster import brute_force, cluster, cluster_ids
 from newsletter.edition.digest import build_edition, layout
 from newsletter.edition.filters import outlets
-from newsletter.edition.render import split_top_story
 from newsletter.models import Sector, SectorFit, Story
 from tests.conftest import NOW
 

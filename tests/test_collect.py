@@ -10,6 +10,7 @@ import sys
 import time
 import zlib
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -334,3 +335,23 @@ def test_parse_workers_start_without_the_cli(tmp_path: Path) -> None:
     lines = done.stdout.split("\n")
     assert lines[0] == "light False True False"  # the parser, and none of the CLI's load
     assert lines[1] == "plain True"  # without the guard a worker imports the whole CLI
+
+
+def test_a_sample_feed_is_dated_anew_at_each_collect(tmp_path: Path) -> None:
+    feed = tmp_path / "charge-lane.xml"
+    feed.write_bytes(FEED_XML)
+    entries = [{"name": "Charge Lane", "url": str(feed), "sector": "evs-battery", "sample": True}]
+    config = load_config(write_config(tmp_path, {"feeds": entries}))
+    store = Store.open(config.database_url)
+    later = NOW + timedelta(days=9)  # the file's dates are fixed; the demo is run days later
+    try:
+        for when in (NOW, later):
+            flows.collect_all(config, store, now=when)
+            stored = sorted(store.stories.stored(), key=lambda s: s.published)
+            assert stored[-1].published == when  # the newest, at the collect
+        first = stored[0].published
+        assert later - first == timedelta(hours=17, minutes=50)  # spacing kept, as in the file
+        built = flows.build(config, store, now=later)
+        assert built.edition is not None and built.edition.sections
+    finally:
+        store.close()

@@ -11,7 +11,7 @@ import pytest
 from newsletter import flows
 from newsletter.config import Config
 from newsletter.config.settings import LogoConfig
-from newsletter.edition import personalize, render
+from newsletter.edition import brief, personalize, render
 from newsletter.edition.digest import build_edition, layout
 from newsletter.errors import TemplateError
 from newsletter.models import Edition, Overrides, Section, Sector, SectorFit, Sponsor, Story
@@ -58,10 +58,10 @@ def test_demo_edition_matches_golden_files(demo_preview: flows.PreviewResult) ->
     assert email is not None
     check_golden("demo.html", email.html)
     check_golden("demo.txt", email.text)
-    # the lead is a story two outlets carried (the first such section lead)
-    assert email.subject == (
-        "Top Insights Today, 25 Nov 2026: Copper hits 18-month high on Chilean mine disruption"
-    )
+    # the subject is the biggest storyline whose headline a phone shows whole: the price-cap
+    # review (two outlets) is longer than 60 characters, the copper story (two outlets) is not
+    assert email.subject == "Copper hits 18-month high on Chilean mine disruption"
+    assert email.preheader.startswith("Also: Ministers agree review of the price cap")
 
 
 def test_one_readers_combination_matches_golden_files(demo_config: Config, tmp_path: Path) -> None:
@@ -213,17 +213,19 @@ def test_full_nine_sector_edition_with_sponsor_and_logo_stays_under_90_kb() -> N
 def test_the_more_headlines_are_capped_before_rendering_and_shared_in_turn() -> None:
     edition = _full_edition()
     sections = layout(edition)
-    capped = render.capped_more(sections, 12)
+    capped = brief.capped_more(sections, 12)
     assert [len(s.more) for s in capped] == [2, 2, 2, 1, 1, 1, 1, 1, 1]
     assert [s.more for s in capped] == [
         s.more[: len(c.more)] for s, c in zip(sections, capped, strict=True)
     ]
-    assert render.capped_more(sections, 100) == list(sections)
+    assert brief.capped_more(sections, 100) == list(sections)
     settings = replace(render.RenderSettings.from_config(), more_headlines=12)
     email = render.render_email(render.make_environment(), edition, sections, settings=settings)
     assert email.trimmed == 0  # capped by choice, not trimmed for size
-    shown = {s.title for section in capped for s in section.more}
-    hidden = {s.title for section in sections for s in section.more} - shown
+    # the brief takes its stories first and each section refills from its "more" headlines
+    _, rest = brief.pick(edition, sections)
+    shown = {s.title for section in brief.capped_more(rest, 12) for s in section.more}
+    hidden = {s.title for section in rest for s in section.more} - shown
     assert all(title in email.text for title in shown)
     assert not any(title in email.text for title in hidden)
 
@@ -238,12 +240,14 @@ def test_too_big_an_edition_loses_its_more_headlines_first() -> None:
         render.RenderSettings.from_config(), max_bytes=size - 1000, more_headlines=100
     )
     trimmed = render.render_email(render.make_environment(), edition, sections, settings=settings)
-    assert trimmed.trimmed == 45  # the 9 x 5 "more" headlines, and no story
+    # the "more" headlines left once the brief's places are refilled from them, and no story
+    _, rest = brief.pick(edition, sections)
+    assert trimmed.trimmed == sum(len(s.more) for s in rest)
     assert "Read more insights" not in trimmed.html
     assert trimmed.html.count("<h3") == full.html.count("<h3")
     tighter = replace(render.RenderSettings.from_config(), max_bytes=size // 2, more_headlines=100)
     cut = render.render_email(render.make_environment(), edition, sections, settings=tighter)
-    assert cut.trimmed > 45 and len(cut.html.encode()) <= size // 2
+    assert cut.trimmed > trimmed.trimmed and len(cut.html.encode()) <= size // 2
 
 
 def test_accessible_structure() -> None:

@@ -33,8 +33,8 @@ def test_review_shows_the_top_story_then_each_section_with_reasons(
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     shown = data["shown"]
-    assert data["stored"] is False and shown[0]["place"] == "top"
-    assert shown[0]["section"] == "Top story" and "outlets" in shown[0]["reasons"][0]
+    assert data["stored"] is False and shown[0]["place"] == "brief"
+    assert shown[0]["section"] == "Today's brief" and "outlets" in shown[0]["reasons"][0]
     ids = [s["id"] for s in shown]
     assert len(ids) == len(set(ids))  # each storyline once
     leads = [s for s in shown if s["place"] == "lead"]
@@ -60,7 +60,7 @@ def test_review_of_a_stored_edition_shows_a_storyline_with_its_reports(tmp_path:
     store.close()
     assert result.stored
     (line,) = result.shown
-    assert line.place == "top" and len(line.story.reports) == 6 and line.outlets == 4
+    assert line.place == "brief" and len(line.story.reports) == 6 and line.outlets == 4
     assert "carried by 4 outlets (and 6 more reports)" in line.reasons
 
 

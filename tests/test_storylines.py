@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.edition import render, storylines
+from newsletter.edition.brief import split_top_story
 from newsletter.edition.digest import build_edition, layout
-from newsletter.edition.render import split_top_story
 from newsletter.models import EditionStatus, FeedSource, Sector, SectorFit, Story
 from newsletter.store import Store
 from newsletter.store.snapshot import edition_from_json, edition_to_json

@@ -104,6 +104,7 @@ class Config:
                     if f.fetch_teasers is None
                     else f.fetch_teasers
                 ),
+                sample=f.sample,
             )
             for f in self.file.feeds
         )

@@ -49,10 +49,14 @@ class PublicationConfig(_Strict):
 
 
 class EmailConfig(_Strict):
-    # Jinja templates over: publication, edition_date, top (the first story), story_count,
-    # sectors (the reader's sector names)
-    subject: str = "{{ publication }}, {{ edition_date | shortdate }}: {{ top.title }}"
-    preheader: str = "{{ story_count }} stories across {{ sectors | length }} sectors this morning"
+    # Jinja templates over: publication, edition_date, top (the first story of the brief),
+    # headline (its headline made short: no outlet's name, at most about 60 characters),
+    # following (the next two storylines' short headlines), story_count, sectors (names)
+    subject: str = "{{ headline }}"
+    preheader: str = (
+        "{% if following %}Also: {{ following | join('; ') }}. {% endif %}"
+        "{{ publication }}, {{ edition_date | shortdate }}"
+    )
     max_kb: int = Field(100, ge=20)  # past this the "more" headlines are trimmed (Gmail clips)
     # "Read more insights" headlines at most, shared fairly between the reader's sections
     more_headlines: int = Field(30, ge=0, le=500)
@@ -84,6 +88,9 @@ class FeedConfig(_Strict):
     weight: float = Field(1.0, gt=0, le=10)  # trust in this feed, used when ranking
     # take teasers from article pages when the feed's are empty or thin (default: collect.teasers)
     fetch_teasers: bool | None = None
+    # sample items (a demo's, a test's): dated anew at each collect, the newest at that moment and
+    # the others as far before it as the feed says, so an edition built from them is fresh
+    sample: bool = False
 
 
 class ModelConfig(_Strict):
@@ -119,7 +126,7 @@ class ClassifyConfig(_Strict):
 
 class DigestConfig(_Strict):
     per_sector: int = Field(3, ge=1, le=50)  # stories per sector; the rest become "more" links
-    brief: int = Field(4, ge=0, le=5)  # the day's biggest storylines that open the email; 0: none
+    brief: int = Field(4, ge=1, le=5)  # the day's biggest storylines that open the email
     max_age_hours: int = Field(36, ge=1)  # older stories are left out of the edition
     freshness_half_life_hours: float = Field(12, gt=0)  # a story's rank halves at this age
     per_storyline: int = Field(2, ge=0, le=50)  # stories of one storyline per section; 0: any

@@ -12,18 +12,19 @@ optional writer.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from newsletter.edition.digest import layout
+from newsletter.edition.digest import confident_in, layout
 from newsletter.edition.thin import thin_reason
 from newsletter.models import Edition, Section, Story
-from newsletter.text import tokens
+from newsletter.text import teaser, tokens
 
 MAX_CHARS = 300  # a brief summary at most, about two lines on a phone
+SUBJECT_CHARS = 60  # of a subject line a phone shows whole
+PER_SECTION = 2  # storylines of one section in the brief at most: the brief spans the sectors
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)]?\s+(?=[\"'\u201c\u2018(]?[A-Z0-9])")
 _FIGURE = re.compile(
     r"[$\u00a3\u20ac\u00a5]\s?\d|\d[\d,.]*\s?(%|percent|per cent|bn|billion|million|mln|"
@@ -31,9 +32,22 @@ _FIGURE = re.compile(
     re.I,
 )
 _CUT = ("\u2026", "...", "[\u2026]", "[...]")
-_DATELINE = re.compile(r"^[A-Z][A-Z .,'-]{2,40}(\([^)]{1,40}\))?\s*[:\u2014\u2013-]\s+")
+# "LONDON, Nov 24 (Wire) - ", "ZURICH, Aug 21 : ", "BEIJING: ": where and when, not what
+_DATELINE = re.compile(
+    r"^[A-Z][A-Z .'-]{1,30}(,\s*[A-Z][a-z]{2,8}\.? \d{1,2})?"  # place, then the day
+    r"\s*(\([^)]{1,40}\))?\s*[:\u2014\u2013-]\s+"  # (the outlet), then a colon or dash
+)
 _CLOSERS = re.compile(
     r"\b(read more|click here|continue reading|subscribe|sign up|the post .* appeared first)\b",
+    re.I,
+)
+
+
+# " - Reuters", " | Financial Times": an outlet's name after the headline
+_OUTLET_SUFFIX = re.compile(r"\s+[-\u2013\u2014|]\s+((?:[A-Z0-9][\w.&'\u2019]*\s?){1,5})$")
+# ", sources say", ", minister says", ", report says": who said it, after what was said
+_ATTRIBUTION = re.compile(
+    r",\s+(?:sources? (?:say|said)|(?:[\w.'\u2019-]+\s){0,4}(?:says|said)|according to .{2,40})$",
     re.I,
 )
 
@@ -53,40 +67,91 @@ def pick(
     edition: Edition, sections: Sequence[Section]
 ) -> tuple[tuple[BriefItem, ...], list[Section]]:
     """The brief's storylines out of one reader's ``sections``, and the sections without them
-    (sections left with nothing are dropped)."""
-    size = edition.brief_size
-    if size <= 0:
-        return (), list(sections)
+    (sections left with nothing are dropped): most outlets first, then rank in the section,
+    then the newest, at most ``PER_SECTION`` from one section. Thin items never open the
+    email."""
+    size = max(1, edition.brief_size)  # an edition from before the brief: its top story
+    pinned = set(edition.pinned)
     ranked = sorted(
         (
-            (-story.outlets, position, -story.published.timestamp(), order, story.id)
+            (
+                story.id not in pinned,  # the editor's pins open the email
+                -story.outlets,
+                position,
+                -story.published.timestamp(),
+                order,
+                story.id,
+            )
             for order, section in enumerate(sections)
             for position, story in enumerate(section.stories)
             if not thin_reason(story)
         ),
     )
-    chosen = {key[-1] for key in ranked[:size]}
+    taken: list[tuple[bool, int, int, float, int, str]] = []
+    per_section: Counter[int] = Counter()
+    for key in ranked:
+        if len(taken) < size and per_section[key[4]] < PER_SECTION:
+            taken.append(key)
+            per_section[key[4]] += 1
+    chosen = {key[-1] for key in taken}
     written = dict(edition.written)
     notes = dict(edition.notes)
     items: list[BriefItem] = []
-    for key in ranked[:size]:
-        section = sections[key[3]]
-        story = section.stories[key[1]]
+    for key in taken:
+        section = sections[key[4]]
+        story = section.stories[key[2]]
         text = written.get(story.id, "")
         items.append(
             BriefItem(
                 story,
                 section.sector.name,
-                text or summary_of(story),
+                text or summary_of(story) or teaser(story.summary),
                 notes.get(story.id, ""),
                 bool(text),
             )
         )
-    rest = [
-        dataclasses.replace(s, stories=tuple(x for x in s.stories if x.id not in chosen))
-        for s in sections
-    ]
+    rest = [_refilled(s, chosen, set(edition.pinned)) for s in sections]
     return tuple(items), [s for s in rest if s.stories or s.more]
+
+
+def _refilled(section: Section, chosen: set[str], pinned: set[str]) -> Section:
+    """``section`` without the brief's stories, each place they left taken by the next of its
+    "more" headlines that could have led it (a pin, or confident and not thin)."""
+    stories = [s for s in section.stories if s.id not in chosen]
+    more = list(section.more)
+    room = len(section.stories) - len(stories)
+    slug = section.sector.slug
+    for candidate in list(more):
+        if room <= 0:
+            break
+        if candidate.id in pinned or (confident_in(candidate, slug) and not thin_reason(candidate)):
+            more.remove(candidate)
+            stories.append(candidate)
+            room -= 1
+    return replace(section, stories=tuple(stories), more=tuple(more))
+
+
+def short_headline(title: str) -> str:
+    """The headline without the outlet's name after it or a closing attribution."""
+    text = " ".join(title.split())
+    for pattern in (_OUTLET_SUFFIX, _ATTRIBUTION):
+        shorter = pattern.sub("", text)
+        if len(shorter) >= 20:
+            text = shorter
+    return text
+
+
+def subject_lines(items: Sequence[BriefItem], limit: int = SUBJECT_CHARS) -> tuple[str, list[str]]:
+    """The subject's headline (the biggest storyline whose headline a phone shows whole) and
+    the next two storylines' headlines, for the preheader."""
+    heads = [short_headline(item.story.title) for item in items]
+    if not heads:
+        return "", []
+    first = next((h for h in heads if len(h) <= limit), "")
+    if not first:  # every headline is long: the first, cut at a word
+        first = heads[0][: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "\u2026"
+        heads[0] = first
+    return first, [h for h in heads if h != first][:2]
 
 
 def candidates(edition: Edition) -> list[Story]:
@@ -107,8 +172,8 @@ def sentences(text: str) -> list[str]:
 
 
 def summary_of(story: Story) -> str:
-    """One or two of the most informative sentences of the storyline's teasers, in their order
-    of appearance; "" when no outlet gave a sentence worth showing."""
+    """The most informative sentence of the storyline's teasers, and a second one when it adds
+    nearly as much; "" when no outlet gave a sentence worth showing."""
     texts = [story.summary, *(r.summary for r in story.reports)]
     shared = _shared_words([story, *story.reports])
     headline = set(tokens(story.title))
@@ -125,12 +190,12 @@ def summary_of(story: Story) -> str:
     if not scored:
         return ""
     scored.sort(key=lambda item: (-item[0], item[1]))
-    best = [scored[0]]
-    for candidate in scored[1:]:
-        if len(best[0][2]) + 1 + len(candidate[2]) <= MAX_CHARS and candidate[0] > 0:
-            best.append(candidate)
+    best = scored[0]
+    text = best[2]
+    for score, _, sentence in scored[1:]:  # a second sentence only when it adds as much
+        if score >= max(2.0, best[0] / 2) and len(text) + 1 + len(sentence) <= MAX_CHARS:
+            text = f"{text} {sentence}"
             break
-    text = " ".join(sentence for _, _, sentence in sorted(best, key=lambda item: item[1]))
     return _fitted(text)
 
 
@@ -166,3 +231,31 @@ def _fitted(text: str) -> str:
         return text
     cut = text[: MAX_CHARS - 1].rsplit(" ", 1)[0].rstrip(",;:")
     return f"{cut}\u2026"
+
+
+def capped_more(sections: Sequence[Section], limit: int) -> list[Section]:
+    """The sections with at most ``limit`` "more" headlines in all, shared out in turn."""
+    if sum(len(s.more) for s in sections) <= limit:
+        return list(sections)
+    keep = [0] * len(sections)
+    left = limit
+    while left:
+        grew = False
+        for i, section in enumerate(sections):
+            if left and keep[i] < len(section.more):
+                keep[i] += 1
+                left -= 1
+                grew = True
+        if not grew:
+            break
+    return [replace(s, more=s.more[:n]) for s, n in zip(sections, keep, strict=True)]
+
+
+def split_top_story(sections: Sequence[Section]) -> tuple[Story | None, list[Section]]:
+    """The lead story (most outlets among the sections' first stories), and the rest."""
+    leads = [(i, s.stories[0]) for i, s in enumerate(sections) if s.stories]
+    if not leads:
+        return None, list(sections)
+    index, top = max(leads, key=lambda pair: (pair[1].outlets, -pair[0]))
+    rest = [replace(s, stories=s.stories[1:]) if i == index else s for i, s in enumerate(sections)]
+    return top, [s for s in rest if s.stories or s.more]

@@ -67,6 +67,17 @@ def storytime(value: datetime, zone: str, edition_date: date) -> str:
     return when
 
 
+def when(value: datetime, zone: str, edition_date: date) -> str:
+    """A story's day only where it helps a reader: "" on the edition's day, "yesterday" the day
+    before, else the day ("Tue 24 Nov")."""
+    local = value.astimezone(_zone(zone)).date()
+    if local >= edition_date:
+        return ""
+    if (edition_date - local).days == 1:
+        return "yesterday"
+    return f"{local:%a} {local.day} {local:%b}"
+
+
 @functools.lru_cache(maxsize=32)
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)

@@ -28,9 +28,10 @@ import mjml
 from newsletter.config import Config
 from newsletter.config.settings import EmailConfig, LogoConfig, PublicationConfig, ScheduleConfig
 from newsletter.edition import filters, personalize
+from newsletter.edition.brief import BriefItem, capped_more, pick, subject_lines
 from newsletter.edition.digest import layout, sponsor_place
 from newsletter.errors import TemplateError
-from newsletter.models import Edition, RenderedEmail, Section, Story
+from newsletter.models import Edition, RenderedEmail, Section
 from newsletter.text import plain_line, teaser
 
 # templates/ at the top of the repository, installed as the package newsletter.templates
@@ -111,7 +112,16 @@ def make_environment(template_dir: Path | None = None) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    for name in ("longdate", "shortdate", "hhmm", "storytime", "wrap", "outlets", "by_outlet"):
+    for name in (
+        "longdate",
+        "shortdate",
+        "hhmm",
+        "storytime",
+        "when",
+        "wrap",
+        "outlets",
+        "by_outlet",
+    ):
         env.filters[name] = getattr(filters, name)
     env.filters["teaser"] = teaser
     return env
@@ -141,14 +151,15 @@ def render_email(
     how many were left out that way. Without ``settings``, the config's defaults.
     """
     settings = settings or RenderSettings.from_config()
+    brief, sections = pick(edition, sections)  # the brief first: the sections refill its places
     sections = capped_more(sections, settings.more_headlines)
     secret = personalize.new_secret()
-    email = _render(env, edition, sections, settings, secret)
+    email = _render(env, edition, brief, sections, settings, secret)
     trimmed = 0
     if _size(email) > settings.max_bytes and any(s.more for s in sections):
         trimmed = sum(len(s.more) for s in sections)
         sections = [replace(s, more=()) for s in sections]
-        email = _render(env, edition, sections, settings, secret)
+        email = _render(env, edition, brief, sections, settings, secret)
     while _size(email) > settings.max_bytes:
         longest = max(range(len(sections)), key=lambda i: len(sections[i].stories))
         if len(sections[longest].stories) <= 1:
@@ -160,29 +171,13 @@ def render_email(
             *sections[longest + 1 :],
         ]
         trimmed += 1
-        email = _render(env, edition, sections, settings, secret)
-    top, rest = split_top_story(sections)
-    shown: tuple[tuple[str, int, int], ...] = (("Top story", 1, 0),) if top else ()
-    shown += tuple((s.sector.name, len(s.stories), len(s.more)) for s in rest)
+        email = _render(env, edition, brief, sections, settings, secret)
+    label = "Today's brief" if len(brief) > 1 else "Top story"  # as the email's heading says
+    shown: tuple[tuple[str, int, int], ...] = ((label, len(brief), 0),) if brief else ()
+    shown += tuple(
+        (s.sector.name, len(s.stories), len(s.more)) for s in sections if s.stories or s.more
+    )
     return replace(email, trimmed=trimmed, shown=shown)
-
-
-def capped_more(sections: Sequence[Section], limit: int) -> list[Section]:
-    """The sections with at most ``limit`` "more" headlines in all, shared out in turn."""
-    if sum(len(s.more) for s in sections) <= limit:
-        return list(sections)
-    keep = [0] * len(sections)
-    left = limit
-    while left:
-        grew = False
-        for i, section in enumerate(sections):
-            if left and keep[i] < len(section.more):
-                keep[i] += 1
-                left -= 1
-                grew = True
-        if not grew:
-            break
-    return [replace(s, more=s.more[:n]) for s, n in zip(sections, keep, strict=True)]
 
 
 def _size(email: RenderedEmail) -> int:
@@ -192,29 +187,43 @@ def _size(email: RenderedEmail) -> int:
 def _context(
     env: jinja2.Environment,
     edition: Edition,
-    sections: Sequence[Section],
+    brief: Sequence[BriefItem],
+    rest: Sequence[Section],
     settings: RenderSettings,
     secret: str,
 ) -> dict[str, Any]:
     """What the templates of one variant are rendered with (the HTML template's reader
     fields are markers under ``secret``)."""
-    top, rest = split_top_story(sections)
+    top = brief[0].story if brief else None
+    headline, following = subject_lines(brief)
     more = [(section.sector.name, story) for section in rest for story in section.more]
-    story_count = sum(len(s.stories) for s in rest) + (1 if top else 0)
-    names = [s.sector.name for s in sections]
+    story_count = sum(len(s.stories) for s in rest) + len(brief)
+    order = {s.sector.name: i for i, s in enumerate(edition.sections)}
+    names = sorted(
+        {*(item.sector for item in brief), *(s.sector.name for s in rest)},
+        key=lambda n: order.get(n, 0),
+    )
+    covers = set(edition.intro_covers)
+    intro = edition.intro if covers and covers <= {item.story.id for item in brief} else ""
     values: dict[str, object] = {
         "publication": edition.publication,
         "edition_date": edition.edition_date,
         "top": top,
+        "headline": headline,
+        "following": following,
         "story_count": story_count,
         "sectors": names,
     }
     subject = plain_line(_render_string(env, settings.subject, values, "email.subject"))
+    subject = subject or f"{edition.publication}, {filters.shortdate(edition.edition_date)}"
     preheader = plain_line(_render_string(env, settings.preheader, values, "email.preheader"))
     context = {
         **values,
         "edition": edition,
         "note": edition.note,
+        "intro": intro,
+        "brief": brief,
+        "contents": [s for s in rest if s.stories],
         "sections": rest,
         "more": more,
         "subject": subject,
@@ -242,18 +251,20 @@ def mjml_source(
 ) -> str:
     """The MJML one variant compiles from (to check it with other MJML tools)."""
     settings = settings or RenderSettings.from_config()
-    context = _context(env, edition, sections, settings, personalize.new_secret())
+    brief, rest = pick(edition, sections)
+    context = _context(env, edition, brief, rest, settings, personalize.new_secret())
     return _render_template(env, HTML_TEMPLATE, context)
 
 
 def _render(
     env: jinja2.Environment,
     edition: Edition,
+    brief: Sequence[BriefItem],
     sections: Sequence[Section],
     settings: RenderSettings,
     secret: str,
 ) -> RenderedEmail:
-    context = _context(env, edition, sections, settings, secret)
+    context = _context(env, edition, brief, sections, settings, secret)
     subject, preheader = str(context["subject"]), str(context["preheader"])
     mjml_source = _render_template(env, HTML_TEMPLATE, context)
     text_context = {**context, **personalize.text_markers(secret)}
@@ -301,16 +312,6 @@ def _mjml_error_place(env: jinja2.Environment, source: str) -> str:
         default=None,
     )
     return path if best is None else f"{path}, line {best + 1}"
-
-
-def split_top_story(sections: Sequence[Section]) -> tuple[Story | None, list[Section]]:
-    """The lead story (most outlets among the sections' first stories), and the rest."""
-    leads = [(i, s.stories[0]) for i, s in enumerate(sections) if s.stories]
-    if not leads:
-        return None, list(sections)
-    index, top = max(leads, key=lambda pair: (pair[1].outlets, -pair[0]))
-    rest = [replace(s, stories=s.stories[1:]) if i == index else s for i, s in enumerate(sections)]
-    return top, [s for s in rest if s.stories or s.more]
 
 
 _COMPILED: weakref.WeakKeyDictionary[jinja2.Environment, dict[str, jinja2.Template]] = (

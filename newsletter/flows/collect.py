@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from newsletter.flows.prepare import prepare
 from newsletter.ingest import articles
 from newsletter.ingest.collect import Transport, collect_feeds
 from newsletter.ingest.fetching import Collected, FetchLimits
-from newsletter.models import FeedSource, FeedStatus, FetchOutcome
+from newsletter.models import FeedSource, FeedStatus, FetchOutcome, Story
 from newsletter.store import Store
 
 logger = logging.getLogger(__name__)
@@ -204,12 +205,13 @@ def _record(store: Store, item: Collected, now: datetime) -> FeedResult:
         return FeedResult(feed, status, error=item.error, seconds=item.seconds)
     counts = store.feeds.record_fetched(
         feed,
-        item.stories,
+        _redated(item.stories, now) if feed.sample else item.stories,
         now=now,
         status=fetch.status,
         etag=fetch.headers.get("etag"),
         last_modified=fetch.headers.get("last-modified"),
         moved_to=fetch.moved_to,
+        redate=feed.sample,
     )
     return FeedResult(
         feed,
@@ -221,6 +223,14 @@ def _record(store: Store, item: Collected, now: datetime) -> FeedResult:
         moved_to=fetch.moved_to,
         seconds=item.seconds,
     )
+
+
+def _redated(stories: Sequence[Story], now: datetime) -> list[Story]:
+    """A sample feed's stories moved in time together, the newest to ``now``."""
+    if not stories:
+        return []
+    shift = now - max(story.published for story in stories)
+    return [dataclasses.replace(story, published=story.published + shift) for story in stories]
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:

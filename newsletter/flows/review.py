@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from newsletter.config import Config
+from newsletter.edition.brief import pick
 from newsletter.edition.digest import confident_in, layout, rank_score
-from newsletter.edition.render import split_top_story
 from newsletter.edition.thin import thin_reason
 from newsletter.errors import EditionError
 from newsletter.flows.build import build, edition_date_for
@@ -25,8 +25,8 @@ from newsletter.store import Store
 class Shown:
     """One storyline as the edition shows it, and why there."""
 
-    section: str  # the sector's name, or "Top story"
-    place: str  # "top", "lead" or "more"
+    section: str  # the sector's name, or "Today's brief"
+    place: str  # "brief", "lead" or "more"
     rank: int  # 1 = first in its section
     story: Story  # its report shown, with the others as ``story.reports``
     outlets: int
@@ -68,18 +68,18 @@ def review(config: Config, store: Store, *, day: date | None, now: datetime) -> 
 def _shown(config: Config, edition: Edition, *, now: datetime) -> tuple[Shown, ...]:
     weights = {feed.url: feed.weight for feed in config.feeds}
     half_life = timedelta(hours=config.file.digest.freshness_half_life_hours)
-    top, sections = split_top_story(layout(edition))
+    brief, sections = pick(edition, layout(edition))
     out: list[Shown] = []
 
     def add(section: Section | None, place: str, rank: int, story: Story) -> None:
         slug = section.sector.slug if section else story.sectors[0]
         score = rank_score(story, weights, now, half_life)
         reasons = _reasons(edition, story, slug, place, weights, now)
-        name = section.sector.name if section else "Top story"
+        name = section.sector.name if section else "Today's brief"
         out.append(Shown(name, place, rank, story, story.outlets, score, reasons))
 
-    if top is not None:
-        add(None, "top", 1, top)
+    for rank, item in enumerate(brief, start=1):
+        add(None, "brief", rank, item.story)
     for section in sections:
         for rank, story in enumerate(section.stories, start=1):
             add(section, "lead", rank, story)
@@ -105,8 +105,8 @@ def _reasons(
     reasons.append(f"{hours:.0f} h old, feed weight {weights.get(story.feed_url, 1.0):g}")
     if story.update:
         reasons.append("a new development of a storyline sent before")
-    if place == "top":
-        reasons.append("the most outlets among the sections' first stories")
+    if place == "brief":
+        reasons.append("among the most outlets of the day's storylines (two a section at most)")
     elif place == "more":
         thin = thin_reason(story)
         if thin:

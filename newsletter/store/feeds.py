@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    bindparam,
     delete,
     func,
     insert,
@@ -67,15 +68,20 @@ class FeedStore(Repository):
         etag: str | None,
         last_modified: str | None,
         moved_to: str | None = None,
+        redate: bool = False,
     ) -> StoredCounts:
         """Store a feed's stories and, in the same transaction, its validators and good health.
+        ``redate`` (a sample feed) gives stories stored before their new publication times.
 
         Returns (new, updated). The validators are saved only with the stories they describe, so
         a crash between the two can never make a later 304 hide stories that were not stored.
         """
         with self.engine.begin() as conn:
             feed_id = conn.execute(select(feeds.c.id).where(feeds.c.url == source.url)).scalar_one()
+            items = list(items)
             counts = self._save_stories(conn, feed_id, items, now)
+            if redate:
+                self._redate(conn, items)
             values: dict[str, Any] = {
                 "etag": etag,
                 "last_modified": last_modified,
@@ -167,6 +173,17 @@ class FeedStore(Repository):
                 delete(stories).where(stories.c.published < before, stories.c.first_seen < before)
             )
         return int(result.rowcount or 0)
+
+    @staticmethod
+    def _redate(conn: Connection, items: Sequence[Story]) -> None:
+        statement = (
+            update(stories)
+            .where(stories.c.id == bindparam("row_id"))
+            .values(published=bindparam("when", type_=stories.c.published.type))
+        )
+        rows = [{"row_id": story.id, "when": story.published} for story in items]
+        if rows:
+            conn.execute(statement, rows)
 
     @staticmethod
     def _save_stories(

@@ -18,7 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from newsletter.config import Config
-from newsletter.edition import digest, render, syndication
+from newsletter.edition import brief, digest, render, syndication
 from newsletter.models import Edition, EditionStatus, Section, Story
 from newsletter.readers.subscriptions import consent_wording
 from newsletter.store import Store
@@ -133,8 +133,8 @@ class Archive:
             return self._missing("that edition")
         edition = stored.edition
         # as the email with every sector: the "more" headlines capped the same way
-        sections = render.capped_more(digest.layout(edition), self.config.file.email.more_headlines)
-        top, rest = render.split_top_story(sections)
+        sections = brief.capped_more(digest.layout(edition), self.config.file.email.more_headlines)
+        top, rest = brief.split_top_story(sections)
         headline = top.title if top else ""
         return self._page(
             "edition.html.j2",
@@ -218,7 +218,7 @@ class Archive:
 def _summary(edition: Edition) -> tuple[Edition, str, int, list[str]]:
     """An edition as the archive lists it: (edition, top headline, story count, sectors)."""
     sections: tuple[Section, ...] = digest.layout(edition)
-    top, rest = render.split_top_story(sections)
+    top, rest = brief.split_top_story(sections)
     count = sum(len(s.stories) for s in rest) + (1 if top else 0)
     return edition, top.title if top else "", count, [s.sector.name for s in sections]
 
