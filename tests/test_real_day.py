@@ -6,6 +6,7 @@ the medical news or the football club."""
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ import yaml
 
 from newsletter import flows
 from newsletter.config import Config, load_config
-from newsletter.edition import digest
+from newsletter.edition import brief, digest, render
 from newsletter.edition.thin import thin_reason
 from newsletter.ingest.language import detect
 from newsletter.models import Edition
@@ -148,3 +149,23 @@ def test_a_real_day_shows_each_event_once_fresh_and_never_led_by_a_thin_item(
     assert [s.title for s in shown if s.published < NOW - window] == []
     assert [(s.title, thin_reason(s)) for s in leads if thin_reason(s)] == []
     assert not [s for s in leads if "| The Close" in s.title or "| Balance of Power" in s.title]
+
+
+@pytest.mark.slow
+def test_a_real_days_subject_is_a_whole_headline_and_the_preheader_names_the_next_two(
+    real_day: RealDay,
+) -> None:
+    edition = real_day.edition
+    sections = digest.layout(edition)
+    items, _ = brief.pick(edition, sections)
+    assert len(items) == edition.brief_size == 4
+    email = render.render_email(render.make_environment(), edition, sections)
+    heads = [brief.short_headline(item.story.title) for item in items]
+    assert email.subject in heads and len(email.subject) <= brief.SUBJECT_CHARS
+    assert not email.subject.endswith("\u2026")  # a whole headline, not a cut one
+    assert not email.subject.endswith((" - Reuters", "Bloomberg"))  # no outlet's name
+    following = [h for h in heads if h != email.subject][:2]
+    assert email.preheader.startswith(f"Also: {following[0]}; {following[1]} | ")
+    assert all(item.summary and len(item.summary) <= brief.MAX_CHARS for item in items)
+    # the brief spans the sections: two of one section at most
+    assert max(Counter(item.sector for item in items).values()) <= brief.PER_SECTION

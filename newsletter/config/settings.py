@@ -54,7 +54,7 @@ class EmailConfig(_Strict):
     # following (the next two storylines' short headlines), story_count, sectors (names)
     subject: str = "{{ headline }}"
     preheader: str = (
-        "{% if following %}Also: {{ following | join('; ') }}. {% endif %}"
+        "{% if following %}Also: {{ following | join('; ') }} | {% endif %}"
         "{{ publication }}, {{ edition_date | shortdate }}"
     )
     max_kb: int = Field(100, ge=20)  # past this the "more" headlines are trimmed (Gmail clips)

@@ -3,10 +3,10 @@ headline and a sentence or two saying what happened, drawn from every outlet tha
 Pure.
 
 ``pick`` takes the brief's storylines out of one reader's sections (most outlets first, then
-rank within the section, then the newest), so the sections below never repeat them.
-``summary_of`` is the extractive summary: the most informative sentences of the outlets' teasers
-(figures, names, the words the outlets share), one or two, never a cut sentence when a whole
-one says as much. ``candidates`` lists every story that can open some reader's brief, for the
+most reports, then rank within the section), so the sections below never repeat them.
+``summary_of`` is the extractive summary: the most informative sentences of the outlets' real
+teasers (figures, names, the words the outlets share), one or two, never a cut sentence when a
+whole one says as much. ``candidates`` lists every story that can open some reader's brief, for the
 optional writer.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from newsletter.edition.digest import confident_in, layout
-from newsletter.edition.thin import thin_reason
+from newsletter.edition.thin import thin_reason, usable_teaser
 from newsletter.models import Edition, Section, Story
 from newsletter.text import teaser, tokens
 
@@ -67,9 +67,9 @@ def pick(
     edition: Edition, sections: Sequence[Section]
 ) -> tuple[tuple[BriefItem, ...], list[Section]]:
     """The brief's storylines out of one reader's ``sections``, and the sections without them
-    (sections left with nothing are dropped): most outlets first, then rank in the section,
-    then the newest, at most ``PER_SECTION`` from one section. Thin items never open the
-    email."""
+    (sections left with nothing are dropped): the editor's pins first, then most outlets, most
+    reports, rank in the section and the newest, at most ``PER_SECTION`` from one section.
+    Thin items never open the email."""
     size = max(1, edition.brief_size)  # an edition from before the brief: its top story
     pinned = set(edition.pinned)
     ranked = sorted(
@@ -77,6 +77,7 @@ def pick(
             (
                 story.id not in pinned,  # the editor's pins open the email
                 -story.outlets,
+                -len(story.reports),  # then the storyline with the most reports
                 position,
                 -story.published.timestamp(),
                 order,
@@ -87,19 +88,19 @@ def pick(
             if not thin_reason(story)
         ),
     )
-    taken: list[tuple[bool, int, int, float, int, str]] = []
+    taken: list[tuple[bool, int, int, int, float, int, str]] = []
     per_section: Counter[int] = Counter()
     for key in ranked:
-        if len(taken) < size and per_section[key[4]] < PER_SECTION:
+        if len(taken) < size and per_section[key[5]] < PER_SECTION:
             taken.append(key)
-            per_section[key[4]] += 1
+            per_section[key[5]] += 1
     chosen = {key[-1] for key in taken}
     written = dict(edition.written)
     notes = dict(edition.notes)
     items: list[BriefItem] = []
     for key in taken:
-        section = sections[key[4]]
-        story = section.stories[key[2]]
+        section = sections[key[5]]
+        story = section.stories[key[3]]
         text = written.get(story.id, "")
         items.append(
             BriefItem(
@@ -174,7 +175,7 @@ def sentences(text: str) -> list[str]:
 def summary_of(story: Story) -> str:
     """The most informative sentence of the storyline's teasers, and a second one when it adds
     nearly as much; "" when no outlet gave a sentence worth showing."""
-    texts = [story.summary, *(r.summary for r in story.reports)]
+    texts = [s.summary for s in (story, *story.reports) if usable_teaser(s)]
     shared = _shared_words([story, *story.reports])
     headline = set(tokens(story.title))
     scored: list[tuple[float, int, str]] = []
