@@ -342,6 +342,34 @@ class WebConfig(_Strict):
     sector_days: int = Field(14, ge=1, le=365)  # editions a sector page reaches back over
 
 
+class WriterConfig(_Strict):
+    """The optional writer: the brief's summaries and a two-line intro written by a language
+    model from the outlets' own text, each checked against it (docs/writer.md). Off while
+    ``base_url`` is empty."""
+
+    # an OpenAI-compatible endpoint: https://api.openai.com/v1, or a local server such as
+    # Ollama (http://localhost:11434/v1) or vLLM (http://localhost:8000/v1); "": off
+    base_url: str = Field("", pattern=r"^(https?://\S+)?$")
+    model: str = Field("gpt-4o-mini", min_length=1, max_length=200)
+    # the NAME of the environment variable holding the API key, never the key itself; a local
+    # server needs none (the variable unset, or this empty)
+    api_key_env: str = Field("NEWSLETTER_WRITER_API_KEY", pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$")
+    timeout_seconds: float = Field(20, gt=0, le=300)  # one request, at most
+    budget_seconds: float = Field(60, gt=0, le=1800)  # all the writing of one edition
+    # tokens one edition may spend (as the server reports them); writing stops once spent
+    max_tokens: int = Field(20_000, ge=100, le=10_000_000)
+    max_storylines: int = Field(12, ge=1, le=100)  # storylines written per edition, biggest first
+    # a short style line; "": plain, factual and brief, as the publication's name suggests
+    voice: str = Field("", max_length=300)
+
+    def voice_for(self, publication: str) -> str:
+        """The voice the writer is asked to write in."""
+        return self.voice or (
+            f"the voice of {publication}, a daily industry briefing: plain, factual, brief; "
+            "no hype, no opinion, no exclamation marks"
+        )
+
+
 class ConfigFile(_Strict):
     """The file as written. ``load_config`` turns it into a ``Config`` with resolved paths."""
 
@@ -361,3 +389,4 @@ class ConfigFile(_Strict):
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     sponsor: SponsorConfig | None = None
     web: WebConfig = Field(default_factory=WebConfig)
+    writer: WriterConfig = Field(default_factory=WriterConfig)

@@ -1,6 +1,6 @@
 """The store: SQLAlchemy over any database URL (SQLite by default), migrated on first use, and
 one narrow store per concept (``Store.feeds``, ``.stories``, ``.editions``, ``.readers``,
-``.ledger``, ``.events``, ``.outgoing``, ``.locks``).
+``.ledger``, ``.events``, ``.outgoing``, ``.locks``, ``.written``).
 
 Only ``models`` and ``records`` types cross this boundary; rows stay inside.
 """
@@ -16,6 +16,7 @@ from newsletter.store.queue import OutgoingQueue
 from newsletter.store.readers import ReaderStore
 from newsletter.store.store import Store
 from newsletter.store.stories import StoryStore
+from newsletter.store.written import WrittenStore
 
 __all__ = [
     "EditionStore",
@@ -27,4 +28,5 @@ __all__ = [
     "ReaderStore",
     "Store",
     "StoryStore",
+    "WrittenStore",
 ]

@@ -25,6 +25,7 @@ from newsletter.store.lock import Locks
 from newsletter.store.queue import OutgoingQueue
 from newsletter.store.readers import ReaderStore
 from newsletter.store.stories import StoryStore
+from newsletter.store.written import WrittenStore
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,8 @@ _MIGRATE_LOCK = 7_241_530_118  # the advisory lock the migrations run under on P
 class Store:
     """One database: opened, migrated and checked here, and a narrow store per concept, which
     is what callers are given: ``feeds``, ``stories``, ``editions``, ``readers``, ``ledger``,
-    ``events``, ``outgoing`` (the transactional mail queue) and ``locks``."""
+    ``events``, ``outgoing`` (the transactional mail queue), ``locks`` and ``written`` (the
+    writer's cache)."""
 
     def __init__(self, engine: Engine, *, privacy_key: bytes | None = None) -> None:
         self.engine = engine
@@ -53,6 +55,7 @@ class Store:
         self.events = EventStore(engine, key)
         self.outgoing = OutgoingQueue(engine, key)
         self.locks = Locks(engine, key)
+        self.written = WrittenStore(engine, key)
 
     @classmethod
     def open(cls, url: str, *, privacy_key: bytes | None = None) -> Store:

@@ -316,3 +316,17 @@ events = Table(
     Index("ix_events_edition", "edition_id", "kind", "subscriber_id"),
     Index("ix_events_subscriber", "subscriber_id", "kind", "at"),
 )
+
+
+# What the optional writer wrote and the grounding check accepted, keyed by a hash of the model,
+# the prompt's version and the outlets' text it was written from: a storyline is written once,
+# and again only when its reports change. Old rows go when the writer next runs.
+written = Table(
+    "written",
+    metadata,
+    Column("key", String(64), primary_key=True),  # sha256 hex (writer/prompt.py)
+    Column("text", Text, nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("written_at", UTCDateTime(), nullable=False),
+    Index("ix_written_at", "written_at"),
+)
