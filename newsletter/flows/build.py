@@ -1,5 +1,6 @@
 """The build flow: the day's edition from the stored stories (new ones only, the editor's
-overrides applied), ready to preview or to freeze and send."""
+overrides applied, the optional writer's summaries added), ready to preview or to freeze and
+send."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from newsletter.config import Config, day_sponsor, load_overrides
 from newsletter.edition import digest
 from newsletter.edition.storylines import WINDOW
 from newsletter.flows.prepare import clustered, load_stories
+from newsletter.flows.write import write_brief
 from newsletter.ingest import language
 from newsletter.models import Edition, Overrides, Story
 from newsletter.records import Label
@@ -74,6 +76,8 @@ def build(config: Config, store: Store, *, now: datetime) -> Built:
     present = {section.sector.slug for section in edition.sections}
     edition = dataclasses.replace(edition, sponsor=day_sponsor(config, overrides, day, present))
     if edition.sections:
+        if config.file.writer.base_url:  # the optional writer; the edition goes out without it
+            edition = write_brief(config, store.written, edition, now=now)
         return Built(edition, day, overrides_file=overrides_file)
     on_topic = sum(1 for s in stories if s.sectors)
     reason = (

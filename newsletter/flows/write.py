@@ -1,0 +1,259 @@
+"""The optional writer's flow: the brief's summaries and a two-line intro written by a language
+model, between building the day's edition and freezing it (``flows.build``).
+
+``write_brief`` takes the storylines that can open a reader's brief (``edition.brief.
+candidates``, biggest first, at most ``writer.max_storylines``), finds what was written for them
+before in the store, and asks the model (``writer.endpoint``) for the rest, within
+``writer.budget_seconds`` and ``writer.max_tokens`` for the edition. Each answer is checked
+(``writer.grounding``): every number and name must be in the outlets' own text. What passes is
+kept and goes into ``Edition.written`` and ``Edition.intro``; the brief falls back to its
+extractive summary for everything else.
+
+It never raises and never waits past its budget: an endpoint that is down, slow, failing,
+rate-limiting or answering nonsense costs at most the budget and one log line for the edition.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from newsletter.config import Config
+from newsletter.config.settings import WriterConfig
+from newsletter.edition import brief
+from newsletter.models import Edition
+from newsletter.writer.endpoint import Endpoint, Failure
+from newsletter.writer.grounding import cleaned, problem
+from newsletter.writer.prompt import Piece, Request, intro_request, summary_request
+
+logger = logging.getLogger(__name__)
+
+INTRO_STORYLINES = 3  # the intro is about the edition's biggest storylines
+_FAILURES_BEFORE_STOP = 2  # failed requests (500s, malformed answers) before writing stops
+
+
+class WrittenCache(Protocol):
+    """What the writer needs of the store (``store.written``)."""
+
+    def find(self, keys: Iterable[str]) -> dict[str, str]: ...
+
+    def keep(self, key: str, text: str, *, model: str, now: datetime) -> None: ...
+
+    def forget_before(self, when: datetime) -> int: ...
+
+
+@dataclass(slots=True)
+class _Run:
+    """What one edition's writing did, for its one log line."""
+
+    asked: int = 0
+    cached: int = 0
+    tokens: int = 0
+    accepted: dict[str, str] = field(default_factory=dict)  # request key → text
+    rejected: Counter[str] = field(default_factory=Counter)  # reason's kind → count
+    failures: list[str] = field(default_factory=list)
+    stopped: str = ""
+
+
+def write_brief(
+    config: Config,
+    cache: WrittenCache,
+    edition: Edition,
+    *,
+    now: datetime,
+    clock: Callable[[], float] = time.monotonic,
+) -> Edition:
+    """``edition`` with the summaries and the intro the model wrote and the check accepted;
+    ``edition`` itself when the writer is off, has nothing to write or fails."""
+    settings = config.file.writer
+    if not settings.base_url or edition.brief_size <= 0:
+        return edition
+    key = os.environ.get(settings.api_key_env, "") if settings.api_key_env else ""
+    try:
+        return _write(
+            settings,
+            cache,
+            edition,
+            key=key,
+            now=now,
+            clock=clock,
+            keep_days=config.file.collect.keep_days,
+        )
+    except Exception as exc:  # the edition goes out whatever happens here
+        message = f"{type(exc).__name__}: {exc}"
+        logger.warning(
+            "the writer failed, so the brief keeps its extractive summaries: %s",
+            message.replace(key, "[key]") if key else message,
+        )
+        return edition
+
+
+def _write(
+    settings: WriterConfig,
+    cache: WrittenCache,
+    edition: Edition,
+    *,
+    key: str,
+    now: datetime,
+    clock: Callable[[], float],
+    keep_days: int,
+) -> Edition:
+    requests = _requests(settings, edition)
+    if not requests:
+        return edition
+    cache.forget_before(now - timedelta(days=keep_days))
+    run = _Run()
+    for request, text in _from_cache(cache, requests).items():
+        run.accepted[request.key] = text
+        run.cached += 1
+    pending = [r for r in requests if r.key not in run.accepted]
+    started = clock()
+    if pending:
+        # the client is loaded first: the budget is the endpoint's, not the import's
+        endpoint = Endpoint(settings.base_url, settings.model, api_key=key)
+        started = clock()
+        try:
+            _ask_all(
+                settings,
+                endpoint,
+                cache,
+                pending,
+                run,
+                now=now,
+                clock=clock,
+                deadline=started + settings.budget_seconds,
+            )
+        finally:
+            endpoint.close()
+    _log(run, requests, elapsed=clock() - started, key_env=settings.api_key_env)
+    return _with_written(edition, requests, run.accepted)
+
+
+def _requests(settings: WriterConfig, edition: Edition) -> list[Request]:
+    """The summaries to write, biggest storylines first, with the intro after the first
+    ``INTRO_STORYLINES`` (it matters as much as they do)."""
+    stories = brief.candidates(edition)[: settings.max_storylines]
+    if not stories:
+        return []
+    voice = settings.voice_for(edition.publication)
+    summaries = [summary_request(s, voice=voice, model=settings.model) for s in stories]
+    intro = intro_request(
+        stories[:INTRO_STORYLINES],
+        voice=voice,
+        model=settings.model,
+        publication=edition.publication,
+    )
+    return [*summaries[:INTRO_STORYLINES], intro, *summaries[INTRO_STORYLINES:]]
+
+
+def _from_cache(cache: WrittenCache, requests: list[Request]) -> dict[Request, str]:
+    """What was written before for ``requests``, still passing today's check."""
+    found = cache.find(r.key for r in requests)
+    return {
+        r: found[r.key]
+        for r in requests
+        if r.key in found and not problem(found[r.key], r.sources, limit=r.limit, lines=r.lines)
+    }
+
+
+def _ask_all(
+    settings: WriterConfig,
+    endpoint: Endpoint,
+    cache: WrittenCache,
+    pending: list[Request],
+    run: _Run,
+    *,
+    now: datetime,
+    clock: Callable[[], float],
+    deadline: float,
+) -> None:
+    """Ask for each of ``pending`` in turn until done or a budget is spent; keep what passes."""
+    for request in pending:
+        left = deadline - clock()
+        if left <= 0:
+            run.stopped = f"the time budget ({settings.budget_seconds:g} s) was spent"
+            return
+        if run.tokens >= settings.max_tokens:
+            run.stopped = f"the token budget ({settings.max_tokens}) was spent"
+            return
+        run.asked += 1
+        try:
+            answer = endpoint.ask(
+                request.system, request.user, timeout=min(settings.timeout_seconds, left)
+            )
+        except Failure as failure:
+            run.failures.append(failure.reason)
+            if failure.stop or len(run.failures) >= _FAILURES_BEFORE_STOP:
+                run.stopped = failure.reason
+                return
+            continue
+        run.tokens += answer.tokens
+        text = cleaned(answer.text)
+        reason = problem(text, request.sources, limit=request.limit, lines=request.lines)
+        if reason:
+            run.rejected[reason.split(":")[0]] += 1
+            logger.info(
+                "the writer's %s of %s was rejected (%s): %s",
+                request.piece.value,
+                ", ".join(request.story_ids),
+                endpoint.redacted(reason),
+                endpoint.redacted(text[:400]),
+            )
+            continue
+        text = " ".join(text.splitlines())
+        cache.keep(request.key, text, model=settings.model, now=now)
+        run.accepted[request.key] = text
+
+
+def _log(run: _Run, requests: list[Request], *, elapsed: float, key_env: str) -> None:
+    """One line for the edition: what was written, what fell back and why."""
+    summaries = [r for r in requests if r.piece is Piece.SUMMARY]
+    written = sum(1 for r in summaries if r.key in run.accepted)
+    intro = any(r.key in run.accepted for r in requests if r.piece is Piece.INTRO)
+    parts = [
+        f"the writer wrote {written} of {len(summaries)} brief summaries and "
+        f"{'the' if intro else 'no'} intro ({run.cached} from the cache, "
+        f"{_plural(run.asked, 'request')}, {run.tokens} tokens, {elapsed:.1f} s)"
+    ]
+    if run.rejected:
+        listed = ", ".join(f"{reason}: {n}" for reason, n in sorted(run.rejected.items()))
+        parts.append(f"{sum(run.rejected.values())} rejected ({listed})")
+    failed = _plural(len(run.failures), "failed request")
+    if run.failures and run.stopped == run.failures[-1]:
+        parts.append(f"stopped after {failed}: {run.stopped}")
+    elif run.failures:
+        parts.append(f"{failed}, the last: {run.failures[-1]}")
+    if run.stopped and run.stopped != (run.failures or [""])[-1]:
+        parts.append(f"stopped: {run.stopped}")
+    if any(f.startswith(("HTTP 401", "HTTP 403")) for f in run.failures):
+        parts.append(f"check the API key in the environment variable {key_env or '(none)'}")
+    if written < len(summaries):
+        parts.append(f"{len(summaries) - written} keep their extractive summaries")
+    level = logging.WARNING if run.failures or run.stopped else logging.INFO
+    logger.log(level, "; ".join(parts))
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _with_written(edition: Edition, requests: list[Request], accepted: dict[str, str]) -> Edition:
+    written = tuple(
+        (r.story_ids[0], accepted[r.key])
+        for r in requests
+        if r.piece is Piece.SUMMARY and r.key in accepted
+    )
+    intro = next((r for r in requests if r.piece is Piece.INTRO and r.key in accepted), None)
+    return dataclasses.replace(
+        edition,
+        written=written,
+        intro=accepted[intro.key] if intro else "",
+        intro_covers=intro.story_ids if intro else (),
+    )
