@@ -167,18 +167,18 @@ def test_a_hanging_endpoint_costs_at_most_the_budget_and_the_edition_goes_out(
 def test_the_time_budget_bounds_every_request_and_stops_the_writing(
     tmp_path: Path, feeds: Path, server: WriterServer
 ) -> None:
-    """Each answer takes a second of the edition's (injected) clock: with 2.5 s, the requests
-    wait at most 2.5, 1.5 and 0.5 s, and there is no fourth."""
+    """Each answer takes 10 s of the edition's (injected) clock: with a budget of 25 s and 20 s
+    a request, the requests may wait 20, 15 and 5 s, and there is no fourth."""
     seconds = [100.0]
-    server.before_answer = lambda: seconds.__setitem__(0, seconds[0] + 1)
-    config = make_config(tmp_path, feeds, server.url, timeout_seconds=2, budget_seconds=2.5)
+    server.before_answer = lambda: seconds.__setitem__(0, seconds[0] + 10)
+    config = make_config(tmp_path, feeds, server.url, timeout_seconds=20, budget_seconds=25)
     store = collected(config)
     edition = extractive(built(dataclasses.replace(config, file=_off(config)), store))
 
     result = write_brief(config, store.written, edition, now=NOW, clock=lambda: seconds[0])
 
     timeouts = [float(r.headers["x-stainless-read-timeout"]) for r in server.received]
-    assert timeouts == [2, 1.5, 0.5]
+    assert timeouts == [20, 15, 5]
     assert len(result.written) == 3 and result.intro == ""
 
 
