@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from newsletter import flows
+from newsletter.cli import cli
 from newsletter.config import Config, load_config
 from newsletter.delivery.mailers import make_mailer
 from newsletter.edition import brief, digest
@@ -101,9 +103,9 @@ def test_grounded_summaries_and_the_intro_land_in_the_brief(
         assert written[story.id] == good_answer(received.user)
     assert server.requests == 5  # four summaries and the intro, after the first three
     assert edition.intro == good_answer(server.received[3].user).replace("\n", " ")
-    assert edition.intro_covers == tuple(s.id for s in top[:3])
-
     items, _ = brief.pick(edition, digest.layout(edition, ()))
+    assert edition.intro_covers == tuple(i.story.id for i in items[:3])  # every-sector brief
+
     shown = [i for i in items if i.story.id in written]
     assert shown and all(i.written and i.summary == written[i.story.id] for i in shown)
 
@@ -295,6 +297,26 @@ def test_a_wrong_key_stops_at_the_first_refusal(
     assert server.requests == 1 and edition == extractive(edition)
     (line,) = writer_lines(caplog)
     assert "HTTP 401" in line and KEY_ENV in line and "sk-wrong" not in line
+
+
+def test_preview_shows_the_written_summary(
+    tmp_path: Path, feeds: Path, server: WriterServer
+) -> None:
+    config = make_config(tmp_path, feeds, server.url, max_storylines=3)
+    out = tmp_path / "preview"
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(config.path), "preview", "--out", str(out)],
+        env={"NEWSLETTER_NOW": NOW.isoformat()},
+    )
+    assert result.exit_code == 0, result.output
+    html = (out / "digest.html").read_text(encoding="utf-8")
+    text = (out / "digest.txt").read_text(encoding="utf-8")
+    summary, intro = (good_answer(r.user) for r in server.received[:4:3])
+    assert summary.replace("&", "&amp;") in html
+    assert " ".join(summary.split()[:6]) in " ".join(text.split())
+    assert intro.replace("\n", " ").replace("&", "&amp;") in html  # the reader sees its storylines
+    assert " ".join(intro.split()[:6]) in " ".join(text.split())
 
 
 def test_the_writer_is_off_by_default(tmp_path: Path, feeds: Path) -> None:

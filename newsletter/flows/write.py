@@ -27,7 +27,7 @@ from typing import Protocol
 
 from newsletter.config import Config
 from newsletter.config.settings import WriterConfig
-from newsletter.edition import brief
+from newsletter.edition import brief, digest
 from newsletter.models import Edition
 from newsletter.writer.endpoint import Endpoint, Failure
 from newsletter.writer.grounding import cleaned, problem
@@ -138,14 +138,18 @@ def _write(
 
 def _requests(settings: WriterConfig, edition: Edition) -> list[Request]:
     """The summaries to write, biggest storylines first, with the intro after the first
-    ``INTRO_STORYLINES`` (it matters as much as they do)."""
+    ``INTRO_STORYLINES`` (it matters as much as they do).
+
+    The intro is about the first storylines of the brief a reader of every sector gets: the
+    email shows it to each reader whose brief has them all (``edition.render``)."""
     stories = brief.candidates(edition)[: settings.max_storylines]
     if not stories:
         return []
     voice = settings.voice_for(edition.publication)
     summaries = [summary_request(s, voice=voice, model=settings.model) for s in stories]
+    items, _ = brief.pick(edition, digest.layout(edition))
     intro = intro_request(
-        stories[:INTRO_STORYLINES],
+        [item.story for item in items[:INTRO_STORYLINES]] or stories[:INTRO_STORYLINES],
         voice=voice,
         model=settings.model,
         publication=edition.publication,
