@@ -25,6 +25,7 @@ from newsletter.edition import brief, digest
 from newsletter.flows.write import write_brief
 from newsletter.models import Edition, EditionStatus
 from newsletter.readers.subscriptions import add_subscriber
+from newsletter.schedule.runner import Runner
 from newsletter.store import Store
 from newsletter.writer.grounding import cleaned, problem
 from newsletter.writer.prompt import summary_request
@@ -147,23 +148,61 @@ def test_a_hanging_endpoint_costs_at_most_the_budget_and_the_edition_goes_out(
     tmp_path: Path, feeds: Path, server: WriterServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A request may wait 30 s, but the edition's budget is 0.3 s: one request, cut at the
-    budget, then the extractive brief; the send delivers."""
+    budget, then the extractive brief; the send asks nothing and delivers."""
     server.mode = Mode.HANG
     config = make_config(tmp_path, feeds, server.url, timeout_seconds=30, budget_seconds=0.3)
     store = collected(config)
     add_subscriber(store, "reader@example.com", known_sectors=config.sector_slugs, now=NOW)
     started = time.monotonic()
-    report = flows.send_edition(config, store, make_mailer(config), now=lambda: NOW)
+    assert built(config, store).written == ()  # a preview's build: it asks, within the budget
     assert time.monotonic() - started < 30  # the request's own timeout never ran out
-
-    assert report.sent == 1
     assert server.requests == 1
     assert float(server.received[0].headers["x-stainless-read-timeout"]) <= 0.3
+
+    report = flows.send_edition(config, store, make_mailer(config), now=lambda: NOW)
+    assert report.sent == 1
+    assert server.requests == 1  # the send never waits on the writer
     stored = store.editions.edition(NOW.date())
     assert stored is not None and stored.status is EditionStatus.SENT
     assert stored.edition.written == () and stored.edition.intro == ""
     (line,) = writer_lines(caplog)
     assert "stopped after 1 failed request: no answer within 0.3 s" in line
+
+
+def test_the_send_takes_what_was_written_ahead_and_asks_nothing(
+    tmp_path: Path, feeds: Path, server: WriterServer
+) -> None:
+    config = make_config(tmp_path, feeds, server.url, max_storylines=3)
+    store = collected(config)
+    add_subscriber(store, "reader@example.com", known_sectors=config.sector_slugs, now=NOW)
+    ahead = built(config, store)  # a preview, or the scheduler after a collect
+    asked = server.requests
+    assert len(ahead.written) == 3 and asked == 4
+    server.mode = Mode.HANG  # the endpoint fails at send time: it is not asked
+    report = flows.send_edition(config, store, make_mailer(config), now=lambda: NOW)
+    assert report.sent == 1 and server.requests == asked
+    stored = store.editions.edition(NOW.date())
+    assert stored is not None and stored.edition.written == ahead.written
+    assert stored.edition.intro == ahead.intro
+
+
+def test_the_scheduled_collect_writes_ahead_of_the_send(
+    tmp_path: Path, feeds: Path, server: WriterServer
+) -> None:
+    config = make_config(tmp_path, feeds, server.url, max_storylines=3)
+    runner = Runner(
+        config,
+        open_store=lambda: Store.open(config.database_url),
+        make_mailer=lambda: make_mailer(config),
+        clock=lambda: NOW,
+    )
+    runner.collect()
+    assert server.requests == 4  # three summaries and the intro, written at collect time
+    store = Store.open(config.database_url)
+    try:
+        assert len(built(config, store).written) == 3 and server.requests == 4  # from the cache
+    finally:
+        store.close()
 
 
 def test_the_time_budget_bounds_every_request_and_stops_the_writing(

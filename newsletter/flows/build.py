@@ -46,8 +46,9 @@ def edition_date_for(config: Config, now: datetime) -> date:
     return now.astimezone(ZoneInfo(config.file.schedule.timezone)).date()
 
 
-def build(config: Config, store: Store, *, now: datetime) -> Built:
-    """Today's edition from the stored stories: new ones only, with the editor's overrides."""
+def build(config: Config, store: Store, *, now: datetime, ask_writer: bool = True) -> Built:
+    """Today's edition from the stored stories: new ones only, with the editor's overrides.
+    ``ask_writer=False`` (the send) uses only what the optional writer wrote before."""
     settings = config.file.digest
     max_age = timedelta(hours=settings.max_age_hours)
     day = edition_date_for(config, now)
@@ -77,7 +78,7 @@ def build(config: Config, store: Store, *, now: datetime) -> Built:
     edition = dataclasses.replace(edition, sponsor=day_sponsor(config, overrides, day, present))
     if edition.sections:
         if config.file.writer.base_url:  # the optional writer; the edition goes out without it
-            edition = write_brief(config, store.written, edition, now=now)
+            edition = write_brief(config, store.written, edition, now=now, ask=ask_writer)
         return Built(edition, day, overrides_file=overrides_file)
     on_topic = sum(1 for s in stories if s.sectors)
     reason = (

@@ -54,7 +54,8 @@ def send_edition(
 
 
 def _built(config: Config, store: Store, now: datetime, day: date) -> Edition:
-    built = build(config, store, now=now)
+    # the writer wrote ahead (preview, each scheduled collect): the send never waits on it
+    built = build(config, store, now=now, ask_writer=False)
     if built.edition is None:
         raise EditionError(
             f"no edition for {day}: {built.reason}",

@@ -69,9 +69,11 @@ def write_brief(
     *,
     now: datetime,
     clock: Callable[[], float] = time.monotonic,
+    ask: bool = True,
 ) -> Edition:
     """``edition`` with the summaries and the intro the model wrote and the check accepted;
-    ``edition`` itself when the writer is off, has nothing to write or fails."""
+    ``edition`` itself when the writer is off, has nothing to write or fails. ``ask=False``
+    (the send) takes only what was written before: the endpoint is never waited on."""
     settings = config.file.writer
     if not settings.base_url or edition.brief_size <= 0:
         return edition
@@ -85,6 +87,7 @@ def write_brief(
             now=now,
             clock=clock,
             keep_days=config.file.collect.keep_days,
+            ask=ask,
         )
     except Exception as exc:  # the edition goes out whatever happens here
         message = f"{type(exc).__name__}: {exc}"
@@ -104,6 +107,7 @@ def _write(
     now: datetime,
     clock: Callable[[], float],
     keep_days: int,
+    ask: bool,
 ) -> Edition:
     requests = _requests(settings, edition)
     if not requests:
@@ -113,7 +117,7 @@ def _write(
     for request, text in _from_cache(cache, requests).items():
         run.accepted[request.key] = text
         run.cached += 1
-    pending = [r for r in requests if r.key not in run.accepted]
+    pending = [r for r in requests if r.key not in run.accepted] if ask else []
     started = clock()
     if pending:
         # the client is loaded first: the budget is the endpoint's, not the import's

@@ -170,6 +170,11 @@ class Runner:
             if "send" in self.roles:
                 self.resume_interrupted(store)  # before anything else
             report = flows.collect_all(self.config, store, now=self.clock())
+            if self.config.file.writer.base_url:  # write the brief ahead, so the send need not
+                try:
+                    flows.build(self.config, store, now=self.clock())
+                except NewsletterError as exc:  # the collect stands; the send will say it too
+                    logger.warning("writing ahead: %s (%s)", exc.message, exc.hint or "")
         failed = sum(r.status in {FetchOutcome.FAILED, FetchOutcome.GONE} for r in report.results)
         logger.info(
             "collect: %d feeds, %d new stories, %d failed (%.1f s)",
