@@ -278,13 +278,17 @@ def test_status_shows_each_feeds_health(feed_server: FeedServer, tmp_path: Path)
     path = write_config(tmp_path, {"feeds": feeds})
     code, stdout, _ = run("--config", str(path), "status", env={"COLUMNS": "200"})
     assert code == 0
-    rows = {line.split("│")[1].strip(): line for line in stdout.splitlines() if "│" in line}
+    lines = stdout.splitlines()
+    rows = {re.split(r"\s{2,}", line)[0]: line for line in lines}  # the feeds' table
+    notes = dict(line.split(": ", 1) for line in lines if ": " in line)  # a note under it
     assert FetchOutcome.OK in rows["Healthy"] and "4 days ago" not in rows["Healthy"]
-    assert "FAILING 4 days" in rows["Broken"] and "HTTP 404" in rows["Broken"]
-    assert f"moved permanently to {feed_server.url('/new.xml')}: update the config" in rows["Moved"]
+    assert "FAILING 4 days" in rows["Broken"] and "HTTP 404" in notes["Broken"]
+    assert (
+        notes["Moved"] == f"moved permanently to {feed_server.url('/new.xml')}: update the config"
+    )
     assert FeedStatus.GONE in rows["Removed"]
-    assert "not fetched yet" in rows["Never"]
-    assert "failing" not in rows["Healthy"]
+    assert "never" in rows["Never"] and notes["Never"] == "not fetched yet"
+    assert "failing" not in rows["Healthy"] and "Healthy" not in notes
     assert "1 feed failing for more than 48 hours" in stdout
 
 

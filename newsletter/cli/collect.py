@@ -7,13 +7,14 @@ from datetime import UTC, timedelta
 
 import click
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column
 
 from newsletter import flows
 from newsletter.cli.common import (
     State,
     check_slugs,
     current_time,
+    make_table,
     pass_state,
     print_collect,
 )
@@ -94,17 +95,18 @@ def stories(
         ]
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
-    table = Table(show_lines=False)
-    table.add_column("published (UTC)", no_wrap=True)
-    table.add_column("source")
-    table.add_column("sectors")
-    table.add_column("title")
+    # the id under the date: both whole at any width, the id ready for --explain and the
+    # overrides; the sectors under the headline
+    table = make_table(
+        Column("published (UTC)\nid", no_wrap=True),
+        Column("source", max_width=24),
+        "title\nsectors",
+    )
     for s in items:
         table.add_row(
-            f"{s.published:%Y-%m-%d %H:%M}",
+            f"{s.published:%Y-%m-%d %H:%M}\n{s.id}",
             escape(s.source),
-            escape(", ".join(s.sectors) or "—"),
-            escape(s.title),
+            f"{escape(s.title)}\n[dim]{escape(', '.join(s.sectors) or 'no sector')}[/]",
         )
     state.console.print(table)
     state.console.print(f"{len(items)} stories")
@@ -140,9 +142,13 @@ def print_explanation(state: State, story_id: str) -> None:
     )
     if verdict.excluded:
         console.print(f"ruled out by an exclusion: {', '.join(verdict.excluded)}")
-    table = Table(title="Matched rules", title_justify="left")
-    for column in ("rule", "phrase", "where", "adds"):
-        table.add_column(column)
+    table = make_table(
+        "rule",
+        "phrase",
+        Column("where", no_wrap=True),
+        Column("adds", no_wrap=True, justify="right"),
+        title="Matched rules",
+    )
     for match in verdict.matches:
         note = " (ambiguous: counts only beside another keyword)" if match.ambiguous else ""
         table.add_row(

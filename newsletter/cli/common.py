@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Column, Table
 
 from newsletter import flows
 from newsletter.config import Config, load_config
@@ -139,6 +141,34 @@ def check_slugs(config: Config, slugs: Sequence[str], option: str) -> None:
             f"known: {', '.join(config.sector_slugs)}",
             param_hint=option,
         )
+
+
+def make_table(*columns: Column | str, title: str | None = None) -> Table:
+    """A table as every command prints one: a rule under the header, two spaces between the
+    columns and no frame, so that eight columns of figures fit an 80-column terminal.
+
+    Give a column whose text must never be cut (a date, an id, an address) ``no_wrap=True``;
+    the others wrap at word boundaries, a word longer than its column folded, never cut.
+    """
+    made = [Column(c) if isinstance(c, str) else c for c in columns]
+    for column in made:
+        if not column.no_wrap:
+            column.overflow = "fold"
+    return Table(
+        *made,
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+
+
+def print_prose(console: Console, text: str) -> None:
+    """A sentence or a paragraph, wrapped at word boundaries to the terminal's width."""
+    console.print(text, soft_wrap=False)
 
 
 def plural(count: int, one: str, many: str | None = None) -> str:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column
 
-from newsletter.cli.common import State, current_time, pass_state
+from newsletter.cli.common import State, current_time, make_table, pass_state, print_prose
 from newsletter.delivery import events, stats
 from newsletter.errors import NewsletterError
 from newsletter.records import EditionStats
@@ -44,10 +44,12 @@ def stats_command(state: State, day: object, last: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([_as_json(s) for s in reversed(found)], indent=2))
         return
-    table = Table(title="Editions", title_justify="left")
-    for column in ("Date", "Sent", "Delivered", "Bounced", "Complaints", "Unsubs", "Opens*"):
-        table.add_column(column, justify="right" if column != "Date" else "left")
-    table.add_column("Clicks", justify="right")
+    figures = ("Sent", "Delivered", "Bounced", "Complaints", "Unsubs", "Opens*", "Clicks")
+    table = make_table(
+        Column("Date", no_wrap=True),
+        *(Column(c, no_wrap=True, justify="right") for c in figures),
+        title="Editions",
+    )
     for s in reversed(found):
         table.add_row(
             s.edition_date.isoformat(),
@@ -59,14 +61,17 @@ def stats_command(state: State, day: object, last: int, as_json: bool) -> None:
         table.add_row("none yet", *[""] * 7)
     console = state.console
     console.print(table)
-    console.print(f"* {stats.OPENS_CAVEAT}")
+    print_prose(console, f"* {stats.OPENS_CAVEAT}")
     for s in found:
         for warning in stats.warnings(s):
             console.print(f"[red]Warning:[/] {escape(warning)}")
     if when is not None and found and found[0].stories:
-        top = Table(title="Most clicked", title_justify="left")
-        for column in ("Clicks", "Sector", "Story"):
-            top.add_column(column)
+        top = make_table(
+            Column("Clicks", no_wrap=True, justify="right"),
+            Column("Sector", no_wrap=True),
+            "Story",
+            title="\nMost clicked",
+        )
         for story in found[0].stories:
             top.add_row(str(story.clicks), story.sector, escape(story.title))
         console.print(top)

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column
 
 from newsletter.cli.common import (
     State,
     current_time,
+    make_table,
     parse_slugs,
     pass_state,
     progress_bar,
@@ -79,13 +80,13 @@ def subscribers_list(state: State, status: str | None) -> None:
         readers = store.readers.subscriber_list(status=_status(status))
     finally:
         store.close()
-    table = Table()
-    for column in ("email", "name", "status", "sectors"):
-        table.add_column(column)
+    # the name under the address, so that the sectors keep room for a whole slug
+    table = make_table(
+        Column("email\nname", no_wrap=True), Column("status", no_wrap=True), "sectors"
+    )
     for r in readers:
-        table.add_row(
-            escape(r.email), escape(r.name), r.status, escape(", ".join(r.sectors) or "all")
-        )
+        who = escape(r.email) + (f"\n{escape(r.name)}" if r.name else "")
+        table.add_row(who, r.status, escape(", ".join(r.sectors) or "all"))
     state.console.print(table)
     state.console.print(f"{len(readers)} readers")
 

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column
 
 from newsletter import flows
 from newsletter.cli.common import (
     State,
     current_time,
+    make_table,
     pass_state,
 )
 from newsletter.errors import ConfigError
@@ -63,9 +64,11 @@ def check(state: State, labelled: Path, show_errors: bool, with_model: bool) -> 
         f"{labelled}: {report.items} stories, {report.sector_items} in sectors, "
         f"{report.none_items} off-topic"
     )
-    table = Table(title="Per sector", title_justify="left")
-    for column in ("sector", "precision", "recall", "F1", "stories"):
-        table.add_column(column, justify="left" if column == "sector" else "right")
+    table = make_table(
+        Column("sector", no_wrap=True),
+        *(Column(c, justify="right") for c in ("precision", "recall", "F1", "stories")),
+        title="Per sector",
+    )
     for s in report.sectors:
         table.add_row(
             s.slug, f"{s.precision:.2f}", f"{s.recall:.2f}", f"{s.f1:.2f}", str(s.support)

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column
 
-from newsletter.cli.common import State, current_time, pass_state
+from newsletter.cli.common import State, current_time, make_table, pass_state, print_prose
 from newsletter.delivery import stats
 from newsletter.models import DeliveryStatus, FeedStatus
 from newsletter.records import EditionSummary, FeedHealth
@@ -66,18 +66,22 @@ def status(state: State) -> None:
 
 
 def _print_feeds(state: State, health: dict[str, FeedHealth], now: datetime) -> None:
-    """The feeds' table, and how many have failed for longer than the config allows."""
+    """The feeds' table, each feed's note under it (a line of its own, wrapped at words), and
+    how many have failed for longer than the config allows."""
     config = state.config
     flag_after = timedelta(hours=config.file.collect.flag_failing_after_hours)
-    table = Table(title="Feeds", title_justify="left")
-    for column in ("feed", "status", "last success", "failures", "last 24 h"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("note", overflow="fold")
+    table = make_table(
+        "feed",
+        *(Column(c, no_wrap=True) for c in ("status", "last success", "failures", "last 24 h")),
+        title="Feeds",
+    )
+    notes: list[tuple[str, str]] = []
     flagged = 0
     for feed in config.feeds:
         h = health.get(feed.url)
         if h is None:
-            table.add_row(escape(feed.name), "new", "never", "0", "0", "not fetched yet")
+            table.add_row(escape(feed.name), "new", "never", "0", "0")
+            notes.append((feed.name, "not fetched yet"))
             continue
         label, note, is_flagged = _feed_status(h, now, flag_after)
         flagged += is_flagged
@@ -87,21 +91,30 @@ def _print_feeds(state: State, health: dict[str, FeedHealth], now: datetime) -> 
             _ago(h.last_success, now),
             str(h.consecutive_failures),
             str(h.stories_last_day),
-            escape(note),
         )
+        if note:
+            notes.append((feed.name, note))
     state.console.print(table)
+    for name, note in notes:
+        print_prose(state.console, f"{escape(name)}: {escape(note)}")
     if flagged:
-        state.console.print(
+        print_prose(
+            state.console,
             f"[red]{flagged} feed{'s' if flagged > 1 else ''} failing for more than "
             f"{config.file.collect.flag_failing_after_hours} hours:[/] check the URL, or remove "
-            "the feed from the config."
+            "the feed from the config.",
         )
 
 
 def _print_editions(console: Console, editions: list[EditionSummary]) -> None:
-    table = Table(title="Recent editions", title_justify="left")
-    for column in ("Date", "Status", "Sent", "Failed", "Skipped", "Waiting"):
-        table.add_column(column, no_wrap=True)
+    table = make_table(
+        *(Column(c, no_wrap=True) for c in ("Date", "Status")),
+        *(
+            Column(c, no_wrap=True, justify="right")
+            for c in ("Sent", "Failed", "Skipped", "Waiting")
+        ),
+        title="\nRecent editions",
+    )
     for edition in editions:
         counts = edition.counts
         waiting = counts.get(DeliveryStatus.PENDING, 0) + counts.get(DeliveryStatus.CLAIMED, 0)
