@@ -40,9 +40,17 @@ class NewsletterError(Exception):
 
 
 class ConfigError(NewsletterError):
-    """config.yaml is missing or invalid; the message names the file and the key path."""
+    """config.yaml is missing or invalid; the message names the file and the key path.
+    ``problems`` are the file's problems, each ``line N: key.path: what is wrong``, when there
+    were several (or one) found in it."""
 
     exit_code = 3
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, problems: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = problems
 
 
 class InputError(NewsletterError):

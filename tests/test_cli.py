@@ -165,7 +165,7 @@ def test_missing_config_file_exits_3(tmp_path: Path, monkeypatch: pytest.MonkeyP
     code, _, stderr = run("collect")
     assert code == 3
     assert "Error: config.yaml: config file not found" in stderr
-    assert "Hint: Pass --config PATH" in stderr
+    assert "Hint: Start a publication with `newsletter init FOLDER`" in stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -327,8 +327,10 @@ def test_bad_overrides_file_names_the_file(demo_dir: Path, tmp_path: Path) -> No
         "--config", str(demo_dir / "config.yaml"), "preview", "--out", str(tmp_path / "p")
     )
     assert code == 3
-    assert f"Error: {overrides}, line 2: pinned: unknown key 'pinned'" in stderr
-    assert "Known keys here: note, pin, drop, drop_feeds" in stderr
+    assert (
+        f"Error: {overrides}, line 2: pinned: unknown key 'pinned'; did you mean 'pin'?" in stderr
+    )
+    assert "Known keys at the top: note, pin, drop, drop_feeds" in stderr
     assert not (tmp_path / "p").exists()
 
 

@@ -22,6 +22,7 @@ from rich.table import Column, Table
 
 from newsletter import flows
 from newsletter.config import Config, load_config
+from newsletter.config.suggest import did_you_mean
 from newsletter.errors import ConfigError, NewsletterError, StoreError
 from newsletter.models import FetchOutcome
 from newsletter.store import Store
@@ -136,9 +137,10 @@ def parse_slugs(config: Config, value: str | None) -> tuple[str, ...]:
 def check_slugs(config: Config, slugs: Sequence[str], option: str) -> None:
     unknown = [s for s in slugs if s not in config.sector_slugs]
     if unknown:
+        near = "".join(did_you_mean(s, config.sector_slugs) for s in unknown[:1])
         raise click.BadParameter(
-            f"unknown sector {', '.join(map(repr, unknown))}; "
-            f"known: {', '.join(config.sector_slugs)}",
+            f"unknown sector {', '.join(map(repr, unknown))}{near} "
+            f"(known: {', '.join(config.sector_slugs)})",
             param_hint=option,
         )
 

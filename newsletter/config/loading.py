@@ -1,7 +1,8 @@
 """config.yaml → a typed, validated ``Config``.
 
-Every error names the file, the line and the key path, e.g.
-``config.yaml, line 12: schedule.timezone: unknown time zone 'Europe/Londn'``.
+A file's every problem is reported at once (``problems``), each with the line and the key path,
+e.g. ``config.yaml, line 12: schedule.timezone: unknown time zone 'Europe/Londn'; did you mean
+'Europe/London'?``.
 Relative paths in the file (database, outbox, templates, local feed files) resolve against the
 folder of the config file, so ``newsletter --config some/where/config.yaml`` works from anywhere.
 """
@@ -24,6 +25,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from newsletter.config import yamlfile
+from newsletter.config.problems import config_error, from_validation, validation_error
+from newsletter.config.references import (
+    config_references,
+    overrides_references,
+    sector_reference,
+)
 from newsletter.config.settings import (
     ConfigFile,
     OverridesFile,
@@ -31,7 +38,7 @@ from newsletter.config.settings import (
     SectorConfig,
     SponsorConfig,
 )
-from newsletter.config.yamlfile import dotted, validation_error, where
+from newsletter.config.yamlfile import where
 from newsletter.errors import ConfigError
 from newsletter.models import FeedSource, Overrides, Sector, Sponsor
 
@@ -111,12 +118,16 @@ class Config:
 
 
 def load_config(path: Path) -> Config:
-    """Read, validate and resolve a config file, or raise ``ConfigError`` naming what is wrong."""
+    """Read, validate and resolve a config file, or raise ``ConfigError`` naming every problem
+    in it, each with its line and key path."""
     if not path.is_file():
+        found = "" if path.is_absolute() else f" in {Path.cwd()}"
         raise ConfigError(
-            f"{path}: config file not found",
-            hint="Pass --config PATH (or set NEWSLETTER_CONFIG), "
-            "or try the demo: newsletter --config examples/demo/config.yaml preview",
+            f"{path}: config file not found{found}",
+            hint="Start a publication with `newsletter init FOLDER` (a commented config.yaml "
+            "and templates to edit), then use it with --config FOLDER/config.yaml or by "
+            "setting NEWSLETTER_CONFIG; or try the demo: "
+            "newsletter --config examples/demo/config.yaml preview",
         )
     root, data = yamlfile.read(path)
     if data is None:
@@ -129,11 +140,13 @@ def load_config(path: Path) -> Config:
     if "sectors_file" in data:
         included = _included_sectors(path, root, data.pop("sectors_file"))
         data = {**data, "sectors": included}
+    problems = config_references(data)
     try:
         parsed = ConfigFile.model_validate(data)
     except ValidationError as exc:
-        raise validation_error(path, root, exc, model=ConfigFile) from None
-    _check_references(path, root, parsed)
+        raise config_error(path, root, [*from_validation(exc, ConfigFile), *problems]) from None
+    if problems:
+        raise config_error(path, root, problems)
     base = path.parent.resolve()
     templates_dir = _resolve(parsed.templates, base) if parsed.templates else None
     if templates_dir is not None and not templates_dir.is_dir():
@@ -193,17 +206,14 @@ def load_overrides(config: Config, edition_date: date) -> tuple[Overrides, Path 
             f"{path}: expected keys note, pin, drop, drop_feeds, move",
             hint="See the README's section on editor overrides.",
         )
+    problems = overrides_references(data, config.sector_slugs)
     try:
         parsed = OverridesFile.model_validate(data)
     except ValidationError as exc:
-        raise validation_error(path, root, exc, model=OverridesFile) from None
-    for key, slug in parsed.move.items():
-        if slug not in config.sector_slugs:
-            loc = ("move", key)
-            raise ConfigError(
-                f"{where(path, root, loc)}: {dotted(loc)}: unknown sector {slug!r}",
-                hint=f"Use one of the configured sector slugs: {', '.join(config.sector_slugs)}.",
-            )
+        found = [*from_validation(exc, OverridesFile), *problems]
+        raise config_error(path, root, found) from None
+    if problems:
+        raise config_error(path, root, problems)
     return (
         Overrides(
             parsed.note.strip(),
@@ -263,11 +273,8 @@ def day_sponsor(
 def save_move(config: Config, edition_date: date, story: str, slug: str) -> Path:
     """Record the editor's move of a story (id or link) to a sector in the day's overrides file,
     keeping whatever else the file says; returns the file."""
-    if slug not in config.sector_slugs:
-        raise ConfigError(
-            f"unknown sector {slug!r}",
-            hint=f"Use one of the configured sector slugs: {', '.join(config.sector_slugs)}.",
-        )
+    for problem in sector_reference(("move", story), slug, config.sector_slugs):
+        raise ConfigError(problem.message, hint=problem.hint)
     load_overrides(config, edition_date)  # a broken file is reported, never overwritten
     path = config.overrides_dir / f"{edition_date.isoformat()}.yaml"
     data: dict[str, Any] = {}
@@ -279,61 +286,6 @@ def save_move(config: Config, edition_date: date, story: str, slug: str) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     yamlfile.write(path, data)
     return path
-
-
-def _check_references(path: Path, root: yamlfile.Node | None, parsed: ConfigFile) -> None:
-    slugs = [s.slug for s in parsed.sectors]
-    seen: set[str] = set()
-    for i, slug in enumerate(slugs):
-        if slug in seen:
-            loc = ("sectors", i, "slug")
-            raise ConfigError(
-                f"{where(path, root, loc)}: {dotted(loc)}: sector {slug!r} is defined twice",
-                hint="Each sector needs its own slug.",
-            )
-        seen.add(slug)
-    urls: set[str] = set()
-    for i, feed in enumerate(parsed.feeds):
-        if feed.sector is not None and feed.sector not in seen:
-            loc = ("feeds", i, "sector")
-            raise ConfigError(
-                f"{where(path, root, loc)}: {dotted(loc)}: unknown sector {feed.sector!r}"
-                f" (feed {feed.name!r})",
-                hint=f"Use one of the configured sector slugs: {', '.join(slugs)}.",
-            )
-        if feed.url in urls:
-            loc = ("feeds", i, "url")
-            raise ConfigError(
-                f"{where(path, root, loc)}: {dotted(loc)}: feed {feed.url!r} is listed twice",
-                hint="Remove the second entry.",
-            )
-        urls.add(feed.url)
-        _check_feed_url(path, root, i, feed.url)
-    after = parsed.sponsor.after if parsed.sponsor else None
-    if after is not None and after not in seen:
-        at: tuple[str | int, ...] = ("sponsor", "after")
-        raise ConfigError(
-            f"{where(path, root, at)}: {dotted(at)}: unknown sector {after!r}",
-            hint=f"Use one of the configured sector slugs: {', '.join(slugs)}, or leave it "
-            "out to place the sponsor right after the top story.",
-        )
-
-
-def _check_feed_url(path: Path, root: yamlfile.Node | None, i: int, url: str) -> None:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if len(scheme) > 1 and scheme not in {"http", "https", "file"}:
-        loc = ("feeds", i, "url")
-        raise ConfigError(
-            f"{where(path, root, loc)}: {dotted(loc)}: unsupported scheme {scheme!r}",
-            hint="A feed is an http(s) URL or a path to a local file.",
-        )
-    if scheme in {"http", "https"} and not parts.hostname:
-        loc = ("feeds", i, "url")
-        raise ConfigError(
-            f"{where(path, root, loc)}: {dotted(loc)}: {url!r} has no host",
-            hint="Give the whole address, e.g. https://example.com/feed.xml.",
-        )
 
 
 def _resolve(value: Path, base: Path) -> Path:

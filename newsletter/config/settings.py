@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from newsletter.config.suggest import time_zone_problem
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
@@ -27,10 +28,25 @@ def _weighted(value: Any) -> Any:
     return value
 
 
+def _https_image(value: str) -> str:
+    """An image's address: https only, as the web pages' content security policy allows."""
+    if value.startswith("https://"):
+        return value
+    if value.startswith("http://"):
+        raise ValueError(
+            f"an image must be served over https, got {value!r}: the web pages' content "
+            f"security policy blocks http images; use {'https://' + value[7:]!r}"
+        )
+    raise ValueError(f"expected the https:// address of an image, got {value!r}")
+
+
+ImageUrl = Annotated[str, AfterValidator(_https_image)]
+
+
 class LogoConfig(_Strict):
     """An image shown in the masthead of the email and the web pages."""
 
-    url: str = Field(pattern=r"^https?://")  # where readers' mail clients load it from
+    url: ImageUrl  # https only: where readers' mail clients and browsers load it from
     width: int = Field(160, ge=16, le=600)  # pixels, as shown (give an image twice as wide)
     alt: str = Field(min_length=1, max_length=200)  # shown when images are off
 
@@ -138,7 +154,7 @@ class DigestConfig(_Strict):
 
 
 class SponsorImage(_Strict):
-    url: str = Field(pattern=r"^https?://")
+    url: ImageUrl  # https only, as the logo's
     width: int = Field(552, ge=16, le=600)  # pixels, as shown
     alt: str = Field(min_length=1, max_length=200)
 
@@ -202,10 +218,9 @@ class ScheduleConfig(_Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
+        problem = time_zone_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
 

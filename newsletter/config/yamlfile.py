@@ -4,8 +4,8 @@ overrides), and its errors as a person reads them: file, line, key path, what to
 ``read`` parses a file once into its node tree (for line numbers) and its data, or raises a
 ``ConfigError`` naming the file and line.
 
-``validation_error`` turns the first pydantic error into a ``ConfigError`` naming the file, the
-line (found in the YAML node tree) and the key path, e.g.
+``line_of`` and ``where`` find the line of a key path in the node tree, so that every
+problem (``problems``) names the file, the line and the key path, e.g.
 ``config.yaml, line 12: feeds[3].sector: unknown sector 'oil'``.
 """
 
@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
 
 from newsletter.errors import ConfigError
 
@@ -54,54 +53,6 @@ def parse(text: str) -> tuple[Node | None, Any]:
         loader.dispose()
 
 
-def validation_error(
-    path: Path,
-    root: Node | None,
-    exc: ValidationError,
-    *,
-    model: type[BaseModel],
-) -> ConfigError:
-    """The first validation error, phrased for a person: file, line, key path, what to do."""
-    err = exc.errors()[0]
-    loc = tuple(err["loc"])
-    key_path = dotted(loc)
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        parent = loc[:-1]
-        known = known_keys(parent, model)
-        message = f"unknown key {loc[-1]!r}"
-        hint = f"Known keys here: {', '.join(known)}." if known else "Remove the key."
-    elif kind == "missing":
-        message = "required key is missing"
-        hint = "Add it; see the README's configuration section."
-    else:
-        message = err["msg"].removeprefix("Value error, ")
-        shown = err.get("input")
-        if shown is not None and not isinstance(shown, dict | list):
-            message += f" (got {shown!r})"
-        hint = "Fix the value; see the README's configuration section for each key."
-    more = len(exc.errors()) - 1
-    if more:
-        hint += f" ({more} more problem{'s' if more > 1 else ''} after this one.)"
-    return ConfigError(f"{where(path, root, loc)}: {key_path}: {message}", hint=hint)
-
-
-def known_keys(parent: tuple[Any, ...], model: type[BaseModel]) -> list[str]:
-    for part in parent:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(str(part))
-        if field is None:
-            return []
-        annotation = field.annotation
-        inner = getattr(annotation, "__args__", (annotation,))
-        nested = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
-        if nested is None:
-            return []
-        model = nested
-    return list(model.model_fields)
-
-
 def dotted(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -111,6 +62,12 @@ def dotted(loc: tuple[Any, ...]) -> str:
 
 def where(path: Path, root: Node | None, loc: tuple[Any, ...]) -> str:
     """``path, line N`` for the deepest YAML node along ``loc`` that exists."""
+    line = line_of(root, loc)
+    return f"{path}, line {line}" if line is not None else str(path)
+
+
+def line_of(root: Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The line of the deepest YAML node along ``loc`` that exists (its key's line)."""
     node = root
     line: int | None = node.start_mark.line + 1 if node is not None else None
     for part in loc:
@@ -131,4 +88,4 @@ def where(path: Path, root: Node | None, loc: tuple[Any, ...]) -> str:
         if child is None:
             break
         node = child
-    return f"{path}, line {line}" if line is not None else str(path)
+    return line

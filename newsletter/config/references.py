@@ -1,0 +1,105 @@
+"""What the models alone cannot check in a config file: a sector slug defined twice or named
+where no sector has it (a feed's ``sector``, the sponsor's ``after``, an overrides file's
+``move`` and ``sponsor.after``), a feed listed twice or at an address that is none.
+
+These read the data as the YAML gave it, before or without the models' validation, so that a
+file's every problem is reported at once; a value of the wrong type is left to the models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from newsletter.config.problems import Loc, Problem
+from newsletter.config.suggest import did_you_mean
+
+
+def config_references(data: dict[str, Any]) -> list[Problem]:
+    """Every sector, feed and sponsor reference of a config file that is wrong."""
+    sectors = data.get("sectors")
+    slugs: list[str] = []
+    problems: list[Problem] = []
+    for i, sector in enumerate(sectors if isinstance(sectors, list) else []):
+        slug = sector.get("slug") if isinstance(sector, dict) else None
+        if not isinstance(slug, str):
+            continue
+        if slug in slugs:
+            problems.append(
+                Problem(
+                    ("sectors", i, "slug"),
+                    f"sector {slug!r} is defined twice",
+                    "Each sector needs its own slug.",
+                )
+            )
+        slugs.append(slug)
+    if not slugs:  # no sectors (yet): the models say so
+        return problems
+    problems += _feeds(data.get("feeds"), slugs)
+    sponsor = data.get("sponsor")
+    if isinstance(sponsor, dict):
+        problems += sector_reference(("sponsor", "after"), sponsor.get("after"), slugs)
+    return problems
+
+
+def overrides_references(data: dict[str, Any], slugs: Sequence[str]) -> list[Problem]:
+    """The sectors an overrides file names (``move``, ``sponsor.after``) that do not exist."""
+    problems = []
+    moves = data.get("move")
+    for key, slug in moves.items() if isinstance(moves, dict) else ():
+        problems += sector_reference(("move", str(key)), slug, slugs)
+    sponsor = data.get("sponsor")
+    if isinstance(sponsor, dict):
+        problems += sector_reference(("sponsor", "after"), sponsor.get("after"), slugs)
+    return problems
+
+
+def sector_reference(
+    loc: Loc, slug: object, slugs: Sequence[str], *, of: str = ""
+) -> list[Problem]:
+    """A problem when ``slug`` (a text) is no configured sector, with the nearest one."""
+    if not isinstance(slug, str) or slug in slugs:
+        return []
+    return [
+        Problem(
+            loc,
+            f"unknown sector {slug!r}{of}{did_you_mean(slug, slugs)}",
+            f"Use one of the configured sector slugs: {', '.join(slugs)}.",
+        )
+    ]
+
+
+def _feeds(feeds: object, slugs: Sequence[str]) -> list[Problem]:
+    problems: list[Problem] = []
+    urls: set[str] = set()
+    for i, feed in enumerate(feeds if isinstance(feeds, list) else []):
+        if not isinstance(feed, dict):
+            continue
+        name = feed.get("name")
+        of = f" (feed {name!r})" if isinstance(name, str) else ""
+        problems += sector_reference(("feeds", i, "sector"), feed.get("sector"), slugs, of=of)
+        url = feed.get("url")
+        if not isinstance(url, str):
+            continue
+        if url in urls:
+            problems.append(
+                Problem(
+                    ("feeds", i, "url"), f"feed {url!r} is listed twice", "Remove the second entry."
+                )
+            )
+        urls.add(url)
+        problems += _feed_url(("feeds", i, "url"), url)
+    return problems
+
+
+def _feed_url(loc: Loc, url: str) -> list[Problem]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if len(scheme) > 1 and scheme not in {"http", "https", "file"}:
+        hint = "A feed is an http(s) URL or a path to a local file."
+        return [Problem(loc, f"unsupported scheme {scheme!r}", hint)]
+    if scheme in {"http", "https"} and not parts.hostname:
+        hint = "Give the whole address, e.g. https://example.com/feed.xml."
+        return [Problem(loc, f"{url!r} has no host", hint)]
+    return []
