@@ -190,10 +190,11 @@ def test_collect_over_http_reports_each_failure_by_name(
     path = write_config(tmp_path, {"feeds": feeds, "collect": {"timeout_seconds": 0.5}})
     code, stdout, _ = run("--config", str(path), "collect")
     assert code == 0
+    host = feed_server.url("/").split("/")[2]  # a failing web feed is named with its host
     assert "ok     Good Feed: 4 new, 4 in feed" in stdout
-    assert "failed Gone Feed: HTTP 404 Not Found" in stdout
-    assert "failed Not XML: not a readable feed" in stdout
-    assert "failed Slow Feed: timed out after 0.5 s" in stdout
+    assert f"failed Gone Feed ({host}): HTTP 404 Not Found" in stdout
+    assert f"failed Not XML ({host}): not a readable feed" in stdout
+    assert f"failed Slow Feed ({host}): timed out after 0.5 s" in stdout
     assert "4 feeds, 4 new stories, 3 failed" in stdout
     code, stdout, _ = run("--config", str(path), "collect")
     assert "ok     Good Feed: 0 new, 4 in feed" in stdout  # seen again: not duplicated
@@ -203,7 +204,7 @@ def test_collect_exits_1_when_every_feed_fails(feed_server: FeedServer, tmp_path
     path = write_config(tmp_path, {"feeds": [{"name": "Gone", "url": feed_server.url("/gone")}]})
     code, stdout, stderr = run("--config", str(path), "collect")
     assert code == 1
-    assert "failed Gone: HTTP 404 Not Found" in stdout
+    assert f"failed Gone ({feed_server.url('/').split('/')[2]}): HTTP 404 Not Found" in stdout
     assert "Error: none of the 1 feeds could be collected" in stderr
 
 
@@ -272,9 +273,10 @@ def test_status_shows_each_feeds_health(feed_server: FeedServer, tmp_path: Path)
         cli, ["--config", str(path), "collect"], env={"NEWSLETTER_NOW": days_ago}
     )
     assert "moved permanently to " + feed_server.url("/new.xml") in first.stdout
-    assert "gone   Removed: HTTP 410 Gone: the feed was removed" in first.stdout
+    host = feed_server.url("/").split("/")[2]
+    assert f"gone   Removed ({host}): HTTP 410 Gone: the feed was removed" in first.stdout
     code, stdout, _ = run("--config", str(path), "collect")
-    assert "gone   Removed: skipped: the server said 410 Gone" in stdout
+    assert f"gone   Removed ({host}): skipped: the server said 410 Gone" in stdout
     path = write_config(tmp_path, {"feeds": feeds})
     code, stdout, _ = run("--config", str(path), "status", env={"COLUMNS": "200"})
     assert code == 0

@@ -144,10 +144,13 @@ def test_redirect_to_a_non_web_address_is_refused(feed_server: FeedServer) -> No
     assert results["Sly"].error == "redirected to a non-web address: file:///etc/passwd"
 
 
-def test_nothing_listening_is_a_clear_error() -> None:
-    results = collect([source("http://127.0.0.1:9/feed.xml", "Closed")])
-    error = results["Closed"].error
-    assert error is not None and error.startswith("ConnectError")
+def test_nothing_listening_and_no_such_name_are_clear_errors() -> None:
+    # a label of 64 letters is no DNS name: refused by the C library before any server is asked
+    nowhere = "http://" + "n" * 64 + ".example/feed.xml"
+    results = collect([source("http://127.0.0.1:9/feed.xml", "Closed"), source(nowhere, "Nowhere")])
+    assert results["Closed"].error == "could not connect (connection refused)"
+    assert results["Nowhere"].error == "name not resolved"
+    assert results["Closed"].fetch.unreachable and results["Nowhere"].fetch.unreachable
 
 
 # Through the pipeline and the store: what is remembered between runs.

@@ -46,7 +46,8 @@ def collect(state: State, retry_gone: bool) -> None:
     if results and all(r.status in {FetchOutcome.FAILED, FetchOutcome.GONE} for r in results):
         raise FeedError(
             f"none of the {len(results)} feeds could be collected",
-            hint="Check the network and the feed URLs in config.yaml; the lines above say why.",
+            hint="Check the network and the feed URLs in the config; `newsletter status` "
+            "lists each feed's last error.",
         )
 
 

@@ -8,10 +8,12 @@ import logging
 import os
 import sys
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from rich import box
@@ -24,6 +26,7 @@ from newsletter import flows
 from newsletter.config import Config, load_config
 from newsletter.config.suggest import did_you_mean
 from newsletter.errors import ConfigError, NewsletterError, StoreError
+from newsletter.flows.collect import FeedResult
 from newsletter.models import FetchOutcome
 from newsletter.store import Store
 
@@ -183,31 +186,14 @@ def file_size(size: int) -> str:
 
 
 def print_collect(console: Console, report: flows.CollectReport) -> None:
-    for r in report.results:
-        name = escape(r.feed.name)
-        if r.status == FetchOutcome.OK:
-            changed = f", {r.updated} updated" if r.updated else ""
-            console.print(f"[green]ok[/]     {name}: {r.new} new{changed}, {r.found} in feed")
-        elif r.status == FetchOutcome.NOT_MODIFIED:
-            console.print(f"[green]ok[/]     {name}: not modified")
-        elif r.status == FetchOutcome.NOT_FETCHED:
-            console.print(f"[yellow]left[/]   {name}: not fetched, the collection was stopped")
-            continue
-        elif r.status == FetchOutcome.GONE:
-            console.print(
-                f"[red]gone[/]   {name}: {escape(r.error or '')}; remove it from the config,"
-                " or try again with --retry-gone"
-            )
-        else:
-            console.print(f"[red]failed[/] {name}: {escape(r.error or 'unknown error')}")
-        if r.moved_to:
-            console.print(
-                f"       [yellow]moved permanently[/] to {escape(r.moved_to)}: now fetched from"
-                " there; update the feed's url in the config"
-            )
-        for warning in r.warnings:
-            console.print(f"       [yellow]warning:[/] {escape(warning)}")
+    """One line per feed (a failing one with its host and the reason), then the totals; one
+    short paragraph instead when no feed could be reached at all (no network)."""
     results = report.results
+    if not_reached(results):
+        print_prose(console, offline_paragraph(results))
+        return
+    for r in results:
+        _print_result(console, r)
     failed = sum(r.status in {FetchOutcome.FAILED, FetchOutcome.GONE} for r in results)
     left = sum(r.status == FetchOutcome.NOT_FETCHED for r in results)
     new = sum(r.new for r in results)
@@ -219,6 +205,62 @@ def print_collect(console: Console, report: flows.CollectReport) -> None:
     if report.pruned:
         summary += f", {report.pruned} old stories pruned"
     console.print(f"{summary} ({report.seconds:.1f} s)")
+
+
+def _print_result(console: Console, r: FeedResult) -> None:
+    name = escape(r.feed.name)
+    where = f"{name} ({escape(host)})" if (host := _host(r.feed.location)) else name
+    if r.status == FetchOutcome.OK:
+        changed = f", {r.updated} updated" if r.updated else ""
+        console.print(f"[green]ok[/]     {name}: {r.new} new{changed}, {r.found} in feed")
+    elif r.status == FetchOutcome.NOT_MODIFIED:
+        console.print(f"[green]ok[/]     {name}: not modified")
+    elif r.status == FetchOutcome.NOT_FETCHED:
+        console.print(f"[yellow]left[/]   {name}: not fetched, the collection was stopped")
+        return
+    elif r.status == FetchOutcome.GONE:
+        console.print(
+            f"[red]gone[/]   {where}: {escape(r.error or '')}; remove it from the config,"
+            " or try again with --retry-gone"
+        )
+    else:
+        console.print(f"[red]failed[/] {where}: {escape(r.error or 'unknown error')}")
+    if r.moved_to:
+        console.print(
+            f"       [yellow]moved permanently[/] to {escape(r.moved_to)}: now fetched from"
+            " there; update the feed's url in the config"
+        )
+    for warning in r.warnings:
+        console.print(f"       [yellow]warning:[/] {escape(warning)}")
+
+
+def _host(location: str) -> str:
+    """A web feed's host (and port), never the user or password an address may hold."""
+    parts = urlsplit(location)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        return ""
+    return parts.hostname + (f":{parts.port}" if parts.port else "")
+
+
+def not_reached(results: Sequence[FeedResult]) -> bool:
+    """Every feed failed before reaching its host: most likely no network at all."""
+    return bool(results) and all(r.status == FetchOutcome.FAILED and r.unreachable for r in results)
+
+
+def offline_paragraph(results: Sequence[FeedResult]) -> str:
+    """No feed could be reached, said once, with the reasons counted."""
+    reasons = Counter((r.error or "").split(" (")[0] for r in results)
+    counted = ", ".join(f"{reason}: {n}" for reason, n in reasons.most_common())
+    likely = (
+        "offline or unable to look up names"
+        if "name not resolved" in reasons
+        else "offline, or something (a firewall, a proxy) blocks its connections"
+    )
+    return (
+        f"None of the {len(results)} feeds could be reached ({escape(counted)}): this "
+        f"computer seems to be {likely}. Check its network connection, then run the command "
+        "again; `newsletter status` lists each feed's last error."
+    )
 
 
 @contextlib.contextmanager

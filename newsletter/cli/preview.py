@@ -84,8 +84,7 @@ def preview(
         raise EditionError(
             f"no edition for {built.edition_date}: {built.reason}",
             day=built.edition_date,
-            hint="Nothing was written. Collect again later (`newsletter collect`), or check "
-            "the feeds with `newsletter status`.",
+            hint=_no_edition_hint(built, config.file.digest.max_age_hours),
         )
     if built.overrides_file is not None:
         console.print(f"\nEditor's overrides: {escape(str(built.overrides_file))}")
@@ -105,6 +104,27 @@ def preview(
         _send_test(state, result, send_to)
     if open_browser:
         webbrowser.open(result.html_path.resolve().as_uri())
+
+
+def _no_edition_hint(built: flows.Built, hours: int) -> str:
+    """What to check next when there is no edition, by what the window held."""
+    if not built.considered:
+        return (
+            f"Nothing was written. No story from the last {hours} hours is stored: check the "
+            "feeds with `newsletter status` (each one's last error) and collect again "
+            f"(`newsletter collect`); if the feeds are quiet, raise digest.max_age_hours ({hours})."
+        )
+    if not built.on_topic:
+        return (
+            f"Nothing was written. {plural(built.considered, 'story', 'stories')} from the last "
+            f"{hours} hours, none of them in a sector: `newsletter stories --since {hours}` "
+            "lists them, `newsletter stories --explain ID` shows why one fits no sector; the "
+            "sectors' keywords are in the config."
+        )
+    return (
+        "Nothing was written. Every story in a sector was in an earlier edition or dropped by "
+        "the editor (the day's overrides file): collect again later (`newsletter collect`)."
+    )
 
 
 def _send_test(state: State, result: flows.PreviewResult, address: str) -> None:

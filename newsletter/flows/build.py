@@ -34,6 +34,8 @@ class Built:
     edition_date: date
     reason: str = ""
     overrides_file: Path | None = None
+    considered: int = 0  # stories from the window, when there is no edition
+    on_topic: int = 0  # of them, those in a sector
 
 
 def _days_covering(span: timedelta) -> timedelta:
@@ -89,8 +91,9 @@ def build(config: Config, store: Store, *, now: datetime, ask_writer: bool = Tru
         else f"no story from the last {settings.max_age_hours} hours fits any sector "
         f"({len(stories)} stories considered)"
     )
-    logger.warning("no edition for %s: %s", day, reason)
-    return Built(None, day, reason, overrides_file)
+    # each caller says so (the command's error, the scheduler's log): once is enough
+    logger.info("no edition for %s: %s", day, reason)
+    return Built(None, day, reason, overrides_file, considered=len(stories), on_topic=on_topic)
 
 
 def _keep_moves_as_labels(

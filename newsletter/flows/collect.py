@@ -45,6 +45,7 @@ class FeedResult:
     error: str | None = None
     warnings: tuple[str, ...] = ()
     moved_to: str | None = None  # a permanent redirect to this URL was recorded
+    unreachable: bool = False  # failed before reaching the host (no name, no connection)
     seconds: float = 0.0  # time spent fetching and parsing
 
 
@@ -202,7 +203,9 @@ def _record(store: Store, item: Collected, now: datetime) -> FeedResult:
         store.feeds.record_failure(feed, item.error, now=now, status=fetch.status, gone=fetch.gone)
         logger.info("feed %s failed: %s", feed.name, item.error)
         status = FetchOutcome.GONE if fetch.gone else FetchOutcome.FAILED
-        return FeedResult(feed, status, error=item.error, seconds=item.seconds)
+        return FeedResult(
+            feed, status, error=item.error, unreachable=fetch.unreachable, seconds=item.seconds
+        )
     counts = store.feeds.record_fetched(
         feed,
         _redated(item.stories, now) if feed.sample else item.stories,

@@ -31,7 +31,7 @@ import httpx
 from newsletter import __version__
 from newsletter.errors import FeedError
 from newsletter.ingest.bodies import TooBig, bounded_body
-from newsletter.ingest.fetching import Collected, FetchLimits, FetchResult
+from newsletter.ingest.fetching import Collected, FetchLimits, FetchResult, network_failure
 from newsletter.ingest.parse import parse_job, parse_pool
 from newsletter.models import FeedSource, FeedState, Story
 from newsletter.runtime import light_workers
@@ -78,17 +78,13 @@ async def fetch_feed(
         return FetchResult(feed, error=f"timed out after {limits.total_timeout:g} s")
     except httpx.TooManyRedirects:
         return FetchResult(feed, error=f"more than {limits.max_redirects} redirects")
-    except httpx.TimeoutException as exc:
-        kind = {"ConnectTimeout": "connecting", "ReadTimeout": "waiting for data"}.get(
-            type(exc).__name__, "on the network"
-        )
-        return FetchResult(feed, error=f"timed out {kind}")
     except TooBig as exc:
         return FetchResult(feed, error=str(exc))
     except FeedError as exc:
         return FetchResult(feed, error=exc.message)
     except httpx.HTTPError as exc:
-        return FetchResult(feed, error=_describe_http_error(exc))
+        reason, unreachable = plain_reason(exc)
+        return FetchResult(feed, error=reason, unreachable=unreachable)
 
 
 async def _answer(feed: FeedSource, response: httpx.Response, max_bytes: int) -> FetchResult:
@@ -153,10 +149,27 @@ async def _refuse_non_web(response: httpx.Response) -> None:
             raise FeedError(f"redirected to a non-web address: {target}")
 
 
-def _describe_http_error(exc: httpx.HTTPError) -> str:
-    cause = exc.__cause__ or exc.__context__
-    detail = str(exc) or (str(cause) if cause else "")
-    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+def plain_reason(exc: httpx.HTTPError) -> tuple[str, bool]:
+    """A network error in plain words (never its repr), and whether the host was never
+    reached: "name not resolved", "could not connect (connection refused)", "timed out"."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "timed out connecting", True
+    if isinstance(exc, httpx.ReadTimeout):
+        return "timed out waiting for data", False
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out on the network", False
+    said = network_failure(exc)
+    if said is not None:
+        return said
+    if isinstance(exc, httpx.ConnectError):
+        return "could not connect", True
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the server broke off its answer", False
+    if isinstance(exc, httpx.NetworkError):
+        return "the connection broke off", False
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return "not an address that can be fetched", False
+    return "network error", False
 
 
 async def read_body(response: httpx.Response, max_bytes: int) -> bytes:
@@ -268,7 +281,7 @@ class PageClient:
         except FeedError as exc:
             return Page(error=exc.message)
         except httpx.HTTPError as exc:
-            return Page(error=f"{type(exc).__name__}: {exc}")
+            return Page(error=plain_reason(exc)[0])
         try:
             return Page(code, body.decode(encoding, errors="replace"))
         except LookupError:

@@ -3,6 +3,9 @@ answer, and the stories parsed from it."""
 
 from __future__ import annotations
 
+import errno
+import socket
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -48,6 +51,9 @@ class FetchResult:
     not_modified: bool = False
     gone: bool = False
     moved_to: str | None = None  # the end of an unbroken chain of permanent redirects
+    # the host was never reached (its name not resolved, no connection): on a machine off the
+    # network every feed fails so
+    unreachable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +65,35 @@ class Collected:
     warnings: tuple[str, ...] = ()
     error: str | None = None  # the fetch's error, or why the body is not a feed
     seconds: float = 0.0
+
+
+# connection failures that mean the host was never reached, in words
+_NOT_REACHED = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETDOWN: "network down",
+}
+
+
+def network_failure(exc: BaseException) -> tuple[str, bool] | None:
+    """What a network error's causes say in plain words ("name not resolved", "could not
+    connect (connection refused)"), and whether the host was never reached; None when they
+    say nothing plainer than the error itself."""
+    seen: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in seen:
+        seen.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    for cause in seen:
+        if isinstance(cause, socket.gaierror):
+            return "name not resolved", True
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return "the site's certificate was not accepted", False
+        if isinstance(cause, ssl.SSLError):
+            return "the secure connection (TLS) failed", False
+        if isinstance(cause, OSError) and cause.errno in _NOT_REACHED:
+            return f"could not connect ({_NOT_REACHED[cause.errno]})", True
+        if isinstance(cause, ConnectionResetError | BrokenPipeError):
+            return "the connection was cut off", False
+    return None
