@@ -292,3 +292,27 @@ def test_the_command_prints_every_problem_under_the_error(tmp_path: Path) -> Non
         "  line 3: digest.per_sector: expected a whole number, got 'five'",
         "  line 4: digest.max_age_hours: must be at least 1, got -1",
     ]
+
+
+def test_a_misspelt_sector_in_a_file_or_an_address_gets_a_did_you_mean(tmp_path: Path) -> None:
+    path = write_config(tmp_path, {"feeds": []})
+    env = {"NEWSLETTER_NOW": "2026-11-25T06:00:00+00:00"}
+    readers = tmp_path / "readers.csv"
+    readers.write_text("email,name,sectors\nana@example.com,Ana,oil-gaz\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["--config", str(path), "subscribers", "import", str(readers)], env=env
+    )
+    assert "line 2: unknown sector 'oil-gaz'; did you mean 'oil-gas'?" in result.stdout
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(path), "subscribers", "add", "bo@example.com", "--sectors", "evs-batery"],
+        env=env,
+    )
+    assert result.exit_code == 2 and "did you mean 'evs-battery'?" in result.stderr
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text('{"title": "Brent jumps", "primary": "oil-gaz"}\n', encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["--config", str(path), "rules", "check", str(labelled)], env=env
+    )
+    assert result.exit_code == 1
+    assert f"{labelled}, line 1: unknown sector 'oil-gaz'; did you mean 'oil-gas'?" in result.stderr

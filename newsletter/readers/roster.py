@@ -38,6 +38,7 @@ from typing import TextIO
 
 import numpy as np
 
+from newsletter.config.suggest import did_you_mean
 from newsletter.errors import SubscriberError
 from newsletter.models import Channel, Source, SubscriberStatus
 from newsletter.readers.csvlines import Line, cells, read_lines
@@ -272,7 +273,7 @@ def _sectors(cell: str, known: set[str]) -> tuple[str, ...]:
     chosen = cell.replace(";", " ").replace(",", " ").split()
     unknown = [s for s in chosen if s not in known]
     if unknown:
-        raise SubscriberError(f"unknown sector {unknown[0]!r}")
+        raise SubscriberError(f"unknown sector {unknown[0]!r}{did_you_mean(unknown[0], known)}")
     return tuple(dict.fromkeys(chosen))
 
 

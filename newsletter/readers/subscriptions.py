@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.config import Config
+from newsletter.config.suggest import did_you_mean
 from newsletter.errors import SubscriberError
 from newsletter.models import (
     Channel,
@@ -106,7 +107,7 @@ def check_sectors(sectors: Sequence[str], known: Sequence[str]) -> list[str]:
     unknown = [s for s in sectors if s not in known]
     if unknown:
         raise SubscriberError(
-            f"unknown sector {', '.join(map(repr, unknown[:3]))}",
+            f"unknown sector {', '.join(map(repr, unknown[:3]))}{did_you_mean(unknown[0], known)}",
             hint=f"Use the configured slugs: {', '.join(known)}.",
         )
     return list(dict.fromkeys(sectors))

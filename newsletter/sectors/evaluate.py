@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from newsletter.config.suggest import did_you_mean
 from newsletter.errors import InputError
 
 NONE = "none"
@@ -87,7 +88,8 @@ def read_labelled(path: Path, slugs: Sequence[str]) -> list[Labelled]:
         unknown = [slug for slug in (primary, *secondary) if slug not in known]
         if unknown:
             raise InputError(
-                f"{path}, line {number}: unknown sector {unknown[0]!r}",
+                f"{path}, line {number}: unknown sector {unknown[0]!r}"
+                f"{did_you_mean(unknown[0], known)}",
                 hint=f"Use one of: {', '.join(sorted(known))}.",
             )
         items.append(
