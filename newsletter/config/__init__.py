@@ -1,7 +1,7 @@
 """``config.yaml`` → a typed, validated ``Config``: ``loading`` (the file, relative paths, the
 editor's daily overrides), ``settings`` (every section as a pydantic model: the one place every
-default lives), ``yamlfile`` (the one YAML reader), ``problems``, ``references`` and
-``suggest`` (a file's every problem in our words, with a did-you-mean)."""
+default lives), ``yamlfile`` (the one YAML reader), ``problems``, ``references``, ``suggest`` and
+``values`` (a file's every problem in our words, with a did-you-mean)."""
 
 from __future__ import annotations
 

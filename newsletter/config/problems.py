@@ -39,6 +39,8 @@ PATTERNS = {
     r"^[A-Za-z0-9.-]+$": "letters, digits, dots and hyphens only, such as news.example.com",
     r"^[^@\s<>]+@[^@\s<>]+$": "a bare address such as bounces@example.com",
     r"^\d+\s*(/|per)\s*\d*\s*\w+$": 'a rate such as "5/10 minutes"',
+    r"^(https?://\S+)?$": "a web address such as https://api.example.com/v1, or nothing",
+    r"^([A-Za-z_][A-Za-z0-9_]*)?$": "the name of an environment variable, such as MY_API_KEY",
 }
 
 

@@ -10,9 +10,9 @@ from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from newsletter.config.suggest import time_zone_problem
+from newsletter.config.values import ImageUrl, time_zone_problem
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
@@ -26,21 +26,6 @@ def _weighted(value: Any) -> Any:
     if isinstance(value, list):
         return {str(item): 1.0 for item in value}
     return value
-
-
-def _https_image(value: str) -> str:
-    """An image's address: https only, as the web pages' content security policy allows."""
-    if value.startswith("https://"):
-        return value
-    if value.startswith("http://"):
-        raise ValueError(
-            f"an image must be served over https, got {value!r}: the web pages' content "
-            f"security policy blocks http images; use {'https://' + value[7:]!r}"
-        )
-    raise ValueError(f"expected the https:// address of an image, got {value!r}")
-
-
-ImageUrl = Annotated[str, AfterValidator(_https_image)]
 
 
 class LogoConfig(_Strict):
