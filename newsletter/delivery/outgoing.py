@@ -33,7 +33,7 @@ from newsletter.models import (
     Subscriber,
     SubscriberStatus,
 )
-from newsletter.readers.links import confirm_url, reader_values
+from newsletter.readers.links import absolute, confirm_url, hello, reader_values
 from newsletter.readers.subscriptions import sign_up
 from newsletter.records import Outgoing
 from newsletter.store import Store
@@ -172,7 +172,9 @@ def send_mail(
         "lang": config.publication.language,
         "sectors": [names[s] for s in mail.sectors if s in names],
         "confirm_url": confirm_url(base, reader.token),
+        "archive_url": absolute(base, "/archive"),
         **values,
+        "greeting": hello(reader),  # sent at any hour: the edition's "Good morning" would lie
     }
     email = RenderedEmail(
         subject=subject.format(config.publication.name),

@@ -30,15 +30,27 @@ def absolute(base_url: str, path: str) -> str:
     return base_url.rstrip("/") + path
 
 
+def first_name(reader: Subscriber) -> str:
+    """The first word of the reader's name, as cleaned today (whatever an older version
+    stored), or ''."""
+    name = plain_name(reader.name)
+    return name.split()[0] if name else ""
+
+
 def reader_values(base_url: str, reader: Subscriber) -> dict[str, str]:
     """What fills one reader's markers in an email: their own links and greeting."""
-    name = plain_name(reader.name)  # as cleaned today, whatever an older version stored
-    first = name.split()[0] if name else ""
+    first = first_name(reader)
     return {
         "unsubscribe_url": absolute(base_url, unsubscribe_path(reader.token)),
         "preferences_url": absolute(base_url, preferences_path(reader.token)),
         "greeting": f"Good morning, {first}." if first else "Good morning.",
     }
+
+
+def hello(reader: Subscriber) -> str:
+    """The greeting of a transactional email, which goes at any hour: no time of day."""
+    first = first_name(reader)
+    return f"Hello, {first}." if first else "Hello."
 
 
 def preview_values(base_url: str) -> dict[str, str]:
