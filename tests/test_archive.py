@@ -97,6 +97,8 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
 def public_paths(config: Config) -> list[str]:
     sectors = [f"/sectors/{s}" for s in config.sector_slugs]
     return [
+        "/",
+        "/subscribe",
         "/archive",
         "/archive?page=2",
         *(f"/archive/{d.date()}" for d in DAYS),

@@ -126,6 +126,15 @@ class EditionStore(Repository):
             ).one()
         return int(row[0]), int(row[1] or 0)
 
+    def latest_published_date(self) -> date | None:
+        """The date of the newest edition sent (or being sent), without its snapshot: what the
+        readers' pages link to as the latest edition."""
+        with self.engine.connect() as conn:
+            day: date | None = conn.execute(
+                select(func.max(editions.c.edition_date)).where(editions.c.status.in_(SENT))
+            ).scalar()
+        return day
+
     def sent_before(self, edition_date: date, *, since: date | None = None) -> Seen:
         """The stories of editions sent (or being sent) before ``edition_date``.
 

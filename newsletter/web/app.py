@@ -31,11 +31,11 @@ from newsletter.delivery.outgoing import Worker, drain, take_sign_ups
 from newsletter.errors import SubscriberError
 from newsletter.models import Channel, Source, Subscriber, SubscriberStatus
 from newsletter.readers import subscriptions
-from newsletter.readers.links import confirm_path, unsubscribe_path
+from newsletter.readers.links import confirm_path, preferences_path, unsubscribe_path
 from newsletter.store import Store
 from newsletter.web.archive import Archive
 from newsletter.web.forms import BadRequest, body_of, chosen, client_ip, form_of, one
-from newsletter.web.pages import Pages, new_csrf, not_found
+from newsletter.web.pages import ARCHIVE, Link, Pages, new_csrf, not_found, onward
 from newsletter.web.ratelimit import RateLimit
 from newsletter.web.webhook import Webhook
 
@@ -82,18 +82,23 @@ class Site:
     def source(self, request: Request) -> Source:
         return Source(Channel.WEB, client_ip(request, self.trusted))
 
+    def onward(self, token: str = "") -> list[Link]:
+        """The next steps a page offers (a query: call it from the thread pool)."""
+        return onward(self.store.editions.latest_published_date(), token=token)
+
     def _form(self, status: int = 200, **values: object) -> Response:
+        """The sign-up page (a query for the latest edition: call it from the thread pool)."""
         return self.pages.page(
             "subscribe.html.j2",
-            "Subscribe",
+            f"Subscribe to {self.name}",
             status,
             csrf=new_csrf(),
-            sectors=self.config.sectors,
             consent=self.wording,
+            latest=self.store.editions.latest_published_date(),
             **values,
         )
 
-    async def subscribe(self, request: Request) -> Response:
+    def subscribe(self, request: Request) -> Response:
         return self._form(chosen=[], email="", name="")
 
     async def subscribe_post(self, request: Request) -> Response:
@@ -114,11 +119,13 @@ class Site:
             sectors = chosen(fields)
             trap = one(fields, "website", 200)
         except BadRequest as exc:
-            return self.pages.refused(exc)
+            return self.pages.refused(exc, back="/subscribe")
+        links = await run_in_threadpool(self.onward)  # for a bot too: the same work for all
         done = message(
             "Check your inbox",
             "If this address can subscribe, a message with a confirmation link is on its way.",
             "Open it and press the button to confirm. Nothing is sent until you do.",
+            links=links,
         )
         if trap:  # a bot filled the hidden field: look the same, do nothing
             return done
@@ -126,12 +133,14 @@ class Site:
         try:
             accepted = await run_in_threadpool(self._accept, source, email, name, sectors)
         except SubscriberError as exc:
-            return self._form(400, chosen=sectors, email=email, name=name, error=exc.message)
+            retry = {"chosen": sectors, "email": email, "name": name, "error": exc.message}
+            return await run_in_threadpool(lambda: self._form(400, **retry))
         if not accepted:
             return message(
                 "Too many sign-ups",
                 "Too many sign-ups from your network. Try again later.",
                 status=429,
+                links=links,
             )
         self.worker.wake()  # it looks the address up and carries the sign-up out
         return done
@@ -160,7 +169,9 @@ class Site:
         if reader is None:
             return not_found()
         if reader.status == SubscriberStatus.CONFIRMED:
-            return self.pages.message("You are subscribed", f"{reader.email} gets {self.name}.")
+            return self.pages.message(
+                "You are subscribed", f"{reader.email} gets {self.name}.", links=self.onward(token)
+            )
         if subscriptions.confirmation_expired(self.config, self.store, reader, self.now()):
             return self.pages.expired(token)
         return self.pages.message(
@@ -178,7 +189,7 @@ class Site:
         try:
             await form_of(request)
         except BadRequest as exc:
-            return self.pages.refused(exc)
+            return self.pages.refused(exc, back=confirm_path(token))
         return await run_in_threadpool(self._confirm, request, token, current)
 
     def _confirm(self, request: Request, token: str, current: Subscriber) -> Response:
@@ -192,49 +203,58 @@ class Site:
             "You are subscribed",
             f"{reader.email} will get {self.name} from the next edition.",
             "Every email has a link to change your sectors or unsubscribe.",
+            links=self.onward(token),
         )
 
     async def renew_post(self, request: Request) -> Response:
-        _, reader = await run_in_threadpool(self.reader, request)
+        token, reader = await run_in_threadpool(self.reader, request)
         if reader is None:
             return not_found()
         try:
             await form_of(request)
         except BadRequest as exc:
-            return self.pages.refused(exc)
+            return self.pages.refused(exc, back=confirm_path(token))
         if reader.status == SubscriberStatus.PENDING:
             await run_in_threadpool(
                 subscriptions.renew_confirmation, self.store, reader, now=self.now()
             )
             self.worker.wake()
-        return self.pages.message("Check your inbox", "A new confirmation link is on its way.")
+        links = await run_in_threadpool(self.onward)
+        return self.pages.message(
+            "Check your inbox", "A new confirmation link is on its way.", links=links
+        )
 
     def preferences_page(self, request: Request) -> Response:
         token, reader = self.reader(request)
         if reader is None:
             return not_found()
         if reader.status == SubscriberStatus.UNSUBSCRIBED:
-            return self.pages.unsubscribed(token, reader.email, self.wording)
+            return self.pages.unsubscribed(token, self._no_preferences(reader), self.wording)
         return self.pages.page(
             "preferences.html.j2",
             "Your preferences",
             csrf=new_csrf(),
             token=token,
             name=reader.name,
-            sectors=self.config.sectors,
             chosen=reader.sectors,
+            latest=self.store.editions.latest_published_date(),
         )
+
+    def _no_preferences(self, reader: Subscriber) -> str:
+        name, email = self.name, reader.email
+        return f"{email} gets no emails from {name}, so there are no preferences to change."
 
     async def preferences_post(self, request: Request) -> Response:
         token, current = await run_in_threadpool(self.reader, request)
         if current is None:
             return not_found()
         if current.status == SubscriberStatus.UNSUBSCRIBED:  # saving would change nothing
-            return self.pages.unsubscribed(token, current.email, self.wording, status=409)
+            said = self._no_preferences(current)
+            return self.pages.unsubscribed(token, said, self.wording, status=409)
         try:
             fields = await form_of(request)
         except BadRequest as exc:
-            return self.pages.refused(exc)
+            return self.pages.refused(exc, back=preferences_path(token))
         return await run_in_threadpool(self._preferences, request, token, fields)
 
     def _preferences(self, request: Request, token: str, fields: dict[str, list[str]]) -> Response:
@@ -249,11 +269,14 @@ class Site:
                 now=self.now(),
             )
         except SubscriberError as exc:
-            return self.pages.message("That did not work", exc.message, status=400)
+            again = ("Back to your preferences", preferences_path(token))
+            return self.pages.message("That did not work", exc.message, status=400, links=[again])
         names = [s.name for s in self.config.sectors if s.slug in reader.sectors]
         return self.pages.message(
             "Preferences saved",
             f"You will get: {', '.join(names) if names else 'every sector'}.",
+            "The change applies from the next edition.",
+            links=self.onward(token),
         )
 
     async def resubscribe_post(self, request: Request) -> Response:
@@ -263,7 +286,7 @@ class Site:
         try:
             await form_of(request)
         except BadRequest as exc:
-            return self.pages.refused(exc)
+            return self.pages.refused(exc, back=preferences_path(token))
         return await run_in_threadpool(self._resubscribe, request, token)
 
     def _resubscribe(self, request: Request, token: str) -> Response:
@@ -276,11 +299,14 @@ class Site:
                 now=self.now(),
             )
         except SubscriberError as exc:
-            return self.pages.message("That did not work", exc.message, exc.hint or "", status=400)
+            return self.pages.message(
+                "That did not work", exc.message, exc.hint or "", status=400, links=[ARCHIVE]
+            )
         return self.pages.message(
             "You are subscribed again",
             f"{reader.email} will get {self.name} from the next edition.",
             "The link in every email lets you change your sectors.",
+            links=self.onward(token),
         )
 
     def unsubscribe_page(self, request: Request) -> Response:
@@ -288,15 +314,15 @@ class Site:
         if reader is None:
             return not_found()
         if reader.status == SubscriberStatus.UNSUBSCRIBED:
-            return self.pages.message(
-                "You are unsubscribed", f"{reader.email} gets no more emails."
-            )
+            said = f"{reader.email} gets no more emails from {self.name}."
+            return self.pages.unsubscribed(token, said, self.wording)
         return self.pages.message(
             "Unsubscribe",
             f"Press the button to stop {self.name} at {reader.email}.",
             action=unsubscribe_path(token),
             button="Unsubscribe",
             quiet=True,
+            links=[("Change your sectors instead", preferences_path(token))],
         )
 
     async def unsubscribe_post(self, request: Request) -> Response:
@@ -307,7 +333,7 @@ class Site:
         try:
             await body_of(request)  # any encoding: RFC 8058 asks for multipart/form-data
         except BadRequest as exc:
-            return self.pages.refused(exc)
+            return self.pages.refused(exc, back=unsubscribe_path(token))
         reader = await run_in_threadpool(
             subscriptions.unsubscribe,
             self.store,
@@ -315,9 +341,8 @@ class Site:
             source=self.source(request),
             now=self.now(),
         )
-        return self.pages.message(
-            "You are unsubscribed", f"{reader.email} gets no more emails from {self.name}."
-        )
+        said = f"{reader.email} gets no more emails from {self.name}."
+        return self.pages.unsubscribed(token, said, self.wording)
 
     async def health(self, request: Request) -> Response:
         return PlainTextResponse("healthy\n")

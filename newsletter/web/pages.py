@@ -1,17 +1,21 @@
-"""The readers' pages: one template per kind of page, security headers on every answer, and
-the CSRF cookie set with the form that carries its token."""
+"""The readers' pages: one template per kind of page, security headers on every answer, the
+CSRF cookie set with the form that carries its token, and the next steps each page offers (no
+page is a dead end)."""
 
 from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
+from datetime import date
 
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from newsletter.config import Config
+from newsletter.edition.filters import longdate
 from newsletter.edition.render import make_environment, render_page
 from newsletter.errors import TemplateError
-from newsletter.readers.links import renew_path
+from newsletter.readers.links import preferences_path, renew_path
 from newsletter.web.forms import CSRF_COOKIE, BadRequest
 
 logger = logging.getLogger(__name__)
@@ -26,8 +30,25 @@ SECURITY_HEADERS = {
 }
 
 
+Link = tuple[str, str]  # (label, address): a next step offered under a page's message
+ARCHIVE: Link = ("Browse every edition in the archive", "/archive")
+SIGN_UP: Link = ("Sign up with another address", "/subscribe")
+
+
 def new_csrf() -> str:
     return secrets.token_urlsafe(16)
+
+
+def onward(latest: date | None, *, token: str = "") -> list[Link]:
+    """The next steps after a reader's page: the latest edition (when one was sent), the
+    archive and, for a reader's own page, their preferences."""
+    links = (
+        [(f"Read the latest edition, {longdate(latest)}", f"/archive/{latest}")] if latest else []
+    )
+    links.append(ARCHIVE)
+    if token:
+        links.append(("Change your sectors or your name", preferences_path(token)))
+    return links
 
 
 class Pages:
@@ -49,6 +70,12 @@ class Pages:
             "publication": publication.name,
             "postal_address": publication.postal_address,
             "lang": publication.language,
+            "logo": publication.logo,
+            "sectors": self.config.sectors,
+            "privacy_url": publication.privacy_url,
+            "terms_url": publication.terms_url,
+            "site_url": publication.url,
+            "feed_url": publication.base_url.rstrip("/") + "/feed.xml",
             "title": title,
             "error": values.pop("error", ""),
             "csrf": csrf or "",
@@ -75,7 +102,9 @@ class Pages:
         button: str = "",
         quiet: bool = False,
         csrf: str | None = None,
+        links: Sequence[Link] = (),
     ) -> HTMLResponse:
+        """A page that says what happened; ``links`` are the next steps offered under it."""
         return self.page(
             "message.html.j2",
             title,
@@ -85,10 +114,15 @@ class Pages:
             action=action,
             button=button,
             quiet=quiet,
+            links=list(links),
         )
 
-    def refused(self, exc: BadRequest) -> HTMLResponse:
-        return self.message("That did not work", exc.message, status=exc.status)
+    def refused(self, exc: BadRequest, *, back: str) -> HTMLResponse:
+        """A form that could not be taken; ``back`` is the page that holds it."""
+        again = ("Open the form again", back)
+        return self.message(
+            "That did not work", exc.message, status=exc.status, links=[again, ARCHIVE]
+        )
 
     def expired(self, token: str, *, status: int = 410) -> HTMLResponse:
         days = self.config.file.signup.confirm_link_days
@@ -99,20 +133,22 @@ class Pages:
             action=renew_path(token),
             button="Send me a new link",
             csrf=new_csrf(),
+            links=[("Sign up again instead", "/subscribe"), ARCHIVE],
         )
 
     def unsubscribed(
-        self, token: str, email: str, wording: str, *, status: int = 200
+        self, token: str, said: str, wording: str, *, status: int = 200
     ) -> HTMLResponse:
+        """An unsubscribed reader's page: what happened (``said``), and the way back in."""
         return self.message(
             "You are unsubscribed",
-            f"{email} gets no emails from {self.config.publication.name}, so there are no "
-            "preferences to change.",
+            said,
             wording,
             status=status,
             action=f"/resubscribe/{token}",
             button="Subscribe again",
             csrf=new_csrf(),
+            links=[ARCHIVE, SIGN_UP],
         )
 
 
