@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -9,11 +12,14 @@ import pytest
 
 from newsletter import flows
 from newsletter.config import load_config
+from newsletter.delivery.mailers import make_mailer
 from newsletter.flows.scaffold import init_publication
+from newsletter.readers.subscriptions import add_subscriber
 from newsletter.store import Store
 from newsletter.web.preview import create_app
 from tests.browser import chromium
-from tests.conftest import NOW
+from tests.conftest import NOW, write_config
+from tests.test_archive_browser import ARTIFACTS
 from tests.webserver import running
 
 
@@ -111,13 +117,17 @@ def test_an_editor_moves_a_story_on_the_page_and_it_sticks(demo_dir: Path) -> No
         form = story.locator("xpath=following-sibling::form[1]")
         form.locator("select").select_option("business-politics")
         form.locator("button").click()
-        page.wait_for_url(f"{base}/")
+        page.wait_for_url(f"{base}/?moved=*")
         overrides = (loaded.overrides_dir / f"{NOW.date().isoformat()}.yaml").read_text()
         assert "business-politics" in overrides
-        moved = page.locator("aside h2", has_text="Business & Politics").locator(
-            "xpath=following-sibling::p[contains(., 'Brent crude climbs')]"
+        moved = page.locator("aside h3", has_text="Business & Politics").locator(
+            "xpath=following-sibling::ul[1]/li/p[contains(., 'Brent crude climbs')]"
         )
         assert moved.count() >= 1
+        # the page says what the move did: which story, which sector, where it is kept
+        said = page.locator(".note.done").inner_text()
+        assert said.startswith("Moved “Brent crude climbs") and "to Business & Politics." in said
+        assert f"{NOW.date().isoformat()}.yaml" in said
         page.close()
     store = Store.open(loaded.database_url)
     try:
@@ -125,6 +135,88 @@ def test_an_editor_moves_a_story_on_the_page_and_it_sticks(demo_dir: Path) -> No
     finally:
         store.close()
     assert [(lab.sector, "Brent" in lab.title) for lab in labels] == [("business-politics", True)]
+
+
+@pytest.mark.slow
+def test_the_page_fits_1024_1280_and_1440_with_nothing_cut_off(demo_dir: Path) -> None:
+    config = _publication(demo_dir)
+    with running(create_app(config, now=lambda: NOW)) as base, chromium() as browser:
+        for width in (1024, 1280, 1440):
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.goto(f"{base}/")
+            page.screenshot(path=str(ARTIFACTS / f"preview-{width}.png"))
+            scroll = page.evaluate("document.documentElement.scrollWidth")
+            assert scroll <= width, f"{width}: {scroll} px wide, a horizontal scroll"
+            panel = page.locator("aside.panel").bounding_box()
+            assert panel is not None and panel["width"] >= 260, (width, panel)
+            for i in range(3):  # each frame whole, at its own width, on the screen
+                frame = page.locator("iframe").nth(i)
+                box = frame.bounding_box()
+                wanted = int(frame.get_attribute("width") or 0)
+                assert box is not None and box["width"] == wanted + 2, (width, i, box)
+                assert box["x"] >= panel["x"] + panel["width"] and box["x"] + box["width"] <= width
+            button = page.locator("aside.panel button").first.bounding_box()
+            title = page.locator("aside.panel li p").first.bounding_box()
+            assert button is not None and title is not None
+            assert button["x"] + button["width"] <= panel["x"] + panel["width"]
+            assert title["height"] < 80, f"{width}: a story's title wraps a word a line"
+            page.close()
+
+
+def _send_today(config_path: Path, *, at: datetime = NOW) -> str:
+    """Today's edition sent to one reader; its top story's title."""
+    config = load_config(config_path)
+    store = Store.open(config.database_url, privacy_key=config.privacy_key())
+    try:
+        add_subscriber(store, "ed@example.com", known_sectors=config.sector_slugs, now=at)
+        report = flows.send_edition(config, store, make_mailer(config), now=lambda: at)
+        assert report.sent == 1
+        stored = store.editions.edition(at.date())
+        assert stored is not None
+        return stored.edition.sections[0].stories[0].title
+    finally:
+        store.close()
+
+
+def test_once_sent_the_preview_shows_the_sent_edition_and_takes_no_moves(demo_dir: Path) -> None:
+    config = _publication(demo_dir)
+    loaded = load_config(config)
+    day_file = loaded.overrides_dir / f"{NOW.date().isoformat()}.yaml"
+    later = NOW + timedelta(hours=5)
+    with running(create_app(config, now=lambda: later)) as base:
+        before = httpx.get(f"{base}/").text
+        token = re.search(r'name="token" value="([^"]+)"', before)
+        story = re.search(r'name="story" value="([^"]+)"', before)
+        assert token is not None and story is not None  # movable until it is sent
+        first = _send_today(config)
+        # an edit after the send: a fresh build would show it, the sent edition cannot
+        loaded.overrides_dir.mkdir(parents=True, exist_ok=True)
+        day_file.write_text("note: A note written after the send\n", encoding="utf-8")
+        page = httpx.get(f"{base}/")
+        assert page.status_code == 200 and "could not be rendered" not in page.text
+        assert "Sent: this is the edition of Wednesday, 25 November 2026" in page.text
+        assert 'action="/move"' not in page.text and html.escape(first) in page.text
+        digest = httpx.get(f"{base}/digest.html")
+        assert digest.status_code == 200 and html.escape(first) in digest.text
+        assert "A note written after the send" not in digest.text
+        text = httpx.get(f"{base}/digest.txt").text
+        assert first in text and "A note written after the send" not in text
+        # a move from the page as it was before the send is refused, and writes nothing
+        move = {"token": token.group(1), "story": story.group(1), "sector": "oil-gas"}
+        stale = httpx.post(f"{base}/move", data=move)
+        assert stale.status_code == 400 and "can no longer change" in stale.text
+    assert day_file.read_text(encoding="utf-8") == "note: A note written after the send\n"
+
+
+def test_a_day_without_an_edition_is_said_plainly_not_as_an_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"feeds": []})
+    with running(create_app(config, now=lambda: NOW)) as base:
+        page = httpx.get(f"{base}/")
+        digest = httpx.get(f"{base}/digest.html")
+    assert page.status_code == 200 and "No edition today: no story" in page.text
+    assert 'class="note error"' not in page.text
+    assert digest.status_code == 200 and "No edition for Wednesday, 25 November 2026" in digest.text
+    assert "could not be rendered" not in digest.text
 
 
 def test_a_move_without_the_pages_token_is_refused(demo_dir: Path) -> None:

@@ -1,12 +1,18 @@
 """The editor's live preview: ``newsletter preview --serve``.
 
-``/`` shows the digest at desktop and phone widths side by side and reloads itself when a
-template or the config changes; ``/digest.html`` and ``/digest.txt`` are rendered afresh on every
-request from the stored stories, so an edit shows at once. A template or config error is shown
-on the page (file, line, message) instead of stopping the server. Beside them, each story has
-a form that moves it to another sector: the move is written to the day's overrides file (and so
-kept as a labelled example when the edition is built). ``/stats`` shows what readers did
-with the last editions (``web.stats_page``).
+``/`` shows the digest at desktop and phone widths and in dark mode, beside a panel of its
+stories, and reloads itself when a template or the config changes; ``/digest.html`` and
+``/digest.txt`` are rendered afresh on every request from the stored stories, so an edit shows
+at once. A template or config error is shown on the page (file, line, message) instead of
+stopping the server. Each story has a form that moves it to another sector: the move is
+written to the day's overrides file (and so kept as a labelled example when the edition is
+built), and the page says which story went where. Once the day's edition is frozen or sent,
+the page shows that edition as stored (what readers got, what the archive shows) and says so;
+it can no longer change, so the move forms are gone. ``/stats`` shows what readers did with
+the last editions (``web.stats_page``).
+
+The page (``templates/web/preview.html.j2``) fits from 1024 px up: the panel keeps its width
+and the frames wrap below each other instead of being cut off.
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ import html
 import logging
 import secrets
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import watchfiles
 from starlette.applications import Starlette
@@ -37,8 +44,9 @@ from starlette.routing import Route
 from newsletter import flows
 from newsletter.config import Config, load_config, save_move
 from newsletter.edition import digest, personalize, render
+from newsletter.edition.filters import longdate
 from newsletter.errors import EditionError, NewsletterError
-from newsletter.models import RenderedEmail
+from newsletter.models import Edition, EditionStatus, RenderedEmail, Section
 from newsletter.readers.links import preview_values
 from newsletter.store import Store
 from newsletter.web.stats_page import StatsPage
@@ -47,45 +55,6 @@ logger = logging.getLogger(__name__)
 
 WATCHED_SUFFIXES = (".yaml", ".yml", ".j2", ".mjml", ".html", ".txt", ".css")
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Preview: {title}</title>
-<style>
- body {{ margin: 0; font: 14px/1.4 system-ui, sans-serif; background: #e4e7eb; color: #1f2933; }}
- header {{ padding: 10px 16px; background: #102a43; color: #fff; }}
- header p {{ margin: 2px 0; color: #d9e2ec; }}
- main {{ display: flex; gap: 24px; padding: 16px; align-items: flex-start; overflow-x: auto; }}
- figure {{ margin: 0; }} figcaption {{ font-weight: 600; padding-bottom: 6px; }}
- iframe {{ border: 1px solid #9aa5b1; background: #fff; height: 88vh; }}
- aside {{ width: 300px; max-height: 88vh; overflow-y: auto; background: #fff; padding: 8px; }}
- aside h2 {{ font-size: 13px; margin: 10px 0 4px; }} aside p {{ margin: 4px 0; }}
- aside form {{ display: flex; gap: 4px; }} aside select {{ flex: 1; }}
-</style></head>
-<body><header><strong>{title}</strong> ·
- <a href="/digest.txt" style="color: #bcccdc;">plain text</a> ·
- <a href="/stats" style="color: #bcccdc;">what readers did</a><p>{details}</p></header>
-<main>
- <aside>{stories}</aside>
- <figure><figcaption>Desktop, 640 px</figcaption>
-  <iframe title="The digest at desktop width" src="/digest.html" width="640"></iframe></figure>
- <figure><figcaption>Phone, 375 px</figcaption>
-  <iframe title="The digest at phone width" src="/digest.html" width="375"></iframe></figure>
- <figure><figcaption>Dark mode, 375 px</figcaption>
-  <iframe title="The digest in dark mode" src="/digest.html?scheme=dark" width="375">
-  </iframe></figure>
-</main>
-<script>
- let seen = "{version}";
- (async () => {{
-   for (;;) {{
-     try {{  // answered as soon as a watched file changes, or after 25 s with no change
-       const now = (await (await fetch("/version?after=" + seen)).json()).version;
-       if (now !== seen) {{ location.reload(); return; }}
-     }} catch (e) {{ await new Promise((done) => setTimeout(done, 1000)); }}
-   }}
- }})();
-</script></body></html>
-"""
-
 ERROR_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Preview error</title></head>
 <body style="font: 15px/1.5 system-ui, sans-serif; padding: 24px; color: #1f2933;">
@@ -93,6 +62,35 @@ ERROR_PAGE = """<!doctype html>
 <pre style="white-space: pre-wrap; background: #fef3f2; padding: 12px;">{message}</pre>
 <p>{hint}</p><p>Fix it and save: this page reloads by itself.</p></body></html>
 """
+
+NO_EDITION_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>No edition today</title></head>
+<body style="font: 15px/1.5 system-ui, sans-serif; padding: 24px; color: #1f2933;">
+<h1 style="font-size: 20px;">No edition for {day}</h1><p>{reason}</p>
+<p>This page reloads by itself when the config or the day's overrides change.</p></body></html>
+"""
+
+# what the page says about a day's edition once it is stored: it can no longer change
+FIXED_NOTES = {
+    EditionStatus.FROZEN: "Frozen for sending: this is the edition of {day} as readers will "
+    "get it. It can no longer change, so moves are closed until the next edition.",
+    EditionStatus.SENDING: "Being sent: this is the edition of {day} as readers are getting "
+    "it. It can no longer change, so moves are closed until the next edition.",
+    EditionStatus.SENT: "Sent: this is the edition of {day} as readers got it, and as the "
+    "archive shows it. It can no longer change, so moves are closed until the next edition.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What the preview shows for the day: the edition built now, or the one stored once it
+    is frozen or sent (``status``), or none and why."""
+
+    config: Config
+    day: date
+    edition: Edition | None
+    status: EditionStatus | None = None
+    reason: str = ""
 
 
 class Preview:
@@ -106,6 +104,7 @@ class Preview:
         self._generation = 0  # how many times a watched file changed
         self._changed = threading.Condition()
         self._stop = threading.Event()
+        self.env = render.make_environment()  # the built-in page, whatever the config says
 
     def watched(self) -> list[Path]:
         """The folders whose edits reload the page: the config's (with its overrides), the
@@ -144,68 +143,85 @@ class Preview:
             Route("/move", self.move, methods=["POST"]),
         ]
 
-    def build_current(self) -> tuple[Config, flows.Built]:
+    def current(self) -> Shown:
+        """The day's edition: the stored one once it is frozen or sent, else built now."""
         config = load_config(self.config_path)
         store = Store.open(config.database_url, privacy_key=config.privacy_key())
         try:
-            return config, flows.build(config, store, now=self.now())
+            now = self.now()
+            day = flows.edition_date_for(config, now)
+            stored = store.editions.edition(day)
+            if stored is not None and stored.status in EditionStatus.fixed():
+                return Shown(config, day, stored.edition, stored.status)
+            built = flows.build(config, store, now=now)
+            return Shown(config, day, built.edition, reason=built.reason)
         finally:
             store.close()
 
-    def render_current(self) -> RenderedEmail:
-        config, built = self.build_current()
-        if built.edition is None:
-            raise EditionError(f"No edition today: {built.reason}", day=built.edition_date)
+    def render(self, shown: Shown) -> RenderedEmail:
+        """The email of what is shown, for the preview's sectors, with stand-in reader values."""
+        if shown.edition is None:
+            raise EditionError(f"No edition today: {shown.reason}", day=shown.day)
+        config = shown.config
         env = render.make_environment(config.templates_dir)
-        sections = digest.layout(built.edition, self.sectors)
+        sections = digest.layout(shown.edition, self.sectors)
         variant = render.render_email(
-            env, built.edition, sections, settings=render.settings_for(config)
+            env, shown.edition, sections, settings=render.settings_for(config)
         )
-        values = preview_values(config.publication.base_url)
-        return personalize.Personalizer(variant).fill(values)
+        return personalize.Personalizer(variant).fill(preview_values(config.publication.base_url))
+
+    def render_current(self) -> RenderedEmail:
+        return self.render(self.current())
 
     def index(self, request: Request) -> Response:
-        stories = ""
+        context: dict[str, object] = {"notes": [], "sections": [], "editable": False}
+        notes: list[tuple[str, str]] = []
         try:
-            email = self.render_current()
-            title = email.subject
-            details = f"{len(email.html.encode()) / 1024:.1f} KB of HTML · {email.preheader}"
-            stories = self.story_panel()
+            shown = self.current()
+            if shown.edition is None:
+                context["title"] = f"No edition for {longdate(shown.day)}"
+                context["details"] = "Nothing to preview yet"
+                notes.append(("info", f"No edition today: {shown.reason}."))
+            else:
+                email = self.render(shown)
+                size = len(email.html.encode()) / 1024
+                context["title"] = email.subject
+                context["details"] = f"{size:.1f} KB of HTML · {email.preheader}"
+                notes += self.notes(shown, request.query_params)
+                context.update(self.panel(shown))
         except NewsletterError as exc:
-            title, details = "Preview", f"Error: {exc.message}"
-        return HTMLResponse(
-            PAGE.format(
-                title=html.escape(title),
-                details=html.escape(details),
-                version=self._generation,
-                stories=stories,
-            )
-        )
+            context["title"], context["details"] = "Preview", "The digest could not be rendered"
+            notes.append(("error", f"Error: {exc.message} {exc.hint or ''}".strip()))
+        context.update(notes=notes, version=self._generation)
+        return HTMLResponse(render.render_page(self.env, "web/preview.html.j2", context))
 
-    def story_panel(self) -> str:
-        """Each shown story with a form that moves it to another sector."""
-        config, built = self.build_current()
-        if built.edition is None:
-            return ""
-        parts = ["<strong>Move a story to another sector</strong>"]
-        for section in digest.layout(built.edition, self.sectors):
-            parts.append(f"<h2>{html.escape(section.sector.name)}</h2>")
-            for story in (*section.stories, *section.more):
-                here = section.sector.slug
-                options = "".join(
-                    f'<option value="{s.slug}"{" selected" if s.slug == here else ""}>'
-                    f"{html.escape(s.name)}</option>"
-                    for s in config.sectors
-                )
-                parts.append(
-                    f"<p>{html.escape(story.title)}</p>"
-                    f'<form method="post" action="/move">'
-                    f'<input type="hidden" name="token" value="{self.token}">'
-                    f'<input type="hidden" name="story" value="{html.escape(story.id)}">'
-                    f'<select name="sector" aria-label="Sector">{options}</select>'
-                    f"<button>Move</button></form>"
-                )
-        return "".join(parts)
+    def notes(self, shown: Shown, asked: Mapping[str, str]) -> list[tuple[str, str]]:
+        """What the page says above the frames: a stored edition's status, the move just made."""
+        notes = []
+        if shown.status is not None:
+            notes.append(("fixed", FIXED_NOTES[shown.status].format(day=longdate(shown.day))))
+        moved, slug = asked.get("moved", ""), asked.get("to", "")
+        names = {s.slug: s.name for s in shown.config.sectors}
+        if moved and slug in names and shown.edition is not None:
+            said = _moved(digest.layout(shown.edition), moved, slug, names[slug])
+            saved = shown.config.overrides_dir / f"{shown.day.isoformat()}.yaml"
+            notes.append(("done", f"{said} The move is saved in {saved}."))
+        return notes
+
+    def panel(self, shown: Shown) -> dict[str, object]:
+        """The stories by section, each with the sector it is in; movable unless the edition
+        is stored (frozen or sent)."""
+        assert shown.edition is not None
+        sections = [
+            (section.sector.name, section.sector.slug, [*section.stories, *section.more])
+            for section in digest.layout(shown.edition, self.sectors)
+        ]
+        return {
+            "sections": sections,
+            "sectors": shown.config.sectors,
+            "editable": shown.status is None,
+            "token": self.token,
+        }
 
     async def move(self, request: Request) -> Response:
         body = (await request.body())[:10_000]
@@ -221,14 +237,27 @@ class Preview:
             return PlainTextResponse(f"{exc.message}\n{exc.hint or ''}\n", status_code=400)
         logger.info("preview: story %s moved to %s in %s", story, slug, path)
         # the page it leads back to waits until the watcher has seen this very edit, so that
-        # page is not reloaded again for it
+        # page is not reloaded again for it; it says which story went where
         await asyncio.to_thread(self._wait_past, before, 2.0)
-        return RedirectResponse("/", status_code=303)
+        return RedirectResponse("/?" + urlencode({"moved": story, "to": slug}), status_code=303)
 
     def _save_move(self, story: str, slug: str) -> Path:
-        """The editor's move, into the day's overrides file (read and written in a thread)."""
+        """The editor's move, into the day's overrides file (read and written in a thread);
+        refused once the day's edition is stored, which no move can change any more."""
         config = load_config(self.config_path)
-        return save_move(config, flows.edition_date_for(config, self.now()), story, slug)
+        day = flows.edition_date_for(config, self.now())
+        store = Store.open(config.database_url, privacy_key=config.privacy_key())
+        try:
+            stored = store.editions.edition_ref(day)
+        finally:
+            store.close()
+        if stored is not None and stored.status in EditionStatus.fixed():
+            raise EditionError(
+                f"the edition of {day} is {stored.status}: it can no longer change",
+                day=day,
+                hint="Moves apply to an edition not yet frozen; reload the preview page.",
+            )
+        return save_move(config, day, story, slug)
 
     def _wait_past(self, generation: int, seconds: float) -> None:
         with self._changed:
@@ -238,9 +267,16 @@ class Preview:
 
     def digest_html(self, request: Request) -> Response:
         """The email's HTML; ``?scheme=dark`` shows its dark variant whatever the browser's
-        setting (the dark styles applied unconditionally)."""
+        setting (the dark styles applied unconditionally). No edition today is said plainly,
+        not as an error."""
         try:
-            body = self.render_current().html
+            shown = self.current()
+            if shown.edition is None:
+                page = NO_EDITION_PAGE.format(
+                    day=longdate(shown.day), reason=html.escape(shown.reason)
+                )
+                return HTMLResponse(page)
+            body = self.render(shown).html
             if request.query_params.get("scheme") == "dark":
                 body = body.replace("@media (prefers-color-scheme: dark)", "@media all")
             return HTMLResponse(body)
@@ -274,6 +310,21 @@ class Preview:
                 break
             await asyncio.to_thread(wait, 0.5)
         return JSONResponse({"version": str(self._generation)})
+
+
+def _moved(sections: Sequence[Section], story_id: str, slug: str, name: str) -> str:
+    """The confirmation of a move: which story went to which sector, and whether it shows."""
+    placed = {
+        s.id: (s.title, section.sector.slug)
+        for section in sections
+        for s in (*section.stories, *section.more)
+    }
+    title, where = placed.get(story_id, ("", ""))
+    if not title:
+        return f"Moved a story to {name}; it is not in this preview's sections."
+    if where != slug:
+        return f"Moved “{title}” to {name}, but it still shows under another sector."
+    return f"Moved “{title}” to {name}."
 
 
 def create_app(
