@@ -3,6 +3,7 @@ most-clicked stories, looked at in headless Chromium."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -101,3 +102,33 @@ def test_the_chart_of_the_last_editions_shows_in_chromium(tmp_path: Path) -> Non
             page.click(f"text={NOW.date()}")
             assert titles[0] in page.locator("#stories").inner_text()
     store.close()
+
+
+def test_before_any_edition_the_page_says_so_and_what_comes_next(tmp_path: Path) -> None:
+    path = write_config(tmp_path, {"feeds": [], "schedule": {"send_at": "06:30"}})
+    with running(create_app(path, now=lambda: NOW)) as base:
+        page = httpx.get(f"{base}/stats")
+    assert page.status_code == 200
+    assert "The last 0" not in page.text and "Nothing sent yet" in page.text
+    assert "No edition has been sent yet" in page.text
+    assert "06:30 (UTC)" in page.text and "newsletter send" in page.text
+    assert "track_opens" in page.text  # opens and clicks need the provider's tracking
+    assert '<svg id="chart"' not in page.text and 'href="/"' in page.text
+
+
+def test_one_edition_is_the_first_and_two_are_the_last_two(tmp_path: Path) -> None:
+    path = write_config(tmp_path, {"feeds": FEEDS})
+    config = load_config(path)
+    store = Store.open(config.database_url, privacy_key=config.privacy_key())
+    first = load_config(write_config(tmp_path / "first", {"feeds": FEEDS[::2]}))
+    add_subscriber(store, "r@example.com", known_sectors=config.sector_slugs, now=NOW)
+    headings = []
+    with running(create_app(path, now=lambda: NOW)) as base:
+        for day, feeds in ((NOW, first), (NOW + timedelta(days=1), config)):
+            flows.collect_all(feeds, store, now=day)
+            flows.send_edition(config, store, make_mailer(config), now=clock_at(day))
+            found = re.search(r"<h2>(.*?)</h2>", httpx.get(f"{base}/stats").text)
+            assert found is not None
+            headings.append(found.group(1))
+    store.close()
+    assert headings == ["The first edition", "The last 2 editions"]

@@ -1,6 +1,7 @@
 """The editor's statistics page on the preview server (``/stats``): a chart of the last 30
 editions (delivered, opens, clicks, bounces, complaints), their numbers in a table, and the
 most-clicked stories of one edition (``?date=YYYY-MM-DD``, else the newest with clicks).
+Before the first edition it says so, and when the first one goes and what will show.
 
 The chart is an inline SVG drawn on the server: no script, no library, readable without
 JavaScript; the table beside it holds the same numbers for screen readers.
@@ -83,6 +84,7 @@ class StatsPage:
         except NewsletterError as exc:
             return HTMLResponse(f"<p>{exc.message}</p>", status_code=500)
         lines, ticks, top = chart(editions)
+        schedule, sendgrid = config.file.schedule, config.file.delivery.sendgrid
         context = {
             "publication": config.publication.name,
             "editions": editions,
@@ -95,6 +97,11 @@ class StatsPage:
             "detail": detail[0] if detail else None,
             "caveat": stats.OPENS_CAVEAT,
             "warnings": [w for e in editions for w in stats.warnings(e)],
+            # the empty page says when the first edition goes and what will show
+            "send_at": f"{schedule.send_at:%H:%M}",
+            "timezone": schedule.timezone,
+            "tracking": config.file.delivery.backend == "sendgrid"
+            and (sendgrid.track_opens or sendgrid.track_clicks),
         }
         env = make_environment(config.templates_dir)
         return HTMLResponse(render_page(env, "web/stats.html.j2", context))
