@@ -213,6 +213,8 @@ def test_a_day_without_an_edition_is_said_plainly_not_as_an_error(tmp_path: Path
     with running(create_app(config, now=lambda: NOW)) as base:
         page = httpx.get(f"{base}/")
         digest = httpx.get(f"{base}/digest.html")
+        text = httpx.get(f"{base}/digest.txt")
+    assert text.status_code == 200 and text.text.startswith("No edition for Wednesday")
     assert page.status_code == 200 and "No edition today: no story" in page.text
     assert 'class="note error"' not in page.text
     assert digest.status_code == 200 and "No edition for Wednesday, 25 November 2026" in digest.text

@@ -170,9 +170,6 @@ class Preview:
         )
         return personalize.Personalizer(variant).fill(preview_values(config.publication.base_url))
 
-    def render_current(self) -> RenderedEmail:
-        return self.render(self.current())
-
     def index(self, request: Request) -> Response:
         context: dict[str, object] = {"notes": [], "sections": [], "editable": False}
         notes: list[tuple[str, str]] = []
@@ -289,7 +286,10 @@ class Preview:
 
     def digest_text(self, request: Request) -> Response:
         try:
-            return PlainTextResponse(self.render_current().text)
+            shown = self.current()
+            if shown.edition is None:
+                return PlainTextResponse(f"No edition for {longdate(shown.day)}: {shown.reason}\n")
+            return PlainTextResponse(self.render(shown).text)
         except NewsletterError as exc:
             return PlainTextResponse(f"{exc.message}\n{exc.hint or ''}\n", status_code=500)
 
