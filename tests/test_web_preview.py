@@ -43,18 +43,19 @@ def test_template_edits_show_on_reload_and_errors_show_on_the_page(demo_dir: Pat
     template = demo_dir / "pub" / "templates" / "digest.mjml.j2"
     with running(create_app(config, now=lambda: NOW)) as base:
         first = httpx.get(f"{base}/digest.html")
-        assert first.status_code == 200 and "Top story" in first.text
+        # the email opens with the brief (its heading "Today's brief", escaped in the HTML)
+        assert first.status_code == 200 and "Today&#39;s brief</h2>" in first.text
         version = httpx.get(f"{base}/version").json()["version"]
 
         template.write_text(
-            template.read_text(encoding="utf-8").replace("Top story", "Lead story of the day"),
+            template.read_text(encoding="utf-8").replace("Today's brief", "The day in brief"),
             encoding="utf-8",
         )
         # answered when the watcher sees the edit (a long poll, as the page's script does)
         after = httpx.get(f"{base}/version", params={"after": version}, timeout=30)
         assert after.json()["version"] != version
         second = httpx.get(f"{base}/digest.html")
-        assert "Lead story of the day" in second.text and "Top story" not in second.text
+        assert "The day in brief</h2>" in second.text and "Today&#39;s brief" not in second.text
 
         original = template.read_text(encoding="utf-8")
         lines = original.splitlines()
@@ -72,7 +73,7 @@ def test_template_edits_show_on_reload_and_errors_show_on_the_page(demo_dir: Pat
         template.write_text(original, encoding="utf-8")
         assert httpx.get(f"{base}/digest.html").status_code == 200  # the server lived on
         text = httpx.get(f"{base}/digest.txt")
-        assert text.status_code == 200 and "== Top story ==" in text.text
+        assert text.status_code == 200 and "== Today's brief ==" in text.text
 
 
 @pytest.mark.slow
@@ -86,7 +87,7 @@ def test_the_page_shows_both_widths_the_dark_variant_and_reloads_itself(demo_dir
         assert frames.count() == 3
         assert [frames.nth(i).get_attribute("width") for i in range(3)] == ["640", "375", "375"]
         phone = page.frame_locator("iframe").nth(1)
-        assert phone.locator("h2").first.inner_text().lower() == "top story"
+        assert phone.locator("h2").first.inner_text().lower() == "today's brief"
         # the third is the dark variant, whatever the editor's own setting (light here)
         dark = page.frame_locator("iframe").nth(2)
         background = dark.locator(".bd").first.evaluate(
@@ -95,12 +96,12 @@ def test_the_page_shows_both_widths_the_dark_variant_and_reloads_itself(demo_dir
         assert background == "rgb(15, 23, 32)", background
         assert page.locator("a[href='/digest.txt']").count() == 1
         template.write_text(
-            template.read_text(encoding="utf-8").replace("Top story", "Lead story"),
+            template.read_text(encoding="utf-8").replace("Today's brief", "Lead stories"),
             encoding="utf-8",
         )
         page.wait_for_function(
             "() => (document.querySelectorAll('iframe')[1]?.contentDocument"
-            "?.querySelector('h2')?.innerText || '').toLowerCase() === 'lead story'",
+            "?.querySelector('h2')?.innerText || '').toLowerCase() === 'lead stories'",
             timeout=10_000,
         )
         page.close()
