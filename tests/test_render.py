@@ -205,7 +205,7 @@ def test_full_nine_sector_edition_with_sponsor_and_logo_stays_under_90_kb() -> N
     settings = replace(render.RenderSettings.from_config(), logo=logo)
     email = render.render_email(render.make_environment(), edition, sections, settings=settings)
     assert email.trimmed == 0
-    assert email.html.count(">Sponsored<") == 1 and logo.url in email.html
+    assert email.html.count(">Sponsored<") == 1 and str(logo.url) in email.html
     assert "Today&#39;s brief" in email.html and "In this edition:" in email.html
     assert len(email.html.encode()) <= 90 * 1024, len(email.html.encode())
     assert "<!--[if mso | IE]>" in email.html  # Outlook's conditional comments survive minifying

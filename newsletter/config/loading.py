@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from newsletter.config import yamlfile
+from newsletter.config.logo import with_logo_served
 from newsletter.config.problems import config_error, from_validation, validation_error
 from newsletter.config.references import (
     config_references,
@@ -148,6 +149,7 @@ def load_config(path: Path) -> Config:
     if problems:
         raise config_error(path, root, problems)
     base = path.parent.resolve()
+    parsed = with_logo_served(path, root, parsed, base)
     templates_dir = _resolve(parsed.templates, base) if parsed.templates else None
     if templates_dir is not None and not templates_dir.is_dir():
         raise ConfigError(

@@ -10,7 +10,7 @@ from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from newsletter.config.values import ImageUrl, time_zone_problem
 
@@ -31,9 +31,16 @@ def _weighted(value: Any) -> Any:
 class LogoConfig(_Strict):
     """An image shown in the masthead of the email and the web pages."""
 
-    url: ImageUrl  # https only: where readers' mail clients and browsers load it from
+    url: ImageUrl | None = None  # https only: where readers' mail clients and browsers load it
+    file: Path | None = None  # or an image file, served by `newsletter serve` (config/logo.py)
     width: int = Field(160, ge=16, le=600)  # pixels, as shown (give an image twice as wide)
     alt: str = Field(min_length=1, max_length=200)  # shown when images are off
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LogoConfig:
+        if (self.url is None) == (self.file is None):
+            raise ValueError("give the logo's url (https://...) or its file, one of the two")
+        return self
 
 
 class PublicationConfig(_Strict):

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,11 +46,31 @@ def preview(
     edition = built.edition
     sections = digest.layout(edition, sectors)
     env = render.make_environment(config.templates_dir)
-    variant = render.render_email(env, edition, sections, settings=render.settings_for(config))
+    settings = _with_local_logo(render.settings_for(config))
+    variant = render.render_email(env, edition, sections, settings=settings)
     email = personalize.Personalizer(variant).fill(preview_values(config.publication.base_url))
     out_dir.mkdir(parents=True, exist_ok=True)
+    logo = config.publication.logo
+    if logo is not None and logo.file is not None:
+        shutil.copyfile(logo.file, out_dir / _local_name(logo.file))
     html_path = out_dir / "digest.html"
     text_path = out_dir / "digest.txt"
     html_path.write_text(email.html, encoding="utf-8")
     text_path.write_text(email.text, encoding="utf-8")
     return PreviewResult(built, edition, sections, email, html_path, text_path)
+
+
+def _with_local_logo(settings: render.RenderSettings) -> render.RenderSettings:
+    """A logo kept as a file is copied beside the preview, which shows that copy: the file
+    opens in a browser whether or not `newsletter serve` runs (the email itself links to the
+    served address)."""
+    logo = settings.logo
+    if logo is None or logo.file is None:
+        return settings
+    return dataclasses.replace(
+        settings, logo=logo.model_copy(update={"url": _local_name(logo.file)})
+    )
+
+
+def _local_name(image: Path) -> str:
+    return f"logo{image.suffix.lower()}"

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from datetime import date, datetime
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from newsletter.config import Config
+from newsletter.config.logo import LOGO_TYPES
 from newsletter.edition import brief, digest, render, syndication
 from newsletter.models import Edition, EditionStatus, Section, Story
 from newsletter.readers.subscriptions import consent_wording
@@ -39,7 +40,7 @@ class Archive:
             publication.name,
             self.base,
             publication.language,
-            publication.logo.url if publication.logo else "",
+            (publication.logo.url or "") if publication.logo else "",
         )
         self._cache: dict[str, tuple[tuple[int, int], bytes, str, int]] = {}
         self._lock = threading.Lock()
@@ -52,7 +53,21 @@ class Archive:
             Route("/feed.xml", self.feed),
             Route("/sectors/{slug}/feed.xml", self.sector_feed),
             Route("/robots.txt", self.robots),
+            *self._logo_routes(),
         ]
+
+    def _logo_routes(self) -> list[Route]:
+        """The logo kept as a file (``publication.logo.file``), where the email links to it."""
+        logo = self.config.publication.logo
+        if logo is None or logo.file is None:
+            return []
+        path, kind = logo.file, LOGO_TYPES[logo.file.suffix.lower()]
+
+        async def image(request: Request) -> Response:
+            headers = {"Cache-Control": "public, max-age=86400", **SECURITY_HEADERS}
+            return FileResponse(path, media_type=kind, headers=headers)
+
+        return [Route(f"/logo{path.suffix.lower()}", image, methods=["GET"])]
 
     # --- caching -------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",  # tokens live in URLs
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "img-src https: data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "img-src 'self' https: data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
     "Cache-Control": "no-store",
 }
 
