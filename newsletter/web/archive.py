@@ -147,17 +147,18 @@ class Archive:
         if day is None or stored is None or stored.status not in PUBLISHED:
             return self._missing("that edition")
         edition = stored.edition
-        # as the email with every sector: the "more" headlines capped the same way
-        sections = brief.capped_more(digest.layout(edition), self.config.file.email.more_headlines)
-        top, rest = brief.split_top_story(sections)
-        headline = top.title if top else ""
+        # as the email with every sector: the brief, then the "more" headlines capped the same way
+        items, rest = brief.pick(edition, digest.layout(edition))
+        rest = brief.capped_more(rest, self.config.file.email.more_headlines)
+        headline = items[0].story.title if items else ""
         return self._page(
             "edition.html.j2",
             title=f"{self.config.publication.name}, {edition.edition_date:%d %b %Y}",
             path=f"/archive/{edition.edition_date.isoformat()}",
             description=headline,
             edition=edition,
-            top=top,
+            brief=items,
+            contents=[s for s in rest if s.stories],
             sections=rest,
             sponsor=edition.sponsor,
             sponsor_after=digest.sponsor_place(edition, rest),
@@ -233,9 +234,9 @@ class Archive:
 def _summary(edition: Edition) -> tuple[Edition, str, int, list[str]]:
     """An edition as the archive lists it: (edition, top headline, story count, sectors)."""
     sections: tuple[Section, ...] = digest.layout(edition)
-    top, rest = brief.split_top_story(sections)
-    count = sum(len(s.stories) for s in rest) + (1 if top else 0)
-    return edition, top.title if top else "", count, [s.sector.name for s in sections]
+    items, rest = brief.pick(edition, sections)
+    count = sum(len(s.stories) for s in rest) + len(items)
+    return edition, items[0].story.title if items else "", count, [s.sector.name for s in sections]
 
 
 def _date(text: str) -> date | None:
