@@ -53,4 +53,12 @@ def test_email_fits_the_screen_with_safe_links_and_alt_text(
     assert first_story.is_visible()
     box = first_story.bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+    # the brief on top, then the contents line, then the sections
+    tops = [
+        page.get_by_text(text, exact=exact).first.bounding_box()
+        for text, exact in (("Today's brief", True), ("In this edition:", True))
+    ]
+    first_section = page.locator("h2[id]").first.bounding_box()
+    assert all(tops) and first_section is not None
+    assert tops[0]["y"] < box["y"] < tops[1]["y"] < first_section["y"]  # type: ignore[index]
     page.close()
