@@ -230,6 +230,7 @@ def test_default_rules_know_what_each_sector_means(title: str, expected: str) ->
         "Militants attack checkpoint in the desert",
         "Children have their say on a phone ban at school",
         "Syphilis cases climb for a third year",
+        "Families of fallen airmen honored at a base ceremony",
     ],
 )
 def test_war_politics_and_health_without_an_industry_angle_stay_out(title: str) -> None:
