@@ -10,6 +10,7 @@ NewsletterError
  ├─ DeliveryError      the mail provider refused or failed; knows its reader when it is one
  ├─ ScheduleError      the scheduler cannot run (another one holds the database)
  ├─ SubscriberError    bad address, unknown token, ...
+ ├─ EditorError        a desk account cannot be added or changed (unknown, the last admin, ...)
  └─ StoreError         the database could not be opened or migrated
      └─ StoreUnavailable  the database stopped answering or taking writes (disk full,
                           read-only, connection lost); worth trying again later
@@ -97,6 +98,11 @@ class ScheduleError(NewsletterError):
 
 class SubscriberError(NewsletterError):
     """A subscriber operation failed: bad address, unknown token, ..."""
+
+
+class EditorError(NewsletterError):
+    """An editor account cannot be added or changed: an address already taken, an unknown
+    one, the last admin disabled or removed, a password too short, ..."""
 
 
 class StoreError(NewsletterError):

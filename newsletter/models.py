@@ -120,11 +120,12 @@ class DeliveryStatus(StrEnum):
 
 
 class MailKind(StrEnum):
-    """A transactional email readers expect (``outgoing``)."""
+    """A transactional email readers (or the desk's editors) expect (``outgoing``)."""
 
     CONFIRMATION = "confirmation"  # double opt-in: the link that confirms a sign-up
     WELCOME = "welcome"  # after confirming: their sectors and the manage link
     ALREADY_SUBSCRIBED = "already-subscribed"  # a confirmed address signed up again
+    EDITOR_LINK = "editor-link"  # an editor's one-time set-password link (``editor_links``)
 
 
 class MailStatus(StrEnum):
@@ -134,6 +135,27 @@ class MailStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     HELD = "held"  # kept for the sign-up choice it carries; no email of its own
+
+
+class EditorRole(StrEnum):
+    """What an editor of the desk may do (``/desk``): an admin also manages the editors."""
+
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+
+class AuditAction(StrEnum):
+    """What the desk's audit log records (``audit``): who did it, to what, when."""
+
+    SIGN_IN = "sign-in"
+    SIGN_IN_REFUSED = "sign-in-refused"  # a wrong password, a disabled account, over the limit
+    SIGN_OUT = "sign-out"
+    PASSWORD_SET = "password-set"  # noqa: S105 (a name): by the one-time link, or the shell
+    LINK_ISSUED = "link-issued"  # a one-time set-password link made
+    EDITOR_ADDED = "editor-added"
+    EDITOR_DISABLED = "editor-disabled"
+    EDITOR_ENABLED = "editor-enabled"
+    EDITOR_REMOVED = "editor-removed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,16 +178,6 @@ class FeedSource:
     weight: float = 1.0  # how much the editor trusts this feed; used in ranking
     fetch_teasers: bool = False  # take teasers from article pages when the feed's are thin
     sample: bool = False  # dated anew at each collect (``feeds[].sample``)
-
-
-@dataclass(frozen=True, slots=True)
-class FeedState:
-    """What the store remembers between fetches of one feed."""
-
-    current_url: str | None = None  # where a permanent redirect led; None: the configured URL
-    etag: str | None = None
-    last_modified: str | None = None
-    status: FeedStatus = FeedStatus.ACTIVE
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,18 +395,3 @@ class SendReport:
     seconds: float
     dry_run: bool = False
     stopped: bool = False  # a stop was asked for: the requests in flight were finished and recorded
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderEvent:
-    """One thing a mail provider (or a bounce mailbox) reported about one email."""
-
-    event_id: str  # the provider's id (sg_event_id), or one derived from the report
-    kind: EventKind
-    at: datetime  # when it happened, UTC
-    email: str = ""  # the reader's address as the provider saw it
-    edition_id: int | None = None  # from our custom_args; None for transactional mail
-    subscriber_id: int | None = None  # from our custom_args; else found by address
-    url: str = ""  # the link clicked
-    reason: str = ""  # the provider's words for a bounce or drop
-    source: str = ""  # who reported it: "sendgrid", "bounce mailbox NAME"

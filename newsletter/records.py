@@ -8,14 +8,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from newsletter.models import (
+    AuditAction,
     ConsentKind,
     DeliveryStatus,
     Edition,
     EditionStatus,
+    EditorRole,
+    EventKind,
     FeedStatus,
     MailKind,
     MailStatus,
-    ProviderEvent,
     Source,
     Story,
     Subscriber,
@@ -245,7 +247,7 @@ class Outgoing:
     """One transactional email waiting to go (a confirmation), with the sign-up's choice."""
 
     id: int
-    subscriber_id: int
+    subscriber_id: int | None  # None: an editor's link (``editor_link_id``)
     kind: MailKind
     name: str
     sectors: tuple[str, ...]
@@ -254,6 +256,7 @@ class Outgoing:
     created_at: datetime
     claim: str | None = None  # the worker that took it, and when (store/claims.py)
     claimed_at: datetime | None = None
+    editor_link_id: int | None = None  # the one-time link an ``EDITOR_LINK`` email carries
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,3 +309,80 @@ class StoredStoryline:
     latest_at: datetime
     outlets: int
     last_edition_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What the store remembers between fetches of one feed."""
+
+    current_url: str | None = None  # where a permanent redirect led; None: the configured URL
+    etag: str | None = None
+    last_modified: str | None = None
+    status: FeedStatus = FeedStatus.ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEvent:
+    """One thing a mail provider (or a bounce mailbox) reported about one email."""
+
+    event_id: str  # the provider's id (sg_event_id), or one derived from the report
+    kind: EventKind
+    at: datetime  # when it happened, UTC
+    email: str = ""  # the reader's address as the provider saw it
+    edition_id: int | None = None  # from our custom_args; None for transactional mail
+    subscriber_id: int | None = None  # from our custom_args; else found by address
+    url: str = ""  # the link clicked
+    reason: str = ""  # the provider's words for a bounce or drop
+    source: str = ""  # who reported it: "sendgrid", "bounce mailbox NAME"
+
+
+@dataclass(frozen=True, slots=True)
+class Editor:
+    """An account of the desk. Its password's hash stays in the store (``password_hash``)."""
+
+    id: int
+    email: str  # normalised
+    name: str
+    role: EditorRole
+    disabled: bool
+    session_version: int  # bumped when disabled, removed or given a new password
+    has_password: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == EditorRole.ADMIN
+
+
+@dataclass(frozen=True, slots=True)
+class EditorLink:
+    """A one-time set-password link (its token is ``EditorStore.link_token``)."""
+
+    id: int
+    editor_id: int
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditTarget:
+    """What an action of the desk was done to: ``AuditTarget("editor", "ana@example.com")``,
+    ``AuditTarget("edition", "2026-11-25")``, ``AuditTarget("reader", "42")``."""
+
+    kind: str = ""  # editor, edition, reader, feed, story; "": the desk itself
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One line of the desk's audit log: who (id and address as they were), what, to what."""
+
+    id: int
+    at: datetime
+    editor_id: int | None  # None: nobody signed in (a refused sign-in names the address tried)
+    editor_email: str
+    action: AuditAction
+    target: AuditTarget
+    detail: str

@@ -19,7 +19,8 @@ from newsletter import flows
 from newsletter.config import Config, load_config
 from newsletter.ingest.collect import collect_feeds
 from newsletter.ingest.fetching import Collected, FetchLimits
-from newsletter.models import FeedSource, FeedState, FetchOutcome
+from newsletter.models import FeedSource, FetchOutcome
+from newsletter.records import FeedState
 from newsletter.store import Store
 from tests.conftest import NOW, ROOT, write_config
 from tests.feedserver import FeedServer, Tracker, http_date, serve

@@ -14,8 +14,9 @@ import pytest
 from newsletter import flows
 from newsletter.config import load_config
 from newsletter.delivery.mailers import make_mailer
-from newsletter.models import EventKind, ProviderEvent
+from newsletter.models import EventKind
 from newsletter.readers.subscriptions import add_subscriber
+from newsletter.records import ProviderEvent
 from newsletter.store import Store
 from newsletter.web.preview import create_app
 from tests.browser import chromium

@@ -64,10 +64,19 @@ class Config:
         """The key of suppression hashes: from the environment, else the key file (made with
         a random key on first use, readable by its owner only)."""
         settings = self.file.privacy
-        value = os.environ.get(settings.key_env, "")
+        return self._key(settings.key_env, settings.key_file)
+
+    def secret_key(self) -> bytes:
+        """The key that signs the desk's session cookies (``desk.secret_key_env``), else its
+        key file (``desk.secret_key_file``, made on first use, readable by its owner only)."""
+        desk = self.file.desk
+        return self._key(desk.secret_key_env, desk.secret_key_file)
+
+    def _key(self, env: str, file: Path) -> bytes:
+        value = os.environ.get(env, "")
         if value:
             return value.encode()
-        path = _resolve(settings.key_file, self.path.parent.resolve())
+        path = _resolve(file, self.path.parent.resolve())
         if not path.is_file():
             _make_key_file(path)
         return path.read_text(encoding="utf-8").strip().encode()

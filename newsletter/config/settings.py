@@ -1,4 +1,5 @@
-"""The sections of config.yaml as pydantic models, with every default in one place.
+"""The sections of config.yaml as pydantic models, with every default in one place (the
+sections of ``newsletter serve`` in ``serving.py``).
 
 ``config.load_config`` validates a file against ``ConfigFile``; the stages' own settings
 (``FetchLimits``, ``RenderSettings``, the classifier's thresholds) are built from these.
@@ -12,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from newsletter.config.serving import DeskConfig, PrivacyConfig, SignupConfig, WebConfig
 from newsletter.config.values import ImageUrl, time_zone_problem
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
@@ -318,37 +320,6 @@ class DeliveryConfig(_Strict):
     sendgrid: SendgridConfig = Field(default_factory=SendgridConfig)
 
 
-class PrivacyConfig(_Strict):
-    """The secret that keys the hashes of erased and suppressed addresses."""
-
-    # the environment variable holding the key (any long random text); without it, the key
-    # file below is used, and created with a random key on first use
-    key_env: str = "NEWSLETTER_PRIVACY_KEY"
-    key_file: Path = Path("privacy.key")
-
-
-class SignupConfig(_Strict):
-    """The readers' sign-up on the web."""
-
-    confirm_link_days: float = Field(7, gt=0, le=365)  # a confirmation link expires after this
-    # addresses of the reverse proxies whose X-Forwarded-For is believed (default: none)
-    trusted_proxies: list[str] = []
-    # accepted sign-ups per client address, and where they are counted: database (every web
-    # instance on the database shares the count), memory:// for one web process alone, or
-    # redis://host:6379 (or memcached://) with its client library installed
-    per_ip: str = Field("5/10 minutes", pattern=r"^\d+\s*(/|per)\s*\d*\s*\w+$")
-    rate_limit_storage: str = "database"
-
-
-class WebConfig(_Strict):
-    """The public pages of `newsletter serve`: the archive, sector pages and feeds."""
-
-    robots: str = "index, follow"  # the pages' robots meta tag; "noindex" keeps them out of search
-    archive_page_size: int = Field(20, ge=1, le=200)  # editions per archive page
-    sector_stories: int = Field(30, ge=1, le=200)  # stories on a sector page and in its feed
-    sector_days: int = Field(14, ge=1, le=365)  # editions a sector page reaches back over
-
-
 class WriterConfig(_Strict):
     """The optional writer: the brief's summaries and a two-line intro written by a language
     model from the outlets' own text, each checked against it (docs/writer.md). Off while
@@ -397,3 +368,4 @@ class ConfigFile(_Strict):
     sponsor: SponsorConfig | None = None
     web: WebConfig = Field(default_factory=WebConfig)
     writer: WriterConfig = Field(default_factory=WriterConfig)
+    desk: DeskConfig = Field(default_factory=DeskConfig)

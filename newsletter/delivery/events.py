@@ -36,11 +36,11 @@ from newsletter.models import (
     Channel,
     ConsentKind,
     EventKind,
-    ProviderEvent,
     Source,
     SubscriberStatus,
     SuppressionReason,
 )
+from newsletter.records import ProviderEvent
 from newsletter.store import Store
 
 SENDGRID = str(Channel.SENDGRID)  # the source of the Event Webhook's events

@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from newsletter.config import Config
 from newsletter.delivery.mailers import Mailer
 from newsletter.edition.render import make_environment
-from newsletter.errors import NewsletterError, SubscriberError
+from newsletter.errors import DeliveryError, NewsletterError, SubscriberError
 from newsletter.models import (
     Batch,
     MailKind,
@@ -33,7 +33,13 @@ from newsletter.models import (
     Subscriber,
     SubscriberStatus,
 )
-from newsletter.readers.links import absolute, confirm_url, hello, reader_values
+from newsletter.readers.links import (
+    absolute,
+    confirm_url,
+    hello,
+    preview_values,
+    reader_values,
+)
 from newsletter.readers.subscriptions import sign_up
 from newsletter.records import Outgoing
 from newsletter.store import Store
@@ -61,6 +67,11 @@ _SUBJECTS = {
 }
 
 
+def editor_link_path(token: str) -> str:
+    """The desk's page an editor's one-time link opens."""
+    return f"/desk/set-password/{token}"
+
+
 def retry_delay(attempts: int) -> timedelta:
     """The wait after the ``attempts``-th failure: 30 s, doubling, at most an hour."""
     return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
@@ -74,6 +85,9 @@ def drain(
     for mail in store.outgoing.due_mail(rule=CLAIM, now=now(), limit=limit):
         if not store.outgoing.claim_mail(mail, owner, now=now()):
             continue  # another worker (another web process) has it
+        if mail.subscriber_id is None:  # an editor's one-time link
+            sent += _send_editor_link(config, store, mailer, mail, now=now)
+            continue
         reader = store.readers.subscriber_by_id(mail.subscriber_id)
         wanted = _READER_STATUS.get(mail.kind, SubscriberStatus.PENDING)
         if reader is None or reader.status != wanted:
@@ -93,6 +107,45 @@ def drain(
         store.outgoing.mail_sent(mail.id, now=now())
         sent += 1
     return sent
+
+
+def _send_editor_link(
+    config: Config, store: Store, mailer: Mailer, mail: Outgoing, *, now: Callable[[], datetime]
+) -> int:
+    """Send an editor's one-time link (dropped once it was used, replaced or expired, or its
+    editor removed or disabled); returns 1 when it went."""
+    link = store.editors.link_by_id(mail.editor_link_id or 0)
+    editor = store.editors.editor_by_id(link.editor_id) if link else None
+    token = store.editors.link_token(link.id) if link else None
+    if link is None or editor is None or token is None or editor.disabled:
+        drop = "the link or its editor is gone"
+    elif link.used_at is not None or now() >= link.expires_at:
+        drop = "the link was used, replaced or expired"
+    else:
+        drop = ""
+    if drop:
+        store.outgoing.mail_failed(mail.id, error=drop, retry_at=None, now=now())
+        return 0
+    assert editor is not None and link is not None and token is not None
+    base = config.publication.base_url.rstrip("/")
+    hours = (link.expires_at - link.created_at).total_seconds() / 3600
+    values = {
+        "greeting": f"Hello, {editor.name.split()[0]}." if editor.name.split() else "Hello.",
+        "email": editor.email,
+        "hours": f"{hours:g}",
+        "link_url": absolute(base, editor_link_path(token)),
+    }
+    try:
+        send_templated(config, mailer, editor.email, "editor-link", values, day=now().date())
+    except (NewsletterError, OSError, ValueError) as exc:
+        attempts = mail.attempts + 1
+        retry = now() + retry_delay(attempts) if attempts < MAX_ATTEMPTS else None
+        error = getattr(exc, "message", str(exc))
+        store.outgoing.mail_failed(mail.id, error=error, retry_at=retry, now=now())
+        logger.warning("the desk link to editor %s failed (%s): %s", editor.id, attempts, error)
+        return 0
+    store.outgoing.mail_sent(mail.id, now=now())
+    return 1
 
 
 def take_sign_ups(
@@ -186,5 +239,39 @@ def send_mail(
     if result.failed:
         raise SubscriberError(
             f"the {kind} email could not be sent: {result.failed[0]}",
+            hint="Check the delivery settings in the config.",
+        )
+
+
+def send_templated(
+    config: Config,
+    mailer: Mailer,
+    address: str,
+    template: str,
+    values: dict[str, str],
+    *,
+    day: date,
+) -> None:
+    """An email to one address outside the list (an editor's), from ``TEMPLATE.html.j2`` and
+    ``.txt.j2``; ``DeliveryError`` when the mailer refuses it."""
+    env = make_environment(config.templates_dir)
+    context = {
+        "publication": config.publication.name,
+        "postal_address": config.publication.postal_address,
+        "lang": config.publication.language,
+        **values,
+    }
+    email = RenderedEmail(
+        subject=f"Your password for the desk of {config.publication.name}",
+        html=env.get_template(f"{template}.html.j2").render(context),
+        text=env.get_template(f"{template}.txt.j2").render(context),
+    )
+    # the mailers give every copy List-Unsubscribe headers; an editor's has nothing to leave
+    recipient = Recipient(0, Subscriber(0, address), preview_values(config.publication.base_url))
+    result = mailer.send_batch(Batch(email, (recipient,), 0, day, kind=MailKind.EDITOR_LINK))
+    if result.failed:
+        raise DeliveryError(
+            f"the email to {address} could not be sent: {result.failed[0]}",
+            reader=address,
             hint="Check the delivery settings in the config.",
         )

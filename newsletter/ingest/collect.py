@@ -33,7 +33,8 @@ from newsletter.errors import FeedError
 from newsletter.ingest.bodies import TooBig, bounded_body
 from newsletter.ingest.fetching import Collected, FetchLimits, FetchResult, network_failure
 from newsletter.ingest.parse import parse_job, parse_pool
-from newsletter.models import FeedSource, FeedState, Story
+from newsletter.models import FeedSource, Story
+from newsletter.records import FeedState
 from newsletter.runtime import light_workers
 
 logger = logging.getLogger(__name__)

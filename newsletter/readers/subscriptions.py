@@ -21,11 +21,11 @@ from newsletter.models import (
     ConsentKind,
     EventKind,
     MailKind,
-    ProviderEvent,
     Source,
     Subscriber,
     SubscriberStatus,
 )
+from newsletter.records import ProviderEvent
 from newsletter.store import Store
 from newsletter.text import plain_name
 

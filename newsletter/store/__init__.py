@@ -1,6 +1,6 @@
 """The store: SQLAlchemy over any database URL (SQLite by default), migrated on first use, and
 one narrow store per concept (``Store.feeds``, ``.stories``, ``.editions``, ``.readers``,
-``.ledger``, ``.events``, ``.outgoing``, ``.locks``, ``.written``).
+``.ledger``, ``.events``, ``.outgoing``, ``.locks``, ``.written``, ``.editors``).
 
 Only ``models`` and ``records`` types cross this boundary; rows stay inside.
 """
@@ -8,6 +8,7 @@ Only ``models`` and ``records`` types cross this boundary; rows stay inside.
 from __future__ import annotations
 
 from newsletter.store.editions import EditionStore
+from newsletter.store.editors import EditorStore
 from newsletter.store.events import EventStore
 from newsletter.store.feeds import FeedStore
 from newsletter.store.ledger import Ledger
@@ -20,6 +21,7 @@ from newsletter.store.written import WrittenStore
 
 __all__ = [
     "EditionStore",
+    "EditorStore",
     "EventStore",
     "FeedStore",
     "Ledger",

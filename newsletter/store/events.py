@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import and_, case, distinct, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from newsletter.models import DeliveryStatus, EventKind, ProviderEvent
-from newsletter.records import EditionStats, StoredEvent
+from newsletter.models import DeliveryStatus, EventKind
+from newsletter.records import EditionStats, ProviderEvent, StoredEvent
 from newsletter.store.base import Repository
 from newsletter.store.tables import deliveries, editions, events
 

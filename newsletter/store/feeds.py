@@ -16,8 +16,8 @@ from sqlalchemy import (
     update,
 )
 
-from newsletter.models import FeedSource, FeedState, FeedStatus, Story
-from newsletter.records import FeedHealth, StoredCounts
+from newsletter.models import FeedSource, FeedStatus, Story
+from newsletter.records import FeedHealth, FeedState, StoredCounts
 from newsletter.store.base import Repository
 from newsletter.store.tables import feeds, stories
 

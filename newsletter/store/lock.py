@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import (
     delete,
@@ -92,11 +92,28 @@ class Locks(Repository):
             ).scalar_one()
         return int(found)
 
+    def oldest_hit_since(self, key: str, since: datetime) -> datetime | None:
+        """The time of ``key``'s oldest hit after ``since`` (None: it has none)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(func.min(rate_hits.c.at)).where(
+                    rate_hits.c.key_hash == self._rate_key(key), rate_hits.c.at > since
+                )
+            ).scalar_one_or_none()
+        return found if isinstance(found, datetime) else None
+
     def hit(self, key: str, *, now: datetime, forget_before: datetime) -> None:
-        """Count one hit for ``key``; hits older than ``forget_before`` go."""
+        """Count one hit for ``key``; its hits older than ``forget_before`` go, and every
+        key's hits older than a day (limits of several windows share the table)."""
+        hashed = self._rate_key(key)
         with self.engine.begin() as conn:
-            conn.execute(delete(rate_hits).where(rate_hits.c.at < forget_before))
-            conn.execute(insert(rate_hits).values(key_hash=self._rate_key(key), at=now))
+            conn.execute(
+                delete(rate_hits).where(
+                    (rate_hits.c.at < now - timedelta(days=1))
+                    | ((rate_hits.c.key_hash == hashed) & (rate_hits.c.at < forget_before))
+                )
+            )
+            conn.execute(insert(rate_hits).values(key_hash=hashed, at=now))
 
     def key_matches(self) -> bool:
         """Whether this process's privacy key is the one the database was first used with

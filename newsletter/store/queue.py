@@ -30,6 +30,7 @@ def _outgoing(row: Any) -> Outgoing:
         created_at=row.created_at,
         claim=row.claim,
         claimed_at=row.claimed_at,
+        editor_link_id=row.editor_link_id,
     )
 
 
@@ -53,6 +54,22 @@ class OutgoingQueue(Repository):
                     name=name,
                     sectors=json.dumps(list(sectors)),
                     status=MailStatus.HELD if held else MailStatus.PENDING,
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+
+    def queue_editor_link(self, link_id: int, *, now: datetime) -> None:
+        """Queue the email that carries an editor's one-time set-password link."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(outgoing).values(
+                    editor_link_id=link_id,
+                    kind=MailKind.EDITOR_LINK,
+                    name="",
+                    sectors="[]",
+                    status=MailStatus.PENDING,
                     attempts=0,
                     next_attempt_at=now,
                     created_at=now,

@@ -18,6 +18,7 @@ from sqlalchemy.exc import InternalError, OperationalError, SQLAlchemyError
 
 from newsletter.errors import ConfigError, StoreError, StoreUnavailable
 from newsletter.store.editions import EditionStore
+from newsletter.store.editors import EditorStore
 from newsletter.store.events import EventStore
 from newsletter.store.feeds import FeedStore
 from newsletter.store.ledger import Ledger
@@ -36,8 +37,8 @@ _MIGRATE_LOCK = 7_241_530_118  # the advisory lock the migrations run under on P
 class Store:
     """One database: opened, migrated and checked here, and a narrow store per concept, which
     is what callers are given: ``feeds``, ``stories``, ``editions``, ``readers``, ``ledger``,
-    ``events``, ``outgoing`` (the transactional mail queue), ``locks`` and ``written`` (the
-    writer's cache)."""
+    ``events``, ``outgoing`` (the transactional mail queue), ``locks``, ``written`` (the
+    writer's cache) and ``editors`` (the desk's accounts and audit log)."""
 
     def __init__(self, engine: Engine, *, privacy_key: bytes | None = None) -> None:
         self.engine = engine
@@ -56,6 +57,7 @@ class Store:
         self.outgoing = OutgoingQueue(engine, key)
         self.locks = Locks(engine, key)
         self.written = WrittenStore(engine, key)
+        self.editors = EditorStore(engine, key)
 
     @classmethod
     def open(cls, url: str, *, privacy_key: bytes | None = None) -> Store:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -259,10 +260,17 @@ outgoing = Table(
     "outgoing",
     metadata,
     Column("id", Integer, primary_key=True),
+    # the reader it goes to; None for an editor's link (``editor_link_id``)
     Column(
-        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False
+        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=True
     ),
-    Column("kind", String(32), nullable=False),  # confirmation
+    Column(
+        "editor_link_id",
+        Integer,
+        ForeignKey("editor_links.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    Column("kind", String(32), nullable=False),  # MailKind
     Column("name", String(200), nullable=False),
     Column("sectors", Text, nullable=False),  # JSON list of slugs
     Column("status", String(16), nullable=False),  # MailStatus
@@ -329,4 +337,49 @@ written = Table(
     Column("model", String(200), nullable=False),
     Column("written_at", UTCDateTime(), nullable=False),
     Index("ix_written_at", "written_at"),
+)
+
+
+# The desk's accounts (``/desk``). The password is kept as its argon2 hash only; a change of
+# ``session_version`` (disabled, removed, a new password) ends every session signed before it.
+editors = Table(
+    "editors",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),  # normalised
+    Column("name", String(200), nullable=False),
+    Column("password_hash", String(255), nullable=True),  # None until a password is set
+    Column("role", String(16), nullable=False),  # EditorRole
+    Column("disabled", Boolean, nullable=False),
+    Column("session_version", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# One-time set-password links: the token is derived from the row (its id and nonce) with the
+# store's key, so neither the token nor its hash is kept; a link works once, before it expires.
+editor_links = Table(
+    "editor_links",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("editor_id", Integer, ForeignKey("editors.id", ondelete="CASCADE"), nullable=False),
+    Column("nonce", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+)
+
+# Who did what on the desk, to what, when: kept when the editor is removed (by their address).
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("editor_id", Integer, nullable=True),  # None: nobody signed in (a refused sign-in)
+    Column("editor_email", String(254), nullable=False),
+    Column("action", String(32), nullable=False),  # AuditAction
+    Column("target_kind", String(32), nullable=False),  # editor, edition, reader, feed, ...
+    Column("target_id", String(200), nullable=False),
+    Column("detail", Text, nullable=False),
+    Index("ix_audit_at", "at", "id"),
 )

@@ -1,5 +1,6 @@
 """The readers' web app (``newsletter serve``): sign-up, confirm, preferences, unsubscribe,
-and SendGrid's Event Webhook (``web.webhook``).
+SendGrid's Event Webhook (``web.webhook``), the public archive (``web.archive``) and the
+editor's desk (``web.desk``).
 
 Plain server-rendered pages that work without JavaScript. A GET never changes a subscription
 (link scanners follow every link): confirming and unsubscribing take a POST. Forms carry a CSRF
@@ -34,6 +35,7 @@ from newsletter.readers import subscriptions
 from newsletter.readers.links import confirm_path, preferences_path, unsubscribe_path
 from newsletter.store import Store
 from newsletter.web.archive import Archive
+from newsletter.web.desk import desk_routes
 from newsletter.web.forms import BadRequest, body_of, chosen, client_ip, form_of, one
 from newsletter.web.pages import ARCHIVE, Link, Pages, new_csrf, not_found, onward
 from newsletter.web.ratelimit import RateLimit
@@ -372,6 +374,7 @@ def create_app(
     site = Site(config, store, worker, now=now)
     webhook = Webhook(config, store, applier, now=now)
     archive = Archive(config, store, now=now)
+    desk = desk_routes(config, store, now=now, wake=worker.wake)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -383,6 +386,5 @@ def create_app(
             worker.stop()
             applier.stop()
 
-    return Starlette(
-        lifespan=lifespan, routes=[*site.routes(), *webhook.routes(), *archive.routes()]
-    )
+    routes = [*site.routes(), *webhook.routes(), *archive.routes(), *desk]
+    return Starlette(lifespan=lifespan, routes=routes)

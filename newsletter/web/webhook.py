@@ -25,7 +25,7 @@ from newsletter.config import Config
 from newsletter.delivery.events import sendgrid_events, with_readers
 from newsletter.delivery.mailers.sendgrid import WebhookKey
 from newsletter.delivery.outgoing import Worker
-from newsletter.models import ProviderEvent
+from newsletter.records import ProviderEvent
 from newsletter.store import Store
 from newsletter.web.forms import BadRequest, body_of
 
