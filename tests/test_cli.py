@@ -224,6 +224,7 @@ COMMANDS = [
     "bounces",
     "embed",
     "db",
+    "editors",
 ]
 
 

@@ -15,9 +15,15 @@ import pytest
 from starlette.routing import Route
 
 from newsletter.delivery.mailers import make_mailer
+from newsletter.models import AuditAction, EditorRole, SubscriberStatus
+from newsletter.readers.subscriptions import add_subscriber
+from newsletter.records import AuditTarget
 from newsletter.web.app import create_app
+from newsletter.web.desk import accounts
+from newsletter.web.desk.frame import ROLE
 from newsletter.web.desk.sessions import COOKIE
-from tests.desk import ADMIN, EDITOR, PASSWORD, DeskSite, desk_site, post_form
+from tests.conftest import NOW
+from tests.desk import ADMIN, EDITOR, PASSWORD, DeskSite, csrf_of, desk_site, post_form
 
 # the desk's pages that answer without a session: signing in, and the one-time link
 OPEN = {"/desk/sign-in", "/desk/set-password/{token}"}
@@ -90,8 +96,6 @@ def test_a_disabled_editor_s_session_ends_at_once(site: DeskSite) -> None:
     client, admin = site.sign_in(EDITOR), site.sign_in(ADMIN)
     assert client.get("/desk").status_code == 200
     editor = site.editor(EDITOR)
-    from newsletter.web.desk import accounts
-
     accounts.set_disabled(site.store, editor, True, actor=site.editor(ADMIN), now=site.clock())
     assert client.get("/desk").status_code == 303
     assert admin.get("/desk").status_code == 200
@@ -134,3 +138,104 @@ def test_the_eleventh_wrong_password_in_a_minute_is_refused(site: DeskSite) -> N
         post_form(client, "/desk/sign-in", {"email": EDITOR, "password": PASSWORD}).status_code
         == 303
     )
+
+
+def admin_routes(site: DeskSite) -> list[tuple[str, str]]:
+    """Every (method, path) of the desk that needs an admin, from the router."""
+    app = create_app(site.config, site.store, make_mailer(site.config), now=site.clock)
+    found = []
+    for route in app.routes:
+        assert isinstance(route, Route)
+        if getattr(route.endpoint, ROLE, None) == EditorRole.ADMIN:
+            path = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: str(site.editor(ADMIN).id), route.path)
+            found += [(m, path) for m in sorted(route.methods or ()) if m != "HEAD"]
+    return found
+
+
+def test_an_editor_cannot_reach_the_admins_pages(site: DeskSite) -> None:
+    routes = admin_routes(site)
+    assert ("GET", "/desk/editors") in routes and ("GET", "/desk/audit") in routes
+    editor, admin = site.sign_in(EDITOR), site.sign_in(ADMIN)
+    csrf = csrf_of(editor.get("/desk").text)
+    for method, path in routes:
+        answer = editor.request(method, path, data={"csrf": csrf})
+        assert answer.status_code == 403, (method, path)
+        assert "This page is for the desk&#39;s admins." in answer.text
+    assert site.editor(ADMIN).disabled is False  # nothing was done
+    assert admin.get("/desk/editors").status_code == 200
+    home = editor.get("/desk")
+    assert 'href="/desk/editors"' not in home.text and 'href="/desk/audit"' not in home.text
+    assert 'href="/desk/editors"' in admin.get("/desk").text
+
+
+def test_no_desk_page_shows_a_reader_s_token(site: DeskSite) -> None:
+    reader, _ = add_subscriber(
+        site.store,
+        "reader@example.org",
+        name="Rita Reader",
+        sectors=(),
+        known_sectors=site.config.sector_slugs,
+        status=SubscriberStatus.CONFIRMED,
+        now=site.clock(),
+    )
+    assert len(reader.token) >= 20
+    admin = site.sign_in(ADMIN)
+    target = AuditTarget("reader", str(reader.id))
+    site.store.editors.record_audit(site.editor(ADMIN), AuditAction.SIGN_IN, target, now=NOW)
+    pages = [(m, p) for m, p in desk_routes(site) if m == "GET"]
+    assert len(pages) >= 3
+    for _, path in pages:
+        answer = admin.get(path.replace("dummy", str(reader.id)))
+        assert reader.token not in answer.text, path
+        assert reader.token not in str(answer.headers), path
+
+
+def test_sign_in_goes_back_to_the_page_asked_for_and_never_elsewhere(site: DeskSite) -> None:
+    client = site.client()
+    asked = client.get("/desk/audit?before=5")
+    assert asked.headers["location"] == "/desk/sign-in?next=/desk/audit%3Fbefore%3D5"
+    page = client.get(asked.headers["location"])
+    assert 'name="next" value="/desk/audit?before=5"' in page.text
+    fields = {"email": ADMIN, "password": PASSWORD, "next": "/desk/audit?before=5"}
+    done = post_form(client, "/desk/sign-in", fields)
+    assert done.headers["location"] == "/desk/audit?before=5"
+    for elsewhere in ("https://evil.example/desk", "//evil.example/desk", "/archive", "/desk\\x"):
+        other = site.client()
+        fields = {"email": ADMIN, "password": PASSWORD, "next": elsewhere}
+        assert post_form(other, "/desk/sign-in", fields).headers["location"] == "/desk"
+
+
+def test_the_session_cookie_is_http_only_same_site_and_secure_over_https(
+    tmp_path: Path,
+) -> None:
+    with desk_site(tmp_path, {"publication": {"base_url": "https://desk.example.org"}}) as site:
+        client = site.client()
+        page = client.get("/desk/sign-in")
+        fields = {"csrf": "t" * 22, "email": EDITOR, "password": PASSWORD}
+        client.cookies.set("csrf", "t" * 22)  # the Secure cookie did not come back over http
+        answer = client.post("/desk/sign-in", data=fields)
+        assert page.status_code == 200 and answer.status_code == 303
+        cookie = answer.headers["set-cookie"]
+        assert cookie.startswith(f"{COOKIE}=")
+        for part in ("HttpOnly", "SameSite=lax", "Secure", "Path=/desk", "Max-Age=43200"):
+            assert part in cookie, cookie
+
+
+def test_a_wrong_address_and_a_wrong_password_get_the_same_answer(site: DeskSite) -> None:
+    client = site.client()
+    nobody = post_form(client, "/desk/sign-in", {"email": "no@example.org", "password": "x" * 12})
+    wrong = post_form(client, "/desk/sign-in", {"email": EDITOR, "password": "x" * 12})
+    assert nobody.status_code == wrong.status_code == 401
+    said = "That address and password do not match an editor who may sign in."
+    assert said in nobody.text and said in wrong.text
+
+
+def test_the_limit_per_client_address_counts_every_account(site: DeskSite) -> None:
+    client = site.client()
+    for n in range(10):
+        fields = {"email": f"guess{n}@example.org", "password": "x" * 12}
+        assert post_form(client, "/desk/sign-in", fields).status_code == 401
+    refused = post_form(client, "/desk/sign-in", {"email": ADMIN, "password": PASSWORD})
+    assert refused.status_code == 429
+    lines = site.store.editors.audit_log(limit=1)
+    assert lines[0].action == AuditAction.SIGN_IN_REFUSED and "over the limit" in lines[0].detail

@@ -41,6 +41,7 @@ COMMANDS = {
     "stats": "newsletter.cli.events:stats_command",
     "bounces": "newsletter.cli.events:bounces",
     "db": "newsletter.cli.db:db",
+    "editors": "newsletter.cli.editors:editors",
 }
 
 

@@ -57,12 +57,13 @@ from starlette.routing import Route
 
 from newsletter.config import Config
 from newsletter.store import Store
+from newsletter.web.desk.admin import Audit, Editors
 from newsletter.web.desk.frame import Desk
 from newsletter.web.desk.home import Home
 from newsletter.web.desk.signin import SignIn
 
 # each section of the desk: a class that registers its pages on the Desk it is given
-SECTIONS: tuple[Callable[[Desk], object], ...] = (Home, SignIn)
+SECTIONS: tuple[Callable[[Desk], object], ...] = (Home, SignIn, Editors, Audit)
 
 
 def desk_routes(

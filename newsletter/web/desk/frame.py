@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 Handler: TypeAlias = Callable[[Request], Response] | Callable[[Request], Awaitable[Response]]
 
 SIGN_IN = "/desk/sign-in"
+ROLE = "desk_role"  # the attribute of a desk route's endpoint that names the role it needs
 # the desk's menu: (label, path, who sees it); an entry shows once a page answers GET at its path
 MENU = (
     ("Today", "/desk/today", EditorRole.EDITOR),
@@ -88,7 +89,9 @@ class Desk:
         """A page at ``path`` for signed-in editors of ``role`` (or admins)."""
         if not path.startswith("/desk"):
             raise ValueError(f"a desk page lives under /desk, not {path}")
-        self.routes.append(Route(path, self._guarded(handler, role), methods=list(methods)))
+        guarded = self._guarded(handler, role)
+        guarded.__dict__[ROLE] = role  # for the tests that walk the router
+        self.routes.append(Route(path, guarded, methods=list(methods)))
 
     def route(
         self,
