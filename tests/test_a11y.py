@@ -1,7 +1,8 @@
-"""Accessibility: axe-core run inside Chromium on every public, reader and editor page finds
-no violation of impact serious or critical (contrast, names of controls and links, landmarks,
-language, ...). Needs axe-core (`npm install --prefix tests/a11y`; `.ci/run` installs it and
-sets ``NEWSLETTER_REQUIRE_AXE=1``, which turns the skip into a failure)."""
+"""Accessibility: axe-core run inside Chromium on every public, reader and editor page (the
+preview and the desk) finds no violation of impact serious or critical (contrast, names of
+controls and links, landmarks, language, ...). Needs axe-core (`npm install --prefix
+tests/a11y`; `.ci/run` installs it and sets ``NEWSLETTER_REQUIRE_AXE=1``, which turns the skip
+into a failure)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ from newsletter.config import load_config
 from newsletter.delivery.mailers import make_mailer
 from newsletter.readers.subscriptions import add_subscriber
 from newsletter.store import Store
+from newsletter.web.desk import accounts
 from newsletter.web.preview import create_app
 from tests.axe import axe_script, serious_violations
 from tests.browser import chromium
 from tests.conftest import NOW
+from tests.desk import ADMIN, EDITOR, PASSWORD, DeskSite, desk_site
 from tests.test_web_preview import _publication
 from tests.walk import PUBLIC, Site, expired_walk, published_site, reader_walk
 from tests.webserver import running
@@ -112,3 +115,57 @@ def _send_today(config_path: Path) -> None:
         assert report.sent == 1
     finally:
         store.close()
+
+
+def _desk_walk(page: Page, desk: DeskSite) -> Iterator[str]:
+    """The desk's pages, in the browser: signing in (with a mistake), the home page, the
+    admins' pages, the one-time link's form and a spent link, an editor refused a page."""
+    page.goto(f"{desk.base}/desk/sign-in")
+    yield "desk-sign-in"
+    page.fill("#email", ADMIN)
+    page.fill("#password", "not the password")
+    page.click("main button[type=submit]")
+    yield "desk-sign-in-refused"
+    page.fill("#password", PASSWORD)
+    page.click("main button[type=submit]")
+    yield "desk-home"
+    page.goto(f"{desk.base}/desk/editors")
+    size = page.viewport_size or {"width": 0}
+    page.fill("#email", f"new-{size['width']}-{len(desk.store.editors.editor_list())}@example.org")
+    page.click("main form[action='/desk/editors'] button")
+    yield "desk-editors"
+    page.goto(f"{desk.base}/desk/editors/{desk.editor(EDITOR).id}/remove")
+    yield "desk-remove"
+    page.goto(f"{desk.base}/desk/audit")
+    yield "desk-audit"
+    editor = desk.editor(EDITOR)
+    url = accounts.issue_link(desk.config, desk.store, editor, actor=None, now=desk.clock())
+    path = url.removeprefix(desk.config.publication.base_url)
+    page.goto(desk.base + path)
+    yield "desk-set-password"
+    desk.store.editors.use_link(int(path.rpartition("/")[2].split(".")[0]), now=desk.clock())
+    page.goto(desk.base + path)
+    yield "desk-link-spent"
+    page.goto(f"{desk.base}/desk")
+    page.click("nav.desk button:has-text('Sign out')")
+    page.fill("#email", EDITOR)
+    page.fill("#password", PASSWORD)
+    page.click("main button[type=submit]")
+    page.goto(f"{desk.base}/desk/editors")
+    yield "desk-not-for-your-role"
+    page.click("nav.desk button:has-text('Sign out')")
+
+
+@pytest.mark.slow
+def test_no_desk_page_has_a_serious_violation(tmp_path: Path) -> None:
+    axe_script()
+    found: dict[str, list[str]] = {}
+    with desk_site(tmp_path / "desk") as desk, chromium() as browser:
+        for width in (375, 1280):
+            for scheme in SCHEMES:
+                page = _page(browser, width, scheme)
+                for name in _desk_walk(page, desk):
+                    found[f"{name}-{width}-{scheme}"] = serious_violations(page)
+                page.context.close()
+    assert len(found) == 4 * 9  # every page, at both widths in both schemes, was audited
+    assert {name: v for name, v in found.items() if v} == {}
