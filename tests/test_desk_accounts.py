@@ -277,3 +277,25 @@ def test_the_audit_page_goes_back_a_page_at_a_time(site: DeskSite) -> None:
     # the 150, the site's two editors added with passwords (4) and the sign-in, less 100
     assert second.text.count("<tr><td>") == 55
     assert "Older lines" not in second.text
+
+
+def test_the_desk_s_migration_goes_down_and_up_again(tmp_path: Path, database: str | None) -> None:
+    from alembic import command
+
+    from newsletter.store.store import _alembic_config
+
+    store = Store.open(database or f"sqlite:///{tmp_path / 'm.db'}")
+    role = EditorRole.EDITOR
+    editor = accounts.add_editor(store, EDITOR, name="", role=role, actor=None, now=NOW)
+    link = store.editors.issue_link(editor.id, now=NOW, expires_at=NOW + timedelta(hours=1))
+    store.outgoing.queue_editor_link(link.id, now=NOW)
+    config = _alembic_config()
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0017")
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+    assert store.editors.editor_list() == []  # the desk's tables were dropped and made again
+    assert store.outgoing.due_mail(rule=CLAIM, now=NOW, limit=10) == []
+    store.close()

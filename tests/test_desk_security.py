@@ -6,13 +6,13 @@ editor cannot reach the admins' pages; no desk page shows a reader's token."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from newsletter.delivery.mailers import make_mailer
 from newsletter.models import AuditAction, EditorRole, SubscriberStatus
@@ -35,15 +35,26 @@ def site(tmp_path: Path) -> Iterator[DeskSite]:
         yield started
 
 
+def every_route(routes: Sequence[BaseRoute], prefix: str = "") -> Iterator[tuple[str, Route]]:
+    """Each route of the app with its full path, through mounts."""
+    for route in routes:
+        if isinstance(route, Mount):
+            inner = route.routes
+            assert inner or not (prefix + route.path).startswith("/desk"), route  # unwalkable
+            yield from every_route(inner, prefix + route.path)
+        else:
+            assert isinstance(route, Route), route
+            yield prefix + route.path, route
+
+
 def desk_routes(site: DeskSite) -> list[tuple[str, str]]:
     """Every (method, path) of the app under /desk, path parameters filled with dummies."""
     app = create_app(site.config, site.store, make_mailer(site.config), now=site.clock)
     found = []
-    for route in app.routes:
-        assert isinstance(route, Route), route  # a mount would hide its pages from this walk
-        if not route.path.startswith("/desk") or route.path in OPEN:
+    for full, route in every_route(app.routes):
+        if not full.startswith("/desk") or full in OPEN:
             continue
-        path = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: "1" if m[2] == ":int" else "dummy", route.path)
+        path = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: "1" if m[2] == ":int" else "dummy", full)
         found += [(method, path) for method in sorted(route.methods or ()) if method != "HEAD"]
     return found
 
@@ -144,10 +155,9 @@ def admin_routes(site: DeskSite) -> list[tuple[str, str]]:
     """Every (method, path) of the desk that needs an admin, from the router."""
     app = create_app(site.config, site.store, make_mailer(site.config), now=site.clock)
     found = []
-    for route in app.routes:
-        assert isinstance(route, Route)
+    for full, route in every_route(app.routes):
         if getattr(route.endpoint, ROLE, None) == EditorRole.ADMIN:
-            path = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: str(site.editor(ADMIN).id), route.path)
+            path = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: str(site.editor(ADMIN).id), full)
             found += [(m, path) for m in sorted(route.methods or ()) if m != "HEAD"]
     return found
 
