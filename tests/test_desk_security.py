@@ -249,3 +249,22 @@ def test_the_limit_per_client_address_counts_every_account(site: DeskSite) -> No
     assert refused.status_code == 429
     lines = site.store.editors.audit_log(limit=1)
     assert lines[0].action == AuditAction.SIGN_IN_REFUSED and "over the limit" in lines[0].detail
+
+
+def test_the_signing_key_is_the_variable_or_an_owner_only_file_made_on_first_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NEWSLETTER_SECRET_KEY", raising=False)
+    with desk_site(tmp_path / "file") as site:
+        key_file = tmp_path / "file" / "secret.key"
+        assert not key_file.exists()  # nothing made until a desk page needs it
+        cookie = site.sign_in(EDITOR).cookies[COOKIE]
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        assert len(key_file.read_text(encoding="utf-8").strip()) == 64
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "another key, from the environment")
+    with desk_site(tmp_path / "variable") as site:
+        client = site.client()
+        client.cookies.set(COOKIE, cookie)  # signed under the first site's key
+        assert client.get("/desk").status_code == 303
+        assert site.sign_in(EDITOR).get("/desk").status_code == 200
+        assert not (tmp_path / "variable" / "secret.key").exists()

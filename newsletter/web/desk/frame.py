@@ -70,7 +70,7 @@ class Desk:
         self.wake = wake  # the worker that sends queued mail: call it after queueing some
         self.pages = Pages(config)
         self.signer = Signer(
-            config.secret_key(), lifetime=timedelta(hours=config.file.desk.session_hours)
+            config.secret_key, lifetime=timedelta(hours=config.file.desk.session_hours)
         )
         self.secure = config.publication.base_url.startswith("https://")
         self.routes: list[Route] = []

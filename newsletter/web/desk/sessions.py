@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -27,11 +28,14 @@ class Session:
 class Signer:
     """Makes and reads session cookies under one key."""
 
-    def __init__(self, key: bytes, *, lifetime: timedelta) -> None:
-        self._key = key
+    def __init__(self, key: Callable[[], bytes], *, lifetime: timedelta) -> None:
+        self._key_of = key  # read on first use: no key file is made until a desk page needs it
+        self._key = b""
         self.lifetime = lifetime
 
     def _mac(self, payload: str) -> str:
+        if not self._key:
+            self._key = self._key_of()
         digest = hmac.digest(self._key, _CONTEXT + payload.encode(), "sha256")
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
@@ -42,7 +46,7 @@ class Signer:
     def read(self, cookie: str, *, now: datetime) -> Session | None:
         """The session a cookie holds, or None: forged, malformed, expired or from the
         future (a clock set back)."""
-        if len(cookie) > 200:
+        if not cookie or len(cookie) > 200:
             return None
         payload, _, mac = cookie.rpartition(".")
         if not payload or not hmac.compare_digest(mac.encode(), self._mac(payload).encode()):
