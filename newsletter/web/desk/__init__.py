@@ -11,7 +11,7 @@ How a page uses the ``Desk`` (``frame.py``)::
             self.desk = desk
             desk.add("/desk/feeds", self.page)                       # GET, any editor
             desk.add("/desk/feeds/{id}/retry", self.retry, methods=("POST",))
-            desk.add("/desk/editors", ..., role=EditorRole.ADMIN)   # admins only (else 403)
+            desk.add("/desk/feeds/log", self.log, role=EditorRole.ADMIN)  # admins only: 403
 
         def page(self, request: Request) -> Response:               # plain def: thread pool
             editor = self.desk.editor(request)                       # the signed-in Editor
@@ -46,6 +46,8 @@ How a page uses the ``Desk`` (``frame.py``)::
   path, to the roles it names.
 - Handlers that touch the database are plain ``def`` (Starlette runs them in the thread pool)
   or call ``run_in_threadpool``.
+- ``Desk.config``, ``Desk.store`` and ``Desk.now`` (the injected clock) are the app's own;
+  ``Desk.wake()`` wakes the worker that sends queued mail.
 """
 
 from __future__ import annotations
