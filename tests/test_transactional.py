@@ -1,20 +1,21 @@
-"""The transactional emails (confirmation, welcome, already subscribed), rendered and sent
-through the outbox as the web app's worker sends them: a greeting that names no time of day
-(they go at any hour), the welcome's way to the archive, and the light and dark schemes,
-looked at in Chromium."""
+"""The transactional emails (confirmation, welcome, already subscribed, an editor's one-time
+link to the desk), rendered and sent through the outbox as the web app's worker sends them: a
+greeting that names no time of day (they go at any hour), the welcome's way to the archive, and
+the light and dark schemes, looked at in Chromium."""
 
 from __future__ import annotations
 
 import email
 import email.policy
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from newsletter.config import load_config
 from newsletter.delivery.mailers import make_mailer
-from newsletter.delivery.outgoing import send_mail
-from newsletter.models import MailKind, MailStatus
+from newsletter.delivery.outgoing import drain, send_mail
+from newsletter.models import EditorRole, MailKind, MailStatus
 from newsletter.readers.subscriptions import add_subscriber
 from newsletter.records import Outgoing
 from newsletter.store import Store
@@ -30,9 +31,18 @@ def sent(tmp_path: Path, kind: MailKind) -> tuple[str, str, str]:
     ana, _ = add_subscriber(
         store, "ana@example.com", name="Ana Reader", known_sectors=config.sector_slugs, now=NOW
     )
+    if kind == MailKind.EDITOR_LINK:  # to an editor of the desk, through the worker's queue
+        editor = store.editors.add_editor(
+            "ana@example.com", name="Ana Reader", role=EditorRole.EDITOR, now=NOW
+        )
+        assert editor is not None
+        link = store.editors.issue_link(editor.id, now=NOW, expires_at=NOW + timedelta(hours=24))
+        store.outgoing.queue_editor_link(link.id, now=NOW)
+        assert drain(config, store, make_mailer(config), now=lambda: NOW) == 1
+    else:
+        mail = Outgoing(1, ana.id, kind, ana.name, ("oil-gas",), MailStatus.PENDING, 0, NOW)
+        send_mail(config, make_mailer(config), ana, mail, day=NOW.date())
     store.close()
-    mail = Outgoing(1, ana.id, kind, ana.name, ("oil-gas",), MailStatus.PENDING, 0, NOW)
-    send_mail(config, make_mailer(config), ana, mail, day=NOW.date())
     (path,) = (config.outbox_dir / "other").glob("*.eml")
     message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
@@ -52,6 +62,9 @@ def test_transactional_emails_name_no_time_of_day_and_have_dark_styles(
     if kind == MailKind.WELCOME:
         assert text.startswith("Hello, Ana.") and "<p>Hello, Ana.</p>" in html
         assert f"{base}/archive" in text and f'href="{base}/archive"' in html
+    if kind == MailKind.EDITOR_LINK:
+        assert text.startswith("Hello, Ana.") and "<p>Hello, Ana.</p>" in html
+        assert f"{base}/desk/set-password/" in text and f'href="{base}/desk/set-password/' in html
 
 
 @pytest.mark.slow

@@ -48,8 +48,8 @@ class DeskConfig(_Strict):
 
     session_hours: float = Field(12, gt=0, le=24 * 30)  # a session ends this long after sign-in
     # the variable holding the key that signs the desk's session cookies (any long random
-    # text); without it, the key file below is used, created with a random key on first use
-    secret_key_env: str = Field("NEWSLETTER_SECRET_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    # text); without it (or ""), the key file below, created with a random key on first use
+    secret_key_env: str = Field("NEWSLETTER_SECRET_KEY", pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$")
     secret_key_file: Path = Path("secret.key")
     # wrong passwords allowed per account and per client address in a moving window; the next
     # attempt is refused until the window has room (counted in the database)

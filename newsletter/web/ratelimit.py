@@ -37,7 +37,7 @@ class RateLimit:
             counted = None if storage == "database" else limits.storage.storage_from_string(storage)
         except (ValueError, limits.errors.ConfigurationError) as exc:
             raise ConfigError(
-                f"{setting} {rate!r} with storage {storage!r}: {exc}",
+                f"{setting} {rate!r} with signup.rate_limit_storage {storage!r}: {exc}",
                 hint="Write the rate like '5/10 minutes' and the storage as database, memory:// "
                 "or redis://host:6379 (its client library installed).",
             ) from None
