@@ -21,7 +21,7 @@ from newsletter.records import AuditTarget
 from newsletter.web.app import create_app
 from newsletter.web.desk import accounts
 from newsletter.web.desk.frame import ROLE
-from newsletter.web.desk.sessions import COOKIE
+from newsletter.web.desk.sessions import COOKIE, Session, Signer
 from tests.conftest import NOW
 from tests.desk import ADMIN, EDITOR, PASSWORD, DeskSite, csrf_of, desk_site, post_form
 
@@ -253,20 +253,31 @@ def test_the_limit_per_client_address_counts_every_account(site: DeskSite) -> No
     assert lines[0].action == AuditAction.SIGN_IN_REFUSED and "over the limit" in lines[0].detail
 
 
-def test_the_signing_key_is_the_variable_or_an_owner_only_file_made_on_first_use(
+def test_the_signing_key_file_is_made_owner_only_on_first_use(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("NEWSLETTER_SECRET_KEY", raising=False)
-    with desk_site(tmp_path / "file") as site:
-        key_file = tmp_path / "file" / "secret.key"
+    with desk_site(tmp_path) as site:
+        key_file = tmp_path / "secret.key"
         assert not key_file.exists()  # nothing made until a desk page needs it
-        cookie = site.sign_in(EDITOR).cookies[COOKIE]
+        site.sign_in(EDITOR)
         assert key_file.stat().st_mode & 0o777 == 0o600
         assert len(key_file.read_text(encoding="utf-8").strip()) == 64
-    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "another key, from the environment")
-    with desk_site(tmp_path / "variable") as site:
+
+
+def test_the_signing_key_from_the_environment_makes_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "a key from the environment")
+    with desk_site(tmp_path) as site:
+        editor = site.editor(EDITOR)
+        session = Session(editor.id, editor.session_version, NOW)
+        lifetime = timedelta(hours=12)
         client = site.client()
-        client.cookies.set(COOKIE, cookie)  # signed under the first site's key
+        client.cookies.set(COOKIE, Signer(lambda: b"another key", lifetime=lifetime).sign(session))
         assert client.get("/desk").status_code == 303
-        assert site.sign_in(EDITOR).get("/desk").status_code == 200
-        assert not (tmp_path / "variable" / "secret.key").exists()
+        client.cookies.set(
+            COOKIE, Signer(lambda: b"a key from the environment", lifetime=lifetime).sign(session)
+        )
+        assert client.get("/desk").status_code == 200  # the same cookie under the right key
+        assert not (tmp_path / "secret.key").exists()
