@@ -15,6 +15,7 @@ import pytest
 from starlette.routing import BaseRoute, Mount, Route
 
 from newsletter.delivery.mailers import make_mailer
+from newsletter.errors import ConfigError
 from newsletter.models import AuditAction, EditorRole, SubscriberStatus
 from newsletter.readers.subscriptions import add_subscriber
 from newsletter.records import AuditTarget
@@ -22,6 +23,7 @@ from newsletter.web.app import create_app
 from newsletter.web.desk import accounts
 from newsletter.web.desk.frame import ROLE
 from newsletter.web.desk.sessions import COOKIE, Session, Signer
+from newsletter.web.ratelimit import RateLimit
 from tests.conftest import NOW
 from tests.desk import ADMIN, EDITOR, PASSWORD, DeskSite, csrf_of, desk_site, post_form
 
@@ -281,3 +283,17 @@ def test_the_signing_key_from_the_environment_makes_no_file(
         )
         assert client.get("/desk").status_code == 200  # the same cookie under the right key
         assert not (tmp_path / "secret.key").exists()
+
+
+def test_a_sign_in_limit_never_forgets_the_sign_up_limit_s_hits(site: DeskSite) -> None:
+    """Both count in one table: a short window's pruning keeps a longer one's hits."""
+    signups = RateLimit("2/10 minutes", "database", store=site.store, now=site.clock)
+    sign_ins = RateLimit("10/minute", "database", store=site.store, now=site.clock)
+    signups.record("203.0.113.7")
+    signups.record("203.0.113.7")
+    site.clock.now += timedelta(minutes=3)
+    sign_ins.record("desk-ip:203.0.113.7")
+    assert signups.blocked("203.0.113.7")
+    assert signups.retry_at("203.0.113.7") == NOW + timedelta(minutes=10)
+    with pytest.raises(ConfigError, match="a limit counted in the database spans a day at most"):
+        RateLimit("10/2 days", "database", store=site.store, now=site.clock, setting="desk.x")
