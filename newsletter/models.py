@@ -262,12 +262,10 @@ class Sponsor:
 
 @dataclass(frozen=True, slots=True)
 class Edition:
-    """The day's issue, frozen once built.
-
-    Each section holds every story that fits its sector, ranked; a story that fits two sectors is
-    a candidate in both. ``digest.layout`` turns this into what one reader sees: each story once,
-    in the reader's best-fitting chosen sector, at most ``per_sector`` per section.
-    """
+    """The day's issue, frozen once built. Each section holds every story that fits its sector,
+    ranked; a story that fits two sectors is a candidate in both. ``digest.layout`` turns this
+    into what one reader sees: each story once, in the reader's best-fitting chosen sector, at
+    most ``per_sector`` per section."""
 
     publication: str
     edition_date: date
@@ -279,10 +277,10 @@ class Edition:
     sponsor: Sponsor | None = None
     brief_size: int = 0  # storylines in the brief that opens the email (``digest.brief``; 0: none)
     notes: tuple[tuple[str, str], ...] = ()  # (story id, the editor's "why it matters")
-    # (story id, summary) written for the brief by the optional writer, checked against sources
-    written: tuple[tuple[str, str], ...] = ()
-    intro: str = ""  # the writer's two-line intro, about the stories of ``intro_covers``
+    written: tuple[tuple[str, str], ...] = ()  # (story id, summary): the writer's, checked
+    intro: str = ""  # the writer's, about the stories of ``intro_covers``; none: the editor's
     intro_covers: tuple[str, ...] = ()
+    subject: str = ""  # the editor's subject line; "": computed from the brief
 
     @property
     def story_ids(self) -> frozenset[str]:
@@ -311,6 +309,8 @@ class Overrides:
     sponsor: Sponsor | None = None  # the day's own sponsor, instead of the configured one
     drop_sponsor: bool = False  # no sponsor that day
     notes: tuple[tuple[str, str], ...] = ()  # (story id or link, the editor's "why it matters")
+    subject: str = ""  # the email's subject instead of the computed one
+    intro: str = ""  # the editor's intro, instead of the writer's
 
 
 @dataclass(frozen=True, slots=True)

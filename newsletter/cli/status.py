@@ -50,6 +50,12 @@ def status(state: State) -> None:
             console.print(f"Next {item.job}: {when}")
     else:
         console.print("No scheduled runs yet: start the scheduler with `newsletter run`.")
+    if config.file.schedule.require_approval is not None:
+        from newsletter.flows import desk
+        from newsletter.flows.build import edition_date_for
+
+        day = edition_date_for(config, now)
+        console.print(f"Approval of {day}'s edition: {escape(desk.gate(config, day, now).says())}")
     lease = timedelta(seconds=config.file.schedule.lease_seconds)
     wall = datetime.now(UTC)  # heartbeats are wall-clock times, whatever NEWSLETTER_NOW says
     for holder in holders:

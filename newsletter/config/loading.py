@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from newsletter.config import yamlfile
+from newsletter.config.editorial import OverridesFile, SponsorConfig
 from newsletter.config.logo import with_logo_served
 from newsletter.config.problems import config_error, from_validation, validation_error
 from newsletter.config.references import (
@@ -32,13 +33,7 @@ from newsletter.config.references import (
     overrides_references,
     sector_reference,
 )
-from newsletter.config.settings import (
-    ConfigFile,
-    OverridesFile,
-    PublicationConfig,
-    SectorConfig,
-    SponsorConfig,
-)
+from newsletter.config.settings import ConfigFile, PublicationConfig, SectorConfig
 from newsletter.config.yamlfile import where
 from newsletter.errors import ConfigError
 from newsletter.models import FeedSource, Overrides, Sector, Sponsor
@@ -214,7 +209,7 @@ def load_overrides(config: Config, edition_date: date) -> tuple[Overrides, Path 
     data = data or {}
     if not isinstance(data, dict):
         raise ConfigError(
-            f"{path}: expected keys note, pin, drop, drop_feeds, move",
+            f"{path}: expected keys note, pin, drop, drop_feeds, move, notes, subject, intro",
             hint="See the README's section on editor overrides.",
         )
     problems = overrides_references(data, config.sector_slugs)
@@ -235,6 +230,8 @@ def load_overrides(config: Config, edition_date: date) -> tuple[Overrides, Path 
             sponsor=sponsor_of(parsed.sponsor, edition_date) if parsed.sponsor else None,
             drop_sponsor=parsed.sponsor is False,
             notes=tuple((key, text.strip()) for key, text in parsed.notes.items() if text.strip()),
+            subject=" ".join(parsed.subject.split()),
+            intro=parsed.intro.strip(),
         ),
         path,
     )

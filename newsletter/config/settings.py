@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from newsletter.config.editorial import OverridesFile as OverridesFile
+from newsletter.config.editorial import SponsorConfig
 from newsletter.config.serving import DeskConfig, PrivacyConfig, SignupConfig, WebConfig
 from newsletter.config.values import ImageUrl, time_zone_problem
 
@@ -147,47 +149,28 @@ class DigestConfig(_Strict):
     )  # the editor's YYYY-MM-DD.yaml files (pins, drops, note)
 
 
-class SponsorImage(_Strict):
-    url: ImageUrl  # https only, as the logo's
-    width: int = Field(552, ge=16, le=600)  # pixels, as shown
-    alt: str = Field(min_length=1, max_length=200)
+def _quoted_time(value: object) -> object:
+    # YAML 1.1 reads an unquoted 7:00 as the sexagesimal number 420
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(
+            f'expected a time such as "07:00" in quotes, got the number {value!r} '
+            '(YAML reads an unquoted 7:00 as 420): write it as "07:00"'
+        )
+    return value
 
 
-class SponsorConfig(_Strict):
-    """The sponsor slot, marked "Sponsored", in the email (HTML and text), the archive and the
-    preview; a day's overrides file may change it (`sponsor: {...}`) or drop it (`sponsor:
-    false`)."""
-
-    title: str = Field(min_length=1, max_length=120)
-    text: str = Field(min_length=1, max_length=600)
-    cta_label: str = Field("Learn more", min_length=1, max_length=60)
-    cta_url: str = Field(pattern=r"^https?://")
-    image: SponsorImage | None = None
-    # the sector after whose section it goes (a reader without that sector sees it after the
-    # last of their sections that comes before it); none: right after the top story
-    after: str | None = None
-    # UTM parameters added to the link, e.g. {utm_source: newsletter, utm_medium: email,
-    # utm_campaign: "edition-{date}"}; {date} is the edition's date
-    utm: dict[str, str] = {}
+LocalTime = Annotated[time, BeforeValidator(_quoted_time)]
 
 
-class OverridesFile(_Strict):
-    """``overrides/YYYY-MM-DD.yaml``: the editor's choices for one day's edition."""
+class ApprovalConfig(_Strict):
+    """The scheduled send waits for an editor's "Approve" on the desk (``docs/desk.md``)."""
 
-    note: str = Field("", max_length=600)  # shown above the sections
-    pin: list[str] = []  # story ids (as `stories --json` shows them) or links, top first
-    drop: list[str] = []  # story ids or links to leave out
-    drop_feeds: list[str] = []  # feed names or URLs to leave out for the day
-    # story id or link → the sector it belongs in; kept as a labelled example for the model
-    move: dict[str, str] = {}
-    # story id or link → the editor's "why it matters", shown under the story in the brief
-    notes: dict[str, Annotated[str, Field(max_length=300)]] = {}
-    # the day's sponsor instead of the configured one; false: no sponsor that day
-    sponsor: SponsorConfig | Literal[False] | None = None
+    deadline: LocalTime  # local time, after send_at: the latest the send waits for it
+    on_timeout: Literal["send", "skip"] = "skip"  # not approved by the deadline
 
 
 class ScheduleConfig(_Strict):
-    send_at: time = time(7, 0)  # local time of the daily send ("07:00", or "07:00:30")
+    send_at: LocalTime = time(7, 0)  # local time of the daily send ("07:00", or "07:00:30")
     timezone: str = "UTC"  # IANA name, e.g. Europe/London; also decides the edition's date
     collect_every_minutes: float = Field(30, ge=0.05)
     # days to send on, e.g. [mon, tue, wed, thu, fri]; empty means every day
@@ -197,17 +180,17 @@ class ScheduleConfig(_Strict):
     # a scheduler holds its lock by beating every third of this; a standby (`run --standby`)
     # takes over once the holder has been silent this long
     lease_seconds: float = Field(60, ge=0.3, le=3600)
+    require_approval: ApprovalConfig | None = None  # none: the send goes without an approval
 
-    @field_validator("send_at", mode="before")
-    @classmethod
-    def _time_as_text(cls, value: object) -> object:
-        # YAML 1.1 reads an unquoted 7:00 as the sexagesimal number 420
-        if isinstance(value, int | float) and not isinstance(value, bool):
+    @model_validator(mode="after")
+    def _deadline_after_send(self) -> ScheduleConfig:
+        approval = self.require_approval
+        if approval is not None and approval.deadline <= self.send_at:
             raise ValueError(
-                f'expected a time such as "07:00" in quotes, got the number {value!r} '
-                '(YAML reads an unquoted 7:00 as 420): write send_at: "07:00"'
+                f"require_approval.deadline ({approval.deadline:%H:%M}) must come after "
+                f"send_at ({self.send_at:%H:%M}): the send waits from one to the other"
             )
-        return value
+        return self
 
     @field_validator("timezone")
     @classmethod

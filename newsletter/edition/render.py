@@ -204,7 +204,8 @@ def _context(
         key=lambda n: order.get(n, 0),
     )
     covers = set(edition.intro_covers)
-    intro = edition.intro if covers and covers <= {item.story.id for item in brief} else ""
+    # the writer's intro shows with the storylines it is about; the editor's (no covers) always
+    intro = edition.intro if covers <= {item.story.id for item in brief} else ""
     values: dict[str, object] = {
         "publication": edition.publication,
         "edition_date": edition.edition_date,
@@ -215,6 +216,7 @@ def _context(
         "sectors": names,
     }
     subject = plain_line(_render_string(env, settings.subject, values, "email.subject"))
+    subject = plain_line(edition.subject) or subject
     subject = subject or f"{edition.publication}, {filters.shortdate(edition.edition_date)}"
     preheader = plain_line(_render_string(env, settings.preheader, values, "email.preheader"))
     context = {

@@ -77,10 +77,13 @@ def build(config: Config, store: Store, *, now: datetime, ask_writer: bool = Tru
         brief_size=settings.brief,
     )
     present = {section.sector.slug for section in edition.sections}
-    edition = dataclasses.replace(edition, sponsor=day_sponsor(config, overrides, day, present))
+    sponsor = day_sponsor(config, overrides, day, present)
+    edition = dataclasses.replace(edition, sponsor=sponsor, subject=overrides.subject)
     if edition.sections:
         if config.file.writer.base_url:  # the optional writer; the edition goes out without it
             edition = write_brief(config, store.written, edition, now=now, ask=ask_writer)
+        if overrides.intro:  # the editor's intro stands instead of the writer's
+            edition = dataclasses.replace(edition, intro=overrides.intro, intro_covers=())
         return Built(edition, day, overrides_file=overrides_file)
     on_topic = sum(1 for s in stories if s.sectors)
     reason = (

@@ -111,6 +111,8 @@ class Runner:
     clock: Callable[[], datetime]
     roles: tuple[str, ...] = ROLES  # the roles it plays, in ROLES order
     stop: threading.Event = field(default_factory=threading.Event)
+    # waits up to that many seconds, True once stopped (tests pass one that moves their clock)
+    wait: Callable[[float], bool] | None = None
 
     @contextmanager
     def _store(self) -> Iterator[Store]:
@@ -189,6 +191,8 @@ class Runner:
         that to the collector), build the edition, send it through the ledger."""
         from newsletter import flows
 
+        if not self.approved():
+            return
         with self._store() as store:
             mailer = self.make_mailer()
             try:
@@ -211,6 +215,13 @@ class Runner:
             report.already_sent,
             report.seconds,
         )
+
+    def approved(self) -> bool:
+        """With ``schedule.require_approval``, wait for an editor's "Approve" on the desk
+        until the deadline, then go on or not as ``on_timeout`` says; True: send now."""
+        from newsletter.flows.desk import await_approval
+
+        return await_approval(self.config, clock=self.clock, wait=self.wait or self.stop.wait)
 
     def missed(self, event: JobExecutionEvent) -> None:
         """A run past its grace (the scheduler was down): say so, and how to send late."""

@@ -46,6 +46,7 @@ def edition_to_json(edition: Edition) -> str:
             "written": [list(pair) for pair in edition.written],
             "intro": edition.intro,
             "intro_covers": list(edition.intro_covers),
+            "subject": edition.subject,
             "sections": [
                 {
                     "sector": {
@@ -100,4 +101,5 @@ def edition_from_json(text: str) -> Edition:
         written=tuple((key, text) for key, text in data.get("written", ())),
         intro=data.get("intro", ""),
         intro_covers=tuple(data.get("intro_covers", ())),
+        subject=data.get("subject", ""),
     )
