@@ -1,7 +1,5 @@
-"""The vocabulary every stage speaks: frozen dataclasses and nothing else.
-
-No third-party types appear here; a stage that talks to a library converts at its own edge.
-"""
+"""The vocabulary every stage speaks: frozen dataclasses and enums, no third-party types (a
+stage that talks to a library converts at its own edge)."""
 
 from __future__ import annotations
 
@@ -30,16 +28,12 @@ class EditionStatus(StrEnum):
         return frozenset({cls.FROZEN, cls.SENDING, cls.SENT})
 
 
-class FeedStatus(StrEnum):
-    """A feed in the store."""
-
+class FeedStatus(StrEnum):  # a feed in the store
     ACTIVE = "active"
     GONE = "gone"  # the server said 410: no longer fetched unless asked (--retry-gone)
 
 
-class FetchOutcome(StrEnum):
-    """What one collection did with one feed."""
-
+class FetchOutcome(StrEnum):  # what one collection did with one feed
     OK = "ok"
     NOT_MODIFIED = "not-modified"  # the server said 304: nothing new
     FAILED = "failed"
@@ -78,6 +72,7 @@ class Channel(StrEnum):
     IMPORT = "import"  # the detail is the file's name
     SENDGRID = "sendgrid"  # the Event Webhook
     MAILBOX = "mailbox"  # a bounce mailbox; the detail is its name
+    DESK = "desk"  # the editor's desk; the detail is the editor's address
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +151,15 @@ class AuditAction(StrEnum):
     EDITOR_DISABLED = "editor-disabled"
     EDITOR_ENABLED = "editor-enabled"
     EDITOR_REMOVED = "editor-removed"
+    EDITION_CHANGED = "edition-changed"  # a pin, drop, move, note, subject or intro (detail)
+    EDITION_APPROVED = "edition-approved"
+    TEST_SENT = "test-sent"  # a test copy of the edition to the editor's own address
+    FEED_RETRIED = "feed-retried"
+    READER_ADDED = "reader-added"
+    READER_UNSUBSCRIBED = "reader-unsubscribed"
+    READER_ERASED = "reader-erased"
+    READERS_IMPORTED = "readers-imported"  # the detail is the report's counts
+    READERS_EXPORTED = "readers-exported"
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,8 +383,7 @@ class BatchResult:
 
     sent: Mapping[int, str]  # delivery id → message id
     failed: Mapping[int, str]  # delivery id → error
-    # not tried: the provider went away mid-batch; these go back to the queue
-    unsent: tuple[int, ...] = ()
+    unsent: tuple[int, ...] = ()  # not tried (the provider went away): back to the queue
     stop_reason: str = ""  # why the mailer stopped before the end of the batch
     stopped: bool = False  # it was asked to stop: ``unsent`` were not tried, nothing went wrong
 

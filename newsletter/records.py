@@ -69,6 +69,7 @@ class ConsentEvent:
     source: Source
     wording: str
     details: Mapping[str, object]
+    at: datetime | None = None  # when it happened
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -76,14 +76,18 @@ def collect_all(
     transport: Transport | None = None,
     retry_gone: bool = False,
     should_stop: Callable[[], bool] | None = None,
+    only: Collection[str] | None = None,
 ) -> CollectReport:
-    """Fetch every configured feed once, store new stories and feed health, prune old stories.
+    """Fetch every configured feed once, store new stories and feed health, prune old stories;
+    ``only`` (configured URLs) fetches those feeds alone (the desk's "retry now").
 
     ``should_stop`` (a signal) ends the fetching at once: the feeds stored so far stay, the
     others are left for the next collection, and no article page is fetched."""
     started = time.perf_counter()
     sources = config.feeds
     store.feeds.sync_feeds(sources)
+    if only is not None:
+        sources = tuple(feed for feed in sources if feed.url in only)
     states = store.feeds.feed_states()
     results: dict[str, FeedResult] = {}
     active = []

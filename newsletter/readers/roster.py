@@ -28,6 +28,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import io
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -113,6 +114,7 @@ def import_csv(
     now: datetime,
     progress: Progress | None = None,
     chunk_rows: int = CHUNK,
+    source: Source | None = None,
 ) -> ImportReport:
     """Import ``email,name,sectors`` rows, one a line (UTF-8, BOM or not; sectors split by ``;``
     or spaces), a chunk at a time; see the module's docstring."""
@@ -120,7 +122,7 @@ def import_csv(
     suppressed = store.readers.suppressed_hashes()
     seen = _Seen()
     total = path.stat().st_size
-    source = Source(Channel.IMPORT, path.name)
+    source = source or Source(Channel.IMPORT, path.name)
     # the file is read and checked here while the chunk before is written on a thread of its
     # own (the database driver lets go of the interpreter while it works): the chunks' addresses
     # are distinct (``seen``), so a chunk's lookups never depend on the write before it
@@ -309,13 +311,28 @@ def export_csv(
     store: Store, out: TextIO, *, status: SubscriberStatus | None = None, page: int = CHUNK
 ) -> int:
     """Write ``email,name,sectors,status`` rows as they stream from the store; how many."""
-    writer = csv.writer(out)
-    writer.writerow(["email", "name", "sectors", "status"])
-    count = 0
-    for r in store.readers.iter_subscribers(status=status, page=page):
-        writer.writerow([_cell(r.email), _cell(r.name), " ".join(r.sectors), r.status])
+    count = -1  # the header is no reader
+    for line in export_lines(store, status=status, page=page):
+        out.write(line)
         count += 1
     return count
+
+
+def export_lines(
+    store: Store, *, status: SubscriberStatus | None = None, page: int = CHUNK
+) -> Iterator[str]:
+    """The export's CSV lines (the header first), as they stream from the store."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    rows: Iterator[list[str]] = (
+        [_cell(r.email), _cell(r.name), " ".join(r.sectors), r.status]
+        for r in store.readers.iter_subscribers(status=status, page=page)
+    )
+    for row in itertools.chain([["email", "name", "sectors", "status"]], rows):
+        writer.writerow(row)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
 
 
 def _cell(value: str) -> str:

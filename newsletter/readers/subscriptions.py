@@ -370,12 +370,14 @@ def resubscribe(
     return reader_for(store, token)
 
 
-def erase_person(config: Config, store: Store, address: str, *, now: datetime) -> bool:
+def erase_person(
+    config: Config, store: Store, address: str, *, now: datetime, source: Source = CLI
+) -> bool:
     """Erase a person: their row, history, queued mail and outbox copies; only a keyed hash
     stays, so no sign-up or import brings them back. True when they were a reader."""
     email = normalise_email(address)
     store.outgoing.forget_signups(email)
-    reader_id = store.readers.erase(email, now=now, source=CLI)
+    reader_id = store.readers.erase(email, now=now, source=source)
     if reader_id is None:
         return False
     if config.outbox_dir.is_dir():

@@ -137,7 +137,7 @@ class ConsentQueries(Repository):
             ).all()
         return [
             ConsentEvent(
-                ConsentKind(r.kind), Source.parse(r.source), r.wording, json.loads(r.details)
+                ConsentKind(r.kind), Source.parse(r.source), r.wording, json.loads(r.details), r.at
             )
             for r in rows
         ]

@@ -153,6 +153,22 @@ class EventStore(Repository):
             )
         return out
 
+    def counts_version(self) -> str:
+        """A value that changes whenever the counts ``edition_counts`` gives may have changed
+        but for a send in progress (a new event, ledger row or edition, an edition sent), so a
+        page can keep the counts until then."""
+        with self.engine.connect() as conn:
+            found = [
+                conn.execute(query).scalar()
+                for query in (
+                    select(func.max(events.c.id)),
+                    select(func.max(deliveries.c.id)),
+                    select(func.count()).select_from(editions),
+                    select(func.max(editions.c.sent_at)),
+                )
+            ]
+        return " ".join(str(value) for value in found)
+
     def link_clicks(self, edition_id: int) -> dict[str, int]:
         """The readers who clicked each link of an edition, by URL."""
         with self.engine.connect() as conn:

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from newsletter.models import Subscriber, SubscriberStatus, SuppressionReason
 from newsletter.records import SavedReader
@@ -54,6 +54,32 @@ class ReaderStore(ConsentQueries):
                 created = False
             row = conn.execute(select(subscribers).where(subscribers.c.email == email)).one()
         return SavedReader(subscriber_record(row), created)
+
+    def search_readers(self, query: str, *, limit: int = 50) -> list[Subscriber]:
+        """Readers whose address starts with ``query`` (through the address's index), else
+        those whose address holds it anywhere; at most ``limit``, by address."""
+        text = query.strip().lower()
+        if not text:
+            return []
+        starts = subscribers.c.email.between(text, text + "\uffff")
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        within = subscribers.c.email.like(f"%{escaped}%", escape="\\")
+        with self.engine.connect() as conn:
+            for where in (starts, within):
+                rows = conn.execute(
+                    select(subscribers).where(where).order_by(subscribers.c.email).limit(limit)
+                ).all()
+                if rows:
+                    return [subscriber_record(r) for r in rows]
+        return []
+
+    def status_counts(self) -> dict[SubscriberStatus, int]:
+        """How many readers have each status."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(subscribers.c.status, func.count()).group_by(subscribers.c.status)
+            ).all()
+        return {SubscriberStatus(status): int(n) for status, n in rows}
 
     def subscriber_list(self, *, status: SubscriberStatus | None = None) -> list[Subscriber]:
         query = select(subscribers).order_by(subscribers.c.id)

@@ -60,12 +60,25 @@ from starlette.routing import Route
 from newsletter.config import Config
 from newsletter.store import Store
 from newsletter.web.desk.admin import Audit, Editors
+from newsletter.web.desk.editions import Editions
+from newsletter.web.desk.feeds import Feeds
 from newsletter.web.desk.frame import Desk
 from newsletter.web.desk.home import Home
+from newsletter.web.desk.readers import Readers
 from newsletter.web.desk.signin import SignIn
+from newsletter.web.desk.today import Today
 
 # each section of the desk: a class that registers its pages on the Desk it is given
-SECTIONS: tuple[Callable[[Desk], object], ...] = (Home, SignIn, Editors, Audit)
+SECTIONS: tuple[Callable[[Desk], object], ...] = (
+    Home,
+    SignIn,
+    Today,
+    Editions,
+    Feeds,
+    Readers,
+    Editors,
+    Audit,
+)
 
 
 def desk_routes(
