@@ -312,3 +312,15 @@ def test_a_post_without_the_csrf_token_is_refused(site: DeskSite) -> None:
         answer = client.post(path, data={"csrf": "wrong-token-0123456789", "part": "subject"})
         assert answer.status_code == 403, path
     assert read_day(day_path(site.config, NOW.date()))[1] == {}
+
+
+def test_a_hand_edit_of_the_file_shows_at_once(site: DeskSite) -> None:
+    """The page keeps the edition it built only while the file (and the stories) stay."""
+    client = site.sign_in()
+    before = _subject(client.get("/desk/today").text)
+    path = day_path(site.config, NOW.date())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("subject: Written by hand\n", encoding="utf-8")
+    assert _subject(client.get("/desk/today").text) == "Written by hand" != before
+    path.unlink()
+    assert _subject(client.get("/desk/today").text) == before

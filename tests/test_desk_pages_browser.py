@@ -13,7 +13,7 @@ from playwright.sync_api import FrameLocator, Page
 from newsletter import flows
 from newsletter.config import load_config
 from newsletter.delivery.mailers import make_mailer
-from newsletter.models import EventKind
+from newsletter.models import EventKind, SubscriberStatus
 from newsletter.readers.subscriptions import add_subscriber
 from newsletter.records import ProviderEvent
 from tests.browser import chromium
@@ -130,7 +130,7 @@ def test_an_editor_runs_the_day_from_the_desk(site: DeskSite) -> None:
         page.click("button:has-text('Find')")
         page.click("a:has-text('ben@example.com')")
         page.screenshot(path=str(ARTIFACTS / "desk-reader.png"), full_page=True)
-        assert "confirmed" in page.locator("#status").inner_text()
+        assert page.locator("#status").inner_text() == SubscriberStatus.CONFIRMED
         page.click("a:has-text('Erase this person')")
         page.click("button:has-text('Erase ben@example.com')")
         assert "is erased" in page.locator("main").inner_text()

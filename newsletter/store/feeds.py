@@ -166,6 +166,13 @@ class FeedStore(Repository):
                 for row in conn.execute(query)
             ]
 
+    def last_collected(self) -> datetime | None:
+        """When a feed was last fetched (any feed): what a page built from the stories keeps
+        until the next collection."""
+        with self.engine.connect() as conn:
+            found: datetime | None = conn.execute(select(func.max(feeds.c.last_fetched))).scalar()
+        return found
+
     def prune(self, *, before: datetime) -> int:
         """Delete stories published and first seen before ``before``; returns how many."""
         with self.engine.begin() as conn:

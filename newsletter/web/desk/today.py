@@ -10,18 +10,21 @@ address. Once the edition is frozen or sent the page shows it as stored, without
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from newsletter.config.dayedits import Change, Edited, Outcome, Part
+from newsletter.config.dayedits import Change, Edited, Outcome, Part, day_path, version_of
 from newsletter.delivery.mailers import make_mailer
 from newsletter.edition import digest
 from newsletter.edition.filters import longdate
 from newsletter.errors import NewsletterError
 from newsletter.flows import desk as flows_desk
+from newsletter.flows.build import edition_date_for
 from newsletter.models import AuditAction, Edition, EditionStatus, RenderedEmail
 from newsletter.records import AuditTarget
 from newsletter.web.desk.frame import Desk
@@ -53,10 +56,14 @@ FIXED = {
 }
 
 
+REBUILD = timedelta(minutes=5)  # the longest a built edition is shown unchanged (freshness)
+
+
 class Today:
     def __init__(self, desk: Desk) -> None:
         self.desk = desk
         self._emails: dict[Edition, RenderedEmail] = {}  # the last few rendered, by edition
+        self._kept: tuple[tuple[object, ...], datetime, flows_desk.Today] | None = None
         desk.add(PAGE, self.page)
         desk.add(f"{PAGE}/change", self.change, methods=("POST",))
         desk.add(f"{PAGE}/approve", self.approve, methods=("POST",))
@@ -75,7 +82,7 @@ class Today:
     ) -> Response:
         desk = self.desk
         try:
-            today = flows_desk.today(desk.config, desk.store, now=desk.now())
+            today = self._today()
             email = self._email(today.edition) if today.edition is not None else None
         except NewsletterError as exc:
             return desk.message(request, "Today's edition", exc.message, exc.hint or "", status=500)
@@ -97,6 +104,27 @@ class Today:
             approved=today.gate.state is flows_desk.Waiting.APPROVED,
             address=desk.editor(request).email,
         )
+
+    def _today(self) -> flows_desk.Today:
+        """Today's edition, built again only when something it is built from changed: the
+        overrides file, a collection, the stored edition's status; or after ``REBUILD``, for
+        the stories' freshness."""
+        desk = self.desk
+        now = desk.now()
+        day = edition_date_for(desk.config, now)
+        stored = desk.store.editions.edition_ref(day)
+        key = (
+            day,
+            version_of(day_path(desk.config, day)),
+            desk.store.feeds.last_collected(),
+            stored.status if stored is not None else None,
+        )
+        kept = self._kept
+        if kept is not None and kept[0] == key and timedelta(0) <= now - kept[1] < REBUILD:
+            return dataclasses.replace(kept[2], gate=flows_desk.gate(desk.config, day, now))
+        today = flows_desk.today(desk.config, desk.store, now=now)
+        self._kept = (key, now, today)
+        return today
 
     def _email(self, edition: Edition) -> RenderedEmail:
         """The email of every sector, rendered once per edition (a change makes another)."""
