@@ -62,7 +62,7 @@ def sent_editions(config_path: Path, count: int, readers: int, *, seed: int = 11
     kinds = {k: EventKind(k) for k in RATES}
     recorded = 0
     for n in range(count):
-        day = now - timedelta(days=6 + count - n)  # before today's window: today keeps its stories
+        day = now - timedelta(days=7 + count - 1 - n)  # before today's window: it keeps its stories
         edition = dataclasses.replace(built.edition, edition_date=day.date())
         store.editions.save_edition(edition, status=EditionStatus.FROZEN, now=day)
         ref = store.editions.edition_ref(day.date())
@@ -175,7 +175,7 @@ def main() -> None:
         env = workload.environment()
         with workload.serving(config, env) as (base, server):
             client = signed_in(base)
-            day = (datetime.fromisoformat(workload.NOW) - timedelta(days=6)).date()
+            day = (datetime.fromisoformat(workload.NOW) - timedelta(days=7)).date()
             paths = [
                 "/desk",
                 "/desk/today",

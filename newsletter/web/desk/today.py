@@ -21,11 +21,12 @@ from starlette.responses import RedirectResponse, Response
 from newsletter.config.dayedits import Change, Edited, Outcome, Part, day_path, version_of
 from newsletter.delivery.mailers import make_mailer
 from newsletter.edition import digest
+from newsletter.edition.brief import capped_more
 from newsletter.edition.filters import longdate
 from newsletter.errors import NewsletterError
 from newsletter.flows import desk as flows_desk
 from newsletter.flows.build import edition_date_for
-from newsletter.models import AuditAction, Edition, EditionStatus, RenderedEmail
+from newsletter.models import AuditAction, Edition, EditionStatus, RenderedEmail, Section
 from newsletter.records import AuditTarget
 from newsletter.web.desk.frame import Desk
 from newsletter.web.forms import BadRequest, one
@@ -97,7 +98,7 @@ class Today:
             notices=notices,
             today=today,
             email=email,
-            sections=digest.layout(today.edition) if today.edition is not None else (),
+            sections=self._sections(today.edition),
             sectors=desk.config.sectors,
             parts=Part,
             required=desk.config.file.schedule.require_approval is not None,
@@ -125,6 +126,14 @@ class Today:
         today = flows_desk.today(desk.config, desk.store, now=now)
         self._kept = (key, now, today)
         return today
+
+    def _sections(self, edition: Edition | None) -> list[Section]:
+        """The stories as the email of every sector has them: each section's, and the "more"
+        headlines the email keeps."""
+        if edition is None:
+            return []
+        more = self.desk.config.file.email.more_headlines
+        return capped_more(digest.layout(edition), more)
 
     def _email(self, edition: Edition) -> RenderedEmail:
         """The email of every sector, rendered once per edition (a change makes another)."""
