@@ -276,6 +276,14 @@ def test_no_get_changes_anything_and_no_page_shows_a_token(site: DeskSite) -> No
         for i in range(3)
     ]
     flows.send_edition(site.config, site.store, make_mailer(site.config), now=lambda: NOW)
+    stored = site.store.editions.edition(NOW.date())
+    assert stored is not None
+    story = stored.edition.sections[0].stories[0]
+    tomorrow = day_path(site.config, NOW.date() + timedelta(days=1))
+    tomorrow.parent.mkdir(parents=True, exist_ok=True)
+    tomorrow.write_text(f"move: {{{story.id}: oil-gas}}\n", encoding="utf-8")
+    labels = site.store.stories.labels()
+    site.clock.now = NOW + timedelta(days=1)  # tomorrow's page: an edition, and a move
     client = site.sign_in()
     paths = [
         "/desk/today",
@@ -287,13 +295,14 @@ def test_no_get_changes_anything_and_no_page_shows_a_token(site: DeskSite) -> No
         *(f"/desk/readers/{r.id}/erase" for r in readers),
     ]
     audit_before = len(site.store.editors.audit_log())
-    file_before = read_day(day_path(site.config, NOW.date()))
+    file_before = read_day(tomorrow)
     for path in paths:
         answer = client.get(path)
         assert answer.status_code == 200, path
         for reader in readers:
             assert reader.token not in answer.text, path
-    assert read_day(day_path(site.config, NOW.date())) == file_before
+    assert read_day(tomorrow) == file_before
+    assert site.store.stories.labels() == labels  # the move is kept as a label by a send
     assert len(site.store.editors.audit_log()) == audit_before
     assert all(site.store.readers.subscriber_by_id(r.id) for r in readers)
 

@@ -48,9 +48,13 @@ def edition_date_for(config: Config, now: datetime) -> date:
     return now.astimezone(ZoneInfo(config.file.schedule.timezone)).date()
 
 
-def build(config: Config, store: Store, *, now: datetime, ask_writer: bool = True) -> Built:
+def build(
+    config: Config, store: Store, *, now: datetime, ask_writer: bool = True, labels: bool = True
+) -> Built:
     """Today's edition from the stored stories: new ones only, with the editor's overrides.
-    ``ask_writer=False`` (the send) uses only what the optional writer wrote before."""
+    ``ask_writer=False`` (the send) uses only what the optional writer wrote before;
+    ``labels=False`` (the desk's page, a GET) leaves the editor's moves to be kept as labels
+    by the builds that may write (the send, a preview)."""
     settings = config.file.digest
     max_age = timedelta(hours=settings.max_age_hours)
     day = edition_date_for(config, now)
@@ -58,7 +62,8 @@ def build(config: Config, store: Store, *, now: datetime, ask_writer: bool = Tru
     stories = load_stories(config, store, since=now - max_age)
     accepted = config.languages
     stories = clustered(store, [s for s in stories if language.allowed(s.language, accepted)])
-    _keep_moves_as_labels(store, stories, overrides, now=now)
+    if labels:
+        _keep_moves_as_labels(store, stories, overrides, now=now)
     edition = digest.build_edition(
         stories,
         config.sectors,

@@ -141,7 +141,8 @@ def today(config: Config, store: Store, *, now: datetime) -> Today:
     waiting = gate(config, day, now)
     if stored is not None and stored.status in EditionStatus.fixed():
         return Today(day, stored.edition, stored.status, "", version, choices, waiting)
-    built = build(config, store, now=now)
+    # the page changes nothing: no labels written, no writer asked (it wrote ahead, or not)
+    built = build(config, store, now=now, ask_writer=False, labels=False)
     return Today(day, built.edition, None, built.reason, version, choices, waiting)
 
 
