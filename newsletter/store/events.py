@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, distinct, func, select, update
+from sqlalchemy import and_, distinct, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.models import DeliveryStatus, EventKind
@@ -117,26 +117,29 @@ class EventStore(Repository):
                     .group_by(deliveries.c.edition_id)
                 ).all()
             )
-            counted = conn.execute(
-                select(
-                    events.c.edition_id,
-                    *(
-                        func.count(
-                            distinct(case((events.c.kind == k, events.c.subscriber_id)))
-                        ).label(k.value)
-                        for k in _COUNTED
-                    ),
-                )
-                .where(events.c.edition_id.in_(ids), events.c.subscriber_id.is_not(None))
-                .group_by(events.c.edition_id)
-            ).all()
-        by_edition = {r.edition_id: r for r in counted}
+            # one group per (edition, kind), read in the order of the covering index
+            # (edition_id, kind, subscriber_id): several times faster than a column per kind
+            counted: dict[tuple[int, str], int] = {
+                (edition_id, kind): int(n)
+                for edition_id, kind, n in conn.execute(
+                    select(
+                        events.c.edition_id,
+                        events.c.kind,
+                        func.count(distinct(events.c.subscriber_id)),
+                    )
+                    .where(
+                        events.c.edition_id.in_(ids),
+                        events.c.kind.in_(list(_COUNTED)),
+                        events.c.subscriber_id.is_not(None),
+                    )
+                    .group_by(events.c.edition_id, events.c.kind)
+                ).all()
+            }
         out = []
         for row in reversed(chosen):
-            c: Any = by_edition.get(row.id)
 
-            def n(kind: EventKind, c: Any = c) -> int:
-                return int(getattr(c, kind.value)) if c is not None else 0
+            def n(kind: EventKind, edition_id: int = row.id) -> int:
+                return counted.get((edition_id, kind.value), 0)
 
             out.append(
                 EditionStats(

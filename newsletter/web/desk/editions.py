@@ -5,8 +5,8 @@ and a link to the edition as sent (``/archive/DAY``).
 
 Counting a month of editions reads every ledger row and event of it (millions with a large
 list), so the counts are kept and counted again only when they may have changed
-(``EventStore.counts_version``: a new event, ledger row or edition), and at least every
-``REFRESH`` while an edition is being sent; the page says when they were counted.
+(``EventStore.counts_version``: a new event, ledger row or edition, an edition sent), at
+most once every ``REFRESH``; the page says when they were counted.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from newsletter.web.stats_page import HEIGHT, PAD, WIDTH, chart
 
 PAGE = "/desk/editions"
 LAST = 30  # editions charted and listed
-REFRESH = 60.0  # seconds: the longest counts are kept while nothing else says they changed
+REFRESH = 60.0  # seconds: counts are kept this long at least, and longer while unchanged
 T = TypeVar("T")
 
 
@@ -44,7 +44,9 @@ class Counted:
         version = self.version()
         with self._lock:
             kept = self._kept.get(key)
-        if kept is not None and kept[0] == version and time.monotonic() - kept[1] < self.refresh:
+        # unchanged, or changed within the last ``refresh``: events stream in for days after a
+        # send, and counting them all again for each one would cost every page the count
+        if kept is not None and (kept[0] == version or time.monotonic() - kept[1] < self.refresh):
             return kept[3], kept[2]  # type: ignore[return-value]
         value = compute()
         with self._lock:
