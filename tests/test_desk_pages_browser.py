@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from playwright.sync_api import FrameLocator, Page
@@ -16,6 +17,7 @@ from newsletter.delivery.mailers import make_mailer
 from newsletter.models import EventKind, SubscriberStatus
 from newsletter.readers.subscriptions import add_subscriber
 from newsletter.records import ProviderEvent
+from tests.axe import axe_script, serious_violations
 from tests.browser import chromium
 from tests.conftest import NOW, write_config
 from tests.desk import EDITOR, PASSWORD, DeskSite, desk_site
@@ -139,3 +141,37 @@ def test_an_editor_runs_the_day_from_the_desk(site: DeskSite) -> None:
         page.click("button:has-text('Find')")
         assert "No reader matches" in (page.locator("#found").text_content() or "")
     assert site.store.readers.subscriber_by_email("ben@example.com") is None
+
+
+@pytest.mark.parametrize(("width", "scheme"), [(1280, "light"), (375, "dark")])
+def test_the_working_pages_have_no_serious_accessibility_violation(
+    site: DeskSite, width: int, scheme: Literal["light", "dark"]
+) -> None:
+    axe_script()  # skipped (or failed under .ci/run) before any work without it
+    reader = site.store.readers.subscriber_by_email("ana@example.com")
+    assert reader is not None
+    pages = {
+        "today": "/desk/today",
+        "editions": "/desk/editions",
+        "edition": f"/desk/editions/{YESTERDAY.date()}",
+        "feeds": "/desk/feeds",
+        "readers": "/desk/readers?q=a",
+        "reader": f"/desk/readers/{reader.id}",
+        "erase": f"/desk/readers/{reader.id}/erase",
+    }
+    found: dict[str, list[str]] = {}
+    with chromium() as browser:
+        context = browser.new_context(
+            viewport={"width": width, "height": 900}, color_scheme=scheme, bypass_csp=True
+        )
+        page = context.new_page()
+        _sign_in(page, site)
+        for name, path in pages.items():
+            page.goto(site.base + path)
+            found[name] = serious_violations(page)
+        story = page.goto(site.base + "/desk/today") and page.locator("article.story").first
+        assert story
+        story.locator("button:has-text('Drop')").click()  # the page with "Dropped today"
+        found["today-dropped"] = serious_violations(page)
+    assert len(found) == len(pages) + 1
+    assert {name: v for name, v in found.items() if v} == {}
