@@ -5,13 +5,13 @@ default lives), ``yamlfile`` (the one YAML reader), ``problems``, ``references``
 
 from __future__ import annotations
 
+from newsletter.config.dayedits import save_move
 from newsletter.config.loading import (
     DATABASE_ENV,
     Config,
     day_sponsor,
     load_config,
     load_overrides,
-    save_move,
     sponsor_of,
 )
 

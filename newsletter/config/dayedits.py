@@ -154,6 +154,19 @@ def edit_day(config: Config, day: date, change: Change, *, seen: str) -> Edited:
         return Edited(outcome, version_of(path), value_of(changed, change.part, keys), path)
 
 
+def save_move(config: Config, edition_date: date, story: str, slug: str) -> Path:
+    """The preview's move of a story (id or link) to a sector, made as the desk makes its
+    changes (the whole file written under another name, one change at a time); returns the
+    file."""
+    path = day_path(config, edition_date)
+    for _ in range(3):  # another change to this very move between the read and the write
+        version, data = read_day(path)
+        change = Change(Part.MOVE, slug, value_of(data, Part.MOVE, (story,)), story=story)
+        if edit_day(config, edition_date, change, seen=version).outcome is not Outcome.REFUSED:
+            break
+    return path
+
+
 def approve_day(config: Config, day: date, *, by: str, at: datetime, seen: str) -> Edited:
     """Record the day's approval (who, when, the version of the rest of the file), unless the
     file changed since its editor saw it (``seen``): they approve what they saw, or nothing."""

@@ -31,7 +31,6 @@ from newsletter.config.problems import config_error, from_validation, validation
 from newsletter.config.references import (
     config_references,
     overrides_references,
-    sector_reference,
 )
 from newsletter.config.settings import ConfigFile, PublicationConfig, SectorConfig
 from newsletter.config.yamlfile import where
@@ -276,24 +275,6 @@ def day_sponsor(
     slugs = config.sector_slugs
     before = [s for s in slugs[: slugs.index(sponsor.after) + 1] if s in present]
     return dataclasses.replace(sponsor, after=before[-1] if before else "")
-
-
-def save_move(config: Config, edition_date: date, story: str, slug: str) -> Path:
-    """Record the editor's move of a story (id or link) to a sector in the day's overrides file,
-    keeping whatever else the file says; returns the file."""
-    for problem in sector_reference(("move", story), slug, config.sector_slugs):
-        raise ConfigError(problem.message, hint=problem.hint)
-    load_overrides(config, edition_date)  # a broken file is reported, never overwritten
-    path = config.overrides_dir / f"{edition_date.isoformat()}.yaml"
-    data: dict[str, Any] = {}
-    if path.is_file():
-        data = yamlfile.read(path)[1] or {}
-    moves = dict(data.get("move") or {})
-    moves[story] = slug
-    data["move"] = moves
-    path.parent.mkdir(parents=True, exist_ok=True)
-    yamlfile.write(path, data)
-    return path
 
 
 def _resolve(value: Path, base: Path) -> Path:
