@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from newsletter.config import Config, load_config, load_overrides
+from newsletter.config import Config, load_config, load_overrides, save_move
 from newsletter.config.dayedits import (
     NO_FILE,
     Change,
@@ -285,3 +285,24 @@ def test_a_deadline_before_the_send_is_a_config_error(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="must come after send_at"):
         load_config(path)
+
+
+def test_the_preview_s_moves_and_the_desk_s_pins_at_once_are_all_kept(config: Config) -> None:
+    start = threading.Barrier(20)
+
+    def move(i: int) -> None:
+        start.wait()
+        save_move(config, DAY, f"m{i}", "oil-gas")
+
+    def pin(i: int) -> None:
+        start.wait()
+        edit_day(config, DAY, Change(Part.PIN, "1", "", story=f"p{i}"), seen=NO_FILE)
+
+    threads = [threading.Thread(target=f, args=(i,)) for i in range(10) for f in (move, pin)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    data = _file(config)
+    assert data["move"] == {f"m{i}": "oil-gas" for i in range(10)}
+    assert sorted(data["pin"]) == sorted(f"p{i}" for i in range(10))
