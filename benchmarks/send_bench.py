@@ -46,6 +46,15 @@ def serve(delay: float, ready: Any, stats: Any) -> None:  # pragma: no cover - o
     server.httpd.serve_forever(0.05)
 
 
+def start_server(delay: float) -> tuple[Any, str, Any]:
+    """The SendGrid stand-in in a process of its own: (the process, its URL, its counts)."""
+    ctx = multiprocessing.get_context("fork")
+    ready, stats = ctx.Queue(), ctx.Queue()
+    server = ctx.Process(target=serve, args=(delay, ready, stats), daemon=True)
+    server.start()
+    return server, ready.get(timeout=30), stats
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readers", type=int, default=100_000)
@@ -54,11 +63,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=0, help="0: the config's default")
     args = parser.parse_args()
 
-    ctx = multiprocessing.get_context("fork")
-    ready, stats = ctx.Queue(), ctx.Queue()
-    server = ctx.Process(target=serve, args=(args.delay, ready, stats), daemon=True)
-    server.start()
-    url = ready.get(timeout=30)
+    server, url, stats = start_server(args.delay)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             sendgrid: dict[str, Any] = {"api_host": url}

@@ -23,6 +23,7 @@ from newsletter.models import (
     Subscriber,
     SubscriberStatus,
 )
+from newsletter.models.readers import DEFAULT_SLOT, Slot
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class StoredEdition:
     id: int
     edition: Edition
     status: EditionStatus
+    built_at: datetime | None = None  # when it was built (and, once fixed, frozen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,8 @@ class NewReader:
     sectors: tuple[str, ...]
     token: str
     status: SubscriberStatus = SubscriberStatus.CONFIRMED
+    slot: Slot = DEFAULT_SLOT
+    watchlist: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,15 +115,19 @@ class KnownReader:
     name: str
     sectors: tuple[str, ...]
     status: SubscriberStatus
+    slot: Slot = DEFAULT_SLOT
+    watchlist: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class ReaderChange:
-    """A known reader's new name and sectors, from an import."""
+    """A known reader's new name, sectors, slot and watchlist, from an import."""
 
     id: int
     name: str
     sectors: tuple[str, ...]
+    slot: Slot = DEFAULT_SLOT
+    watchlist: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +201,7 @@ class QueuedSignup:
     at: datetime  # when the reader signed up
     claim: str | None = None  # the worker that took it, and when (store/claims.py)
     claimed_at: datetime | None = None
+    slot: Slot = DEFAULT_SLOT  # the zone and hour chosen on the form
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +267,7 @@ class Outgoing:
     claim: str | None = None  # the worker that took it, and when (store/claims.py)
     claimed_at: datetime | None = None
     editor_link_id: int | None = None  # the one-time link an ``EDITOR_LINK`` email carries
+    slot: Slot = DEFAULT_SLOT  # a confirmation's: the zone and hour chosen at sign-up
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,23 +19,23 @@ from newsletter.schedule.runner import Runner
 from tests.test_scheduler import READERS, _Clock, _config, _outbox, _runner
 
 DUE = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+PASS = timedelta(seconds=15)  # between the scheduler's passes
 
 
-def _waiting(
-    config: Config, clock: _Clock, on_wait: Callable[[datetime], None] = lambda at: None
-) -> tuple[Runner, list[float]]:
-    """A runner whose waits move its clock on (and call ``on_wait`` at each new time)."""
-    waits: list[float] = []
-
-    def wait(seconds: float) -> bool:
-        waits.append(seconds)
-        clock.at += timedelta(seconds=seconds)
-        on_wait(clock.at)
-        return False
-
-    runner = _runner(config, clock)
-    runner.wait = wait
-    return runner, waits
+def _passes(
+    runner: Runner,
+    clock: _Clock,
+    until: datetime,
+    on_pass: Callable[[datetime], None] = lambda at: None,
+) -> int:
+    """The scheduler's passes from the clock's time to ``until`` (``on_pass`` first at each);
+    returns how many readers they sent to. No pass waits: each returns at once."""
+    sent = 0
+    while clock.at <= until:
+        on_pass(clock.at)
+        sent += sum(report.sent for report in runner.send())
+        clock.at += PASS
+    return sent
 
 
 def _approval(tmp_path: Path, on_timeout: str) -> Config:
@@ -51,14 +51,15 @@ def test_without_an_approval_the_send_waits_until_the_deadline_then_skips(
 ) -> None:
     config = _approval(tmp_path, "skip")
     clock = _Clock(DUE)
-    runner, waits = _waiting(config, clock)
+    runner = _runner(config, clock)
     with caplog.at_level("INFO", logger="newsletter.run"):
-        runner.send()
+        assert _passes(runner, clock, DUE + timedelta(minutes=29, seconds=59)) == 0
+        assert "waiting for an editor's approval until 07:30 (UTC), then skip" in caplog.text
+        assert "not approved" not in caplog.text
+        assert _passes(runner, clock, DUE + timedelta(hours=2)) == 0
     assert _outbox(config) == []
-    assert clock.at == DUE + timedelta(minutes=30)  # it waited to the deadline, no further
-    assert sum(waits) == 30 * 60
-    assert "waiting for an editor's approval until 07:30 (UTC), then skip" in caplog.text
-    assert "not approved by 07:30 (UTC): not sent (on_timeout: skip)" in caplog.text
+    assert caplog.text.count("waiting for an editor's approval") == 1  # said once
+    assert caplog.text.count("not approved by 07:30 (UTC): not sent (on_timeout: skip)") == 1
     assert f"newsletter --config {config.path} send" in caplog.text
 
 
@@ -68,16 +69,19 @@ def test_an_approval_while_it_waits_sends_at_once(
     config = _approval(tmp_path, "skip")
     clock = _Clock(DUE)
     approve_at = DUE + timedelta(minutes=10)
+    sent_at: list[datetime] = []
 
     def editor(at: datetime) -> None:
         if at >= approve_at and not day_path(config, at.date()).exists():
             approve_day(config, at.date(), by="ann@example.com", at=at, seen=NO_FILE)
+        if _outbox(config) and not sent_at:
+            sent_at.append(at)
 
-    runner, _ = _waiting(config, clock, editor)
+    runner = _runner(config, clock)
     with caplog.at_level("INFO", logger="newsletter.run"):
-        runner.send()
+        assert _passes(runner, clock, DUE + timedelta(minutes=40), editor) == READERS
     assert len(_outbox(config)) == READERS
-    assert approve_at <= clock.at < approve_at + timedelta(seconds=30)  # within a poll
+    assert sent_at == [approve_at + PASS]  # at the first pass after it
     assert "approved by ann@example.com at 07:10" in caplog.text
 
 
@@ -87,9 +91,8 @@ def test_a_change_after_the_approval_withdraws_it(tmp_path: Path) -> None:
     approved = approve_day(config, day, by="ann@example.com", at=DUE, seen=NO_FILE)
     edit_day(config, day, Change(Part.SUBJECT, "Changed", ""), seen=approved.version)
     clock = _Clock(DUE)
-    runner, _ = _waiting(config, clock)
-    runner.send()
-    assert _outbox(config) == [] and clock.at == DUE + timedelta(minutes=30)
+    assert _passes(_runner(config, clock), clock, DUE + timedelta(minutes=45)) == 0
+    assert _outbox(config) == []
 
 
 def test_on_timeout_send_sends_at_the_deadline_and_says_so(
@@ -97,27 +100,18 @@ def test_on_timeout_send_sends_at_the_deadline_and_says_so(
 ) -> None:
     config = _approval(tmp_path, "send")
     clock = _Clock(DUE)
-    runner, _ = _waiting(config, clock)
+    runner = _runner(config, clock)
     with caplog.at_level("INFO", logger="newsletter.run"):
-        runner.send()
-    assert len(_outbox(config)) == READERS and clock.at == DUE + timedelta(minutes=30)
+        assert _passes(runner, clock, DUE + timedelta(minutes=29, seconds=59)) == 0
+        assert _passes(runner, clock, DUE + timedelta(minutes=30)) == READERS
+    assert len(_outbox(config)) == READERS
     assert "sent without an approval (on_timeout: send)" in caplog.text
-
-
-def test_a_stop_while_waiting_sends_nothing(tmp_path: Path) -> None:
-    config = _approval(tmp_path, "send")
-    runner = _runner(config, _Clock(DUE))
-    runner.wait = lambda seconds: True  # the scheduler is stopping
-    runner.send()
-    assert _outbox(config) == []
 
 
 def test_without_the_setting_the_send_goes_at_once(tmp_path: Path) -> None:
     config = _config(tmp_path, DUE)
     clock = _Clock(DUE)
-    runner, waits = _waiting(config, clock)
-    runner.send()
-    assert len(_outbox(config)) == READERS and waits == []
+    assert _passes(_runner(config, clock), clock, DUE) == READERS
 
 
 def test_status_says_where_the_approval_stands(

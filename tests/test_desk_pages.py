@@ -263,8 +263,8 @@ def test_a_csv_import_reports_line_by_line_and_the_export_gives_the_list(site: D
     exported = client.post("/desk/readers/export", data={"csrf": csrf_of(page), "status": ""})
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
     assert exported.text.splitlines() == [
-        "email,name,sectors,status",
-        "ann@example.com,Ann,oil-gas,confirmed",
+        "email,name,sectors,status,timezone,hour,frequency,weekday,watchlist",
+        "ann@example.com,Ann,oil-gas,confirmed,,,daily,,",
     ]
     assert AuditAction.READERS_IMPORTED in _audited(site)
     assert AuditAction.READERS_EXPORTED in _audited(site)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -163,7 +163,8 @@ def test_a_feed_url_without_a_host_is_refused_when_the_config_loads(tmp_path: Pa
 def test_import_rejects_bad_lines_by_number_and_imports_the_rest(tmp_path: Path) -> None:
     import io
 
-    from newsletter.readers.roster import export_csv, import_csv
+    from newsletter.readers.export import export_csv
+    from newsletter.readers.roster import import_csv
 
     config = make_config(tmp_path)
     store = Store.open(config.database_url)
@@ -284,7 +285,7 @@ def _one_batch_then_stop(tmp_path: Path, readers: int) -> tuple[Config, Store, S
     return config, store, report
 
 
-def test_an_edition_left_sending_is_finished_on_the_next_collect_tick(
+def test_an_edition_left_sending_is_finished_on_the_next_pass(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from newsletter.schedule.runner import Runner
@@ -300,7 +301,7 @@ def test_an_edition_left_sending_is_finished_on_the_next_collect_tick(
         make_mailer=lambda: make_mailer(config),
         clock=clock,
     )
-    runner.collect()
+    runner.send()
     store = Store.open(config.database_url)
     ref = store.editions.edition_ref(first.edition_date)
     assert ref is not None and ref.status == EditionStatus.SENT
@@ -325,44 +326,11 @@ def test_an_edition_left_sending_past_the_grace_is_reported_not_sent(
             make_mailer=lambda: make_mailer(config),
             clock=lambda: late,
         )
-        assert runner.resume_interrupted(store) == 0
+        assert runner.send() == []
+    assert "was interrupted and is past the 3:00:00 grace" in caplog.text
     assert "send --date 2026-11-25" in caplog.text
-    store.close()
-
-
-@pytest.mark.parametrize(
-    ("send_at", "day", "fires"),
-    [("01:30", "2026-10-25", 2), ("01:30", "2026-03-29", 1)],  # London falls back, springs on
-)
-def test_a_send_in_a_repeated_hour_fires_twice_and_the_second_sends_nothing(
-    tmp_path: Path, send_at: str, day: str, fires: int
-) -> None:
-    from datetime import UTC, date, datetime, time, timedelta
-
-    from newsletter.config.settings import ScheduleConfig
-    from newsletter.schedule.runner import send_trigger
-
-    trigger = send_trigger(
-        ScheduleConfig(send_at=time.fromisoformat(send_at), timezone="Europe/London")
-    )
-    start = datetime.combine(date.fromisoformat(day), time(0), tzinfo=UTC) - timedelta(hours=2)
-    times, fire = [], None
-    now = start
-    for _ in range(10):  # APScheduler 3 may hand the last time back again: stop there
-        fire = trigger.get_next_fire_time(fire, now)
-        if fire is None or fire > start + timedelta(hours=26) or fire.astimezone(UTC) in times:
-            break
-        times.append(fire.astimezone(UTC))
-        now = fire + timedelta(seconds=1)
-    assert len(times) == fires
-    config = make_config(tmp_path)
-    store = collected(config)
-    add_readers(config, store, 4)
-    mailer = make_mailer(config)
-    # the same edition day with the same gaps between the runs (the demo's stories are today's)
-    runs = [clock() + (t - times[0]) for t in times]
-    reports = [flows.send_edition(config, store, mailer, now=_at(t)) for t in runs]
-    assert reports[0].sent == 4 and all(r.sent == 0 for r in reports[1:])
+    ref = store.editions.edition_ref(date(2026, 11, 25))
+    assert ref is not None and store.ledger.delivery_counts(ref.id)[DeliveryStatus.PENDING] == 5
     store.close()
 
 

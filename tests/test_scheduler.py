@@ -4,21 +4,18 @@ real scheduler in a subprocess (one short run here; the restarts around a missed
 from __future__ import annotations
 
 import os
-import pickle
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 import pytest
-import sqlalchemy
-from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from click.testing import CliRunner
 
 from newsletter.cli import cli
@@ -26,7 +23,9 @@ from newsletter.config import Config, load_config
 from newsletter.config.settings import ScheduleConfig
 from newsletter.delivery.mailers import make_mailer
 from newsletter.models import EditionStatus
+from newsletter.models.readers import Slot
 from newsletter.readers.subscriptions import add_subscriber
+from newsletter.readers.timing import due_at, sends_on
 from newsletter.schedule.lease import Lease
 from newsletter.schedule.runner import ROLES, Runner, next_runs, send_trigger
 from newsletter.store import Store
@@ -36,38 +35,30 @@ from tests.conftest import DEMO, ROOT, write_config
 @pytest.mark.parametrize(
     ("zone", "before", "after"),
     [
-        (
-            "Europe/London",
-            datetime(2026, 3, 27, 12, tzinfo=UTC),
-            (0, 1),
-        ),  # clocks go forward 29 Mar
-        ("Europe/London", datetime(2026, 10, 23, 12, tzinfo=UTC), (1, 0)),  # and back 25 Oct
-        ("America/New_York", datetime(2026, 3, 6, 18, tzinfo=UTC), (-5, -4)),  # forward 8 Mar
-        ("America/New_York", datetime(2026, 10, 30, 18, tzinfo=UTC), (-4, -5)),  # back 1 Nov
+        ("Europe/London", date(2026, 3, 27), (0, 1)),  # clocks go forward 29 Mar
+        ("Europe/London", date(2026, 10, 23), (1, 0)),  # and back 25 Oct
+        ("America/New_York", date(2026, 3, 6), (-5, -4)),  # forward 8 Mar
+        ("America/New_York", date(2026, 10, 30), (-4, -5)),  # back 1 Nov
     ],
 )
 def test_the_send_stays_at_local_seven_across_daylight_saving(
-    zone: str, before: datetime, after: tuple[int, int]
+    zone: str, before: date, after: tuple[int, int]
 ) -> None:
-    trigger = send_trigger(ScheduleConfig(send_at=dtime(7, 0), timezone=zone))
-    fire = None
+    schedule = ScheduleConfig(send_at=dtime(7, 0), timezone=zone)
     offsets = []
-    now = before
-    for _ in range(6):
-        fire = trigger.get_next_fire_time(fire, now)
-        local = fire.astimezone(ZoneInfo(zone))
+    for n in range(6):
+        local = due_at(Slot(), before + timedelta(days=n), schedule).astimezone(ZoneInfo(zone))
         assert (local.hour, local.minute, local.second) == (7, 0, 0)
-        offsets.append(int(local.utcoffset().total_seconds() // 3600))
-        now = fire + timedelta(seconds=1)
+        offsets.append(int(local.utcoffset().total_seconds() // 3600))  # type: ignore[union-attr]
     assert offsets[0] == after[0] and offsets[-1] == after[1]  # the UTC hour moved, not 07:00
 
 
 def test_weekdays_only() -> None:
-    trigger = send_trigger(ScheduleConfig(send_at=dtime(6, 30), weekdays=["mon", "fri"]))
-    fire = trigger.get_next_fire_time(None, datetime(2026, 11, 25, 12, tzinfo=UTC))  # Wednesday
-    assert fire == datetime(2026, 11, 27, 6, 30, tzinfo=UTC)  # Friday
-    fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
-    assert fire == datetime(2026, 11, 30, 6, 30, tzinfo=UTC)  # Monday
+    schedule = ScheduleConfig(send_at=dtime(6, 30), weekdays=["mon", "fri"])
+    days = [date(2026, 11, 25) + timedelta(days=n) for n in range(6)]  # Wednesday on
+    sent = [d for d in days if sends_on(Slot(), d, schedule)]
+    assert sent == [date(2026, 11, 27), date(2026, 11, 30)]  # Friday, Monday
+    assert due_at(Slot(), sent[0], schedule) == datetime(2026, 11, 27, 6, 30, tzinfo=UTC)
 
 
 READERS = 3
@@ -139,11 +130,12 @@ def test_a_send_missed_past_the_grace_says_by_how_much_and_how_to_send(
     config = _config(tmp_path, due, grace_minutes=30)
     runner = _runner(config, _Clock(due + timedelta(hours=2, minutes=5)))
     with caplog.at_level("WARNING", logger="newsletter.run"):
-        runner.missed(JobExecutionEvent(EVENT_JOB_MISSED, "collect", "default", due))
-        assert caplog.text == ""  # a missed collect is simply the next one
-        runner.missed(JobExecutionEvent(EVENT_JOB_MISSED, "send", "default", due))
-    assert "missed by 2:05:00, past the 0:30:00 grace, so nothing was sent" in caplog.text
-    assert f"newsletter --config {config.path.resolve()} send" in caplog.text
+        assert runner.send() == []
+        runner.send()  # said once, not at every pass
+    assert _outbox(config) == []
+    assert caplog.text.count("was due from 2026-11-25 07:00 UTC, past the 0:30:00 grace") == 1
+    assert "so nothing was sent" in caplog.text
+    assert f"newsletter --config {config.path} send --date 2026-11-25" in caplog.text
 
 
 class _Run:
@@ -241,7 +233,7 @@ def test_run_sends_at_the_time_alone_and_stops_on_sigterm(tmp_path: Path) -> Non
         second.close()
         assert "Error: another `newsletter run` (" in second.output()
         assert f":{run.process.pid} since" in second.output()
-        assert run.wait_for("send: edition of"), run.output()
+        assert run.wait_for("send: daily edition of"), run.output()
         assert len(_outbox(config)) == READERS
         out = run.stop()
     finally:
@@ -252,7 +244,11 @@ def test_run_sends_at_the_time_alone_and_stops_on_sigterm(tmp_path: Path) -> Non
     send = runs.get("send")
     assert set(runs) == {"collect", "send"} and send is not None and send > datetime.now(UTC)
     status = CliRunner().invoke(cli, ["--config", str(config.path), "status"])
-    assert f"Next send: {send:%Y-%m-%d %H:%M:%S} UTC" in status.stdout
+    today = _outbox(config)[0].parent.name
+    tomorrow = date.fromisoformat(today) + timedelta(days=1)
+    following = due_at(Slot(), tomorrow, config.file.schedule)  # today's readers are done
+    assert f"Next send: {following:%Y-%m-%d %H:%M:%S} UTC" in status.stdout
+    assert f"daily {tomorrow}" in status.stdout  # the buckets still to send
     assert "Next collect: " in status.stdout
 
 
@@ -337,72 +333,46 @@ def test_collecting_and_sending_on_different_machines(tmp_path: Path) -> None:
 def test_a_restart_after_a_kill_sends_nothing_twice(tmp_path: Path) -> None:
     config = _config(tmp_path, datetime.now(UTC) + timedelta(seconds=8))
     run = _Run(config)
-    assert run.wait_for("send: edition of"), run.output()
+    assert run.wait_for("send: daily edition of"), run.output()
     run.kill()
     again = _Run(config)
     assert again.wait_for("collect: "), again.output()  # the first tick, after any catch-up
     out = again.stop()
-    assert len(_outbox(config)) == READERS and "send: edition of" not in out
-
-
-def _send_was_due(config: Config, ago: timedelta) -> datetime:
-    """While the scheduler is down, make its stored send job due ``ago`` in the past: what the
-    job store holds after a downtime across the send time, without waiting for one."""
-    due = datetime.now(UTC) - ago
-    engine = sqlalchemy.create_engine(config.database_url)
-    with engine.begin() as conn:
-        (state,) = conn.execute(
-            sqlalchemy.text("SELECT job_state FROM apscheduler_jobs WHERE id = 'send'")
-        ).one()
-        job = pickle.loads(state)
-        job["next_run_time"] = due
-        conn.execute(
-            sqlalchemy.text(
-                "UPDATE apscheduler_jobs SET job_state = :state, next_run_time = :at"
-                " WHERE id = 'send'"
-            ),
-            {"state": pickle.dumps(job, pickle.HIGHEST_PROTOCOL), "at": due.timestamp()},
-        )
-    engine.dispose()
-    return due
+    assert len(_outbox(config)) == READERS and "send: daily edition of" not in out
 
 
 @pytest.mark.slow
 def test_a_send_missed_while_down_runs_on_restart_within_the_grace(tmp_path: Path) -> None:
-    config = _config(tmp_path, datetime.now(UTC) + timedelta(hours=3))
-    run = _Run(config)
-    assert run.wait_for("next send"), run.output()
-    run.kill()  # down, and the send time passes meanwhile
-    _send_was_due(config, timedelta(minutes=5))
+    # the readers' hour passed five minutes ago, while no scheduler ran
+    config = _config(tmp_path, datetime.now(UTC) - timedelta(minutes=5))
     assert _outbox(config) == []
     restarted = _Run(config)
-    assert restarted.wait_for("send: edition of"), restarted.output()
+    assert restarted.wait_for("send: daily edition of"), restarted.output()
     restarted.stop()
     assert len(_outbox(config)) == READERS  # once
 
 
 @pytest.mark.slow
 def test_a_send_missed_past_the_grace_is_skipped_on_restart(tmp_path: Path) -> None:
-    config = _config(tmp_path, datetime.now(UTC) + timedelta(hours=3), grace_minutes=1)
-    run = _Run(config)
-    assert run.wait_for("next send"), run.output()
-    run.kill()
-    _send_was_due(config, timedelta(minutes=10))  # down past the send time and its grace
+    due = datetime.now(UTC) - timedelta(minutes=10)  # down past the send time and its grace
+    config = _config(tmp_path, due, grace_minutes=1)
     restarted = _Run(config)
     assert restarted.wait_for("so nothing was sent"), restarted.output()
     err = restarted.stop()
     assert _outbox(config) == []
-    assert "was missed by 0:10:" in err
-    assert f"newsletter --config {config.path.resolve()} send" in err
+    assert f"was due from {due:%Y-%m-%d %H:%M} UTC, past the 0:01:00 grace" in err
+    assert f"newsletter --config {config.path.resolve()} send --date {due.date()}" in err
 
 
 @pytest.mark.slow
-def test_a_job_stored_by_an_earlier_version_keeps_its_next_run_under_its_new_name(
+def test_a_job_stored_by_an_earlier_version_is_moved_to_the_pass(
     tmp_path: Path,
 ) -> None:
-    """Deployments upgraded with jobs stored as ``newsletter.scheduler:send_job`` keep them."""
+    """Deployments upgraded with jobs stored as ``newsletter.scheduler:send_job`` find them
+    resolved and moved to the pass."""
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.cron import CronTrigger
 
     from newsletter.schedule import runner as schedule_runner
     from newsletter.scheduler import send_job as old_name
@@ -416,8 +386,8 @@ def test_a_job_stored_by_an_earlier_version_keeps_its_next_run_under_its_new_nam
         timezone="UTC",
     )
     earlier.start(paused=True)
-    trigger = send_trigger(config.file.schedule)
-    stored = earlier.add_job(
+    trigger = CronTrigger(hour=7, minute=0, timezone="UTC")  # the daily send of earlier versions
+    earlier.add_job(
         "newsletter.scheduler:send_job",
         trigger,
         args=[str(config.path.resolve())],
@@ -428,7 +398,6 @@ def test_a_job_stored_by_an_earlier_version_keeps_its_next_run_under_its_new_nam
         coalesce=True,
         max_instances=1,
     )
-    next_run = stored.next_run_time
     earlier.shutdown()
     run = _Run(config, "--only", "send")
     assert run.wait_for("next send"), run.output()
@@ -440,4 +409,4 @@ def test_a_job_stored_by_an_earlier_version_keeps_its_next_run_under_its_new_nam
     finally:
         jobs.shutdown()
     assert job.func_ref == "newsletter.schedule.runner:send_job"
-    assert job.next_run_time == next_run
+    assert str(job.trigger) == str(send_trigger())  # the pass replaced the daily trigger

@@ -341,7 +341,8 @@ def test_cli_send_and_subscribers(tmp_path: Path) -> None:
         ],
         env=env,
     )
-    assert result.exit_code == 0 and "Added ana@example.com (confirmed; oil-gas)" in result.stdout
+    added = "Added ana@example.com (confirmed; oil-gas; 07:00 UTC)"
+    assert result.exit_code == 0 and added in result.stdout
     bad = runner.invoke(cli, ["--config", path, "subscribers", "add", "not-an-address"], env=env)
     assert bad.exit_code == 1 and "is not a valid email address" in bad.stderr
     listed = runner.invoke(cli, ["--config", path, "subscribers", "list"], env=env)

@@ -14,12 +14,15 @@ from newsletter.cli import cli
 from newsletter.config import load_config
 from newsletter.errors import SubscriberError
 from newsletter.models import SubscriberStatus
-from newsletter.readers.roster import export_csv, import_csv
+from newsletter.readers.export import export_csv
+from newsletter.readers.roster import import_csv
 from newsletter.readers.subscriptions import normalise_email
 from newsletter.store import Store
 from tests.conftest import NOW, write_config
 
 ENV = {"NEWSLETTER_NOW": NOW.isoformat()}
+
+HEADER = "email,name,sectors,status,timezone,hour,frequency,weekday,watchlist"
 
 
 def run(config: Path, *args: str) -> tuple[int, str, str]:
@@ -99,9 +102,9 @@ def test_export_and_list_by_status(tmp_path: Path) -> None:
     code, stdout, _ = run(config_path, "subscribers", "export")
     assert code == 0
     assert stdout.splitlines() == [
-        "email,name,sectors,status",
-        "ana@example.com,Ana,oil-gas evs-battery,confirmed",
-        "bo@example.com,,,pending",
+        HEADER,
+        "ana@example.com,Ana,oil-gas evs-battery,confirmed,,,daily,,",
+        "bo@example.com,,,pending,,,daily,,",
     ]
     pending = SubscriberStatus.PENDING.value
     _, stdout, _ = run(config_path, "subscribers", "list", "--status", pending)
@@ -190,8 +193,9 @@ def test_import_and_export_stream_in_chunks(tmp_path: Path) -> None:
     out = io.StringIO()
     assert export_csv(store, out, page=6) == 50
     exported = out.getvalue().splitlines()
-    assert exported[0] == "email,name,sectors,status" and len(exported) == 51
-    assert len(set(exported)) == 51 and exported[3] == "r002@example.com,Reader 2,oil-gas,confirmed"
+    assert exported[0] == HEADER and len(exported) == 51
+    assert len(set(exported)) == 51
+    assert exported[3] == "r002@example.com,Reader 2,oil-gas,confirmed,,,daily,,"
 
 
 # a trigger that refuses one address, as a failing disk or constraint would, per database

@@ -18,8 +18,10 @@ from newsletter.cli.common import (
     progress_bar,
 )
 from newsletter.models import SubscriberStatus
-from newsletter.readers.roster import export_csv, import_csv
+from newsletter.readers.export import export_csv
+from newsletter.readers.roster import import_csv
 from newsletter.readers.subscriptions import add_subscriber, erase_person, normalise_email
+from newsletter.readers.timing import describe, slot_from
 
 
 @click.group()
@@ -35,16 +37,36 @@ def subscribers() -> None:
 @click.option("--name", default="", help="The reader's name.")
 @click.option("--sectors", metavar="SLUG,...", help="Chosen sectors (default: all).")
 @click.option("--pending", is_flag=True, help="Add unconfirmed (no email is sent).")
+@click.option("--timezone", "zone", default="", help="IANA time zone (default: the schedule's).")
+@click.option("--hour", default="", help="Local delivery hour, one of schedule.delivery_hours.")
+@click.option("--weekly", metavar="DAY", default="", help="Weekly on DAY (mon ... sun).")
+@click.option("--watch", metavar="TERM,...", help="Names or terms to follow (up to 10).")
 @pass_state
 def subscribers_add(
-    state: State, email: str, name: str, sectors: str | None, pending: bool
+    state: State,
+    email: str,
+    name: str,
+    sectors: str | None,
+    pending: bool,
+    zone: str,
+    hour: str,
+    weekly: str,
+    watch: str | None,
 ) -> None:
-    """Add a reader (or update a known reader's name and sectors).
+    """Add a reader (or update a known reader's name and sectors, and when given their time
+    zone, hour, weekly day and watchlist).
 
-    Example: newsletter subscribers add ana@example.com --name "Ana Ruiz" --sectors oil-gas
+    Example: newsletter subscribers add ana@example.com --sectors oil-gas --timezone Asia/Tokyo
     """
     config = state.config
     chosen = parse_slugs(config, sectors)
+    when = {
+        "timezone": zone,
+        "hour": hour,
+        "frequency": "weekly" if weekly else "",
+        "weekday": weekly,
+    }
+    slot = slot_from(when, config.file.schedule) if any(when.values()) else None
     store = state.store()
     try:
         reader, created = add_subscriber(
@@ -55,12 +77,17 @@ def subscribers_add(
             known_sectors=config.sector_slugs,
             status=SubscriberStatus.PENDING if pending else SubscriberStatus.CONFIRMED,
             now=current_time(),
+            slot=slot,
+            watchlist=watch,
         )
     finally:
         store.close()
     verb = "Added" if created else "Updated"
     chosen_text = ", ".join(reader.sectors) or "all sectors"
-    state.console.print(f"{verb} {escape(reader.email)} ({reader.status}; {escape(chosen_text)})")
+    at = describe(reader.slot, config.file.schedule)
+    state.console.print(
+        f"{verb} {escape(reader.email)} ({reader.status}; {escape(chosen_text)}; {escape(at)})"
+    )
 
 
 @subscribers.command("list")
@@ -71,7 +98,7 @@ def subscribers_add(
 )
 @pass_state
 def subscribers_list(state: State, status: str | None) -> None:
-    """List readers: address, name, status and sectors.
+    """List readers: address, name, status, sectors, when they get it, what they follow.
 
     Example: newsletter subscribers list --status confirmed
     """
@@ -80,12 +107,16 @@ def subscribers_list(state: State, status: str | None) -> None:
         readers = store.readers.subscriber_list(status=_status(status))
     finally:
         store.close()
-    # the name under the address, so that the sectors keep room for a whole slug
+    # the name and delivery time under the address, so the sectors keep room for a whole slug
     table = make_table(
-        Column("email\nname", no_wrap=True), Column("status", no_wrap=True), "sectors"
+        Column("email\nname\nwhen, watchlist", no_wrap=True),
+        Column("status", no_wrap=True),
+        "sectors",
     )
+    schedule = state.config.file.schedule
     for r in readers:
-        who = escape(r.email) + (f"\n{escape(r.name)}" if r.name else "")
+        lines = [r.email, r.name, describe(r.slot, schedule), "; ".join(r.watchlist)]
+        who = escape("\n".join(line for line in lines if line))
         table.add_row(who, r.status, escape(", ".join(r.sectors) or "all"))
     state.console.print(table)
     state.console.print(f"{len(readers)} readers")
@@ -95,7 +126,9 @@ def subscribers_list(state: State, status: str | None) -> None:
 @click.argument("csv_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @pass_state
 def subscribers_import(state: State, csv_file: Path) -> None:
-    """Import readers from a CSV file: email,name,sectors (UTF-8, with or without BOM).
+    """Import readers from a CSV file: email,name,sectors (UTF-8, with or without BOM), and
+    optionally the columns `subscribers export` writes after them: status, timezone, hour,
+    frequency, weekday, watchlist (terms split by ;).
 
     Each row is one line (no field may hold a line break). Known readers are updated, not
     duplicated; readers who unsubscribed or were removed are never brought back; each rejected
@@ -114,6 +147,7 @@ def subscribers_import(state: State, csv_file: Path) -> None:
                 known_sectors=config.sector_slugs,
                 now=current_time(),
                 progress=progress,
+                schedule=config.file.schedule,
             )
     finally:
         store.close()

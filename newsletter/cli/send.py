@@ -23,6 +23,7 @@ from newsletter.delivery import preflight
 from newsletter.delivery.mailers import make_mailer
 from newsletter.errors import DeliveryError
 from newsletter.models import SendReport
+from newsletter.store import Store
 
 
 @click.command()
@@ -32,15 +33,30 @@ from newsletter.models import SendReport
     "--collect/--no-collect", default=True, show_default=True, help="Fetch the feeds first."
 )
 @click.option("--retry-failed", is_flag=True, help="Send again to readers whose delivery failed.")
+@click.option(
+    "--due",
+    is_flag=True,
+    help="Only the readers whose local delivery hour has come (one pass of `newsletter run`): "
+    "daily and weekly editions, each built at its first delivery.",
+)
 @pass_state
-def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: bool) -> None:
-    """Deliver the day's edition to every confirmed reader, exactly once each.
+def send(
+    state: State, day: object, dry_run: bool, collect: bool, retry_failed: bool, due: bool
+) -> None:
+    """Deliver the day's edition to every confirmed daily reader now, exactly once each; with
+    --due, only to the readers whose hour has come, as the scheduler does.
 
     Run it again after a crash or a failure: it finishes the edition without sending anyone a
     second copy, except possibly the readers of the requests that were in flight.
 
     Example: newsletter send --dry-run
     """
+    if due:
+        if day is not None or dry_run or retry_failed:
+            raise click.UsageError("--due goes alone: without --date, --dry-run, --retry-failed")
+        with STOP.caught() as stop:
+            _send_due(state, collect, stop)
+        return
     with STOP.caught() as stop:  # SIGTERM or Ctrl-C, wherever it comes: a clean stop
         report = _send(state, day, dry_run, collect, retry_failed, stop)
     console = state.console
@@ -65,6 +81,45 @@ def send(state: State, day: object, dry_run: bool, collect: bool, retry_failed: 
             f"{report.failed} {noun} failed",
             hint="`newsletter status` counts them; try again with: newsletter send --retry-failed",
         )
+
+
+def _send_due(state: State, collect: bool, stop: threading.Event) -> None:
+    """One pass of the scheduler's send: each edition to the readers whose hour has come."""
+    from newsletter.flows.buckets import Pass, send_due
+
+    config = state.config
+    if preflight.needed(config, dry_run=False):
+        check_preflight(config)
+    store = state.store()
+    try:
+        run = Pass(
+            now=current_time,
+            should_stop=stop.is_set,
+            claim_clock=lambda: datetime.now(UTC),
+            before_freeze=(lambda: _collect(state, store, stop)) if collect else None,
+        )
+        reports = send_due(config, store, lambda: make_mailer(config), run)
+    finally:
+        store.close()
+    backend = config.file.delivery.backend
+    for report in reports:
+        state.console.print(_summary(report, backend))
+    if not reports:
+        state.console.print(
+            "Nothing due: no reader's delivery hour has come with an edition still to send to "
+            "them. `newsletter status` lists the buckets still to send."
+        )
+    failed = sum(r.failed for r in reports)
+    if failed:
+        raise DeliveryError(
+            f"{plural(failed, 'delivery', 'deliveries')} failed",
+            hint="`newsletter status` counts them; try again with: newsletter send --retry-failed",
+        )
+
+
+def _collect(state: State, store: Store, stop: threading.Event) -> None:
+    collected = flows.collect_all(state.config, store, now=current_time(), should_stop=stop.is_set)
+    print_collect(state.console, collected)
 
 
 def _send(

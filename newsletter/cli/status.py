@@ -11,7 +11,9 @@ from rich.table import Column
 
 from newsletter.cli.common import State, current_time, make_table, pass_state, print_prose
 from newsletter.delivery import stats
+from newsletter.flows.buckets import buckets
 from newsletter.models import DeliveryStatus, FeedStatus
+from newsletter.readers.timing import Due, describe
 from newsletter.records import EditionSummary, FeedHealth
 
 
@@ -34,6 +36,7 @@ def status(state: State) -> None:
         editions = store.editions.recent_editions()
         warned = [w for s in store.events.edition_counts(last=7) for w in stats.warnings(s)]
         holders = store.locks.lock_holders()
+        due = buckets(config, store, now=now)
     finally:
         store.close()
     from newsletter.schedule.runner import next_runs
@@ -47,9 +50,12 @@ def status(state: State) -> None:
     if runs:
         for item in runs:
             when = f"{item.at:%Y-%m-%d %H:%M:%S} UTC" if item.at else "paused"
+            if item.job == "send" and item.at:  # the pass: what it will send next
+                when = f"{due[0].at:%Y-%m-%d %H:%M:%S} UTC" if due else "nothing due"
             console.print(f"Next {item.job}: {when}")
     else:
         console.print("No scheduled runs yet: start the scheduler with `newsletter run`.")
+    _print_buckets(state, due)
     if config.file.schedule.require_approval is not None:
         from newsletter.flows import desk
         from newsletter.flows.build import edition_date_for
@@ -69,6 +75,31 @@ def status(state: State) -> None:
             f"Scheduler ({escape(holder.name.removeprefix('run:'))}): {escape(holder.owner)}, "
             f"since {holder.started_at:%Y-%m-%d %H:%M} UTC, last heartbeat {beat}{silent}"
         )
+
+
+def _print_buckets(state: State, due: list[Due]) -> None:
+    """The delivery buckets still to send of the editions in progress: when (UTC), which
+    edition, how many readers, and their local time."""
+    if not due:
+        return
+    schedule = state.config.file.schedule
+    table = make_table(
+        Column("due (UTC)", no_wrap=True),
+        Column("edition", no_wrap=True),
+        Column("readers", justify="right"),
+        "local time",
+        title="Buckets still to send",
+    )
+    for item in due[:12]:
+        table.add_row(
+            f"{item.at:%Y-%m-%d %H:%M}",
+            f"{item.slot.kind} {item.day}",
+            f"{item.readers:,}",
+            escape(describe(item.slot, schedule)),
+        )
+    state.console.print(table)
+    if len(due) > 12:
+        state.console.print(f"... and {len(due) - 12} more buckets in the next day")
 
 
 def _print_feeds(state: State, health: dict[str, FeedHealth], now: datetime) -> None:

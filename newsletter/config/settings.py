@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from newsletter.config.editorial import OverridesFile as OverridesFile
 from newsletter.config.editorial import SponsorConfig
+from newsletter.config.following import WatchlistConfig, WeeklyConfig
 from newsletter.config.serving import DeskConfig, PrivacyConfig, SignupConfig, WebConfig
 from newsletter.config.values import ImageUrl, time_zone_problem
 
@@ -181,6 +182,9 @@ class ScheduleConfig(_Strict):
     # takes over once the holder has been silent this long
     lease_seconds: float = Field(60, ge=0.3, le=3600)
     require_approval: ApprovalConfig | None = None  # none: the send goes without an approval
+    # local hours readers may choose (e.g. [6, 7, 8, 9]), each in the reader's own zone;
+    # empty: send_at's hour only. A reader who chose none gets send_at (docs/readers.md)
+    delivery_hours: list[Annotated[int, Field(ge=0, le=23)]] = []
 
     @model_validator(mode="after")
     def _deadline_after_send(self) -> ScheduleConfig:
@@ -199,6 +203,16 @@ class ScheduleConfig(_Strict):
         if problem is not None:
             raise ValueError(problem)
         return value
+
+    @field_validator("delivery_hours")
+    @classmethod
+    def _hours_once(cls, value: list[int]) -> list[int]:
+        return sorted(set(value))
+
+    @property
+    def hours(self) -> tuple[int, ...]:
+        """The local hours a reader may choose: ``delivery_hours``, else send_at's."""
+        return tuple(self.delivery_hours) or (self.send_at.hour,)
 
 
 class TeasersConfig(_Strict):
@@ -352,3 +366,5 @@ class ConfigFile(_Strict):
     web: WebConfig = Field(default_factory=WebConfig)
     writer: WriterConfig = Field(default_factory=WriterConfig)
     desk: DeskConfig = Field(default_factory=DeskConfig)
+    weekly: WeeklyConfig = Field(default_factory=WeeklyConfig)
+    watchlist: WatchlistConfig = Field(default_factory=WatchlistConfig)

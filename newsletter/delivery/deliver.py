@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -39,12 +39,15 @@ from newsletter.models import (
     Batch,
     DeliveryStatus,
     Edition,
+    EditionKind,
     EditionStatus,
+    Frequency,
     Recipient,
     RenderedEmail,
     SendReport,
     Subscriber,
 )
+from newsletter.models.readers import Slot
 from newsletter.readers.links import preview_values
 from newsletter.records import Claim, StoredEdition
 from newsletter.store import Store
@@ -64,22 +67,21 @@ def deliver(
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
     claim_clock: Callable[[], datetime] | None = None,
+    slots: Sequence[Slot] | None = None,
+    final: bool = True,
 ) -> SendReport:
-    """Deliver a frozen edition to every confirmed reader once.
-
-    Failed deliveries stay failed (the edition counts as sent) until ``retry_failed``.
-    ``claim_clock`` times the claims and their heartbeats (default ``now``): the commands
-    give it the wall clock, since other senders judge a silent one by it, whatever ``now``
-    says the edition's day is.
-    ``should_stop`` is asked all along: a stop starts nothing new, finishes and records the
-    requests in flight.
-    """
+    """Deliver a frozen edition once to every confirmed reader of its kind, or (``slots``, the
+    scheduler's buckets: ``flows.buckets``) to theirs; ``final``: the edition counts as sent
+    once none is left. Failed deliveries stay failed until ``retry_failed``. ``claim_clock``
+    times the claims and their heartbeats (default ``now``; the commands give the wall clock,
+    which other senders judge a silent one by). ``should_stop`` is asked all along: a stop
+    starts nothing new, finishes and records the requests in flight."""
     started = time.perf_counter()
     claim_clock = claim_clock or now
     owner = claim_id()
     edition_id, day = edition.id, edition.edition.edition_date
     limits = _limits(config, mailer)
-    _open_ledger(config, store, edition_id, retry_failed, limits, now=now(), at=claim_clock())
+    _open_ledger(config, store, edition, retry_failed, limits, slots, now(), claim_clock())
     before = store.ledger.delivery_counts(edition_id)
     total = sum(before.get(k, 0) for k in (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED))
     already = before.get(DeliveryStatus.SENT, 0)
@@ -106,14 +108,15 @@ def deliver(
         sending.senders.close()
         journal.close()
     variants.log()
-    _close_if_done(store, edition_id, now=now())
+    if final:
+        close_if_done(store, edition_id, now=now())
     seconds = time.perf_counter() - started
     return SendReport(
         day, sending.sent, sending.failed, sending.skipped, already, seconds, stopped=stopped
     )
 
 
-def _close_if_done(store: Store, edition_id: int, *, now: datetime) -> None:
+def close_if_done(store: Store, edition_id: int, *, now: datetime) -> None:
     """The edition is sent once no row is pending or claimed (failed ones wait for a retry)."""
     counts = store.ledger.delivery_counts(edition_id)
     if not counts.get(DeliveryStatus.PENDING) and not counts.get(DeliveryStatus.CLAIMED):
@@ -123,10 +126,10 @@ def _close_if_done(store: Store, edition_id: int, *, now: datetime) -> None:
 def _open_ledger(
     config: Config,
     store: Store,
-    edition_id: int,
+    edition: StoredEdition,
     retry_failed: bool,
     limits: Limits,
-    *,
+    slots: Sequence[Slot] | None,
     now: datetime,
     at: datetime,
 ) -> None:
@@ -139,8 +142,11 @@ def _open_ledger(
         database=database_key(config.database_url),
         alive=claim_is_alive,  # a journal named for another host is that host's to apply
     )
+    edition_id = edition.id
     store.editions.set_edition_status(edition_id, EditionStatus.SENDING, now=now)
-    store.ledger.seed_deliveries(edition_id)
+    weekly = edition.edition.kind == EditionKind.WEEKLY
+    frequency = Frequency.WEEKLY if weekly else Frequency.DAILY
+    store.ledger.seed_deliveries(edition_id, slots=slots, frequency=frequency)
     if retry_failed:
         store.ledger.retry_failed(edition_id)
     released = store.ledger.release_abandoned(edition_id, rule=ClaimRule(limits.timeout), now=at)

@@ -166,6 +166,7 @@ def take_sign_ups(
                 sectors=queued.sectors,
                 source=queued.source,
                 now=queued.at,
+                slot=queued.slot,
             )
         except SubscriberError as exc:  # a sector removed from the config since, ...
             outcome = f"dropped: {exc.message}"

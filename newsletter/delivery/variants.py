@@ -8,16 +8,18 @@ claims, splits and records, is the send's bottleneck once requests overlap.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from newsletter.config import Config
 from newsletter.edition import digest, render
+from newsletter.edition.watchlist import Blocks, Watchlists
 from newsletter.models import Batch, Edition, Recipient, RenderedEmail, Subscriber, SubscriberStatus
 from newsletter.readers.links import reader_values
 from newsletter.records import Claim
@@ -37,7 +39,11 @@ class Variants:
 
     def __post_init__(self) -> None:
         self._env = render.make_environment(self.config.templates_dir)
-        self._settings = render.settings_for(self.config)
+        # each variant with a marker where a reader's watchlist goes (``edition.watchlist``)
+        self._settings = replace(render.settings_for(self.config), watchlist=True)
+        follow = self.config.file.watchlist
+        self._watchlists = Watchlists(self.edition, follow.aliases, limit=follow.max_stories)
+        self._blocks = Blocks(functools.partial(render.render_page, self._env))
         self._cache: dict[tuple[str, ...], RenderedEmail | None] = {}
         self._known = frozenset(self.config.sector_slugs)
         self._pool: ProcessPoolExecutor | None = None
@@ -118,6 +124,7 @@ class Variants:
             if email is None:
                 skipped[delivery_id] = "no story in the reader's sectors today"
                 continue
+            email = self._blocks.spliced(email, self._watchlists.matches(reader.watchlist))
             values = reader_values(base_url, reader)
             recipient = Recipient(delivery_id, reader, values)
             groups.setdefault(id(email), (email, []))[1].append(recipient)

@@ -42,6 +42,13 @@ def placeholder(field: str, secret: str, *, text: bool = False) -> str:
     return f"%%{code.upper() if text else code}{secret}%%"
 
 
+def watchlist_marker(secret: str, *, text: bool = False) -> str:
+    """Where a reader's watchlist block goes in a variant rendered with ``secret``: replaced
+    by the block (or nothing) for each group of readers before any other marker is filled
+    (``edition.watchlist``)."""
+    return f"%%{'W' if text else 'w'}{secret}%%"
+
+
 def html_markers(secret: str) -> dict[str, str]:
     """What the HTML template is given for each reader field."""
     return {field: placeholder(field, secret) for field in READER_FIELDS}

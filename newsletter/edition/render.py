@@ -11,12 +11,10 @@ in for each reader without rendering again, and nothing from outside can create 
 
 from __future__ import annotations
 
-import difflib
 import importlib.resources
 import re
 import traceback
 import weakref
-import xml.parsers.expat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,12 +24,14 @@ import jinja2
 import mjml
 
 from newsletter.config import Config
+from newsletter.config.following import WeeklyConfig
 from newsletter.config.settings import EmailConfig, LogoConfig, PublicationConfig, ScheduleConfig
 from newsletter.edition import filters, personalize
 from newsletter.edition.brief import BriefItem, capped_more, pick, subject_lines
 from newsletter.edition.digest import layout, sponsor_place
+from newsletter.edition.mjml_place import error_place
 from newsletter.errors import TemplateError
-from newsletter.models import Edition, RenderedEmail, Section
+from newsletter.models import Edition, EditionKind, RenderedEmail, Section
 from newsletter.text import plain_line, teaser
 
 # templates/ at the top of the repository, installed as the package newsletter.templates
@@ -41,8 +41,6 @@ TEXT_TEMPLATE = "digest.txt.j2"
 TEMPLATE_NAMES = (HTML_TEMPLATE, TEXT_TEMPLATE)
 
 _BETWEEN_LINES = re.compile(r">\s*\n\s*<")
-_TAG_MISMATCH = xml.parsers.expat.errors.XML_ERROR_TAG_MISMATCH
-_JINJA = re.compile(r"{{.*?}}|{%.*?%}|{#.*?#}")
 
 
 TEASER_LENGTH = 220  # characters of a story's teaser; the top story keeps its whole summary
@@ -65,6 +63,8 @@ class RenderSettings:
     timezone: str  # story times are shown in it
     logo: LogoConfig | None = None
     teaser_length: int = TEASER_LENGTH
+    weekly_subject: str = "The week: {{ headline }}"  # a weekly edition's (``weekly.subject``)
+    watchlist: bool = False  # a marker where each reader's watchlist goes (``Variants``)
 
     @classmethod
     def from_config(
@@ -72,6 +72,7 @@ class RenderSettings:
         publication: PublicationConfig | None = None,
         email: EmailConfig | None = None,
         schedule: ScheduleConfig | None = None,
+        weekly: WeeklyConfig | None = None,
     ) -> RenderSettings:
         publication, email = publication or PublicationConfig(), email or EmailConfig()
         return cls(
@@ -86,12 +87,14 @@ class RenderSettings:
             base_url=publication.base_url.rstrip("/"),
             timezone=(schedule or ScheduleConfig()).timezone,
             logo=publication.logo,
+            weekly_subject=(weekly or WeeklyConfig()).subject,
         )
 
 
 def settings_for(config: Config) -> RenderSettings:
     """The render settings of a publication's config."""
-    return RenderSettings.from_config(config.publication, config.file.email, config.file.schedule)
+    file = config.file
+    return RenderSettings.from_config(config.publication, file.email, file.schedule, file.weekly)
 
 
 def make_environment(template_dir: Path | None = None) -> jinja2.Environment:
@@ -194,7 +197,6 @@ def _context(
 ) -> dict[str, Any]:
     """What the templates of one variant are rendered with (the HTML template's reader
     fields are markers under ``secret``)."""
-    top = brief[0].story if brief else None
     headline, following = subject_lines(brief)
     more = [(section.sector.name, story) for section in rest for story in section.more]
     story_count = sum(len(s.stories) for s in rest) + len(brief)
@@ -209,15 +211,14 @@ def _context(
     values: dict[str, object] = {
         "publication": edition.publication,
         "edition_date": edition.edition_date,
-        "top": top,
+        "top": brief[0].story if brief else None,
         "headline": headline,
         "following": following,
         "story_count": story_count,
         "sectors": names,
     }
-    subject = plain_line(_render_string(env, settings.subject, values, "email.subject"))
-    subject = plain_line(edition.subject) or subject
-    subject = subject or f"{edition.publication}, {filters.shortdate(edition.edition_date)}"
+    weekly = edition.kind == EditionKind.WEEKLY
+    subject = _subject(env, edition, settings, values)
     preheader = plain_line(_render_string(env, settings.preheader, values, "email.preheader"))
     context = {
         **values,
@@ -235,7 +236,10 @@ def _context(
         "privacy_url": settings.privacy_url,
         "lang": settings.language,
         "teaser_length": settings.teaser_length,
-        "view_url": f"{settings.base_url}/archive/{edition.edition_date.isoformat()}",
+        "view_url": f"{settings.base_url}/archive"
+        + ("" if weekly else f"/{edition.edition_date.isoformat()}"),
+        "weekly": weekly,
+        "watchlist": personalize.watchlist_marker(secret) if settings.watchlist else "",
         "logo": settings.logo,
         "zone": settings.timezone,
         "sponsor": edition.sponsor,
@@ -243,6 +247,19 @@ def _context(
         **personalize.html_markers(secret),
     }
     return context
+
+
+def _subject(
+    env: jinja2.Environment, edition: Edition, settings: RenderSettings, values: dict[str, object]
+) -> str:
+    """The editor's subject, else the configured one (the weekly one for a weekly edition),
+    else the publication and date."""
+    weekly = edition.kind == EditionKind.WEEKLY
+    template = settings.weekly_subject if weekly else settings.subject
+    key = "weekly.subject" if weekly else "email.subject"
+    subject = plain_line(_render_string(env, template, values, key))
+    subject = plain_line(edition.subject) or subject
+    return subject or f"{edition.publication}, {filters.shortdate(edition.edition_date)}"
 
 
 def mjml_source(
@@ -270,50 +287,19 @@ def _render(
     subject, preheader = str(context["subject"]), str(context["preheader"])
     mjml_source = _render_template(env, HTML_TEMPLATE, context)
     text_context = {**context, **personalize.text_markers(secret)}
+    if settings.watchlist:
+        text_context["watchlist"] = personalize.watchlist_marker(secret, text=True)
     text = _render_template(env, TEXT_TEMPLATE, text_context)
     try:
         html = mjml.mjml2html(mjml_source, disable_comments=True)
     except ValueError as exc:
+        place = error_place(_template_path(env, HTML_TEMPLATE), mjml_source)
         raise TemplateError(
-            f"{_mjml_error_place(env, mjml_source)}: the rendered MJML is not valid: {exc}",
+            f"{place}: the rendered MJML is not valid: {exc}",
             hint="Check that every mj-* tag in the template is closed and correctly nested.",
         ) from None
     html = _BETWEEN_LINES.sub("><", html)  # line breaks between tags only: inline spaces stay
     return RenderedEmail(subject=subject, html=html, text=text, preheader=preheader, markers=secret)
-
-
-def _mjml_error_place(env: jinja2.Environment, source: str) -> str:
-    """``template, line N`` of the likely cause of an MJML error (MRML gives no position).
-
-    The rendered MJML is read as XML: a mismatched tag is where the reader stops; an element
-    never closed is where it was opened. That line of output is traced back to the template line
-    whose literal text is most like it.
-    """
-    path = _template_path(env, HTML_TEMPLATE)
-    opened: list[int] = []
-    parser = xml.parsers.expat.ParserCreate()
-    parser.StartElementHandler = lambda name, attrs: opened.append(parser.CurrentLineNumber)
-    parser.EndElementHandler = lambda name: opened.pop() if opened else None
-    try:
-        parser.Parse(source, True)
-        return path
-    except xml.parsers.expat.ExpatError as exc:
-        mismatch = exc.code == xml.parsers.expat.errors.codes[_TAG_MISMATCH]
-        unclosed = mismatch or exc.lineno >= source.count("\n")
-        line = opened[-1] if unclosed and opened else exc.lineno
-    rendered = source.splitlines()[line - 1] if 0 < line <= len(source.splitlines()) else ""
-    try:
-        template_lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return path
-    literal = [_JINJA.sub("", text).strip() for text in template_lines]
-    target = rendered.strip()
-    best = max(
-        range(len(template_lines)),
-        key=lambda i: difflib.SequenceMatcher(None, literal[i], target).ratio(),
-        default=None,
-    )
-    return path if best is None else f"{path}, line {best + 1}"
 
 
 _COMPILED: weakref.WeakKeyDictionary[jinja2.Environment, dict[str, jinja2.Template]] = (

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from newsletter.config import Config, day_sponsor, load_overrides
@@ -19,7 +20,7 @@ from newsletter.edition.storylines import WINDOW
 from newsletter.flows.prepare import clustered, load_stories
 from newsletter.flows.write import write_brief
 from newsletter.ingest import language
-from newsletter.models import Edition, Overrides, Story
+from newsletter.models import Edition, EditionKind, Overrides, Seen, Story
 from newsletter.records import Label
 from newsletter.store import Store
 
@@ -49,31 +50,39 @@ def edition_date_for(config: Config, now: datetime) -> date:
 
 
 def build(
-    config: Config, store: Store, *, now: datetime, ask_writer: bool = True, labels: bool = True
+    config: Config,
+    store: Store,
+    *,
+    now: datetime,
+    ask_writer: bool = True,
+    labels: bool = True,
+    day: date | None = None,
+    kind: EditionKind = EditionKind.DAILY,
 ) -> Built:
     """Today's edition from the stored stories: new ones only, with the editor's overrides.
     ``ask_writer=False`` (the send) uses only what the optional writer wrote before;
     ``labels=False`` (the desk's page, a GET) leaves the editor's moves to be kept as labels
-    by the builds that may write (the send, a preview)."""
+    by the builds that may write (the send, a preview). ``day``: the edition's date when it is
+    not today's in the schedule's zone (the scheduler builds a date at its first delivery,
+    in the earliest zone). A weekly edition (``kind``) holds the week's biggest storylines,
+    whatever the daily editions sent, without the day's overrides."""
+    if kind == EditionKind.WEEKLY:
+        return _weekly(config, store, now=now, day=day or edition_date_for(config, now))
     settings = config.file.digest
     max_age = timedelta(hours=settings.max_age_hours)
-    day = edition_date_for(config, now)
+    day = day or edition_date_for(config, now)
     overrides, overrides_file = load_overrides(config, day)
-    stories = load_stories(config, store, since=now - max_age)
-    accepted = config.languages
-    stories = clustered(store, [s for s in stories if language.allowed(s.language, accepted)])
+    stories = _window(config, store, since=now - max_age)
     if labels:
         _keep_moves_as_labels(store, stories, overrides, now=now)
     edition = digest.build_edition(
         stories,
         config.sectors,
-        publication=config.publication.name,
+        **_outlets(config),
         edition_date=day,
         now=now,
         per_sector=settings.per_sector,
         max_age=max_age,
-        feed_weights={feed.url: feed.weight for feed in config.feeds},
-        feed_names={feed.url: feed.name for feed in config.feeds},
         seen=store.editions.sent_before(day, since=day - _days_covering(max(max_age, WINDOW))),
         overrides=overrides,
         half_life=timedelta(hours=settings.freshness_half_life_hours),
@@ -91,17 +100,68 @@ def build(
             edition = dataclasses.replace(edition, intro=overrides.intro, intro_covers=())
         return Built(edition, day, overrides_file=overrides_file)
     on_topic = sum(1 for s in stories if s.sectors)
-    reason = (
-        f"no new story fits any sector: {len(stories)} stories from the last "
-        f"{settings.max_age_hours} hours, {on_topic} of them in a sector, and those were all "
-        "sent before or dropped by the editor"
-        if on_topic
-        else f"no story from the last {settings.max_age_hours} hours fits any sector "
-        f"({len(stories)} stories considered)"
-    )
+    reason = _no_edition(len(stories), on_topic, settings.max_age_hours)
     # each caller says so (the command's error, the scheduler's log): once is enough
     logger.info("no edition for %s: %s", day, reason)
     return Built(None, day, reason, overrides_file, considered=len(stories), on_topic=on_topic)
+
+
+def _window(config: Config, store: Store, *, since: datetime) -> list[Story]:
+    """The stored stories since then in the publication's languages, judged and clustered."""
+    stories = load_stories(config, store, since=since)
+    accepted = config.languages
+    return clustered(store, [s for s in stories if language.allowed(s.language, accepted)])
+
+
+def _outlets(config: Config) -> dict[str, Any]:
+    """What every edition is built with from the config: the name, each feed's weight and
+    name."""
+    return {
+        "publication": config.publication.name,
+        "feed_weights": {feed.url: feed.weight for feed in config.feeds},
+        "feed_names": {feed.url: feed.name for feed in config.feeds},
+    }
+
+
+def _no_edition(considered: int, on_topic: int, hours: int) -> str:
+    """Why there is no edition, in words."""
+    if on_topic:
+        return (
+            f"no new story fits any sector: {considered} stories from the last {hours} hours, "
+            f"{on_topic} of them in a sector, and those were all sent before or dropped by the "
+            "editor"
+        )
+    return f"no story from the last {hours} hours fits any sector ({considered} stories considered)"
+
+
+def _weekly(config: Config, store: Store, *, now: datetime, day: date) -> Built:
+    """The week to ``day``: its biggest storylines in each sector, each once."""
+    weekly, digest_settings = config.file.weekly, config.file.digest
+    window = timedelta(days=weekly.days)
+    stories = _window(config, store, since=now - window)
+    edition = digest.build_edition(
+        stories,
+        config.sectors,
+        **_outlets(config),
+        edition_date=day,
+        now=now,
+        per_sector=weekly.per_sector,
+        max_age=window,
+        seen=Seen(),  # the daily editions sent them: the week's review shows them again
+        overrides=Overrides(),
+        half_life=timedelta(days=weekly.days),  # a Monday story counts on Sunday too
+        per_storyline=digest_settings.per_storyline,
+        moves={},
+        brief_size=weekly.brief,
+    )
+    present = {section.sector.slug for section in edition.sections}
+    sponsor = day_sponsor(config, Overrides(), day, present)
+    edition = dataclasses.replace(edition, sponsor=sponsor, kind=EditionKind.WEEKLY)
+    if edition.sections:
+        return Built(edition, day)
+    reason = f"no story of the last {weekly.days} days fits any sector"
+    logger.info("no weekly edition for %s: %s", day, reason)
+    return Built(None, day, reason, considered=len(stories))
 
 
 def _keep_moves_as_labels(

@@ -11,7 +11,6 @@ still take their places in the edition, as they would without one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -77,38 +76,6 @@ def gate(config: Config, day: date, now: datetime) -> Gate:
         return Gate(Waiting.APPROVED, approval, deadline, required.on_timeout)
     state = Waiting.WAITING if now < deadline else Waiting.TIMED_OUT
     return Gate(state, None, deadline, required.on_timeout)
-
-
-APPROVAL_POLL_SECONDS = 15.0  # how often a send waiting for an approval looks for it
-
-
-def await_approval(
-    config: Config, *, clock: Callable[[], datetime], wait: Callable[[float], bool]
-) -> bool:
-    """The scheduled send's wait for an approval (``schedule.require_approval``) until the
-    deadline, each step in the log; True: send now. ``wait`` waits up to that many seconds
-    and answers True once the scheduler is stopping (then nothing is sent)."""
-    told = False
-    while True:
-        now = clock()
-        state = gate(config, edition_date_for(config, now), now)
-        if state.state in {Waiting.NOT_REQUIRED, Waiting.APPROVED}:
-            if state.approval is not None:
-                logger.info("send: %s: sending", state.says())
-            return True
-        if state.state is Waiting.TIMED_OUT:
-            go = state.on_timeout == "send"
-            how = f"; to send it anyway: newsletter --config {config.path} send"
-            logger.warning("send: %s%s", state.says(), "" if go else how)
-            return go
-        if not told:
-            logger.info("send: %s", state.says())
-            told = True
-        assert state.deadline is not None
-        left = (state.deadline - now).total_seconds()
-        if wait(min(APPROVAL_POLL_SECONDS, max(left, 0.01))):
-            logger.info("send: stopped while waiting for an approval; nothing was sent")
-            return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,9 @@ earlier in the file are remembered as 8-byte hashes (a sorted numpy array), so a
 is caught at any distance for a few megabytes per million rows. One chunk is written on a
 second thread while the next is read and checked.
 
-An export streams readers from the store in id order and writes them as they come. A name or
-address that starts with one of ``FORMULA_STARTS`` (a spreadsheet would run it as a formula),
-or with 's and then one of them, is written with one more ' in front; an import takes exactly
-that one ' off again, so export then import gives the same readers back. A ' before anything
-else (``'Tis``, ``O'Brien``) is kept as it is.
+An export (``export``) writes cells a spreadsheet would run as a formula with one more '
+in front; an import takes exactly that one ' off again (``_unquoted``), so export then import
+gives the same readers back. A ' before anything else (``'Tis``, ``O'Brien``) is kept as it is.
 """
 
 from __future__ import annotations
@@ -28,22 +26,29 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-import io
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
 
 import numpy as np
 
+from newsletter.config.settings import ScheduleConfig
 from newsletter.config.suggest import did_you_mean
 from newsletter.errors import SubscriberError
 from newsletter.models import Channel, Source, SubscriberStatus
+from newsletter.models.readers import DEFAULT_SLOT, Slot
 from newsletter.readers.csvlines import Line, cells, read_lines
 from newsletter.readers.subscriptions import clean_name, new_tokens, normalise_email
+from newsletter.readers.timing import (
+    checked_frequency,
+    checked_hour,
+    checked_watchlist,
+    checked_weekday,
+    checked_zone,
+)
 from newsletter.records import NewReader, ReaderChange
 from newsletter.store import Store
 from newsletter.store.consent import email_hash
@@ -73,6 +78,8 @@ class _Row:
     name: str
     sectors: tuple[str, ...]
     status: SubscriberStatus = SubscriberStatus.CONFIRMED
+    slot: Slot | None = None  # None: the file has no such columns (a known reader's stays)
+    watchlist: tuple[str, ...] | None = None
 
 
 class _Seen:
@@ -115,10 +122,14 @@ def import_csv(
     progress: Progress | None = None,
     chunk_rows: int = CHUNK,
     source: Source | None = None,
+    schedule: ScheduleConfig | None = None,
 ) -> ImportReport:
     """Import ``email,name,sectors`` rows, one a line (UTF-8, BOM or not; sectors split by ``;``
-    or spaces), a chunk at a time; see the module's docstring."""
+    or spaces), optionally with the export's further columns (status, timezone, hour,
+    frequency, weekday, watchlist; the hours those ``schedule`` offers), a chunk at a time;
+    see the module's docstring."""
     report = ImportReport()
+    schedule = schedule or ScheduleConfig()
     suppressed = store.readers.suppressed_hashes()
     seen = _Seen()
     total = path.stat().st_size
@@ -130,7 +141,8 @@ def import_csv(
         _refuse_utf16(path, raw.read(2))
         raw.seek(0)
         writing: Future[None] | None = None
-        rows = _rows(read_lines(raw, limit=MAX_LINE), set(known_sectors), report)
+        lines = read_lines(raw, limit=MAX_LINE)
+        rows = _rows(lines, set(known_sectors), report, schedule)
         while True:
             chunk = list(itertools.islice(rows, chunk_rows))
             keep = _checked(store, chunk, report, seen, suppressed)
@@ -157,7 +169,9 @@ def _refuse_utf16(path: Path, start: bytes) -> None:
         )
 
 
-def _rows(lines: Iterator[Line], known: set[str], report: ImportReport) -> Iterator[_Row]:
+def _rows(
+    lines: Iterator[Line], known: set[str], report: ImportReport, schedule: ScheduleConfig
+) -> Iterator[_Row]:
     """The file's readable, valid rows; the others go to ``report.rejected``."""
     first = True
     sector_cells: dict[str, tuple[str, ...]] = {}  # a cell → its sectors (few distinct cells)
@@ -187,10 +201,28 @@ def _rows(lines: Iterator[Line], known: set[str], report: ImportReport) -> Itera
                 if len(sector_cells) < 4096:
                     sector_cells[cell] = sectors
             status = _status(row[3]) if len(row) > 3 else SubscriberStatus.CONFIRMED
+            slot, terms = _choices(row[4:], schedule) if len(row) > 4 else (None, None)
         except SubscriberError as exc:
             report.rejected.append((number, exc.message))
             continue
-        yield _Row(number, email, name, sectors, status)
+        yield _Row(number, email, name, sectors, status, slot, terms)
+
+
+def _choices(cells: Sequence[str], schedule: ScheduleConfig) -> tuple[Slot, tuple[str, ...] | None]:
+    """The delivery slot and watchlist of columns 5 to 9 (timezone, hour, frequency, weekday,
+    watchlist: terms split by ``;``), as ``export`` writes them; the watchlist None when its
+    column is absent."""
+    zone, hour, often, day, terms = (*cells, "", "", "", "", "")[:5]
+    try:
+        slot = Slot(
+            checked_zone(zone),
+            checked_hour(hour, schedule),
+            checked_frequency(often),
+            checked_weekday(day),
+        )
+        return slot, checked_watchlist(terms) if len(cells) > 4 else None
+    except ValueError as exc:
+        raise SubscriberError(str(exc)) from None
 
 
 def _status(cell: str) -> SubscriberStatus:
@@ -288,7 +320,15 @@ def _write(
     known = store.readers.subscriber_index([row.email for row in chunk])
     fresh = [row for row in chunk if row.email not in known]
     new = [
-        NewReader(row.email, row.name, row.sectors, token, row.status)
+        NewReader(
+            row.email,
+            row.name,
+            row.sectors,
+            token,
+            row.status,
+            row.slot or DEFAULT_SLOT,
+            row.watchlist or (),
+        )
         for row, token in zip(fresh, new_tokens(len(fresh)), strict=True)
     ]
     changed: list[ReaderChange] = []
@@ -296,46 +336,19 @@ def _write(
         old = known.get(row.email)
         if old is None:
             continue
+        slot = old.slot if row.slot is None else row.slot
+        terms = old.watchlist if row.watchlist is None else row.watchlist
         if old.status == SubscriberStatus.UNSUBSCRIBED:
             report.skipped.append((row.number, f"{row.email} unsubscribed; not re-subscribed"))
-        elif (old.name, old.sectors) == (row.name, row.sectors):
+        elif (old.name, old.sectors, old.slot, old.watchlist) == (
+            row.name,
+            row.sectors,
+            slot,
+            terms,
+        ):
             report.unchanged += 1
         else:
-            changed.append(ReaderChange(old.id, row.name, row.sectors))
+            changed.append(ReaderChange(old.id, row.name, row.sectors, slot, terms))
     store.readers.bulk_import(new, changed, now=now, source=source)  # readers and consent together
     report.added += len(new)
     report.updated += len(changed)
-
-
-def export_csv(
-    store: Store, out: TextIO, *, status: SubscriberStatus | None = None, page: int = CHUNK
-) -> int:
-    """Write ``email,name,sectors,status`` rows as they stream from the store; how many."""
-    count = -1  # the header is no reader
-    for line in export_lines(store, status=status, page=page):
-        out.write(line)
-        count += 1
-    return count
-
-
-def export_lines(
-    store: Store, *, status: SubscriberStatus | None = None, page: int = CHUNK
-) -> Iterator[str]:
-    """The export's CSV lines (the header first), as they stream from the store."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    rows: Iterator[list[str]] = (
-        [_cell(r.email), _cell(r.name), " ".join(r.sectors), r.status]
-        for r in store.readers.iter_subscribers(status=status, page=page)
-    )
-    for row in itertools.chain([["email", "name", "sectors", "status"]], rows):
-        writer.writerow(row)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-
-
-def _cell(value: str) -> str:
-    """A cell a spreadsheet shows as text: one starting like a formula gets a leading ', and
-    so does one that already starts with 's before a formula start (import takes one ' off)."""
-    return "'" + value if value.lstrip("'")[:1] in FORMULA_STARTS else value

@@ -5,13 +5,9 @@ erasure. Every change is recorded as a consent event. (CSV import and export: ``
 from __future__ import annotations
 
 import base64
-import functools
-import re
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-
-from email_validator import EmailNotValidError, validate_email
 
 from newsletter.config import Config
 from newsletter.config.suggest import did_you_mean
@@ -25,13 +21,16 @@ from newsletter.models import (
     Subscriber,
     SubscriberStatus,
 )
+from newsletter.models.readers import DEFAULT_SLOT, Slot
+from newsletter.readers.addresses import MAX_EMAIL as MAX_EMAIL
+from newsletter.readers.addresses import normalise_email as normalise_email
+from newsletter.readers.timing import choices_of, watchlist_terms
 from newsletter.records import ProviderEvent
 from newsletter.store import Store
 from newsletter.text import plain_name
 
 MAX_NAME = 200  # characters, once cleaned
 MAX_NAME_TYPED = 1000  # characters of a name as a form sends it, before cleaning
-MAX_EMAIL = 254
 CONFIRMATION_INTERVAL = timedelta(hours=1)
 CONFIRMATION = MailKind.CONFIRMATION  # the kind of queued email
 CLI = Source(Channel.CLI)  # a change made from the shell
@@ -43,53 +42,6 @@ def consent_wording(publication: str) -> str:
         f"I want to receive {publication} by email each morning, with the sectors I chose. "
         "I can change them or unsubscribe at any time from a link in every email."
     )
-
-
-def normalise_email(address: str) -> str:
-    """The address checked for syntax only (no DNS) and normalised, or ``SubscriberError``.
-
-    A plain address (letters, digits, ``_+-`` and single dots before the @) has only its domain
-    checked by email-validator, once per domain; any other goes through email-validator whole.
-    Both give the same answer (``tests/test_subscribers.py`` compares them).
-    """
-    if len(address) > MAX_EMAIL:
-        raise SubscriberError(
-            f"an address is at most {MAX_EMAIL} characters", hint="Check the address."
-        )
-    plain = _PLAIN.match(address.strip().lower())
-    if plain is not None and len(plain["local"]) <= 64:
-        domain = _checked_domain(plain["domain"])
-        if domain is not None:
-            return f"{plain['local']}@{domain}"
-    try:
-        checked = validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
-        if not address.split("@")[0].isascii():
-            raise SubscriberError(
-                f"{address!r} has letters outside ASCII before the @, which the mail "
-                "providers this tool sends through cannot deliver",
-                hint="Ask the reader for an ASCII address (a domain may have accents).",
-            ) from None
-        raise SubscriberError(
-            f"{address!r} is not a valid email address: {exc}",
-            hint="Give an address like name@example.com.",
-        ) from None
-    # mailbox providers ignore case: José@x and josé@x are one reader
-    return (checked.ascii_email or checked.normalized).lower()
-
-
-_PLAIN = re.compile(r"(?P<local>[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*)@(?P<domain>[^@\s]+)\Z")
-
-
-@functools.lru_cache(maxsize=4096)
-def _checked_domain(domain: str) -> str | None:
-    """A domain as email-validator normalises it, or None when it refuses it (then the whole
-    address goes through email-validator, for its message)."""
-    try:
-        checked = validate_email(f"a@{domain}", check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError:
-        return None
-    return str(checked.ascii_domain or checked.domain).lower()
 
 
 def clean_name(name: str) -> str:
@@ -134,8 +86,11 @@ def add_subscriber(
     status: SubscriberStatus = SubscriberStatus.CONFIRMED,
     now: datetime,
     source: Source = CLI,
+    slot: Slot | None = None,
+    watchlist: Sequence[str] | None = None,
 ) -> tuple[Subscriber, bool]:
-    """Add a reader (or update a known one's name and sectors); (reader, created)."""
+    """Add a reader (or update a known one's name and sectors, and the delivery ``slot`` and
+    ``watchlist`` when given); (reader, created)."""
     email = normalise_email(address)
     if store.readers.is_suppressed(email):
         raise SubscriberError(
@@ -151,10 +106,12 @@ def add_subscriber(
         now=now,
     )
     reader = saved.reader
+    if slot is not None or watchlist is not None:
+        terms = watchlist_terms(watchlist) if watchlist is not None else None
+        store.readers.update_subscriber(reader.id, now=now, slot=slot, watchlist=terms)
+        reader = store.readers.subscriber_by_id(reader.id) or reader
     kind = ConsentKind.ADDED if saved.created else ConsentKind.UPDATED
-    store.readers.add_event(
-        reader, kind, now=now, source=source, details={"sectors": list(reader.sectors)}
-    )
+    store.readers.add_event(reader, kind, now=now, source=source, details=choices_of(reader))
     return reader, saved.created
 
 
@@ -170,6 +127,7 @@ def request_sign_up(
     sectors: Sequence[str],
     source: Source,
     now: datetime,
+    slot: Slot = DEFAULT_SLOT,
 ) -> None:
     """Check a sign-up's form and queue it; ``SubscriberError`` for the reader to correct.
 
@@ -180,7 +138,7 @@ def request_sign_up(
     email = normalise_email(address)
     name = clean_name(name)
     chosen = check_sectors(sectors, config.sector_slugs)
-    store.outgoing.queue_signup(email, name=name, sectors=chosen, source=source, now=now)
+    store.outgoing.queue_signup(email, name=name, sectors=chosen, source=source, now=now, slot=slot)
 
 
 def _tell_already_subscribed(store: Store, reader: Subscriber, *, now: datetime) -> str:
@@ -208,6 +166,7 @@ def sign_up(
     sectors: Sequence[str],
     source: Source,
     now: datetime,
+    slot: Slot = DEFAULT_SLOT,
 ) -> str:
     """Record a sign-up and queue a confirmation email; what happened, for logs only. The web
     calls it through its queue (``request_sign_up``, then ``outgoing.take_sign_ups``).
@@ -242,12 +201,13 @@ def sign_up(
         now=now,
         source=source,
         wording=consent_wording(config.publication.name),
-        details={"sectors": chosen, "name": name},
+        details={"sectors": chosen, "name": name}
+        | ({"timezone": slot.timezone, "hour": slot.hour} if slot != DEFAULT_SLOT else {}),
     )
     last = store.outgoing.last_mail_sent_at(reader.id, kind=CONFIRMATION)
     held = last is not None and now - last < CONFIRMATION_INTERVAL
     store.outgoing.queue_mail(
-        reader.id, kind=CONFIRMATION, name=name, sectors=chosen, now=now, held=held
+        reader.id, kind=CONFIRMATION, name=name, sectors=chosen, now=now, held=held, slot=slot
     )
     return "choice kept; a confirmation went less than an hour ago" if held else "queued"
 
@@ -289,6 +249,7 @@ def confirm(store: Store, token: str, *, source: Source, now: datetime) -> Subsc
                 status=SubscriberStatus.CONFIRMED,
                 name=newest.name,
                 sectors=newest.sectors,
+                slot=newest.slot if newest.slot != DEFAULT_SLOT else None,
             )
         else:
             store.readers.update_subscriber(reader.id, now=now, status=SubscriberStatus.CONFIRMED)
@@ -314,19 +275,26 @@ def change_preferences(
     known_sectors: Sequence[str],
     source: Source,
     now: datetime,
+    slot: Slot | None = None,
+    watchlist: Sequence[str] | None = None,
 ) -> Subscriber:
+    """A reader's new name and sectors (and, when given, delivery slot and watchlist)."""
     reader = reader_for(store, token)
     name = clean_name(name)
     chosen = check_sectors(sectors, known_sectors)
-    store.readers.update_subscriber(reader.id, now=now, name=name, sectors=chosen)
+    terms = None if watchlist is None else watchlist_terms(watchlist)
+    store.readers.update_subscriber(
+        reader.id, now=now, name=name, sectors=chosen, slot=slot, watchlist=terms
+    )
+    changed = reader_for(store, token)
     store.readers.add_event(
         reader,
         ConsentKind.PREFERENCES,
         now=now,
         source=source,
-        details={"sectors": chosen, "name": name},
+        details=choices_of(changed) | {"name": name},
     )
-    return reader_for(store, token)
+    return changed
 
 
 def unsubscribe(store: Store, token: str, *, source: Source, now: datetime) -> Subscriber:

@@ -1,14 +1,14 @@
 """``newsletter run``: APScheduler 3 in the foreground. Wiring only.
 
 Two jobs, kept in the project's database by APScheduler's SQLAlchemy job store: ``collect``
-every ``schedule.collect_every_minutes``, and ``send`` daily at ``schedule.send_at`` in
-``schedule.timezone`` (optionally on chosen weekdays), which collects once more, builds the
-edition and sends it through the ledger. A send missed while the scheduler was down runs on
-restart within ``schedule.misfire_grace_minutes``; past that it is skipped, with a log line that
-says how to send late. An edition left ``sending`` (the scheduler was killed mid-send, after
-APScheduler had already moved the job to the next day) is finished on start and on every
-collect tick, before anything else, within the same grace. SIGTERM and SIGINT finish the
-requests in flight, record them, and exit.
+every ``schedule.collect_every_minutes``, and ``send``: a pass every ``PASS_SECONDS`` that
+delivers each edition to the readers whose local hour has come (``flows.buckets``): the
+edition of a date is built and frozen at its first delivery, in the earliest zone (collecting
+once more first), and every reader gets it at their own hour, weekly readers on their day. A
+pass finds what an earlier one left (the scheduler killed mid-bucket, a restart after a
+downtime) in the ledger: pending rows are sent, slots still within
+``schedule.misfire_grace_minutes`` are sent late, older ones are skipped with a log line that
+says how to send late. SIGTERM and SIGINT finish the requests in flight, record them, and exit.
 
 A scheduler plays one role or both (``run --only collect|send``), so collecting and sending can
 live on different machines. Each role has a lock row in the database held by heartbeat (a lease:
@@ -23,7 +23,8 @@ reference to a module-level function (``collect_job``, ``send_job``, called with
 path), which hands the job to the runner started for that config in this process: only
 APScheduler's public API is used. Jobs an earlier version stored as
 ``newsletter.scheduler:send_job`` still resolve (``newsletter/scheduler.py``) and are moved to
-the new reference, their next run kept.
+the new reference; a send job stored with the daily trigger of earlier versions is replaced by
+the pass.
 """
 
 from __future__ import annotations
@@ -33,11 +34,10 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import EVENT_JOB_ERROR
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -47,7 +47,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from newsletter.config import Config
 from newsletter.config.settings import ScheduleConfig
 from newsletter.errors import NewsletterError, ScheduleError
-from newsletter.models import EditionStatus, FetchOutcome
+from newsletter.models import FetchOutcome, SendReport
 from newsletter.schedule.lease import Lease, owner, stand_by
 
 if TYPE_CHECKING:
@@ -60,15 +60,13 @@ ROLES = ("collect", "send")
 JOBS_TABLES = {"collect": "apscheduler_collect", "send": "apscheduler_jobs"}  # jobs per role
 
 
-def send_trigger(schedule: ScheduleConfig) -> CronTrigger:
-    """The daily send at the local wall-clock time, across daylight-saving changes."""
-    return CronTrigger(
-        hour=schedule.send_at.hour,
-        minute=schedule.send_at.minute,
-        second=schedule.send_at.second,
-        day_of_week=",".join(schedule.weekdays) or None,
-        timezone=schedule.timezone,
-    )
+PASS_SECONDS = 15  # between the send's passes: a reader's hour is met within this
+
+
+def send_trigger() -> CronTrigger:
+    """The send's pass, at every quarter of a minute (UTC): local hours fall on any minute
+    (Asia/Kolkata's 07:00 is 01:30 UTC)."""
+    return CronTrigger(second=f"*/{PASS_SECONDS}", timezone="UTC")
 
 
 def collect_trigger(schedule: ScheduleConfig) -> IntervalTrigger:
@@ -111,8 +109,11 @@ class Runner:
     clock: Callable[[], datetime]
     roles: tuple[str, ...] = ROLES  # the roles it plays, in ROLES order
     stop: threading.Event = field(default_factory=threading.Event)
-    # waits up to that many seconds, True once stopped (tests pass one that moves their clock)
-    wait: Callable[[float], bool] | None = None
+
+    def __post_init__(self) -> None:
+        from newsletter.flows.buckets import Pass
+
+        self._pass = Pass(now=self.clock, should_stop=self.stop.is_set)
 
     @contextmanager
     def _store(self) -> Iterator[Store]:
@@ -122,55 +123,12 @@ class Runner:
         finally:
             store.close()
 
-    def resume_interrupted(self, store: Store) -> int:
-        """Finish every edition left ``sending`` (a scheduler killed mid-send) whose send time
-        is within the misfire grace; report older ones. Returns how many readers were sent to."""
-        from newsletter import flows
-
-        schedule = self.config.file.schedule
-        grace = timedelta(minutes=schedule.misfire_grace_minutes)
-        zone = ZoneInfo(schedule.timezone)
-        sent = 0
-        for day in store.editions.editions_in_status(EditionStatus.SENDING):
-            due = datetime.combine(day, schedule.send_at, tzinfo=zone)
-            if self.clock() - due > grace:
-                logger.warning(
-                    "send: the edition of %s was interrupted and is past the %s grace; finish "
-                    "it with: newsletter --config %s send --date %s",
-                    day,
-                    grace,
-                    self.config.path,
-                    day,
-                )
-                continue
-            logger.info("send: finishing the interrupted edition of %s first", day)
-            mailer = self.make_mailer()
-            try:
-                report = flows.send_edition(
-                    self.config,
-                    store,
-                    mailer,
-                    now=self.clock,
-                    day=day,
-                    should_stop=self.stop.is_set,
-                )
-            except NewsletterError as exc:
-                logger.error("send: %s (%s)", exc.message, exc.hint or "")
-                continue
-            finally:
-                mailer.close()
-            sent += report.sent
-            logger.info("send: edition of %s finished: %d more sent", day, report.sent)
-        return sent
-
     def collect(self) -> None:
         """The collect job: an interrupted send first (when this runner sends), then every
         feed."""
         from newsletter import flows
 
         with self._store() as store:
-            if "send" in self.roles:
-                self.resume_interrupted(store)  # before anything else
             report = flows.collect_all(self.config, store, now=self.clock())
             if self.config.file.writer.base_url:  # write the brief ahead, so the send need not
                 try:
@@ -186,56 +144,26 @@ class Runner:
             report.seconds,
         )
 
-    def send(self) -> None:
-        """The send job: collect once more (when this runner collects; a send-only one leaves
-        that to the collector), build the edition, send it through the ledger."""
-        from newsletter import flows
+    def send(self) -> list[SendReport]:
+        """The send's pass: every edition to the readers whose hour has come
+        (``flows.buckets``); a runner that collects collects once more before a freeze."""
+        from newsletter.flows.buckets import send_due
 
-        if not self.approved():
-            return
         with self._store() as store:
-            mailer = self.make_mailer()
+            before = (
+                (lambda: self._collect_before_freeze(store)) if "collect" in self.roles else None
+            )
+            self._pass.before_freeze = before
             try:
-                if "collect" in self.roles:
-                    flows.collect_all(self.config, store, now=self.clock())
-                report = flows.send_edition(
-                    self.config, store, mailer, now=self.clock, should_stop=self.stop.is_set
-                )
+                return send_due(self.config, store, self.make_mailer, self._pass)
             except NewsletterError as exc:
                 logger.error("send: %s (%s)", exc.message, exc.hint or "")
-                return
-            finally:
-                mailer.close()
-        logger.info(
-            "send: edition of %s: %d sent, %d failed, %d skipped, %d already sent (%.1f s)",
-            report.edition_date,
-            report.sent,
-            report.failed,
-            report.skipped,
-            report.already_sent,
-            report.seconds,
-        )
+                return []
 
-    def approved(self) -> bool:
-        """With ``schedule.require_approval``, wait for an editor's "Approve" on the desk
-        until the deadline, then go on or not as ``on_timeout`` says; True: send now."""
-        from newsletter.flows.desk import await_approval
+    def _collect_before_freeze(self, store: Store) -> None:
+        from newsletter import flows
 
-        return await_approval(self.config, clock=self.clock, wait=self.wait or self.stop.wait)
-
-    def missed(self, event: JobExecutionEvent) -> None:
-        """A run past its grace (the scheduler was down): say so, and how to send late."""
-        if event.job_id != "send":
-            return
-        late = self.clock() - event.scheduled_run_time
-        logger.warning(
-            "send: the send due at %s was missed by %s, past the %s grace, so nothing was "
-            "sent. To send it late, run: newsletter --config %s send",
-            event.scheduled_run_time,
-            str(late).split(".")[0],
-            timedelta(minutes=self.config.file.schedule.misfire_grace_minutes),
-            self.config.path.resolve(),
-        )
+        flows.collect_all(self.config, store, now=self.clock())
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +198,6 @@ def _scheduler(runner: Runner) -> BackgroundScheduler:
         job_defaults={"coalesce": True, "max_instances": 1},
         timezone=schedule.timezone,
     )
-    scheduler.add_listener(runner.missed, EVENT_JOB_MISSED)
     scheduler.add_listener(
         lambda event: logger.error("%s: failed: %s", event.job_id, event.exception),
         EVENT_JOB_ERROR,
@@ -281,8 +208,7 @@ def _scheduler(runner: Runner) -> BackgroundScheduler:
     if "send" in roles:
         if scheduler.get_job("collect", jobstore="send") is not None:
             scheduler.remove_job("collect", jobstore="send")  # where earlier versions kept it
-        grace = int(schedule.misfire_grace_minutes * 60)
-        _ensure_job(scheduler, send_job, send_trigger(schedule), path, grace=grace)
+        _ensure_job(scheduler, send_job, send_trigger(), path, grace=PASS_SECONDS * 4)
     return scheduler
 
 
@@ -330,7 +256,7 @@ def _run_scheduler(runner: Runner, lease: Lease, *, say: Callable[[str], None]) 
         at = job.next_run_time
         say(f"next {job.id}: {at:%Y-%m-%d %H:%M:%S %Z}" if at else f"{job.id}: paused")
     if "send" in runner.roles:
-        runner.resume_interrupted(lease.store)  # a send killed mid-way finishes first
+        runner.send()  # what a scheduler killed mid-way left, and whatever is due, first
     scheduler.resume()
     while not runner.stop.wait(1.0):
         pass

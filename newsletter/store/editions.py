@@ -1,5 +1,7 @@
 """Editions: each day's frozen snapshot and status, what was sent before, the published
-archive."""
+archive. A date has at most one edition of each kind: the daily one (what the archive, the
+stats and "sent before" know) and the weekly one of weekly readers (kept apart: its stories
+were sent to daily readers already, and stay free for the next daily editions)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from newsletter.models import DeliveryStatus, Edition, EditionStatus, Seen
+from newsletter.models import DeliveryStatus, Edition, EditionKind, EditionStatus, Seen
 from newsletter.records import EditionRef, EditionSummary, StoredEdition, StoredStoryline
 from newsletter.store.base import Repository
 from newsletter.store.snapshot import edition_from_json, edition_to_json
@@ -42,7 +44,8 @@ class EditionStore(Repository):
         with self.engine.begin() as conn:
             row = conn.execute(
                 select(editions.c.id, editions.c.status).where(
-                    editions.c.edition_date == edition.edition_date
+                    editions.c.edition_date == edition.edition_date,
+                    editions.c.kind == edition.kind,
                 )
             ).one_or_none()
             values: dict[str, Any] = {
@@ -53,7 +56,9 @@ class EditionStore(Repository):
             }
             if row is None:
                 inserted = conn.execute(
-                    insert(editions).values(edition_date=edition.edition_date, **values)
+                    insert(editions).values(
+                        edition_date=edition.edition_date, kind=edition.kind, **values
+                    )
                 )
                 edition_id = inserted.inserted_primary_key[0]  # type: ignore[index]
             else:
@@ -67,7 +72,8 @@ class EditionStore(Repository):
                     insert(edition_stories),
                     [{"edition_id": edition_id, **item} for item in carried.values()],
                 )
-            keep_storylines(conn, edition, edition_id)
+            if edition.kind == EditionKind.DAILY:  # a weekly one repeats what went out
+                keep_storylines(conn, edition, edition_id)
         return True
 
     def storyline_of(self, story_id: str) -> StoredStoryline | None:
@@ -90,24 +96,27 @@ class EditionStore(Repository):
             row.last_edition_id,
         )
 
-    def edition(self, edition_date: date) -> StoredEdition | None:
+    def edition(
+        self, edition_date: date, kind: EditionKind = EditionKind.DAILY
+    ) -> StoredEdition | None:
         """The stored edition of a date, with its id and status, if there is one."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(editions.c.id, editions.c.snapshot, editions.c.status).where(
-                    editions.c.edition_date == edition_date
-                )
+                select(
+                    editions.c.id, editions.c.snapshot, editions.c.status, editions.c.built_at
+                ).where(editions.c.edition_date == edition_date, editions.c.kind == kind)
             ).one_or_none()
         if row is None:
             return None
-        return StoredEdition(row.id, edition_from_json(row.snapshot), EditionStatus(row.status))
+        snapshot = edition_from_json(row.snapshot)
+        return StoredEdition(row.id, snapshot, EditionStatus(row.status), row.built_at)
 
     def published_editions(self, *, limit: int, offset: int = 0) -> list[StoredEdition]:
         """Editions sent (or being sent), newest first: what the public archive shows."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(editions.c.id, editions.c.snapshot, editions.c.status)
-                .where(editions.c.status.in_(SENT))
+                .where(editions.c.status.in_(SENT), DAILY)
                 .order_by(editions.c.edition_date.desc())
                 .limit(limit)
                 .offset(offset)
@@ -122,7 +131,9 @@ class EditionStore(Repository):
         pages depend on."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(func.count(), func.max(editions.c.id)).where(editions.c.status.in_(SENT))
+                select(func.count(), func.max(editions.c.id)).where(
+                    editions.c.status.in_(SENT), DAILY
+                )
             ).one()
         return int(row[0]), int(row[1] or 0)
 
@@ -131,7 +142,7 @@ class EditionStore(Repository):
         readers' pages link to as the latest edition."""
         with self.engine.connect() as conn:
             day: date | None = conn.execute(
-                select(func.max(editions.c.edition_date)).where(editions.c.status.in_(SENT))
+                select(func.max(editions.c.edition_date)).where(editions.c.status.in_(SENT), DAILY)
             ).scalar()
         return day
 
@@ -141,7 +152,7 @@ class EditionStore(Repository):
         ``since`` leaves out older editions, whose stories can no longer be picked anyway, so
         the headline comparisons do not grow with the archive.
         """
-        sent = and_(editions.c.status.in_(SENT), editions.c.edition_date < edition_date)
+        sent = and_(editions.c.status.in_(SENT), editions.c.edition_date < edition_date, DAILY)
         if since is not None:
             sent = and_(sent, editions.c.edition_date >= since)
         query = (
@@ -170,12 +181,14 @@ class EditionStore(Repository):
 
     # editions ----------------------------------------------------------------------------------
 
-    def edition_ref(self, edition_date: date) -> EditionRef | None:
+    def edition_ref(
+        self, edition_date: date, kind: EditionKind = EditionKind.DAILY
+    ) -> EditionRef | None:
         """The id and status of the stored edition of a date."""
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(editions.c.id, editions.c.status).where(
-                    editions.c.edition_date == edition_date
+                    editions.c.edition_date == edition_date, editions.c.kind == kind
                 )
             ).first()
         return None if row is None else EditionRef(row.id, edition_date, EditionStatus(row.status))
@@ -187,12 +200,14 @@ class EditionStore(Repository):
         with self.engine.begin() as conn:
             conn.execute(update(editions).where(editions.c.id == edition_id).values(values))
 
-    def editions_in_status(self, status: EditionStatus) -> list[date]:
+    def editions_in_status(
+        self, status: EditionStatus, kind: EditionKind = EditionKind.DAILY
+    ) -> list[date]:
         """The dates of the editions in a status (``sending``: a send that did not finish)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(editions.c.edition_date)
-                .where(editions.c.status == status)
+                .where(editions.c.status == status, editions.c.kind == kind)
                 .order_by(editions.c.edition_date)
             ).scalars()
             return list(rows)
@@ -202,6 +217,7 @@ class EditionStore(Repository):
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(editions.c.id, editions.c.edition_date, editions.c.status)
+                .where(DAILY)
                 .order_by(editions.c.edition_date.desc())
                 .limit(limit)
             ).all()
@@ -220,4 +236,5 @@ class EditionStore(Repository):
 
 
 SENT = (EditionStatus.SENDING, EditionStatus.SENT)
+DAILY = editions.c.kind == EditionKind.DAILY  # what the archive, the stats and "sent" know
 FROZEN = EditionStatus.fixed()

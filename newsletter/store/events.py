@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import and_, distinct, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from newsletter.models import DeliveryStatus, EventKind
+from newsletter.models import DeliveryStatus, EditionKind, EventKind
 from newsletter.records import EditionStats, ProviderEvent, StoredEvent
 from newsletter.store.base import Repository
 from newsletter.store.tables import deliveries, editions, events
@@ -24,6 +24,9 @@ _COUNTED = (
     EventKind.OPEN,
     EventKind.CLICK,
 )
+
+
+DAILY_EDITION = editions.c.kind == EditionKind.DAILY  # weekly editions are not charted
 
 
 class EventStore(Repository):
@@ -100,7 +103,7 @@ class EventStore(Repository):
     ) -> list[EditionStats]:
         """Each edition's counts (the ``dates`` given, else the ``last`` ones), oldest first;
         every kind counts readers, once each."""
-        query = select(editions.c.id, editions.c.edition_date)
+        query = select(editions.c.id, editions.c.edition_date).where(DAILY_EDITION)
         if dates is not None:
             query = query.where(editions.c.edition_date.in_(list(dates)))
         query = query.order_by(editions.c.edition_date.desc()).limit(len(dates) if dates else last)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,13 +21,16 @@ from sqlalchemy import (
     bindparam,
     func,
     literal,
+    or_,
     select,
     text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
 
-from newsletter.models import DeliveryStatus, Subscriber, SubscriberStatus
+from newsletter.models import DeliveryStatus, Frequency, Subscriber, SubscriberStatus
+from newsletter.models.readers import Slot
 from newsletter.records import Claim, DeliveryRecord, FailedDelivery
 from newsletter.store.tables import deliveries, subscribers
 from newsletter.store.workers import WorkerQueries
@@ -40,6 +43,11 @@ def _sectors(raw: str) -> tuple[str, ...]:  # a few hundred distinct choices for
     return tuple(json.loads(raw))
 
 
+@functools.lru_cache(maxsize=4096)
+def _terms(raw: str) -> tuple[str, ...]:  # watchlists: "[]" for most readers
+    return tuple(json.loads(raw)) if raw != "[]" else ()
+
+
 _STATUSES = {status.value: status for status in SubscriberStatus}  # a dict look-up per row
 # what a reader's record is made of: the columns a claim reads (no timestamps to convert)
 READER_COLUMNS = (
@@ -49,6 +57,7 @@ READER_COLUMNS = (
     subscribers.c.sectors,
     subscribers.c.status,
     subscribers.c.token,
+    subscribers.c.watchlist,
 )
 
 
@@ -60,6 +69,11 @@ def subscriber_record(row: Any) -> Subscriber:
         sectors=_sectors(row.sectors),
         status=_STATUSES[row.status],
         token=row.token,
+        watchlist=_terms(row.watchlist),
+        timezone=row.timezone,
+        hour=row.delivery_hour,
+        frequency=Frequency(row.frequency),
+        weekday=row.weekday,
     )
 
 
@@ -69,15 +83,46 @@ class Ledger(WorkerQueries):
 
     # deliveries --------------------------------------------------------------------------------
 
-    def seed_deliveries(self, edition_id: int) -> int:
-        """A pending row for every confirmed reader who has none for this edition yet."""
+    def reader_slots(self) -> list[tuple[Slot, int]]:
+        """The delivery slots of confirmed readers, each with how many readers it holds (from
+        the slot index: a few hundred groups for any number of readers)."""
+        columns = (
+            subscribers.c.timezone,
+            subscribers.c.delivery_hour,
+            subscribers.c.frequency,
+            subscribers.c.weekday,
+        )
+        query = select(*columns, func.count()).where(subscribers.c.status == ACTIVE)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.group_by(*columns)).all()
+        return [
+            (Slot(zone, hour, Frequency(frequency), weekday), int(n))
+            for zone, hour, frequency, weekday, n in rows
+        ]
+
+    def seed_deliveries(
+        self,
+        edition_id: int,
+        *,
+        slots: Sequence[Slot] | None = None,
+        frequency: Frequency = Frequency.DAILY,
+    ) -> int:
+        """A pending row for every confirmed reader who has none for this edition yet: the
+        readers of ``slots``, or (None) every reader of that ``frequency``."""
+        if slots is not None and not slots:
+            return 0
         have = select(deliveries.c.subscriber_id).where(deliveries.c.edition_id == edition_id)
+        chosen = (
+            subscribers.c.frequency == frequency
+            if slots is None
+            else or_(*(_in_slot(slot) for slot in slots))
+        )
         source = select(
             literal(edition_id, Integer),
             subscribers.c.id,
             literal(DeliveryStatus.PENDING.value, String),
             literal(0, Integer),
-        ).where(subscribers.c.status == ACTIVE, subscribers.c.id.not_in(have))
+        ).where(subscribers.c.status == ACTIVE, chosen, subscribers.c.id.not_in(have))
         # rows of one sector combination get neighbouring ids, so a batch claimed in id order
         # holds few combinations: few requests per batch
         source = source.order_by(subscribers.c.sectors, subscribers.c.id)
@@ -97,6 +142,19 @@ class Ledger(WorkerQueries):
                 .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
             )
         return int(result.rowcount or 0)
+
+    def unseeded(self, edition_id: int, slots: Sequence[Slot]) -> int:
+        """Confirmed readers of ``slots`` with no row for this edition (not sent to)."""
+        if not slots:
+            return 0
+        have = select(deliveries.c.subscriber_id).where(deliveries.c.edition_id == edition_id)
+        query = select(func.count()).where(
+            subscribers.c.status == ACTIVE,
+            or_(*(_in_slot(slot) for slot in slots)),
+            subscribers.c.id.not_in(have),
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def claim_batch(self, edition_id: int, *, claim: str, size: int, now: datetime) -> list[Claim]:
         """Claim up to ``size`` pending rows for this sender, each with its reader.
@@ -147,12 +205,15 @@ class Ledger(WorkerQueries):
                 )
                 .order_by(deliveries.c.id)
             ).all()
-        statuses, sectors = _STATUSES, _sectors
+        statuses, sectors, terms = _STATUSES, _sectors, _terms
         return [  # plain tuples unpacked: a million rows a send, each made once
             Claim(
-                delivery_id, Subscriber(id_, email, name, sectors(chosen), statuses[status], token)
+                delivery_id,
+                Subscriber(
+                    id_, email, name, sectors(chosen), statuses[status], token, terms(watching)
+                ),
             )
-            for delivery_id, id_, email, name, chosen, status, token in rows
+            for delivery_id, id_, email, name, chosen, status, token, watching in rows
         ]
 
     def pending_choices(self, edition_id: int) -> list[tuple[str, ...]]:
@@ -291,6 +352,37 @@ class Ledger(WorkerQueries):
                 )
             ).scalar_one_or_none()
         return None if value is None else int(value)
+
+
+def slot_values(slot: Slot) -> dict[str, Any]:
+    """A slot as the subscribers table's columns."""
+    return {
+        "timezone": slot.timezone,
+        "delivery_hour": slot.hour,
+        "frequency": slot.frequency,
+        "weekday": slot.weekday,
+    }
+
+
+def slot_of_row(row: Any) -> Slot:
+    """A reader's slot from their row's columns."""
+    return Slot(row.timezone, row.delivery_hour, Frequency(row.frequency), row.weekday)
+
+
+def terms_of(raw: str) -> tuple[str, ...]:
+    """A stored watchlist."""
+    return _terms(raw)
+
+
+def _in_slot(slot: Slot) -> ColumnElement[bool]:
+    """A reader of this slot, NULLs matched as NULLs."""
+    hour, weekday = subscribers.c.delivery_hour, subscribers.c.weekday
+    return and_(
+        subscribers.c.timezone == slot.timezone,
+        hour.is_(None) if slot.hour is None else hour == slot.hour,
+        subscribers.c.frequency == slot.frequency,
+        weekday.is_(None) if slot.weekday is None else weekday == slot.weekday,
+    )
 
 
 _SEED_LOCK = 724_153  # with the edition id, the advisory lock seeding runs under on PostgreSQL

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 
 from newsletter.models import MailKind, MailStatus, Source
+from newsletter.models.readers import DEFAULT_SLOT, Slot
 from newsletter.records import Outgoing, QueuedSignup
 from newsletter.store.base import Repository
 from newsletter.store.claims import ClaimRule, owned_by
@@ -31,6 +32,7 @@ def _outgoing(row: Any) -> Outgoing:
         claim=row.claim,
         claimed_at=row.claimed_at,
         editor_link_id=row.editor_link_id,
+        slot=Slot(row.timezone, row.delivery_hour),
     )
 
 
@@ -44,6 +46,7 @@ class OutgoingQueue(Repository):
         sectors: Sequence[str],
         now: datetime,
         held: bool = False,
+        slot: Slot = DEFAULT_SLOT,
     ) -> None:
         """Queue a transactional email, or only record the choice it carries (``held``)."""
         with self.engine.begin() as conn:
@@ -57,6 +60,8 @@ class OutgoingQueue(Repository):
                     attempts=0,
                     next_attempt_at=now,
                     created_at=now,
+                    timezone=slot.timezone,
+                    delivery_hour=slot.hour,
                 )
             )
 
@@ -165,7 +170,14 @@ class OutgoingQueue(Repository):
     # --- sign-ups ----------------------------------------------------------------------------
 
     def queue_signup(
-        self, email: str, *, name: str, sectors: Sequence[str], source: Source, now: datetime
+        self,
+        email: str,
+        *,
+        name: str,
+        sectors: Sequence[str],
+        source: Source,
+        now: datetime,
+        slot: Slot = DEFAULT_SLOT,
     ) -> None:
         """Keep a checked sign-up for the worker: one INSERT, whoever the address is."""
         with self.engine.begin() as conn:
@@ -176,6 +188,8 @@ class OutgoingQueue(Repository):
                     sectors=json.dumps(list(sectors)),
                     source=str(source),
                     created_at=now,
+                    timezone=slot.timezone,
+                    delivery_hour=slot.hour,
                 )
             )
 
@@ -194,6 +208,7 @@ class OutgoingQueue(Repository):
                     r.created_at,
                     r.claim,
                     r.claimed_at,
+                    Slot(r.timezone, r.delivery_hour),
                 )
                 for r in rows
             ]

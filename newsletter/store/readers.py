@@ -12,11 +12,12 @@ from sqlalchemy import func, insert, select, update
 from newsletter.models import Subscriber, SubscriberStatus, SuppressionReason
 from newsletter.records import SavedReader
 from newsletter.store.consent import ConsentQueries, keyed_hash
+from newsletter.store.imports import ImportQueries
 from newsletter.store.ledger import ACTIVE, subscriber_record
 from newsletter.store.tables import subscribers, suppressions
 
 
-class ReaderStore(ConsentQueries):
+class ReaderStore(ConsentQueries, ImportQueries):
     """Readers, their tokens and consent history, and the addresses never to mail again."""
 
     def upsert_subscriber(

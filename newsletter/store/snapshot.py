@@ -7,7 +7,7 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from newsletter.models import Edition, Section, Sector, Sponsor, Story, sector_fits
+from newsletter.models import Edition, EditionKind, Section, Sector, Sponsor, Story, sector_fits
 
 
 def edition_to_json(edition: Edition) -> str:
@@ -47,6 +47,7 @@ def edition_to_json(edition: Edition) -> str:
             "intro": edition.intro,
             "intro_covers": list(edition.intro_covers),
             "subject": edition.subject,
+            "kind": edition.kind.value,
             "sections": [
                 {
                     "sector": {
@@ -102,4 +103,5 @@ def edition_from_json(text: str) -> Edition:
         intro=data.get("intro", ""),
         intro_covers=tuple(data.get("intro_covers", ())),
         subject=data.get("subject", ""),
+        kind=EditionKind(data.get("kind", EditionKind.DAILY)),
     )

@@ -149,11 +149,13 @@ editions = Table(
     "editions",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("edition_date", Date, nullable=False, unique=True),
+    Column("edition_date", Date, nullable=False),
+    Column("kind", String(8), nullable=False, server_default="daily"),  # EditionKind
     Column("status", String(16), nullable=False),  # EditionStatus
     Column("built_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime(), nullable=True),
     Column("snapshot", Text, nullable=False),  # the Edition as JSON, frozen once sending starts
+    UniqueConstraint("edition_date", "kind", name="uq_editions_date_kind"),  # one of each a day
 )
 
 # The stories an edition carried (every candidate, "more" headlines included), so that a later
@@ -178,7 +180,16 @@ subscribers = Table(
     Column("token", String(64), nullable=False, unique=True),  # secret; revocable
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # when the reader gets the edition: a zone ("" = the schedule's), a local hour (None = the
+    # schedule's send_at), daily or weekly (on ``weekday``, 0 = Monday)
+    Column("timezone", String(64), nullable=False, server_default=""),
+    Column("delivery_hour", Integer, nullable=True),
+    Column("frequency", String(8), nullable=False, server_default="daily"),  # Frequency
+    Column("weekday", Integer, nullable=True),
+    Column("watchlist", Text, nullable=False, server_default="[]"),  # JSON list of terms
     Index("ix_subscribers_status", "status"),
+    # the scheduler's buckets: the distinct delivery slots of confirmed readers, from the index
+    Index("ix_subscribers_slot", "status", "timezone", "delivery_hour", "frequency", "weekday"),
 )
 
 # The send ledger: one row per (edition, reader). A batch is claimed, sent, then recorded.
@@ -281,6 +292,8 @@ outgoing = Table(
     Column("sent_at", UTCDateTime(), nullable=True),
     Column("claim", String(200), nullable=True),  # the worker sending it (store/claims.py)
     Column("claimed_at", UTCDateTime(), nullable=True),  # when that worker took it
+    Column("timezone", String(64), nullable=False, server_default=""),  # a confirmation's, as
+    Column("delivery_hour", Integer, nullable=True),  # chosen at sign-up, applied on confirming
     Index("ix_outgoing_due", "status", "next_attempt_at"),
     Index("ix_outgoing_subscriber", "subscriber_id", "id"),
 )
@@ -297,6 +310,8 @@ signups = Table(
     Column("sectors", Text, nullable=False),  # JSON list of slugs
     Column("source", String(200), nullable=False),  # "web 203.0.113.7"
     Column("created_at", UTCDateTime(), nullable=False),  # when the reader signed up
+    Column("timezone", String(64), nullable=False, server_default=""),  # as chosen, checked
+    Column("delivery_hour", Integer, nullable=True),
     Column("claim", String(200), nullable=True),  # the worker carrying it out (store/claims.py)
     Column("claimed_at", UTCDateTime(), nullable=True),  # when that worker took it
     Index("ix_signups_email", "email"),

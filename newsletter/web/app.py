@@ -22,7 +22,7 @@ from datetime import datetime
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from newsletter.config import Config
@@ -33,11 +33,13 @@ from newsletter.errors import SubscriberError
 from newsletter.models import Channel, Source, Subscriber, SubscriberStatus
 from newsletter.readers import subscriptions
 from newsletter.readers.links import confirm_path, preferences_path, unsubscribe_path
+from newsletter.readers.timing import describe, slot_from
 from newsletter.store import Store
+from newsletter.web import forms
 from newsletter.web.archive import Archive
 from newsletter.web.desk import desk_routes
 from newsletter.web.forms import BadRequest, body_of, chosen, client_ip, form_of, one
-from newsletter.web.pages import ARCHIVE, Link, Pages, new_csrf, not_found, onward
+from newsletter.web.pages import ARCHIVE, Link, Pages, new_csrf, not_found, onward, plain_routes
 from newsletter.web.ratelimit import RateLimit
 from newsletter.web.webhook import Webhook
 
@@ -73,7 +75,6 @@ class Site:
             Route("/resubscribe/{token}", self.resubscribe_post, methods=["POST"]),
             Route("/unsubscribe/{token}", self.unsubscribe_page, methods=["GET"]),
             Route("/unsubscribe/{token}", self.unsubscribe_post, methods=["POST"]),
-            Route("/healthz", self.health, methods=["GET"]),
         ]
 
     def reader(self, request: Request) -> tuple[str, Subscriber | None]:
@@ -101,7 +102,7 @@ class Site:
         )
 
     def subscribe(self, request: Request) -> Response:
-        return self._form(chosen=[], email="", name="")
+        return self._form(chosen=[], email="", name="", when={})
 
     async def subscribe_post(self, request: Request) -> Response:
         return await self._sign_up(request, csrf=True)
@@ -120,6 +121,7 @@ class Site:
             name = one(fields, "name", subscriptions.MAX_NAME_TYPED)
             sectors = chosen(fields)
             trap = one(fields, "website", 200)
+            when = forms.when_of(fields)
         except BadRequest as exc:
             return self.pages.refused(exc, back="/subscribe")
         links = await run_in_threadpool(self.onward)  # for a bot too: the same work for all
@@ -133,9 +135,10 @@ class Site:
             return done
         source = self.source(request)
         try:
-            accepted = await run_in_threadpool(self._accept, source, email, name, sectors)
+            accepted = await run_in_threadpool(self._accept, source, email, name, sectors, when)
         except SubscriberError as exc:
-            retry = {"chosen": sectors, "email": email, "name": name, "error": exc.message}
+            retry: dict[str, object] = {"chosen": sectors, "email": email, "name": name}
+            retry |= {"error": exc.message, "when": when}
             return await run_in_threadpool(lambda: self._form(400, **retry))
         if not accepted:
             return message(
@@ -147,15 +150,19 @@ class Site:
         self.worker.wake()  # it looks the address up and carries the sign-up out
         return done
 
-    def _accept(self, source: Source, email: str, name: str, sectors: list[str]) -> bool:
+    def _accept(
+        self, source: Source, email: str, name: str, sectors: list[str], when: dict[str, str]
+    ) -> bool:
         """Queue a sign-up unless its client is over the limit (only accepted ones count):
         the same statements whoever the address belongs to, since nothing here looks at it.
         False when over the limit; ``SubscriberError`` for a form to correct."""
         if self.per_ip.blocked(source.detail):
             return False
+        slot = slot_from(when, self.config.file.schedule)
         subscriptions.request_sign_up(
             self.config,
             self.store,
+            slot=slot,
             address=email,
             name=name,
             sectors=sectors,
@@ -237,8 +244,7 @@ class Site:
             "Your preferences",
             csrf=new_csrf(),
             token=token,
-            name=reader.name,
-            chosen=reader.sectors,
+            reader=reader,
             latest=self.store.editions.latest_published_date(),
         )
 
@@ -255,11 +261,15 @@ class Site:
             return self.pages.unsubscribed(token, said, self.wording, status=409)
         try:
             fields = await form_of(request)
+            when, terms = forms.when_of(fields), one(fields, "watchlist", forms.MAX_WATCHLIST_TYPED)
         except BadRequest as exc:
             return self.pages.refused(exc, back=preferences_path(token))
-        return await run_in_threadpool(self._preferences, request, token, fields)
+        fields = {**fields, "watchlist": [terms]}
+        return await run_in_threadpool(self._preferences, request, token, fields, when)
 
-    def _preferences(self, request: Request, token: str, fields: dict[str, list[str]]) -> Response:
+    def _preferences(
+        self, request: Request, token: str, fields: dict[str, list[str]], when: dict[str, str]
+    ) -> Response:
         try:
             reader = subscriptions.change_preferences(
                 self.store,
@@ -269,14 +279,17 @@ class Site:
                 known_sectors=self.config.sector_slugs,
                 source=self.source(request),
                 now=self.now(),
+                slot=slot_from(when, self.config.file.schedule),
+                watchlist=fields["watchlist"][0],  # split at commas, semicolons, lines
             )
         except SubscriberError as exc:
             again = ("Back to your preferences", preferences_path(token))
             return self.pages.message("That did not work", exc.message, status=400, links=[again])
         names = [s.name for s in self.config.sectors if s.slug in reader.sectors]
+        at = describe(reader.slot, self.config.file.schedule)
         return self.pages.message(
             "Preferences saved",
-            f"You will get: {', '.join(names) if names else 'every sector'}.",
+            f"You will get: {', '.join(names) if names else 'every sector'}, {at}.",
             "The change applies from the next edition.",
             links=self.onward(token),
         )
@@ -346,9 +359,6 @@ class Site:
         said = f"{reader.email} gets no more emails from {self.name}."
         return self.pages.unsubscribed(token, said, self.wording)
 
-    async def health(self, request: Request) -> Response:
-        return PlainTextResponse("healthy\n")
-
 
 def create_app(
     config: Config,
@@ -386,5 +396,5 @@ def create_app(
             worker.stop()
             applier.stop()
 
-    routes = [*site.routes(), *webhook.routes(), *archive.routes(), *desk]
+    routes = [*site.routes(), *plain_routes(), *webhook.routes(), *archive.routes(), *desk]
     return Starlette(lifespan=lifespan, routes=routes)

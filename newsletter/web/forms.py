@@ -67,6 +67,15 @@ def chosen(fields: Mapping[str, list[str]]) -> list[str]:
     return values
 
 
+WHEN_FIELDS = ("timezone", "hour", "frequency", "weekday")  # when a reader gets an edition
+MAX_WATCHLIST_TYPED = 2000  # characters of the watchlist's box
+
+
+def when_of(fields: Mapping[str, list[str]]) -> dict[str, str]:
+    """The form's delivery fields as sent (checked by ``slot_of``)."""
+    return {key: one(fields, key, 64) for key in WHEN_FIELDS}
+
+
 def client_ip(request: Request, trusted: frozenset[str]) -> str:
     """The peer's address; behind a trusted proxy, the last hop it names that is not one."""
     peer = request.client.host if request.client else "unknown"

@@ -9,13 +9,17 @@ import secrets
 from collections.abc import Sequence
 from datetime import date
 
+from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
 
 from newsletter.config import Config
+from newsletter.config.values import time_zones
 from newsletter.edition.filters import longdate
 from newsletter.edition.render import make_environment, render_page
 from newsletter.errors import TemplateError
 from newsletter.readers.links import preferences_path, renew_path
+from newsletter.readers.timing import WEEKDAY_NAMES
 from newsletter.web.forms import CSRF_COOKIE, BadRequest
 
 logger = logging.getLogger(__name__)
@@ -24,7 +28,7 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",  # tokens live in URLs
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; "
     "img-src 'self' https: data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
     "Cache-Control": "no-store",
 }
@@ -78,6 +82,9 @@ class Pages:
             "feed_url": publication.base_url.rstrip("/") + "/feed.xml",
             "title": title,
             "error": values.pop("error", ""),
+            "schedule": self.config.file.schedule,  # the delivery hours readers may choose
+            "zones": sorted(time_zones()),
+            "weekday_names": WEEKDAY_NAMES,
             "csrf": csrf or "",
             **values,
         }
@@ -154,3 +161,31 @@ class Pages:
 
 def not_found() -> Response:
     return PlainTextResponse("Not found", status_code=404, headers=SECURITY_HEADERS)
+
+
+# fills an empty time-zone field with the browser's own (the pages work without it)
+ZONE_SCRIPT = """for (const input of document.querySelectorAll("input[data-browser-zone]")) {
+  if (!input.value) {
+    try { input.value = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) {}
+  }
+}
+"""
+
+
+def zone_script(request: Request) -> Response:
+    """``/zone.js``: the one script the reader's pages load."""
+    headers = {**SECURITY_HEADERS, "Cache-Control": "public, max-age=86400"}
+    return Response(ZONE_SCRIPT, media_type="text/javascript", headers=headers)
+
+
+async def health(request: Request) -> Response:
+    """``/healthz``: the app answers."""
+    return PlainTextResponse("healthy\n")
+
+
+def plain_routes() -> list[Route]:
+    """The routes that need nothing but themselves: the health check, the zone script."""
+    return [
+        Route("/healthz", health, methods=["GET"]),
+        Route("/zone.js", zone_script, methods=["GET"]),
+    ]

@@ -20,7 +20,9 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from newsletter.errors import NewsletterError
 from newsletter.models import AuditAction, Channel, Source, Subscriber, SubscriberStatus
 from newsletter.readers import subscriptions
-from newsletter.readers.roster import ImportReport, export_lines, import_csv
+from newsletter.readers.export import export_lines
+from newsletter.readers.roster import ImportReport, import_csv
+from newsletter.readers.timing import describe
 from newsletter.records import AuditTarget
 from newsletter.web.desk.frame import Desk
 from newsletter.web.desk.upload import upload_of
@@ -84,6 +86,7 @@ class Readers:
             found.email,
             reader=found,
             sectors=[names.get(s, s) for s in found.sectors],
+            when=describe(found.slot, self.desk.config.file.schedule),
             history=self.desk.store.readers.events_of(found.id),
             unsubscribed=SubscriberStatus.UNSUBSCRIBED,
             said=_SAID.get(request.query_params.get("done", ""), ""),
@@ -200,6 +203,7 @@ class Readers:
                     known_sectors=desk.config.sector_slugs,
                     now=desk.now(),
                     source=Source(Channel.IMPORT, f"{safe} (desk: {editor.email})"),
+                    schedule=desk.config.file.schedule,
                 )
             except NewsletterError as exc:
                 return self.page(request, 400, error=f"Not imported: {exc.message}")

@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
-
-class SubscriberStatus(StrEnum):
-    PENDING = "pending"  # signed up, not confirmed yet
-    CONFIRMED = "confirmed"  # gets the digest
-    UNSUBSCRIBED = "unsubscribed"
-    BOUNCED = "bounced"  # the address bounced hard (or softly too often): no more mail to it
+from newsletter.models.readers import DEFAULT_SLOT as DEFAULT_SLOT
+from newsletter.models.readers import MAX_WATCHLIST as MAX_WATCHLIST
+from newsletter.models.readers import EditionKind as EditionKind
+from newsletter.models.readers import Frequency as Frequency
+from newsletter.models.readers import Slot as Slot
+from newsletter.models.readers import Subscriber as Subscriber
+from newsletter.models.readers import SubscriberStatus as SubscriberStatus
 
 
 class EditionStatus(StrEnum):
@@ -285,6 +286,7 @@ class Edition:
     intro: str = ""  # the writer's, about the stories of ``intro_covers``; none: the editor's
     intro_covers: tuple[str, ...] = ()
     subject: str = ""  # the editor's subject line; "": computed from the brief
+    kind: EditionKind = EditionKind.DAILY
 
     @property
     def story_ids(self) -> frozenset[str]:
@@ -328,18 +330,6 @@ class RenderedEmail:
     trimmed: int = 0  # stories and headlines left out to stay under the size limit
     shown: tuple[tuple[str, int, int], ...] = ()  # (sector name, stories, more) as sent
     markers: str = ""  # the secret of its per-reader markers ("": nothing left to fill)
-
-
-@dataclass(frozen=True, slots=True)
-class Subscriber:
-    """A reader. ``sectors`` empty means every sector."""
-
-    id: int
-    email: str  # normalised
-    name: str = ""
-    sectors: tuple[str, ...] = ()
-    status: SubscriberStatus = SubscriberStatus.CONFIRMED
-    token: str = ""  # secret, in the reader's unsubscribe and preferences links
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,121 @@
+"""A reader's watchlist in the email: the day's stories that name what the reader follows
+(companies, commodities, places), first in the email under "Your watchlist", whatever their
+sector.
+
+A term matches on whole words, case-insensitively, as itself or as any alias the publisher
+lists for it (``watchlist.aliases``: following "TSMC" also finds "Taiwan Semiconductor", and
+following an alias finds the name). Each term is matched once per edition against every story
+of the edition, best-ranked first; each distinct watchlist once.
+
+Rendering stays shared: a variant is rendered once with a marker where the block goes
+(``personalize.watchlist_marker``); each group of its readers whose watchlists find the same
+stories gets the variant with that block spliced in (``Blocks.spliced``), nothing re-rendered.
+A watchlist that finds nothing leaves no block at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from newsletter.edition import personalize
+from newsletter.models import Edition, RenderedEmail, Story
+
+HTML_BLOCK = "watchlist.html.j2"
+TEXT_BLOCK = "watchlist.txt.j2"
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A story found by a watchlist, with the reader's terms that found it."""
+
+    story: Story
+    terms: tuple[str, ...]
+
+
+class Watchlists:
+    """The stories of one edition that each watchlist finds."""
+
+    def __init__(
+        self, edition: Edition, aliases: Mapping[str, Sequence[str]], *, limit: int
+    ) -> None:
+        seen: dict[str, Story] = {}
+        for section in edition.sections:
+            for story in section.stories:
+                seen.setdefault(story.id, story)
+        self._stories = list(seen.values())
+        self._texts = [f"{s.title}\n{s.summary}" for s in self._stories]
+        self._aliases: dict[str, set[str]] = {}
+        for name, others in aliases.items():
+            group = {name, *others}
+            for member in group:
+                self._aliases.setdefault(member.casefold(), set()).update(group)
+        self._limit = limit
+        self._found: dict[str, frozenset[int]] = {}
+        self._cache: dict[tuple[str, ...], tuple[Match, ...]] = {}
+
+    def _pattern(self, term: str) -> re.Pattern[str]:
+        names = sorted(self._aliases.get(term.casefold(), {term}) | {term}, key=len, reverse=True)
+        words = "|".join(re.escape(" ".join(n.split())).replace(r"\ ", r"\s+") for n in names)
+        return re.compile(rf"(?<!\w)(?:{words})(?!\w)", re.IGNORECASE)
+
+    def _stories_of(self, term: str) -> frozenset[int]:
+        key = term.casefold()
+        found = self._found.get(key)
+        if found is None:
+            pattern = self._pattern(term)
+            found = frozenset(i for i, text in enumerate(self._texts) if pattern.search(text))
+            self._found[key] = found
+        return found
+
+    def matches(self, terms: Sequence[str]) -> tuple[Match, ...]:
+        """The stories these terms find, best first, at most the limit; () for none."""
+        if not terms:
+            return ()
+        key = tuple(sorted({t.casefold() for t in terms}))
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        by_story: dict[int, list[str]] = {}
+        for term in terms:
+            for index in self._stories_of(term):
+                by_story.setdefault(index, []).append(term)
+        chosen = sorted(by_story)[: self._limit]  # the edition's order: best-ranked first
+        found = tuple(Match(self._stories[i], tuple(by_story[i])) for i in chosen)
+        self._cache[key] = found
+        return found
+
+
+class Blocks:
+    """Variants with each group's watchlist block spliced in, each made once."""
+
+    def __init__(self, render: Callable[[str, Mapping[str, Any]], str]) -> None:
+        self._render = render
+        self._spliced: dict[tuple[int, tuple[str, ...]], RenderedEmail] = {}
+
+    def spliced(self, email: RenderedEmail, found: tuple[Match, ...]) -> RenderedEmail:
+        """The variant with this block where its marker is (no block when nothing is found)."""
+        key = (id(email), tuple(m.story.id for m in found))
+        made = self._spliced.get(key)
+        if made is None:
+            made = self._spliced[key] = self._splice(email, found)
+        return made
+
+    def _splice(self, email: RenderedEmail, found: tuple[Match, ...]) -> RenderedEmail:
+        secret = email.markers
+        if not secret:
+            return email
+        html = text = ""
+        if found:
+            items = [{"story": m.story, "terms": m.terms} for m in found]
+            html_values = personalize.html_markers(secret)
+            text_values = personalize.text_markers(secret)
+            html = self._render(HTML_BLOCK, {"items": items, **html_values})
+            text = self._render(TEXT_BLOCK, {"items": items, **text_values})
+        return replace(
+            email,
+            html=email.html.replace(personalize.watchlist_marker(secret), html),
+            text=email.text.replace(personalize.watchlist_marker(secret, text=True), text),
+        )

@@ -1,0 +1,139 @@
+"""A reader's watchlist (issue 29): the day's stories naming what the reader follows appear
+first under "Your watchlist", whatever their sector; whole words, any case, the publisher's
+aliases; a watchlist that finds nothing leaves no block; each variant is rendered once
+however many watchlists its readers have (the blocks are spliced in)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from newsletter import flows
+from newsletter.config import Config, load_config
+from newsletter.delivery.mailers import make_mailer
+from newsletter.readers.subscriptions import add_subscriber
+from newsletter.readers.timing import checked_watchlist
+from newsletter.store import Store
+from tests.conftest import NOW, write_config
+from tests.test_send import FEEDS, clock
+
+GIGA = "Sodium-ion battery cells enter mass production at a new gigafactory"
+
+
+def _config(tmp_path: Path, **watchlist: object) -> Config:
+    settings = {"backend": "outbox", "batch_size": 50, "preflight": False}
+    data: dict[str, object] = {"feeds": FEEDS, "delivery": settings}
+    if watchlist:
+        data["watchlist"] = watchlist
+    return load_config(write_config(tmp_path, data))
+
+
+def _send(config: Config, readers: dict[str, tuple[list[str], list[str]]]) -> dict[str, str]:
+    """Send the day's edition to these readers (address: sectors, watchlist); each reader's
+    HTML and text, joined, by address."""
+    store = Store.open(config.database_url)
+    flows.collect_all(config, store, now=NOW)
+    for address, (sectors, terms) in readers.items():
+        add_subscriber(
+            store,
+            address,
+            sectors=sectors,
+            known_sectors=config.sector_slugs,
+            now=NOW,
+            watchlist=terms,
+        )
+    report = flows.send_edition(config, store, make_mailer(config), now=clock)
+    store.close()
+    assert report.sent == len(readers)
+    out = {}
+    for path in config.outbox_dir.glob("*/*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        parts = [p.get_content() for p in message.walk() if p.get_content_maintype() == "text"]
+        out[str(message["To"]).split("<")[-1].rstrip(">")] = "\n".join(parts)
+    return out
+
+
+def test_a_term_finds_a_story_outside_the_readers_sectors_first_under_your_watchlist(
+    tmp_path: Path,
+) -> None:
+    config = _config(tmp_path)
+    mail = _send(
+        config,
+        {
+            "oil@example.com": (["oil-gas"], ["gigafactory"]),
+            "plain@example.com": (["oil-gas"], []),
+        },
+    )
+    watching, plain = mail["oil@example.com"], mail["plain@example.com"]
+    assert "Your watchlist" in watching and GIGA in watching
+    assert watching.index("Your watchlist") < watching.index("Oil &amp; Gas")  # first
+    assert "EVs &amp; Battery Technology</h2>" not in watching  # not the reader's sector
+    assert "gigafactory</p>" in watching  # the term that found it
+    assert "#watchlist" in watching and "/preferences/" in watching
+    assert GIGA not in plain and "Your watchlist</h2>" not in plain
+
+
+def test_a_watchlist_that_finds_nothing_leaves_no_block(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    mail = _send(config, {"r@example.com": ([], ["Quetzalcoatl Holdings", "unobtainium"])})
+    text = mail["r@example.com"]
+    assert "Your watchlist</h2>" not in text and "== Your watchlist ==" not in text
+    assert "%%" not in text  # no marker left behind
+
+
+def test_whole_words_any_case_and_the_publishers_aliases(tmp_path: Path) -> None:
+    config = _config(tmp_path, aliases={"Sodium cells": ["SODIUM-ION"]})
+    mail = _send(
+        config,
+        {
+            "alias@example.com": (["oil-gas"], ["sodium cells"]),  # the alias finds it
+            "part@example.com": (["oil-gas"], ["gigafact"]),  # a part of a word: nothing
+            "case@example.com": (["oil-gas"], ["GIGAFACTORY"]),
+        },
+    )
+    assert GIGA in mail["alias@example.com"] and GIGA in mail["case@example.com"]
+    assert GIGA not in mail["part@example.com"]
+
+
+def test_terms_are_text_and_are_checked() -> None:
+    assert checked_watchlist("Tesla, tesla; CATL\nLithium") == ("Tesla", "CATL", "Lithium")
+    with pytest.raises(ValueError, match="at most 10"):
+        checked_watchlist([f"term{n}" for n in range(11)])
+    with pytest.raises(ValueError, match="no letter or digit"):
+        checked_watchlist(["<>"])
+
+
+def test_a_hostile_term_is_shown_as_text(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    mail = _send(config, {"r@example.com": ([], ["gigafactory", "<b onmouseover=x>sodium"])})
+    assert "<b onmouseover" not in mail["r@example.com"]
+
+
+def test_one_render_per_variant_whatever_the_watchlists(tmp_path: Path) -> None:
+    from newsletter.delivery.variants import Variants
+    from newsletter.models import Subscriber
+    from newsletter.records import Claim
+
+    config = _config(tmp_path)
+    store = Store.open(config.database_url)
+    flows.collect_all(config, store, now=NOW)
+    edition = flows.build(config, store, now=NOW).edition
+    store.close()
+    assert edition is not None
+    variants = Variants(config, edition)
+    terms = [["gigafactory"], ["sodium-ion"], [], ["nothing at all"], ["gigafactory", "cells"]]
+    claims = [
+        Claim(n, Subscriber(n, f"r{n}@example.com", token=f"t{n}", watchlist=tuple(t)))
+        for n, t in enumerate(terms * 20)
+    ]
+    calls, skipped = variants.batches(claims, edition_id=1, day=datetime.now().date())
+    assert variants.rendered == 1 and not skipped  # one choice of sectors: one render
+    blocks = {("Your watchlist</h2>" in call.email.html) for call in calls}
+    assert blocks == {True, False}
+    # readers whose terms find the same stories share a call: "gigafactory" and "sodium-ion"
+    # find one story, "" and "nothing at all" none; at most "cells" finds more
+    assert len(calls) in (2, 3) and len(calls) < len(set(map(tuple, terms)))
