@@ -332,3 +332,27 @@ def test_a_pass_killed_mid_bucket_and_run_again_misses_nobody_and_repeats_nobody
         assert twice == []  # a clean stop records what was in flight
     assert not set(later) & set(server.recipients)  # Tokyo's 08:00 was yesterday; 09:00 to come
     assert "Sent: edition of" in out.decode()
+
+
+def test_status_lists_the_buckets_still_to_send(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+
+    feed = Feed(tmp_path / "day.xml")
+    at = datetime(2026, 12, 4, 6, 10, tzinfo=UTC)
+    feed.show(0, at)
+    config = _config(tmp_path, feed.path)
+    _readers(config, [Slot("Asia/Kolkata", 9), Slot("America/New_York", 7), Slot()] * 2)
+    monkeypatch.setenv("NEWSLETTER_NOW", at.isoformat())
+    monkeypatch.setenv("COLUMNS", "100")
+    out = CliRunner().invoke(cli, ["--config", str(config.path), "status"]).output
+    assert "Buckets still to send" in out
+    # 09:00 in Kolkata was 03:30 UTC (gone); 07:00 London (GMT) is 07:00 UTC; 07:00 New York
+    # is 12:00 UTC; tomorrow's Kolkata bucket at 03:30 UTC after them
+    assert re.search(r"2026-12-04 07:00\s+daily 2026-12-04\s+2\s+07:00 Europe/London", out)
+    assert re.search(r"2026-12-04 12:00\s+daily 2026-12-04\s+2\s+07:00 America/New_York", out)
+    assert re.search(r"2026-12-05 03:30\s+daily 2026-12-05\s+2\s+09:00 Asia/Kolkata", out)
+    assert out.index("2026-12-04 07:00") < out.index("2026-12-04 12:00")

@@ -73,7 +73,8 @@ def test_a_term_finds_a_story_outside_the_readers_sectors_first_under_your_watch
     assert watching.index("Your watchlist") < watching.index("Oil &amp; Gas")  # first
     assert "EVs &amp; Battery Technology</h2>" not in watching  # not the reader's sector
     assert "gigafactory</p>" in watching  # the term that found it
-    assert "#watchlist" in watching and "/preferences/" in watching
+    assert "== Your watchlist ==" in watching  # and in the text part
+    assert "#watchlist" in watching and "/preferences/" in watching  # the footer's link
     assert GIGA not in plain and "Your watchlist</h2>" not in plain
 
 
@@ -132,8 +133,29 @@ def test_one_render_per_variant_whatever_the_watchlists(tmp_path: Path) -> None:
     ]
     calls, skipped = variants.batches(claims, edition_id=1, day=datetime.now().date())
     assert variants.rendered == 1 and not skipped  # one choice of sectors: one render
-    blocks = {("Your watchlist</h2>" in call.email.html) for call in calls}
-    assert blocks == {True, False}
-    # readers whose terms find the same stories share a call: "gigafactory" and "sodium-ion"
-    # find one story, "" and "nothing at all" none; at most "cells" finds more
-    assert len(calls) in (2, 3) and len(calls) < len(set(map(tuple, terms)))
+    (call,) = calls  # one variant, one call: each reader's block goes with their values
+    blocks = {r.values.get("watchlist", "") for r in call.recipients}
+    # "gigafactory" and "sodium-ion" find one story: one block; "" and "nothing at all" none
+    assert "" in blocks and 2 <= len(blocks) <= 3
+    assert all("Your watchlist</h2>" in b for b in blocks if b)
+
+
+def test_a_frozen_editions_variants_are_kept_and_the_next_pass_renders_none(
+    tmp_path: Path,
+) -> None:
+    from newsletter.delivery.variants import Variants
+    from newsletter.models import Subscriber
+    from newsletter.records import Claim
+
+    config = _config(tmp_path)
+    _send(config, {"a@example.com": (["oil-gas"], []), "b@example.com": ([], ["gigafactory"])})
+    store = Store.open(config.database_url)
+    stored = store.editions.edition(NOW.date())
+    assert stored is not None
+    kept = store.variants.stored_variants(stored.id)
+    assert set(kept) == {("oil-gas",), ()}  # each choice of sectors, once
+    again = Variants(config, stored.edition, store, stored.id)
+    claims = [Claim(1, Subscriber(1, "c@example.com", sectors=("oil-gas",), token="t"))]
+    calls, _ = again.batches(claims, edition_id=stored.id, day=NOW.date())
+    assert again.rendered == 0 and calls[0].email.html == kept[("oil-gas",)].html
+    store.close()

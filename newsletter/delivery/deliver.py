@@ -99,7 +99,7 @@ def deliver(
         progress=progress,
         total=total,
     )
-    variants = Variants(config, edition.edition)
+    variants = Variants(config, edition.edition, store, edition_id)
     try:
         variants.prepare(store.ledger.pending_choices(edition_id))
         stopped = sending.run(variants, should_stop)

@@ -1,5 +1,7 @@
 """The rendered variants of an edition: one email per choice of sectors, rendered on first
-need and kept for every reader who made the same choice.
+need and kept for every reader who made the same choice; with a store, kept there too
+(``store.variants``), so that the scheduler's next pass, another bucket or another sender of
+the same frozen edition renders none of them again.
 
 A send that will need many variants (``prepare``) has them rendered ahead, in the order its
 claims will need them, by a worker process on another core: the sender's own thread, which
@@ -14,7 +16,7 @@ import os
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 
 from newsletter.config import Config
@@ -24,6 +26,7 @@ from newsletter.models import Batch, Edition, Recipient, RenderedEmail, Subscrib
 from newsletter.readers.links import reader_values
 from newsletter.records import Claim
 from newsletter.runtime import light_workers, process_pool
+from newsletter.store import Store
 
 logger = logging.getLogger("newsletter.delivery.deliver")
 
@@ -36,11 +39,12 @@ class Variants:
 
     config: Config
     edition: Edition
+    store: Store | None = None  # where the frozen edition's variants are kept
+    edition_id: int = 0
 
     def __post_init__(self) -> None:
         self._env = render.make_environment(self.config.templates_dir)
-        # each variant with a marker where a reader's watchlist goes (``edition.watchlist``)
-        self._settings = replace(render.settings_for(self.config), watchlist=True)
+        self._settings = render.settings_for(self.config)
         follow = self.config.file.watchlist
         self._watchlists = Watchlists(self.edition, follow.aliases, limit=follow.max_stories)
         self._blocks = Blocks(functools.partial(render.render_page, self._env))
@@ -48,6 +52,9 @@ class Variants:
         self._known = frozenset(self.config.sector_slugs)
         self._pool: ProcessPoolExecutor | None = None
         self._ahead: dict[tuple[str, ...], Future[RenderedEmail | None]] = {}
+        self._new: dict[tuple[str, ...], RenderedEmail] = {}  # rendered here, to keep
+        if self.store is not None:
+            self._cache.update(self.store.variants.stored_variants(self.edition_id))
         self.rendered = 0  # variants rendered,
         self.seconds = 0.0  # the time it took,
         self.largest = 0  # and the largest HTML, in bytes
@@ -70,10 +77,14 @@ class Variants:
                 self._ahead[chosen] = self._pool.submit(render.render_choice, chosen)
 
     def close(self) -> None:
-        """Stop the worker, if one was started (what it had not rendered yet is dropped)."""
+        """Stop the worker, if one was started (what it had not rendered yet is dropped), and
+        keep what was rendered."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self.store is not None and self._new:
+            self.store.variants.keep_variants(self.edition_id, self._new)
+            self._new = {}
 
     def _chosen(self, sectors: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(s for s in sectors if s in self._known)
@@ -99,6 +110,7 @@ class Variants:
             if email is not None:
                 self.rendered += 1
                 self.largest = max(self.largest, len(email.html.encode()))
+                self._new[chosen] = email
             self._cache[chosen] = email
         self._cache[subscriber.sectors] = self._cache[chosen]
         return self._cache[chosen]
@@ -124,8 +136,12 @@ class Variants:
             if email is None:
                 skipped[delivery_id] = "no story in the reader's sectors today"
                 continue
-            email = self._blocks.spliced(email, self._watchlists.matches(reader.watchlist))
             values = reader_values(base_url, reader)
+            if reader.watchlist:  # the reader's block, filled at the variant's markers
+                values = {
+                    **values,
+                    **self._blocks.values(self._watchlists.matches(reader.watchlist)),
+                }
             recipient = Recipient(delivery_id, reader, values)
             groups.setdefault(id(email), (email, []))[1].append(recipient)
         calls = [

@@ -23,10 +23,19 @@ from dataclasses import replace
 from newsletter.models import RenderedEmail
 
 # Per-reader values, filled in after rendering. The same markers go to SendGrid as substitutions.
-READER_FIELDS = ("unsubscribe_url", "preferences_url", "greeting")
+# ``watchlist`` (HTML) and ``watchlist_text`` are the reader's "Your watchlist" block, rendered
+# by our own templates (``edition.watchlist``; outside text escaped there): placed as they are
+READER_FIELDS = ("unsubscribe_url", "preferences_url", "greeting", "watchlist", "watchlist_text")
 # each field's marker code: lower case in the HTML part (filled HTML-escaped), upper case in the
 # text part (filled raw); short, since SendGrid gets every key once per reader
-_CODES = {"unsubscribe_url": "u", "preferences_url": "p", "greeting": "g"}
+_CODES = {
+    "unsubscribe_url": "u",
+    "preferences_url": "p",
+    "greeting": "g",
+    "watchlist": "w",
+    "watchlist_text": "x",
+}
+_BLOCKS = frozenset({"watchlist", "watchlist_text"})  # not escaped: already HTML or text
 _SPECIAL = re.compile(r"[&<>\"']")  # what HTML-escaping changes
 
 
@@ -42,21 +51,16 @@ def placeholder(field: str, secret: str, *, text: bool = False) -> str:
     return f"%%{code.upper() if text else code}{secret}%%"
 
 
-def watchlist_marker(secret: str, *, text: bool = False) -> str:
-    """Where a reader's watchlist block goes in a variant rendered with ``secret``: replaced
-    by the block (or nothing) for each group of readers before any other marker is filled
-    (``edition.watchlist``)."""
-    return f"%%{'W' if text else 'w'}{secret}%%"
-
-
 def html_markers(secret: str) -> dict[str, str]:
-    """What the HTML template is given for each reader field."""
-    return {field: placeholder(field, secret) for field in READER_FIELDS}
+    """What the HTML template is given for each reader field (``watchlist``: the HTML block)."""
+    return {field: placeholder(field, secret) for field in READER_FIELDS[:-1]}
 
 
 def text_markers(secret: str) -> dict[str, str]:
-    """What the text template is given for each reader field (filled without escaping)."""
-    return {field: placeholder(field, secret, text=True) for field in READER_FIELDS}
+    """What the text template is given for each reader field (filled without escaping;
+    ``watchlist``: the text block)."""
+    markers = {field: placeholder(field, secret, text=True) for field in READER_FIELDS[:-1]}
+    return markers | {"watchlist": placeholder("watchlist_text", secret, text=True)}
 
 
 @functools.lru_cache(maxsize=64)
@@ -96,7 +100,8 @@ class Personalizer:
         filled: dict[str, str] = {}
         for field, code in _CODES.items():
             value = values.get(field, "")
-            filled[code], filled[code.upper()] = _escape(value), value
+            filled[code] = value if field in _BLOCKS else _escape(value)
+            filled[code.upper()] = value
         return replace(
             self.email,
             html=_join(self._html, filled),
@@ -112,8 +117,13 @@ def substitutions(email: RenderedEmail, values: Mapping[str, str]) -> dict[str, 
         return {}
     out: dict[str, str] = {}
     for field, html_key, text_key in _keys(email.markers):
-        value = values[field]
-        out[html_key], out[text_key] = _escape(value), value
+        value = values.get(field, "")
+        if field == "watchlist":  # the HTML block: in the HTML part only
+            out[html_key] = value
+        elif field == "watchlist_text":  # and the text one in the text part
+            out[text_key] = value
+        else:
+            out[html_key], out[text_key] = _escape(value), value
     return out
 
 

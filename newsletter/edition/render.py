@@ -64,7 +64,6 @@ class RenderSettings:
     logo: LogoConfig | None = None
     teaser_length: int = TEASER_LENGTH
     weekly_subject: str = "The week: {{ headline }}"  # a weekly edition's (``weekly.subject``)
-    watchlist: bool = False  # a marker where each reader's watchlist goes (``Variants``)
 
     @classmethod
     def from_config(
@@ -239,7 +238,6 @@ def _context(
         "view_url": f"{settings.base_url}/archive"
         + ("" if weekly else f"/{edition.edition_date.isoformat()}"),
         "weekly": weekly,
-        "watchlist": personalize.watchlist_marker(secret) if settings.watchlist else "",
         "logo": settings.logo,
         "zone": settings.timezone,
         "sponsor": edition.sponsor,
@@ -287,8 +285,6 @@ def _render(
     subject, preheader = str(context["subject"]), str(context["preheader"])
     mjml_source = _render_template(env, HTML_TEMPLATE, context)
     text_context = {**context, **personalize.text_markers(secret)}
-    if settings.watchlist:
-        text_context["watchlist"] = personalize.watchlist_marker(secret, text=True)
     text = _render_template(env, TEXT_TEMPLATE, text_context)
     try:
         html = mjml.mjml2html(mjml_source, disable_comments=True)

@@ -7,24 +7,25 @@ lists for it (``watchlist.aliases``: following "TSMC" also finds "Taiwan Semicon
 following an alias finds the name). Each term is matched once per edition against every story
 of the edition, best-ranked first; each distinct watchlist once.
 
-Rendering stays shared: a variant is rendered once with a marker where the block goes
-(``personalize.watchlist_marker``); each group of its readers whose watchlists find the same
-stories gets the variant with that block spliced in (``Blocks.spliced``), nothing re-rendered.
-A watchlist that finds nothing leaves no block at all.
+Rendering stays shared: a variant is rendered once, with markers where the block goes (the
+reader fields ``watchlist`` and ``watchlist_text`` of ``personalize``); each distinct set of
+found stories is rendered once as a small block (``Blocks``) and filled in for its readers like
+their links, so readers of one variant share one request whatever their watchlists. A
+watchlist that finds nothing leaves no block at all.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from newsletter.edition import personalize
-from newsletter.models import Edition, RenderedEmail, Story
+from newsletter.models import Edition, Story
 
 HTML_BLOCK = "watchlist.html.j2"
 TEXT_BLOCK = "watchlist.txt.j2"
+MAX_BYTES = 7_000  # a block's HTML and text together, well within SendGrid's 10,000 a reader
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,33 +90,29 @@ class Watchlists:
 
 
 class Blocks:
-    """Variants with each group's watchlist block spliced in, each made once."""
+    """Each distinct set of found stories as the "Your watchlist" block, HTML and text, made
+    once and handed to every reader it belongs to as their ``watchlist`` values (filled at the
+    variant's markers, or sent to SendGrid as substitutions: within its 10,000 bytes a reader,
+    so stories are left out from the end past ``MAX_BYTES``)."""
 
     def __init__(self, render: Callable[[str, Mapping[str, Any]], str]) -> None:
         self._render = render
-        self._spliced: dict[tuple[int, tuple[str, ...]], RenderedEmail] = {}
+        self._made: dict[tuple[str, ...], dict[str, str]] = {}
 
-    def spliced(self, email: RenderedEmail, found: tuple[Match, ...]) -> RenderedEmail:
-        """The variant with this block where its marker is (no block when nothing is found)."""
-        key = (id(email), tuple(m.story.id for m in found))
-        made = self._spliced.get(key)
+    def values(self, found: tuple[Match, ...]) -> dict[str, str]:
+        """The reader values of this block (empty blocks when nothing is found)."""
+        key = tuple(m.story.id for m in found)
+        made = self._made.get(key)
         if made is None:
-            made = self._spliced[key] = self._splice(email, found)
+            made = self._made[key] = self._make(found)
         return made
 
-    def _splice(self, email: RenderedEmail, found: tuple[Match, ...]) -> RenderedEmail:
-        secret = email.markers
-        if not secret:
-            return email
-        html = text = ""
-        if found:
+    def _make(self, found: tuple[Match, ...]) -> dict[str, str]:
+        while found:
             items = [{"story": m.story, "terms": m.terms} for m in found]
-            html_values = personalize.html_markers(secret)
-            text_values = personalize.text_markers(secret)
-            html = self._render(HTML_BLOCK, {"items": items, **html_values})
-            text = self._render(TEXT_BLOCK, {"items": items, **text_values})
-        return replace(
-            email,
-            html=email.html.replace(personalize.watchlist_marker(secret), html),
-            text=email.text.replace(personalize.watchlist_marker(secret, text=True), text),
-        )
+            html = self._render(HTML_BLOCK, {"items": items})
+            text = self._render(TEXT_BLOCK, {"items": items})
+            if len(html.encode()) + len(text.encode()) <= MAX_BYTES or len(found) == 1:
+                return {"watchlist": html, "watchlist_text": text}
+            found = found[:-1]
+        return {"watchlist": "", "watchlist_text": ""}

@@ -26,6 +26,7 @@ from newsletter.store.lock import Locks
 from newsletter.store.queue import OutgoingQueue
 from newsletter.store.readers import ReaderStore
 from newsletter.store.stories import StoryStore
+from newsletter.store.variants import VariantStore
 from newsletter.store.written import WrittenStore
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class Store:
         self.outgoing = OutgoingQueue(engine, key)
         self.locks = Locks(engine, key)
         self.written = WrittenStore(engine, key)
+        self.variants = VariantStore(engine, key)
         self.editors = EditorStore(engine, key)
 
     @classmethod

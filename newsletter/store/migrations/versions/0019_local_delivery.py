@@ -51,9 +51,21 @@ def upgrade() -> None:
         batch.add_column(sa.Column("kind", sa.String(8), nullable=False, server_default="daily"))
         batch.drop_constraint(_date_unique(), type_="unique")
         batch.create_unique_constraint("uq_editions_date_kind", ["edition_date", "kind"])
+    op.create_table(  # each frozen edition's variants, rendered once for every pass
+        "rendered_variants",
+        sa.Column(
+            "edition_id",
+            sa.Integer,
+            sa.ForeignKey("editions.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("choice", sa.String(400), primary_key=True),
+        sa.Column("email", sa.Text, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("rendered_variants")
     op.execute("DELETE FROM editions WHERE kind <> 'daily'")
     with op.batch_alter_table("editions", naming_convention=_NAMES) as batch:
         batch.drop_constraint("uq_editions_date_kind", type_="unique")
