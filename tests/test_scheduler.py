@@ -322,7 +322,7 @@ def test_collecting_and_sending_on_different_machines(tmp_path: Path) -> None:
     assert second.process.wait(timeout=60) == 1
     second.close()
     assert "is already running the send job" in second.output()
-    assert sender.wait_for("send: edition of"), sender.output()
+    assert sender.wait_for("send: daily edition of"), sender.output()
     assert len(_outbox(config)) == READERS  # the collector's stories, sent by the sender
     assert "next send" not in collector.output() and "collect: " not in sender.output()
     collector.stop()

@@ -180,7 +180,7 @@ def test_sign_ups_are_limited_per_ip(site: Site, client: httpx.Client) -> None:
 @pytest.mark.slow
 def test_the_whole_life_cycle_in_a_browser(site: Site) -> None:
     with chromium() as browser:
-        page = browser.new_page()
+        page = browser.new_page(timezone_id="UTC")  # the zone /zone.js fills in
         page.goto(f"{site.base}/subscribe")
         page.fill("#email", "Reader.One@Example.com")
         page.fill("#name", "Reader One")
@@ -231,7 +231,9 @@ def test_the_whole_life_cycle_in_a_browser(site: Site) -> None:
     first = history[0]
     assert first.source == Source(Channel.WEB, "127.0.0.1")
     assert "I want to receive Top Insights Today" in first.wording
-    assert first.details == {"sectors": ["oil-gas", "ai-semiconductors"], "name": "Reader One"}
+    chosen = {"sectors": ["oil-gas", "ai-semiconductors"], "name": "Reader One"}
+    # the time zone the page took from the browser (/zone.js), and no delivery hour chosen
+    assert first.details == {**chosen, "timezone": "UTC", "hour": None}
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from datetime import date
 from newsletter.config import Config
 from newsletter.edition import digest, render
 from newsletter.edition.watchlist import Blocks, Watchlists
+from newsletter.errors import NewsletterError
 from newsletter.models import Batch, Edition, Recipient, RenderedEmail, Subscriber, SubscriberStatus
 from newsletter.readers.links import reader_values
 from newsletter.records import Claim
@@ -83,7 +84,10 @@ class Variants:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         if self.store is not None and self._new:
-            self.store.variants.keep_variants(self.edition_id, self._new)
+            try:  # a cache: a database that fails now costs the next pass a render, no more
+                self.store.variants.keep_variants(self.edition_id, self._new)
+            except NewsletterError as exc:
+                logger.warning("the rendered variants could not be kept: %s", exc.message)
             self._new = {}
 
     def _chosen(self, sectors: tuple[str, ...]) -> tuple[str, ...]:

@@ -261,7 +261,7 @@ def _frozen(
             day=day,
             hint="Check that the database is writable; the next pass tries again.",
         )
-    logger.info("send: %s edition of %s built and frozen", kind, day)
+    logger.info("send: froze the %s edition of %s", kind, day)
     return stored
 
 
