@@ -54,6 +54,7 @@ def add_readers(database: str, count: int, companies: list[str], seed: int = 5) 
     """``count`` confirmed readers over the zones, hours and sector combinations."""
     from sqlalchemy import insert
 
+    from newsletter.models import Frequency, SubscriberStatus
     from newsletter.store import Store
     from newsletter.store.tables import subscribers
 
@@ -71,13 +72,13 @@ def add_readers(database: str, count: int, companies: list[str], seed: int = 5) 
                     "email": f"reader{n:07d}@example.com",
                     "name": f"Reader {n}" if n % 3 else "",
                     "sectors": combos[rng.randrange(len(combos))],
-                    "status": "confirmed",
+                    "status": SubscriberStatus.CONFIRMED,
                     "token": secrets.token_urlsafe(24),
                     "created_at": now,
                     "updated_at": now,
                     "timezone": ZONES[n % len(ZONES)],
                     "delivery_hour": HOURS[rng.randrange(4)],
-                    "frequency": "weekly" if weekly else "daily",
+                    "frequency": Frequency.WEEKLY if weekly else Frequency.DAILY,
                     "weekday": rng.randrange(7) if weekly else None,
                     "watchlist": json.dumps(watching),
                 }

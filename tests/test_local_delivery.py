@@ -25,7 +25,14 @@ import sqlalchemy
 
 from newsletter.config import Config, load_config
 from newsletter.delivery.mailers import make_mailer
-from newsletter.models import Edition, EditionKind, EditionStatus, Frequency, RenderedEmail
+from newsletter.models import (
+    DeliveryStatus,
+    Edition,
+    EditionKind,
+    EditionStatus,
+    Frequency,
+    RenderedEmail,
+)
 from newsletter.models.readers import Slot
 from newsletter.readers.subscriptions import add_subscriber
 from newsletter.schedule.runner import Runner
@@ -112,8 +119,9 @@ def _sent(config: Config) -> list[tuple[str, date, str, datetime]]:
             sqlalchemy.text(
                 "SELECT s.email, e.edition_date, e.kind, d.sent_at FROM deliveries d"
                 " JOIN subscribers s ON s.id = d.subscriber_id"
-                " JOIN editions e ON e.id = d.edition_id WHERE d.status = 'sent'"
-            )
+                " JOIN editions e ON e.id = d.edition_id WHERE d.status = :status"
+            ),
+            {"status": DeliveryStatus.SENT.value},
         ).all()
     engine.dispose()
     out = []
@@ -228,7 +236,7 @@ def test_weekly_readers_get_one_email_a_week_on_their_day(tmp_path: Path) -> Non
         mine = sorted((day, kind) for who, day, kind, _ in sent if who == email and day in span)
         weekday = 0 if slot.weekday is None else slot.weekday
         assert [d for d, _ in mine] == sorted(d for d in span if d.weekday() == weekday)
-        assert {k for _, k in mine} == {"weekly"}
+        assert {k for _, k in mine} == {EditionKind.WEEKLY}
     store = Store.open(config.database_url)
     weekly = store.editions.edition(date(2026, 11, 20), EditionKind.WEEKLY)
     assert weekly is not None and weekly.edition.kind == EditionKind.WEEKLY

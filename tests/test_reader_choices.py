@@ -70,7 +70,7 @@ def test_the_preferences_page_keeps_zone_hour_frequency_and_watchlist(
         "name": "Ana",
         "timezone": "Asia/Kolkata",
         "hour": "8",
-        "frequency": "weekly",
+        "frequency": Frequency.WEEKLY.value,
         "weekday": "4",
         "watchlist": "Tesla, CATL\nlithium; tesla",
     }
@@ -88,7 +88,7 @@ def test_the_preferences_page_keeps_zone_hour_frequency_and_watchlist(
     assert reader.watchlist == ("Tesla", "CATL", "lithium")
     again = client.get(path).text
     assert 'value="Asia/Kolkata"' in again and "Tesla\nCATL\nlithium</textarea>" in again
-    assert '<option value="8" selected>' in again and 'value="weekly" checked' in again
+    assert '<option value="8" selected>' in again and f'value="{Frequency.WEEKLY}" checked' in again
     last = site.store.readers.events_of(reader.id)[-1]
     assert last.kind == "preferences" and "Asia/Kolkata" in str(last.details)
 

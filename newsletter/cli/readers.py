@@ -17,7 +17,7 @@ from newsletter.cli.common import (
     pass_state,
     progress_bar,
 )
-from newsletter.models import SubscriberStatus
+from newsletter.models import Frequency, SubscriberStatus
 from newsletter.readers.export import export_csv
 from newsletter.readers.roster import import_csv
 from newsletter.readers.subscriptions import add_subscriber, erase_person, normalise_email
@@ -63,7 +63,7 @@ def subscribers_add(
     when = {
         "timezone": zone,
         "hour": hour,
-        "frequency": "weekly" if weekly else "",
+        "frequency": Frequency.WEEKLY if weekly else "",
         "weekday": weekly,
     }
     slot = slot_from(when, config.file.schedule) if any(when.values()) else None
