@@ -59,7 +59,7 @@ def _finish(config: Config, server: SendgridServer) -> None:
 def test_twenty_thousand_readers_survive_ten_kills(
     tmp_path: Path, server: SendgridServer, signum: int
 ) -> None:
-    # the defaults: 16 requests of up to 1,000 readers, at most 2,000 readers in flight
+    # the defaults: 64 requests of up to 1,000 readers, at most 2,000 readers in flight
     config = make_config(tmp_path, "sendgrid", batch_size=BATCH, sendgrid={"api_host": server.url})
     bound = config.file.delivery.readers_in_flight
     _readers(config)

@@ -268,7 +268,9 @@ class SendgridConfig(_Strict):
     timeout_seconds: float = Field(30, gt=0, le=300)  # one request
     max_retries: int = Field(4, ge=0, le=10)  # for 5xx answers and timeouts, with backoff
     backoff_seconds: float = Field(1.0, ge=0, le=60)  # the first wait; doubled each retry
-    concurrency: int = Field(16, ge=1, le=128)  # requests in flight at once
+    # requests in flight at once: SendGrid's mail send has no request-rate limit, and what one
+    # crash can repeat is bounded by delivery.readers_in_flight, not by this
+    concurrency: int = Field(64, ge=1, le=128)
     # SendGrid's own open and click tracking (a pixel; links rewritten through SendGrid):
     # off by default, for the readers' privacy; `stats` counts opens and clicks only with them
     track_opens: bool = False

@@ -54,8 +54,6 @@ class Variants:
         self._pool: ProcessPoolExecutor | None = None
         self._ahead: dict[tuple[str, ...], Future[RenderedEmail | None]] = {}
         self._new: dict[tuple[str, ...], RenderedEmail] = {}  # rendered here, to keep
-        if self.store is not None:
-            self._cache.update(self.store.variants.stored_variants(self.edition_id))
         self.rendered = 0  # variants rendered,
         self.seconds = 0.0  # the time it took,
         self.largest = 0  # and the largest HTML, in bytes
@@ -64,6 +62,8 @@ class Variants:
         """Render these choices ahead, in this order, in a worker process (when there are
         enough of them to be worth it, and a second core)."""
         wanted = list(dict.fromkeys(self._chosen(c) for c in choices))
+        wanted = [c for c in wanted if c not in self._cache]
+        self._cache.update(self._kept(wanted))
         wanted = [c for c in wanted if c not in self._cache]
         if len(wanted) < AHEAD_FROM or (os.cpu_count() or 1) < 2:
             return
@@ -90,6 +90,13 @@ class Variants:
                 logger.warning("the rendered variants could not be kept: %s", exc.message)
             self._new = {}
 
+    def _kept(self, choices: list[tuple[str, ...]]) -> dict[tuple[str, ...], RenderedEmail]:
+        """These choices' variants as the store keeps them (rendered by an earlier pass or
+        another sender of the frozen edition), read only when a send needs them."""
+        if self.store is None or not choices:
+            return {}
+        return dict(self.store.variants.stored_variants(self.edition_id, choices))
+
     def _chosen(self, sectors: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(s for s in sectors if s in self._known)
 
@@ -98,6 +105,8 @@ class Variants:
         if cached is not None:
             return cached
         chosen = self._chosen(subscriber.sectors)
+        if chosen not in self._cache and chosen not in self._ahead:
+            self._cache.update(self._kept([chosen]))  # kept by another pass or sender
         if chosen not in self._cache:
             started = time.perf_counter()
             ahead = self._ahead.pop(chosen, None)
