@@ -47,8 +47,8 @@ OPENS, CLICKS = 0.35, 0.06
 def sent_editions(config_path: Path, count: int, readers: int, *, seed: int = 11) -> int:
     """``count`` editions sent through the store (see the module's docstring); returns how
     many provider events were recorded."""
-    from newsletter import flows
     from newsletter.config import load_config
+    from newsletter.flows.build import build
     from newsletter.models import EditionStatus, EventKind
     from newsletter.records import ProviderEvent
     from newsletter.store import Store
@@ -56,7 +56,7 @@ def sent_editions(config_path: Path, count: int, readers: int, *, seed: int = 11
     config = load_config(config_path)
     store = Store.open(config.database_url, privacy_key=config.privacy_key())
     now = datetime.fromisoformat(workload.NOW)
-    built = flows.build(config, store, now=now)
+    built = build(config, store, now=now)
     assert built.edition is not None, built.reason
     rng = random.Random(seed)
     kinds = {k: EventKind(k) for k in RATES}

@@ -3,6 +3,7 @@ page robots.txt disallows and a response that is not HTML."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from newsletter import flows
@@ -78,6 +79,11 @@ def test_pages_give_teasers_within_the_limits_and_are_fetched_once(
     store = Store.open(config.database_url)
     try:
         flows.collect_all(config, store, now=NOW)
+        # the collection stores the feed and returns: no article page is read on its path
+        assert [p for p, _ in feed_server.requests] == ["/feed.xml"]
+        assert flows.teasers_waiting(config, store, now=NOW) == 5
+        assert flows.fetch_teasers(config, store, now=NOW) == 5
+        assert flows.teasers_waiting(config, store, now=NOW) == 0
         by_title = {s.title: s for s in store.stories.stored()}
         assert by_title["Harbour cranes go electric"].summary.startswith("The port of Ostrava")
         errors = _errors(store)
@@ -88,6 +94,7 @@ def test_pages_give_teasers_within_the_limits_and_are_fetched_once(
         assert ("/private/secret",) not in {(p,) for p, _ in feed_server.requests}
         before = len(feed_server.requests)
         flows.collect_all(config, store, now=NOW)  # the feed again: no page again
+        assert flows.fetch_teasers(config, store, now=NOW) == 0
         again = [p for p, _ in feed_server.requests[before:]]
         assert again == ["/feed.xml"]
     finally:
@@ -102,3 +109,120 @@ def _errors(store: Store) -> dict[str, str]:
     query = select(stories.c.title, stories.c.page_error).where(stories.c.page_error.is_not(None))
     with store.engine.connect() as conn:
         return {title: error for title, error in conn.execute(query)}
+
+
+def test_a_host_that_does_not_resolve_costs_one_bounded_look_up_and_waits(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    # three pages on a host whose name the resolver never answers for, two on a live one:
+    # the dead host is looked up once, given up after resolve_seconds, and its pages are
+    # neither fetched nor marked (a later run tries again); the live pages get their teasers
+    feed_server.add("/a/one", ARTICLE, headers={"Content-Type": "text/html; charset=utf-8"})
+    feed_server.add("/a/two", ARTICLE, headers={"Content-Type": "text/html; charset=utf-8"})
+    dead = {f"http://dead-host.test/a/{n}": f"A story on a dead host, part {n}" for n in range(3)}
+    live = {"/a/one": "Harbour cranes go electric", "/a/two": "Harbour cranes go electric too"}
+    items = {**{feed_server.url(p): t for p, t in live.items()}, **dead}
+    entries = "".join(
+        f"<item><title>{title}</title><link>{url}</link><guid>{url}</guid>"
+        f"<pubDate>Wed, 25 Nov 2026 05:00:00 GMT</pubDate></item>"
+        for url, title in items.items()
+    )
+    url = feed_server.add(
+        "/feed.xml",
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        f"{entries}</channel></rss>",
+    )
+    path = write_config(
+        tmp_path,
+        {
+            "feeds": [{"name": "Ports Weekly", "url": url}],
+            "collect": {"teasers": {"enabled": True, "resolve_seconds": 0.3}},
+        },
+    )
+    config = load_config(path)
+    asked: list[str] = []
+    release = threading.Event()
+
+    def resolve(host: str, port: int) -> object:
+        asked.append(host)
+        if host == "dead-host.test":
+            release.wait(30)  # a resolver that hangs (released when the test ends)
+            raise OSError("no answer")
+        return None
+
+    store = Store.open(config.database_url)
+    try:
+        flows.collect_all(config, store, now=NOW)
+        assert flows.fetch_teasers(config, store, now=NOW, resolve=resolve) == 2
+        assert sorted(asked) == ["127.0.0.1", "dead-host.test"]  # once each, not per page
+        assert {p for p, _ in feed_server.requests} == {"/feed.xml", "/robots.txt", *live}
+        assert flows.teasers_waiting(config, store, now=NOW) == 3  # left for a later run
+        by_title = {s.title: s for s in store.stories.stored()}
+        assert by_title["Harbour cranes go electric"].summary.startswith("The port of Ostrava")
+    finally:
+        release.set()
+        store.close()
+
+
+def test_the_scheduler_reads_pages_after_a_collection_and_none_when_nothing_is_new(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    from newsletter.delivery.mailers import make_mailer
+    from newsletter.schedule.runner import Runner
+
+    for name in ("one", "two"):
+        feed_server.add(f"/a/{name}", ARTICLE, headers={"Content-Type": "text/html"})
+    url = _feed(feed_server, {"/a/one": "Harbour cranes go electric", "/a/two": "Cranes, again"})
+    path = write_config(
+        tmp_path,
+        {
+            "feeds": [{"name": "Ports Weekly", "url": url}],
+            "collect": {"teasers": {"enabled": True, "max_per_run": 1}},
+        },
+    )
+    config = load_config(path)
+    runner = Runner(
+        config,
+        open_store=lambda: Store.open(config.database_url),
+        make_mailer=lambda: make_mailer(config),
+        clock=lambda: NOW,
+    )
+    runner.collect()  # new stories: one page read (max_per_run), after the feeds were stored
+    pages = [p for p, _ in feed_server.requests if p.startswith("/a/")]
+    assert len(pages) == 1
+    before = len(feed_server.requests)
+    runner.collect()  # nothing new in the feed: no article work, though a page still waits
+    assert [p for p, _ in feed_server.requests[before:]] == ["/feed.xml"]
+    store = Store.open(config.database_url)
+    try:
+        assert flows.teasers_waiting(config, store, now=NOW) == 1
+    finally:
+        store.close()
+
+
+def test_the_collect_command_says_what_waits_and_reads_it_with_teasers(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+
+    feed_server.add("/a/one", ARTICLE, headers={"Content-Type": "text/html"})
+    url = _feed(feed_server, {"/a/one": "Harbour cranes go electric"})
+    path = write_config(
+        tmp_path,
+        {
+            "feeds": [{"name": "Ports Weekly", "url": url}],
+            "collect": {"teasers": {"enabled": True}},
+        },
+    )
+    env = {"NEWSLETTER_NOW": NOW.isoformat()}
+    first = CliRunner().invoke(cli, ["--config", str(path), "collect"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "1 story waits for a teaser" in first.output
+    assert "`newsletter collect --teasers`" in first.output
+    assert not [p for p, _ in feed_server.requests if p.startswith("/a/")]
+    second = CliRunner().invoke(cli, ["--config", str(path), "collect", "--teasers"], env=env)
+    assert second.exit_code == 0, second.output
+    assert "Teasers: read 1 article page." in second.output
+    assert "for a teaser" not in second.output

@@ -10,6 +10,7 @@ from playwright.sync_api import Browser
 
 from newsletter import flows
 from newsletter.config import Config
+from newsletter.flows.preview import preview
 from newsletter.store import Store
 from tests.browser import chromium
 from tests.conftest import NOW
@@ -25,7 +26,7 @@ def browser() -> Iterator[Browser]:
 def demo_html(demo_config: Config, tmp_path: Path) -> Path:
     store = Store.open(demo_config.database_url)
     flows.collect_all(demo_config, store, now=NOW)
-    result = flows.preview(demo_config, store, out_dir=tmp_path / "out", now=NOW)
+    result = preview(demo_config, store, out_dir=tmp_path / "out", now=NOW)
     assert result.html_path is not None
     return result.html_path
 

@@ -17,6 +17,7 @@ import pytest
 
 from newsletter import flows
 from newsletter.config import Config, load_config
+from newsletter.flows.build import build
 from newsletter.ingest.collect import collect_feeds
 from newsletter.ingest.fetching import Collected, FetchLimits
 from newsletter.models import FeedSource, FetchOutcome
@@ -355,7 +356,7 @@ def test_a_sample_feed_is_dated_anew_at_each_collect(tmp_path: Path) -> None:
             assert stored[-1].published == when  # the newest, at the collect
         first = stored[0].published
         assert later - first == timedelta(hours=17, minutes=50)  # spacing kept, as in the file
-        built = flows.build(config, store, now=later)
+        built = build(config, store, now=later)
         assert built.edition is not None and built.edition.sections
     finally:
         store.close()

@@ -12,6 +12,7 @@ from newsletter import flows
 from newsletter.config import load_config
 from newsletter.delivery.mailers import make_mailer
 from newsletter.errors import ConfigError
+from newsletter.flows.preview import preview
 from newsletter.store import Store
 from newsletter.web.app import create_app
 from tests.conftest import NOW, ROOT, write_config
@@ -71,7 +72,7 @@ def test_the_preview_shows_a_copy_of_the_logo_beside_it(tmp_path: Path) -> None:
     store = Store.open(config.database_url)
     try:
         flows.collect_all(config, store, now=NOW)
-        result = flows.preview(config, store, out_dir=tmp_path / "out", now=NOW)
+        result = preview(config, store, out_dir=tmp_path / "out", now=NOW)
     finally:
         store.close()
     assert result.html_path is not None

@@ -19,6 +19,7 @@ from newsletter.config import Config, load_config
 from newsletter.delivery.mailers import make_mailer
 from newsletter.edition import personalize, render
 from newsletter.edition.digest import layout
+from newsletter.flows.build import build
 from newsletter.readers.subscriptions import add_subscriber
 from newsletter.store import Store
 from tests.conftest import NOW, write_config
@@ -175,7 +176,7 @@ def test_a_variant_can_be_filled_only_at_its_own_markers(tmp_path: Path) -> None
     store = Store.open(config.database_url)
     try:
         flows.collect_all(config, store, now=NOW)
-        built = flows.build(config, store, now=NOW)
+        built = build(config, store, now=NOW)
     finally:
         store.close()
     assert built.edition is not None

@@ -11,6 +11,8 @@ from newsletter import flows
 from newsletter.config import load_config
 from newsletter.edition import digest
 from newsletter.flows import prepare as prepared
+from newsletter.flows.build import build
+from newsletter.flows.preview import preview
 from newsletter.models import EditionStatus
 from newsletter.store import Store
 from newsletter.store.tables import stories
@@ -66,14 +68,14 @@ def test_no_story_repeats_across_consecutive_editions(
     )
     store = Store.open(config.database_url)
     flows.collect_all(config, store, now=NOW)
-    day_one = flows.build(config, store, now=NOW).edition
+    day_one = build(config, store, now=NOW).edition
     assert day_one is not None
     first_ids = day_one.story_ids
     assert len(first_ids) == 2
     store.editions.save_edition(day_one, status=EditionStatus.SENT, now=NOW)
 
     # Early the next day, before anything new arrives: no edition, and the reason says why.
-    built = flows.build(config, store, now=NOW + timedelta(hours=20))
+    built = build(config, store, now=NOW + timedelta(hours=20))
     assert built.edition is None
     assert "no new story fits any sector" in built.reason and "sent before" in built.reason
 
@@ -93,7 +95,7 @@ def test_no_story_repeats_across_consecutive_editions(
         ),
     )
     flows.collect_all(config, store, now=tomorrow)
-    day_two = flows.build(config, store, now=tomorrow).edition
+    day_two = build(config, store, now=tomorrow).edition
     assert day_two is not None
     titles = [s.title for sec in digest.layout(day_two) for s in sec.stories]
     assert titles == ["LNG cargoes head to Europe as gas prices climb"]
@@ -106,10 +108,10 @@ def test_a_frozen_edition_does_not_count_as_sent(feed_server: FeedServer, tmp_pa
     config = load_config(write_config(tmp_path, {"feeds": [{"name": "F", "url": url}]}))
     store = Store.open(config.database_url)
     flows.collect_all(config, store, now=NOW)
-    draft = flows.build(config, store, now=NOW).edition
+    draft = build(config, store, now=NOW).edition
     assert draft is not None
     store.editions.save_edition(draft, status=EditionStatus.FROZEN, now=NOW)
-    again = flows.build(config, store, now=NOW + timedelta(hours=1)).edition
+    again = build(config, store, now=NOW + timedelta(hours=1)).edition
     assert again is not None and again.story_ids == draft.story_ids
     stored = store.editions.edition(NOW.date())
     assert stored is not None and stored.status == EditionStatus.FROZEN and stored.edition == draft
@@ -123,7 +125,7 @@ def test_no_edition_when_nothing_fits(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, {"feeds": [{"name": "Sport", "url": str(feed)}]}))
     store = Store.open(config.database_url)
     flows.collect_all(config, store, now=NOW)
-    result = flows.preview(config, store, out_dir=tmp_path / "out", now=NOW)
+    result = preview(config, store, out_dir=tmp_path / "out", now=NOW)
     assert result.email is None and not (tmp_path / "out").exists()
     assert (
         result.built.reason
@@ -157,7 +159,7 @@ def test_sectors_and_clusters_are_worked_out_once_and_kept(
     # a build reads the kept sectors: a wrong one stored under today's rules is believed ...
     with store.engine.begin() as conn:
         conn.execute(sa.update(stories).values(judged='[["evs-battery"], [2.0]]'))
-    built = flows.build(config, store, now=NOW).edition
+    built = build(config, store, now=NOW).edition
     assert built is not None and [s.sector.slug for s in built.sections] == ["evs-battery"]
     assert len(built.sections[0].stories) == 1  # still one story: the cluster was kept
 
@@ -165,5 +167,5 @@ def test_sectors_and_clusters_are_worked_out_once_and_kept(
     edited = write_config(tmp_path, {"feeds": feeds, "classify": {"min_score": 1.5}})
     config = load_config(edited)
     assert prepared.rules_fingerprint(config, None) != kept
-    built = flows.build(config, store, now=NOW).edition
+    built = build(config, store, now=NOW).edition
     assert built is not None and built.sections[0].sector.slug == "oil-gas"

@@ -18,6 +18,7 @@ from newsletter import flows
 from newsletter.config import Config, load_config
 from newsletter.edition import brief, digest, render
 from newsletter.edition.thin import thin_reason
+from newsletter.flows.build import build
 from newsletter.ingest.language import detect
 from newsletter.models import Edition
 from newsletter.store import Store
@@ -90,7 +91,7 @@ def real_day(tmp_path_factory: pytest.TempPathFactory) -> RealDay:
     try:
         report = flows.collect_all(config, store, now=NOW)
         _make_fresh(store)
-        built = flows.build(config, store, now=NOW)
+        built = build(config, store, now=NOW)
     finally:
         store.close()
     assert built.edition is not None

@@ -14,6 +14,7 @@ from newsletter.config.settings import LogoConfig
 from newsletter.edition import brief, personalize, render
 from newsletter.edition.digest import build_edition, layout
 from newsletter.errors import TemplateError
+from newsletter.flows.preview import preview
 from newsletter.models import Edition, Overrides, Section, Sector, SectorFit, Sponsor, Story
 from newsletter.store import Store
 from tests.conftest import NOW, ROOT
@@ -50,7 +51,7 @@ def check_golden(name: str, actual: str) -> None:
 def demo_preview(demo_config: Config, tmp_path: Path) -> flows.PreviewResult:
     store = Store.open(demo_config.database_url)
     flows.collect_all(demo_config, store, now=NOW)
-    return flows.preview(demo_config, store, out_dir=tmp_path / "out", now=NOW)
+    return preview(demo_config, store, out_dir=tmp_path / "out", now=NOW)
 
 
 def test_demo_edition_matches_golden_files(demo_preview: flows.PreviewResult) -> None:
@@ -67,7 +68,7 @@ def test_demo_edition_matches_golden_files(demo_preview: flows.PreviewResult) ->
 def test_one_readers_combination_matches_golden_files(demo_config: Config, tmp_path: Path) -> None:
     store = Store.open(demo_config.database_url)
     flows.collect_all(demo_config, store, now=NOW)
-    result = flows.preview(
+    result = preview(
         demo_config, store, out_dir=tmp_path, now=NOW, sectors=("sanctions-regulation", "oil-gas")
     )
     assert [s.sector.slug for s in result.sections] == ["sanctions-regulation", "oil-gas"]

@@ -15,6 +15,7 @@ import pytest
 from newsletter import flows
 from newsletter.config import Config, load_config
 from newsletter.delivery.mailers import make_mailer
+from newsletter.flows.build import build
 from newsletter.readers.subscriptions import add_subscriber
 from newsletter.readers.timing import checked_watchlist
 from newsletter.store import Store
@@ -122,7 +123,7 @@ def test_one_render_per_variant_whatever_the_watchlists(tmp_path: Path) -> None:
     config = _config(tmp_path)
     store = Store.open(config.database_url)
     flows.collect_all(config, store, now=NOW)
-    edition = flows.build(config, store, now=NOW).edition
+    edition = build(config, store, now=NOW).edition
     store.close()
     assert edition is not None
     variants = Variants(config, edition)

@@ -22,6 +22,7 @@ from newsletter.cli import cli
 from newsletter.config import Config, load_config
 from newsletter.delivery.mailers import make_mailer
 from newsletter.edition import brief, digest
+from newsletter.flows.build import build
 from newsletter.flows.write import write_brief
 from newsletter.models import Edition, EditionStatus
 from newsletter.readers.subscriptions import add_subscriber
@@ -75,7 +76,7 @@ def collected(config: Config) -> Store:
 
 
 def built(config: Config, store: Store) -> Edition:
-    edition = flows.build(config, store, now=NOW).edition
+    edition = build(config, store, now=NOW).edition
     assert edition is not None
     return edition
 

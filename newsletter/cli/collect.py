@@ -26,22 +26,43 @@ from newsletter.sectors.model import SectorModel
 
 @click.command()
 @click.option("--retry-gone", is_flag=True, help="Fetch feeds that answered 410 Gone again.")
+@click.option(
+    "--teasers",
+    is_flag=True,
+    help="Then read the article pages of new stories whose feed gave no teaser worth showing "
+    "(`newsletter run` does it after each collection).",
+)
 @pass_state
-def collect(state: State, retry_gone: bool) -> None:
+def collect(state: State, retry_gone: bool, teasers: bool) -> None:
     """Fetch every feed once and store new stories.
 
     Prints one line per feed: new stories and stories in the feed, "not modified", or the error.
-    Exits 1 only when every feed failed.
+    Exits 1 only when every feed failed. Article pages are not read here unless --teasers
+    asks for it: the collection returns as soon as its feeds are stored.
 
     Example: newsletter --config examples/demo/config.yaml collect
     """
     config = state.config
     store = state.store()
     try:
-        report = flows.collect_all(config, store, now=current_time(), retry_gone=retry_gone)
+        now = current_time()
+        report = flows.collect_all(config, store, now=now, retry_gone=retry_gone)
+        if teasers:
+            pages = flows.fetch_teasers(config, store, now=now)
+            waiting = 0
+        else:
+            pages, waiting = 0, flows.teasers_waiting(config, store, now=now)
     finally:
         store.close()
     print_collect(state.console, report)
+    if pages:
+        state.console.print(f"Teasers: read {pages:,} article page{'s' * (pages != 1)}.")
+    if waiting:
+        stories = "1 story waits" if waiting == 1 else f"{waiting:,} stories wait"
+        state.console.print(
+            f"{stories} for a teaser from the article page: `newsletter collect --teasers` "
+            f"reads them now; `newsletter run` reads them after each collection."
+        )
     results = report.results
     if results and all(r.status in {FetchOutcome.FAILED, FetchOutcome.GONE} for r in results):
         raise FeedError(

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
@@ -22,13 +22,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Column, Table
 
-from newsletter import flows
 from newsletter.config import Config, load_config
 from newsletter.config.suggest import did_you_mean
 from newsletter.errors import ConfigError, NewsletterError, StoreError
-from newsletter.flows.collect import FeedResult
 from newsletter.models import FetchOutcome
 from newsletter.store import Store
+
+if TYPE_CHECKING:
+    from newsletter.flows.collect import CollectReport, FeedResult
 
 DEFAULT_CONFIG = "config.yaml"
 FILE_SYSTEM_EXIT = StoreError.exit_code  # the database or the file system unavailable
@@ -185,7 +186,7 @@ def file_size(size: int) -> str:
     return f"{size / 1024:.1f} KB" if size >= 1024 else f"{size} bytes"
 
 
-def print_collect(console: Console, report: flows.CollectReport) -> None:
+def print_collect(console: Console, report: CollectReport) -> None:
     """One line per feed (a failing one with its host and the reason), then the totals; one
     short paragraph instead when no feed could be reached at all (no network)."""
     results = report.results

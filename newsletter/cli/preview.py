@@ -20,6 +20,7 @@ from newsletter.cli.common import (
 )
 from newsletter.delivery.mailers import make_mailer
 from newsletter.errors import EditionError
+from newsletter.flows.preview import preview as write_preview
 from newsletter.flows.scaffold import init_publication
 from newsletter.readers.subscriptions import normalise_email
 
@@ -76,7 +77,7 @@ def preview(
             store.close()
             _serve_preview(state, chosen, host, port, open_browser)
             return
-        result = flows.preview(config, store, out_dir=out_dir, now=now, sectors=chosen)
+        result = write_preview(config, store, out_dir=out_dir, now=now, sectors=chosen)
     finally:
         store.close()
     built = result.built

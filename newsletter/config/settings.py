@@ -223,7 +223,10 @@ class TeasersConfig(_Strict):
     timeout_seconds: float = Field(10.0, gt=0, le=120)  # one page, in all
     max_bytes: int = Field(2_000_000, ge=10_000)  # one page, as sent and decompressed
     max_per_run: int = Field(200, ge=0)  # pages fetched per collect at most
-    budget_seconds: float = Field(60.0, gt=0, le=3600)  # the longest a collect spends on pages
+    budget_seconds: float = Field(60.0, gt=0, le=3600)  # the longest a run spends on pages
+    # each article host's name is looked up once a run, for at most this long: the pages of a
+    # host that does not resolve wait for a later run, and cost no more than this
+    resolve_seconds: float = Field(2.0, gt=0, le=60)
 
 
 class CollectConfig(_Strict):

@@ -29,16 +29,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from newsletter.config import Config
-from newsletter.delivery import deliver
 from newsletter.delivery.mailers import Mailer
 from newsletter.errors import EditionError
-from newsletter.flows.build import build
-from newsletter.flows.desk import Waiting, gate
 from newsletter.models import DeliveryStatus, EditionKind, EditionStatus, Frequency, SendReport
 from newsletter.readers import timing
 from newsletter.readers.timing import Due
 from newsletter.records import StoredEdition
 from newsletter.store import Store
+
+# the build and the delivery (the sector model, the renderer) are imported by the passes that
+# use them, so that `status` (``buckets``) starts without them
 
 logger = logging.getLogger("newsletter.run")
 
@@ -138,6 +138,8 @@ def _send_day(
     final = len(due) == len(planned)
     if not _open(store, stored):
         if final:
+            from newsletter.delivery import deliver
+
             deliver.close_if_done(store, stored.id, now=at)
         return None
     if not deliverable:  # rows left by an interrupted send, all past the grace
@@ -197,6 +199,8 @@ def _deliver(
     *,
     final: bool,
 ) -> SendReport:
+    from newsletter.delivery import deliver
+
     mailer = make_mailer()
     try:
         report = deliver.deliver(
@@ -231,6 +235,9 @@ def _frozen(
 ) -> StoredEdition | None:
     """The edition of ``day`` built now and frozen (after the approval it may wait for), or
     the one another scheduler froze first; None: not yet, or none today (said once)."""
+    from newsletter.flows.build import build
+    from newsletter.flows.desk import Waiting, gate
+
     if kind == EditionKind.DAILY:
         state = gate(config, day, at)
         key = f"gate {day} {state.state}"

@@ -1,5 +1,8 @@
-"""The collect flow: fetch every feed, store what came, take teasers from article pages,
-prune old stories, and judge and cluster the new ones (``prepare``) so a build finds them done.
+"""The collect flow: fetch every feed, store what came, prune old stories, and judge and
+cluster the new ones (``prepare``) so a build finds them done. Teasers from article pages
+(``fetch_teasers``) are a step of their own, off the collection's path: the scheduler takes
+them after each collection that brought something new, ``newsletter collect --teasers`` at
+once; a build uses what is there.
 
 Collaborators (store, HTTP transport, clock) come in as arguments; the ``cli`` package and the
 scheduler build the real ones.
@@ -25,6 +28,7 @@ from newsletter.ingest import articles
 from newsletter.ingest.collect import Transport, collect_feeds
 from newsletter.ingest.fetching import Collected, FetchLimits
 from newsletter.models import FeedSource, FeedStatus, FetchOutcome, Story
+from newsletter.records import PageToFetch
 from newsletter.store import Store
 
 logger = logging.getLogger(__name__)
@@ -81,8 +85,9 @@ def collect_all(
     """Fetch every configured feed once, store new stories and feed health, prune old stories;
     ``only`` (configured URLs) fetches those feeds alone (the desk's "retry now").
 
-    ``should_stop`` (a signal) ends the fetching at once: the feeds stored so far stay, the
-    others are left for the next collection, and no article page is fetched."""
+    ``should_stop`` (a signal) ends the fetching at once: the feeds stored so far stay, and
+    the others are left for the next collection. No article page is fetched here
+    (``fetch_teasers``)."""
     started = time.perf_counter()
     sources = config.feeds
     store.feeds.sync_feeds(sources)
@@ -121,7 +126,6 @@ def collect_all(
             results.setdefault(feed.url, FeedResult(feed, FetchOutcome.NOT_FETCHED))
         ordered = tuple(results[feed.url] for feed in sources)
         return CollectReport(ordered, 0, time.perf_counter() - started, stopped=True)
-    fetch_teasers(config, store, now=now, transport=transport)
     pruned = store.feeds.prune(before=now - timedelta(days=config.file.collect.keep_days))
     if any(r.new or r.updated for r in results.values()):
         # judge and cluster the new stories now, so the build at send time finds them done
@@ -150,32 +154,48 @@ def page_limits(config: Config) -> articles.PageLimits:
     return articles.PageLimits.from_config(config.file.collect)
 
 
+def _wanting_teasers(config: Config, store: Store, *, now: datetime) -> list[PageToFetch]:
+    """The recent stories of teaser feeds whose page was never read and whose feed summary is
+    too thin, newest first."""
+    feeds = {f.url for f in config.feeds if f.fetch_teasers and f.location.startswith("http")}
+    if not feeds or not config.file.collect.teasers.max_per_run:
+        return []
+    since = now - timedelta(hours=config.file.digest.max_age_hours)
+    minimum = config.file.collect.teasers.min_length
+    return [
+        task
+        for task in store.stories.pages_to_fetch(feeds, since=since, limit=-1)
+        if articles.needs_teaser(task.title, task.summary, minimum)
+    ]
+
+
+def teasers_waiting(config: Config, store: Store, *, now: datetime) -> int:
+    """How many stories wait for a teaser from their article page."""
+    return len(_wanting_teasers(config, store, now=now))
+
+
 def fetch_teasers(
     config: Config,
     store: Store,
     *,
     now: datetime,
     transport: Transport | None = None,
+    resolve: articles.Resolve | None = None,
 ) -> int:
-    """Take teasers from the article pages of recent stories whose feed gave a thin one.
+    """Take teasers from the article pages of recent stories whose feed gave a thin one (at
+    most ``collect.teasers.max_per_run`` pages, many hosts at once), then judge those stories
+    again with their new teaser.
 
-    Each story's page is fetched at most once: every outcome, a lead or an error, is stored.
+    Each story's page is fetched at most once: every outcome, a lead or an error, is stored
+    (a page on a host whose name does not resolve is not tried, and waits for a later run).
     Returns how many pages were fetched.
     """
-    feeds = {f.url for f in config.feeds if f.fetch_teasers and f.location.startswith("http")}
-    teasers = config.file.collect.teasers
-    if not feeds or not teasers.max_per_run:
-        return 0
-    since = now - timedelta(hours=config.file.digest.max_age_hours)
-    limits = page_limits(config)
-    todo = [
-        task
-        for task in store.stories.pages_to_fetch(feeds, since=since, limit=-1)
-        if articles.needs_teaser(task.title, task.summary, limits.min_length)
-    ][: teasers.max_per_run]
+    todo = _wanting_teasers(config, store, now=now)
     if not todo:
         return 0
+    limits = page_limits(config)
     leads: list[articles.Lead] = []
+    extra = {} if resolve is None else {"resolve": resolve}
 
     async def fetch() -> None:
         leads.extend(
@@ -184,6 +204,8 @@ def fetch_teasers(
                 contact_url=config.publication.contact_url,
                 limits=limits,
                 transport=transport,
+                limit=config.file.collect.teasers.max_per_run,
+                **extra,
             )
         )
 
@@ -192,6 +214,8 @@ def fetch_teasers(
         store.stories.record_page(lead.story_id, teaser=lead.teaser, error=lead.error, now=now)
         if lead.error:
             logger.info("no teaser from the page of story %s: %s", lead.story_id, lead.error)
+    if leads:  # the stories with a page read are judged and clustered again
+        prepare(config, store, since=now - timedelta(hours=config.file.digest.max_age_hours))
     return len(leads)
 
 

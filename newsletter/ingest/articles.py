@@ -3,18 +3,24 @@
 ``needs_teaser`` says which stories qualify (no summary, one that repeats the headline, or one
 shorter than ``min_length``). ``fetch_leads`` fetches their pages politely, with the same kind
 of limits as feeds (a total deadline per page, connect and read timeouts, a byte cap as sent and
-decompressed, one request at a time per host, robots.txt respected, an overall time budget),
-and takes each page's lead with trafilatura; it never raises for network trouble, it reports it.
-The caller stores every outcome, so a story's page is fetched at most once.
+decompressed, one request at a time per host and many hosts at once, robots.txt read once per
+host, an overall time budget), and takes each page's lead with trafilatura; it never raises for
+network trouble, it reports it. Each host's name is looked up first, once, for at most
+``resolve_timeout``: the pages of a host that does not resolve are left for a later run (one
+bounded look-up per run, not a resolver's wait per page). The caller stores every other
+outcome, so a story's page is fetched at most once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
+import threading
 import urllib.robotparser
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -40,6 +46,7 @@ class PageLimits:
     max_concurrency: int  # pages under way at once (one per host)
     budget: float  # seconds for the whole run; pages not reached wait for the next one
     min_length: int  # a feed summary shorter than this asks for the page's lead
+    resolve_timeout: float = 2.0  # seconds for looking up one host's name
 
     @classmethod
     def from_config(cls, collect: CollectConfig | None = None) -> PageLimits:
@@ -53,6 +60,7 @@ class PageLimits:
             max_concurrency=min(collect.max_concurrency, 16),
             budget=teasers.budget_seconds,
             min_length=teasers.min_length,
+            resolve_timeout=teasers.resolve_seconds,
         )
 
 
@@ -135,16 +143,91 @@ async def _fetch_page(
     return Lead(task.id, lead, None if lead else "no readable lead in the page")
 
 
+Resolve = Callable[[str, int], object]  # looks a host's name up; raises OSError if it cannot
+
+
+def _getaddrinfo(host: str, port: int) -> object:
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+
+async def resolving_hosts(
+    urls: Sequence[str], *, timeout: float, resolve: Resolve = _getaddrinfo
+) -> set[str]:
+    """The hosts of ``urls`` whose name resolves within ``timeout``, all looked up at once.
+
+    Each look-up runs in a daemon thread of its own: a resolver that hangs is given up after
+    ``timeout`` and never holds the run (nor the process's exit) for its own wait."""
+    loop = asyncio.get_running_loop()
+    hosts = {}
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.hostname:
+            hosts[parts.hostname] = parts.port or (443 if parts.scheme == "https" else 80)
+
+    def look_up(host: str, port: int, done: asyncio.Future[bool]) -> None:
+        try:
+            resolve(host, port)
+            ok = True
+        except (OSError, UnicodeError):
+            ok = False
+        with contextlib.suppress(RuntimeError):  # the run gave up on it and ended
+            loop.call_soon_threadsafe(_settle, done, ok)
+
+    futures = {}
+    for host, port in hosts.items():
+        futures[host] = loop.create_future()
+        threading.Thread(target=look_up, args=(host, port, futures[host]), daemon=True).start()
+    if futures:
+        await asyncio.wait(futures.values(), timeout=timeout)
+    return {h for h, f in futures.items() if f.done() and not f.cancelled() and f.result()}
+
+
+async def _on_live_hosts(
+    tasks: Sequence[PageToFetch], limits: PageLimits, resolve: Resolve, limit: int
+) -> list[PageToFetch]:
+    """The first ``limit`` tasks whose host resolves. Hosts are looked up as the tasks need
+    them (at most three rounds, each host once, each round at most ``resolve_timeout``), so
+    a run does not start a thread for every host of a long backlog."""
+    alive: set[str] = set()
+    dead: set[str] = set()
+    for _ in range(3):
+        chosen = [t for t in tasks if urlsplit(t.url).hostname not in dead][:limit]
+        unknown = [t.url for t in chosen if urlsplit(t.url).hostname not in alive]
+        if not unknown:
+            break
+        found = await resolving_hosts(unknown, timeout=limits.resolve_timeout, resolve=resolve)
+        alive |= found
+        dead |= {urlsplit(u).hostname or "" for u in unknown} - found
+    if dead:
+        logger.warning(
+            "article pages: %d hosts did not resolve within %.1f s (%s); their pages wait for "
+            "a later run",
+            len(dead),
+            limits.resolve_timeout,
+            ", ".join(sorted(dead)[:5]),
+        )
+    return [t for t in tasks if urlsplit(t.url).hostname in alive][:limit]
+
+
+def _settle(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
 async def fetch_leads(
     tasks: Sequence[PageToFetch],
     *,
     contact_url: str,
     limits: PageLimits | None = None,
     transport: Transport | None = None,
+    resolve: Resolve = _getaddrinfo,
+    limit: int | None = None,
 ) -> list[Lead]:
-    """Fetch the pages of ``tasks`` and take their leads; pages not reached within the budget
-    are left out of the result (and so fetched on a later run)."""
+    """Fetch the pages of ``tasks`` (the first ``limit`` of them on hosts that resolve) and
+    take their leads; pages not reached within the budget, or on a host that does not
+    resolve, are left out of the result (and so fetched on a later run)."""
     limits = limits or PageLimits.from_config()
+    tasks = await _on_live_hosts(tasks, limits, resolve, len(tasks) if limit is None else limit)
     client = PageClient(
         contact_url=contact_url,
         read_timeout=limits.read_timeout,

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -124,25 +125,38 @@ class Runner:
             store.close()
 
     def collect(self) -> None:
-        """The collect job: an interrupted send first (when this runner sends), then every
-        feed."""
+        """The collect job: every feed; then, when they brought something new, the article
+        pages of the stories that want a teaser (off the collection's path: the send's passes
+        and the freeze's own collection never wait for them); then the brief written ahead."""
         from newsletter import flows
+        from newsletter.flows.build import build
 
         with self._store() as store:
             report = flows.collect_all(self.config, store, now=self.clock())
+            failed = sum(
+                r.status in {FetchOutcome.FAILED, FetchOutcome.GONE} for r in report.results
+            )
+            logger.info(
+                "collect: %d feeds, %d new stories, %d failed (%.1f s)",
+                len(report.results),
+                sum(r.new for r in report.results),
+                failed,
+                report.seconds,
+            )
+            if any(r.new or r.updated for r in report.results):  # nothing new: no page work
+                started = time.perf_counter()
+                pages = flows.fetch_teasers(self.config, store, now=self.clock())
+                if pages:
+                    logger.info(
+                        "teasers: %d article pages read (%.1f s)",
+                        pages,
+                        time.perf_counter() - started,
+                    )
             if self.config.file.writer.base_url:  # write the brief ahead, so the send need not
                 try:
-                    flows.build(self.config, store, now=self.clock())
+                    build(self.config, store, now=self.clock())
                 except NewsletterError as exc:  # the collect stands; the send will say it too
                     logger.warning("writing ahead: %s (%s)", exc.message, exc.hint or "")
-        failed = sum(r.status in {FetchOutcome.FAILED, FetchOutcome.GONE} for r in report.results)
-        logger.info(
-            "collect: %d feeds, %d new stories, %d failed (%.1f s)",
-            len(report.results),
-            sum(r.new for r in report.results),
-            failed,
-            report.seconds,
-        )
 
     def send(self) -> list[SendReport]:
         """The send's pass: every edition to the readers whose hour has come

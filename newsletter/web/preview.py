@@ -46,6 +46,7 @@ from newsletter.config import Config, load_config, save_move
 from newsletter.edition import digest, personalize, render
 from newsletter.edition.filters import longdate
 from newsletter.errors import EditionError, NewsletterError
+from newsletter.flows.build import build
 from newsletter.models import Edition, EditionStatus, RenderedEmail, Section
 from newsletter.readers.links import preview_values
 from newsletter.store import Store
@@ -153,7 +154,7 @@ class Preview:
             stored = store.editions.edition(day)
             if stored is not None and stored.status in EditionStatus.fixed():
                 return Shown(config, day, stored.edition, stored.status)
-            built = flows.build(config, store, now=now)
+            built = build(config, store, now=now)
             return Shown(config, day, built.edition, reason=built.reason)
         finally:
             store.close()
