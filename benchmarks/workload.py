@@ -217,23 +217,57 @@ def _story(rng: random.Random, companies: Sequence[str], n: int, now: datetime) 
     return Item(title, f"https://news{n % 97}.example.com/story/{n}", summary, published)
 
 
-def feed_items(feeds: int, items: int = 20, seed: int = 7) -> list[list[Item]]:
-    """Every feed's stories; about 20 % of them are events that two to five outlets carry."""
+def vocabulary_words(size: int) -> list[str]:
+    """``size`` words for headlines from a small vocabulary: the sectors' own topic words
+    first (so the stories still find their sectors), then verbs and places."""
+    words: list[str] = []
+    for phrase in [*chain_topics(), *VERBS, *PLACES]:
+        for word in phrase.split():
+            if word.lower() not in {w.lower() for w in words} and word.isalpha():
+                words.append(word)
+    return words[:size]
+
+
+def chain_topics() -> list[str]:
+    return [topic for topics in TOPICS.values() for topic in topics]
+
+
+def _small_story(rng: random.Random, words: Sequence[str], n: int, now: datetime) -> Item:
+    """A story whose headline and teaser are drawn from ``words`` alone (no names)."""
+    title = " ".join(rng.choice(words) for _ in range(rng.randint(6, 10))).capitalize()
+    summary = " ".join(rng.choice(words) for _ in range(rng.randint(18, 26))).capitalize() + "."
+    published = now - timedelta(minutes=rng.randint(5, 20 * 60))
+    return Item(title, f"https://news{n % 97}.example.com/story/{n}", summary, published)
+
+
+def feed_items(
+    feeds: int, items: int = 20, seed: int = 7, vocabulary: int = 0, thin: float = 0.0
+) -> list[list[Item]]:
+    """Every feed's stories; about 20 % of them are events that two to five outlets carry.
+    With ``vocabulary``, every headline and teaser is drawn from that many words; ``thin`` is
+    the share of stories whose feed gives no teaser (their article page would)."""
     rng = random.Random(seed)
     now = datetime.fromisoformat(NOW)
     companies = company_names(max(500, feeds * 3), rng)
+    words = vocabulary_words(vocabulary) if vocabulary else []
     out: list[list[Item]] = [[] for _ in range(feeds)]
     slots = [(f, i) for f in range(feeds) for i in range(items)]
     rng.shuffle(slots)
     n = 0
     while slots:
-        story = _story(rng, companies, n, now)
+        story = _small_story(rng, words, n, now) if words else _story(rng, companies, n, now)
+        if thin and rng.random() < thin:
+            story = Item(story.title, story.link, "", story.published)
         n += 1
         copies = rng.randint(2, 5) if rng.random() < 0.07 else 1
         taken = [slots.pop() for _ in range(min(copies, len(slots)))]
         for k, (feed, _) in enumerate(taken):
             if k % 2 == 0 and k:  # the same event, the headline reworded
-                title = story.title.replace(" worth ", ", a deal worth ")
+                title = (
+                    f"{story.title} again"
+                    if words
+                    else story.title.replace(" worth ", ", a deal worth ")
+                )
                 link = f"{story.link}-{feed}"
                 out[feed].append(Item(title, link, story.summary, story.published))
             else:  # the story itself; or the same link, from another outlet
@@ -259,9 +293,16 @@ def feed_body(n: int, items: Sequence[Item]) -> bytes:
 
 
 def _serve(
-    hosts: int, feeds: int, latency: float, seed: int, ready: Any
+    hosts: int,
+    feeds: int,
+    latency: float,
+    seed: int,
+    ready: Any,
+    vocabulary: int = 0,
+    thin: float = 0.0,
 ) -> None:  # pragma: no cover - runs in its own process
-    bodies = [feed_body(n, items) for n, items in enumerate(feed_items(feeds, seed=seed))]
+    items = feed_items(feeds, seed=seed, vocabulary=vocabulary, thin=thin)
+    bodies = [feed_body(n, feed) for n, feed in enumerate(items)]
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -304,11 +345,22 @@ def _serve(
 class FeedServer:
     """The generated feeds, served by a separate process on ``hosts`` loopback addresses."""
 
-    def __init__(self, feeds: int, *, hosts: int = 50, latency: float = 0.2, seed: int = 7):
+    def __init__(
+        self,
+        feeds: int,
+        *,
+        hosts: int = 50,
+        latency: float = 0.2,
+        seed: int = 7,
+        vocabulary: int = 0,
+        thin: float = 0.0,
+    ):
         ctx = multiprocessing.get_context("fork")
         ready = ctx.Queue()
         self.process = ctx.Process(
-            target=_serve, args=(hosts, feeds, latency, seed, ready), daemon=True
+            target=_serve,
+            args=(hosts, feeds, latency, seed, ready, vocabulary, thin),
+            daemon=True,
         )
         self.process.start()
         ports = ready.get(timeout=120)

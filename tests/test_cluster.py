@@ -118,6 +118,44 @@ def test_the_index_finds_the_same_clusters_as_comparing_every_pair(size: int, se
     assert len(fast) < len(stories) - size // 13  # the known duplicates were found
 
 
+def _small_vocabulary(n: int, seed: int) -> list[Story]:
+    """Headlines of six to ten words drawn from WORDS alone (no names), from 500 feeds; every
+    tenth one repeated word for word by another feed."""
+    rng = random.Random(seed)
+    stories: list[Story] = []
+    while len(stories) < n:
+        title = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 10)))
+        sid = f"v{len(stories)}"
+        stories.append(_story(sid, title, source=f"Feed {rng.randrange(500)}"))
+        if rng.random() < 0.1:
+            stories.append(_story(sid + "c", title, source=f"Feed {rng.randrange(500)}"))
+    return stories[:n]
+
+
+def _candidates(stories: list[Story]) -> int:
+    from newsletter.edition import cluster as clustering
+
+    docs = clustering._docs(stories)
+    rarity = clustering._Rarity(docs, [s.feed_url for s in stories])
+    headline = clustering._headline_candidates(docs, rarity)
+    return len(headline | clustering._rare_candidates(docs, rarity))
+
+
+def test_candidates_grow_with_the_stories_not_their_pairs_on_a_small_vocabulary() -> None:
+    # every word is common: the index must not pair every headline with every other (what
+    # made 39,000 such stories take 110 s), yet a headline repeated word for word still merges
+    small, large = _small_vocabulary(1_500, seed=3), _small_vocabulary(6_000, seed=3)
+    assert _candidates(large) <= 6 * max(1, _candidates(small))  # four times the stories
+    assert _candidates(large) < len(large)
+    groups = _partition(cluster(large))
+    repeated = {s.id for s in large if s.id.endswith("c")}
+    assert repeated and all(
+        any(sid in group and sid[:-1] in group for group in groups)
+        for sid in repeated
+        if sid[:-1] in {s.id for s in large}
+    )
+
+
 def test_a_changed_figure_keeps_two_headlines_apart() -> None:
     a = _story("a", "Lithium plant output rises 12 percent in Nevada", source="Alpha")
     b = _story("b", "Lithium plant output rises 15 percent in Nevada", source="Beta")

@@ -360,3 +360,33 @@ def test_a_sample_feed_is_dated_anew_at_each_collect(tmp_path: Path) -> None:
         assert built.edition is not None and built.edition.sections
     finally:
         store.close()
+
+
+def test_the_parse_judges_each_story_language_in_the_workers(feed_server: FeedServer) -> None:
+    # the language is judged where the feed is parsed (a worker process, on a core the
+    # collection's network waits leave idle), and comes back with the stories
+    items = {
+        "en": "Battery maker doubles output at its new plant as electric car orders climb",
+        "fr": "Le fabricant de batteries double sa production dans sa nouvelle usine du nord",
+    }
+    entries = "".join(
+        f"<item><title>{title}</title><link>https://n.example.com/{lang}</link>"
+        f"<guid>{lang}</guid><pubDate>Wed, 25 Nov 2026 05:00:00 GMT</pubDate></item>"
+        for lang, title in items.items()
+    )
+    channel = f"<channel><title>T</title>{entries}</channel>"
+    body = f'<?xml version="1.0"?><rss version="2.0">{channel}</rss>'
+    urls = [feed_server.add(f"/{n}.xml", body) for n in range(3)]
+
+    async def run() -> list[Collected]:
+        feeds = [source(url, f"F{n}") for n, url in enumerate(urls)]
+        return [
+            c
+            async for c in collect_feeds(
+                feeds, states={}, now=NOW, contact_url="x", limits=QUICK, parse_workers=2
+            )
+        ]
+
+    for collected in asyncio.run(run()):
+        assert [s.title for s in collected.stories] == list(items.values())
+        assert collected.languages == ("en", "fr")

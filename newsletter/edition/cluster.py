@@ -26,6 +26,7 @@ the stories, not with their pairs, and the result is the one comparing every pai
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,12 @@ _MIN_FUZZY_WORDS = 4  # shorter headlines must match exactly
 _LEAD_WORDS = 40  # words of the teaser read as the lead
 _LEAD_CHARS = 600  # characters of the teaser those words are looked for in
 _HEADLINE_JACCARD = 0.5  # near-identical headlines share at least this (a necessary condition)
+# a headline word more than this share of the feeds use (and more than _COMMON_MIN feeds) is
+# too common to make two headlines candidates by itself: two near-identical headlines of such
+# words only are found by their exact key (on real feeds a headline carries a name or another
+# rarer word; it keeps the index near-linear on a small vocabulary, where every word is common)
+_COMMON_SHARE = 0.25
+_COMMON_MIN = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +275,8 @@ def _headline_candidates(docs: Sequence[_Doc], rarity: _Rarity) -> set[tuple[int
     words of the longer one (the probe) and the first ``m - ceil(2m / 3) + 1`` of the shorter
     (the index); a pair whose shared words so far, plus the words left after the latest shared
     one, cannot reach that similarity is dropped (positional filtering), and the rest are
-    checked exactly. No pair that could pass ``same_headline`` is missed.
+    checked exactly. A pair sharing only words too common to index (``_common_from``) is found
+    by its key alone; no other pair that could pass ``same_headline`` is missed.
     """
     pairs = _same_key_pairs(docs)
     t = _HEADLINE_JACCARD
@@ -276,6 +284,7 @@ def _headline_candidates(docs: Sequence[_Doc], rarity: _Rarity) -> set[tuple[int
     # posting is keyed by block and word as one integer, cheaper to hash than a tuple
     words = sorted(rarity.df, key=lambda w: (rarity.df[w], w))
     rank = {w: n for n, w in enumerate(words)}
+    common = _common_from(rarity)  # the rank from which words are too common to index
     blocks: dict[tuple[str, ...], int] = {}
     postings: dict[int, list[tuple[int, int, int]]] = {}
     needs: dict[int, int] = {}  # shared words two headlines of n + m words need in all
@@ -290,7 +299,7 @@ def _headline_candidates(docs: Sequence[_Doc], rarity: _Rarity) -> set[tuple[int
         ordered = sorted(map(rank.__getitem__, doc.title))
         indexed = n - math.ceil(2 * t * n / (1 + t) - 1e-9) + 1
         overlap: dict[int, int] = {}  # shared words so far; -1 once the pair cannot make it
-        for p in range(n - math.ceil(n * t - 1e-9) + 1):
+        for p in range(min(n - math.ceil(n * t - 1e-9) + 1, bisect_left(ordered, common))):
             key = base + ordered[p]
             posting = postings.get(key)
             if posting is not None:
@@ -316,6 +325,15 @@ def _headline_candidates(docs: Sequence[_Doc], rarity: _Rarity) -> set[tuple[int
                 if len(title & other) >= needs[n + len(other)]:
                     pairs.add((j, i) if j < i else (i, j))
     return pairs
+
+
+def _common_from(rarity: _Rarity) -> int:
+    """The rank (in ``_headline_candidates``' order, rarest first) from which words are too
+    common to index: those more than ``_COMMON_SHARE`` of the feeds use (and more than
+    ``_COMMON_MIN``). Their posting lists would grow with the window: quadratic on a small
+    vocabulary, where every word is common."""
+    limit = max(_COMMON_MIN, int(rarity.n * _COMMON_SHARE))
+    return sum(1 for n in rarity.df.values() if n <= limit)
 
 
 def _rare_candidates(docs: Sequence[_Doc], rarity: _Rarity) -> set[tuple[int, int]]:

@@ -116,7 +116,7 @@ async def _parsed(
     pool: ProcessPoolExecutor | None,
     broken: list[bool],
     loop: asyncio.AbstractEventLoop,
-) -> tuple[list[Story], list[str], str | None]:
+) -> tuple[list[Story], list[str], str | None, list[str]]:
     """``parse_job`` in the worker pool (here when there is none, or once it broke)."""
     if pool is None:
         return parse_job(*job)
@@ -361,9 +361,10 @@ async def collect_feeds(
         if fetched.content is None:
             return Collected(fetched, error=fetched.error, seconds=time.perf_counter() - started)
         job = (fetched.content, feed, dict(fetched.headers), now)
-        stories, warnings, error = await _parsed(job, None if broken else pool, broken, loop)
+        parsed = await _parsed(job, None if broken else pool, broken, loop)
+        stories, warnings, error, languages = parsed
         seconds = time.perf_counter() - started
-        return Collected(fetched, tuple(stories), tuple(warnings), error, seconds)
+        return Collected(fetched, tuple(stories), tuple(warnings), error, seconds, tuple(languages))
 
     with light_workers():  # the workers start with the first jobs
         try:

@@ -65,6 +65,7 @@ class Collected:
     warnings: tuple[str, ...] = ()
     error: str | None = None  # the fetch's error, or why the body is not a feed
     seconds: float = 0.0
+    languages: tuple[str, ...] = ()  # each story's judged language, in order ("" unknown)
 
 
 # connection failures that mean the host was never reached, in words

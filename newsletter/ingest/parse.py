@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import feedparser
 
 from newsletter.errors import FeedError
-from newsletter.ingest.language import primary_subtag
+from newsletter.ingest.language import detect, primary_subtag
 from newsletter.models import FeedSource, Story
 from newsletter.runtime import process_pool
 from newsletter.text import canonical_url, plain_line, teaser, to_plain_text, web_url
@@ -184,14 +184,18 @@ def story_id(feed_url: str, *, guid: str, link: str, title: str, summary: str) -
 
 def parse_job(
     content: bytes, feed: FeedSource, headers: Mapping[str, str], now: datetime
-) -> tuple[list[Story], list[str], str | None]:
-    """``parse_feed`` for a worker process (this module is all it imports): errors come back
-    as text, not as exceptions."""
+) -> tuple[list[Story], list[str], str | None, list[str]]:
+    """``parse_feed`` for a worker process (this module and the language detector are all it
+    imports): errors come back as text, not as exceptions. Each story's language is judged
+    here too (``language.detect``, the feed's declared language as a hint), on the worker's
+    core while the collection waits on the network, so the collection need not judge them
+    all at its end."""
     try:
         stories, warnings = parse_feed(content, feed, headers=headers, now=now)
     except FeedError as exc:
-        return [], [], exc.message
-    return stories, warnings, None
+        return [], [], exc.message, []
+    languages = [detect(s.title, s.summary, s.language) for s in stories]
+    return stories, warnings, None, languages
 
 
 def parse_pool(workers: int) -> ProcessPoolExecutor | None:
