@@ -40,7 +40,7 @@ def serve(delay: float, ready: Any, stats: Any) -> None:  # pragma: no cover - o
         while True:
             time.sleep(0.2)
             copies = max(server.recipients.values(), default=0)
-            stats.put((server.requests, len(server.recipients), copies))
+            stats.put((server.requests, len(server.recipients), copies, server.most_in_flight))
 
     threading.Thread(target=report, daemon=True).start()
     server.httpd.serve_forever(0.05)
@@ -61,6 +61,9 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=500)
     parser.add_argument("--delay", type=float, default=0.2, help="seconds per request")
     parser.add_argument("--concurrency", type=int, default=0, help="0: the config's default")
+    parser.add_argument(
+        "--in-flight", type=int, default=0, help="delivery.readers_in_flight; 0: the default"
+    )
     args = parser.parse_args()
 
     server, url, stats = start_server(args.delay)
@@ -70,13 +73,19 @@ def main() -> None:
             if args.concurrency:
                 sendgrid["concurrency"] = args.concurrency
             # preflight off: the links point at no public web app in a benchmark
-            delivery = {"backend": "sendgrid", "sendgrid": sendgrid, "preflight": False}
+            delivery: dict[str, Any] = {
+                "backend": "sendgrid",
+                "sendgrid": sendgrid,
+                "preflight": False,
+            }
+            if args.in_flight:
+                delivery["readers_in_flight"] = args.in_flight
             config = workload.collected_store(Path(tmp), args.feeds, delivery=delivery)
             combos = workload.add_readers(f"sqlite:///{tmp}/newsletter.db", args.readers)
             env = workload.environment(SENDGRID_API_KEY=KEY)
             run = workload.measure(workload.newsletter(config, "send", "--no-collect"), env)
         time.sleep(0.5)
-        last = (0, 0, 0)
+        last = (0, 0, 0, 0)
         while not stats.empty():
             last = stats.get()
     finally:
@@ -92,7 +101,19 @@ def main() -> None:
     print(f"wall time of `newsletter send`: {run.wall:.1f} s (process start included)")
     print(
         f"server: {last[0]:,} requests, {last[1]:,} distinct readers, "
-        f"at most {last[2]} copies to one reader"
+        f"at most {last[2]} copies to one reader, at most {last[3]} requests at once"
+    )
+    # the floor: the provider's latency for every reader, at the readers (and requests)
+    # allowed in flight at once
+    from newsletter.config.settings import DeliveryConfig, SendgridConfig
+
+    in_flight = args.in_flight or DeliveryConfig().readers_in_flight
+    parallel = args.concurrency or SendgridConfig().concurrency
+    floor = max(args.readers / in_flight, last[0] / parallel) * args.delay
+    print(
+        f"floor: {floor:.1f} s ({args.readers:,} readers / {in_flight:,} in flight, or "
+        f"{last[0]:,} requests / {parallel} at once, x {args.delay * 1000:.0f} ms); the send "
+        f"took {run.wall / floor:.2f}x that, process start included"
     )
     print(f"peak memory of the sending process (its VmHWM): {run.peak_mb:.0f} MB")
     if run.returncode:
