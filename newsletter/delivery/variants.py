@@ -54,6 +54,7 @@ class Variants:
         self._pool: ProcessPoolExecutor | None = None
         self._ahead: dict[tuple[str, ...], Future[RenderedEmail | None]] = {}
         self._new: dict[tuple[str, ...], RenderedEmail] = {}  # rendered here, to keep
+        self._looked: set[tuple[str, ...]] = set()  # choices looked up in the store already
         self.rendered = 0  # variants rendered,
         self.seconds = 0.0  # the time it took,
         self.largest = 0  # and the largest HTML, in bytes
@@ -93,9 +94,11 @@ class Variants:
     def _kept(self, choices: list[tuple[str, ...]]) -> dict[tuple[str, ...], RenderedEmail]:
         """These choices' variants as the store keeps them (rendered by an earlier pass or
         another sender of the frozen edition), read only when a send needs them."""
+        choices = [c for c in choices if c not in self._looked]  # each looked up once
+        self._looked.update(choices)
         if self.store is None or not choices:
             return {}
-        return dict(self.store.variants.stored_variants(self.edition_id, choices))
+        return self.store.variants.stored_variants(self.edition_id, choices)
 
     def _chosen(self, sectors: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(s for s in sectors if s in self._known)

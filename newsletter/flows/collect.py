@@ -243,12 +243,8 @@ def _record(store: Store, item: Collected, now: datetime) -> FeedResult:
         last_modified=fetch.headers.get("last-modified"),
         moved_to=fetch.moved_to,
         redate=feed.sample,
+        languages=item.languages,  # as the parse judged them: ``prepare`` has none left to do
     )
-    if (counts.new or counts.updated) and len(item.languages) == len(item.stories):
-        # the languages the parse judged: ``prepare`` then has none of them left to judge
-        store.stories.set_languages(
-            {s.id: lang for s, lang in zip(item.stories, item.languages, strict=True)}
-        )
     return FeedResult(
         feed,
         FetchOutcome.OK,

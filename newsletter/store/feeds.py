@@ -19,6 +19,7 @@ from sqlalchemy import (
 from newsletter.models import FeedSource, FeedStatus, Story
 from newsletter.records import FeedHealth, FeedState, StoredCounts
 from newsletter.store.base import Repository
+from newsletter.store.stories import write_languages
 from newsletter.store.tables import feeds, stories
 
 
@@ -69,9 +70,12 @@ class FeedStore(Repository):
         last_modified: str | None,
         moved_to: str | None = None,
         redate: bool = False,
+        languages: Sequence[str] = (),
     ) -> StoredCounts:
         """Store a feed's stories and, in the same transaction, its validators and good health.
-        ``redate`` (a sample feed) gives stories stored before their new publication times.
+        ``redate`` (a sample feed) gives stories stored before their new publication times;
+        ``languages`` (one per story, as the parse judged them) are kept with new or changed
+        stories.
 
         Returns (new, updated). The validators are saved only with the stories they describe, so
         a crash between the two can never make a later 304 hide stories that were not stored.
@@ -82,6 +86,9 @@ class FeedStore(Repository):
             counts = self._save_stories(conn, feed_id, items, now)
             if redate:
                 self._redate(conn, items)
+            if (counts[0] or counts[1]) and len(languages) == len(items):
+                judged = zip((s.id for s in items), languages, strict=True)
+                write_languages(conn, dict(judged))
             values: dict[str, Any] = {
                 "etag": etag,
                 "last_modified": last_modified,

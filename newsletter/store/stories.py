@@ -8,7 +8,7 @@ from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.models import SectorFit, Story, sector_fits
@@ -42,15 +42,9 @@ class StoryStore(Repository):
 
     def set_languages(self, judged: Mapping[str, str]) -> None:
         """Cache each story's judged language ("" for undetermined)."""
-        if not judged:
-            return
-        statement = (
-            update(stories)
-            .where(stories.c.id == bindparam("sid"))
-            .values(language=bindparam("lang"))
-        )
-        with self.engine.begin() as conn:
-            conn.execute(statement, [{"sid": k, "lang": v} for k, v in judged.items()])
+        if judged:
+            with self.engine.begin() as conn:
+                write_languages(conn, judged)
 
     # article pages ---------------------------------------------------------------------------
 
@@ -229,3 +223,11 @@ def story_of(row: Any, fits: tuple[SectorFit, ...] = ()) -> Story:
         language=row.language or "",
         cluster=row.cluster_id or "",
     )
+
+
+def write_languages(conn: Connection, judged: Mapping[str, str]) -> None:
+    """Each story's judged language, in the caller's transaction."""
+    statement = (
+        update(stories).where(stories.c.id == bindparam("sid")).values(language=bindparam("lang"))
+    )
+    conn.execute(statement, [{"sid": k, "lang": v} for k, v in judged.items()])
