@@ -17,7 +17,7 @@ import yaml
 from newsletter import flows
 from newsletter.config import Config, load_config
 from newsletter.edition import brief, digest, render
-from newsletter.edition.thin import thin_reason
+from newsletter.edition.thin import hidden_reason, thin_reason
 from newsletter.flows.build import build
 from newsletter.ingest.language import detect
 from newsletter.models import Edition
@@ -149,6 +149,9 @@ def test_a_real_day_shows_each_event_once_fresh_and_never_led_by_a_thin_item(
     window = timedelta(hours=real_day.config.file.digest.max_age_hours)
     assert [s.title for s in shown if s.published < NOW - window] == []
     assert [(s.title, thin_reason(s)) for s in leads if thin_reason(s)] == []
+    # videos, podcasts, promos and ceremonies are shown nowhere, not even as another report
+    everything = [r for s in shown for r in (s, *s.reports)]
+    assert [(s.title, hidden_reason(s)) for s in everything if hidden_reason(s)] == []
     assert not [s for s in leads if "| The Close" in s.title or "| Balance of Power" in s.title]
 
 

@@ -228,6 +228,10 @@ def test_separate_events_sharing_common_words_stay_apart() -> None:
             ),
             ("Argentina bonds rally as Milei wins vote", "Argentina's Milei won a key vote."),
         ),
+        (  # a noun made with "-ization" shares its root word: "dollarization" is "dollar"
+            ("Sylvania weighs dollarization", "Sylvania's Reyes wants to adopt the US currency."),
+            ("Can Sylvania live on the dollar?", "President Reyes pitched the plan to banks."),
+        ),
         (  # a name's last word is its head: "Anna Kovac" is named by "Kovac"
             ("Kovac Rejects Steel Levy", "Trade minister Anna Kovac said the levy must go."),
             ("Steel Levy Stays Despite Kovac Plea", "A plea from Minister Anna Kovac failed."),
@@ -236,7 +240,7 @@ def test_separate_events_sharing_common_words_stay_apart() -> None:
 )
 def test_names_count_once_and_whole(one: tuple[str, str], other: tuple[str, str]) -> None:
     rows = [("Atlas Wire", 2, "business", *one), ("Beacon Post", 3, "business", *other)]
-    together = "Argentina" in one[0] or "Kovac" in one[0]
+    together = any(name in one[0] for name in ("Argentina", "Kovac", "Sylvania"))
     assert len(storylines.group(_stories(rows, "n"))) == (1 if together else 2)
 
 

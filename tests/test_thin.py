@@ -1,5 +1,6 @@
-"""Thin items (videos, podcasts, show promos, galleries, live blogs, newsletter promos, no
-teaser) may fill "more" but never lead a section, whatever their rank."""
+"""Thin items (live blogs, opinion, roundups, no teaser) may fill "more" but never lead a section,
+whatever their rank; videos, podcasts, show promos, galleries, newsletter promos and ceremonies
+are never shown at all."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from newsletter.edition.digest import build_edition, layout
 from newsletter.edition.thin import thin_reason
-from newsletter.models import Sector, SectorFit, Story
+from newsletter.models import Overrides, Sector, SectorFit, Story
 from tests.conftest import NOW
 
 TEASER = "The company said the new line starts next spring and employs four hundred people."
@@ -49,6 +50,16 @@ def _story(title: str, url: str = "https://wire.example.com/2026/11/25/item", **
         ("Live updates: strike at the cell plant", "", "", "", "a live blog"),
         ("Sign up for our battery briefing", "", "", "", "a newsletter promo"),
         (
+            "A different way to think about cells",
+            "https://x.example.com/2026/11/25/briefing/cells.html",
+            "",
+            "",
+            "a newsletter promo",
+        ),
+        ("Families of fallen airmen honored at a base ceremony", "", "", "", "a ceremony"),
+        ("What Memorial Day means to one depot's crews", "", "", "", "a ceremony"),
+        ("Celebration of life planned for a retired chief", "", "", "", "a ceremony"),
+        (
             "Why the cell plant matters",
             "https://x.example.com/opinion/2026/11/25/cell-plant",
             "",
@@ -76,6 +87,8 @@ def test_thin_items_are_recognised(
         "Podcast platform owner says advertising revenue rose a fifth",
         "Carmaker to livestream its battery day as shares climb",
         "Video-game chip demand lifts foundry orders",
+        "Chaplain's charity buys an electric minibus",
+        "Ceremonial mace maker wins a defence order",
     ],
 )
 def test_stories_about_such_things_are_not_thin(title: str) -> None:
@@ -101,4 +114,37 @@ def test_a_thin_story_never_leads_even_when_most_outlets_carry_it() -> None:
     )
     (section,) = layout(edition)
     assert [s.id for s in section.stories] == ["plain"]
-    assert {s.id for s in section.more} == {"video", "bare"}
+    assert {s.id for s in section.more} == {"bare"}  # a bare story may fill "more"
+
+
+def test_videos_podcasts_and_ceremonies_are_shown_nowhere_not_even_as_other_reports() -> None:
+    """A video of the day's storyline neither leads, fills "more" nor sits under the storyline
+    as one of its reports; a pinned one is the editor's choice and shows."""
+    text = "Carmaker opens a cell plant in Ohio"
+    report = _story(text, "https://wire.example.com/2026/11/25/plant")
+    video = _story(text, "https://tv.example.com/video/plant")
+    ceremony = _story("Cell plant workers honored at a ribbon ceremony")
+    stories = [
+        dataclasses.replace(report, id="report", source="Wire"),
+        dataclasses.replace(video, id="video", source="Outlet TV"),
+        dataclasses.replace(ceremony, id="ceremony", source="Plant News"),
+    ]
+    sectors = [Sector("evs", "EVs")]
+    edition = build_edition(stories, sectors, publication="P", edition_date=NOW.date(), now=NOW)
+    shown = [
+        s.id
+        for section in layout(edition)
+        for lead in (*section.stories, *section.more)
+        for s in (lead, *lead.reports)
+    ]
+    assert shown == ["report"]
+    assert edition.sections[0].stories[0].also_in == ()  # the video's outlet is not named
+    pinned = build_edition(
+        stories,
+        sectors,
+        publication="P",
+        edition_date=NOW.date(),
+        now=NOW,
+        overrides=Overrides(pin=("ceremony",)),
+    )
+    assert "ceremony" in [s.id for section in layout(pinned) for s in section.stories]

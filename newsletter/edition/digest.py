@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from newsletter.config.settings import DigestConfig
 from newsletter.edition.cluster import cluster, similar_headline, storylines
 from newsletter.edition.storylines import WINDOW, fold
-from newsletter.edition.thin import thin_reason
+from newsletter.edition.thin import hidden_reason, thin_reason
 from newsletter.models import Edition, Overrides, Section, Sector, SectorFit, Seen, Story
 from newsletter.text import headline_key
 
@@ -66,6 +66,7 @@ def build_edition(
         and s.feed_url not in dropped_feeds
         and s.id not in drops
         and s.url not in drops
+        and (s.id in pins or s.url in pins or not hidden_reason(s))
     ]
     groups = cluster(_moved([*fresh, *_earlier(seen, fresh, now)], moves or {}))
     merged = [_merge(group, weights) for group in groups]

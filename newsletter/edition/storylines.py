@@ -207,10 +207,17 @@ class _Words:
         return len(units.groups()) >= 2
 
 
+_MADE_NOUNS = ("izations", "isations", "ization", "isation")
+
+
 def _form(word: str) -> str:
-    """A word's content form: singular, or "" for a stopword, a number or a short word."""
+    """A word's content form: singular, the root of a noun made with "-ization" ("dollarization"
+    is "dollar"), or "" for a stopword, a number or a short word."""
     if word in STOPWORDS or word.isdigit() or len(word) < 3:
         return ""
+    for ending in _MADE_NOUNS:
+        if word.endswith(ending) and len(word) - len(ending) >= 4:
+            return word[: -len(ending)]
     plural = len(word) > 3 and word.endswith("s") and not word.endswith("ss")
     return word[:-1] if plural else word
 

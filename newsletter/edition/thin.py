@@ -1,6 +1,7 @@
-"""Items that may fill "more" but never lead a section: videos, podcasts, TV-show promos, photo
-galleries, live blogs, newsletter promos, opinion pieces, weekly roundups, and stories with no
-usable teaser. Pure.
+"""Items that may fill "more" but never lead a section: live blogs, opinion pieces, weekly
+roundups, and stories with no usable teaser; and items an edition never shows at all (``HIDDEN``):
+videos, podcasts, TV-show promos, photo galleries, newsletter promos and ceremonies (a service's
+remembrance day or award event is of its sector, but no news for an industry's reader). Pure.
 
 Each is recognised from what a feed gives: the link's path (``/video/``, ``/podcasts/``,
 ``/live/``, ``/photography/``...), the headline (``WATCH:``, "In pictures", a show's name and
@@ -42,6 +43,7 @@ _PATH_KINDS = {
     "live-updates": "a live blog",
     "newsletter": "a newsletter promo",
     "newsletters": "a newsletter promo",
+    "briefing": "a newsletter promo",
     "opinion": "an opinion piece",
     "opinions": "an opinion piece",
     "commentary": "an opinion piece",
@@ -75,6 +77,15 @@ _TITLE_KINDS = [
         "an opinion piece",
     ),
     (re.compile(r"^\s*the week in\b", re.I), "a weekly roundup"),
+    (
+        re.compile(
+            r"\b(memorial day|veterans day|remembrance (day|sunday)|ceremon(y|ies)"
+            r"|commemorat\w*|celebration of life|honou?red|medal of honou?r"
+            r"|recognition event|change of command)\b",
+            re.I,
+        ),
+        "a ceremony",
+    ),
     # a TV or radio show's episode: "Headline | Show Name 8/21/2026"
     (re.compile(r"\|\s*[^|]{2,40}\s\d{1,2}/\d{1,2}/\d{2,4}\s*$"), "a show promo"),
 ]
@@ -86,6 +97,10 @@ _SOURCE_KINDS = [
         "an opinion piece",
     ),
 ]
+# what an edition never shows, not even as a "more" headline or a storyline's other report
+HIDDEN = frozenset(
+    ["a video", "a podcast", "a photo gallery", "a show promo", "a newsletter promo", "a ceremony"]
+)
 _MIN_TEASER_WORDS = 6  # a teaser shorter than this, or the headline again, tells a reader nothing
 
 
@@ -102,6 +117,12 @@ def thin_reason(story: Story) -> str:
         if pattern.search(story.source):
             return kind
     return "" if usable_teaser(story) else "no teaser"
+
+
+def hidden_reason(story: Story) -> str:
+    """Why an edition never shows ``story`` (a video, a ceremony...), or "" when it may."""
+    reason = thin_reason(story)
+    return reason if reason in HIDDEN else ""
 
 
 def usable_teaser(story: Story) -> bool:

@@ -2,9 +2,9 @@
 
 Text is split into lower-case word tokens (letters and digits apart: "600MW" is "600", "mw"); a
 keyword or phrase matches a run of whole tokens, so "ev" never matches inside "every" and "rare
-earth" also matches "rare-earth". A keyword ending in ``*`` matches any token that starts with it;
-a plain "s" plural matches too. Each phrase counts at most twice per field, and a headline match
-counts ``title_weight`` times.
+earth" also matches "rare-earth". A keyword ending in ``*`` matches any token that starts with it
+(a phrase's last word: "export licen*"); a plain "s" plural matches too. Each phrase counts at
+most twice per field, and a headline match counts ``title_weight`` times.
 
 A sector's *ambiguous* keywords (words with a second meaning: "recall", "copper", "grain") count
 only beside a plain keyword of the same sector or a second, different ambiguous one ("wheat" and
@@ -92,6 +92,8 @@ class _Index:
     # the first three letters of every prefix (all of a shorter one): a cheap first test
     prefix_heads: frozenset[str] = frozenset()
     longest: int = 1
+    # a phrase whose last word is a prefix ("export licen*"): its other words → (prefix, hit)
+    wild: dict[tuple[str, ...], list[tuple[str, int, float]]] = field(default_factory=dict)
 
 
 class Classifier:
@@ -305,7 +307,10 @@ def _add(index: _Index, phrase: str, slot: int, weight: float) -> None:
         index.prefix_heads = frozenset(p[:_HEAD] for p in index.prefixes)
         return
     key = tuple(words)
-    index.exact.setdefault(key, []).append((slot, weight))
+    if wildcard:  # "export licen*": the last word is a prefix ("licences", "licensing")
+        index.wild.setdefault(key[:-1], []).append((key[-1], slot, weight))
+    else:
+        index.exact.setdefault(key, []).append((slot, weight))
     if len(key) > 1:
         index.starts.add(key[0])
         index.longest = max(index.longest, len(key))
@@ -337,6 +342,9 @@ def _phrases(index: _Index, words: list[str]) -> _Found:
                     hits = exact.get(key)
                 if hits is not None:
                     found.append((pos, n, key, hits))
+                for prefix, slot, weight in index.wild.get(key[:-1], ()):
+                    if words[pos + n - 1].startswith(prefix):
+                        found.append((pos, n, (*key[:-1], f"{prefix}*"), [(slot, weight)]))
         if heads and (word[:_HEAD] in heads or short):
             for size in index.prefix_sizes:
                 if size > len(word):
