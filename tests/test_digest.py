@@ -107,6 +107,30 @@ def test_layout_keeps_per_sector_and_offers_the_rest_as_more() -> None:
     assert [s.id for s in section.more] == ["s4", "s5", "s6", "s7"]
 
 
+def test_one_prolific_outlet_gives_way_to_the_others_after_its_first_two() -> None:
+    """Five fresher stories of one feed and two of another: the first feed's two best come
+    first, then the other feed's, in rank order, then the rest."""
+    titles = ["Pack prices", "Cell plant", "Charger rollout", "Fleet order", "Recall widens"]
+    prolific = [_story(f"a{i}", titles[i], ("evs",), hours=i + 1) for i in range(5)]
+    other = [
+        _story("b0", "Grid storage tender", ("evs",), source="B", hours=8),
+        _story("b1", "Battery swap trial", ("evs",), source="B", hours=9),
+    ]
+    edition = build_edition(
+        [*prolific, *other],
+        SECTORS,
+        publication="P",
+        edition_date=NOW.date(),
+        now=NOW,
+        per_sector=3,
+        overrides=Overrides(pin=("a4",)),
+    )
+    (section,) = layout(edition)
+    # the pin keeps its place and is one of its feed's two
+    assert [s.id for s in section.stories] == ["a4", "a0", "b0"]
+    assert [s.id for s in section.more] == ["b1", "a1", "a2", "a3"]
+
+
 def test_near_identical_headlines_from_other_outlets_merge_and_name_them() -> None:
     stories = [
         _story(

@@ -131,6 +131,7 @@ SAME_EVENTS = [
     ("Economy Depends on the U.S. Dollar", "Argentina's Milei pitches to Wall Street"),
     ("Japan ready to act against sharp yen swings", "Why Japan's bar for yen intervention"),
     ("The MacBook Neo Is A Brilliant Move", "Apple takes wraps off new low-cost MacBook Neo"),
+    ("Economic Isolation Plan Risks Iran", "Trump wants more economic pressure on Iran"),
 ]
 
 

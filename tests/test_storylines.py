@@ -244,6 +244,54 @@ def test_names_count_once_and_whole(one: tuple[str, str], other: tuple[str, str]
     assert len(storylines.group(_stories(rows, "n"))) == (1 if together else 2)
 
 
+def test_two_of_the_days_big_names_beside_a_rare_word_make_one_storyline() -> None:
+    """On a day when most headlines name Reyes and Sylvania, two reports of his economic
+    pressure on it are one storyline (two common names and one rare word); a report sharing
+    one of the names and the rare words is not."""
+    topics = ["port", "army", "envoy", "border", "talks", "vote", "bank", "drone", "ship"]
+    topics += ["grain", "court", "navy", "bonds", "embassy"]
+    day = [
+        (
+            "Atlas Wire",
+            1,
+            "business",
+            f"Traders in the city watch Reyes and Sylvania on {topic} costs",
+            "",
+        )
+        for topic in topics
+    ]
+    rows = [
+        *day,
+        (
+            "Beacon Post",
+            2,
+            "business",
+            "Reyes plans economic siege of Sylvania",
+            "President Reyes will cut trade with Sylvania.",
+        ),
+        (
+            "Delta Daily",
+            3,
+            "business",
+            "Reyes wants more economic pressure on Sylvania",
+            "Advisers to President Reyes listed ways to squeeze Sylvania.",
+        ),
+        (
+            "Coastline Times",
+            4,
+            "business",
+            "Sylvania braces for economic pressure",
+            "Traders in Sylvania expect a hard winter.",
+        ),
+    ]
+    stories = _stories(rows, "b")
+    words = storylines._Words(stories)
+    assert {"reyes", "sylvania"}.isdisjoint(words.uncommon())  # the day's common names
+    groups = [sorted(stories[i].title for i in g) for g in storylines.group(stories) if len(g) > 1]
+    assert groups == [sorted(row[3] for row in rows[-3:-1])]
+    assert storylines.group(stories) == storylines.brute_force(stories)
+
+
 def test_reports_days_apart_beyond_the_window_are_two_storylines() -> None:
     first, second = _stories(DISPUTE[:2], "w")
     late = Story(

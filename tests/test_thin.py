@@ -28,6 +28,7 @@ def _story(title: str, url: str = "https://wire.example.com/2026/11/25/item", **
         ("Cell plant tour", "https://tv.example.com/video/cell-plant-tour", "", "", "a video"),
         ("WATCH: The new pack line", "", "", "", "a video"),
         ("Pack line b-roll", "", "", "", "a video"),
+        ("Launch of a cargo rocket, a time-lapse", "", "", "", "a video"),
         ("Charging: the week ahead", "https://x.example.com/podcasts/ep-12", "", "", "a podcast"),
         ("Charging costs, explained | Podcast", "", "", "", "a podcast"),
         ("Charging costs, explained", "", "Grid Talk Podcast", "", "a podcast"),
@@ -59,6 +60,7 @@ def _story(title: str, url: str = "https://wire.example.com/2026/11/25/item", **
         ("Families of fallen airmen honored at a base ceremony", "", "", "", "a ceremony"),
         ("What Memorial Day means to one depot's crews", "", "", "", "a ceremony"),
         ("Celebration of life planned for a retired chief", "", "", "", "a ceremony"),
+        ("Duchess pays tribute to the war dead at a harbour", "", "", "", "a ceremony"),
         (
             "Why the cell plant matters",
             "https://x.example.com/opinion/2026/11/25/cell-plant",

@@ -28,6 +28,7 @@ from newsletter.text import headline_key
 # reader's sectors), so every variant is laid out from a small edition, and the stories further
 # down are not counted as sent
 KEEP_PER_SECTOR = 200
+PER_SOURCE = 2  # a section's stories of one outlet before every other outlet's have a turn
 
 
 _DIGEST = DigestConfig()  # the one source of these defaults: ``digest:`` in the config
@@ -252,12 +253,25 @@ def layout(edition: Edition, chosen: Sequence[str] = ()) -> tuple[Section, ...]:
                 placed.add(story.id)
                 mine.append(story)
         if mine:
-            shown, more = _split(mine, slug, edition)
+            shown, more = _split(_varied(mine, set(edition.pinned)), slug, edition)
             out.append(Section(section.sector, shown, more))
     if chosen:
         order = {slug: i for i, slug in enumerate(chosen)}
         out.sort(key=lambda section: order[section.sector.slug])
     return tuple(out)
+
+
+def _varied(stories: Sequence[Story], pinned: set[str]) -> list[Story]:
+    """A section's stories with each outlet's first ``PER_SOURCE`` first, in rank order, then
+    the rest: one prolific feed fills neither a section nor its "more" headlines while other
+    outlets have stories (a pinned story keeps its place)."""
+    seen: dict[str, int] = {}
+    first: list[Story] = []
+    rest: list[Story] = []
+    for story in stories:
+        n = seen[story.source] = seen.get(story.source, 0) + 1
+        (first if n <= PER_SOURCE or story.id in pinned else rest).append(story)
+    return first + rest
 
 
 def _split(

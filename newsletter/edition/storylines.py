@@ -42,6 +42,8 @@ _NAME = re.compile(
     r"(^|[.!?:;\"'\u201c\u2018(\[]\s*)?([A-Z][\w'\u2019-]*(?:\s+[A-Z][\w'\u2019-]*)*)"
 )
 _POSSESSIVE = re.compile(r"['\u2019]s\b")
+# a capitalised word after a headline's first, not opening a sentence within it
+_MID_CAPITAL = re.compile(r"(?<=[\w,'\u2019\u2014\u2013-] )[A-Z][\w'\u2019-]*")
 # words of any day's news: two of them shared say nothing of one storyline
 _GENERIC = frozenset(
     [
@@ -141,6 +143,14 @@ class _Words:
         self._forms: dict[str, str] = {}
         self.headlines = [self.content(tokens(s.title)) for s in stories]
         self._names: dict[int, tuple[tuple[frozenset[str], str], ...]] = {}
+        # the day's names: words some headline (not in title case) capitalises after its start
+        self.capitalised = frozenset(
+            form
+            for s in stories
+            if not _title_case(s.title)
+            for word in _MID_CAPITAL.findall(s.title)
+            for form in self.content(tokens(word))
+        )
 
     def content(self, words: Sequence[str]) -> frozenset[str]:
         forms = self._forms
@@ -187,16 +197,29 @@ class _Words:
 
     def linked(self, i: int, j: int, uncommon: set[str]) -> bool:
         """Two uncommon, not generic words in both headlines, one of them a whole name either
-        story writes ("Canada", "Middle East"); the words of one name count once."""
-        shared = self.headlines[i] & self.headlines[j] & uncommon
-        if len(shared) < 2:
+        story writes ("Canada", "Middle East"); or three not generic words, one uncommon and
+        two of them names (the day's big names, "Trump" and "Iran", are common words, but two
+        of them beside a rare one still make one storyline). The words of one name count once."""
+        both = self.headlines[i] & self.headlines[j]
+        rare = both & uncommon
+        if not rare:
             return False
-        shared -= _GENERIC
-        if len(shared) < 2:
+        rare -= _GENERIC
+        if len(rare) >= 2:
+            shared, need = rare, 2
+        elif rare and len(both - _GENERIC) >= 3 and len(both & self.capitalised) >= 2:
+            shared, need = both - _GENERIC, 3
+        else:
             return False
         names = {*self.names(i), *self.names(j)}
-        if not any(head in shared or len(run & shared) > 1 for run, head in names):
-            return False  # no name (its head, or two of its words) among the shared words
+        # the names (their heads, or two of their words) among the shared words
+        named = {
+            frozenset(run & shared)
+            for run, head in names
+            if head in shared or len(run & shared) > 1
+        }
+        if len(named) < need - 1:
+            return False  # two rare words and a name, or two names and a rare word
         # the shared words, the words of one name counting once ("Air Force")
         units = UnionFind(len(shared))
         place = {word: n for n, word in enumerate(sorted(shared))}
@@ -204,7 +227,7 @@ class _Words:
             first, *rest = sorted(run & shared) or [""]
             for word in rest:
                 units.join(place[first], place[word])
-        return len(units.groups()) >= 2
+        return len(units.groups()) >= need
 
 
 _MADE_NOUNS = ("izations", "isations", "ization", "isation")
@@ -236,8 +259,10 @@ def group(stories: Sequence[Story], *, window: timedelta = WINDOW) -> list[list[
     sets = UnionFind(len(stories))
     for i, headline in enumerate(words.headlines):
         mine = headline & uncommon
-        if len(mine) < 2:  # two shared uncommon headline words are needed: none to share
-            continue
+        content = headline - _GENERIC
+        named = content & words.capitalised  # two of the day's names make a third word count
+        if not mine or (len(mine) < 2 and len(named) < 2):
+            continue  # neither two uncommon words to share, nor one and two of the day's names
         shared: Counter[int] = Counter()
         for word in mine:
             posting = postings[word]
@@ -246,7 +271,10 @@ def group(stories: Sequence[Story], *, window: timedelta = WINDOW) -> list[list[
         when = stories[i].published
         for j, count in shared.items():
             close = abs(when - stories[j].published) <= window
-            if count >= 2 and close and words.linked(i, j, uncommon):
+            enough = count >= 2 or (
+                len(named & words.headlines[j]) >= 2 and len(content & words.headlines[j]) >= 3
+            )
+            if enough and close and words.linked(i, j, uncommon):
                 sets.join(i, j)
     return sets.groups()
 

@@ -12,8 +12,8 @@ name ("... Podcast", "... Commentaries").
 
 from __future__ import annotations
 
+import functools
 import re
-from urllib.parse import urlsplit
 
 from newsletter.models import Story
 from newsletter.text import tokens
@@ -55,7 +55,7 @@ _PATH_KINDS = {
 }
 _TITLE_KINDS = [
     (re.compile(r"^\s*(watch|video|videos)\s*(:|\||\s-\s)", re.I), "a video"),
-    (re.compile(r"\b(b-roll|broll)\b", re.I), "a video"),
+    (re.compile(r"\b(b-roll|broll|time-?lapse)\b", re.I), "a video"),
     (re.compile(r"^\s*(listen|podcast|audio)\s*(:|\||\s-\s)", re.I), "a podcast"),
     (re.compile(r"[|(\-\u2013]\s*podcast\W*$", re.I), "a podcast"),
     (re.compile(r"\bepisode \d+\b|\bep\. ?\d+\b", re.I), "a podcast"),
@@ -81,7 +81,8 @@ _TITLE_KINDS = [
         re.compile(
             r"\b(memorial day|veterans day|remembrance (day|sunday)|ceremon(y|ies)"
             r"|commemorat\w*|celebration of life|honou?red|medal of honou?r"
-            r"|recognition event|change of command)\b",
+            r"|recognition event|change of command|pays? tribute|paid tribute|war dead"
+            r"|wreaths?)\b",
             re.I,
         ),
         "a ceremony",
@@ -101,28 +102,55 @@ _SOURCE_KINDS = [
 HIDDEN = frozenset(
     ["a video", "a podcast", "a photo gallery", "a show promo", "a newsletter promo", "a ceremony"]
 )
+# a whole path segment naming a kind of page; any of the headline patterns (a first test)
+_PATH_KIND = re.compile(
+    "/("
+    + "|".join(sorted({re.escape(k).replace("\\-", "[-_]") for k in _PATH_KINDS}, key=len)[::-1])
+    + ")(?=/|$)"
+)
+# a lower-cased headline can match a pattern of ``_TITLE_KINDS`` only if it holds one of these
+_TITLE_TRIGGERS = (
+    *("watch", "video", "roll", "lapse", "listen", "podcast", "audio", "episode", "ep."),
+    *("picture", "photo", "gallery", "live", "sign up", "subscribe", "opinion", "commentary"),
+    *("op-ed", "editorial", "week in", "memorial", "veterans", "remembrance", "ceremon"),
+    *("commemorat", "celebration of life", "honored", "honoured", "medal of", "tribute"),
+    *("recognition event", "change of command", "war dead", "wreath", "|"),
+)
 _MIN_TEASER_WORDS = 6  # a teaser shorter than this, or the headline again, tells a reader nothing
 
 
 def thin_reason(story: Story) -> str:
     """Why ``story`` may not lead a section ("a video", "no teaser", ...), or "" when it may."""
-    for segment in urlsplit(story.url).path.lower().split("/"):
-        kind = _PATH_KINDS.get(segment.replace("_", "-"))
-        if kind:
-            return kind
-    for pattern, kind in _TITLE_KINDS:
-        if pattern.search(story.title):
-            return kind
-    for pattern, kind in _SOURCE_KINDS:
-        if pattern.search(story.source):
-            return kind
-    return "" if usable_teaser(story) else "no teaser"
+    return _kind(story) or ("" if usable_teaser(story) else "no teaser")
 
 
 def hidden_reason(story: Story) -> str:
     """Why an edition never shows ``story`` (a video, a ceremony...), or "" when it may."""
-    reason = thin_reason(story)
-    return reason if reason in HIDDEN else ""
+    kind = _kind(story)
+    return kind if kind in HIDDEN else ""
+
+
+def _kind(story: Story) -> str:
+    """The kind of page the link, the headline or the feed's name says (cheap enough for every
+    story of a window: one search of the link's path, one of the headline, the feed's kind
+    worked out once)."""
+    path = story.url.split("?", 1)[0].split("#", 1)[0]
+    found = _PATH_KIND.search(path[path.find("/", path.find("//") + 2) :].lower())
+    if found:
+        return _PATH_KINDS[found.group(1).replace("_", "-")]
+    if any(map(story.title.lower().__contains__, _TITLE_TRIGGERS)):
+        for pattern, kind in _TITLE_KINDS:
+            if pattern.search(story.title):
+                return kind
+    return _source_kind(story.source)
+
+
+@functools.lru_cache(maxsize=4096)
+def _source_kind(source: str) -> str:
+    for pattern, kind in _SOURCE_KINDS:
+        if pattern.search(source):
+            return kind
+    return ""
 
 
 def usable_teaser(story: Story) -> bool:
