@@ -108,6 +108,24 @@ def test_default_rules_leave_off_topic_out(title: str) -> None:
     assert clf.classify(title) == ()
 
 
+@pytest.mark.parametrize(
+    ("title", "summary"),
+    [
+        (  # a tutorial, not news
+            "How to quickly solve machine learning forecasting problems",
+            "A step-by-step guide for business analysts who forecast sales with notebooks.",
+        ),
+        (  # a product's rumoured features
+            "Tablet rumors: thinner bezels, face unlock and a faster processor",
+            "The next tablet may bring a new design and a faster chip, analysts say.",
+        ),
+    ],
+)
+def test_tutorials_and_product_rumours_stay_out(title: str, summary: str) -> None:
+    clf = make_classifier(load_config(ROOT / "config.yaml"))
+    assert clf.classify(title, summary) == ()
+
+
 def test_off_topic_words_must_be_outscored() -> None:
     clf = make(RULES, off_topic={"football": 3, "final": 1})
     assert clf.classify("Crude tanker delays the football final") == ()  # oil 6 vs off-topic 8
@@ -230,6 +248,7 @@ def test_explain_lists_every_phrase_with_its_weight() -> None:
         ("Washington extends waiver for Iraqi electricity imports", "sanctions-regulation"),
         ("Senate restores most-favoured-nation trade status to Freedonia", "sanctions-regulation"),
         ("Permian driller agrees to a $3 billion sale", "oil-gas"),
+        ("Ministry's generative AI guidelines to carry no penalties", "sanctions-regulation"),
     ],
 )
 def test_default_rules_know_what_each_sector_means(title: str, expected: str) -> None:

@@ -61,6 +61,13 @@ def _story(title: str, url: str = "https://wire.example.com/2026/11/25/item", **
         ("What Memorial Day means to one depot's crews", "", "", "", "a ceremony"),
         ("Celebration of life planned for a retired chief", "", "", "", "a ceremony"),
         ("Duchess pays tribute to the war dead at a harbour", "", "", "", "a ceremony"),
+        (  # a ceremony in a commentaries folder is a ceremony: never shown
+            "Chaplain reflects on mission this Memorial Day",
+            "https://x.example.com/commentaries/chaplain",
+            "",
+            "",
+            "a ceremony",
+        ),
         (
             "Why the cell plant matters",
             "https://x.example.com/opinion/2026/11/25/cell-plant",

@@ -131,18 +131,26 @@ def hidden_reason(story: Story) -> str:
 
 
 def _kind(story: Story) -> str:
-    """The kind of page the link, the headline or the feed's name says (cheap enough for every
-    story of a window: one search of the link's path, one of the headline, the feed's kind
-    worked out once)."""
+    """The kind of page the link, the headline or the feed's name says, a kind never shown
+    first (a ceremony in a commentaries folder is a ceremony). Cheap enough for every story of
+    a window: one search of the link's path, one of the headline, the feed's kind worked out
+    once."""
     path = story.url.split("?", 1)[0].split("#", 1)[0]
     found = _PATH_KIND.search(path[path.find("/", path.find("//") + 2) :].lower())
-    if found:
-        return _PATH_KINDS[found.group(1).replace("_", "-")]
-    if any(map(story.title.lower().__contains__, _TITLE_TRIGGERS)):
+    kinds = (
+        _PATH_KINDS[found.group(1).replace("_", "-")] if found else "",
+        _title_kind(story.title),
+        _source_kind(story.source),
+    )
+    return next((k for k in kinds if k in HIDDEN), "") or next((k for k in kinds if k), "")
+
+
+def _title_kind(title: str) -> str:
+    if any(map(title.lower().__contains__, _TITLE_TRIGGERS)):
         for pattern, kind in _TITLE_KINDS:
-            if pattern.search(story.title):
+            if pattern.search(title):
                 return kind
-    return _source_kind(story.source)
+    return ""
 
 
 @functools.lru_cache(maxsize=4096)
