@@ -168,6 +168,25 @@ def test_a_failed_batch_is_recorded_and_the_send_goes_on(
     assert set(server.recipients.values()) == {1}
 
 
+def test_a_call_holds_an_eighth_of_the_readers_in_flight(
+    tmp_path: Path, server: SendgridServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 800 readers in flight a call holds 100 at most, so the room one call leaves takes
+    the next: 300 readers of one variant, claimed together, go in three calls, each reader
+    once."""
+    monkeypatch.setenv("SENDGRID_API_KEY", KEY)
+    sendgrid = {"api_host": server.url}
+    config = make_config(
+        tmp_path, "sendgrid", batch_size=300, readers_in_flight=800, sendgrid=sendgrid
+    )
+    store = collected(config)
+    add_readers(config, store, 300)  # every reader chose every sector: one variant
+    report = flows.send_edition(config, store, make_mailer(config), now=clock)
+    assert report.sent == 300 and set(server.recipients.values()) == {1}
+    assert server.requests == 3
+    assert {len(body["personalizations"]) for body in server.accepted} == {100}
+
+
 def test_dry_run_validates_in_sandbox_and_stores_nothing(
     tmp_path: Path, server: SendgridServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

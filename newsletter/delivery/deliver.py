@@ -55,6 +55,11 @@ from newsletter.store.claims import ClaimRule, claim_id, claim_is_alive
 
 logger = logging.getLogger(__name__)
 
+# mailer calls that share the readers in flight: a call holds at most that share of them (250
+# of the default 2,000), so the room one call leaves takes the next one
+CALLS_IN_FLIGHT = 8
+SMALLEST_CALL = 50  # readers in a call however few are allowed in flight (a batch may hold fewer)
+
 
 def deliver(
     config: Config,
@@ -156,9 +161,11 @@ def _open_ledger(
 
 def _limits(config: Config, mailer: Mailer) -> Limits:
     settings = config.file.delivery
+    batch_size = min(settings.batch_size, mailer.max_batch, settings.readers_in_flight)
     return Limits(
-        batch_size=min(settings.batch_size, mailer.max_batch, settings.readers_in_flight),
+        batch_size=batch_size,
         readers_in_flight=settings.readers_in_flight,
+        per_call=min(batch_size, max(SMALLEST_CALL, settings.readers_in_flight // CALLS_IN_FLIGHT)),
         heartbeat=settings.heartbeat_seconds,
         timeout=timedelta(minutes=settings.claim_timeout_minutes),
         database_wait=settings.database_wait_seconds,

@@ -47,6 +47,9 @@ class Limits:
 
     batch_size: int
     readers_in_flight: int
+    # readers in one mailer call: a share of those in flight, so that when a call ends the
+    # next fits in the room it left and the readers in flight stay near their bound
+    per_call: int = 1000
     heartbeat: float = 15.0  # seconds between beats on this sender's claims
     timeout: timedelta = timedelta(minutes=2)  # another sender silent this long is taken over
     database_wait: float = 120.0  # seconds a database that fails is waited for
@@ -223,7 +226,9 @@ class Sending:
             self._down(exc)
             return False
         self.exhausted = not batch
-        calls, skipped = variants.batches(batch, edition_id=self.edition_id, day=self.day)
+        calls, skipped = variants.batches(
+            batch, edition_id=self.edition_id, day=self.day, per_call=self.limits.per_call
+        )
         if skipped:
             self._record(Outcome(self.now(), {}, {}, skipped))
         self.waiting.extend(calls)

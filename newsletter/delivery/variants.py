@@ -138,9 +138,11 @@ class Variants:
         edition_id: int,
         day: date,
         dry_run: bool = False,
+        per_call: int = 1000,
     ) -> tuple[list[Batch], dict[int, str]]:
-        """Claimed readers grouped into one mailer call per variant, and those left out with the
-        reason (not confirmed any more, or nothing in their sectors today)."""
+        """Claimed readers grouped into mailer calls per variant (``per_call`` readers at most
+        each), and those left out with the reason (not confirmed any more, or nothing in their
+        sectors today)."""
         skipped: dict[int, str] = {}
         groups: dict[int, tuple[RenderedEmail, list[Recipient]]] = {}
         base_url = self.config.publication.base_url
@@ -161,8 +163,9 @@ class Variants:
             recipient = Recipient(delivery_id, reader, values)
             groups.setdefault(id(email), (email, []))[1].append(recipient)
         calls = [
-            Batch(email, tuple(recipients), edition_id, day, dry_run)
+            Batch(email, tuple(recipients[start : start + per_call]), edition_id, day, dry_run)
             for email, recipients in groups.values()
+            for start in range(0, len(recipients), per_call)
         ]
         return calls, skipped
 
