@@ -315,8 +315,9 @@ def _name(line: int, kind: int) -> str:
     return "".join(letters[int(d)] + "aeiou"[int(d) % 5] for d in digits).capitalize()
 
 
-def _generated(n: int, seed: int) -> list[Story]:
-    """Storylines of a few named actors each, among stories of a small shared vocabulary."""
+def _generated(n: int, seed: int, *, big_names: bool = False) -> list[Story]:
+    """Storylines of a few named actors each, among stories of a small shared vocabulary (with
+    ``big_names``, half of them also name the day's two big names, "Reyes" and "Sylvania")."""
     rng = random.Random(seed)
     common = [
         "prices",
@@ -337,6 +338,8 @@ def _generated(n: int, seed: int) -> list[Story]:
         one, two = rng.sample(actors, 2)
         first, second, third = rng.sample(common, 3)
         words = [one, first, second, two, third]  # two names, apart
+        if big_names and rng.random() < 0.5:
+            words[2:2] = ["as", "Reyes", "and", "Sylvania", "weigh", "costs"]
         teaser = f"Officials said {' and '.join(actors)} were in talks on {rng.choice(common)}."
         stories.append(
             Story(
@@ -352,9 +355,14 @@ def _generated(n: int, seed: int) -> list[Story]:
     return stories
 
 
-@pytest.mark.parametrize(("size", "seed"), [(60, 1), (400, 2), (1500, 3)])
-def test_grouping_by_postings_is_grouping_by_every_pair(size: int, seed: int) -> None:
-    stories = _generated(size, seed)
+@pytest.mark.parametrize(
+    ("size", "seed", "big_names"),
+    [(60, 1, False), (400, 2, False), (1500, 3, False), (400, 4, True), (1500, 5, True)],
+)
+def test_grouping_by_postings_is_grouping_by_every_pair(
+    size: int, seed: int, big_names: bool
+) -> None:
+    stories = _generated(size, seed, big_names=big_names)
     groups = storylines.group(stories)
     assert groups == storylines.brute_force(stories)
     assert len(groups) < 0.8 * size  # storylines were found, not only single stories

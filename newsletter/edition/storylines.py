@@ -207,8 +207,8 @@ class _Words:
         rare -= _GENERIC
         if len(rare) >= 2:
             shared, need = rare, 2
-        elif rare and len(both - _GENERIC) >= 3 and len(both & self.capitalised) >= 2:
-            shared, need = both - _GENERIC, 3
+        elif rare and len(content := both - _GENERIC) >= 3 and len(content & self.capitalised) > 1:
+            shared, need = content, 3
         else:
             return False
         names = {*self.names(i), *self.names(j)}
