@@ -208,16 +208,20 @@ def _unavailable(context: ExceptionContext) -> StoreUnavailable | None:
     return unavailable
 
 
+CACHE_KB = 16_000
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; commits skip the fsync
     cursor.execute("PRAGMA busy_timeout=5000")
-    # 32 MB of page cache at most per connection (the default is 2 MB): the indexes of a million
-    # readers (address, token) stay in memory, instead of each insert or lookup parsing pages
-    # again; memory is only taken as pages are read
-    cursor.execute("PRAGMA cache_size=-32000")
+    # 8 MB of page cache at most per connection (the default is 2 MB; memory is only taken as
+    # pages are read). An import asks for more on its own connections (``store.imports``);
+    # a send's connections (claims and records, the heartbeat) took 32 MB each on a million
+    # readers, 259 MB in all where 8 MB each keeps it under 200
+    cursor.execute(f"PRAGMA cache_size=-{CACHE_KB}")
     # the log is folded back into the database every 40 MB rather than every 4 MB: a million-row
     # import or send commits often, and each fold rewrites the pages it touched
     cursor.execute("PRAGMA wal_autocheckpoint=10000")
