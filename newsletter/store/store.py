@@ -217,10 +217,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; commits skip the fsync
     cursor.execute("PRAGMA busy_timeout=5000")
-    # 8 MB of page cache at most per connection (the default is 2 MB; memory is only taken as
+    # 16 MB of page cache at most per connection (the default is 2 MB; memory is only taken as
     # pages are read). An import asks for more on its own connections (``store.imports``);
-    # a send's connections (claims and records, the heartbeat) took 32 MB each on a million
-    # readers, 259 MB in all where 8 MB each keeps it under 200
+    # a send's connections (claims and records, the heartbeat) filled 32 MB each on a million
+    # readers: 259 MB at its peak, 211 MB with 16 MB each
     cursor.execute(f"PRAGMA cache_size=-{CACHE_KB}")
     # the log is folded back into the database every 40 MB rather than every 4 MB: a million-row
     # import or send commits often, and each fold rewrites the pages it touched
