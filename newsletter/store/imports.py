@@ -31,7 +31,8 @@ from newsletter.store.ledger import slot_of_row, slot_values, terms_of
 from newsletter.store.tables import subscriber_events, subscribers
 
 # the indexes of a million readers (address, token) stay in memory while an import writes,
-# instead of each insert or lookup parsing their pages again (other connections keep 8 MB)
+# instead of each insert or lookup parsing their pages again (other connections keep
+# ``store.store.CACHE_KB``, 16 MB)
 IMPORT_CACHE_KB = 32_000
 
 
