@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from newsletter.readers.export import export_csv
 from newsletter.readers.roster import import_csv
 from newsletter.readers.subscriptions import normalise_email
 from newsletter.store import Store
+from newsletter.store.consent import keyed_hash, keyed_hashes
 from tests.conftest import NOW, write_config
 
 ENV = {"NEWSLETTER_NOW": NOW.isoformat()}
@@ -196,6 +198,39 @@ def test_import_and_export_stream_in_chunks(tmp_path: Path) -> None:
     assert exported[0] == HEADER and len(exported) == 51
     assert len(set(exported)) == 51
     assert exported[3] == "r002@example.com,Reader 2,oil-gas,confirmed,,,daily,,"
+
+
+def test_imported_readers_get_their_own_tokens_and_consent_under_their_keyed_hash(
+    tmp_path: Path,
+) -> None:
+    config = load_config(write_config(tmp_path, {}))
+    store = Store.open(config.database_url)
+    path = tmp_path / "many.csv"
+    emails = [f"r{n:03d}@example.com" for n in range(23)] + ["ana@exämple.de"]
+    path.write_text("".join(f"{e},R,oil-gas\n" for e in emails), encoding="utf-8")
+    report = import_csv(store, path, known_sectors=config.sector_slugs, now=NOW, chunk_rows=10)
+    assert report.added == 24
+    readers = {s.email: s for s in store.readers.iter_subscribers()}
+    tokens = [s.token for s in readers.values()]
+    assert len(set(tokens)) == 24  # distinct, also within a chunk and across chunks
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{32}", t) for t in tokens)
+    assert {t[:8] for t in tokens} != {tokens[0][:8]}  # each chunk's shared part its own
+    for email, reader in readers.items():
+        assert store.readers.subscriber_by_token(reader.token).email == email  # type: ignore[union-attr]
+    with store.engine.connect() as conn:
+        events = conn.execute(
+            sqlalchemy.text("SELECT subscriber_id, email_hash, kind, source FROM subscriber_events")
+        ).all()
+    assert sorted(events) == sorted(
+        (r.id, store.readers.address_key(e), "import", "import many.csv")
+        for e, r in readers.items()
+    )
+
+
+def test_keyed_hashes_of_many_addresses_are_each_address_keyed_hash() -> None:
+    emails = ["a@example.com", "zoë@exämple.de", "", "x" * 300 + "@example.com"]
+    for key in (b"", b"k" * 32, bytes(range(200))):  # short, usual, longer than a block
+        assert keyed_hashes(key, emails) == [keyed_hash(key, e) for e in emails]
 
 
 # a trigger that refuses one address, as a failing disk or constraint would, per database

@@ -14,7 +14,8 @@ changes nothing twice. Known readers are updated, never duplicated; nobody who u
 was erased comes back; every bad line is reported with its number and reason. Addresses seen
 earlier in the file are remembered as 8-byte hashes (a sorted numpy array), so a repeated line
 is caught at any distance for a few megabytes per million rows. One chunk is written on a
-second thread while the next is read and checked.
+second thread while the next is read, checked, looked up and made ready for the driver
+(``Store.readers.import_batch``): the writing thread only runs its inserts and the commit.
 
 An export (``export``) writes cells a spreadsheet would run as a formula with one more '
 in front; an import takes exactly that one ' off again (``_unquoted``), so export then import
@@ -52,6 +53,7 @@ from newsletter.readers.timing import (
 from newsletter.records import NewReader, ReaderChange
 from newsletter.store import Store
 from newsletter.store.consent import email_hash
+from newsletter.store.imports import ImportBatch
 
 MAX_CELL = 1_000  # a CSV field longer than this is refused (an address is at most 254)
 MAX_LINE = 64 * 1024  # bytes; a longer line is skipped (our 3 fields need < 3,000; extras too)
@@ -146,13 +148,14 @@ def import_csv(
         while True:
             chunk = list(itertools.islice(rows, chunk_rows))
             keep = _checked(store, chunk, report, seen, suppressed)
+            batch = _batch(store, keep, report, now=now, source=source)
             if writing is not None:
                 writing.result()  # the one before is written (or its error is raised here)
                 if progress is not None:
                     progress(min(raw.tell(), total), total)
             if not chunk:
                 break
-            writing = writer.submit(_write, store, keep, report, now=now, source=source)
+            writing = writer.submit(_write, store, batch, report)
     report.rejected.sort()
     report.skipped.sort()
     if progress is not None:
@@ -311,12 +314,13 @@ def _sectors(cell: str, known: set[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(chosen))
 
 
-def _write(
+def _batch(
     store: Store, chunk: Sequence[_Row], report: ImportReport, *, now: datetime, source: Source
-) -> None:
-    """One chunk: new readers inserted, changed ones updated, with their consent events."""
+) -> ImportBatch | None:
+    """One chunk made ready to write: its known readers looked up, new ones given tokens,
+    changed ones compared (the unsubscribed and the unchanged counted here)."""
     if not chunk:
-        return
+        return None
     known = store.readers.subscriber_index([row.email for row in chunk])
     fresh = [row for row in chunk if row.email not in known]
     new = [
@@ -349,6 +353,14 @@ def _write(
             report.unchanged += 1
         else:
             changed.append(ReaderChange(old.id, row.name, row.sectors, slot, terms))
-    store.readers.bulk_import(new, changed, now=now, source=source)  # readers and consent together
-    report.added += len(new)
-    report.updated += len(changed)
+    # readers and their consent events together
+    return store.readers.import_batch(new, changed, now=now, source=source)
+
+
+def _write(store: Store, batch: ImportBatch | None, report: ImportReport) -> None:
+    """One chunk's batch written (on the writing thread), then counted."""
+    if batch is None:
+        return
+    store.readers.write_import(batch)
+    report.added += batch.added
+    report.updated += len(batch.changed)

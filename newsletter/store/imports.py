@@ -5,15 +5,16 @@ changed ones updated."""
 from __future__ import annotations
 
 import functools
-import hmac
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Dialect,
     Insert,
     Table,
     bindparam,
@@ -25,8 +26,10 @@ from sqlalchemy import (
 )
 
 from newsletter.models import Source, SubscriberStatus
+from newsletter.models.readers import Slot
 from newsletter.records import KnownReader, NewReader, ReaderChange
 from newsletter.store.base import Repository
+from newsletter.store.consent import keyed_hashes
 from newsletter.store.ledger import slot_of_row, slot_values, terms_of
 from newsletter.store.tables import subscriber_events, subscribers
 
@@ -42,6 +45,22 @@ def _large_cache(conn: Connection) -> None:
         conn.exec_driver_sql(f"PRAGMA cache_size=-{IMPORT_CACHE_KB}")
 
 
+@dataclass(frozen=True, slots=True)
+class ImportBatch:
+    """A chunk of an import made ready for the driver (``ImportQueries.import_batch``): its
+    statements and their rows of parameters, built on the reading thread so the writing
+    thread only runs them."""
+
+    readers: tuple[str, list[Any]] | None  # (statement, rows) of the new readers
+    events: tuple[str, list[Any]] | None  # their consent events
+    changed: Sequence[ReaderChange]
+    now: datetime
+
+    @property
+    def added(self) -> int:
+        return len(self.readers[1]) if self.readers else 0
+
+
 class ImportQueries(Repository):
     def bulk_import(
         self,
@@ -53,43 +72,60 @@ class ImportQueries(Repository):
     ) -> None:
         """Add confirmed readers and update known ones, in one transaction; with ``source``,
         each new reader's "import" consent event goes in the same transaction."""
+        self.write_import(self.import_batch(new, changed, now=now, source=source))
+
+    def import_batch(
+        self,
+        new: Sequence[NewReader],
+        changed: Sequence[ReaderChange],
+        *,
+        now: datetime,
+        source: Source | None = None,
+    ) -> ImportBatch:
+        """``bulk_import``'s rows as the driver takes them, without touching the database."""
+        dialect = self.engine.dialect
+        readers = events = None
+        if new:
+            readers = _driver_rows(
+                dialect,
+                _insert_of(subscribers, (*_READER_ROW, "created_at", "updated_at")),
+                _READER_ROW,
+                [
+                    (
+                        r.email,
+                        r.name,
+                        _sectors_text(r.sectors),
+                        r.status,
+                        r.token,
+                        _terms_text(r.watchlist),
+                        *_slot_columns(r.slot),
+                    )
+                    for r in new
+                ],
+                {"created_at": now, "updated_at": now},
+            )
+            if source is not None:
+                # each new reader's id found by the database, by address, in the insert;
+                # addresses here are normalised: keyed_hash without its strip
+                emails = [r.email for r in new]
+                events = _driver_rows(
+                    dialect,
+                    _IMPORT_EVENT,
+                    ("email", "email_hash"),
+                    list(zip(emails, keyed_hashes(self.privacy_key, emails), strict=True)),
+                    {"at": now, "source": str(source)[:200]},
+                )
+        return ImportBatch(readers, events, changed, now)
+
+    def write_import(self, batch: ImportBatch) -> None:
+        """One ``import_batch`` written in one transaction."""
         with self.engine.begin() as conn:
             _large_cache(conn)
-            if new:
-                rows = [
-                    {
-                        "email": r.email,
-                        "name": r.name,
-                        "sectors": _sectors_text(r.sectors),
-                        "status": r.status,
-                        "token": r.token,
-                        "created_at": now,
-                        "updated_at": now,
-                        **slot_values(r.slot),
-                        "watchlist": _terms_text(r.watchlist),
-                    }
-                    for r in new
-                ]
-                _execute_many(conn, _insert_of(subscribers, list(rows[0])), rows)
-                if source is not None:
-                    # each new reader's id found by the database, by address, in the insert
-                    key = self.privacy_key
-                    _execute_many(
-                        conn,
-                        _IMPORT_EVENT,
-                        [
-                            {
-                                # addresses here are normalised: keyed_hash without its strip
-                                "email_hash": hmac.digest(key, r.email.encode(), "sha256").hex(),
-                                "at": now,
-                                "source": str(source)[:200],
-                                "email": r.email,
-                            }
-                            for r in new
-                        ],
-                    )
-            if changed:
-                _update_readers(conn, changed, now=now)
+            for part in (batch.readers, batch.events):
+                if part is not None:
+                    conn.exec_driver_sql(*part)
+            if batch.changed:
+                _update_readers(conn, batch.changed, now=batch.now)
 
     def subscriber_index(self, emails: Sequence[str]) -> dict[str, KnownReader]:
         """The known readers among ``emails``, by address."""
@@ -130,6 +166,16 @@ def _terms_text(terms: tuple[str, ...]) -> str:
 
 
 _SLOT_KEYS = ("timezone", "delivery_hour", "frequency", "weekday")
+# a new reader's own columns, in the order ``import_batch`` builds them
+_READER_ROW = ("email", "name", "sectors", "status", "token", "watchlist", *_SLOT_KEYS)
+
+
+@functools.lru_cache(maxsize=4096)
+def _slot_columns(slot: Slot) -> tuple[Any, ...]:
+    """``slot_values`` in ``_SLOT_KEYS``'s order, once per distinct slot (an import's readers
+    share a few)."""
+    values = slot_values(slot)
+    return tuple(values[key] for key in _SLOT_KEYS)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -179,40 +225,39 @@ _IMPORT_EVENT = insert(subscriber_events).from_select(
 )
 
 
-def _execute_many(conn: Connection, statement: Insert, rows: Sequence[Mapping[str, Any]]) -> None:
-    """One statement for many rows, in one executemany; the values that need converting
-    (times) are converted once per distinct value, since a chunk's rows share them: at a
-    million rows SQLAlchemy's per-row parameter handling costs more than the database's own
-    insert. Every bind parameter of ``statement`` carries its column's type."""
-    compiled = statement.compile(dialect=conn.dialect)
-    names = list(rows[0])
-    order = list(compiled.positiontup or names) if compiled.positional else names
+def _driver_rows(
+    dialect: Dialect,
+    statement: Insert,
+    names: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    constants: Mapping[str, Any],
+) -> tuple[str, list[Any]]:
+    """One statement for many rows, as its SQL and the driver's parameters for one
+    executemany: each row's values of ``names`` (none of a type needing a conversion) and
+    ``constants``, the values every row shares, converted once
+    (a chunk's rows share their times): at a million rows SQLAlchemy's per-row parameter
+    handling costs more than the database's own insert. Every bind parameter of
+    ``statement`` carries its column's type."""
+    compiled = statement.compile(dialect=dialect)
     binds = {b.key: b for b in compiled.binds.values()}
-    converters = [(k, binds[n].type.bind_processor(conn.dialect)) for k, n in enumerate(order)]
-    to_convert = [(k, convert) for k, convert in converters if convert is not None]
-    # SQLite stores a time as the text its driver would make (isoformat with a space)
-    as_text = conn.dialect.name == "sqlite"
-    done: dict[Any, Any] = {}
+    converted = [n for n in names if binds[n].type.bind_processor(dialect) is not None]
+    if converted:
+        raise TypeError(f"{converted}: values of a type the driver cannot take as they are")
+    shared = tuple(_native(dialect, binds[n].type, v) for n, v in constants.items())
+    where = {n: k for k, n in enumerate((*names, *constants))}
+    order = list(compiled.positiontup or where) if compiled.positional else list(where)
+    getter = itemgetter(*(where[n] for n in order))
+    if compiled.positional:
+        return str(compiled), [getter(row + shared) for row in rows]
+    return str(compiled), [dict(zip(order, getter(row + shared), strict=True)) for row in rows]
 
-    def native(convert: Any, value: Any) -> Any:
-        if value is None:
-            return None
-        key = (convert, value)
-        if key not in done:
-            out = convert(value)
-            done[key] = out.isoformat(" ") if as_text and isinstance(out, datetime) else out
-        return done[key]
 
-    getter = itemgetter(*order)
-    params: list[Any] = []
-    for row in rows:
-        values = list(getter(row)) if len(order) > 1 else [getter(row)]
-        for k, convert in to_convert:
-            values[k] = native(convert, values[k])
-        params.append(
-            tuple(values) if compiled.positional else dict(zip(order, values, strict=True))
-        )
-    conn.exec_driver_sql(str(compiled), params)
+def _native(dialect: Dialect, type_: Any, value: Any) -> Any:
+    """A value as the driver takes it (on SQLite a time is the text its driver would make:
+    isoformat with a space)."""
+    convert = type_.bind_processor(dialect)
+    out = value if convert is None or value is None else convert(value)
+    return out.isoformat(" ") if dialect.name == "sqlite" and isinstance(out, datetime) else out
 
 
 def _update_readers(conn: Connection, changed: Sequence[ReaderChange], *, now: datetime) -> None:
