@@ -1,14 +1,15 @@
 """Send workers benchmark: one edition to N readers on PostgreSQL, by 1, 2 and 4 processes.
 
     python benchmarks/workers_bench.py [--readers 1000000] [--feeds 500] [--delay 0.2]
-        [--workers 1,2,4] [--database postgresql+psycopg://user@host:port/postgres]
+        [--workers 1,2,4] [--concurrency N] [--database postgresql+psycopg://...]
 
 The store is the realistic one of send_bench.py (--feeds generated feeds collected by the real
 `newsletter collect`, N confirmed readers over all 511 sector combinations), built once in a
 PostgreSQL database and copied (CREATE DATABASE ... TEMPLATE) before each run, so every run
 starts from the same unsent day. For each worker count, that many `newsletter send
---no-collect` processes start at once, each as another host (NEWSLETTER_HOST) with one request
-in flight (delivery.sendgrid.concurrency: 1), against the local SendGrid stand-in of the tests,
+--no-collect` processes start at once, each as another host (NEWSLETTER_HOST) with its own
+requests in flight (the defaults: delivery.readers_in_flight; --concurrency N sets
+delivery.sendgrid.concurrency), against the local SendGrid stand-in of the tests,
 which answers each request after --delay seconds. Measured: the wall time until the last
 worker exits (process start included), each worker's own peak memory (VmHWM sampled from
 /proc), and at the server, the readers it saw and the most copies one reader got.
@@ -129,9 +130,9 @@ def on(url: str, database: str) -> str:
     return make_url(url).set(database=database).render_as_string(hide_password=False)
 
 
-def server_stats(stats: Any) -> tuple[int, int, int]:
+def server_stats(stats: Any) -> tuple[int, int, int, int]:
     time.sleep(0.5)  # the server reports every 0.2 s
-    last = (0, 0, 0)
+    last = (0, 0, 0, 0)
     while not stats.empty():
         last = stats.get()
     return last
@@ -154,7 +155,7 @@ def run_workers(config: Path, url: str, workers: int, delay: float) -> dict[str,
         ]
         command = workload.newsletter(config, "send", "--no-collect")
         runs = workload.measure_together([command] * workers, envs)
-        requests, readers, copies = server_stats(stats)
+        requests, readers, copies, most = server_stats(stats)
     finally:
         server.kill()
         server.join()
@@ -168,6 +169,7 @@ def run_workers(config: Path, url: str, workers: int, delay: float) -> dict[str,
         "requests": requests,
         "readers": readers,
         "copies": copies,
+        "most": most,
     }
 
 
@@ -178,6 +180,13 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.2, help="seconds per request")
     parser.add_argument("--workers", default="1,2,4", help="worker counts, comma-separated")
     parser.add_argument("--database", default="", help="an admin URL of a PostgreSQL server")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=0,
+        help="requests in flight per worker (delivery.sendgrid.concurrency); 0: the defaults "
+        "(at most delivery.readers_in_flight readers in flight per worker)",
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
 
@@ -187,11 +196,13 @@ def main() -> None:
         admin(server_url, "DROP DATABASE IF EXISTS bench_base", "CREATE DATABASE bench_base")
         base = on(server_url, "bench_base")
         started = time.perf_counter()
-        delivery = {
+        delivery: dict[str, Any] = {
             "backend": "sendgrid",
-            "sendgrid": {"api_host": "http://127.0.0.1:9", "concurrency": 1},  # set per run
+            "sendgrid": {"api_host": "http://127.0.0.1:9"},  # set per run
             "preflight": False,  # the links point at no public web app in a benchmark
         }
+        if args.concurrency:
+            delivery["sendgrid"]["concurrency"] = args.concurrency
         os.environ["NEWSLETTER_DATABASE_URL"] = base  # the collect fills the base database
         config = workload.collected_store(tmp, args.feeds, delivery=delivery)
         del os.environ["NEWSLETTER_DATABASE_URL"]
@@ -210,6 +221,11 @@ def main() -> None:
             admin(server_url, f"DROP DATABASE {name}")
         admin(server_url, "DROP DATABASE bench_base")
 
+    in_flight = (
+        f"{args.concurrency} request(s) in flight"
+        if args.concurrency
+        else "its requests in flight at the defaults (delivery.readers_in_flight)"
+    )
     where = f"a throwaway cluster, shared_buffers {SHARED_BUFFERS}" if not args.database else ""
     print(
         f"machine: {workload.machine()}; PostgreSQL on the same machine ({where or args.database})"
@@ -218,7 +234,7 @@ def main() -> None:
         f"workload: {args.readers:,} confirmed readers over {combos} sector combinations; "
         f"an edition from {args.feeds} generated feeds ({args.feeds * 20:,} stories); "
         f"SendGrid stand-in on 127.0.0.1 answering after {args.delay * 1000:.0f} ms; "
-        f"each worker one request in flight (setup {setup:.0f} s)"
+        f"each worker {in_flight} (setup {setup:.0f} s)"
     )
     one = next((r["wall"] for r in results if r["workers"] == 1), None)
     for r in results:
@@ -227,7 +243,8 @@ def main() -> None:
         print(
             f"{r['workers']} worker(s): wall {r['wall']:.1f} s{speedup}; peak memory per worker "
             f"(VmHWM) {peaks} MB; server: {r['requests']:,} requests, {r['readers']:,} distinct "
-            f"readers, at most {r['copies']} copies to one reader; exits {r['codes']}"
+            f"readers, at most {r['copies']} copies to one reader, at most {r['most']} requests "
+            f"at once; exits {r['codes']}"
         )
         for tail in r["tails"]:
             print(f"    {tail[0] if tail else '(no output)'}")
