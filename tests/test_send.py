@@ -25,6 +25,7 @@ from newsletter.delivery.mailers import make_mailer
 from newsletter.errors import DeliveryError, TemplateError
 from newsletter.models import DeliveryStatus, EditionStatus, SubscriberStatus
 from newsletter.readers.subscriptions import add_subscriber
+from newsletter.records import NewReader
 from newsletter.store import Store
 from tests.conftest import DEMO, NOW, ROOT, write_config
 from tests.sendgrid_server import SendgridServer, sendgrid_server
@@ -185,6 +186,35 @@ def test_a_call_holds_an_eighth_of_the_readers_in_flight(
     assert report.sent == 300 and set(server.recipients.values()) == {1}
     assert server.requests == 3
     assert {len(body["personalizations"]) for body in server.accepted} == {100}
+
+
+def test_the_room_a_call_leaves_is_filled_by_the_first_readers_of_the_next(
+    tmp_path: Path, server: SendgridServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """800 readers in flight, calls of 100: a variant of 30 readers and seven calls of 100
+    leave room for 70, so the next call's first 70 readers go at once (nine requests in
+    flight together, which the server waits for) and its other 30 wait for room."""
+    monkeypatch.setenv("SENDGRID_API_KEY", KEY)
+    sendgrid = {"api_host": server.url}
+    config = make_config(
+        tmp_path, "sendgrid", batch_size=1000, readers_in_flight=800, sendgrid=sendgrid
+    )
+    store = collected(config)
+    every = tuple(config.sector_slugs)  # the whole edition, as a variant of its own
+    store.readers.bulk_import(
+        [
+            NewReader(f"r{i:04d}@example.com", "", every if i < 30 else (), f"t{i:04d}-{'x' * 30}")
+            for i in range(1000)
+        ],
+        [],
+        now=NOW,
+    )
+    server.gather = threading.Barrier(9)  # 30 + 7 x 100 + 70 readers
+    report = flows.send_edition(config, store, make_mailer(config), now=clock)
+    assert report.sent == 1000 and set(server.recipients.values()) == {1}
+    sizes = sorted(len(body["personalizations"]) for body in server.accepted)
+    assert sum(sizes) == 1000 and max(sizes) == 100 and 70 in sizes
+    assert server.most_in_flight >= 9
 
 
 def test_dry_run_validates_in_sandbox_and_stores_nothing(

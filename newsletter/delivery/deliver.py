@@ -166,6 +166,7 @@ def _limits(config: Config, mailer: Mailer) -> Limits:
         batch_size=batch_size,
         readers_in_flight=settings.readers_in_flight,
         per_call=min(batch_size, max(SMALLEST_CALL, settings.readers_in_flight // CALLS_IN_FLIGHT)),
+        smallest_call=SMALLEST_CALL,
         heartbeat=settings.heartbeat_seconds,
         timeout=timedelta(minutes=settings.claim_timeout_minutes),
         database_wait=settings.database_wait_seconds,

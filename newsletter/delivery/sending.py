@@ -24,7 +24,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from newsletter.delivery.journal import Journal, Outcome
@@ -50,6 +50,7 @@ class Limits:
     # readers in one mailer call: a share of those in flight, so that when a call ends the
     # next fits in the room it left and the readers in flight stay near their bound
     per_call: int = 1000
+    smallest_call: int = 50  # readers a call that fills the room left in flight holds at least
     heartbeat: float = 15.0  # seconds between beats on this sender's claims
     timeout: timedelta = timedelta(minutes=2)  # another sender silent this long is taken over
     database_wait: float = 120.0  # seconds a database that fails is waited for
@@ -150,6 +151,8 @@ class Sending:
                 self._database_back()
         if not self.held and self.outage is None:
             self._start_calls(pool, variants)
+        if self.exhausted and self.in_flight and not self.waiting:
+            variants.close()  # while the last calls fly, not after: the worker stops, kept
         if self.in_flight:
             finished, _ = wait(self.in_flight, timeout=POLL, return_when=FIRST_COMPLETED)
             for future in finished:
@@ -182,12 +185,16 @@ class Sending:
                 if self.exhausted or not self._claim(variants):
                     return
                 continue
-            job = self.waiting[0]
-            if self.in_flight and self._readers_in_flight() + len(job.recipients) > (
-                self.limits.readers_in_flight
-            ):
-                break
-            self.waiting.popleft()
+            job = self.waiting.popleft()
+            room = self.limits.readers_in_flight - self._readers_in_flight()
+            if self.in_flight and len(job.recipients) > room:
+                # the room a call left is filled: the first readers of the next call go now
+                # (never fewer than ``smallest_call``), the rest wait for the next room
+                if room < self.limits.smallest_call:
+                    self.waiting.appendleft(job)
+                    break
+                self.waiting.appendleft(replace(job, recipients=job.recipients[room:]))
+                job = replace(job, recipients=job.recipients[:room])
             self.in_flight[pool.submit(self.senders.send, job)] = job
         if self.in_flight and not (self.waiting or self.exhausted or self._over()):
             self._claim(variants)  # the next batch is claimed while the calls are in flight

@@ -79,11 +79,13 @@ class Variants:
                 self._ahead[chosen] = self._pool.submit(render.render_choice, chosen)
 
     def close(self) -> None:
-        """Stop the worker, if one was started (what it had not rendered yet is dropped), and
-        keep what was rendered."""
+        """Stop the worker, if one was started (what it had not rendered yet is dropped: a
+        later need renders it here), and keep what was rendered. Called again, it keeps what
+        was rendered since."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+            self._ahead = {}
         if self.store is not None and self._new:
             try:  # a cache: a database that fails now costs the next pass a render, no more
                 self.store.variants.keep_variants(self.edition_id, self._new)
