@@ -11,8 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
-from newsletter.models import EditionStatus, FeedSource, FeedStatus, Story
-from newsletter.records import StoredCounts
+from newsletter.models import Edition, EditionStatus, FeedSource, FeedStatus, Story
+from newsletter.records import NewReader, StoredCounts
 from newsletter.store import Store
 from newsletter.store.store import MIGRATIONS
 from newsletter.store.tables import metadata
@@ -159,3 +159,33 @@ def test_the_newest_revision_read_from_the_file_names_is_alembics_head() -> None
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(config).get_heads() == [newest_revision()]
+
+
+def test_the_choices_still_to_send_are_those_of_pending_rows_in_the_order_claims_meet_them(
+    tmp_path: Path,
+) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'n.db'}")
+    edition = Edition("P", NOW.date(), (), 5)
+    store.editions.save_edition(edition, status=EditionStatus.FROZEN, now=NOW)
+    stored = store.editions.edition(NOW.date())
+    assert stored is not None
+    choices = [("oil-gas",), ("ai-semis", "oil-gas"), (), ("mining",)]
+    store.readers.bulk_import(
+        [
+            NewReader(f"r{n:02d}@example.com", "", choices[n % 4], f"token-{n:02d}-{'x' * 24}")
+            for n in range(20)
+        ],
+        [],
+        now=NOW,
+    )
+    store.ledger.seed_deliveries(stored.id)
+    pending = store.ledger.pending_choices(stored.id)
+    assert sorted(pending) == sorted(choices) and len(pending) == 4
+    met: list[tuple[str, ...]] = []
+    while claimed := store.ledger.claim_batch(stored.id, claim=f"c:{len(met)}", size=5, now=NOW):
+        met += [c.reader.sectors for c in claimed]
+        if len(met) == 5:  # the first choice's readers all sent: it is not pending any more
+            assert {c.reader.sectors for c in claimed} == {pending[0]}
+            store.ledger.record_deliveries(sent={c.delivery_id: "m" for c in claimed}, now=NOW)
+            assert store.ledger.pending_choices(stored.id) == pending[1:]
+    assert list(dict.fromkeys(met)) == pending

@@ -68,6 +68,14 @@ def reader(site: Site, email: str) -> Subscriber:
     return found
 
 
+def through(page: Page, selector: str) -> None:
+    """Click what posts a form or follows a link, and wait until the page it leads to has
+    loaded (a click only waits for the navigation to start: a busy machine showed the old
+    page's links, or none)."""
+    with page.expect_navigation():
+        page.click(selector)
+
+
 def reader_walk(page: Page, site: Site, email: str) -> Iterator[str]:
     """A reader's whole life on the site, in the browser: sign up (once with a mistake),
     confirm, change preferences, unsubscribe and come back. Yields each page's name when it is
@@ -76,28 +84,28 @@ def reader_walk(page: Page, site: Site, email: str) -> Iterator[str]:
     yield "sign-up"
     page.fill("#email", email)
     page.fill("#name", "Ana <Reader>")
-    page.click("button[type=submit]")
+    through(page, "button[type=submit]")
     yield "sign-up-mistake"
     page.fill("#name", "Ana Reader")
     page.check("input[value=oil-gas]")
-    page.click("button[type=submit]")
+    through(page, "button[type=submit]")
     yield "check-inbox"
     signed_up(site.store)
     token = reader(site, email).token
     page.goto(f"{site.base}/confirm/{token}")
     yield "confirm"
-    page.click("button[type=submit]")
+    through(page, "button[type=submit]")
     yield "subscribed"
     page.goto(f"{site.base}/preferences/{token}")
     yield "preferences"
     page.check("input[value=mining-metals]")
-    page.click("text=Save my preferences")
+    through(page, "text=Save my preferences")
     yield "preferences-saved"
     page.goto(f"{site.base}/unsubscribe/{token}")
     yield "unsubscribe"
-    page.click("button[type=submit]")
+    through(page, "button[type=submit]")
     yield "left"  # the page after unsubscribing
-    page.click("text=Subscribe again")
+    through(page, "text=Subscribe again")
     yield "subscribed-again"
 
 
@@ -105,7 +113,7 @@ def expired_walk(page: Page, site: Site, email: str) -> Iterator[str]:
     """A confirmation link opened after it expired, and the new one asked for."""
     page.goto(f"{site.base}/subscribe")
     page.fill("#email", email)
-    page.click("button[type=submit]")
+    through(page, "button[type=submit]")
     signed_up(site.store)
     token = reader(site, email).token
     before = site.clock.now
@@ -113,7 +121,7 @@ def expired_walk(page: Page, site: Site, email: str) -> Iterator[str]:
     try:
         page.goto(f"{site.base}/confirm/{token}")
         yield "expired"
-        page.click("button[type=submit]")
+        through(page, "button[type=submit]")
         yield "renewed"
     finally:
         site.clock.now = before

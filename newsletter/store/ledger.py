@@ -218,18 +218,21 @@ class Ledger(WorkerQueries):
 
     def pending_choices(self, edition_id: int) -> list[tuple[str, ...]]:
         """The choices of sectors of the edition's readers still to send, in the order the
-        claims will meet them (by their first pending row)."""
-        first = func.min(deliveries.c.id)
-        query = (
-            select(subscribers.c.sectors)
-            .join(deliveries, deliveries.c.subscriber_id == subscribers.c.id)
+        claims will meet them: a pass seeds its rows in order of the readers' choice
+        (``seed_deliveries``). The readers are read in their own order, each looked up in the
+        ledger's (edition, reader) index, and only the distinct choices are kept: reading the
+        pending rows and looking each reader up took two to three times as long at a million."""
+        pending = (
+            select(deliveries.c.id)
             .where(
                 deliveries.c.edition_id == edition_id,
+                deliveries.c.subscriber_id == subscribers.c.id,
                 deliveries.c.status == DeliveryStatus.PENDING,
             )
-            .group_by(subscribers.c.sectors)
-            .order_by(first)
+            .exists()
         )
+        chosen = select(subscribers.c.sectors).where(pending).distinct().subquery()
+        query = select(chosen.c.sectors).order_by(chosen.c.sectors)
         with self.engine.connect() as conn:
             return [_sectors(raw) for raw in conn.execute(query).scalars()]
 
