@@ -32,7 +32,7 @@ from newsletter.config import Config
 from newsletter.delivery.journal import BYTES_PER_READER, Journal, apply_journals, database_key
 from newsletter.delivery.mailers import Mailer
 from newsletter.delivery.mailers.senders import Senders
-from newsletter.delivery.sending import Limits, Progress, Sending
+from newsletter.delivery.sending import SMALLEST_CALL, Limits, Progress, Sending
 from newsletter.delivery.variants import Variants
 from newsletter.errors import DeliveryError
 from newsletter.models import (
@@ -58,7 +58,6 @@ logger = logging.getLogger(__name__)
 # mailer calls that share the readers in flight: a call holds at most that share of them (250
 # of the default 2,000), so the room one call leaves takes the next one
 CALLS_IN_FLIGHT = 8
-SMALLEST_CALL = 50  # readers in a call however few are allowed in flight (a batch may hold fewer)
 
 
 def deliver(
@@ -166,7 +165,6 @@ def _limits(config: Config, mailer: Mailer) -> Limits:
         batch_size=batch_size,
         readers_in_flight=settings.readers_in_flight,
         per_call=min(batch_size, max(SMALLEST_CALL, settings.readers_in_flight // CALLS_IN_FLIGHT)),
-        smallest_call=SMALLEST_CALL,
         heartbeat=settings.heartbeat_seconds,
         timeout=timedelta(minutes=settings.claim_timeout_minutes),
         database_wait=settings.database_wait_seconds,

@@ -39,6 +39,9 @@ logger = logging.getLogger("newsletter.delivery.deliver")
 
 Progress = Callable[[int, int], None]  # (done, total)
 POLL = 0.25  # seconds between looks at a stop request while calls are in flight
+# readers in a call however few are allowed in flight (a batch may hold fewer), and at least
+# in a call that fills the room another left
+SMALLEST_CALL = 50
 
 
 @dataclass
@@ -50,7 +53,6 @@ class Limits:
     # readers in one mailer call: a share of those in flight, so that when a call ends the
     # next fits in the room it left and the readers in flight stay near their bound
     per_call: int = 1000
-    smallest_call: int = 50  # readers a call that fills the room left in flight holds at least
     heartbeat: float = 15.0  # seconds between beats on this sender's claims
     timeout: timedelta = timedelta(minutes=2)  # another sender silent this long is taken over
     database_wait: float = 120.0  # seconds a database that fails is waited for
@@ -189,8 +191,8 @@ class Sending:
             room = self.limits.readers_in_flight - self._readers_in_flight()
             if self.in_flight and len(job.recipients) > room:
                 # the room a call left is filled: the first readers of the next call go now
-                # (never fewer than ``smallest_call``), the rest wait for the next room
-                if room < self.limits.smallest_call:
+                # (never fewer than ``SMALLEST_CALL``), the rest wait for the next room
+                if room < SMALLEST_CALL:
                     self.waiting.appendleft(job)
                     break
                 self.waiting.appendleft(replace(job, recipients=job.recipients[room:]))
