@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from newsletter.edition.digest import build_edition, layout
-from newsletter.models import Overrides, Sector, Seen, Story, sector_fits
+from newsletter.models import Overrides, Sector, SectorFit, Seen, Story, sector_fits
 from newsletter.text import headline_key
 from tests.conftest import NOW
 
@@ -105,6 +106,29 @@ def test_layout_keeps_per_sector_and_offers_the_rest_as_more() -> None:
     (section,) = layout(edition)
     assert [s.id for s in section.stories] == ["s1", "s2", "s3"]  # freshest first
     assert [s.id for s in section.more] == ["s4", "s5", "s6", "s7"]
+
+
+def test_more_lists_what_a_full_section_left_out_before_bare_and_weak_stories() -> None:
+    """ "More" headlines: first the stories that would have led but the section was full, then
+    the sure ones without a teaser, then the weak ones, each in rank order (a fresher weak or
+    bare story does not push a left-out lead down)."""
+    teaser = "The company said the new line starts next spring and employs four hundred people."
+    lead = _story("lead", "Cell plant opens in Ohio", ("evs",), hours=1)
+    weak = _story("weak", "A van was shown", ("evs",), source="B", hours=2)
+    bare = _story("bare", "Pack prices fall again", ("evs",), source="C", hours=3)
+    left = _story("left", "Charging network adds sites", ("evs",), source="D", hours=4)
+    stories = [
+        dataclasses.replace(lead, summary=teaser),
+        dataclasses.replace(weak, summary=teaser, fits=(SectorFit("evs", 0.6),)),
+        dataclasses.replace(bare, summary=""),
+        dataclasses.replace(left, summary=teaser),
+    ]
+    edition = build_edition(
+        stories, SECTORS, publication="P", edition_date=NOW.date(), now=NOW, per_sector=1
+    )
+    (section,) = layout(edition)
+    assert [s.id for s in section.stories] == ["lead"]
+    assert [s.id for s in section.more] == ["left", "bare", "weak"]
 
 
 def test_one_prolific_outlet_gives_way_to_the_others_after_its_first_two() -> None:

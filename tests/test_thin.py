@@ -1,6 +1,6 @@
 """Thin items (live blogs, opinion, roundups, no teaser) may fill "more" but never lead a section,
-whatever their rank; videos, podcasts, show promos, galleries, newsletter promos and ceremonies
-are never shown at all."""
+whatever their rank; videos, podcasts, show promos, galleries, newsletter promos, ceremonies and
+investment pitches are never shown at all."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from newsletter.edition.thin import thin_reason
 from newsletter.models import Overrides, Sector, SectorFit, Story
 from tests.conftest import NOW
 
+PITCH = "an investment pitch"
 TEASER = "The company said the new line starts next spring and employs four hundred people."
 
 
@@ -78,6 +79,26 @@ def _story(title: str, url: str = "https://wire.example.com/2026/11/25/item", **
         ("Opinion: the cell plant is a bad bet", "", "", "", "an opinion piece"),
         ("A chaplain's week at the depot", "", "Base News Commentaries", "", "an opinion piece"),
         ("The Week in Batteries: a busy Friday", "", "", "", "a weekly roundup"),
+        ("Battery makers: the week ahead", "", "", "", "a weekly roundup"),
+        ("Cellco: The Most Important Battery Compounder Of The Decade", "", "", "", PITCH),
+        ("Top 25 Dividend Growth Stocks For December", "", "", "", PITCH),
+        ("Three lithium stocks to buy before the spring", "", "", "", PITCH),
+        ("Is Cellco still a buy after the recall?", "", "", "", PITCH),
+        ("VOLT: A High-Conviction Battery ETF", "", "", "", PITCH),
+        (  # an investor site's contributors' folder, whatever the headline
+            "Cellco's moment is here",
+            "https://seekingalpha.com/article/1234-cellco-moment?source=feed",
+            "",
+            "",
+            PITCH,
+        ),
+        (
+            "Cellco plans a cell plant",
+            "https://www.fool.com/investing/2026/11/25/cellco/",
+            "",
+            "",
+            PITCH,
+        ),
         ("Cell plant opens in Ohio", "", "", "Cell plant opens in Ohio", "no teaser"),
         ("Cell plant opens in Ohio", "", "", "Read more.", "no teaser"),
     ],
@@ -98,10 +119,32 @@ def test_thin_items_are_recognised(
         "Video-game chip demand lifts foundry orders",
         "Chaplain's charity buys an electric minibus",
         "Ceremonial mace maker wins a defence order",
+        "Cellco to sell its cell plant to a rival",  # a sale is news, not a pitch
+        "Investors buy the bonds of a battery maker",
+        "Dividend cut at Cellco as the recall widens",
     ],
 )
 def test_stories_about_such_things_are_not_thin(title: str) -> None:
     assert thin_reason(_story(title)) == ""
+
+
+def test_an_investor_sites_news_items_are_news() -> None:
+    news = _story("Cellco shares slide after recall", "https://seekingalpha.com/news/987-cellco")
+    assert thin_reason(news) == ""
+
+
+def test_an_investment_pitch_is_shown_nowhere() -> None:
+    pitch = _story("Top 25 Dividend Growth Stocks For December")
+    plain = _story("Cell plant opens in Ohio", "https://wire.example.com/2026/11/25/plant")
+    edition = build_edition(
+        [dataclasses.replace(pitch, id="pitch"), dataclasses.replace(plain, id="plain")],
+        [Sector("evs", "EVs")],
+        publication="P",
+        edition_date=NOW.date(),
+        now=NOW,
+    )
+    (section,) = layout(edition)
+    assert [s.id for s in (*section.stories, *section.more)] == ["plain"]
 
 
 def test_a_thin_story_never_leads_even_when_most_outlets_carry_it() -> None:

@@ -278,25 +278,35 @@ def _split(
     stories: Sequence[Story], slug: str, edition: Edition
 ) -> tuple[tuple[Story, ...], tuple[Story, ...]]:
     """A section's shown stories (confident, not thin, a few per storyline) and its "more"
-    headlines."""
+    headlines: first those that would have been shown (the section was full, or their
+    storyline had its share), then confident ones without a teaser, then the rest (weak or a
+    kind that never leads), each in rank order."""
     shown: list[Story] = []
-    more: list[Story] = []
+    more: list[tuple[int, Story]] = []
     per_line: dict[int, int] = {}
     pinned = set(edition.pinned)
     cap = edition.per_storyline
-    for i, story in enumerate(stories):
-        if len(shown) >= edition.per_sector:  # the section is full: the rest are "more"
-            more.extend(stories[i:])
-            break
+    for story in stories:
+        tier = _tier(story, slug, pinned)
         crowded = cap > 0 and any(per_line.get(line, 0) >= cap for line in story.storylines)
-        sure = story.id in pinned or (confident_in(story, slug) and not thin_reason(story))
-        if len(shown) < edition.per_sector and sure and not crowded:
+        if len(shown) < edition.per_sector and tier == 0 and not crowded:
             shown.append(story)
             for line in story.storylines:
                 per_line[line] = per_line.get(line, 0) + 1
         else:
-            more.append(story)
-    return tuple(shown), tuple(more)
+            more.append((tier, story))
+    more.sort(key=lambda pair: pair[0])  # stable: rank order within a tier
+    return tuple(shown), tuple(story for _, story in more)
+
+
+def _tier(story: Story, slug: str, pinned: Collection[str]) -> int:
+    """0: may lead; 1: sure of its sector, but no teaser; 2: the rest."""
+    if story.id in pinned:
+        return 0
+    if not confident_in(story, slug):
+        return 2
+    reason = thin_reason(story)
+    return 0 if not reason else 1 if reason == "no teaser" else 2
 
 
 def sponsor_place(edition: Edition, sections: Sequence[Section]) -> int:

@@ -1,12 +1,14 @@
 """Items that may fill "more" but never lead a section: live blogs, opinion pieces, weekly
 roundups, and stories with no usable teaser; and items an edition never shows at all (``HIDDEN``):
-videos, podcasts, TV-show promos, photo galleries, newsletter promos and ceremonies (a service's
-remembrance day or award event is of its sector, but no news for an industry's reader). Pure.
+videos, podcasts, TV-show promos, photo galleries, newsletter promos, ceremonies (a service's
+remembrance day or award event is of its sector, but no news for an industry's reader) and
+investment pitches (a contributor's case for a stock or a fund: "X: The Most Important AI
+Compounder", "Top 50 Dividend Growth Stocks", "3 Stocks to Buy Now"). Pure.
 
 Each is recognised from what a feed gives: the link's path (``/video/``, ``/podcasts/``,
-``/live/``, ``/photography/``...), the headline (``WATCH:``, "In pictures", a show's name and
-date after a bar: "... | The Close 8/21/2026", "Opinion:", "The Week in ...") and the feed's own
-name ("... Podcast", "... Commentaries").
+``/live/``, ``/photography/``, an investor site's analysis folder...), the headline (``WATCH:``,
+"In pictures", a show's name and date after a bar: "... | The Close 8/21/2026", "Opinion:",
+"The Week in ...", "stocks to buy") and the feed's own name ("... Podcast", "... Commentaries").
 ``thin_reason`` says which, for ``review`` and the tests.
 """
 
@@ -76,7 +78,7 @@ _TITLE_KINDS = [
         re.compile(r"^\s*(opinion|commentary|op-ed|editorial)\s*(:|\||\s-\s)", re.I),
         "an opinion piece",
     ),
-    (re.compile(r"^\s*the week in\b", re.I), "a weekly roundup"),
+    (re.compile(r"^\s*the week in\b|\bthe week ahead\b", re.I), "a weekly roundup"),
     (
         re.compile(
             r"\b(memorial day|veterans day|remembrance (day|sunday)|ceremon(y|ies)"
@@ -89,7 +91,21 @@ _TITLE_KINDS = [
     ),
     # a TV or radio show's episode: "Headline | Show Name 8/21/2026"
     (re.compile(r"\|\s*[^|]{2,40}\s\d{1,2}/\d{1,2}/\d{2,4}\s*$"), "a show promo"),
+    (
+        re.compile(
+            r"\b(stocks?|shares|etfs?|funds?) to (buy|own|hold|sell|avoid)\b|\bstrong buy\b"
+            r"|\b(is|still) a (buy|sell)\b|\b(buy|sell|hold) rating\b"
+            r"|\bcompounders?\b|\bhigh-conviction\b|\bmulti-?baggers?\b"
+            r"|\bdividend (growth|stocks?|aristocrats?|kings?)\b|\bpassive income\b"
+            r"|\bbuy the dip\b|\b(should|could) you buy\b",
+            re.I,
+        ),
+        "an investment pitch",
+    ),
 ]
+# an investor site's folder of contributors' analysis (its news items live elsewhere):
+# host (or its parent domain) → the path's start
+_PITCH_LINKS = {"seekingalpha.com": "/article/", "fool.com": "/investing/"}
 _SOURCE_KINDS = [
     (re.compile(r"\bpodcasts?\b", re.I), "a podcast"),
     (re.compile(r"\b(video|videos|tv)\b", re.I), "a video"),
@@ -100,7 +116,10 @@ _SOURCE_KINDS = [
 ]
 # what an edition never shows, not even as a "more" headline or a storyline's other report
 HIDDEN = frozenset(
-    ["a video", "a podcast", "a photo gallery", "a show promo", "a newsletter promo", "a ceremony"]
+    [
+        *("a video", "a podcast", "a photo gallery", "a show promo", "a newsletter promo"),
+        *("a ceremony", "an investment pitch"),
+    ]
 )
 # a whole path segment naming a kind of page; any of the headline patterns (a first test)
 _PATH_KIND = re.compile(
@@ -112,37 +131,57 @@ _PATH_KIND = re.compile(
 _TITLE_TRIGGERS = (
     *("watch", "video", "roll", "lapse", "listen", "podcast", "audio", "episode", "ep."),
     *("picture", "photo", "gallery", "live", "sign up", "subscribe", "opinion", "commentary"),
-    *("op-ed", "editorial", "week in", "memorial", "veterans", "remembrance", "ceremon"),
-    *("commemorat", "celebration of life", "honored", "honoured", "medal of", "tribute"),
-    *("recognition event", "change of command", "war dead", "wreath", "|"),
+    *("op-ed", "editorial", "week in", "week ahead", "memorial", "veterans", "remembrance"),
+    *("ceremon", "commemorat", "celebration of life", "honored", "honoured", "medal of"),
+    *("tribute", "recognition event", "change of command", "war dead", "wreath", "|"),
+    *(" to own", " to hold", " to avoid", "buy", "sell", "compounder", "conviction", "bagger"),
+    *("dividend", "passive income"),
 )
 _MIN_TEASER_WORDS = 6  # a teaser shorter than this, or the headline again, tells a reader nothing
 
 
 def thin_reason(story: Story) -> str:
-    """Why ``story`` may not lead a section ("a video", "no teaser", ...), or "" when it may."""
-    return _kind(story) or ("" if usable_teaser(story) else "no teaser")
+    """Why ``story`` may not lead a section ("a video", "no teaser", ...), or "" when it may.
+    Asked again for each reader's variant of an edition: worked out once per story."""
+    return _thin_reason(story.url, story.title, story.source, story.summary)
+
+
+@functools.lru_cache(maxsize=1 << 14)  # an edition's sections hold at most 1,800
+def _thin_reason(url: str, title: str, source: str, summary: str) -> str:
+    return _kind_of(url, title, source) or ("" if _usable(title, summary) else "no teaser")
 
 
 def hidden_reason(story: Story) -> str:
     """Why an edition never shows ``story`` (a video, a ceremony...), or "" when it may."""
-    kind = _kind(story)
+    kind = _kind_of(story.url, story.title, story.source)
     return kind if kind in HIDDEN else ""
 
 
-def _kind(story: Story) -> str:
+def _kind_of(url: str, title: str, source: str) -> str:
     """The kind of page the link, the headline or the feed's name says, a kind never shown
     first (a ceremony in a commentaries folder is a ceremony). Cheap enough for every story of
     a window: one search of the link's path, one of the headline, the feed's kind worked out
     once."""
-    path = story.url.split("?", 1)[0].split("#", 1)[0]
-    found = _PATH_KIND.search(path[path.find("/", path.find("//") + 2) :].lower())
+    link = url.split("?", 1)[0].split("#", 1)[0]
+    start = link.find("/", link.find("//") + 2)
+    path = link[start:].lower() if start >= 0 else ""
+    found = _PATH_KIND.search(path)
     kinds = (
         _PATH_KINDS[found.group(1).replace("_", "-")] if found else "",
-        _title_kind(story.title),
-        _source_kind(story.source),
+        _pitch_link(link[link.find("//") + 2 : start if start >= 0 else None].lower(), path),
+        _title_kind(title),
+        _source_kind(source),
     )
     return next((k for k in kinds if k in HIDDEN), "") or next((k for k in kinds if k), "")
+
+
+def _pitch_link(host: str, path: str) -> str:
+    """ "an investment pitch" for a link into an investor site's analysis folder."""
+    host = host.rsplit("@", 1)[-1].split(":", 1)[0]
+    for domain, folder in _PITCH_LINKS.items():
+        if (host == domain or host.endswith("." + domain)) and path.startswith(folder):
+            return "an investment pitch"
+    return ""
 
 
 def _title_kind(title: str) -> str:
@@ -163,8 +202,12 @@ def _source_kind(source: str) -> str:
 
 def usable_teaser(story: Story) -> bool:
     """A teaser that says more than the headline: a few words, not the headline again."""
-    words = tokens(story.summary)
+    return _usable(story.title, story.summary)
+
+
+def _usable(title: str, summary: str) -> bool:
+    words = tokens(summary)
     if len(words) < _MIN_TEASER_WORDS:
         return False
-    headline = set(tokens(story.title))
+    headline = set(tokens(title))
     return len(set(words) - headline) >= 3
