@@ -157,6 +157,27 @@ def test_fallback_sector_yields_to_a_decisive_industry_headline() -> None:
     assert clf.classify("Retailer 2nd qtr net", summary) == ("business",)
 
 
+def test_a_fallback_sectors_corporate_words_count_for_the_industry_the_story_fits() -> None:
+    """A chipmaker's listing is chip news, though "IPO" and "billion" outweigh "chipmaker";
+    a markets story that names a chipmaker stays a markets story; without ``corporate`` the
+    fallback's words all count as its own."""
+    chips = SectorRule("chips", {"chipmaker": 3, "memory chip*": 3})
+    words = {"ipo": 3, "billion": 1, "stocks": 3, "markets": 2}
+    corporate = make(
+        [chips, SectorRule("business", words, fallback=True, corporate=["ipo", "billion"])],
+        min_score=3,
+    )
+    plain = make([chips, SectorRule("business", words, fallback=True)], min_score=3)
+    listing = "Memory chipmaker plans $4.9 billion IPO"
+    summary = "The IPO would be the year's largest, raising about 4.9 billion dollars."
+    assert corporate.classify(listing, summary) == ("chips", "business")
+    assert plain.classify(listing, summary) == ("business", "chips")
+    markets = "Stocks slide as markets weigh a chipmaker's IPO"
+    assert corporate.classify(markets)[0] == "business"
+    explained = corporate.explain(listing, summary).matches
+    assert ("corporate:business", "ipo") in {(m.rule, m.phrase) for m in explained}
+
+
 def test_digits_and_letters_are_separate_tokens() -> None:
     clf = make([SectorRule("power", {"mw": 2, "v2g": 3})], min_score=3)
     assert clf.classify("Investor buys 600MW wind project") == ("power",)

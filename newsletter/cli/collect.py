@@ -173,6 +173,8 @@ def print_explanation(state: State, story_id: str) -> None:
     )
     for match in verdict.matches:
         note = " (ambiguous: counts only beside another keyword)" if match.ambiguous else ""
+        if match.rule.startswith("corporate:"):  # counted apart, not added again
+            note = " (corporate news: an industry sector that fits as well goes first)"
         table.add_row(
             escape(match.rule), escape(match.phrase + note), match.field, f"{match.weight:g}"
         )

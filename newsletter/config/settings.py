@@ -92,6 +92,10 @@ class SectorConfig(_Strict):
     # a sector that cuts across the others (Sanctions & Regulation): when its headline alone is
     # decisive it goes first, and the industry it acts on second
     priority: bool = False
+    # a fallback sector's keywords of corporate news (deals, listings, earnings): where an
+    # industry sector fits the story at least as well as the fallback's other keywords, the
+    # industry goes first (a chipmaker's IPO is chip news)
+    corporate: list[str] = []
 
 
 class FeedConfig(_Strict):

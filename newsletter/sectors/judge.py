@@ -15,7 +15,13 @@ from newsletter.sectors.rules import Classifier, SectorRule, Verdict
 def make_classifier(config: Config) -> Classifier:
     rules = [
         SectorRule(
-            s.slug, dict(s.keywords), tuple(s.exclude), s.fallback, tuple(s.ambiguous), s.priority
+            s.slug,
+            dict(s.keywords),
+            tuple(s.exclude),
+            s.fallback,
+            tuple(s.ambiguous),
+            s.priority,
+            tuple(s.corporate),
         )
         for s in config.file.sectors
     ]

@@ -14,23 +14,23 @@ exclusion term rules a sector out. The off-topic rules (words, and folders of th
 such as ``/sports/``) score like a sector: a sector must beat them by half as much again.
 
 Sectors that reach ``min_score`` and at least ``secondary_ratio`` of the best one are returned,
-best first. A story that scores at least ``lead_score`` in a sector (with no real off-topic
-evidence) is *confident* there: it may lead that section; one that only scrapes past
-``min_score`` may only fill a section's "more" list.
+best first; a fallback sector (Business & Politics) goes behind an industry sector with a
+decisive headline, or one that fits as well as its words other than corporate news'. A story
+that scores at least ``lead_score`` in a sector (with no real off-topic evidence) is
+*confident* there: it may lead that section; one that only scrapes past ``min_score`` may only
+fill a section's "more" list.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from newsletter.models import SectorFit, sector_fits
+from newsletter.sectors.keywords import KeywordIndex, add_phrase, matches
 from newsletter.text import tokens
 
-_MAX_COUNT = 2  # occurrences of one phrase counted per field
-_HEAD = 3  # letters of a word looked up before its prefixes are
 _OFF_TOPIC_MARGIN = 1.5  # a sector needs this many times the off-topic score
 
 
@@ -48,6 +48,11 @@ class SectorRule:
     # A sector that cuts across the others (Sanctions & Regulation): when its headline is
     # decisive it goes first, and the industry it acts on comes second.
     priority: bool = False
+    # A fallback sector's words of corporate news (deals, listings, earnings): a story's
+    # company is in an industry when an industry sector fits, so there they count for that
+    # industry's benefit: the fallback goes behind any industry sector that fits at least as
+    # well as the fallback's other words ("Chipmaker plans $4.9 billion IPO" is chip news).
+    corporate: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,21 +86,6 @@ class Verdict:
         return sector_fits(self.sectors, self.confidence)
 
 
-@dataclass(slots=True)
-class _Index:
-    """Keyword n-grams → (slot, weight); built once per set of rules."""
-
-    exact: dict[tuple[str, ...], list[tuple[int, float]]] = field(default_factory=dict)
-    prefixes: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    starts: set[str] = field(default_factory=set)  # first tokens of multi-token phrases
-    prefix_sizes: tuple[int, ...] = ()  # the lengths of the prefixes, for lookups by slice
-    # the first three letters of every prefix (all of a shorter one): a cheap first test
-    prefix_heads: frozenset[str] = frozenset()
-    longest: int = 1
-    # a phrase whose last word is a prefix ("export licen*"): its other words → (prefix, hit)
-    wild: dict[tuple[str, ...], list[tuple[str, int, float]]] = field(default_factory=dict)
-
-
 class Classifier:
     """Compiled rules; call ``classify`` (or ``judge``, ``explain``) for each story."""
 
@@ -127,20 +117,26 @@ class Classifier:
         self._off = n
         self._excluded = n + 1
         self._ambiguous = 2 * n + 1
-        self._slots = 3 * n + 1
-        self._keywords = _Index()
+        self._corporate = 3 * n + 1  # sector i's corporate words, counted again apart
+        self._slots = 4 * n + 1
+        self._keywords = KeywordIndex()
         self._labels: dict[int, str] = {n: "off-topic"}
         for i, rule in enumerate(rules):
             self._labels[i] = self._labels[self._ambiguous + i] = rule.slug
             self._labels[self._excluded + i] = f"exclude:{rule.slug}"
+            self._labels[self._corporate + i] = f"corporate:{rule.slug}"
             vague = {" ".join(tokens(p)) for p in rule.ambiguous}
+            corporate = {" ".join(tokens(p)) for p in rule.corporate}
             for phrase, weight in rule.keywords.items():
-                slot = self._ambiguous + i if " ".join(tokens(phrase)) in vague else i
-                _add(self._keywords, phrase, slot, weight)
+                key = " ".join(tokens(phrase))
+                slot = self._ambiguous + i if key in vague else i
+                add_phrase(self._keywords, phrase, slot, weight)
+                if key in corporate:
+                    add_phrase(self._keywords, phrase, self._corporate + i, weight)
             for phrase in rule.exclude:
-                _add(self._keywords, phrase, self._excluded + i, 1.0)
+                add_phrase(self._keywords, phrase, self._excluded + i, 1.0)
         for phrase, weight in (off_topic or {}).items():
-            _add(self._keywords, phrase, self._off, weight)
+            add_phrase(self._keywords, phrase, self._off, weight)
 
     def classify(
         self, title: str, summary: str = "", hint: str | None = None, url: str = ""
@@ -187,10 +183,14 @@ class Classifier:
 
         def rank(i: int) -> tuple[bool, bool, float, int]:
             # A fallback sector goes behind a sector with a decisive headline unless its own
-            # headline says more: "Exxon profit falls" is oil news, "Stocks slide as oil prices
-            # rattle markets" is a markets story.
+            # headline says more ("Exxon profit falls" is oil news, "Stocks slide as oil prices
+            # rattle markets" is a markets story), and behind one that fits at least as well as
+            # its words other than corporate news' ("Startup valued at $2 billion to build AI
+            # data centres" is AI news).
+            rest = fitting[i] - totals[self._corporate + i]
             demoted = self._fallback[i] and any(
-                not self._fallback[j] and headline[j] >= decisive and headline[j] >= headline[i]
+                not self._fallback[j]
+                and (headline[j] >= max(decisive, headline[i]) or fitting[j] >= rest)
                 for j in fitting
             )
             leads = self._priority[i] and headline[i] >= decisive
@@ -218,12 +218,12 @@ class Classifier:
         totals = [0.0] * self._slots
         vague: dict[int, set[tuple[str, ...] | str]] = {}  # ambiguous slot → its phrases
         first = self._ambiguous
-        for i, weight in _matches(
+        for i, weight in matches(
             self._keywords, tokens(title), first, vague, self._tracer(trace, "title")
         ):
             totals[i] += weight * self.title_weight
         headline = list(totals)
-        for i, weight in _matches(
+        for i, weight in matches(
             self._keywords, tokens(summary), first, vague, self._tracer(trace, "summary")
         ):
             totals[i] += weight
@@ -258,7 +258,7 @@ class Classifier:
     def _tracer(self, trace: list[Match] | None, where: str) -> _Tracer | None:
         if trace is None:
             return None
-        return _Tracer(trace, where, self._labels, self._ambiguous, self._slots)
+        return _Tracer(trace, where, self._labels, self._ambiguous, self._corporate)
 
 
 @dataclass(slots=True)
@@ -269,11 +269,11 @@ class _Tracer:
     where: str
     labels: Mapping[int, str]
     ambiguous_from: int
-    slots: int
+    ambiguous_to: int  # the ambiguous slots' end (the corporate slots follow)
 
     def add(self, slot: int, phrase: tuple[str, ...] | str, weight: float) -> None:
         text = phrase + "*" if isinstance(phrase, str) else " ".join(phrase)
-        vague = self.ambiguous_from <= slot < self.slots
+        vague = self.ambiguous_from <= slot < self.ambiguous_to
         self.out.append(Match(self.labels[slot], text, weight, self.where, vague))
 
 
@@ -294,107 +294,3 @@ def _folders(url: str) -> list[str]:
             path = path[:cut]
     parts = [p for p in path.lower().split("/") if p]
     return parts[:-1]
-
-
-def _add(index: _Index, phrase: str, slot: int, weight: float) -> None:
-    wildcard = phrase.rstrip().endswith("*")
-    words = tokens(phrase)
-    if not words:
-        return
-    if wildcard and len(words) == 1:
-        index.prefixes.setdefault(words[0], []).append((slot, weight))
-        index.prefix_sizes = tuple(sorted({len(p) for p in index.prefixes}))
-        index.prefix_heads = frozenset(p[:_HEAD] for p in index.prefixes)
-        return
-    key = tuple(words)
-    if wildcard:  # "export licen*": the last word is a prefix ("licences", "licensing")
-        index.wild.setdefault(key[:-1], []).append((key[-1], slot, weight))
-    else:
-        index.exact.setdefault(key, []).append((slot, weight))
-    if len(key) > 1:
-        index.starts.add(key[0])
-        index.longest = max(index.longest, len(key))
-
-
-_Found = list[tuple[int, int, tuple[str, ...] | str, list[tuple[int, float]]]]
-
-
-def _phrases(index: _Index, words: list[str]) -> _Found:
-    """Every phrase of the index found in ``words``: (position, length, phrase, its hits)."""
-    found: _Found = []
-    heads = index.prefix_heads
-    short = any(size < _HEAD for size in index.prefix_sizes)
-    exact = index.exact
-    for pos, word in enumerate(words):
-        hits = exact.get((word,))
-        if hits is not None:
-            found.append((pos, 1, (word,), hits))
-        elif word.endswith("s") and (word[:-1],) in exact:
-            found.append((pos, 1, (word[:-1],), exact[(word[:-1],)]))  # a plain plural
-        if word in index.starts:
-            for n in range(2, index.longest + 1):
-                key = tuple(words[pos : pos + n])
-                if len(key) < n:
-                    break
-                hits = exact.get(key)
-                if hits is None and key[-1].endswith("s"):
-                    key = (*key[:-1], key[-1][:-1])
-                    hits = exact.get(key)
-                if hits is not None:
-                    found.append((pos, n, key, hits))
-                for prefix, slot, weight in index.wild.get(key[:-1], ()):
-                    if words[pos + n - 1].startswith(prefix):
-                        found.append((pos, n, (*key[:-1], f"{prefix}*"), [(slot, weight)]))
-        if heads and (word[:_HEAD] in heads or short):
-            for size in index.prefix_sizes:
-                if size > len(word):
-                    break
-                hits = index.prefixes.get(word[:size])
-                if hits is not None:
-                    found.append((pos, 1, word[:size], hits))
-    return found
-
-
-def _matches(
-    index: _Index,
-    words: list[str],
-    vague_from: int,
-    vague: dict[int, set[tuple[str, ...] | str]],
-    tracer: _Tracer | None = None,
-) -> Iterable[tuple[int, float]]:
-    """Each (slot, weight) matched, a phrase counted at most ``_MAX_COUNT`` times.
-
-    The phrases of slots from ``vague_from`` on (ambiguous keywords) are collected in ``vague``.
-
-    Within one slot the longest phrase wins: the words of "stock market" do not count again
-    as "stock" and "market*" for the same sector.
-    """
-    found = _phrases(index, words)
-    if not found:
-        return ()
-    if len(found) > 1:
-        found.sort(key=lambda item: -item[1])  # longest first
-    covered: defaultdict[int, set[int]] = defaultdict(set)  # slot → word positions used
-    counts: dict[tuple[int, tuple[str, ...] | str], int] = {}
-    merged: defaultdict[int, float] = defaultdict(float)
-    for pos, length, phrase, hits in found:
-        span = range(pos, pos + length)
-        for slot, weight in hits:
-            used = covered[slot]
-            if length == 1:  # the common case, without building a span
-                if pos in used:
-                    continue
-                used.add(pos)
-            elif any(i in used for i in span):
-                continue
-            else:
-                used.update(span)
-            seen = counts.get((slot, phrase), 0)
-            if seen < _MAX_COUNT:
-                counts[(slot, phrase)] = seen + 1
-                merged[slot] += weight
-                if slot >= vague_from:
-                    vague.setdefault(slot, set()).add(phrase)
-                if tracer is not None:
-                    tracer.add(slot, phrase, weight)
-    return merged.items()
