@@ -20,6 +20,7 @@ import multiprocessing
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import forkserver
 from typing import Any
 
 
@@ -36,6 +37,15 @@ def process_pool(
     # (a forkserver already running, started by another pool, imports the module on demand)
     context.set_forkserver_preload([preload])
     return ProcessPoolExecutor(workers, context, initializer, initargs)
+
+
+def warm_process_pool(preload: str) -> None:
+    """Start the server that ``process_pool``'s workers are forked from, with ``preload``
+    imported, while this process does other work: the pool's first worker then starts at once
+    rather than waiting for the server's own start and imports (0.3 s for the renderer)."""
+    multiprocessing.get_context("forkserver").set_forkserver_preload([preload])
+    with light_workers():
+        forkserver.ensure_running()
 
 
 @contextlib.contextmanager

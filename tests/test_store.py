@@ -11,7 +11,14 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
-from newsletter.models import Edition, EditionStatus, FeedSource, FeedStatus, Story
+from newsletter.models import (
+    Edition,
+    EditionStatus,
+    FeedSource,
+    FeedStatus,
+    Story,
+    SubscriberStatus,
+)
 from newsletter.records import NewReader, StoredCounts
 from newsletter.store import Store
 from newsletter.store.store import MIGRATIONS
@@ -189,3 +196,19 @@ def test_the_choices_still_to_send_are_those_of_pending_rows_in_the_order_claims
             store.ledger.record_deliveries(sent={c.delivery_id: "m" for c in claimed}, now=NOW)
             assert store.ledger.pending_choices(stored.id) == pending[1:]
     assert list(dict.fromkeys(met)) == pending
+
+
+def test_confirmed_at_least_counts_only_confirmed_readers(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'n.db'}")
+    assert not store.readers.confirmed_at_least(1)
+    statuses = [SubscriberStatus.CONFIRMED] * 3 + [SubscriberStatus.UNSUBSCRIBED] * 2
+    store.readers.bulk_import(
+        [
+            NewReader(f"r{n}@example.com", "", ("oil-gas",), f"token-{n}-{'x' * 24}", status)
+            for n, status in enumerate(statuses)
+        ],
+        [],
+        now=NOW,
+    )
+    assert store.readers.confirmed_at_least(3)
+    assert not store.readers.confirmed_at_least(4)

@@ -26,12 +26,21 @@ from newsletter.errors import NewsletterError
 from newsletter.models import Batch, Edition, Recipient, RenderedEmail, Subscriber, SubscriberStatus
 from newsletter.readers.links import reader_values
 from newsletter.records import Claim
-from newsletter.runtime import light_workers, process_pool
+from newsletter.runtime import light_workers, process_pool, warm_process_pool
 from newsletter.store import Store
 
 logger = logging.getLogger("newsletter.delivery.deliver")
 
 AHEAD_FROM = 32  # variants a send needs before they are rendered ahead in a worker process
+RENDERER = "newsletter.edition.render"  # what the worker imports before its first job
+
+
+def warm_renderer(store: Store) -> None:
+    """With a second core and at least ``AHEAD_FROM`` confirmed readers (enough to need as many
+    variants, perhaps), start the worker's server now, while the edition is built and the
+    ledger seeded: the render worker then starts at once."""
+    if (os.cpu_count() or 1) >= 2 and store.readers.confirmed_at_least(AHEAD_FROM):
+        warm_process_pool(RENDERER)
 
 
 @dataclass
@@ -70,7 +79,7 @@ class Variants:
             return
         self._pool = process_pool(
             1,
-            preload="newsletter.edition.render",
+            preload=RENDERER,
             initializer=render.start_worker,
             initargs=(self.config.templates_dir, self.edition, self._settings),
         )

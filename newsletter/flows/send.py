@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 
 from newsletter.config import Config
-from newsletter.delivery import deliver
+from newsletter.delivery import deliver, variants
 from newsletter.delivery.mailers import Mailer
 from newsletter.delivery.sending import Progress
 from newsletter.errors import EditionError
@@ -39,6 +39,7 @@ def send_edition(
         stored = store.editions.edition(day)
         edition = stored.edition if stored is not None else _built(config, store, now(), day)
         return deliver.dry_run(config, store, mailer, edition, started=started)
+    variants.warm_renderer(store)  # its start overlaps the build and the ledger's seeding
     frozen = frozen_edition(config, store, now=now(), day=day)
     return deliver.deliver(
         config,

@@ -82,6 +82,17 @@ class ReaderStore(ConsentQueries, ImportQueries):
             ).all()
         return {SubscriberStatus(status): int(n) for status, n in rows}
 
+    def confirmed_at_least(self, count: int) -> bool:
+        """Whether ``count`` readers or more are confirmed (reads no more than that)."""
+        some = (
+            select(subscribers.c.id)
+            .where(subscribers.c.status == SubscriberStatus.CONFIRMED)
+            .limit(count)
+            .subquery()
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(some)).scalar_one()) >= count
+
     def subscriber_list(self, *, status: SubscriberStatus | None = None) -> list[Subscriber]:
         query = select(subscribers).order_by(subscribers.c.id)
         if status is not None:

@@ -1,0 +1,52 @@
+"""The render worker's server is started ahead of a large send, never for a small one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from newsletter.records import NewReader
+from newsletter.store import Store
+from tests.conftest import NOW, ROOT
+
+# run in a fresh interpreter: a forkserver is one per process, and this one may have one
+PROBE = """
+import os, sys
+from multiprocessing import forkserver
+from newsletter.delivery.variants import warm_renderer
+from newsletter.store import Store
+store = Store.open(sys.argv[1])
+warm_renderer(store)
+pid = forkserver._forkserver._forkserver_pid
+if pid is not None:
+    os.kill(pid, 0)  # it runs
+print("started" if pid else "not started")
+"""
+
+
+@pytest.mark.parametrize(("readers", "many"), [(40, True), (5, False)])
+def test_the_render_workers_server_starts_ahead_only_for_a_send_that_may_need_it(
+    tmp_path: Path, readers: int, many: bool
+) -> None:
+    """With a second core and 32 readers or more (as many variants, perhaps)."""
+    expected = "started" if many and (os.cpu_count() or 1) >= 2 else "not started"
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    store = Store.open(url)
+    store.readers.bulk_import(
+        [
+            NewReader(f"r{n}@example.com", "", ("oil-gas",), f"token-{n}-{'x' * 24}")
+            for n in range(readers)
+        ],
+        [],
+        now=NOW,
+    )
+    store.close()
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, url], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected
