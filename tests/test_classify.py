@@ -178,6 +178,19 @@ def test_a_fallback_sectors_corporate_words_count_for_the_industry_the_story_fit
     assert ("corporate:business", "ipo") in {(m.rule, m.phrase) for m in explained}
 
 
+def test_the_shipped_feed_hint_breaks_a_tie_but_never_outweighs_a_supporting_word() -> None:
+    """A technology feed's story about pay: the rules give business one supporting word more,
+    and the feed's hint does not overturn that; on an exact tie the hint decides."""
+    hint = load_config(ROOT / "config.yaml").file.classify.hint_bonus
+    rules = [SectorRule("ai", {"ai": 2}), SectorRule("biz", {"pay": 2, "wages": 1})]
+    clf = make(rules, hint_bonus=hint, min_score=2)
+    assert clf.classify("AI weighs on pay", "Wages grow slowly.", hint="ai")[0] == "biz"
+    assert clf.classify("AI weighs on pay", "")[0] == "ai"  # a tie: the first sector
+    assert clf.classify("AI weighs on pay", "", hint="biz")[0] == "biz"  # the hint decides
+    too_strong = make(rules, hint_bonus=1, min_score=2)  # what the shipped config had
+    assert too_strong.classify("AI weighs on pay", "Wages grow slowly.", hint="ai")[0] == "ai"
+
+
 def test_digits_and_letters_are_separate_tokens() -> None:
     clf = make([SectorRule("power", {"mw": 2, "v2g": 3})], min_score=3)
     assert clf.classify("Investor buys 600MW wind project") == ("power",)

@@ -80,6 +80,16 @@ def _story(title: str, url: str = "https://wire.example.com/2026/11/25/item", **
         ("A chaplain's week at the depot", "", "Base News Commentaries", "", "an opinion piece"),
         ("The Week in Batteries: a busy Friday", "", "", "", "a weekly roundup"),
         ("Battery makers: the week ahead", "", "", "", "a weekly roundup"),
+        ("Trending stocks this week as battery makers slip", "", "", "", "a weekly roundup"),
+        ("Catalyst Watch: eyes on cell makers' earnings", "", "", "", "a weekly roundup"),
+        ("Five things to know before the market opens", "", "", "", "a weekly roundup"),
+        (
+            "Cargo launch from the station's point of view",
+            "",
+            "",
+            "The agency has released timelapse video of the cargo launch, filmed from the station.",
+            "a video (so its teaser says)",
+        ),
         ("Cellco: The Most Important Battery Compounder Of The Decade", "", "", "", PITCH),
         ("Top 25 Dividend Growth Stocks For December", "", "", "", PITCH),
         ("Three lithium stocks to buy before the spring", "", "", "", PITCH),
@@ -122,6 +132,8 @@ def test_thin_items_are_recognised(
         "Cellco to sell its cell plant to a rival",  # a sale is news, not a pitch
         "Investors buy the bonds of a battery maker",
         "Dividend cut at Cellco as the recall widens",
+        "Weekly jobless claims fall as cell plants hire",
+        "Week-long strike shuts a cell plant",
     ],
 )
 def test_stories_about_such_things_are_not_thin(title: str) -> None:
@@ -133,8 +145,11 @@ def test_an_investor_sites_news_items_are_news() -> None:
     assert thin_reason(news) == ""
 
 
-def test_an_investment_pitch_is_shown_nowhere() -> None:
-    pitch = _story("Top 25 Dividend Growth Stocks For December")
+@pytest.mark.parametrize(
+    "title", ["Top 25 Dividend Growth Stocks For December", "Cell makers: the week ahead"]
+)
+def test_an_investment_pitch_or_a_roundup_is_shown_nowhere(title: str) -> None:
+    pitch = _story(title)
     plain = _story("Cell plant opens in Ohio", "https://wire.example.com/2026/11/25/plant")
     edition = build_edition(
         [dataclasses.replace(pitch, id="pitch"), dataclasses.replace(plain, id="plain")],

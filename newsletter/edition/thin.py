@@ -1,14 +1,17 @@
-"""Items that may fill "more" but never lead a section: live blogs, opinion pieces, weekly
-roundups, and stories with no usable teaser; and items an edition never shows at all (``HIDDEN``):
-videos, podcasts, TV-show promos, photo galleries, newsletter promos, ceremonies (a service's
-remembrance day or award event is of its sector, but no news for an industry's reader) and
-investment pitches (a contributor's case for a stock or a fund: "X: The Most Important AI
+"""Items that may fill "more" but never lead a section: live blogs, opinion pieces, items whose
+teaser says they are footage ("The agency has released timelapse video of ..."), and stories
+with no usable teaser; and items an edition never shows at all (``HIDDEN``): videos, podcasts,
+TV-show promos, photo galleries, newsletter promos, ceremonies (a service's remembrance day or
+award event is of its sector, but no news for an industry's reader), roundups (a week in
+review, a week ahead, "things to know", "trending stocks this week": a digest of other news)
+and investment pitches (a contributor's case for a stock or a fund: "X: The Most Important AI
 Compounder", "Top 50 Dividend Growth Stocks", "3 Stocks to Buy Now"). Pure.
 
 Each is recognised from what a feed gives: the link's path (``/video/``, ``/podcasts/``,
 ``/live/``, ``/photography/``, an investor site's analysis folder...), the headline (``WATCH:``,
 "In pictures", a show's name and date after a bar: "... | The Close 8/21/2026", "Opinion:",
-"The Week in ...", "stocks to buy") and the feed's own name ("... Podcast", "... Commentaries").
+"The Week in ...", "stocks to buy"), the teaser's first words and the feed's own name
+("... Podcast", "... Commentaries").
 ``thin_reason`` says which, for ``review`` and the tests.
 """
 
@@ -78,7 +81,15 @@ _TITLE_KINDS = [
         re.compile(r"^\s*(opinion|commentary|op-ed|editorial)\s*(:|\||\s-\s)", re.I),
         "an opinion piece",
     ),
-    (re.compile(r"^\s*the week in\b|\bthe week ahead\b", re.I), "a weekly roundup"),
+    (
+        re.compile(
+            r"^\s*the week in\b|\bweek ahead\b|\bweek in review\b|\bweekly (wrap|roundup|recap)\b"
+            r"|\bwhat to watch\b|\bthings to (know|watch)\b|\bcatalyst watch\b"
+            r"|\b(trending|top) stocks (this|of the) week\b|\bstocks to watch\b",
+            re.I,
+        ),
+        "a weekly roundup",
+    ),
     (
         re.compile(
             r"\b(memorial day|veterans day|remembrance (day|sunday)|ceremon(y|ies)"
@@ -118,7 +129,7 @@ _SOURCE_KINDS = [
 HIDDEN = frozenset(
     [
         *("a video", "a podcast", "a photo gallery", "a show promo", "a newsletter promo"),
-        *("a ceremony", "an investment pitch"),
+        *("a ceremony", "an investment pitch", "a weekly roundup"),
     ]
 )
 # a whole path segment naming a kind of page; any of the headline patterns (a first test)
@@ -131,11 +142,17 @@ _PATH_KIND = re.compile(
 _TITLE_TRIGGERS = (
     *("watch", "video", "roll", "lapse", "listen", "podcast", "audio", "episode", "ep."),
     *("picture", "photo", "gallery", "live", "sign up", "subscribe", "opinion", "commentary"),
-    *("op-ed", "editorial", "week in", "week ahead", "memorial", "veterans", "remembrance"),
+    *("op-ed", "editorial", "week", "to watch", "to know", "memorial", "veterans", "remembrance"),
     *("ceremon", "commemorat", "celebration of life", "honored", "honoured", "medal of"),
     *("tribute", "recognition event", "change of command", "war dead", "wreath", "|"),
     *(" to own", " to hold", " to avoid", "buy", "sell", "compounder", "conviction", "bagger"),
     *("dividend", "passive income"),
+)
+# a teaser whose first words say the item is footage: "ESA has released timelapse video of ..."
+_VIDEO_TEASER = re.compile(
+    r"^\W*(\w+\W+){0,6}?(released|posted|shared|published)\s+(a\s+|an\s+|the\s+|this\s+)?"
+    r"(\w+\s+){0,2}(video|timelapse|time-lapse|footage)\b",
+    re.I,
 )
 _MIN_TEASER_WORDS = 6  # a teaser shorter than this, or the headline again, tells a reader nothing
 
@@ -148,7 +165,10 @@ def thin_reason(story: Story) -> str:
 
 @functools.lru_cache(maxsize=1 << 14)  # an edition's sections hold at most 1,800
 def _thin_reason(url: str, title: str, source: str, summary: str) -> str:
-    return _kind_of(url, title, source) or ("" if _usable(title, summary) else "no teaser")
+    kind = _kind_of(url, title, source)
+    if not kind and _VIDEO_TEASER.search(summary[:300]):
+        kind = "a video (so its teaser says)"
+    return kind or ("" if _usable(title, summary) else "no teaser")
 
 
 def hidden_reason(story: Story) -> str:
