@@ -4,14 +4,17 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from newsletter.models import (
+    DeliveryStatus,
     Edition,
     EditionStatus,
     FeedSource,
@@ -22,7 +25,7 @@ from newsletter.models import (
 from newsletter.records import NewReader, StoredCounts
 from newsletter.store import Store
 from newsletter.store.store import MIGRATIONS
-from newsletter.store.tables import metadata
+from newsletter.store.tables import deliveries, metadata
 from tests.conftest import NOW
 
 FEED = FeedSource(name="Wire", url="https://wire.example.com/feed", location="x", sector="oil-gas")
@@ -212,3 +215,31 @@ def test_confirmed_at_least_counts_only_confirmed_readers(tmp_path: Path) -> Non
     )
     assert store.readers.confirmed_at_least(3)
     assert not store.readers.confirmed_at_least(4)
+
+
+def test_seeding_checks_the_edition_itself_and_leaves_foreign_keys_checked(tmp_path: Path) -> None:
+    """The seeding runs without SQLite's per-row foreign-key look-ups: its statement checks
+    the edition once (a missing one gets no rows), and the connection it used checks foreign
+    keys again afterwards."""
+    store = Store.open(f"sqlite:///{tmp_path / 'n.db'}")
+    store.readers.bulk_import(
+        [NewReader("r@example.com", "", ("oil-gas",), f"token-r-{'x' * 24}")], [], now=NOW
+    )
+    assert store.ledger.seed_deliveries(999) == 0  # no such edition: no orphan rows
+    store.editions.save_edition(
+        Edition("P", NOW.date(), (), 5), status=EditionStatus.FROZEN, now=NOW
+    )
+    stored = store.editions.edition(NOW.date())
+    assert stored is not None
+    assert store.ledger.seed_deliveries(stored.id) == 1
+    with store.engine.connect() as conn:  # the pool's one connection, used by the seeding
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        with pytest.raises(IntegrityError):
+            conn.execute(
+                deliveries.insert().values(
+                    edition_id=stored.id,
+                    subscriber_id=424242,
+                    status=DeliveryStatus.PENDING,
+                    attempts=0,
+                )
+            )
