@@ -24,6 +24,7 @@ from newsletter.models import (
 )
 from newsletter.records import NewReader, StoredCounts
 from newsletter.store import Store
+from newsletter.store.base import foreign_keys_unchecked
 from newsletter.store.store import MIGRATIONS
 from newsletter.store.tables import deliveries, metadata
 from tests.conftest import NOW
@@ -232,6 +233,8 @@ def test_seeding_checks_the_edition_itself_and_leaves_foreign_keys_checked(tmp_p
     stored = store.editions.edition(NOW.date())
     assert stored is not None
     assert store.ledger.seed_deliveries(stored.id) == 1
+    with store.engine.connect() as conn, foreign_keys_unchecked(conn):
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 0  # it takes effect
     with store.engine.connect() as conn:  # the pool's one connection, used by the seeding
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         with pytest.raises(IntegrityError):
