@@ -77,7 +77,8 @@ def _pattern(secret: str) -> re.Pattern[str]:
     return re.compile(f"%%([{codes}{codes.upper()}]){re.escape(secret)}%%")
 
 
-def _escape(value: str) -> str:
+def escape(value: str) -> str:
+    """A reader's value for the HTML part (most have nothing to escape: looked for first)."""
     return html_lib.escape(value, quote=True) if _SPECIAL.search(value) else value
 
 
@@ -100,7 +101,7 @@ class Personalizer:
         filled: dict[str, str] = {}
         for field, code in _CODES.items():
             value = values.get(field, "")
-            filled[code] = value if field in _BLOCKS else _escape(value)
+            filled[code] = value if field in _BLOCKS else escape(value)
             filled[code.upper()] = value
         return replace(
             self.email,
@@ -115,16 +116,27 @@ def substitutions(email: RenderedEmail, values: Mapping[str, str]) -> dict[str, 
     part, raw for the text; empty for an email rendered without markers."""
     if not email.markers:
         return {}
-    out: dict[str, str] = {}
-    for field, html_key, text_key in _keys(email.markers):
-        value = values.get(field, "")
-        if field == "watchlist":  # the HTML block: in the HTML part only
-            out[html_key] = value
-        elif field == "watchlist_text":  # and the text one in the text part
-            out[text_key] = value
+    return {
+        key: escape(values.get(field, "")) if escaped else values.get(field, "")
+        for field, key, escaped in substitution_keys(email.markers)
+    }
+
+
+@functools.lru_cache(maxsize=64)
+def substitution_keys(secret: str) -> tuple[tuple[str, str, bool], ...]:
+    """(reader field, marker, whether its value is HTML-escaped) of each substitution a
+    variant rendered with ``secret`` takes, in order: the watchlist's HTML block in the HTML
+    part only and its text block in the text part only, each as it is; every other field
+    escaped in the HTML part and raw in the text."""
+    keys: list[tuple[str, str, bool]] = []
+    for field, html_key, text_key in _keys(secret):
+        if field == "watchlist":
+            keys.append((field, html_key, False))
+        elif field == "watchlist_text":
+            keys.append((field, text_key, False))
         else:
-            out[html_key], out[text_key] = _escape(value), value
-    return out
+            keys += [(field, html_key, True), (field, text_key, False)]
+    return tuple(keys)
 
 
 def _join(parts: list[str], filled: Mapping[str, str]) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from newsletter.delivery.mailers.message import list_headers
-from newsletter.edition.personalize import substitutions
+from newsletter.edition.personalize import escape, substitution_keys
 from newsletter.models import Batch, Recipient, RenderedEmail
 from newsletter.text import plain_name
 
@@ -51,7 +51,7 @@ def body(
     batch: Batch, *, sender: Mapping[str, str], tracking: Mapping[str, Any], list_id: str
 ) -> str:
     """The request for ``batch`` as JSON text."""
-    people = ",".join(_person(batch, r, list_id) for r in batch.recipients)
+    people = ",".join(map(_People(batch, list_id).person, batch.recipients))
     rest = _variant_part(
         batch.email,
         json.dumps(dict(sender)),
@@ -62,32 +62,54 @@ def body(
     return '{"personalizations":[' + people + "]," + rest
 
 
-def _person(batch: Batch, reader: Recipient, list_id: str) -> str:
-    to = '{"email":' + _string(reader.email)
-    name = plain_name(reader.name)
-    if name:
-        to += ',"name":' + _string(name)
-    subs = ",".join(
-        _string(k) + ":" + _string(v) for k, v in substitutions(batch.email, reader.values).items()
-    )
-    args = ",".join(
-        _string(k) + ":" + _string(v) for k, v in custom_args(batch, reader.subscriber_id).items()
-    )
-    headers = ",".join(
-        _string(k) + ":" + _string(v)
-        for k, v in list_headers(reader.values["unsubscribe_url"], list_id).items()
-    )
-    return (
-        '{"to":['
-        + to
-        + '}],"substitutions":{'
-        + subs
-        + '},"custom_args":{'
-        + args
-        + '},"headers":{'
-        + headers
-        + "}}"
-    )
+_HOLE = "\x00"  # where a reader's value goes in a part encoded once per request
+
+
+class _People:
+    """One request's personalizations: what all its readers share (the substitutions' keys,
+    the edition's id, the list's headers) encoded once, each reader's own values in their
+    places."""
+
+    def __init__(self, batch: Batch, list_id: str) -> None:
+        markers = batch.email.markers
+        keys = substitution_keys(markers) if markers else ()
+        self._subs = [(field, _string(key) + ":", escaped) for field, key, escaped in keys]
+        shared = custom_args(batch, 0)
+        del shared["subscriber_id"]  # the reader's own: written for each
+        self._ids = "".join(_string(k) + ":" + _string(v) + "," for k, v in shared.items())
+        headers = ",".join(
+            _string(k) + ":" + _string(v) for k, v in list_headers(_HOLE, list_id).items()
+        )
+        self._headers = headers.partition(_string(_HOLE)[1:-1])[::2]
+
+    def person(self, reader: Recipient) -> str:
+        values = reader.values
+        to = '{"email":' + _string(reader.email)
+        name = plain_name(reader.name)
+        if name:
+            to += ',"name":' + _string(name)
+        subs = ",".join(
+            [
+                key + _string(escape(values.get(field, "")) if escaped else values.get(field, ""))
+                for field, key, escaped in self._subs
+            ]
+        )
+        before, after = self._headers
+        return (
+            '{"to":['
+            + to
+            + '}],"substitutions":{'
+            + subs
+            + '},"custom_args":{'
+            + self._ids
+            + '"subscriber_id":"'
+            + str(reader.subscriber_id)
+            + '"},"headers":{'
+            + before
+            + _string(values["unsubscribe_url"])[1:-1]
+            + after
+            + "}}"
+        )
 
 
 @functools.lru_cache(maxsize=16)  # claims meet the variants in turn: the recent few suffice
