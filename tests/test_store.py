@@ -246,3 +246,49 @@ def test_seeding_checks_the_edition_itself_and_leaves_foreign_keys_checked(tmp_p
                     attempts=0,
                 )
             )
+
+
+def test_a_claimed_reader_reads_back_exactly_as_stored(
+    tmp_path: Path, database: str | None
+) -> None:
+    """A claim reads its readers back in one piece (on SQLite as one JSON array): names and
+    addresses with quotes, backslashes, tabs, emoji and scripts of every kind, their choices
+    and watchlists come back as stored, in the ledger's order, each row claimed once."""
+    store = Store.open(database or f"sqlite:///{tmp_path / 'n.db'}")
+    store.editions.save_edition(
+        Edition("P", NOW.date(), (), 5), status=EditionStatus.FROZEN, now=NOW
+    )
+    stored = store.editions.edition(NOW.date())
+    assert stored is not None
+    names = ['Zoë "Z" \\ <Ortiz>', "名前 テスト", "عربي \u202e", "Tab\tName", "🚀 Rocket", ""]
+    readers = [
+        NewReader(
+            f"o'reader.{n}+x@example.com",
+            name,
+            ("oil-gas", "ai-semis")[: n % 3],
+            f"token-{n:02d}-{'x' * 24}",
+            SubscriberStatus.CONFIRMED,
+            watchlist=(f'Acme "{n}"', "ÉDF\\SA") if n % 2 else (),
+        )
+        for n, name in enumerate(names * 3)
+    ]
+    store.readers.bulk_import(readers, [], now=NOW)
+    store.ledger.seed_deliveries(stored.id)
+    first = store.ledger.claim_batch(stored.id, claim="h:1:a:1", size=10, now=NOW)
+    rest = store.ledger.claim_batch(stored.id, claim="h:1:a:2", size=10, now=NOW)
+    assert len(first) == 10 and len(rest) == 8
+    assert not store.ledger.claim_batch(stored.id, claim="h:1:a:3", size=10, now=NOW)
+    claimed = first + rest
+    ids = [c.delivery_id for c in claimed]
+    assert ids == sorted(ids) and len(set(ids)) == 18
+    expected = {r.email: r for r in readers}
+    for claim in claimed:
+        reader = expected.pop(claim.reader.email)
+        assert claim.reader.name == reader.name
+        assert claim.reader.sectors == reader.sectors
+        assert claim.reader.watchlist == reader.watchlist
+        assert claim.reader.token == reader.token
+        assert claim.reader.status == SubscriberStatus.CONFIRMED
+    assert not expected
+    counts = store.ledger.delivery_counts(stored.id)
+    assert counts == {DeliveryStatus.CLAIMED: 18}

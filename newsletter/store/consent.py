@@ -20,7 +20,7 @@ from newsletter.models import ConsentKind, Source, Subscriber, SubscriberStatus,
 from newsletter.models.readers import Slot
 from newsletter.records import ConsentEvent
 from newsletter.store.base import Repository
-from newsletter.store.ledger import slot_values, subscriber_record
+from newsletter.store.rows import slot_values, subscriber_record
 from newsletter.store.tables import (
     events,
     subscriber_events,

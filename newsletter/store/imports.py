@@ -30,7 +30,7 @@ from newsletter.models.readers import Slot
 from newsletter.records import KnownReader, NewReader, ReaderChange
 from newsletter.store.base import Repository
 from newsletter.store.consent import keyed_hashes
-from newsletter.store.ledger import slot_of_row, slot_values, terms_of
+from newsletter.store.rows import slot_of_row, slot_values, terms_of
 from newsletter.store.tables import subscriber_events, subscribers
 
 # the indexes of a million readers (address, token) stay in memory while an import writes,

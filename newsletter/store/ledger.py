@@ -8,13 +8,13 @@ only the readers of the batch that was in flight when a process died can get a s
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     Integer,
     String,
     and_,
@@ -30,53 +30,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
-from newsletter.models import DeliveryStatus, Frequency, Subscriber, SubscriberStatus
+from newsletter.models import DeliveryStatus, Frequency, SubscriberStatus
 from newsletter.models.readers import Slot
 from newsletter.records import Claim, DeliveryRecord, FailedDelivery
 from newsletter.store.base import foreign_keys_unchecked
+from newsletter.store.rows import READER_COLUMNS, claims_of, sectors_of
 from newsletter.store.tables import deliveries, editions, subscribers
 from newsletter.store.workers import WorkerQueries
 
 ACTIVE = SubscriberStatus.CONFIRMED
-
-
-@functools.lru_cache(maxsize=2048)
-def _sectors(raw: str) -> tuple[str, ...]:  # a few hundred distinct choices for many readers
-    return tuple(json.loads(raw))
-
-
-@functools.lru_cache(maxsize=4096)
-def _terms(raw: str) -> tuple[str, ...]:  # watchlists: "[]" for most readers
-    return tuple(json.loads(raw)) if raw != "[]" else ()
-
-
-_STATUSES = {status.value: status for status in SubscriberStatus}  # a dict look-up per row
-# what a reader's record is made of: the columns a claim reads (no timestamps to convert)
-READER_COLUMNS = (
-    subscribers.c.id,
-    subscribers.c.email,
-    subscribers.c.name,
-    subscribers.c.sectors,
-    subscribers.c.status,
-    subscribers.c.token,
-    subscribers.c.watchlist,
-)
-
-
-def subscriber_record(row: Any) -> Subscriber:
-    return Subscriber(
-        id=row.id,
-        email=row.email,
-        name=row.name,
-        sectors=_sectors(row.sectors),
-        status=_STATUSES[row.status],
-        token=row.token,
-        watchlist=_terms(row.watchlist),
-        timezone=row.timezone,
-        hour=row.delivery_hour,
-        frequency=Frequency(row.frequency),
-        weekday=row.weekday,
-    )
 
 
 class Ledger(WorkerQueries):
@@ -167,59 +129,15 @@ class Ledger(WorkerQueries):
     def claim_batch(self, edition_id: int, *, claim: str, size: int, now: datetime) -> list[Claim]:
         """Claim up to ``size`` pending rows for this sender, each with its reader.
 
-        One UPDATE with the status checked again in its own WHERE: two senders at once can never
+        The UPDATE checks the status again in its own WHERE: two senders at once can never
         both claim a row.
         """
-        pending = (
-            select(deliveries.c.id)
-            .where(
-                deliveries.c.edition_id == edition_id, deliveries.c.status == DeliveryStatus.PENDING
-            )
-            .order_by(deliveries.c.id)
-            .limit(size)
-        )
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
-                # rows another sender is claiming are passed over, not waited for; picked once
-                # (a materialized CTE: a subquery with FOR UPDATE may be scanned again, and its
-                # LIMIT then no longer holds)
-                picked = (
-                    pending.with_for_update(skip_locked=True)
-                    .cte("picked")
-                    .prefix_with("MATERIALIZED")
-                )
-                chosen: Any = select(picked.c.id)
+                rows = _claimed_rows(conn, edition_id, claim=claim, size=size, now=now)
             else:
-                chosen = pending.scalar_subquery()
-            claiming = (
-                update(deliveries)
-                .where(deliveries.c.id.in_(chosen), deliveries.c.status == DeliveryStatus.PENDING)
-                .values(status=DeliveryStatus.CLAIMED, claim=claim, claimed_at=now)
-                .values(attempts=deliveries.c.attempts + 1)
-                .returning(deliveries.c.id)
-            )
-            ids = conn.execute(claiming).scalars().all()
-            if not ids:
-                return []
-            # the rows just claimed, read in their ids' range (the claim names this batch
-            # alone): found by edition and status, every row in flight was read again for each
-            # claim, 20,000 of them at that setting
-            rows = conn.execute(
-                select(deliveries.c.id.label("delivery_id"), *READER_COLUMNS)
-                .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
-                .where(deliveries.c.id.between(min(ids), max(ids)), deliveries.c.claim == claim)
-                .order_by(deliveries.c.id)
-            ).all()
-        statuses, sectors, terms = _STATUSES, _sectors, _terms
-        return [  # plain tuples unpacked: a million rows a send, each made once
-            Claim(
-                delivery_id,
-                Subscriber(
-                    id_, email, name, sectors(chosen), statuses[status], token, terms(watching)
-                ),
-            )
-            for delivery_id, id_, email, name, chosen, status, token, watching in rows
-        ]
+                rows = _claimed_rows_sqlite(conn, edition_id, claim=claim, size=size, now=now)
+        return claims_of(rows)
 
     def pending_choices(self, edition_id: int) -> list[tuple[str, ...]]:
         """The choices of sectors of the edition's readers still to send, in the order the
@@ -239,7 +157,7 @@ class Ledger(WorkerQueries):
         chosen = select(subscribers.c.sectors).where(pending).distinct().subquery()
         query = select(chosen.c.sectors).order_by(chosen.c.sectors)
         with self.engine.connect() as conn:
-            return [_sectors(raw) for raw in conn.execute(query).scalars()]
+            return [sectors_of(raw) for raw in conn.execute(query).scalars()]
 
     def record_deliveries(
         self,
@@ -362,26 +280,6 @@ class Ledger(WorkerQueries):
         return None if value is None else int(value)
 
 
-def slot_values(slot: Slot) -> dict[str, Any]:
-    """A slot as the subscribers table's columns."""
-    return {
-        "timezone": slot.timezone,
-        "delivery_hour": slot.hour,
-        "frequency": slot.frequency,
-        "weekday": slot.weekday,
-    }
-
-
-def slot_of_row(row: Any) -> Slot:
-    """A reader's slot from their row's columns."""
-    return Slot(row.timezone, row.delivery_hour, Frequency(row.frequency), row.weekday)
-
-
-def terms_of(raw: str) -> tuple[str, ...]:
-    """A stored watchlist."""
-    return _terms(raw)
-
-
 def _in_slot(slot: Slot) -> ColumnElement[bool]:
     """A reader of this slot, NULLs matched as NULLs."""
     hour, weekday = subscribers.c.delivery_hour, subscribers.c.weekday
@@ -394,3 +292,75 @@ def _in_slot(slot: Slot) -> ColumnElement[bool]:
 
 
 _SEED_LOCK = 724_153  # with the edition id, the advisory lock seeding runs under on PostgreSQL
+
+
+def _claiming(edition_id: int, rows: ColumnElement[bool], *, claim: str, now: datetime) -> Any:
+    """The UPDATE that claims the pending ``rows`` of the edition."""
+    return (
+        update(deliveries)
+        .where(
+            deliveries.c.edition_id == edition_id,
+            rows,
+            deliveries.c.status == DeliveryStatus.PENDING,
+        )
+        .values(status=DeliveryStatus.CLAIMED, claim=claim, claimed_at=now)
+        .values(attempts=deliveries.c.attempts + 1)
+    )
+
+
+def _pending(edition_id: int, size: int) -> Any:
+    return (
+        select(deliveries.c.id)
+        .where(deliveries.c.edition_id == edition_id, deliveries.c.status == DeliveryStatus.PENDING)
+        .order_by(deliveries.c.id)
+        .limit(size)
+    )
+
+
+def _claimed_rows(
+    conn: Connection, edition_id: int, *, claim: str, size: int, now: datetime
+) -> Sequence[Any]:
+    """PostgreSQL: rows another sender is claiming are passed over, not waited for, and the
+    claimed rows come back with the UPDATE's ids (a materialized CTE: a subquery with FOR
+    UPDATE may be scanned again, and its LIMIT then no longer holds)."""
+    picked = (
+        _pending(edition_id, size)
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED")
+    )
+    claiming = _claiming(edition_id, deliveries.c.id.in_(select(picked.c.id)), claim=claim, now=now)
+    ids = conn.execute(claiming.returning(deliveries.c.id)).scalars().all()
+    if not ids:
+        return []
+    return conn.execute(
+        select(deliveries.c.id.label("delivery_id"), *READER_COLUMNS)
+        .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+        .where(deliveries.c.id.between(min(ids), max(ids)), deliveries.c.claim == claim)
+        .order_by(deliveries.c.id)
+    ).all()
+
+
+def _claimed_rows_sqlite(
+    conn: Connection, edition_id: int, *, claim: str, size: int, now: datetime
+) -> Sequence[Any]:
+    """SQLite: the range of the next ``size`` pending ids, the UPDATE of the rows still
+    pending in it, and the rows claimed read back as one JSON array. Python's driver lets go
+    of the interpreter at every row it steps through and waits for it again behind the
+    request threads: a thousand ids returned and a thousand rows read one by one kept the
+    sender's thread waiting at 20,000 readers in flight. (The driver begins the write
+    transaction at the UPDATE, which waits for the database's write lock: a row another
+    sender claimed since the range was read is left out by the status checked again.)"""
+    picked = _pending(edition_id, size).subquery()
+    low, high = conn.execute(select(func.min(picked.c.id), func.max(picked.c.id))).one()
+    if low is None:
+        return []
+    in_range = deliveries.c.id.between(low, high)
+    conn.execute(_claiming(edition_id, in_range, claim=claim, now=now))
+    columns = (deliveries.c.id, *READER_COLUMNS)
+    packed = conn.execute(
+        select(func.json_group_array(func.json_array(*columns)))
+        .select_from(deliveries.join(subscribers, subscribers.c.id == deliveries.c.subscriber_id))
+        .where(in_range, deliveries.c.claim == claim)
+    ).scalar_one()
+    return sorted(json.loads(packed))

@@ -13,7 +13,8 @@ from newsletter.models import Subscriber, SubscriberStatus, SuppressionReason
 from newsletter.records import SavedReader
 from newsletter.store.consent import ConsentQueries, keyed_hash
 from newsletter.store.imports import ImportQueries
-from newsletter.store.ledger import ACTIVE, subscriber_record
+from newsletter.store.ledger import ACTIVE
+from newsletter.store.rows import subscriber_record
 from newsletter.store.tables import subscribers, suppressions
 
 
