@@ -15,6 +15,7 @@ larger.)
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import multiprocessing
 import sys
@@ -22,6 +23,26 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import forkserver
 from typing import Any
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter: how many malloc arenas threads may use
+MALLOC_ARENAS = 2
+
+
+def few_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Have this process's threads share ``arenas`` malloc arenas; True when the C library
+    took the setting (glibc), False where there is no such setting (macOS; musl ignores it).
+
+    glibc gives a thread that allocates while another does an arena of its own, up to eight
+    per core, and an arena keeps what its threads freed for them. A send's request threads
+    each build and send bodies of a few hundred kilobytes: at 20,000 readers in flight their
+    arenas held 60 MB more at the send's peak than two shared arenas do, at no cost in time
+    (the interpreter's lock has the threads allocate in turn anyway). Called first thing by
+    the command, before any thread starts."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_ARENA_MAX, arenas))
 
 
 def process_pool(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -50,3 +51,45 @@ def test_the_render_workers_server_starts_ahead_only_for_a_send_that_may_need_it
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == expected
+
+
+ARENAS = """
+import ctypes, sys, tempfile, threading
+from newsletter.runtime import few_malloc_arenas
+if sys.argv[1] == "few":
+    assert few_malloc_arenas()
+def work():
+    kept = [bytearray(300_000) for _ in range(4)]  # above the small-object allocator: malloc
+    del kept
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+with tempfile.NamedTemporaryFile(suffix=".xml") as out:
+    stream = libc.fopen(out.name.encode(), b"w")
+    libc.malloc_info(0, ctypes.c_void_p(stream))
+    libc.fclose(ctypes.c_void_p(stream))
+    print(open(out.name).read().count("<heap nr="))
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc arenas only")
+def test_threads_share_two_malloc_arenas_once_the_command_has_started() -> None:
+    """Each thread that allocates would get a malloc arena of its own (up to eight per core),
+    keeping what it freed: the command limits them to two before its threads start."""
+
+    def heaps(mode: str) -> int:
+        run = subprocess.run(
+            [sys.executable, "-c", ARENAS, mode],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
+        return int(run.stdout.strip())
+
+    assert heaps("few") <= 2
+    assert heaps("default") > 2  # the same threads without the limit: one arena each

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from newsletter.cli.stopping import STOP
+from newsletter.runtime import few_malloc_arenas
 
 if TYPE_CHECKING:
     from newsletter.cli.main import cli
@@ -19,6 +20,7 @@ __all__ = ["cli", "main"]
 
 def main() -> None:
     STOP.catch()
+    few_malloc_arenas()  # before any thread: see ``runtime``
     from newsletter.cli.main import main as run
 
     run()
