@@ -58,8 +58,12 @@ import ctypes, sys, tempfile, threading
 from newsletter.runtime import few_malloc_arenas
 if sys.argv[1] == "few":
     assert few_malloc_arenas()
+together = threading.Barrier(8)
 def work():
-    kept = [bytearray(300_000) for _ in range(4)]  # above the small-object allocator: malloc
+    together.wait()  # all alive at once: none takes over the arena of one that ended
+    # above the small-object allocator and below malloc's own mmap threshold: from an arena
+    kept = [bytearray(50_000) for _ in range(20)]
+    together.wait()
     del kept
 threads = [threading.Thread(target=work) for _ in range(8)]
 for t in threads:
