@@ -204,6 +204,25 @@ def test_separate_events_sharing_common_words_stay_apart() -> None:
     assert sorted(map(len, storylines.group(stories))) == [1, 1, 1, 1]
 
 
+def test_the_outlet_a_news_search_appends_to_its_headlines_joins_no_two_events() -> None:
+    """A news search ends each headline with its outlet ("- Reuters"): a part that ends three
+    headlines or more names who published them, so two different events sharing it and one
+    other word are two storylines, as they are without it."""
+    rows = [
+        (
+            "Search",
+            2,
+            "business",
+            "Zeta Mining cuts lithium forecast after flood - Reuters",
+            "",
+        ),
+        ("Search", 3, "business", "Acme Corp raises lithium output in Nevada - Reuters", ""),
+        ("Search", 4, "business", "Harbour group buys tug operator - Reuters", ""),
+        ("Search", 5, "business", "Grain traders eye record harvest - Reuters", ""),
+    ]
+    assert sorted(map(len, storylines.group(_stories(rows, "r")))) == [1, 1, 1, 1]
+
+
 @pytest.mark.parametrize(
     ("one", "other"),
     [

@@ -141,14 +141,15 @@ class _Words:
     def __init__(self, stories: Sequence[Story]) -> None:
         self.stories = stories
         self._forms: dict[str, str] = {}
-        self.headlines = [self.content(tokens(s.title)) for s in stories]
+        self.titles = _without_attributions([s.title for s in stories])
+        self.headlines = [self.content(tokens(title)) for title in self.titles]
         self._names: dict[int, tuple[tuple[frozenset[str], str], ...]] = {}
         # the day's names: words some headline (not in title case) capitalises after its start
         self.capitalised = frozenset(
             form
-            for s in stories
-            if not _title_case(s.title)
-            for word in _MID_CAPITAL.findall(s.title)
+            for title in self.titles
+            if not _title_case(title)
+            for word in _MID_CAPITAL.findall(title)
             for form in self.content(tokens(word))
         )
 
@@ -169,10 +170,10 @@ class _Words:
         name's head ("President Donald Trump": trump; "Middle East": east)."""
         found = self._names.get(i)
         if found is None:
-            story = self.stories[i]
+            story, title = self.stories[i], self.titles[i]
             text = " ".join(story.summary.split()[:_LEAD_WORDS])
-            if not _title_case(story.title):
-                text = f"{story.title}. {text}"
+            if not _title_case(title):
+                text = f"{title}. {text}"
             runs = [
                 [w for w in tokens(part) if w not in _NOT_NAMES]
                 for m in _NAME.finditer(text)
@@ -228,6 +229,24 @@ class _Words:
             for word in rest:
                 units.join(place[first], place[word])
         return len(units.groups()) >= need
+
+
+# a headline's last part after a dash or a bar: "... output amid Iran crisis - Reuters"
+_ATTRIBUTION = re.compile(r"\s+[-\u2013\u2014|]\s+([^-\u2013\u2014|]{2,40})$")
+ATTRIBUTED = 3  # headlines that end with the same part before it names who published them
+
+
+def _without_attributions(titles: Sequence[str]) -> list[str]:
+    """The headlines without the outlet a news search appends to each ("- Reuters", "| AP"):
+    a part that ends ``ATTRIBUTED`` headlines or more names who published them, not what
+    happened, and two reports of different events sharing it are no storyline (a Saudi output
+    cut and a Japanese request for LNG, both "- Reuters", were one)."""
+    found = [_ATTRIBUTION.search(t) for t in titles]
+    counts = Counter(m.group(1).strip().lower() for m in found if m)
+    return [
+        t[: m.start()] if m and counts[m.group(1).strip().lower()] >= ATTRIBUTED else t
+        for t, m in zip(titles, found, strict=True)
+    ]
 
 
 _MADE_NOUNS = ("izations", "isations", "ization", "isation")
