@@ -16,12 +16,15 @@ from sqlalchemy.exc import IntegrityError
 from newsletter.models import (
     DeliveryStatus,
     Edition,
+    EditionKind,
     EditionStatus,
     FeedSource,
     FeedStatus,
+    Frequency,
     Story,
     SubscriberStatus,
 )
+from newsletter.models.readers import Slot
 from newsletter.records import NewReader, StoredCounts
 from newsletter.store import Store
 from newsletter.store.base import foreign_keys_unchecked
@@ -292,3 +295,44 @@ def test_a_claimed_reader_reads_back_exactly_as_stored(
     assert not expected
     counts = store.ledger.delivery_counts(stored.id)
     assert counts == {DeliveryStatus.CLAIMED: 18}
+    store.close()
+
+
+def test_a_claim_takes_only_its_editions_rows_when_anothers_ids_lie_between(
+    tmp_path: Path, database: str | None
+) -> None:
+    """The scheduler seeds an edition's readers slot by slot, and a weekly edition's between
+    them: the daily edition's pending ids then span the weekly one's, and a claim of the daily
+    edition takes its own rows only."""
+    store = Store.open(database or f"sqlite:///{tmp_path / 'n.db'}")
+    daily = Edition("P", NOW.date(), (), 5)
+    store.editions.save_edition(daily, status=EditionStatus.FROZEN, now=NOW)
+    weekly = dataclasses.replace(daily, kind=EditionKind.WEEKLY)
+    store.editions.save_edition(weekly, status=EditionStatus.FROZEN, now=NOW)
+    day_id = store.editions.edition(NOW.date()).id  # type: ignore[union-attr]
+    week_id = store.editions.edition(NOW.date(), EditionKind.WEEKLY).id  # type: ignore[union-attr]
+    london, tokyo = Slot("Europe/London"), Slot("Asia/Tokyo")
+    weekly_slot = Slot("", None, Frequency.WEEKLY, None)
+    slots = [london] * 4 + [weekly_slot] * 3 + [tokyo] * 4
+    store.readers.bulk_import(
+        [
+            NewReader(
+                f"r{n:02d}@example.com", "", ("oil-gas",), f"token-{n:02d}-{'x' * 24}", slot=s
+            )
+            for n, s in enumerate(slots)
+        ],
+        [],
+        now=NOW,
+    )
+    store.ledger.seed_deliveries(day_id, slots=[london])
+    store.ledger.seed_deliveries(week_id, frequency=Frequency.WEEKLY)
+    store.ledger.seed_deliveries(day_id, slots=[tokyo])
+    assert store.ledger.delivery_counts(day_id) == {DeliveryStatus.PENDING: 8}
+    claimed = store.ledger.claim_batch(day_id, claim="h:1:d:1", size=100, now=NOW)
+    assert len(claimed) == 8
+    assert {c.reader.email for c in claimed} == {
+        f"r{n:02d}@example.com" for n, s in enumerate(slots) if s != weekly_slot
+    }
+    assert store.ledger.delivery_counts(week_id) == {DeliveryStatus.PENDING: 3}
+    assert store.ledger.delivery_counts(day_id) == {DeliveryStatus.CLAIMED: 8}
+    store.close()

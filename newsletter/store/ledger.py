@@ -294,15 +294,13 @@ def _in_slot(slot: Slot) -> ColumnElement[bool]:
 _SEED_LOCK = 724_153  # with the edition id, the advisory lock seeding runs under on PostgreSQL
 
 
-def _claiming(edition_id: int, rows: ColumnElement[bool], *, claim: str, now: datetime) -> Any:
-    """The UPDATE that claims the pending ``rows`` of the edition."""
+def _claiming(rows: ColumnElement[bool], *, claim: str, now: datetime) -> Any:
+    """The UPDATE that claims ``rows`` while they are pending (``rows`` names the edition
+    where its ids alone do not: PostgreSQL's planner, given the edition too, scanned the
+    edition's pending rows for each claim)."""
     return (
         update(deliveries)
-        .where(
-            deliveries.c.edition_id == edition_id,
-            rows,
-            deliveries.c.status == DeliveryStatus.PENDING,
-        )
+        .where(rows, deliveries.c.status == DeliveryStatus.PENDING)
         .values(status=DeliveryStatus.CLAIMED, claim=claim, claimed_at=now)
         .values(attempts=deliveries.c.attempts + 1)
     )
@@ -329,7 +327,7 @@ def _claimed_rows(
         .cte("picked")
         .prefix_with("MATERIALIZED")
     )
-    claiming = _claiming(edition_id, deliveries.c.id.in_(select(picked.c.id)), claim=claim, now=now)
+    claiming = _claiming(deliveries.c.id.in_(select(picked.c.id)), claim=claim, now=now)
     ids = conn.execute(claiming.returning(deliveries.c.id)).scalars().all()
     if not ids:
         return []
@@ -356,7 +354,10 @@ def _claimed_rows_sqlite(
     if low is None:
         return []
     in_range = deliveries.c.id.between(low, high)
-    conn.execute(_claiming(edition_id, in_range, claim=claim, now=now))
+    # the edition named: another edition's rows may have ids in the range (seeded between)
+    conn.execute(
+        _claiming(and_(deliveries.c.edition_id == edition_id, in_range), claim=claim, now=now)
+    )
     columns = (deliveries.c.id, *READER_COLUMNS)
     packed = conn.execute(
         select(func.json_group_array(func.json_array(*columns)))
