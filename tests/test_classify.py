@@ -274,6 +274,12 @@ def test_explain_lists_every_phrase_with_its_weight() -> None:
         # a central banker on any subject is speaking about the economy
         ("Machine learning may lift prices, Riksbank deputy says", "business-politics"),
         ("Chip boom complicates the PBOC's easing plans", "business-politics"),
+        # money moving between markets is a markets story, whatever moved it
+        (
+            "Equity funds post their biggest outflows in months on crude oil jitters",
+            "business-politics",
+        ),
+        ("Sensex and Nifty slide into a correction as crude climbs", "business-politics"),
         # a price move is the commodity's story, whatever moved it
         ("Oil climbs as Washington threatens sanctions on buyers", "oil-gas"),
         ("Brent slips after embargo talk fades", "oil-gas"),
