@@ -347,6 +347,35 @@ def test_requests_are_in_flight_together_and_each_reader_gets_one_copy(
     assert ref is not None and store.ledger.delivery_counts(ref.id) == {DeliveryStatus.SENT: 120}
 
 
+def test_the_next_batch_is_claimed_while_requests_fly_one_batch_at_most(
+    tmp_path: Path, server: SendgridServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While requests are in flight the next batch is claimed ahead: whenever the provider
+    takes a request, the rows claimed and not yet recorded are at most the readers in flight
+    and one batch (what a stop gives back unsent), and more than those in flight at times."""
+    monkeypatch.setenv("SENDGRID_API_KEY", KEY)
+    sendgrid = {"api_host": server.url, "concurrency": 4}
+    config = make_config(
+        tmp_path, "sendgrid", batch_size=10, readers_in_flight=40, sendgrid=sendgrid
+    )
+    store = collected(config)
+    add_readers(config, store, 150)
+    watcher = Store.open(config.database_url)
+    claimed: list[int] = []
+
+    def look(_accepted: int) -> None:
+        ref = watcher.editions.edition_ref(NOW.date())
+        assert ref is not None
+        claimed.append(watcher.ledger.delivery_counts(ref.id).get(DeliveryStatus.CLAIMED, 0))
+
+    server.on_accept = look
+    report = flows.send_edition(config, store, make_mailer(config), now=clock)
+    assert report.sent == 150 and set(server.recipients.values()) == {1}
+    assert len(claimed) == server.requests
+    assert 40 < max(claimed) <= 40 + 10  # the readers in flight, and a batch claimed ahead
+    watcher.close()
+
+
 def test_a_refused_key_midway_lets_the_requests_in_flight_finish_and_gives_back_the_rest(
     tmp_path: Path, server: SendgridServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
