@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.models import (
@@ -336,3 +336,46 @@ def test_a_claim_takes_only_its_editions_rows_when_anothers_ids_lie_between(
     assert store.ledger.delivery_counts(week_id) == {DeliveryStatus.PENDING: 3}
     assert store.ledger.delivery_counts(day_id) == {DeliveryStatus.CLAIMED: 8}
     store.close()
+
+
+def test_a_claim_whose_rows_another_sender_took_meanwhile_claims_the_next(
+    tmp_path: Path, database: str | None
+) -> None:
+    """Another sender claims the very rows this claim picked, between its choice and its
+    UPDATE: the claim then takes the next pending rows, not none (none would tell the sender
+    that nothing is left)."""
+    url = database or f"sqlite:///{tmp_path / 'n.db'}"
+    store, other = Store.open(url), Store.open(url)
+    store.editions.save_edition(
+        Edition("P", NOW.date(), (), 5), status=EditionStatus.FROZEN, now=NOW
+    )
+    stored = store.editions.edition(NOW.date())
+    assert stored is not None
+    store.readers.bulk_import(
+        [
+            NewReader(f"r{n:02d}@example.com", "", (), f"token-{n:02d}-{'x' * 24}")
+            for n in range(20)
+        ],
+        [],
+        now=NOW,
+    )
+    store.ledger.seed_deliveries(stored.id)
+    taken: list[int] = []
+
+    def cut_in(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "UPDATE DELIVERIES" in statement.upper() and not taken:
+            taken.extend(
+                c.delivery_id
+                for c in other.ledger.claim_batch(
+                    stored.id, claim="elsewhere:1:x:1", size=10, now=NOW
+                )
+            )
+
+    event.listen(store.engine, "before_cursor_execute", cut_in)
+    mine = store.ledger.claim_batch(stored.id, claim="here:1:x:1", size=10, now=NOW)
+    event.remove(store.engine, "before_cursor_execute", cut_in)
+    assert len(taken) == 10 and len(mine) == 10
+    assert not set(taken) & {c.delivery_id for c in mine}
+    assert store.ledger.delivery_counts(stored.id) == {DeliveryStatus.CLAIMED: 20}
+    store.close()
+    other.close()

@@ -348,16 +348,18 @@ def _claimed_rows_sqlite(
     request threads: a thousand ids returned and a thousand rows read one by one kept the
     sender's thread waiting at 20,000 readers in flight. (The driver begins the write
     transaction at the UPDATE, which waits for the database's write lock: a row another
-    sender claimed since the range was read is left out by the status checked again.)"""
+    sender claimed since the range was read is left out by the status checked again, and a
+    range another took whole is followed by the next, read under the lock.)"""
     picked = _pending(edition_id, size).subquery()
-    low, high = conn.execute(select(func.min(picked.c.id), func.max(picked.c.id))).one()
-    if low is None:
-        return []
-    in_range = deliveries.c.id.between(low, high)
-    # the edition named: another edition's rows may have ids in the range (seeded between)
-    conn.execute(
-        _claiming(and_(deliveries.c.edition_id == edition_id, in_range), claim=claim, now=now)
-    )
+    while True:  # again, if another sender took the whole range meanwhile (then under lock)
+        low, high = conn.execute(select(func.min(picked.c.id), func.max(picked.c.id))).one()
+        if low is None:
+            return []
+        in_range = deliveries.c.id.between(low, high)
+        # the edition named: another edition's rows may have ids in the range (seeded between)
+        mine = and_(deliveries.c.edition_id == edition_id, in_range)
+        if conn.execute(_claiming(mine, claim=claim, now=now)).rowcount:
+            break
     columns = (deliveries.c.id, *READER_COLUMNS)
     packed = conn.execute(
         select(func.json_group_array(func.json_array(*columns)))
