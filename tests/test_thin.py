@@ -1,6 +1,6 @@
 """Thin items (live blogs, opinion, roundups, no teaser) may fill "more" but never lead a section,
 whatever their rank; videos, podcasts, show promos, galleries, newsletter promos, ceremonies and
-investment pitches are never shown at all."""
+investment pitches and market soundbites are never shown at all."""
 
 from __future__ import annotations
 
@@ -83,6 +83,8 @@ def _story(title: str, url: str = "https://wire.example.com/2026/11/25/item", **
         ("Trending stocks this week as battery makers slip", "", "", "", "a weekly roundup"),
         ("Catalyst Watch: eyes on cell makers' earnings", "", "", "", "a weekly roundup"),
         ("Five things to know before the market opens", "", "", "", "a weekly roundup"),
+        ("Market Talk: cell makers 'could rally' after the recall", "", "", "", "a soundbite"),
+        ("Market Talk - Battery shares look stretched", "", "", "", "a soundbite"),
         (
             "Cargo launch from the station's point of view",
             "",
@@ -146,9 +148,14 @@ def test_an_investor_sites_news_items_are_news() -> None:
 
 
 @pytest.mark.parametrize(
-    "title", ["Top 25 Dividend Growth Stocks For December", "Cell makers: the week ahead"]
+    "title",
+    [
+        "Top 25 Dividend Growth Stocks For December",
+        "Cell makers: the week ahead",
+        "Market Talk: cell makers 'could rally' after the recall",
+    ],
 )
-def test_an_investment_pitch_or_a_roundup_is_shown_nowhere(title: str) -> None:
+def test_an_investment_pitch_a_roundup_or_a_soundbite_is_shown_nowhere(title: str) -> None:
     pitch = _story(title)
     plain = _story("Cell plant opens in Ohio", "https://wire.example.com/2026/11/25/plant")
     edition = build_edition(

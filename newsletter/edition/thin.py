@@ -4,8 +4,9 @@ with no usable teaser; and items an edition never shows at all (``HIDDEN``): vid
 TV-show promos, photo galleries, newsletter promos, ceremonies (a service's remembrance day or
 award event is of its sector, but no news for an industry's reader), roundups (a week in
 review, a week ahead, "things to know", "trending stocks this week": a digest of other news)
-and investment pitches (a contributor's case for a stock or a fund: "X: The Most Important AI
-Compounder", "Top 50 Dividend Growth Stocks", "3 Stocks to Buy Now"). Pure.
+investment pitches (a contributor's case for a stock or a fund: "X: The Most Important AI
+Compounder", "Top 50 Dividend Growth Stocks", "3 Stocks to Buy Now") and market soundbites (a
+wire's "Market Talk:" column, a strategist's one-line view). Pure.
 
 Each is recognised from what a feed gives: the link's path (``/video/``, ``/podcasts/``,
 ``/live/``, ``/photography/``, an investor site's analysis folder...), the headline (``WATCH:``,
@@ -100,6 +101,8 @@ _TITLE_KINDS = [
         ),
         "a ceremony",
     ),
+    # a wire's column of strategists' one-line views: "Market Talk: Stocks could ..."
+    (re.compile(r"^\s*market talk\s*(:|\||\s-\s)", re.I), "a soundbite"),
     # a TV or radio show's episode: "Headline | Show Name 8/21/2026"
     (re.compile(r"\|\s*[^|]{2,40}\s\d{1,2}/\d{1,2}/\d{2,4}\s*$"), "a show promo"),
     (
@@ -129,7 +132,7 @@ _SOURCE_KINDS = [
 HIDDEN = frozenset(
     [
         *("a video", "a podcast", "a photo gallery", "a show promo", "a newsletter promo"),
-        *("a ceremony", "an investment pitch", "a weekly roundup"),
+        *("a ceremony", "an investment pitch", "a weekly roundup", "a soundbite"),
     ]
 )
 # a whole path segment naming a kind of page; any of the headline patterns (a first test)
@@ -146,7 +149,7 @@ _TITLE_TRIGGERS = (
     *("ceremon", "commemorat", "celebration of life", "honored", "honoured", "medal of"),
     *("tribute", "recognition event", "change of command", "war dead", "wreath", "|"),
     *(" to own", " to hold", " to avoid", "buy", "sell", "compounder", "conviction", "bagger"),
-    *("dividend", "passive income"),
+    *("dividend", "passive income", "market talk"),
 )
 # a teaser whose first words say the item is footage: "ESA has released timelapse video of ..."
 _VIDEO_TEASER = re.compile(
