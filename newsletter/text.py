@@ -207,6 +207,8 @@ def plain_name(name: str) -> str:
 
     Example: ``plain_name("=?utf-8?q?Tab=09Name?=")`` is ``"Tab Name"``.
     """
+    if "=?" not in name and name.isprintable():  # the usual name: nothing to decode or drop
+        return " ".join(name.split())
     text = name
     for _ in range(4):  # an encoded-word may hide another, or appear once a control is gone
         cleaned = _printable_line(decoded(text))

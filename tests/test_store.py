@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy import create_engine, event, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.models import (
@@ -205,6 +205,36 @@ def test_the_choices_still_to_send_are_those_of_pending_rows_in_the_order_claims
     assert list(dict.fromkeys(met)) == pending
 
 
+@pytest.mark.parametrize("every", [7, 2])  # a few runs of neighbouring ids; more than 16
+def test_outcomes_shared_by_many_readers_are_recorded_for_exactly_those_readers(
+    tmp_path: Path, database: str | None, every: int
+) -> None:
+    """A call's readers share its message id and are recorded together, by the runs of
+    neighbouring ids they make (or, past 16 runs, by their ids): the readers between them,
+    recorded otherwise, keep their own outcome."""
+    store = Store.open(database or f"sqlite:///{tmp_path / 'n.db'}")
+    edition_id = _edition_for_readers(store, 40)
+    claimed = store.ledger.claim_batch(edition_id, claim="c:1", size=40, now=NOW)
+    left = [c for n, c in enumerate(claimed) if n % every == every - 1]
+    sent = [c for c in claimed if c not in left]
+    store.ledger.record_deliveries(
+        sent={c.delivery_id: "call-1" for c in sent},
+        skipped={c.delivery_id: "left the list" for c in left},
+        now=NOW,
+    )
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(deliveries.c.id, deliveries.c.status, deliveries.c.message_id).where(
+                deliveries.c.edition_id == edition_id
+            )
+        ).all()
+    outcome = {row.id: (row.status, row.message_id) for row in rows}
+    assert outcome == {
+        **{c.delivery_id: (DeliveryStatus.SENT, "call-1") for c in sent},
+        **{c.delivery_id: (DeliveryStatus.SKIPPED, None) for c in left},
+    }
+
+
 def test_confirmed_at_least_counts_only_confirmed_readers(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'n.db'}")
     assert not store.readers.confirmed_at_least(1)
@@ -346,6 +376,30 @@ def test_a_claim_whose_rows_another_sender_took_meanwhile_claims_the_next(
     that nothing is left)."""
     url = database or f"sqlite:///{tmp_path / 'n.db'}"
     store, other = Store.open(url), Store.open(url)
+    edition_id = _edition_for_readers(store, 20)
+    taken: list[int] = []
+
+    def cut_in(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "UPDATE DELIVERIES" in statement.upper() and not taken:
+            taken.extend(
+                c.delivery_id
+                for c in other.ledger.claim_batch(
+                    edition_id, claim="elsewhere:1:x:1", size=10, now=NOW
+                )
+            )
+
+    event.listen(store.engine, "before_cursor_execute", cut_in)
+    mine = store.ledger.claim_batch(edition_id, claim="here:1:x:1", size=10, now=NOW)
+    event.remove(store.engine, "before_cursor_execute", cut_in)
+    assert len(taken) == 10 and len(mine) == 10
+    assert not set(taken) & {c.delivery_id for c in mine}
+    assert store.ledger.delivery_counts(edition_id) == {DeliveryStatus.CLAIMED: 20}
+    store.close()
+    other.close()
+
+
+def _edition_for_readers(store: Store, readers: int) -> int:
+    """A frozen edition of today with a pending row for each of ``readers`` new readers."""
     store.editions.save_edition(
         Edition("P", NOW.date(), (), 5), status=EditionStatus.FROZEN, now=NOW
     )
@@ -354,28 +408,10 @@ def test_a_claim_whose_rows_another_sender_took_meanwhile_claims_the_next(
     store.readers.bulk_import(
         [
             NewReader(f"r{n:02d}@example.com", "", (), f"token-{n:02d}-{'x' * 24}")
-            for n in range(20)
+            for n in range(readers)
         ],
         [],
         now=NOW,
     )
     store.ledger.seed_deliveries(stored.id)
-    taken: list[int] = []
-
-    def cut_in(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if "UPDATE DELIVERIES" in statement.upper() and not taken:
-            taken.extend(
-                c.delivery_id
-                for c in other.ledger.claim_batch(
-                    stored.id, claim="elsewhere:1:x:1", size=10, now=NOW
-                )
-            )
-
-    event.listen(store.engine, "before_cursor_execute", cut_in)
-    mine = store.ledger.claim_batch(stored.id, claim="here:1:x:1", size=10, now=NOW)
-    event.remove(store.engine, "before_cursor_execute", cut_in)
-    assert len(taken) == 10 and len(mine) == 10
-    assert not set(taken) & {c.delivery_id for c in mine}
-    assert store.ledger.delivery_counts(stored.id) == {DeliveryStatus.CLAIMED: 20}
-    store.close()
-    other.close()
+    return stored.id

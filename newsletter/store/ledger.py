@@ -207,18 +207,17 @@ class Ledger(WorkerQueries):
                     singles,
                 )
             for (status, message_id, error), ids in outcomes.items():
-                for start in range(0, len(ids) if len(ids) > 1 else 0, 900):
-                    conn.execute(
-                        update(deliveries)
-                        .where(deliveries.c.id.in_(ids[start : start + 900]))
-                        .values(
-                            status=status,
-                            message_id=message_id,
-                            error=error,
-                            sent_at=now if status == DeliveryStatus.SENT else None,
-                            claim=None,
-                        )
-                    )
+                if len(ids) == 1:
+                    continue
+                values = {
+                    "status": status,
+                    "message_id": message_id,
+                    "error": error,
+                    "sent_at": now if status == DeliveryStatus.SENT else None,
+                    "claim": None,
+                }
+                for rows in _id_conditions(ids):
+                    conn.execute(update(deliveries).where(rows).values(values))
 
     def retry_failed(self, edition_id: int) -> int:
         """Queue this edition's failed deliveries again; returns how many."""
@@ -278,6 +277,27 @@ class Ledger(WorkerQueries):
                 )
             ).scalar_one_or_none()
         return None if value is None else int(value)
+
+
+# runs of consecutive ids one UPDATE names by their bounds; more than this, by the ids
+RUNS_PER_UPDATE = 16
+
+
+def _id_conditions(ids: Sequence[int]) -> list[ColumnElement[bool]]:
+    """Conditions that together name exactly these delivery ids, for a few UPDATEs: the runs
+    of consecutive ids by their bounds (a call's readers were seeded side by side, by their
+    choice of sectors: one or two runs a call), else the ids in lists of 900. Naming each of
+    a thousand ids cost more than the UPDATE itself (each a bound parameter)."""
+    ordered = sorted(ids)
+    runs: list[tuple[int, int]] = []
+    for row_id in ordered:
+        if runs and row_id <= runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], row_id)
+        else:
+            runs.append((row_id, row_id))
+    if len(runs) <= RUNS_PER_UPDATE:
+        return [or_(*(deliveries.c.id.between(low, high) for low, high in runs))]
+    return [deliveries.c.id.in_(ordered[i : i + 900]) for i in range(0, len(ordered), 900)]
 
 
 def _in_slot(slot: Slot) -> ColumnElement[bool]:
