@@ -1,6 +1,6 @@
-"""Thin items (live blogs, opinion, roundups, no teaser) may fill "more" but never lead a section,
-whatever their rank; videos, podcasts, show promos, galleries, newsletter promos, ceremonies and
-investment pitches and market soundbites are never shown at all."""
+"""Thin items (live blogs, opinion, no teaser) may fill "more" but never lead a section,
+whatever their rank; videos (by their teaser too), podcasts, show promos, galleries, newsletter
+promos, ceremonies, investment pitches and market soundbites are never shown at all."""
 
 from __future__ import annotations
 
@@ -160,6 +160,25 @@ def test_an_investment_pitch_a_roundup_or_a_soundbite_is_shown_nowhere(title: st
     plain = _story("Cell plant opens in Ohio", "https://wire.example.com/2026/11/25/plant")
     edition = build_edition(
         [dataclasses.replace(pitch, id="pitch"), dataclasses.replace(plain, id="plain")],
+        [Sector("evs", "EVs")],
+        publication="P",
+        edition_date=NOW.date(),
+        now=NOW,
+    )
+    (section,) = layout(edition)
+    assert [s.id for s in (*section.stories, *section.more)] == ["plain"]
+
+
+def test_footage_by_its_teaser_is_shown_nowhere() -> None:
+    footage = _story("Cargo launch from the station's point of view")
+    footage = dataclasses.replace(
+        footage,
+        id="footage",
+        summary="The agency has released timelapse video of the cargo launch, from the station.",
+    )
+    plain = _story("Cell plant opens in Ohio", "https://wire.example.com/2026/11/25/plant")
+    edition = build_edition(
+        [footage, dataclasses.replace(plain, id="plain")],
         [Sector("evs", "EVs")],
         publication="P",
         edition_date=NOW.date(),

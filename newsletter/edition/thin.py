@@ -1,9 +1,9 @@
-"""Items that may fill "more" but never lead a section: live blogs, opinion pieces, items whose
-teaser says they are footage ("The agency has released timelapse video of ..."), and stories
-with no usable teaser; and items an edition never shows at all (``HIDDEN``): videos, podcasts,
+"""Items that may fill "more" but never lead a section: live blogs, opinion pieces and stories
+with no usable teaser; and items an edition never shows at all (``HIDDEN``): videos (also one
+whose teaser says it is footage: "The agency has released timelapse video of ..."), podcasts,
 TV-show promos, photo galleries, newsletter promos, ceremonies (a service's remembrance day or
 award event is of its sector, but no news for an industry's reader), roundups (a week in
-review, a week ahead, "things to know", "trending stocks this week": a digest of other news)
+review, a week ahead, "things to know", "trending stocks this week": a digest of other news),
 investment pitches (a contributor's case for a stock or a fund: "X: The Most Important AI
 Compounder", "Top 50 Dividend Growth Stocks", "3 Stocks to Buy Now") and market soundbites (a
 wire's "Market Talk:" column, a strategist's one-line view). Pure.
@@ -128,10 +128,12 @@ _SOURCE_KINDS = [
         "an opinion piece",
     ),
 ]
+FOOTAGE = "a video (so its teaser says)"
 # what an edition never shows, not even as a "more" headline or a storyline's other report
 HIDDEN = frozenset(
     [
-        *("a video", "a podcast", "a photo gallery", "a show promo", "a newsletter promo"),
+        *("a video", FOOTAGE, "a podcast", "a photo gallery", "a show promo"),
+        "a newsletter promo",
         *("a ceremony", "an investment pitch", "a weekly roundup", "a soundbite"),
     ]
 )
@@ -157,6 +159,7 @@ _VIDEO_TEASER = re.compile(
     r"(\w+\s+){0,2}(video|timelapse|time-lapse|footage)\b",
     re.I,
 )
+_FOOTAGE_WORDS = ("video", "lapse", "footage")  # what ``_VIDEO_TEASER`` needs one of
 _MIN_TEASER_WORDS = 6  # a teaser shorter than this, or the headline again, tells a reader nothing
 
 
@@ -168,16 +171,24 @@ def thin_reason(story: Story) -> str:
 
 @functools.lru_cache(maxsize=1 << 14)  # an edition's sections hold at most 1,800
 def _thin_reason(url: str, title: str, source: str, summary: str) -> str:
-    kind = _kind_of(url, title, source)
-    if not kind and _VIDEO_TEASER.search(summary[:300]):
-        kind = "a video (so its teaser says)"
+    kind = _kind_of(url, title, source) or _footage(summary)
     return kind or ("" if _usable(title, summary) else "no teaser")
 
 
 def hidden_reason(story: Story) -> str:
     """Why an edition never shows ``story`` (a video, a ceremony...), or "" when it may."""
-    kind = _kind_of(story.url, story.title, story.source)
+    kind = _kind_of(story.url, story.title, story.source) or _footage(story.summary)
     return kind if kind in HIDDEN else ""
+
+
+def _footage(summary: str) -> str:
+    """``FOOTAGE`` when the teaser's first words say the item is a video (one look for the
+    words first: asked of every story of a window)."""
+    opening = summary[:300]
+    lowered = opening.lower()
+    if any(word in lowered for word in _FOOTAGE_WORDS) and _VIDEO_TEASER.search(opening):
+        return FOOTAGE
+    return ""
 
 
 def _kind_of(url: str, title: str, source: str) -> str:
