@@ -15,7 +15,7 @@ from newsletter.models import Overrides, Sector, SectorFit, Story
 from tests.conftest import NOW
 
 PITCH = "an investment pitch"
-_FOOTAGE = "The agency has released timelapse video of the cargo launch, from the station."
+FOOTAGE_TEASER = "The agency has released timelapse video of the cargo launch, from the station."
 TEASER = "The company said the new line starts next spring and employs four hundred people."
 
 
@@ -90,7 +90,7 @@ def _story(title: str, url: str = "https://wire.example.com/2026/11/25/item", **
             "Cargo launch from the station's point of view",
             "",
             "",
-            _FOOTAGE,
+            FOOTAGE_TEASER,
             "a video (so its teaser says)",
         ),
         ("Cellco: The Most Important Battery Compounder Of The Decade", "", "", "", PITCH),
@@ -154,7 +154,7 @@ def test_an_investor_sites_news_items_are_news() -> None:
         ("Top 25 Dividend Growth Stocks For December", TEASER),
         ("Cell makers: the week ahead", TEASER),
         ("Market Talk: cell makers 'could rally' after the recall", TEASER),
-        ("Cargo launch from the station's point of view", _FOOTAGE),  # footage by its teaser
+        ("Cargo launch from the station's point of view", FOOTAGE_TEASER),  # footage by its teaser
     ],
 )
 def test_pitches_roundups_soundbites_and_footage_are_shown_nowhere(
