@@ -289,6 +289,9 @@ def test_explain_lists_every_phrase_with_its_weight() -> None:
         ("Senate restores most-favoured-nation trade status to Freedonia", "sanctions-regulation"),
         ("Permian driller agrees to a $3 billion sale", "oil-gas"),
         ("Ministry's generative AI guidelines to carry no penalties", "sanctions-regulation"),
+        # rule-making on a market is the regulator's story, whatever the market
+        ("Exchange proposes easing rules for dual-class share listings", "sanctions-regulation"),
+        ("Watchdog to tighten rules on battery-fund disclosures", "sanctions-regulation"),
     ],
 )
 def test_default_rules_know_what_each_sector_means(title: str, expected: str) -> None:

@@ -86,6 +86,9 @@ def _story(title: str, url: str = "https://wire.example.com/2026/11/25/item", **
         ("Five things to know before the market opens", "", "", "", "a weekly roundup"),
         ("Market Talk: cell makers 'could rally' after the recall", "", "", "", "a soundbite"),
         ("Market Talk - Battery shares look stretched", "", "", "", "a soundbite"),
+        ("Factbox: the largest cell-plant recalls", "", "", "", "a factbox"),
+        ("Biggest battery recalls in history - Wire", "", "", "", "a factbox"),
+        ("Timeline: a cell maker's year of recalls", "", "", "", "a factbox"),
         (
             "Cargo launch from the station's point of view",
             "",
@@ -137,6 +140,8 @@ def test_thin_items_are_recognised(
         "Dividend cut at Cellco as the recall widens",
         "Weekly jobless claims fall as cell plants hire",
         "Week-long strike shuts a cell plant",
+        "Cell maker posts biggest loss in history",  # news that names a record
+        "Timeline slips for a cell plant as the recall widens",
     ],
 )
 def test_stories_about_such_things_are_not_thin(title: str) -> None:
@@ -154,6 +159,7 @@ def test_an_investor_sites_news_items_are_news() -> None:
         ("Top 25 Dividend Growth Stocks For December", TEASER),
         ("Cell makers: the week ahead", TEASER),
         ("Market Talk: cell makers 'could rally' after the recall", TEASER),
+        ("Biggest battery recalls in history", TEASER),
         ("Cargo launch from the station's point of view", FOOTAGE_TEASER),  # footage by its teaser
     ],
 )

@@ -5,8 +5,9 @@ TV-show promos, photo galleries, newsletter promos, ceremonies (a service's reme
 award event is of its sector, but no news for an industry's reader), roundups (a week in
 review, a week ahead, "things to know", "trending stocks this week": a digest of other news),
 investment pitches (a contributor's case for a stock or a fund: "X: The Most Important AI
-Compounder", "Top 50 Dividend Growth Stocks", "3 Stocks to Buy Now") and market soundbites (a
-wire's "Market Talk:" column, a strategist's one-line view). Pure.
+Compounder", "Top 50 Dividend Growth Stocks", "3 Stocks to Buy Now"), market soundbites (a
+wire's "Market Talk:" column, a strategist's one-line view) and factboxes (background: "Factbox:",
+"Timeline:", "Biggest oil supply disruptions in history"). Pure.
 
 Each is recognised from what a feed gives: the link's path (``/video/``, ``/podcasts/``,
 ``/live/``, ``/photography/``, an investor site's analysis folder...), the headline (``WATCH:``,
@@ -103,6 +104,16 @@ _TITLE_KINDS = [
     ),
     # a wire's column of strategists' one-line views: "Market Talk: Stocks could ..."
     (re.compile(r"^\s*market talk\s*(:|\||\s-\s)", re.I), "a soundbite"),
+    # background, not the day's news: a wire's factbox or timeline, a list of records
+    # ("Biggest oil supply disruptions in history")
+    (
+        re.compile(
+            r"^\s*(factbox|fact box|timeline)\s*(:|\||\s-\s)"
+            r"|^\s*(the\s+)?(biggest|largest|worst|deadliest|costliest)\s[^:]*\bin history\b",
+            re.I,
+        ),
+        "a factbox",
+    ),
     # a TV or radio show's episode: "Headline | Show Name 8/21/2026"
     (re.compile(r"\|\s*[^|]{2,40}\s\d{1,2}/\d{1,2}/\d{2,4}\s*$"), "a show promo"),
     (
@@ -134,7 +145,7 @@ HIDDEN = frozenset(
     [
         *("a video", FOOTAGE, "a podcast", "a photo gallery", "a show promo"),
         "a newsletter promo",
-        *("a ceremony", "an investment pitch", "a weekly roundup", "a soundbite"),
+        *("a ceremony", "an investment pitch", "a weekly roundup", "a soundbite", "a factbox"),
     ]
 )
 # a whole path segment naming a kind of page; any of the headline patterns (a first test)
@@ -151,7 +162,7 @@ _TITLE_TRIGGERS = (
     *("ceremon", "commemorat", "celebration of life", "honored", "honoured", "medal of"),
     *("tribute", "recognition event", "change of command", "war dead", "wreath", "|"),
     *(" to own", " to hold", " to avoid", "buy", "sell", "compounder", "conviction", "bagger"),
-    *("dividend", "passive income", "market talk"),
+    *("dividend", "passive income", "market talk", "fact", "timeline", "history"),
 )
 # a teaser whose first words say the item is footage: "ESA has released timelapse video of ..."
 _VIDEO_TEASER = re.compile(
