@@ -39,8 +39,8 @@ def serve(delay: float, ready: Any, stats: Any) -> None:  # pragma: no cover - o
     def report() -> None:
         while True:
             time.sleep(0.2)
-            copies = max(server.recipients.values(), default=0)
-            stats.put((server.requests, len(server.recipients), copies, server.most_in_flight))
+            counts = (server.requests, len(server.recipients), server.most_copies)
+            stats.put((*counts, server.most_in_flight))
 
     threading.Thread(target=report, daemon=True).start()
     server.httpd.serve_forever(0.05)

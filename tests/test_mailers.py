@@ -129,6 +129,13 @@ def test_the_local_server_enforces_sendgrids_limits(variant: RenderedEmail) -> N
         assert any("unique" in p for p in problems(twice))
         del body["from"]
         assert "The from object must be provided for every email send." in problems(body)
+        one = twice["personalizations"][0]
+        assert not any("10000 bytes" in p for p in problems(twice))
+        one["substitutions"]["%%long%%"] = "\u00e9" * 1700  # 10,200 bytes as JSON's \u00e9
+        one["custom_args"] = {"n": 1, "pad": "x" * 10_000}  # not a dict of strings: measured
+        over = problems(twice)
+        assert "The substitutions of a personalization must be at most 10000 bytes." in over
+        assert "The custom_args of a personalization must be at most 10000 bytes." in over
         with pytest.raises(ValueError, match="at most 1000"):
             m.send_batch(Batch(variant, tuple(readers(1001)), 1, DAY))
         result = m.send_batch(Batch(variant, tuple(readers(2) + readers(1)), 1, DAY))

@@ -217,6 +217,35 @@ def test_the_room_a_call_leaves_is_filled_by_the_first_readers_of_the_next(
     assert server.most_in_flight >= 9
 
 
+def test_a_large_room_is_claimed_several_calls_at_a_time(
+    tmp_path: Path, server: SendgridServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """20,000 readers in flight: a claim holds an eighth of them (2,500), so two variants of
+    1,200 and 1,300 readers claimed together go in full calls of 1,000 and their remainders;
+    claims of a call's worth (1,000) would have cut a variant at the claim's end instead."""
+    monkeypatch.setenv("SENDGRID_API_KEY", KEY)
+    sendgrid = {"api_host": server.url}
+    config = make_config(
+        tmp_path, "sendgrid", batch_size=1000, readers_in_flight=20_000, sendgrid=sendgrid
+    )
+    store = collected(config)
+    every, one = tuple(config.sector_slugs), tuple(config.sector_slugs[:1])
+    store.readers.bulk_import(
+        [
+            NewReader(
+                f"r{i:04d}@example.com", "", every if i < 1200 else one, f"t{i:04d}-{'x' * 30}"
+            )
+            for i in range(2500)
+        ],
+        [],
+        now=NOW,
+    )
+    report = flows.send_edition(config, store, make_mailer(config), now=clock)
+    assert report.sent == 2500 and set(server.recipients.values()) == {1}
+    sizes = sorted(len(body["personalizations"]) for body in server.accepted)
+    assert sizes == [200, 300, 1000, 1000]
+
+
 def test_dry_run_validates_in_sandbox_and_stores_nothing(
     tmp_path: Path, server: SendgridServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -58,6 +58,7 @@ logger = logging.getLogger(__name__)
 # mailer calls that share the readers in flight: a call holds at most that share of them (250
 # of the default 2,000), so the room one call leaves takes the next one
 CALLS_IN_FLIGHT = 8
+MOST_CLAIMED = 5000  # readers one claim holds at most, whatever the room
 
 
 def deliver(
@@ -161,10 +162,15 @@ def _open_ledger(
 def _limits(config: Config, mailer: Mailer) -> Limits:
     settings = config.file.delivery
     batch_size = min(settings.batch_size, mailer.max_batch, settings.readers_in_flight)
+    share = settings.readers_in_flight // CALLS_IN_FLIGHT
+    # past 8,000 readers in flight a claim holds an eighth of them (2,500 of 20,000, 5,000 at
+    # most), several calls' worth: the ledger is asked less often, and a variant's readers go
+    # in full calls; below that, a call's worth
+    claim_size = min(share, MOST_CLAIMED) if share > max(batch_size, 1000) else batch_size
     return Limits(
-        batch_size=batch_size,
+        claim_size=claim_size,
         readers_in_flight=settings.readers_in_flight,
-        per_call=min(batch_size, max(SMALLEST_CALL, settings.readers_in_flight // CALLS_IN_FLIGHT)),
+        per_call=min(batch_size, max(SMALLEST_CALL, share)),
         heartbeat=settings.heartbeat_seconds,
         timeout=timedelta(minutes=settings.claim_timeout_minutes),
         database_wait=settings.database_wait_seconds,
@@ -177,16 +183,16 @@ def _journal(config: Config, owner: str, limits: Limits) -> Journal:
         config.journal_dir,
         owner=owner,
         database=database_key(config.database_url),
-        reserve=journal_reserve(limits.readers_in_flight),
+        reserve=journal_reserve(limits.readers_in_flight, limits.claim_size),
     )
     journal.open()
     return journal
 
 
-def journal_reserve(readers_in_flight: int) -> int:
-    """Bytes a sender's journal reserves: enough for every reader in flight, and a batch
+def journal_reserve(readers_in_flight: int, claim_size: int) -> int:
+    """Bytes a sender's journal reserves: enough for every reader in flight, and a claim
     more (the readers left out of a claimed batch are outcomes too)."""
-    return (readers_in_flight + 1000) * BYTES_PER_READER
+    return (readers_in_flight + claim_size) * BYTES_PER_READER
 
 
 def dry_run(

@@ -48,7 +48,7 @@ SMALLEST_CALL = 50
 class Limits:
     """How a sender paces itself (from ``delivery:``)."""
 
-    batch_size: int
+    claim_size: int  # readers claimed at once: a call's worth, or an eighth of the room
     readers_in_flight: int
     # readers in one mailer call: a share of those in flight, so that when a call ends the
     # next fits in the room it left and the readers in flight stay near their bound
@@ -228,7 +228,7 @@ class Sending:
             batch = self.store.ledger.claim_batch(
                 self.edition_id,
                 claim=f"{self.claim}:{self.batches}",
-                size=self.limits.batch_size,
+                size=self.limits.claim_size,
                 now=self.claim_clock(),
             )
         except StoreUnavailable as exc:
