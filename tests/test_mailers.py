@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import json
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -117,6 +118,21 @@ def test_sendgrid_batch_is_one_request_with_a_personalization_per_reader(
     html = body["content"][1]["value"]
     assert personalize.placeholder("unsubscribe_url", secret) in html
     assert "Crude &amp; &lt;gas&gt; prices rise" in html
+
+
+def test_the_client_librarys_debug_log_never_holds_a_readers_address(
+    sendgrid: SendgridServer, variant: RenderedEmail, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The SendGrid client logs each request's headers and payload at debug level, formatted
+    whether or not debug is on: the API key is masked, and the payload (every reader's address
+    and links) is named by its size."""
+    with caplog.at_level(logging.DEBUG, logger="python_http_client"):
+        result = mailer(sendgrid).send_batch(Batch(variant, tuple(readers(3)), 7, DAY))
+    assert len(result.sent) == 3
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "PAYLOAD" in logged  # the client's debug lines were captured
+    assert "reader1@example.com" not in logged and "/unsubscribe/t1" not in logged
+    assert "HEADERS" in logged and sendgrid.api_key not in logged
 
 
 def test_the_local_server_enforces_sendgrids_limits(variant: RenderedEmail) -> None:

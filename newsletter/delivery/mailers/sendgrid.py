@@ -39,6 +39,31 @@ MAX_WAIT = 120.0  # seconds: the longest a rate limit is waited out in one go
 _SETTINGS = SendgridConfig()  # the one source of the defaults below: ``delivery.sendgrid``
 
 
+class _Secret(str):
+    """The API key's header value, which the client library's debug message of a request's
+    headers shows masked."""
+
+    def __repr__(self) -> str:
+        return "'Bearer ***'"
+
+
+class _Payload(bytes):
+    """A request's bytes, which name only their size when formatted: the client library
+    formats each payload into a debug message whether or not debug is logged (1.5 ms for a
+    request of 1,000 readers, in the request threads), and a log must not hold readers'
+    addresses and links."""
+
+    def __format__(self, spec: str) -> str:
+        return f"<{len(self):,} bytes>"
+
+
+class _Body(str):
+    """A request's JSON text, which the client library encodes into a ``_Payload``."""
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return _Payload(str.encode(self, encoding, errors))
+
+
 class _Stopped(Exception):
     """A stop was asked for before the request (or its retry) started."""
 
@@ -67,7 +92,9 @@ class SendgridMailer:
         self._client.client.timeout = timeout
         # the body goes as the JSON text ``payload`` wrote: with this type the client sends a
         # str as it is, instead of encoding a dict again
-        self._client.client.request_headers["Content-Type"] = "application/json; charset=utf-8"
+        headers = self._client.client.request_headers
+        headers["Content-Type"] = "application/json; charset=utf-8"
+        headers["Authorization"] = _Secret(headers["Authorization"])  # as the client logs it
         self.api_host = api_host
         name, address = parseaddr(from_address)
         self.sender = {"email": address, **({"name": name} if name else {})}
@@ -152,7 +179,7 @@ class SendgridMailer:
             if self._stopping.is_set():
                 raise _Stopped
             try:
-                response = self._client.client.mail.send.post(request_body=body)
+                response = self._client.client.mail.send.post(request_body=_Body(body))
             except (http_errors.UnauthorizedError, http_errors.ForbiddenError) as exc:
                 raise DeliveryError(
                     f"SendGrid refused the API key (HTTP {exc.status_code}): {_message(exc)}",
