@@ -124,6 +124,7 @@ class SendgridServer:
         self.faults: deque[tuple[str, float]] = deque()
         self.accepted: list[dict[str, Any]] = []
         self.requests = 0
+        self.arrivals = 0  # requests that reached the handler, counted on arrival
         self.accepted_count = 0
         self.recipients: dict[str, int] = {}
         self.most_copies = 0  # the most copies any one reader got
@@ -145,7 +146,10 @@ class SendgridServer:
                 with server.lock:
                     server.in_flight += 1
                     server.most_in_flight = max(server.most_in_flight, server.in_flight)
-                    number = server.requests + 1
+                    # counted as it arrives: ``requests`` grows only past the gathering, so a
+                    # fifth request arriving before the first four counted would wait again
+                    server.arrivals += 1
+                    number = server.arrivals
                 try:
                     gather = server.gather
                     if gather is not None and number <= gather.parties:

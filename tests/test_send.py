@@ -381,7 +381,8 @@ def test_the_next_batch_is_claimed_while_requests_fly_one_batch_at_most(
 ) -> None:
     """While requests are in flight the next batch is claimed ahead: whenever the provider
     takes a request, the rows claimed and not yet recorded are at most the readers in flight
-    and one batch (what a stop gives back unsent), and more than those in flight at times."""
+    and one batch (what a stop gives back unsent), and more than those in flight once the
+    first four requests are in flight together (the first answer waits for that claim)."""
     monkeypatch.setenv("SENDGRID_API_KEY", KEY)
     sendgrid = {"api_host": server.url, "concurrency": 4}
     config = make_config(
@@ -391,12 +392,21 @@ def test_the_next_batch_is_claimed_while_requests_fly_one_batch_at_most(
     add_readers(config, store, 150)
     watcher = Store.open(config.database_url)
     claimed: list[int] = []
+    waiting = threading.Event()  # never set: its wait is the pause between two looks
 
-    def look(_accepted: int) -> None:
+    def rows_claimed() -> int:
         ref = watcher.editions.edition_ref(NOW.date())
         assert ref is not None
-        claimed.append(watcher.ledger.delivery_counts(ref.id).get(DeliveryStatus.CLAIMED, 0))
+        return watcher.ledger.delivery_counts(ref.id).get(DeliveryStatus.CLAIMED, 0)
 
+    def look(accepted: int) -> None:
+        count, looks = rows_claimed(), 0
+        while accepted == 1 and count <= 40 and looks < 3000:  # the batch claimed ahead
+            waiting.wait(0.01)
+            count, looks = rows_claimed(), looks + 1
+        claimed.append(count)
+
+    server.gather = threading.Barrier(4)  # the first four requests in flight together
     server.on_accept = look
     report = flows.send_edition(config, store, make_mailer(config), now=clock)
     assert report.sent == 150 and set(server.recipients.values()) == {1}

@@ -57,11 +57,17 @@ class _Payload(bytes):
         return f"<{len(self):,} bytes>"
 
 
-class _Body(str):
-    """A request's JSON text, which the client library encodes into a ``_Payload``."""
+class _Body:
+    """A request's JSON text as the client library takes it: encoded (once, with no copy of
+    the text) into a ``_Payload``."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
 
     def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-        return _Payload(str.encode(self, encoding, errors))
+        return _Payload(self.text, encoding, errors)
 
 
 class _Stopped(Exception):
