@@ -12,7 +12,9 @@ requests in flight (the defaults: delivery.readers_in_flight; --concurrency N se
 delivery.sendgrid.concurrency), against the local SendGrid stand-in of the tests,
 which answers each request after --delay seconds. Measured: the wall time until the last
 worker exits (process start included), each worker's own peak memory (VmHWM sampled from
-/proc), and at the server, the readers it saw and the most copies one reader got.
+/proc), at the server, the readers it saw and the most copies one reader got, and where the
+machine's CPU went while the workers ran (its busy time from /proc/stat, the workers' own,
+the stand-in's; the rest is PostgreSQL's, for the most part).
 
 --database names a server where this may create and drop databases (bench_*); without it a
 throwaway cluster is started in a temporary folder (initdb and pg_ctl, as `nobody` when run
@@ -27,6 +29,7 @@ import contextlib
 import glob
 import multiprocessing
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -87,6 +90,7 @@ def throwaway_postgres() -> Iterator[str]:
 
 
 SHARED_BUFFERS = "1GB"
+CORES = os.cpu_count() or 1
 WARMED = ("subscribers", "deliveries", "stories", "editions")
 
 
@@ -138,6 +142,26 @@ def server_stats(stats: Any) -> tuple[int, int, int, int]:
     return last
 
 
+def machine_cpu() -> float:
+    """CPU seconds the machine's cores have been busy (not idle, not waiting on a disk)."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        ticks = [int(n) for n in stat.readline().split()[1:]]
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's finished children (the workers, once waited for)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds a running process has used."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_workers(config: Path, url: str, workers: int, delay: float) -> dict[str, Any]:
     ctx = multiprocessing.get_context("fork")
     ready, stats = ctx.Queue(), ctx.Queue()
@@ -154,12 +178,18 @@ def run_workers(config: Path, url: str, workers: int, delay: float) -> dict[str,
             for n in range(workers)
         ]
         command = workload.newsletter(config, "send", "--no-collect")
+        before = (machine_cpu(), children_cpu(), process_cpu(server.pid))
         runs = workload.measure_together([command] * workers, envs)
+        after = (machine_cpu(), children_cpu(), process_cpu(server.pid))
         requests, readers, copies, most = server_stats(stats)
     finally:
         server.kill()
         server.join()
+    busy, senders, stand_in = (b - a for a, b in zip(before, after, strict=True))
     return {
+        # CPU seconds while the workers ran: the machine's, the workers', the stand-in's, and
+        # the rest (PostgreSQL, for the most part)
+        "cpu": (busy, senders, stand_in, busy - senders - stand_in),
         "workers": workers,
         "wall": max(r.wall for r in runs),
         "peaks": [r.peak_mb for r in runs],
@@ -245,6 +275,12 @@ def main() -> None:
             f"(VmHWM) {peaks} MB; server: {r['requests']:,} requests, {r['readers']:,} distinct "
             f"readers, at most {r['copies']} copies to one reader, at most {r['most']} requests "
             f"at once; exits {r['codes']}"
+        )
+        busy, senders, stand_in, rest = r["cpu"]
+        print(
+            f"    CPU while they ran: {busy:.0f} s of the machine's {r['wall'] * CORES:.0f} "
+            f"({CORES} cores x the wall time): the workers {senders:.0f} s, the SendGrid "
+            f"stand-in {stand_in:.0f} s, the rest (PostgreSQL) {rest:.0f} s"
         )
         for tail in r["tails"]:
             print(f"    {tail[0] if tail else '(no output)'}")
