@@ -100,7 +100,7 @@ class SendgridMailer:
         # str as it is, instead of encoding a dict again
         headers = self._client.client.request_headers
         headers["Content-Type"] = "application/json; charset=utf-8"
-        headers["Authorization"] = _Secret(headers["Authorization"])  # as the client logs it
+        headers["Authorization"] = _Secret(headers["Authorization"])  # masked in a debug line
         self.api_host = api_host
         name, address = parseaddr(from_address)
         self.sender = {"email": address, **({"name": name} if name else {})}
