@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import gc
 import os
 import signal
 import subprocess
@@ -77,6 +78,27 @@ def collected(config: Config) -> Store:
     store = Store.open(config.database_url)
     flows.collect_all(config, store, now=NOW)
     return store
+
+
+def test_a_send_leaves_its_edition_out_of_the_collectors_passes_until_it_ends(
+    tmp_path: Path,
+) -> None:
+    """While it sends, what existed when the edition was frozen is left out of the cycle
+    collector's full passes; afterwards nothing is (a scheduler sends day after day in one
+    process, and nothing may outlive its send uncollected)."""
+    config = make_config(tmp_path)
+    store = collected(config)
+    add_readers(config, store, 23)
+    frozen: list[int] = []
+    report = flows.send_edition(
+        config,
+        store,
+        make_mailer(config),
+        now=clock,
+        progress=lambda done, total: frozen.append(gc.get_freeze_count()),
+    )
+    assert report.sent == 23 and frozen and min(frozen) > 0
+    assert gc.get_freeze_count() == 0
 
 
 def test_every_confirmed_reader_gets_it_once(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from newsletter.errors import EditionError
 from newsletter.flows.build import build, edition_date_for
 from newsletter.models import Edition, EditionStatus, SendReport
 from newsletter.records import StoredEdition
+from newsletter.runtime import long_lived
 from newsletter.store import Store
 
 
@@ -40,18 +41,21 @@ def send_edition(
         edition = stored.edition if stored is not None else _built(config, store, now(), day)
         return deliver.dry_run(config, store, mailer, edition, started=started)
     variants.warm_renderer(store)  # its start overlaps the build and the ledger's seeding
-    frozen = frozen_edition(config, store, now=now(), day=day)
-    return deliver.deliver(
-        config,
-        store,
-        mailer,
-        frozen,
-        now=now,
-        retry_failed=retry_failed,
-        progress=progress,
-        should_stop=should_stop,
-        claim_clock=claim_clock,
-    )
+    with long_lived() as settle:
+        settle()  # the modules and the config
+        frozen = frozen_edition(config, store, now=now(), day=day)
+        settle()  # and the frozen edition
+        return deliver.deliver(
+            config,
+            store,
+            mailer,
+            frozen,
+            now=now,
+            retry_failed=retry_failed,
+            progress=progress,
+            should_stop=should_stop,
+            claim_clock=claim_clock,
+        )
 
 
 def _built(config: Config, store: Store, now: datetime, day: date) -> Edition:
