@@ -1,5 +1,6 @@
 """How CPU-heavy stages use the machine: worker processes started light (parsing feeds,
-rendering variants), and the cycle collector paused around allocation-heavy work.
+rendering variants), the cycle collector paused around allocation-heavy work, and a send's
+long-lived objects left out of the collector's full passes while it runs (``long_lived``).
 
 A pool's workers start from a clean process (forkserver: never forked from a threaded one)
 with only the module they work in loaded, and never import the ``newsletter`` command's main
