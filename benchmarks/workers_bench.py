@@ -29,7 +29,6 @@ import contextlib
 import glob
 import multiprocessing
 import os
-import resource
 import shutil
 import socket
 import subprocess
@@ -149,12 +148,6 @@ def machine_cpu() -> float:
     return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def children_cpu() -> float:
-    """CPU seconds of this process's finished children (the workers, once waited for)."""
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return used.ru_utime + used.ru_stime
-
-
 def process_cpu(pid: int) -> float:
     """CPU seconds a running process has used."""
     with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
@@ -178,14 +171,15 @@ def run_workers(config: Path, url: str, workers: int, delay: float) -> dict[str,
             for n in range(workers)
         ]
         command = workload.newsletter(config, "send", "--no-collect")
-        before = (machine_cpu(), children_cpu(), process_cpu(server.pid))
+        before = (machine_cpu(), process_cpu(server.pid))
         runs = workload.measure_together([command] * workers, envs)
-        after = (machine_cpu(), children_cpu(), process_cpu(server.pid))
+        after = (machine_cpu(), process_cpu(server.pid))
         requests, readers, copies, most = server_stats(stats)
     finally:
         server.kill()
         server.join()
-    busy, senders, stand_in = (b - a for a, b in zip(before, after, strict=True))
+    busy, stand_in = (b - a for a, b in zip(before, after, strict=True))
+    senders = sum(r.cpu for r in runs)  # each worker's own, read at its exit
     return {
         # CPU seconds while the workers ran: the machine's, the workers', the stand-in's, and
         # the rest (PostgreSQL, for the most part)

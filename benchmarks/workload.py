@@ -456,6 +456,7 @@ class Measured:
     returncode: int
     stdout: str
     stderr: str
+    cpu: float = 0.0  # CPU seconds the process used (with the workers it started and waited for)
 
 
 def measure(command: Sequence[str], env: dict[str, str] | None = None) -> Measured:
@@ -466,8 +467,9 @@ def measure(command: Sequence[str], env: dict[str, str] | None = None) -> Measur
 def measure_together(
     commands: Sequence[Sequence[str]], envs: Sequence[dict[str, str]]
 ) -> list[Measured]:
-    """Start the commands at once; each one's wall time (from the common start) and its own
-    peak resident memory, sampled from /proc while it runs."""
+    """Start the commands at once; each one's wall time (from the common start), its own
+    peak resident memory, sampled from /proc while it runs, and its own CPU time, from its
+    exit (``wait4``)."""
     import threading
 
     started = time.perf_counter()
@@ -488,18 +490,24 @@ def measure_together(
         thread.start()
     peaks = [0] * len(processes)
     walls = [0.0] * len(processes)
+    cpus = [0.0] * len(processes)
     while any(w == 0.0 for w in walls):
         for n, process in enumerate(processes):
             if walls[n]:
                 continue
             peaks[n] = max(peaks[n], high_water_kb(process.pid))
-            if process.poll() is not None:
+            pid, status, used = os.wait4(process.pid, os.WNOHANG)
+            if pid:  # reaped here, with what it used: the process's own figure
+                process.returncode = os.waitstatus_to_exitcode(status)
+                cpus[n] = used.ru_utime + used.ru_stime
                 walls[n] = time.perf_counter() - started
         time.sleep(0.02)
     for thread in readers:
         thread.join()
     return [
-        Measured(walls[n], peaks[n] / 1024, p.returncode, "".join(outs[n]), "".join(errs[n]))
+        Measured(
+            walls[n], peaks[n] / 1024, p.returncode, "".join(outs[n]), "".join(errs[n]), cpus[n]
+        )
         for n, p in enumerate(processes)
     ]
 
