@@ -86,6 +86,11 @@ def _story(title: str, url: str = "https://wire.example.com/2026/11/25/item", **
         ("Five things to know before the market opens", "", "", "", "a weekly roundup"),
         ("Market Talk: cell makers 'could rally' after the recall", "", "", "", "a soundbite"),
         ("Market Talk - Battery shares look stretched", "", "", "", "a soundbite"),
+        # one voice's view, hedged, with no decision or figure behind it
+        ("Cell prices could ease next year - Cellco's chief says", "", "", "", "a soundbite"),
+        ("Gridco sees price swings 'brief', CEO says - Wire", "", "", "", "a soundbite"),
+        ("Senator Urges Ministry to Restore Depot Drills", "", "", "", "a soundbite"),
+        ("Ministry says two states share interest in calm markets", "", "", "", "a soundbite"),
         ("Factbox: the largest cell-plant recalls", "", "", "", "a factbox"),
         ("Biggest battery recalls in history - Wire", "", "", "", "a factbox"),
         ("Timeline: a cell maker's year of recalls", "", "", "", "a factbox"),
@@ -142,6 +147,12 @@ def test_thin_items_are_recognised(
         "Week-long strike shuts a cell plant",
         "Cell maker posts biggest loss in history",  # news that names a record
         "Timeline slips for a cell plant as the recall widens",
+        # what someone says that is news: a decision, a figure, a finding
+        "Ministry says oil from the reserve reaches the market next week",
+        "Ruritania, Ostland ready to act against currency swings, ministers say",
+        "Cellco's chief says the plant could cut 2,000 jobs",
+        "Analyst's Study Says Automation Weighs On Pay Without Cutting Jobs",
+        "Cellco sells its plant to Voltco, sources say",
     ],
 )
 def test_stories_about_such_things_are_not_thin(title: str) -> None:
@@ -159,6 +170,7 @@ def test_an_investor_sites_news_items_are_news() -> None:
         ("Top 25 Dividend Growth Stocks For December", TEASER),
         ("Cell makers: the week ahead", TEASER),
         ("Market Talk: cell makers 'could rally' after the recall", TEASER),
+        ("Cell prices could ease next year - Cellco's chief says", TEASER),
         ("Biggest battery recalls in history", TEASER),
         ("Cargo launch from the station's point of view", FOOTAGE_TEASER),  # footage by its teaser
     ],

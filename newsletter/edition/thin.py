@@ -5,8 +5,9 @@ TV-show promos, photo galleries, newsletter promos, ceremonies (a service's reme
 award event is of its sector, but no news for an industry's reader), roundups (a week in
 review, a week ahead, "things to know", "trending stocks this week": a digest of other news),
 investment pitches (a contributor's case for a stock or a fund: "X: The Most Important AI
-Compounder", "Top 50 Dividend Growth Stocks", "3 Stocks to Buy Now"), market soundbites (a
-wire's "Market Talk:" column, a strategist's one-line view) and factboxes (background: "Factbox:",
+Compounder", "Top 50 Dividend Growth Stocks", "3 Stocks to Buy Now"), soundbites (a wire's
+"Market Talk:" column; one voice's hedged view or appeal with no figure in it: "AI could push up
+inflation - central banker says", "Lawmaker urges ...") and factboxes (background: "Factbox:",
 "Timeline:", "Biggest oil supply disruptions in history"). Pure.
 
 Each is recognised from what a feed gives: the link's path (``/video/``, ``/podcasts/``,
@@ -104,6 +105,18 @@ _TITLE_KINDS = [
     ),
     # a wire's column of strategists' one-line views: "Market Talk: Stocks could ..."
     (re.compile(r"^\s*market talk\s*(:|\||\s-\s)", re.I), "a soundbite"),
+    # one voice's view with no figure in it: said (or urged), and hedged or a wish ("AI could
+    # push up inflation - central banker says", "X sees volatility 'short-term', CEO says",
+    # "Lawmaker urges ...", "Kremlin says Russia and US share interest in ...")
+    (
+        re.compile(
+            r"^(?!.*\d)(?=.*\b(says?|said|warns?|tells?|urges?|calls (for|on))\b)"
+            r"(?=.*\b(could|may|might|would|should|sees|expects|predicts|believes|thinks"
+            r"|hopes|wants to|shares? (an? )?interest|open to|urges?)\b)",
+            re.I,
+        ),
+        "a soundbite",
+    ),
     # background, not the day's news: a wire's factbox or timeline, a list of records
     # ("Biggest oil supply disruptions in history")
     (
@@ -163,6 +176,7 @@ _TITLE_TRIGGERS = (
     *("tribute", "recognition event", "change of command", "war dead", "wreath", "|"),
     *(" to own", " to hold", " to avoid", "buy", "sell", "compounder", "conviction", "bagger"),
     *("dividend", "passive income", "market talk", "fact", "timeline", "history"),
+    *(" say", " said", "warn", " tell", "urge", " calls "),
 )
 # a teaser whose first words say the item is footage: "ESA has released timelapse video of ..."
 _VIDEO_TEASER = re.compile(
