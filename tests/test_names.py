@@ -26,9 +26,9 @@ from newsletter.web.app import create_app
 from tests.conftest import NOW, TEST_DATABASE, write_config
 from tests.sendgrid_server import SendgridServer, delivered, sendgrid_server
 from tests.smtp_server import Inbox, start_smtp
-from tests.test_send import KEY, _wait_for, clock, collected, make_config
+from tests.test_send import KEY, clock, collected, make_config
 from tests.test_text import DIRTY_NAMES
-from tests.webserver import running
+from tests.webserver import running, signed_up
 
 ENV = {"NEWSLETTER_NOW": NOW.isoformat()}
 # what a command line can carry (no NUL in an argument)
@@ -62,7 +62,7 @@ def test_names_are_cleaned_at_the_web_sign_up_and_on_the_preferences_page(
             data = {"csrf": csrf.group(1), "email": f"web{i}@example.com", "name": typed}
             answer = client.post("/subscribe", data=data)
             assert answer.status_code == 200 and "Check your inbox" in answer.text
-        _wait_for(lambda: len(_names(store, "web")) == len(wanted), timeout=10)
+        signed_up(store)  # every sign-up carried out: its reader and its consent event
         assert _names(store, "web") == wanted
         for reader in store.readers.subscriber_list():  # the consent history keeps the cleaned name
             assert store.readers.events_of(reader.id)[0].details["name"] == wanted[reader.email]
