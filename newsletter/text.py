@@ -263,6 +263,19 @@ def _tracking(key: str) -> bool:
     return key in _TRACKING_PARAMS or key.startswith(_TRACKING_PREFIXES)
 
 
+# a wire's dateline before its lead: "LONDON, Aug 21 :", "NEW YORK/PARIS (Wire) -", "BEIJING:",
+# "Aug 21 :"
+_DATELINE = re.compile(
+    r"^\s*(?=[A-Z]{2}|[A-Z][a-z]{2}\.? \d)(?:[A-Z][A-Z.'/ -]{0,40}[A-Z.])?,?\s*"
+    r"(?:[A-Z][a-z]{2,8}\.? \d{1,2})?\s*(?:\([^)]{1,40}\))?\s*[:\u2013\u2014-]\s+"
+)
+
+
+def without_dateline(text: str) -> str:
+    """``text`` without the dateline a wire opens its lead with ("LONDON, Aug 21 : ")."""
+    return _DATELINE.sub("", text, count=1)
+
+
 def tokens(text: str) -> list[str]:
     """Lower-case word tokens, letters and digits apart: "600MW" is "600", "mw"."""
     return _TOKEN.findall(text.lower())

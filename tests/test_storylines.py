@@ -263,6 +263,62 @@ def test_names_count_once_and_whole(one: tuple[str, str], other: tuple[str, str]
     assert len(storylines.group(_stories(rows, "n"))) == (1 if together else 2)
 
 
+def test_one_rare_word_and_two_more_names_in_both_leads_make_one_storyline() -> None:
+    """Headlines that share one uncommon word are one storyline when both leads name two more
+    actors or places: a governor's view of a lawsuit and the talks to settle it."""
+    rows = [
+        (
+            "Atlas Wire",
+            20,
+            "sanctions",
+            "Governor Prefers Harbourline Settlement 'If It's Fair'",
+            "Ruritania Governor Ana Silva said she would prefer a settlement of the state's "
+            "lawsuit against Harbourline Media Corp's purchase of Castor Studios Inc.",
+        ),
+        (
+            "Beacon Post",
+            4,
+            "business",
+            "Harbourline and Ruritania to hold early talks on Castor deal, paper reports",
+            "Harbourline and Ruritania officials meet on Monday to discuss settling the state's "
+            "lawsuit over Harbourline's purchase of Castor Studios, a newspaper reported.",
+        ),
+    ]
+    assert len(storylines.group(_stories(rows, "h"))) == 1
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        (  # one company, two events: its chief is one name, not two
+            (
+                "Voltco recalls cells sold in Ostland",
+                "Voltco chief Mara Lind said the faulty cells came from one line.",
+            ),
+            (
+                "Voltco opens a cell plant",
+                "Voltco chief Mara Lind opened the plant with the mayor.",
+            ),
+        ),
+        (  # the same dateline names no one: "NEW YORK/WASHINGTON, Aug 21 :"
+            (
+                "Regulator charges banker with insider trading",
+                "NEW YORK/WASHINGTON, Aug 21 : The regulator said he tipped a friend off.",
+            ),
+            (
+                "Drone maker to appoint ex-banker to its board",
+                "NEW YORK/WASHINGTON, Aug 21 : The board will also gain a retired officer.",
+            ),
+        ),
+    ],
+)
+def test_a_rare_word_and_names_that_are_no_second_actor_keep_two_storylines(
+    one: tuple[str, str], other: tuple[str, str]
+) -> None:
+    rows = [("Atlas Wire", 2, "business", *one), ("Beacon Post", 3, "business", *other)]
+    assert len(storylines.group(_stories(rows, "v"))) == 2
+
+
 def test_two_of_the_days_big_names_beside_a_rare_word_make_one_storyline() -> None:
     """On a day when most headlines name Reyes and Sylvania, two reports of his economic
     pressure on it are one storyline (two common names and one rare word); a report sharing

@@ -10,6 +10,7 @@ from newsletter.text import (
     teaser,
     to_plain_text,
     web_url,
+    without_dateline,
 )
 
 
@@ -93,3 +94,20 @@ def test_only_a_name_too_long_after_cleaning_or_with_angle_brackets_is_refused()
 def test_feed_text_loses_its_bidirectional_controls() -> None:
     assert to_plain_text("Shares \u202erise\u202c today") == "Shares rise today"
     assert to_plain_text("<p>\u2066Oil\u2069 &amp; \u200fgas\u061c</p>") == "Oil & gas"
+
+
+@pytest.mark.parametrize(
+    ("lead", "rest"),
+    [
+        ("LONDON, Aug 21 : Prices rose.", "Prices rose."),
+        ("NEW YORK/PARIS, Aug 21 : Prices rose.", "Prices rose."),
+        ("PARIS (Wire) - Prices rose.", "Prices rose."),
+        ("BEIJING: Prices rose.", "Prices rose."),
+        ("Aug 21 : Prices rose.", "Prices rose."),
+        ("US officials said prices rose.", "US officials said prices rose."),
+        ("NATO-led forces moved in.", "NATO-led forces moved in."),
+        ("Prices rose in London: a wire.", "Prices rose in London: a wire."),
+    ],
+)
+def test_a_wires_dateline_is_taken_off_its_lead(lead: str, rest: str) -> None:
+    assert without_dateline(lead) == rest

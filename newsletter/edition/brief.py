@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from newsletter.edition.digest import confident_in, layout
 from newsletter.edition.thin import thin_reason, usable_teaser
 from newsletter.models import Edition, Section, Story
-from newsletter.text import teaser, tokens
+from newsletter.text import teaser, tokens, without_dateline
 
 MAX_CHARS = 300  # a brief summary at most, about two lines on a phone
 SUBJECT_CHARS = 60  # of a subject line a phone shows whole
@@ -33,10 +33,6 @@ _FIGURE = re.compile(
 )
 _CUT = ("\u2026", "...", "[\u2026]", "[...]")
 # "LONDON, Nov 24 (Wire) - ", "ZURICH, Aug 21 : ", "BEIJING: ": where and when, not what
-_DATELINE = re.compile(
-    r"^[A-Z][A-Z .'-]{1,30}(,\s*[A-Z][a-z]{2,8}\.? \d{1,2})?"  # place, then the day
-    r"\s*(\([^)]{1,40}\))?\s*[:\u2014\u2013-]\s+"  # (the outlet), then a colon or dash
-)
 _CLOSERS = re.compile(
     r"\b(read more|click here|continue reading|subscribe|sign up|the post .* appeared first)\b",
     re.I,
@@ -168,7 +164,7 @@ def candidates(edition: Edition) -> list[Story]:
 
 def sentences(text: str) -> list[str]:
     """``text`` split into sentences, a dateline ("LONDON, Aug 21 :") taken off the first."""
-    text = _DATELINE.sub("", " ".join(text.split()))
+    text = without_dateline(" ".join(text.split()))
     return [part.strip() for part in _SENTENCE_END.split(text) if part.strip()]
 
 

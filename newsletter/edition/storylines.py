@@ -10,7 +10,11 @@ name's head, its last word ("Kovac" of "Minister Anna Kovac"), or two of its wor
 one name count once ("Wall Street", "Air Force"), and another word of a longer name is no name
 ("space" of "European Space Agency"). Storylines are the groups this relation joins: "US
 hits Canada with tariffs", "Canada sets counter-tariffs" and "Canada trade talks stall" are
-one; "Copper hits 18-month high" and "Nickel hits 18-month high" are two.
+one; "Copper hits 18-month high" and "Nickel hits 18-month high" are two. Headlines that share
+only one uncommon word, a name at most ``FEW`` headlines write, are one storyline when both leads
+name two more actors or places, each a name of its own ("Harbourline to hold talks on Castor
+deal" and "Governor prefers Harbourline settlement", both leads naming Ruritania and Castor
+Studios); a company's chief is one name, and a dateline ("NEW YORK, Aug 21 :") none.
 
 Candidate pairs come from the postings of uncommon words only, and a word carried by more than
 ``MAX_POSTING`` stories is not uncommon, so the work grows with the stories, not with their
@@ -30,10 +34,11 @@ from itertools import combinations
 from newsletter.edition.cluster import UnionFind
 from newsletter.edition.thin import thin_reason
 from newsletter.models import SectorFit, Story
-from newsletter.text import STOPWORDS, tokens
+from newsletter.text import STOPWORDS, tokens, without_dateline
 
 WINDOW = timedelta(hours=72)  # reports further apart are two storylines
 MAX_POSTING = 60  # a word in more stories than this names no one storyline
+FEW = 5  # a name in at most this many headlines may join two by what their leads name
 _LEAD_WORDS = 40  # words of the teaser read as the lead
 
 
@@ -44,94 +49,42 @@ _NAME = re.compile(
 _POSSESSIVE = re.compile(r"['\u2019]s\b")
 # a capitalised word after a headline's first, not opening a sentence within it
 _MID_CAPITAL = re.compile(r"(?<=[\w,'\u2019\u2014\u2013-] )[A-Z][\w'\u2019-]*")
+_CAPITAL = re.compile(r"\b[A-Z][\w\u2019'-]*")
 # words of any day's news: two of them shared say nothing of one storyline
-_GENERIC = frozenset(
-    [
-        "attack",
-        "strike",
-        "talk",
-        "deal",
-        "plan",
-        "price",
-        "share",
-        "market",
-        "stock",
-        "record",
-        "high",
-        "low",
-        "rise",
-        "fall",
-        "cut",
-        "hit",
-        "war",
-        "warn",
-        "say",
-        "new",
-        "year",
-        "month",
-        "week",
-        "day",
-        "report",
-        "first",
-        "last",
-        "amid",
-        "top",
-        "big",
-        "biggest",
-        "ahead",
-        "again",
-        "more",
-        "million",
-        "billion",
-        "percent",
-        "growth",
-        "data",
-        "news",
-        "update",
-        "official",
-        "government",
-        "president",
-        "minister",
-        "leader",
-        "country",
-        "world",
-        "global",
-        "state",
-        "people",
-        "company",
-        "firm",
-        "group",
-        "chief",
-        "call",
-        "back",
-        "set",
-        "take",
-        "make",
-        "face",
-        "see",
-        "look",
-        "near",
-        "win",
-        "lose",
-        "end",
-        "start",
-        "open",
-        "close",
-        "deadline",
-        "investor",
-        "risk",
-        "conflict",
-        "crisis",
-        "concern",
-        "worry",
-        "shock",
-        "fear",
-        "hope",
-    ]
-)
+# fmt: off
+_GENERIC = frozenset([
+    "attack", "strike", "talk", "deal", "plan", "price", "share", "market", "stock",
+    "record", "high", "low", "rise", "fall", "cut", "hit", "war", "warn", "say", "new",
+    "year", "month", "week", "day", "report", "first", "last", "amid", "top", "big",
+    "biggest", "ahead", "again", "more", "million", "billion", "percent", "growth", "data",
+    "news", "update", "official", "government", "president", "minister", "leader", "country",
+    "world", "global", "state", "people", "company", "firm", "group", "chief", "call",
+    "back", "set", "take", "make", "face", "see", "look", "near", "win", "lose", "end",
+    "start", "open", "close", "deadline", "investor", "risk", "conflict", "crisis",
+    "concern", "worry", "shock", "fear", "hope",
+])
+# fmt: on
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august")
-_NOT_NAMES = frozenset((*_WEEKDAYS, *_MONTHS, "september", "october", "november", "december"))
+_SHORT_MONTHS = (
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+)
+_NOT_NAMES = frozenset(
+    (*_WEEKDAYS, *_MONTHS, "september", "october", "november", "december", *_SHORT_MONTHS)
+)
+# a company's legal form names no one: "Paramount Skydance Corp." and "Castor Studios Inc."
+_LEGAL_FORMS = frozenset(("inc", "corp", "co", "ltd", "plc", "llc", "lp", "ag", "nv"))
 
 
 class _Words:
@@ -144,6 +97,10 @@ class _Words:
         self.titles = _without_attributions([s.title for s in stories])
         self.headlines = [self.content(tokens(title)) for title in self.titles]
         self._names: dict[int, tuple[tuple[frozenset[str], str], ...]] = {}
+        self._capitals: dict[int, frozenset[str]] = {}
+        # once ``uncommon`` has counted: words of many headlines; names of very few
+        self.common: frozenset[str] = frozenset()
+        self.rare: frozenset[str] = frozenset()
         # the day's names: words some headline (not in title case) capitalises after its start
         self.capitalised = frozenset(
             form
@@ -152,6 +109,13 @@ class _Words:
             for word in _MID_CAPITAL.findall(title)
             for form in self.content(tokens(word))
         )
+
+    def form(self, word: str) -> str:
+        """``_form`` of ``word``, worked out once."""
+        found = self._forms.get(word)
+        if found is None:
+            found = self._forms[word] = _form(word)
+        return found
 
     def content(self, words: Sequence[str]) -> frozenset[str]:
         forms = self._forms
@@ -165,13 +129,26 @@ class _Words:
         found.discard("")
         return frozenset(found)
 
+    def lead(self, i: int) -> str:
+        """The first words of story ``i``'s teaser, without a dateline."""
+        summary = self.stories[i].summary
+        return " ".join(without_dateline(summary).split()[:_LEAD_WORDS]) if summary else ""
+
+    def capitals(self, i: int) -> frozenset[str]:
+        """The words story ``i``'s lead capitalises, lower-cased: a first look, cheaper than
+        ``names``."""
+        found = self._capitals.get(i)
+        if found is None:
+            found = self._capitals[i] = frozenset(map(str.lower, _CAPITAL.findall(self.lead(i))))
+        return found
+
     def names(self, i: int) -> tuple[tuple[frozenset[str], str], ...]:
         """The names story ``i`` writes, each as the words of its run and its last word, the
         name's head ("President Donald Trump": trump; "Middle East": east)."""
         found = self._names.get(i)
         if found is None:
-            story, title = self.stories[i], self.titles[i]
-            text = " ".join(story.summary.split()[:_LEAD_WORDS])
+            title = self.titles[i]
+            text = self.lead(i)
             if not _title_case(title):
                 text = f"{title}. {text}"
             runs = [
@@ -183,7 +160,7 @@ class _Words:
             ]
             named = []
             for run in runs:
-                forms = [form for form in map(_form, run) if form]
+                forms = [form for form in map(self.form, run) if form]
                 if forms:
                     named.append((frozenset(forms), forms[-1]))
             found = self._names[i] = tuple(named)
@@ -194,6 +171,8 @@ class _Words:
         set, and ``MAX_POSTING`` at most) carry."""
         df = Counter(w for words in self.headlines for w in words)
         most = min(MAX_POSTING, max(10, len(self.headlines) // 20))
+        self.common = frozenset(w for w, n in df.items() if n > most)
+        self.rare = frozenset(w for w, n in df.items() if 2 <= n <= FEW) - _GENERIC
         return {w for w, n in df.items() if 2 <= n <= most}
 
     def linked(self, i: int, j: int, uncommon: set[str]) -> bool:
@@ -211,7 +190,8 @@ class _Words:
         elif rare and len(content := both - _GENERIC) >= 3 and len(content & self.capitalised) > 1:
             shared, need = content, 3
         else:
-            return False
+            # one uncommon name ("Paramount"): two more names in both leads
+            return bool(rare & self.rare) and self.lead_linked(i, j, both)
         names = {*self.names(i), *self.names(j)}
         # the names (their heads, or two of their words) among the shared words
         named = {
@@ -229,6 +209,33 @@ class _Words:
             for word in rest:
                 units.join(place[first], place[word])
         return len(units.groups()) >= need
+
+    def lead_linked(self, i: int, j: int, headline: frozenset[str]) -> bool:
+        """Both leads name two more actors or places than the headlines share, each a name of
+        its own in both stories, none of them a common word of the day's headlines ("Trump");
+        a name and its adjective ("Ukraine", "Ukrainian") count once."""
+        both = self.capitals(i) & self.capitals(j)
+        if len({self.form(word) for word in both} - headline - {""}) < 2:
+            return False  # the leads capitalise no two more words alike
+        mine, theirs = self.names(i), self.names(j)
+        words = {w for run, _ in mine for w in run} & {w for run, _ in theirs for w in run}
+        words -= headline | self.common | _LEGAL_FORMS
+        if len(words) < 2:
+            return False
+        return _distinct(mine, words) >= 2 and _distinct(theirs, words) >= 2
+
+
+def _distinct(names: Sequence[tuple[frozenset[str], str]], words: set[str]) -> int:
+    """How many names hold ``words``, a name's words and one's adjective counting once."""
+    found: list[set[str]] = []
+    for run, _ in names:
+        stems = {w[:_STEM] for w in run & words}
+        if stems and not any(stems & seen for seen in found):
+            found.append(stems)
+    return len(found)
+
+
+_STEM = 5  # "ukraine" and "ukrainian", "california" and "californian": one name
 
 
 # a headline's last part after a dash or a bar: "... output amid Iran crisis - Reuters"
@@ -280,8 +287,9 @@ def group(stories: Sequence[Story], *, window: timedelta = WINDOW) -> list[list[
         mine = headline & uncommon
         content = headline - _GENERIC
         named = content & words.capitalised  # two of the day's names make a third word count
-        if not mine or (len(mine) < 2 and len(named) < 2):
-            continue  # neither two uncommon words to share, nor one and two of the day's names
+        maybe_named = mine & words.rare
+        if not mine or (len(mine) < 2 and len(named) < 2 and not maybe_named):
+            continue  # neither two uncommon words to share, nor an uncommon name, nor two names
         shared: Counter[int] = Counter()
         for word in mine:
             posting = postings[word]
@@ -289,12 +297,15 @@ def group(stories: Sequence[Story], *, window: timedelta = WINDOW) -> list[list[
             posting.append(i)
         when = stories[i].published
         for j, count in shared.items():
-            close = abs(when - stories[j].published) <= window
-            enough = count >= 2 or (
-                len(named & words.headlines[j]) >= 2 and len(content & words.headlines[j]) >= 3
+            theirs = words.headlines[j]
+            enough = (
+                count >= 2
+                or (len(named & theirs) >= 2 and len(content & theirs) >= 3)
+                or bool(maybe_named & theirs)  # an uncommon name: the leads may name two more
             )
-            if enough and close and words.linked(i, j, uncommon):
-                sets.join(i, j)
+            close = abs(when - stories[j].published) <= window
+            if enough and close and sets.find(i) != sets.find(j) and words.linked(i, j, uncommon):
+                sets.join(i, j)  # (a pair already joined through others is not compared)
     return sets.groups()
 
 
