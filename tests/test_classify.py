@@ -305,8 +305,30 @@ def test_default_rules_know_what_each_sector_means(title: str, expected: str) ->
         "Militants attack checkpoint in the desert",
         "Children have their say on a phone ban at school",
         "Syphilis cases climb for a third year",
+        # a sum of money is a size, not a markets story
+        "Villagers at risk as a multi-million dollar flood alarm is left to rust",
     ],
 )
 def test_war_politics_and_health_without_an_industry_angle_stay_out(title: str) -> None:
     clf = make_classifier(load_config(ROOT / "config.yaml"))
     assert clf.judge(title).sectors == ()
+
+
+@pytest.mark.parametrize(
+    ("title", "summary", "link"),
+    [
+        (
+            "Security firm fools the new phone's face unlock with a mask",
+            "The company says the feature works in most kinds of light.",
+            "https://gadgets.example.com/article/1/iphone-ipad/face-unlock-faq.html",
+        ),
+        (
+            "The new desktop might be the first to run its own processor",
+            "A report says the next iMac Pro carries the same chip as the phone.",
+            "https://gadgets.example.com/article/2/macs/first-own-processor.html",
+        ),
+    ],
+)
+def test_consumer_devices_are_no_industry_news(title: str, summary: str, link: str) -> None:
+    clf = make_classifier(load_config(ROOT / "config.yaml"))
+    assert clf.judge(title, summary, url=link).sectors == ()
