@@ -300,6 +300,17 @@ def test_one_rare_word_and_two_more_names_in_both_leads_make_one_storyline() -> 
                 "Voltco chief Mara Lind opened the plant with the mayor.",
             ),
         ),
+        (  # two events of one war: the leads name its places, no headline names them
+            (
+                "Gallia agrees to speed air defence deliveries to Ostland",
+                "Ostland's president said Gallia would send the systems to Kovgrad within weeks "
+                "as Ruritania kept up its strikes.",
+            ),
+            (
+                "Ruritanian leader says Ostland opened a can of worms with refinery strikes",
+                "The leader said Kovgrad had crossed a line and that Ruritania would answer.",
+            ),
+        ),
         (  # the same dateline names no one: "NEW YORK/WASHINGTON, Aug 21 :"
             (
                 "Regulator charges banker with insider trading",

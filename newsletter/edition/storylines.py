@@ -12,9 +12,10 @@ one name count once ("Wall Street", "Air Force"), and another word of a longer n
 hits Canada with tariffs", "Canada sets counter-tariffs" and "Canada trade talks stall" are
 one; "Copper hits 18-month high" and "Nickel hits 18-month high" are two. Headlines that share
 only one uncommon word, a name at most ``FEW`` headlines write, are one storyline when both leads
-name two more actors or places, each a name of its own ("Harbourline to hold talks on Castor
-deal" and "Governor prefers Harbourline settlement", both leads naming Ruritania and Castor
-Studios); a company's chief is one name, and a dateline ("NEW YORK, Aug 21 :") none.
+name two more actors or places, each a name of its own, one of them in a headline too
+("Harbourline to hold talks on Castor deal" and "Governor prefers Harbourline settlement", both
+leads naming Ruritania and Castor Studios); a company's chief is one name, and a dateline ("NEW
+YORK, Aug 21 :") none.
 
 Candidate pairs come from the postings of uncommon words only, and a word carried by more than
 ``MAX_POSTING`` stories is not uncommon, so the work grows with the stories, not with their
@@ -212,15 +213,17 @@ class _Words:
 
     def lead_linked(self, i: int, j: int, headline: frozenset[str]) -> bool:
         """Both leads name two more actors or places than the headlines share, each a name of
-        its own in both stories, none of them a common word of the day's headlines ("Trump");
-        a name and its adjective ("Ukraine", "Ukrainian") count once."""
+        its own in both stories, none of them a common word of the day's headlines ("Trump"),
+        and one of the two headlines names one of them too (the talks' "Castor deal"): two
+        reports of one war ("Kyiv", "Russia") name its places without being one event. A name
+        and its adjective ("Ukraine", "Ukrainian") count once."""
         both = self.capitals(i) & self.capitals(j)
         if len({self.form(word) for word in both} - headline - {""}) < 2:
             return False  # the leads capitalise no two more words alike
         mine, theirs = self.names(i), self.names(j)
         words = {w for run, _ in mine for w in run} & {w for run, _ in theirs for w in run}
         words -= headline | self.common | _LEGAL_FORMS
-        if len(words) < 2:
+        if len(words) < 2 or not words & (self.headlines[i] | self.headlines[j]):
             return False
         return _distinct(mine, words) >= 2 and _distinct(theirs, words) >= 2
 
