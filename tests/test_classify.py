@@ -327,8 +327,15 @@ def test_war_politics_and_health_without_an_industry_angle_stay_out(title: str) 
             "A report says the next iMac Pro carries the same chip as the phone.",
             "https://gadgets.example.com/article/2/macs/first-own-processor.html",
         ),
+        (  # a site's section named by its host: a science journal's letter
+            "Go with the flow in battery manufacturing",
+            "",
+            "https://science.journal.example.org/content/short/356/1134-b?rss=1",
+        ),
     ],
 )
-def test_consumer_devices_are_no_industry_news(title: str, summary: str, link: str) -> None:
+def test_consumer_devices_and_science_are_no_industry_news(
+    title: str, summary: str, link: str
+) -> None:
     clf = make_classifier(load_config(ROOT / "config.yaml"))
     assert clf.judge(title, summary, url=link).sectors == ()

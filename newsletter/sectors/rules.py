@@ -11,7 +11,8 @@ only beside a plain keyword of the same sector or a second, different ambiguous 
 "prices"), so a single word never decides a sector alone.
 A feed's sector hint adds ``hint_bonus`` to that sector when the text already fits it; any
 exclusion term rules a sector out. The off-topic rules (words, and folders of the story's link
-such as ``/sports/``) score like a sector: a sector must beat them by half as much again.
+such as ``/sports/``, or the section its host names: ``sports.example.com``) score like a
+sector: a sector must beat them by half as much again.
 
 Sectors that reach ``min_score`` and at least ``secondary_ratio`` of the best one are returned,
 best first; a fallback sector (Business & Politics) goes behind an industry sector with a
@@ -282,15 +283,22 @@ def _scaled(match: Match, factor: float) -> Match:
 
 
 def _folders(url: str) -> list[str]:
-    """The folders of a link's path (not its last part, the article's own slug), lower-cased."""
+    """The folders of a link's path (not its last part, the article's own slug), lower-cased,
+    and a site's section named by its host's first label ("science" of science.example.org)."""
     start = url.find("://")
-    slash = url.find("/", start + 3 if start >= 0 else 0)
+    begin = start + 3 if start >= 0 else 0
+    slash = url.find("/", begin)
     if slash < 0:
         return []
+    labels = url[begin:slash].lower().rsplit("@", 1)[-1].split(":", 1)[0].split(".")
+    section = [labels[0]] if len(labels) > 2 and labels[0] not in _NO_SECTION else []
     path = url[slash:]
     for mark in "?#":
         cut = path.find(mark)
         if cut >= 0:
             path = path[:cut]
     parts = [p for p in path.lower().split("/") if p]
-    return parts[:-1]
+    return section + parts[:-1]
+
+
+_NO_SECTION = frozenset(("www", "m", "amp", "mobile", "feeds", "rss"))  # a host's plain names
