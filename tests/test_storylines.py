@@ -311,6 +311,16 @@ def test_one_rare_word_and_two_more_names_in_both_leads_make_one_storyline() -> 
                 "The leader said Kovgrad had crossed a line and that Ruritania would answer.",
             ),
         ),
+        (  # one big name's tariffs on two countries: each headline names its own
+            (
+                "Reyes Hits Ostland With 50% Tariffs as Lind Vows to Retaliate",
+                "Ostland's prime minister Ana Lind said her government would answer the levy.",
+            ),
+            (
+                "Marsh Calls Reyes to Resume Talks Over Tariffs on Gallia",
+                "Gallia's President Tom Marsh called Reyes on Friday to reopen talks on levies.",
+            ),
+        ),
         (  # the same dateline names no one: "NEW YORK/WASHINGTON, Aug 21 :"
             (
                 "Regulator charges banker with insider trading",
@@ -323,7 +333,7 @@ def test_one_rare_word_and_two_more_names_in_both_leads_make_one_storyline() -> 
         ),
     ],
 )
-def test_a_rare_word_and_names_that_are_no_second_actor_keep_two_storylines(
+def test_reports_naming_too_little_in_common_stay_two_storylines(
     one: tuple[str, str], other: tuple[str, str]
 ) -> None:
     rows = [("Atlas Wire", 2, "business", *one), ("Beacon Post", 3, "business", *other)]

@@ -202,6 +202,8 @@ class _Words:
         }
         if len(named) < need - 1:
             return False  # two rare words and a name, or two names and a rare word
+        if len(named) == 1 and self.apart(i, j):
+            return False  # one name in common ("Trump's tariffs"), each on someone else
         # the shared words, the words of one name counting once ("Air Force")
         units = UnionFind(len(shared))
         place = {word: n for n, word in enumerate(sorted(shared))}
@@ -210,6 +212,16 @@ class _Words:
             for word in rest:
                 units.join(place[first], place[word])
         return len(units.groups()) >= need
+
+    def apart(self, i: int, j: int) -> bool:
+        """Whether each headline names an actor or a place the other story never writes
+        ("Trump's tariffs" on Canada, and on Brazil: two storylines)."""
+        return bool(self._own_names(i, j)) and bool(self._own_names(j, i))
+
+    def _own_names(self, i: int, j: int) -> set[str]:
+        headline = self.headlines[i]
+        named = {word for run, _ in self.names(i) for word in run if word in headline}
+        return named - self.content(tokens(f"{self.titles[j]} {self.lead(j)}"))
 
     def lead_linked(self, i: int, j: int, headline: frozenset[str]) -> bool:
         """Both leads name two more actors or places than the headlines share, each a name of
