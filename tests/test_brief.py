@@ -103,6 +103,14 @@ def test_the_summary_takes_the_most_informative_sentences_of_every_outlet() -> N
         "Prices rose.",
         "Then fell.",
     ]
+    # an abbreviation ends no sentence: "Castor Bros. Studios Inc.", "Gov. Silva"
+    assert brief.sentences(
+        "Gov. Ana Silva backs the bid for Castor Bros. Studios Inc. if it is fair. Talks start "
+        "Monday."
+    ) == [
+        "Gov. Ana Silva backs the bid for Castor Bros. Studios Inc. if it is fair.",
+        "Talks start Monday.",
+    ]
 
 
 def test_the_subject_is_a_headline_a_phone_shows_whole() -> None:

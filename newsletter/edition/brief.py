@@ -163,9 +163,24 @@ def candidates(edition: Edition) -> list[Story]:
 
 
 def sentences(text: str) -> list[str]:
-    """``text`` split into sentences, a dateline ("LONDON, Aug 21 :") taken off the first."""
+    """``text`` split into sentences, a dateline ("LONDON, Aug 21 :") taken off the first; an
+    abbreviation ("Warner Bros. Discovery", "Gov. Newsom") ends none."""
     text = without_dateline(" ".join(text.split()))
-    return [part.strip() for part in _SENTENCE_END.split(text) if part.strip()]
+    found: list[str] = []
+    for part in _SENTENCE_END.split(text):
+        part = part.strip()
+        if found and _ABBREVIATION.search(found[-1]):
+            found[-1] = f"{found[-1]} {part}".strip()
+        elif part:
+            found.append(part)
+    return found
+
+
+# a word with a full stop that ends no sentence: a company's form, a title, a month
+_ABBREVIATION = re.compile(
+    r"\b(Bros|Inc|Corp|Co|Ltd|Plc|Cos|Mr|Mrs|Ms|Dr|Gov|Sen|Rep|Gen|Lt|Col|Capt|St|Jr|Sr|No"
+    r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec|U\.S|U\.K|[A-Z])\.$"
+)
 
 
 def summary_of(story: Story) -> str:
