@@ -282,6 +282,11 @@ def test_explain_lists_every_phrase_with_its_weight() -> None:
         ("Sensex and Nifty slide into a correction as crude climbs", "business-politics"),
         # a price move is the commodity's story, whatever moved it
         ("Oil climbs as Washington threatens sanctions on buyers", "oil-gas"),
+        ("Gold surges as a bond buyback plan sends yields lower", "mining-metals"),
+        # what a headline gives as the cause ("as ...", "amid ...") weighs less than its subject
+        ("Asian stocks fall as oil jumps on shipping fears", "business-politics"),
+        ("Rooftop solar installs slip as interest rates bite", "esg-renewables"),
+        ("Small caps lag again as investors crowd into megacaps", "business-politics"),
         ("Brent slips after embargo talk fades", "oil-gas"),
         # a government's licences, waivers and trade status are sanctions and regulation news
         ("Ministry refuses export licences for wafer etching tools", "sanctions-regulation"),

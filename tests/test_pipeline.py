@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from newsletter import flows
@@ -14,6 +15,7 @@ from newsletter.flows import prepare as prepared
 from newsletter.flows.build import build
 from newsletter.flows.preview import preview
 from newsletter.models import EditionStatus
+from newsletter.sectors import rules as sector_rules
 from newsletter.store import Store
 from newsletter.store.tables import stories
 from tests.conftest import NOW, ROOT, write_config
@@ -169,3 +171,15 @@ def test_sectors_and_clusters_are_worked_out_once_and_kept(
     assert prepared.rules_fingerprint(config, None) != kept
     built = build(config, store, now=NOW).edition
     assert built is not None and built.sections[0].sector.slug == "oil-gas"
+
+
+def test_an_upgrade_that_judges_differently_judges_every_story_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rules' own way of judging (not only the configured rules) is in the fingerprint a
+    stored story's sectors are kept under, so a new version's judging applies to the stories
+    already in the store."""
+    config = load_config(write_config(tmp_path, {"feeds": []}))
+    kept = prepared.rules_fingerprint(config, None)
+    monkeypatch.setattr(sector_rules, "JUDGING", sector_rules.JUDGING + 1)
+    assert prepared.rules_fingerprint(config, None) != kept

@@ -26,6 +26,7 @@ from newsletter.edition import cluster
 from newsletter.flows.train import active_model
 from newsletter.ingest import language
 from newsletter.models import Story
+from newsletter.sectors import rules
 from newsletter.sectors.judge import make_classifier, second_opinion, wants_opinion
 from newsletter.store import Store
 
@@ -39,6 +40,7 @@ def rules_fingerprint(config: Config, model_id: int | None) -> str:
         "classify": config.file.classify.model_dump(mode="json"),
         "hints": sorted((feed.url, feed.sector or "") for feed in config.feeds),
         "model": model_id,
+        "judging": rules.JUDGING,  # how the rules judge, when that changes with an upgrade
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -25,6 +25,7 @@ fill a section's "more" list.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -219,11 +220,25 @@ class Classifier:
         totals = [0.0] * self._slots
         vague: dict[int, set[tuple[str, ...] | str]] = {}  # ambiguous slot → its phrases
         first = self._ambiguous
-        for i, weight in matches(
-            self._keywords, tokens(title), first, vague, self._tracer(trace, "title")
-        ):
+        main, cause = _clauses(title)
+        subject = list(
+            matches(self._keywords, tokens(main), first, vague, self._tracer(trace, "title"))
+        )
+        for i, weight in subject:
             totals[i] += weight * self.title_weight
-        headline = list(totals)
+        # the cause a headline gives ("... as oil jumps") weighs as a teaser's words and is not
+        # what the headline is about, unless the rest of the headline says nothing of any sector
+        factor = 1.0 if subject else self.title_weight
+        headline = list(totals) if subject else []
+        for i, weight in matches(
+            self._keywords,
+            tokens(cause),
+            first,
+            vague,
+            self._tracer(trace, "cause" if subject else "title"),
+        ):
+            totals[i] += weight * factor
+        headline = headline or list(totals)
         for i, weight in matches(
             self._keywords, tokens(summary), first, vague, self._tracer(trace, "summary")
         ):
@@ -280,6 +295,29 @@ class _Tracer:
 
 def _scaled(match: Match, factor: float) -> Match:
     return Match(match.rule, match.phrase, match.weight * factor, match.field, match.ambiguous)
+
+
+# How the rules judge a story, as a number: a change to it (not to the configured rules, which
+# are fingerprinted on their own) makes the next build judge every stored story again.
+JUDGING = 2  # 2: a headline's cause ("as ..."), a host's section, consumer-device folders
+
+
+# "A as B", "A amid B": B is what moved A ("Asian stocks fall as oil jumps" is a markets story,
+# "Oil rises as sanctions loom" an oil story); not "seen as", "such as", "as much as"
+_CAUSE = re.compile(
+    r"(?<!\bseen)(?<!\bsuch)(?<!\bwell)(?<!\bmuch)(?<!\bmany)(?<!\bnamed)(?<!\bknown)"
+    r"(?<!\bsame)(?<!\bsoon)(?<!\blong)(?<!\bfar)(?<!\bso)"
+    r"\s+(?:as|amid)\s+(?!much\b|many\b|well\b|long\b|soon\b|far\b|if\b|of\b)",
+    re.I,
+)
+
+
+def _clauses(title: str) -> tuple[str, str]:
+    """A headline's main clause and the cause it gives after "as" or "amid" ("" if none)."""
+    found = _CAUSE.search(title)
+    if found is None or found.start() < 8:
+        return title, ""
+    return title[: found.start()], title[found.end() :]
 
 
 def _folders(url: str) -> list[str]:
