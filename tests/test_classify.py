@@ -263,8 +263,14 @@ def test_explain_lists_every_phrase_with_its_weight() -> None:
         ("White House delays chip export rules", "sanctions-regulation"),
         ("Commission proposes ban on Russian LNG imports", "sanctions-regulation"),
         ("Ruritania retaliates against steel quotas", "sanctions-regulation"),
+        ("SEC charges hedge fund over undisclosed swaps exposure", "sanctions-regulation"),
+        ("Washington extends textile quota pact with Freedonia", "sanctions-regulation"),
+        ("Bloc proposes quotas on steel imports from Ostland", "sanctions-regulation"),
+        ("Ruritania to set 100 pct duties in memory chip dispute", "sanctions-regulation"),
         # the power sector, whatever the plant burns
         ("Ministers approve new gas-fired power plant", "esg-renewables"),
+        ("Cable maker lands HVDC link contract", "esg-renewables"),
+        ("Turbine maker swings to loss as freight costs bite", "esg-renewables"),
         # companies' own news, labour and the real economy
         ("Luxury group posts weaker first-half results", "business-politics"),
         ("Supermarket chain's sales fall as shoppers cut back", "business-politics"),
