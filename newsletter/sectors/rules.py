@@ -304,20 +304,27 @@ JUDGING = 2  # 2: a headline's cause ("as ..."), a host's section, consumer-devi
 
 # "A as B", "A amid B": B is what moved A ("Asian stocks fall as oil jumps" is a markets story,
 # "Oil rises as sanctions loom" an oil story); not "seen as", "such as", "as much as"
-_CAUSE = re.compile(
-    r"(?<!\bseen)(?<!\bsuch)(?<!\bwell)(?<!\bmuch)(?<!\bmany)(?<!\bnamed)(?<!\bknown)"
-    r"(?<!\bsame)(?<!\bsoon)(?<!\blong)(?<!\bfar)(?<!\bso)"
-    r"\s+(?:as|amid)\s+(?!much\b|many\b|well\b|long\b|soon\b|far\b|if\b|of\b)",
-    re.I,
+_CAUSE = re.compile(r"\s(as|amid)\s+(\w*)", re.I)
+_NOT_BEFORE = frozenset(
+    ["seen", "such", "well", "much", "many", "named", "known", "same", "soon", "long", "far", "so"]
 )
+_NOT_AFTER = frozenset(["much", "many", "well", "long", "soon", "far", "if", "of"])
 
 
 def _clauses(title: str) -> tuple[str, str]:
     """A headline's main clause and the cause it gives after "as" or "amid" ("" if none)."""
-    found = _CAUSE.search(title)
-    if found is None or found.start() < 8:
+    lowered = title.lower()
+    if " as " not in lowered and " amid " not in lowered:
         return title, ""
-    return title[: found.start()], title[found.end() :]
+    for found in _CAUSE.finditer(title):
+        before = title[: found.start()].rsplit(None, 1)
+        if (
+            found.start() >= 8
+            and before[-1].lower() not in _NOT_BEFORE
+            and found.group(2).lower() not in _NOT_AFTER
+        ):
+            return title[: found.start()], title[found.start(2) :]
+    return title, ""
 
 
 def _folders(url: str) -> list[str]:
