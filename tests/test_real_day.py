@@ -132,6 +132,13 @@ SAME_EVENTS = [
     ("Japan ready to act against sharp yen swings", "Why Japan's bar for yen intervention"),
     ("The MacBook Neo Is A Brilliant Move", "Apple takes wraps off new low-cost MacBook Neo"),
     ("Economic Isolation Plan Risks Iran", "Trump wants more economic pressure on Iran"),
+    ("Newsom Prefers Paramount-AG Settlement", "Paramount and California to hold preliminary"),
+    ("Putin says Ukraine opened 'Pandora's box'", "Putin Acknowledges Economic Impact"),
+]
+# different events that share a name or a place: never one storyline
+DIFFERENT_EVENTS = [
+    ("Lula Calls Trump to Resume Talks", "US Hits Canada With 50% Tariffs"),
+    ("France agrees to accelerate air defence", "Putin says Ukraine opened 'Pandora's box'"),
 ]
 
 
@@ -147,6 +154,10 @@ def test_a_real_day_shows_each_event_once_fresh_and_never_led_by_a_thin_item(
         assert len(carrying) <= 1, carrying
     (tariffs,) = [s for s in shown if any(part in s.title for part in SAME_EVENTS[0])]
     assert len(tariffs.reports) >= 4  # the dispute's other reports, under it
+    for one, other in DIFFERENT_EVENTS:
+        for story in shown:
+            titles = [r.title for r in (story, *story.reports)]
+            assert not (any(one in t for t in titles) and any(other in t for t in titles))
     window = timedelta(hours=real_day.config.file.digest.max_age_hours)
     assert [s.title for s in shown if s.published < NOW - window] == []
     assert [(s.title, thin_reason(s)) for s in leads if thin_reason(s)] == []
