@@ -290,6 +290,7 @@ def test_explain_lists_every_phrase_with_its_weight() -> None:
         ("Oil climbs as Washington threatens sanctions on buyers", "oil-gas"),
         ("Drone strike sets fire to a refinery near a port", "oil-gas"),
         ("Drone maker wins army contract for loitering munitions", "aerospace-defense"),
+        ("Envoy heads to the capital for talks on chip export curbs", "sanctions-regulation"),
         ("Gold surges as a bond buyback plan sends yields lower", "mining-metals"),
         # what a headline gives as the cause ("as ...", "amid ...") weighs less than its subject
         ("Asian stocks fall as oil jumps on shipping fears", "business-politics"),
@@ -319,6 +320,9 @@ def test_default_rules_know_what_each_sector_means(title: str, expected: str) ->
         # a strike is war news; a defence contract or an energy asset is the industry angle
         "Air strikes hit a village near the border",
         "Drone strike on a car near the capital draws condemnation",
+        # diplomacy with no industry angle
+        "Envoy warns an ally over an attack on a disused military base",
+        "Ministry summons the ambassador over a senator's remarks",
         "Children have their say on a phone ban at school",
         "Syphilis cases climb for a third year",
         # a sum of money is a size, not a markets story
