@@ -91,6 +91,21 @@ def _story(title: str, url: str = "https://wire.example.com/2026/11/25/item", **
         ("Gridco sees price swings 'brief', CEO says - Wire", "", "", "", "a soundbite"),
         ("Senator Urges Ministry to Restore Depot Drills", "", "", "", "a soundbite"),
         ("Ministry says two states share interest in calm markets", "", "", "", "a soundbite"),
+        # a routine move below the top of a company: not news for an industry's reader
+        (
+            "Cellco's Chief Communications Executive to Leave Company",
+            "",
+            "",
+            "",
+            "a personnel move",
+        ),
+        (
+            "Drone maker to appoint an ex-officer and an ex-banker to its board",
+            "",
+            "",
+            "",
+            "a personnel move",
+        ),
         ("Factbox: the largest cell-plant recalls", "", "", "", "a factbox"),
         ("Biggest battery recalls in history - Wire", "", "", "", "a factbox"),
         ("Timeline: a cell maker's year of recalls", "", "", "", "a factbox"),
@@ -153,6 +168,11 @@ def test_thin_items_are_recognised(
         "Cellco's chief says the plant could cut 2,000 jobs",
         "Analyst's Study Says Automation Weighs On Pay Without Cutting Jobs",
         "Cellco sells its plant to Voltco, sources say",
+        # the top of a company changing is news
+        "Cellco CEO to step down after the recall",
+        "Cellco names a new chairman",
+        "Cellco's finance chief resigns",
+        "Voltco board approves a $2 billion buyback",
     ],
 )
 def test_stories_about_such_things_are_not_thin(title: str) -> None:
@@ -171,6 +191,7 @@ def test_an_investor_sites_news_items_are_news() -> None:
         ("Cell makers: the week ahead", TEASER),
         ("Market Talk: cell makers 'could rally' after the recall", TEASER),
         ("Cell prices could ease next year - Cellco's chief says", TEASER),
+        ("Cellco's Chief Communications Executive to Leave Company", TEASER),
         ("Biggest battery recalls in history", TEASER),
         ("Cargo launch from the station's point of view", FOOTAGE_TEASER),  # footage by its teaser
     ],

@@ -7,7 +7,8 @@ review, a week ahead, "things to know", "trending stocks this week": a digest of
 investment pitches (a contributor's case for a stock or a fund: "X: The Most Important AI
 Compounder", "Top 50 Dividend Growth Stocks", "3 Stocks to Buy Now"), soundbites (a wire's
 "Market Talk:" column; one voice's hedged view or appeal with no figure in it: "AI could push up
-inflation - central banker says", "Lawmaker urges ...") and factboxes (background: "Factbox:",
+inflation - central banker says", "Lawmaker urges ..."), personnel moves below the top of a
+company ("X's chief communications executive to leave") and factboxes (background: "Factbox:",
 "Timeline:", "Biggest oil supply disruptions in history"). Pure.
 
 Each is recognised from what a feed gives: the link's path (``/video/``, ``/podcasts/``,
@@ -127,6 +128,22 @@ _TITLE_KINDS = [
         ),
         "a factbox",
     ),
+    # a routine move below the top of a company: "X's chief communications executive to leave",
+    # "Y to appoint an ex-officer to its board" (a chief executive, a chair or a finance chief
+    # changing is news)
+    (
+        re.compile(
+            r"^(?!.*\b(ceo|chief executive|chair|chairman|chairwoman|president|cfo"
+            r"|chief financial|finance chief|governor|minister|secretary|founder)\b)"
+            r"(?=.*\b(appoint|appoints|appointed|names|named|hires|hired|to leave|leaves"
+            r"|step down|steps down|stepping down|departs|resigns|resigned|retires|joins)\b)"
+            r"(?=.*\b(communications|marketing|spokesman|spokeswoman|spokesperson|board"
+            r"|director|directors|officer|officers|head of|vice president|general counsel"
+            r"|adviser|advisor|executive)\b)",
+            re.I,
+        ),
+        "a personnel move",
+    ),
     # a TV or radio show's episode: "Headline | Show Name 8/21/2026"
     (re.compile(r"\|\s*[^|]{2,40}\s\d{1,2}/\d{1,2}/\d{2,4}\s*$"), "a show promo"),
     (
@@ -159,6 +176,7 @@ HIDDEN = frozenset(
         *("a video", FOOTAGE, "a podcast", "a photo gallery", "a show promo"),
         "a newsletter promo",
         *("a ceremony", "an investment pitch", "a weekly roundup", "a soundbite", "a factbox"),
+        "a personnel move",
     ]
 )
 # a whole path segment naming a kind of page; any of the headline patterns (a first test)
@@ -177,6 +195,7 @@ _TITLE_TRIGGERS = (
     *(" to own", " to hold", " to avoid", "buy", "sell", "compounder", "conviction", "bagger"),
     *("dividend", "passive income", "market talk", "fact", "timeline", "history"),
     *(" say", " said", "warn", " tell", "urge", " calls "),
+    *("appoint", "name", "hire", "leave", "step", "depart", "resign", "retire", "join"),
 )
 # a teaser whose first words say the item is footage: "ESA has released timelapse video of ..."
 _VIDEO_TEASER = re.compile(
