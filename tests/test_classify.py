@@ -296,6 +296,7 @@ def test_explain_lists_every_phrase_with_its_weight() -> None:
         ("Asian stocks fall as oil jumps on shipping fears", "business-politics"),
         ("Rooftop solar installs slip as interest rates bite", "esg-renewables"),
         ("Small caps lag again as investors crowd into megacaps", "business-politics"),
+        ("Stainless maker flags operations disruption due to fuel shortage", "mining-metals"),
         ("Brent slips after embargo talk fades", "oil-gas"),
         # a government's licences, waivers and trade status are sanctions and regulation news
         ("Ministry refuses export licences for wafer etching tools", "sanctions-regulation"),

@@ -183,7 +183,7 @@ class Classifier:
             return Verdict((), (), (), all_scores, off, excluded)
         decisive = 2 * self.min_score
 
-        def rank(i: int) -> tuple[bool, bool, float, int]:
+        def rank(i: int) -> tuple[bool, bool, float, float, int]:
             # A fallback sector goes behind a sector with a decisive headline unless its own
             # headline says more ("Exxon profit falls" is oil news, "Stocks slide as oil prices
             # rattle markets" is a markets story), and behind one that fits at least as well as
@@ -196,7 +196,9 @@ class Classifier:
                 for j in fitting
             )
             leads = self._priority[i] and headline[i] >= decisive
-            return (demoted, not leads, -fitting[i], i)
+            # on equal scores, the sector of what the headline is about ("Stainless maker flags
+            # disruption due to fuel shortage" is the steelmaker's story)
+            return (demoted, not leads, -fitting[i], -headline[i], i)
 
         ranked = sorted(fitting, key=rank)
         # further sectors need a share of the first one's score; a demoted fallback always stays
@@ -299,12 +301,14 @@ def _scaled(match: Match, factor: float) -> Match:
 
 # How the rules judge a story, as a number: a change to it (not to the configured rules, which
 # are fingerprinted on their own) makes the next build judge every stored story again.
-JUDGING = 2  # 2: a headline's cause ("as ..."), a host's section, consumer-device folders
+JUDGING = 3  # 2: a headline's cause ("as ..."), a host's section; 3: "due to", ties
 
 
-# "A as B", "A amid B": B is what moved A ("Asian stocks fall as oil jumps" is a markets story,
-# "Oil rises as sanctions loom" an oil story); not "seen as", "such as", "as much as"
-_CAUSE = re.compile(r"\s(as|amid)\s+(\w*)", re.I)
+# "A as B", "A amid B", "A due to B": B is what moved A ("Asian stocks fall as oil jumps" is a
+# markets story, "Oil rises as sanctions loom" an oil story); not "seen as", "such as", "as much
+# as"
+_CAUSE = re.compile(r"\s(as|amid|due to|because of)\s+(\w*)", re.I)
+_MARKS = (" as ", " amid ", " due to ", " because of ")
 _NOT_BEFORE = frozenset(
     ["seen", "such", "well", "much", "many", "named", "known", "same", "soon", "long", "far", "so"]
 )
@@ -312,9 +316,10 @@ _NOT_AFTER = frozenset(["much", "many", "well", "long", "soon", "far", "if", "of
 
 
 def _clauses(title: str) -> tuple[str, str]:
-    """A headline's main clause and the cause it gives after "as" or "amid" ("" if none)."""
+    """A headline's main clause and the cause it gives after "as", "amid", "due to" or
+    "because of" ("" if none)."""
     lowered = title.lower()
-    if " as " not in lowered and " amid " not in lowered:
+    if not any(mark in lowered for mark in _MARKS):
         return title, ""
     for found in _CAUSE.finditer(title):
         before = title[: found.start()].rsplit(None, 1)
