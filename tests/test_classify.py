@@ -360,3 +360,11 @@ def test_consumer_devices_and_science_are_no_industry_news(
 ) -> None:
     clf = make_classifier(load_config(ROOT / "config.yaml"))
     assert clf.judge(title, summary, url=link).sectors == ()
+
+
+def test_company_news_goes_to_an_industry_only_its_headlines_subject_names() -> None:
+    """A news search's teaser repeats the headline: "AI" in the cause, twice, is still no AI
+    story ("big tech where AI is one element" is Business & Politics)."""
+    clf = make_classifier(load_config(ROOT / "config.yaml"))
+    title = "Social network plans sweeping layoffs as AI costs mount"
+    assert clf.judge(title, f"{title} Wire").sectors[:1] == ("business-politics",)

@@ -188,11 +188,15 @@ class Classifier:
             # headline says more ("Exxon profit falls" is oil news, "Stocks slide as oil prices
             # rattle markets" is a markets story), and behind one that fits at least as well as
             # its words other than corporate news' ("Startup valued at $2 billion to build AI
-            # data centres" is AI news).
+            # data centres" is AI news) when the headline's subject names that industry ("Social
+            # network plans layoffs as AI costs mount" stays company news).
             rest = fitting[i] - totals[self._corporate + i]
             demoted = self._fallback[i] and any(
                 not self._fallback[j]
-                and (headline[j] >= max(decisive, headline[i]) or fitting[j] >= rest)
+                and (
+                    headline[j] >= max(decisive, headline[i])
+                    or (headline[j] > 0 and fitting[j] >= rest)
+                )
                 for j in fitting
             )
             leads = self._priority[i] and headline[i] >= decisive
@@ -301,7 +305,7 @@ def _scaled(match: Match, factor: float) -> Match:
 
 # How the rules judge a story, as a number: a change to it (not to the configured rules, which
 # are fingerprinted on their own) makes the next build judge every stored story again.
-JUDGING = 3  # 2: a headline's cause ("as ..."), a host's section; 3: "due to", ties
+JUDGING = 4  # 2: a headline's cause ("as ..."), a host's section; 3: "due to", ties; 4: see rank
 
 
 # "A as B", "A amid B", "A due to B": B is what moved A ("Asian stocks fall as oil jumps" is a
