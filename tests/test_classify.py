@@ -368,3 +368,9 @@ def test_company_news_goes_to_an_industry_only_its_headlines_subject_names() -> 
     clf = make_classifier(load_config(ROOT / "config.yaml"))
     title = "Social network plans sweeping layoffs as AI costs mount"
     assert clf.judge(title, f"{title} Wire").sectors[:1] == ("business-politics",)
+
+
+@pytest.mark.parametrize("title", ["          as oil jumps", " as ", "amid", "Oil as"])
+def test_a_headline_of_little_but_a_cause_word_is_judged_without_error(title: str) -> None:
+    clf = make_classifier(load_config(ROOT / "config.yaml"))
+    assert clf.judge(title, title).sectors in {(), ("oil-gas",)}

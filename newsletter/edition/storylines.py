@@ -64,23 +64,12 @@ _GENERIC = frozenset([
     "start", "open", "close", "deadline", "investor", "risk", "conflict", "crisis",
     "concern", "worry", "shock", "fear", "hope",
 ])
+_SHORT_MONTHS = (
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+)
 # fmt: on
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august")
-_SHORT_MONTHS = (
-    "jan",
-    "feb",
-    "mar",
-    "apr",
-    "jun",
-    "jul",
-    "aug",
-    "sep",
-    "sept",
-    "oct",
-    "nov",
-    "dec",
-)
 _NOT_NAMES = frozenset(
     (*_WEEKDAYS, *_MONTHS, "september", "october", "november", "december", *_SHORT_MONTHS)
 )
@@ -180,7 +169,10 @@ class _Words:
         """Two uncommon, not generic words in both headlines, one of them a whole name either
         story writes ("Canada", "Middle East"); or three not generic words, one uncommon and
         two of them names (the day's big names, "Trump" and "Iran", are common words, but two
-        of them beside a rare one still make one storyline). The words of one name count once."""
+        of them beside a rare one still make one storyline); or one rare word and two more
+        names both leads write (``lead_linked``). Not when one name is all they share and each
+        headline names someone the other story never writes (``apart``). The words of one name
+        count once."""
         both = self.headlines[i] & self.headlines[j]
         rare = both & uncommon
         if not rare:

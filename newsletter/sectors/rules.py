@@ -329,6 +329,7 @@ def _clauses(title: str) -> tuple[str, str]:
         before = title[: found.start()].rsplit(None, 1)
         if (
             found.start() >= 8
+            and before
             and before[-1].lower() not in _NOT_BEFORE
             and found.group(2).lower() not in _NOT_AFTER
         ):
