@@ -112,10 +112,7 @@ class _Words:
         try:
             found = {forms[word] for word in words}
         except KeyError:  # a word not seen before: its form worked out once
-            for word in words:
-                if word not in forms:
-                    forms[word] = _form(word)
-            found = {forms[word] for word in words}
+            found = {self.form(word) for word in words}
         found.discard("")
         return frozenset(found)
 

@@ -311,8 +311,9 @@ JUDGING = 4  # 2: a headline's cause ("as ..."), a host's section; 3: "due to", 
 # "A as B", "A amid B", "A due to B": B is what moved A ("Asian stocks fall as oil jumps" is a
 # markets story, "Oil rises as sanctions loom" an oil story); not "seen as", "such as", "as much
 # as"
-_CAUSE = re.compile(r"\s(as|amid|due to|because of)\s+(\w*)", re.I)
-_MARKS = (" as ", " amid ", " due to ", " because of ")
+_CAUSE_WORDS = ("as", "amid", "due to", "because of")
+_CAUSE = re.compile(rf"\s({'|'.join(_CAUSE_WORDS)})\s+(\w*)", re.I)
+_MARKS = tuple(f" {words} " for words in _CAUSE_WORDS)  # a first look, before the pattern
 _NOT_BEFORE = frozenset(
     ["seen", "such", "well", "much", "many", "named", "known", "same", "soon", "long", "far", "so"]
 )
