@@ -32,9 +32,9 @@ def absolute(base_url: str, path: str) -> str:
 
 def first_name(reader: Subscriber) -> str:
     """The first word of the reader's name, as cleaned today (whatever an older version
-    stored), or ''."""
+    stored), without the comma of "O'Brien, Ren\u00e9e", or ''."""
     name = plain_name(reader.name)
-    return name.split()[0] if name else ""
+    return name.split()[0].rstrip(",;:") if name else ""
 
 
 def reader_values(base_url: str, reader: Subscriber) -> dict[str, str]:

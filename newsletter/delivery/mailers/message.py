@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 
@@ -36,7 +37,7 @@ def build_message(
     """The personalised message for one reader (placeholders already filled in ``email``)."""
     message = EmailMessage()
     message["From"] = from_address
-    message["To"] = to_header(recipient.name, recipient.email)
+    message["To"] = to_address(recipient.name, recipient.email)
     message["Subject"] = email.subject
     message["Date"] = format_datetime(datetime.now(UTC))
     domain = parseaddr(from_address)[1].rpartition("@")[2] or "localhost"
@@ -55,10 +56,16 @@ def to_header(name: str, address: str) -> str:
     """The To header for a reader, the name cleaned as ``text.plain_name`` cleans it (a name an
     older version stored never fails a delivery); ``ValueError`` when the address cannot go in
     a header."""
+    return formataddr((to_address(name, address).display_name, address))
+
+
+def to_address(name: str, address: str) -> Address:
+    """``to_header`` as the message's header takes it: the whole name quoted or encoded as one
+    (a comma or parentheses in "O'Brien, Ren\u00e9e" or "M\u00fcller (CEO)" never split it)."""
     address.encode("ascii")  # UnicodeEncodeError (a ValueError) for an internationalised one
     if any(ord(c) < 32 or c == "\x7f" for c in address):
         raise ValueError("the address holds control characters")
-    return formataddr((plain_name(name), address))
+    return Address(display_name=plain_name(name), addr_spec=address)
 
 
 def personal_messages(
