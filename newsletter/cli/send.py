@@ -30,9 +30,17 @@ from newsletter.store import Store
 @click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="The edition's date.")
 @click.option("--dry-run", is_flag=True, help="Everything but sending (SendGrid: sandbox mode).")
 @click.option(
-    "--collect/--no-collect", default=True, show_default=True, help="Fetch the feeds first."
+    "--collect/--no-collect",
+    default=True,
+    show_default=True,
+    help="Fetch the feeds first (for today's edition: another day's is stored already).",
 )
-@click.option("--retry-failed", is_flag=True, help="Send again to readers whose delivery failed.")
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Send again to readers whose delivery failed (and finish an interrupted send); "
+    "readers who joined since wait for a plain send.",
+)
 @click.option(
     "--due",
     is_flag=True,
@@ -140,7 +148,9 @@ def _send(
     store = state.store()
     mailer = make_mailer(config)
     try:
-        if collect and edition_day is None:
+        # an edition of another day is stored or cannot be built: no collect changes it
+        today = flows.edition_date_for(config, current_time())
+        if collect and edition_day in (None, today):
             collected = flows.collect_all(
                 config, store, now=current_time(), should_stop=stop.is_set
             )

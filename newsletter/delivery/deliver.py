@@ -149,11 +149,11 @@ def _open_ledger(
     )
     edition_id = edition.id
     store.editions.set_edition_status(edition_id, EditionStatus.SENDING, now=now)
-    weekly = edition.edition.kind == EditionKind.WEEKLY
-    frequency = Frequency.WEEKLY if weekly else Frequency.DAILY
-    store.ledger.seed_deliveries(edition_id, slots=slots, frequency=frequency)
-    if retry_failed:
+    if retry_failed:  # the failed readers again, and no reader who has no row yet
         store.ledger.retry_failed(edition_id)
+    else:
+        frequency = frequency_of(edition.edition)
+        store.ledger.seed_deliveries(edition_id, slots=slots, frequency=frequency)
     released = store.ledger.release_abandoned(edition_id, rule=ClaimRule(limits.timeout), now=at)
     if released:
         logger.warning("%d readers of an interrupted send are sent again", released)
@@ -196,16 +196,30 @@ def journal_reserve(readers_in_flight: int, claim_size: int) -> int:
 
 
 def dry_run(
-    config: Config, store: Store, mailer: Mailer, edition: Edition, *, started: float
+    config: Config,
+    store: Store,
+    mailer: Mailer,
+    edition: Edition,
+    *,
+    edition_id: int | None,
+    retry_failed: bool,
+    started: float,
 ) -> SendReport:
-    """Everything but the sending: nothing is stored; SendGrid validates in sandbox mode."""
-    day = edition.edition_date
+    """Everything but the sending: nothing is stored; SendGrid validates in sandbox mode. The
+    readers are those the real send would take from the ledger of ``edition_id`` (the stored
+    edition's; None: none yet): not those who have it, failed ones only on ``retry_failed``,
+    and on a retry no reader without a row."""
+    day, frequency = edition.edition_date, frequency_of(edition)
     variants = Variants(config, edition)
     size = min(config.file.delivery.batch_size, mailer.max_batch)
-    sent = failed = skipped = 0
+    sent = failed = skipped = already = 0
     after = 0
-    while readers := store.readers.confirmed_readers(after_id=after, size=size):
-        after = readers[-1].id
+    while page := store.readers.confirmed_readers(
+        after_id=after, size=size, frequency=frequency, edition_id=edition_id
+    ):
+        after = page[-1][0].id
+        already += sum(1 for _, status in page if status == DeliveryStatus.SENT)
+        readers = [reader for reader, status in page if _would_send(status, retry_failed)]
         claims = [Claim(n, reader) for n, reader in enumerate(readers)]  # nothing claimed
         calls, left_out = variants.batches(claims, edition_id=0, day=day, dry_run=True)
         skipped += len(left_out)
@@ -214,7 +228,21 @@ def dry_run(
             sent += len(result.sent)
             failed += len(result.failed)
     variants.log()
-    return SendReport(day, sent, failed, skipped, 0, time.perf_counter() - started, dry_run=True)
+    seconds = time.perf_counter() - started
+    return SendReport(day, sent, failed, skipped, already, seconds, dry_run=True)
+
+
+def frequency_of(edition: Edition) -> Frequency:
+    """The readers an edition goes to: a weekly edition's weekly readers, or the daily ones."""
+    return Frequency.WEEKLY if edition.kind == EditionKind.WEEKLY else Frequency.DAILY
+
+
+def _would_send(status: DeliveryStatus | None, retry_failed: bool) -> bool:
+    if status is None:  # no row: seeded by a send, not by a retry
+        return not retry_failed
+    if status == DeliveryStatus.FAILED:
+        return retry_failed
+    return status in (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED)
 
 
 def send_test(

@@ -36,10 +36,19 @@ def send_edition(
     (``delivery.deliver``); ``dry_run`` does everything but send."""
     started = time.perf_counter()
     day = day or edition_date_for(config, now())
-    if dry_run:
-        stored = store.editions.edition(day)
+    if dry_run:  # the edition the send would take, and the readers its ledger would
+        stored = _fixed(config, store, now(), day)
         edition = stored.edition if stored is not None else _built(config, store, now(), day)
-        return deliver.dry_run(config, store, mailer, edition, started=started)
+        edition_id = stored.id if stored is not None else None
+        return deliver.dry_run(
+            config,
+            store,
+            mailer,
+            edition,
+            edition_id=edition_id,
+            retry_failed=retry_failed,
+            started=started,
+        )
     variants.warm_renderer(store)  # its start overlaps the build and the ledger's seeding
     with long_lived() as settle:
         settle()  # the modules and the config
@@ -70,8 +79,9 @@ def _built(config: Config, store: Store, now: datetime, day: date) -> Edition:
     return built.edition
 
 
-def frozen_edition(config: Config, store: Store, *, now: datetime, day: date) -> StoredEdition:
-    """The day's edition as stored and frozen, built first when there is none yet."""
+def _fixed(config: Config, store: Store, now: datetime, day: date) -> StoredEdition | None:
+    """The day's edition as stored when it is fixed (frozen, approved, sent); None when it is
+    to be built, which only today's can."""
     stored = store.editions.edition(day)
     if stored is not None and stored.status in EditionStatus.fixed():
         return stored
@@ -81,6 +91,14 @@ def frozen_edition(config: Config, store: Store, *, now: datetime, day: date) ->
             day=day,
             hint="Leave out --date to send today's edition.",
         )
+    return None
+
+
+def frozen_edition(config: Config, store: Store, *, now: datetime, day: date) -> StoredEdition:
+    """The day's edition as stored and frozen, built first when there is none yet."""
+    stored = _fixed(config, store, now, day)
+    if stored is not None:
+        return stored
     edition = _built(config, store, now, day)
     if not store.editions.save_edition(edition, status=EditionStatus.FROZEN, now=now):
         stored = store.editions.edition(day)  # another sender froze it first: send that one

@@ -7,15 +7,21 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, null, select, update
 
-from newsletter.models import Subscriber, SubscriberStatus, SuppressionReason
+from newsletter.models import (
+    DeliveryStatus,
+    Frequency,
+    Subscriber,
+    SubscriberStatus,
+    SuppressionReason,
+)
 from newsletter.records import SavedReader
 from newsletter.store.consent import ConsentQueries, keyed_hash
 from newsletter.store.imports import ImportQueries
 from newsletter.store.ledger import ACTIVE
 from newsletter.store.rows import subscriber_record
-from newsletter.store.tables import subscribers, suppressions
+from newsletter.store.tables import deliveries, subscribers, suppressions
 
 
 class ReaderStore(ConsentQueries, ImportQueries):
@@ -101,16 +107,31 @@ class ReaderStore(ConsentQueries, ImportQueries):
         with self.engine.connect() as conn:
             return [subscriber_record(row) for row in conn.execute(query)]
 
-    def confirmed_readers(self, *, after_id: int, size: int) -> list[Subscriber]:
-        """Confirmed readers in id order, a page at a time (for a dry run)."""
+    def confirmed_readers(
+        self, *, after_id: int, size: int, frequency: Frequency, edition_id: int | None = None
+    ) -> list[tuple[Subscriber, DeliveryStatus | None]]:
+        """Confirmed readers of ``frequency`` in id order, a page at a time (for a dry run),
+        each with their row's status in the ledger of ``edition_id`` (None: no row yet)."""
+        status = deliveries.c.status if edition_id is not None else null()
+        query = select(subscribers, status.label("ledger_status"))
+        if edition_id is not None:
+            query = query.outerjoin(
+                deliveries,
+                (deliveries.c.subscriber_id == subscribers.c.id)
+                & (deliveries.c.edition_id == edition_id),
+            )
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(subscribers)
-                .where(subscribers.c.status == ACTIVE, subscribers.c.id > after_id)
+                query.where(
+                    subscribers.c.status == ACTIVE,
+                    subscribers.c.frequency == frequency,
+                    subscribers.c.id > after_id,
+                )
                 .order_by(subscribers.c.id)
                 .limit(size)
             ).all()
-        return [subscriber_record(row) for row in rows]
+        status_of = {s.value: s for s in DeliveryStatus}
+        return [(subscriber_record(row), status_of.get(row.ledger_status)) for row in rows]
 
     def suppress(self, email: str, reason: SuppressionReason, *, now: datetime) -> None:
         """Add an address to the suppression list (kept as a keyed hash), once."""

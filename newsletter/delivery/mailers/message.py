@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 
 from newsletter.edition.personalize import Personalizer
-from newsletter.models import Batch, Recipient, RenderedEmail
+from newsletter.models import Batch, BatchResult, Recipient, RenderedEmail
 from newsletter.text import plain_name
 
 
@@ -90,3 +90,11 @@ def personal_messages(
             )
             continue
         yield recipient, message
+
+
+def rehearsed(batch: Batch, from_address: str, list_id: str = "") -> BatchResult:
+    """A dry run's outcome: each reader's message built and none sent; a reader whose message
+    cannot be built would fail, and does here."""
+    failed: dict[int, str] = {}
+    messages = personal_messages(batch, from_address, failed, list_id)
+    return BatchResult(sent={r.delivery_id: "dry-run" for r, _ in messages}, failed=failed)

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from newsletter.config.settings import OutboxConfig
-from newsletter.delivery.mailers.message import personal_messages
+from newsletter.delivery.mailers.message import personal_messages, rehearsed
 from newsletter.models import Batch, BatchResult
 
 _SETTINGS = OutboxConfig()  # the one source of the defaults below: ``delivery.outbox``
@@ -37,7 +37,7 @@ class OutboxMailer:
 
     def send_batch(self, batch: Batch) -> BatchResult:
         if batch.dry_run:  # writes nothing
-            return BatchResult(sent={r.delivery_id: "dry-run" for r in batch.recipients}, failed={})
+            return rehearsed(batch, self.from_address, self.list_id)
         # an edition's copies go in its own folder; confirmations and test copies in "other"
         target = self.folder / (batch.edition_date.isoformat() if batch.edition_id else "other")
         sent: dict[int, str] = {}

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 
 from newsletter.config.settings import SmtpConfig
-from newsletter.delivery.mailers.message import personal_messages
+from newsletter.delivery.mailers.message import personal_messages, rehearsed
 from newsletter.delivery.mailers.retry import Transient, retrying
 from newsletter.errors import DeliveryError
 from newsletter.models import Batch, BatchResult
@@ -117,8 +117,8 @@ class SmtpMailer:
         return smtp
 
     def send_batch(self, batch: Batch) -> BatchResult:
-        if batch.dry_run:
-            return BatchResult(sent={r.delivery_id: "dry-run" for r in batch.recipients}, failed={})
+        if batch.dry_run:  # sends nothing
+            return rehearsed(batch, self.from_address, self.list_id)
         sent: dict[int, str] = {}
         failed: dict[int, str] = {}
         order = [r.delivery_id for r in batch.recipients]
