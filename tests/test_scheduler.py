@@ -65,8 +65,14 @@ READERS = 3
 
 
 def _config(
-    tmp_path: Path, send_at: datetime, grace_minutes: float = 180, **schedule: float
+    tmp_path: Path,
+    send_at: datetime,
+    grace_minutes: float = 180,
+    joined: datetime | None = None,
+    **schedule: float,
 ) -> Config:
+    """A publication of ``READERS`` readers, who joined at ``joined`` (a day before ``send_at``
+    unless told)."""
     feeds = [{"name": p.stem, "url": str(p)} for p in sorted((DEMO / "feeds").glob("*.xml"))]
     path = write_config(
         tmp_path,
@@ -86,7 +92,10 @@ def _config(
     store = Store.open(config.database_url)
     for i in range(READERS):
         add_subscriber(
-            store, f"r{i}@example.com", known_sectors=config.sector_slugs, now=datetime.now(UTC)
+            store,
+            f"r{i}@example.com",
+            known_sectors=config.sector_slugs,
+            now=joined or send_at - timedelta(days=1),
         )
     store.close()
     return config
@@ -136,6 +145,31 @@ def test_a_send_missed_past_the_grace_says_by_how_much_and_how_to_send(
     assert caplog.text.count("was due from 2026-11-25 07:00 UTC, past the 0:30:00 grace") == 1
     assert "so nothing was sent" in caplog.text
     assert f"newsletter --config {config.path} send --date 2026-11-25" in caplog.text
+
+
+def test_a_missed_day_no_edition_can_be_built_for_says_so_and_offers_no_command(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    due = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)  # yesterday's slot, today at 09:05
+    config = _config(tmp_path, due, grace_minutes=30)
+    runner = _runner(config, _Clock(due + timedelta(days=1, hours=2, minutes=5)))
+    with caplog.at_level("WARNING", logger="newsletter.run"):
+        runner.send()
+    assert "the daily edition of 2026-11-24 was due from 2026-11-24 07:00 UTC" in caplog.text
+    assert "its readers get the next edition" in caplog.text
+    assert "send --date 2026-11-24" not in caplog.text  # it would only be refused
+
+
+def test_a_new_publication_hears_nothing_of_days_before_its_readers_joined(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    due = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+    now = due + timedelta(hours=2, minutes=5)  # the first start, past the day's hour
+    config = _config(tmp_path, due, grace_minutes=30, joined=now - timedelta(minutes=1))
+    runner = _runner(config, _Clock(now))
+    with caplog.at_level("WARNING", logger="newsletter.run"):
+        assert runner.send() == []
+    assert "was due" not in caplog.text and _outbox(config) == []
 
 
 class _Run:

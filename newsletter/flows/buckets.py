@@ -31,6 +31,7 @@ from datetime import date, datetime, timedelta
 from newsletter.config import Config
 from newsletter.delivery.mailers import Mailer
 from newsletter.errors import EditionError
+from newsletter.flows.build import edition_date_for
 from newsletter.models import DeliveryStatus, EditionKind, EditionStatus, Frequency, SendReport
 from newsletter.readers import timing
 from newsletter.readers.timing import Due
@@ -116,15 +117,12 @@ def _send_day(
             return _deliver(config, store, make_mailer, run, stored, final=True)
         return None
     name = f"the {kind} edition of {day}"
-    late = f"newsletter --config {config.path} send --date {day}"
+    late = _late(config, day)
     if stored is None or stored.status not in EditionStatus.fixed():
         if all(at - d.at > grace for d in due):
-            run.say_once(
-                logging.WARNING,
-                f"missed {kind} {day}",
-                f"send: {name} was due from {due[0].at:%Y-%m-%d %H:%M} UTC, past the {grace} "
-                f"grace, so nothing was sent. To send it late, run: {late}",
-            )
+            if store.readers.joined_by(due[0].at):  # (a reader who joined since missed nothing)
+                said = _missed(config, name, due, at)
+                run.say_once(logging.WARNING, f"missed {kind} {day}", said)
             return None
         stored = _frozen(config, store, run, day=day, kind=kind, at=at)
         if stored is None:
@@ -150,6 +148,21 @@ def _send_day(
         )
         return None
     return _deliver(config, store, make_mailer, run, stored, final=final)
+
+
+def _missed(config: Config, name: str, due: Sequence[Due], at: datetime) -> str:
+    """What to say at ``at`` of an edition not built, all of whose slots are past the grace."""
+    grace = timedelta(minutes=config.file.schedule.misfire_grace_minutes)
+    said = f"send: {name} was due from {due[0].at:%Y-%m-%d %H:%M} UTC, past the {grace} grace"
+    day = due[0].day
+    if day != edition_date_for(config, at):
+        # only today's edition can be built (``flows.send``): a past day's is not sent
+        return f"{said}, so nothing was sent; its readers get the next edition."
+    return f"{said}, so nothing was sent. To send it late, run: {_late(config, day)}"
+
+
+def _late(config: Config, day: date) -> str:
+    return f"newsletter --config {config.path} send --date {day}"
 
 
 def _say_late(

@@ -89,6 +89,14 @@ class ReaderStore(ConsentQueries, ImportQueries):
             ).all()
         return {SubscriberStatus(status): int(n) for status, n in rows}
 
+    def joined_by(self, at: datetime) -> bool:
+        """Whether a confirmed reader was added at ``at`` or before."""
+        query = select(subscribers.c.id).where(
+            subscribers.c.status == SubscriberStatus.CONFIRMED, subscribers.c.created_at <= at
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query.limit(1)).first() is not None
+
     def confirmed_at_least(self, count: int) -> bool:
         """Whether ``count`` readers or more are confirmed (reads no more than that)."""
         some = (
