@@ -102,6 +102,52 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
     assert ", line " in info.value.message
 
 
+def test_an_unclosed_bracket_is_named_where_it_opens(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    lines = ["publication:", "  name: Daily", "digest:", "  per_sector: [2", "", "delivery:"]
+    path.write_text("\n".join([*lines, "  backend: outbox", ""]), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    # where the list opens (line 4), not only where the parser gave up (line 6)
+    assert f"{path}, line 4: not valid YAML" in info.value.message
+    assert "line 6" in info.value.message
+
+
+def test_a_key_given_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"sectors_file: {ROOT / 'config.yaml'}\n"
+        "digest:\n  per_sector: 2\npublication:\n  name: Daily\ndigest:\n  brief: 3\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert f"{path}, line 6: 'digest' is given twice (first at line 2)" in info.value.message
+    assert info.value.hint is not None and "one" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("per_sector", True), ("freshness_half_life_hours", False)]
+)
+def test_yes_or_no_is_no_number(tmp_path: Path, key: str, value: bool) -> None:
+    err = _error(tmp_path, {"digest": {key: value}})
+    assert f"digest.{key}: expected a number, got {str(value).lower()}" in err.message
+
+
+@pytest.mark.parametrize(
+    "address", ["not an address", "news@pub.example.com extra", "a@b.co, c@d.co", "Ana <ana@>"]
+)
+def test_the_from_address_must_be_one_address(tmp_path: Path, address: str) -> None:
+    err = _error(tmp_path, {"delivery": {"from_address": address}})
+    assert "delivery.from_address:" in err.message and repr(address) in err.message
+
+
+def test_the_from_address_may_carry_a_name(tmp_path: Path) -> None:
+    for address in ("Top Insights <news@pub.example.com>", '"Ruiz, Ana" <a@b.co>', "n@b.co"):
+        config = load_config(write_config(tmp_path, {"delivery": {"from_address": address}}))
+        assert config.file.delivery.from_address == address
+
+
 def test_missing_sectors_file(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text("sectors_file: elsewhere.yaml\n", encoding="utf-8")

@@ -8,22 +8,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from newsletter.config.values import ImageUrl
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from newsletter.config.values import ImageUrl, Strict
 
 
-class SponsorImage(_Strict):
+class SponsorImage(Strict):
     url: ImageUrl  # https only, as the logo's
     width: int = Field(552, ge=16, le=600)  # pixels, as shown
     alt: str = Field(min_length=1, max_length=200)
 
 
-class SponsorConfig(_Strict):
+class SponsorConfig(Strict):
     """The sponsor slot, marked "Sponsored", in the email (HTML and text), the archive and the
     preview; a day's overrides file may change it (`sponsor: {...}`) or drop it (`sponsor:
     false`)."""
@@ -41,7 +37,7 @@ class SponsorConfig(_Strict):
     utm: dict[str, str] = {}
 
 
-class Approval(_Strict):
+class Approval(Strict):
     """Who approved the day's edition on the desk, when, and the version of the rest of the
     file they approved: any later change to the file withdraws it."""
 
@@ -50,7 +46,7 @@ class Approval(_Strict):
     version: str = Field(min_length=1, max_length=64)
 
 
-class OverridesFile(_Strict):
+class OverridesFile(Strict):
     """``overrides/YYYY-MM-DD.yaml``: the editor's choices for one day's edition."""
 
     note: str = Field("", max_length=600)  # shown above the sections

@@ -5,14 +5,12 @@ edition of weekly readers (``weekly``) and the names or terms a reader follows
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from newsletter.config.values import Strict
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class WeeklyConfig(_Strict):
+class WeeklyConfig(Strict):
     """The weekly edition: the week's biggest storylines in the reader's sectors, for readers
     who chose one email a week (docs/readers.md)."""
 
@@ -23,7 +21,7 @@ class WeeklyConfig(_Strict):
     subject: str = "The week: {{ headline }}"
 
 
-class WatchlistConfig(_Strict):
+class WatchlistConfig(Strict):
     """What a reader's watchlist matches: each term on whole words, case-insensitively, and
     the aliases known for it here (a term of the list, or any of its aliases, followed)."""
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from newsletter.config.values import Strict
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PrivacyConfig(_Strict):
+class PrivacyConfig(Strict):
     """The secret that keys the hashes of erased and suppressed addresses."""
 
     # the environment variable holding the key (any long random text); without it, the key
@@ -21,7 +19,7 @@ class PrivacyConfig(_Strict):
     key_file: Path = Path("privacy.key")
 
 
-class SignupConfig(_Strict):
+class SignupConfig(Strict):
     """The readers' sign-up on the web."""
 
     confirm_link_days: float = Field(7, gt=0, le=365)  # a confirmation link expires after this
@@ -34,7 +32,7 @@ class SignupConfig(_Strict):
     rate_limit_storage: str = "database"
 
 
-class WebConfig(_Strict):
+class WebConfig(Strict):
     """The public pages of `newsletter serve`: the archive, sector pages and feeds."""
 
     robots: str = "index, follow"  # the pages' robots meta tag; "noindex" keeps them out of search
@@ -43,7 +41,7 @@ class WebConfig(_Strict):
     sector_days: int = Field(14, ge=1, le=365)  # editions a sector page reaches back over
 
 
-class DeskConfig(_Strict):
+class DeskConfig(Strict):
     """The editor's desk (``/desk`` on `newsletter serve`; docs/desk.md)."""
 
     session_hours: float = Field(12, gt=0, le=24 * 30)  # a session ends this long after sign-in

@@ -11,19 +11,15 @@ from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from newsletter.config.editorial import OverridesFile as OverridesFile
 from newsletter.config.editorial import SponsorConfig
 from newsletter.config.following import WatchlistConfig, WeeklyConfig
 from newsletter.config.serving import DeskConfig, PrivacyConfig, SignupConfig, WebConfig
-from newsletter.config.values import ImageUrl, time_zone_problem
+from newsletter.config.values import FromAddress, ImageUrl, Strict, time_zone_problem
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _weighted(value: Any) -> Any:
@@ -33,7 +29,7 @@ def _weighted(value: Any) -> Any:
     return value
 
 
-class LogoConfig(_Strict):
+class LogoConfig(Strict):
     """An image shown in the masthead of the email and the web pages."""
 
     url: ImageUrl | None = None  # https only: where readers' mail clients and browsers load it
@@ -48,7 +44,7 @@ class LogoConfig(_Strict):
         return self
 
 
-class PublicationConfig(_Strict):
+class PublicationConfig(Strict):
     name: str = Field("Top Insights Today", min_length=1, max_length=120)
     url: str = "https://example.com"  # the publisher's site; shown in the footer
     contact_url: str = "https://example.com/contact"  # named in our User-Agent when fetching
@@ -61,7 +57,7 @@ class PublicationConfig(_Strict):
     language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # the email's lang
 
 
-class EmailConfig(_Strict):
+class EmailConfig(Strict):
     # Jinja templates over: publication, edition_date, top (the first story of the brief),
     # headline (its headline made short: no outlet's name, at most about 60 characters),
     # following (the next two storylines' short headlines), story_count, sectors (names)
@@ -75,7 +71,7 @@ class EmailConfig(_Strict):
     more_headlines: int = Field(30, ge=0, le=500)
 
 
-class SectorConfig(_Strict):
+class SectorConfig(Strict):
     slug: str = Field(pattern=SLUG_PATTERN)
     name: str = Field(min_length=1)
     description: str = ""  # one line, shown on the sign-up page
@@ -98,7 +94,7 @@ class SectorConfig(_Strict):
     corporate: list[str] = []
 
 
-class FeedConfig(_Strict):
+class FeedConfig(Strict):
     name: str = Field(min_length=1)
     url: str = Field(min_length=1)  # http(s) URL, or a file path relative to this config file
     sector: str | None = None  # optional hint: a sector slug
@@ -110,7 +106,7 @@ class FeedConfig(_Strict):
     sample: bool = False
 
 
-class ModelConfig(_Strict):
+class ModelConfig(Strict):
     """The sector model: a second opinion learnt from this publication's own stories."""
 
     enabled: bool = False  # used only once a model trained on min_examples is stored
@@ -119,7 +115,7 @@ class ModelConfig(_Strict):
     lead_probability: float = Field(0.9, gt=0, le=1)  # at this it may let a story lead
 
 
-class ClassifyConfig(_Strict):
+class ClassifyConfig(Strict):
     title_weight: float = Field(2.0, ge=1)  # a match in the headline counts this many times
     min_score: float = Field(1.0, gt=0)  # below this a story does not fit the sector
     hint_bonus: float = Field(0.5, ge=0)  # added to the feed's hinted sector when the text fits it
@@ -141,7 +137,7 @@ class ClassifyConfig(_Strict):
         return self.lead_score if self.lead_score is not None else 2 * self.min_score
 
 
-class DigestConfig(_Strict):
+class DigestConfig(Strict):
     per_sector: int = Field(3, ge=1, le=50)  # stories per sector; the rest become "more" links
     brief: int = Field(4, ge=1, le=5)  # the day's biggest storylines that open the email
     max_age_hours: int = Field(36, ge=1)  # older stories are left out of the edition
@@ -167,14 +163,14 @@ def _quoted_time(value: object) -> object:
 LocalTime = Annotated[time, BeforeValidator(_quoted_time)]
 
 
-class ApprovalConfig(_Strict):
+class ApprovalConfig(Strict):
     """The scheduled send waits for an editor's "Approve" on the desk (``docs/desk.md``)."""
 
     deadline: LocalTime  # local time, after send_at: the latest the send waits for it
     on_timeout: Literal["send", "skip"] = "skip"  # not approved by the deadline
 
 
-class ScheduleConfig(_Strict):
+class ScheduleConfig(Strict):
     send_at: LocalTime = time(7, 0)  # local time of the daily send ("07:00", or "07:00:30")
     timezone: str = "UTC"  # IANA name, e.g. Europe/London; also decides the edition's date
     collect_every_minutes: float = Field(30, ge=0.05)
@@ -219,7 +215,7 @@ class ScheduleConfig(_Strict):
         return tuple(self.delivery_hours) or (self.send_at.hour,)
 
 
-class TeasersConfig(_Strict):
+class TeasersConfig(Strict):
     """Teasers from article pages for stories whose feed gives none worth reading."""
 
     enabled: bool = False  # for every feed; a feed's own `fetch_teasers` overrides it
@@ -233,7 +229,7 @@ class TeasersConfig(_Strict):
     resolve_seconds: float = Field(2.0, gt=0, le=60)
 
 
-class CollectConfig(_Strict):
+class CollectConfig(Strict):
     timeout_seconds: float = Field(20.0, gt=0, le=300)  # per feed, in all, redirects included
     connect_timeout_seconds: float = Field(10.0, gt=0, le=300)
     read_timeout_seconds: float = Field(15.0, gt=0, le=300)  # the longest wait for more bytes
@@ -248,12 +244,12 @@ class CollectConfig(_Strict):
     teasers: TeasersConfig = Field(default_factory=TeasersConfig)
 
 
-class OutboxConfig(_Strict):
+class OutboxConfig(Strict):
     dir: Path = Path("outbox")
     parallel: int = Field(2, ge=1, le=64)  # batches written at once
 
 
-class SmtpConfig(_Strict):
+class SmtpConfig(Strict):
     host: str = "localhost"
     port: int = Field(25, ge=1, le=65535)
     username: str | None = None
@@ -269,7 +265,7 @@ class SmtpConfig(_Strict):
     return_path: str | None = Field(None, pattern=r"^[^@\s<>]+@[^@\s<>]+$")
 
 
-class SendgridConfig(_Strict):
+class SendgridConfig(Strict):
     api_key_env: str = "SENDGRID_API_KEY"  # the key is read from this environment variable
     api_host: str = "https://api.sendgrid.com"  # https://api.eu.sendgrid.com for EU accounts
     timeout_seconds: float = Field(30, gt=0, le=300)  # one request
@@ -289,16 +285,16 @@ class SendgridConfig(_Strict):
     webhook_max_bytes: int = Field(20_000_000, ge=10_000)  # a larger body is refused (413)
 
 
-class BouncesConfig(_Strict):
+class BouncesConfig(Strict):
     """What bounces do to a reader (a hard bounce always sets them bounced)."""
 
     soft_limit: int = Field(5, ge=1, le=100)  # this many soft bounces ...
     soft_days: float = Field(7, gt=0, le=365)  # ... within this many days set a reader bounced
 
 
-class DeliveryConfig(_Strict):
+class DeliveryConfig(Strict):
     backend: Literal["outbox", "smtp", "sendgrid"] = "outbox"
-    from_address: str = "Top Insights Today <insights@example.com>"
+    from_address: FromAddress = "Top Insights Today <insights@example.com>"
     batch_size: int = Field(1000, ge=1, le=1000)  # readers per batch (SendGrid allows 1,000)
     # readers whose request is under way or whose outcome is not yet recorded, in all (a
     # batch is at most this many): what one crash (SIGKILL) of a sender can send twice
@@ -326,7 +322,7 @@ class DeliveryConfig(_Strict):
     sendgrid: SendgridConfig = Field(default_factory=SendgridConfig)
 
 
-class WriterConfig(_Strict):
+class WriterConfig(Strict):
     """The optional writer: the brief's summaries and a two-line intro written by a language
     model from the outlets' own text, each checked against it (docs/writer.md). Off while
     ``base_url`` is empty."""
@@ -354,7 +350,7 @@ class WriterConfig(_Strict):
         )
 
 
-class ConfigFile(_Strict):
+class ConfigFile(Strict):
     """The file as written. ``load_config`` turns it into a ``Config`` with resolved paths."""
 
     publication: PublicationConfig = Field(default_factory=PublicationConfig)

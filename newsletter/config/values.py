@@ -1,13 +1,16 @@
 """Checks of single values that the settings' models use, phrased for a person: a time zone
-(with the nearest one when it is none) and an image's address (https only)."""
+(with the nearest one when it is none), an image's address (https only), a From address; and
+``Strict``, the base of every settings model (no unknown key, no yes/no for a number)."""
 
 from __future__ import annotations
 
+from email.headerregistry import AddressHeader, HeaderRegistry
 from functools import cache
-from typing import Annotated
+from typing import Annotated, Any, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import AfterValidator
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from newsletter.config.suggest import did_you_mean
 
@@ -25,6 +28,46 @@ def https_image(value: str) -> str:
 
 
 ImageUrl = Annotated[str, AfterValidator(https_image)]
+
+
+class Strict(BaseModel):
+    """A settings model: unknown keys refused, values frozen, and a number never given as
+    yes/no (YAML reads ``per_sector: yes`` as true, which would count as 1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_yes_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            if annotation in (int, float) or {int, float} & set(get_args(annotation)):
+                raise ValueError(
+                    f"expected a number, got {str(value).lower()} (YAML reads yes, no, on and "
+                    "off as true and false)"
+                )
+        return value
+
+
+def one_address(value: str) -> str:
+    """A From address: one address, with a display name or without ("Daily <news@pub.com>")."""
+    header = HeaderRegistry()("From", value)
+    assert isinstance(header, AddressHeader)  # a From header holds addresses
+    addresses = header.addresses
+    problem = ""
+    if len(addresses) != 1 or header.defects:
+        problem = "expected one address such as 'Daily Brief <news@example.org>'"
+    else:
+        try:
+            validate_email(addresses[0].addr_spec, check_deliverability=False)
+        except EmailNotValidError as exc:
+            problem = str(exc)
+    if problem:
+        raise ValueError(f"{problem}, got {value!r}")
+    return value
+
+
+FromAddress = Annotated[str, AfterValidator(one_address)]
 
 
 @cache

@@ -27,15 +27,42 @@ Node = yaml.Node  # a parsed document's node tree, for the line of a key
 def read(path: Path) -> tuple[Node | None, Any]:
     """A YAML file's node tree and data; ``ConfigError`` with the line when it is not YAML."""
     try:
-        return parse(path.read_text(encoding="utf-8"))
+        root, data = parse(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f", line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
+        context, opened = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and opened is not None and mark is not None and opened.line != mark.line:
+            # an unclosed bracket or quote: where it opens, not only where the parser gave up
+            line = f", line {opened.line + 1}"
+            problem = f"{context} here: {problem} (by line {mark.line + 1})"
         raise ConfigError(
             f"{path}{line}: not valid YAML: {problem}",
-            hint="Check the indentation and quoting around that line.",
+            hint="Check the indentation, quoting and brackets around that line.",
         ) from None
+    _no_key_twice(path, root)
+    return root, data
+
+
+def _no_key_twice(path: Path, node: Node | None) -> None:
+    """``ConfigError`` for a mapping that gives one key twice (YAML would keep the last)."""
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                line = key.start_mark.line + 1
+                if key.value in first:
+                    raise ConfigError(
+                        f"{path}, line {line}: {key.value!r} is given twice (first at line "
+                        f"{first[key.value]}); only the last would count",
+                        hint="Keep one and merge the settings of both into it.",
+                    )
+                first[key.value] = line
+            _no_key_twice(path, value)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _no_key_twice(path, item)
 
 
 def write(path: Path, data: Any) -> None:
