@@ -322,6 +322,39 @@ def test_editor_overrides_show_in_preview(demo_dir: Path, tmp_path: Path) -> Non
     assert "Aerospace & Defense" not in text and "Hangar & Harbor" not in text
 
 
+def test_overrides_that_match_nothing_are_named(demo_dir: Path, tmp_path: Path) -> None:
+    config = str(demo_dir / "config.yaml")
+    run("--config", config, "collect")
+    _, stdout, _ = run("--config", config, "stories", "--json")
+    real = json.loads(stdout)[0]["id"]
+    overrides = demo_dir / "overrides" / "2026-11-25.yaml"
+    overrides.parent.mkdir()
+    overrides.write_text(
+        f"pin: [{real}, doesnotexist123]\n"
+        "drop: [https://nowhere.example.com/story]\n"
+        "drop_feeds: [No Such Feed, hangar & harbor]\n"
+        "move: {nosuchid99: oil-gas}\n"
+        "notes: {gone42: Why it matters}\n",
+        encoding="utf-8",
+    )
+    code, stdout, _ = run("--config", config, "preview", "--no-collect", "--out", str(tmp_path))
+    assert code == 0, stdout
+    flat = " ".join(stdout.split())
+    for line in (
+        "pin: 'doesnotexist123' matches no story",
+        "drop: 'https://nowhere.example.com/story' matches no story",
+        "drop_feeds: 'No Such Feed' is not a configured feed",
+        "move: 'nosuchid99' matches no story",
+        "notes: 'gone42' matches no story",
+    ):
+        assert line in flat
+    assert repr(real) not in flat and "'hangar & harbor'" not in flat  # these match
+    code, stdout, _ = run("--config", config, "review")
+    assert code == 0 and "pin: 'doesnotexist123' matches no story" in " ".join(stdout.split())
+    code, stdout, _ = run("--config", config, "review", "--json")
+    assert code == 0 and len(json.loads(stdout)["unmatched"]) == 5
+
+
 def test_bad_overrides_file_names_the_file(demo_dir: Path, tmp_path: Path) -> None:
     overrides = demo_dir / "overrides" / "2026-11-25.yaml"
     overrides.parent.mkdir()

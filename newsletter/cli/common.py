@@ -177,6 +177,12 @@ def print_prose(console: Console, text: str) -> None:
     console.print(text, soft_wrap=False)
 
 
+def print_unmatched(console: Console, lines: Sequence[str]) -> None:
+    """The editor's overrides that change nothing, one line each, in yellow."""
+    for line in lines:
+        console.print(f"  [yellow]{escape(line)}[/]", highlight=False)
+
+
 def plural(count: int, one: str, many: str | None = None) -> str:
     """ "1 reader", "2 readers", "1 story", "3 stories"."""
     return f"{count:,} {one if count == 1 else (many or one + 's')}"

@@ -17,6 +17,7 @@ from newsletter.cli.common import (
     pass_state,
     plural,
     print_collect,
+    print_unmatched,
 )
 from newsletter.delivery.mailers import make_mailer
 from newsletter.errors import EditionError
@@ -89,6 +90,7 @@ def preview(
         )
     if built.overrides_file is not None:
         console.print(f"\nEditor's overrides: {escape(str(built.overrides_file))}")
+        print_unmatched(console, built.unmatched)
     console.print(f"\n[bold]Subject:[/] {escape(result.email.subject)}")
     for name, count, extra in result.email.shown:  # as the email holds them, after trimming
         more = f" (+{extra} more)" if extra else ""

@@ -8,7 +8,7 @@ from datetime import date, datetime
 import click
 from rich.markup import escape
 
-from newsletter.cli.common import State, current_time, pass_state
+from newsletter.cli.common import State, current_time, pass_state, print_unmatched
 from newsletter.flows.review import Review, review
 
 
@@ -37,6 +37,9 @@ def _print(state: State, result: Review) -> None:
     console = state.console
     what = "as stored" if result.stored else "as it would be built now"
     console.print(f"[bold]The edition of {result.edition_date}[/], {what}")
+    if result.unmatched:
+        console.print("The editor's overrides that change nothing:")
+        print_unmatched(console, result.unmatched)
     section = ""
     for shown in result.shown:
         if shown.section != section:
@@ -63,6 +66,7 @@ def _as_json(result: Review) -> dict[str, object]:
     return {
         "edition_date": when(result.edition_date),
         "stored": result.stored,
+        "unmatched": list(result.unmatched),
         "shown": [
             {
                 "section": s.section,

@@ -162,6 +162,34 @@ def rank_score(
     return weights.get(story.feed_url, 1.0) * freshness
 
 
+def unmatched(
+    overrides: Overrides, stories: Iterable[Story], feed_names: Mapping[str, str], hours: int
+) -> list[str]:
+    """The editor's overrides that change nothing, each in words: a story (by id or link) in
+    no story of the last ``hours``, a feed no configured feed's name or URL."""
+    keys = {key for story in stories for key in (story.id, story.url)}
+    named = [
+        ("pin", overrides.pin),
+        ("drop", overrides.drop),
+        ("move", [ref for ref, _ in overrides.move]),
+        ("notes", [ref for ref, _ in overrides.notes]),
+    ]
+    out = [
+        f"{key}: {ref!r} matches no story of the last {hours} hours (an id from `newsletter "
+        "stories --json`, or the story's link)"
+        for key, refs in named
+        for ref in refs
+        if ref not in keys
+    ]
+    feeds = {name.casefold() for name in feed_names.values()}
+    out += [
+        f"drop_feeds: {name!r} is not a configured feed (a feed's name or URL)"
+        for name in overrides.drop_feeds
+        if name not in feed_names and name.casefold() not in feeds
+    ]
+    return out
+
+
 def _feeds_named(names: Collection[str], feed_names: Mapping[str, str]) -> set[str]:
     """Feed URLs for the given names or URLs (``feed_names`` maps URL → name)."""
     wanted = {n.casefold() for n in names}

@@ -37,6 +37,7 @@ class Built:
     overrides_file: Path | None = None
     considered: int = 0  # stories from the window, when there is no edition
     on_topic: int = 0  # of them, those in a sector
+    unmatched: tuple[str, ...] = ()  # the editor's overrides that change nothing, in words
 
 
 def _days_covering(span: timedelta) -> timedelta:
@@ -73,6 +74,7 @@ def build(
     day = day or edition_date_for(config, now)
     overrides, overrides_file = load_overrides(config, day)
     stories = _window(config, store, since=now - max_age)
+    unmatched = _unmatched(config, overrides, stories, overrides_file)
     if labels:
         _keep_moves_as_labels(store, stories, overrides, now=now)
     edition = digest.build_edition(
@@ -98,12 +100,27 @@ def build(
             edition = write_brief(config, store.written, edition, now=now, ask=ask_writer)
         if overrides.intro:  # the editor's intro stands instead of the writer's
             edition = dataclasses.replace(edition, intro=overrides.intro, intro_covers=())
-        return Built(edition, day, overrides_file=overrides_file)
+        return Built(edition, day, overrides_file=overrides_file, unmatched=unmatched)
     on_topic = sum(1 for s in stories if s.sectors)
     reason = _no_edition(len(stories), on_topic, settings.max_age_hours)
     # each caller says so (the command's error, the scheduler's log): once is enough
     logger.info("no edition for %s: %s", day, reason)
-    return Built(None, day, reason, overrides_file, considered=len(stories), on_topic=on_topic)
+    return Built(None, day, reason, overrides_file, len(stories), on_topic, unmatched)
+
+
+def _unmatched(
+    config: Config, overrides: Overrides, stories: Sequence[Story], path: Path | None
+) -> tuple[str, ...]:
+    """The day's overrides that change nothing (``preview`` and ``review`` print them; the
+    log has them with -v)."""
+    if path is None:
+        return ()
+    feed_names = {feed.url: feed.name for feed in config.feeds}
+    hours = config.file.digest.max_age_hours
+    found = tuple(digest.unmatched(overrides, stories, feed_names, hours))
+    for line in found:
+        logger.info("%s: %s", path, line)
+    return found
 
 
 def _window(config: Config, store: Store, *, since: datetime) -> list[Story]:

@@ -39,6 +39,7 @@ class Review:
     edition_date: date
     stored: bool  # the stored edition of that day, not one built now
     shown: tuple[Shown, ...]
+    unmatched: tuple[str, ...] = ()  # the day's overrides that change nothing (``build``)
 
 
 def review(config: Config, store: Store, *, day: date | None, now: datetime) -> Review:
@@ -62,7 +63,7 @@ def review(config: Config, store: Store, *, day: date | None, now: datetime) -> 
             hint="Collect again later (`newsletter collect`), or check the feeds with "
             "`newsletter status`.",
         )
-    return Review(day, False, _shown(config, built.edition, now=now))
+    return Review(day, False, _shown(config, built.edition, now=now), built.unmatched)
 
 
 def _shown(config: Config, edition: Edition, *, now: datetime) -> tuple[Shown, ...]:
