@@ -69,7 +69,7 @@ def test_a_stray_quote_is_reported_on_its_own_line_and_every_other_line_is_impor
     ]
     path.write_bytes("\r\n".join(lines).encode() + b"\r\n")
     code, stdout = run(config_path, "subscribers", "import", str(path))
-    assert code == 0
+    assert code == 1  # every good line imported; the bad ones to fix
     reported = [line for line in stdout.splitlines() if line.startswith("line ")]
     assert len(reported) == 3
     assert reported[0].startswith("line 3: an unclosed quote")
@@ -203,7 +203,7 @@ def test_a_line_that_is_not_utf8_is_reported_with_its_byte_offset_and_the_rest_i
     body += b"last@example.com,Last,"  # no line break at the end
     path.write_bytes(body)
     code, stdout = run(config_path, "subscribers", "import", str(path))
-    assert code == 0
+    assert code == 1  # every good line imported; the bad one to fix
     zoe, cut = body.index(b"\xeb"), body.index(b"\xc3\n")
     assert (
         f"line 7: not UTF-8 text (invalid continuation byte at byte offset {zoe} of the file)"
@@ -264,3 +264,24 @@ def test_a_utf16_file_is_refused_whole_before_anything_is_written(tmp_path: Path
         assert list(store.readers.iter_subscribers()) == []
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("comma", [",", ";"])
+def test_a_header_names_the_columns_in_any_order(tmp_path: Path, comma: str) -> None:
+    config_path = write_config(tmp_path, {"feeds": []})
+    csv_file = tmp_path / "readers.csv"
+    rows = [
+        ["Name", "Company", "E-mail", "Sectors"],
+        ["Ana Ruiz", "Harbourline", "ana@example.com", "oil-gas evs-battery"],
+        ["Bo", "", "bo@example.com", ""],
+    ]
+    csv_file.write_text("".join(comma.join(row) + "\n" for row in rows), encoding="utf-8")
+    code, stdout = run(config_path, "subscribers", "import", str(csv_file))
+    assert code == 0, stdout
+    assert "line 1: the column 'Company' is not one of ours and was left out" in stdout
+    assert "2 added, 0 updated, 0 unchanged, 0 skipped, 0 rejected" in stdout
+    store = Store.open(load_config(config_path).database_url)
+    assert readers(store) == [
+        ("ana@example.com", "Ana Ruiz", ("oil-gas", "evs-battery"), SubscriberStatus.CONFIRMED),
+        ("bo@example.com", "Bo", (), SubscriberStatus.CONFIRMED),
+    ]

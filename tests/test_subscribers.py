@@ -45,13 +45,15 @@ def test_import_reports_bad_lines_updates_and_never_resubscribes(tmp_path: Path)
         "ana@example.com,Ana again,\n"
         'dee@example.com,"Dee, Jr.",ai-semiconductors\n'.encode()
     )
-    code, stdout, _ = run(config_path, "subscribers", "import", str(csv_file))
-    assert code == 0
+    code, stdout, stderr = run(config_path, "subscribers", "import", str(csv_file))
+    assert code == 1  # imported, with lines to fix: a script can tell
+    assert "Error: 3 lines were rejected" in stderr
     assert "line 4: 'not-an-address' is not a valid email address" in stdout
     assert "line 5: unknown sector 'crypto'" in stdout
     assert "line 7: ana@example.com appears twice in the file" in stdout
     assert "3 added, 0 updated, 0 unchanged, 0 skipped, 3 rejected" in stdout
     code, stdout, _ = run(config_path, "subscribers", "import", str(csv_file))
+    assert code == 1
     assert "0 added, 0 updated, 3 unchanged, 0 skipped, 3 rejected" in stdout  # twice: no change
 
     store = Store.open(load_config(config_path).database_url)
@@ -65,6 +67,7 @@ def test_import_reports_bad_lines_updates_and_never_resubscribes(tmp_path: Path)
         "bo@example.com,Bo,oil-gas\ndee@example.com,Dee,oil-gas\n", encoding="utf-8"
     )
     code, stdout, _ = run(config_path, "subscribers", "import", str(csv_file))
+    assert code == 0  # a skipped line is no mistake
     assert "line 1: bo@example.com unsubscribed; not re-subscribed" in stdout
     assert "0 added, 1 updated, 0 unchanged, 1 skipped, 0 rejected" in stdout
     bo = store.readers.subscriber_by_email("bo@example.com")

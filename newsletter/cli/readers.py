@@ -15,8 +15,10 @@ from newsletter.cli.common import (
     make_table,
     parse_slugs,
     pass_state,
+    plural,
     progress_bar,
 )
+from newsletter.errors import SubscriberError
 from newsletter.models import Frequency, SubscriberStatus
 from newsletter.readers.export import export_csv
 from newsletter.readers.roster import import_csv
@@ -154,12 +156,18 @@ def subscribers_import(state: State, csv_file: Path) -> None:
     console = state.console
     for number, reason in report.rejected:
         console.print(f"[red]line {number}:[/] {escape(reason)}")
-    for number, reason in report.skipped:
+    for number, reason in sorted(report.skipped + report.notes):
         console.print(f"[yellow]line {number}:[/] {escape(reason)}")
     console.print(
         f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
         f"{len(report.skipped)} skipped, {len(report.rejected)} rejected"
     )
+    if report.rejected:  # the rest is imported; a script still learns a line needs fixing
+        raise SubscriberError(
+            f"{plural(len(report.rejected), 'line was', 'lines were')} rejected",
+            hint="Fix the lines named above and import the file again: the readers already "
+            "imported are kept, not duplicated.",
+        )
 
 
 @subscribers.command("export")

@@ -60,12 +60,13 @@ def read_lines(raw: BinaryIO, *, limit: int, block: int = BLOCK) -> Iterator[Lin
         yield number + 1, start, None if long else head
 
 
-def cells(line: str) -> list[str] | None:
-    """One line's cells (``csv``'s default dialect), or None when a quote is left open."""
+def cells(line: str, delimiter: str = ",") -> list[str] | None:
+    """One line's cells (``csv``'s default dialect, or ``delimiter`` between them), or None
+    when a quote is left open."""
     if '"' not in line:  # the usual line: nothing for the csv module to do
-        return line.split(",")
+        return line.split(delimiter)
     # with a line end added, an open quote shows itself: csv keeps a line break inside quotes
-    row = next(csv.reader([line + "\n"]), [])
+    row = next(csv.reader([line + "\n"], delimiter=delimiter), [])
     if row and row[-1].endswith("\n"):
         return None
     return row

@@ -41,6 +41,7 @@ from newsletter.config.suggest import did_you_mean
 from newsletter.errors import SubscriberError
 from newsletter.models import Channel, Source, SubscriberStatus
 from newsletter.models.readers import DEFAULT_SLOT, Slot
+from newsletter.readers.columns import Header, read_header
 from newsletter.readers.csvlines import Line, cells, read_lines
 from newsletter.readers.subscriptions import clean_name, new_tokens, normalise_email
 from newsletter.readers.timing import (
@@ -59,7 +60,6 @@ MAX_CELL = 1_000  # a CSV field longer than this is refused (an address is at mo
 MAX_LINE = 64 * 1024  # bytes; a longer line is skipped (our 3 fields need < 3,000; extras too)
 FORMULA_STARTS = frozenset("=+-@\t\r")  # cells a spreadsheet would run as a formula
 CHUNK = 10_000  # rows checked and written together
-HEADER_WORDS = frozenset({"email", "e-mail", "address"})
 
 Progress = Callable[[int, int], None]  # (bytes read, bytes in the file)
 
@@ -71,6 +71,7 @@ class ImportReport:
     unchanged: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
     skipped: list[tuple[int, str]] = field(default_factory=list)  # suppressed or unsubscribed
+    notes: list[tuple[int, str]] = field(default_factory=list)  # the header's columns left out
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,21 +176,29 @@ def _refuse_utf16(path: Path, start: bytes) -> None:
 def _rows(
     lines: Iterator[Line], known: set[str], report: ImportReport, schedule: ScheduleConfig
 ) -> Iterator[_Row]:
-    """The file's readable, valid rows; the others go to ``report.rejected``."""
-    first = True
+    """The file's readable, valid rows; the others go to ``report.rejected``. A header names
+    the columns (``columns``); its cells may be split by ; instead of commas."""
+    first, delimiter, header = True, ",", Header(None, ())
     sector_cells: dict[str, tuple[str, ...]] = {}  # a cell → its sectors (few distinct cells)
     for number, offset, data in lines:
         try:
-            row = _line_cells(number, offset, data)
+            row = _line_cells(number, offset, data, delimiter)
         except SubscriberError as exc:
             report.rejected.append((number, exc.message))
             continue
         if not row or (not row[0].strip() and all(not cell.strip() for cell in row)):
             continue
-        if first and row[0].strip().lower() in HEADER_WORDS:
+        if first:
             first = False
-            continue  # the header
-        first = False
+            found = read_header(row[0].split(";")) if len(row) == 1 and ";" in row[0] else None
+            delimiter = ";" if found is not None else ","
+            found = found or read_header(row)
+            if found is not None:
+                header = found
+                report.notes += [(number, _left_out(name)) for name in found.left_out]
+                continue
+        if header.positions is not None:  # a header's order, not ours
+            row = header.ours(row)
         try:
             if max(map(len, row)) > MAX_CELL:
                 raise SubscriberError(f"a field is longer than {MAX_CELL:,} characters")
@@ -243,7 +252,11 @@ def _status(cell: str) -> SubscriberStatus:
         ) from None
 
 
-def _line_cells(number: int, offset: int, data: bytes | None) -> list[str]:
+def _left_out(column: str) -> str:
+    return f"the column {column!r} is not one of ours and was left out"
+
+
+def _line_cells(number: int, offset: int, data: bytes | None, delimiter: str) -> list[str]:
     """One line's cells, or ``SubscriberError`` saying what is wrong with the line."""
     if data is None:
         raise SubscriberError(
@@ -260,7 +273,7 @@ def _line_cells(number: int, offset: int, data: bytes | None) -> list[str]:
             'save the file as UTF-8 ("CSV UTF-8" in a spreadsheet) or retype this line'
         ) from None
     try:
-        row = cells(text)
+        row = cells(text, delimiter)
     except csv.Error as exc:  # none known once a row is one line, but a reason beats a crash
         raise SubscriberError(f"not a readable CSV line ({exc})") from None
     if row is None:
