@@ -438,6 +438,14 @@ def test_mjml_error_in_preview_names_the_file_and_line(demo_dir: Path, tmp_path:
     assert "Hint: Check that every mj-* tag" in stderr
 
 
+def _rules_check(
+    demo_dir: Path, labelled: Path, lines: list[str], *extra: str
+) -> tuple[int, str, str]:
+    """``rules check`` of a file of these lines."""
+    labelled.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return run("--config", str(demo_dir / "config.yaml"), "rules", "check", str(labelled), *extra)
+
+
 def test_rules_check_scores_a_labelled_file_and_names_a_bad_line(
     demo_dir: Path, tmp_path: Path
 ) -> None:
@@ -447,18 +455,45 @@ def test_rules_check_scores_a_labelled_file_and_names_a_bad_line(
         {"title": "Tennis star wins the final in straight sets", "primary": "none"},
         {"title": "Regulator fines a bank over money laundering", "primary": "business-politics"},
     ]
-    labelled.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
-    code, stdout, _ = run(
-        "--config", str(demo_dir / "config.yaml"), "rules", "check", str(labelled)
-    )
+    code, stdout, _ = _rules_check(demo_dir, labelled, [json.dumps(r) for r in rows])
     assert code == 0
     assert "macro-F1" in stdout and "off-topic stories left out: 1.000" in stdout
     assert "business-politics → sanctions-regulation: 1" in stdout  # the confusion is named
-    labelled.write_text('{"title": "x", "primary": "oil-gas"}\n{"title": 3}\n', encoding="utf-8")
-    code, _, stderr = run(
-        "--config", str(demo_dir / "config.yaml"), "rules", "check", str(labelled)
-    )
+    lines = ['{"title": "x", "primary": "oil-gas"}', '{"title": 3}']
+    code, _, stderr = _rules_check(demo_dir, labelled, lines)
     assert code == 1 and "line 2" in stderr
+
+
+def test_rules_check_averages_only_the_sectors_the_file_holds(
+    demo_dir: Path, tmp_path: Path
+) -> None:
+    rows = [
+        {"title": "Brent crude jumps as OPEC cuts output", "primary": "oil-gas"},
+        {"title": "Lithium battery cell maker opens EV gigafactory", "primary": "evs-battery"},
+    ]
+    lines = [json.dumps(r) for r in rows]
+    code, stdout, _ = _rules_check(demo_dir, tmp_path / "two.jsonl", lines, "--errors")
+    assert code == 0, stdout
+    assert "top-1: 1.000" in stdout
+    assert "macro-F1: 1.000 (over the 2 sectors the file or the rules name)" in stdout
+    mining = next(line for line in stdout.splitlines() if "mining-metals" in line)
+    assert "n/a" in mining  # neither labelled nor given: no score, not a zero
+    assert "misses" not in stdout  # no heading over nothing
+
+
+def test_rules_check_names_every_bad_line_and_what_is_wrong(demo_dir: Path, tmp_path: Path) -> None:
+    lines = [
+        '{"title": "Brent jumps", "primary": "oil-gas"}',
+        '{"title": "No label here"}',
+        '{"title": "A string", "primary": "oil-gas", "secondary": "rare-earths-commodities"}',
+        "not json",
+    ]
+    code, _, stderr = _rules_check(demo_dir, tmp_path / "bad.jsonl", lines)
+    flat = " ".join(stderr.split())
+    assert code == 1
+    assert "line 2: the key 'primary' is missing" in flat
+    assert "line 3: 'secondary' must be a list of sector slugs" in flat
+    assert "line 4: not JSON" in flat
 
 
 def test_stories_explain_names_the_matched_phrases(demo_dir: Path) -> None:

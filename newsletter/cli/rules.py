@@ -70,11 +70,13 @@ def check(state: State, labelled: Path, show_errors: bool, with_model: bool) -> 
         title="Per sector",
     )
     for s in report.sectors:
-        table.add_row(
-            s.slug, f"{s.precision:.2f}", f"{s.recall:.2f}", f"{s.f1:.2f}", str(s.support)
-        )
+        shown = [s.precision, s.recall, s.f1] if s.scored else None
+        figures = [f"{x:.2f}" for x in shown] if shown else ["n/a"] * 3  # neither in it nor given
+        table.add_row(s.slug, *figures, str(s.support))
     console.print(table)
-    console.print(f"macro-F1: {report.macro_f1:.3f}")
+    scored = sum(1 for s in report.sectors if s.scored)
+    named = f" (over the {scored} sectors the file or the rules name)"
+    console.print(f"macro-F1: {report.macro_f1:.3f}{named if scored < len(report.sectors) else ''}")
     console.print(f"top-1: {report.top1:.3f} (primary or secondary: {report.lenient:.3f})")
     console.print(f"off-topic stories left out: {report.none_left_out:.3f}")
     console.print(f"sector stories wrongly left out: {report.wrongly_left_out:.3f}")
@@ -82,12 +84,12 @@ def check(state: State, labelled: Path, show_errors: bool, with_model: bool) -> 
         console.print("commonest confusions (labelled → given):")
         for labelled_as, given_as, count in report.confusions[:10]:
             console.print(f"  {labelled_as} → {given_as}: {count}")
-    if show_errors:
-        console.print("misses (labelled → given [all]: headline):")
+    if show_errors and report.misses:
+        console.print("misses (labelled → given \\[all]: headline):")
         for miss in sorted(report.misses, key=lambda m: (m.item.primary, m.item.title)):
             first = miss.predicted[0] if miss.predicted else "none"
             console.print(
-                f"  {miss.item.primary} → {first} {list(miss.predicted)}: "
+                f"  {miss.item.primary} → {first} {escape(str(list(miss.predicted)))}: "
                 f"{escape(miss.item.title[:100])}"
             )
 

@@ -36,6 +36,12 @@ class SectorScore:
     recall: float
     f1: float
     support: int  # labelled items whose primary is this sector
+    given: int = 0  # items the classifier put first in this sector
+
+    @property
+    def scored(self) -> bool:
+        """Whether the file or the classifier names the sector at all (else it has no score)."""
+        return bool(self.support or self.given)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +56,7 @@ class RulesReport:
     sector_items: int
     none_items: int
     sectors: tuple[SectorScore, ...]
-    macro_f1: float
+    macro_f1: float  # over the sectors ``scored``
     top1: float  # first sector == primary, over sector items
     lenient: float  # first sector is the primary or a secondary
     none_left_out: float  # off-topic items given no sector
@@ -60,7 +66,8 @@ class RulesReport:
 
 
 def read_labelled(path: Path, slugs: Sequence[str]) -> list[Labelled]:
-    """Read a JSONL file of labelled stories, or raise ``InputError`` naming the bad line."""
+    """Read a JSONL file of labelled stories, or raise ``InputError`` naming every bad line
+    (the first ``SHOWN``) and what is wrong with it."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -69,40 +76,57 @@ def read_labelled(path: Path, slugs: Sequence[str]) -> list[Labelled]:
             hint="Give a JSON Lines file: one {title, summary, primary, secondary} per line.",
         ) from None
     known = {*slugs, NONE}
-    items = []
+    items, problems = [], []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
-            title, primary = data["title"], data["primary"]
-            secondary = tuple(data.get("secondary") or ())
-            if not isinstance(title, str) or not isinstance(primary, str):
-                raise TypeError("title and primary must be text")
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise InputError(
-                f"{path}, line {number}: not a labelled story ({exc})",
-                hint='Each line is a JSON object such as {"title": "...", "summary": "...", '
-                '"primary": "oil-gas", "secondary": []}.',
-            ) from None
-        unknown = [slug for slug in (primary, *secondary) if slug not in known]
-        if unknown:
-            raise InputError(
-                f"{path}, line {number}: unknown sector {unknown[0]!r}"
-                f"{did_you_mean(unknown[0], known)}",
-                hint=f"Use one of: {', '.join(sorted(known))}.",
-            )
-        items.append(
-            Labelled(
-                title=title,
-                summary=str(data.get("summary") or ""),
-                primary=primary,
-                secondary=secondary,
-                url=str(data.get("link") or data.get("url") or ""),
-                id=str(data.get("id") or number),
-            )
+            items.append(_labelled(line, number, known))
+        except ValueError as exc:
+            problems.append(f"line {number}: {exc}")
+    if problems:
+        more = f"\n  ... and {len(problems) - SHOWN} more" if len(problems) > SHOWN else ""
+        listed = "\n  ".join(problems[:SHOWN])
+        raise InputError(
+            f"{path}, {problems[0]}"
+            if len(problems) == 1
+            else f"{path}: {len(problems)} bad lines\n  {listed}{more}",
+            hint='Each line is a JSON object such as {"title": "...", "summary": "...", '
+            f'"primary": "oil-gas", "secondary": []}}; the sectors: {", ".join(sorted(known))}.',
         )
     return items
+
+
+SHOWN = 20  # bad lines named at most
+
+
+def _labelled(line: str, number: int, known: set[str]) -> Labelled:
+    """One line's labelled story, or ``ValueError`` saying what is wrong with it."""
+    try:
+        data = json.loads(line)
+    except ValueError as exc:
+        raise ValueError(f"not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    for key in ("title", "primary"):
+        if key not in data:
+            raise ValueError(f"the key {key!r} is missing")
+        if not isinstance(data[key], str):
+            raise ValueError(f"{key!r} must be text, got {data[key]!r}")
+    secondary = data.get("secondary") or []
+    if not isinstance(secondary, list) or not all(isinstance(s, str) for s in secondary):
+        raise ValueError(f"'secondary' must be a list of sector slugs, got {secondary!r}")
+    for slug in (data["primary"], *secondary):
+        if slug not in known:
+            raise ValueError(f"unknown sector {slug!r}{did_you_mean(slug, known)}")
+    return Labelled(
+        title=data["title"],
+        summary=str(data.get("summary") or ""),
+        primary=data["primary"],
+        secondary=tuple(secondary),
+        url=str(data.get("link") or data.get("url") or ""),
+        id=str(data.get("id") or number),
+    )
 
 
 def score(
@@ -144,13 +168,14 @@ def score(
         p = tp[slug] / (tp[slug] + fp[slug]) if tp[slug] + fp[slug] else 0.0
         r = tp[slug] / (tp[slug] + fn[slug]) if tp[slug] + fn[slug] else 0.0
         f1 = 2 * p * r / (p + r) if p + r else 0.0
-        sectors.append(SectorScore(slug, p, r, f1, tp[slug] + fn[slug]))
+        sectors.append(SectorScore(slug, p, r, f1, tp[slug] + fn[slug], tp[slug] + fp[slug]))
+    scored = [s for s in sectors if s.scored]
     return RulesReport(
         items=total,
         sector_items=sector_items,
         none_items=none_items,
         sectors=tuple(sectors),
-        macro_f1=sum(s.f1 for s in sectors) / len(sectors) if sectors else 0.0,
+        macro_f1=sum(s.f1 for s in scored) / len(scored) if scored else 0.0,
         top1=correct / sector_items if sector_items else 0.0,
         lenient=lenient / sector_items if sector_items else 0.0,
         none_left_out=none_out / none_items if none_items else 1.0,
