@@ -322,3 +322,24 @@ def test_the_fast_path_for_plain_addresses_agrees_with_email_validator() -> None
         except SubscriberError:
             got = None
         assert got == expected, address
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "hint"),
+    [
+        ("--hour", "9", "schedule.delivery_hours"),
+        ("--weekly", "someday", "mon, tue, ... sun"),
+        ("--timezone", "Mars/Base", "Europe/Paris"),
+        ("--watch", ",".join(f"term{i}" for i in range(12)), "up to 10 names or terms"),
+    ],
+)
+def test_a_wrong_choice_gets_the_hint_of_its_own_field(
+    tmp_path: Path, option: str, value: str, hint: str
+) -> None:
+    config_path = write_config(tmp_path, {"feeds": []})
+    code, _, stderr = run(config_path, "subscribers", "add", "ana@example.com", option, value)
+    assert code == 1
+    hinted = stderr.split("Hint:")[1]
+    assert hint in hinted
+    assert ("time zone" in hinted) == (option == "--timezone")
+    assert "one per line" not in hinted

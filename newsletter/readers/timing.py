@@ -187,7 +187,7 @@ def watchlist_terms(watchlist: Sequence[str]) -> tuple[str, ...]:
         return checked_watchlist(watchlist)
     except ValueError as exc:
         raise SubscriberError(
-            f"watchlist: {exc}", hint="Follow up to 10 names or terms, one per line."
+            f"watchlist: {exc}", hint=f"Follow up to {MAX_WATCHLIST} names or terms."
         ) from None
 
 
@@ -195,14 +195,17 @@ def slot_from(when: Mapping[str, str], schedule: ScheduleConfig) -> Slot:
     """A reader's delivery slot from a form's (or the shell's) fields: a known time zone, an
     hour the publisher offers, daily or weekly on a weekday; ``SubscriberError`` says what to
     correct."""
+    hint = "Use a time zone's name, such as Europe/Paris or America/New_York."
     try:
+        zone = checked_zone(when.get("timezone", ""))
+        hint = "Choose one of the hours on offer (the publisher's schedule.delivery_hours)."
+        hour = checked_hour(when.get("hour", ""), schedule)
+        hint = "Choose daily or weekly, and a weekly edition's day: mon, tue, ... sun."
         return Slot(
-            checked_zone(when.get("timezone", "")),
-            checked_hour(when.get("hour", ""), schedule),
+            zone,
+            hour,
             checked_frequency(when.get("frequency", "")),
             checked_weekday(when.get("weekday", "")),
         )
-    except ValueError as exc:
-        raise SubscriberError(
-            str(exc), hint="Pick a time zone from the list, e.g. Europe/Paris."
-        ) from None
+    except ValueError as exc:  # the hint of the field that failed
+        raise SubscriberError(str(exc), hint=hint) from None
