@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -565,3 +566,16 @@ def test_each_family_of_error_exits_with_its_own_code(tmp_path: Path, demo_dir: 
     off_topic = write_config(tmp_path / "empty", {"feeds": []})
     code, _, stderr = run("--config", str(off_topic), "send", "--no-collect")
     assert code == 5 and "Error: no edition for" in stderr
+
+
+@pytest.mark.parametrize("command", [["serve"], ["preview", "--no-collect", "--serve"]])
+def test_a_busy_port_is_an_error_that_says_what_to_do(demo_dir: Path, command: list[str]) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        code, stdout, stderr = run(
+            "--config", str(demo_dir / "config.yaml"), *command, "--port", str(port)
+        )
+    assert code == 1
+    assert f"Error: 127.0.0.1:{port} is already in use" in stderr
+    assert "--port" in stderr.split("Hint:")[1]
+    assert "Serving" not in stdout and "Live preview at" not in stdout  # never said it served

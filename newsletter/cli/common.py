@@ -4,8 +4,10 @@ and the collect report. Only the modules of this package print or exit."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
+import socket
 import sys
 import traceback
 from collections import Counter
@@ -175,6 +177,26 @@ def make_table(*columns: Column | str, title: str | None = None) -> Table:
 def print_prose(console: Console, text: str) -> None:
     """A sentence or a paragraph, wrapped at word boundaries to the terminal's width."""
     console.print(text, soft_wrap=False)
+
+
+def listening(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port`` for a web app, or an error that says what to do."""
+    try:
+        return socket.create_server((host, port))
+    except OSError as exc:
+        busy = exc.errno == errno.EADDRINUSE
+        raise NewsletterError(
+            f"{host}:{port} is already in use"
+            if busy
+            else f"cannot listen on {host}:{port}: {exc}",
+            hint=(
+                f"Another program (or another newsletter serve) listens there: stop it, or "
+                f"choose another port with --port {port + 1}."
+                if busy
+                else "Check --host (an address of this machine) and --port (above 1023 unless "
+                "run as root)."
+            ),
+        ) from None
 
 
 def print_unmatched(console: Console, lines: Sequence[str]) -> None:

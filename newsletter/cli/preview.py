@@ -13,6 +13,7 @@ from newsletter.cli.common import (
     State,
     current_time,
     file_size,
+    listening,
     parse_slugs,
     pass_state,
     plural,
@@ -157,12 +158,15 @@ def _serve_preview(
 
     from newsletter.web.preview import create_app
 
-    app = create_app(state.config_path, sectors=chosen, now=current_time)
-    url = f"http://{host}:{port}/"
-    state.console.print(f"\nLive preview at {url} (edit the templates or the config; Ctrl-C stops)")
-    if open_browser:
-        webbrowser.open(url)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    with listening(host, port) as sock:
+        app = create_app(state.config_path, sectors=chosen, now=current_time)
+        url = f"http://{host}:{port}/"
+        state.console.print(
+            f"\nLive preview at {url} (edit the templates or the config; Ctrl-C stops)"
+        )
+        if open_browser:
+            webbrowser.open(url)
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
 
 @click.command()

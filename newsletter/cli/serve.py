@@ -13,6 +13,7 @@ from newsletter.cli.common import (
     State,
     check_preflight,
     current_time,
+    listening,
     pass_state,
 )
 from newsletter.cli.stopping import STOP
@@ -36,14 +37,16 @@ def serve(state: State, host: str, port: int) -> None:
     from newsletter.web.app import create_app
 
     config = state.config
+    sock = listening(host, port)
     store = state.store()
     mailer = make_mailer(config)
     state.console.print(f"Serving {config.publication.name} on http://{host}:{port}/subscribe")
     try:
         # X-Forwarded-For is believed only from signup.trusted_proxies, by the app itself
         app = create_app(config, store, mailer, now=current_time)
-        uvicorn.run(app, host=host, port=port, proxy_headers=False)
+        uvicorn.Server(uvicorn.Config(app, proxy_headers=False)).run(sockets=[sock])
     finally:
+        sock.close()
         mailer.close()
         store.close()
 
