@@ -68,6 +68,7 @@ def test_editors_add_with_a_password_typed_twice_list_disable_enable_remove(
     assert ada is not None and ada.role == EditorRole.ADMIN and ada.has_password
     assert verify_password(store.editors.password_hash(ada.id), PASSWORD)
     assert not verify_password(store.editors.password_hash(ada.id), PASSWORD + "x")
+    assert editors(path, "list")[1].rstrip().endswith("\n1 editor")
     code, out, err = editors(path, "add", "ed@example.org", "--name", "Ed Baker", typed=typed)
     assert code == 0 and "Added ed@example.org (editor)" in out
     code, out, err = editors(path, "add", "ed@example.org", typed=typed)

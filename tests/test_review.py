@@ -44,6 +44,9 @@ def test_review_shows_the_top_story_then_each_section_with_reasons(
     text = CliRunner().invoke(cli, ["--config", str(demo_dir / "config.yaml"), "review"])
     assert text.exit_code == 0 and shown[0]["title"] in text.output
     assert f"id {shown[0]['id']}" in text.output  # the id an override needs
+    # an item of two outlets names both, the shown report's first
+    two = next(s for s in shown if "carried by 2 outlets" in s["reasons"][0])
+    assert f"carried by 2 outlets: {two['source']}, " in two["reasons"][0]
 
 
 def test_review_of_a_stored_edition_shows_a_storyline_with_its_reports(tmp_path: Path) -> None:
@@ -61,7 +64,8 @@ def test_review_of_a_stored_edition_shows_a_storyline_with_its_reports(tmp_path:
     assert result.stored
     (line,) = result.shown
     assert line.place == "brief" and len(line.story.reports) == 6 and line.outlets == 4
-    assert "carried by 4 outlets (and 6 more reports)" in line.reasons
+    assert line.reasons[0].startswith("carried by 4 outlets: ")
+    assert line.reasons[0].endswith(" (and 6 more reports)")
 
 
 def test_review_of_a_day_with_no_edition_says_so(demo_dir: Path) -> None:

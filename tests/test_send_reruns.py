@@ -93,3 +93,5 @@ def test_send_with_todays_date_collects_first(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "1 reader sent" in result.output
+    # the outbox's folder of the day, where the copies are
+    assert f"through outbox {config.outbox_dir / NOW.date().isoformat()}" in result.output

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 from rich.markup import escape
 
-from newsletter.cli.common import State, current_time, make_table, pass_state
+from newsletter.cli.common import State, current_time, make_table, pass_state, plural
 from newsletter.models import EditorRole
 from newsletter.records import Editor
 from newsletter.store import Store
@@ -117,7 +117,7 @@ def editors_list(state: State) -> None:
         said = "disabled" if e.disabled else "can sign in" if e.has_password else "no password yet"
         table.add_row(escape(e.email), escape(e.name), e.role, said)
     state.console.print(table)
-    state.console.print(f"{len(found)} editors")
+    state.console.print(plural(len(found), "editor"))
 
 
 def _change(state: State, email: str, verb: str) -> None:

@@ -19,7 +19,13 @@ from newsletter.records import EditionStats
 
 @click.command("stats")
 @click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="One edition's date.")
-@click.option("--last", default=14, show_default=True, type=click.IntRange(1, 365))
+@click.option(
+    "--last",
+    default=14,
+    show_default=True,
+    type=click.IntRange(1, 365),
+    help="How many of the latest editions.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @pass_state
 def stats_command(state: State, day: object, last: int, as_json: bool) -> None:

@@ -19,6 +19,7 @@ from newsletter.cli.common import (
     progress_bar,
 )
 from newsletter.cli.stopping import STOP
+from newsletter.config import Config
 from newsletter.delivery import preflight
 from newsletter.delivery.mailers import make_mailer
 from newsletter.errors import DeliveryError
@@ -74,7 +75,7 @@ def send(
             "newsletter send"
         )
         return
-    console.print(_summary(report, state.config.file.delivery.backend))
+    console.print(_summary(report, _through(state.config, report.edition_date)))
     if report.stopped:
         console.print(
             "Stopped by a signal: the requests in flight were finished and recorded, nothing "
@@ -109,9 +110,8 @@ def _send_due(state: State, collect: bool, stop: threading.Event) -> None:
         reports = send_due(config, store, lambda: make_mailer(config), run)
     finally:
         store.close()
-    backend = config.file.delivery.backend
     for report in reports:
-        state.console.print(_summary(report, backend))
+        state.console.print(_summary(report, _through(config, report.edition_date)))
     if not reports:
         state.console.print(
             "Nothing due: no reader's delivery hour has come with an edition still to send to "
@@ -173,6 +173,12 @@ def _send(
     finally:
         mailer.close()
         store.close()
+
+
+def _through(config: Config, day: date) -> str:
+    """The mailer a send went through: the backend, and the outbox's folder of the day."""
+    backend = config.file.delivery.backend
+    return f"{backend} {config.outbox_dir / day.isoformat()}" if backend == "outbox" else backend
 
 
 def _summary(report: SendReport, through: str) -> str:

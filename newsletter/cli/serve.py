@@ -26,7 +26,9 @@ from newsletter.delivery.mailers import make_mailer
 @click.option("--port", default=8000, show_default=True, help="Port to listen on.")
 @pass_state
 def serve(state: State, host: str, port: int) -> None:
-    """Run the readers' web app: sign-up, confirm, preferences, unsubscribe.
+    """Run the publication's web app: the readers' pages (sign-up, confirm, preferences,
+    unsubscribe), the public archive with its sector pages and feeds, the editors' desk
+    (/desk, signed-in editors only) and SendGrid's event webhook.
 
     Put it behind your HTTPS proxy and set publication.base_url to its public address.
 

@@ -16,7 +16,8 @@ def explain_story(config: Config, store: Store, story_id: str) -> tuple[Story, V
     if story is None:
         raise StoryNotFound(
             f"no stored story has the id {story_id!r}",
-            hint="Story ids are in the first column of `newsletter stories --json` (id).",
+            hint='A story\'s id is under its time in `newsletter stories`, and its "id" in '
+            "`newsletter stories --json`.",
         )
     hints = {feed.url: feed.sector for feed in config.feeds}
     verdict = make_classifier(config).explain(

@@ -89,6 +89,17 @@ def _shown(config: Config, edition: Edition, *, now: datetime) -> tuple[Shown, .
     return tuple(out)
 
 
+_NAMED = 5  # outlets named at most
+
+
+def _outlets(story: Story) -> list[str]:
+    """The outlets that carry a storyline, its shown report's first."""
+    names = [story.source, *story.also_in]
+    for report in story.reports:
+        names += [report.source, *report.also_in]
+    return list(dict.fromkeys(name for name in names if name))
+
+
 def _reasons(
     edition: Edition,
     story: Story,
@@ -101,7 +112,12 @@ def _reasons(
     if story.id in edition.pinned:
         reasons.append("pinned by an editor")
     others = f" (and {len(story.reports)} more reports)" if story.reports else ""
-    reasons.append(f"carried by {story.outlets} outlet{'s' * (story.outlets != 1)}{others}")
+    names = _outlets(story)
+    shown = ", ".join(names[:_NAMED]) + (
+        f" and {len(names) - _NAMED} more" if len(names) > _NAMED else ""
+    )
+    carried = f"carried by {story.outlets} outlet{'s' * (story.outlets != 1)}"
+    reasons.append(f"{carried}: {shown}{others}" if story.outlets > 1 else f"{carried}{others}")
     hours = max(0.0, (now - story.published).total_seconds() / 3600)
     reasons.append(f"{hours:.0f} h old, feed weight {weights.get(story.feed_url, 1.0):g}")
     if story.update:
