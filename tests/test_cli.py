@@ -40,6 +40,9 @@ def test_demo_preview_writes_both_files_and_says_where(demo_dir: Path, tmp_path:
     assert "failed Northwind Commodities: received an HTML page, not a feed" in stdout
     assert "ok     Meridian Energy Wire: 5 new, 5 in feed" in stdout
     assert "Subject: Copper hits 18-month high on Chilean mine disruption" in stdout
+    assert f"Next: open {(out / 'digest.html').resolve().as_uri()} in a browser" in " ".join(
+        stdout.split()
+    )
 
     # Each sector with stories appears, with its stories, and each story once.
     for name in (

@@ -6,6 +6,7 @@ import webbrowser
 from pathlib import Path
 
 import click
+from rich.console import Console
 from rich.markup import escape
 
 from newsletter import flows
@@ -20,8 +21,10 @@ from newsletter.cli.common import (
     print_collect,
     print_unmatched,
 )
+from newsletter.config import Config
 from newsletter.delivery.mailers import make_mailer
 from newsletter.errors import EditionError
+from newsletter.flows.preview import PreviewResult
 from newsletter.flows.preview import preview as write_preview
 from newsletter.flows.scaffold import init_publication
 from newsletter.readers.subscriptions import normalise_email
@@ -89,25 +92,37 @@ def preview(
             day=built.edition_date,
             hint=_no_edition_hint(built, config.file.digest.max_age_hours),
         )
-    if built.overrides_file is not None:
-        console.print(f"\nEditor's overrides: {escape(str(built.overrides_file))}")
-        print_unmatched(console, built.unmatched)
-    console.print(f"\n[bold]Subject:[/] {escape(result.email.subject)}")
-    for name, count, extra in result.email.shown:  # as the email holds them, after trimming
-        more = f" (+{extra} more)" if extra else ""
-        console.print(f"  {escape(name)}: {plural(count, 'story', 'stories')}{more}")
-    console.print(f"[bold]Preheader:[/] {escape(result.email.preheader)}")
-    if result.email.trimmed:
-        console.print(
-            f"[yellow]Trimmed {plural(result.email.trimmed, 'headline')} to stay under "
-            f"{config.file.email.max_kb} KB[/] (Gmail clips larger emails)"
-        )
-    for path in (result.html_path, result.text_path):
-        console.print(f"Wrote {escape(str(path))} ({file_size(path.stat().st_size)})")
+    _print_result(console, config, result)
     if send_to:
         _send_test(state, result, send_to)
     if open_browser:
         webbrowser.open(result.html_path.resolve().as_uri())
+    else:
+        console.print(
+            f"Next: open {escape(result.html_path.resolve().as_uri())} in a browser (or add "
+            "--open); `newsletter review` says why each story is where it is."
+        )
+
+
+def _print_result(console: Console, config: Config, result: PreviewResult) -> None:
+    """The files a preview wrote, with what the email holds and the day's overrides."""
+    built, email = result.built, result.email
+    assert email is not None and result.html_path and result.text_path  # (an edition)
+    if built.overrides_file is not None:
+        console.print(f"\nEditor's overrides: {escape(str(built.overrides_file))}")
+        print_unmatched(console, built.unmatched)
+    console.print(f"\n[bold]Subject:[/] {escape(email.subject)}")
+    for name, count, extra in email.shown:  # as the email holds them, after trimming
+        more = f" (+{extra} more)" if extra else ""
+        console.print(f"  {escape(name)}: {plural(count, 'story', 'stories')}{more}")
+    console.print(f"[bold]Preheader:[/] {escape(email.preheader)}")
+    if email.trimmed:
+        console.print(
+            f"[yellow]Trimmed {plural(email.trimmed, 'headline')} to stay under "
+            f"{config.file.email.max_kb} KB[/] (Gmail clips larger emails)"
+        )
+    for path in (result.html_path, result.text_path):
+        console.print(f"Wrote {escape(str(path))} ({file_size(path.stat().st_size)})")
 
 
 def _no_edition_hint(built: flows.Built, hours: int) -> str:
