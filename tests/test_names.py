@@ -190,3 +190,40 @@ def _greeting_text(text: str) -> str:
     found = re.search(r"Good morning[^\n]*\.", text)
     assert found is not None
     return found.group(0)
+
+
+@pytest.mark.parametrize("backend", ["outbox", "smtp", "sendgrid"])
+def test_an_address_no_header_can_carry_fails_alone(
+    backend: str, tmp_path: Path, provider: SendgridServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENDGRID_API_KEY", KEY)
+    inbox = Inbox()
+    controller, port = start_smtp(inbox)
+    try:
+        settings: dict[str, object] = {
+            "sendgrid": {"api_host": provider.url},
+            "smtp": {"host": "127.0.0.1", "port": port, "backoff_seconds": 0.01},
+        }
+        config = make_config(tmp_path, backend, **settings)
+        store = collected(config)
+        # as an older version may have stored them: unchecked
+        for address in ("ok@example.com", "a@b@c.example.com", "<x@example.com>", 'q"@x.com'):
+            store.readers.upsert_subscriber(
+                address,
+                name="Ana",
+                sectors=[],
+                status=SubscriberStatus.CONFIRMED,
+                token=new_token(),
+                now=NOW,
+            )
+        mailer = make_mailer(config)
+        report = flows.send_edition(config, store, mailer, now=clock)
+        mailer.close()
+        ref = store.editions.edition_ref(NOW.date())
+        assert ref is not None
+        failed = {f.email for f in store.ledger.failed_deliveries(ref.id)}
+        store.close()
+        assert (report.sent, report.failed) == (1, 3)
+        assert failed == {"a@b@c.example.com", "<x@example.com>", 'q"@x.com'}
+    finally:
+        controller.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
@@ -65,7 +66,10 @@ def to_address(name: str, address: str) -> Address:
     address.encode("ascii")  # UnicodeEncodeError (a ValueError) for an internationalised one
     if any(ord(c) < 32 or c == "\x7f" for c in address):
         raise ValueError("the address holds control characters")
-    return Address(display_name=plain_name(name), addr_spec=address)
+    try:
+        return Address(display_name=plain_name(name), addr_spec=address)
+    except (HeaderParseError, IndexError) as exc:  # (a defect is a ValueError already)
+        raise ValueError(f"not one address: {exc or 'empty'}") from None
 
 
 def personal_messages(
