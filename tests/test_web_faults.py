@@ -248,10 +248,41 @@ def test_a_confirmation_link_expires_and_the_page_offers_a_new_one(
         assert csrf is not None
         renewed = client.post(f"/confirm/{reader.token}/renew", data={"csrf": csrf.group(1)})
         assert renewed.status_code == 200 and "new confirmation link" in renewed.text
-        fresh = client.get(f"/confirm/{reader.token}")
+        # the new link is a new token: the expired one stays dead, whoever holds it
+        dead = client.post(f"/confirm/{reader.token}", data={"csrf": csrf.group(1)})
+        assert dead.status_code == 404
+        now = store.readers.subscriber_by_email("ana@example.com")
+        assert now is not None and now.token != reader.token
+        fresh = client.get(f"/confirm/{now.token}")
         assert fresh.status_code == 200 and "Confirm my subscription" in fresh.text
-    reader = store.readers.subscriber_by_email("ana@example.com")
-    assert reader is not None and reader.status == SubscriberStatus.PENDING
+        # another sign-up of the address after the link expired: a new token again
+        clock.now += timedelta(days=8)
+        client.post("/subscribe", data={"csrf": _csrf(client), "email": "ana@example.com"})
+        signed_up(store)
+        again = store.readers.subscriber_by_email("ana@example.com")
+        assert again is not None and again.token not in (reader.token, now.token)
+        assert client.get(f"/confirm/{now.token}").status_code == 404
+    assert again.status == SubscriberStatus.PENDING
+    store.close()
+
+
+def test_signing_up_again_after_unsubscribing_makes_the_old_links_dead(tmp_path: Path) -> None:
+    from newsletter.readers.subscriptions import confirm, sign_up, unsubscribe
+
+    config = load_config(write_config(tmp_path, {"feeds": []}))
+    store = Store.open(config.database_url, privacy_key=config.privacy_key())
+    web = Source(Channel.WEB, "test")
+    sign_up(config, store, address="ana@example.com", name="", sectors=[], source=web, now=NOW)
+    first = store.readers.subscriber_by_email("ana@example.com")
+    assert first is not None
+    confirm(store, first.token, source=web, now=NOW)
+    unsubscribe(store, first.token, source=web, now=NOW)
+    sign_up(config, store, address="ana@example.com", name="", sectors=[], source=web, now=NOW)
+    again = store.readers.subscriber_by_email("ana@example.com")
+    assert again is not None and again.status == SubscriberStatus.PENDING
+    # an old email's link (its confirmation, its unsubscribe) confirms nobody now
+    assert again.token != first.token
+    assert store.readers.subscriber_by_token(first.token) is None
     store.close()
 
 

@@ -199,8 +199,11 @@ def sign_up(
             token=new_token(),
             now=now,
         ).reader
-    elif reader.status != SubscriberStatus.PENDING:
-        store.readers.update_subscriber(reader.id, now=now, status=SubscriberStatus.PENDING)
+    elif reader.status != SubscriberStatus.PENDING or confirmation_expired(
+        config, store, reader, now
+    ):  # a new token: links of old emails (an expired confirmation's too) stay dead
+        pending = SubscriberStatus.PENDING
+        store.readers.update_subscriber(reader.id, now=now, status=pending, token=new_token())
     store.readers.add_event(
         reader,
         ConsentKind.SIGNUP,
@@ -229,7 +232,9 @@ def confirmation_expired(config: Config, store: Store, reader: Subscriber, now: 
 
 
 def renew_confirmation(store: Store, reader: Subscriber, *, now: datetime) -> None:
-    """Queue a fresh confirmation link with the reader's newest choice."""
+    """Queue a fresh confirmation link with the reader's newest choice: a new token, so that
+    the expired link, wherever it went, stays dead."""
+    store.readers.update_subscriber(reader.id, now=now, token=new_token())
     newest = store.outgoing.latest_mail(reader.id, kind=CONFIRMATION)
     name = newest.name if newest else reader.name
     sectors = newest.sectors if newest else reader.sectors

@@ -95,8 +95,11 @@ class ConsentQueries(Repository):
         sectors: Sequence[str] | None = None,
         slot: Slot | None = None,
         watchlist: Sequence[str] | None = None,
+        token: str | None = None,
     ) -> None:
         values: dict[str, Any] = {"updated_at": now}
+        if token is not None:
+            values["token"] = token
         if status is not None:
             values["status"] = status
         if name is not None:
