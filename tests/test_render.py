@@ -115,6 +115,36 @@ def test_html_is_escaped_and_text_is_not() -> None:
 
 
 @pytest.mark.parametrize(
+    ("chosen", "said"),
+    [
+        (("oil-gas", "mining-metals"), "and chose Oil & Gas, Mining & Metals"),  # no metals today
+        ((), "and chose every sector"),
+        (("evs-battery", "mining-metals", "oil-gas"), "and chose every sector"),
+        (("mining-metals", "oil-gas"), "and chose Mining & Metals, Oil & Gas"),  # their order
+    ],
+)
+def test_the_footer_names_the_readers_choice_not_the_sections_of_the_day(
+    chosen: tuple[str, ...], said: str
+) -> None:
+    edition, _ = _edition_with("Refiners cut runs as margins slide")
+    sectors = (
+        Sector("oil-gas", "Oil & Gas"),
+        Sector("mining-metals", "Mining & Metals"),
+        Sector("evs-battery", "EVs & Battery Technology"),
+    )
+    settings = replace(render.RenderSettings.from_config(), sectors=sectors)
+    email = render.render_email(
+        render.make_environment(),
+        edition,
+        layout(edition, chosen),
+        settings=settings,
+        chosen=chosen,
+    )
+    assert said in " ".join(email.text.split())
+    assert said.replace("&", "&amp;") in " ".join(email.html.split())
+
+
+@pytest.mark.parametrize(
     ("template", "expected"),
     [
         (  # a name the renderer does not provide

@@ -129,7 +129,9 @@ class Variants:
             else:
                 sections = digest.layout(self.edition, chosen)
                 email = (
-                    render.render_email(self._env, self.edition, sections, settings=self._settings)
+                    render.render_email(
+                        self._env, self.edition, sections, settings=self._settings, chosen=chosen
+                    )
                     if sections
                     else None
                 )

@@ -31,7 +31,7 @@ from newsletter.edition.brief import BriefItem, capped_more, pick, subject_lines
 from newsletter.edition.digest import layout, sponsor_place
 from newsletter.edition.mjml_place import error_place
 from newsletter.errors import TemplateError
-from newsletter.models import Edition, EditionKind, RenderedEmail, Section
+from newsletter.models import Edition, EditionKind, RenderedEmail, Section, Sector
 from newsletter.text import plain_line, teaser
 
 # templates/ at the top of the repository, installed as the package newsletter.templates
@@ -64,6 +64,7 @@ class RenderSettings:
     logo: LogoConfig | None = None
     teaser_length: int = TEASER_LENGTH
     weekly_subject: str = "The week: {{ headline }}"  # a weekly edition's (``weekly.subject``)
+    sectors: tuple[Sector, ...] = ()  # the configured ones: what a reader's choice names
 
     @classmethod
     def from_config(
@@ -93,7 +94,10 @@ class RenderSettings:
 def settings_for(config: Config) -> RenderSettings:
     """The render settings of a publication's config."""
     file = config.file
-    return RenderSettings.from_config(config.publication, file.email, file.schedule, file.weekly)
+    settings = RenderSettings.from_config(
+        config.publication, file.email, file.schedule, file.weekly
+    )
+    return replace(settings, sectors=config.sectors)
 
 
 def make_environment(template_dir: Path | None = None) -> jinja2.Environment:
@@ -143,8 +147,10 @@ def render_email(
     sections: Sequence[Section],
     *,
     settings: RenderSettings | None = None,
+    chosen: Sequence[str] = (),
 ) -> RenderedEmail:
-    """Render one variant (one combination of sectors) to HTML and text, with placeholders.
+    """Render one variant (one combination of sectors, ``chosen``: the readers' choice, in
+    their order; empty: every sector) to HTML and text, with placeholders.
 
     The "more" headlines are cut to ``settings.more_headlines`` before rendering, so a variant
     is rendered once. Only past ``settings.max_bytes`` of HTML (a template or teasers far
@@ -156,12 +162,12 @@ def render_email(
     brief, sections = pick(edition, sections)  # the brief first: the sections refill its places
     sections = capped_more(sections, settings.more_headlines)
     secret = personalize.new_secret()
-    email = _render(env, edition, brief, sections, settings, secret)
+    email = _render(env, edition, brief, sections, settings, secret, chosen)
     trimmed = 0
     if _size(email) > settings.max_bytes and any(s.more for s in sections):
         trimmed = sum(len(s.more) for s in sections)
         sections = [replace(s, more=()) for s in sections]
-        email = _render(env, edition, brief, sections, settings, secret)
+        email = _render(env, edition, brief, sections, settings, secret, chosen)
     while _size(email) > settings.max_bytes:
         longest = max(range(len(sections)), key=lambda i: len(sections[i].stories))
         if len(sections[longest].stories) <= 1:
@@ -173,7 +179,7 @@ def render_email(
             *sections[longest + 1 :],
         ]
         trimmed += 1
-        email = _render(env, edition, brief, sections, settings, secret)
+        email = _render(env, edition, brief, sections, settings, secret, chosen)
     label = "Today's brief" if len(brief) > 1 else "Top story"  # as the email's heading says
     shown: tuple[tuple[str, int, int], ...] = ((label, len(brief), 0),) if brief else ()
     shown += tuple(
@@ -247,6 +253,15 @@ def _context(
     return context
 
 
+def _chosen_names(settings: RenderSettings, chosen: Sequence[str]) -> list[str]:
+    """The names of a reader's chosen sectors, in their order; empty when they chose every
+    sector (or none, which means every one)."""
+    names = {sector.slug: sector.name for sector in settings.sectors}
+    if not chosen or (names and set(names) <= set(chosen)):
+        return []
+    return [names.get(slug, slug) for slug in chosen]
+
+
 def _subject(
     env: jinja2.Environment, edition: Edition, settings: RenderSettings, values: dict[str, object]
 ) -> str:
@@ -280,8 +295,10 @@ def _render(
     sections: Sequence[Section],
     settings: RenderSettings,
     secret: str,
+    chosen: Sequence[str] = (),
 ) -> RenderedEmail:
     context = _context(env, edition, brief, sections, settings, secret)
+    context["chosen"] = _chosen_names(settings, chosen)
     subject, preheader = str(context["subject"]), str(context["preheader"])
     mjml_source = _render_template(env, HTML_TEMPLATE, context)
     text_context = {**context, **personalize.text_markers(secret)}
@@ -375,4 +392,6 @@ def render_choice(chosen: tuple[str, ...]) -> RenderedEmail | None:
     """In a render worker: the variant of one choice of sectors (None when it shows nothing)."""
     env, edition, settings = _WORKER[0]
     sections = layout(edition, chosen)
-    return render_email(env, edition, sections, settings=settings) if sections else None
+    return (
+        render_email(env, edition, sections, settings=settings, chosen=chosen) if sections else None
+    )

@@ -117,7 +117,8 @@ def email_of(config: Config, edition: Edition, sectors: tuple[str, ...] = ()) ->
     """The email a reader of ``sectors`` (all by default) gets, with stand-in personal values."""
     env = render.make_environment(config.templates_dir)
     sections = digest.layout(edition, sectors)
-    variant = render.render_email(env, edition, sections, settings=render.settings_for(config))
+    settings = render.settings_for(config)
+    variant = render.render_email(env, edition, sections, settings=settings, chosen=sectors)
     return personalize.Personalizer(variant).fill(preview_values(config.publication.base_url))
 
 

@@ -47,7 +47,7 @@ def preview(
     sections = digest.layout(edition, sectors)
     env = render.make_environment(config.templates_dir)
     settings = _with_local_logo(render.settings_for(config))
-    variant = render.render_email(env, edition, sections, settings=settings)
+    variant = render.render_email(env, edition, sections, settings=settings, chosen=sectors)
     email = personalize.Personalizer(variant).fill(preview_values(config.publication.base_url))
     out_dir.mkdir(parents=True, exist_ok=True)
     logo = config.publication.logo

@@ -166,8 +166,9 @@ class Preview:
         config = shown.config
         env = render.make_environment(config.templates_dir)
         sections = digest.layout(shown.edition, self.sectors)
+        settings = render.settings_for(config)
         variant = render.render_email(
-            env, shown.edition, sections, settings=render.settings_for(config)
+            env, shown.edition, sections, settings=settings, chosen=self.sectors
         )
         return personalize.Personalizer(variant).fill(preview_values(config.publication.base_url))
 
