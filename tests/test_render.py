@@ -144,6 +144,16 @@ def test_the_footer_names_the_readers_choice_not_the_sections_of_the_day(
     assert said.replace("&", "&amp;") in " ".join(email.html.split())
 
 
+def test_the_text_parts_greeting_intro_and_stories_are_apart() -> None:
+    from newsletter.readers.links import preview_values
+
+    edition, sections = _edition_with("Refiners cut runs as margins slide")
+    edition = replace(edition, intro="Refiners led the day.")
+    variant = render.render_email(render.make_environment(), edition, sections)
+    text = personalize.Personalizer(variant).fill(preview_values("https://example.com")).text
+    assert "Good morning.\n\nRefiners led the day." in text  # a blank line between them
+
+
 @pytest.mark.parametrize(
     ("template", "expected"),
     [

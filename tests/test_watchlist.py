@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -74,7 +75,8 @@ def test_a_term_finds_a_story_outside_the_readers_sectors_first_under_your_watch
     assert watching.index("Your watchlist") < watching.index("Oil &amp; Gas")  # first
     assert "EVs &amp; Battery Technology</h2>" not in watching  # not the reader's sector
     assert "gigafactory</p>" in watching  # the term that found it
-    assert "== Your watchlist ==" in watching  # and in the text part
+    assert "== Your watchlist ==" in watching  # and in the text part,
+    assert re.search(r"Good morning[^\n]*\.\n\n== Your watchlist ==", watching)  # its own lines
     assert "#watchlist" in watching and "/preferences/" in watching  # the footer's link
     assert GIGA not in plain and "Your watchlist</h2>" not in plain
 
