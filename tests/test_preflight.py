@@ -25,6 +25,9 @@ READY = {
     "publication": {
         "base_url": "https://news.publisher.test",
         "postal_address": "Publisher Ltd, 4 Quay Street, Bristol BS1 4DJ, United Kingdom",
+        "url": "https://publisher.co.uk",
+        "privacy_url": "https://publisher.co.uk/privacy",
+        "terms_url": "https://publisher.co.uk/terms",
     },
     "delivery": {"from_address": "Insights <daily@publisher.co.uk>"},
 }
@@ -48,6 +51,24 @@ def test_the_example_set_up_is_refused_naming_each_key(tmp_path: Path, backend: 
         assert key in output
     assert "https" in output and "Hint:" in output
     assert not (tmp_path / "newsletter.db").exists()  # refused before anything was touched
+
+
+def test_links_readers_would_follow_to_an_example_site_are_named(tmp_path: Path) -> None:
+    publication = {
+        key: value for key, value in READY["publication"].items() if key != "privacy_url"
+    }
+    sponsor = {
+        "title": "Advertise here",
+        "text": "Reach our readers.",
+        "cta_url": "https://example.com/advertise",
+    }
+    settings = {"feeds": [], **READY, "publication": publication, "sponsor": sponsor}
+    config = load_config(write_config(tmp_path, settings))
+    found = preflight.problems(config, probe=lambda url: None)
+    assert len(found) == 2
+    assert "publication.privacy_url is https://example.com/privacy" in found[0]
+    assert "sponsor.cta_url is https://example.com/advertise" in found[1]
+    assert "example" in found[1] and "sponsor" in found[1]
 
 
 def test_the_dry_run_and_the_outbox_are_never_refused(tmp_path: Path) -> None:

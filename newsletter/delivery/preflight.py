@@ -5,7 +5,9 @@ SendGrid: what would get the mail filtered, or leave readers with links that go 
   and preferences links point there;
 - ``publication.postal_address`` and the From domain are not the example ones (CAN-SPAM wants
   a real address; mail from example.com fails every authentication check);
-- the web app answers at ``base_url`` (``/healthz``), so the one-click unsubscribe works.
+- the web app answers at ``base_url`` (``/healthz``), so the one-click unsubscribe works;
+- no link a reader sees (the site, the privacy policy and terms, the logo, the sponsor's link
+  and image) still points at an example domain, as ``init``'s config does.
 
 ``delivery.preflight: false`` skips them (a test setup; never for real readers).
 """
@@ -67,6 +69,7 @@ def problems(config: Config, *, probe: Callable[[str], str | None] | None = None
             f"delivery.from_address is {delivery.from_address!r}: send from a domain you "
             "own and have authenticated (SPF, DKIM, DMARC; see docs/deliverability.md)"
         )
+    found += _example_links(config)
     if public:
         why = (probe or _probe)(f"{base}/healthz")
         if why is not None:
@@ -75,6 +78,29 @@ def problems(config: Config, *, probe: Callable[[str], str | None] | None = None
                 f"{base}/healthz ({why}); run `newsletter serve` there, or fix "
                 "publication.base_url"
             )
+    return found
+
+
+def _example_links(config: Config) -> list[str]:
+    """The links readers see that still point at an example domain, each with its key."""
+    publication, sponsor = config.publication, config.file.sponsor
+    links = {
+        "publication.url": publication.url,
+        "publication.privacy_url": publication.privacy_url,
+        "publication.terms_url": publication.terms_url,
+        "publication.logo.url": publication.logo.url if publication.logo else None,
+        "sponsor.cta_url": sponsor.cta_url if sponsor else None,
+        "sponsor.image.url": sponsor.image.url if sponsor and sponsor.image else None,
+    }
+    found = []
+    for key, url in links.items():
+        if url and _is_example((urlsplit(url).hostname or "").lower()):
+            fix = (
+                "the sponsor slot shows it: set your sponsor's, or remove `sponsor:`"
+                if key.startswith("sponsor")
+                else "every email shows it: point it at your own"
+            )
+            found.append(f"{key} is {url}, an example site; {fix}")
     return found
 
 
