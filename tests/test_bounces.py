@@ -137,3 +137,21 @@ def test_a_path_that_is_no_mailbox_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "not a Maildir" in result.output and "Hint:" in result.output
+
+
+def test_one_saved_message_is_read_and_a_file_of_something_else_is_an_error(
+    tmp_path: Path,
+) -> None:
+    config, store, ids = setup(tmp_path)
+    one = tmp_path / "one.eml"  # a single report saved from a mail client: no mbox "From " line
+    one.write_bytes(dsn("ana@example.org", status="5.1.1").as_bytes())
+    out = run(config, "bounces", "import", str(one))
+    assert "Read 1 message from" in out and "1 new failure report" in out
+    assert status_of(store, ids["ana"]) == SubscriberStatus.BOUNCED
+    other = tmp_path / "notes.txt"
+    other.write_text("just some notes\nabout the day\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["--config", str(config.path), "bounces", "import", str(other)]
+    )
+    assert result.exit_code == 1
+    assert "is not an mbox file" in result.output and "Hint:" in result.output

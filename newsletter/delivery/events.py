@@ -239,6 +239,17 @@ def read_mailbox(path: Path) -> Iterator[tuple[str, Message]]:
             )
         box: mailbox.Mailbox[Any] = mailbox.Maildir(path, factory=None, create=False)
     elif path.is_file():
+        kind = _file_kind(path)
+        if kind == "message":  # one message saved from a mail client (.eml)
+            data = path.read_bytes()
+            yield path.name, email.message_from_bytes(data, policy=email.policy.compat32)
+            return
+        if kind != "mbox":
+            raise MailboxError(
+                f"{path} is not an mbox file, a Maildir or one saved message: it starts with "
+                "neither \"From \" nor a mail header",
+                hint="Give a Maildir folder, an mbox file or a saved message (.eml).",
+            )
         box = mailbox.mbox(path, create=False)
     else:
         raise MailboxError(f"{path} does not exist", hint="Give a Maildir folder or an mbox file.")
@@ -251,6 +262,18 @@ def read_mailbox(path: Path) -> Iterator[tuple[str, Message]]:
             yield f"{path.name}/{key}", email.message_from_bytes(data, policy=email.policy.compat32)
     finally:
         box.close()
+
+
+_HEADER = re.compile(rb"^[!-9;-~]+:")  # a mail header's name, then a colon (RFC 5322)
+
+
+def _file_kind(path: Path) -> str:
+    """"mbox" (empty too), "message" (it starts with a header), or "other"."""
+    with path.open("rb") as file:
+        start = file.read(1024).lstrip(b"\r\n")
+    if not start or start.startswith(b"From "):
+        return "mbox"
+    return "message" if _HEADER.match(start) else "other"
 
 
 _OUR_MESSAGE_ID = re.compile(r"\.e(\d+)\.s(\d+)@")
