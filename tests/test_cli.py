@@ -170,6 +170,7 @@ def test_missing_config_file_exits_3(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert code == 3
     assert "Error: config.yaml: config file not found" in stderr
     assert "Hint: Start a publication with `newsletter init FOLDER`" in stderr
+    assert "--config examples/demo" not in stderr  # no demo here to try
     assert list(tmp_path.iterdir()) == []
 
 

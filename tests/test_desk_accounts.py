@@ -79,6 +79,9 @@ def test_editors_add_with_a_password_typed_twice_list_disable_enable_remove(
     assert "2 editors" in out
     assert editors(path, "disable", "ed@example.org")[1].strip() == "ed@example.org disabled"
     assert re.search(r"ed@example\.org\s+Ed Baker\s+editor\s+disabled", editors(path, "list")[1])
+    code, out, err = editors(path, "link", "ed@example.org")  # a link could not let them in
+    assert code == 1 and "ed@example.org is disabled" in err and "editors enable" in err
+    assert "set-password" not in out
     assert editors(path, "enable", "ED@example.org")[0] == 0
     code, _, err = editors(path, "disable", "ada@example.org")
     assert code == 1 and "ada@example.org is the last admin who can sign in" in err

@@ -62,7 +62,8 @@ def test_links_readers_would_follow_to_an_example_site_are_named(tmp_path: Path)
         "text": "Reach our readers.",
         "cta_url": "https://example.com/advertise",
     }
-    settings = {"feeds": [], **READY, "publication": publication, "sponsor": sponsor}
+    settings: dict[str, object] = {**READY, "feeds": [], "publication": publication}
+    settings["sponsor"] = sponsor
     config = load_config(write_config(tmp_path, settings))
     found = preflight.problems(config, probe=lambda url: None)
     assert len(found) == 2

@@ -160,6 +160,25 @@ def test_a_missed_day_no_edition_can_be_built_for_says_so_and_offers_no_command(
     assert "send --date 2026-11-24" not in caplog.text  # it would only be refused
 
 
+def test_readers_of_a_slot_past_the_grace_are_counted_in_words(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    due = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+    config = _config(tmp_path, due, grace_minutes=30, delivery_hours=[7, 9])  # type: ignore[arg-type]
+    store = Store.open(config.database_url)
+    add_subscriber(
+        store, "nine@example.com", known_sectors=(), now=due - timedelta(days=1), slot=Slot(hour=9)
+    )
+    store.close()
+    runner = _runner(config, _Clock(due + timedelta(hours=2, minutes=5)))  # 09:05
+    with caplog.at_level("WARNING", logger="newsletter.run"):
+        runner.send()
+    assert [p.name for p in _outbox(config)] == ["00000004.eml"]  # the 09:00 reader only
+    said = " ".join(caplog.text.split())
+    assert f"send: {READERS} readers of the daily edition of 2026-11-25 were due more" in said
+    assert "ago and were not sent to now" in said
+
+
 def test_a_new_publication_hears_nothing_of_days_before_its_readers_joined(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -126,12 +126,17 @@ def load_config(path: Path) -> Config:
     in it, each with its line and key path."""
     if not path.is_file():
         found = "" if path.is_absolute() else f" in {Path.cwd()}"
+        demo = Path("examples/demo/config.yaml")
+        try_demo = (
+            f"; or try the demo: newsletter --config {demo} preview"
+            if demo.is_file()  # in the project's folder
+            else "; the project's source has a demo publication in examples/demo"
+        )
         raise ConfigError(
             f"{path}: config file not found{found}",
             hint="Start a publication with `newsletter init FOLDER` (a commented config.yaml "
             "and templates to edit), then use it with --config FOLDER/config.yaml or by "
-            "setting NEWSLETTER_CONFIG; or try the demo: "
-            "newsletter --config examples/demo/config.yaml preview",
+            f"setting NEWSLETTER_CONFIG{try_demo}",
         )
     root, data = yamlfile.read(path)
     if data is None:

@@ -182,11 +182,13 @@ def _say_late(
     readers = store.ledger.unseeded(stored.id, [d.slot for d in missed])
     if readers:
         grace = timedelta(minutes=config.file.schedule.misfire_grace_minutes)
+        who = f"{readers} reader{'s' if readers != 1 else ''} of {name}"
+        were = "were" if readers != 1 else "was"
         run.say_once(
             logging.WARNING,
             key,
-            f"send: {readers} readers of {name} were due more than {grace} ago and were not "
-            f"sent to now ({', '.join(_slot_names(config, missed))}). To send it late: {late}",
+            f"send: {who} {were} due more than {grace} ago and {were} not sent to now "
+            f"({', '.join(_slot_names(config, missed))}). To send it late: {late}",
         )
 
 

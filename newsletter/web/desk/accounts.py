@@ -95,7 +95,13 @@ def issue_link(
     config: Config, store: Store, editor: Editor, *, actor: Editor | None, now: datetime
 ) -> str:
     """A new one-time set-password link for the editor (their older ones stop working);
-    returns its full address. ``send_link`` queues it as an email."""
+    returns its full address. ``send_link`` queues it as an email. ``EditorError`` for a
+    disabled editor, whom no link would let sign in."""
+    if editor.disabled:
+        raise EditorError(
+            f"{editor.email} is disabled: a link would not let them sign in",
+            hint=f"Enable them first: newsletter editors enable {editor.email}",
+        )
     hours = config.file.desk.link_hours
     link = store.editors.issue_link(editor.id, now=now, expires_at=now + timedelta(hours=hours))
     token = store.editors.link_token(link.id)
