@@ -91,6 +91,23 @@ def test_pin_and_move_change_the_email_and_the_file(site: DeskSite) -> None:
     assert _audited(site).count(AuditAction.EDITION_CHANGED) == 3
 
 
+def test_a_change_the_file_cannot_take_is_told_in_the_desk_s_words(site: DeskSite) -> None:
+    client = site.sign_in()
+    page = client.get("/desk/today").text
+    story = re.findall(r'<article class="story" id="story-([^"]+)"', page)[0]
+    pin = _form(page, "/desk/today/change", part="pin", story=story)
+    unknown = client.post("/desk/today/change", data={**pin, "story": "deadbeefdeadbeef"})
+    assert unknown.status_code == 422
+    assert "no story deadbeefdeadbeef in today" in unescape(unknown.text)
+    note = _form(page, "/desk/today/change", part="notes", story=story)
+    long = client.post("/desk/today/change", data={**note, "value": "x" * 400})
+    assert long.status_code == 422
+    said = unescape(long.text)
+    assert "Why it matters: must be at most 300 characters long, got 400" in said
+    assert str(site.config.overrides_dir) not in said and "String should" not in said
+    assert not day_path(site.config, NOW.date()).exists()  # nothing written
+
+
 def test_two_editors_at_once_both_kept_or_the_second_told(site: DeskSite) -> None:
     ann, bob = site.sign_in(), site.sign_in()
     seen_by_ann, seen_by_bob = ann.get("/desk/today").text, bob.get("/desk/today").text

@@ -38,6 +38,7 @@ from pydantic import ValidationError
 from newsletter.config import yamlfile
 from newsletter.config.editorial import Approval, OverridesFile
 from newsletter.config.loading import Config, load_overrides
+from newsletter.config.problems import from_validation
 from newsletter.config.references import overrides_references, sector_reference
 from newsletter.errors import ConfigError
 
@@ -231,15 +232,29 @@ def read_day(path: Path) -> tuple[str, dict[str, Any]]:
     return hashlib.sha256(raw).hexdigest()[:16], dict(data) if isinstance(data, dict) else {}
 
 
+# the parts of the day's file as the desk names them
+_LABELS = {
+    "notes": "Why it matters",
+    "note": "The note to readers",
+    "subject": "The subject",
+    "intro": "The intro",
+    "pin": "A pin",
+    "drop": "A drop",
+    "move": "A move",
+}
+
+
 def _valid(config: Config, path: Path, data: dict[str, Any]) -> None:
-    """The changed file must load as the hand-written one does (lengths, sector slugs)."""
+    """The changed file must load as the hand-written one does (lengths, sector slugs); the
+    first problem in the desk's words, the file named in the hint."""
     problems = overrides_references(data, config.sector_slugs)
     try:
         OverridesFile.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+        first = from_validation(exc, OverridesFile)[0]
+        key = str(first.loc[0]) if first.loc else ""
+        label = _LABELS.get(key) or f"{yamlfile.dotted(first.loc)} in the day's file"
+        raise ConfigError(f"{label}: {first.message}", hint=f"The day's file: {path}") from None
     for problem in problems:
         raise ConfigError(problem.message, hint=problem.hint)
 

@@ -247,7 +247,7 @@ def read_mailbox(path: Path) -> Iterator[tuple[str, Message]]:
         if kind != "mbox":
             raise MailboxError(
                 f"{path} is not an mbox file, a Maildir or one saved message: it starts with "
-                "neither \"From \" nor a mail header",
+                'neither "From " nor a mail header',
                 hint="Give a Maildir folder, an mbox file or a saved message (.eml).",
             )
         box = mailbox.mbox(path, create=False)
@@ -268,7 +268,7 @@ _HEADER = re.compile(rb"^[!-9;-~]+:")  # a mail header's name, then a colon (RFC
 
 
 def _file_kind(path: Path) -> str:
-    """"mbox" (empty too), "message" (it starts with a header), or "other"."""
+    """ "mbox" (empty too), "message" (it starts with a header), or "other"."""
     with path.open("rb") as file:
         start = file.read(1024).lstrip(b"\r\n")
     if not start or start.startswith(b"From "):

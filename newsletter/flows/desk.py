@@ -23,7 +23,7 @@ from newsletter.config.editorial import Approval
 from newsletter.delivery.deliver import send_test
 from newsletter.delivery.mailers import Mailer
 from newsletter.edition import digest, personalize, render
-from newsletter.errors import EditionError
+from newsletter.errors import EditionError, InputError
 from newsletter.flows.build import build, edition_date_for
 from newsletter.models import Edition, EditionStatus, RenderedEmail
 from newsletter.readers.links import preview_values
@@ -138,8 +138,15 @@ def _open_day(config: Config, store: Store, now: datetime) -> date:
 def change_today(
     config: Config, store: Store, change: edits.Change, *, seen: str, now: datetime
 ) -> edits.Edited:
-    """One editor's change to today's edition, kept in the day's overrides file."""
-    return edits.edit_day(config, _open_day(config, store, now), change, seen=seen)
+    """One editor's change to today's edition, kept in the day's overrides file; a story the
+    store does not hold is refused (``InputError``), as a change to it would change nothing."""
+    day = _open_day(config, store, now)
+    if change.part.of_story and change.story and store.stories.story(change.story) is None:
+        raise InputError(
+            f"there is no story {change.story} in today's stories",
+            hint="Reload the page: a change names a story it shows.",
+        )
+    return edits.edit_day(config, day, change, seen=seen)
 
 
 def approve_today(

@@ -23,7 +23,7 @@ from newsletter.delivery.mailers import make_mailer
 from newsletter.edition import digest
 from newsletter.edition.brief import capped_more
 from newsletter.edition.filters import longdate
-from newsletter.errors import NewsletterError
+from newsletter.errors import ConfigError, InputError, NewsletterError
 from newsletter.flows import desk as flows_desk
 from newsletter.flows.build import edition_date_for
 from newsletter.models import AuditAction, Edition, EditionStatus, RenderedEmail, Section
@@ -161,7 +161,9 @@ class Today:
             edited = flows_desk.change_today(
                 desk.config, desk.store, change, seen=seen, now=desk.now()
             )
-        except NewsletterError as exc:
+        except (ConfigError, InputError) as exc:  # what the editor asked cannot be taken
+            return self._show(request, [], 422, error=f"Not saved: {exc.message}")
+        except NewsletterError as exc:  # the edition can no longer change
             return self._show(request, [], 409, error=f"Not saved: {exc.message}")
         target = AuditTarget("edition", edited.path.stem)
         story = f" {change.story}" if change.story else ""
