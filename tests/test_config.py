@@ -122,8 +122,26 @@ def test_a_key_given_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError) as info:
         load_config(path)
-    assert f"{path}, line 6: 'digest' is given twice (first at line 2)" in info.value.message
+    said = info.value.message
+    assert f"{path}, line 2: digest: given twice (again at line 6)" in said
     assert info.value.hint is not None and "one" in info.value.hint
+
+
+def test_a_key_given_twice_is_listed_with_the_file_s_other_problems(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"sectors_file: {ROOT / 'config.yaml'}\n"
+        "digest:\n  brief: 3\n  per_sector: yes\n  brief: 2\n"
+        "delivery:\n  from_address: a@example.com, b@example.com\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    said = info.value.message
+    assert f"{path}: 3 problems" in said
+    assert "line 3: digest.brief: given twice (again at line 5)" in said
+    assert "line 4: digest.per_sector: expected a number, got true" in said
+    assert "line 7: delivery.from_address:" in said
 
 
 @pytest.mark.parametrize(

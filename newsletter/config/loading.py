@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from newsletter.config import yamlfile
 from newsletter.config.editorial import OverridesFile, SponsorConfig
 from newsletter.config.logo import with_logo_served
-from newsletter.config.problems import config_error, from_validation, validation_error
+from newsletter.config.problems import Problem, config_error, from_validation, validation_error
 from newsletter.config.references import (
     config_references,
     overrides_references,
@@ -138,7 +138,7 @@ def load_config(path: Path) -> Config:
             "and templates to edit), then use it with --config FOLDER/config.yaml or by "
             f"setting NEWSLETTER_CONFIG{try_demo}",
         )
-    root, data = yamlfile.read(path)
+    root, data = yamlfile.read(path, keys_twice=True)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -149,7 +149,7 @@ def load_config(path: Path) -> Config:
     if "sectors_file" in data:
         included = _included_sectors(path, root, data.pop("sectors_file"))
         data = {**data, "sectors": included}
-    problems = config_references(data)
+    problems = [*_twice(root), *config_references(data)]
     try:
         parsed = ConfigFile.model_validate(data)
     except ValidationError as exc:
@@ -174,6 +174,18 @@ def load_config(path: Path) -> Config:
         overrides_dir=_resolve(parsed.digest.overrides_dir, base),
         journal_dir=_resolve(parsed.delivery.journal_dir, base),
     )
+
+
+def _twice(root: yamlfile.Node | None) -> list[Problem]:
+    """The keys the file gives twice, each at its first line (YAML would keep the last)."""
+    return [
+        Problem(
+            loc,
+            f"given twice (again at line {line}); only the last would count",
+            "Keep one of each key given twice, with the settings of both.",
+        )
+        for loc, line in yamlfile.given_twice(root)
+    ]
 
 
 class _SectorsFile(BaseModel):

@@ -24,8 +24,10 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when 
 Node = yaml.Node  # a parsed document's node tree, for the line of a key
 
 
-def read(path: Path) -> tuple[Node | None, Any]:
-    """A YAML file's node tree and data; ``ConfigError`` with the line when it is not YAML."""
+def read(path: Path, *, keys_twice: bool = False) -> tuple[Node | None, Any]:
+    """A YAML file's node tree and data; ``ConfigError`` with the line when it is not YAML, or
+    (unless ``keys_twice``: the caller lists them with its other problems, ``given_twice``)
+    when a mapping gives a key twice."""
     try:
         root, data = parse(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -41,28 +43,36 @@ def read(path: Path) -> tuple[Node | None, Any]:
             f"{path}{line}: not valid YAML: {problem}",
             hint="Check the indentation, quoting and brackets around that line.",
         ) from None
-    _no_key_twice(path, root)
+    if not keys_twice:
+        _no_key_twice(path, root)
     return root, data
 
 
-def _no_key_twice(path: Path, node: Node | None) -> None:
-    """``ConfigError`` for a mapping that gives one key twice (YAML would keep the last)."""
+def given_twice(node: Node | None, loc: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], int]]:
+    """Each key a mapping gives twice (YAML keeps the last): its key path, and the line it is
+    given again at."""
+    found: list[tuple[tuple[Any, ...], int]] = []
     if isinstance(node, yaml.MappingNode):
-        first: dict[str, int] = {}
+        seen: set[str] = set()
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode):
-                line = key.start_mark.line + 1
-                if key.value in first:
-                    raise ConfigError(
-                        f"{path}, line {line}: {key.value!r} is given twice (first at line "
-                        f"{first[key.value]}); only the last would count",
-                        hint="Keep one and merge the settings of both into it.",
-                    )
-                first[key.value] = line
-            _no_key_twice(path, value)
+                if key.value in seen:
+                    found.append(((*loc, key.value), key.start_mark.line + 1))
+                seen.add(key.value)
+                found += given_twice(value, (*loc, key.value))
     elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _no_key_twice(path, item)
+        for n, item in enumerate(node.value):
+            found += given_twice(item, (*loc, n))
+    return found
+
+
+def _no_key_twice(path: Path, root: Node | None) -> None:
+    """``ConfigError`` for the first key a mapping gives twice."""
+    for loc, line in given_twice(root)[:1]:
+        raise ConfigError(
+            f"{path}, line {line}: {dotted(loc)} is given twice; only the last would count",
+            hint="Keep one and merge the settings of both into it.",
+        )
 
 
 def write(path: Path, data: Any) -> None:
