@@ -102,46 +102,40 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
     assert ", line " in info.value.message
 
 
-def test_an_unclosed_bracket_is_named_where_it_opens(tmp_path: Path) -> None:
+def _refused(tmp_path: Path, text: str) -> tuple[Path, ConfigError]:
+    """The error of a config file of this text."""
     path = tmp_path / "config.yaml"
-    lines = ["publication:", "  name: Daily", "digest:", "  per_sector: [2", "", "delivery:"]
-    path.write_text("\n".join([*lines, "  backend: outbox", ""]), encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         load_config(path)
+    return path, info.value
+
+
+def test_an_unclosed_bracket_is_named_where_it_opens(tmp_path: Path) -> None:
+    lines = ["publication:", "  name: Daily", "digest:", "  per_sector: [2", "", "delivery:"]
+    path, error = _refused(tmp_path, "\n".join([*lines, "  backend: outbox", ""]))
     # where the list opens (line 4), not only where the parser gave up (line 6)
-    assert f"{path}, line 4: not valid YAML" in info.value.message
-    assert "line 6" in info.value.message
+    assert f"{path}, line 4: not valid YAML" in error.message
+    assert "line 6" in error.message
 
 
 def test_a_key_given_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        f"sectors_file: {ROOT / 'config.yaml'}\n"
-        "digest:\n  per_sector: 2\npublication:\n  name: Daily\ndigest:\n  brief: 3\n",
-        encoding="utf-8",
-    )
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    said = info.value.message
-    assert f"{path}, line 2: digest: given twice (again at line 6)" in said
-    assert info.value.hint is not None and "one" in info.value.hint
+    text = "digest:\n  per_sector: 2\npublication:\n  name: Daily\ndigest:\n  brief: 3\n"
+    path, error = _refused(tmp_path, f"sectors_file: {ROOT / 'config.yaml'}\n{text}")
+    assert f"{path}, line 2: digest: given twice (again at line 6)" in error.message
+    assert error.hint is not None and "one" in error.hint
 
 
 def test_a_key_given_twice_is_listed_with_the_file_s_other_problems(tmp_path: Path) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        f"sectors_file: {ROOT / 'config.yaml'}\n"
+    text = (
         "digest:\n  brief: 3\n  per_sector: yes\n  brief: 2\n"
-        "delivery:\n  from_address: a@example.com, b@example.com\n",
-        encoding="utf-8",
+        "delivery:\n  from_address: a@example.com, b@example.com\n"
     )
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    said = info.value.message
-    assert f"{path}: 3 problems" in said
-    assert "line 3: digest.brief: given twice (again at line 5)" in said
-    assert "line 4: digest.per_sector: expected a number, got true" in said
-    assert "line 7: delivery.from_address:" in said
+    path, error = _refused(tmp_path, f"sectors_file: {ROOT / 'config.yaml'}\n{text}")
+    assert f"{path}: 3 problems" in error.message
+    assert "line 3: digest.brief: given twice (again at line 5)" in error.message
+    assert "line 4: digest.per_sector: expected a number, got true" in error.message
+    assert "line 7: delivery.from_address:" in error.message
 
 
 @pytest.mark.parametrize(
