@@ -88,7 +88,7 @@ def test_one_click_unsubscribe_post_answers_200_and_a_get_changes_nothing(site: 
     assert kinds == ["added", "unsubscribe"]
 
 
-def test_unknown_tokens_get_a_plain_404(site: Site) -> None:
+def test_unknown_tokens_get_a_404_page_with_the_way_on(site: Site) -> None:
     forged = "A" * 32
     for method, path in [
         ("GET", "unsubscribe"),
@@ -99,7 +99,11 @@ def test_unknown_tokens_get_a_plain_404(site: Site) -> None:
         ("POST", "preferences"),
     ]:
         response = httpx.request(method, f"{site.base}/{path}/{forged}")
-        assert response.status_code == 404 and response.text == "Not found"
+        assert response.status_code == 404
+        assert response.headers["content-type"].startswith("text/html")
+        assert "This link is not valid" in response.text  # the same page for every one
+        assert 'href="/subscribe"' in response.text and 'href="/archive"' in response.text
+        assert forged not in response.text
 
 
 @pytest.fixture

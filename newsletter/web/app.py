@@ -39,7 +39,7 @@ from newsletter.web import forms
 from newsletter.web.archive import Archive
 from newsletter.web.desk import desk_routes
 from newsletter.web.forms import BadRequest, body_of, chosen, client_ip, form_of, one
-from newsletter.web.pages import ARCHIVE, Link, Pages, new_csrf, not_found, onward, plain_routes
+from newsletter.web.pages import ARCHIVE, Link, Pages, new_csrf, onward, plain_routes
 from newsletter.web.ratelimit import RateLimit
 from newsletter.web.webhook import Webhook
 
@@ -78,7 +78,7 @@ class Site:
         ]
 
     def reader(self, request: Request) -> tuple[str, Subscriber | None]:
-        """The token in the URL and its reader (None: answer ``not_found``, which says nothing)."""
+        """The token in the URL and its reader (None: answer ``Pages.unknown_link``)."""
         token = request.path_params["token"]
         return token, self.store.readers.subscriber_by_token(token)
 
@@ -176,7 +176,7 @@ class Site:
     def confirm_page(self, request: Request) -> Response:
         token, reader = self.reader(request)
         if reader is None:
-            return not_found()
+            return self.pages.unknown_link()
         if reader.status == SubscriberStatus.CONFIRMED:
             return self.pages.message(
                 "You are subscribed", f"{reader.email} gets {self.name}.", links=self.onward(token)
@@ -194,7 +194,7 @@ class Site:
     async def confirm_post(self, request: Request) -> Response:
         token, current = await run_in_threadpool(self.reader, request)
         if current is None:
-            return not_found()
+            return self.pages.unknown_link()
         try:
             await form_of(request)
         except BadRequest as exc:
@@ -218,7 +218,7 @@ class Site:
     async def renew_post(self, request: Request) -> Response:
         token, reader = await run_in_threadpool(self.reader, request)
         if reader is None:
-            return not_found()
+            return self.pages.unknown_link()
         try:
             await form_of(request)
         except BadRequest as exc:
@@ -236,7 +236,7 @@ class Site:
     def preferences_page(self, request: Request) -> Response:
         token, reader = self.reader(request)
         if reader is None:
-            return not_found()
+            return self.pages.unknown_link()
         if reader.status == SubscriberStatus.UNSUBSCRIBED:
             return self.pages.unsubscribed(token, self._no_preferences(reader), self.wording)
         return self.pages.page(
@@ -255,7 +255,7 @@ class Site:
     async def preferences_post(self, request: Request) -> Response:
         token, current = await run_in_threadpool(self.reader, request)
         if current is None:
-            return not_found()
+            return self.pages.unknown_link()
         if current.status == SubscriberStatus.UNSUBSCRIBED:  # saving would change nothing
             said = self._no_preferences(current)
             return self.pages.unsubscribed(token, said, self.wording, status=409)
@@ -297,7 +297,7 @@ class Site:
     async def resubscribe_post(self, request: Request) -> Response:
         token, current = await run_in_threadpool(self.reader, request)
         if current is None:
-            return not_found()
+            return self.pages.unknown_link()
         try:
             await form_of(request)
         except BadRequest as exc:
@@ -327,7 +327,7 @@ class Site:
     def unsubscribe_page(self, request: Request) -> Response:
         token, reader = self.reader(request)
         if reader is None:
-            return not_found()
+            return self.pages.unknown_link()
         if reader.status == SubscriberStatus.UNSUBSCRIBED:
             said = f"{reader.email} gets no more emails from {self.name}."
             return self.pages.unsubscribed(token, said, self.wording)
@@ -344,7 +344,7 @@ class Site:
         # RFC 8058: the provider posts List-Unsubscribe=One-Click with no cookie; answer 200.
         token, current = await run_in_threadpool(self.reader, request)
         if current is None:
-            return not_found()
+            return self.pages.unknown_link()
         try:
             await body_of(request)  # any encoding: RFC 8058 asks for multipart/form-data
         except BadRequest as exc:

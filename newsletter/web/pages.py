@@ -131,6 +131,17 @@ class Pages:
             "That did not work", exc.message, status=exc.status, links=[again, ARCHIVE]
         )
 
+    def unknown_link(self) -> HTMLResponse:
+        """The page of a reader's link whose token no reader has (an erased reader's, an old
+        one replaced, a mistyped one): the same for every one, and the ways on."""
+        return self.message(
+            "This link is not valid",
+            "It may come from an older email, or the address was removed from the list. The "
+            "links in your latest email work.",
+            status=404,
+            links=[("Sign up", "/subscribe"), ARCHIVE],
+        )
+
     def expired(self, token: str, *, status: int = 410) -> HTMLResponse:
         days = self.config.file.signup.confirm_link_days
         return self.message(
@@ -160,6 +171,7 @@ class Pages:
 
 
 def not_found() -> Response:
+    """A bare 404 (the desk's, behind its sign-in)."""
     return PlainTextResponse("Not found", status_code=404, headers=SECURITY_HEADERS)
 
 
