@@ -144,6 +144,14 @@ def test_the_footer_names_the_readers_choice_not_the_sections_of_the_day(
     assert said.replace("&", "&amp;") in " ".join(email.html.split())
 
 
+def test_the_editor_s_note_keeps_its_lines() -> None:
+    edition, sections = _edition_with("Refiners cut runs as margins slide")
+    edition = replace(edition, note="Markets close early.\nNo edition on Friday.")
+    email = render.render_email(render.make_environment(), edition, sections)
+    assert "From the editor:\n  Markets close early.\n  No edition on Friday." in email.text
+    assert re.search(r"Markets close early\.\s*<br\s*/?>\s*No edition on Friday\.", email.html)
+
+
 def test_the_text_parts_greeting_intro_and_stories_are_apart() -> None:
     from newsletter.readers.links import preview_values
 
