@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from html import unescape
 from pathlib import Path
 
 import httpx
@@ -275,6 +276,32 @@ def test_an_unsubscribed_reader_is_told_so_and_may_subscribe_again(site: Site) -
     assert reader is not None and reader.status == SubscriberStatus.CONFIRMED
     kinds = [e.kind for e in site.store.readers.events_of(reader.id)]
     assert kinds == ["added", "unsubscribe", "resubscribe"]
+
+
+def test_a_mistake_on_the_preferences_page_keeps_what_the_reader_typed(site: Site) -> None:
+    token = reader_token(site)
+    before = site.store.readers.subscriber_by_token(token)
+    with httpx.Client(base_url=site.base) as client:
+        form = {
+            "csrf": _csrf(client, f"/preferences/{token}"),
+            "name": "Ana Ruiz",
+            "sectors": ["oil-gas", "mining-metals"],
+            "timezone": "asia/kolkata",  # the case is wrong
+            "frequency": "weekly",
+            "weekday": "4",
+            "watchlist": "Copper\nNordwind Shipping",
+        }
+        page = client.post(f"/preferences/{token}", data=form)
+    assert page.status_code == 400
+    text = unescape(page.text)
+    assert "did you mean 'Asia/Kolkata'?" in text and "Preferences saved" not in text
+    # the form again, as the reader filled it, beside the error
+    assert 'value="asia/kolkata"' in page.text and 'value="Ana Ruiz"' in page.text
+    assert re.search(r'value="oil-gas" checked', page.text)
+    assert re.search(r'value="mining-metals" checked', page.text)
+    assert re.search(r'value="weekly" checked', page.text)
+    assert "Copper\nNordwind Shipping</textarea>" in page.text
+    assert site.store.readers.subscriber_by_token(token) == before  # nothing saved
 
 
 @pytest.mark.slow

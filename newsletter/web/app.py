@@ -239,14 +239,7 @@ class Site:
             return self.pages.unknown_link()
         if reader.status == SubscriberStatus.UNSUBSCRIBED:
             return self.pages.unsubscribed(token, self._no_preferences(reader), self.wording)
-        return self.pages.page(
-            "preferences.html.j2",
-            "Your preferences",
-            csrf=new_csrf(),
-            token=token,
-            reader=reader,
-            latest=self.store.editions.latest_published_date(),
-        )
+        return self.pages.preferences(token, reader, self.store.editions.latest_published_date())
 
     def _no_preferences(self, reader: Subscriber) -> str:
         name, email = self.name, reader.email
@@ -282,9 +275,13 @@ class Site:
                 slot=slot_from(when, self.config.file.schedule),
                 watchlist=fields["watchlist"][0],  # split at commas, semicolons, lines
             )
-        except SubscriberError as exc:
-            again = ("Back to your preferences", preferences_path(token))
-            return self.pages.message("That did not work", exc.message, status=400, links=[again])
+        except SubscriberError as exc:  # the form again, as typed, with what to correct
+            current = self.store.readers.subscriber_by_token(token)
+            if current is None:
+                return self.pages.unknown_link()
+            latest = self.store.editions.latest_published_date()
+            typed = forms.typed_reader(current, fields)
+            return self.pages.preferences(token, typed, latest, when=when, refused=exc)
         names = [s.name for s in self.config.sectors if s.slug in reader.sectors]
         at = describe(reader.slot, self.config.file.schedule)
         return self.pages.message(

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
+from dataclasses import replace
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
+
+from newsletter.models import Subscriber
 
 MAX_BODY = 16 * 1024  # bytes of a form post
 MAX_SECTORS = 20
@@ -74,6 +77,18 @@ MAX_WATCHLIST_TYPED = 2000  # characters of the watchlist's box
 def when_of(fields: Mapping[str, list[str]]) -> dict[str, str]:
     """The form's delivery fields as sent (checked by ``slot_of``)."""
     return {key: one(fields, key, 64) for key in WHEN_FIELDS}
+
+
+def typed_reader(reader: Subscriber, fields: Mapping[str, list[str]]) -> Subscriber:
+    """A reader with the name, sectors and watchlist their preferences form holds (to show the
+    form again as they filled it)."""
+    terms = fields.get("watchlist", [""])[0]
+    return replace(
+        reader,
+        name=one(fields, "name", 1000),
+        sectors=tuple(chosen(fields)),
+        watchlist=tuple(term.strip() for term in terms.splitlines() if term.strip()),
+    )
 
 
 def client_ip(request: Request, trusted: frozenset[str]) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 from starlette.requests import Request
@@ -17,7 +17,8 @@ from newsletter.config import Config
 from newsletter.config.values import time_zones
 from newsletter.edition.filters import longdate
 from newsletter.edition.render import make_environment, render_page
-from newsletter.errors import TemplateError
+from newsletter.errors import NewsletterError, TemplateError
+from newsletter.models import Subscriber
 from newsletter.readers.links import preferences_path, renew_path
 from newsletter.readers.timing import WEEKDAY_NAMES
 from newsletter.web.forms import CSRF_COOKIE, BadRequest
@@ -129,6 +130,32 @@ class Pages:
         again = ("Open the form again", back)
         return self.message(
             "That did not work", exc.message, status=exc.status, links=[again, ARCHIVE]
+        )
+
+    def preferences(
+        self,
+        token: str,
+        reader: Subscriber,
+        latest: date | None,
+        *,
+        when: Mapping[str, str] | None = None,
+        refused: NewsletterError | None = None,
+    ) -> HTMLResponse:
+        """A reader's preferences form; after a ``refused`` change, as they filled it
+        (``reader`` and ``when`` as typed), with what to correct above it."""
+        said = ""
+        if refused is not None:
+            said = f"Not saved: {refused.message}" + (f" {refused.hint}" if refused.hint else "")
+        return self.page(
+            "preferences.html.j2",
+            "Your preferences",
+            400 if refused else 200,
+            csrf=new_csrf(),
+            token=token,
+            reader=reader,
+            when=dict(when or {}),
+            error=said,
+            latest=latest,
         )
 
     def unknown_link(self) -> HTMLResponse:
