@@ -199,9 +199,9 @@ def _context(
     rest: Sequence[Section],
     settings: RenderSettings,
     secret: str,
+    chosen: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """What the templates of one variant are rendered with (the HTML template's reader
-    fields are markers under ``secret``)."""
+    """What one variant's templates (for ``chosen``) get; reader fields: markers (``secret``)."""
     headline, following = subject_lines(brief)
     more = [(section.sector.name, story) for section in rest for story in section.more]
     story_count = sum(len(s.stories) for s in rest) + len(brief)
@@ -248,6 +248,7 @@ def _context(
         "zone": settings.timezone,
         "sponsor": edition.sponsor,
         "sponsor_after": sponsor_place(edition, rest),
+        "chosen": _chosen_names(settings, chosen),
         **personalize.html_markers(secret),
     }
     return context
@@ -297,8 +298,7 @@ def _render(
     secret: str,
     chosen: Sequence[str] = (),
 ) -> RenderedEmail:
-    context = _context(env, edition, brief, sections, settings, secret)
-    context["chosen"] = _chosen_names(settings, chosen)
+    context = _context(env, edition, brief, sections, settings, secret, chosen)
     subject, preheader = str(context["subject"]), str(context["preheader"])
     mjml_source = _render_template(env, HTML_TEMPLATE, context)
     text_context = {**context, **personalize.text_markers(secret)}
