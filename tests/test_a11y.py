@@ -169,3 +169,25 @@ def test_no_desk_page_has_a_serious_violation(tmp_path: Path) -> None:
                 page.context.close()
     assert len(found) == 4 * 9  # every page, at both widths in both schemes, was audited
     assert {name: v for name, v in found.items() if v} == {}
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_the_email_with_the_editor_s_note_has_no_serious_violation(
+    scheme: Literal["light", "dark"],
+) -> None:
+    from dataclasses import replace
+
+    from newsletter.edition import personalize, render
+    from newsletter.readers.links import preview_values
+    from tests.test_render import _edition_with
+
+    edition, sections = _edition_with("Refiners cut runs as margins slide")
+    edition = replace(edition, note="Markets close early.\nNo edition on Friday.")
+    variant = render.render_email(render.make_environment(), edition, sections)
+    html = personalize.Personalizer(variant).fill(preview_values("https://example.com")).html
+    axe_script()
+    with chromium() as browser:
+        page = _page(browser, 600, scheme)
+        page.set_content(html)
+        assert page.locator("text=No edition on Friday.").is_visible()
+        assert serious_violations(page) == []  # the note's text against its box, in both
