@@ -39,9 +39,7 @@ from newsletter.models import (
     Batch,
     DeliveryStatus,
     Edition,
-    EditionKind,
     EditionStatus,
-    Frequency,
     Recipient,
     RenderedEmail,
     SendReport,
@@ -152,7 +150,7 @@ def _open_ledger(
     if retry_failed:  # the failed readers again, and no reader who has no row yet
         store.ledger.retry_failed(edition_id)
     else:
-        frequency = frequency_of(edition.edition)
+        frequency = edition.edition.kind.readers
         store.ledger.seed_deliveries(edition_id, slots=slots, frequency=frequency)
     released = store.ledger.release_abandoned(edition_id, rule=ClaimRule(limits.timeout), now=at)
     if released:
@@ -209,7 +207,7 @@ def dry_run(
     readers are those the real send would take from the ledger of ``edition_id`` (the stored
     edition's; None: none yet): not those who have it, failed ones only on ``retry_failed``,
     and on a retry no reader without a row."""
-    day, frequency = edition.edition_date, frequency_of(edition)
+    day, frequency = edition.edition_date, edition.kind.readers
     variants = Variants(config, edition)
     size = min(config.file.delivery.batch_size, mailer.max_batch)
     sent = failed = skipped = already = 0
@@ -230,11 +228,6 @@ def dry_run(
     variants.log()
     seconds = time.perf_counter() - started
     return SendReport(day, sent, failed, skipped, already, seconds, dry_run=True)
-
-
-def frequency_of(edition: Edition) -> Frequency:
-    """The readers an edition goes to: a weekly edition's weekly readers, or the daily ones."""
-    return Frequency.WEEKLY if edition.kind == EditionKind.WEEKLY else Frequency.DAILY
 
 
 def _would_send(status: DeliveryStatus | None, retry_failed: bool) -> bool:

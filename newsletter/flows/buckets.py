@@ -32,7 +32,7 @@ from newsletter.config import Config
 from newsletter.delivery.mailers import Mailer
 from newsletter.errors import EditionError
 from newsletter.flows.build import edition_date_for
-from newsletter.models import DeliveryStatus, EditionKind, EditionStatus, Frequency, SendReport
+from newsletter.models import DeliveryStatus, EditionKind, EditionStatus, SendReport
 from newsletter.readers import timing
 from newsletter.readers.timing import Due
 from newsletter.records import StoredEdition
@@ -131,7 +131,7 @@ def _send_day(
     deliverable = [d.slot for d in due if _in_time(d.at, ready, at, grace)]
     missed = [d for d in due if not _in_time(d.at, ready, at, grace)]
     _say_late(config, store, run, stored, missed, name=name, late=late)
-    frequency = Frequency.WEEKLY if kind == EditionKind.WEEKLY else Frequency.DAILY
+    frequency = kind.readers
     store.ledger.seed_deliveries(stored.id, slots=deliverable, frequency=frequency)
     final = len(due) == len(planned)
     if not _open(store, stored):

@@ -24,6 +24,11 @@ class EditionKind(StrEnum):
     DAILY = "daily"  # the day's edition, one per date
     WEEKLY = "weekly"  # the week to that date, for weekly readers
 
+    @property
+    def readers(self) -> Frequency:
+        """The readers an edition of this kind goes to (``Slot.kind`` the other way)."""
+        return Frequency.WEEKLY if self == EditionKind.WEEKLY else Frequency.DAILY
+
 
 @dataclass(frozen=True, slots=True)
 class Subscriber:

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 
 from newsletter.models import Subscriber
+from newsletter.readers.subscriptions import MAX_NAME_TYPED
 
 MAX_BODY = 16 * 1024  # bytes of a form post
 MAX_SECTORS = 20
@@ -85,7 +86,7 @@ def typed_reader(reader: Subscriber, fields: Mapping[str, list[str]]) -> Subscri
     terms = fields.get("watchlist", [""])[0]
     return replace(
         reader,
-        name=one(fields, "name", 1000),
+        name=one(fields, "name", MAX_NAME_TYPED),
         sectors=tuple(chosen(fields)),
         watchlist=tuple(term.strip() for term in terms.splitlines() if term.strip()),
     )
