@@ -5,14 +5,15 @@ promos, ceremonies, investment pitches and market soundbites are never shown at 
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import timedelta
 
 import pytest
 
 from newsletter.edition.digest import build_edition, layout
-from newsletter.edition.thin import thin_reason
+from newsletter.edition.thin import _TITLE_KINDS, thin_reason
 from newsletter.models import Overrides, Sector, SectorFit, Story
-from tests.conftest import NOW
+from tests.conftest import NOW, SHARED
 
 PITCH = "an investment pitch"
 FOOTAGE_TEASER = "The agency has released timelapse video of the cargo launch, from the station."
@@ -265,3 +266,46 @@ def test_videos_podcasts_and_ceremonies_are_shown_nowhere_not_even_as_other_repo
         overrides=Overrides(pin=("ceremony",)),
     )
     assert "ceremony" in [s.id for section in layout(pinned) for s in section.stories]
+
+
+# one headline of our own for each headline pattern, in the order of the patterns
+PATTERN_EXAMPLES = [
+    "Video: the new pack line",
+    "Pack line b-roll",
+    "Podcast: charging costs, explained",
+    "Charging costs, explained - Podcast",
+    "Grid Talk, episode 12: charging costs",
+    "In pictures: inside the gigafactory",
+    "Photos of the week: cell plants",
+    "Live updates: the battery recall",
+    "Sign up for our battery briefing",
+    "Opinion: the grid needs storage",
+    "Cell makers: the week ahead",
+    "Cellco honoured at a veterans day ceremony",
+    "Market Talk: cell makers 'could rally'",
+    "Cell prices could ease next year - Cellco's chief says",
+    "Factbox: the biggest battery recalls",
+    "Cellco's Chief Communications Executive to Leave Company",
+    "Markets end the week higher | Market Hour 3/14/2026",
+    "Three lithium stocks to buy before the spring",
+]
+
+
+def _headlines() -> list[str]:
+    """Our own headlines, and the labelled real ones when ../shared is beside the project."""
+    labelled = SHARED / "corpus" / "sector-dev.jsonl"
+    lines = labelled.read_text(encoding="utf-8").splitlines() if labelled.is_file() else []
+    return [*PATTERN_EXAMPLES, *(json.loads(line)["title"] for line in lines if line.strip())]
+
+
+def test_a_headline_pattern_is_tried_only_where_it_can_match() -> None:
+    """A headline pattern is tried only on headlines holding one of its words (a first test,
+    asked of every story of a window): every headline it matches holds one of them."""
+    assert len(PATTERN_EXAMPLES) == len(_TITLE_KINDS)
+    for (pattern, kind, _), title in zip(_TITLE_KINDS, PATTERN_EXAMPLES, strict=True):
+        assert pattern.search(title), (kind, title)
+        assert thin_reason(_story(title)) == kind
+    for title in _headlines():
+        for pattern, kind, words in _TITLE_KINDS:
+            if pattern.search(title):
+                assert any(word in title.lower() for word in words), (kind, title)

@@ -62,28 +62,38 @@ _PATH_KINDS = {
     "editorial": "an opinion piece",
     "editorials": "an opinion piece",
 }
-_TITLE_KINDS = [
-    (re.compile(r"^\s*(watch|video|videos)\s*(:|\||\s-\s)", re.I), "a video"),
-    (re.compile(r"\b(b-roll|broll|time-?lapse)\b", re.I), "a video"),
-    (re.compile(r"^\s*(listen|podcast|audio)\s*(:|\||\s-\s)", re.I), "a podcast"),
-    (re.compile(r"[|(\-\u2013]\s*podcast\W*$", re.I), "a podcast"),
-    (re.compile(r"\bepisode \d+\b|\bep\. ?\d+\b", re.I), "a podcast"),
+# each pattern, the kind it finds, and words one of which a headline it matches holds (lower-cased):
+# asked of every story of a window, a pattern is tried only on the headlines that hold its words
+_TITLE_KINDS: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
+    (re.compile(r"^\s*(watch|video|videos)\s*(:|\||\s-\s)", re.I), "a video", ("watch", "video")),
+    (re.compile(r"\b(b-roll|broll|time-?lapse)\b", re.I), "a video", ("roll", "lapse")),
+    (
+        re.compile(r"^\s*(listen|podcast|audio)\s*(:|\||\s-\s)", re.I),
+        "a podcast",
+        ("listen", "podcast", "audio"),
+    ),
+    (re.compile(r"[|(\-\u2013]\s*podcast\W*$", re.I), "a podcast", ("podcast",)),
+    (re.compile(r"\bepisode \d+\b|\bep\. ?\d+\b", re.I), "a podcast", ("episode", "ep.")),
     (
         re.compile(r"^\s*(in pictures|photos?|gallery|in photos)\s*(:|\||\s-\s)", re.I),
         "a photo gallery",
+        ("picture", "photo", "gallery"),
     ),
-    (re.compile(r"\bphotos of the week\b", re.I), "a photo gallery"),
+    (re.compile(r"\bphotos of the week\b", re.I), "a photo gallery", ("photos of the week",)),
     (
         re.compile(r"^\s*live\s*(:|\||\s-\s)|\blive updates?\b|\bliveblog\b|\blive blog\b", re.I),
         "a live blog",
+        ("live",),
     ),
     (
         re.compile(r"\bsign up for\b|\bsubscribe to (our|the)\b.*\bnewsletter\b", re.I),
         "a newsletter promo",
+        ("sign up for", "subscribe to"),
     ),
     (
         re.compile(r"^\s*(opinion|commentary|op-ed|editorial)\s*(:|\||\s-\s)", re.I),
         "an opinion piece",
+        ("opinion", "commentary", "op-ed", "editorial"),
     ),
     (
         re.compile(
@@ -93,6 +103,7 @@ _TITLE_KINDS = [
             re.I,
         ),
         "a weekly roundup",
+        ("week", "watch", "to know"),
     ),
     (
         re.compile(
@@ -103,9 +114,14 @@ _TITLE_KINDS = [
             re.I,
         ),
         "a ceremony",
+        (
+            *("memorial", "veterans", "remembrance", "ceremon", "commemorat", "celebration of"),
+            *("honored", "honoured", "medal of", "recognition event", "change of command"),
+            *("tribute", "war dead", "wreath"),
+        ),
     ),
     # a wire's column of strategists' one-line views: "Market Talk: Stocks could ..."
-    (re.compile(r"^\s*market talk\s*(:|\||\s-\s)", re.I), "a soundbite"),
+    (re.compile(r"^\s*market talk\s*(:|\||\s-\s)", re.I), "a soundbite", ("market talk",)),
     # one voice's view with no figure in it: said (or urged), and hedged or a wish ("AI could
     # push up inflation - central banker says", "X sees volatility 'short-term', CEO says",
     # "Lawmaker urges ...", "Kremlin says Russia and US share interest in ...")
@@ -117,6 +133,7 @@ _TITLE_KINDS = [
             re.I,
         ),
         "a soundbite",
+        ("say", "said", "warn", "tell", "urge", "calls "),
     ),
     # background, not the day's news: a wire's factbox or timeline, a list of records
     # ("Biggest oil supply disruptions in history")
@@ -127,6 +144,7 @@ _TITLE_KINDS = [
             re.I,
         ),
         "a factbox",
+        ("fact", "timeline", "history"),
     ),
     # a routine move below the top of a company: "X's chief communications executive to leave",
     # "Y to appoint an ex-officer to its board" (a chief executive, a chair or a finance chief
@@ -143,9 +161,10 @@ _TITLE_KINDS = [
             re.I,
         ),
         "a personnel move",
+        ("appoint", "name", "hire", "leave", "step", "depart", "resign", "retire", "join"),
     ),
     # a TV or radio show's episode: "Headline | Show Name 8/21/2026"
-    (re.compile(r"\|\s*[^|]{2,40}\s\d{1,2}/\d{1,2}/\d{2,4}\s*$"), "a show promo"),
+    (re.compile(r"\|\s*[^|]{2,40}\s\d{1,2}/\d{1,2}/\d{2,4}\s*$"), "a show promo", ("|",)),
     (
         re.compile(
             r"\b(stocks?|shares|etfs?|funds?) to (buy|own|hold|sell|avoid)\b|\bstrong buy\b"
@@ -156,6 +175,10 @@ _TITLE_KINDS = [
             re.I,
         ),
         "an investment pitch",
+        (
+            *("buy", "sell", " to own", "hold", " to avoid", "compounder", "conviction"),
+            *("bagger", "dividend", "passive income"),
+        ),
     ),
 ]
 # an investor site's folder of contributors' analysis (its news items live elsewhere):
@@ -185,18 +208,7 @@ _PATH_KIND = re.compile(
     + "|".join(sorted({re.escape(k).replace("\\-", "[-_]") for k in _PATH_KINDS}, key=len)[::-1])
     + ")(?=/|$)"
 )
-# a lower-cased headline can match a pattern of ``_TITLE_KINDS`` only if it holds one of these
-_TITLE_TRIGGERS = (
-    *("watch", "video", "roll", "lapse", "listen", "podcast", "audio", "episode", "ep."),
-    *("picture", "photo", "gallery", "live", "sign up", "subscribe", "opinion", "commentary"),
-    *("op-ed", "editorial", "week", "to watch", "to know", "memorial", "veterans", "remembrance"),
-    *("ceremon", "commemorat", "celebration of life", "honored", "honoured", "medal of"),
-    *("tribute", "recognition event", "change of command", "war dead", "wreath", "|"),
-    *(" to own", " to hold", " to avoid", "buy", "sell", "compounder", "conviction", "bagger"),
-    *("dividend", "passive income", "market talk", "fact", "timeline", "history"),
-    *(" say", " said", "warn", " tell", "urge", " calls "),
-    *("appoint", "name", "hire", "leave", "step", "depart", "resign", "retire", "join"),
-)
+_TITLE_WORDS = tuple(dict.fromkeys(word for *_, words in _TITLE_KINDS for word in words))
 # a teaser whose first words say the item is footage: "ESA has released timelapse video of ..."
 _VIDEO_TEASER = re.compile(
     r"^\W*(\w+\W+){0,6}?(released|posted|shared|published)\s+(a\s+|an\s+|the\s+|this\s+)?"
@@ -263,10 +275,12 @@ def _pitch_link(host: str, path: str) -> str:
 
 
 def _title_kind(title: str) -> str:
-    if any(map(title.lower().__contains__, _TITLE_TRIGGERS)):
-        for pattern, kind in _TITLE_KINDS:
-            if pattern.search(title):
-                return kind
+    lowered = title.lower()
+    if not any(map(lowered.__contains__, _TITLE_WORDS)):  # most headlines: one look
+        return ""
+    for pattern, kind, words in _TITLE_KINDS:
+        if any(map(lowered.__contains__, words)) and pattern.search(title):
+            return kind
     return ""
 
 
