@@ -19,7 +19,7 @@ from newsletter import flows
 from newsletter.cli import cli
 from newsletter.config import Config, load_config
 from newsletter.delivery import outgoing
-from newsletter.delivery.events import sendgrid_events
+from newsletter.delivery.events import sendgrid_events, with_readers
 from newsletter.delivery.mailers import make_mailer
 from newsletter.delivery.mailers.sendgrid import SendgridMailer
 from newsletter.errors import ConfigError
@@ -242,16 +242,20 @@ def test_unsigned_stale_or_forged_batches_get_403_and_store_nothing(
 def test_five_soft_bounces_in_the_window_bounce_the_reader(hook: Hook) -> None:
     ana, ben, cy = hook.readers
     day = 86400
-    ana_events = [
-        event(hook, ana, "deferred", i, timestamp=int(NOW.timestamp()) - i * day) for i in range(4)
-    ]
+    now = int(NOW.timestamp())
+
+    def daily(reader: Subscriber, i: int, days: int) -> dict[str, Any]:
+        """The message of the edition ``i * days`` days ago, deferred."""
+        edition = str(hook.edition_id + 100 + i)  # a day's edition each (ids as sent)
+        return event(
+            hook, reader, "deferred", i, timestamp=now - i * days * day, edition_id=edition
+        )
+
+    ana_events = [daily(ana, i, 1) for i in range(4)]
     ana_events.append(event(hook, ana, "bounce", 9, type="blocked", status="4.2.2"))
     # ben: five too, but one of them outside the 7-day window
-    ben_events = [
-        event(hook, ben, "deferred", i, timestamp=int(NOW.timestamp()) - i * 2 * day)
-        for i in range(5)
-    ]
-    cy_events = [event(hook, cy, "deferred", i) for i in range(4)]
+    ben_events = [daily(ben, i, 2) for i in range(5)]
+    cy_events = [daily(cy, i, 0) for i in range(4)]
     assert hook.post(ana_events + ben_events + cy_events).json()["new"] == 14
     hook.applied()
     assert hook.status(ana) == SubscriberStatus.BOUNCED
@@ -426,3 +430,48 @@ def test_transactional_mail_has_its_own_category_and_never_counts_for_an_edition
     hook.applied()
     (stats,) = hook.store.events.edition_counts(dates=[NOW.date()])
     assert (stats.delivered, stats.opens, stats.clicks) == (1, 0, 0)
+
+
+def test_an_event_whose_address_is_not_its_readers_changes_only_the_address_it_names(
+    hook: Hook,
+) -> None:
+    """A late complaint about an erased reader whose id a new reader was given (SQLite reuses
+    the highest id): the address the provider names decides, not our id alone."""
+    _, ben, cy = hook.readers
+    late = event(hook, ben, "spamreport", email="erased@example.com")  # ben's id, not ben
+    moved = event(hook, ben, "spamreport", 1, email=cy.email.upper())  # ben's id, cy's address
+    assert hook.post([late, moved]).json()["new"] == 2
+    hook.applied()
+    assert hook.status(ben) == SubscriberStatus.CONFIRMED
+    assert hook.store.readers.suppression_reason(ben.email) is None
+    assert hook.status(cy) == SubscriberStatus.UNSUBSCRIBED
+    assert hook.store.readers.suppression_reason(cy.email) == SuppressionReason.COMPLAINED
+    assert hook.store.readers.suppression_reason("erased@example.com") is None  # nobody's
+
+
+def test_a_message_deferred_again_and_again_is_one_soft_bounce(hook: Hook) -> None:
+    """SendGrid reports each retry of one deferred message: one edition's message counts once
+    towards the soft-bounce limit, however many times it was deferred."""
+    ana = hook.readers[0]
+    retries = [event(hook, ana, "deferred", i, response="451 4.7.1 greylisted") for i in range(6)]
+    assert hook.post(retries).json()["new"] == 6
+    hook.applied()
+    assert hook.status(ana) == SubscriberStatus.CONFIRMED
+
+
+def test_a_reader_never_sent_the_edition_an_event_names_is_not_changed_by_it(
+    hook: Hook, tmp_path: Path
+) -> None:
+    """A bounce report read from a mailbox trusts our id over the address (a forwarder may
+    have rewritten it), but only for a reader the edition went to: a reader added after it,
+    perhaps with an erased reader's id, is left alone."""
+    dee, _ = add_subscriber(
+        hook.store, "dee@example.com", known_sectors=hook.config.sector_slugs, now=NOW
+    )
+    late = event(hook, dee, "bounce", type="bounce", reason="550 5.1.1 no such user")
+    late["email"] = "erased@example.com"
+    ana = event(hook, hook.readers[0], "bounce", type="bounce", reason="550 5.1.1 no such user")
+    ana["email"] = "forwarded@example.net"  # a forwarder's address: our id still names ana
+    found, _ = sendgrid_events([late, ana], now=NOW)
+    named = with_readers(hook.store, found, by_address=False)
+    assert [e.subscriber_id for e in named] == [None, hook.readers[0].id]

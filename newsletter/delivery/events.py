@@ -132,20 +132,30 @@ def _when(value: object, now: datetime) -> datetime:
         return now
 
 
-def with_readers(store: Store, found: list[ProviderEvent]) -> list[ProviderEvent]:
-    """The events whose reader is not named by id, matched to one by address (looked up in
-    bulk); an address no reader has stays unmatched and changes nothing."""
-    unnamed = sorted(
-        {e.email.strip().lower() for e in found if e.subscriber_id is None and e.email}
-    )
-    if not unnamed:
-        return found
-    known = store.readers.subscriber_index(unnamed)
+def with_readers(
+    store: Store, found: list[ProviderEvent], *, by_address: bool = True
+) -> list[ProviderEvent]:
+    """Each event's reader. ``by_address`` (SendGrid's events: the address it sent to, ours):
+    the address decides, and our id in the event is kept only when it is that reader's. Else
+    (a bounce mailbox, where a forwarder may have rewritten the address) our id decides, and
+    the address only when there is none. Either way an event about an edition keeps a reader
+    only if the edition went to them: an erased reader's id may have gone to a new reader, and
+    a late complaint must not land on them. An address no reader has names nobody."""
+    said = {e.email.strip() for e in found if e.email.strip()}
+    # stored addresses are lower-cased, but for an unusual one's part before the @
+    known = store.readers.subscriber_index(sorted(said | {a.lower() for a in said}))
+    named = []
+    for e in found:
+        address = e.email.strip()
+        reader = (known.get(address) or known.get(address.lower())) if address else None
+        if address and (by_address or e.subscriber_id is None):
+            e = replace(e, subscriber_id=None if reader is None else reader.id)
+        named.append(e)
+    pairs = [(e.edition_id, e.subscriber_id) for e in named if e.edition_id and e.subscriber_id]
+    unsent = store.events.unsent_pairs(pairs) if pairs else set()
     return [
-        replace(e, subscriber_id=known[key].id)
-        if e.subscriber_id is None and (key := e.email.strip().lower()) in known
-        else e
-        for e in found
+        replace(e, subscriber_id=None) if (e.edition_id, e.subscriber_id) in unsent else e
+        for e in named
     ]
 
 
@@ -352,5 +362,7 @@ def import_bounces(
             problems.append(f"{name}: cannot be read as a bounce: {exc}")
             continue
         if found:
-            stored += store.events.record_events(with_readers(store, found), now=now)
+            stored += store.events.record_events(
+                with_readers(store, found, by_address=False), now=now
+            )
     return read, stored, apply_events(config, store, now=now), problems

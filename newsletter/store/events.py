@@ -82,12 +82,36 @@ class EventStore(Repository):
                     .values(applied_at=now)
                 )
 
+    def unsent_pairs(self, pairs: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
+        """Of these (edition, reader) pairs, those of a stored edition whose ledger has no row
+        for the reader: an event about an edition names a reader it went to (an erased
+        reader's id may have gone to another). An edition not stored here says nothing."""
+        wanted: dict[int, set[int]] = {}
+        for edition_id, reader_id in pairs:
+            wanted.setdefault(edition_id, set()).add(reader_id)
+        unsent: set[tuple[int, int]] = set()
+        with self.engine.connect() as conn:
+            stored = conn.execute(select(editions.c.id).where(editions.c.id.in_(sorted(wanted))))
+            for (edition_id,) in stored:
+                readers = wanted[edition_id]
+                rows = conn.execute(
+                    select(deliveries.c.subscriber_id).where(
+                        deliveries.c.edition_id == edition_id,
+                        deliveries.c.subscriber_id.in_(sorted(readers)),
+                    )
+                )
+                unsent.update((edition_id, r) for r in readers - {int(r) for (r,) in rows})
+        return unsent
+
     def soft_bounces(self, subscriber_id: int, *, since: datetime, until: datetime) -> int:
-        """How many soft bounces a reader had from ``since`` to ``until``."""
+        """How many of a reader's messages soft-bounced from ``since`` to ``until``: an
+        edition's message once, however often the provider deferred it (each retry is
+        reported); an event that names no edition counts alone."""
+        message = func.coalesce(events.c.edition_id, -events.c.id)
         with self.engine.connect() as conn:
             return int(
                 conn.execute(
-                    select(func.count())
+                    select(func.count(distinct(message)))
                     .select_from(events)
                     .where(
                         events.c.subscriber_id == subscriber_id,
