@@ -463,3 +463,33 @@ def test_a_job_stored_by_an_earlier_version_is_moved_to_the_pass(
         jobs.shutdown()
     assert job.func_ref == "newsletter.schedule.runner:send_job"
     assert str(job.trigger) == str(send_trigger())  # the pass replaced the daily trigger
+
+
+def test_the_late_warning_names_only_slots_whose_readers_were_left_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At 10:05 the 07:00 slot was sent and the 06:00 slot's reader joined after 06:00: only
+    the 09:00 slot's reader was left out, and only that slot is named."""
+    due = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+    config = _config(tmp_path, due, grace_minutes=30, delivery_hours=[6, 7, 9])  # type: ignore[arg-type]
+    store = Store.open(config.database_url)
+    add_subscriber(
+        store, "nine@example.com", known_sectors=(), now=due - timedelta(days=1), slot=Slot(hour=9)
+    )
+    add_subscriber(  # joined at 06:45, after the 06:00 slot
+        store,
+        "six@example.com",
+        known_sectors=(),
+        now=due - timedelta(minutes=15),
+        slot=Slot(hour=6),
+    )
+    store.close()
+    clock = _Clock(due + timedelta(seconds=5))
+    runner = _runner(config, clock)
+    runner.send()  # 07:00: the 07:00 readers
+    clock.at = due + timedelta(hours=3, minutes=5)  # 10:05
+    with caplog.at_level("WARNING", logger="newsletter.run"):
+        runner.send()
+    said = " ".join(caplog.text.split())
+    assert "send: 1 reader of the daily edition of 2026-11-25 was due more" in said
+    assert "(09:00 UTC)" in said, said

@@ -179,16 +179,21 @@ def _say_late(
     key = f"late {stored.edition.kind} {stored.edition.edition_date} {[d.slot for d in missed]}"
     if not missed or key in run.told:
         return
-    readers = store.ledger.unseeded(stored.id, [d.slot for d in missed])
+    # each slot's readers who had joined by its hour and were not sent to: a slot sent in
+    # time, or whose readers came after it, is not named
+    left = [(d, store.ledger.unseeded(stored.id, d.slot, joined_by=d.at)) for d in missed]
+    left = [(d, n) for d, n in left if n]
+    readers = sum(n for _, n in left)
     if readers:
         grace = timedelta(minutes=config.file.schedule.misfire_grace_minutes)
         who = f"{readers} reader{'s' if readers != 1 else ''} of {name}"
         were = "were" if readers != 1 else "was"
+        slots = ", ".join(_slot_names(config, [d for d, _ in left]))
         run.say_once(
             logging.WARNING,
             key,
             f"send: {who} {were} due more than {grace} ago and {were} not sent to now "
-            f"({', '.join(_slot_names(config, missed))}). To send it late: {late}",
+            f"({slots}). To send it late: {late}",
         )
 
 

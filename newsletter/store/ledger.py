@@ -113,14 +113,14 @@ class Ledger(WorkerQueries):
             conn.commit()
         return int(result.rowcount or 0)
 
-    def unseeded(self, edition_id: int, slots: Sequence[Slot]) -> int:
-        """Confirmed readers of ``slots`` with no row for this edition (not sent to)."""
-        if not slots:
-            return 0
+    def unseeded(self, edition_id: int, slot: Slot, *, joined_by: datetime) -> int:
+        """Confirmed readers of ``slot`` who joined by then with no row for this edition (not
+        sent to)."""
         have = select(deliveries.c.subscriber_id).where(deliveries.c.edition_id == edition_id)
         query = select(func.count()).where(
             subscribers.c.status == ACTIVE,
-            or_(*(_in_slot(slot) for slot in slots)),
+            _in_slot(slot),
+            subscribers.c.created_at <= joined_by,
             subscribers.c.id.not_in(have),
         )
         with self.engine.connect() as conn:
