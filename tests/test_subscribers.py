@@ -14,7 +14,7 @@ from email_validator import EmailNotValidError, validate_email
 from newsletter.cli import cli
 from newsletter.config import load_config
 from newsletter.errors import SubscriberError
-from newsletter.models import SubscriberStatus
+from newsletter.models import SubscriberStatus, SuppressionReason
 from newsletter.readers.export import export_csv
 from newsletter.readers.roster import import_csv
 from newsletter.readers.subscriptions import normalise_email
@@ -86,9 +86,11 @@ def test_remove_erases_and_suppresses(tmp_path: Path) -> None:
     csv_file = tmp_path / "again.csv"
     csv_file.write_text("ana@example.com,Ana,\n", encoding="utf-8")
     _, stdout, _ = run(config_path, "subscribers", "import", str(csv_file))
-    assert "line 1: ana@example.com was erased; it is never imported again" in stdout
+    assert (
+        "line 1: ana@example.com was erased (`subscribers remove`); never imported again" in stdout
+    )
     code, _, stderr = run(config_path, "subscribers", "add", "ana@example.com")
-    assert code == 1 and "was removed before and cannot be added again" in stderr
+    assert code == 1 and "was erased (`subscribers remove`) and cannot be added again" in stderr
 
 
 def test_export_and_list_by_status(tmp_path: Path) -> None:
@@ -343,3 +345,23 @@ def test_a_wrong_choice_gets_the_hint_of_its_own_field(
     assert hint in hinted
     assert ("time zone" in hinted) == (option == "--timezone")
     assert "one per line" not in hinted
+
+
+def test_a_suppressed_address_is_refused_with_its_own_reason(tmp_path: Path) -> None:
+    """An address suppressed by a hard bounce or a complaint is not called erased: the
+    publisher is told what happened to it."""
+    config_path = write_config(tmp_path, {"feeds": []})
+    config = load_config(config_path)
+    store = Store.open(config.database_url, privacy_key=config.privacy_key())
+    for address in ("gone@example.com", "angry@example.com"):
+        assert run(config_path, "subscribers", "add", address)[0] == 0
+    store.readers.suppress("gone@example.com", SuppressionReason.HARD_BOUNCE, now=NOW)
+    store.readers.suppress("angry@example.com", SuppressionReason.COMPLAINED, now=NOW)
+    csv_file = tmp_path / "again.csv"
+    csv_file.write_text("gone@example.com,Gone,\nangry@example.com,Angry,\n", encoding="utf-8")
+    _, stdout, _ = run(config_path, "subscribers", "import", str(csv_file))
+    said = " ".join(stdout.split())
+    assert "line 1: gone@example.com hard-bounced" in said and "was erased" not in said
+    assert "line 2: angry@example.com reported an edition as spam" in said
+    code, _, stderr = run(config_path, "subscribers", "add", "angry@example.com")
+    assert code == 1 and "reported an edition as spam" in stderr and "was erased" not in stderr

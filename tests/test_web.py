@@ -430,3 +430,37 @@ def test_a_slow_query_never_holds_up_another_request(site: Site, method: str, pa
         waiting.join(timeout=30)
         sqlalchemy.event.remove(site.store.engine, "before_cursor_execute", slow)
     assert answers == [200]
+
+
+def test_a_reader_who_complained_is_not_offered_a_way_back_that_cannot_work(site: Site) -> None:
+    token = reader_token(site)
+    reader = site.store.readers.subscriber_by_token(token)
+    assert reader is not None
+    site.store.readers.update_subscriber(reader.id, now=NOW, status=SubscriberStatus.UNSUBSCRIBED)
+    site.store.readers.suppress(reader.email, SuppressionReason.COMPLAINED, now=NOW)
+    for path in (f"/unsubscribe/{token}", f"/preferences/{token}"):
+        page = httpx.get(site.base + path)
+        said = " ".join(page.text.split())
+        assert "Subscribe again" not in said and "reported an edition as spam" in said
+        assert 'href="/subscribe"' in page.text  # another address can still sign up
+
+
+def test_a_bounced_reader_is_told_so_not_promised_mail_and_may_come_back(site: Site) -> None:
+    """Mail to the reader bounced (soft: not suppressed). Their link works, so their mailbox
+    does again: the page says why nothing comes and offers to start again."""
+    token = reader_token(site)
+    reader = site.store.readers.subscriber_by_token(token)
+    assert reader is not None
+    site.store.readers.update_subscriber(reader.id, now=NOW, status=SubscriberStatus.BOUNCED)
+    with httpx.Client(base_url=site.base) as client:
+        page = client.get(f"/preferences/{token}")
+        said = " ".join(page.text.split())
+        assert "bounced, so none is sent" in said and "Subscribe again" in said
+        saved = client.post(f"/preferences/{token}", data={"name": "Ana", "csrf": "x"})
+        assert saved.status_code == 409 and "Preferences saved" not in saved.text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', saved.text)
+        assert csrf is not None
+        again = client.post(f"/resubscribe/{token}", data={"csrf": csrf.group(1)})
+        assert again.status_code == 200 and "subscribed again" in again.text
+    back = site.store.readers.subscriber_by_token(token)
+    assert back is not None and back.status == SubscriberStatus.CONFIRMED

@@ -43,7 +43,12 @@ from newsletter.models import Channel, Source, SubscriberStatus
 from newsletter.models.readers import DEFAULT_SLOT, Slot
 from newsletter.readers.columns import Header, read_header
 from newsletter.readers.csvlines import Line, cells, read_lines
-from newsletter.readers.subscriptions import clean_name, new_tokens, normalise_email
+from newsletter.readers.subscriptions import (
+    clean_name,
+    new_tokens,
+    normalise_email,
+    suppressed_because,
+)
 from newsletter.readers.timing import (
     checked_frequency,
     checked_hour,
@@ -297,7 +302,7 @@ def _checked(
     chunk: Sequence[_Row],
     report: ImportReport,
     seen: _Seen,
-    suppressed: set[str],
+    suppressed: dict[str, str],
 ) -> list[_Row]:
     """A chunk's rows without repeats of earlier addresses and erased ones (reported)."""
     keep: list[_Row] = []
@@ -307,12 +312,11 @@ def _checked(
         if not first:
             report.rejected.append((row.number, f"{row.email} appears twice in the file"))
         elif suppressed and (
-            store.readers.address_key(row.email) in suppressed
-            or email_hash(row.email) in suppressed
+            reason := suppressed.get(store.readers.address_key(row.email))
+            or suppressed.get(email_hash(row.email))
         ):
-            report.skipped.append(
-                (row.number, f"{row.email} was erased; it is never imported again")
-            )
+            because = suppressed_because(reason)
+            report.skipped.append((row.number, f"{row.email} {because}; never imported again"))
         else:
             keep.append(row)
     return keep

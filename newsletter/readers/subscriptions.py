@@ -20,6 +20,7 @@ from newsletter.models import (
     Source,
     Subscriber,
     SubscriberStatus,
+    SuppressionReason,
 )
 from newsletter.models.readers import DEFAULT_SLOT, Slot
 from newsletter.readers.addresses import MAX_EMAIL as MAX_EMAIL
@@ -82,6 +83,19 @@ def new_tokens(count: int) -> list[str]:
     ]
 
 
+# why an address is suppressed, in the words a publisher reads (import reports, `add`)
+_SUPPRESSED_BECAUSE: dict[str, str] = {
+    SuppressionReason.ERASED: "was erased (`subscribers remove`)",
+    SuppressionReason.COMPLAINED: "reported an edition as spam",
+    SuppressionReason.HARD_BOUNCE: "hard-bounced (the address does not exist or refuses mail)",
+}
+
+
+def suppressed_because(reason: str) -> str:
+    """What happened to a suppressed address, for a sentence after the address."""
+    return _SUPPRESSED_BECAUSE.get(reason, "is suppressed")  # a StrEnum key is its string
+
+
 def add_subscriber(
     store: Store,
     address: str,
@@ -98,10 +112,11 @@ def add_subscriber(
     """Add a reader (or update a known one's name and sectors, and the delivery ``slot`` and
     ``watchlist`` when given); (reader, created)."""
     email = normalise_email(address)
-    if store.readers.is_suppressed(email):
+    reason = store.readers.suppression_reason(email)
+    if reason is not None:
         raise SubscriberError(
-            f"{email} was removed before and cannot be added again",
-            hint="Addresses erased with `subscribers remove` stay suppressed.",
+            f"{email} {suppressed_because(reason)} and cannot be added again",
+            hint="A suppressed address stays suppressed: ask the reader for another address.",
         )
     saved = store.readers.upsert_subscriber(
         email,
@@ -329,9 +344,10 @@ def unsubscribe(store: Store, token: str, *, source: Source, now: datetime) -> S
 def resubscribe(
     store: Store, token: str, *, publication: str, source: Source, now: datetime
 ) -> Subscriber:
-    """An unsubscribed reader asks, from their own link, to get the newsletter again."""
+    """An unsubscribed reader asks, from their own link, to get the newsletter again; or a
+    bounced one, whose link shows their mailbox works again (a suppressed address cannot)."""
     reader = reader_for(store, token)
-    if reader.status != SubscriberStatus.UNSUBSCRIBED:
+    if reader.status not in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED):
         return reader
     if store.readers.is_suppressed(reader.email):
         raise SubscriberError(

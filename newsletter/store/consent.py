@@ -189,10 +189,12 @@ class ConsentQueries(Repository):
                 )
         return bool(found)
 
-    def suppressed_hashes(self) -> set[str]:
-        """Every suppression key (keyed, and any old unkeyed one), for checks in bulk."""
+    def suppressed_hashes(self) -> dict[str, str]:
+        """Every suppression key (keyed, and any old unkeyed one) with its reason
+        (``SuppressionReason``), for checks in bulk."""
+        query = select(suppressions.c.email_hash, suppressions.c.reason)
         with self.engine.connect() as conn:
-            return {row[0] for row in conn.execute(select(suppressions.c.email_hash))}
+            return {key: str(reason) for key, reason in conn.execute(query)}
 
     def erase(self, email: str, *, now: datetime, source: Source) -> int | None:
         """Delete a person: their row, their consent history (sign-up IPs, times, wording)

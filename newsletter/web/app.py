@@ -39,7 +39,7 @@ from newsletter.web import forms
 from newsletter.web.archive import Archive
 from newsletter.web.desk import desk_routes
 from newsletter.web.forms import BadRequest, body_of, chosen, client_ip, form_of, one
-from newsletter.web.pages import ARCHIVE, Link, Pages, new_csrf, onward, plain_routes
+from newsletter.web.pages import ARCHIVE, STOPPED, Link, Pages, new_csrf, onward, plain_routes
 from newsletter.web.ratelimit import RateLimit
 from newsletter.web.webhook import Webhook
 
@@ -237,21 +237,25 @@ class Site:
         token, reader = self.reader(request)
         if reader is None:
             return self.pages.unknown_link()
-        if reader.status == SubscriberStatus.UNSUBSCRIBED:
-            return self.pages.unsubscribed(token, self._no_preferences(reader), self.wording)
+        if reader.status in STOPPED:
+            return self._stopped(token, reader, said=self.pages.no_preferences(reader))
         return self.pages.preferences(token, reader, self.store.editions.latest_published_date())
 
-    def _no_preferences(self, reader: Subscriber) -> str:
-        name, email = self.name, reader.email
-        return f"{email} gets no emails from {name}, so there are no preferences to change."
+    def _stopped(
+        self, token: str, reader: Subscriber, said: str = "", status: int = 200
+    ) -> Response:
+        """The page of a reader who gets nothing, with the way back in where there is one."""
+        why = self.store.readers.suppression_reason(reader.email)
+        return self.pages.unsubscribed(
+            token, reader, self.wording, said=said, suppressed=why, status=status
+        )
 
     async def preferences_post(self, request: Request) -> Response:
         token, current = await run_in_threadpool(self.reader, request)
         if current is None:
             return self.pages.unknown_link()
-        if current.status == SubscriberStatus.UNSUBSCRIBED:  # saving would change nothing
-            said = self._no_preferences(current)
-            return self.pages.unsubscribed(token, said, self.wording, status=409)
+        if current.status in STOPPED:  # saving would change nothing
+            return self._stopped(token, current, self.pages.no_preferences(current), status=409)
         try:
             fields = await form_of(request)
             when, terms = forms.when_of(fields), one(fields, "watchlist", forms.MAX_WATCHLIST_TYPED)
@@ -326,8 +330,7 @@ class Site:
         if reader is None:
             return self.pages.unknown_link()
         if reader.status == SubscriberStatus.UNSUBSCRIBED:
-            said = f"{reader.email} gets no more emails from {self.name}."
-            return self.pages.unsubscribed(token, said, self.wording)
+            return self._stopped(token, reader)
         return self.pages.message(
             "Unsubscribe",
             f"Press the button to stop {self.name} at {reader.email}.",
@@ -353,8 +356,7 @@ class Site:
             source=self.source(request),
             now=self.now(),
         )
-        said = f"{reader.email} gets no more emails from {self.name}."
-        return self.pages.unsubscribed(token, said, self.wording)
+        return await run_in_threadpool(self._stopped, token, reader)
 
 
 def create_app(

@@ -18,8 +18,9 @@ from newsletter.config.values import time_zones
 from newsletter.edition.filters import longdate
 from newsletter.edition.render import make_environment, render_page
 from newsletter.errors import NewsletterError, TemplateError
-from newsletter.models import Subscriber
+from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.readers.links import preferences_path, renew_path
+from newsletter.readers.subscriptions import suppressed_because
 from newsletter.readers.timing import WEEKDAY_NAMES
 from newsletter.web.forms import CSRF_COOKIE, BadRequest
 
@@ -38,6 +39,8 @@ SECURITY_HEADERS = {
 Link = tuple[str, str]  # (label, address): a next step offered under a page's message
 ARCHIVE: Link = ("Browse every edition in the archive", "/archive")
 SIGN_UP: Link = ("Sign up with another address", "/subscribe")
+# a reader in one of these gets nothing: their pages say so, with the way back in
+STOPPED = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED)
 
 
 def new_csrf() -> str:
@@ -181,12 +184,35 @@ class Pages:
             links=[("Sign up again instead", "/subscribe"), ARCHIVE],
         )
 
+    def no_preferences(self, reader: Subscriber) -> str:
+        name, email = self.config.publication.name, reader.email
+        return f"{email} gets no emails from {name}, so there are no preferences to change."
+
     def unsubscribed(
-        self, token: str, said: str, wording: str, *, status: int = 200
+        self,
+        token: str,
+        reader: Subscriber,
+        wording: str,
+        *,
+        said: str = "",
+        suppressed: str | None = None,
+        status: int = 200,
     ) -> HTMLResponse:
-        """An unsubscribed reader's page: what happened (``said``), and the way back in."""
+        """The page of a reader who gets nothing (unsubscribed, or bounced): what happened
+        (``said``, else why nothing is sent), and the way back in, unless the address is
+        ``suppressed`` (its ``SuppressionReason``), which no button can undo."""
+        name = self.config.publication.name
+        bounced = reader.status == SubscriberStatus.BOUNCED
+        title = "Nothing is sent to you" if bounced else "You are unsubscribed"
+        said = said or f"{reader.email} gets no more emails from {name}."
+        if bounced:
+            said = f"Mail from {name} to {reader.email} bounced, so none is sent to it now."
+        if suppressed is not None:
+            never = f"{reader.email} {suppressed_because(suppressed)}, so {name} never goes to it."
+            again = "To read it again, sign up with another address."
+            return self.message(title, never, again, status=status, links=[SIGN_UP, ARCHIVE])
         return self.message(
-            "You are unsubscribed",
+            title,
             said,
             wording,
             status=status,
