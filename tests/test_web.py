@@ -464,3 +464,16 @@ def test_a_bounced_reader_is_told_so_not_promised_mail_and_may_come_back(site: S
         assert again.status_code == 200 and "subscribed again" in again.text
     back = site.store.readers.subscriber_by_token(token)
     assert back is not None and back.status == SubscriberStatus.CONFIRMED
+
+
+def test_an_unknown_address_gets_the_sites_own_page_and_a_trailing_slash_stays_on_the_host(
+    site: Site,
+) -> None:
+    """Behind an HTTPS proxy a redirect names no scheme or host of its own: it is relative."""
+    page = httpx.get(site.base + "/no-such-page")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert 'href="/archive"' in page.text and page.headers["x-content-type-options"] == "nosniff"
+    proxied = {"Host": "news.example.com", "X-Forwarded-Proto": "https"}
+    moved = httpx.get(site.base + "/archive/?page=2", headers=proxied)
+    assert moved.status_code == 307 and moved.headers["location"] == "/archive?page=2"
+    assert httpx.get(site.base + "/archive/", follow_redirects=True).status_code == 200

@@ -367,10 +367,9 @@ def create_app(
     now: Callable[[], datetime],
     worker_interval: float = 5.0,
 ) -> Starlette:
-    """The readers' app over one store and mailer; ``now`` is the clock. Sign-ups and
-    transactional mail go through queues (``signups``, ``outgoing``) that a worker thread
-    works through while the app runs (every ``worker_interval`` seconds, and at once after a
-    sign-up)."""
+    """The readers' app over one store and mailer; ``now`` is the clock. Sign-ups and mail go
+    through queues (``signups``, ``outgoing``) a worker thread works through while the app
+    runs (every ``worker_interval`` seconds, and at once after a sign-up)."""
 
     def queued_work() -> None:
         take_sign_ups(config, store, now=now)  # first: the confirmations they queue go at once
@@ -396,4 +395,6 @@ def create_app(
             applier.stop()
 
     routes = [*site.routes(), *plain_routes(), *webhook.routes(), *archive.routes(), *desk]
-    return Starlette(lifespan=lifespan, routes=routes)
+    app = Starlette(lifespan=lifespan, routes=routes, exception_handlers={404: archive.unknown})
+    app.router.redirect_slashes = False  # Starlette's names http://host/ behind a proxy
+    return app

@@ -112,6 +112,17 @@ class Archive:
     def _missing(self, what: str) -> tuple[bytes, str, int]:
         return self._page("missing.html.j2", 404, title="Not found", what=what, path="/archive")
 
+    async def unknown(self, request: Request, exc: Exception) -> Response:
+        """No route answers this address: a trailing slash is dropped (a relative redirect,
+        which behind an HTTPS proxy keeps the reader's scheme and host), else the site's own
+        "Not found" page."""
+        path = request.url.path
+        if path.endswith("/") and path.strip("/"):
+            query = f"?{request.url.query}" if request.url.query else ""
+            return Response(status_code=307, headers={"Location": path.rstrip("/") + query})
+        body, media, status = self._missing("this page")
+        return Response(body, status_code=status, media_type=media, headers=SECURITY_HEADERS)
+
     # --- pages ---------------------------------------------------------------------------------
 
     def archive(self, request: Request) -> Response:
@@ -211,7 +222,7 @@ class Archive:
         slug = request.path_params["slug"]
         sector = self.slugs.get(slug)
         if sector is None:
-            return PlainTextResponse("Not found\n", status_code=404)
+            return PlainTextResponse("Not found\n", status_code=404, headers=SECURITY_HEADERS)
         return self._cached(
             f"sector-feed:{slug}",
             lambda: (
