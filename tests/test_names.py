@@ -20,6 +20,7 @@ from newsletter.cli import cli
 from newsletter.config import Config, load_config
 from newsletter.delivery.mailers import make_mailer
 from newsletter.models import SubscriberStatus
+from newsletter.models.readers import Slot
 from newsletter.readers.subscriptions import add_subscriber, new_token
 from newsletter.store import Store
 from newsletter.web.app import create_app
@@ -190,3 +191,32 @@ def _greeting_text(text: str) -> str:
     found = re.search(r"Good morning[^\n]*\.", text)
     assert found is not None
     return found.group(0)
+
+
+def test_the_greeting_says_the_readers_own_time_of_day(tmp_path: Path) -> None:
+    """The edition goes at 06:00 UTC: morning in London, afternoon in Tokyo, evening in
+    Honolulu (the day before), 03:00 in Sao Paulo. "Good morning" would be a lie for three of
+    them: the greeting follows the reader's own clock."""
+    config = make_config(tmp_path, "outbox")
+    store = collected(config)
+    zones = {
+        "ann@example.com": ("Europe/London", "Good morning, Ann."),
+        "tom@example.com": ("Asia/Tokyo", "Good afternoon, Tom."),
+        "eve@example.com": ("Pacific/Honolulu", "Good evening, Eve."),
+        "nia@example.com": ("America/Sao_Paulo", "Hello, Nia."),  # the middle of the night
+    }
+    for address, (zone, said) in zones.items():
+        name = said.split(", ")[1].rstrip(".")
+        slot = Slot(timezone=zone)
+        add_subscriber(store, address, name=name, known_sectors=(), now=NOW, slot=slot)
+    report = flows.send_edition(config, store, make_mailer(config), now=clock)
+    store.close()
+    assert report.sent == len(zones)
+    found = {}
+    for message in _outbox(config):
+        part = message.get_body(("plain",))
+        assert part is not None
+        greeting = re.search(r"(Good \w+|Hello), \w+\.", part.get_content())
+        assert greeting is not None
+        found[message["To"].addresses[0].addr_spec] = greeting.group(0)
+    assert found == {address: said for address, (_, said) in zones.items()}

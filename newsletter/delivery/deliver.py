@@ -102,7 +102,7 @@ def deliver(
         progress=progress,
         total=total,
     )
-    variants = Variants(config, edition.edition, store, edition_id)
+    variants = Variants(config, edition.edition, store, edition_id, now=now)
     try:
         variants.prepare(store.ledger.pending_choices(edition_id))
         stopped = sending.run(variants, should_stop)

@@ -14,10 +14,11 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from newsletter.config import Config
 from newsletter.edition import digest, render
@@ -51,6 +52,7 @@ class Variants:
     edition: Edition
     store: Store | None = None  # where the frozen edition's variants are kept
     edition_id: int = 0
+    now: Callable[[], datetime] | None = None  # the send's clock: each reader's greeting
 
     def __post_init__(self) -> None:
         self._env = render.make_environment(self.config.templates_dir)
@@ -159,6 +161,7 @@ class Variants:
         skipped: dict[int, str] = {}
         groups: dict[int, tuple[RenderedEmail, list[Recipient]]] = {}
         base_url = self.config.publication.base_url
+        hour = _Hours(self.config.file.schedule.timezone, self.now() if self.now else None)
         for delivery_id, reader in ((c.delivery_id, c.reader) for c in claims):
             if reader.status != SubscriberStatus.CONFIRMED:
                 skipped[delivery_id] = f"reader is {reader.status}"
@@ -167,7 +170,7 @@ class Variants:
             if email is None:
                 skipped[delivery_id] = "no story in the reader's sectors today"
                 continue
-            values = reader_values(base_url, reader)
+            values = reader_values(base_url, reader, hour=hour(reader.timezone))
             if reader.watchlist:  # the reader's block, filled at the variant's markers
                 values = {
                     **values,
@@ -189,3 +192,22 @@ class Variants:
             self.seconds,
             self.largest / 1024,
         )
+
+
+class _Hours:
+    """The local hour at ``at`` in each reader's time zone ("": the schedule's ``default``),
+    worked out once a zone; None without a clock, or for a zone this machine does not know."""
+
+    def __init__(self, default: str, at: datetime | None) -> None:
+        self.default, self.at = default, at
+        self.known: dict[str, int | None] = {}
+
+    def __call__(self, zone: str) -> int | None:
+        if self.at is None:
+            return None
+        if zone not in self.known:
+            try:
+                self.known[zone] = self.at.astimezone(ZoneInfo(zone or self.default)).hour
+            except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+                self.known[zone] = None
+        return self.known[zone]

@@ -37,14 +37,25 @@ def first_name(reader: Subscriber) -> str:
     return name.split()[0].rstrip(",;:") if name else ""
 
 
-def reader_values(base_url: str, reader: Subscriber) -> dict[str, str]:
-    """What fills one reader's markers in an email: their own links and greeting."""
+def reader_values(base_url: str, reader: Subscriber, *, hour: int | None = None) -> dict[str, str]:
+    """What fills one reader's markers in an email: their own links, and the greeting for
+    ``hour``, the reader's local hour when it goes (None: a morning edition's, as previews
+    show it)."""
     first = first_name(reader)
+    said = _time_of_day(hour)
     return {
         "unsubscribe_url": absolute(base_url, unsubscribe_path(reader.token)),
         "preferences_url": absolute(base_url, preferences_path(reader.token)),
-        "greeting": f"Good morning, {first}." if first else "Good morning.",
+        "greeting": f"{said}, {first}." if first else f"{said}.",
     }
+
+
+def _time_of_day(hour: int | None) -> str:
+    if hour is None or 5 <= hour < 12:
+        return "Good morning"
+    if 12 <= hour < 18:
+        return "Good afternoon"
+    return "Good evening" if 18 <= hour < 23 else "Hello"  # not "good night" to a new email
 
 
 def hello(reader: Subscriber) -> str:

@@ -35,6 +35,7 @@ READER_COLUMNS = (
     subscribers.c.status,
     subscribers.c.token,
     subscribers.c.watchlist,
+    subscribers.c.timezone,  # the greeting says the reader's time of day
 )
 
 
@@ -80,7 +81,9 @@ def claims_of(rows: Iterable[Sequence[Any]]) -> list[Claim]:
     return [  # plain tuples unpacked: a million rows a send, each made once
         Claim(
             delivery_id,
-            Subscriber(id_, email, name, sectors(chosen), statuses[status], token, terms(watching)),
+            Subscriber(
+                id_, email, name, sectors(chosen), statuses[status], token, terms(watching), zone
+            ),
         )
-        for delivery_id, id_, email, name, chosen, status, token, watching in rows
+        for delivery_id, id_, email, name, chosen, status, token, watching, zone in rows
     ]
