@@ -17,6 +17,8 @@ import yaml
 
 from newsletter import flows
 from newsletter.config import Config, load_config
+from newsletter.config.editorial import SponsorConfig
+from newsletter.config.loading import sponsor_of
 from newsletter.delivery.mailers import make_mailer
 from newsletter.models import Subscriber
 from newsletter.readers.subscriptions import add_subscriber
@@ -187,3 +189,20 @@ def test_the_sponsor_is_in_each_email_once_in_its_place_and_dropped_for_one_day(
             assert text.index("== Oil & Gas ==") < text.index("== Sponsored ==")
         for line in text.splitlines():  # wrapped at 78; only a long link stands alone
             assert len(line) <= 78 or " " not in line.strip(), line
+
+
+def test_the_sponsors_own_utm_values_are_replaced_not_repeated() -> None:
+    """A sponsor's link that already carries utm_source gets the configured one instead: two
+    values would leave the sponsor's analytics to pick one."""
+    settings = SponsorConfig(
+        title="Northstar",
+        text="Grid storage, sized.",
+        cta_label="See how",
+        cta_url="https://northstar.example.com/storage?ref=a&utm_source=old#frag",
+        utm={"utm_source": "newsletter", "utm_campaign": "{date}"},
+    )
+    url = sponsor_of(settings, NOW.date()).url
+    assert url == (
+        "https://northstar.example.com/storage?ref=a&utm_source=newsletter"
+        f"&utm_campaign={NOW.date()}#frag"
+    )

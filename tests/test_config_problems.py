@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from newsletter.cli import cli
 from newsletter.config import load_config, load_overrides, save_move, settings
+from newsletter.config.values import time_zone_problem, time_zones
 from newsletter.errors import ConfigError
 from tests.conftest import write_config
 
@@ -316,3 +317,13 @@ def test_a_misspelt_sector_in_a_file_or_an_address_gets_a_did_you_mean(tmp_path:
     )
     assert result.exit_code == 1
     assert f"{labelled}, line 1: unknown sector 'oil-gaz'; did you mean 'oil-gas'?" in result.stderr
+
+
+@pytest.mark.parametrize("zone", ["localtime", "Factory", "posixrules"])
+def test_a_machines_own_zone_file_is_no_time_zone(tmp_path: Path, zone: str) -> None:
+    """ "localtime" is the machine's own zone (another machine sends at another hour), and
+    "Factory" names no place: not offered, not taken."""
+    assert zone not in time_zones()
+    assert time_zone_problem(zone) == f"unknown time zone {zone!r}"
+    err = _error(tmp_path, {"schedule": {"timezone": zone}})
+    assert f"schedule.timezone: unknown time zone {zone!r}" in err.message

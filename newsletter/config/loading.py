@@ -254,12 +254,13 @@ def load_overrides(config: Config, edition_date: date) -> tuple[Overrides, Path 
 
 
 def sponsor_of(settings: SponsorConfig, edition_date: date) -> Sponsor:
-    """The sponsor slot as frozen with an edition: its link with the UTM parameters added
-    (``{date}`` in a value is the edition's date)."""
+    """The sponsor slot as frozen with an edition: its link with the UTM parameters set
+    (``{date}`` in a value is the edition's date), replacing the link's own of the same name."""
     url = settings.cta_url
     if settings.utm:
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True)
+        query = [(k, v) for k, v in query if k not in settings.utm]
         query += [
             (k, v.replace("{date}", edition_date.isoformat())) for k, v in settings.utm.items()
         ]

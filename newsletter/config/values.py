@@ -65,10 +65,15 @@ def one_address(value: str) -> str:
 FromAddress = Annotated[str, AfterValidator(one_address)]
 
 
+# files of the zone database that name no place: the machine's own zone (another machine would
+# deliver at another hour) and the database's placeholders
+NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+
+
 @cache
 def time_zones() -> frozenset[str]:
     """Every IANA time zone name this system knows (empty when it has no time zone data)."""
-    return frozenset(available_timezones())
+    return frozenset(available_timezones()) - NOT_ZONES
 
 
 def time_zone_problem(name: str) -> str | None:
@@ -76,6 +81,8 @@ def time_zone_problem(name: str) -> str | None:
     zones = time_zones()
     if name in zones:
         return None
+    if name in NOT_ZONES:
+        return f"unknown time zone {name!r}"
     if not zones:  # no list to look in: the name is good if it loads
         try:
             ZoneInfo(name)
