@@ -8,6 +8,7 @@ import mailbox
 from email.message import Message
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
@@ -119,11 +120,12 @@ def test_transient_failures_past_the_limit_bounce_the_reader_from_an_mbox(tmp_pa
     assert store.readers.suppression_reason("dee@example.org") is None
 
 
-def test_our_message_id_names_the_edition_and_the_reader(tmp_path: Path) -> None:
+@pytest.mark.parametrize("edition", ["e4.", ""])  # "": a confirmation or welcome email's
+def test_our_message_id_names_the_edition_and_the_reader(tmp_path: Path, edition: str) -> None:
     config, store, ids = setup(tmp_path)
     box = mailbox.Maildir(tmp_path / "box", create=True)
     # the reader's address was rewritten by a forwarder: the returned Message-ID still names them
-    ours = f"<177.1.abc.e4.s{ids['cy']}@example.com>"
+    ours = f"<177.1.abc.{edition}s{ids['cy']}@example.com>"
     box.add(dsn("old-forward@example.net", status="5.1.1", returned_id=ours))
     run(config, "bounces", "import", str(tmp_path / "box"))
     assert status_of(store, ids["cy"]) == SubscriberStatus.BOUNCED

@@ -212,6 +212,9 @@ def test_the_whole_life_cycle_in_a_browser(site: Site) -> None:
         (welcome,) = [m for m in confirmations(site, 2) if m != mail]
         message = email.message_from_bytes(welcome.read_bytes(), policy=email.policy.default)
         assert message["Subject"] == f"Welcome to {site.config.publication.name}"
+        confirm = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
+        for sent in (message, confirm):  # transactional: no edition's header
+            assert "X-Newsletter-Edition" not in sent and ".e0." not in sent["Message-ID"]
         text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
         assert "Oil & Gas, AI & Semiconductors" in text
         assert f"http://localhost:8000/preferences/{reader.token}" in text

@@ -286,7 +286,7 @@ def _file_kind(path: Path) -> str:
     return "message" if _HEADER.match(start) else "other"
 
 
-_OUR_MESSAGE_ID = re.compile(r"\.e(\d+)\.s(\d+)@")
+_OUR_MESSAGE_ID = re.compile(r"\.(?:e(\d+)\.)?s(\d+)@")  # no edition: transactional
 
 
 def bounce_events(
@@ -300,7 +300,7 @@ def bounce_events(
     edition_id = subscriber_id = None
     found = _OUR_MESSAGE_ID.search(_returned_headers(message))
     if found:
-        edition_id, subscriber_id = int(found[1]) or None, int(found[2]) or None
+        edition_id, subscriber_id = int(found[1] or 0) or None, int(found[2]) or None
     if subscriber_id is None and verp is not None:
         to = verp.search(str(message.get("To", "")) + " " + str(message.get("Delivered-To", "")))
         subscriber_id = int(to[1]) if to else None

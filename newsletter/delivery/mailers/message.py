@@ -43,12 +43,16 @@ def build_message(
     message["Subject"] = email.subject
     message["Date"] = format_datetime(datetime.now(UTC))
     domain = parseaddr(from_address)[1].rpartition("@")[2] or "localhost"
+    # an edition's message names it (a bounce report's Message-ID says which); a transactional
+    # one (edition 0: a confirmation, a welcome) names only the reader
+    edition = f"e{edition_id}." if edition_id else ""
     message["Message-ID"] = make_msgid(
-        idstring=f"e{edition_id}.s{recipient.subscriber_id}", domain=domain
+        idstring=f"{edition}s{recipient.subscriber_id}", domain=domain
     )
     for key, value in list_headers(recipient.values["unsubscribe_url"], list_id).items():
         message[key] = value
-    message["X-Newsletter-Edition"] = edition_date.isoformat()
+    if edition_id:
+        message["X-Newsletter-Edition"] = edition_date.isoformat()
     message.set_content(email.text)
     message.add_alternative(email.html, subtype="html")
     return message
