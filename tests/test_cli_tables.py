@@ -10,6 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from newsletter.cli import cli
+from newsletter.models import SubscriberStatus
 from tests.feedserver import FeedServer
 
 NARROW = {"NEWSLETTER_NOW": "2026-11-25T06:00:00+00:00", "COLUMNS": "80"}
@@ -102,3 +103,16 @@ def test_explain_fits_80_columns(demo_dir: Path) -> None:
     table = stdout.split("Matched rules")[1].split("below the threshold")[0]
     assert_fits(table)
     assert "sanctions-regulation" in table.split()
+
+
+def test_a_long_name_folds_under_its_address_and_cuts_no_other_column(demo_dir: Path) -> None:
+    config = str(demo_dir / "config.yaml")
+    name = "Maximilian-Alexander-Konstantin-Friedrich-von-Hohenzollern-Sigmaringen-Wittelsbach"
+    run("--config", config, "subscribers", "add", "ana@example.com", "--name", "Ana Lima")
+    more = ("--name", name, "--sectors", "oil-gas,mining-metals")
+    run("--config", config, "subscribers", "add", "max@example.com", *more)
+    listed = run("--config", config, "subscribers", "list")
+    assert_fits(listed)
+    assert listed.split().count(SubscriberStatus.CONFIRMED) == 2  # whole, for both
+    assert "…" not in listed and name in "".join(listed.split())  # folded, never cut
+    assert "oil-gas," in listed.split()  # the sectors column kept

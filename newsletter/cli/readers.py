@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from pathlib import Path
 
 import click
@@ -92,6 +93,15 @@ def subscribers_add(
     )
 
 
+NAME_WIDTH = 36  # a name or watchlist longer than this folds under the address
+
+
+def _folded(text: str) -> list[str]:
+    """``text`` in lines of at most ``NAME_WIDTH``, at spaces or hyphens, a longer word
+    folded: never cut."""
+    return textwrap.wrap(text, NAME_WIDTH, break_long_words=True, break_on_hyphens=True)
+
+
 @subscribers.command("list")
 @click.option(
     "--status",
@@ -110,15 +120,16 @@ def subscribers_list(state: State, status: str | None) -> None:
     finally:
         store.close()
     # the name and delivery time under the address, so the sectors keep room for a whole slug
+    # (a long name or watchlist folds at NAME_WIDTH, so the status and sectors keep theirs)
     table = make_table(
         Column("email\nname\nwhen, watchlist", no_wrap=True),
-        Column("status", no_wrap=True),
+        Column("status", no_wrap=True, min_width=len(SubscriberStatus.UNSUBSCRIBED)),
         "sectors",
     )
     schedule = state.config.file.schedule
     for r in readers:
-        lines = [r.email, r.name, describe(r.slot, schedule), "; ".join(r.watchlist)]
-        who = escape("\n".join(line for line in lines if line))
+        lines = [r.email, *_folded(r.name), describe(r.slot, schedule)]
+        who = escape("\n".join(line for line in [*lines, *_folded("; ".join(r.watchlist))] if line))
         table.add_row(who, r.status, escape(", ".join(r.sectors) or "all"))
     state.console.print(table)
     state.console.print(f"{len(readers)} readers")
