@@ -4,7 +4,10 @@ it (a date, a story's id, an address) is never cut."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -116,3 +119,22 @@ def test_a_long_name_folds_under_its_address_and_cuts_no_other_column(demo_dir: 
     assert listed.split().count(SubscriberStatus.CONFIRMED) == 2  # whole, for both
     assert "…" not in listed and name in "".join(listed.split())  # folded, never cut
     assert "oil-gas," in listed.split()  # the sectors column kept
+
+
+def test_a_reader_that_closes_the_pipe_early_ends_the_command_quietly(demo_dir: Path) -> None:
+    """`newsletter subscribers export | head -1`: the command stops with 141 (128 + SIGPIPE),
+    as other Unix tools do, not a disk error (4) or a silent 1."""
+    config = str(demo_dir / "config.yaml")
+    rows = "".join(f"reader{i}@example.com,Reader {i},oil-gas\n" for i in range(3000))
+    (demo_dir / "many.csv").write_text("email,name,sectors\n" + rows, encoding="utf-8")
+    run("--config", config, "subscribers", "import", str(demo_dir / "many.csv"))
+    command = [sys.executable, "-m", "newsletter", "--config", config, "subscribers", "export"]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **NARROW}
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.readline().startswith(b"email,")
+        process.stdout.close()  # as `head -1` does
+        said = process.stderr.read().decode()
+        assert process.wait(timeout=60) == 141, said
+    assert said == ""

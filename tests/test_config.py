@@ -232,3 +232,13 @@ def test_processes_making_the_privacy_key_at_once_all_get_the_same_one(
         assert [err for _, err in results] == [""] * 6
         keys = {out.strip() for out, _ in results}
         assert len(keys) == 1 and len(keys.pop()) == 64
+
+
+def test_two_feeds_of_one_name_are_refused(tmp_path: Path) -> None:
+    """Status lines, the overrides' drop_feeds and the logs name a feed by its name."""
+    feeds = [
+        {"name": "Wire", "url": "https://a.example.com/feed"},
+        {"name": "Wire", "url": "https://b.example.com/feed"},
+    ]
+    err = _error(tmp_path, {"feeds": feeds})
+    assert "feeds[1].name: feed name 'Wire' is used twice" in err.message

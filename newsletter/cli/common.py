@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 DEFAULT_CONFIG = "config.yaml"
 FILE_SYSTEM_EXIT = StoreError.exit_code  # the database or the file system unavailable
+PIPE_CLOSED_EXIT = 128 + 13  # SIGPIPE's, as other Unix tools end when `| head` stops reading
 
 
 class UserError(click.ClickException):
@@ -64,7 +65,12 @@ class NewsletterGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            done = super().invoke(ctx)
+            sys.stdout.flush()  # a closed pipe found here, not at the interpreter's exit
+            return done
+        except BrokenPipeError:  # the output's reader stopped reading (`| head`): no error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing to flush
+            raise SystemExit(PIPE_CLOSED_EXIT) from None
         except NewsletterError as exc:
             _debug(ctx, exc)
             raise user_error(exc) from None

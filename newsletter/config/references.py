@@ -73,11 +73,17 @@ def sector_reference(
 def _feeds(feeds: object, slugs: Sequence[str]) -> list[Problem]:
     problems: list[Problem] = []
     urls: set[str] = set()
+    names: set[str] = set()  # the status lines, drop_feeds and the logs name a feed by it
     for i, feed in enumerate(feeds if isinstance(feeds, list) else []):
         if not isinstance(feed, dict):
             continue
         name = feed.get("name")
         of = f" (feed {name!r})" if isinstance(name, str) else ""
+        if isinstance(name, str):
+            if name in names:
+                said = f"feed name {name!r} is used twice"
+                problems.append(Problem(("feeds", i, "name"), said, "Give each feed its own name."))
+            names.add(name)
         problems += sector_reference(("feeds", i, "sector"), feed.get("sector"), slugs, of=of)
         url = feed.get("url")
         if not isinstance(url, str):
