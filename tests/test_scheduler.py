@@ -30,6 +30,7 @@ from newsletter.schedule.lease import Lease
 from newsletter.schedule.runner import ROLES, Runner, next_runs, send_trigger
 from newsletter.store import Store
 from tests.conftest import DEMO, ROOT, write_config
+from tests.feedserver import FeedServer
 
 
 @pytest.mark.parametrize(
@@ -493,3 +494,30 @@ def test_the_late_warning_names_only_slots_whose_readers_were_left_out(
     said = " ".join(caplog.text.split())
     assert "send: 1 reader of the daily edition of 2026-11-25 was due more" in said
     assert "(09:00 UTC)" in said, said
+
+
+def test_a_day_with_no_edition_yet_is_not_collected_again_at_every_pass(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """The send's pass collects once more before it freezes a day's edition; while the day
+    has none to build, the passes after it (every 15 s) leave the feeds to the collect job."""
+    quiet = b'<?xml version="1.0"?><rss version="2.0"><channel><title>Q</title></channel></rss>'
+    url = feed_server.add("/quiet.xml", quiet)
+    due = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+    path = write_config(
+        tmp_path,
+        {
+            "feeds": [{"name": "Quiet", "url": url}],
+            "schedule": {"send_at": "07:00", "timezone": "UTC", "collect_every_minutes": 60},
+        },
+    )
+    config = load_config(path)
+    store = Store.open(config.database_url)
+    add_subscriber(store, "r@example.com", known_sectors=(), now=due - timedelta(days=1))
+    store.close()
+    clock = _Clock(due + timedelta(seconds=5))
+    runner = _runner(config, clock)
+    for _ in range(3):
+        assert runner.send() == []
+        clock.at += timedelta(seconds=15)
+    assert [p for p, _ in feed_server.requests] == ["/quiet.xml"]

@@ -270,7 +270,10 @@ def _frozen(
             return None
         if state.state is not Waiting.NOT_REQUIRED:
             run.say_once(logging.INFO, key, f"send: {state.says()}: sending")
-    if run.before_freeze is not None:
+    # once a day's edition: while it cannot be built, the passes after (every 15 s) leave the
+    # feeds to the collect job
+    if run.before_freeze is not None and (key := f"collected {kind} {day}") not in run.told:
+        run.told.add(key)
         run.before_freeze()
     built = build(config, store, now=at, ask_writer=False, day=day, kind=kind)
     if built.edition is None:
