@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 import pytest
+from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from newsletter.cli import cli
@@ -31,6 +33,7 @@ from newsletter.schedule.runner import ROLES, Runner, next_runs, send_trigger
 from newsletter.store import Store
 from tests.conftest import DEMO, ROOT, write_config
 from tests.feedserver import FeedServer
+from tests.smtp_server import Inbox
 
 
 @pytest.mark.parametrize(
@@ -496,6 +499,18 @@ def test_the_late_warning_names_only_slots_whose_readers_were_left_out(
     assert "(09:00 UTC)" in said, said
 
 
+def _one_reader_at_seven(tmp_path: Path, **settings: object) -> tuple[Runner, _Clock]:
+    """A publication sending at 07:00 UTC to one reader, and its scheduler at 07:00:05."""
+    due = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+    schedule = {"send_at": "07:00", "timezone": "UTC", "collect_every_minutes": 60}
+    config = load_config(write_config(tmp_path, {"schedule": schedule, **settings}))
+    store = Store.open(config.database_url)
+    add_subscriber(store, "r@example.com", known_sectors=(), now=due - timedelta(days=1))
+    store.close()
+    clock = _Clock(due + timedelta(seconds=5))
+    return _runner(config, clock), clock
+
+
 def test_a_day_with_no_edition_yet_is_not_collected_again_at_every_pass(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:
@@ -503,21 +518,41 @@ def test_a_day_with_no_edition_yet_is_not_collected_again_at_every_pass(
     has none to build, the passes after it (every 15 s) leave the feeds to the collect job."""
     quiet = b'<?xml version="1.0"?><rss version="2.0"><channel><title>Q</title></channel></rss>'
     url = feed_server.add("/quiet.xml", quiet)
-    due = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
-    path = write_config(
-        tmp_path,
-        {
-            "feeds": [{"name": "Quiet", "url": url}],
-            "schedule": {"send_at": "07:00", "timezone": "UTC", "collect_every_minutes": 60},
-        },
-    )
-    config = load_config(path)
-    store = Store.open(config.database_url)
-    add_subscriber(store, "r@example.com", known_sectors=(), now=due - timedelta(days=1))
-    store.close()
-    clock = _Clock(due + timedelta(seconds=5))
-    runner = _runner(config, clock)
+    runner, clock = _one_reader_at_seven(tmp_path, feeds=[{"name": "Quiet", "url": url}])
     for _ in range(3):
         assert runner.send() == []
         clock.at += timedelta(seconds=15)
     assert [p for p, _ in feed_server.requests] == ["/quiet.xml"]
+
+
+def test_a_mail_server_that_is_down_is_said_once_and_its_return_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every pass (15 s) tries again; the log says the outage once, in the scheduler's words
+    (no "run `newsletter send`": it is already trying), and once that sending works again."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    smtp = {"host": "127.0.0.1", "port": port, "max_retries": 0, "timeout_seconds": 5}
+    runner, clock = _one_reader_at_seven(
+        tmp_path,
+        feeds=[{"name": p.stem, "url": str(p)} for p in sorted(DEMO.glob("feeds/*.xml"))],
+        digest={"max_age_hours": 1000000},
+        delivery={"backend": "smtp", "preflight": False, "smtp": smtp},
+    )
+    with caplog.at_level("INFO", logger="newsletter.run"):
+        for _ in range(3):
+            assert runner.send() == []
+            clock.at += timedelta(seconds=15)
+        down = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+        assert len(down) == 1 and "cannot connect to SMTP server" in down[0], down
+        assert "the scheduler tries again" in down[0] and "newsletter send" not in down[0]
+        inbox = Inbox()
+        controller = Controller(inbox, hostname="127.0.0.1", port=port)
+        controller.start()
+        try:
+            (report,) = runner.send()
+        finally:
+            controller.stop()
+    assert report.sent == 1 and len(inbox.messages) == 1
+    assert "send: sending works again" in caplog.text

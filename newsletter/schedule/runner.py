@@ -115,6 +115,7 @@ class Runner:
         from newsletter.flows.buckets import Pass
 
         self._pass = Pass(now=self.clock, should_stop=self.stop.is_set)
+        self._failed: str | None = None  # what the last pass failed with, said once
 
     @contextmanager
     def _store(self) -> Iterator[Store]:
@@ -169,10 +170,21 @@ class Runner:
             )
             self._pass.before_freeze = before
             try:
-                return send_due(self.config, store, self.make_mailer, self._pass)
+                reports = send_due(self.config, store, self.make_mailer, self._pass)
             except NewsletterError as exc:
-                logger.error("send: %s (%s)", exc.message, exc.hint or "")
+                self._failing(exc)
                 return []
+        if self._failed is not None:
+            logger.warning("send: sending works again")
+            self._failed = None
+        return reports
+
+    def _failing(self, exc: NewsletterError) -> None:
+        """A pass that failed: said once while it fails the same way (the passes go on every
+        15 seconds and try again; the hint to run `send` by hand is not the scheduler's)."""
+        if exc.message != self._failed:
+            logger.error("send: %s (the scheduler tries again at every pass)", exc.message)
+            self._failed = exc.message
 
     def _collect_before_freeze(self, store: Store) -> None:
         from newsletter import flows
