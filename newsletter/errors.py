@@ -92,6 +92,14 @@ class DeliveryError(NewsletterError):
         self.reader = reader
 
 
+class MailerSetupError(DeliveryError):
+    """The mailer cannot work as configured (an SMTP server that offers no STARTTLS or login,
+    or does not speak TLS; a refused login): sending again changes nothing, so the send stops
+    at once and the error names the setting to change."""
+
+    exit_code = 3  # the configuration's
+
+
 class ScheduleError(NewsletterError):
     """The scheduler cannot run."""
 

@@ -339,3 +339,55 @@ def test_an_edition_left_sending_past_the_grace_is_reported_not_sent(
 
 def _at(when: datetime) -> Callable[[], datetime]:
     return lambda: when
+
+
+@pytest.mark.parametrize(
+    ("smtp", "said", "setting"),
+    [
+        ({"security": "starttls"}, "does not offer STARTTLS", "delivery.smtp.security"),
+        ({"security": "tls"}, "did not answer in TLS", "delivery.smtp.security"),
+        ({"username": "bob"}, "offers no login", "delivery.smtp.username"),
+    ],
+)
+def test_an_smtp_setting_the_server_does_not_match_stops_the_send_with_what_to_change(
+    tmp_path: Path, smtp: dict[str, str], said: str, setting: str
+) -> None:
+    """Running the send again would change nothing: the send stops at once, every reader
+    still to send, and the error names the setting (exit 3, the configuration's)."""
+    inbox = Inbox()
+    controller, port = start_smtp(inbox)  # plain text, no AUTH: a local relay
+    try:
+        server = {"host": "127.0.0.1", "port": port, "timeout_seconds": 5, **smtp}
+        config = make_config(tmp_path, "smtp", smtp=server)
+        store = collected(config)
+        add_readers(config, store, 3)
+        store.close()
+        result = CliRunner().invoke(
+            cli,
+            ["--config", str(config.path), "send", "--no-collect"],
+            env={"NEWSLETTER_NOW": "2026-11-25T06:00:00Z", "SMTP_PASSWORD": "not-used"},
+        )
+    finally:
+        controller.stop()
+    assert result.exit_code == 3, result.output
+    assert said in result.stderr and setting in result.stderr
+    assert "run `newsletter send` again" not in result.stderr and inbox.to == []
+
+
+def test_an_outbox_folder_that_is_a_file_stops_the_send_with_what_to_change(
+    tmp_path: Path,
+) -> None:
+    config = make_config(tmp_path, "outbox")
+    store = collected(config)
+    add_readers(config, store, 3)
+    store.close()
+    config.outbox_dir.parent.mkdir(parents=True, exist_ok=True)
+    config.outbox_dir.write_text("not a folder", encoding="utf-8")
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(config.path), "send", "--no-collect"],
+        env={"NEWSLETTER_NOW": "2026-11-25T06:00:00Z"},
+    )
+    assert result.exit_code == 3, result.output
+    assert "cannot be made" in result.stderr and "delivery.outbox.dir" in result.stderr
+    assert "run `newsletter send` again" not in result.stderr

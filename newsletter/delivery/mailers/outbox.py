@@ -9,6 +9,7 @@ from pathlib import Path
 
 from newsletter.config.settings import OutboxConfig
 from newsletter.delivery.mailers.message import personal_messages, rehearsed
+from newsletter.errors import MailerSetupError
 from newsletter.models import Batch, BatchResult
 
 _SETTINGS = OutboxConfig()  # the one source of the defaults below: ``delivery.outbox``
@@ -47,6 +48,11 @@ class OutboxMailer:
             target.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             reason = f"the outbox folder {target} cannot be made: {exc.strerror or exc}"
+            if exc.errno in (errno.ENOTDIR, errno.EEXIST):  # a file where a folder must be
+                raise MailerSetupError(
+                    reason,
+                    hint="Move that file away, or set delivery.outbox.dir to a folder.",
+                ) from None
             return _rest(order, sent, failed, reason=reason)
         for recipient, message in personal_messages(batch, self.from_address, failed, self.list_id):
             if self._stopping.is_set():

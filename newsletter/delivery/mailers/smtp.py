@@ -13,12 +13,19 @@ from collections.abc import Callable
 from newsletter.config.settings import SmtpConfig
 from newsletter.delivery.mailers.message import personal_messages, rehearsed
 from newsletter.delivery.mailers.retry import Transient, retrying
-from newsletter.errors import DeliveryError
+from newsletter.errors import DeliveryError, MailerSetupError
 from newsletter.models import Batch, BatchResult
 
 logger = logging.getLogger(__name__)
 
 _SETTINGS = SmtpConfig()  # the one source of the defaults below: ``delivery.smtp``
+
+
+def _unreachable(server: str, exc: Exception) -> DeliveryError:
+    return DeliveryError(
+        f"cannot connect to {server}: {exc}",
+        hint="Check delivery.smtp.host, port and security in the config.",
+    )
 
 
 class _Unreachable(Transient):
@@ -92,6 +99,7 @@ class SmtpMailer:
     def _connection(self) -> smtplib.SMTP:
         if self._smtp is not None:
             return self._smtp
+        server = f"SMTP server {self.host}:{self.port}"
         try:
             if self.security == "tls":
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(
@@ -99,22 +107,51 @@ class SmtpMailer:
                 )
             else:
                 smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-                if self.security == "starttls":
+        except ssl.SSLError as exc:
+            raise MailerSetupError(
+                f"{server} did not answer in TLS ({exc.reason or exc})",
+                hint="delivery.smtp.security tls is for a server that starts in TLS (port "
+                "465); use starttls (port 587) or none for one that starts in plain text.",
+            ) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise _unreachable(server, exc) from None
+        try:
+            self._set_up(smtp, server)
+        except BaseException:
+            smtp.close()
+            raise
+        self._smtp = smtp
+        return smtp
+
+    def _set_up(self, smtp: smtplib.SMTP, server: str) -> None:
+        """STARTTLS and the login, as configured: a server that offers neither, or refuses
+        the login, is a setting to change (``MailerSetupError``), not an outage."""
+        try:
+            if self.security == "starttls":
+                try:
                     smtp.starttls(context=ssl.create_default_context())
+                except smtplib.SMTPNotSupportedError:
+                    raise MailerSetupError(
+                        f"{server} does not offer STARTTLS",
+                        hint="Set delivery.smtp.security to none for a relay that offers no "
+                        "TLS, or to tls for a server that starts in TLS (port 465).",
+                    ) from None
             if self.username:
-                smtp.login(self.username, self._password or "")
+                try:
+                    smtp.login(self.username, self._password or "")
+                except smtplib.SMTPNotSupportedError:
+                    raise MailerSetupError(
+                        f"{server} offers no login (AUTH)",
+                        hint="Remove delivery.smtp.username for a relay that needs none; a "
+                        "server may offer AUTH only after STARTTLS (delivery.smtp.security).",
+                    ) from None
         except smtplib.SMTPAuthenticationError as exc:
-            raise DeliveryError(
-                f"SMTP server {self.host}:{self.port} refused the login: {exc.smtp_code}",
+            raise MailerSetupError(
+                f"{server} refused the login: {exc.smtp_code}",
                 hint="Check delivery.smtp.username and the password in its environment variable.",
             ) from None
         except (OSError, smtplib.SMTPException) as exc:
-            raise DeliveryError(
-                f"cannot connect to SMTP server {self.host}:{self.port}: {exc}",
-                hint="Check delivery.smtp.host, port and security in the config.",
-            ) from None
-        self._smtp = smtp
-        return smtp
+            raise _unreachable(server, exc) from None
 
     def send_batch(self, batch: Batch) -> BatchResult:
         if batch.dry_run:  # sends nothing
@@ -129,6 +166,8 @@ class SmtpMailer:
                 if self._stopping.is_set():
                     raise _Stopped
                 error = self._send(message, envelope or None)
+            except MailerSetupError:  # a setting to change: the send stops at once
+                raise
             except (DeliveryError, _Stopped) as exc:  # what the server accepted stays sent
                 done = set(sent) | set(failed)
                 unsent = tuple(d for d in order if d not in done)
@@ -162,6 +201,8 @@ class SmtpMailer:
         """One try: None when sent, the reason when refused for good; ``Transient`` else."""
         try:
             connection = self._connection()
+        except MailerSetupError:  # another try changes nothing
+            raise
         except DeliveryError as exc:
             raise _Unreachable(exc) from None
         try:
