@@ -207,6 +207,9 @@ class SendgridServer:
                         return self._answer(503, {"errors": [{"message": "late"}]})
                     if kind == "401":
                         return self._answer(401, {"errors": [{"message": "key revoked"}]})
+                    if kind == "echo":  # a proxy that quotes the request's key back
+                        said = f"invalid grant: {self.headers.get('Authorization')}"
+                        return self._answer(int(value), {"errors": [{"message": said}]})
                     if kind == "400":
                         return self._answer(400, {"errors": [{"message": "forced bad request"}]})
                 if length > MAX_BYTES:

@@ -378,3 +378,17 @@ def test_a_request_body_reads_back_as_the_request_sendgrid_documents(
         "tracking_settings": m.tracking,
     }
     assert body["personalizations"][1]["to"][0]["name"] == 'Zoë "Z" <Ortiz>'
+
+
+@pytest.mark.parametrize("status", [401, 400])
+def test_the_api_key_is_never_in_an_error_even_when_an_answer_quotes_it(
+    sendgrid: SendgridServer, variant: RenderedEmail, status: int
+) -> None:
+    """A proxy in front of the API may quote the request's Authorization header back."""
+    sendgrid.faults.append(("echo", status))
+    try:
+        result = mailer(sendgrid).send_batch(Batch(variant, tuple(readers(2)), 1, DAY))
+        said = " ".join(result.failed.values())
+    except DeliveryError as exc:
+        said = f"{exc.message} {exc.hint}"
+    assert "invalid grant: Bearer" in said and sendgrid.api_key not in said

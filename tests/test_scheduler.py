@@ -4,6 +4,7 @@ real scheduler in a subprocess (one short run here; the restarts around a missed
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -292,6 +293,8 @@ def test_run_sends_at_the_time_alone_and_stops_on_sigterm(tmp_path: Path) -> Non
         assert f":{run.process.pid} since" in second.output()
         assert run.wait_for("send: daily edition of"), run.output()
         assert len(_outbox(config)) == READERS
+        (sent,) = [line for line in run.output().splitlines() if "send: daily edition" in line]
+        assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO newsletter", sent), sent
         out = run.stop()
     finally:
         if run.process.poll() is None:  # a failed check: never leave the scheduler running

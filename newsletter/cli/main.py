@@ -61,6 +61,9 @@ class LazyGroup(NewsletterGroup):
         return command
 
 
+LONG_RUNNING = frozenset({"run", "serve"})
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
@@ -77,9 +80,12 @@ class LazyGroup(NewsletterGroup):
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path, verbose: bool, debug: bool) -> None:
     """A daily industry-insights email built from RSS/Atom feeds, grouped by sector."""
+    # the long-running commands' lines say when (a log file or a container's has no time of
+    # its own); a one-off command's are read as it runs
+    when = "%(asctime)s " if ctx.invoked_subcommand in LONG_RUNNING else ""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
+        format=when + "%(levelname)s %(name)s: %(message)s",
     )
     ctx.obj = State(config_path, debug=debug)
     if ctx.invoked_subcommand not in STOPPABLE:

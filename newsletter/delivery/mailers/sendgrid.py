@@ -95,6 +95,7 @@ class SendgridMailer:
         track_clicks: bool = False,
     ) -> None:
         self._client = sendgrid.SendGridAPIClient(api_key=api_key, host=api_host.rstrip("/"))
+        self._key = api_key  # blanked in what an answer says, should a proxy quote it
         self._client.client.timeout = timeout
         # the body goes as the JSON text ``payload`` wrote: with this type the client sends a
         # str as it is, instead of encoding a dict again
@@ -129,6 +130,11 @@ class SendgridMailer:
     def payload(self, batch: Batch) -> str:
         """The request for ``batch``, as the JSON text that is sent."""
         return body(batch, sender=self.sender, tracking=self.tracking, list_id=self.list_id)
+
+    def _said(self, exc: http_errors.HTTPError) -> str:
+        """What an error answer says, the API key blanked (a proxy may quote it back)."""
+        said = _message(exc)
+        return said.replace(self._key, "[key]") if self._key else said
 
     def send_batch(self, batch: Batch) -> BatchResult:
         if len(batch.recipients) > self.max_batch:
@@ -188,7 +194,7 @@ class SendgridMailer:
                 response = self._client.client.mail.send.post(request_body=_Body(body))
             except (http_errors.UnauthorizedError, http_errors.ForbiddenError) as exc:
                 raise DeliveryError(
-                    f"SendGrid refused the API key (HTTP {exc.status_code}): {_message(exc)}",
+                    f"SendGrid refused the API key (HTTP {exc.status_code}): {self._said(exc)}",
                     hint="Check the key in the environment variable named by "
                     "delivery.sendgrid.api_key_env, and that it may send mail.",
                 ) from None
@@ -202,7 +208,7 @@ class SendgridMailer:
                 if status >= 500:
                     raise Transient(f"SendGrid HTTP {status}") from None
                 named = _named_personalizations(exc, len(recipients))
-                error = f"SendGrid HTTP {status}: {_message(exc)}"
+                error = f"SendGrid HTTP {status}: {self._said(exc)}"
                 if not named:
                     return BatchResult(
                         sent={}, failed={r.delivery_id: error for r in recipients}
