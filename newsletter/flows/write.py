@@ -36,6 +36,7 @@ from newsletter.writer.prompt import Piece, Request, intro_request, summary_requ
 logger = logging.getLogger(__name__)
 
 INTRO_STORYLINES = 3  # the intro is about the edition's biggest storylines
+REFUSED = ""  # kept for a request whose answer the check rejected
 _FAILURES_BEFORE_STOP = 2  # failed requests (500s, malformed answers) before writing stops
 
 
@@ -58,6 +59,7 @@ class _Run:
     tokens: int = 0
     accepted: dict[str, str] = field(default_factory=dict)  # request key → text
     rejected: Counter[str] = field(default_factory=Counter)  # reason's kind → count
+    refused_before: int = 0  # rejected by an earlier build: not asked again
     failures: list[str] = field(default_factory=list)
     stopped: str = ""
 
@@ -114,10 +116,16 @@ def _write(
         return edition
     cache.forget_before(now - timedelta(days=keep_days))
     run = _Run()
-    for request, text in _from_cache(cache, requests).items():
+    known = cache.find(r.key for r in requests)
+    for request, text in _from_cache(known, requests).items():
         run.accepted[request.key] = text
         run.cached += 1
-    pending = [r for r in requests if r.key not in run.accepted] if ask else []
+    # a request whose answer was rejected is not asked again (every collect writes ahead):
+    # its key changes with its sources, the model or the prompt
+    refused = {r.key for r in requests if known.get(r.key) == REFUSED}
+    run.refused_before = len(refused)
+    pending = [r for r in requests if r.key not in run.accepted and r.key not in refused]
+    pending = pending if ask else []
     started = clock()
     if pending:
         # the client is loaded first: the budget is the endpoint's, not the import's
@@ -161,13 +169,14 @@ def _requests(settings: WriterConfig, edition: Edition) -> list[Request]:
     return [*summaries[:INTRO_STORYLINES], intro, *summaries[INTRO_STORYLINES:]]
 
 
-def _from_cache(cache: WrittenCache, requests: list[Request]) -> dict[Request, str]:
-    """What was written before for ``requests``, still passing today's check."""
-    found = cache.find(r.key for r in requests)
+def _from_cache(found: dict[str, str], requests: list[Request]) -> dict[Request, str]:
+    """What was written before for ``requests`` (``found``: the cache's), still passing
+    today's check."""
     return {
         r: found[r.key]
         for r in requests
-        if r.key in found and not problem(found[r.key], r.sources, limit=r.limit, lines=r.lines)
+        if found.get(r.key, REFUSED) != REFUSED
+        and not problem(found[r.key], r.sources, limit=r.limit, lines=r.lines)
     }
 
 
@@ -214,6 +223,7 @@ def _ask_all(
                 endpoint.redacted(reason),
                 endpoint.redacted(text[:400]),
             )
+            cache.keep(request.key, REFUSED, model=settings.model, now=now)
             continue
         text = " ".join(text.splitlines())
         cache.keep(request.key, text, model=settings.model, now=now)
@@ -242,9 +252,11 @@ def _log(run: _Run, requests: list[Request], *, elapsed: float, key_env: str) ->
         parts.append(f"stopped: {run.stopped}")
     if any(f.startswith(("HTTP 401", "HTTP 403")) for f in run.failures):
         parts.append(f"check the API key in the environment variable {key_env or '(none)'}")
+    if run.refused_before:
+        parts.append(f"{run.refused_before} rejected before, not asked again")
     if written < len(summaries):
         parts.append(f"{len(summaries) - written} keep their extractive summaries")
-    level = logging.WARNING if run.failures or run.stopped else logging.INFO
+    level = logging.WARNING if run.failures or run.stopped or run.rejected else logging.INFO
     logger.log(level, "; ".join(parts))
 
 
