@@ -1,5 +1,4 @@
-"""What the store answers with: frozen records, never rows, tuples or JSON text; and the
-records an import hands it."""
+"""What the store answers with: frozen records, never rows, tuples or JSON; and an import's."""
 
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ from newsletter.models import (
     ConsentKind,
     DeliveryStatus,
     Edition,
+    EditionKind,
     EditionStatus,
     EditorRole,
     EventKind,
@@ -52,6 +52,7 @@ class EditionSummary:
     edition_date: date
     status: EditionStatus
     counts: Mapping[DeliveryStatus, int]
+    kind: EditionKind = EditionKind.DAILY
 
 
 @dataclass(frozen=True, slots=True)

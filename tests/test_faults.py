@@ -17,9 +17,11 @@ from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.delivery.mailers import make_mailer
 from newsletter.errors import SubscriberError
-from newsletter.models import DeliveryStatus, EditionStatus, SendReport
+from newsletter.models import DeliveryStatus, EditionStatus, Frequency, SendReport
+from newsletter.models.readers import Slot
 from newsletter.readers.subscriptions import add_subscriber
 from newsletter.store import Store
+from tests.conftest import NOW
 from tests.sendgrid_server import SendgridServer, sendgrid_server
 from tests.smtp_server import Inbox, start_smtp
 from tests.test_send import (
@@ -391,3 +393,31 @@ def test_an_outbox_folder_that_is_a_file_stops_the_send_with_what_to_change(
     assert result.exit_code == 3, result.output
     assert "cannot be made" in result.stderr and "delivery.outbox.dir" in result.stderr
     assert "run `newsletter send` again" not in result.stderr
+
+
+def test_a_weekly_editions_failures_show_in_status_and_retry_failed_sends_them(
+    tmp_path: Path, server: SendgridServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A weekly reader whose delivery failed is counted by `status` and sent by
+    `send --retry-failed`, which builds no edition of its own (a retry has none to send)."""
+    monkeypatch.setenv("SENDGRID_API_KEY", KEY)
+    monkeypatch.setenv("NEWSLETTER_NOW", "2026-11-25T07:00:10Z")  # a Wednesday
+    sendgrid = {"api_host": server.url, "concurrency": 1, "max_retries": 0}
+    config = make_config(tmp_path, "sendgrid", sendgrid=sendgrid)
+    store = collected(config)
+    weekly = Slot(frequency=Frequency.WEEKLY, weekday=2)
+    add_subscriber(store, "wk@example.com", known_sectors=(), now=NOW, slot=weekly)
+    store.close()
+    server.faults.append(("500", 0))
+    runner = CliRunner()
+    base = ["--config", str(config.path), "send", "--no-collect"]
+    assert runner.invoke(cli, [*base, "--due"]).exit_code == 1 and not server.recipients
+    status = runner.invoke(cli, ["--config", str(config.path), "status"]).stdout
+    (row,) = [line for line in status.splitlines() if "weekly" in line]
+    assert row.split()[-4:] == ["0", "1", "0", "0"]  # sent, failed, skipped, waiting
+    retried = runner.invoke(cli, [*base, "--retry-failed"])
+    assert retried.exit_code == 0, retried.output
+    assert list(server.recipients) == ["wk@example.com"]
+    store = Store.open(config.database_url)
+    assert store.editions.edition(date(2026, 11, 25)) is None  # no daily edition was made
+    store.close()

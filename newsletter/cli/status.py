@@ -12,7 +12,7 @@ from rich.table import Column
 from newsletter.cli.common import State, current_time, make_table, pass_state, print_prose
 from newsletter.delivery import stats
 from newsletter.flows.buckets import buckets
-from newsletter.models import DeliveryStatus, FeedStatus
+from newsletter.models import DeliveryStatus, EditionKind, FeedStatus
 from newsletter.readers.timing import Due, describe
 from newsletter.records import EditionSummary, FeedHealth
 
@@ -155,8 +155,9 @@ def _print_editions(console: Console, editions: list[EditionSummary]) -> None:
     for edition in editions:
         counts = edition.counts
         waiting = counts.get(DeliveryStatus.PENDING, 0) + counts.get(DeliveryStatus.CLAIMED, 0)
+        weekly = " weekly" if edition.kind == EditionKind.WEEKLY else ""
         table.add_row(
-            edition.edition_date.isoformat(),
+            edition.edition_date.isoformat() + weekly,
             edition.status,
             str(counts.get(DeliveryStatus.SENT, 0)),
             str(counts.get(DeliveryStatus.FAILED, 0)),

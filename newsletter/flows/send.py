@@ -13,7 +13,7 @@ from newsletter.delivery.mailers import Mailer
 from newsletter.delivery.sending import Progress
 from newsletter.errors import EditionError
 from newsletter.flows.build import build, edition_date_for
-from newsletter.models import Edition, EditionStatus, SendReport
+from newsletter.models import Edition, EditionKind, EditionStatus, SendReport
 from newsletter.records import StoredEdition
 from newsletter.runtime import long_lived
 from newsletter.store import Store
@@ -49,6 +49,8 @@ def send_edition(
             retry_failed=retry_failed,
             started=started,
         )
+    if retry_failed:  # the day's sent editions, daily and weekly: a retry builds none
+        return _retry(config, store, mailer, day, progress, should_stop, claim_clock, now)
     variants.warm_renderer(store)  # its start overlaps the build and the ledger's seeding
     with long_lived() as settle:
         settle()  # the modules and the config
@@ -65,6 +67,55 @@ def send_edition(
             should_stop=should_stop,
             claim_clock=claim_clock,
         )
+
+
+def _retry(
+    config: Config,
+    store: Store,
+    mailer: Mailer,
+    day: date,
+    progress: Progress | None,
+    should_stop: Callable[[], bool] | None,
+    claim_clock: Callable[[], datetime] | None,
+    now: Callable[[], datetime],
+) -> SendReport:
+    """Send again to the failed readers of the day's stored editions (daily, then weekly),
+    and finish one left unfinished; one report for them all."""
+    stored = [e for kind in EditionKind if (e := _stored(store, day, kind)) is not None]
+    if not stored:
+        raise EditionError(
+            f"no edition of {day} was sent, so there is no delivery to retry",
+            day=day,
+            hint="Send it first: newsletter send",
+        )
+    reports = [
+        deliver.deliver(
+            config,
+            store,
+            mailer,
+            edition,
+            now=now,
+            retry_failed=True,
+            progress=progress,
+            should_stop=should_stop,
+            claim_clock=claim_clock,
+        )
+        for edition in stored
+    ]
+    return SendReport(
+        day,
+        sent=sum(r.sent for r in reports),
+        failed=sum(r.failed for r in reports),
+        skipped=sum(r.skipped for r in reports),
+        already_sent=sum(r.already_sent for r in reports),
+        seconds=sum(r.seconds for r in reports),
+        stopped=any(r.stopped for r in reports),
+    )
+
+
+def _stored(store: Store, day: date, kind: EditionKind) -> StoredEdition | None:
+    stored = store.editions.edition(day, kind)
+    return stored if stored is not None and stored.status in EditionStatus.fixed() else None
 
 
 def _built(config: Config, store: Store, now: datetime, day: date) -> Edition:

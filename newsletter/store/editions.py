@@ -213,12 +213,11 @@ class EditionStore(Repository):
             return list(rows)
 
     def recent_editions(self, limit: int = 7) -> list[EditionSummary]:
-        """The latest editions with their delivery counts by status."""
+        """The latest editions, daily and weekly, with their delivery counts by status."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(editions.c.id, editions.c.edition_date, editions.c.status)
-                .where(DAILY)
-                .order_by(editions.c.edition_date.desc())
+                select(editions.c.id, editions.c.edition_date, editions.c.status, editions.c.kind)
+                .order_by(editions.c.edition_date.desc(), editions.c.kind)
                 .limit(limit)
             ).all()
             out = []
@@ -231,7 +230,8 @@ class EditionStore(Repository):
                         .group_by(deliveries.c.status)
                     )
                 }
-                out.append(EditionSummary(row.edition_date, EditionStatus(row.status), counts))
+                status = EditionStatus(row.status)
+                out.append(EditionSummary(row.edition_date, status, counts, EditionKind(row.kind)))
         return out
 
 
