@@ -406,7 +406,9 @@ def test_the_next_batch_is_claimed_while_requests_fly_one_batch_at_most(
     and one batch (what a stop gives back unsent), and more than those in flight once the
     first four requests are in flight together (the first answer waits for that claim)."""
     monkeypatch.setenv("SENDGRID_API_KEY", KEY)
-    sendgrid = {"api_host": server.url, "concurrency": 4}
+    # the first answer waits (up to 30 s on a loaded machine) for the claim ahead: the
+    # client's timeout is longer, so no request times out and goes again while it waits
+    sendgrid = {"api_host": server.url, "concurrency": 4, "timeout_seconds": 120}
     config = make_config(
         tmp_path, "sendgrid", batch_size=10, readers_in_flight=40, sendgrid=sendgrid
     )
