@@ -185,7 +185,8 @@ def subscribers_import(state: State, csv_file: Path) -> None:
 @click.option("--status", type=click.Choice([s.value for s in SubscriberStatus]))
 @pass_state
 def subscribers_export(state: State, status: str | None) -> None:
-    """Print readers as CSV (email,name,sectors,status) on standard output.
+    """Print readers as CSV on standard output: email, name, sectors, status, timezone, hour,
+    frequency, weekday and watchlist (`subscribers import` takes the file back).
 
     Example: newsletter subscribers export --status confirmed > readers.csv
     """

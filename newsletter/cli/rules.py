@@ -23,7 +23,7 @@ from newsletter.sectors.model import SectorModel
 
 @click.group()
 def rules() -> None:
-    """Check the sector rules on a labelled file.
+    """Check the sector rules on a labelled file, or train the sector model.
 
     Example: newsletter rules check labelled.jsonl
     """

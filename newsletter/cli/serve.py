@@ -88,7 +88,8 @@ def embed(state: State) -> None:
 @click.option(
     "--only",
     type=click.Choice(["collect", "send"]),
-    help="Play one role: collect the feeds, or send the daily edition (default: both).",
+    help="Play one role: collect the feeds, or send the editions, daily and weekly (default: "
+    "both).",
 )
 @click.option(
     "--standby",
@@ -98,7 +99,8 @@ def embed(state: State) -> None:
 )
 @pass_state
 def run_scheduler(state: State, only: str | None, standby: bool) -> None:
-    """Run the scheduler in the foreground: collect every N minutes, send daily at send_at.
+    """Run the scheduler in the foreground: collect every N minutes, and send each edition to
+    each reader at their own delivery hour (send_at in the schedule's zone by default).
 
     Logs one line per job run. SIGTERM or Ctrl-C finishes the requests in flight and exits.
     Only one scheduler runs each job for a database (a lease held through the database), so
@@ -118,7 +120,8 @@ def run_scheduler(state: State, only: str | None, standby: bool) -> None:
     days = ", ".join(schedule.weekdays) or "every day"
     plays = {
         "collect": f"collect every {schedule.collect_every_minutes:g} minutes",
-        "send": f"send at {schedule.send_at} {schedule.timezone}, {days}",
+        "send": f"send at each reader's hour (by default {schedule.send_at} "
+        f"{schedule.timezone}), {days}",
     }
     state.console.print(
         f"Scheduler for {config.publication.name}: " + "; ".join(plays[r] for r in roles)
