@@ -243,6 +243,8 @@ def test_weekly_readers_get_one_email_a_week_on_their_day(tmp_path: Path) -> Non
     store.close()
     html = _weekly_email(config, weekly.edition)
     assert "The week: " in html.subject and "This week" in html.text
+    # no page of its own: its link says it leads to the archive, not "this edition"
+    assert "Every edition in the archive" in html.html and "browser" not in html.text
     shown = re.findall(
         r'<h3 class="h"[^>]*>(?:<span[^>]*>Update:</span> )?<a href="([^"]+)"', html.html
     )
