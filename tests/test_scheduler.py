@@ -310,6 +310,7 @@ def test_run_sends_at_the_time_alone_and_stops_on_sigterm(tmp_path: Path) -> Non
     assert f"Next send: {following:%Y-%m-%d %H:%M:%S} UTC" in status.stdout
     assert f"daily {tomorrow}" in status.stdout  # the buckets still to send
     assert "Next collect: " in status.stdout
+    assert "No scheduler is running" in " ".join(status.stdout.split())  # it was stopped
 
 
 @pytest.mark.slow  # in `pytest -m slow` (.ci/run runs it): a heavy real run

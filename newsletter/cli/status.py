@@ -10,11 +10,12 @@ from rich.markup import escape
 from rich.table import Column
 
 from newsletter.cli.common import State, current_time, make_table, pass_state, print_prose
+from newsletter.config import Config
 from newsletter.delivery import stats
 from newsletter.flows.buckets import buckets
 from newsletter.models import DeliveryStatus, EditionKind, FeedStatus
 from newsletter.readers.timing import Due, describe
-from newsletter.records import EditionSummary, FeedHealth
+from newsletter.records import EditionSummary, FeedHealth, LockHolder
 
 
 @click.command()
@@ -62,6 +63,14 @@ def status(state: State) -> None:
 
         day = edition_date_for(config, now)
         console.print(f"Approval of {day}'s edition: {escape(desk.gate(config, day, now).says())}")
+    _print_schedulers(console, config, holders, planned=bool(runs))
+
+
+def _print_schedulers(
+    console: Console, config: Config, holders: list[LockHolder], *, planned: bool
+) -> None:
+    """Which process runs each of the scheduler's jobs, with its last heartbeat; or that none
+    runs (``planned``: the next runs shown are the last one's)."""
     lease = timedelta(seconds=config.file.schedule.lease_seconds)
     wall = datetime.now(UTC)  # heartbeats are wall-clock times, whatever NEWSLETTER_NOW says
     for holder in holders:
@@ -74,6 +83,11 @@ def status(state: State) -> None:
         console.print(
             f"Scheduler ({escape(holder.name.removeprefix('run:'))}): {escape(holder.owner)}, "
             f"since {holder.started_at:%Y-%m-%d %H:%M} UTC, last heartbeat {beat}{silent}"
+        )
+    if planned and not any(h.name.startswith("run:") for h in holders):
+        console.print(
+            "No scheduler is running: the next runs above are the last one's plan. Start it "
+            "with `newsletter run`."
         )
 
 
