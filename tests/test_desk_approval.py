@@ -128,3 +128,27 @@ def test_status_says_where_the_approval_stands(
     edit_day(config, DUE.date(), Change(Part.NOTE, "x", ""), seen=NO_FILE)
     run = CliRunner().invoke(cli, ["--config", str(config.path), "status"])
     assert "not approved by 07:30 (UTC): not sent (on_timeout: skip)" in run.output
+
+
+def test_send_due_says_it_waits_for_the_approval_and_a_skipped_day_says_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`send --due` at the hour says the day waits for an editor (not "Nothing due"); the next
+    day, a day without an approval is said to have had none, not only to have been missed."""
+    config = _approval(tmp_path, "skip")
+    args = ["--config", str(config.path), "send", "--due", "--no-collect"]
+
+    def due(at: datetime) -> str:
+        result = CliRunner().invoke(cli, args, env={"NEWSLETTER_NOW": at.isoformat()})
+        assert result.exit_code == 0, result.output
+        return " ".join(result.output.split())
+
+    waiting = due(DUE + timedelta(seconds=5))
+    assert "waiting for an editor's approval until 07:30 (UTC)" in waiting
+    assert "Nothing due" not in waiting
+    with caplog.at_level("WARNING", logger="newsletter.run"):
+        due(DUE + timedelta(days=1, minutes=10))
+    said = " ".join(caplog.text.split())
+    assert "the daily edition of 2026-11-25 was due from 2026-11-25 07:00 UTC" in said
+    assert "had no editor's approval by its deadline (on_timeout: skip)" in said
+    assert _outbox(config) == []

@@ -112,7 +112,9 @@ def _send_due(state: State, collect: bool, stop: threading.Event) -> None:
         store.close()
     for report in reports:
         state.console.print(_summary(report, _through(config, report.edition_date)))
-    if not reports:
+    for line in run.said:  # what waits, and why (the log's warnings are on stderr already)
+        state.console.print(escape(line.removeprefix("send: ")))
+    if not reports and not run.said:
         state.console.print(
             "Nothing due: no reader's delivery hour has come with an edition still to send to "
             "them. `newsletter status` lists the buckets still to send."

@@ -56,11 +56,14 @@ class Pass:
     claim_clock: Callable[[], datetime] | None = None
     before_freeze: Callable[[], None] | None = None  # the scheduler collects once more
     told: set[str] = field(default_factory=set)
+    said: list[str] = field(default_factory=list)  # below a warning: `send --due` prints them
 
     def say_once(self, level: int, key: str, message: str) -> None:
         if key not in self.told:
             self.told.add(key)
             logger.log(level, message)
+            if level < logging.WARNING:
+                self.said.append(message)
 
 
 def send_due(
@@ -121,7 +124,7 @@ def _send_day(
     if stored is None or stored.status not in EditionStatus.fixed():
         if all(at - d.at > grace for d in due):
             if store.readers.joined_by(due[0].at):  # (a reader who joined since missed nothing)
-                said = _missed(config, name, due, at)
+                said = _missed(config, name, due, at, kind)
                 run.say_once(logging.WARNING, f"missed {kind} {day}", said)
             return None
         stored = _frozen(config, store, run, day=day, kind=kind, at=at)
@@ -150,11 +153,18 @@ def _send_day(
     return _deliver(config, store, make_mailer, run, stored, final=final)
 
 
-def _missed(config: Config, name: str, due: Sequence[Due], at: datetime) -> str:
+def _missed(config: Config, name: str, due: Sequence[Due], at: datetime, kind: EditionKind) -> str:
     """What to say at ``at`` of an edition not built, all of whose slots are past the grace."""
+    from newsletter.flows.desk import Waiting, gate
+
+    day = due[0].day
     grace = timedelta(minutes=config.file.schedule.misfire_grace_minutes)
     said = f"send: {name} was due from {due[0].at:%Y-%m-%d %H:%M} UTC, past the {grace} grace"
-    day = due[0].day
+    if kind == EditionKind.DAILY:  # it could not have gone without an approval either
+        state = gate(config, day, at)
+        if state.state is Waiting.TIMED_OUT and state.on_timeout != "send":
+            said += " and had no editor's approval by its deadline (on_timeout: skip)"
+            return f"{said}, so nothing was sent; its readers get the next edition."
     if day != edition_date_for(config, at):
         # only today's edition can be built (``flows.send``): a past day's is not sent
         return f"{said}, so nothing was sent; its readers get the next edition."
