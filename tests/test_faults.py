@@ -421,3 +421,21 @@ def test_a_weekly_editions_failures_show_in_status_and_retry_failed_sends_them(
     store = Store.open(config.database_url)
     assert store.editions.edition(date(2026, 11, 25)) is None  # no daily edition was made
     store.close()
+
+
+def test_retry_failed_leaves_an_edition_no_send_has_begun_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frozen (or approved) edition that no send has begun has no delivery to retry: a
+    retry would close it as sent to nobody."""
+    monkeypatch.setenv("NEWSLETTER_NOW", "2026-11-25T06:00:00Z")
+    config = make_config(tmp_path, "outbox")
+    store = collected(config)
+    add_readers(config, store, 2)
+    frozen = flows.frozen_edition(config, store, now=NOW, day=NOW.date())
+    args = ["--config", str(config.path), "send", "--no-collect", "--retry-failed"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 5 and "no delivery to retry" in result.stderr, result.output
+    again = store.editions.edition(NOW.date())
+    assert again is not None and again.status == frozen.status == EditionStatus.FROZEN
+    store.close()

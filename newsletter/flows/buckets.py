@@ -24,6 +24,7 @@ readers in flight at the kill are the only ones who can get a second copy.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -56,7 +57,8 @@ class Pass:
     claim_clock: Callable[[], datetime] | None = None
     before_freeze: Callable[[], None] | None = None  # the scheduler collects once more
     told: set[str] = field(default_factory=set)
-    said: list[str] = field(default_factory=list)  # below a warning: `send --due` prints them
+    # below a warning, the latest: `send --due` prints them (a scheduler's pass keeps no more)
+    said: deque[str] = field(default_factory=lambda: deque(maxlen=20))
 
     def say_once(self, level: int, key: str, message: str) -> None:
         if key not in self.told:

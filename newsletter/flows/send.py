@@ -114,8 +114,11 @@ def _retry(
 
 
 def _stored(store: Store, day: date, kind: EditionKind) -> StoredEdition | None:
+    """The day's edition of ``kind`` once a send has begun it (a frozen or approved one that
+    no send has begun has no delivery to retry: a retry would close it with nobody sent)."""
     stored = store.editions.edition(day, kind)
-    return stored if stored is not None and stored.status in EditionStatus.fixed() else None
+    begun = (EditionStatus.SENDING, EditionStatus.SENT)
+    return stored if stored is not None and stored.status in begun else None
 
 
 def _built(config: Config, store: Store, now: datetime, day: date) -> Edition:

@@ -93,14 +93,17 @@ class EventStore(Repository):
         with self.engine.connect() as conn:
             stored = conn.execute(select(editions.c.id).where(editions.c.id.in_(sorted(wanted))))
             for (edition_id,) in stored:
-                readers = wanted[edition_id]
-                rows = conn.execute(
-                    select(deliveries.c.subscriber_id).where(
-                        deliveries.c.edition_id == edition_id,
-                        deliveries.c.subscriber_id.in_(sorted(readers)),
+                readers = sorted(wanted[edition_id])
+                sent: set[int] = set()
+                for start in range(0, len(readers), 500):  # a batch may name thousands
+                    rows = conn.execute(
+                        select(deliveries.c.subscriber_id).where(
+                            deliveries.c.edition_id == edition_id,
+                            deliveries.c.subscriber_id.in_(readers[start : start + 500]),
+                        )
                     )
-                )
-                unsent.update((edition_id, r) for r in readers - {int(r) for (r,) in rows})
+                    sent.update(int(r) for (r,) in rows)
+                unsent.update((edition_id, r) for r in set(readers) - sent)
         return unsent
 
     def soft_bounces(self, subscriber_id: int, *, since: datetime, until: datetime) -> int:
