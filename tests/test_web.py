@@ -479,4 +479,6 @@ def test_an_unknown_address_gets_the_sites_own_page_and_a_trailing_slash_stays_o
     proxied = {"Host": "news.example.com", "X-Forwarded-Proto": "https"}
     moved = httpx.get(site.base + "/archive/?page=2", headers=proxied)
     assert moved.status_code == 307 and moved.headers["location"] == "/archive?page=2"
+    elsewhere = httpx.get(site.base + "//evil.example.com/")  # never off the site
+    assert elsewhere.headers.get("location") in (None, "/evil.example.com")
     assert httpx.get(site.base + "/archive/", follow_redirects=True).status_code == 200

@@ -119,7 +119,8 @@ class Archive:
         path = request.url.path
         if path.endswith("/") and path.strip("/"):
             query = f"?{request.url.query}" if request.url.query else ""
-            return Response(status_code=307, headers={"Location": path.rstrip("/") + query})
+            # one leading slash: "//host/" would send the reader to another site
+            return Response(status_code=307, headers={"Location": "/" + path.strip("/") + query})
         body, media, status = self._missing("this page")
         return Response(body, status_code=status, media_type=media, headers=SECURITY_HEADERS)
 
