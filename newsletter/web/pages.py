@@ -204,9 +204,10 @@ class Pages:
         name = self.config.publication.name
         bounced = reader.status == SubscriberStatus.BOUNCED
         title = "Nothing is sent to you" if bounced else "You are unsubscribed"
-        said = said or f"{reader.email} gets no more emails from {name}."
-        if bounced:
+        if bounced:  # why, whatever page it is
             said = f"Mail from {name} to {reader.email} bounced, so none is sent to it now."
+        elif not said:
+            said = f"{reader.email} gets no more emails from {name}."
         if suppressed is not None:
             never = f"{reader.email} {suppressed_because(suppressed)}, so {name} never goes to it."
             again = "To read it again, sign up with another address."
