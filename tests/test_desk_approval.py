@@ -152,3 +152,19 @@ def test_send_due_says_it_waits_for_the_approval_and_a_skipped_day_says_why(
     assert "the daily edition of 2026-11-25 was due from 2026-11-25 07:00 UTC" in said
     assert "had no editor's approval by its deadline (on_timeout: skip)" in said
     assert _outbox(config) == []
+
+
+def test_status_lists_the_readers_whose_hour_came_while_the_edition_waits_for_approval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 07:05 the 07:00 readers have had nothing: `status` lists their bucket as waiting for
+    the approval, not as gone (it was left out of the buckets still to send)."""
+    config = _approval(tmp_path, "skip")
+    monkeypatch.setenv("NEWSLETTER_NOW", "2026-11-25T07:05:00Z")
+    monkeypatch.setenv("COLUMNS", "100")
+    out = CliRunner().invoke(cli, ["--config", str(config.path), "status"]).output
+    assert "Buckets still to send" in out
+    assert "2026-11-25 07:00" in out
+    said = " ".join(out.split())
+    assert f"{READERS} readers due since 07:00 UTC wait for the daily edition of 2026-11-25" in said
+    assert "waiting for an editor's approval until 07:30 (UTC), then skip" in said

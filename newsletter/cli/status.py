@@ -53,17 +53,39 @@ def status(state: State) -> None:
             when = f"{item.at:%Y-%m-%d %H:%M:%S} UTC" if item.at else "paused"
             if item.job == "send" and item.at:  # the pass: what it will send next
                 when = f"{due[0].at:%Y-%m-%d %H:%M:%S} UTC" if due else "nothing due"
+                when = "due now (below)" if due and due[0].at <= now else when
             console.print(f"Next {item.job}: {when}")
     else:
         console.print("No scheduled runs yet: start the scheduler with `newsletter run`.")
     _print_buckets(state, due)
+    gate = None
     if config.file.schedule.require_approval is not None:
         from newsletter.flows import desk
         from newsletter.flows.build import edition_date_for
 
         day = edition_date_for(config, now)
-        console.print(f"Approval of {day}'s edition: {escape(desk.gate(config, day, now).says())}")
+        gate = desk.gate(config, day, now).says()
+        console.print(f"Approval of {day}'s edition: {escape(gate)}")
+    _print_waiting(state, [d for d in due if d.at <= now], gate)
     _print_schedulers(console, config, holders, planned=bool(runs))
+
+
+def _print_waiting(state: State, waiting: list[Due], gate: str | None) -> None:
+    """The buckets whose hour came while their edition is not built yet: what they wait for."""
+    for day, kind in dict.fromkeys((d.day, d.slot.kind) for d in waiting):
+        mine = [d for d in waiting if (d.day, d.slot.kind) == (day, kind)]
+        readers = sum(d.readers for d in mine)
+        since = f"{mine[0].at:%H:%M} UTC" if mine[0].at.date() == day else f"{mine[0].at:%F %R} UTC"
+        why = (
+            escape(gate)
+            if gate is not None and kind == EditionKind.DAILY
+            else "the scheduler's next pass builds and sends it (or now: `newsletter send --due`)"
+        )
+        print_prose(
+            state.console,
+            f"[yellow]{readers:,} reader{'s' if readers != 1 else ''} due since {since} wait "
+            f"for the {kind} edition of {day}:[/] {why}",
+        )
 
 
 def _print_schedulers(

@@ -88,15 +88,23 @@ def send_due(
 
 
 def buckets(config: Config, store: Store, *, now: datetime) -> list[Due]:
-    """The slots still to come of the dates in progress, earliest first (``status``)."""
+    """The slots still to send of the dates in progress, earliest first (``status``): those
+    to come, and those due within the grace whose edition is not built yet (it waits for an
+    editor's approval, or for stories): the next pass sends them once it is."""
     slots = store.ledger.reader_slots()
+    grace = timedelta(minutes=config.file.schedule.misfire_grace_minutes)
     out = []
     for kind in EditionKind:
         for day in timing.days_in_progress(now):
             stored = store.editions.edition_ref(day, kind)
             if stored is not None and stored.status == EditionStatus.SENT:
                 continue
-            out += [d for d in timing.plan(slots, day, kind, config.file.schedule) if d.at > now]
+            unbuilt = stored is None or stored.status not in EditionStatus.fixed()
+            out += [
+                d
+                for d in timing.plan(slots, day, kind, config.file.schedule)
+                if d.at > now or (unbuilt and now - d.at <= grace)
+            ]
     return sorted(out, key=lambda d: (d.at, d.slot))
 
 

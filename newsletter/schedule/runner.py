@@ -260,6 +260,9 @@ def run(runner: Runner, *, say: Callable[[str], None], standby: bool = False) ->
             hint="Check this machine's connection to the database; the other scheduler runs "
             "the jobs meanwhile.",
         )
+    if "send" not in runner.roles:  # a collector: the next collect is when it starts again
+        say("stopped: collecting goes on when `newsletter run` starts again")
+        return
     say(
         "stopped: an edition left unfinished is finished when `newsletter run` starts again, "
         "or now with: newsletter send"
