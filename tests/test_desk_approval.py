@@ -168,3 +168,31 @@ def test_status_lists_the_readers_whose_hour_came_while_the_edition_waits_for_ap
     said = " ".join(out.split())
     assert f"{READERS} readers due since 07:00 UTC wait for the daily edition of 2026-11-25" in said
     assert "waiting for an editor's approval until 07:30 (UTC), then skip" in said
+
+
+def test_after_a_skipped_deadline_an_approval_is_refused_and_sends_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """on_timeout: skip means nothing goes that day: the desk refuses a late approval, saying
+    how to send anyway; one written into the file by hand sends nothing either; and `send
+    --due` does not also say that nothing was due."""
+    from newsletter.errors import EditionError
+    from newsletter.flows import desk
+    from newsletter.store import Store
+
+    config = _approval(tmp_path, "skip")
+    late = DUE + timedelta(minutes=40)
+    store = Store.open(config.database_url)
+    with pytest.raises(EditionError, match="07:30 \\(UTC\\), passed without an approval") as e:
+        desk.approve_today(config, store, by="ann@example.com", seen=NO_FILE, now=late)
+    assert e.value.hint is not None and "send" in e.value.hint
+    store.close()
+    assert not day_path(config, DUE.date()).exists()
+    approve_day(config, DUE.date(), by="ann@example.com", at=late, seen=NO_FILE)  # by hand
+    assert desk.gate(config, DUE.date(), late).state is desk.Waiting.TIMED_OUT
+    clock = _Clock(late)
+    assert _passes(_runner(config, clock), clock, late + timedelta(minutes=5)) == 0
+    assert _outbox(config) == []
+    args = ["--config", str(config.path), "send", "--due", "--no-collect"]
+    result = CliRunner().invoke(cli, args, env={"NEWSLETTER_NOW": late.isoformat()})
+    assert result.exit_code == 0 and "Nothing due" not in result.stdout, result.output

@@ -216,6 +216,55 @@ def test_a_pin_and_a_move_change_the_email_and_the_subject_and_intro_replace_the
         store.close()
 
 
+def test_a_moved_story_leads_its_new_section_even_when_it_was_full(demo_config: Config) -> None:
+    """As the README says: moved, the last story of the last section leads the first one (after
+    any pin), in the layout the email is made from, not in its "more" headlines."""
+    from newsletter.edition import digest
+
+    store, shown = _demo_today(demo_config)
+    try:
+        assert shown.edition is not None
+        story = shown.edition.sections[-1].stories[-1]
+        target = shown.edition.sections[0].sector
+        desk.change_today(
+            demo_config,
+            store,
+            Change(Part.MOVE, target.slug, "", story=story.id),
+            seen=shown.version,
+            now=NOW,
+        )
+        after = desk.today(demo_config, store, now=NOW)
+        assert after.edition is not None
+        section = next(s for s in digest.layout(after.edition) if s.sector.slug == target.slug)
+        assert section.stories[0].id == story.id
+        assert story.id not in {s.id for s in section.more}
+    finally:
+        store.close()
+
+
+def test_pins_open_the_brief_in_the_order_pinned_across_sections(demo_config: Config) -> None:
+    """A story one outlet carries pinned first, then one carried by more (which would go first
+    on its own): the email opens with the first pin."""
+    store, shown = _demo_today(demo_config)
+    try:
+        assert shown.edition is not None
+        stories = [story for section in shown.edition.sections for story in section.stories]
+        first = next(story for story in stories if story.outlets == 1)
+        second = max(stories, key=lambda story: story.outlets)
+        assert second.outlets > 1
+        seen = shown.version
+        for story in (first, second):
+            change = Change(Part.PIN, "1", "", story=story.id)
+            seen = desk.change_today(demo_config, store, change, seen=seen, now=NOW).version
+        after = desk.today(demo_config, store, now=NOW)
+        assert after.edition is not None
+        text = desk.email_of(demo_config, after.edition).text
+        brief = text.split("== Today's brief ==")[1]
+        assert -1 < brief.index(first.url) < brief.index(second.url)
+    finally:
+        store.close()
+
+
 def test_a_frozen_edition_takes_no_change_nor_approval(demo_config: Config) -> None:
     store, shown = _demo_today(demo_config)
     try:

@@ -84,8 +84,8 @@ def test_pin_and_move_change_the_email_and_the_file(site: DeskSite) -> None:
     client.post("/desk/today/change", data={**subject, "value": "Our subject today"})
     page = client.get("/desk/today")
     assert _subject(page.text) == "Our subject today" != before
-    section = page.text.split(f'id="sector-{first_sector}"')[1]
-    assert re.search(r'id="story-([^"]+)"', section)[1] == last  # type: ignore[index]
+    brief = page.text.split('id="sector-brief"')[1]  # pinned: it opens the email
+    assert re.search(r'id="story-([^"]+)"', brief)[1] == last  # type: ignore[index]
     _, data = read_day(day_path(site.config, NOW.date()))
     assert data == {"move": {last: first_sector}, "pin": [last], "subject": "Our subject today"}
     assert _audited(site).count(AuditAction.EDITION_CHANGED) == 3
@@ -350,3 +350,102 @@ def test_a_hand_edit_of_the_file_shows_at_once(site: DeskSite) -> None:
     assert _subject(client.get("/desk/today").text) == "Written by hand" != before
     path.unlink()
     assert _subject(client.get("/desk/today").text) == before
+
+
+def test_a_hand_edit_that_is_not_yaml_is_reported_on_the_page(site: DeskSite) -> None:
+    """A bracket left open by hand: the page names the file and the line (as it does a wrong
+    value), not a bare server error; and a change refuses to overwrite the file."""
+    client = site.sign_in()
+    page = client.get("/desk/today").text
+    path = day_path(site.config, NOW.date())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("note: Hello readers\npin: [abc\nmove: {x: nosuch}\n", encoding="utf-8")
+    shown = client.get("/desk/today")
+    text = " ".join(unescape(shown.text).split())
+    assert "Today's edition" in text and f"{path.name}, line 2: not valid YAML" in text
+    assert "Check the indentation, quoting and brackets" in text
+    assert "Traceback" not in text
+    form = _form(page, "/desk/today/change", part="note")
+    answer = client.post("/desk/today/change", data={**form, "value": "Hello"})
+    assert "line 2: not valid YAML" in " ".join(unescape(answer.text).split())
+    assert path.read_text(encoding="utf-8").startswith("note: Hello readers\npin: [abc")
+
+
+def _email_blocks(text: str) -> dict[str, list[str]]:
+    """The plain-text email's blocks ("Today's brief", each sector, "Read more insights"), each
+    with the links of the stories it shows, in order (a story's own, not its other reports')."""
+    blocks: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    story = False  # a story began and its own link is still to come
+    for line in text.splitlines():
+        if line.startswith("== ") and line.endswith(" =="):
+            current, story = blocks.setdefault(line[3:-3], []), False
+        elif line[:2] in ("* ", "- "):
+            story = True
+        elif current is not None and story and line.startswith("  http"):
+            current.append(line.strip())
+            story = False
+    return blocks
+
+
+def _desk_groups(html: str) -> dict[str, list[tuple[str, bool]]]:
+    """The desk's "The stories" list: each group's heading, its stories' links, and whether
+    each is labelled as one of the "more" headlines."""
+    stories = html.split('id="stories-title"')[1].split("</section>")[0]
+    groups: dict[str, list[tuple[str, bool]]] = {}
+    for part in re.split(r"<h3 [^>]*>", stories)[1:]:
+        heading, rest = part.split("</h3>", 1)
+        groups[unescape(heading)] = [
+            (unescape(link), "in “more”" in meta)
+            for link, meta in re.findall(
+                r'<h4><a href="([^"]*)">.*?</a></h4>\s*<p class="meta">(.*?)</p>', rest, re.S
+            )
+        ]
+    return groups
+
+
+def test_the_stories_list_is_the_email_s_brief_sections_and_more(site: DeskSite) -> None:
+    """Each story the email shows is listed where the email has it: the brief's first, under
+    its own heading; each section's leads; the "more" headlines labelled so."""
+    from newsletter.flows import desk as desk_flows
+
+    client = site.sign_in()
+    html = client.get("/desk/today").text
+    today = desk_flows.today(site.config, site.store, now=NOW)
+    assert today.edition is not None
+    blocks = _email_blocks(desk_flows.email_of(site.config, today.edition).text)
+    groups = _desk_groups(html)
+    brief = next(name for name in blocks if name in ("Today's brief", "Top story"))
+    assert [link for link, _ in groups[brief]] == blocks[brief]
+    listed_more = {link for rows in groups.values() for link, is_more in rows if is_more}
+    assert listed_more == set(blocks.get("Read more insights", []))
+    for sector in site.config.sectors:
+        leads = [link for link, is_more in groups.get(sector.name, []) if not is_more]
+        assert leads == blocks.get(sector.name, []), sector.name
+
+
+def test_dropped_stories_are_listed_by_headline_and_a_refusal_names_the_story(
+    site: DeskSite,
+) -> None:
+    client = site.sign_in()
+    page = client.get("/desk/today").text
+    story_id, title = re.findall(
+        r'<article class="story" id="story-([^"]+)">\s*<h4><a href="[^"]*">(.*?)</a>', page
+    )[-1]
+    title = unescape(title)
+    drop = _form(page, "/desk/today/change", part="drop", story=story_id)
+    assert client.post("/desk/today/change", data=drop).status_code == 303
+    dropped = unescape(client.get("/desk/today").text).split('id="dropped-title"')[1]
+    assert title in dropped and f'aria-label="Undrop: {title}' in dropped
+    note = _form(
+        page,
+        "/desk/today/change",
+        part="notes",
+        story=re.findall(r'<article class="story" id="story-([^"]+)"', page)[0],
+    )
+    client.post("/desk/today/change", data={**note, "value": "First editor's line"})
+    late = client.post("/desk/today/change", data={**note, "value": "Second editor's line"})
+    assert late.status_code == 409
+    alert = re.search(r'<p class="error" role="alert">(.*?)</p>', late.text, re.S)
+    said = " ".join(unescape(alert[1] if alert else "").split())
+    assert "another editor changed “why it matters” of “" in said and note["story"] not in said

@@ -10,6 +10,9 @@ from typing import Literal
 
 import pytest
 from playwright.sync_api import FrameLocator, Page
+from starlette.applications import Starlette
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
 
 from newsletter import flows
 from newsletter.config import load_config
@@ -23,6 +26,7 @@ from tests.conftest import NOW, write_config
 from tests.desk import EDITOR, PASSWORD, DeskSite, desk_site
 from tests.test_archive_browser import ARTIFACTS
 from tests.test_desk_pages import FEEDS, SETTINGS, YESTERDAY
+from tests.webserver import running
 
 pytestmark = pytest.mark.slow
 
@@ -90,7 +94,7 @@ def _sign_in(page: Page, site: DeskSite) -> None:
 
 
 def _move_and_pin(page: Page) -> None:
-    first = page.locator("h3[id^='sector-']").first.get_attribute("id") or ""
+    first = page.locator("h3[id^='sector-']:not(#sector-brief)").first.get_attribute("id") or ""
     slug = first.removeprefix("sector-")  # the first sector the edition has today
     story = page.locator("article.story").last
     title = story.locator("h4").inner_text().strip()
@@ -102,7 +106,7 @@ def _move_and_pin(page: Page) -> None:
     email = page.frame_locator("iframe.email")
     assert _story_in_email(email, slug, title)  # the email changed: the story is in its sector
     moved = page.locator(f"#sector-{slug} ~ article.story", has_text=title).first
-    moved.locator("button:has-text('Pin to the top')").click()
+    moved.locator("button:has-text('Pin to the brief')").click()
     email = page.frame_locator("iframe.email")
     assert _story_in_email(email, "", title, first=True)  # pinned: it leads the brief
     assert "pinned" in page.locator("article.story", has_text=title).first.inner_text()
@@ -175,3 +179,26 @@ def test_the_working_pages_have_no_serious_accessibility_violation(
         found["today-dropped"] = serious_violations(page)
     assert len(found) == len(pages) + 1
     assert {name: v for name, v in found.items() if v} == {}
+
+
+def test_opening_the_desk_from_another_site_keeps_the_forms_of_its_open_tabs(
+    site: DeskSite,
+) -> None:
+    """A link to the desk on another site (webmail, chat) opens it in a second tab: the first
+    tab's forms still work (the form token's cookie goes with such a link, so the second tab
+    is given the same token, not a new one that refuses the first tab's forms)."""
+    port = site.base.rsplit(":", 1)[1]
+    other = f"<!doctype html><title>Mail</title><a id=go href='{site.base}/desk/today'>desk</a>"
+    mail = Starlette(routes=[Route("/", lambda request: HTMLResponse(other))])
+    with running(mail) as elsewhere, chromium() as browser:
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        first = context.new_page()
+        _sign_in(first, site)
+        second = context.new_page()  # localhost is another site than 127.0.0.1
+        second.goto(elsewhere.replace("127.0.0.1", "localhost"))
+        second.click("#go")
+        second.wait_for_url(f"**:{port}/desk/today")
+        note = first.locator("form#note")
+        note.locator("textarea").fill("Markets close early on Friday.")
+        note.locator("button").click()
+        assert "Saved" in first.locator("p.notice").inner_text()

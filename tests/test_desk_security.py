@@ -71,7 +71,8 @@ def test_every_desk_page_sends_a_visitor_without_a_session_to_sign_in(site: Desk
     for method, path in routes:
         answer = client.request(method, path, data={"csrf": "x" * 22})
         assert answer.status_code == 303, (method, path, answer.status_code)
-        target = f"/desk/sign-in?next={quote(path, safe='/')}"
+        # a form's address is no page to come back to: the desk's, without the form's page
+        target = f"/desk/sign-in?next={quote(path if method == 'GET' else '/desk', safe='/')}"
         assert answer.headers["location"] == target, (method, path)
 
 
@@ -126,7 +127,8 @@ def test_a_session_expires_after_session_hours(site: DeskSite) -> None:
     site.clock.now += timedelta(minutes=1)
     answer = client.get("/desk")
     assert answer.status_code == 303
-    assert answer.headers["location"] == "/desk/sign-in?next=/desk"
+    assert answer.headers["location"] == "/desk/sign-in?next=/desk&ended=1"
+    assert "Your session ended. Sign in again" in client.get(answer.headers["location"]).text
 
 
 def test_signing_out_ends_the_session(site: DeskSite) -> None:
@@ -297,3 +299,40 @@ def test_a_sign_in_limit_never_forgets_the_sign_up_limit_s_hits(site: DeskSite) 
     assert signups.retry_at("203.0.113.7") == NOW + timedelta(minutes=10)
     with pytest.raises(ConfigError, match="a limit counted in the database spans a day at most"):
         RateLimit("10/2 days", "database", store=site.store, now=site.clock, setting="desk.x")
+
+
+def test_a_form_sent_after_the_session_ended_goes_back_to_its_page_after_signing_in(
+    site: DeskSite,
+) -> None:
+    """The session ends while an editor has the page open: the form they send takes them to
+    sign in, saying the session ended and the change was not saved, then back to the page the
+    form was on (not to the form's own address, which is no page)."""
+    client = site.sign_in(EDITOR)
+    page = client.get("/desk/today").text
+    site.clock.now += timedelta(hours=13)
+    answer = client.post(
+        "/desk/today/change",
+        data={"csrf": csrf_of(page), "part": "note", "value": "Hello", "was": "", "version": "-"},
+        headers={"Referer": f"{site.base}/desk/today"},
+    )
+    assert answer.status_code == 303
+    target = answer.headers["location"]
+    assert target.startswith("/desk/sign-in?next=/desk/today&") and "change" not in target
+    shown = " ".join(client.get(target).text.split())
+    assert "Your session ended" in shown and "was not saved" in shown
+    elsewhere = client.post("/desk/today/change", headers={"Referer": "https://evil.example/x"})
+    assert elsewhere.headers["location"] == "/desk/sign-in?next=/desk"  # no session to end
+
+
+def test_opening_a_form_s_address_gets_a_desk_page_that_says_where_to_go(site: DeskSite) -> None:
+    """Every POST-only address of the desk, opened (a bookmark, a reload): a 405 in the desk's
+    frame with a way back, for an editor and for a visitor alike."""
+    client = site.sign_in(EDITOR)
+    posts = {path for method, path in desk_routes(site) if method == "POST"}
+    gets = {path for method, path in desk_routes(site) if method == "GET"}
+    for path in sorted(posts - gets):
+        for who in (client, site.client()):
+            answer = who.get(path)
+            assert answer.status_code == 405, path
+            assert "takes a form" in answer.text and 'href="/desk' in answer.text, path
+            assert "<footer" in answer.text  # the site's frame

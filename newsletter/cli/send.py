@@ -114,7 +114,7 @@ def _send_due(state: State, collect: bool, stop: threading.Event) -> None:
         state.console.print(_summary(report, _through(config, report.edition_date)))
     for line in run.said:  # what waits, and why (the log's warnings are on stderr already)
         state.console.print(escape(line.removeprefix("send: ")))
-    if not reports and not run.said:
+    if not reports and not run.spoke:  # (a warning said why nothing went: not "nothing due")
         state.console.print(
             "Nothing due: no reader's delivery hour has come with an edition still to send to "
             "them. `newsletter status` lists the buckets still to send."

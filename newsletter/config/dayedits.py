@@ -223,12 +223,13 @@ def _check(config: Config, change: Change) -> None:
 
 
 def read_day(path: Path) -> tuple[str, dict[str, Any]]:
-    """An overrides file's version and its data, from one read of its bytes."""
+    """An overrides file's version and its data, from one read of its bytes; ``ConfigError``
+    naming the line when it is not YAML."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return NO_FILE, {}
-    data = yamlfile.parse(raw.decode("utf-8", "replace"))[1] if raw.strip() else None
+    data = yamlfile.parse_text(path, raw.decode("utf-8", "replace"))[1] if raw.strip() else None
     return hashlib.sha256(raw).hexdigest()[:16], dict(data) if isinstance(data, dict) else {}
 
 

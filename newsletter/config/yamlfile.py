@@ -28,8 +28,17 @@ def read(path: Path, *, keys_twice: bool = False) -> tuple[Node | None, Any]:
     """A YAML file's node tree and data; ``ConfigError`` with the line when it is not YAML, or
     (unless ``keys_twice``: the caller lists them with its other problems, ``given_twice``)
     when a mapping gives a key twice."""
+    root, data = parse_text(path, path.read_text(encoding="utf-8"))
+    if not keys_twice:
+        _no_key_twice(path, root)
+    return root, data
+
+
+def parse_text(path: Path, text: str) -> tuple[Node | None, Any]:
+    """``parse`` of the text read from ``path``; ``ConfigError`` naming the file and line when
+    it is not YAML."""
     try:
-        root, data = parse(path.read_text(encoding="utf-8"))
+        return parse(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f", line {mark.line + 1}" if mark is not None else ""
@@ -43,9 +52,6 @@ def read(path: Path, *, keys_twice: bool = False) -> tuple[Node | None, Any]:
             f"{path}{line}: not valid YAML: {problem}",
             hint="Check the indentation, quoting and brackets around that line.",
         ) from None
-    if not keys_twice:
-        _no_key_twice(path, root)
-    return root, data
 
 
 def given_twice(node: Node | None, loc: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], int]]:

@@ -67,11 +67,11 @@ def pick(
     reports, rank in the section and the newest, at most ``PER_SECTION`` from one section.
     Thin items never open the email."""
     size = max(1, edition.brief_size)  # an edition from before the brief: its top story
-    pinned = set(edition.pinned)
+    pinned = {story: rank for rank, story in enumerate(edition.pinned)}
     ranked = sorted(
         (
             (
-                story.id not in pinned,  # the editor's pins open the email
+                pinned.get(story.id, len(pinned)),  # the editor's pins open it, in their order
                 -story.outlets,
                 -len(story.reports),  # then the storyline with the most reports
                 position,
@@ -84,7 +84,7 @@ def pick(
             if not thin_reason(story)
         ),
     )
-    taken: list[tuple[bool, int, int, int, float, int, str]] = []
+    taken: list[tuple[int, int, int, int, float, int, str]] = []
     per_section: Counter[int] = Counter()
     for key in ranked:
         if len(taken) < size and per_section[key[5]] < PER_SECTION:

@@ -12,6 +12,7 @@ confident stories lead a section, and one storyline does not fill it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
@@ -73,12 +74,10 @@ def build_edition(
     merged = [_merge(group, weights) for group in groups]
     sent = {s.id for s, group in zip(merged, groups, strict=True) if _already_sent(group, seen)}
     pin_rank = _pin_ranks(groups, merged, pins)
-
-    def order(story: Story) -> tuple[int, int, float, str]:
-        pinned = pin_rank.get(story.id, len(pins))
-        # the day's story is the storyline most outlets carry
-        return (pinned, -story.outlets, -rank_score(story, weights, now, half_life), story.id)
-
+    moved = _moved_ids(groups, merged, moves or {})
+    order = functools.partial(
+        _rank, pins=pin_rank, unpinned=len(pins), moved=moved, score=(weights, now, half_life)
+    )
     merged.sort(key=order)
     merged, pin_rank = _fold(merged, pin_rank, sent)
     merged.sort(key=order)
@@ -134,6 +133,32 @@ def _fold(
         if pinned:
             ranks[lead.id] = min(pinned)
     return leads, ranks
+
+
+def _rank(
+    story: Story,
+    *,
+    pins: Mapping[str, int],
+    unpinned: int,
+    moved: Collection[str],
+    score: tuple[Mapping[str, float], datetime, timedelta],
+) -> tuple[int, bool, int, float, str]:
+    """A story's place in the edition: the pins, then the moves, then the day's story (the
+    storyline most outlets carry), then its feed's weight and freshness."""
+    weight = rank_score(story, *score)
+    return (pins.get(story.id, unpinned), story.id not in moved, -story.outlets, -weight, story.id)
+
+
+def _moved_ids(
+    groups: Sequence[Sequence[Story]], merged: Sequence[Story], moves: Mapping[str, str]
+) -> set[str]:
+    """The stories the editor moved (a group: by any of its own): each leads its new sector,
+    after the pins."""
+    return {
+        story.id
+        for story, group in zip(merged, groups, strict=True)
+        if any(s.id in moves or s.url in moves for s in group)
+    }
 
 
 def _moved(stories: Sequence[Story], moves: Mapping[str, str]) -> list[Story]:

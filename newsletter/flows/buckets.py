@@ -59,10 +59,12 @@ class Pass:
     told: set[str] = field(default_factory=set)
     # below a warning, the latest: `send --due` prints them (a scheduler's pass keeps no more)
     said: deque[str] = field(default_factory=lambda: deque(maxlen=20))
+    spoke: bool = False  # anything said, a warning too
 
     def say_once(self, level: int, key: str, message: str) -> None:
         if key not in self.told:
             self.told.add(key)
+            self.spoke = True
             logger.log(level, message)
             if level < logging.WARNING:
                 self.said.append(message)

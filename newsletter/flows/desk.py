@@ -72,7 +72,8 @@ def gate(config: Config, day: date, now: datetime) -> Gate:
         return Gate(Waiting.NOT_REQUIRED)
     approval = edits.approval_of(config, day)
     deadline = datetime.combine(day, required.deadline, tzinfo=ZoneInfo(schedule.timezone))
-    if approval is not None:
+    # an approval after a deadline that skipped the day is none: the day was said skipped
+    if approval is not None and (approval.at <= deadline or required.on_timeout == "send"):
         return Gate(Waiting.APPROVED, approval, deadline, required.on_timeout)
     state = Waiting.WAITING if now < deadline else Waiting.TIMED_OUT
     return Gate(state, None, deadline, required.on_timeout)
@@ -152,8 +153,19 @@ def change_today(
 def approve_today(
     config: Config, store: Store, *, by: str, seen: str, now: datetime
 ) -> edits.Edited:
-    """An editor's approval of today's edition as they saw it (refused if it changed since)."""
-    return edits.approve_day(config, _open_day(config, store, now), by=by, at=now, seen=seen)
+    """An editor's approval of today's edition as they saw it (refused if it changed since,
+    or once a deadline without one skipped the day)."""
+    day = _open_day(config, store, now)
+    state = gate(config, day, now)
+    if state.state is Waiting.TIMED_OUT and state.on_timeout != "send":
+        assert state.deadline is not None
+        raise EditionError(
+            f"the deadline, {state.deadline:%H:%M} ({state.deadline.tzinfo}), passed without an "
+            f"approval, so the scheduled send skips the edition of {day} (on_timeout: skip)",
+            day=day,
+            hint=f"To send it anyway, run: newsletter --config {config.path} send",
+        )
+    return edits.approve_day(config, day, by=by, at=now, seen=seen)
 
 
 def send_test_copy(config: Config, store: Store, mailer: Mailer, *, to: str, now: datetime) -> str:

@@ -37,7 +37,7 @@ from newsletter.readers.timing import describe, slot_from
 from newsletter.store import Store
 from newsletter.web import forms
 from newsletter.web.archive import Archive
-from newsletter.web.desk import desk_routes
+from newsletter.web.desk import make_desk
 from newsletter.web.forms import BadRequest, body_of, chosen, client_ip, form_of, one
 from newsletter.web.pages import ARCHIVE, STOPPED, Link, Pages, new_csrf, onward, plain_routes
 from newsletter.web.ratelimit import RateLimit
@@ -367,9 +367,8 @@ def create_app(
     now: Callable[[], datetime],
     worker_interval: float = 5.0,
 ) -> Starlette:
-    """The readers' app over one store and mailer; ``now`` is the clock. Sign-ups and mail go
-    through queues (``signups``, ``outgoing``) a worker thread works through while the app
-    runs (every ``worker_interval`` seconds, and at once after a sign-up)."""
+    """The readers' app over one store and mailer (``now``: the clock); a worker thread works
+    through the sign-up and mail queues while it runs (every ``worker_interval`` s, at once)."""
 
     def queued_work() -> None:
         take_sign_ups(config, store, now=now)  # first: the confirmations they queue go at once
@@ -382,7 +381,7 @@ def create_app(
     site = Site(config, store, worker, now=now)
     webhook = Webhook(config, store, applier, now=now)
     archive = Archive(config, store, now=now)
-    desk = desk_routes(config, store, now=now, wake=worker.wake)
+    desk = make_desk(config, store, now=now, wake=worker.wake)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -394,7 +393,8 @@ def create_app(
             worker.stop()
             applier.stop()
 
-    routes = [*site.routes(), *plain_routes(), *webhook.routes(), *archive.routes(), *desk]
-    app = Starlette(lifespan=lifespan, routes=routes, exception_handlers={404: archive.unknown})
+    routes = [*site.routes(), *plain_routes(), *webhook.routes(), *archive.routes(), *desk.routes]
+    handlers = {404: archive.unknown, 405: desk.wrong_method}
+    app = Starlette(lifespan=lifespan, routes=routes, exception_handlers=handlers)
     app.router.redirect_slashes = False  # Starlette's names http://host/ behind a proxy
     return app

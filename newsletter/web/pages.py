@@ -99,8 +99,11 @@ class Pages:
             return HTMLResponse("Something went wrong.", status_code=500)
         response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
         if csrf:
+            # lax: a link from another site sends it, so the page that link opens carries the
+            # same token as the forms of tabs already open (strict gave it a new one, refusing
+            # theirs); a form posted from another site still goes without it, and is refused
             response.set_cookie(
-                CSRF_COOKIE, csrf, httponly=True, samesite="strict", path="/", secure=self.secure
+                CSRF_COOKIE, csrf, httponly=True, samesite="lax", path="/", secure=self.secure
             )
         return response
 

@@ -1,8 +1,9 @@
 """The editor's desk: ``/desk`` on ``newsletter serve``, for signed-in editors only.
 
-``desk_routes`` builds one ``Desk`` and each section's routes on it; ``web.app.create_app``
-mounts them. Sections are classes that take the ``Desk`` and register their pages in
-``__init__`` (``SECTIONS`` below lists them; add a new one there).
+``make_desk`` builds one ``Desk`` and each section's routes on it; ``web.app.create_app``
+mounts them, and answers a GET of a form's address with ``Desk.wrong_method``. Sections are
+classes that take the ``Desk`` and register their pages in ``__init__`` (``SECTIONS`` below
+lists them; add a new one there).
 
 How a page uses the ``Desk`` (``frame.py``)::
 
@@ -55,8 +56,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from starlette.routing import Route
-
 from newsletter.config import Config
 from newsletter.store import Store
 from newsletter.web.desk.admin import Audit, Editors
@@ -81,19 +80,19 @@ SECTIONS: tuple[Callable[[Desk], object], ...] = (
 )
 
 
-def desk_routes(
+def make_desk(
     config: Config,
     store: Store,
     *,
     now: Callable[[], datetime],
     wake: Callable[[], None] = lambda: None,
-) -> list[Route]:
-    """The desk's routes over one store; ``now`` is the clock, ``wake`` wakes the worker that
-    sends queued mail (an editor's one-time link)."""
+) -> Desk:
+    """The desk over one store, every section's routes on it (``Desk.routes``); ``now`` is the
+    clock, ``wake`` wakes the worker that sends queued mail (an editor's one-time link)."""
     desk = Desk(config, store, now=now, wake=wake)
     for section in SECTIONS:
         section(desk)
-    return desk.routes
+    return desk
 
 
-__all__ = ["Desk", "desk_routes"]
+__all__ = ["Desk", "make_desk"]

@@ -10,11 +10,11 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from newsletter.config import Config
@@ -48,6 +48,14 @@ def allowed(editor: Editor, role: EditorRole) -> bool:
     return role == EditorRole.EDITOR or editor.role == EditorRole.ADMIN
 
 
+def _page_of(request: Request) -> str:
+    """The desk page a posted form came from (its Referer, on this site), else the desk's."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc != request.url.netloc:
+        return "/desk"
+    return local_next(referer.path + (f"?{referer.query}" if referer.query else ""))
+
+
 def local_next(value: str) -> str:
     """Where to go after signing in: a path of the desk, never another site."""
     if value.startswith("/desk") and not value.startswith("/desk/sign-") and "\\" not in value:
@@ -56,7 +64,7 @@ def local_next(value: str) -> str:
 
 
 class Desk:
-    """The desk's routes and what they share; built once per app by ``desk_routes``."""
+    """The desk's routes and what they share; built once per app by ``make_desk``."""
 
     def __init__(
         self,
@@ -143,9 +151,14 @@ class Desk:
         editor = self.session_editor(request)
         if editor is None:
             wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            if request.method != "GET":  # a form: back to the page it was on, once signed in
+                wanted = _page_of(request)
             target = f"{SIGN_IN}?next={quote(wanted, safe='/')}"
+            ended = COOKIE in request.cookies  # a session that ended: the page says so
+            if ended:
+                target += "&ended=" + ("form" if request.method != "GET" else "1")
             response = RedirectResponse(target, status_code=303)
-            if COOKIE in request.cookies:
+            if ended:
                 response.delete_cookie(COOKIE, path="/desk")
             return response
         request.state.editor = editor
@@ -239,6 +252,24 @@ class Desk:
         return self.render(
             request, "message.html.j2", title, status, paragraphs=paragraphs, links=links
         )
+
+    async def wrong_method(self, request: Request, exc: Exception) -> Response:
+        """A desk address opened with a method it does not take (a form's, opened): a page in
+        the desk's frame with the way back; elsewhere Starlette's plain 405."""
+        path = request.url.path
+        if not path.startswith("/desk"):
+            headers = getattr(exc, "headers", None)
+            return PlainTextResponse("Method Not Allowed", status_code=405, headers=headers)
+        parent = path.rsplit("/", 1)[0]
+        while parent.startswith("/desk/") and not self._answers(parent):
+            parent = parent.rsplit("/", 1)[0]
+        back = parent if parent.startswith("/desk/") else "/desk"
+        said = (
+            "This address takes a form of the desk: it is where a form is sent, not a page to "
+            "open. Go back to the page the form is on."
+        )
+        links = [("Go back", back)] + ([("The desk", "/desk")] if back != "/desk" else [])
+        return self.message(request, "Not a page", said, status=405, links=links)
 
     def refused(self, request: Request, exc: BadRequest, *, back: str) -> HTMLResponse:
         """A form that could not be taken (an expired CSRF token, ...)."""

@@ -36,6 +36,14 @@ from newsletter.web.ratelimit import RateLimit
 DESK = AuditTarget("desk", "")
 
 
+# a session that ended (its hours, a sign-out elsewhere, a new password), as the page says it
+_ENDED = {
+    "1": "Your session ended. Sign in again to go on.",
+    "form": "Your session ended, so what you last sent was not saved. Sign in again, then make "
+    "the change again.",
+}
+
+
 class SignIn:
     """``/desk/sign-in``, ``/desk/sign-out`` and ``/desk/set-password/{token}``."""
 
@@ -69,6 +77,7 @@ class SignIn:
         if self.desk.session_editor(request) is not None:
             return RedirectResponse(local_next(request.query_params.get("next", "")), 303)
         notice = "Your password is set. Sign in with it." if "set" in request.query_params else ""
+        notice = _ENDED.get(request.query_params.get("ended", ""), notice)
         return self._form(request, notice=notice)
 
     async def sign_in(self, request: Request) -> Response:

@@ -21,12 +21,12 @@ from starlette.responses import RedirectResponse, Response
 from newsletter.config.dayedits import Change, Edited, Outcome, Part, day_path, version_of
 from newsletter.delivery.mailers import make_mailer
 from newsletter.edition import digest
-from newsletter.edition.brief import capped_more
+from newsletter.edition.brief import capped_more, pick
 from newsletter.edition.filters import longdate
 from newsletter.errors import ConfigError, InputError, NewsletterError
 from newsletter.flows import desk as flows_desk
 from newsletter.flows.build import edition_date_for
-from newsletter.models import AuditAction, Edition, EditionStatus, RenderedEmail, Section
+from newsletter.models import AuditAction, Edition, EditionStatus, RenderedEmail, Sector, Story
 from newsletter.records import AuditTarget
 from newsletter.web.desk.frame import Desk
 from newsletter.web.forms import BadRequest, one
@@ -55,6 +55,25 @@ FIXED = {
     "no longer change.",
     EditionStatus.SENT: "Sent: this is the edition as readers got it. It can no longer change.",
 }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Listed:
+    """A story as the page lists it: its section, and whether the email has it as one of the
+    "more" headlines."""
+
+    story: Story
+    sector: Sector
+    more: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Group:
+    """A heading of the page's list, as the email has it: the brief, or a section."""
+
+    title: str
+    anchor: str  # "brief", or the sector's slug
+    rows: list[Listed]
 
 
 REBUILD = timedelta(minutes=5)  # the longest a built edition is shown unchanged (freshness)
@@ -98,11 +117,14 @@ class Today:
             notices=notices,
             today=today,
             email=email,
-            sections=self._sections(today.edition),
+            groups=self._groups(today.edition),
+            dropped=self._named(today.choices.get("drop") or []),
             sectors=desk.config.sectors,
             parts=Part,
             required=desk.config.file.schedule.require_approval is not None,
             approved=today.gate.state is flows_desk.Waiting.APPROVED,
+            skipped=today.gate.state is flows_desk.Waiting.TIMED_OUT
+            and today.gate.on_timeout != "send",
             address=desk.editor(request).email,
         )
 
@@ -127,13 +149,34 @@ class Today:
         self._kept = (key, now, today)
         return today
 
-    def _sections(self, edition: Edition | None) -> list[Section]:
-        """The stories as the email of every sector has them: each section's, and the "more"
-        headlines the email keeps."""
+    def _named(self, keys: list[str]) -> list[tuple[str, str]]:
+        """Each story id or link with what the page calls it: its headline and source, when
+        stored (a link names itself)."""
+        return [(str(key), self._title(str(key))) for key in keys]
+
+    def _title(self, key: str) -> str:
+        story = None if "/" in key else self.desk.store.stories.story(key)
+        return f"{story.title} ({story.source})" if story is not None else key
+
+    def _groups(self, edition: Edition | None) -> list[Group]:
+        """The stories where the email of every sector has them: the brief's, then each
+        section's leads and the "more" headlines the email keeps."""
         if edition is None:
             return []
-        more = self.desk.config.file.email.more_headlines
-        return capped_more(digest.layout(edition), more)
+        sections = digest.layout(edition)
+        sectors = {s.sector.name: s.sector for s in sections}
+        brief, rest = pick(edition, sections)
+        groups = []
+        if brief:
+            title = "Today's brief" if len(brief) > 1 else "Top story"
+            groups.append(
+                Group(title, "brief", [Listed(i.story, sectors[i.sector]) for i in brief])
+            )
+        for section in capped_more(rest, self.desk.config.file.email.more_headlines):
+            rows = [Listed(story, section.sector, more=False) for story in section.stories]
+            rows += [Listed(story, section.sector, more=True) for story in section.more]
+            groups.append(Group(section.sector.name, section.sector.slug, rows))
+        return groups
 
     def _email(self, edition: Edition) -> RenderedEmail:
         """The email of every sector, rendered once per edition (a change makes another)."""
@@ -170,7 +213,8 @@ class Today:
         detail = f"{change.part.value}{story}: {change.value!r} ({edited.outcome})"
         desk.audit(editor, AuditAction.EDITION_CHANGED, target, detail)
         if edited.outcome is Outcome.REFUSED:
-            return self._show(request, [], 409, error=_refusal(change, edited))
+            named = self._title(change.story) if change.story else ""
+            return self._show(request, [], 409, error=_refusal(change, edited, named))
         anchor = f"#story-{change.story}" if change.story else f"#{change.part.value}"
         return RedirectResponse(f"{PAGE}?done={edited.outcome.value}{anchor}", status_code=303)
 
@@ -190,7 +234,8 @@ class Today:
                 desk.config, desk.store, by=editor.email, seen=seen, now=desk.now()
             )
         except NewsletterError as exc:
-            return self._show(request, [], 409, error=f"Not approved: {exc.message}")
+            hint = f" {exc.hint}" if exc.hint else ""
+            return self._show(request, [], 409, error=f"Not approved: {exc.message}.{hint}")
         if edited.outcome is Outcome.REFUSED:
             said = (
                 "Not approved: the edition changed since you opened the page (another editor, "
@@ -243,13 +288,13 @@ def _change_of(fields: Mapping[str, list[str]]) -> Change:
     )
 
 
-def _refusal(change: Change, edited: Edited) -> str:
+def _refusal(change: Change, edited: Edited, named: str) -> str:
     """What a refused change tells its editor: the value there now, and theirs, to redo."""
     what = NAMES[change.part]
     now, yours = edited.current or "nothing", f" Yours was “{change.value or 'nothing'}”."
     if change.part in {Part.PIN, Part.DROP}:
         now, yours = ("set" if edited.current else "not set"), ""
-    story = f" of story {change.story}" if change.story else ""
+    story = f" of “{named}”" if named else ""
     return (
         f"Not saved: another editor changed {what}{story} while you were looking; it is now "
         f"“{now}”.{yours} The page below shows the edition as it is now: make your change "
