@@ -138,3 +138,16 @@ def test_a_reader_that_closes_the_pipe_early_ends_the_command_quietly(demo_dir: 
         said = process.stderr.read().decode()
         assert process.wait(timeout=60) == 141, said
     assert said == ""
+
+
+def test_a_long_address_folds_whole_and_cuts_no_other_column(demo_dir: Path) -> None:
+    config = str(demo_dir / "config.yaml")
+    address = "a" * 64 + "@" + "sub-domain." * 10 + "example.com"
+    run("--config", config, "subscribers", "add", address, "--sectors", "oil-gas")
+    listed = run("--config", config, "subscribers", "list")
+    assert_fits(listed)
+    words = listed.split()
+    assert SubscriberStatus.CONFIRMED in words and "oil-gas" in words and "…" not in listed
+    folded = "".join(w for w in words if w not in (SubscriberStatus.CONFIRMED, "oil-gas"))
+    assert address in folded  # folded, never cut
+    assert "1 reader\n" in listed

@@ -487,7 +487,7 @@ def test_cli_send_and_subscribers(tmp_path: Path) -> None:
     bad = runner.invoke(cli, ["--config", path, "subscribers", "add", "not-an-address"], env=env)
     assert bad.exit_code == 1 and "is not a valid email address" in bad.stderr
     listed = runner.invoke(cli, ["--config", path, "subscribers", "list"], env=env)
-    assert "ana@example.com" in listed.stdout and "1 readers" in listed.stdout
+    assert "ana@example.com" in listed.stdout and "1 reader\n" in listed.stdout
     dry = runner.invoke(cli, ["--config", path, "send", "--dry-run"], env=env)
     assert (
         dry.exit_code == 0

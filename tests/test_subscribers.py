@@ -280,6 +280,10 @@ def test_a_write_that_fails_midway_keeps_the_chunks_before_and_a_rerun_finishes(
 
 
 def _validator_says(address: str) -> str | None:
+    """email-validator's answer, and RFC 5321's 64 characters before the @ (which it lets by
+    and the mail providers refuse)."""
+    if len(address.strip().rsplit("@", 1)[0]) > 64:
+        return None
     try:
         checked = validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError:
@@ -288,6 +292,8 @@ def _validator_says(address: str) -> str | None:
 
 
 def test_the_fast_path_for_plain_addresses_agrees_with_email_validator() -> None:
+    with pytest.raises(SubscriberError, match="at most 64 characters"):
+        normalise_email("a" * 65 + "@example.com")
     local = "a" * 64
     addresses = [
         "Ana@Example.COM",
@@ -365,3 +371,57 @@ def test_a_suppressed_address_is_refused_with_its_own_reason(tmp_path: Path) -> 
     assert "line 2: angry@example.com reported an edition as spam" in said
     code, _, stderr = run(config_path, "subscribers", "add", "angry@example.com")
     assert code == 1 and "reported an edition as spam" in stderr and "was erased" not in stderr
+
+
+def _exported(config_path: Path) -> list[str]:
+    return run(config_path, "subscribers", "export")[1].splitlines()[1:]
+
+
+def test_an_add_refused_for_its_watchlist_writes_nothing(tmp_path: Path) -> None:
+    config_path = write_config(tmp_path, {"feeds": []})
+    code, _, stderr = run(config_path, "subscribers", "add", "new@example.org", "--watch", "(")
+    assert code == 1 and "no letter or digit" in stderr
+    assert _exported(config_path) == []  # not added, half done
+    run(
+        config_path,
+        "subscribers",
+        "add",
+        "old@example.org",
+        "--name",
+        "Old",
+        "--sectors",
+        "oil-gas",
+    )
+    before = _exported(config_path)
+    code, _, _ = run(
+        config_path, "subscribers", "add", "old@example.org", "--name", "New", "--watch", "x" * 61
+    )
+    assert code == 1 and _exported(config_path) == before  # nor updated
+
+
+def test_updating_a_known_reader_changes_only_what_is_given(tmp_path: Path) -> None:
+    config_path = write_config(tmp_path, {"feeds": []})
+    args = ["--name", "Keep Me", "--sectors", "oil-gas,mining-metals", "--timezone", "Asia/Tokyo"]
+    assert run(config_path, "subscribers", "add", "keep@example.org", *args)[0] == 0
+    assert run(config_path, "subscribers", "add", "keep@example.org", "--watch", "Shell")[0] == 0
+    (row,) = _exported(config_path)
+    assert row.startswith("keep@example.org,Keep Me,oil-gas mining-metals,")
+    assert "Asia/Tokyo" in row and row.endswith(",Shell")
+    assert run(config_path, "subscribers", "add", "keep@example.org", "--name", "Kept")[0] == 0
+    (row,) = _exported(config_path)
+    assert row.startswith("keep@example.org,Kept,oil-gas mining-metals,")
+
+
+def test_a_watchlist_term_a_spreadsheet_would_run_round_trips(tmp_path: Path) -> None:
+    """Export writes a cell starting like a formula ("@at") with a leading '; import takes it
+    off the watchlist as it does off names: the same readers come back, every time."""
+    first = write_config(tmp_path / "a", {"feeds": []})
+    run(first, "subscribers", "add", "w@example.org", "--name", "=Eq", "--watch", "@at,-x1")
+    exported = _exported(first)
+    for n in range(2):
+        again = write_config(tmp_path / f"b{n}", {"feeds": []})
+        csv_file = tmp_path / f"round{n}.csv"
+        csv_file.write_text("\n".join([HEADER, *exported]) + "\n", encoding="utf-8")
+        assert run(again, "subscribers", "import", str(csv_file))[0] == 0
+        assert _exported(again) == exported
+    assert exported[0].startswith("w@example.org,'=Eq,") and exported[0].endswith(",'@at; -x1")

@@ -103,12 +103,46 @@ def test_whole_words_any_case_and_the_publishers_aliases(tmp_path: Path) -> None
     assert GIGA not in mail["part@example.com"]
 
 
+def test_each_reader_sees_only_their_own_terms_for_a_story_others_follow_too(
+    tmp_path: Path,
+) -> None:
+    """Three readers whose different terms find the same story: each block names its reader's
+    own term (a block made once per set of stories named the first reader's to everyone)."""
+    config = _config(tmp_path)
+    terms = {
+        "a@example.com": "gigafactory",
+        "b@example.com": "Sodium-ion",
+        "c@example.com": "cells",
+    }
+    mail = _send(config, {address: ([], [term]) for address, term in terms.items()})
+    for address, term in terms.items():
+        block = mail[address].split("== Your watchlist ==")[1].split("==")[0]
+        assert GIGA in block and f"; {term}" in block, (address, block)
+        assert all(f"; {other}" not in block for other in terms.values() if other != term)
+
+
+def test_a_term_s_brackets_markup_emoji_and_hyphens_do_not_stop_it_matching(
+    tmp_path: Path,
+) -> None:
+    """What a reader types around a name is no part of it: brackets, a tag, an emoji; and a
+    space matches a hyphen ("sodium ion" finds "Sodium-ion") as the sector rules read them."""
+    config = _config(tmp_path)
+    typed = ["(gigafactory)", "<b>gigafactory</b>", "gigafactory 🔋", "sodium ion", "'Sodium-Ion'"]
+    mail = _send(config, {f"r{n}@example.com": ([], [term]) for n, term in enumerate(typed)})
+    for n, term in enumerate(typed):
+        assert "== Your watchlist ==" in mail[f"r{n}@example.com"], term
+        block = mail[f"r{n}@example.com"].split("== Your watchlist ==")[1].split("==")[0]
+        assert GIGA in block, term
+
+
 def test_terms_are_text_and_are_checked() -> None:
     assert checked_watchlist("Tesla, tesla; CATL\nLithium") == ("Tesla", "CATL", "Lithium")
     with pytest.raises(ValueError, match="at most 10"):
         checked_watchlist([f"term{n}" for n in range(11)])
     with pytest.raises(ValueError, match="no letter or digit"):
         checked_watchlist(["<>"])
+    with pytest.raises(ValueError, match="no letter or digit"):
+        checked_watchlist(["<b></b>"])  # markup only: it would name nothing
 
 
 def test_a_hostile_term_is_shown_as_text(tmp_path: Path) -> None:
@@ -138,8 +172,9 @@ def test_one_render_per_variant_whatever_the_watchlists(tmp_path: Path) -> None:
     assert variants.rendered == 1 and not skipped  # one choice of sectors: one render
     (call,) = calls  # one variant, one call: each reader's block goes with their values
     blocks = {r.values.get("watchlist", "") for r in call.recipients}
-    # "gigafactory" and "sodium-ion" find one story: one block; "" and "nothing at all" none
-    assert "" in blocks and 2 <= len(blocks) <= 3
+    # one block per story found and the terms that found it (each reader's own words): three
+    # for the hundred readers; "" and "nothing at all" none
+    assert "" in blocks and len(blocks) == 4
     assert all("Your watchlist</h2>" in b for b in blocks if b)
 
 

@@ -20,7 +20,7 @@ import sqlalchemy
 
 from newsletter.config import Config, load_config
 from newsletter.delivery.mailers import make_mailer
-from newsletter.models import Channel, Source, SubscriberStatus, SuppressionReason
+from newsletter.models import Channel, MailKind, Source, SubscriberStatus, SuppressionReason
 from newsletter.readers.subscriptions import add_subscriber
 from newsletter.store import Store
 from newsletter.web.app import create_app
@@ -482,3 +482,68 @@ def test_an_unknown_address_gets_the_sites_own_page_and_a_trailing_slash_stays_o
     elsewhere = httpx.get(site.base + "//evil.example.com/")  # never off the site
     assert elsewhere.headers.get("location") in (None, "/evil.example.com")
     assert httpx.get(site.base + "/archive/", follow_redirects=True).status_code == 200
+
+
+def test_subscribing_again_right_after_unsubscribing_sticks_when_the_events_are_applied(
+    site: Site,
+) -> None:
+    """The web's unsubscribe is also stored as an event (for the numbers), applied by a worker
+    seconds later: applied after the reader's "Subscribe again", it must not undo it (the
+    newest action wins), nor may an unsubscribe the provider reports from before it."""
+    from datetime import timedelta
+
+    from newsletter.delivery.events import apply_events
+    from newsletter.models import EventKind
+    from newsletter.readers import subscriptions
+    from newsletter.records import ProviderEvent
+
+    token = reader_token(site)
+    web = Source(Channel.WEB, "")
+    subscriptions.unsubscribe(site.store, token, source=web, now=NOW)
+    back = subscriptions.resubscribe(
+        site.store, token, publication="Top", source=web, now=NOW + timedelta(seconds=1)
+    )
+    earlier = ProviderEvent(
+        "sg-unsub-1", EventKind.UNSUBSCRIBE, NOW, subscriber_id=back.id, source="sendgrid"
+    )
+    site.store.events.record_events([earlier], now=NOW + timedelta(seconds=2))
+    apply_events(site.config, site.store, now=NOW + timedelta(seconds=3))
+    reader = site.store.readers.subscriber_by_token(token)
+    assert reader is not None and reader.status == SubscriberStatus.CONFIRMED
+    later = ProviderEvent(
+        "sg-unsub-2",
+        EventKind.UNSUBSCRIBE,
+        NOW + timedelta(seconds=5),
+        subscriber_id=back.id,
+        source="sendgrid",
+    )
+    site.store.events.record_events([later], now=NOW + timedelta(seconds=6))
+    apply_events(site.config, site.store, now=NOW + timedelta(seconds=7))
+    reader = site.store.readers.subscriber_by_token(token)
+    assert reader is not None and reader.status == SubscriberStatus.UNSUBSCRIBED  # newer: wins
+
+
+@pytest.mark.parametrize("reported_spam", [False, True])
+def test_an_old_confirmation_link_never_subscribes_a_reader_who_stopped(
+    site: Site, reported_spam: bool
+) -> None:
+    """A reader who unsubscribed (or complained: suppressed) opens the confirmation link of
+    their sign-up again: nothing changes, no welcome is sent, and the page says where they
+    stand (a complainer is offered no way back)."""
+    token = reader_token(site)
+    reader = site.store.readers.subscriber_by_token(token)
+    assert reader is not None
+    site.store.readers.update_subscriber(reader.id, now=NOW, status=SubscriberStatus.UNSUBSCRIBED)
+    if reported_spam:
+        site.store.readers.suppress(reader.email, SuppressionReason.COMPLAINED, now=NOW)
+    with httpx.Client(base_url=site.base) as client:
+        page = client.get(f"/confirm/{token}")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        answer = client.post(f"/confirm/{token}", data={"csrf": csrf.group(1)})
+    said = " ".join(unescape(answer.text).split())
+    assert "You are subscribed" not in said
+    assert ("Subscribe again" in said) is not reported_spam
+    after = site.store.readers.subscriber_by_token(token)
+    assert after is not None and after.status == SubscriberStatus.UNSUBSCRIBED
+    assert site.store.outgoing.latest_mail(reader.id, kind=MailKind.WELCOME) is None

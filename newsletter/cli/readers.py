@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -37,7 +38,7 @@ def subscribers() -> None:
 
 @subscribers.command("add")
 @click.argument("email")
-@click.option("--name", default="", help="The reader's name.")
+@click.option("--name", help="The reader's name.")
 @click.option("--sectors", metavar="SLUG,...", help="Chosen sectors (default: all).")
 @click.option("--pending", is_flag=True, help="Add unconfirmed (no email is sent).")
 @click.option("--timezone", "zone", default="", help="IANA time zone (default: the schedule's).")
@@ -48,7 +49,7 @@ def subscribers() -> None:
 def subscribers_add(
     state: State,
     email: str,
-    name: str,
+    name: str | None,
     sectors: str | None,
     pending: bool,
     zone: str,
@@ -56,13 +57,13 @@ def subscribers_add(
     weekly: str,
     watch: str | None,
 ) -> None:
-    """Add a reader (or update a known reader's name and sectors, and when given their time
-    zone, hour, weekly day and watchlist).
+    """Add a reader, or update a known one: each option given replaces its value, the rest
+    stay as they are. Nothing is written when any value is refused.
 
     Example: newsletter subscribers add ana@example.com --sectors oil-gas --timezone Asia/Tokyo
     """
     config = state.config
-    chosen = parse_slugs(config, sectors)
+    chosen = parse_slugs(config, sectors) if sectors is not None else None
     when = {
         "timezone": zone,
         "hour": hour,
@@ -94,12 +95,30 @@ def subscribers_add(
 
 
 NAME_WIDTH = 36  # a name or watchlist longer than this folds under the address
+ADDRESS_WIDTH = 48  # an address longer than this folds (an 80-column table keeps its others)
 
 
 def _folded(text: str) -> list[str]:
     """``text`` in lines of at most ``NAME_WIDTH``, at spaces or hyphens, a longer word
     folded: never cut."""
     return textwrap.wrap(text, NAME_WIDTH, break_long_words=True, break_on_hyphens=True)
+
+
+def _address(email: str) -> list[str]:
+    """An address on one line, or a longer one than fits (``ADDRESS_WIDTH``) folded after
+    its @ and at dots: whole, never cut."""
+    if len(email) <= ADDRESS_WIDTH:
+        return [email]
+    pieces = re.split(r"(?<=[@.])", email)
+    lines = [""]
+    for piece in pieces:
+        while len(piece) > ADDRESS_WIDTH:  # one piece longer than a line: at the width
+            lines += [piece[:ADDRESS_WIDTH], ""] if not lines[-1] else [piece[:ADDRESS_WIDTH]]
+            piece = piece[ADDRESS_WIDTH:]
+        if len(lines[-1]) + len(piece) > ADDRESS_WIDTH:
+            lines.append("")
+        lines[-1] += piece
+    return [line for line in lines if line]
 
 
 @subscribers.command("list")
@@ -128,11 +147,11 @@ def subscribers_list(state: State, status: str | None) -> None:
     )
     schedule = state.config.file.schedule
     for r in readers:
-        lines = [r.email, *_folded(r.name), describe(r.slot, schedule)]
+        lines = [*_address(r.email), *_folded(r.name), describe(r.slot, schedule)]
         who = escape("\n".join(line for line in [*lines, *_folded("; ".join(r.watchlist))] if line))
         table.add_row(who, r.status, escape(", ".join(r.sectors) or "all"))
     state.console.print(table)
-    state.console.print(f"{len(readers)} readers")
+    state.console.print(plural(len(readers), "reader"))
 
 
 @subscribers.command("import")

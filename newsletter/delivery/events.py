@@ -223,12 +223,24 @@ def _apply(config: Config, store: Store, event: ProviderEvent, *, now: datetime)
     complaint = event.kind == EventKind.COMPLAINT
     if complaint:
         store.readers.suppress(reader.email, SuppressionReason.COMPLAINED, now=now)
+    elif _came_back(store, reader.id, since=event.at):
+        return Applied()  # the newest action wins: a "Subscribe again" after it stands
     if reader.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED):
         return Applied(complaints=int(complaint))
     store.readers.update_subscriber(reader.id, now=now, status=SubscriberStatus.UNSUBSCRIBED)
     kind = ConsentKind.COMPLAINT if complaint else ConsentKind.UNSUBSCRIBE
     store.readers.add_event(reader, kind, now=now, source=source, details=details)
     return Applied(unsubscribed=1, complaints=int(complaint))
+
+
+def _came_back(store: Store, reader_id: int, *, since: datetime) -> bool:
+    """Whether the reader confirmed or subscribed again at or after ``since`` (an unsubscribe
+    applied seconds after it was asked, by this worker, or one a provider reports late)."""
+    back = (ConsentKind.CONFIRM, ConsentKind.RESUBSCRIBE)
+    return any(
+        e.kind in back and e.at is not None and e.at >= since
+        for e in store.readers.events_of(reader_id)
+    )
 
 
 # --- bounce mailboxes --------------------------------------------------------------------------

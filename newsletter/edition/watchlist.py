@@ -9,9 +9,9 @@ of the edition, best-ranked first; each distinct watchlist once.
 
 Rendering stays shared: a variant is rendered once, with markers where the block goes (the
 reader fields ``watchlist`` and ``watchlist_text`` of ``personalize``); each distinct set of
-found stories is rendered once as a small block (``Blocks``) and filled in for its readers like
-their links, so readers of one variant share one request whatever their watchlists. A
-watchlist that finds nothing leaves no block at all.
+found stories, with the reader's terms that found them, is rendered once as a small block
+(``Blocks``) and filled in for its readers like their links, so readers of one variant share
+one request whatever their watchlists. A watchlist that finds nothing leaves no block at all.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from newsletter.models import Edition, Story
+from newsletter.models.readers import term_core
 
 HTML_BLOCK = "watchlist.html.j2"
 TEXT_BLOCK = "watchlist.txt.j2"
@@ -59,7 +60,7 @@ class Watchlists:
 
     def _pattern(self, term: str) -> re.Pattern[str]:
         names = sorted(self._aliases.get(term.casefold(), {term}) | {term}, key=len, reverse=True)
-        words = "|".join(re.escape(" ".join(n.split())).replace(r"\ ", r"\s+") for n in names)
+        words = "|".join(_words(n) for n in names if term_core(n)) or r"(?!)"  # (none: nothing)
         return re.compile(rf"(?<!\w)(?:{words})(?!\w)", re.IGNORECASE)
 
     def _stories_of(self, term: str) -> frozenset[int]:
@@ -75,18 +76,26 @@ class Watchlists:
         """The stories these terms find, best first, at most the limit; () for none."""
         if not terms:
             return ()
-        key = tuple(sorted({t.casefold() for t in terms}))
+        key = tuple(terms)  # as the reader wrote them: the block names the reader's own
         cached = self._cache.get(key)
         if cached is not None:
             return cached
         by_story: dict[int, list[str]] = {}
         for term in terms:
             for index in self._stories_of(term):
-                by_story.setdefault(index, []).append(term)
+                by_story.setdefault(index, []).append(term_core(term))  # as the block names it
         chosen = sorted(by_story)[: self._limit]  # the edition's order: best-ranked first
         found = tuple(Match(self._stories[i], tuple(by_story[i])) for i in chosen)
         self._cache[key] = found
         return found
+
+
+_GAP = re.compile(r"[\s\-\u2010-\u2015]+")  # spaces and hyphens: "lithium ion", "lithium-ion"
+
+
+def _words(name: str) -> str:
+    """The pattern of a term's core, a space or a hyphen matching either."""
+    return _GAP.pattern.join(re.escape(part) for part in _GAP.split(term_core(name)))
 
 
 class Blocks:
@@ -97,11 +106,13 @@ class Blocks:
 
     def __init__(self, render: Callable[[str, Mapping[str, Any]], str]) -> None:
         self._render = render
-        self._made: dict[tuple[str, ...], dict[str, str]] = {}
+        self._made: dict[tuple[tuple[str, tuple[str, ...]], ...], dict[str, str]] = {}
 
     def values(self, found: tuple[Match, ...]) -> dict[str, str]:
-        """The reader values of this block (empty blocks when nothing is found)."""
-        key = tuple(m.story.id for m in found)
+        """The reader values of this block (empty blocks when nothing is found): one per set
+        of stories and the terms that found them, which the block names (never another
+        reader's terms)."""
+        key = tuple((m.story.id, m.terms) for m in found)
         made = self._made.get(key)
         if made is None:
             made = self._made[key] = self._make(found)

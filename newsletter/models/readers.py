@@ -4,6 +4,8 @@ the vocabulary: ``newsletter.models`` names each of these too."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -71,3 +73,18 @@ class Slot:
 
 
 DEFAULT_SLOT = Slot()  # a reader who chose nothing: the schedule's send_at in its zone
+
+
+_TAG = re.compile(r"<[^>]*>")
+_AROUND = "()[]{}<>\"'\u2018\u2019\u201c\u201d\u00ab\u00bb*_~`|,;:!?/\\ "
+
+
+def term_core(term: str) -> str:
+    """What a watchlist term names: without tags, emoji and other symbols (a name's own
+    ``+ & $ # %`` stay: "C++", "AT&T"), and without the brackets and quotes around it."""
+    kept = "".join(
+        ch
+        for ch in _TAG.sub(" ", term)
+        if ch in "+&$#%" or not unicodedata.category(ch).startswith(("S", "C"))
+    )
+    return " ".join(kept.split()).strip(_AROUND)

@@ -24,6 +24,11 @@ def normalise_email(address: str) -> str:
         raise SubscriberError(
             f"an address is at most {MAX_EMAIL} characters", hint="Check the address."
         )
+    if len(address.strip().rsplit("@", 1)[0]) > 64:  # RFC 5321; providers refuse longer
+        raise SubscriberError(
+            "the part of an address before the @ is at most 64 characters",
+            hint="Check the address.",
+        )
     plain = _PLAIN.match(address.strip().lower())
     if plain is not None and len(plain["local"]) <= 64:
         domain = _checked_domain(plain["domain"])

@@ -237,7 +237,8 @@ def _choices(cells: Sequence[str], schedule: ScheduleConfig) -> tuple[Slot, tupl
             checked_frequency(often),
             checked_weekday(day),
         )
-        return slot, checked_watchlist(terms) if len(cells) > 4 else None
+        # its ' before a formula start taken off, as off a name (``export`` added it)
+        return slot, checked_watchlist(_unquoted(terms)) if len(cells) > 4 else None
     except ValueError as exc:
         raise SubscriberError(str(exc)) from None
 

@@ -100,8 +100,8 @@ def add_subscriber(
     store: Store,
     address: str,
     *,
-    name: str = "",
-    sectors: Sequence[str] = (),
+    name: str | None = None,
+    sectors: Sequence[str] | None = None,
     known_sectors: Sequence[str],
     status: SubscriberStatus = SubscriberStatus.CONFIRMED,
     now: datetime,
@@ -109,8 +109,9 @@ def add_subscriber(
     slot: Slot | None = None,
     watchlist: Sequence[str] | None = None,
 ) -> tuple[Subscriber, bool]:
-    """Add a reader (or update a known one's name and sectors, and the delivery ``slot`` and
-    ``watchlist`` when given); (reader, created)."""
+    """Add a reader (no name and every sector unless given), or update a known one: what is
+    given replaces its value, the rest stays; (reader, created). Everything is checked before
+    anything is written: a refused value leaves no reader added or half-updated."""
     email = normalise_email(address)
     reason = store.readers.suppression_reason(email)
     if reason is not None:
@@ -118,17 +119,17 @@ def add_subscriber(
             f"{email} {suppressed_because(reason)} and cannot be added again",
             hint="A suppressed address stays suppressed: ask the reader for another address.",
         )
+    terms = watchlist_terms(watchlist) if watchlist is not None else None
     saved = store.readers.upsert_subscriber(
         email,
-        name=clean_name(name),
-        sectors=check_sectors(sectors, known_sectors),
+        name=clean_name(name) if name is not None else None,
+        sectors=check_sectors(sectors, known_sectors) if sectors is not None else None,
         status=status,
         token=new_token(),
         now=now,
     )
     reader = saved.reader
-    if slot is not None or watchlist is not None:
-        terms = watchlist_terms(watchlist) if watchlist is not None else None
+    if slot is not None or terms is not None:
         store.readers.update_subscriber(reader.id, now=now, slot=slot, watchlist=terms)
         reader = store.readers.subscriber_by_id(reader.id) or reader
     kind = ConsentKind.ADDED if saved.created else ConsentKind.UPDATED
@@ -264,9 +265,11 @@ def reader_for(store: Store, token: str) -> Subscriber:
 
 
 def confirm(store: Store, token: str, *, source: Source, now: datetime) -> Subscriber:
-    """Confirm a reader; the newest choice of name and sectors from a sign-up applies now."""
+    """Confirm a pending reader; the newest choice of name and sectors from a sign-up applies
+    now. A reader who unsubscribed or bounced stays so: an old confirmation link is no way back
+    (``resubscribe`` is, with its own consent)."""
     reader = reader_for(store, token)
-    if reader.status != SubscriberStatus.CONFIRMED:
+    if reader.status == SubscriberStatus.PENDING:
         newest = store.outgoing.latest_mail(reader.id, kind=CONFIRMATION)
         if newest is not None:
             store.readers.update_subscriber(

@@ -21,7 +21,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from newsletter.config.settings import ScheduleConfig
 from newsletter.config.values import time_zone_problem
 from newsletter.errors import SubscriberError
-from newsletter.models.readers import MAX_WATCHLIST, EditionKind, Frequency, Slot, Subscriber
+from newsletter.models.readers import (
+    MAX_WATCHLIST,
+    EditionKind,
+    Frequency,
+    Slot,
+    Subscriber,
+    term_core,
+)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -158,7 +165,7 @@ def checked_watchlist(terms: Sequence[str] | str) -> tuple[str, ...]:
             continue
         if len(term) > MAX_TERM:
             raise ValueError(f"{term[:20]!r}... is longer than {MAX_TERM} characters")
-        if not any(ch.isalnum() for ch in term):
+        if not any(ch.isalnum() for ch in term_core(term)):  # "<b></b>", "(🔋)"
             raise ValueError(f"{term!r} has no letter or digit to match")
         out.setdefault(term.casefold(), term)
     if len(out) > MAX_WATCHLIST:

@@ -31,21 +31,22 @@ class ReaderStore(ConsentQueries, ImportQueries):
         self,
         email: str,
         *,
-        name: str,
-        sectors: Sequence[str],
+        name: str | None,
+        sectors: Sequence[str] | None,
         status: SubscriberStatus,
         token: str,
         now: datetime,
     ) -> SavedReader:
-        """Add a reader, or update the name and sectors of a known one."""
+        """Add a reader, or update the name and sectors of a known one (None: kept; a new
+        reader's are empty: no name, every sector)."""
         with self.engine.begin() as conn:
             row = conn.execute(select(subscribers).where(subscribers.c.email == email)).first()
             if row is None:
                 conn.execute(
                     insert(subscribers).values(
                         email=email,
-                        name=name,
-                        sectors=json.dumps(list(sectors)),
+                        name=name or "",
+                        sectors=json.dumps(list(sectors or ())),
                         status=status,
                         token=token,
                         created_at=now,
@@ -54,10 +55,15 @@ class ReaderStore(ConsentQueries, ImportQueries):
                 )
                 created = True
             else:
+                given: dict[str, str] = {}
+                if name is not None:
+                    given["name"] = name
+                if sectors is not None:
+                    given["sectors"] = json.dumps(list(sectors))
                 conn.execute(
                     update(subscribers)
                     .where(subscribers.c.id == row.id)
-                    .values(name=name, sectors=json.dumps(list(sectors)), updated_at=now)
+                    .values(**given, updated_at=now)
                 )
                 created = False
             row = conn.execute(select(subscribers).where(subscribers.c.email == email)).one()

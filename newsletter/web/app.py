@@ -202,6 +202,8 @@ class Site:
         return await run_in_threadpool(self._confirm, request, token, current)
 
     def _confirm(self, request: Request, token: str, current: Subscriber) -> Response:
+        if current.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED):
+            return self._stopped(token, current)  # an old link subscribes no one who stopped
         if subscriptions.confirmation_expired(self.config, self.store, current, self.now()):
             return self.pages.expired(token)
         reader = subscriptions.confirm(
@@ -349,12 +351,9 @@ class Site:
             await body_of(request)  # any encoding: RFC 8058 asks for multipart/form-data
         except BadRequest as exc:
             return self.pages.refused(exc, back=unsubscribe_path(token))
+        source, now = self.source(request), self.now()
         reader = await run_in_threadpool(
-            subscriptions.unsubscribe,
-            self.store,
-            token,
-            source=self.source(request),
-            now=self.now(),
+            subscriptions.unsubscribe, self.store, token, source=source, now=now
         )
         return await run_in_threadpool(self._stopped, token, reader)
 
