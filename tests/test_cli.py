@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -583,3 +586,30 @@ def test_a_busy_port_is_an_error_that_says_what_to_do(demo_dir: Path, command: l
     assert f"Error: 127.0.0.1:{port} is already in use" in stderr
     assert "--port" in stderr.split("Hint:")[1]
     assert "Serving" not in stdout and "Live preview at" not in stdout  # never said it served
+
+
+def test_serve_on_another_port_than_the_base_url_says_where_links_point(demo_dir: Path) -> None:
+    """The demo's base_url is http://localhost:8000: served on another port, its pages' logo
+    and links (and the emails') point where nothing answers, so `serve` says so at once."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    config = str(demo_dir / "config.yaml")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "--config", config, "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        while not lines or ("Serving" not in lines[-1] and lines[-1] and len(lines) < 20):
+            lines.append(process.stdout.readline())  # up to "Serving", or the end
+    finally:
+        process.terminate()
+        process.communicate(timeout=60)
+    said = " ".join(" ".join(lines).split())
+    assert f"Serving Top Insights Today on http://127.0.0.1:{port}/subscribe" in said
+    assert "publication.base_url is http://localhost:8000" in said
+    assert f"set it to http://127.0.0.1:{port}" in said

@@ -196,3 +196,17 @@ def test_after_a_skipped_deadline_an_approval_is_refused_and_sends_nothing(
     args = ["--config", str(config.path), "send", "--due", "--no-collect"]
     result = CliRunner().invoke(cli, args, env={"NEWSLETTER_NOW": late.isoformat()})
     assert result.exit_code == 0 and "Nothing due" not in result.stdout, result.output
+
+
+def test_a_send_from_the_shell_says_it_goes_without_the_approval(tmp_path: Path) -> None:
+    """`newsletter send` is the operator's own decision: it does not wait, but says that the
+    scheduled send would have (and, approved, says nothing of it)."""
+    config = _approval(tmp_path, "skip")
+    args = ["--config", str(config.path), "send"]
+    at = {"NEWSLETTER_NOW": (DUE + timedelta(minutes=5)).isoformat()}
+    dry = CliRunner().invoke(cli, [*args, "--dry-run"], env=at)
+    assert dry.exit_code == 0, dry.output
+    assert "has no editor's approval" in " ".join(dry.output.split())
+    approve_day(config, DUE.date(), by="ann@example.com", at=DUE, seen=NO_FILE)
+    sent = CliRunner().invoke(cli, args, env=at)
+    assert sent.exit_code == 0 and "approval" not in sent.output, sent.output

@@ -144,12 +144,23 @@ def test_approve_then_a_change_withdraws_it(tmp_path: Path) -> None:
         page = client.get(approved.headers["location"]).text
         assert f"approved by {EDITOR} at 06:00" in page and "/desk/today/approve" not in page
         note = _form(page, "/desk/today/change", part="note")
-        client.post("/desk/today/change", data={**note, "value": "Closed Thursday."})
-        page = client.get("/desk/today").text
-        assert "waiting for an editor&#39;s approval" in page
+        changed = client.post("/desk/today/change", data={**note, "value": "Closed Thursday."})
+        page = unescape(client.get(changed.headers["location"]).text)
+        assert "waiting for an editor's approval" in page
+        # the editor is told their change withdrew it, and the audit log says so
+        assert "Your change withdrew the approval the edition had" in " ".join(page.split())
+        assert "(withdrew the approval)" in site.store.editors.audit_log()[0].detail
+        approved = client.post("/desk/today/approve", data=_form(page, "/desk/today/approve"))
+        page = client.get(approved.headers["location"]).text
+        withdraw = client.post("/desk/today/withdraw", data=_form(page, "/desk/today/withdraw"))
+        assert withdraw.status_code == 303  # withdrawn by hand: it waits again
+        page = unescape(client.get(withdraw.headers["location"]).text)
+        assert "waiting for an editor's approval" in page and "approval is withdrawn" in page
         stale = _form(page, "/desk/today/approve") | {"version": "0123456789abcdef"}
         assert client.post("/desk/today/approve", data=stale).status_code == 409
-        assert AuditAction.EDITION_APPROVED in _audited(site)
+        audited = _audited(site)
+        assert AuditAction.EDITION_APPROVED in audited
+        assert AuditAction.EDITION_APPROVAL_WITHDRAWN in audited
 
 
 def test_a_test_copy_goes_to_the_editor_only(site: DeskSite) -> None:

@@ -16,6 +16,7 @@ from newsletter.cli.common import (
     pass_state,
     plural,
     print_collect,
+    print_prose,
     progress_bar,
 )
 from newsletter.cli.stopping import STOP
@@ -76,6 +77,7 @@ def send(
         )
         return
     console.print(_summary(report, _through(state.config, report.edition_date)))
+    _say_unapproved(state, report.edition_date, dry_run)
     if report.stopped:
         console.print(
             "Stopped by a signal: the requests in flight were finished and recorded, nothing "
@@ -89,6 +91,23 @@ def send(
         raise DeliveryError(
             f"{report.failed} {noun} failed",
             hint="`newsletter status` counts them; try again with: newsletter send --retry-failed",
+        )
+
+
+def _say_unapproved(state: State, day: date, dry_run: bool) -> None:
+    """With ``schedule.require_approval``, a send from the shell of a day nobody approved says
+    so: the scheduled send would have waited for an editor; this one does not."""
+    if state.config.file.schedule.require_approval is None:
+        return
+    from newsletter.flows.desk import Waiting, gate
+
+    if gate(state.config, day, current_time()).state is not Waiting.APPROVED:
+        went = "would go" if dry_run else "went"
+        print_prose(
+            state.console,
+            f"[yellow]Note:[/] the edition of {day} has no editor's approval. It {went} "
+            "anyway: a send from the shell is the operator's decision (the scheduled send "
+            "waits for the approval, schedule.require_approval).",
         )
 
 

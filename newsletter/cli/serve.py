@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import click
 from rich.markup import escape
@@ -15,6 +16,7 @@ from newsletter.cli.common import (
     current_time,
     listening,
     pass_state,
+    print_prose,
 )
 from newsletter.cli.stopping import STOP
 from newsletter.delivery import preflight
@@ -42,6 +44,7 @@ def serve(state: State, host: str, port: int) -> None:
     sock = listening(host, port)
     store = state.store()
     mailer = make_mailer(config)
+    _say_where_links_point(state, host, sock.getsockname()[1])
     state.console.print(f"Serving {config.publication.name} on http://{host}:{port}/subscribe")
     try:
         # X-Forwarded-For is believed only from signup.trusted_proxies, by the app itself
@@ -51,6 +54,21 @@ def serve(state: State, host: str, port: int) -> None:
         sock.close()
         mailer.close()
         store.close()
+
+
+def _say_where_links_point(state: State, host: str, port: int) -> None:
+    """A base_url on this machine but another port than the one served: the pages' logo and
+    links, and the emails', point where nothing answers; said before serving."""
+    base = urlsplit(state.config.publication.base_url)
+    local = base.hostname in ("localhost", "127.0.0.1", "::1", host)
+    if local and (base.port or (443 if base.scheme == "https" else 80)) != port:
+        here = f"http://{host}:{port}"
+        print_prose(
+            state.console,
+            f"[yellow]Note:[/] publication.base_url is {escape(base.geturl())}, so the logo and "
+            f"the links of these pages and of the emails point there, not here. To try it on "
+            f"this machine, set it to {here}; in production, to the public address.",
+        )
 
 
 @click.command()

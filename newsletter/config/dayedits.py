@@ -183,6 +183,18 @@ def approve_day(config: Config, day: date, *, by: str, at: datetime, seen: str) 
         return Edited(Outcome.APPLIED, version_of(path), by, path)
 
 
+def withdraw_day(config: Config, day: date) -> Edited:
+    """Take the day's approval back (UNCHANGED when there was none)."""
+    path = day_path(config, day)
+    with _locked(config):
+        load_overrides(config, day)
+        version, data = read_day(path)
+        if data.pop("approved", None) is None:
+            return Edited(Outcome.UNCHANGED, version, "", path)
+        _write(path, data)
+        return Edited(Outcome.APPLIED, version_of(path), "", path)
+
+
 def approval_of(config: Config, day: date) -> Approval | None:
     """The day's approval while it stands: None when there is none, or the file changed after."""
     path = day_path(config, day)

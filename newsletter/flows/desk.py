@@ -168,6 +168,11 @@ def approve_today(
     return edits.approve_day(config, day, by=by, at=now, seen=seen)
 
 
+def withdraw_today(config: Config, store: Store, *, now: datetime) -> edits.Edited:
+    """Today's approval taken back: the scheduled send waits for a new one."""
+    return edits.withdraw_day(config, _open_day(config, store, now))
+
+
 def send_test_copy(config: Config, store: Store, mailer: Mailer, *, to: str, now: datetime) -> str:
     """A copy of today's edition as it stands (every sector), marked as a test, to ``to``
     through the configured mailer; the ledger records nothing. Returns the message id."""

@@ -154,6 +154,7 @@ class AuditAction(StrEnum):
     EDITOR_REMOVED = "editor-removed"
     EDITION_CHANGED = "edition-changed"  # a pin, drop, move, note, subject or intro (detail)
     EDITION_APPROVED = "edition-approved"
+    EDITION_APPROVAL_WITHDRAWN = "edition-approval-withdrawn"  # by hand, not by a change
     TEST_SENT = "test-sent"  # a test copy of the edition to the editor's own address
     FEED_RETRIED = "feed-retried"
     READER_ADDED = "reader-added"

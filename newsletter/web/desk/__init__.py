@@ -11,18 +11,14 @@ How a page uses the ``Desk`` (``frame.py``)::
         def __init__(self, desk: Desk) -> None:
             self.desk = desk
             desk.add("/desk/feeds", self.page)                       # GET, any editor
-            desk.add("/desk/feeds/{id}/retry", self.retry, methods=("POST",))
+            desk.add_form("/desk/feeds/{id}/retry", self.retry, back="/desk/feeds")
             desk.add("/desk/feeds/log", self.log, role=EditorRole.ADMIN)  # admins only: 403
 
         def page(self, request: Request) -> Response:               # plain def: thread pool
             editor = self.desk.editor(request)                       # the signed-in Editor
             return self.desk.render(request, "feeds.html.j2", "Feeds", feeds=...)
 
-        async def retry(self, request: Request) -> Response:
-            try:
-                fields = await self.desk.form(request)               # CSRF checked
-            except BadRequest as exc:
-                return self.desk.refused(request, exc, back="/desk/feeds")
+        def retry(self, request: Request) -> Response:              # CSRF checked first
             ...
             self.desk.audit(self.desk.editor(request), AuditAction.X,
                             AuditTarget("feed", url), "retried")     # thread pool: a query
@@ -39,8 +35,10 @@ How a page uses the ``Desk`` (``frame.py``)::
   pages' frame with the desk's menu) and gets ``editor``, ``csrf`` and the values. Every form
   posts ``<input type="hidden" name="csrf" value="{{ csrf }}">``. ``Desk.message`` says what
   happened, with next steps.
-- ``Desk.form(request)`` reads a posted form with its CSRF token checked (``BadRequest``
-  otherwise: answer ``Desk.refused``); a GET never changes anything.
+- ``Desk.add_form(path, handler, back=PAGE)`` is a form's POST: its CSRF token checked (a
+  page with the way back otherwise), then the plain ``handler`` in the thread pool. A form
+  whose fields the handler reads uses ``Desk.form(request)`` in an async handler instead
+  (``BadRequest`` otherwise: answer ``Desk.refused``). A GET never changes anything.
 - ``Desk.audit(editor, action, target, detail)`` records an action (``models.AuditAction``,
   ``records.AuditTarget(kind, id)``) in the audit log that ``/desk/audit`` shows to admins.
 - ``frame.MENU`` is the desk's menu: a section shows in it once a GET page answers at its

@@ -29,7 +29,7 @@ class Editors:
         desk.add(EDITORS, self.page, role=ADMIN)
         desk.add(EDITORS, self.add_post, methods=("POST",), role=ADMIN)
         for action in ("disable", "enable", "link", "remove"):
-            desk.add(f"{EDITORS}/{{id:int}}/{action}", self.change, methods=("POST",), role=ADMIN)
+            desk.add_form(f"{EDITORS}/{{id:int}}/{action}", self._change, back=EDITORS, role=ADMIN)
         desk.add(f"{EDITORS}/{{id:int}}/remove", self.remove_page, role=ADMIN)
 
     def _page(self, request: Request, status: int = 200, **values: object) -> Response:
@@ -92,13 +92,6 @@ class Editors:
         if editor is None:
             return not_found()
         return self.desk.render(request, "remove-editor.html.j2", "Remove an editor", target=editor)
-
-    async def change(self, request: Request) -> Response:
-        try:
-            await self.desk.form(request)
-        except BadRequest as exc:
-            return self.desk.refused(request, exc, back=EDITORS)
-        return await run_in_threadpool(self._change, request)
 
     def _change(self, request: Request) -> Response:
         desk, admin, target = self.desk, self.desk.editor(request), self._target(request)

@@ -38,8 +38,8 @@ class Readers:
         desk.add(PAGE, self.page)
         desk.add(PAGE + "/{id:int}", self.reader)
         desk.add(PAGE + "/{id:int}/erase", self.confirm_erase)
-        desk.add(PAGE + "/{id:int}/erase", self.erase, methods=("POST",))
-        desk.add(PAGE + "/{id:int}/unsubscribe", self.unsubscribe, methods=("POST",))
+        desk.add_form(PAGE + "/{id:int}/erase", self._erase, back=PAGE)
+        desk.add_form(PAGE + "/{id:int}/unsubscribe", self._unsubscribe, back=PAGE)
         desk.add(PAGE + "/add", self.add, methods=("POST",))
         desk.add(PAGE + "/import", self.import_file, methods=("POST",))
         desk.add(PAGE + "/export", self.export, methods=("POST",))
@@ -100,13 +100,6 @@ class Readers:
 
     # --- changes -----------------------------------------------------------------------------
 
-    async def erase(self, request: Request) -> Response:
-        try:
-            await self.desk.form(request)
-        except BadRequest as exc:
-            return self.desk.refused(request, exc, back=PAGE)
-        return await run_in_threadpool(self._erase, request)
-
     def _erase(self, request: Request) -> Response:
         desk = self.desk
         found = self._reader(request)
@@ -126,13 +119,6 @@ class Readers:
             "sign-up or import brings them back.",
             links=[("Back to the readers", PAGE)],
         )
-
-    async def unsubscribe(self, request: Request) -> Response:
-        try:
-            await self.desk.form(request)
-        except BadRequest as exc:
-            return self.desk.refused(request, exc, back=PAGE)
-        return await run_in_threadpool(self._unsubscribe, request)
 
     def _unsubscribe(self, request: Request) -> Response:
         desk = self.desk

@@ -87,7 +87,8 @@ class Today:
         desk.add(PAGE, self.page)
         desk.add(f"{PAGE}/change", self.change, methods=("POST",))
         desk.add(f"{PAGE}/approve", self.approve, methods=("POST",))
-        desk.add(f"{PAGE}/test", self.test_copy, methods=("POST",))
+        desk.add_form(f"{PAGE}/withdraw", self._withdraw, back=PAGE)
+        desk.add_form(f"{PAGE}/test", self._test_copy, back=PAGE)
 
     def page(self, request: Request) -> Response:
         notices = []
@@ -95,6 +96,7 @@ class Today:
         if done in Outcome._value2member_map_ and Outcome(done) in DONE:
             notices.append(DONE[Outcome(done)])
         notices += [text for key, text in _SAID.items() if request.query_params.get(key)]
+
         return self._show(request, notices)
 
     def _show(
@@ -200,6 +202,9 @@ class Today:
     def _change(self, request: Request, change: Change, seen: str) -> Response:
         desk = self.desk
         editor = desk.editor(request)
+        approval = flows_desk.gate(
+            desk.config, edition_date_for(desk.config, desk.now()), desk.now()
+        )
         try:
             edited = flows_desk.change_today(
                 desk.config, desk.store, change, seen=seen, now=desk.now()
@@ -210,13 +215,17 @@ class Today:
             return self._show(request, [], 409, error=f"Not saved: {exc.message}")
         target = AuditTarget("edition", edited.path.stem)
         story = f" {change.story}" if change.story else ""
+        # any change to the file withdraws an approval: said to the editor and in the log
+        withdrew = approval.approval if edited.outcome in _SAVED else None
         detail = f"{change.part.value}{story}: {change.value!r} ({edited.outcome})"
+        detail += " (withdrew the approval)" if withdrew else ""
         desk.audit(editor, AuditAction.EDITION_CHANGED, target, detail)
         if edited.outcome is Outcome.REFUSED:
             named = self._title(change.story) if change.story else ""
             return self._show(request, [], 409, error=_refusal(change, edited, named))
         anchor = f"#story-{change.story}" if change.story else f"#{change.part.value}"
-        return RedirectResponse(f"{PAGE}?done={edited.outcome.value}{anchor}", status_code=303)
+        said = "&withdrew=1" if withdrew else ""  # (a query names no one: the page is told)
+        return RedirectResponse(f"{PAGE}?done={edited.outcome.value}{said}{anchor}", 303)
 
     async def approve(self, request: Request) -> Response:
         try:
@@ -245,12 +254,16 @@ class Today:
         desk.audit(editor, AuditAction.EDITION_APPROVED, AuditTarget("edition", edited.path.stem))
         return RedirectResponse(f"{PAGE}?approved=1#approval", status_code=303)
 
-    async def test_copy(self, request: Request) -> Response:
+    def _withdraw(self, request: Request) -> Response:
+        desk = self.desk
         try:
-            await self.desk.form(request)
-        except BadRequest as exc:
-            return self.desk.refused(request, exc, back=PAGE)
-        return await run_in_threadpool(self._test_copy, request)
+            edited = flows_desk.withdraw_today(desk.config, desk.store, now=desk.now())
+        except NewsletterError as exc:
+            return self._show(request, [], 409, error=f"Not withdrawn: {exc.message}")
+        if edited.outcome is Outcome.APPLIED:
+            target = AuditTarget("edition", edited.path.stem)
+            desk.audit(desk.editor(request), AuditAction.EDITION_APPROVAL_WITHDRAWN, target)
+        return RedirectResponse(f"{PAGE}?withdrawn=1#approval", status_code=303)
 
     def _test_copy(self, request: Request) -> Response:
         desk = self.desk
@@ -268,9 +281,13 @@ class Today:
         return RedirectResponse(f"{PAGE}?tested=1#test", status_code=303)
 
 
+_SAVED = (Outcome.APPLIED, Outcome.ON_TOP)
 _SAID = {
     "approved": "Approved: the scheduled send goes ahead with this edition. Any change to it "
     "withdraws the approval.",
+    "withdrawn": "The approval is withdrawn: the scheduled send waits for a new one.",
+    "withdrew": "Your change withdrew the approval the edition had: the scheduled send waits "
+    "for a new one (Approve, below).",
     "tested": "A test copy of the edition as it stands is on its way to your address.",
 }
 
