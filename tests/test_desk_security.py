@@ -336,3 +336,4 @@ def test_opening_a_form_s_address_gets_a_desk_page_that_says_where_to_go(site: D
             assert answer.status_code == 405, path
             assert "takes a form" in answer.text and 'href="/desk' in answer.text, path
             assert "<footer" in answer.text  # the site's frame
+            assert ('href="/desk/editions"' in answer.text) is (who is client), path  # the menu

@@ -280,6 +280,9 @@ class Desk:
         if not path.startswith("/desk"):
             headers = getattr(exc, "headers", None)
             return PlainTextResponse("Method Not Allowed", status_code=405, headers=headers)
+        editor = await run_in_threadpool(self.session_editor, request)
+        if editor is not None:  # the desk's menu, for a signed-in editor
+            request.state.editor = editor
         parent = path.rsplit("/", 1)[0]
         while parent.startswith("/desk/") and not self._answers(parent):
             parent = parent.rsplit("/", 1)[0]
