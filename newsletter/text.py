@@ -281,6 +281,23 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text.lower())
 
 
+def title_case(title: str) -> bool:
+    """Whether a headline capitalises its words (then its capitals name nothing)."""
+    words = [w for w in title.split() if w[:1].isalpha() and w.lower() not in STOPWORDS]
+    return sum(w[:1].isupper() for w in words) * 2 > len(words)
+
+
+# a word capitalised after another of its sentence: a name ("the US steel tariffs")
+_MID_CAPITAL = re.compile(r"(?<=[\w,;'\u2019)\]] )[A-Z][\w'\u2019-]*")
+
+
+def names_written(title: str, lead: str) -> frozenset[str]:
+    """The names a story writes, lower-cased: words capitalised within a sentence of its lead,
+    and of its headline unless that capitalises every word (``title_case``)."""
+    texts = (lead,) if title_case(title) else (title, lead)
+    return frozenset(w for text in texts for m in _MID_CAPITAL.findall(text) for w in tokens(m))
+
+
 def headline_key(title: str) -> str:
     """A headline with case and punctuation gone, for comparing headlines."""
     return " ".join(tokens(title))

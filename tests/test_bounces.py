@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import mailbox
+import re
 from email.message import Message
 from pathlib import Path
 
@@ -13,7 +14,15 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.config import Config, load_config
-from newsletter.models import Channel, SubscriberStatus, SuppressionReason
+from newsletter.delivery.mailers.message import build_message, reader_tag
+from newsletter.models import (
+    Channel,
+    Recipient,
+    RenderedEmail,
+    Subscriber,
+    SubscriberStatus,
+    SuppressionReason,
+)
 from newsletter.readers.subscriptions import add_subscriber
 from newsletter.store import Store
 from tests.conftest import NOW, write_config
@@ -120,15 +129,65 @@ def test_transient_failures_past_the_limit_bounce_the_reader_from_an_mbox(tmp_pa
     assert store.readers.suppression_reason("dee@example.org") is None
 
 
-@pytest.mark.parametrize("edition", ["e4.", ""])  # "": a confirmation or welcome email's
-def test_our_message_id_names_the_edition_and_the_reader(tmp_path: Path, edition: str) -> None:
+def message_id(config: Config, reader_id: int, edition_id: int) -> str:
+    """The Message-ID our mailers give a reader's copy (edition 0: a confirmation's)."""
+    variant = RenderedEmail("Subject", "<p>Hi</p>", "Hi")
+    values = {"unsubscribe_url": "https://example.com/u/t"}
+    recipient = Recipient(reader_id, Subscriber(reader_id, "any@example.org"), values)
+    built = build_message(
+        variant,
+        recipient,
+        from_address="insights@example.com",
+        edition_id=edition_id,
+        edition_date=NOW.date(),
+        tag_key=config.privacy_key(),
+    )
+    return str(built["Message-ID"])
+
+
+@pytest.mark.parametrize("edition", [4, 0])  # 0: a confirmation or welcome email's
+def test_our_message_id_names_the_edition_and_the_reader(tmp_path: Path, edition: int) -> None:
     config, store, ids = setup(tmp_path)
     box = mailbox.Maildir(tmp_path / "box", create=True)
     # the reader's address was rewritten by a forwarder: the returned Message-ID still names them
-    ours = f"<177.1.abc.{edition}s{ids['cy']}@example.com>"
+    ours = message_id(config, ids["cy"], edition)
     box.add(dsn("old-forward@example.net", status="5.1.1", returned_id=ours))
     run(config, "bounces", "import", str(tmp_path / "box"))
     assert status_of(store, ids["cy"]) == SubscriberStatus.BOUNCED
+
+
+def test_a_forged_report_naming_a_reader_bounces_nobody(tmp_path: Path) -> None:
+    """Anyone can write to the bounce mailbox: a report about the writer's own address whose
+    returned Message-ID (or VERP address) names a reader, unsigned or signed wrongly, or signed
+    for another reader, changes no reader; the same report with our own signature does."""
+    config, store, ids = setup(tmp_path)
+    cy = ids["cy"]
+    real = message_id(config, cy, 4)
+    forged = [
+        f"<177.1.abc.e4.s{cy}@example.com>",  # the shape, without the signature
+        re.sub(r"\.m[0-9a-f]{12}@", ".m" + "0" * 12 + "@", real),  # a wrong signature
+        message_id(config, ids["dee"], 4).replace(f"s{ids['dee']}.", f"s{cy}."),
+    ]
+    box = mailbox.Maildir(tmp_path / "box", create=True)
+    for n, returned in enumerate(forged):
+        box.add(dsn(f"attacker{n}@evil.example", status="5.1.1", returned_id=returned))
+    verp = dsn("attacker@evil.example", status="5.1.1")
+    verp.replace_header("To", f"bounces+{cy}@example.com")  # an unsigned VERP address
+    box.add(verp)
+    config_path = write_config(
+        tmp_path, {"feeds": [], "delivery": {"smtp": {"return_path": "bounces+{id}@example.com"}}}
+    )
+    config = load_config(config_path)
+    out = run(config, "bounces", "import", str(tmp_path / "box"))
+    assert "0 readers set bounced" in out
+    assert {status_of(store, n) for n in ids.values()} == {SubscriberStatus.CONFIRMED}
+    signed = dsn("forwarded@example.net", status="5.1.1")
+    signed.replace_header(
+        "To", f"bounces+{cy}-{reader_tag(config.privacy_key(), 0, cy)}@example.com"
+    )
+    box.add(signed)
+    run(config, "bounces", "import", str(tmp_path / "box"))
+    assert status_of(store, cy) == SubscriberStatus.BOUNCED  # our own VERP address: believed
 
 
 def test_a_path_that_is_no_mailbox_is_a_clear_error(tmp_path: Path) -> None:

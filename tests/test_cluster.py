@@ -278,3 +278,65 @@ def test_weak_stories_fill_more_but_never_lead() -> None:
     (section,) = layout(edition)
     assert [s.id for s in section.stories] == ["sure"]
     assert [s.id for s in section.more] == ["weak"]
+
+
+def test_the_same_shape_of_news_about_other_actors_is_another_event() -> None:
+    """Two trade disputes told in the same words ("slaps tariffs", "vows to answer", "talks
+    collapse"), between other countries: neither story names anyone the other does, so they
+    stay apart (merged, the older dispute took the newer one's outlets and the lead)."""
+    one = [
+        (
+            "US slaps tariffs on Canadian steel imports",
+            "The US imposed a 25% tariff on steel "
+            "imports from Canada, citing dumping by state-backed mills.",
+        ),
+        (
+            "Canada vows to answer US tariffs on steel",
+            "Canada said it would retaliate against "
+            "the US steel tariffs with duties on machinery imports.",
+        ),
+        (
+            "US and Canada trade talks collapse over steel tariffs",
+            "Negotiators from the US and "
+            "Canada walked out of trade talks on steel tariffs, officials said.",
+        ),
+    ]
+    other = [
+        (
+            "China slaps tariffs on Australian aluminium",
+            "China imposed a 25% tariff on "
+            "aluminium imports from Australia, citing dumping by state-backed smelters.",
+        ),
+        (
+            "Australia vows to answer China aluminium tariffs",
+            "Australia said it would retaliate "
+            "against the China tariffs with duties on wine and machinery imports.",
+        ),
+        (
+            "China and Australia trade talks collapse over aluminium tariffs",
+            "Negotiators from "
+            "China and Australia walked out of trade talks on aluminium tariffs, officials said.",
+        ),
+    ]
+    stories = [
+        _story(f"a{n}", title, source="Day Wire", summary=lead, hours=30 - n)
+        for n, (title, lead) in enumerate(one)
+    ] + [
+        _story(f"b{n}", title, source=f"Outlet {n}", summary=lead, hours=2)
+        for n, (title, lead) in enumerate(other)
+    ]
+    for groups in (cluster(stories), brute_force(stories)):
+        assert all(len({s.id[0] for s in group}) == 1 for group in groups), groups
+    # and a report naming one of the actors the other names is still the same event
+    again = _story(
+        "c0",
+        "Canberra vows to answer Beijing's aluminium tariffs",
+        source="Outlet 9",
+        summary="Australia said it would retaliate against the China tariffs with duties on wine "
+        "and machinery imports.",
+    )
+    fillers = [  # a day of other news from other feeds: the dispute's words are rare in it
+        _story(f"f{n}", " ".join(WORDS[n : n + 5]), source=f"Feed {n}") for n in range(20)
+    ]
+    merged = {frozenset(s.id for s in g) for g in cluster([*stories, again, *fillers])}
+    assert any({"c0", "b1"} <= group for group in merged)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.delivery.mailers.message import list_headers
+from newsletter.delivery.mailers.message import list_headers, reader_tag
 from newsletter.delivery.mailers.outbox import OutboxMailer
 from newsletter.delivery.mailers.sendgrid import SendgridMailer
 from newsletter.delivery.mailers.smtp import SmtpMailer
@@ -329,12 +329,17 @@ def test_smtp_bounces_go_to_the_return_path_with_each_readers_id(variant: Render
             from_address="Briefing <news@pub.example.com>",
             list_id='"Briefing" <briefing.pub.example.com>',
             return_path="bounces+{id}@pub.example.com",
+            tag_key=b"the privacy key",
         )
         smtp.send_batch(Batch(variant, tuple(readers(2)), 4, DAY))
         smtp.close()
     finally:
         controller.stop()
-    assert inbox.senders == ["bounces+1000@pub.example.com", "bounces+1001@pub.example.com"]
+    # each reader's id signed (a bounce naming a reader is believed only when we made it)
+    tags = [reader_tag(b"the privacy key", 0, n) for n in (1000, 1001)]
+    assert inbox.senders == [
+        f"bounces+{n}-{t}@pub.example.com" for n, t in zip((1000, 1001), tags, strict=True)
+    ]
     assert inbox.messages[0]["List-Id"] == '"Briefing" <briefing.pub.example.com>'
     assert inbox.messages[0]["From"] == "Briefing <news@pub.example.com>"
 

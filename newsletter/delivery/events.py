@@ -19,6 +19,7 @@ from __future__ import annotations
 import email
 import email.policy
 import hashlib
+import hmac
 import mailbox
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -31,6 +32,7 @@ from typing import Any
 from flufl.bounce import all_failures
 
 from newsletter.config import Config
+from newsletter.delivery.mailers.message import reader_tag
 from newsletter.errors import NewsletterError
 from newsletter.models import (
     Channel,
@@ -298,30 +300,37 @@ def _file_kind(path: Path) -> str:
     return "message" if _HEADER.match(start) else "other"
 
 
-_OUR_MESSAGE_ID = re.compile(r"\.(?:e(\d+)\.)?s(\d+)@")  # no edition: transactional
+# no edition: transactional; ".m" and the reader's tag (``reader_tag``) since it was signed
+_OUR_MESSAGE_ID = re.compile(r"\.(?:e(\d+)\.)?s(\d+)(?:\.m([0-9a-f]{12}))?@")
 
 
 def bounce_events(
-    message: Message, *, name: str, now: datetime, verp: re.Pattern[str] | None = None
+    message: Message,
+    *,
+    name: str,
+    now: datetime,
+    verp: re.Pattern[str] | None = None,
+    key: bytes = b"",
 ) -> list[ProviderEvent]:
     """The failures a delivery status notification reports (found by flufl.bounce, the
     detectors GNU Mailman uses): one event per address, permanent ones as bounces. Our
-    Message-ID in the returned headers names the edition and reader; a VERP address in the
-    notification's To names the reader when the address alone does not."""
+    Message-ID in the returned headers names the edition and reader, and a VERP address in
+    the notification's To the reader, each believed only when signed with ``key``
+    (``reader_tag``: anyone can write to a bounce mailbox); else the address decides."""
     temporary, permanent = all_failures(message)
     edition_id = subscriber_id = None
     found = _OUR_MESSAGE_ID.search(_returned_headers(message))
-    if found:
+    if found and _signed(key, int(found[1] or 0), int(found[2]), found[3]):
         edition_id, subscriber_id = int(found[1] or 0) or None, int(found[2]) or None
     if subscriber_id is None and verp is not None:
         to = verp.search(str(message.get("To", "")) + " " + str(message.get("Delivered-To", "")))
-        subscriber_id = int(to[1]) if to else None
-    key = str(message.get("Message-ID", "")) or hashlib.sha256(message.as_bytes()).hexdigest()
+        subscriber_id = int(to[1]) if to and _signed(key, 0, int(to[1]), to[2]) else None
+    report = str(message.get("Message-ID", "")) or hashlib.sha256(message.as_bytes()).hexdigest()
     out = []
     for kind, addresses in ((EventKind.BOUNCE, permanent), (EventKind.SOFT_BOUNCE, temporary)):
         for raw in sorted(addresses):
             address = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-            digest = hashlib.sha256(f"{key}\0{address}".encode()).hexdigest()[:40]
+            digest = hashlib.sha256(f"{report}\0{address}".encode()).hexdigest()[:40]
             out.append(
                 ProviderEvent(
                     event_id=f"dsn:{digest}",
@@ -335,6 +344,12 @@ def bounce_events(
                 )
             )
     return out
+
+
+def _signed(key: bytes, edition_id: int, subscriber_id: int, tag: str | None) -> bool:
+    return bool(key and tag) and hmac.compare_digest(
+        str(tag), reader_tag(key, edition_id, subscriber_id)
+    )
 
 
 def _returned_headers(message: Message) -> str:
@@ -352,10 +367,12 @@ def _returned_headers(message: Message) -> str:
 
 
 def verp_pattern(return_path: str | None) -> re.Pattern[str] | None:
-    """The pattern that finds a reader's id in a VERP return path (``bounces+{id}@x``)."""
+    """The pattern that finds a reader's id, and its tag, in a VERP return path
+    (``bounces+{id}@x``, the id sent as ``17-<tag>``)."""
     if not return_path or "{id}" not in return_path:
         return None
-    return re.compile(re.escape(return_path).replace(re.escape("{id}"), r"(\d+)"), re.I)
+    reader = r"(\d+)(?:-([0-9a-f]{12}))?"
+    return re.compile(re.escape(return_path).replace(re.escape("{id}"), reader), re.I)
 
 
 def import_bounces(
@@ -365,11 +382,12 @@ def import_bounces(
     applying them changed, problems naming the message). A message that is no bounce is
     passed over."""
     verp = verp_pattern(config.file.delivery.smtp.return_path)
+    key = config.privacy_key()
     read, stored, problems = 0, 0, []
     for name, message in messages:
         read += 1
         try:
-            found = bounce_events(message, name=name, now=now, verp=verp)
+            found = bounce_events(message, name=name, now=now, verp=verp, key=key)
         except Exception as exc:  # a detector's crash on one odd message must not stop the rest
             problems.append(f"{name}: cannot be read as a bounce: {exc}")
             continue

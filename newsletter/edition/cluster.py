@@ -10,7 +10,8 @@ Two stories are **the same story** when
   other story's headline and lead (weighed by rarity: ``EVENT_SHARE`` one way and
   ``EVENT_SHARE_BOTH`` the other), and the two share at least two *rare* words (names of the
   actors, the event's own terms), e.g. "China launches biggest auto recall over door handles"
-  and "Tesla and others begin record vehicle recall in China".
+  and "Tesla and others begin record vehicle recall in China"; unless neither writes a name the
+  other does ("Canada vows to answer US tariffs", "Australia vows to answer China tariffs").
 
 Stories of one **storyline** (the same dispute, the same company over days) are not merged;
 ``storylines`` tags each story with the pairs of uncommon headline words it shares with other
@@ -34,9 +35,10 @@ from itertools import chain, combinations
 
 from rapidfuzz import fuzz, process
 
+from newsletter.edition.unionfind import UnionFind
 from newsletter.models import Story
 from newsletter.runtime import paused_collector
-from newsletter.text import STOPWORDS, tokens
+from newsletter.text import STOPWORDS, names_written, tokens
 
 SAME_HEADLINE = 90  # rapidfuzz token_sort_ratio at or above which two headlines are one story
 EVENT_SHARE = 0.5  # share of one headline's weight found in the other story ...
@@ -60,6 +62,7 @@ class _Doc:
     text: frozenset[str]  # content words of the headline and the lead
     numbers: tuple[str, ...]  # the headline's numbers, sorted
     words: int  # words in the normalised headline
+    raw: tuple[str, str]  # the headline and the lead as written (their names: ``_strangers``)
 
 
 def _plural(word: str) -> str:
@@ -88,13 +91,15 @@ class _Words:
     def doc(self, story: Story) -> _Doc:
         headline = tokens(story.title)
         title = self.content(headline)
+        lead = story.summary[:_LEAD_CHARS]
         return _Doc(
             key=" ".join(headline),
             title=title,
             # the lead's words (a long teaser is cut first: 40 words fit in far fewer characters)
-            text=title | self.content(tokens(story.summary[:_LEAD_CHARS])[:_LEAD_WORDS]),
+            text=title | self.content(tokens(lead)[:_LEAD_WORDS]),
             numbers=tuple(sorted(filter(str.isdigit, headline))),
             words=len(headline),
+            raw=(story.title, lead),
         )
 
 
@@ -146,7 +151,17 @@ def same_event(a: _Doc, b: _Doc, rarity: _Rarity) -> bool:
     if sum(1 for w in shared if rarity.rare(w)) < 2:
         return False
     one, other = sorted((_share(a.title, b.text, rarity), _share(b.title, a.text, rarity)))
-    return one >= EVENT_SHARE_BOTH and other >= EVENT_SHARE
+    return one >= EVENT_SHARE_BOTH and other >= EVENT_SHARE and not _strangers(a, b)
+
+
+def _strangers(a: _Doc, b: _Doc) -> bool:
+    """Whether each story names someone and neither writes a name the other does: the same
+    words about other actors (only looked at for the pairs the other rules would join)."""
+    names_a, names_b = names_written(*a.raw), names_written(*b.raw)
+    if not names_a or not names_b:
+        return False
+    words_a, words_b = set(tokens(" ".join(a.raw))), set(tokens(" ".join(b.raw)))
+    return not (names_a & words_b) and not (names_b & words_a)
 
 
 def _share(headline: frozenset[str], other: frozenset[str], rarity: _Rarity) -> float:
@@ -154,29 +169,6 @@ def _share(headline: frozenset[str], other: frozenset[str], rarity: _Rarity) -> 
     if not total:
         return 0.0
     return sum(rarity.weight(w) for w in headline & other) / total
-
-
-class UnionFind:
-    """Union-find over story positions."""
-
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
-
-    def find(self, i: int) -> int:
-        parent = self.parent
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def join(self, i: int, j: int) -> None:
-        self.parent[self.find(i)] = self.find(j)
-
-    def groups(self) -> list[list[int]]:
-        out: dict[int, list[int]] = {}
-        for i in range(len(self.parent)):
-            out.setdefault(self.find(i), []).append(i)
-        return list(out.values())
 
 
 def cluster(stories: Sequence[Story]) -> list[tuple[Story, ...]]:
@@ -218,11 +210,8 @@ def _cluster(stories: Sequence[Story]) -> list[tuple[Story, ...]]:
 
 
 def cluster_ids(groups: Iterable[Sequence[Story]]) -> dict[str, str]:
-    """The cluster id each story of ``groups`` should carry, for those whose id changes.
-
-    A cluster keeps the smallest id it already had (two stored clusters joined by a new story
-    become one), or takes the smallest story id among its stories.
-    """
+    """The cluster id each story of ``groups`` should carry, for those whose id changes: the
+    smallest a cluster already had (two joined by a new story become one), or of its stories."""
     changed: dict[str, str] = {}
     for group in groups:
         had = [s.cluster for s in group if s.cluster]
@@ -381,14 +370,12 @@ def similar_headline(key: str, others: Sequence[str]) -> bool:
     if len(key.split()) < _MIN_FUZZY_WORDS:
         return False
     mine = sorted(w for w in key.split() if w.isdigit())
-    for other, _, _ in process.extract(
+    found = process.extract(
         key,
         others,
         scorer=fuzz.token_sort_ratio,
         processor=None,
         score_cutoff=SAME_HEADLINE,
         limit=None,
-    ):
-        if sorted(w for w in other.split() if w.isdigit()) == mine:
-            return True
-    return False
+    )
+    return any(sorted(w for w in other.split() if w.isdigit()) == mine for other, _, _ in found)

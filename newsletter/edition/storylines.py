@@ -32,10 +32,10 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from itertools import combinations
 
-from newsletter.edition.cluster import UnionFind
 from newsletter.edition.thin import thin_reason
+from newsletter.edition.unionfind import UnionFind
 from newsletter.models import SectorFit, Story
-from newsletter.text import STOPWORDS, tokens, without_dateline
+from newsletter.text import STOPWORDS, title_case, tokens, without_dateline
 
 WINDOW = timedelta(hours=72)  # reports further apart are two storylines
 MAX_POSTING = 60  # a word in more stories than this names no one storyline
@@ -95,7 +95,7 @@ class _Words:
         self.capitalised = frozenset(
             form
             for title in self.titles
-            if not _title_case(title)
+            if not title_case(title)
             for word in _MID_CAPITAL.findall(title)
             for form in self.content(tokens(word))
         )
@@ -136,7 +136,7 @@ class _Words:
         if found is None:
             title = self.titles[i]
             text = self.lead(i)
-            if not _title_case(title):
+            if not title_case(title):
                 text = f"{title}. {text}"
             runs = [
                 [w for w in tokens(part) if w not in _NOT_NAMES]
@@ -273,12 +273,6 @@ def _form(word: str) -> str:
             return word[: -len(ending)]
     plural = len(word) > 3 and word.endswith("s") and not word.endswith("ss")
     return word[:-1] if plural else word
-
-
-def _title_case(title: str) -> bool:
-    """Whether a headline capitalises its words (then its capitals name nothing)."""
-    words = [w for w in title.split() if w[:1].isalpha() and w.lower() not in STOPWORDS]
-    return sum(w[:1].isupper() for w in words) * 2 > len(words)
 
 
 def group(stories: Sequence[Story], *, window: timedelta = WINDOW) -> list[list[int]]:

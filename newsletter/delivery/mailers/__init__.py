@@ -48,6 +48,7 @@ def make_mailer(config: Config) -> Mailer:
             from_address=delivery.from_address,
             parallel=delivery.outbox.parallel,
             list_id=config.list_id,
+            tag_key=config.privacy_key(),
         )
     if delivery.backend == "smtp":
         from newsletter.delivery.mailers.smtp import SmtpMailer
@@ -72,6 +73,7 @@ def make_mailer(config: Config) -> Mailer:
             parallel=smtp.connections,
             list_id=config.list_id,
             return_path=smtp.return_path,
+            tag_key=config.privacy_key(),
         )
     from newsletter.delivery.mailers.sendgrid import SendgridMailer
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -27,6 +29,14 @@ def list_headers(unsubscribe_url: str, list_id: str = "") -> dict[str, str]:
     return headers
 
 
+def reader_tag(key: bytes, edition_id: int, subscriber_id: int) -> str:
+    """What signs the reader (and edition) a Message-ID or a VERP address names, so that a
+    bounce report naming them is believed only if we made it (an HMAC under the privacy key:
+    anyone can write to a bounce mailbox)."""
+    signed = f"bounce:{edition_id}:{subscriber_id}".encode()
+    return hmac.new(key, signed, hashlib.sha256).hexdigest()[:12]
+
+
 def build_message(
     email: RenderedEmail,
     recipient: Recipient,
@@ -35,8 +45,10 @@ def build_message(
     edition_id: int,
     edition_date: date,
     list_id: str = "",
+    tag_key: bytes = b"",
 ) -> EmailMessage:
-    """The personalised message for one reader (placeholders already filled in ``email``)."""
+    """The personalised message for one reader (placeholders already filled in ``email``);
+    ``tag_key`` signs the reader its Message-ID names (``reader_tag``)."""
     message = EmailMessage()
     message["From"] = from_address
     message["To"] = to_address(recipient.name, recipient.email)
@@ -46,9 +58,10 @@ def build_message(
     # an edition's message names it (a bounce report's Message-ID says which); a transactional
     # one (edition 0: a confirmation, a welcome) names only the reader
     edition = f"e{edition_id}." if edition_id else ""
-    message["Message-ID"] = make_msgid(
-        idstring=f"{edition}s{recipient.subscriber_id}", domain=domain
-    )
+    reader = f"s{recipient.subscriber_id}"
+    if tag_key:
+        reader += ".m" + reader_tag(tag_key, edition_id, recipient.subscriber_id)
+    message["Message-ID"] = make_msgid(idstring=f"{edition}{reader}", domain=domain)
     for key, value in list_headers(recipient.values["unsubscribe_url"], list_id).items():
         message[key] = value
     if edition_id:
@@ -85,7 +98,11 @@ def to_address(name: str, address: str) -> Address:
 
 
 def personal_messages(
-    batch: Batch, from_address: str, failed: dict[int, str], list_id: str = ""
+    batch: Batch,
+    from_address: str,
+    failed: dict[int, str],
+    list_id: str = "",
+    tag_key: bytes = b"",
 ) -> Iterator[tuple[Recipient, EmailMessage]]:
     """Each recipient with their own message; a reader whose message cannot be built goes to
     ``failed`` with the reason (that reader fails alone; the others go on)."""
@@ -99,6 +116,7 @@ def personal_messages(
                 edition_id=batch.edition_id,
                 edition_date=batch.edition_date,
                 list_id=list_id,
+                tag_key=tag_key,
             )
         except (ValueError, TypeError) as exc:
             failed[recipient.delivery_id] = (

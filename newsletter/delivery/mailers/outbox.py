@@ -26,9 +26,11 @@ class OutboxMailer:
         from_address: str,
         parallel: int = _SETTINGS.parallel,
         list_id: str = "",
+        tag_key: bytes = b"",
     ) -> None:
         self.folder = folder
         self.from_address, self.list_id = from_address, list_id
+        self.tag_key = tag_key  # signs the reader a bounce names (``message.reader_tag``)
         self.parallel = parallel
         self._stopping = threading.Event()
 
@@ -54,7 +56,10 @@ class OutboxMailer:
                     hint="Move that file away, or set delivery.outbox.dir to a folder.",
                 ) from None
             return _rest(order, sent, failed, reason=reason)
-        for recipient, message in personal_messages(batch, self.from_address, failed, self.list_id):
+        messages = personal_messages(
+            batch, self.from_address, failed, self.list_id, tag_key=self.tag_key
+        )
+        for recipient, message in messages:
             if self._stopping.is_set():
                 return _rest(order, sent, failed, reason="asked to stop", stopped=True)
             name = f"{recipient.subscriber_id:08d}"

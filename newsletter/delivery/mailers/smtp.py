@@ -11,10 +11,10 @@ import threading
 from collections.abc import Callable
 
 from newsletter.config.settings import SmtpConfig
-from newsletter.delivery.mailers.message import personal_messages, rehearsed
+from newsletter.delivery.mailers.message import personal_messages, reader_tag, rehearsed
 from newsletter.delivery.mailers.retry import Transient, retrying
 from newsletter.errors import DeliveryError, MailerSetupError
-from newsletter.models import Batch, BatchResult
+from newsletter.models import Batch, BatchResult, Recipient
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +61,12 @@ class SmtpMailer:
         list_id: str = "",
         return_path: str | None = None,
         stopping: threading.Event | None = None,
+        tag_key: bytes = b"",
     ) -> None:
         self.host, self.port, self.security = host, port, security
         self.username, self._password = username, password
         self.from_address, self.list_id, self.return_path = from_address, list_id, return_path
+        self.tag_key = tag_key  # signs the reader a bounce names (``message.reader_tag``)
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self.parallel = parallel
         self._smtp: smtplib.SMTP | None = None
@@ -91,10 +93,16 @@ class SmtpMailer:
             list_id=self.list_id,
             return_path=self.return_path,
             stopping=self._stopping,
+            tag_key=self.tag_key,
         )
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def _verp_id(self, recipient: Recipient) -> str:
+        """The reader's id in a VERP return path, signed as a Message-ID names them."""
+        reader = recipient.subscriber_id
+        return f"{reader}-{reader_tag(self.tag_key, 0, reader)}" if self.tag_key else str(reader)
 
     def _connection(self) -> smtplib.SMTP:
         if self._smtp is not None:
@@ -159,9 +167,12 @@ class SmtpMailer:
         sent: dict[int, str] = {}
         failed: dict[int, str] = {}
         order = [r.delivery_id for r in batch.recipients]
-        for recipient, message in personal_messages(batch, self.from_address, failed, self.list_id):
+        messages = personal_messages(
+            batch, self.from_address, failed, self.list_id, tag_key=self.tag_key
+        )
+        for recipient, message in messages:
             # the envelope sender bounces go back to; "{id}" there is the reader's (VERP)
-            envelope = (self.return_path or "").replace("{id}", str(recipient.subscriber_id))
+            envelope = (self.return_path or "").replace("{id}", self._verp_id(recipient))
             try:
                 if self._stopping.is_set():
                     raise _Stopped
