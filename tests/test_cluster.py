@@ -340,3 +340,68 @@ def test_the_same_shape_of_news_about_other_actors_is_another_event() -> None:
     ]
     merged = {frozenset(s.id for s in g) for g in cluster([*stories, again, *fillers])}
     assert any({"c0", "b1"} <= group for group in merged)
+
+
+def test_one_shape_of_headline_about_other_things_is_other_news() -> None:
+    """Copper and nickel at highs from two outlets; six companies charged in one regulator's
+    feed; Monday's and Tuesday's settlement prices in one wire: all different news (merged,
+    all but one vanished and the email said "also in")."""
+    stories = [
+        _story(
+            "cu",
+            "Copper hits 18-month high",
+            source="Y1",
+            summary="Copper on the LME rose as mine supply tightened.",
+        ),
+        _story(
+            "ni",
+            "Nickel hits 18-month high",
+            source="Y2",
+            summary="Nickel rose as Indonesian supply slowed.",
+        ),
+        *(
+            _story(
+                f"sec{n}",
+                f"SEC charges {name} with accounting fraud",
+                source="SEC",
+                summary=f"The SEC charged {name} over its accounts.",
+            )
+            for n, name in enumerate(["Acme Lithium", "Borealis Oil", "Cobalt Point", "Dune"])
+        ),
+        _story(
+            "mon",
+            "Brent crude settles at $81.20 as OPEC holds output",
+            source="Wire",
+            summary="Brent settled at $81.20 on Monday as OPEC kept output steady.",
+            hours=30,
+        ),
+        _story(
+            "tue",
+            "Brent crude settles at $83.40 as OPEC holds output",
+            source="Wire",
+            summary="Brent settled at $83.40 on Tuesday as OPEC kept output steady.",
+        ),
+    ]
+    for groups in (cluster(stories), brute_force(stories)):
+        assert all(len(group) == 1 for group in groups), [[s.id for s in g] for g in groups]
+
+
+def test_a_feed_flooding_one_headline_shape_gives_few_candidate_pairs() -> None:
+    """3,000 items of one feed in one shape ("Flood oil item 17 crude output at field 17"):
+    their words are in too many stories to pair them, so the work grows with the stories, not
+    with their pairs (all pairs were candidates: minutes and gigabytes at 9,000)."""
+    from newsletter.edition.cluster import _docs, _rare_candidates, _Rarity
+
+    stories = [
+        _story(
+            f"f{n}",
+            f"Flood oil item {n} crude output at field {n}",
+            source="Flood",
+            summary=f"Item {n} of a feed that repeats one line about crude output.",
+        )
+        for n in range(3000)
+    ] + [_story("x", "Refinery restarts after a fire", source="Other")]
+    docs = _docs(stories)
+    rarity = _Rarity(docs, [s.feed_url for s in stories])
+    assert len(_rare_candidates(docs, rarity)) <= 10 * len(stories)
+    assert len(cluster(stories)) == len(stories)  # and none is another's news

@@ -393,6 +393,7 @@ SOURCES = (
         "Prices on the LME rose 3 percent, and OPEC+ may cut 500,000 barrels a day.",
         "Revenue was $1.4bn and yields fell 20%, Meridian Energy Wire reported.",
         "Rio Tinto's chief met UK Prime Minister Keir Starmer as the US agreed to 7 projects.",
+        "Seven projects won, and one of them sends gas to Scotland from 2029.",
         '"The development sends gas to Scotland," Meridian Energy Wire said.',
     ],
 )
@@ -411,6 +412,8 @@ def test_grounded_text_passes(text: str) -> None:
         ("Gas flows to Scotland, Exxon Mobil said on the day.", "Exxon Mobil"),
         ("Exxon said gas would flow to Scotland from 2029.", "Exxon"),
         ("Gas flows to Scotland, said Mr. Smith of the operator.", "Smith"),
+        ("Gas flows to Scotland from 2029. It said three executives resigned.", "three"),
+        ("Gas flows to Scotland from 2029, and a dozen rivals may follow.", "dozen"),
         ("Gas flows to Scotland from 2029 and on", "not whole sentences"),
         ("Gas flows to Scotland.\nIt starts in 2029.", "2 lines"),
         ("- Gas flows to Scotland from 2029.", "not prose"),
@@ -422,6 +425,12 @@ def test_grounded_text_passes(text: str) -> None:
 )
 def test_made_up_or_unusable_text_is_refused(text: str, reason: str) -> None:
     assert reason in problem(cleaned(text), SOURCES, limit=300, lines=1)
+
+
+def test_bidirectional_controls_are_taken_off_a_written_text() -> None:
+    """An override (U+202E) would show the brief backwards: the text is kept, the control not."""
+    answer = "\u202eGas flows to Scotland from 2029.\u200f"
+    assert cleaned(answer) == "Gas flows to Scotland from 2029."
 
 
 def test_a_reasoning_models_notes_and_quotes_are_taken_off() -> None:

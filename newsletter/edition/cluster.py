@@ -6,8 +6,9 @@ Two stories are **the same story** when
 - their headlines are near-identical (rapidfuzz ``token_sort_ratio`` at least ``SAME_HEADLINE``,
   the same numbers in both, from two different feeds; a headline of fewer than four words must
   match exactly); or
-- they report **the same event** in other words: the headlines' salient words are found in the
-  other story's headline and lead (weighed by rarity: ``EVENT_SHARE`` one way and
+- they report **the same event** in other words (from two different feeds: one feed's reports
+  are other news, or one storyline): the headlines' salient words are found in the other
+  story's headline and lead (weighed by rarity: ``EVENT_SHARE`` one way and
   ``EVENT_SHARE_BOTH`` the other), and the two share at least two *rare* words (names of the
   actors, the event's own terms), e.g. "China launches biggest auto recall over door handles"
   and "Tesla and others begin record vehicle recall in China"; unless neither writes a name the
@@ -17,11 +18,13 @@ Stories of one **storyline** (the same dispute, the same company over days) are 
 ``storylines`` tags each story with the pairs of uncommon headline words it shares with other
 headlines ("canada" and "tariff"), so that a section shows only a few stories of one pair.
 
-Every rule needs a shared rare word or a large share of the headline's words, so candidate pairs
-come from an inverted index: a headline's rarest words (prefix filtering: a pair with Jaccard
-similarity at least 0.5 must share one of the rarest ``n - ceil(n / 2) + 1`` words of each) and
-posting lists of rare words. The exact rules then run on candidates only, so the work grows with
-the stories, not with their pairs, and the result is the one comparing every pair would give.
+A word rare by feeds but in more than ``_MOST_STORIES`` stories (one feed's flood of one shape
+of headline) is not rare. Every rule needs a shared rare word or a large share of the
+headline's words, so candidate pairs come from an inverted index: a headline's rarest words
+(prefix filtering: a pair with Jaccard similarity at least 0.5 must share one of the rarest
+``n - ceil(n / 2) + 1`` words of each) and posting lists of rare words. The exact rules then
+run on candidates only, so the work grows with the stories, not with their pairs, and the
+result is the one comparing every pair would give.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ _HEADLINE_JACCARD = 0.5  # near-identical headlines share at least this (a neces
 # too common to make two headlines candidates by itself: two near-identical headlines of such
 # words only are found by their exact key (on real feeds a headline carries a name or another
 # rarer word; it keeps the index near-linear on a small vocabulary, where every word is common)
+_MOST_STORIES = 60  # a word rare by feeds, in more stories than this, is one feed's flood
 _COMMON_SHARE = 0.25
 _COMMON_MIN = 50
 
@@ -123,13 +127,18 @@ class _Rarity:
         self.n = len(by_feed)
         # a rare word is used by a few feeds: at most 2 % of them (5 in a small set)
         self.rare_limit = max(5, self.n // 50)
+        # ... and is in a few stories: one feed's flood of one shape of headline names nothing
+        # (its words would pair every story with every other)
+        in_stories = Counter(w for doc in docs for w in doc.text if self.df[w] <= self.rare_limit)
+        self.flooded = frozenset(w for w, n in in_stories.items() if n > _MOST_STORIES)
 
     def weight(self, word: str) -> float:
         return math.log((self.n + 1) / self.df.get(word, 1))
 
     def rare(self, word: str) -> bool:
         df = self.df.get(word, 0)
-        return df <= self.rare_limit and 2 * df <= self.n  # never a word half the feeds use
+        # never a word half the feeds use
+        return df <= self.rare_limit and 2 * df <= self.n and word not in self.flooded
 
 
 def same_headline(a: _Doc, b: _Doc) -> bool:
@@ -203,8 +212,9 @@ def _cluster(stories: Sequence[Story]) -> list[tuple[Story, ...]]:
                 and same_headline(docs[i], docs[j])
             ):
                 same.join(i, j)
-        for i, j in _rare_candidates(docs, rarity):
-            if not (known[i] and known[j]) and same_event(docs[i], docs[j], rarity):
+        for i, j in _rare_candidates(docs, rarity):  # one feed's reports are other news
+            other = feeds[i] != feeds[j]
+            if not (known[i] and known[j]) and other and same_event(docs[i], docs[j], rarity):
                 same.join(i, j)
     return [tuple(stories[i] for i in items) for items in same.groups()]
 
@@ -353,10 +363,9 @@ def brute_force(stories: Sequence[Story]) -> list[tuple[Story, ...]]:
     for i in range(len(stories)):
         for j in range(i + 1, len(stories)):
             a, b = stories[i], stories[j]
-            if (
-                a.url == b.url
-                or (a.feed_url != b.feed_url and same_headline(docs[i], docs[j]))
-                or same_event(docs[i], docs[j], rarity)
+            if a.url == b.url or (
+                a.feed_url != b.feed_url
+                and (same_headline(docs[i], docs[j]) or same_event(docs[i], docs[j], rarity))
             ):
                 same.join(i, j)
     return [tuple(stories[i] for i in items) for items in same.groups()]

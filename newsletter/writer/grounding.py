@@ -6,7 +6,9 @@ Numbers are compared by value, so the forms outlets and models both use agree: "
 share. A written figure with a scale (million, bn) must match a figure of the sources with its
 scale; a percentage must be a percentage there, a points change a points change; a currency, when
 the written figure names one, the same currency. Number words count with a scale or a percent
-("two billion"), and the sources' own number words ("Seven projects") count as figures.
+("two billion"), and so does one standing alone ("three executives", "a dozen rivals"; "one"
+aside), which must be a plain number of the sources; the sources' own number words ("Seven
+projects") count as figures.
 
 Names are the capitalised words and runs of them ("Bank of England", "Rio Tinto's") and every
 acronym ("OPEC+", "U.S."): each run must appear in the sources, or be made of pieces that each
@@ -24,8 +26,9 @@ import math
 import re
 from dataclasses import dataclass
 
-from newsletter.text import STOPWORDS
+from newsletter.text import BIDI_CONTROLS, STOPWORDS
 
+_NO_BIDI = str.maketrans(dict.fromkeys(BIDI_CONTROLS + "\u200b\u200c\u200d\u2060\ufeff"))
 _THINKING = re.compile(r"^\s*<think>.*?</think>", re.S)  # a reasoning model's notes, first
 _QUOTES = {'"': '"', "\u201c": "\u201d", "'": "'", "\u2018": "\u2019"}
 _MARKUP = re.compile(r"[<>{}\[\]|*#`_\\]|https?://|www\.")
@@ -69,6 +72,7 @@ _WORDS = {
     "thirty": 30,
     "forty": 40,
     "fifty": 50,
+    "dozen": 12,
 }
 _CURRENCIES = {
     "$": "USD",
@@ -105,6 +109,8 @@ _FIGURE = re.compile(
     re.I,
 )
 _SOURCE_WORD_NUMBER = re.compile(r"\b(" + "|".join(_WORDS) + r")\b", re.I)
+# a number word standing alone ("three executives", "a dozen rivals"); "one" is prose too
+_BARE_WORD_NUMBER = re.compile(r"\b(" + "|".join(w for w in _WORDS if w != "one") + r")\b", re.I)
 
 _WORD = re.compile(r"[^\W\d_](?:[\w&+'\u2019.-]*[\w+])?|\d[\w-]*")
 _CONNECTORS = frozenset({"of", "and", "&", "de", "du", "la", "le", "van", "von", "der", "for"})
@@ -131,7 +137,7 @@ class Figure:
 def cleaned(answer: str) -> str:
     """The model's answer without a reasoning model's notes, surrounding quotes or blank
     lines, each line's spaces collapsed."""
-    text = _THINKING.sub("", answer).strip()
+    text = _THINKING.sub("", answer).translate(_NO_BIDI).strip()
     if len(text) >= 2 and _QUOTES.get(text[0]) == text[-1] and text[-1] not in text[1:-1]:
         text = text[1:-1].strip()
     lines = (" ".join(line.split()) for line in text.splitlines())
@@ -191,10 +197,18 @@ def unsupported_figures(text: str, sources: str) -> list[str]:
     for word in _SOURCE_WORD_NUMBER.findall(sources):
         value = float(_WORDS[word.lower()])
         known.append(Figure(value, value, False, "", ""))
-    return [
+    made_up = [
         match.group(0).strip()
         for match in _FIGURE.finditer(text)
         if not any(_supports(source, _figure(match)) for source in known)
+    ]
+    scaled = {m.start() for m in _FIGURE.finditer(text)}  # (their words are checked above)
+    bare = [source for source in known if not source.unit]  # "three" is no "3%"
+    values = {source.raw for source in bare} | {source.value for source in bare}
+    return made_up + [
+        match.group(0)
+        for match in _BARE_WORD_NUMBER.finditer(text)
+        if match.start() not in scaled and float(_WORDS[match.group(0).lower()]) not in values
     ]
 
 
