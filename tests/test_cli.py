@@ -613,3 +613,26 @@ def test_serve_on_another_port_than_the_base_url_says_where_links_point(demo_dir
     assert f"Serving Top Insights Today on http://127.0.0.1:{port}/subscribe" in said
     assert "publication.base_url is http://localhost:8000" in said
     assert f"set it to http://127.0.0.1:{port}" in said
+
+
+def test_a_move_gives_a_story_the_rules_left_out_its_sector(demo_dir: Path, tmp_path: Path) -> None:
+    """The chef's restaurant fits no sector; moved to Business & Politics it is shown there (it
+    did nothing, silently). A pin alone cannot place such a story: review says so."""
+    config = str(demo_dir / "config.yaml")
+    run("--config", config, "collect")
+    _, stdout, _ = run("--config", config, "stories", "--json")
+    outside = [s for s in json.loads(stdout) if not s["sectors"]]
+    chef = next(s for s in outside if s["title"].startswith("Celebrity chef"))
+    other = next(s for s in outside if s is not chef)
+    overrides = demo_dir / "overrides" / "2026-11-25.yaml"
+    overrides.parent.mkdir()
+    overrides.write_text(
+        f"move: {{{chef['id']}: business-politics}}\npin: [{other['id']}]\n", encoding="utf-8"
+    )
+    code, stdout, _ = run("--config", config, "review", "--json")
+    assert code == 0, stdout
+    shown = json.loads(stdout)
+    placed = {s["title"]: s["section"] for s in shown["shown"]}
+    assert placed.get(chef["title"]) == "Business & Politics"
+    said = " ".join(" ".join(shown["unmatched"]).split())
+    assert f"pin: '{other['id']}' is a story the rules gave no sector" in said

@@ -60,6 +60,7 @@ def build_edition(
     dropped_feeds = _feeds_named(overrides.drop_feeds, feed_names or {})
     drops = set(overrides.drop)
     pins = {key: rank for rank, key in enumerate(overrides.pin)}
+    stories = _moved(list(stories), moves or {})  # first: a move gives a story its sector
     fresh = [
         s
         for s in stories
@@ -192,7 +193,10 @@ def unmatched(
 ) -> list[str]:
     """The editor's overrides that change nothing, each in words: a story (by id or link) in
     no story of the last ``hours``, a feed no configured feed's name or URL."""
+    stories = list(stories)
     keys = {key for story in stories for key in (story.id, story.url)}
+    moved = {ref for ref, _ in overrides.move}
+    unplaced = {k for s in stories if not s.sectors for k in (s.id, s.url)} - moved
     named = [
         ("pin", overrides.pin),
         ("drop", overrides.drop),
@@ -205,6 +209,13 @@ def unmatched(
         for key, refs in named
         for ref in refs
         if ref not in keys
+    ]
+    out += [
+        f"{key}: {ref!r} is a story the rules gave no sector: it shows once moved to one "
+        f"(move: {{{ref}: SECTOR}})"
+        for key, refs in named[:1] + named[3:]  # a pin or a note: a move places it
+        for ref in refs
+        if ref in unplaced
     ]
     feeds = {name.casefold() for name in feed_names.values()}
     out += [
