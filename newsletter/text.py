@@ -298,6 +298,13 @@ def names_written(title: str, lead: str) -> frozenset[str]:
     return frozenset(w for text in texts for m in _MID_CAPITAL.findall(text) for w in tokens(m))
 
 
+def site_of(feed_url: str) -> str:
+    """The site a feed is on (its host, without ``www.``), or the feed itself when it is a
+    file."""
+    host = urlsplit(feed_url).hostname if feed_url.startswith(("http://", "https://")) else None
+    return host.removeprefix("www.") if host else feed_url
+
+
 def headline_key(title: str) -> str:
     """A headline with case and punctuation gone, for comparing headlines."""
     return " ".join(tokens(title))

@@ -405,3 +405,26 @@ def test_a_feed_flooding_one_headline_shape_gives_few_candidate_pairs() -> None:
     rarity = _Rarity(docs, [s.feed_url for s in stories])
     assert len(_rare_candidates(docs, rarity)) <= 10 * len(stories)
     assert len(cluster(stories)) == len(stories)  # and none is another's news
+
+
+def test_two_feeds_of_one_publisher_with_one_link_are_one_outlet() -> None:
+    """A publisher's main feed and its topic feed carry one article (one link): one outlet,
+    not two (it led the email "also in" the publisher's own topic feed)."""
+    article = "Refinery restarts after a fire at its crude unit"
+    stories = [
+        dataclasses.replace(
+            _story(f"m{n}", article, source=name), url="https://m.example/a", feed_url=feed
+        )
+        for n, (name, feed) in enumerate(
+            [
+                ("MINING.COM", "https://www.m.example/feed/"),
+                ("MINING.COM Rare Earths", "https://m.example/tag/rare-earths/feed/"),
+                ("Syndicator", "https://syndicator.example.net/rss"),  # another site: counts
+            ]
+        )
+    ] + [_story("o", article, source="Other Wire")]
+    edition = build_edition(
+        stories, SECTORS, publication="P", edition_date=NOW.date(), now=NOW, per_sector=5
+    )
+    (shown,) = [s for section in edition.sections for s in section.stories]
+    assert shown.outlets == 3 and "Other Wire" in shown.also_in  # the publisher once

@@ -130,16 +130,31 @@ def test_bozo_feed_with_readable_entries_is_used_with_a_warning() -> None:
     assert any("not well-formed" in w for w in warnings)
 
 
-def test_two_entries_with_one_guid_become_one_story() -> None:
-    item = "<item><guid>same</guid><title>{}</title><link>https://x.example.com/{}</link></item>"
-    body = (
+def _items(*items: tuple[str, str, str]) -> bytes:
+    item = "<item>{}<title>{}</title><link>https://x.example.com/{}</link></item>"
+    return (
         '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-        + item.format("First", 1)
-        + item.format("Second", 2)
+        + "".join(item.format(f"<guid>{g}</guid>" if g else "", t, n) for g, t, n in items)
         + "</channel></rss>"
     ).encode()
-    stories, _ = parse_feed(body, FEED, headers={}, now=NOW)
-    assert [s.title for s in stories] == ["First"]
+
+
+def test_one_guid_on_one_link_is_one_story_and_on_other_links_other_stories() -> None:
+    """A CMS that puts the site's address in every GUID, or a feed that links every item to
+    its home page: each different story is kept, with a warning (all but the first were
+    dropped, silently). The same link and GUID twice, an updated headline, is one story."""
+    site = "https://x.example.com/"
+    body = _items((site, "First", "1"), (site, "Second", "2"), (site, "Third", "3"))
+    stories, warnings = parse_feed(body, FEED, headers={}, now=NOW)
+    assert [s.title for s in stories] == ["First", "Second", "Third"]
+    assert len({s.id for s in stories}) == 3
+    assert any("3 entries share a GUID or link" in w for w in warnings)
+    again, _ = parse_feed(body, FEED, headers={}, now=NOW)
+    assert [s.id for s in again] == [s.id for s in stories]  # stable from fetch to fetch
+    home = _items(("", "Alpha", "home"), ("", "Beta", "home"))
+    assert [s.title for s in parse_feed(home, FEED, headers={}, now=NOW)[0]] == ["Alpha", "Beta"]
+    updated = _items(("g1", "Old headline", "1"), ("g1", "New headline", "1"))
+    assert [s.title for s in parse_feed(updated, FEED, headers={}, now=NOW)[0]] == ["Old headline"]
 
 
 def test_bidirectional_controls_never_reach_a_story() -> None:

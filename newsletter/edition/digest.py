@@ -22,7 +22,7 @@ from newsletter.edition.cluster import cluster, similar_headline, storylines
 from newsletter.edition.storylines import WINDOW, fold
 from newsletter.edition.thin import hidden_reason, thin_reason
 from newsletter.models import Edition, Overrides, Section, Sector, SectorFit, Seen, Story
-from newsletter.text import headline_key
+from newsletter.text import headline_key, site_of
 
 # an edition keeps each sector's best stories up to this many: far more than any reader's email
 # shows (five a section and a few "more" headlines, after the stories placed in another of the
@@ -249,7 +249,12 @@ def _merge(group: Sequence[Story], weights: Mapping[str, float]) -> Story:
         group,
         key=lambda s: (-weights.get(s.feed_url, 1.0), s.published, -len(s.summary), s.source, s.id),
     )
-    others = tuple(sorted({s.source for s in group} - {best.source}))
+    # one article (one link) from one publisher's site is one outlet, however many of its feeds
+    # carry it (a main feed and a topic feed); from another site's feed, another outlet
+    linked = {(best.url, site_of(best.feed_url)): best.source}
+    for story in sorted(group, key=lambda s: s.source):
+        linked.setdefault((story.url, site_of(story.feed_url)), story.source)
+    others = tuple(sorted(set(linked.values()) - {best.source}))
     return best if others == best.also_in else dataclasses.replace(best, also_in=others)
 
 

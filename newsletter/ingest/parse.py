@@ -11,6 +11,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,22 +54,45 @@ def parse_feed(
     if parsed.get("bozo"):
         problem = parsed.get("bozo_exception")
         warnings.append(f"feed is not well-formed ({problem}); its readable entries were used")
-    stories: dict[str, Story] = {}
     skipped = 0
     channel = parsed.get("feed") or {}
     declared = primary_subtag(
         dict.get(channel, "language") or lowered.get("content-language") or ""
     )
+    found: list[tuple[Story, str]] = []
     for entry in entries:
         story = _entry_to_story(entry, feed, now, declared)
         if story is None:
             skipped += 1
-        else:
-            stories.setdefault(story.id, story)  # the first of two entries with one GUID wins
+        else:  # what tells apart two entries of one id: the link (a GUID), or link and headline
+            link = canonical_url(story.url)
+            found.append((story, link if dict.get(entry, "id") else f"{link}\n{story.title}"))
     if skipped:
         noun = "entry" if skipped == 1 else "entries"
         warnings.append(f"{skipped} {noun} without an http(s) link skipped")
-    return list(stories.values()), warnings
+    return _told_apart(found, feed, warnings), warnings
+
+
+def _told_apart(
+    found: list[tuple[Story, str]], feed: FeedSource, warnings: list[str]
+) -> list[Story]:
+    """The stories, once each: entries of one id (a GUID or a link) whose links or headlines
+    differ are each their own story, with an id of their own (a CMS that puts the site's address
+    in every GUID); of the same one twice (an updated headline) the first is kept."""
+    keys: dict[str, set[str]] = {}
+    for story, key in found:
+        keys.setdefault(story.id, set()).add(key)
+    shared = {story_id for story_id, seen in keys.items() if len(seen) > 1}
+    stories: dict[str, Story] = {}
+    for story, key in found:
+        if story.id in shared:
+            own = hashlib.sha256(f"{feed.url}\nshared\n{story.id}\n{key}".encode()).hexdigest()
+            story = replace(story, id=own[:16])
+        stories.setdefault(story.id, story)
+    apart = sum(len(keys[story_id]) for story_id in shared)
+    if apart:
+        warnings.append(f"{apart} entries share a GUID or link with another: each is kept apart")
+    return list(stories.values())
 
 
 def describe_non_feed(content: bytes, parsed: Any) -> str:
