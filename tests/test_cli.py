@@ -636,3 +636,13 @@ def test_a_move_gives_a_story_the_rules_left_out_its_sector(demo_dir: Path, tmp_
     assert placed.get(chef["title"]) == "Business & Politics"
     said = " ".join(" ".join(shown["unmatched"]).split())
     assert f"pin: '{other['id']}' is a story the rules gave no sector" in said
+
+
+def test_serve_with_a_broken_webhook_key_never_says_it_serves(demo_dir: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(demo_dir / "config.yaml"), "serve", "--port", "0"],
+        env={"SENDGRID_WEBHOOK_KEY": "not a key"},
+    )
+    assert result.exit_code == 3 and "webhook verification key cannot be read" in result.output
+    assert "Serving" not in result.output

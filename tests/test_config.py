@@ -242,3 +242,22 @@ def test_two_feeds_of_one_name_are_refused(tmp_path: Path) -> None:
     ]
     err = _error(tmp_path, {"feeds": feeds})
     assert "feeds[1].name: feed name 'Wire' is used twice" in err.message
+
+
+def test_a_feed_address_typed_slightly_wrong_is_named_with_what_to_do(tmp_path: Path) -> None:
+    """Spaces around an address, one without its scheme, the same feed with a fragment: each
+    refused with a next step; an upper-case scheme is the scheme (it was read as a file)."""
+    spaced = _error(tmp_path, {"feeds": [{"name": "A", "url": "https://a.example.com/f.xml "}]})
+    assert "has spaces around it" in spaced.message
+    bare = _error(tmp_path, {"feeds": [{"name": "A", "url": "127.0.0.1:18302/a.xml"}]})
+    assert "did you mean 'http://127.0.0.1:18302/a.xml'" in bare.message
+    www = _error(tmp_path, {"feeds": [{"name": "A", "url": "www.example.com/feed"}]})
+    assert "did you mean 'https://www.example.com/feed'" in www.message
+    twice = [
+        {"name": "A", "url": "https://a.example.com/f.xml"},
+        {"name": "B", "url": "https://a.example.com/f.xml#latest"},
+    ]
+    assert "listed twice" in _error(tmp_path, {"feeds": twice}).message
+    path = write_config(tmp_path, {"feeds": [{"name": "A", "url": "HTTP://a.example.com/f.xml"}]})
+    (feed,) = load_config(path).feeds
+    assert feed.location == "http://a.example.com/f.xml"

@@ -118,6 +118,7 @@ def test_grounded_summaries_and_the_intro_land_in_the_brief(
         (Mode.MADE_UP_NUMBER, f"a number not in the sources: {MADE_UP_NUMBER}"),
         (Mode.MADE_UP_NAME, f"a name not in the sources: {MADE_UP_NAME}"),
         (Mode.CHATTY, "a reply to the request, not the text asked for"),
+        (Mode.LONG, "too long ("),
     ],
 )
 def test_made_up_figures_and_names_are_rejected_and_the_extractive_summary_stays(
@@ -141,7 +142,9 @@ def test_made_up_figures_and_names_are_rejected_and_the_extractive_summary_stays
     rejections = [line for line in writer_lines(caplog, logging.INFO) if "was rejected (" in line]
     assert len(rejections) == 4 and all(reason in line for line in rejections)
 
-    assert any("4 rejected" in line for line in writer_lines(caplog))  # a warning: seen
+    # a warning: seen; the rejections counted by kind, whatever their figures
+    kind = reason.split(":")[0].split(" (")[0]
+    assert any(f"4 rejected ({kind}: 4)" in line for line in writer_lines(caplog))
     server.mode = Mode.GOOD  # a refused request is not asked again (every collect would)
     assert built(config, store).written == () and server.requests == 4
 

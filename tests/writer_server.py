@@ -36,6 +36,7 @@ class Mode(Enum):
     MALFORMED = auto()  # 200 with a body that is not JSON
     NO_CHOICES = auto()  # 200 with JSON but no choices
     CHATTY = auto()  # "Sure! Here is the summary: ...": a reply, not the text asked for
+    LONG = auto()  # the good answer ten times over: too long
     ECHO_KEY = auto()  # 500 whose message repeats the Authorization header it was sent
 
 
@@ -190,6 +191,8 @@ def _text(mode: Mode, user: str) -> str:
         return f"{good.rstrip('.')}, and {MADE_UP_NAME} welcomed it."
     if mode is Mode.CHATTY:
         return f"Sure! Here is the summary: {good}"
+    if mode is Mode.LONG:
+        return " ".join([good] * 10)
     return good
 
 

@@ -44,11 +44,11 @@ def serve(state: State, host: str, port: int) -> None:
     sock = listening(host, port)
     store = state.store()
     mailer = make_mailer(config)
-    _say_where_links_point(state, host, sock.getsockname()[1])
-    state.console.print(f"Serving {config.publication.name} on http://{host}:{port}/subscribe")
     try:
         # X-Forwarded-For is believed only from signup.trusted_proxies, by the app itself
-        app = create_app(config, store, mailer, now=current_time)
+        app = create_app(config, store, mailer, now=current_time)  # (its keys checked first)
+        _say_where_links_point(state, host, sock.getsockname()[1])
+        state.console.print(f"Serving {config.publication.name} on http://{host}:{port}/subscribe")
         uvicorn.Server(uvicorn.Config(app, proxy_headers=False)).run(sockets=[sock])
     finally:
         sock.close()

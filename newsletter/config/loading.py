@@ -317,7 +317,7 @@ def _resolve_database(url: str, base: Path) -> str:
 def _feed_location(url: str, base: Path) -> str:
     parts = urlsplit(url)
     if parts.scheme.lower() in {"http", "https"}:
-        return url
+        return parts.scheme.lower() + url[len(parts.scheme) :]  # "HTTP://" is http too
     if parts.scheme.lower() == "file":
         return parts.path
     return str(_resolve(Path(url), base.resolve()))

@@ -8,6 +8,7 @@ file's every problem is reported at once; a value of the wrong type is left to t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -88,18 +89,29 @@ def _feeds(feeds: object, slugs: Sequence[str]) -> list[Problem]:
         url = feed.get("url")
         if not isinstance(url, str):
             continue
-        if url in urls:
+        same = url.strip().split("#")[0]  # a fragment is no other feed
+        if same in urls:
             problems.append(
                 Problem(
                     ("feeds", i, "url"), f"feed {url!r} is listed twice", "Remove the second entry."
                 )
             )
-        urls.add(url)
+        urls.add(same)
         problems += _feed_url(("feeds", i, "url"), url)
     return problems
 
 
+# an address without its scheme: an IP address, a host with a port, or "www." before a path
+_NO_SCHEME = re.compile(r"^(?:\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?|[\w.-]+:\d+|www\.[\w.-]+)(?:/|$)")
+
+
 def _feed_url(loc: Loc, url: str) -> list[Problem]:
+    if url != url.strip():
+        return [Problem(loc, f"{url!r} has spaces around it", "Remove them: an address has none.")]
+    if _NO_SCHEME.match(url):
+        scheme = "https" if url.startswith("www.") else "http"
+        hint = "A web address starts with http:// or https://; else it is read as a file's path."
+        return [Problem(loc, f"{url!r} has no scheme: did you mean '{scheme}://{url}'?", hint)]
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if len(scheme) > 1 and scheme not in {"http", "https", "file"}:

@@ -78,12 +78,13 @@ class Applied:
 
 def sendgrid_events(batch: object, *, now: datetime) -> tuple[list[ProviderEvent], int]:
     """A webhook body (a JSON array of event objects) as events; (events, entries skipped).
-    Unknown event types are kept as ``other``; an entry that is not an object is skipped."""
+    Unknown event types are kept as ``other``; an entry that is not an object, or names no
+    event, is skipped."""
     if not isinstance(batch, list):
         raise ValueError("the body is not a JSON array of events")
     out, skipped = [], 0
     for entry in batch:
-        if not isinstance(entry, dict):
+        if not isinstance(entry, dict) or not entry.get("event"):
             skipped += 1
             continue
         out.append(_sendgrid_event(entry, now))

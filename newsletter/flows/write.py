@@ -215,7 +215,9 @@ def _ask_all(
         text = cleaned(answer.text)
         reason = problem(text, request.sources, limit=request.limit, lines=request.lines)
         if reason:
-            run.rejected[reason.split(":")[0]] += 1
+            # the kind of reason, without its figures: "too long (3875 characters; ...)" is
+            # "too long", so that thirteen of them are one count
+            run.rejected[reason.split(":")[0].split(" (")[0]] += 1
             logger.info(
                 "the writer's %s of %s was rejected (%s): %s",
                 request.piece.value,
