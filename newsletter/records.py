@@ -96,8 +96,7 @@ class LockAnswer:
 
 @dataclass(frozen=True, slots=True)
 class NewReader:
-    """A reader added in bulk (an import), with their own token; confirmed unless the file
-    says otherwise (an export of unsubscribed readers stays unsubscribed)."""
+    """A reader added in bulk (an import), with their own token; confirmed unless it says not."""
 
     email: str  # normalised
     name: str
@@ -331,6 +330,7 @@ class FeedState:
     etag: str | None = None
     last_modified: str | None = None
     status: FeedStatus = FeedStatus.ACTIVE
+    retry_after: datetime | None = None  # the server asked not to be fetched before
 
 
 @dataclass(frozen=True, slots=True)

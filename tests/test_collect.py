@@ -14,8 +14,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from newsletter import flows
+from newsletter.cli import cli
 from newsletter.config import Config, load_config
 from newsletter.flows.build import build
 from newsletter.ingest.collect import collect_feeds
@@ -227,6 +229,34 @@ def test_gone_feed_is_disabled_until_retried(feed_server: FeedServer, tmp_path: 
     assert feed_server.requests == []
     feed_server.add("/gone.xml", FEED_XML)  # it came back
     (result,) = flows.collect_all(config, store, now=NOW, retry_gone=True).results
+    assert (result.status, result.new) == (FetchOutcome.OK, 4)
+
+
+@pytest.mark.parametrize("wait", ["3600", "Wed, 25 Nov 2026 07:00:00 GMT"])
+def test_a_server_that_asks_to_wait_is_not_fetched_before_its_time(
+    feed_server: FeedServer, tmp_path: Path, wait: str
+) -> None:
+    """429 (or 503) with Retry-After, in seconds or as a date: the next collects before that
+    time leave the feed alone and say until when; after it, the feed is fetched again."""
+    url = feed_server.add("/busy.xml", status=429, headers={"Retry-After": wait})
+    config = _config(tmp_path, [{"name": "Busy", "url": url}])
+    store = Store.open(config.database_url)
+    (result,) = flows.collect_all(config, store, now=NOW).results  # NOW is 06:00 UTC
+    assert result.status == FetchOutcome.FAILED
+    assert "asked to wait until 2026-11-25 07:00 UTC" in (result.error or "")
+    feed_server.requests.clear()
+    (result,) = flows.collect_all(config, store, now=NOW + timedelta(minutes=30)).results
+    assert feed_server.requests == [] and result.status == FetchOutcome.WAITING
+    assert "not fetched before 2026-11-25 07:00 UTC (the server's Retry-After)" in (
+        result.error or ""
+    )
+    later = (NOW + timedelta(minutes=40)).isoformat()
+    said = CliRunner().invoke(
+        cli, ["--config", str(config.path), "collect"], env={"NEWSLETTER_NOW": later}
+    )
+    assert said.exit_code == 0 and "wait   Busy (127.0.0.1:" in said.output
+    feed_server.add("/busy.xml", FEED_XML)
+    (result,) = flows.collect_all(config, store, now=NOW + timedelta(hours=1)).results
     assert (result.status, result.new) == (FetchOutcome.OK, 4)
 
 

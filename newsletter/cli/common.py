@@ -253,6 +253,9 @@ def _print_result(console: Console, r: FeedResult) -> None:
     elif r.status == FetchOutcome.NOT_FETCHED:
         console.print(f"[yellow]left[/]   {name}: not fetched, the collection was stopped")
         return
+    elif r.status == FetchOutcome.WAITING:
+        console.print(f"[yellow]wait[/]   {where}: {escape(r.error or '')}")
+        return
     elif r.status == FetchOutcome.GONE:
         console.print(
             f"[red]gone[/]   {where}: {escape(r.error or '')}; remove it from the config,"

@@ -16,10 +16,11 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Collection, Coroutine, Sequence
+from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 from newsletter.config import Config
@@ -28,7 +29,7 @@ from newsletter.ingest import articles
 from newsletter.ingest.collect import Transport, collect_feeds
 from newsletter.ingest.fetching import Collected, FetchLimits
 from newsletter.models import FeedSource, FeedStatus, FetchOutcome, Story
-from newsletter.records import PageToFetch
+from newsletter.records import FeedState, PageToFetch
 from newsletter.store import Store
 
 logger = logging.getLogger(__name__)
@@ -95,17 +96,9 @@ def collect_all(
         sources = tuple(feed for feed in sources if feed.url in only)
     states = store.feeds.feed_states()
     results: dict[str, FeedResult] = {}
-    active = []
-    for feed in sources:
-        state = states.get(feed.url)
-        if state is not None and state.status == FeedStatus.GONE:
-            if not retry_gone:
-                results[feed.url] = FeedResult(
-                    feed, FetchOutcome.GONE, error="skipped: the server said 410 Gone"
-                )
-                continue
-            store.feeds.reactivate(feed)
-        active.append(feed)
+    active = _to_fetch(
+        store, sources, states, results, now=now, retry_gone=retry_gone, by_hand=only
+    )
 
     async def fetch_and_store() -> None:
         # each feed is stored as soon as it is parsed, while the others are still on the way
@@ -219,6 +212,36 @@ def fetch_teasers(
     return len(leads)
 
 
+def _to_fetch(
+    store: Store,
+    sources: Sequence[FeedSource],
+    states: Mapping[str, FeedState],
+    results: dict[str, FeedResult],
+    *,
+    now: datetime,
+    retry_gone: bool,
+    by_hand: Collection[str] | None,
+) -> list[FeedSource]:
+    """The feeds to fetch now; those left alone get their result in ``results``: a gone one
+    (unless ``retry_gone``), one whose server asked to wait (unless asked for ``by_hand``)."""
+    active = []
+    for feed in sources:
+        state = states.get(feed.url) or FeedState()
+        wait = state.retry_after
+        if wait is not None and now < wait and by_hand is None:
+            said = f"not fetched before {wait:%Y-%m-%d %H:%M} UTC (the server's Retry-After)"
+            results[feed.url] = FeedResult(feed, FetchOutcome.WAITING, error=said)
+            continue
+        if state.status == FeedStatus.GONE:
+            if not retry_gone:
+                said = "skipped: the server said 410 Gone"
+                results[feed.url] = FeedResult(feed, FetchOutcome.GONE, error=said)
+                continue
+            store.feeds.reactivate(feed)
+        active.append(feed)
+    return active
+
+
 def _record(store: Store, item: Collected, now: datetime) -> FeedResult:
     """Write one feed's outcome to the store; the result says what happened."""
     fetch, feed = item.fetch, item.fetch.feed
@@ -228,11 +251,16 @@ def _record(store: Store, item: Collected, now: datetime) -> FeedResult:
             feed, FetchOutcome.NOT_MODIFIED, moved_to=fetch.moved_to, seconds=item.seconds
         )
     if item.error is not None:
-        store.feeds.record_failure(feed, item.error, now=now, status=fetch.status, gone=fetch.gone)
-        logger.info("feed %s failed: %s", feed.name, item.error)
+        error, until = item.error, retry_time(fetch.retry_after, now)
+        if until is not None:
+            error += f"; the server asked to wait until {until:%Y-%m-%d %H:%M} UTC"
+        store.feeds.record_failure(
+            feed, error, now=now, status=fetch.status, gone=fetch.gone, retry_after=until
+        )
+        logger.info("feed %s failed: %s", feed.name, error)
         status = FetchOutcome.GONE if fetch.gone else FetchOutcome.FAILED
         return FeedResult(
-            feed, status, error=item.error, unreachable=fetch.unreachable, seconds=item.seconds
+            feed, status, error=error, unreachable=fetch.unreachable, seconds=item.seconds
         )
     counts = store.feeds.record_fetched(
         feed,
@@ -255,6 +283,23 @@ def _record(store: Store, item: Collected, now: datetime) -> FeedResult:
         moved_to=fetch.moved_to,
         seconds=item.seconds,
     )
+
+
+MOST_WAIT = timedelta(hours=24)  # the longest a server's Retry-After keeps its feed unfetched
+
+
+def retry_time(header: str, now: datetime) -> datetime | None:
+    """When a Retry-After (seconds, or an HTTP date) lets the feed be fetched again, at most
+    ``MOST_WAIT`` away; None when it says nothing, or a time already past."""
+    header = header.strip()
+    try:
+        if header.isdigit():
+            until = now + timedelta(seconds=int(header))
+        else:
+            until = parsedate_to_datetime(header).astimezone(UTC)
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
+    return min(until, now + MOST_WAIT) if until > now else None
 
 
 def _redated(stories: Sequence[Story], now: datetime) -> list[Story]:

@@ -103,7 +103,9 @@ async def _answer(feed: FeedSource, response: httpx.Response, max_bytes: int) ->
         )
     if code >= 400:
         reason = response.reason_phrase or "error"
-        return FetchResult(feed, status=code, error=f"HTTP {code} {reason}", moved_to=moved_to)
+        wait = response.headers.get("retry-after", "") if code in (429, 503) else ""
+        error = f"HTTP {code} {reason}"
+        return FetchResult(feed, status=code, error=error, moved_to=moved_to, retry_after=wait)
     body = await read_body(response, max_bytes)
     lowered = {k.lower(): v for k, v in response.headers.items()}
     lowered.setdefault("content-location", str(response.url))

@@ -51,6 +51,7 @@ class FetchResult:
     not_modified: bool = False
     gone: bool = False
     moved_to: str | None = None  # the end of an unbroken chain of permanent redirects
+    retry_after: str = ""  # a 429's or 503's Retry-After header, as sent
     # the host was never reached (its name not resolved, no connection): on a machine off the
     # network every feed fails so
     unreachable: bool = False

@@ -40,6 +40,7 @@ class FetchOutcome(StrEnum):  # what one collection did with one feed
     FAILED = "failed"
     GONE = "gone"  # the server said 410: no longer fetched unless asked (--retry-gone)
     NOT_FETCHED = "not-fetched"  # the collection was stopped before this feed was done
+    WAITING = "asked-to-wait"  # its server asked not to be fetched yet (Retry-After)
 
 
 class SuppressionReason(StrEnum):

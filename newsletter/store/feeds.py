@@ -48,13 +48,16 @@ class FeedStore(Repository):
 
     def feed_states(self) -> dict[str, FeedState]:
         """What each known feed's next fetch needs: current URL, validators, status."""
-        query = select(
-            feeds.c.url, feeds.c.current_url, feeds.c.etag, feeds.c.last_modified, feeds.c.status
-        )
+        columns = ("url", "current_url", "etag", "last_modified", "status", "retry_after")
+        query = select(*(feeds.c[name] for name in columns))
         with self.engine.connect() as conn:
             return {
                 row.url: FeedState(
-                    row.current_url, row.etag, row.last_modified, FeedStatus(row.status)
+                    row.current_url,
+                    row.etag,
+                    row.last_modified,
+                    FeedStatus(row.status),
+                    row.retry_after,
                 )
                 for row in conn.execute(query)
             }
@@ -118,9 +121,12 @@ class FeedStore(Repository):
         now: datetime,
         status: int | None = None,
         gone: bool = False,
+        retry_after: datetime | None = None,
     ) -> None:
-        """A failed fetch or parse; a 410 marks the feed gone, so it is no longer fetched."""
+        """A failed fetch or parse; a 410 marks the feed gone, so it is no longer fetched; a
+        ``retry_after`` (a 429's or 503's) is the time before which it is not fetched."""
         values: dict[str, Any] = {
+            "retry_after": retry_after,
             "last_error": error,
             "last_error_at": now,
             "last_fetched": now,
@@ -255,6 +261,7 @@ class FeedStore(Repository):
 
 def _healthy(now: datetime) -> dict[str, Any]:
     return {
+        "retry_after": None,
         "last_success": now,
         "last_fetched": now,
         "consecutive_failures": 0,

@@ -74,6 +74,7 @@ feeds = Table(
     Column("last_status", Integer, nullable=True),  # HTTP status of the last fetch
     Column("last_fetched", UTCDateTime(), nullable=True),
     Column("moved_at", UTCDateTime(), nullable=True),  # when current_url was last changed
+    Column("retry_after", UTCDateTime(), nullable=True),  # a 429's or 503's: not fetched before
 )
 
 stories = Table(
@@ -118,8 +119,7 @@ storylines = Table(
     Column("last_edition_id", Integer, nullable=True),  # the edition that last showed it
 )
 
-# Stories labelled with a sector: the editor's corrections (source "editor"), kept as examples
-# for the sector model and for `rules check`.
+# Stories labelled with a sector: the editor's corrections, examples for the model, `rules check`.
 labels = Table(
     "labels",
     metadata,
