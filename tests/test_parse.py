@@ -199,3 +199,17 @@ def test_a_link_that_dates_a_story_long_before_the_feed_says_is_believed() -> No
     assert when["Gallery of the year"] < datetime(2023, 7, 3, tzinfo=UTC)
     assert when["Yesterday's plant news"] == datetime(2026, 11, 25, 1, tzinfo=UTC)
     assert when["Model 2030 battery"] == NOW  # first seen now
+
+
+def test_an_html_page_that_names_its_feed_says_which_address_to_use() -> None:
+    """A site's home page given instead of its feed: the page's own rel="alternate" link is
+    the address to put in the config, resolved against the page."""
+    page = (
+        b'<!doctype html><html><head><title>Wire</title><link rel="alternate" '
+        b'type="application/rss+xml" title="All news" href="/rss/all.xml"></head><body>x</body>'
+    )
+    with pytest.raises(FeedError) as info:
+        parse_feed(page, FEED, headers={}, now=NOW)
+    said = info.value.message
+    assert said.startswith("received an HTML page, not a feed")
+    assert "the page names its feed: https://wire.example.com/rss/all.xml" in said

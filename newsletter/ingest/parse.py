@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
@@ -47,7 +47,9 @@ def parse_feed(
         if parsed.get("version") and not parsed.get("bozo"):
             return [], warnings
         raise FeedError(
-            describe_non_feed(content, parsed),
+            describe_non_feed(
+                content, parsed, base=feed.location if "://" in feed.location else feed.url
+            ),
             hint=f"Check that {feed.url} is the address of an RSS or Atom feed.",
             feed=feed.url,
         )
@@ -95,13 +97,23 @@ def _told_apart(
     return list(stories.values())
 
 
-def describe_non_feed(content: bytes, parsed: Any) -> str:
-    """Say what was received instead of a feed."""
+# a page's own link to its feed: <link rel="alternate" type="application/rss+xml" href="...">
+_ALTERNATE = re.compile(rb"<link\b[^>]*\btype=[\"']application/(?:rss|atom)\+xml[^>]*>", re.I)
+_HREF = re.compile(rb"\bhref=[\"']([^\"'<>]+)[\"']", re.I)
+
+
+def describe_non_feed(content: bytes, parsed: Any, *, base: str = "") -> str:
+    """Say what was received instead of a feed (and, for a page that names its feed, which
+    address that is, resolved against ``base``)."""
     head = content[:2048].lstrip().lower()
     if not head:
         return "empty response, not a feed"
     if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head[:512]:
-        return "received an HTML page, not a feed"
+        said = "received an HTML page, not a feed"
+        found = _ALTERNATE.search(content[:65536])
+        href = _HREF.search(found.group(0)) if found else None
+        named = web_url(urljoin(base, href.group(1).decode("utf-8", "replace"))) if href else None
+        return f"{said}; the page names its feed: {named} (use it as the url)" if named else said
     if b"<urlset" in head or b"<sitemapindex" in head:
         return "received a sitemap, not a feed"
     if head.startswith((b"{", b"[")):
