@@ -382,6 +382,22 @@ def test_a_hand_edit_that_is_not_yaml_is_reported_on_the_page(site: DeskSite) ->
     assert path.read_text(encoding="utf-8").startswith("note: Hello readers\npin: [abc")
 
 
+def test_a_broken_file_on_a_desk_that_needs_approvals_is_reported_too(tmp_path: Path) -> None:
+    """With schedule.require_approval the change first looks at the approval (in the same
+    file): a file that is not YAML is named there too, not a bare server error."""
+    approval = {"deadline": "08:00"}
+    settings = {**SETTINGS, "schedule": {"send_at": "07:00", "require_approval": approval}}
+    with desk_site(tmp_path / "desk", settings) as site:
+        flows.collect_all(site.config, site.store, now=NOW)
+        client = site.sign_in()
+        form = _form(client.get("/desk/today").text, "/desk/today/change", part="note")
+        path = day_path(site.config, NOW.date())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("note: [open\n", encoding="utf-8")
+        answer = client.post("/desk/today/change", data={**form, "value": "Hello"})
+        assert "line 1: not valid YAML" in " ".join(unescape(answer.text).split())
+
+
 def _email_blocks(text: str) -> dict[str, list[str]]:
     """The plain-text email's blocks ("Today's brief", each sector, "Read more insights"), each
     with the links of the stories it shows, in order (a story's own, not its other reports')."""

@@ -202,10 +202,10 @@ class Today:
     def _change(self, request: Request, change: Change, seen: str) -> Response:
         desk = self.desk
         editor = desk.editor(request)
-        approval = flows_desk.gate(
-            desk.config, edition_date_for(desk.config, desk.now()), desk.now()
-        )
-        try:
+        try:  # the approval the change may withdraw is in the same file: read under the same care
+            approval = flows_desk.gate(
+                desk.config, edition_date_for(desk.config, desk.now()), desk.now()
+            )
             edited = flows_desk.change_today(
                 desk.config, desk.store, change, seen=seen, now=desk.now()
             )
