@@ -287,15 +287,16 @@ def title_case(title: str) -> bool:
     return sum(w[:1].isupper() for w in words) * 2 > len(words)
 
 
-# a word capitalised after another of its sentence: a name ("the US steel tariffs")
-_MID_CAPITAL = re.compile(r"(?<=[\w,;'\u2019)\]] )[A-Z][\w'\u2019-]*")
+# a word capitalised after another of its sentence, not opening one: a name ("the US steel
+# tariffs"; in a headline, a word after its first)
+MID_CAPITAL = re.compile(r"(?<=[\w,'\u2019\u2014\u2013-] )[A-Z][\w'\u2019-]*")
 
 
 def names_written(title: str, lead: str) -> frozenset[str]:
     """The names a story writes, lower-cased: words capitalised within a sentence of its lead,
     and of its headline unless that capitalises every word (``title_case``)."""
     texts = (lead,) if title_case(title) else (title, lead)
-    return frozenset(w for text in texts for m in _MID_CAPITAL.findall(text) for w in tokens(m))
+    return frozenset(w for text in texts for m in MID_CAPITAL.findall(text) for w in tokens(m))
 
 
 def site_of(feed_url: str) -> str:

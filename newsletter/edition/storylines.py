@@ -35,7 +35,7 @@ from itertools import combinations
 from newsletter.edition.thin import thin_reason
 from newsletter.edition.unionfind import UnionFind
 from newsletter.models import SectorFit, Story
-from newsletter.text import STOPWORDS, title_case, tokens, without_dateline
+from newsletter.text import MID_CAPITAL, STOPWORDS, title_case, tokens, without_dateline
 
 WINDOW = timedelta(hours=72)  # reports further apart are two storylines
 MAX_POSTING = 60  # a word in more stories than this names no one storyline
@@ -48,8 +48,6 @@ _NAME = re.compile(
     r"(^|[.!?:;\"'\u201c\u2018(\[]\s*)?([A-Z][\w'\u2019-]*(?:\s+[A-Z][\w'\u2019-]*)*)"
 )
 _POSSESSIVE = re.compile(r"['\u2019]s\b")
-# a capitalised word after a headline's first, not opening a sentence within it
-_MID_CAPITAL = re.compile(r"(?<=[\w,'\u2019\u2014\u2013-] )[A-Z][\w'\u2019-]*")
 _CAPITAL = re.compile(r"\b[A-Z][\w\u2019'-]*")
 # words of any day's news: two of them shared say nothing of one storyline
 # fmt: off
@@ -96,7 +94,7 @@ class _Words:
             form
             for title in self.titles
             if not title_case(title)
-            for word in _MID_CAPITAL.findall(title)
+            for word in MID_CAPITAL.findall(title)
             for form in self.content(tokens(word))
         )
 
