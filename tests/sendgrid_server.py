@@ -150,6 +150,7 @@ class SendgridServer:
                     # fifth request arriving before the first four counted would wait again
                     server.arrivals += 1
                     number = server.arrivals
+                self.counted = True  # in ``in_flight`` until its answer starts going out
                 try:
                     gather = server.gather
                     if gather is not None and number <= gather.parties:
@@ -162,6 +163,13 @@ class SendgridServer:
                             return self._answer(500, {"errors": [{"message": "alone"}]})
                     self._post()
                 finally:
+                    self._done()
+
+            def _done(self) -> None:
+                """No longer in flight: before the answer is written, as the client may send
+                its next request the moment it has read this one's answer."""
+                if getattr(self, "counted", False):
+                    self.counted = False
                     with server.lock:
                         server.in_flight -= 1
 
@@ -248,6 +256,7 @@ class SendgridServer:
                 self, status: int, payload: object, headers: dict[str, str] | None = None
             ) -> None:
                 data = b"" if payload is None else json.dumps(payload).encode()
+                self._done()
                 try:
                     self.send_response(status)
                     for key, value in (headers or {}).items():
