@@ -74,3 +74,28 @@ def test_review_of_a_day_with_no_edition_says_so(demo_dir: Path) -> None:
     )
     assert result.exit_code == 5
     assert "no stored edition of 2020-01-01" in result.output and "Hint:" in result.output
+
+
+def test_review_shows_the_more_headlines_the_email_keeps_and_counts_the_rest(
+    demo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from newsletter.config import load_config
+
+    path = demo_dir / "config.yaml"
+    config = load_config(path)
+    store = Store.open(config.database_url)
+    flows.collect_all(config, store, now=NOW)
+    uncapped = review(config, store, day=None, now=NOW)
+    store.close()
+    more = [s for s in uncapped.shown if s.place == "more"]
+    assert len(more) > 3  # the demo day has more "more" headlines than the limit below
+    path.write_text(path.read_text(encoding="utf-8") + "\nemail:\n  more_headlines: 3\n")
+    monkeypatch.setenv("NEWSLETTER_NOW", NOW.isoformat())
+    result = CliRunner().invoke(cli, ["--config", str(path), "review", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert len([s for s in data["shown"] if s["place"] == "more"]) == 3  # as the email
+    assert data["more_left_out"] == len(more) - 3
+    text = CliRunner().invoke(cli, ["--config", str(path), "review"])
+    assert f"{len(more) - 3} more headlines the email leaves out" in text.output
+    assert "email.more_headlines: 3" in text.output

@@ -57,6 +57,12 @@ def _print(state: State, result: Review) -> None:
             console.print(f"     - {escape(reason)}", highlight=False)
         for report in story.reports:
             console.print(f"     + {escape(report.title)} ({escape(report.source)})")
+    if result.more_left_out:
+        limit = state.config.file.email.more_headlines
+        console.print(
+            f"\n{result.more_left_out} more headlines the email leaves out "
+            f"(email.more_headlines: {limit}, shared between the sections)."
+        )
 
 
 def _as_json(result: Review) -> dict[str, object]:
@@ -67,6 +73,7 @@ def _as_json(result: Review) -> dict[str, object]:
         "edition_date": when(result.edition_date),
         "stored": result.stored,
         "unmatched": list(result.unmatched),
+        "more_left_out": result.more_left_out,
         "shown": [
             {
                 "section": s.section,

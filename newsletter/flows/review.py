@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from newsletter.config import Config
-from newsletter.edition.brief import pick
+from newsletter.edition.brief import capped_more, pick
 from newsletter.edition.digest import confident_in, layout, rank_score
 from newsletter.edition.thin import thin_reason
 from newsletter.errors import EditionError
@@ -40,6 +40,7 @@ class Review:
     stored: bool  # the stored edition of that day, not one built now
     shown: tuple[Shown, ...]
     unmatched: tuple[str, ...] = ()  # the day's overrides that change nothing (``build``)
+    more_left_out: int = 0  # "more" headlines past ``email.more_headlines``: in no email
 
 
 def review(config: Config, store: Store, *, day: date | None, now: datetime) -> Review:
@@ -48,7 +49,8 @@ def review(config: Config, store: Store, *, day: date | None, now: datetime) -> 
     day = day or today
     stored = store.editions.edition(day)
     if stored is not None:
-        return Review(day, True, _shown(config, stored.edition, now=now))
+        shown, left_out = _shown(config, stored.edition, now=now)
+        return Review(day, True, shown, more_left_out=left_out)
     if day != today:
         raise EditionError(
             f"there is no stored edition of {day}",
@@ -63,13 +65,18 @@ def review(config: Config, store: Store, *, day: date | None, now: datetime) -> 
             hint="Collect again later (`newsletter collect`), or check the feeds with "
             "`newsletter status`.",
         )
-    return Review(day, False, _shown(config, built.edition, now=now), built.unmatched)
+    shown, left_out = _shown(config, built.edition, now=now)
+    return Review(day, False, shown, built.unmatched, left_out)
 
 
-def _shown(config: Config, edition: Edition, *, now: datetime) -> tuple[Shown, ...]:
+def _shown(config: Config, edition: Edition, *, now: datetime) -> tuple[tuple[Shown, ...], int]:
+    """The storylines as the email of every sector shows them (its "more" headlines capped
+    as the email caps them), and how many "more" headlines that cap leaves out."""
     weights = {feed.url: feed.weight for feed in config.feeds}
     half_life = timedelta(hours=config.file.digest.freshness_half_life_hours)
-    brief, sections = pick(edition, layout(edition))
+    brief, every = pick(edition, layout(edition))
+    sections = capped_more(every, config.file.email.more_headlines)
+    left_out = sum(len(s.more) for s in every) - sum(len(s.more) for s in sections)
     out: list[Shown] = []
 
     def add(section: Section | None, place: str, rank: int, story: Story) -> None:
@@ -86,7 +93,7 @@ def _shown(config: Config, edition: Edition, *, now: datetime) -> tuple[Shown, .
             add(section, "lead", rank, story)
         for rank, story in enumerate(section.more, start=len(section.stories) + 1):
             add(section, "more", rank, story)
-    return tuple(out)
+    return tuple(out), left_out
 
 
 _NAMED = 5  # outlets named at most
