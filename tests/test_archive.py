@@ -206,3 +206,38 @@ def test_the_sponsors_own_utm_values_are_replaced_not_repeated() -> None:
         "https://northstar.example.com/storage?ref=a&utm_source=newsletter"
         f"&utm_campaign={NOW.date()}#frag"
     )
+
+
+def test_an_edition_of_one_more_headline_is_listed_by_it_in_the_archive_and_feed(
+    tmp_path: Path,
+) -> None:
+    """A day whose only story has no teaser: it fills a section's "more" headlines and leads
+    nothing; the archive and the feed still name it and count it, under its own sector."""
+    from newsletter.edition.digest import build_edition
+    from newsletter.models import EditionStatus, Sector, SectorFit, Story
+
+    config = load_config(write_config(tmp_path, {"feeds": []}))
+    store = Store.open(config.database_url)
+    bare = Story(
+        id="s1",
+        title="Regulator Opens Review Of Grain Port Fees",
+        url="https://wire.example.com/s1",
+        summary="",
+        source="Wire",
+        published=NOW - timedelta(hours=2),
+        feed_url="feed:wire",
+        fits=(SectorFit("sanctions-regulation", 2.0),),
+    )
+    sectors = [Sector(s.slug, s.name) for s in config.sectors]
+    edition = build_edition([bare], sectors, publication="P", edition_date=NOW.date(), now=NOW)
+    store.editions.save_edition(edition, status=EditionStatus.SENT, now=NOW)
+    app = create_app(config, store, make_mailer(config), now=clock_at(NOW))
+    with running(app) as base:
+        archive = httpx.get(f"{base}/archive").text
+        feed = feedparser.parse(httpx.get(f"{base}/feed.xml").content)
+    store.close()
+    assert "<p>Regulator Opens Review Of Grain Port Fees</p>" in archive
+    assert "1 story · Sanctions &amp; Regulation</p>" in archive
+    (entry,) = feed.entries
+    assert entry.title.endswith(": Regulator Opens Review Of Grain Port Fees")
+    assert entry.summary == "1 story in Sanctions & Regulation."

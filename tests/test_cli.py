@@ -588,6 +588,17 @@ def test_a_busy_port_is_an_error_that_says_what_to_do(demo_dir: Path, command: l
     assert "Serving" not in stdout and "Live preview at" not in stdout  # never said it served
 
 
+@pytest.mark.parametrize("command", [["serve"], ["preview", "--no-collect", "--serve"]])
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_a_port_out_of_range_is_a_usage_error(
+    demo_dir: Path, command: list[str], port: str
+) -> None:
+    code, stdout, stderr = run("--config", str(demo_dir / "config.yaml"), *command, "--port", port)
+    assert code == 2 and "Traceback" not in stderr, stderr
+    assert "--port" in stderr and "0<=x<=65535" in stderr
+    assert "Serving" not in stdout and "Live preview at" not in stdout
+
+
 def test_serve_on_another_port_than_the_base_url_says_where_links_point(demo_dir: Path) -> None:
     """The demo's base_url is http://localhost:8000: served on another port, its pages' logo
     and links (and the emails') point where nothing answers, so `serve` says so at once."""

@@ -547,3 +547,23 @@ def test_an_old_confirmation_link_never_subscribes_a_reader_who_stopped(
     after = site.store.readers.subscriber_by_token(token)
     assert after is not None and after.status == SubscriberStatus.UNSUBSCRIBED
     assert site.store.outgoing.latest_mail(reader.id, kind=MailKind.WELCOME) is None
+
+
+@pytest.mark.parametrize(
+    "field, value, says",
+    [
+        ("name", "n" * 1001, "The field name is longer than 1000 characters"),
+        ("sectors", ["oil-gas"] * 21, "Too many sectors"),
+    ],
+)
+def test_an_oversized_field_on_the_preferences_page_is_refused_with_the_way_back(
+    site: Site, field: str, value: str | list[str], says: str
+) -> None:
+    token = reader_token(site)
+    before = site.store.readers.subscriber_by_token(token)
+    with httpx.Client(base_url=site.base) as client:
+        form = {"csrf": _csrf(client, f"/preferences/{token}"), "timezone": "UTC", field: value}
+        page = client.post(f"/preferences/{token}", data=form)
+    assert page.status_code == 400, page.text
+    assert says in unescape(page.text) and f'href="/preferences/{token}"' in page.text
+    assert site.store.readers.subscriber_by_token(token) == before  # nothing saved

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 DEFAULT_CONFIG = "config.yaml"
 FILE_SYSTEM_EXIT = StoreError.exit_code  # the database or the file system unavailable
 PIPE_CLOSED_EXIT = 128 + 13  # SIGPIPE's, as other Unix tools end when `| head` stops reading
+PORT = click.IntRange(0, 65535)  # a port to listen on (0: any free one)
 
 
 class UserError(click.ClickException):

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from newsletter import flows
 from newsletter.cli.common import (
+    PORT,
     State,
     current_time,
     file_size,
@@ -50,7 +51,7 @@ from newsletter.readers.subscriptions import normalise_email
 @click.option("--serve", is_flag=True, help="Serve a live preview page that follows your edits.")
 @click.option("--send-to", metavar="ADDRESS", help="Also send one copy, marked as a test.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: address.")
-@click.option("--port", default=8001, show_default=True, help="With --serve: port.")
+@click.option("--port", default=8001, show_default=True, type=PORT, help="With --serve: port.")
 @pass_state
 def preview(
     state: State,

@@ -11,6 +11,7 @@ import click
 from rich.markup import escape
 
 from newsletter.cli.common import (
+    PORT,
     State,
     check_preflight,
     current_time,
@@ -25,7 +26,7 @@ from newsletter.delivery.mailers import make_mailer
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+@click.option("--port", default=8000, show_default=True, type=PORT, help="Port to listen on.")
 @pass_state
 def serve(state: State, host: str, port: int) -> None:
     """Run the publication's web app: the readers' pages (sign-up, confirm, preferences,

@@ -44,23 +44,26 @@ def edition_time(edition: Edition) -> datetime:
     return datetime.combine(edition.edition_date, time(0, 0), UTC)
 
 
-def editions_feed(site: Site, editions: Sequence[tuple[Edition, str, int]]) -> bytes:
-    """The editions, newest first, each as (edition, its top headline, its story count)."""
+def editions_feed(site: Site, editions: Sequence[tuple[Edition, str, int, list[str]]]) -> bytes:
+    """The editions, newest first, each as (edition, its top headline, its story count, the
+    sectors it shows)."""
     newest = edition_time(editions[0][0]) if editions else datetime(2000, 1, 1, tzinfo=UTC)
     feed = _feed(
         site, "/feed.xml", site.name, f"Every edition of {site.name}, as it was sent", newest
     )
-    for edition, headline, count in reversed(editions):  # feedgen puts the last added first
+    for edition, headline, count, names in reversed(editions):  # feedgen puts the last first
         day = edition.edition_date.isoformat()
         entry = feed.add_entry()
         url = f"{site.base_url}/archive/{day}"
         entry.id(url)
-        entry.title(f"{site.name}, {edition.edition_date:%d %b %Y}: {headline}")
+        day_name = f"{site.name}, {edition.edition_date:%d %b %Y}"
+        entry.title(f"{day_name}: {headline}" if headline else day_name)
         entry.link(href=url, rel="alternate")
         entry.published(edition_time(edition))
         entry.updated(edition_time(edition))
-        names = ", ".join(section.sector.name for section in edition.sections)
-        entry.summary(f"{count} stories across {names}.")
+        stories = f"{count} {'story' if count == 1 else 'stories'}"
+        where = f" in {names[0]}" if len(names) == 1 else f" across {', '.join(names)}"
+        entry.summary(f"{stories}{where if names else ''}.")
     return bytes(feed.atom_str(pretty=False))
 
 

@@ -261,6 +261,7 @@ class Site:
         try:
             fields = await form_of(request)
             when, terms = forms.when_of(fields), one(fields, "watchlist", forms.MAX_WATCHLIST_TYPED)
+            forms.typed_reader(current, fields)  # the name and sectors within the form's limits
         except BadRequest as exc:
             return self.pages.refused(exc, back=preferences_path(token))
         fields = {**fields, "watchlist": [terms]}

@@ -10,7 +10,7 @@ and kept until another edition is published (``Store.published_count`` changes).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
 from starlette.requests import Request
@@ -137,7 +137,7 @@ class Archive:
         stored = self.store.editions.published_editions(limit=size, offset=(page - 1) * size)
         if page > 1 and not stored:
             return self._missing(f"page {page} of the archive")
-        items = [_summary(s.edition) for s in stored]
+        items = [_summary(s.edition, self.config.file.email.more_headlines) for s in stored]
         pages = max(1, -(-total // size))
         return self._page(
             "archive.html.j2",
@@ -162,7 +162,8 @@ class Archive:
         # as the email with every sector: the brief, then the "more" headlines capped the same way
         items, rest = brief.pick(edition, digest.layout(edition))
         rest = brief.capped_more(rest, self.config.file.email.more_headlines)
-        headline = items[0].story.title if items else ""
+        shown = _shown(items, rest)
+        headline = shown[0].title if shown else ""
         return self._page(
             "edition.html.j2",
             title=f"{self.config.publication.name}, {edition.edition_date:%d %b %Y}",
@@ -216,7 +217,7 @@ class Archive:
 
     def _editions_feed(self) -> tuple[bytes, str, int]:
         stored = self.store.editions.published_editions(limit=30)
-        items = [(s.edition, *_summary(s.edition)[1:3]) for s in stored]
+        items = [_summary(s.edition, self.config.file.email.more_headlines) for s in stored]
         return syndication.editions_feed(self.site, items), ATOM, 200
 
     def sector_feed(self, request: Request) -> Response:
@@ -243,12 +244,20 @@ class Archive:
         return PlainTextResponse(f"User-agent: *\n{rules}\n")
 
 
-def _summary(edition: Edition) -> tuple[Edition, str, int, list[str]]:
-    """An edition as the archive lists it: (edition, top headline, story count, sectors)."""
+def _summary(edition: Edition, more_headlines: int) -> tuple[Edition, str, int, list[str]]:
+    """An edition as the archive lists it, as its page shows it: (edition, top headline,
+    stories shown, the sectors showing them). A day whose stories only fill "more" headlines
+    is named by its first one."""
     sections: tuple[Section, ...] = digest.layout(edition)
     items, rest = brief.pick(edition, sections)
-    count = sum(len(s.stories) for s in rest) + len(items)
-    return edition, items[0].story.title if items else "", count, [s.sector.name for s in sections]
+    shown = _shown(items, brief.capped_more(rest, more_headlines))
+    names = [s.sector.name for s in sections if s.stories or s.more]
+    return edition, shown[0].title if shown else "", len(shown), names
+
+
+def _shown(items: Sequence[brief.BriefItem], rest: Sequence[Section]) -> list[Story]:
+    """The stories an edition's page shows, in its order: the brief's, then each section's."""
+    return [i.story for i in items] + [t for s in rest for t in (*s.stories, *s.more)]
 
 
 def _date(text: str) -> date | None:
