@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event, inspect, select, text
+from sqlalchemy import Engine, create_engine, event, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.models import (
@@ -415,3 +415,40 @@ def _edition_for_readers(store: Store, readers: int) -> int:
     )
     store.ledger.seed_deliveries(stored.id)
     return stored.id
+
+
+def _rows(engine: Engine) -> dict[str, int]:
+    names = ("subscribers", "editions", "edition_stories", "deliveries", "subscriber_events")
+    with engine.connect() as conn:
+        return {n: conn.execute(text(f"SELECT count(*) FROM {n}")).scalar_one() for n in names}
+
+
+def test_upgrading_a_database_that_has_sent_keeps_every_row(tmp_path: Path) -> None:
+    """On SQLite a migration that rebuilds a table (Alembic's batch mode: copy, drop, rename)
+    dropped the old table with foreign keys on, and ON DELETE CASCADE emptied the tables that
+    point at it: the ledger of what was sent, and the edition's stories. The next send then
+    sent every reader the same edition again."""
+    from newsletter import flows
+    from newsletter.delivery.mailers import make_mailer
+    from tests.test_send import add_readers, collected, make_config
+
+    config = make_config(tmp_path)
+    store = collected(config)
+    add_readers(config, store, 3)
+    assert flows.send_edition(config, store, make_mailer(config), now=lambda: NOW).sent == 3
+    before = _rows(store.engine)
+    assert before["deliveries"] == 3 and before["edition_stories"] > 0
+    store.close()
+    # the schema of a machine still on 0018 (0019 rebuilds the readers' and editions' tables)
+    engine = create_engine(config.database_url)
+    with engine.begin() as conn:
+        config_ = _alembic()
+        config_.attributes["connection"] = conn
+        command.downgrade(config_, "0018")
+    assert _rows(engine) == before
+    engine.dispose()
+    store = Store.open(config.database_url)  # migrates to the newest, as `db upgrade` does
+    assert _rows(store.engine) == before
+    again = flows.send_edition(config, store, make_mailer(config), now=lambda: NOW)
+    assert again.sent == 0  # each reader has it once
+    store.close()

@@ -17,6 +17,7 @@ from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import InternalError, OperationalError, SQLAlchemyError
 
 from newsletter.errors import ConfigError, StoreError, StoreUnavailable
+from newsletter.store.base import foreign_keys_unchecked
 from newsletter.store.editions import EditionStore
 from newsletter.store.editors import EditorStore
 from newsletter.store.events import EventStore
@@ -110,7 +111,9 @@ class Store:
         config = _alembic_config()
         heads = {newest_revision()}
         try:
-            with self.engine.begin() as conn:
+            # SQLite: a migration that rebuilds a table (copy, drop, rename) must not take the
+            # rows pointing at it along (ON DELETE CASCADE): references are checked after it
+            with self.engine.connect() as conn, foreign_keys_unchecked(conn), conn.begin():
                 if conn.dialect.name == "postgresql":
                     # one process migrates at a time: the others wait here, then find it done
                     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATE_LOCK})
@@ -118,6 +121,15 @@ class Store:
                     return
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
+                if conn.dialect.name == "sqlite":
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise StoreError(
+                            f"the migration left {len(broken)} rows of {broken[0][0]} pointing "
+                            "at rows that are gone",
+                            hint="Keep this database file aside and go back to the copy taken "
+                            "before the upgrade (docs/deploy.md).",
+                        )
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"cannot open or migrate the database: {exc.__class__.__name__}: {exc.args[0]}",
