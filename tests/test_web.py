@@ -567,3 +567,55 @@ def test_an_oversized_field_on_the_preferences_page_is_refused_with_the_way_back
     assert page.status_code == 400, page.text
     assert says in unescape(page.text) and f'href="/preferences/{token}"' in page.text
     assert site.store.readers.subscriber_by_token(token) == before  # nothing saved
+
+
+def test_the_access_log_of_serve_never_shows_a_readers_or_editors_token(tmp_path: Path) -> None:
+    """A reader's link token opens their preferences (and unsubscribes them); an editor's
+    set-password link signs in. `serve`'s access log keeps each request, its token masked."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    config = load_config(write_config(tmp_path, {"feeds": []}))
+    store = Store.open(config.database_url)
+    token = add_subscriber(store, "ana@example.com", known_sectors=config.sector_slugs, now=NOW)[
+        0
+    ].token
+    store.close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = ["-m", "newsletter", "--config", str(config.path), "serve", "--port", str(port)]
+    process = subprocess.Popen(
+        [sys.executable, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/healthz")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.05)
+        paths = [
+            f"/preferences/{token}",
+            f"/unsubscribe/{token}",
+            f"/confirm/{token}",
+            "/desk/set-password/Zq3xVe9LmK2pT7rBw4sNd8fHj1",
+        ]
+        for path in paths:
+            httpx.get(base + path)
+        httpx.get(f"{base}/archive")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    log = out.decode() + err.decode()  # uvicorn's access log goes to stdout
+    assert '"GET /archive HTTP/1.1" 200' in log  # the access log is kept
+    assert '"GET /preferences/… HTTP/1.1" 200' in log
+    assert '"GET /desk/set-password/… HTTP/1.1"' in log
+    assert token not in log and "Zq3xVe9LmK2pT7rBw4sNd8fHj1" not in log

@@ -39,6 +39,7 @@ def serve(state: State, host: str, port: int) -> None:
     """
     import uvicorn
 
+    from newsletter.web.accesslog import mask_tokens_in_access_log
     from newsletter.web.app import create_app
 
     config = state.config
@@ -50,7 +51,9 @@ def serve(state: State, host: str, port: int) -> None:
         app = create_app(config, store, mailer, now=current_time)  # (its keys checked first)
         _say_where_links_point(state, host, sock.getsockname()[1])
         state.console.print(f"Serving {config.publication.name} on http://{host}:{port}/subscribe")
-        uvicorn.Server(uvicorn.Config(app, proxy_headers=False)).run(sockets=[sock])
+        server = uvicorn.Config(app, proxy_headers=False)  # (sets up uvicorn's logging)
+        mask_tokens_in_access_log()
+        uvicorn.Server(server).run(sockets=[sock])
     finally:
         sock.close()
         mailer.close()
