@@ -452,3 +452,31 @@ def test_upgrading_a_database_that_has_sent_keeps_every_row(tmp_path: Path) -> N
     again = flows.send_edition(config, store, make_mailer(config), now=lambda: NOW)
     assert again.sent == 0  # each reader has it once
     store.close()
+
+
+@pytest.mark.parametrize(
+    "revision, says",
+    [
+        ("9999", "newer than this version of newsletter knows"),
+        ("3f1c2a9be0d4", "is none of newsletter's"),  # another application's Alembic history
+    ],
+)
+def test_a_database_of_a_newer_version_or_another_application_is_named_not_a_traceback(
+    tmp_path: Path, revision: str, says: str
+) -> None:
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+    from tests.conftest import write_config
+
+    path = write_config(tmp_path, {"feeds": []})
+    store = Store.open(f"sqlite:///{tmp_path / 'newsletter.db'}")
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+    store.close()
+    env = {"NEWSLETTER_DATABASE_URL": f"sqlite:///{tmp_path / 'newsletter.db'}"}
+    for args in (["status"], ["db", "upgrade"], ["db", "current"]):
+        result = CliRunner().invoke(cli, ["--config", str(path), *args], env=env)
+        assert result.exit_code == 3, (args, result.output)
+        assert says in result.output and "Hint:" in result.output, (args, result.output)
+        assert "run `newsletter db upgrade`" not in result.output

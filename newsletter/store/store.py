@@ -103,8 +103,12 @@ class Store:
 
         The usual case, a database already at the newest revision, is one plain query:
         Alembic (a large import) is loaded only when there is something to do."""
-        if self._current_revision() == newest_revision():
+        current = self._current_revision()
+        if current == newest_revision():
             return
+        problem = revision_problem(current or "", self.engine.url.render_as_string())
+        if problem is not None:
+            raise problem
         from alembic import command
         from alembic.runtime.migration import MigrationContext
 
@@ -156,7 +160,7 @@ class Store:
     @staticmethod
     def revisions(url: str) -> tuple[str, str]:
         """(the database's revision, "" when it has none; the newest there is), read without
-        migrating anything."""
+        migrating anything (``ConfigError``: a revision this version cannot migrate)."""
         from alembic.runtime.migration import MigrationContext
 
         newest = newest_revision()
@@ -172,7 +176,11 @@ class Store:
                 f"cannot read {Store.describe(url)}: {exc.__class__.__name__}: {exc}",
                 hint="Check the `database` key (or NEWSLETTER_DATABASE_URL).",
             ) from None
-        return ",".join(sorted(current)), newest
+        revision = ",".join(sorted(current))
+        problem = revision_problem(revision, url)
+        if problem is not None:
+            raise problem
+        return revision, newest
 
     @staticmethod
     def describe(url: str) -> str:
@@ -189,6 +197,27 @@ def newest_revision() -> str:
     (``tests/test_store.py`` checks it against Alembic's own answer)."""
     names = (path.name.partition("_")[0] for path in (MIGRATIONS / "versions").glob("*.py"))
     return max(name for name in names if name.isdigit())
+
+
+def revision_problem(current: str, url: str) -> ConfigError | None:
+    """Why a database at ``current`` cannot be migrated by this version (None: it can): its
+    schema is newer than this version knows, or the revision is another application's."""
+    if not current or (current.isdigit() and current <= newest_revision()):
+        return None
+    where = Store.describe(url)
+    if current.isdigit():
+        return ConfigError(
+            f"{where} is at schema revision {current}, newer than this version of newsletter "
+            f"knows (its newest is {newest_revision()})",
+            hint="Upgrade the newsletter package on this machine to the version that migrated "
+            "the database (docs/deploy.md: every machine first, then `newsletter db upgrade`).",
+        )
+    return ConfigError(
+        f"{where} holds another application's schema: its revision {current!r} is none of "
+        "newsletter's",
+        hint="Point `database` in config.yaml (or NEWSLETTER_DATABASE_URL) at newsletter's own "
+        "database, or at a new empty one.",
+    )
 
 
 def _alembic_config() -> Any:
