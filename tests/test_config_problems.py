@@ -88,6 +88,8 @@ def test_a_wrong_type_is_said_in_our_words_with_the_file_and_line(tmp_path: Path
             "feeds[0]: expected keys and values (name, url, sector, ...), got 'https:",
         ),
         ({"signup": {"per_ip": "lots"}}, 'expected a rate such as "5/10 minutes"'),
+        ({"delivery": {"from_address": "insights@"}}, "expected one address such as"),
+        ({"delivery": {"from_address": "<@>"}}, "expected one address such as"),
     ],
 )
 def test_each_kind_of_mistake_is_said_in_our_words(
@@ -327,3 +329,24 @@ def test_a_machines_own_zone_file_is_no_time_zone(tmp_path: Path, zone: str) -> 
     assert time_zone_problem(zone) == f"unknown time zone {zone!r}"
     err = _error(tmp_path, {"schedule": {"timezone": zone}})
     assert f"schedule.timezone: unknown time zone {zone!r}" in err.message
+
+
+@pytest.mark.parametrize(
+    ("url", "said", "hint"),
+    [
+        ("notaurl", "'notaurl' is not a database URL", "sqlite:///newsletter.db"),
+        ("postgres://news@db/news", "no database driver for 'postgres'", "postgresql+psycopg://"),
+        ("postgresql://news:s3cret@db:port/news", "'postgresql://***@db:port/news' is not", "URL"),
+    ],
+)
+def test_a_database_url_that_cannot_be_used_is_a_configuration_error(
+    tmp_path: Path, url: str, said: str, hint: str
+) -> None:
+    path = write_config(tmp_path, {"feeds": []})
+    result = CliRunner().invoke(
+        cli, ["--config", str(path), "status"], env={"NEWSLETTER_DATABASE_URL": url}
+    )
+    assert result.exit_code == 3, result.output
+    error, _, advice = result.output.partition("Hint:")
+    assert said in error and hint in advice and "NEWSLETTER_DATABASE_URL" in advice
+    assert "Traceback" not in result.output and "s3cret" not in result.output

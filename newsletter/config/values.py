@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from email.headerregistry import AddressHeader, HeaderRegistry
+from email.errors import HeaderParseError
+from email.headerregistry import Address, AddressHeader, HeaderRegistry
 from functools import cache
 from typing import Annotated, Any, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -50,11 +51,14 @@ class Strict(BaseModel):
 
 def one_address(value: str) -> str:
     """A From address: one address, with a display name or without ("Daily <news@pub.com>")."""
-    header = HeaderRegistry()("From", value)
-    assert isinstance(header, AddressHeader)  # a From header holds addresses
-    addresses = header.addresses
-    # (the standard library's parse: email-validator is the readers' library, DESIGN.md)
-    whole = len(addresses) == 1 and not header.defects
+    addresses: list[Address]
+    try:  # (the standard library's parse: email-validator is the readers' library, DESIGN.md)
+        header = HeaderRegistry()("From", value)
+        assert isinstance(header, AddressHeader)  # a From header holds addresses
+        addresses = list(header.addresses) if not header.defects else []
+    except (HeaderParseError, IndexError):  # its parser's own failures on "news@" or "<@>"
+        addresses = []
+    whole = len(addresses) == 1
     if not whole or not addresses[0].username or "." not in addresses[0].domain.strip("."):
         raise ValueError(
             f"expected one address such as 'Daily Brief <news@example.org>', got {value!r}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,8 @@ from sqlalchemy import (
     event,
     text,
 )
-from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import InternalError, OperationalError, SQLAlchemyError
+from sqlalchemy.engine import URL, ExceptionContext, make_url
+from sqlalchemy.exc import ArgumentError, InternalError, OperationalError, SQLAlchemyError
 
 from newsletter.errors import ConfigError, StoreError, StoreUnavailable
 from newsletter.store.base import foreign_keys_unchecked
@@ -65,7 +66,7 @@ class Store:
     @classmethod
     def open(cls, url: str, *, privacy_key: bytes | None = None) -> Store:
         """Connect (creating a SQLite file and its folder if needed) and migrate the schema."""
-        parsed = make_url(url)
+        parsed = _parsed(url)
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -78,9 +79,12 @@ class Store:
             )
             engine = create_engine(url, **options)
         except (SQLAlchemyError, ImportError) as exc:
-            raise StoreError(
-                f"cannot use database {parsed.render_as_string(hide_password=True)}: {exc}",
-                hint="Check the `database` key in config.yaml; it takes any SQLAlchemy URL.",
+            driver = parsed.drivername
+            said = f"no database driver for {driver!r}" if "plugin" in str(exc) else str(exc)
+            raise ConfigError(
+                f"cannot use database {parsed.render_as_string(hide_password=True)}: {said}",
+                hint=("Did you mean 'postgresql+psycopg://'? " if driver == "postgres" else "")
+                + _URL_HINT,
             ) from None
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
@@ -197,6 +201,20 @@ def newest_revision() -> str:
     (``tests/test_store.py`` checks it against Alembic's own answer)."""
     names = (path.name.partition("_")[0] for path in (MIGRATIONS / "versions").glob("*.py"))
     return max(name for name in names if name.isdigit())
+
+
+_URL_HINT = (
+    "Set the `database` key in config.yaml (or NEWSLETTER_DATABASE_URL, which wins) to a "
+    "SQLAlchemy URL: sqlite:///newsletter.db, or postgresql+psycopg://USER@HOST/DATABASE."
+)
+
+
+def _parsed(url: str) -> URL:
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        shown = re.sub(r"://[^@/]*@", "://***@", url)  # never a password in a message
+        raise ConfigError(f"{shown!r} is not a database URL", hint=_URL_HINT) from None
 
 
 def revision_problem(current: str, url: str) -> ConfigError | None:
