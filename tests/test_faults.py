@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
@@ -393,6 +395,42 @@ def test_an_outbox_folder_that_is_a_file_stops_the_send_with_what_to_change(
     assert result.exit_code == 3, result.output
     assert "cannot be made" in result.stderr and "delivery.outbox.dir" in result.stderr
     assert "run `newsletter send` again" not in result.stderr
+
+
+@contextlib.contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """``folder`` made a read-only file system for real (a bind mount; root in CI)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "--bind", "-o", "ro", str(folder), str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a read-only folder here: {mounted.stderr.decode().strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_an_outbox_on_a_read_only_file_system_keeps_the_readers_for_the_next_run(
+    tmp_path: Path,
+) -> None:
+    """The edition's folder exists but its file system turned read-only: no file can be made
+    (nor a half-written one removed, which raised the file system's error past the send)."""
+    config = make_config(tmp_path, "outbox")
+    store = collected(config)
+    add_readers(config, store, 3)
+    store.close()
+    env = {"NEWSLETTER_NOW": "2026-11-25T06:00:00Z"}
+    with read_only(config.outbox_dir / "2026-11-25"):
+        args = ["--config", str(config.path), "send", "--no-collect"]
+        result = CliRunner().invoke(cli, args, env=env)
+        assert result.exit_code == 1, result.output
+        assert "cannot be written: Read-only file system" in result.stderr
+        assert "run `newsletter send` again" in result.stderr
+    again = CliRunner().invoke(cli, ["--config", str(config.path), "send", "--no-collect"], env=env)
+    assert again.exit_code == 0, again.output
+    assert len(list((config.outbox_dir / "2026-11-25").glob("*.eml"))) == 3
 
 
 def test_a_weekly_editions_failures_show_in_status_and_retry_failed_sends_them(

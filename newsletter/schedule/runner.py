@@ -174,7 +174,8 @@ class Runner:
             except NewsletterError as exc:
                 self._failing(exc)
                 return []
-        if self._failed is not None:
+        # a pass that sent proves sending works; one stopped by a signal, or with nobody due, not
+        if self._failed is not None and any(r.sent for r in reports):
             logger.warning("send: sending works again")
             self._failed = None
         return reports

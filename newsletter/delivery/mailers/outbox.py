@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import threading
@@ -71,7 +72,8 @@ class OutboxMailer:
                 partial.write_bytes(bytes(message))
                 partial.replace(path)  # a reader's file is complete or absent
             except OSError as exc:
-                partial.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # a read-only file system refuses it too
+                    partial.unlink(missing_ok=True)
                 if exc.errno in _FOLDER_UNUSABLE:  # no reader can be written: stop here
                     reason = f"the outbox folder {target} cannot be written: {exc.strerror}"
                     return _rest(order, sent, failed, reason=reason)
