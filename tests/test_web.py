@@ -523,6 +523,55 @@ def test_subscribing_again_right_after_unsubscribing_sticks_when_the_events_are_
     assert reader is not None and reader.status == SubscriberStatus.UNSUBSCRIBED  # newer: wins
 
 
+def test_signing_up_again_soon_after_unsubscribing_sends_a_working_link_that_sticks(
+    site: Site,
+) -> None:
+    """An unsubscribed reader who signs up again gets a new token (the old emails' links stay
+    dead), so their confirmation goes at once, also within the hour of the last one (which
+    holds back a second email only while the first one's link still works); and the
+    unsubscribe's own event, applied after the sign-up, does not undo it."""
+    from datetime import timedelta
+
+    from newsletter.delivery.events import apply_events
+    from newsletter.models import EventKind
+    from newsletter.readers import subscriptions
+    from newsletter.records import ProviderEvent
+
+    web = Source(Channel.WEB, "")
+    address = "ines@example.com"
+
+    def sign_up(minutes: int = 0) -> str:  # (the site's worker sends what is due by NOW)
+        return subscriptions.sign_up(
+            site.config,
+            site.store,
+            address=address,
+            name="Ines",
+            sectors=[],
+            source=web,
+            now=NOW + timedelta(minutes=minutes),
+        )
+
+    assert sign_up(-3) == "queued"
+    confirmations(site, 1)
+    first = site.store.readers.subscriber_by_email(address)
+    assert first is not None
+    subscriptions.confirm(site.store, first.token, source=web, now=NOW - timedelta(minutes=2))
+    left = NOW - timedelta(minutes=1)
+    subscriptions.unsubscribe(site.store, first.token, source=web, now=left)
+    assert sign_up() == "queued"  # not held: the first email's link is dead
+    mails = [mail.read_text(encoding="utf-8") for mail in confirmations(site, 2)]
+    again = site.store.readers.subscriber_by_email(address)
+    assert again is not None and again.token != first.token
+    assert any(f"/confirm/{again.token}" in mail for mail in mails)
+    # the provider's report of that unsubscribe, applied after the sign-up: it stays
+    late = ProviderEvent("sg-unsub-3", EventKind.UNSUBSCRIBE, left, subscriber_id=first.id)
+    site.store.events.record_events([late], now=NOW)
+    apply_events(site.config, site.store, now=NOW)
+    reader = site.store.readers.subscriber_by_email(address)
+    assert reader is not None and reader.status == SubscriberStatus.PENDING
+    assert sign_up() != "queued"  # pending with a working link: held within the hour
+
+
 @pytest.mark.parametrize("reported_spam", [False, True])
 def test_an_old_confirmation_link_never_subscribes_a_reader_who_stopped(
     site: Site, reported_spam: bool

@@ -237,9 +237,10 @@ def _apply(config: Config, store: Store, event: ProviderEvent, *, now: datetime)
 
 
 def _came_back(store: Store, reader_id: int, *, since: datetime) -> bool:
-    """Whether the reader confirmed or subscribed again at or after ``since`` (an unsubscribe
-    applied seconds after it was asked, by this worker, or one a provider reports late)."""
-    back = (ConsentKind.CONFIRM, ConsentKind.RESUBSCRIBE)
+    """Whether the reader signed up, confirmed or subscribed again at or after ``since`` (an
+    unsubscribe applied seconds after it was asked, by this worker, or one a provider reports
+    late)."""
+    back = (ConsentKind.SIGNUP, ConsentKind.CONFIRM, ConsentKind.RESUBSCRIBE)
     return any(
         e.kind in back and e.at is not None and e.at >= since
         for e in store.readers.events_of(reader_id)

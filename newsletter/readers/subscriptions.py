@@ -206,6 +206,7 @@ def sign_up(
     reader = store.readers.subscriber_by_email(email)
     if reader is not None and reader.status == SubscriberStatus.CONFIRMED:
         return _tell_already_subscribed(store, reader, now=now)
+    renewed = False  # the reader's token replaced: the last confirmation's link is dead
     if reader is None:
         reader = store.readers.upsert_subscriber(
             email,
@@ -220,6 +221,7 @@ def sign_up(
     ):  # a new token: links of old emails (an expired confirmation's too) stay dead
         pending = SubscriberStatus.PENDING
         store.readers.update_subscriber(reader.id, now=now, status=pending, token=new_token())
+        renewed = True
     store.readers.add_event(
         reader,
         ConsentKind.SIGNUP,
@@ -229,8 +231,9 @@ def sign_up(
         details={"sectors": chosen, "name": name}
         | ({"timezone": slot.timezone, "hour": slot.hour} if slot != DEFAULT_SLOT else {}),
     )
+    # within the hour of the last confirmation no other goes while its link still works
     last = store.outgoing.last_mail_sent_at(reader.id, kind=CONFIRMATION)
-    held = last is not None and now - last < CONFIRMATION_INTERVAL
+    held = not renewed and last is not None and now - last < CONFIRMATION_INTERVAL
     store.outgoing.queue_mail(
         reader.id, kind=CONFIRMATION, name=name, sectors=chosen, now=now, held=held, slot=slot
     )
