@@ -148,6 +148,19 @@ def test_the_archive_lists_the_sent_editions_and_each_has_its_page(published: Pu
     assert "Halvard Analytics" not in httpx.get(published.base + newest).text
     assert 'action="/embed/subscribe"' in page.text and "privacy and cookie policy" in page.text
     assert httpx.get(f"{published.base}/archive/2001-01-01").status_code == 404
+    name = published.config.publication.name
+    assert f"<title>{DAYS[0]:%d %b %Y} · {name}</title>" in page.text  # the name once
+    assert f"<title>Archive, page 2 of 2 · {name}</title>" in second.text
+
+
+def test_a_missing_page_asks_not_to_be_indexed_and_names_no_canonical_address(
+    published: Published,
+) -> None:
+    for path in ("/archive/2001-01-01", "/archive?page=9", "/sectors/nope", "/no/such/page"):
+        answer = httpx.get(published.base + path)
+        assert answer.status_code == 404, path
+        assert '<meta name="robots" content="noindex">' in answer.text, path
+        assert 'rel="canonical"' not in answer.text and 'property="og:url"' not in answer.text
 
 
 def test_the_feeds_parse_cleanly_with_the_right_entries(published: Published) -> None:
@@ -241,3 +254,25 @@ def test_an_edition_of_one_more_headline_is_listed_by_it_in_the_archive_and_feed
     (entry,) = feed.entries
     assert entry.title.endswith(": Regulator Opens Review Of Grain Port Fees")
     assert entry.summary == "1 story in Sanctions & Regulation."
+
+
+def test_a_sector_feed_names_each_entry_by_a_valid_address() -> None:
+    """An entry's id is an IRI: a story link with a quote or a space in it is escaped."""
+    from newsletter.edition import syndication
+    from newsletter.models import Sector, SectorFit, Story
+
+    site = syndication.Site("Top", "https://news.example.org", "en")
+    odd = 'https://wire.example.com/a?b=1&c="2" d'
+    story = Story(
+        id="s1",
+        title="Ore Prices Steady",
+        url=odd,
+        summary="",
+        source="Wire",
+        published=NOW,
+        feed_url="feed:wire",
+        fits=(SectorFit("mining-metals", 2.0),),
+    )
+    body = syndication.sector_feed(site, Sector("mining-metals", "Mining & Metals"), [story])
+    (entry,) = feedparser.parse(body).entries
+    assert entry.id == "https://wire.example.com/a?b=1&c=%222%22%20d"

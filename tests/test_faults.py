@@ -461,6 +461,26 @@ def test_a_weekly_editions_failures_show_in_status_and_retry_failed_sends_them(
     store.close()
 
 
+def test_a_send_of_a_daily_and_a_weekly_edition_says_which_line_is_which(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_NOW", "2026-11-25T07:00:10Z")  # a Wednesday, both due
+    config = make_config(tmp_path, "outbox")
+    store = collected(config)
+    weekly = Slot(frequency=Frequency.WEEKLY, weekday=2)
+    add_subscriber(store, "wk@example.com", known_sectors=(), now=NOW, slot=weekly)
+    add_subscriber(store, "day@example.com", known_sectors=(), now=NOW)
+    store.close()
+    result = CliRunner().invoke(
+        cli, ["--config", str(config.path), "send", "--no-collect", "--due"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if line.startswith("Sent: ")]
+    assert len(lines) == 2
+    assert any(line.startswith("Sent: edition of 2026-11-25: 1 reader sent") for line in lines)
+    assert any(line.startswith("Sent: weekly edition of 2026-11-25: 1 reader") for line in lines)
+
+
 def test_retry_failed_leaves_an_edition_no_send_has_begun_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

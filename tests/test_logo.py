@@ -95,6 +95,8 @@ def test_serve_serves_the_logo_file_where_the_email_links_to_it(tmp_path: Path) 
         store.close()
     assert answer.status_code == 200 and answer.content == LOGO.read_bytes()
     assert answer.headers["content-type"] == "image/png"
+    # every email and page loads it: kept by browsers and proxies for a day
+    assert answer.headers["cache-control"] == "public, max-age=86400"
     assert other.status_code == 404
     # the pages' security policy lets the site's own image load (on a local http site too)
     assert "img-src 'self' https:" in page.headers["content-security-policy"]

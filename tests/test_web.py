@@ -175,11 +175,14 @@ def test_sign_up_needs_the_csrf_token_and_never_tells_who_subscribed(
 
 def test_sign_ups_are_limited_per_ip(site: Site, client: httpx.Client) -> None:
     csrf = _csrf(client)
-    codes = [
-        client.post("/subscribe", data={"csrf": csrf, "email": f"r{i}@example.com"}).status_code
+    answers = [
+        client.post("/subscribe", data={"csrf": csrf, "email": f"r{i}@example.com"})
         for i in range(7)
     ]
-    assert codes == [200] * 5 + [429] * 2
+    assert [a.status_code for a in answers] == [200] * 5 + [429] * 2
+    # the five sign-ups of the window (10 minutes) came at once: the next may come in ten
+    assert answers[-1].headers["Retry-After"] == "600"
+    assert "Try again in 10 minutes." in answers[-1].text
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ from newsletter.config import Config
 from newsletter.delivery import preflight
 from newsletter.delivery.mailers import make_mailer
 from newsletter.errors import DeliveryError
-from newsletter.models import SendReport
+from newsletter.models import EditionKind, SendReport
 from newsletter.store import Store
 
 
@@ -206,14 +206,15 @@ def _summary(report: SendReport, through: str) -> str:
     """One line: "Sent: edition of D: 3 readers sent, 1 failed, ..."; a dry run says what it
     would have sent."""
     tail = f"({report.seconds:.1f} s, through {through})"
+    which = f"{'weekly ' * (report.kind == EditionKind.WEEKLY)}edition of {report.edition_date}"
     if report.dry_run:
         return (
-            f"Dry run: edition of {report.edition_date}: would send to "
+            f"Dry run: {which}: would send to "
             f"{plural(report.sent, 'reader')}, {report.failed} would fail, {report.skipped} "
             f"skipped, {report.already_sent} already sent before; nothing was sent {tail}"
         )
     return (
-        f"Sent: edition of {report.edition_date}: {plural(report.sent, 'reader')} sent, "
+        f"Sent: {which}: {plural(report.sent, 'reader')} sent, "
         f"{report.failed} failed, {report.skipped} skipped, {report.already_sent} already sent "
         f"before {tail}"
     )

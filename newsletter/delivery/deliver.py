@@ -114,9 +114,8 @@ def deliver(
     if final:
         close_if_done(store, edition_id, now=now())
     seconds = time.perf_counter() - started
-    return SendReport(
-        day, sending.sent, sending.failed, sending.skipped, already, seconds, stopped=stopped
-    )
+    counts = (sending.sent, sending.failed, sending.skipped, already, seconds)
+    return SendReport(day, *counts, stopped=stopped, kind=edition.edition.kind)
 
 
 def close_if_done(store: Store, edition_id: int, *, now: datetime) -> None:
@@ -227,7 +226,7 @@ def dry_run(
             failed += len(result.failed)
     variants.log()
     seconds = time.perf_counter() - started
-    return SendReport(day, sent, failed, skipped, already, seconds, dry_run=True)
+    return SendReport(day, sent, failed, skipped, already, seconds, dry_run=True, kind=edition.kind)
 
 
 def _would_send(status: DeliveryStatus | None, retry_failed: bool) -> bool:

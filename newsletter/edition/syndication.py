@@ -7,10 +7,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
+from urllib.parse import quote
 
 from feedgen.feed import FeedGenerator
 
 from newsletter.models import Edition, Sector, Story
+
+_IRI_SAFE = ":/?#[]@!$&'()*+,;=%~"  # what a link may hold as it is: its delimiters, escapes
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +79,7 @@ def sector_feed(site: Site, sector: Sector, stories: Sequence[Story]) -> bytes:
     )
     for story in reversed(stories):
         entry = feed.add_entry()
-        entry.id(story.url)
+        entry.id(quote(story.url, safe=_IRI_SAFE))  # an IRI: a quote or a space escaped
         entry.title(story.title)
         entry.link(href=story.url, rel="alternate")
         entry.published(story.published)

@@ -390,3 +390,4 @@ class SendReport:
     seconds: float
     dry_run: bool = False
     stopped: bool = False  # a stop was asked for: the requests in flight were finished and recorded
+    kind: EditionKind = EditionKind.DAILY  # the edition's: a day may have a weekly one too

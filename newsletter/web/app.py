@@ -135,29 +135,24 @@ class Site:
             return done
         source = self.source(request)
         try:
-            accepted = await run_in_threadpool(self._accept, source, email, name, sectors, when)
+            blocked = await run_in_threadpool(self._accept, source, email, name, sectors, when)
         except SubscriberError as exc:
             retry: dict[str, object] = {"chosen": sectors, "email": email, "name": name}
             retry |= {"error": exc.message, "when": when}
             return await run_in_threadpool(lambda: self._form(400, **retry))
-        if not accepted:
-            return message(
-                "Too many sign-ups",
-                "Too many sign-ups from your network. Try again later.",
-                status=429,
-                links=links,
-            )
+        if blocked is not None:
+            return self.pages.too_many_sign_ups(blocked - self.now(), links)
         self.worker.wake()  # it looks the address up and carries the sign-up out
         return done
 
     def _accept(
         self, source: Source, email: str, name: str, sectors: list[str], when: dict[str, str]
-    ) -> bool:
+    ) -> datetime | None:
         """Queue a sign-up unless its client is over the limit (only accepted ones count):
         the same statements whoever the address belongs to, since nothing here looks at it.
-        False when over the limit; ``SubscriberError`` for a form to correct."""
+        Over the limit: when it may try again; ``SubscriberError`` for a form to correct."""
         if self.per_ip.blocked(source.detail):
-            return False
+            return self.per_ip.retry_at(source.detail)
         slot = slot_from(when, self.config.file.schedule)
         subscriptions.request_sign_up(
             self.config,
@@ -171,7 +166,7 @@ class Site:
         )
         self.per_ip.record(source.detail)
         logger.info("sign-up from %s queued", source)
-        return True
+        return None
 
     def confirm_page(self, request: Request) -> Response:
         token, reader = self.reader(request)

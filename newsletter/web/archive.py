@@ -64,7 +64,7 @@ class Archive:
         path, kind = logo.file, LOGO_TYPES[logo.file.suffix.lower()]
 
         async def image(request: Request) -> Response:
-            headers = {"Cache-Control": "public, max-age=86400", **SECURITY_HEADERS}
+            headers = {**SECURITY_HEADERS, "Cache-Control": "public, max-age=86400"}
             return FileResponse(path, media_type=kind, headers=headers)
 
         return [Route(f"/logo{path.suffix.lower()}", image, methods=["GET"])]
@@ -110,7 +110,10 @@ class Archive:
         return html.encode("utf-8"), "text/html; charset=utf-8", status
 
     def _missing(self, what: str) -> tuple[bytes, str, int]:
-        return self._page("missing.html.j2", 404, title="Not found", what=what, path="/archive")
+        # no canonical address, and no index of it: it is no page of the site
+        return self._page(
+            "missing.html.j2", 404, title="Not found", what=what, path="", robots="noindex"
+        )
 
     async def unknown(self, request: Request, exc: Exception) -> Response:
         """No route answers this address: a trailing slash is dropped (a relative redirect,
@@ -141,7 +144,7 @@ class Archive:
         pages = max(1, -(-total // size))
         return self._page(
             "archive.html.j2",
-            title="Archive",
+            title="Archive" + (f", page {page} of {pages}" if page > 1 else ""),
             path="/archive" + (f"?page={page}" if page > 1 else ""),
             description=f"Every edition of {self.config.publication.name}, newest first.",
             items=items,
@@ -166,7 +169,7 @@ class Archive:
         headline = shown[0].title if shown else ""
         return self._page(
             "edition.html.j2",
-            title=f"{self.config.publication.name}, {edition.edition_date:%d %b %Y}",
+            title=f"{edition.edition_date:%d %b %Y}",  # the frame adds the publication's name
             path=f"/archive/{edition.edition_date.isoformat()}",
             description=headline,
             edition=edition,

@@ -5,9 +5,10 @@ page is a dead end)."""
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
@@ -106,6 +107,20 @@ class Pages:
                 CSRF_COOKIE, csrf, httponly=True, samesite="lax", path="/", secure=self.secure
             )
         return response
+
+    def too_many_sign_ups(self, wait: timedelta, links: Sequence[Link]) -> HTMLResponse:
+        """The sign-up limit's answer: when to try again, in words and in ``Retry-After``."""
+        seconds = max(1, math.ceil(wait.total_seconds()))
+        minutes = math.ceil(seconds / 60)
+        page = self.message(
+            "Too many sign-ups",
+            "Too many sign-ups from your network. "
+            f"Try again in {minutes} minute{'s' * (minutes != 1)}.",
+            status=429,
+            links=links,
+        )
+        page.headers["Retry-After"] = str(seconds)
+        return page
 
     def message(
         self,
