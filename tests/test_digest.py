@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
+from newsletter.edition.cluster import cluster
 from newsletter.edition.digest import build_edition, layout
 from newsletter.models import Overrides, Sector, SectorFit, Seen, Story, sector_fits
 from newsletter.text import headline_key
@@ -267,3 +268,81 @@ def test_editor_pins_drops_and_note() -> None:
     )
     assert [s.id for s in edition.sections[0].stories] == ["d", "b"]
     assert edition.note == "Markets are closed on Thursday." and edition.pinned == ("d",)
+
+
+OTHERS = [  # the day's other news, from other outlets: the event's names are rare among them
+    _story(f"o{n}", title, ("oil-gas",), source=f"Outlet {n}", hours=5 + n)
+    for n, title in enumerate(
+        [
+            "Refiner restarts crude unit after storm",
+            "Pipeline operator wins permit for coastal line",
+            "Tanker rates climb on winter demand",
+            "Gas storage fills faster than expected",
+            "Drilling count slips for third week",
+            "Shale producer trims capital budget",
+            "Offshore field begins first production",
+            "Utility signs long contract for cargoes",
+            "Lubricants maker lifts prices in Asia",
+            "Jet fuel demand recovers at hubs",
+        ]
+    )
+]
+PLANT = [  # yesterday's event from three outlets: one story of the sent edition, "also in" two
+    ("p1", "Voltara Motors opens $3.2 billion battery plant in Ohio", "VoltWire", 29),
+    ("p2", "Voltara opens Ohio battery factory, adding 2,400 jobs", "Charge Daily", 28),
+    ("p3", "Voltara Motors' new Ohio gigafactory starts output", "EV Insider", 30),
+]
+
+
+def _yesterday() -> tuple[list[Story], Seen]:
+    """The event's reports as the store has them (one stored cluster), and what was sent: the
+    edition kept the cluster as one story, p3."""
+    reports = [
+        dataclasses.replace(_story(i, t, ("evs",), source=src, hours=h), cluster="p3")
+        for i, t, src, h in PLANT
+    ]
+    p3 = reports[2]
+    seen = Seen(frozenset({p3.id}), frozenset({p3.url}), (headline_key(p3.title),), (p3,))
+    return reports, seen
+
+
+def _evs(stories: list[Story], seen: Seen, overrides: Overrides | None = None) -> list[Story]:
+    edition = build_edition(
+        [*stories, *OTHERS],
+        SECTORS,
+        publication="P",
+        edition_date=NOW.date(),
+        now=NOW,
+        seen=seen,
+        overrides=overrides,
+    )
+    return [s for section in edition.sections for s in section.stories if s.sectors == ("evs",)]
+
+
+def test_a_later_development_of_an_event_sent_yesterday_is_shown_as_an_update() -> None:
+    """Reported a day later in words of its own, a development shares the event's names and is
+    grouped with it: the whole group counted as sent, and the news was never shown."""
+    reports, seen = _yesterday()
+    second = _story(
+        "n1",
+        "Voltara Motors to add second Ohio battery line after strong start",
+        ("evs",),
+        source="VoltWire",
+        hours=3,
+    )
+    groups = cluster([*reports, second, *OTHERS])
+    assert any({"p3", "n1"} <= {s.id for s in group} for group in groups)
+    assert [(s.id, s.update) for s in _evs([*reports, second], seen=seen)] == [("n1", True)]
+    # yesterday's reports alone, or a retelling the same day: nothing new
+    assert _evs(reports, seen=seen) == []
+    late = _story("r1", "Voltara opens Ohio battery plant", ("evs",), source="Echo", hours=26)
+    assert _evs([*reports, dataclasses.replace(late, cluster="p3")], seen=seen) == []
+
+
+def test_an_event_sent_before_is_shown_again_when_an_editor_pins_one_of_its_reports() -> None:
+    """A pin on a report of an event sent before did nothing, and said nothing."""
+    reports, seen = _yesterday()
+    late = _story("r1", "Voltara opens Ohio battery plant", ("evs",), source="Echo", hours=26)
+    late = dataclasses.replace(late, cluster="p3")
+    (shown,) = _evs([*reports, late], seen=seen, overrides=Overrides(pin=("r1",)))
+    assert "r1" in {shown.id, *(r.id for r in shown.reports)} or "Echo" in shown.also_in

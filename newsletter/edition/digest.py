@@ -18,11 +18,12 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 from newsletter.config.settings import DigestConfig
-from newsletter.edition.cluster import cluster, similar_headline, storylines
+from newsletter.edition.cluster import cluster, storylines
+from newsletter.edition.developments import developments, sent_before
 from newsletter.edition.storylines import WINDOW, fold
 from newsletter.edition.thin import hidden_reason, thin_reason
 from newsletter.models import Edition, Overrides, Section, Sector, SectorFit, Seen, Story
-from newsletter.text import headline_key, site_of
+from newsletter.text import site_of
 
 # an edition keeps each sector's best stories up to this many: far more than any reader's email
 # shows (five a section and a few "more" headlines, after the stories placed in another of the
@@ -71,9 +72,9 @@ def build_edition(
         and s.url not in drops
         and (s.id in pins or s.url in pins or not hidden_reason(s))
     ]
-    groups = cluster(_moved([*fresh, *_earlier(seen, fresh, now)], moves or {}))
+    groups = developments(cluster(_moved([*fresh, *_earlier(seen, fresh, now)], moves or {})), seen)
     merged = [_merge(group, weights) for group in groups]
-    sent = {s.id for s, group in zip(merged, groups, strict=True) if _already_sent(group, seen)}
+    sent = sent_before(merged, groups, seen, pins)
     pin_rank = _pin_ranks(groups, merged, pins)
     moved = _moved_ids(groups, merged, moves or {})
     order = functools.partial(
@@ -230,17 +231,6 @@ def _feeds_named(names: Collection[str], feed_names: Mapping[str, str]) -> set[s
     """Feed URLs for the given names or URLs (``feed_names`` maps URL → name)."""
     wanted = {n.casefold() for n in names}
     return {url for url, name in feed_names.items() if url in names or name.casefold() in wanted}
-
-
-def _already_sent(group: Sequence[Story], seen: Seen) -> bool:
-    for story in group:
-        if story.id in seen.ids or story.url in seen.urls:
-            return True
-    if seen.headlines:
-        for story in group:
-            if similar_headline(headline_key(story.title), seen.headlines):
-                return True
-    return False
 
 
 def _merge(group: Sequence[Story], weights: Mapping[str, float]) -> Story:
