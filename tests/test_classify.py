@@ -95,6 +95,17 @@ def test_default_rules_place_plain_headlines(title: str, summary: str, expected:
     assert clf.classify(title, summary)[:1] == (expected,)
 
 
+def test_an_ambiguous_word_and_its_plural_are_one_word_not_two() -> None:
+    """ "chip" and "chips" are one ambiguous word (a plain plural is the same word): alone they
+    do not decide a sector, as two different ambiguous words would."""
+    clf = make_classifier(load_config(ROOT / "config.yaml"))
+    title = "Potato chip maker Crunchco raises prices by 8%"
+    teaser = "The snack company said its potato chips will cost more from January."
+    assert "ai-semiconductors" not in clf.classify(title, teaser)
+    # two different ones still count together
+    assert clf.classify("Chip packaging plant opens", "")[:1] == ("ai-semiconductors",)
+
+
 @pytest.mark.parametrize(
     "title",
     [

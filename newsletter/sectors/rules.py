@@ -259,7 +259,7 @@ class Classifier:
         for i in range(len(self.slugs)):
             slot = first + i
             # ambiguous words count beside a plain keyword, or two different ones together
-            if totals[i] > 0 or len(vague.get(slot, ())) > 1:
+            if totals[i] > 0 or len({_singular(p) for p in vague.get(slot, ())}) > 1:
                 totals[i] += totals[slot]
                 headline[i] += headline[slot]
             if totals[self._excluded + i]:  # an exclusion term appeared
@@ -297,6 +297,16 @@ class _Tracer:
         text = phrase + "*" if isinstance(phrase, str) else " ".join(phrase)
         vague = self.ambiguous_from <= slot < self.ambiguous_to
         self.out.append(Match(self.labels[slot], text, weight, self.where, vague))
+
+
+def _singular(phrase: tuple[str, ...] | str) -> tuple[str, ...] | str:
+    """A phrase with its last word's plain plural ``s`` taken off: "chip" and "chips" are one
+    ambiguous word, not two beside each other."""
+    if isinstance(phrase, str) or not phrase:
+        return phrase
+    last = phrase[-1]
+    plain = len(last) > 3 and last.endswith("s") and not last.endswith("ss")
+    return (*phrase[:-1], last[:-1]) if plain else phrase
 
 
 def _scaled(match: Match, factor: float) -> Match:
