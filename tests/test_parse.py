@@ -130,6 +130,16 @@ def test_bozo_feed_with_readable_entries_is_used_with_a_warning() -> None:
     assert any("not well-formed" in w for w in warnings)
 
 
+def test_a_feed_cut_off_before_any_entry_could_be_read_is_an_error_not_an_empty_feed() -> None:
+    """A truncated download: the first item's headline, and no link or end. "ok, 0 new" hid it
+    (the entry, with no link, was skipped, and the feed looked empty)."""
+    body = b'<?xml version="1.0"?><rss version="2.0"><channel><item><title>Lithium miner cuts'
+    with pytest.raises(FeedError) as info:
+        parse_feed(body, FEED, headers={}, now=NOW)
+    assert "not well-formed" in info.value.message and "no entry" in info.value.message
+    assert info.value.hint and FEED.url in info.value.hint
+
+
 def _items(*items: tuple[str, str, str]) -> bytes:
     item = "<item>{}<title>{}</title><link>https://x.example.com/{}</link></item>"
     return (

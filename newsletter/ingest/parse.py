@@ -69,6 +69,14 @@ def parse_feed(
         else:  # what tells apart two entries of one id: the link (a GUID), or link and headline
             link = canonical_url(story.url)
             found.append((story, link if dict.get(entry, "id") else f"{link}\n{story.title}"))
+    if parsed.get("bozo") and not found:  # cut off, say, before any entry was whole
+        raise FeedError(
+            f"feed is not well-formed ({parsed.get('bozo_exception')}) and no entry of it "
+            "could be read",
+            hint=f"Open {feed.url} to see what it sends; a download cut short is tried again "
+            "at the next collect.",
+            feed=feed.url,
+        )
     if skipped:
         noun = "entry" if skipped == 1 else "entries"
         warnings.append(f"{skipped} {noun} without an http(s) link skipped")
