@@ -170,6 +170,7 @@ class EditionStats:
 
     edition_date: date
     edition_id: int
+    kind: EditionKind  # a date may have a weekly edition beside its daily one
     sent: int
     delivered: int
     bounced: int
@@ -380,8 +381,7 @@ class EditorLink:
 
 @dataclass(frozen=True, slots=True)
 class AuditTarget:
-    """What an action of the desk was done to: ``AuditTarget("editor", "ana@example.com")``,
-    ``AuditTarget("edition", "2026-11-25")``, ``AuditTarget("reader", "42")``."""
+    """What an action of the desk was done to: ``AuditTarget("edition", "2026-11-25")``."""
 
     kind: str = ""  # editor, edition, reader, feed, story; "": the desk itself
     id: str = ""

@@ -329,6 +329,7 @@ def test_stats_counts_each_reader_once_per_kind_and_clicks_per_story(hook: Hook)
     counts = {k: v for k, v in row.items() if not isinstance(v, list | dict)}
     assert counts == dict(
         date=NOW.date().isoformat(),
+        kind="daily",
         bounced=0,
         sent=3,
         delivered=3,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import subprocess
 import threading
@@ -479,6 +480,17 @@ def test_a_send_of_a_daily_and_a_weekly_edition_says_which_line_is_which(
     assert len(lines) == 2
     assert any(line.startswith("Sent: edition of 2026-11-25: 1 reader sent") for line in lines)
     assert any(line.startswith("Sent: weekly edition of 2026-11-25: 1 reader") for line in lines)
+    # and `stats` counts both: the weekly's readers, bounces and complaints count too
+    shown = CliRunner().invoke(cli, ["--config", str(config.path), "stats", "--json"])
+    assert shown.exit_code == 0, shown.output
+    rows = json.loads(shown.stdout)
+    assert sorted((r["date"], r["kind"]) for r in rows) == [
+        ("2026-11-25", "daily"),
+        ("2026-11-25", "weekly"),
+    ]
+    assert all(r == {**r, **dict(sent=1)} for r in rows)  # one reader each
+    table = CliRunner().invoke(cli, ["--config", str(config.path), "stats"]).stdout
+    assert "2026-11-25 weekly" in table
 
 
 def test_retry_failed_leaves_an_edition_no_send_has_begun_alone(

@@ -14,6 +14,7 @@ from rich.table import Column
 from newsletter.cli.common import State, current_time, make_table, pass_state, print_prose
 from newsletter.delivery import events, stats
 from newsletter.errors import NewsletterError
+from newsletter.models import EditionKind
 from newsletter.records import EditionStats
 
 
@@ -40,7 +41,7 @@ def stats_command(state: State, day: object, last: int, as_json: bool) -> None:
     when: date | None = day.date() if day is not None else None  # type: ignore[attr-defined]
     store = state.store()
     try:
-        found = stats.edition_stats(store, dates=[when] if when else None, last=last)
+        found = stats.edition_stats(store, dates=[when] if when else None, last=last, weekly=True)
     finally:
         store.close()
     if when is not None and not found:
@@ -58,7 +59,7 @@ def stats_command(state: State, day: object, last: int, as_json: bool) -> None:
     )
     for s in reversed(found):
         table.add_row(
-            s.edition_date.isoformat(),
+            f"{s.edition_date.isoformat()}{' weekly' * (s.kind == EditionKind.WEEKLY)}",
             *(str(n) for n in (s.sent, s.delivered, s.bounced, s.complaints, s.unsubscribes)),
             str(s.opens),
             str(s.clicks),
@@ -86,6 +87,7 @@ def stats_command(state: State, day: object, last: int, as_json: bool) -> None:
 def _as_json(s: EditionStats) -> dict[str, object]:
     return dict(
         date=s.edition_date.isoformat(),
+        kind=s.kind.value,
         sent=s.sent,
         delivered=s.delivered,
         bounced=s.bounced,

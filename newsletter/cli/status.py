@@ -35,7 +35,9 @@ def status(state: State) -> None:
     try:
         health = {h.url: h for h in store.feeds.feed_health(now=now)}
         editions = store.editions.recent_editions()
-        warned = [w for s in store.events.edition_counts(last=7) for w in stats.warnings(s)]
+        warned = [
+            w for s in store.events.edition_counts(last=7, weekly=True) for w in stats.warnings(s)
+        ]
         holders = store.locks.lock_holders()
         due = buckets(config, store, now=now)
     finally:

@@ -25,17 +25,22 @@ MAX_BOUNCE_RATE = 0.02
 
 
 def edition_stats(
-    store: Store, *, dates: Sequence[date] | None = None, last: int = 30, stories: int = 10
+    store: Store,
+    *,
+    dates: Sequence[date] | None = None,
+    last: int = 30,
+    stories: int = 10,
+    weekly: bool = False,
 ) -> list[EditionStats]:
-    """The editions' counts, oldest first, each with its ``stories`` most-clicked stories
-    and its clicks per sector."""
+    """The editions' counts, oldest first (``weekly``: the weekly ones too), each with its
+    ``stories`` most-clicked stories and its clicks per sector."""
     out = []
-    for counts in store.events.edition_counts(dates=dates, last=last):
+    for counts in store.events.edition_counts(dates=dates, last=last, weekly=weekly):
         clicks = store.events.link_clicks(counts.edition_id) if counts.clicks else {}
         if not clicks:
             out.append(counts)
             continue
-        stored = store.editions.edition(counts.edition_date)
+        stored = store.editions.edition(counts.edition_date, counts.kind)
         placed: dict[str, tuple[str, str]] = {}  # url -> (title, sector slug)
         if stored is not None:
             for section in stored.edition.sections:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, distinct, func, select, update
+from sqlalchemy import Row, and_, distinct, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.models import DeliveryStatus, EditionKind, EventKind
@@ -126,14 +126,17 @@ class EventStore(Repository):
             )
 
     def edition_counts(
-        self, *, dates: Sequence[date] | None = None, last: int = 30
+        self, *, dates: Sequence[date] | None = None, last: int = 30, weekly: bool = False
     ) -> list[EditionStats]:
         """Each edition's counts (the ``dates`` given, else the ``last`` ones), oldest first;
-        every kind counts readers, once each."""
-        query = select(editions.c.id, editions.c.edition_date).where(DAILY_EDITION)
+        every kind counts readers, once each. ``weekly``: the weekly editions too (a date's
+        weekly after its daily), not only the daily ones (a chart's)."""
+        query = select(editions.c.id, editions.c.edition_date, editions.c.kind)
+        query = query if weekly else query.where(DAILY_EDITION)
         if dates is not None:
             query = query.where(editions.c.edition_date.in_(list(dates)))
-        query = query.order_by(editions.c.edition_date.desc()).limit(len(dates) if dates else last)
+        most = (len(dates) if dates else last) * (2 if weekly else 1)
+        query = query.order_by(editions.c.edition_date.desc(), editions.c.kind.desc()).limit(most)
         with self.engine.connect() as conn:
             chosen = conn.execute(query).all()
             ids = [r.id for r in chosen]
@@ -165,26 +168,7 @@ class EventStore(Repository):
                     .group_by(events.c.edition_id, events.c.kind)
                 ).all()
             }
-        out = []
-        for row in reversed(chosen):
-
-            def n(kind: EventKind, edition_id: int = row.id) -> int:
-                return counted.get((edition_id, kind.value), 0)
-
-            out.append(
-                EditionStats(
-                    edition_date=row.edition_date,
-                    edition_id=row.id,
-                    sent=int(sent.get(row.id, 0)),
-                    delivered=n(EventKind.DELIVERED),
-                    bounced=n(EventKind.BOUNCE),
-                    complaints=n(EventKind.COMPLAINT),
-                    unsubscribes=n(EventKind.UNSUBSCRIBE),
-                    opens=n(EventKind.OPEN),
-                    clicks=n(EventKind.CLICK),
-                )
-            )
-        return out
+        return [_stats(row, int(sent.get(row.id, 0)), counted) for row in reversed(chosen)]
 
     def counts_version(self) -> str:
         """A value that changes whenever the counts ``edition_counts`` gives may have changed
@@ -229,4 +213,24 @@ def _event(row: Any) -> ProviderEvent:
         url=row.url,
         reason=row.reason,
         source=row.source,
+    )
+
+
+def _stats(row: Row[Any], sent: int, counted: dict[tuple[int, str], int]) -> EditionStats:
+    """An edition's counts from its row, its sent readers and the events counted by kind."""
+
+    def n(kind: EventKind) -> int:
+        return counted.get((row.id, kind.value), 0)
+
+    return EditionStats(
+        edition_date=row.edition_date,
+        edition_id=row.id,
+        kind=EditionKind(row.kind),
+        sent=sent,
+        delivered=n(EventKind.DELIVERED),
+        bounced=n(EventKind.BOUNCE),
+        complaints=n(EventKind.COMPLAINT),
+        unsubscribes=n(EventKind.UNSUBSCRIBE),
+        opens=n(EventKind.OPEN),
+        clicks=n(EventKind.CLICK),
     )
