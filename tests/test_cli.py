@@ -363,6 +363,27 @@ def test_overrides_that_match_nothing_are_named(demo_dir: Path, tmp_path: Path) 
     assert code == 0 and len(json.loads(stdout)["unmatched"]) == 5
 
 
+def test_a_note_on_a_story_outside_the_brief_is_named(demo_dir: Path, tmp_path: Path) -> None:
+    """A "why it matters" line shows under a story of the brief only: on another it did
+    nothing, and nothing said so."""
+    config = str(demo_dir / "config.yaml")
+    run("--config", config, "collect")
+    code, stdout, _ = run("--config", config, "review", "--json")
+    shown = json.loads(stdout)["shown"]
+    lead = next(s["id"] for s in shown if s["place"] == "lead")
+    top = next(s["id"] for s in shown if s["place"] == "brief")
+    overrides = demo_dir / "overrides" / "2026-11-25.yaml"
+    overrides.parent.mkdir()
+    overrides.write_text(f"notes: {{{lead}: Recalls are piling up, {top}: Supply tightens}}\n")
+    code, stdout, _ = run("--config", config, "review", "--json")
+    said = json.loads(stdout)["unmatched"]
+    assert code == 0 and len(said) == 1, said
+    assert said[0].startswith(f"notes: {lead!r} is not in the brief") and "pin it" in said[0]
+    code, stdout, _ = run("--config", config, "preview", "--no-collect", "--out", str(tmp_path))
+    assert f"notes: {lead!r} is not in the brief" in " ".join(stdout.split())
+    assert "Supply tightens" in (tmp_path / "digest.txt").read_text(encoding="utf-8")
+
+
 def test_bad_overrides_file_names_the_file(demo_dir: Path, tmp_path: Path) -> None:
     overrides = demo_dir / "overrides" / "2026-11-25.yaml"
     overrides.parent.mkdir()

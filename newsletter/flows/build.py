@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from newsletter.config import Config, day_sponsor, load_overrides
-from newsletter.edition import digest
+from newsletter.edition import brief, digest
 from newsletter.edition.storylines import WINDOW
 from newsletter.flows.prepare import clustered, load_stories
 from newsletter.flows.write import write_brief
@@ -100,6 +100,7 @@ def build(
             edition = write_brief(config, store.written, edition, now=now, ask=ask_writer)
         if overrides.intro:  # the editor's intro stands instead of the writer's
             edition = dataclasses.replace(edition, intro=overrides.intro, intro_covers=())
+        unmatched += _notes_outside_the_brief(edition, overrides_file)
         return Built(edition, day, overrides_file=overrides_file, unmatched=unmatched)
     on_topic = sum(1 for s in stories if s.sectors)
     reason = _no_edition(len(stories), on_topic, settings.max_age_hours)
@@ -118,6 +119,21 @@ def _unmatched(
     feed_names = {feed.url: feed.name for feed in config.feeds}
     hours = config.file.digest.max_age_hours
     found = tuple(digest.unmatched(overrides, stories, feed_names, hours))
+    for line in found:
+        logger.info("%s: %s", path, line)
+    return found
+
+
+def _notes_outside_the_brief(edition: Edition, path: Path | None) -> tuple[str, ...]:
+    """The editor's "why it matters" lines on stories the brief does not hold: the email shows
+    them under the brief's stories only."""
+    brief_ids = {item.story.id for item in brief.pick(edition, digest.layout(edition))[0]}
+    found = tuple(
+        f'notes: {key!r} is not in the brief, where a "why it matters" line shows: pin it '
+        "to put it there"
+        for key, _ in edition.notes
+        if key not in brief_ids
+    )
     for line in found:
         logger.info("%s: %s", path, line)
     return found
