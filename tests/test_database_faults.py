@@ -307,3 +307,23 @@ def test_a_journal_another_sender_applied_first_is_no_error(tmp_path: Path) -> N
     )
     assert applied == 1 and not journal.path.exists()
     store.close()
+
+
+@postgres_only
+@pytest.mark.parametrize("part", ["database", "username"])
+def test_a_postgresql_database_or_role_that_does_not_exist_is_a_configuration_error(
+    tmp_path: Path, part: str
+) -> None:
+    """Not "cannot be used just now ... check that its disk has room": a name to correct."""
+    from sqlalchemy.engine import make_url
+
+    base = make_url(TEST_DATABASE)
+    url = base.set(database="no_such_name_7f3a") if part == "database" else base
+    url = url.set(username="no_such_name_7f3a") if part == "username" else url
+    config = write_config(tmp_path, {"feeds": []})
+    env = {"NEWSLETTER_DATABASE_URL": url.render_as_string(hide_password=False)}
+    result = CliRunner().invoke(cli, ["--config", str(config), "status"], env=env)
+    assert result.exit_code == 3, result.output
+    error, _, hint = result.output.partition("Hint:")
+    assert "does not exist" in error and "no_such_name_7f3a" in error
+    assert "NEWSLETTER_DATABASE_URL" in hint and "disk" not in hint

@@ -17,7 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, InternalError, OperationalError, SQLAlchemyError
 
-from newsletter.errors import ConfigError, StoreError, StoreUnavailable
+from newsletter.errors import ConfigError, NewsletterError, StoreError, StoreUnavailable
 from newsletter.store.base import foreign_keys_unchecked
 from newsletter.store.editions import EditionStore
 from newsletter.store.editors import EditorStore
@@ -246,7 +246,11 @@ def _alembic_config() -> Any:
     return config
 
 
-def _unavailable(context: ExceptionContext) -> StoreUnavailable | None:
+# PostgreSQL's answers to a URL naming a database or role it does not have
+_MISNAMED = re.compile(r'\b(database|role) "[^"]*" does not exist')
+
+
+def _unavailable(context: ExceptionContext) -> NewsletterError | None:
     """A database that cannot be reached or written comes out of every query as one
     ``StoreUnavailable`` naming the cause, instead of the driver's own exception (which only
     ``store/`` may know). Other errors (a broken constraint, a bad query) stay as they are,
@@ -258,6 +262,8 @@ def _unavailable(context: ExceptionContext) -> StoreUnavailable | None:
         return None
     cause = context.original_exception
     first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    if _MISNAMED.search(first):  # a name to correct, not a server to wait for
+        return ConfigError(f"the database cannot be used: {first}", hint=_URL_HINT)
     unavailable = StoreUnavailable(
         f"the database cannot be used just now: {first}",
         hint="Check that its disk has room, that it may be written, and that the server is up; "
